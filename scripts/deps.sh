@@ -1,0 +1,51 @@
+#!/bin/sh
+# Install what framelog needs to build and test, from Debian's packages.
+#
+# Checks first; runs `apt-get update` once and `apt-get install -y` only when
+# something is missing; prints nothing when everything is there. Works as root
+# on a fresh Debian 12 machine with no terminal (and through sudo otherwise).
+#
+#   scripts/deps.sh          build and run dependencies
+#   scripts/deps.sh --test   also the tools the test suite drives
+set -eu
+
+BUILD_PKGS="build-essential cmake pkg-config git libssl-dev
+libwebsockets-dev libmbedtls-dev libsrtp2-dev
+libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+libsqlite3-dev check"
+
+TEST_PKGS="clang clang-format libclang-rt-14-dev curl ffmpeg
+gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+awscli"
+
+pkgs=$BUILD_PKGS
+if [ "${1:-}" = "--test" ]; then
+	pkgs="$pkgs $TEST_PKGS"
+fi
+
+missing=""
+for p in $pkgs; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO="sudo"
+	else
+		echo "deps: missing packages:$missing (run as root to install)" >&2
+		exit 1
+	fi
+fi
+
+echo "deps: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "deps: done" >&2

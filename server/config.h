@@ -1,0 +1,53 @@
+/*
+ * server/config.h — framelogd's configuration: one table of options.
+ *
+ * Each option is a row (name, type, field, default, range, help) in
+ * config.c; the parser, --help and the "effective configuration" log line
+ * are all driven by that table, so an option is added in one place.
+ */
+#ifndef FL_SERVER_CONFIG_H
+#define FL_SERVER_CONFIG_H
+
+#include <stddef.h>
+
+#include "common/bytes.h"
+#include "common/diag.h"
+
+#define FL_CONFIG_MAX_LISTEN 16
+
+typedef struct {
+    char host[256]; /* IPv4/IPv6 literal or name; brackets stripped */
+    int port;       /* 0..65535; 0 lets the kernel choose */
+} fl_listen_addr_t;
+
+typedef struct {
+    fl_listen_addr_t listen[FL_CONFIG_MAX_LISTEN];
+    int n_listen;
+    char *data_dir;
+    char *tls_cert;
+    char *tls_key;
+    fl_diag_level_t log_level;
+    long max_body_bytes;  /* largest request body a JSON API accepts */
+    long max_connections; /* open connections before new ones are refused */
+} fl_config_t;
+
+/* Returned (positive) by fl_config_parse when --help or --version was given
+ * and printed: the caller exits 0 without starting. */
+#define FL_CONFIG_EXIT 1
+
+/* Fill c with defaults, then apply argv. Returns 0 (run), FL_CONFIG_EXIT, or
+ * FL_EINVAL with a one-line reason in err (NUL-terminated). --help and
+ * --version print to the `out` stream. */
+int fl_config_parse(fl_config_t *c, int argc, char **argv, void *out, char *err, size_t errlen);
+void fl_config_free(fl_config_t *c);
+
+/* Parse "HOST:PORT", "[V6]:PORT" or ":PORT"/"PORT" (host 127.0.0.1). */
+int fl_config_parse_listen(const char *s, fl_listen_addr_t *out);
+
+/* Is host a loopback address (127.0.0.0/8, ::1, "localhost")? */
+int fl_config_host_is_loopback(const char *host);
+
+/* One line naming every option and its effective value. */
+void fl_config_describe(const fl_config_t *c, fl_buf_t *out);
+
+#endif

@@ -1,0 +1,358 @@
+/*
+ * server/http.c — HTTP transactions on the libwebsockets loop. See http.h
+ * for the request life cycle.
+ *
+ * libwebsockets gives each connection one fl_http_req_t (its per-session
+ * data, zeroed at accept). Keep-alive runs several transactions through the
+ * same struct, so every transaction starts with req_reset(). Responses are
+ * written only from LWS_CALLBACK_HTTP_WRITEABLE, one lws_write() per
+ * callback: the headers first, then the body in pieces of at most
+ * FL_HTTP_WRITE_CHUNK bytes.
+ */
+#include "server/http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/diag.h"
+#include "common/error.h"
+#include "server/server_internal.h"
+
+#define FL_HTTP_WRITE_CHUNK 65536
+
+static struct fl_server *server_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+const char *fl_http_method_name(fl_http_method_t m)
+{
+    static const char *const names[] = {"OTHER", "GET",    "HEAD",    "POST",
+                                        "PUT",   "DELETE", "OPTIONS", "PATCH"};
+    return (unsigned)m < sizeof names / sizeof names[0] ? names[m] : "OTHER";
+}
+
+static fl_http_method_t method_of(struct lws *wsi)
+{
+    static const struct {
+        enum lws_token_indexes tok;
+        fl_http_method_t m;
+    } map[] = {
+        {WSI_TOKEN_GET_URI, FL_HTTP_GET},       {WSI_TOKEN_POST_URI, FL_HTTP_POST},
+        {WSI_TOKEN_HEAD_URI, FL_HTTP_HEAD},     {WSI_TOKEN_PUT_URI, FL_HTTP_PUT},
+        {WSI_TOKEN_DELETE_URI, FL_HTTP_DELETE}, {WSI_TOKEN_OPTIONS_URI, FL_HTTP_OPTIONS},
+        {WSI_TOKEN_PATCH_URI, FL_HTTP_PATCH},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (lws_hdr_total_length(wsi, map[i].tok) > 0)
+            return map[i].m;
+    return FL_HTTP_OTHER;
+}
+
+static void req_reset(fl_http_req_t *r)
+{
+    fl_buf_free(&r->body);
+    fl_buf_free(&r->resp);
+    int counted = r->counted_connection;
+    struct lws *wsi = r->wsi;
+    struct fl_server *srv = r->srv;
+    memset(r, 0, sizeof *r);
+    r->counted_connection = counted;
+    r->wsi = wsi;
+    r->srv = srv;
+}
+
+static void make_request_id(struct fl_server *s, char *out, size_t n)
+{
+    uint64_t seq = ++s->request_seq;
+    const uint8_t *k = s->request_id_key;
+    snprintf(out, n, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%04x-%012llx", k[0], k[1], k[2], k[3],
+             k[4], k[5], k[6], k[7], (unsigned)((seq >> 48) & 0xffff),
+             (unsigned long long)(seq & 0xffffffffffffULL));
+}
+
+int fl_http_add_header(fl_http_req_t *r, const char *name, const char *value)
+{
+    if (r->n_extra == FL_HTTP_MAX_EXTRA_HEADERS || strlen(name) + 2 > sizeof r->extra[0].name ||
+        strlen(value) + 1 > sizeof r->extra[0].value)
+        return FL_ELIMIT;
+    /* lws wants the name with its colon */
+    snprintf(r->extra[r->n_extra].name, sizeof r->extra[0].name, "%s:", name);
+    snprintf(r->extra[r->n_extra].value, sizeof r->extra[0].value, "%s", value);
+    r->n_extra++;
+    return 0;
+}
+
+void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_slice_t body)
+{
+    if (r->state == FL_REQ_WRITING || r->state == FL_REQ_DONE) {
+        fl_error("http: %s %s responded twice (bug)", fl_http_method_name(r->method), r->path);
+        return;
+    }
+    fl_buf_reset(&r->resp);
+    fl_buf_append(&r->resp, body.p, body.n);
+    if (r->resp.err) {
+        status = 500;
+        content_type = "application/json";
+        fl_buf_reset(&r->resp);
+    }
+    r->status = status;
+    r->content_type = content_type;
+    r->resp_off = 0;
+    r->headers_sent = 0;
+    r->state = FL_REQ_WRITING;
+    lws_callback_on_writable(r->wsi);
+}
+
+void fl_json_append_string(fl_buf_t *b, fl_slice_t s)
+{
+    fl_buf_u8(b, '"');
+    for (size_t i = 0; i < s.n; i++) {
+        uint8_t c = s.p[i];
+        switch (c) {
+        case '"':
+            fl_buf_append_str(b, "\\\"");
+            break;
+        case '\\':
+            fl_buf_append_str(b, "\\\\");
+            break;
+        case '\n':
+            fl_buf_append_str(b, "\\n");
+            break;
+        case '\r':
+            fl_buf_append_str(b, "\\r");
+            break;
+        case '\t':
+            fl_buf_append_str(b, "\\t");
+            break;
+        default:
+            if (c < 0x20)
+                fl_buf_printf(b, "\\u%04x", c);
+            else
+                fl_buf_u8(b, c);
+        }
+    }
+    fl_buf_u8(b, '"');
+}
+
+void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type, const char *fmt,
+                           ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    fl_buf_append_str(&b, "{\"message\":");
+    fl_json_append_string(&b, fl_slice_str(msg));
+    fl_buf_append_str(&b, "}\n");
+    fl_http_add_header(r, "x-amzn-ErrorType", error_type);
+    fl_http_respond(r, status, "application/json", fl_buf_slice(&b));
+    fl_buf_free(&b);
+}
+
+/* The headers or the next piece of the body; one lws_write per call.
+ * Returns 0 to go on, -1 to close the connection. */
+static int write_some(fl_http_req_t *r)
+{
+    struct fl_server *s = r->srv;
+    struct lws *wsi = r->wsi;
+
+    if (!r->headers_sent) {
+        uint8_t buf[LWS_PRE + 4096];
+        uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->content_type,
+                                        (lws_filepos_t)r->resp.n, &p, end))
+            return -1;
+        if (lws_add_http_header_by_name(
+                wsi, (const uint8_t *)"x-amzn-RequestId:", (const uint8_t *)r->request_id,
+                (int)strlen(r->request_id), &p, end))
+            return -1;
+        for (int i = 0; i < r->n_extra; i++)
+            if (lws_add_http_header_by_name(wsi, (const uint8_t *)r->extra[i].name,
+                                            (const uint8_t *)r->extra[i].value,
+                                            (int)strlen(r->extra[i].value), &p, end))
+                return -1;
+        if (lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        s->metrics.bytes_sent += (uint64_t)(p - start);
+        r->headers_sent = 1;
+        if (r->method != FL_HTTP_HEAD && r->resp.n > 0) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    } else {
+        size_t left = r->resp.n - r->resp_off;
+        size_t n = left > FL_HTTP_WRITE_CHUNK ? FL_HTTP_WRITE_CHUNK : left;
+        static _Thread_local uint8_t chunk[LWS_PRE + FL_HTTP_WRITE_CHUNK];
+        memcpy(chunk + LWS_PRE, r->resp.p + r->resp_off, n);
+        int final = n == left;
+        if (lws_write(wsi, chunk + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
+            (int)n)
+            return -1;
+        s->metrics.bytes_sent += n;
+        r->resp_off += n;
+        if (!final) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+
+    /* the whole response is out */
+    fl_metrics_count_request(&s->metrics, r->route_name, r->status);
+    fl_debug("http %s %s %d %zu bytes %.2f ms id=%s", fl_http_method_name(r->method), r->path,
+             r->status, r->resp.n, (double)(fl_time_mono_ns() - r->start_mono_ns) / 1e6,
+             r->request_id);
+    int close = r->body_too_large; /* the rest of that body was never read */
+    r->state = FL_REQ_DONE;
+    if (close)
+        return -1;
+    /* lws may free our per-session data inside the next call (it drops and
+     * rebinds the protocol between transactions): reset first, touch r never
+     * after */
+    req_reset(r);
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static void dispatch(fl_http_req_t *r)
+{
+    r->state = FL_REQ_IDLE; /* the handler moves it to WRITING */
+    r->route->handler(r);
+    if (r->state != FL_REQ_WRITING) {
+        fl_error("http: handler %s did not respond (bug)", r->route_name);
+        fl_http_respond_error(r, 500, "InternalFailure", "internal error");
+    }
+}
+
+static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
+{
+    struct fl_server *s = r->srv;
+    req_reset(r);
+    r->start_mono_ns = fl_time_mono_ns();
+    r->method = method_of(wsi);
+    snprintf(r->path, sizeof r->path, "%s", uri ? uri : "");
+    make_request_id(s, r->request_id, sizeof r->request_id);
+    r->route_name = "other";
+
+    int found_path = 0;
+    r->route = fl_route_find(r->method, r->path, &found_path);
+    if (!r->route) {
+        if (found_path)
+            fl_http_respond_error(r, 405, "MethodNotAllowedException", "%s is not allowed on %s",
+                                  fl_http_method_name(r->method), r->path);
+        else
+            fl_http_respond_error(r, 404, "UnknownOperationException", "no such endpoint: %s %s",
+                                  fl_http_method_name(r->method), r->path);
+        r->body_too_large = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
+                            lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+        return 0;
+    }
+    r->route_name = r->route->name;
+
+    /* Is there a body? JSON APIs take Content-Length bodies only. */
+    long clen = 0;
+    char tmp[32];
+    if (lws_hdr_copy(wsi, tmp, sizeof tmp, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        clen = strtol(tmp, NULL, 10);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        r->body_too_large = 1; /* unread body: close after answering */
+        fl_http_respond_error(r, 411, "InvalidArgumentException",
+                              "%s takes a body with Content-Length, not chunked", r->path);
+        return 0;
+    }
+    if (clen < 0 || clen > s->cfg->max_body_bytes) {
+        r->body_too_large = 1;
+        fl_http_respond_error(r, 413, "InvalidArgumentException",
+                              "request body of %ld bytes exceeds the limit of %ld", clen,
+                              s->cfg->max_body_bytes);
+        return 0;
+    }
+    if (clen == 0) {
+        dispatch(r);
+        return 0;
+    }
+    fl_buf_init(&r->body, (size_t)s->cfg->max_body_bytes);
+    if (fl_buf_reserve(&r->body, (size_t)clen)) {
+        r->body_too_large = 1;
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        return 0;
+    }
+    r->state = FL_REQ_BODY;
+    return 0;
+}
+
+int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len)
+{
+    fl_http_req_t *r = user;
+    struct fl_server *s = server_of(wsi);
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        if (s->metrics.open_connections >= s->cfg->max_connections) {
+            s->metrics.connections_refused++;
+            fl_warn("refusing a connection: %lld open (--max-connections)",
+                    (long long)s->metrics.open_connections);
+            return 1;
+        }
+        s->metrics.connections_total++;
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
+        if (r && !r->counted_connection) {
+            r->wsi = wsi;
+            r->srv = s;
+            r->counted_connection = 1;
+            s->metrics.open_connections++;
+        }
+        break;
+
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (r) {
+            if (r->counted_connection) {
+                s->metrics.open_connections--;
+                r->counted_connection = 0;
+            }
+            fl_buf_free(&r->body);
+            fl_buf_free(&r->resp);
+        }
+        break;
+
+    case LWS_CALLBACK_HTTP:
+        r->wsi = wsi;
+        r->srv = s;
+        return on_http(r, wsi, in);
+
+    case LWS_CALLBACK_HTTP_BODY:
+        if (r->state != FL_REQ_BODY)
+            return 0; /* a body we already answered (error) */
+        s->metrics.bytes_received += len;
+        fl_buf_append(&r->body, in, len);
+        if (r->body.err) {
+            r->body_too_large = 1;
+            fl_http_respond_error(r, 413, "InvalidArgumentException",
+                                  "request body exceeds the limit of %ld bytes",
+                                  s->cfg->max_body_bytes);
+        }
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (r->state == FL_REQ_BODY)
+            dispatch(r);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (r->state != FL_REQ_WRITING)
+            return 0;
+        return write_some(r);
+
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}

@@ -1,0 +1,93 @@
+/*
+ * server/http.h — HTTP requests on the libwebsockets loop: routing, bodies
+ * with limits, and responses written only from the WRITEABLE callback.
+ *
+ * A request's life (one per HTTP transaction; keep-alive reuses the
+ * connection):
+ *   HEADERS  -> the route is found (404/405 if none), the body limit checked
+ *   BODY     -> body bytes collect in req->body, capped (413 past the cap)
+ *   HANDLER  -> route->handler(req) runs once the body is complete; it calls
+ *               fl_http_respond*() before returning
+ *   WRITING  -> headers then body go out from WRITEABLE, in pieces
+ *   DONE     -> lws_http_transaction_completed(); the state is reset
+ * Handlers run on the loop thread and must not block.
+ */
+#ifndef FL_SERVER_HTTP_H
+#define FL_SERVER_HTTP_H
+
+#include <libwebsockets.h>
+
+#include "common/bytes.h"
+
+struct fl_server;
+
+typedef enum {
+    FL_HTTP_OTHER = 0,
+    FL_HTTP_GET,
+    FL_HTTP_HEAD,
+    FL_HTTP_POST,
+    FL_HTTP_PUT,
+    FL_HTTP_DELETE,
+    FL_HTTP_OPTIONS,
+    FL_HTTP_PATCH,
+} fl_http_method_t;
+
+typedef struct fl_http_req fl_http_req_t;
+
+typedef struct {
+    fl_http_method_t method;
+    const char *path;
+    const char *name; /* label in metrics and logs */
+    void (*handler)(fl_http_req_t *req);
+} fl_route_t;
+
+#define FL_HTTP_MAX_EXTRA_HEADERS 8
+
+typedef enum { FL_REQ_IDLE = 0, FL_REQ_BODY, FL_REQ_WRITING, FL_REQ_DONE } fl_req_state_t;
+
+struct fl_http_req {
+    struct lws *wsi;
+    struct fl_server *srv;
+    fl_req_state_t state;
+    fl_http_method_t method;
+    char path[512];
+    const fl_route_t *route;
+    const char *route_name; /* route->name, or "other" */
+    fl_buf_t body;
+    int body_too_large;
+    char request_id[40];
+    int64_t start_mono_ns;
+    int counted_connection; /* this wsi is in open_connections */
+
+    /* response */
+    int status;
+    const char *content_type;
+    fl_buf_t resp;
+    size_t resp_off;
+    int headers_sent;
+    struct {
+        char name[48];
+        char value[160];
+    } extra[FL_HTTP_MAX_EXTRA_HEADERS];
+    int n_extra;
+};
+
+/* The protocol callback for HTTP on every listener. */
+int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len);
+
+/* Queue a response; it is written from WRITEABLE. Call once per request. */
+void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_slice_t body);
+/* A JSON error in the AWS rest-json shape: status, x-amzn-ErrorType, and
+ * {"message": "..."}. */
+void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
+/* Add a response header (before fl_http_respond*). Returns 0 or FL_ELIMIT. */
+int fl_http_add_header(fl_http_req_t *r, const char *name, const char *value);
+
+const char *fl_http_method_name(fl_http_method_t m);
+
+/* Append s to b as a JSON string literal (quotes included). */
+void fl_json_append_string(fl_buf_t *b, fl_slice_t s);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * server/main.c — framelogd: parse flags, start the server, serve until
+ * SIGINT/SIGTERM. Exit codes: 0 after a clean stop (or --help/--version),
+ * 2 for bad flags, 1 when the server cannot start or fails.
+ */
+#include <stdio.h>
+
+#include "common/diag.h"
+#include "server/config.h"
+#include "server/server.h"
+
+int main(int argc, char **argv)
+{
+    fl_config_t cfg;
+    char err[1024];
+    int rc = fl_config_parse(&cfg, argc, argv, stdout, err, sizeof err);
+    if (rc == FL_CONFIG_EXIT)
+        return 0;
+    if (rc != 0) {
+        fprintf(stderr, "framelogd: %s\n", err);
+        return 2;
+    }
+    fl_diag_set_level(cfg.log_level);
+    if (fl_server_prepare_signals() != 0) {
+        fprintf(stderr, "framelogd: cannot set up signal handling\n");
+        fl_config_free(&cfg);
+        return 1;
+    }
+    fl_server_t *s;
+    rc = fl_server_new(&cfg, &s, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "framelogd: %s\n", err);
+        fl_config_free(&cfg);
+        return 1;
+    }
+    rc = fl_server_run(s);
+    fl_server_free(s);
+    fl_config_free(&cfg);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,82 @@
+/*
+ * server/metrics.c — see metrics.h.
+ */
+#include "server/metrics.h"
+
+#include <string.h>
+
+#include "common/clock.h"
+
+void fl_metrics_init(fl_metrics_t *m)
+{
+    memset(m, 0, sizeof *m);
+    m->start_mono_ns = fl_time_mono_ns();
+}
+
+void fl_metrics_count_request(fl_metrics_t *m, const char *route, int status)
+{
+    for (int i = 0; i < m->n_req; i++) {
+        if (m->req[i].status == status && strcmp(m->req[i].route, route) == 0) {
+            m->req[i].count++;
+            return;
+        }
+    }
+    if (m->n_req == FL_METRICS_MAX_SERIES) {
+        /* routes x statuses is small and bounded; this is a guard only */
+        route = "overflow";
+        status = 0;
+        for (int i = 0; i < m->n_req; i++)
+            if (m->req[i].status == 0 && strcmp(m->req[i].route, route) == 0) {
+                m->req[i].count++;
+                return;
+            }
+        m->n_req--; /* reuse the last slot for the overflow series */
+    }
+    m->req[m->n_req].route = route;
+    m->req[m->n_req].status = status;
+    m->req[m->n_req].count = 1;
+    m->n_req++;
+}
+
+double fl_metrics_uptime_s(const fl_metrics_t *m)
+{
+    return (double)(fl_time_mono_ns() - m->start_mono_ns) / 1e9;
+}
+
+void fl_metrics_render(const fl_metrics_t *m, fl_buf_t *o)
+{
+    fl_buf_append_str(o, "# HELP framelog_build_info framelogd version.\n"
+                         "# TYPE framelog_build_info gauge\n");
+    fl_buf_printf(o, "framelog_build_info{version=\"%s\"} 1\n", FL_VERSION);
+
+    fl_buf_append_str(o, "# HELP framelog_uptime_seconds Seconds since framelogd started.\n"
+                         "# TYPE framelog_uptime_seconds gauge\n");
+    fl_buf_printf(o, "framelog_uptime_seconds %.3f\n", fl_metrics_uptime_s(m));
+
+    fl_buf_append_str(o, "# HELP framelog_http_requests_total HTTP requests by route and status.\n"
+                         "# TYPE framelog_http_requests_total counter\n");
+    for (int i = 0; i < m->n_req; i++)
+        fl_buf_printf(o, "framelog_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                      m->req[i].route, m->req[i].status, (unsigned long long)m->req[i].count);
+
+    fl_buf_append_str(o, "# HELP framelog_http_received_bytes_total Request body bytes received.\n"
+                         "# TYPE framelog_http_received_bytes_total counter\n");
+    fl_buf_printf(o, "framelog_http_received_bytes_total %llu\n",
+                  (unsigned long long)m->bytes_received);
+    fl_buf_append_str(o, "# HELP framelog_http_sent_bytes_total Response bytes sent (headers and "
+                         "bodies).\n"
+                         "# TYPE framelog_http_sent_bytes_total counter\n");
+    fl_buf_printf(o, "framelog_http_sent_bytes_total %llu\n", (unsigned long long)m->bytes_sent);
+
+    fl_buf_append_str(o, "# HELP framelog_open_connections Client connections open now.\n"
+                         "# TYPE framelog_open_connections gauge\n");
+    fl_buf_printf(o, "framelog_open_connections %lld\n", (long long)m->open_connections);
+    fl_buf_append_str(o, "# HELP framelog_connections_total Client connections accepted.\n"
+                         "# TYPE framelog_connections_total counter\n");
+    fl_buf_printf(o, "framelog_connections_total %llu\n", (unsigned long long)m->connections_total);
+    fl_buf_append_str(o, "# HELP framelog_connections_refused_total Connections refused at the "
+                         "--max-connections limit.\n"
+                         "# TYPE framelog_connections_refused_total counter\n");
+    fl_buf_printf(o, "framelog_connections_refused_total %llu\n",
+                  (unsigned long long)m->connections_refused);
+}

@@ -1,0 +1,76 @@
+/*
+ * tests/harness.h — what the tests share: temporary folders, child
+ * processes with captured output and deadlines, and the real framelogd
+ * started on a free loopback port.
+ *
+ * The server is started with `--listen 127.0.0.1:0`; the kernel picks a free
+ * port, and the harness reads it from the server's "listening on" log line,
+ * so parallel tests never race for a port.
+ */
+#ifndef FL_TESTS_HARNESS_H
+#define FL_TESTS_HARNESS_H
+
+#include <check.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* A fresh folder under $TMPDIR (or /tmp); the path is malloc'd. */
+char *fl_test_mkdtemp(const char *tag);
+/* rm -rf path (best effort) and free it. */
+void fl_test_rmtree(char *path);
+
+/* Read a whole file into a NUL-terminated malloc'd buffer; NULL if absent. */
+char *fl_test_read_file(const char *path, size_t *len_out);
+int fl_test_write_file(const char *path, const void *p, size_t n);
+
+typedef struct {
+    pid_t pid;
+    char *out_path; /* stdout captured here */
+    char *err_path; /* stderr captured here */
+    char *dir;      /* holds the two files */
+} fl_test_proc_t;
+
+/* Start argv[0] (searched in PATH) with stdout/stderr to files and stdin
+ * from /dev/null. env_extra: NULL or a NULL-terminated "K=V" list added to
+ * the environment. Returns 0 or -errno. */
+int fl_test_spawn(fl_test_proc_t *p, char *const argv[], char *const env_extra[]);
+/* Wait up to timeout_ms for the process; returns its wait status, or -1 on
+ * timeout (the process then still runs). */
+int fl_test_wait(fl_test_proc_t *p, int timeout_ms);
+/* SIGKILL (if still running), reap, remove the capture files. */
+void fl_test_proc_free(fl_test_proc_t *p);
+/* The captured stdout / stderr so far (malloc'd, NUL-terminated). */
+char *fl_test_proc_stdout(const fl_test_proc_t *p);
+char *fl_test_proc_stderr(const fl_test_proc_t *p);
+
+/* Run a command to completion (timeout_ms), capturing stdout and stderr.
+ * Returns the exit code (0..255), 128+signal, or -1 on timeout/spawn error.
+ * out/err may be NULL; otherwise they get malloc'd strings. */
+int fl_test_run(char *const argv[], int timeout_ms, char **out, char **err);
+
+typedef struct {
+    fl_test_proc_t proc;
+    int port;
+    char *data_dir; /* owned when the harness made it */
+    int own_data_dir;
+    char url[64]; /* "http://127.0.0.1:PORT" */
+} fl_test_server_t;
+
+/* Start framelogd on 127.0.0.1:0 with data_dir (NULL: a fresh temporary
+ * one) and extra flags (NULL-terminated, may be NULL); wait until it logs
+ * where it listens. Returns 0, or fails the current test. */
+int fl_test_server_start(fl_test_server_t *s, const char *data_dir, char *const extra_args[]);
+/* SIGTERM, wait up to timeout_ms; returns the wait status or -1 on timeout. */
+int fl_test_server_stop(fl_test_server_t *s, int timeout_ms);
+/* Kill -9 and reap. */
+void fl_test_server_kill(fl_test_server_t *s);
+/* Stop (if running) and free everything, removing an owned data dir. */
+void fl_test_server_free(fl_test_server_t *s);
+
+/* Milliseconds on the monotonic clock. */
+long long fl_test_now_ms(void);
+
+/* Is a program on the PATH? */
+int fl_test_have(const char *prog);
+
+#endif
