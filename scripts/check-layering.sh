@@ -13,8 +13,10 @@
 # Library use outside the C library is checked by the include lines too:
 # storage/ may not include libav*, lws or gst; media/ (but its av_ files)
 # may not include any library header at all.
+#
+#   scripts/check-layering.sh [ROOT]   (default: this tree)
 set -eu
-cd "$(dirname "$0")/.."
+cd "${1:-$(dirname "$0")/..}"
 
 fail=0
 check() { # folder allowed-project-folders forbidden-system-pattern
