@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/diag.h"
 #include "common/error.h"
+#include "common/json.h"
 #include "server/server_internal.h"
 
 #define FL_HTTP_WRITE_CHUNK 65536
@@ -107,37 +108,6 @@ void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_
     lws_callback_on_writable(r->wsi);
 }
 
-void fl_json_append_string(fl_buf_t *b, fl_slice_t s)
-{
-    fl_buf_u8(b, '"');
-    for (size_t i = 0; i < s.n; i++) {
-        uint8_t c = s.p[i];
-        switch (c) {
-        case '"':
-            fl_buf_append_str(b, "\\\"");
-            break;
-        case '\\':
-            fl_buf_append_str(b, "\\\\");
-            break;
-        case '\n':
-            fl_buf_append_str(b, "\\n");
-            break;
-        case '\r':
-            fl_buf_append_str(b, "\\r");
-            break;
-        case '\t':
-            fl_buf_append_str(b, "\\t");
-            break;
-        default:
-            if (c < 0x20)
-                fl_buf_printf(b, "\\u%04x", c);
-            else
-                fl_buf_u8(b, c);
-        }
-    }
-    fl_buf_u8(b, '"');
-}
-
 void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type, const char *fmt,
                            ...)
 {
@@ -149,7 +119,7 @@ void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type,
     fl_buf_t b;
     fl_buf_init(&b, 0);
     fl_buf_append_str(&b, "{\"message\":");
-    fl_json_append_string(&b, fl_slice_str(msg));
+    fl_json_write_string(&b, fl_slice_str(msg));
     fl_buf_append_str(&b, "}\n");
     fl_http_add_header(r, "x-amzn-ErrorType", error_type);
     fl_http_respond(r, status, "application/json", fl_buf_slice(&b));

@@ -87,7 +87,4 @@ int fl_http_add_header(fl_http_req_t *r, const char *name, const char *value);
 
 const char *fl_http_method_name(fl_http_method_t m);
 
-/* Append s to b as a JSON string literal (quotes included). */
-void fl_json_append_string(fl_buf_t *b, fl_slice_t s);
-
 #endif

@@ -1,0 +1,191 @@
+/*
+ * tests/test_common_json.c — the JSON parser: AWS-shaped bodies, every
+ * value type, escapes and UTF-8, limits, malformed input with offsets, and
+ * the string writer round-tripping through the parser.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/json.h"
+#include "harness.h"
+
+static fl_json_doc_t *parse_ok(const char *text)
+{
+    fl_json_doc_t *d = NULL;
+    size_t off = 0;
+    int rc = fl_json_parse(fl_slice_str(text), NULL, &d, &off);
+    ck_assert_msg(rc == 0, "'%s' failed: %s at %zu", text, fl_strerror(rc), off);
+    return d;
+}
+
+START_TEST(parses_a_create_stream_body)
+{
+    fl_json_doc_t *d = parse_ok("{\"StreamName\":\"cam-1\",\"DataRetentionInHours\":24,"
+                                "\"Tags\":{\"site\":\"lab\",\"floor\":\"2\"},\"Enabled\":true,"
+                                "\"Nothing\":null,\"List\":[1,2.5,-3e2]}");
+    const fl_json_t *r = fl_json_root(d);
+    ck_assert_int_eq(r->type, FL_JSON_OBJECT);
+    ck_assert_uint_eq(r->count, 6);
+    const fl_json_t *name = fl_json_get(r, "StreamName");
+    ck_assert_int_eq(name->type, FL_JSON_STRING);
+    ck_assert_str_eq(name->str, "cam-1");
+    int64_t hours;
+    ck_assert_int_eq(fl_json_int64(fl_json_get(r, "DataRetentionInHours"), &hours), 0);
+    ck_assert_int_eq(hours, 24);
+    const fl_json_t *tags = fl_json_get(r, "Tags");
+    ck_assert_uint_eq(tags->count, 2);
+    ck_assert_str_eq(fl_json_get(tags, "floor")->str, "2");
+    ck_assert_int_eq(fl_json_get(r, "Enabled")->type, FL_JSON_TRUE);
+    ck_assert_int_eq(fl_json_get(r, "Nothing")->type, FL_JSON_NULL);
+    const fl_json_t *list = fl_json_get(r, "List");
+    ck_assert_uint_eq(list->count, 3);
+    double x;
+    ck_assert_int_eq(fl_json_double(list->child->next, &x), 0);
+    ck_assert(x == 2.5);
+    ck_assert_int_eq(fl_json_int64(list->child->next, &hours), FL_EINVAL); /* not integral */
+    ck_assert_int_eq(fl_json_double(list->child->next->next, &x), 0);
+    ck_assert(x == -300);
+    ck_assert_ptr_null(fl_json_get(r, "Missing"));
+    ck_assert_ptr_null(fl_json_get(list, "x")); /* not an object */
+    fl_json_free(d);
+}
+END_TEST
+
+START_TEST(keeps_numbers_exact)
+{
+    fl_json_doc_t *d = parse_ok("[9223372036854775807, 1700000000.123, 0, -0]");
+    const fl_json_t *v = fl_json_root(d)->child;
+    int64_t i;
+    ck_assert_int_eq(fl_json_int64(v, &i), 0);
+    ck_assert(i == INT64_MAX);
+    ck_assert_str_eq(v->next->str, "1700000000.123");
+    fl_json_free(d);
+    d = parse_ok("[9223372036854775808]");
+    ck_assert_int_eq(fl_json_int64(fl_json_root(d)->child, &i), FL_EINVAL); /* overflow */
+    fl_json_free(d);
+}
+END_TEST
+
+START_TEST(decodes_escapes_and_utf8)
+{
+    fl_json_doc_t *d =
+        parse_ok("\"a\\\"b\\\\c\\/d\\n\\t\\u00e9\\u20ac\\ud83d\\ude00 \xc3\xa9\xe2\x82\xac\"");
+    const fl_json_t *s = fl_json_root(d);
+    ck_assert_str_eq(s->str,
+                     "a\"b\\c/d\n\t\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 \xc3\xa9\xe2\x82\xac");
+    fl_json_free(d);
+    d = parse_ok("\"a\\u0000b\"");
+    ck_assert_uint_eq(fl_json_root(d)->len, 3); /* embedded NUL kept by length */
+    fl_json_free(d);
+}
+END_TEST
+
+struct bad {
+    const char *text;
+    int err;
+    size_t off;
+};
+
+static const struct bad bads[] = {
+    {"", FL_EMALFORMED, 0},
+    {"{", FL_EMALFORMED, 1},
+    {"{\"a\":1,}", FL_EMALFORMED, 7},
+    {"[1 2]", FL_EMALFORMED, 4},
+    {"{\"a\" 1}", FL_EMALFORMED, 5},
+    {"{a:1}", FL_EMALFORMED, 1},
+    {"\"abc", FL_EMALFORMED, 4},
+    {"\"a\x01\"", FL_EMALFORMED, 2},
+    {"\"\\x\"", FL_EMALFORMED, 3},
+    {"\"\\u12g4\"", FL_EMALFORMED, 3},
+    {"\"\\udc00\"", FL_EMALFORMED, 7},
+    {"\"\\ud800x\"", FL_EMALFORMED, 7},
+    {"\"\xff\"", FL_EMALFORMED, 1},
+    {"\"\xc0\x80\"", FL_EMALFORMED, 1},
+    {"\"\xed\xa0\x80\"", FL_EMALFORMED, 1},
+    {"01", FL_EMALFORMED, 1},
+    {"1.", FL_EMALFORMED, 0},
+    {"-", FL_EMALFORMED, 0},
+    {"1e", FL_EMALFORMED, 0},
+    {"tru", FL_EMALFORMED, 0},
+    {"nul", FL_EMALFORMED, 0},
+    {"{} {}", FL_EMALFORMED, 3},
+    {"+1", FL_EMALFORMED, 0},
+    {"NaN", FL_EMALFORMED, 0},
+};
+
+START_TEST(malformed_gives_error_and_offset)
+{
+    const struct bad *b = &bads[_i];
+    fl_json_doc_t *d = (fl_json_doc_t *)1;
+    size_t off = 999;
+    int rc = fl_json_parse(fl_slice_str(b->text), NULL, &d, &off);
+    ck_assert_msg(rc == b->err, "case %d '%s': rc %d", _i, b->text, rc);
+    ck_assert_ptr_null(d);
+    ck_assert_msg(off == b->off, "case %d '%s': offset %zu, expected %zu", _i, b->text, off,
+                  b->off);
+}
+END_TEST
+
+START_TEST(limits_hold)
+{
+    fl_json_limits_t lim = {.max_depth = 3, .max_values = 5, .max_string = 8};
+    fl_json_doc_t *d = NULL;
+    ck_assert_int_eq(fl_json_parse(fl_slice_str("[[[[1]]]]"), &lim, &d, NULL), FL_ELIMIT);
+    ck_assert_int_eq(fl_json_parse(fl_slice_str("[[[1]]]"), &lim, &d, NULL), 0);
+    fl_json_free(d);
+    ck_assert_int_eq(fl_json_parse(fl_slice_str("[1,2,3,4,5]"), &lim, &d, NULL), FL_ELIMIT);
+    ck_assert_int_eq(fl_json_parse(fl_slice_str("\"123456789\""), &lim, &d, NULL), FL_ELIMIT);
+    ck_assert_int_eq(fl_json_parse(fl_slice_str("{\"123456789\":1}"), &lim, &d, NULL), FL_ELIMIT);
+    /* default depth (32) bounds recursion on hostile input */
+    char deep[10001];
+    memset(deep, '[', 10000);
+    deep[10000] = 0;
+    size_t off;
+    ck_assert_int_eq(fl_json_parse(fl_slice_str(deep), NULL, &d, &off), FL_ELIMIT);
+    ck_assert_uint_eq(off, 32);
+}
+END_TEST
+
+START_TEST(writer_round_trips_every_byte)
+{
+    uint8_t all[256];
+    for (int i = 0; i < 128; i++)
+        all[i] = (uint8_t)i;
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    fl_json_write_string(&b, fl_slice(all, 128));
+    fl_json_doc_t *d = NULL;
+    ck_assert_int_eq(fl_json_parse(fl_buf_slice(&b), NULL, &d, NULL), 0);
+    const fl_json_t *s = fl_json_root(d);
+    ck_assert_uint_eq(s->len, 128);
+    ck_assert_int_eq(memcmp(s->str, all, 128), 0);
+    fl_json_free(d);
+    fl_buf_reset(&b);
+    fl_json_write_string(&b, fl_slice_str("say \"hi\"\n"));
+    ck_assert(fl_slice_eq_str(fl_buf_slice(&b), "\"say \\\"hi\\\"\\n\""));
+    fl_buf_free(&b);
+    fl_json_free(NULL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("common_json");
+    TCase *tc = tcase_create("parse");
+    tcase_add_test(tc, parses_a_create_stream_body);
+    tcase_add_test(tc, keeps_numbers_exact);
+    tcase_add_test(tc, decodes_escapes_and_utf8);
+    tcase_add_loop_test(tc, malformed_gives_error_and_offset, 0,
+                        (int)(sizeof bads / sizeof bads[0]));
+    tcase_add_test(tc, limits_hold);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("write");
+    tcase_add_test(tc, writer_round_trips_every_byte);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
