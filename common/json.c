@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/utf8.h"
 
 #define FL_JSON_BLOCK 64
 
@@ -129,39 +130,6 @@ static size_t put_utf8(char *d, uint32_t cp)
     return 4;
 }
 
-/* Length of the valid UTF-8 sequence at p (max n bytes), or 0. */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-    uint8_t c = p[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
 /* At an opening quote: decode into the string buffer. */
 static int parse_string(parser_t *ps, const char **out, size_t *out_len)
 {
@@ -181,7 +149,8 @@ static int parse_string(parser_t *ps, const char **out, size_t *out_len)
         if (c < 0x20)
             return fail(ps, FL_EMALFORMED);
         if (c != '\\') {
-            size_t l = utf8_len(ps->p + ps->off, ps->n - ps->off);
+            uint32_t cp;
+            size_t l = fl_utf8_decode(ps->p + ps->off, ps->n - ps->off, &cp);
             if (!l)
                 return fail(ps, FL_EMALFORMED);
             memcpy(d, ps->p + ps->off, l);
