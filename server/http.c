@@ -57,6 +57,7 @@ static void req_reset(fl_http_req_t *r)
 {
     fl_buf_free(&r->body);
     fl_buf_free(&r->resp);
+    fl_json_free(r->json);
     int counted = r->counted_connection;
     struct lws *wsi = r->wsi;
     struct fl_server *srv = r->srv;
@@ -189,13 +190,102 @@ static int write_some(fl_http_req_t *r)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* FL_ROUTE_AWS: parse the Authorization header and the JSON body. Returns
+ * 0, or responds with the error and returns -1. */
+static int prepare_aws(fl_http_req_t *r)
+{
+    struct lws *wsi = r->wsi;
+    int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (alen > 0) {
+        char h[FL_SIGV4_MAX_HEADER + 1];
+        const char *why = "Authorization header too long";
+        int rc = FL_ELIMIT;
+        if (alen <= FL_SIGV4_MAX_HEADER &&
+            lws_hdr_copy(wsi, h, sizeof h, WSI_TOKEN_HTTP_AUTHORIZATION) == alen)
+            rc = fl_sigv4_parse(fl_slice(h, (size_t)alen), &r->auth, &why);
+        if (rc) {
+            fl_http_respond_error(r, 400, "IncompleteSignatureException", "%s", why);
+            return -1;
+        }
+        r->has_auth = 1;
+    }
+    if (r->body.n == 0)
+        return 0;
+    fl_json_limits_t lim = {.max_depth = 16, .max_values = 20000, .max_string = 65536};
+    size_t off = 0;
+    int rc = fl_json_parse(fl_buf_slice(&r->body), &lim, &r->json, &off);
+    if (rc) {
+        fl_http_respond_error(r, 400, "SerializationException",
+                              "request body is not valid JSON: %s at byte %zu", fl_strerror(rc),
+                              off);
+        return -1;
+    }
+    if (fl_json_root(r->json)->type != FL_JSON_OBJECT) {
+        fl_http_respond_error(r, 400, "SerializationException",
+                              "request body must be a JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+const fl_json_t *fl_http_json(const fl_http_req_t *r, const char *key)
+{
+    return r->json ? fl_json_get(fl_json_root(r->json), key) : NULL;
+}
+
 static void dispatch(fl_http_req_t *r)
 {
-    r->state = FL_REQ_IDLE; /* the handler moves it to WRITING */
+    r->state = FL_REQ_IDLE; /* the handler moves it to WRITING or ASYNC */
+    if ((r->route->flags & FL_ROUTE_AWS) && prepare_aws(r) != 0)
+        return;
     r->route->handler(r);
-    if (r->state != FL_REQ_WRITING) {
+    if (r->state != FL_REQ_WRITING && r->state != FL_REQ_ASYNC) {
         fl_error("http: handler %s did not respond (bug)", r->route_name);
         fl_http_respond_error(r, 500, "InternalFailure", "internal error");
+    }
+}
+
+static void async_work(fl_job_t *job)
+{
+    fl_http_async_t *a = (fl_http_async_t *)job;
+    a->work(a);
+}
+
+static void async_done(fl_job_t *job)
+{
+    fl_http_async_t *a = (fl_http_async_t *)job;
+    fl_http_req_t *r = a->req;
+    if (r) {
+        r->async = NULL;
+        r->state = FL_REQ_IDLE;
+    }
+    a->done(a, r); /* frees a */
+    if (r && r->state != FL_REQ_WRITING) {
+        fl_error("http: async %s did not respond (bug)", r->route_name);
+        fl_http_respond_error(r, 500, "InternalFailure", "internal error");
+    }
+}
+
+int fl_http_async(fl_http_req_t *r, fl_http_async_t *a)
+{
+    a->req = r;
+    a->job.work = async_work;
+    a->job.done = async_done;
+    a->job.data = NULL;
+    int rc = fl_workers_submit(r->srv->workers, &a->job);
+    if (rc)
+        return rc;
+    r->async = a;
+    r->state = FL_REQ_ASYNC;
+    return 0;
+}
+
+/* The connection is going: a job in flight must not answer it. */
+static void detach_async(fl_http_req_t *r)
+{
+    if (r && r->async) {
+        r->async->req = NULL;
+        r->async = NULL;
     }
 }
 
@@ -282,7 +372,18 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         }
         break;
 
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        /* woken by another thread: finished jobs wait for the loop */
+        if (s && s->workers)
+            fl_workers_drain(s->workers);
+        return 0;
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+        detach_async(r);
+        break;
+
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        detach_async(r);
         if (r) {
             if (r->counted_connection) {
                 s->metrics.open_connections--;
@@ -290,6 +391,8 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             }
             fl_buf_free(&r->body);
             fl_buf_free(&r->resp);
+            fl_json_free(r->json);
+            r->json = NULL;
         }
         break;
 

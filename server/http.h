@@ -18,6 +18,9 @@
 #include <libwebsockets.h>
 
 #include "common/bytes.h"
+#include "common/json.h"
+#include "server/sigv4.h"
+#include "server/workers.h"
 
 struct fl_server;
 
@@ -34,16 +37,41 @@ typedef enum {
 
 typedef struct fl_http_req fl_http_req_t;
 
+/* Route flags. */
+#define FL_ROUTE_AWS                                                                               \
+    1 /* an AWS API: SigV4 Authorization parsed (and refused                                       \
+         when malformed), JSON body parsed into req->json */
+
 typedef struct {
     fl_http_method_t method;
     const char *path;
     const char *name; /* label in metrics and logs */
     void (*handler)(fl_http_req_t *req);
+    int flags; /* FL_ROUTE_* */
 } fl_route_t;
+
+/* Work a handler hands to the worker pool (fl_http_async): work() runs on
+ * a worker thread and must not touch the request; done() runs on the loop
+ * thread afterwards with the request, or with NULL when the client has gone
+ * meanwhile, and then frees the async struct (which the handler allocated,
+ * usually as the first member of its own job struct). */
+typedef struct fl_http_async fl_http_async_t;
+struct fl_http_async {
+    fl_job_t job;       /* the pool's */
+    fl_http_req_t *req; /* the http layer's: NULL once the client is gone */
+    void (*work)(fl_http_async_t *a);
+    void (*done)(fl_http_async_t *a, fl_http_req_t *req);
+};
 
 #define FL_HTTP_MAX_EXTRA_HEADERS 8
 
-typedef enum { FL_REQ_IDLE = 0, FL_REQ_BODY, FL_REQ_WRITING, FL_REQ_DONE } fl_req_state_t;
+typedef enum {
+    FL_REQ_IDLE = 0,
+    FL_REQ_BODY,    /* collecting the body */
+    FL_REQ_ASYNC,   /* a worker has the request's job */
+    FL_REQ_WRITING, /* the response is going out */
+    FL_REQ_DONE
+} fl_req_state_t;
 
 struct fl_http_req {
     struct lws *wsi;
@@ -58,6 +86,10 @@ struct fl_http_req {
     char request_id[40];
     int64_t start_mono_ns;
     int counted_connection; /* this wsi is in open_connections */
+    fl_json_doc_t *json;    /* FL_ROUTE_AWS: the parsed body (NULL if empty) */
+    int has_auth;           /* FL_ROUTE_AWS: an Authorization header was parsed */
+    fl_sigv4_auth_t auth;
+    fl_http_async_t *async; /* the job in flight, FL_REQ_ASYNC only */
 
     /* response */
     int status;
@@ -71,6 +103,14 @@ struct fl_http_req {
     } extra[FL_HTTP_MAX_EXTRA_HEADERS];
     int n_extra;
 };
+
+/* Hand a to the worker pool; the handler then returns without responding,
+ * and a->done() responds later. Returns 0, or FL_EAGAIN when the pool is
+ * full (the handler should answer ClientLimitExceededException). */
+int fl_http_async(fl_http_req_t *r, fl_http_async_t *a);
+
+/* A member of the JSON body (FL_ROUTE_AWS routes), or NULL. */
+const fl_json_t *fl_http_json(const fl_http_req_t *r, const char *key);
 
 /* The protocol callback for HTTP on every listener. */
 int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

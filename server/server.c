@@ -93,6 +93,13 @@ static void lws_log_emit(int level, const char *line)
     fl_diag(l, "lws: %s", buf);
 }
 
+/* A worker finished a job: wake the loop (thread-safe). */
+static void wake_loop(void *data)
+{
+    struct fl_server *s = data;
+    lws_cancel_service(s->ctx);
+}
+
 int fl_server_prepare_signals(void)
 {
     sigset_t set;
@@ -308,6 +315,11 @@ int fl_server_new(const fl_config_t *cfg, fl_server_t **out, char *err, size_t e
         s->n_vhosts++;
     }
 
+    if ((rc = fl_workers_new(2, 1024, wake_loop, s, &s->workers)) != 0) {
+        failf(err, errlen, rc, "cannot start worker threads: %s", fl_strerror(rc));
+        goto fail;
+    }
+
     /* signals arrive through the loop */
     sigset_t set;
     sigemptyset(&set);
@@ -379,6 +391,9 @@ void fl_server_free(fl_server_t *s)
     if (!s)
         return;
     int had_ctx = s->ctx != NULL;
+    /* workers first: they wake the loop through the context, and their
+     * last completions answer requests whose connections are still open */
+    fl_workers_free(s->workers);
     if (s->ctx)
         lws_context_destroy(s->ctx); /* closes every connection */
     if (s->signal_fd >= 0)

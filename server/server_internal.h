@@ -13,6 +13,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "server/workers.h"
 
 struct fl_server {
     const fl_config_t *cfg;
@@ -26,6 +27,7 @@ struct fl_server {
     fl_metrics_t metrics;      /* loop thread only */
     uint8_t request_id_key[8]; /* random, so request ids differ across runs */
     uint64_t request_seq;
+    fl_workers_t *workers; /* catalog writes and other blocking work */
 };
 
 /* The route table (server/routes.c) and its lookup. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/diag.h"
@@ -152,6 +153,44 @@ START_TEST(clock_can_be_driven)
 }
 END_TEST
 
+START_TEST(base64_round_trips_and_refuses_junk)
+{
+    static const char *const vec[][2] = {{"", ""},
+                                         {"f", "Zg=="},
+                                         {"fo", "Zm8="},
+                                         {"foo", "Zm9v"},
+                                         {"foob", "Zm9vYg=="},
+                                         {"fooba", "Zm9vYmE="},
+                                         {"foobar", "Zm9vYmFy"}};
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+        fl_buf_t b;
+        fl_buf_init(&b, 0);
+        fl_base64_encode(&b, fl_slice_str(vec[i][0]));
+        ck_assert(fl_slice_eq_str(fl_buf_slice(&b), vec[i][1]));
+        fl_buf_reset(&b);
+        ck_assert_int_eq(fl_base64_decode(&b, fl_slice_str(vec[i][1])), 0);
+        ck_assert(fl_slice_eq_str(fl_buf_slice(&b), vec[i][0]));
+        fl_buf_free(&b);
+    }
+    uint8_t all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)i;
+    fl_buf_t e, d;
+    fl_buf_init(&e, 0);
+    fl_buf_init(&d, 0);
+    fl_base64_encode(&e, fl_slice(all, 256));
+    ck_assert_int_eq(fl_base64_decode(&d, fl_buf_slice(&e)), 0);
+    ck_assert(fl_slice_eq(fl_buf_slice(&d), fl_slice(all, 256)));
+    const char *bad[] = {"Zg=", "Zg", "Z===", "Zm9v!A==", "Zh==", "Zm8=Zm8=", "=Zm8"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fl_buf_reset(&d);
+        ck_assert_msg(fl_base64_decode(&d, fl_slice_str(bad[i])) == FL_EMALFORMED, "%s", bad[i]);
+    }
+    fl_buf_free(&e);
+    fl_buf_free(&d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("common");
@@ -169,6 +208,7 @@ int main(void)
     tcase_add_test(tc, errors_have_names);
     tcase_add_test(tc, log_levels_parse);
     tcase_add_test(tc, clock_can_be_driven);
+    tcase_add_test(tc, base64_round_trips_and_refuses_junk);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
