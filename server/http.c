@@ -22,8 +22,6 @@
 #include "common/json.h"
 #include "server/server_internal.h"
 
-#define FL_HTTP_WRITE_CHUNK 65536
-
 static struct fl_server *server_of(struct lws *wsi)
 {
     return lws_context_user(lws_get_context(wsi));
@@ -127,6 +125,80 @@ void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type,
     fl_buf_free(&b);
 }
 
+/* Write the response headers (one lws_write). content_length < 0: none.
+ * Returns 0 or -1. */
+static int write_headers(fl_http_req_t *r, int status, const char *content_type,
+                         long long content_length)
+{
+    struct lws *wsi = r->wsi;
+    uint8_t buf[LWS_PRE + 4096];
+    uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    lws_filepos_t len =
+        content_length < 0 ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)content_length;
+    if (lws_add_http_common_headers(wsi, (unsigned)status, content_type, len, &p, end))
+        return -1;
+    if (lws_add_http_header_by_name(
+            wsi, (const uint8_t *)"x-amzn-RequestId:", (const uint8_t *)r->request_id,
+            (int)strlen(r->request_id), &p, end))
+        return -1;
+    for (int i = 0; i < r->n_extra; i++)
+        if (lws_add_http_header_by_name(wsi, (const uint8_t *)r->extra[i].name,
+                                        (const uint8_t *)r->extra[i].value,
+                                        (int)strlen(r->extra[i].value), &p, end))
+            return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    r->srv->metrics.bytes_sent += (uint64_t)(p - start);
+    r->status = status;
+    r->headers_sent = 1;
+    return 0;
+}
+
+static int write_body(fl_http_req_t *r, const uint8_t *p, size_t n, int final)
+{
+    static _Thread_local uint8_t chunk[LWS_PRE + FL_HTTP_WRITE_CHUNK];
+    if (n > FL_HTTP_WRITE_CHUNK)
+        return -1; /* callers write at most a chunk at a time */
+    memcpy(chunk + LWS_PRE, p, n);
+    if (lws_write(r->wsi, chunk + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
+        (int)n)
+        return -1;
+    r->srv->metrics.bytes_sent += n;
+    return 0;
+}
+
+void fl_http_stream_begin(fl_http_req_t *r, const fl_stream_ops_t *ops, void *state)
+{
+    r->state = FL_REQ_STREAM;
+    r->sops = ops;
+    r->stream = state;
+    lws_callback_on_writable(r->wsi);
+}
+
+int fl_http_stream_headers(fl_http_req_t *r, int status, const char *content_type,
+                           long long content_length)
+{
+    return write_headers(r, status, content_type, content_length);
+}
+
+int fl_http_stream_write(fl_http_req_t *r, fl_slice_t bytes, int final)
+{
+    /* one piece per writeable call, at most 64 KiB: lws buffers whatever
+     * the socket does not take at once, so bigger pieces only waste memory */
+    return write_body(r, bytes.p, bytes.n, final);
+}
+
+int fl_http_header(fl_http_req_t *r, const char *custom_name, char *buf, size_t cap)
+{
+    int n = lws_hdr_custom_length(r->wsi, custom_name, (int)strlen(custom_name));
+    if (n < 0 || (size_t)n + 1 > cap)
+        return -1;
+    if (lws_hdr_custom_copy(r->wsi, buf, (int)cap, custom_name, (int)strlen(custom_name)) < 0)
+        return -1;
+    buf[n] = 0;
+    return n;
+}
+
 /* The headers or the next piece of the body; one lws_write per call.
  * Returns 0 to go on, -1 to close the connection. */
 static int write_some(fl_http_req_t *r)
@@ -135,24 +207,8 @@ static int write_some(fl_http_req_t *r)
     struct lws *wsi = r->wsi;
 
     if (!r->headers_sent) {
-        uint8_t buf[LWS_PRE + 4096];
-        uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
-        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->content_type,
-                                        (lws_filepos_t)r->resp.n, &p, end))
+        if (write_headers(r, r->status, r->content_type, (long long)r->resp.n))
             return -1;
-        if (lws_add_http_header_by_name(
-                wsi, (const uint8_t *)"x-amzn-RequestId:", (const uint8_t *)r->request_id,
-                (int)strlen(r->request_id), &p, end))
-            return -1;
-        for (int i = 0; i < r->n_extra; i++)
-            if (lws_add_http_header_by_name(wsi, (const uint8_t *)r->extra[i].name,
-                                            (const uint8_t *)r->extra[i].value,
-                                            (int)strlen(r->extra[i].value), &p, end))
-                return -1;
-        if (lws_finalize_write_http_header(wsi, start, &p, end))
-            return -1;
-        s->metrics.bytes_sent += (uint64_t)(p - start);
-        r->headers_sent = 1;
         if (r->method != FL_HTTP_HEAD && r->resp.n > 0) {
             lws_callback_on_writable(wsi);
             return 0;
@@ -160,13 +216,9 @@ static int write_some(fl_http_req_t *r)
     } else {
         size_t left = r->resp.n - r->resp_off;
         size_t n = left > FL_HTTP_WRITE_CHUNK ? FL_HTTP_WRITE_CHUNK : left;
-        static _Thread_local uint8_t chunk[LWS_PRE + FL_HTTP_WRITE_CHUNK];
-        memcpy(chunk + LWS_PRE, r->resp.p + r->resp_off, n);
         int final = n == left;
-        if (lws_write(wsi, chunk + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
-            (int)n)
+        if (write_body(r, r->resp.p + r->resp_off, n, final))
             return -1;
-        s->metrics.bytes_sent += n;
         r->resp_off += n;
         if (!final) {
             lws_callback_on_writable(wsi);
@@ -239,7 +291,7 @@ static void dispatch(fl_http_req_t *r)
     if ((r->route->flags & FL_ROUTE_AWS) && prepare_aws(r) != 0)
         return;
     r->route->handler(r);
-    if (r->state != FL_REQ_WRITING && r->state != FL_REQ_ASYNC) {
+    if (r->state != FL_REQ_WRITING && r->state != FL_REQ_ASYNC && r->state != FL_REQ_STREAM) {
         fl_error("http: handler %s did not respond (bug)", r->route_name);
         fl_http_respond_error(r, 500, "InternalFailure", "internal error");
     }
@@ -260,7 +312,7 @@ static void async_done(fl_job_t *job)
         r->state = FL_REQ_IDLE;
     }
     a->done(a, r); /* frees a */
-    if (r && r->state != FL_REQ_WRITING) {
+    if (r && r->state != FL_REQ_WRITING && r->state != FL_REQ_STREAM) {
         fl_error("http: async %s did not respond (bug)", r->route_name);
         fl_http_respond_error(r, 500, "InternalFailure", "internal error");
     }
@@ -278,6 +330,18 @@ int fl_http_async(fl_http_req_t *r, fl_http_async_t *a)
     r->async = a;
     r->state = FL_REQ_ASYNC;
     return 0;
+}
+
+/* The connection is going: a streaming route frees its state. */
+static void close_stream(fl_http_req_t *r)
+{
+    if (r && r->state == FL_REQ_STREAM) {
+        if (r->sops->closed)
+            r->sops->closed(r);
+        fl_metrics_count_request(&r->srv->metrics, r->route_name, r->status ? r->status : 499);
+        r->stream = NULL;
+        r->state = FL_REQ_DONE;
+    }
 }
 
 /* The connection is going: a job in flight must not answer it. */
@@ -313,6 +377,16 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
         return 0;
     }
     r->route_name = r->route->name;
+
+    if (r->route->stream) {
+        r->state = FL_REQ_STREAM;
+        r->sops = r->route->stream;
+        if (r->sops->start(r) < 0)
+            return -1;
+        if (r->state == FL_REQ_WRITING)
+            r->body_too_large = 1; /* refused: its body is never read */
+        return 0;
+    }
 
     /* Is there a body? JSON APIs take Content-Length bodies only. */
     long clen = 0;
@@ -378,12 +452,19 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             fl_workers_drain(s->workers);
         return 0;
 
+    case LWS_CALLBACK_TIMER:
+        if (r && r->state == FL_REQ_STREAM && r->sops->timer)
+            return r->sops->timer(r) < 0 ? -1 : 0;
+        return 0;
+
     case LWS_CALLBACK_CLOSED_HTTP:
         detach_async(r);
+        close_stream(r);
         break;
 
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         detach_async(r);
+        close_stream(r);
         if (r) {
             if (r->counted_connection) {
                 s->metrics.open_connections--;
@@ -402,6 +483,10 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return on_http(r, wsi, in);
 
     case LWS_CALLBACK_HTTP_BODY:
+        if (r->state == FL_REQ_STREAM) {
+            s->metrics.bytes_received += len;
+            return r->sops->body && r->sops->body(r, fl_slice(in, len)) < 0 ? -1 : 0;
+        }
         if (r->state != FL_REQ_BODY)
             return 0; /* a body we already answered (error) */
         s->metrics.bytes_received += len;
@@ -415,11 +500,15 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return 0;
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (r->state == FL_REQ_STREAM)
+            return r->sops->body_end && r->sops->body_end(r) < 0 ? -1 : 0;
         if (r->state == FL_REQ_BODY)
             dispatch(r);
         return 0;
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (r->state == FL_REQ_STREAM)
+            return r->sops->writeable(r) < 0 ? -1 : 0;
         if (r->state != FL_REQ_WRITING)
             return 0;
         return write_some(r);

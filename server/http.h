@@ -42,12 +42,34 @@ typedef struct fl_http_req fl_http_req_t;
     1 /* an AWS API: SigV4 Authorization parsed (and refused                                       \
          when malformed), JSON body parsed into req->json */
 
+/* A streaming route (PutMedia, GetMedia) takes over the request once its
+ * headers are in: the body reaches it as it arrives, and it writes its
+ * response from WRITEABLE itself (fl_http_stream_*). */
+typedef struct {
+    /* Headers are in. Set r->stream; or respond with an error
+     * (fl_http_respond*) to refuse. Return 0, or -1 to close at once. */
+    int (*start)(fl_http_req_t *r);
+    /* Body bytes as they arrive (still chunk-encoded if the request is).
+     * Return 0, or -1 to close the connection. */
+    int (*body)(fl_http_req_t *r, fl_slice_t bytes);
+    /* A Content-Length body is complete. */
+    int (*body_end)(fl_http_req_t *r);
+    /* The connection can take more: write at most one piece. Return 0, or
+     * -1 to close (after a last piece, for a response without length). */
+    int (*writeable)(fl_http_req_t *r);
+    /* The timer set with lws_set_timer_usecs() is up. */
+    int (*timer)(fl_http_req_t *r);
+    /* The connection is gone: free r->stream. */
+    void (*closed)(fl_http_req_t *r);
+} fl_stream_ops_t;
+
 typedef struct {
     fl_http_method_t method;
     const char *path;
     const char *name; /* label in metrics and logs */
     void (*handler)(fl_http_req_t *req);
-    int flags; /* FL_ROUTE_* */
+    int flags;                     /* FL_ROUTE_* */
+    const fl_stream_ops_t *stream; /* streaming routes only (handler NULL) */
 } fl_route_t;
 
 /* Work a handler hands to the worker pool (fl_http_async): work() runs on
@@ -64,11 +86,14 @@ struct fl_http_async {
 };
 
 #define FL_HTTP_MAX_EXTRA_HEADERS 8
+/* The largest piece one writeable call sends. */
+#define FL_HTTP_WRITE_CHUNK 65536
 
 typedef enum {
     FL_REQ_IDLE = 0,
     FL_REQ_BODY,    /* collecting the body */
     FL_REQ_ASYNC,   /* a worker has the request's job */
+    FL_REQ_STREAM,  /* a streaming route has the connection */
     FL_REQ_WRITING, /* the response is going out */
     FL_REQ_DONE
 } fl_req_state_t;
@@ -89,7 +114,9 @@ struct fl_http_req {
     fl_json_doc_t *json;    /* FL_ROUTE_AWS: the parsed body (NULL if empty) */
     int has_auth;           /* FL_ROUTE_AWS: an Authorization header was parsed */
     fl_sigv4_auth_t auth;
-    fl_http_async_t *async; /* the job in flight, FL_REQ_ASYNC only */
+    fl_http_async_t *async;      /* the job in flight, FL_REQ_ASYNC only */
+    void *stream;                /* a streaming route's state */
+    const fl_stream_ops_t *sops; /* and its hooks (FL_REQ_STREAM) */
 
     /* response */
     int status;
@@ -108,6 +135,21 @@ struct fl_http_req {
  * and a->done() responds later. Returns 0, or FL_EAGAIN when the pool is
  * full (the handler should answer ClientLimitExceededException). */
 int fl_http_async(fl_http_req_t *r, fl_http_async_t *a);
+
+/* Turn a request whose body is complete (a JSON API call) into a
+ * streaming response driven by ops (GetMedia): instead of responding, the
+ * handler calls this; ops->writeable is called next. */
+void fl_http_stream_begin(fl_http_req_t *r, const fl_stream_ops_t *ops, void *state);
+
+/* Streaming responses. From the writeable hook only, one call per hook:
+ * the headers (content_length < 0: none; the connection then closes at
+ * the end), then pieces of body. Returns 0 or -1 (close). */
+int fl_http_stream_headers(fl_http_req_t *r, int status, const char *content_type,
+                           long long content_length);
+int fl_http_stream_write(fl_http_req_t *r, fl_slice_t bytes, int final);
+/* Copy a request header (lws's token or a custom "name:") into buf;
+ * returns its length, or -1 when absent or longer than cap - 1. */
+int fl_http_header(fl_http_req_t *r, const char *custom_name, char *buf, size_t cap);
 
 /* A member of the JSON body (FL_ROUTE_AWS routes), or NULL. */
 const fl_json_t *fl_http_json(const fl_http_req_t *r, const char *key);

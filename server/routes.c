@@ -7,9 +7,9 @@
 #include "server/server_internal.h"
 
 const fl_route_t fl_routes[] = {
-    {FL_HTTP_GET, "/healthz", "/healthz", fl_api_healthz, 0},
-    {FL_HTTP_GET, "/metrics", "/metrics", fl_api_metrics, 0},
-    {FL_HTTP_OTHER, NULL, NULL, NULL, 0},
+    {.method = FL_HTTP_GET, .path = "/healthz", .name = "/healthz", .handler = fl_api_healthz},
+    {.method = FL_HTTP_GET, .path = "/metrics", .name = "/metrics", .handler = fl_api_metrics},
+    {.path = NULL},
 };
 
 const fl_route_t *fl_route_find(fl_http_method_t method, const char *path, int *found_path)
