@@ -155,7 +155,8 @@ static int on_cluster_start(fl_ingest_t *in, const fl_mkv_event_t *ev)
     int64_t ms = ev->u.cluster.pts_ns / 1000000;
     in->abs_ms = in->o.relative ? in->o.producer_start_ms + ms : ms;
     in->number[0] = 0;
-    if (in->have_last && in->abs_ms < in->last_abs_ms) {
+    if ((in->have_last && in->abs_ms < in->last_abs_ms) ||
+        (in->o.min_abs_ms && in->abs_ms < in->o.min_abs_ms)) {
         in->state = ST_FRAGMENT; /* so the ERROR names this fragment's timecode */
         return fail(in, FL_ACK_ERR_TIMECODE_LOWER, "timecode lower than the previous fragment's");
     }

@@ -75,6 +75,8 @@ typedef struct {
     unsigned max_tags;           /* 0: 10 metadata tags per fragment */
     int relative;                /* x-amzn-fragment-timecode-type: RELATIVE */
     int64_t producer_start_ms;   /* x-amzn-producer-start-timestamp, RELATIVE only */
+    int64_t min_abs_ms;          /* fragments before this (the stream's last stored timecode)
+                                    are refused with 4004; 0: none */
     const fl_mkv_limits_t *mkv;  /* NULL: the parser's defaults */
 } fl_ingest_opts_t;
 

@@ -289,6 +289,18 @@ START_TEST(decreasing_timecode_is_4004)
     ck_assert_int_eq(fl_ingest_finish(in, 1), FL_ECLOSED);
     fl_ingest_free(in);
     rec_free(&r);
+
+    /* a later connection cannot go back before what the stream holds */
+    fl_buf_reset(&b);
+    header(&b, 1, "V_VP8");
+    cluster(&b, 8999, 5, 1);
+    fl_ingest_opts_t o = {.min_abs_ms = 9000};
+    in = session(&r, &o);
+    feed_all(in, &b, 1 << 20);
+    expect_error(&r, FL_ACK_ERR_TIMECODE_LOWER);
+    ck_assert_int_eq(r.n_records, 0);
+    fl_ingest_free(in);
+    rec_free(&r);
     fl_buf_free(&b);
 }
 END_TEST

@@ -1,0 +1,172 @@
+/*
+ * storage/io.c — the default I/O table: the real system calls, each
+ * returning -errno on failure. Everything storage does to segment, index and
+ * key files goes through a table like this one, so tests can wrap it and
+ * inject EIO, ENOSPC and torn writes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage_internal.h"
+
+static int io_open(void *ctx, const char *path, int flags, mode_t mode)
+{
+    (void)ctx;
+    int fd = open(path, flags | O_CLOEXEC, mode);
+    return fd < 0 ? -errno : fd;
+}
+
+static int io_close(void *ctx, int fd)
+{
+    (void)ctx;
+    return close(fd) < 0 ? -errno : 0;
+}
+
+static ssize_t io_pread(void *ctx, int fd, void *buf, size_t n, off_t off)
+{
+    (void)ctx;
+    ssize_t r;
+    do
+        r = pread(fd, buf, n, off);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+static ssize_t io_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
+{
+    (void)ctx;
+    ssize_t r;
+    do
+        r = pwrite(fd, buf, n, off);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+static int io_fdatasync(void *ctx, int fd)
+{
+    (void)ctx;
+    return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+static int io_fsync(void *ctx, int fd)
+{
+    (void)ctx;
+    return fsync(fd) < 0 ? -errno : 0;
+}
+
+static int io_ftruncate(void *ctx, int fd, off_t len)
+{
+    (void)ctx;
+    return ftruncate(fd, len) < 0 ? -errno : 0;
+}
+
+static int io_fsize(void *ctx, int fd, uint64_t *size_out)
+{
+    (void)ctx;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    *size_out = (uint64_t)st.st_size;
+    return 0;
+}
+
+static int io_rename(void *ctx, const char *from, const char *to)
+{
+    (void)ctx;
+    return rename(from, to) < 0 ? -errno : 0;
+}
+
+static int io_unlink(void *ctx, const char *path)
+{
+    (void)ctx;
+    return unlink(path) < 0 ? -errno : 0;
+}
+
+static int io_mkdir(void *ctx, const char *path, mode_t mode)
+{
+    (void)ctx;
+    return mkdir(path, mode) < 0 ? -errno : 0;
+}
+
+static int io_rmdir(void *ctx, const char *path)
+{
+    (void)ctx;
+    return rmdir(path) < 0 ? -errno : 0;
+}
+
+static const fl_store_io_t io_default = {
+    io_open,  io_close,  io_pread,  io_pwrite, io_fdatasync, io_fsync, io_ftruncate,
+    io_fsize, io_rename, io_unlink, io_mkdir,  io_rmdir,     NULL,
+};
+
+const fl_store_io_t *fl_store_io_default(void)
+{
+    return &io_default;
+}
+
+int fl_io_write_all(const fl_store_io_t *io, int fd, const void *p, size_t n, uint64_t off)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = io->pwrite(io->ctx, fd, b, n, (off_t)off);
+        if (w < 0)
+            return (int)w;
+        if (w == 0)
+            return FL_EIO;
+        b += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+int fl_io_read_all(const fl_store_io_t *io, int fd, void *p, size_t n, uint64_t off)
+{
+    uint8_t *b = p;
+    while (n > 0) {
+        ssize_t r = io->pread(io->ctx, fd, b, n, (off_t)off);
+        if (r < 0)
+            return (int)r;
+        if (r == 0)
+            return FL_ETRUNCATED;
+        b += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+int fl_io_fsync_dir(const fl_store_io_t *io, const char *dir)
+{
+    int fd = io->open(io->ctx, dir, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0)
+        return fd;
+    int rc = io->fsync(io->ctx, fd);
+    io->close(io->ctx, fd);
+    return rc;
+}
+
+int fl_io_replace_file(const fl_store_io_t *io, const char *dir, const char *path, const void *p,
+                       size_t n, mode_t mode)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return FL_ELIMIT;
+    int fd = io->open(io->ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    if (fd < 0)
+        return fd;
+    int rc = fl_io_write_all(io, fd, p, n, 0);
+    if (rc == 0)
+        rc = io->fsync(io->ctx, fd);
+    io->close(io->ctx, fd);
+    if (rc == 0)
+        rc = io->rename(io->ctx, tmp, path);
+    if (rc == 0)
+        rc = fl_io_fsync_dir(io, dir);
+    if (rc < 0)
+        io->unlink(io->ctx, tmp);
+    return rc;
+}

@@ -1,0 +1,179 @@
+/*
+ * storage/keys.c — master keys and per-log data keys.
+ *
+ * Each log has a random 256-bit data key that seals its chunks. The data key
+ * is stored only wrapped (AES-256-GCM) by a master key, in the catalog; the
+ * master key lives in a file of mode 0600 that is created on first open.
+ * Deleting a log removes its wrapped key from the catalog first, so its
+ * segment bytes are unreadable even before they are unlinked.
+ *
+ * Master key file (44 bytes, little-endian):
+ *   0   4  magic "FLMK"
+ *   4   1  version = 1
+ *   5   3  zero
+ *   8  32  key
+ *  40   4  CRC-32C of bytes 0..39
+ * A file readable by group or others is refused (-EACCES).
+ *
+ * Wrapped data key (FL_WRAPPED_KEY_LEN = 61 bytes):
+ *   0   1  version = 1
+ *   1  12  nonce (random; a master key wraps few keys, far below the 2^32
+ *          random-nonce bound)
+ *  13  32  ciphertext of the data key
+ *  45  16  GCM tag
+ * AAD = "FLDK" || log id (u64 LE) || master key id bytes, so a wrapped key
+ * cannot be moved to another log or presented under another key id.
+ */
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/diag.h"
+#include "storage_internal.h"
+
+#define MK_LEN 44
+
+int fl_keys_random(uint8_t *p, size_t n)
+{
+    return RAND_bytes(p, (int)n) == 1 ? 0 : FL_ECRYPTO;
+}
+
+static int mk_parse(const uint8_t *b, size_t n, const char *path, uint8_t key[32])
+{
+    if (n != MK_LEN || memcmp(b, "FLMK", 4) != 0 || fl_load_le32(b + 40) != fl_crc32c(b, 40)) {
+        fl_error("master key %s: not a framelog master key file (damaged?)", path);
+        return FL_ECORRUPT;
+    }
+    if (b[4] != 1) {
+        fl_error("master key %s: unknown version %u", path, b[4]);
+        return FL_EVERSION;
+    }
+    memcpy(key, b + 8, 32);
+    return 0;
+}
+
+int fl_keys_load_or_create(const fl_store_io_t *io, const char *path, uint8_t key[32])
+{
+    uint8_t b[MK_LEN + 1];
+    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    if (fd >= 0) {
+        struct stat st;
+        int rc = 0;
+        if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0) {
+            fl_error("master key %s: mode %03o lets others read it; chmod 600", path,
+                     (unsigned)(st.st_mode & 0777));
+            rc = -EACCES;
+        }
+        ssize_t r = rc == 0 ? io->pread(io->ctx, fd, b, sizeof b, 0) : 0;
+        io->close(io->ctx, fd);
+        if (rc == 0 && r < 0)
+            rc = (int)r;
+        if (rc == 0)
+            rc = mk_parse(b, (size_t)r, path, key);
+        OPENSSL_cleanse(b, sizeof b);
+        return rc;
+    }
+    if (fd != -ENOENT)
+        return fd;
+    /* First open: create with O_EXCL so two processes never both create. */
+    memcpy(b, "FLMK", 4);
+    b[4] = 1;
+    b[5] = b[6] = b[7] = 0;
+    if (fl_keys_random(b + 8, 32) < 0)
+        return FL_ECRYPTO;
+    fl_store_le32(b + 40, fl_crc32c(b, 40));
+    fd = io->open(io->ctx, path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return fd;
+    int rc = fl_io_write_all(io, fd, b, MK_LEN, 0);
+    if (rc == 0)
+        rc = io->fsync(io->ctx, fd);
+    io->close(io->ctx, fd);
+    if (rc == 0) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir)
+            *slash = 0;
+        else
+            snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
+        rc = fl_io_fsync_dir(io, dir);
+    }
+    if (rc == 0) {
+        memcpy(key, b + 8, 32);
+        fl_info("master key %s created", path);
+    } else {
+        io->unlink(io->ctx, path);
+    }
+    OPENSSL_cleanse(b, sizeof b);
+    return rc;
+}
+
+static void wrap_aad(uint8_t *aad, size_t *n, uint64_t log_id, const char *key_id)
+{
+    size_t kl = strlen(key_id);
+    if (kl > 63)
+        kl = 63;
+    memcpy(aad, "FLDK", 4);
+    fl_store_le64(aad + 4, log_id);
+    memcpy(aad + 12, key_id, kl);
+    *n = 12 + kl;
+}
+
+int fl_keys_wrap(const uint8_t master[32], const char *key_id, uint64_t log_id,
+                 const uint8_t dk[32], uint8_t out[FL_WRAPPED_KEY_LEN])
+{
+    uint8_t aad[80];
+    size_t aadn;
+    int len, rc = FL_ECRYPTO;
+    wrap_aad(aad, &aadn, log_id, key_id);
+    out[0] = 1;
+    if (fl_keys_random(out + 1, 12) < 0)
+        return FL_ECRYPTO;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    if (!c)
+        return FL_ENOMEM;
+    if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, master, out + 1) == 1 &&
+        EVP_EncryptUpdate(c, NULL, &len, aad, (int)aadn) == 1 &&
+        EVP_EncryptUpdate(c, out + 13, &len, dk, 32) == 1 &&
+        EVP_EncryptFinal_ex(c, out + 13 + len, &len) == 1 &&
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, out + 45) == 1)
+        rc = 0;
+    EVP_CIPHER_CTX_free(c);
+    return rc;
+}
+
+int fl_keys_unwrap(const uint8_t master[32], const char *key_id, uint64_t log_id,
+                   const uint8_t *wrapped, size_t n, uint8_t dk[32])
+{
+    if (n != FL_WRAPPED_KEY_LEN)
+        return FL_ECORRUPT;
+    if (wrapped[0] != 1)
+        return FL_EVERSION;
+    uint8_t aad[80], tag[16];
+    size_t aadn;
+    int len, rc = FL_ECRYPTO;
+    wrap_aad(aad, &aadn, log_id, key_id);
+    memcpy(tag, wrapped + 45, 16);
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    if (!c)
+        return FL_ENOMEM;
+    if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, master, wrapped + 1) == 1 &&
+        EVP_DecryptUpdate(c, NULL, &len, aad, (int)aadn) == 1 &&
+        EVP_DecryptUpdate(c, dk, &len, wrapped + 13, 32) == 1 &&
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1 &&
+        EVP_DecryptFinal_ex(c, dk + len, &len) == 1)
+        rc = 0;
+    EVP_CIPHER_CTX_free(c);
+    if (rc < 0)
+        OPENSSL_cleanse(dk, 32);
+    return rc;
+}
+
+void fl_keys_wipe(void *p, size_t n)
+{
+    OPENSSL_cleanse(p, n);
+}

@@ -1,0 +1,364 @@
+/*
+ * storage/segment.c — segment files: a log's chunks, appended in order.
+ *
+ * All shards of a log append into the log's active segment, so that one
+ * fdatasync per log covers any number of shards (group commit). A segment
+ * rolls when it passes segment_max_bytes; retention removes whole sealed
+ * segments. Files live in <dir>/logs/<log id>/ as NNNN.seg (20 decimal
+ * digits: the segment number, which only grows) beside NNNN.idx.
+ *
+ * Segment file (little-endian):
+ *   header, FL_SEG_HDR = 32 bytes:
+ *     0   4  magic "FLSG"
+ *     4   1  version = 1
+ *     5   3  zero
+ *     8   8  log id
+ *    16   8  segment number
+ *    24   4  zero
+ *    28   4  CRC-32C of bytes 0..27
+ *   then chunks back to back (chunk.c), nothing else.
+ *
+ * Invariants: a chunk is written once at the end and never rewritten; bytes
+ * past the last complete chunk exist only after a crash (a torn tail) and
+ * are cut by recovery before anything else is appended. Recovery reads the
+ * index's valid entries and verifies (GCM) only what follows them, so open
+ * scans tails, not data. A damaged chunk in the middle is skipped by
+ * searching for the next valid chunk header and reported with its offsets;
+ * only a tail with no valid chunk after it is cut.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/diag.h"
+#include "storage_internal.h"
+
+void fl_segment_path(const fl_log_t *log, uint64_t segno, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/%020llu.seg", log->dir, (unsigned long long)segno);
+}
+
+static void seg_hdr_encode(uint64_t log_id, uint64_t segno, uint8_t out[FL_SEG_HDR])
+{
+    memset(out, 0, FL_SEG_HDR);
+    memcpy(out, "FLSG", 4);
+    out[4] = FL_SEG_VERSION;
+    fl_store_le64(out + 8, log_id);
+    fl_store_le64(out + 16, segno);
+    fl_store_le32(out + 28, fl_crc32c(out, 28));
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int fl_segment_list(const fl_log_t *log, uint64_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(log->dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    uint64_t *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *nm = e->d_name;
+        if (strlen(nm) != 24 || strcmp(nm + 20, ".seg") != 0)
+            continue;
+        uint64_t segno = 0;
+        int ok = 1;
+        for (int i = 0; i < 20; i++) {
+            if (nm[i] < '0' || nm[i] > '9')
+                ok = 0;
+            segno = segno * 10 + (uint64_t)(nm[i] - '0');
+        }
+        if (!ok)
+            continue;
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            uint64_t *nv = realloc(v, nc * sizeof *nv);
+            if (!nv) {
+                rc = FL_ENOMEM;
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        v[cnt++] = segno;
+    }
+    closedir(d);
+    if (rc < 0) {
+        free(v);
+        return rc;
+    }
+    if (cnt)
+        qsort(v, cnt, sizeof *v, cmp_u64);
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+int fl_segment_create(fl_log_t *log, uint64_t segno, int *seg_fd, int *idx_fd)
+{
+    const fl_store_io_t *io = &log->store->io;
+    char path[FL_PATH_MAX];
+    uint8_t hdr[FL_SEG_HDR];
+    int sfd = -1, ifd = -1, rc;
+    fl_segment_path(log, segno, path, sizeof path);
+    sfd = io->open(io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (sfd < 0) {
+        rc = sfd;
+        goto fail;
+    }
+    seg_hdr_encode(log->id, segno, hdr);
+    rc = fl_io_write_all(io, sfd, hdr, FL_SEG_HDR, 0);
+    if (rc == 0)
+        rc = io->fdatasync(io->ctx, sfd);
+    if (rc < 0)
+        goto fail;
+    fl_index_path(log, segno, path, sizeof path);
+    ifd = io->open(io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (ifd < 0) {
+        rc = ifd;
+        goto fail;
+    }
+    fl_index_hdr_encode(log->id, segno, hdr);
+    rc = fl_io_write_all(io, ifd, hdr, FL_IDX_HDR, 0);
+    if (rc == 0)
+        rc = io->fdatasync(io->ctx, ifd);
+    if (rc == 0)
+        rc = fl_io_fsync_dir(io, log->dir);
+    if (rc < 0)
+        goto fail;
+    *seg_fd = sfd;
+    *idx_fd = ifd;
+    return 0;
+fail:
+    fl_error("log %s: cannot create segment %llu: %s", log->name, (unsigned long long)segno,
+             fl_strerror(rc));
+    if (sfd >= 0)
+        io->close(io->ctx, sfd);
+    if (ifd >= 0)
+        io->close(io->ctx, ifd);
+    fl_segment_path(log, segno, path, sizeof path);
+    io->unlink(io->ctx, path);
+    fl_index_path(log, segno, path, sizeof path);
+    io->unlink(io->ctx, path);
+    return rc;
+}
+
+/* Is there a complete, authentic chunk at pos? 0 and *ref, FL_ECORRUPT (or
+ * another decode error) if not, or an I/O error. */
+static int try_chunk(fl_log_t *log, EVP_CIPHER_CTX *c, int fd, uint64_t segno, uint64_t pos,
+                     uint64_t size, fl_chunk_ref_t *ref)
+{
+    const fl_store_io_t *io = &log->store->io;
+    uint8_t hb[FL_CHUNK_HDR];
+    fl_chunk_hdr_t h;
+    if (size - pos < FL_CHUNK_HDR + FL_CHUNK_TAG)
+        return FL_ETRUNCATED;
+    int rc = fl_io_read_all(io, fd, hb, FL_CHUNK_HDR, pos);
+    if (rc < 0)
+        return rc;
+    rc = fl_chunk_hdr_decode(hb, FL_CHUNK_HDR, &h);
+    if (rc < 0)
+        return rc;
+    uint64_t len = (uint64_t)FL_CHUNK_HDR + h.body_len + FL_CHUNK_TAG;
+    if (len > size - pos)
+        return FL_ETRUNCATED;
+    uint8_t *buf = malloc(len);
+    if (!buf)
+        return FL_ENOMEM;
+    rc = fl_io_read_all(io, fd, buf, len, pos);
+    if (rc == 0)
+        rc = fl_chunk_open(c, log->key, log->id, buf, len, &h);
+    free(buf);
+    if (rc < 0)
+        return rc;
+    ref->segno = segno;
+    ref->off = pos;
+    ref->len = (uint32_t)len;
+    ref->shard = h.shard;
+    ref->first_seq = h.first_seq;
+    ref->count = h.count;
+    ref->sts_min = h.sts_min;
+    ref->sts_max = h.sts_max;
+    ref->pts_min = h.pts_min;
+    ref->pts_max = h.pts_max;
+    return 0;
+}
+
+static int is_io_error(int rc)
+{
+    return rc < 0 && rc != FL_ECORRUPT && rc != FL_ETRUNCATED && rc != FL_EVERSION &&
+           rc != FL_ECRYPTO;
+}
+
+/* The next authentic chunk strictly after pos: 0 and *ref, or FL_ENOTFOUND. */
+static int find_next(fl_log_t *log, EVP_CIPHER_CTX *c, int fd, uint64_t segno, uint64_t pos,
+                     uint64_t size, fl_chunk_ref_t *ref)
+{
+    const fl_store_io_t *io = &log->store->io;
+    enum { WIN = 1 << 20 };
+    uint8_t *w = malloc(WIN);
+    if (!w)
+        return FL_ENOMEM;
+    int rc = FL_ENOTFOUND;
+    uint64_t at = pos + 1;
+    while (at + 4 <= size) {
+        size_t want = size - at < WIN ? (size_t)(size - at) : WIN;
+        int r = fl_io_read_all(io, fd, w, want, at);
+        if (r < 0) {
+            rc = r;
+            break;
+        }
+        for (size_t i = 0; i + 4 <= want; i++) {
+            if (memcmp(w + i, "FLCK", 4) != 0)
+                continue;
+            r = try_chunk(log, c, fd, segno, at + i, size, ref);
+            if (r == 0 || is_io_error(r)) {
+                rc = r;
+                goto out;
+            }
+        }
+        if (want < WIN)
+            break;
+        at += want - 3;
+    }
+out:
+    free(w);
+    return rc;
+}
+
+static int refs_push(fl_chunk_ref_t **v, size_t *n, size_t *cap, const fl_chunk_ref_t *r)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        fl_chunk_ref_t *nv = realloc(*v, nc * sizeof *nv);
+        if (!nv)
+            return FL_ENOMEM;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = *r;
+    return 0;
+}
+
+int fl_segment_recover(fl_log_t *log, uint64_t segno, int tail, fl_chunk_ref_t **refs_out,
+                       size_t *n_out, uint64_t *size_out)
+{
+    const fl_store_io_t *io = &log->store->io;
+    char path[FL_PATH_MAX];
+    fl_chunk_ref_t *refs = NULL;
+    size_t n = 0, cap = 0;
+    int stale = 0, changed = 0, rc;
+    uint64_t size = 0;
+    EVP_CIPHER_CTX *c = NULL;
+    fl_segment_path(log, segno, path, sizeof path);
+    int fd = io->open(io->ctx, path, tail ? O_RDWR : O_RDONLY, 0);
+    if (fd < 0)
+        return fd;
+    rc = io->fsize(io->ctx, fd, &size);
+    if (rc < 0)
+        goto out;
+    uint8_t want[FL_SEG_HDR], got[FL_SEG_HDR];
+    seg_hdr_encode(log->id, segno, want);
+    if (size < FL_SEG_HDR) {
+        if (!tail) {
+            fl_error("segment %s: %llu bytes, shorter than its header; ignored", path,
+                     (unsigned long long)size);
+            goto out;
+        }
+        /* Created but its header never reached the disk: write it again. */
+        rc = io->ftruncate(io->ctx, fd, 0);
+        if (rc == 0)
+            rc = fl_io_write_all(io, fd, want, FL_SEG_HDR, 0);
+        if (rc == 0)
+            rc = io->fdatasync(io->ctx, fd);
+        if (rc < 0)
+            goto out;
+        size = FL_SEG_HDR;
+        stale = 1;
+    } else {
+        rc = fl_io_read_all(io, fd, got, FL_SEG_HDR, 0);
+        if (rc < 0)
+            goto out;
+        if (memcmp(want, got, FL_SEG_HDR) != 0)
+            fl_error("segment %s: damaged header at offset 0 (chunks are still checked one "
+                     "by one)",
+                     path);
+    }
+    rc = fl_index_load(log, segno, size, &refs, &n, &stale);
+    if (rc < 0)
+        goto out;
+    cap = n;
+    changed = stale;
+    c = EVP_CIPHER_CTX_new();
+    if (!c) {
+        rc = FL_ENOMEM;
+        goto out;
+    }
+    uint64_t pos = n ? refs[n - 1].off + refs[n - 1].len : FL_SEG_HDR;
+    while (pos < size) {
+        fl_chunk_ref_t r;
+        rc = try_chunk(log, c, fd, segno, pos, size, &r);
+        if (rc == 0) {
+            if ((rc = refs_push(&refs, &n, &cap, &r)) < 0)
+                goto out;
+            pos += r.len;
+            changed = 1;
+            continue;
+        }
+        if (is_io_error(rc))
+            goto out;
+        rc = find_next(log, c, fd, segno, pos, size, &r);
+        if (rc == 0) {
+            fl_error("segment %s: damaged bytes at offsets %llu..%llu skipped (chunk failed "
+                     "its check)",
+                     path, (unsigned long long)pos, (unsigned long long)r.off - 1);
+            if ((rc = refs_push(&refs, &n, &cap, &r)) < 0)
+                goto out;
+            pos = r.off + r.len;
+            changed = 1;
+            continue;
+        }
+        if (rc != FL_ENOTFOUND)
+            goto out;
+        rc = 0;
+        if (tail) {
+            fl_warn("segment %s: torn tail of %llu bytes at offset %llu cut", path,
+                    (unsigned long long)(size - pos), (unsigned long long)pos);
+            rc = io->ftruncate(io->ctx, fd, (off_t)pos);
+            if (rc == 0)
+                rc = io->fdatasync(io->ctx, fd);
+            if (rc < 0)
+                goto out;
+            size = pos;
+        } else {
+            fl_error("segment %s: damaged bytes at offsets %llu..%llu (end of a sealed "
+                     "segment)",
+                     path, (unsigned long long)pos, (unsigned long long)size - 1);
+        }
+        changed = 1;
+        break;
+    }
+    if (changed)
+        rc = fl_index_rewrite(log, segno, refs, n);
+out:
+    EVP_CIPHER_CTX_free(c);
+    io->close(io->ctx, fd);
+    if (rc < 0) {
+        free(refs);
+        return rc;
+    }
+    *refs_out = refs;
+    *n_out = n;
+    *size_out = size;
+    return 0;
+}

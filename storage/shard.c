@@ -1,0 +1,89 @@
+/*
+ * storage/shard.c — shards: 128-bit hash-key ranges and per-shard state.
+ *
+ * As in Kinesis Data Streams, a partition key maps to the unsigned 128-bit
+ * big-endian integer MD5(key); the open shards of a log cover [0, 2^128-1]
+ * without overlap, and the shard whose inclusive range holds the hash takes
+ * the record. A log created with N shards splits the space into N equal
+ * ranges. Splitting closes a shard and opens two children that cover its
+ * range; merging closes two adjacent shards and opens one child covering
+ * both (store.c). Closed shards keep their data until retention.
+ *
+ * In memory a shard keeps its durable chunks in sequence order (the chunk
+ * refs that the index files hold), appended by the writer thread after each
+ * fdatasync and trimmed from the front by retention, both under store->mu.
+ */
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage_internal.h"
+
+void fl_shard_hash_key(fl_slice_t key, uint8_t out[16])
+{
+    unsigned int n = 16;
+    if (EVP_Digest(key.p ? key.p : (const uint8_t *)"", key.n, out, &n, EVP_md5(), NULL) != 1)
+        memset(out, 0, 16);
+}
+
+static void u128_store(uint8_t out[16], unsigned __int128 v)
+{
+    for (int i = 15; i >= 0; i--) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+void fl_shard_range(uint32_t i, uint32_t n, uint8_t start[16], uint8_t end[16])
+{
+    const unsigned __int128 max = ~(unsigned __int128)0;
+    unsigned __int128 step = max / n + (max % n == n - 1 ? 1 : 0); /* floor(2^128 / n) */
+    u128_store(start, step * i);
+    u128_store(end, i + 1 == n ? max : step * (i + 1) - 1);
+}
+
+fl_shard_t *fl_shard_new(const fl_cat_shard_t *row, uint64_t next_seq)
+{
+    fl_shard_t *sh = calloc(1, sizeof *sh);
+    if (!sh)
+        return NULL;
+    sh->id = row->id;
+    memcpy(sh->hash_start, row->hash_start, 16);
+    memcpy(sh->hash_end, row->hash_end, 16);
+    sh->parent = row->parent;
+    sh->parent2 = row->parent2;
+    sh->open = row->open;
+    sh->created_ns = row->created_ns;
+    sh->trim_seq = row->trim_seq;
+    sh->next_seq = next_seq;
+    return sh;
+}
+
+void fl_shard_free(fl_shard_t *sh)
+{
+    if (!sh)
+        return;
+    free(sh->chunks);
+    free(sh);
+}
+
+int fl_shard_add_chunk(fl_shard_t *sh, const fl_chunk_ref_t *r)
+{
+    if (sh->nchunks == sh->capchunks) {
+        size_t nc = sh->capchunks ? sh->capchunks * 2 : 64;
+        fl_chunk_ref_t *v = realloc(sh->chunks, nc * sizeof *v);
+        if (!v)
+            return FL_ENOMEM;
+        sh->chunks = v;
+        sh->capchunks = nc;
+    }
+    sh->chunks[sh->nchunks++] = *r;
+    uint64_t end = r->first_seq + r->count;
+    if (end > sh->durable_next)
+        sh->durable_next = end;
+    if (r->sts_max > sh->last_sts)
+        sh->last_sts = r->sts_max;
+    if (r->pts_max > sh->max_pts)
+        sh->max_pts = r->pts_max;
+    return 0;
+}

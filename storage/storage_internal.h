@@ -1,0 +1,335 @@
+/*
+ * storage/storage_internal.h — what the files of storage/ share: on-disk
+ * constants, the in-memory store, log and shard, and each file's entry
+ * points. Not for use outside storage/.
+ *
+ * Locking (see fl_store_t): `mu` guards every in-memory structure that
+ * more than one thread touches (logs list, shards and their chunk lists,
+ * segment lists, the append queue, watches, counters); it is held only for
+ * memory work, never across I/O. `cat_mu` serialises catalog transactions
+ * and metadata changes (create/delete/split/merge/tags); when both are
+ * needed, cat_mu is taken first. `cmu` guards the completion queue. The
+ * writer thread alone touches the fields marked "writer".
+ */
+#ifndef FL_STORAGE_INTERNAL_H
+#define FL_STORAGE_INTERNAL_H
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "common/bytes.h"
+#include "common/clock.h"
+#include "common/error.h"
+#include "log.h"
+
+/* ---- on-disk constants (docs/storage-format.md) ---- */
+#define FL_CHUNK_HDR       80
+#define FL_CHUNK_TAG       16
+#define FL_CHUNK_VERSION   1
+#define FL_REC_HDR         26
+#define FL_CHUNK_MAX_BODY  (256u << 20)
+#define FL_SEG_HDR         32
+#define FL_SEG_VERSION     1
+#define FL_IDX_HDR         32
+#define FL_IDX_ENTRY       72
+#define FL_IDX_VERSION     1
+#define FL_WRAPPED_KEY_LEN 61
+#define FL_SEQ_EPOCH_SHIFT 40
+#define FL_SEQ_COUNTER_MAX ((UINT64_C(1) << FL_SEQ_EPOCH_SHIFT) - 1)
+#define FL_PATH_MAX        4096
+
+/* ---- checksum.c ---- */
+uint32_t fl_crc32c(const void *p, size_t n);
+
+/* ---- io.c ---- */
+int fl_io_write_all(const fl_store_io_t *io, int fd, const void *p, size_t n, uint64_t off);
+/* FL_ETRUNCATED if the file ends first. */
+int fl_io_read_all(const fl_store_io_t *io, int fd, void *p, size_t n, uint64_t off);
+int fl_io_fsync_dir(const fl_store_io_t *io, const char *dir);
+/* Write to path.tmp, fsync, rename over path, fsync dir. */
+int fl_io_replace_file(const fl_store_io_t *io, const char *dir, const char *path, const void *p,
+                       size_t n, mode_t mode);
+
+/* ---- keys.c ---- */
+int fl_keys_random(uint8_t *p, size_t n);
+int fl_keys_load_or_create(const fl_store_io_t *io, const char *path, uint8_t key[32]);
+int fl_keys_wrap(const uint8_t master[32], const char *key_id, uint64_t log_id,
+                 const uint8_t dk[32], uint8_t out[FL_WRAPPED_KEY_LEN]);
+int fl_keys_unwrap(const uint8_t master[32], const char *key_id, uint64_t log_id,
+                   const uint8_t *wrapped, size_t n, uint8_t dk[32]);
+void fl_keys_wipe(void *p, size_t n);
+
+/* ---- chunk.c ---- */
+typedef struct {
+    uint32_t shard;
+    uint32_t count;
+    uint64_t first_seq;
+    int64_t sts_min, sts_max, pts_min, pts_max;
+    uint32_t body_len;
+    uint8_t nonce[12];
+} fl_chunk_hdr_t;
+
+void fl_chunk_hdr_encode(const fl_chunk_hdr_t *h, uint8_t out[FL_CHUNK_HDR]);
+/* FL_ETRUNCATED, FL_ECORRUPT (magic, CRC, bounds) or FL_EVERSION. */
+int fl_chunk_hdr_decode(const uint8_t *p, size_t n, fl_chunk_hdr_t *h);
+/* chunk = encoded header || body_len plaintext bytes || room for the tag;
+ * encrypts in place and writes the tag. */
+int fl_chunk_seal(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id, uint8_t *chunk,
+                  size_t body_len);
+/* The same in pieces: begin with the encoded header, encrypt plaintext
+ * pieces in order (in may equal out), end with the tag. GCM is a stream
+ * mode, so pieces need no alignment. */
+int fl_chunk_seal_begin(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id,
+                        const uint8_t *hdr);
+int fl_chunk_seal_update(EVP_CIPHER_CTX *c, const uint8_t *in, uint8_t *out, size_t n);
+int fl_chunk_seal_end(EVP_CIPHER_CTX *c, uint8_t tag[FL_CHUNK_TAG]);
+/* Checks header and tag of a whole chunk of n bytes and decrypts the body
+ * in place. FL_ECORRUPT if anything was altered or torn. */
+int fl_chunk_open(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id, uint8_t *chunk,
+                  size_t n, fl_chunk_hdr_t *h);
+size_t fl_chunk_record_size(size_t key_len, size_t payload_len);
+/* A record's header and key only (the payload follows, put by the caller). */
+size_t fl_chunk_record_put_head(uint8_t *p, int64_t sts, int64_t pts, uint32_t flags,
+                                fl_slice_t key, size_t payload_len);
+size_t fl_chunk_record_put(uint8_t *p, int64_t sts, int64_t pts, uint32_t flags, fl_slice_t key,
+                           fl_slice_t payload);
+/* Parse the next record of a decrypted body (seq left to the caller). */
+int fl_chunk_record_next(fl_reader_t *r, fl_log_record_t *rec);
+
+/* ---- in-memory model ---- */
+
+/* Where one chunk lives, and what it holds: an index entry in memory. */
+typedef struct {
+    uint64_t segno;
+    uint64_t off;
+    uint32_t len; /* header + body + tag */
+    uint32_t shard;
+    uint64_t first_seq;
+    uint32_t count;
+    int64_t sts_min, sts_max, pts_min, pts_max;
+} fl_chunk_ref_t;
+
+typedef struct {
+    uint64_t segno;
+    uint64_t size;
+    int64_t sts_max; /* INT64_MIN while it holds no chunk */
+} fl_seg_info_t;
+
+struct fl_log_watch {
+    fl_log_t *log;
+    uint32_t shard;
+    int fd; /* eventfd */
+    struct fl_log_watch *next;
+};
+
+typedef struct {
+    uint32_t id;
+    uint8_t hash_start[16], hash_end[16];
+    uint32_t parent, parent2;
+    int open;
+    int64_t created_ns;
+    uint64_t next_seq;      /* next to assign */
+    int64_t last_sts;       /* largest server ts assigned */
+    int64_t max_pts;        /* largest producer ts appended (or found at open) */
+    uint64_t durable_next;  /* 1 + the last durable seq (0: none) */
+    uint64_t trim_seq;      /* sequence numbers below it expired */
+    uint64_t pending;       /* queued records */
+    fl_chunk_ref_t *chunks; /* durable chunks, by sequence */
+    size_t nchunks, capchunks;
+    struct fl_log_watch *watches;
+} fl_shard_t;
+
+struct fl_log {
+    fl_store_t *store;
+    uint64_t id;
+    char *name;
+    char *dir;
+    char key_id[64];
+    uint8_t key[32];
+    int64_t created_ns;
+    uint64_t version;
+    uint32_t retention_hours;
+    int deleting;
+    fl_shard_t **shards; /* by id; ids are 0..nshards-1 */
+    uint32_t nshards;
+    fl_seg_info_t *segs; /* by segno; the last one is active */
+    size_t nsegs, capsegs;
+    struct fl_log *next;
+    /* writer */
+    int seg_fd, idx_fd;
+    uint64_t seg_end;   /* bytes of the active segment */
+    uint64_t idx_count; /* entries in the active index file */
+    int idx_stale;      /* the index file misses entries: rewrite at seal */
+    uint64_t nonce_ctr;
+    uint64_t cut_gen; /* bumped when a failed fdatasync cuts the segment */
+    int broken;       /* an fdatasync failed and could not be undone */
+};
+
+typedef struct fl_pending {
+    struct fl_pending *next;
+    fl_log_t *log;
+    uint32_t shard;
+    uint64_t seq;
+    int64_t sts, pts;
+    uint32_t flags;
+    uint16_t klen;
+    uint32_t plen;
+    void *data;
+    uint8_t bytes[]; /* key, then payload */
+} fl_pending_t;
+
+typedef struct fl_ctl {
+    struct fl_ctl *next;
+    int (*fn)(fl_store_t *s, void *arg);
+    void *arg;
+    int done, rc;
+} fl_ctl_t;
+
+typedef struct {
+    char id[64];
+    uint8_t key[32];
+} fl_master_key_t;
+
+typedef struct fl_catalog fl_catalog_t;
+
+struct fl_store {
+    char *dir;
+    char *logs_dir;
+    fl_store_io_t io;
+    fl_clock_t clock;
+    uint64_t seg_max, ret_max, pending_max;
+    uint32_t chunk_max, ret_interval_ms;
+    uint32_t epoch;
+    int lock_fd;
+
+    pthread_mutex_t cat_mu; /* catalog and metadata changes */
+    fl_catalog_t *cat;
+    fl_master_key_t *mkeys;
+    size_t nmkeys;
+
+    pthread_mutex_t mu;
+    pthread_cond_t wake;      /* writer: work arrived */
+    pthread_cond_t done_cond; /* batch or ctl finished */
+    fl_log_t *logs;
+    fl_pending_t *q_head, *q_tail;
+    uint64_t q_bytes;
+    uint64_t n_submitted, n_done;
+    fl_ctl_t *ctl_head;
+    uint64_t total_bytes;   /* segment files */
+    fl_store_stats_t stats; /* counters (segment_bytes, pending_bytes filled on read) */
+    int stop;
+    int writer_started;
+    uint8_t *wbuf; /* writer: scratch for big chunks, reused */
+    size_t wbuf_cap;
+    pthread_t writer;
+
+    pthread_mutex_t cmu;
+    fl_log_completion_t *comp;
+    size_t ncomp, capcomp;
+    int comp_fd;
+};
+
+/* ---- catalog.c ---- */
+typedef struct {
+    uint64_t id;
+    const char *name;
+    int64_t created_ns;
+    uint64_t version;
+    uint32_t retention_hours;
+    const char *key_id;
+    const uint8_t *wrapped;
+    size_t wrapped_len;
+    int deleting;
+} fl_cat_log_t;
+
+typedef struct {
+    uint32_t id;
+    uint8_t hash_start[16], hash_end[16];
+    uint32_t parent, parent2;
+    int open;
+    int64_t created_ns;
+    uint64_t trim_seq;
+} fl_cat_shard_t;
+
+int fl_catalog_open(const char *path, fl_catalog_t **out);
+void fl_catalog_close(fl_catalog_t *c);
+int fl_catalog_begin(fl_catalog_t *c);
+int fl_catalog_commit(fl_catalog_t *c);
+void fl_catalog_rollback(fl_catalog_t *c);
+int fl_catalog_bump_epoch(fl_catalog_t *c, uint32_t *epoch_out);
+int fl_catalog_mkey_add(fl_catalog_t *c, const char *id, const char *path);
+int fl_catalog_mkeys(fl_catalog_t *c, int (*cb)(void *arg, const char *id, const char *path),
+                     void *arg);
+int fl_catalog_log_insert(fl_catalog_t *c, const char *name, int64_t created_ns,
+                          uint32_t retention_hours, const char *key_id, uint64_t *id_out);
+int fl_catalog_log_set_key(fl_catalog_t *c, uint64_t id, const uint8_t *wrapped, size_t n);
+int fl_catalog_log_set_retention(fl_catalog_t *c, uint64_t id, uint32_t hours);
+int fl_catalog_log_bump_version(fl_catalog_t *c, uint64_t id);
+/* Destroy the wrapped key and mark the log as being deleted. */
+int fl_catalog_log_mark_deleting(fl_catalog_t *c, uint64_t id);
+int fl_catalog_log_remove(fl_catalog_t *c, uint64_t id);
+int fl_catalog_logs(fl_catalog_t *c, int (*cb)(void *arg, const fl_cat_log_t *row), void *arg);
+int fl_catalog_shard_insert(fl_catalog_t *c, uint64_t log_id, const fl_cat_shard_t *sh);
+int fl_catalog_shard_close(fl_catalog_t *c, uint64_t log_id, uint32_t shard);
+int fl_catalog_shard_set_trim(fl_catalog_t *c, uint64_t log_id, uint32_t shard, uint64_t trim);
+int fl_catalog_shards(fl_catalog_t *c, uint64_t log_id,
+                      int (*cb)(void *arg, const fl_cat_shard_t *row), void *arg);
+/* Tags (attrs = 0) and attributes (attrs = 1) of a log. */
+int fl_catalog_kv_set(fl_catalog_t *c, int attrs, uint64_t log_id, const char *k, const char *v);
+int fl_catalog_kv_remove(fl_catalog_t *c, int attrs, uint64_t log_id, const char *k);
+int fl_catalog_kv_get(fl_catalog_t *c, int attrs, uint64_t log_id, const char *k, char *buf,
+                      size_t cap);
+int fl_catalog_kv_list(fl_catalog_t *c, int attrs, uint64_t log_id,
+                       int (*cb)(void *arg, const char *k, const char *v), void *arg);
+
+/* ---- index.c ---- */
+void fl_index_hdr_encode(uint64_t log_id, uint64_t segno, uint8_t out[FL_IDX_HDR]);
+void fl_index_entry_encode(const fl_chunk_ref_t *r, uint8_t out[FL_IDX_ENTRY]);
+/* Entries of the index file of segment segno whose CRC holds and that
+ * follow each other inside seg_size bytes, up to the first that does not.
+ * *stale is set when the file is missing, damaged or has more bytes. */
+int fl_index_load(fl_log_t *log, uint64_t segno, uint64_t seg_size, fl_chunk_ref_t **refs,
+                  size_t *n, int *stale);
+/* Write the whole index of a segment (temp file, fsync, rename). */
+int fl_index_rewrite(fl_log_t *log, uint64_t segno, const fl_chunk_ref_t *refs, size_t n);
+void fl_index_path(const fl_log_t *log, uint64_t segno, char *buf, size_t cap);
+
+/* ---- segment.c ---- */
+void fl_segment_path(const fl_log_t *log, uint64_t segno, char *buf, size_t cap);
+/* Find every chunk of a segment: the index's valid entries, then a scan of
+ * the rest with full verification. `tail`: the log's last segment, where a
+ * torn end is cut (ftruncate + fdatasync). The index is rewritten when it
+ * was missing or stale. */
+int fl_segment_recover(fl_log_t *log, uint64_t segno, int tail, fl_chunk_ref_t **refs, size_t *n,
+                       uint64_t *size_out);
+/* Create segment segno and its index, durable (files and directory). */
+int fl_segment_create(fl_log_t *log, uint64_t segno, int *seg_fd, int *idx_fd);
+/* Sorted segment numbers found in the log's folder. */
+int fl_segment_list(const fl_log_t *log, uint64_t **out, size_t *n);
+
+/* ---- shard.c ---- */
+void fl_shard_hash_key(fl_slice_t key, uint8_t out[16]);
+/* Hash range of shard i of n equal ranges. */
+void fl_shard_range(uint32_t i, uint32_t n, uint8_t start[16], uint8_t end[16]);
+fl_shard_t *fl_shard_new(const fl_cat_shard_t *row, uint64_t next_seq);
+void fl_shard_free(fl_shard_t *sh);
+int fl_shard_add_chunk(fl_shard_t *sh, const fl_chunk_ref_t *r);
+
+/* ---- writer.c ---- */
+int fl_writer_start(fl_store_t *s);
+void fl_writer_stop(fl_store_t *s);
+/* Run fn on the writer thread between batches and wait for it. */
+int fl_writer_call(fl_store_t *s, int (*fn)(fl_store_t *s, void *arg), void *arg);
+void fl_writer_notify_shard(fl_shard_t *sh);
+
+/* ---- retention.c ---- */
+int fl_retention_run(fl_store_t *s); /* writer thread only */
+
+/* ---- store.c ---- */
+void fl_log_free_mem(fl_log_t *log);
+fl_shard_t *fl_log_shard(fl_log_t *log, uint32_t id); /* under mu */
+void fl_log_dir_path(const fl_store_t *s, uint64_t id, char *buf, size_t cap);
+int fl_log_remove_files(fl_store_t *s, uint64_t id);
+
+#endif

@@ -1,0 +1,941 @@
+/*
+ * storage/writer.c — appends, the writer thread and group commit, and the
+ * completion queue.
+ *
+ * fl_log_append() copies a record, assigns its sequence number under
+ * store->mu and queues it. The writer thread owns every segment file
+ * descriptor and loops:
+ *
+ *   1. take the whole queue (every log and shard with pending records), up
+ *      to FL_BATCH_MAX_BYTES;
+ *   2. per log, seal the records of each shard into chunks (consecutive
+ *      sequence numbers, up to chunk_max_bytes) and pwrite them at the end
+ *      of the log's active segment (small chunks gathered into one pwrite;
+ *      a log whose segment passed segment_max_bytes rolls first);
+ *   3. fdatasync every log written to, concurrently (helper threads), so
+ *      the batch pays about one device flush whatever the number of logs
+ *      and shards: group commit. The fdatasyncs run while the writer seals
+ *      and writes the next batch (a two-stage pipeline: at most one batch
+ *      is in flight behind the one being written);
+ *   4. when they return: publish the chunks to readers, append their index
+ *      entries (after the fdatasync, so an index entry never points at
+ *      unsynced data), wake watches, queue the completions and signal the
+ *      eventfd;
+ *   5. run control calls (delete) and retention with no batch in flight.
+ *
+ * A failed write or fdatasync cuts the log's segment back to where the
+ * batch began, so later chunks never follow garbage; those records complete
+ * with the error (e.g. -ENOSPC) and later appends try again. A batch already
+ * written behind a batch whose fdatasync failed was cut away with it
+ * (cut_gen tells) and fails too: nothing is reported durable that is not on
+ * disk. If even the cut cannot be made durable, the log refuses further
+ * appends (FL_EIO) until the store is reopened, because after a failed fsync
+ * the page cache can no longer be trusted (fsyncgate).
+ *
+ * Completions: a growable array under cmu plus an eventfd that is written
+ * under the same lock and drained when the array empties, so a readable fd
+ * always means "maybe something", never a lost wake-up.
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/diag.h"
+#include "storage_internal.h"
+
+#define FL_BATCH_MAX_BYTES (64u << 20)
+
+/* ---- appends ---- */
+
+int fl_log_append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec, void *data,
+                  uint64_t *seq_out)
+{
+    if (!log || !rec || !seq_out || rec->key.n > FL_LOG_MAX_KEY ||
+        rec->payload.n > FL_LOG_MAX_PAYLOAD || (rec->key.n && !rec->key.p) ||
+        (rec->payload.n && !rec->payload.p))
+        return FL_EINVAL;
+    fl_store_t *s = log->store;
+    size_t sz = sizeof(fl_pending_t) + rec->key.n + rec->payload.n;
+    fl_pending_t *p = malloc(sz);
+    if (!p)
+        return FL_ENOMEM;
+    p->next = NULL;
+    p->log = log;
+    p->shard = shard;
+    p->pts = rec->producer_ts_ns;
+    p->flags = rec->flags;
+    p->klen = (uint16_t)rec->key.n;
+    p->plen = (uint32_t)rec->payload.n;
+    p->data = data;
+    if (rec->key.n)
+        memcpy(p->bytes, rec->key.p, rec->key.n);
+    if (rec->payload.n)
+        memcpy(p->bytes + rec->key.n, rec->payload.p, rec->payload.n);
+    int64_t now = rec->server_ts_ns ? rec->server_ts_ns : fl_clock_now(&s->clock);
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    fl_shard_t *sh = fl_log_shard(log, shard);
+    if (s->stop)
+        rc = FL_ESTATE;
+    else if (log->deleting)
+        rc = FL_ECLOSED;
+    else if (!sh)
+        rc = FL_ENOTFOUND;
+    else if (!sh->open)
+        rc = FL_ECLOSED;
+    else if (log->broken)
+        rc = FL_EIO;
+    else if (s->q_bytes && s->q_bytes + sz > s->pending_max)
+        rc = FL_EAGAIN;
+    else if ((sh->next_seq & FL_SEQ_COUNTER_MAX) == FL_SEQ_COUNTER_MAX)
+        rc = FL_ELIMIT;
+    if (rc == 0) {
+        p->seq = sh->next_seq++;
+        p->sts = now < sh->last_sts ? sh->last_sts : now;
+        sh->last_sts = p->sts;
+        if (rec->producer_ts_ns > sh->max_pts)
+            sh->max_pts = rec->producer_ts_ns;
+        sh->pending++;
+        if (s->q_tail)
+            s->q_tail->next = p;
+        else
+            s->q_head = p;
+        s->q_tail = p;
+        s->q_bytes += sz;
+        s->n_submitted++;
+        s->stats.appends++;
+        s->stats.appended_bytes += rec->payload.n;
+        *seq_out = p->seq;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (rc < 0)
+        free(p);
+    return rc;
+}
+
+/* ---- completions ---- */
+
+int fl_store_completion_fd(const fl_store_t *s)
+{
+    return s ? s->comp_fd : FL_EINVAL;
+}
+
+static void completions_push(fl_store_t *s, fl_pending_t **v, const int *st, size_t n)
+{
+    pthread_mutex_lock(&s->cmu);
+    if (s->ncomp + n > s->capcomp) {
+        size_t nc = s->capcomp ? s->capcomp : 256;
+        while (nc < s->ncomp + n)
+            nc *= 2;
+        fl_log_completion_t *c = realloc(s->comp, nc * sizeof *c);
+        if (!c) {
+            /* Cannot report: the records are stored (or not) all the same. */
+            fl_error("completion queue: out of memory, %zu completions lost", n);
+            pthread_mutex_unlock(&s->cmu);
+            return;
+        }
+        s->comp = c;
+        s->capcomp = nc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fl_log_completion_t *c = &s->comp[s->ncomp++];
+        c->data = v[i]->data;
+        c->log = v[i]->log;
+        c->shard = v[i]->shard;
+        c->seq = v[i]->seq;
+        c->status = st[i];
+    }
+    uint64_t one = 1;
+    if (n && write(s->comp_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        fl_error("completion eventfd: %s", fl_strerror(-errno));
+    pthread_mutex_unlock(&s->cmu);
+}
+
+int fl_store_poll_completions(fl_store_t *s, fl_log_completion_t *out, size_t max, size_t *n_out)
+{
+    if (!s || !n_out || (max && !out))
+        return FL_EINVAL;
+    pthread_mutex_lock(&s->cmu);
+    size_t n = s->ncomp < max ? s->ncomp : max;
+    if (n) {
+        memcpy(out, s->comp, n * sizeof *out);
+        memmove(s->comp, s->comp + n, (s->ncomp - n) * sizeof *out);
+        s->ncomp -= n;
+    }
+    if (s->ncomp == 0) {
+        uint64_t v;
+        if (read(s->comp_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+            fl_error("completion eventfd: %s", fl_strerror(-errno));
+    }
+    pthread_mutex_unlock(&s->cmu);
+    *n_out = n;
+    return 0;
+}
+
+int fl_store_wait_completions(fl_store_t *s, int timeout_ms)
+{
+    if (!s)
+        return FL_EINVAL;
+    struct pollfd pfd = {s->comp_fd, POLLIN, 0};
+    for (;;) {
+        int r = poll(&pfd, 1, timeout_ms);
+        if (r > 0)
+            return 0;
+        if (r == 0)
+            return FL_ETIMEDOUT;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+int fl_store_sync(fl_store_t *s)
+{
+    if (!s)
+        return FL_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    uint64_t target = s->n_submitted;
+    while (s->n_done < target && s->writer_started)
+        pthread_cond_wait(&s->done_cond, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+void fl_writer_notify_shard(fl_shard_t *sh)
+{
+    uint64_t one = 1;
+    for (struct fl_log_watch *w = sh->watches; w; w = w->next)
+        if (write(w->fd, &one, sizeof one) < 0 && errno != EAGAIN)
+            fl_error("watch eventfd: %s", fl_strerror(-errno));
+}
+
+/* ---- the batch ---- */
+
+typedef struct {
+    fl_log_t *log;
+    size_t first, end; /* its records: v[first..end) */
+    uint64_t start_off;
+    fl_chunk_ref_t *refs;
+    size_t nrefs, caprefs;
+    int rc;
+    int rolled;
+    uint64_t gen;       /* log->cut_gen when written */
+    fl_buf_t stage;     /* small sealed chunks, written together */
+    uint64_t stage_off; /* segment offset of stage's first byte */
+} log_work_t;
+
+/* Small chunks (many shards, small records) are gathered and written with
+ * one pwrite per FL_STAGE_BYTES instead of one per chunk. */
+#define FL_STAGE_BYTES (1u << 20)
+
+static int stage_flush(fl_store_t *s, log_work_t *w)
+{
+    if (w->stage.n == 0)
+        return 0;
+    int rc = fl_io_write_all(&s->io, w->log->seg_fd, w->stage.p, w->stage.n, w->stage_off);
+    if (rc < 0) {
+        char path[FL_PATH_MAX];
+        fl_segment_path(w->log, w->log->segs[w->log->nsegs - 1].segno, path, sizeof path);
+        fl_error("segment %s: write of %zu bytes at offset %llu failed: %s", path, w->stage.n,
+                 (unsigned long long)w->stage_off, fl_strerror(rc));
+    }
+    fl_buf_reset(&w->stage);
+    return rc;
+}
+
+static int cmp_pending(const void *a, const void *b)
+{
+    const fl_pending_t *x = *(fl_pending_t *const *)a, *y = *(fl_pending_t *const *)b;
+    if (x->log->id != y->log->id)
+        return x->log->id < y->log->id ? -1 : 1;
+    if (x->shard != y->shard)
+        return x->shard < y->shard ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int ensure_segment(fl_store_t *s, fl_log_t *log)
+{
+    if (log->seg_fd >= 0)
+        return 0;
+    uint64_t segno = log->nsegs ? log->segs[log->nsegs - 1].segno + 1 : 1;
+    int sfd, ifd;
+    int rc = fl_segment_create(log, segno, &sfd, &ifd);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&s->mu);
+    if (log->nsegs == log->capsegs) {
+        size_t nc = log->capsegs ? log->capsegs * 2 : 16;
+        fl_seg_info_t *v = realloc(log->segs, nc * sizeof *v);
+        if (!v) {
+            pthread_mutex_unlock(&s->mu);
+            s->io.close(s->io.ctx, sfd);
+            s->io.close(s->io.ctx, ifd);
+            return FL_ENOMEM;
+        }
+        log->segs = v;
+        log->capsegs = nc;
+    }
+    fl_seg_info_t *g = &log->segs[log->nsegs++];
+    g->segno = segno;
+    g->size = FL_SEG_HDR;
+    g->sts_max = INT64_MIN;
+    s->total_bytes += FL_SEG_HDR;
+    pthread_mutex_unlock(&s->mu);
+    log->seg_fd = sfd;
+    log->idx_fd = ifd;
+    log->seg_end = FL_SEG_HDR;
+    log->idx_count = 0;
+    log->idx_stale = 0;
+    return 0;
+}
+
+/* Seal records v[k..m) of one shard into one chunk and write it. Small
+ * chunks are built straight into the log's stage; big ones into the
+ * writer's scratch buffer and written at once. Big payloads are encrypted
+ * from the queued record straight into place (no plaintext copy). */
+static int write_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pending_t **v, size_t k,
+                       size_t m)
+{
+    enum { DIRECT = 16 * 1024 };
+    fl_log_t *log = w->log;
+    fl_chunk_hdr_t h = {0};
+    size_t body = 0;
+    h.pts_min = INT64_MAX;
+    h.pts_max = INT64_MIN;
+    for (size_t i = k; i < m; i++) {
+        body += fl_chunk_record_size(v[i]->klen, v[i]->plen);
+        if (v[i]->pts < h.pts_min)
+            h.pts_min = v[i]->pts;
+        if (v[i]->pts > h.pts_max)
+            h.pts_max = v[i]->pts;
+    }
+    size_t len = FL_CHUNK_HDR + body + FL_CHUNK_TAG;
+    int staged = len < FL_STAGE_BYTES / 4;
+    uint8_t *buf;
+    if (!c)
+        return FL_ENOMEM;
+    if (staged) {
+        if (w->stage.n == 0)
+            w->stage_off = log->seg_end;
+        if (fl_buf_reserve(&w->stage, len) < 0)
+            return FL_ENOMEM;
+        buf = w->stage.p + w->stage.n;
+    } else {
+        int rc = stage_flush(s, w); /* keep file order */
+        if (rc < 0)
+            return rc;
+        if (s->wbuf_cap < len) {
+            uint8_t *nb = realloc(s->wbuf, len);
+            if (!nb)
+                return FL_ENOMEM;
+            s->wbuf = nb;
+            s->wbuf_cap = len;
+        }
+        buf = s->wbuf;
+    }
+    h.shard = v[k]->shard;
+    h.count = (uint32_t)(m - k);
+    h.first_seq = v[k]->seq;
+    h.sts_min = v[k]->sts;
+    h.sts_max = v[m - 1]->sts;
+    h.body_len = (uint32_t)body;
+    fl_store_be32(h.nonce, s->epoch);
+    fl_store_be64(h.nonce + 4, ++log->nonce_ctr);
+    fl_chunk_hdr_encode(&h, buf);
+    int rc = fl_chunk_seal_begin(c, log->key, log->id, buf);
+    uint8_t *p = buf + FL_CHUNK_HDR, *plain = p; /* [plain, p): not yet encrypted */
+    for (size_t i = k; i < m && rc == 0; i++) {
+        fl_pending_t *r = v[i];
+        fl_slice_t key = fl_slice(r->bytes, r->klen), pay = fl_slice(r->bytes + r->klen, r->plen);
+        if (r->plen < DIRECT) {
+            p += fl_chunk_record_put(p, r->sts, r->pts, r->flags, key, pay);
+            continue;
+        }
+        p += fl_chunk_record_put_head(p, r->sts, r->pts, r->flags, key, pay.n);
+        rc = fl_chunk_seal_update(c, plain, plain, (size_t)(p - plain));
+        if (rc == 0)
+            rc = fl_chunk_seal_update(c, pay.p, p, pay.n);
+        p += pay.n;
+        plain = p;
+    }
+    if (rc == 0)
+        rc = fl_chunk_seal_update(c, plain, plain, (size_t)(p - plain));
+    if (rc == 0)
+        rc = fl_chunk_seal_end(c, p);
+    if (rc < 0)
+        return rc;
+    if (staged) {
+        w->stage.n += len;
+        if (w->stage.n >= FL_STAGE_BYTES)
+            rc = stage_flush(s, w);
+    } else {
+        rc = fl_io_write_all(&s->io, log->seg_fd, buf, len, log->seg_end);
+        if (rc < 0) {
+            char path[FL_PATH_MAX];
+            fl_segment_path(log, log->segs[log->nsegs - 1].segno, path, sizeof path);
+            fl_error("segment %s: write of %zu bytes at offset %llu failed: %s", path, len,
+                     (unsigned long long)log->seg_end, fl_strerror(rc));
+        }
+    }
+    if (rc < 0)
+        return rc;
+    if (w->nrefs == w->caprefs) {
+        size_t nc = w->caprefs ? w->caprefs * 2 : 16;
+        fl_chunk_ref_t *nv = realloc(w->refs, nc * sizeof *nv);
+        if (!nv)
+            return FL_ENOMEM;
+        w->refs = nv;
+        w->caprefs = nc;
+    }
+    fl_chunk_ref_t *ref = &w->refs[w->nrefs++];
+    ref->segno = log->segs[log->nsegs - 1].segno;
+    ref->off = log->seg_end;
+    ref->len = (uint32_t)len;
+    ref->shard = h.shard;
+    ref->first_seq = h.first_seq;
+    ref->count = h.count;
+    ref->sts_min = h.sts_min;
+    ref->sts_max = h.sts_max;
+    ref->pts_min = h.pts_min;
+    ref->pts_max = h.pts_max;
+    log->seg_end += len;
+    return 0;
+}
+
+/* Undo a failed batch: cut the segment back to where it began. `later`:
+ * called when the batch's fdatasync failed, after the next batch may
+ * already have written behind it; that batch then fails too (cut_gen). */
+static void cut_back(fl_store_t *s, log_work_t *w, int later)
+{
+    fl_log_t *log = w->log;
+    int rc = s->io.ftruncate(s->io.ctx, log->seg_fd, (off_t)w->start_off);
+    if (rc == 0)
+        rc = s->io.fdatasync(s->io.ctx, log->seg_fd);
+    if (rc < 0) {
+        fl_error("log %s: cannot cut a failed batch (%s); appends refused until reopen", log->name,
+                 fl_strerror(rc));
+        pthread_mutex_lock(&s->mu);
+        log->broken = 1;
+        pthread_mutex_unlock(&s->mu);
+    }
+    log->seg_end = w->start_off;
+    if (later)
+        log->cut_gen++; /* the next batch's chunks after start_off are gone */
+    w->nrefs = 0;
+}
+
+typedef struct {
+    fl_store_t *s;
+    log_work_t **works;
+    size_t n;
+} sync_job_t;
+
+static void *sync_job(void *arg)
+{
+    sync_job_t *j = arg;
+    for (size_t i = 0; i < j->n; i++) {
+        log_work_t *w = j->works[i];
+        w->rc = j->s->io.fdatasync(j->s->io.ctx, w->log->seg_fd);
+        if (w->rc < 0)
+            fl_error("log %s: fdatasync failed: %s", w->log->name, fl_strerror(w->rc));
+    }
+    return NULL;
+}
+
+/* fdatasync every dirty log; with several, concurrently, so the kernel can
+ * merge them into one journal commit / device flush. */
+static void sync_all(fl_store_t *s, log_work_t **dirty, size_t n)
+{
+    enum { MAX_THREADS = 8 };
+    if (n == 0)
+        return;
+    size_t groups = n < MAX_THREADS ? n : MAX_THREADS;
+    sync_job_t jobs[MAX_THREADS];
+    pthread_t th[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    size_t per = (n + groups - 1) / groups, at = 0;
+    for (size_t g = 0; g < groups; g++) {
+        jobs[g].s = s;
+        jobs[g].works = dirty + at;
+        jobs[g].n = at + per <= n ? per : n - at;
+        at += jobs[g].n;
+    }
+    for (size_t g = 1; g < groups; g++)
+        if (jobs[g].n && pthread_create(&th[g], NULL, sync_job, &jobs[g]) == 0)
+            started[g] = 1;
+        else if (jobs[g].n)
+            sync_job(&jobs[g]);
+    sync_job(&jobs[0]);
+    for (size_t g = 1; g < groups; g++)
+        if (started[g])
+            pthread_join(th[g], NULL);
+}
+
+static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, fl_chunk_ref_t **out,
+                        size_t *n_out);
+
+static void seal_segment(fl_store_t *s, fl_log_t *log)
+{
+    uint64_t segno = log->segs[log->nsegs - 1].segno;
+    int rc;
+    if (log->idx_stale) {
+        fl_chunk_ref_t *refs = NULL;
+        size_t n = 0;
+        rc = collect_refs(s, log, segno, &refs, &n);
+        if (rc == 0)
+            rc = fl_index_rewrite(log, segno, refs, n);
+        free(refs);
+    } else {
+        rc = s->io.fdatasync(s->io.ctx, log->idx_fd);
+    }
+    if (rc < 0)
+        fl_warn("log %s: index of segment %llu not sealed (%s); the next open rebuilds it",
+                log->name, (unsigned long long)segno, fl_strerror(rc));
+    s->io.close(s->io.ctx, log->seg_fd);
+    s->io.close(s->io.ctx, log->idx_fd);
+    log->seg_fd = log->idx_fd = -1;
+}
+
+static int cmp_ref_off(const void *a, const void *b)
+{
+    const fl_chunk_ref_t *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, fl_chunk_ref_t **out,
+                        size_t *n_out)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = 0;
+    for (uint32_t i = 0; i < log->nshards; i++)
+        for (size_t k = 0; log->shards[i] && k < log->shards[i]->nchunks; k++)
+            n += log->shards[i]->chunks[k].segno == segno;
+    fl_chunk_ref_t *v = malloc((n ? n : 1) * sizeof *v);
+    size_t at = 0;
+    for (uint32_t i = 0; v && i < log->nshards; i++)
+        for (size_t k = 0; log->shards[i] && k < log->shards[i]->nchunks; k++)
+            if (log->shards[i]->chunks[k].segno == segno)
+                v[at++] = log->shards[i]->chunks[k];
+    pthread_mutex_unlock(&s->mu);
+    if (!v)
+        return FL_ENOMEM;
+    qsort(v, n, sizeof *v, cmp_ref_off);
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+static void write_index_entries(fl_store_t *s, log_work_t *w)
+{
+    fl_log_t *log = w->log;
+    if (!w->nrefs || log->idx_stale)
+        return;
+    size_t len = w->nrefs * FL_IDX_ENTRY;
+    uint8_t *buf = malloc(len);
+    int rc = FL_ENOMEM;
+    if (buf) {
+        for (size_t i = 0; i < w->nrefs; i++)
+            fl_index_entry_encode(&w->refs[i], buf + i * FL_IDX_ENTRY);
+        rc = fl_io_write_all(&s->io, log->idx_fd, buf, len,
+                             FL_IDX_HDR + log->idx_count * FL_IDX_ENTRY);
+        free(buf);
+    }
+    if (rc < 0) {
+        fl_warn("log %s: index write failed (%s); rewritten at seal or rebuilt at open", log->name,
+                fl_strerror(rc));
+        log->idx_stale = 1;
+        return;
+    }
+    log->idx_count += w->nrefs;
+}
+
+/* A batch between its write and its completions. */
+typedef struct {
+    size_t n;
+    fl_pending_t **v;
+    int *st;
+    log_work_t *works;
+    size_t nworks;
+    log_work_t **dirty;
+    size_t ndirty;
+    uint64_t bytes;
+    pthread_t th;
+    int th_started;
+    fl_store_t *s;
+} batch_t;
+
+static void batch_free(batch_t *b)
+{
+    if (!b)
+        return;
+    for (size_t k = 0; k < b->nworks; k++) {
+        free(b->works[k].refs);
+        fl_buf_free(&b->works[k].stage);
+    }
+    for (size_t i = 0; i < b->n; i++)
+        free(b->v[i]);
+    free(b->v);
+    free(b->st);
+    free(b->works);
+    free(b->dirty);
+    free(b);
+}
+
+/* Cannot even hold the batch: fail its records one by one. */
+static void fail_all(fl_store_t *s, fl_pending_t *head)
+{
+    fl_error("writer: out of memory for a batch");
+    int err = FL_ENOMEM;
+    while (head) {
+        fl_pending_t *p = head;
+        head = p->next;
+        completions_push(s, &p, &err, 1);
+        pthread_mutex_lock(&s->mu);
+        fl_shard_t *sh = fl_log_shard(p->log, p->shard);
+        if (sh)
+            sh->pending--;
+        s->q_bytes -= sizeof *p + p->klen + p->plen;
+        s->n_done++;
+        s->stats.failed++;
+        pthread_cond_broadcast(&s->done_cond);
+        pthread_mutex_unlock(&s->mu);
+        free(p);
+    }
+}
+
+static void *sync_main(void *arg)
+{
+    batch_t *b = arg;
+    sync_all(b->s, b->dirty, b->ndirty);
+    return NULL;
+}
+
+/* Start the batch's fdatasyncs on a helper thread, so that the writer can
+ * seal and write the next batch meanwhile (pipelining). */
+static void batch_sync_start(batch_t *b)
+{
+    b->th_started = pthread_create(&b->th, NULL, sync_main, b) == 0;
+    if (!b->th_started)
+        sync_all(b->s, b->dirty, b->ndirty);
+}
+
+static void batch_sync_wait(batch_t *b)
+{
+    if (b->th_started)
+        pthread_join(b->th, NULL);
+    b->th_started = 0;
+}
+
+static int batch_finish(fl_store_t *s, batch_t *b);
+
+/* Finish the batch in flight, if any. Returns 1 if retention may have work. */
+static int drain(fl_store_t *s, batch_t **prev)
+{
+    if (!*prev)
+        return 0;
+    batch_sync_wait(*prev);
+    int r = batch_finish(s, *prev);
+    *prev = NULL;
+    return r;
+}
+
+/* Sort, seal and write a batch; its fdatasyncs are started by the caller.
+ * A log whose segment is full rolls first (after the batch in flight, if
+ * any, is finished: its fdatasync may still use the segment). */
+static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head, batch_t **prev,
+                            int *rolled)
+{
+    size_t n = 0;
+    for (fl_pending_t *p = head; p; p = p->next)
+        n++;
+    batch_t *b = calloc(1, sizeof *b);
+    if (b) {
+        b->s = s;
+        b->n = n;
+        b->v = malloc(n * sizeof *b->v);
+        b->st = calloc(n, sizeof *b->st);
+        b->works = calloc(n, sizeof *b->works);
+        b->dirty = calloc(n, sizeof *b->dirty);
+    }
+    if (!b || !b->v || !b->st || !b->works || !b->dirty) {
+        if (b) {
+            b->n = 0;
+            batch_free(b);
+        }
+        fail_all(s, head);
+        return NULL;
+    }
+    fl_pending_t **v = b->v;
+    size_t i = 0;
+    for (fl_pending_t *p = head; p; p = p->next)
+        v[i++] = p;
+    qsort(v, n, sizeof *v, cmp_pending);
+    for (i = 0; i < n; i++)
+        b->bytes += sizeof *v[i] + v[i]->klen + v[i]->plen;
+
+    for (size_t a = 0; a < n;) {
+        size_t e = a;
+        while (e < n && v[e]->log == v[a]->log)
+            e++;
+        log_work_t *w = &b->works[b->nworks++];
+        fl_log_t *log = v[a]->log;
+        w->log = log;
+        w->first = a;
+        w->end = e;
+        pthread_mutex_lock(&s->mu);
+        int deleting = log->deleting, broken = log->broken;
+        pthread_mutex_unlock(&s->mu);
+        w->rc = deleting ? FL_ECLOSED : broken ? FL_EIO : 0;
+        if (w->rc == 0 && log->seg_fd >= 0 && log->seg_end >= s->seg_max) {
+            *rolled |= drain(s, prev);
+            seal_segment(s, log);
+            *rolled = 1;
+        }
+        if (w->rc == 0 && log->broken) /* the drain found a failure */
+            w->rc = FL_EIO;
+        if (w->rc == 0)
+            w->rc = ensure_segment(s, log);
+        if (w->rc == 0) {
+            w->start_off = log->seg_end;
+            w->gen = log->cut_gen;
+            for (size_t k = a; k < e && w->rc == 0;) {
+                size_t m = k + 1;
+                size_t body = fl_chunk_record_size(v[k]->klen, v[k]->plen);
+                while (m < e && v[m]->shard == v[k]->shard && v[m]->seq == v[m - 1]->seq + 1) {
+                    size_t rs = fl_chunk_record_size(v[m]->klen, v[m]->plen);
+                    if (body + rs > s->chunk_max)
+                        break;
+                    body += rs;
+                    m++;
+                }
+                w->rc = write_chunk(s, c, w, v, k, m);
+                k = m;
+            }
+            if (w->rc == 0)
+                w->rc = stage_flush(s, w);
+            if (w->rc < 0)
+                cut_back(s, w, 0);
+            else
+                b->dirty[b->ndirty++] = w;
+        }
+        a = e;
+    }
+    return b;
+}
+
+/* After the batch's fdatasyncs: undo what failed, publish what is durable,
+ * write index entries, queue completions. */
+static int batch_finish(fl_store_t *s, batch_t *b)
+{
+    for (size_t k = 0; k < b->ndirty; k++) {
+        log_work_t *w = b->dirty[k];
+        if (w->rc == 0 && w->gen != w->log->cut_gen) {
+            /* an earlier batch's failure cut the segment below our chunks */
+            w->rc = FL_EIO;
+            w->nrefs = 0;
+        } else if (w->rc < 0) {
+            cut_back(s, w, 1);
+        }
+    }
+    fl_pending_t **v = b->v;
+    int *st = b->st;
+    size_t n = b->n;
+
+    /* Publish: readers see durable chunks from here on. */
+    pthread_mutex_lock(&s->mu);
+    for (size_t k = 0; k < b->nworks; k++) {
+        log_work_t *w = &b->works[k];
+        fl_log_t *log = w->log;
+        for (size_t r = 0; r < w->nrefs; r++) {
+            fl_shard_t *sh = fl_log_shard(log, w->refs[r].shard);
+            if (fl_shard_add_chunk(sh, &w->refs[r]) < 0)
+                fl_error("log %s: out of memory indexing a chunk; reopen to see it", log->name);
+            fl_seg_info_t *g = &log->segs[log->nsegs - 1];
+            if (w->refs[r].sts_max > g->sts_max)
+                g->sts_max = w->refs[r].sts_max;
+        }
+        if (w->rc == 0 && w->nrefs) {
+            const fl_chunk_ref_t *lr = &w->refs[w->nrefs - 1];
+            fl_seg_info_t *g = &log->segs[log->nsegs - 1];
+            uint64_t end = lr->off + lr->len;
+            if (end > g->size) {
+                s->total_bytes += end - g->size;
+                g->size = end;
+            }
+        }
+        for (size_t r = w->first; r < w->end; r++) {
+            st[r] = w->rc;
+            fl_shard_t *sh = fl_log_shard(log, v[r]->shard);
+            sh->pending--;
+            if (r + 1 == w->end || v[r + 1]->shard != v[r]->shard)
+                fl_writer_notify_shard(sh);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (size_t k = 0; k < b->nworks; k++)
+        if (b->works[k].rc == 0)
+            write_index_entries(s, &b->works[k]);
+    completions_push(s, v, st, n);
+    pthread_mutex_lock(&s->mu);
+    s->q_bytes -= b->bytes;
+    s->n_done += n;
+    s->stats.batches++;
+    s->stats.fdatasyncs += b->ndirty;
+    for (size_t i = 0; i < n; i++) {
+        s->stats.completed += st[i] == 0;
+        s->stats.failed += st[i] != 0;
+    }
+    pthread_cond_broadcast(&s->done_cond);
+    pthread_mutex_unlock(&s->mu);
+    batch_free(b);
+    return 0;
+}
+
+/* ---- the thread ---- */
+
+static void *writer_main(void *arg)
+{
+    fl_store_t *s = arg;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int64_t next_ret = fl_time_mono_ns();
+    batch_t *prev = NULL; /* written, fdatasync in flight */
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!prev && !s->q_head && !s->ctl_head && !s->stop && fl_time_mono_ns() < next_ret) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t wait = next_ret - fl_time_mono_ns();
+            if (wait < 0)
+                wait = 0;
+            int64_t t = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + wait;
+            ts.tv_sec = t / 1000000000;
+            ts.tv_nsec = t % 1000000000;
+            pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+        }
+        /* A batch is the whole queue, up to FL_BATCH_MAX_BYTES (at least
+         * one record): the rest waits for the next round. */
+        fl_pending_t *q = s->q_head, *last = NULL;
+        uint64_t took = 0;
+        for (fl_pending_t *p = q; p && (took == 0 || took < FL_BATCH_MAX_BYTES); p = p->next) {
+            took += (uint64_t)p->klen + p->plen + 1;
+            last = p;
+        }
+        if (last) {
+            s->q_head = last->next;
+            if (!s->q_head)
+                s->q_tail = NULL;
+            last->next = NULL;
+        }
+        fl_ctl_t *ctl = s->ctl_head;
+        s->ctl_head = NULL;
+        int stop = s->stop;
+        pthread_mutex_unlock(&s->mu);
+
+        /* Write this batch while the previous one syncs, then finish the
+         * previous one and start this one's fdatasyncs. */
+        int want_ret = 0;
+        batch_t *cur = q ? batch_write(s, c, q, &prev, &want_ret) : NULL;
+        want_ret |= drain(s, &prev);
+        if (cur) {
+            batch_sync_start(cur);
+            prev = cur;
+        }
+        int ret_due = fl_time_mono_ns() >= next_ret;
+        if (ctl || want_ret || ret_due)
+            drain(s, &prev); /* control calls and retention see no batch in flight */
+        while (ctl) {
+            fl_ctl_t *next = ctl->next;
+            int rc = ctl->fn(s, ctl->arg);
+            pthread_mutex_lock(&s->mu);
+            ctl->rc = rc;
+            ctl->done = 1;
+            pthread_cond_broadcast(&s->done_cond);
+            pthread_mutex_unlock(&s->mu);
+            ctl = next;
+        }
+        if (want_ret || ret_due) {
+            fl_retention_run(s);
+            next_ret = fl_time_mono_ns() + (int64_t)s->ret_interval_ms * 1000000;
+        }
+        pthread_mutex_lock(&s->mu);
+        if (stop && !s->q_head && !s->ctl_head && !prev)
+            break;
+    }
+    pthread_mutex_unlock(&s->mu);
+    /* Leave every active index complete for the next open. */
+    for (fl_log_t *log = s->logs; log; log = log->next) {
+        if (log->seg_fd < 0 || !log->idx_stale)
+            continue;
+        fl_chunk_ref_t *refs = NULL;
+        size_t n = 0;
+        uint64_t segno = log->segs[log->nsegs - 1].segno;
+        if (collect_refs(s, log, segno, &refs, &n) == 0)
+            fl_index_rewrite(log, segno, refs, n);
+        free(refs);
+    }
+    EVP_CIPHER_CTX_free(c);
+    free(s->wbuf);
+    s->wbuf = NULL;
+    s->wbuf_cap = 0;
+    return NULL;
+}
+
+int fl_writer_start(fl_store_t *s)
+{
+    int rc = pthread_create(&s->writer, NULL, writer_main, s);
+    if (rc != 0)
+        return -rc;
+    pthread_mutex_lock(&s->mu);
+    s->writer_started = 1;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+void fl_writer_stop(fl_store_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int started = s->writer_started;
+    s->stop = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+    if (started)
+        pthread_join(s->writer, NULL);
+    pthread_mutex_lock(&s->mu);
+    s->writer_started = 0;
+    pthread_cond_broadcast(&s->done_cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int fl_writer_call(fl_store_t *s, int (*fn)(fl_store_t *s, void *arg), void *arg)
+{
+    fl_ctl_t ctl = {NULL, fn, arg, 0, 0};
+    pthread_mutex_lock(&s->mu);
+    if (!s->writer_started || s->stop) {
+        pthread_mutex_unlock(&s->mu);
+        return FL_ESTATE;
+    }
+    fl_ctl_t **pp = &s->ctl_head;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = &ctl;
+    pthread_cond_signal(&s->wake);
+    while (!ctl.done)
+        pthread_cond_wait(&s->done_cond, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return ctl.rc;
+}
+
+static int retention_on_writer(fl_store_t *s, void *arg)
+{
+    (void)arg;
+    return fl_retention_run(s);
+}
+
+int fl_store_enforce_retention(fl_store_t *s)
+{
+    if (!s)
+        return FL_EINVAL;
+    return fl_writer_call(s, retention_on_writer, NULL);
+}

@@ -1,0 +1,1546 @@
+/*
+ * tests/test_storage_log.c — storage/: the public API, one behaviour at a
+ * time: store open and keys, log metadata, appends and completions (group
+ * commit), reads by sequence and time, following the tail, encryption,
+ * delete, split and merge, retention, and I/O errors injected through the
+ * I/O table.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "common/diag.h"
+#include "common/error.h"
+#include "harness.h"
+#include "storage/log.h"
+
+/* ---- helpers ---- */
+
+typedef struct {
+    int64_t now;
+} fake_clock_t;
+
+static int64_t fake_now(void *data)
+{
+    return ((fake_clock_t *)data)->now;
+}
+
+/* An I/O table that counts calls and fails chosen ones. */
+typedef struct {
+    const fl_store_io_t *real;
+    int fdatasyncs;
+    long long read_bytes; /* bytes returned by pread */
+    int fail_pwrite;      /* errno to return from pwrite (0: none) */
+    int fail_fdatasync;   /* errno to return from fdatasync */
+    int fail_fdatasync_n; /* ... for this many calls (0: every call) */
+    int torn_pwrite;      /* write only half, then fail with EIO */
+    int fail_unlink;      /* errno to return from unlink */
+    pthread_mutex_t mu;   /* guards the counters and the gate */
+    pthread_cond_t cond;
+    int gate_closed;  /* fdatasync waits while set */
+    int wgate_closed; /* pwrite waits while set */
+    int wwaiting;     /* a pwrite is waiting at its gate */
+    int waiting;      /* an fdatasync is waiting at the gate */
+} fault_io_t;
+
+static fault_io_t *fio_of(void *ctx)
+{
+    return ctx;
+}
+
+static int f_open(void *c, const char *p, int fl, mode_t m)
+{
+    return fio_of(c)->real->open(NULL, p, fl, m);
+}
+static int f_close(void *c, int fd)
+{
+    return fio_of(c)->real->close(NULL, fd);
+}
+static ssize_t f_pread(void *c, int fd, void *b, size_t n, off_t o)
+{
+    fault_io_t *f = fio_of(c);
+    ssize_t r = f->real->pread(NULL, fd, b, n, o);
+    if (r > 0)
+        __atomic_fetch_add(&f->read_bytes, r, __ATOMIC_RELAXED);
+    return r;
+}
+static ssize_t f_pwrite(void *c, int fd, const void *b, size_t n, off_t o)
+{
+    fault_io_t *f = fio_of(c);
+    pthread_mutex_lock(&f->mu);
+    while (f->wgate_closed) {
+        f->wwaiting = 1;
+        pthread_cond_broadcast(&f->cond);
+        pthread_cond_wait(&f->cond, &f->mu);
+    }
+    f->wwaiting = 0;
+    pthread_mutex_unlock(&f->mu);
+    if (f->torn_pwrite && n > 1) {
+        f->real->pwrite(NULL, fd, b, n / 2, o);
+        return -EIO;
+    }
+    if (f->fail_pwrite)
+        return -f->fail_pwrite;
+    return f->real->pwrite(NULL, fd, b, n, o);
+}
+static int f_fdatasync(void *c, int fd)
+{
+    fault_io_t *f = fio_of(c);
+    pthread_mutex_lock(&f->mu);
+    f->fdatasyncs++;
+    while (f->gate_closed) {
+        f->waiting = 1;
+        pthread_cond_broadcast(&f->cond);
+        pthread_cond_wait(&f->cond, &f->mu);
+    }
+    f->waiting = 0;
+    pthread_mutex_unlock(&f->mu);
+    if (f->fail_fdatasync) {
+        int e = f->fail_fdatasync;
+        if (f->fail_fdatasync_n && --f->fail_fdatasync_n == 0)
+            f->fail_fdatasync = 0;
+        return -e;
+    }
+    return f->real->fdatasync(NULL, fd);
+}
+static int f_fsync(void *c, int fd)
+{
+    return fio_of(c)->real->fsync(NULL, fd);
+}
+static int f_ftruncate(void *c, int fd, off_t l)
+{
+    return fio_of(c)->real->ftruncate(NULL, fd, l);
+}
+static int f_fsize(void *c, int fd, uint64_t *s)
+{
+    return fio_of(c)->real->fsize(NULL, fd, s);
+}
+static int f_rename(void *c, const char *a, const char *b)
+{
+    return fio_of(c)->real->rename(NULL, a, b);
+}
+static int f_unlink(void *c, const char *p)
+{
+    if (fio_of(c)->fail_unlink)
+        return -fio_of(c)->fail_unlink;
+    return fio_of(c)->real->unlink(NULL, p);
+}
+static int f_mkdir(void *c, const char *p, mode_t m)
+{
+    return fio_of(c)->real->mkdir(NULL, p, m);
+}
+static int f_rmdir(void *c, const char *p)
+{
+    return fio_of(c)->real->rmdir(NULL, p);
+}
+
+static fl_store_io_t fault_table(fault_io_t *f)
+{
+    f->real = fl_store_io_default();
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cond, NULL);
+    fl_store_io_t t = {f_open,  f_close,  f_pread,  f_pwrite, f_fdatasync, f_fsync, f_ftruncate,
+                       f_fsize, f_rename, f_unlink, f_mkdir,  f_rmdir,     f};
+    return t;
+}
+
+static fl_store_t *open_store(const char *dir, const fl_store_opts_t *extra)
+{
+    fl_store_opts_t o = {0};
+    if (extra)
+        o = *extra;
+    o.dir = dir;
+    fl_store_t *s = NULL;
+    int rc = fl_store_open(&o, &s);
+    ck_assert_msg(rc == 0, "open %s: %s", dir, fl_strerror(rc));
+    return s;
+}
+
+static fl_log_record_t rec_of(const void *p, size_t n, int64_t pts)
+{
+    fl_log_record_t r = {0};
+    r.payload = fl_slice(p, n);
+    r.producer_ts_ns = pts;
+    return r;
+}
+
+/* Collect exactly `want` completions (waiting on the fd), return them. */
+static void drain(fl_store_t *s, fl_log_completion_t *out, size_t want)
+{
+    size_t got = 0;
+    while (got < want) {
+        ck_assert_int_eq(fl_store_wait_completions(s, 10000), 0);
+        size_t n = 0;
+        ck_assert_int_eq(fl_store_poll_completions(s, out + got, want - got, &n), 0);
+        got += n;
+    }
+}
+
+static uint64_t append_ok(fl_log_t *log, uint32_t shard, const char *text, int64_t pts)
+{
+    uint64_t seq = 0;
+    fl_log_record_t r = rec_of(text, strlen(text), pts);
+    int rc = fl_log_append(log, shard, &r, (void *)text, &seq);
+    ck_assert_msg(rc == 0, "append: %s", fl_strerror(rc));
+    return seq;
+}
+
+static int count_files_with(const char *dir, const void *needle, size_t n);
+
+/* ---- store and keys ---- */
+
+START_TEST(open_creates_key_0600_and_locks_the_dir)
+{
+    char *dir = fl_test_mkdtemp("st-open");
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s/data", dir);
+    fl_store_t *s = open_store(sub, NULL);
+    char kp[600];
+    snprintf(kp, sizeof kp, "%s/master.key", sub);
+    struct stat st;
+    ck_assert_int_eq(stat(kp, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    ck_assert_uint_eq(st.st_size, 44);
+    fl_store_opts_t o = {0};
+    o.dir = sub;
+    fl_store_t *s2 = NULL;
+    ck_assert_int_eq(fl_store_open(&o, &s2), FL_EBUSY);
+    uint32_t e1 = fl_store_epoch(s);
+    fl_store_close(s);
+    s = open_store(sub, NULL);
+    ck_assert_uint_gt(fl_store_epoch(s), e1);
+    fl_store_close(s);
+    fl_store_close(NULL);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(open_refuses_bad_arguments_and_readable_key)
+{
+    fl_store_t *s = NULL;
+    fl_store_opts_t o = {0};
+    ck_assert_int_eq(fl_store_open(NULL, &s), FL_EINVAL);
+    ck_assert_int_eq(fl_store_open(&o, &s), FL_EINVAL);
+    char *dir = fl_test_mkdtemp("st-key");
+    o.dir = dir;
+    o.chunk_max_bytes = 1u << 30;
+    ck_assert_int_eq(fl_store_open(&o, &s), FL_EINVAL);
+    o.chunk_max_bytes = 0;
+    s = open_store(dir, NULL);
+    fl_store_close(s);
+    char kp[512];
+    snprintf(kp, sizeof kp, "%s/master.key", dir);
+    chmod(kp, 0644);
+    ck_assert_int_eq(fl_store_open(&o, &s), -EACCES);
+    chmod(kp, 0600);
+    /* a damaged key file is refused, not used */
+    int fd = open(kp, O_WRONLY);
+    ck_assert_int_eq(pwrite(fd, "X", 1, 10), 1);
+    close(fd);
+    ck_assert_int_eq(fl_store_open(&o, &s), FL_ECORRUPT);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(wrong_master_key_cannot_open_logs)
+{
+    char *dir = fl_test_mkdtemp("st-wrongkey");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "cam1", NULL, &log), 0);
+    fl_store_close(s);
+    char other[512];
+    snprintf(other, sizeof other, "%s/other.key", dir);
+    fl_store_opts_t o = {0};
+    o.dir = dir;
+    o.master_key_path = other; /* created fresh: a different key */
+    ck_assert_int_eq(fl_store_open(&o, &s), FL_ECRYPTO);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(named_master_key_is_remembered)
+{
+    char *dir = fl_test_mkdtemp("st-named");
+    char kp[512];
+    snprintf(kp, sizeof kp, "%s/tenant.key", dir);
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_opts_t lo = {0};
+    lo.master_key_id = "tenant";
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "x", &lo, &log), FL_ENOTFOUND);
+    ck_assert_int_eq(fl_store_add_master_key(s, "default", kp), FL_EINVAL);
+    ck_assert_int_eq(fl_store_add_master_key(s, "tenant", kp), 0);
+    ck_assert_int_eq(fl_log_create(s, "x", &lo, &log), 0);
+    uint64_t seq = append_ok(log, 0, "hello", 1);
+    fl_store_sync(s);
+    fl_store_close(s);
+    s = open_store(dir, NULL);
+    ck_assert_int_eq(fl_log_open(s, "x", &log), 0);
+    fl_log_info_t info;
+    ck_assert_int_eq(fl_log_info(log, &info), 0);
+    ck_assert_str_eq(info.master_key_id, "tenant");
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, seq, 0, 0, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert(fl_slice_eq_str(b.records[0].payload, "hello"));
+    fl_log_batch_free(&b);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* ---- log metadata ---- */
+
+START_TEST(create_list_info_tags_retention)
+{
+    char *dir = fl_test_mkdtemp("st-meta");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *a, *b, *x;
+    fl_log_opts_t lo = {.shard_count = 4, .retention_hours = 24};
+    ck_assert_int_eq(fl_log_create(s, "beta", &lo, &b), 0);
+    ck_assert_int_eq(fl_log_create(s, "alpha", NULL, &a), 0);
+    ck_assert_int_eq(fl_log_create(s, "alpha", NULL, &x), FL_EEXISTS);
+    ck_assert_int_eq(fl_log_create(s, "", NULL, &x), FL_EINVAL);
+    ck_assert_int_eq(fl_log_create(s, "a\\b", NULL, &x), FL_EINVAL);
+    fl_log_opts_t big = {.shard_count = FL_LOG_MAX_SHARDS + 1, .retention_hours = 0};
+    ck_assert_int_eq(fl_log_create(s, "big", &big, &x), FL_EINVAL);
+    ck_assert_int_eq(fl_log_open(s, "nope", &x), FL_ENOTFOUND);
+    char **names;
+    size_t n;
+    ck_assert_int_eq(fl_log_list(s, &names, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(names[0], "alpha");
+    ck_assert_str_eq(names[1], "beta");
+    fl_log_list_free(names, n);
+    ck_assert_int_eq(fl_log_create(s, "sp ace", NULL, &x), FL_EINVAL);
+    fl_log_info_t info;
+    ck_assert_int_eq(fl_log_info(b, &info), 0);
+    ck_assert_str_eq(info.name, "beta");
+    ck_assert_uint_eq(info.open_shards, 4);
+    ck_assert_uint_eq(info.retention_hours, 24);
+    uint64_t v = info.version;
+    ck_assert_int_eq(fl_log_tag_set(b, "owner", "ana"), 0);
+    ck_assert_int_eq(fl_log_set_retention(b, 48), 0);
+    char val[32];
+    ck_assert_int_eq(fl_log_tag_get(b, "owner", val, sizeof val), 0);
+    ck_assert_str_eq(val, "ana");
+    ck_assert_int_eq(fl_log_tag_remove(b, "owner"), 0);
+    ck_assert_int_eq(fl_log_tag_remove(b, "owner"), FL_ENOTFOUND);
+    ck_assert_int_eq(fl_log_tag_get(b, "owner", val, sizeof val), FL_ENOTFOUND);
+    ck_assert_int_eq(fl_log_tag_set(b, "", "x"), FL_EINVAL);
+    ck_assert_int_eq(fl_log_tag_set(b, "k2", "v2"), 0);
+    ck_assert_int_eq(fl_log_attr_set(b, "MediaType", "video/h264"), 0);
+    ck_assert_int_eq(fl_log_attr_get(b, "MediaType", val, sizeof val), 0);
+    ck_assert_str_eq(val, "video/h264");
+    ck_assert_int_eq(fl_log_attr_get(b, "k2", val, sizeof val), FL_ENOTFOUND);
+    fl_log_info(b, &info);
+    ck_assert_uint_eq(info.version, v + 5);
+    /* tags and attributes can come with the creation, atomically */
+    const char *tk[] = {"b", "a"}, *tv[] = {"2", "1"}, *ak[] = {"DeviceName"}, *av[] = {"cam"};
+    fl_log_opts_t with = {1, 0, NULL, tk, tv, 2, ak, av, 1};
+    ck_assert_int_eq(fl_log_create(s, "v/with:tags", &with, &x), 0);
+    char **keys, **vals;
+    ck_assert_int_eq(fl_log_tags(x, &keys, &vals, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(keys[0], "a");
+    ck_assert_str_eq(vals[0], "1");
+    ck_assert_str_eq(keys[1], "b");
+    fl_log_tags_free(keys, vals, n);
+    ck_assert_int_eq(fl_log_attr_get(x, "DeviceName", val, sizeof val), 0);
+    ck_assert_str_eq(val, "cam");
+    static char longv[FL_LOG_MAX_TAG_VAL + 2];
+    memset(longv, 'x', sizeof longv - 1);
+    ck_assert_int_eq(fl_log_tag_set(x, "k", longv), FL_EINVAL);
+    const char *bad_v[] = {longv, "1"};
+    fl_log_opts_t bad = {1, 0, NULL, tk, bad_v, 2, NULL, NULL, 0};
+    ck_assert_int_eq(fl_log_create(s, "bad", &bad, &x), FL_EINVAL);
+    fl_store_close(s);
+    /* all of it is in the catalog */
+    s = open_store(dir, NULL);
+    ck_assert_int_eq(fl_log_open(s, "beta", &b), 0);
+    fl_log_info(b, &info);
+    ck_assert_uint_eq(info.version, v + 5);
+    ck_assert_uint_eq(info.retention_hours, 48);
+    ck_assert_int_eq(fl_log_attr_get(b, "MediaType", val, sizeof val), 0);
+    ck_assert_int_eq(fl_log_tag_get(b, "k2", val, sizeof val), 0);
+    ck_assert_str_eq(val, "v2");
+    fl_log_shard_info_t *sh;
+    ck_assert_int_eq(fl_log_shards(b, &sh, &n), 0);
+    ck_assert_uint_eq(n, 4);
+    /* the ranges tile the 128-bit space */
+    static const uint8_t zero[16],
+        ones[16] = {255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255};
+    ck_assert_mem_eq(sh[0].hash_start, zero, 16);
+    ck_assert_mem_eq(sh[3].hash_end, ones, 16);
+    ck_assert_uint_eq(sh[1].hash_start[0], 0x40);
+    ck_assert_uint_eq(sh[0].hash_end[0], 0x3f);
+    free(sh);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(partition_key_picks_shard_by_md5)
+{
+    char *dir = fl_test_mkdtemp("st-md5");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log;
+    fl_log_opts_t lo = {.shard_count = 4, .retention_hours = 0};
+    ck_assert_int_eq(fl_log_create(s, "d", &lo, &log), 0);
+    uint32_t shard;
+    /* MD5("a") = 0cc175b9...: first quarter; MD5("b") = 92eb5ffe...: third */
+    ck_assert_int_eq(fl_log_shard_for_key(log, fl_slice_str("a"), &shard), 0);
+    ck_assert_uint_eq(shard, 0);
+    ck_assert_int_eq(fl_log_shard_for_key(log, fl_slice_str("b"), &shard), 0);
+    ck_assert_uint_eq(shard, 2);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* ---- appends, completions, reads ---- */
+
+START_TEST(append_completes_through_fd_and_reads_back)
+{
+    char *dir = fl_test_mkdtemp("st-append");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    int fd = fl_store_completion_fd(s);
+    ck_assert_int_ge(fd, 0);
+    const char *texts[] = {"one", "two", "three"};
+    uint64_t seqs[3];
+    for (int i = 0; i < 3; i++)
+        seqs[i] = append_ok(log, 0, texts[i], 100 + i);
+    ck_assert(seqs[1] == seqs[0] + 1 && seqs[2] == seqs[1] + 1);
+    ck_assert(seqs[0] >> 40 == fl_store_epoch(s));
+    struct pollfd pfd = {fd, POLLIN, 0};
+    ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+    fl_log_completion_t c[3];
+    drain(s, c, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(c[i].status, 0);
+        ck_assert_ptr_eq(c[i].log, log);
+        ck_assert(c[i].seq == seqs[i]);
+        ck_assert_ptr_eq(c[i].data, texts[i]);
+    }
+    size_t n = 9;
+    ck_assert_int_eq(fl_store_poll_completions(s, c, 3, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(poll(&pfd, 1, 0), 0); /* drained: fd no longer readable */
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, seqs[0], 0, 0, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert_uint_eq(b.count, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert(fl_slice_eq_str(b.records[i].payload, texts[i]));
+        ck_assert(b.records[i].seq == seqs[i]);
+        ck_assert_int_eq(b.records[i].producer_ts_ns, 100 + i);
+        ck_assert_int_gt(b.records[i].server_ts_ns, 0);
+    }
+    ck_assert(b.next_seq == seqs[2] + 1);
+    ro.seq = b.next_seq;
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), FL_EAGAIN);
+    ck_assert_uint_eq(b.count, 0);
+    ck_assert_int_eq(fl_log_read(log, 7, &ro, &b), FL_ENOTFOUND);
+    fl_log_batch_free(&b);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(append_rejects_bad_records)
+{
+    char *dir = fl_test_mkdtemp("st-badrec");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    uint64_t seq;
+    static uint8_t key[FL_LOG_MAX_KEY + 1];
+    fl_log_record_t r = {0};
+    r.key = fl_slice(key, sizeof key);
+    ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), FL_EINVAL);
+    r.key = fl_slice(key, 4);
+    r.payload = fl_slice(NULL, 5);
+    ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), FL_EINVAL);
+    r.payload = fl_slice(key, FL_LOG_MAX_PAYLOAD + 1u);
+    ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), FL_EINVAL);
+    r.payload = fl_slice(key, 3);
+    ck_assert_int_eq(fl_log_append(log, 1, &r, NULL, &seq), FL_ENOTFOUND);
+    ck_assert_int_eq(fl_log_append(log, 0, NULL, NULL, &seq), FL_EINVAL);
+    /* empty payload is fine, keys come back */
+    r.payload = fl_slice(NULL, 0);
+    ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), 0);
+    fl_store_sync(s);
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert_uint_eq(b.records[0].payload.n, 0);
+    ck_assert_mem_eq(b.records[0].key.p, key, 4);
+    fl_log_batch_free(&b);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(large_record_round_trips)
+{
+    char *dir = fl_test_mkdtemp("st-large");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    size_t n = 9u << 20; /* bigger than a chunk: a chunk of its own */
+    uint8_t *p = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(i * 2654435761u >> 13);
+    fl_log_record_t r = rec_of(p, n, 5);
+    uint64_t seq;
+    ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), 0);
+    fl_store_sync(s);
+    fl_store_close(s);
+    s = open_store(dir, NULL);
+    ck_assert_int_eq(fl_log_open(s, "v", &log), 0);
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, seq, 0, 1024, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0); /* at least one record */
+    ck_assert_uint_eq(b.count, 1);
+    ck_assert_uint_eq(b.records[0].payload.n, n);
+    ck_assert_mem_eq(b.records[0].payload.p, p, n);
+    fl_log_batch_free(&b);
+    free(p);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(read_limits_bytes_and_records)
+{
+    char *dir = fl_test_mkdtemp("st-limits");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    char buf[100];
+    memset(buf, 'x', sizeof buf);
+    uint64_t first = 0, seq;
+    for (int i = 0; i < 50; i++) {
+        fl_log_record_t r = rec_of(buf, sizeof buf, i);
+        ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), 0);
+        if (i == 0)
+            first = seq;
+    }
+    fl_store_sync(s);
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, first, 0, 1000, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert_uint_eq(b.count, 10);
+    ck_assert_uint_eq(b.bytes, 1000);
+    ro.max_bytes = 0;
+    ro.max_records = 7;
+    ro.seq = b.next_seq;
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert_uint_eq(b.count, 7);
+    ck_assert(b.records[0].seq == first + 10);
+    /* walking with next_seq visits every record once */
+    ro.max_records = 0;
+    ro.seq = first;
+    size_t total = 0;
+    ro.max_bytes = 350;
+    while (fl_log_read(log, 0, &ro, &b) == 0) {
+        total += b.count;
+        ro.seq = b.next_seq;
+    }
+    ck_assert_uint_eq(total, 50);
+    fl_log_batch_free(&b);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(read_by_server_and_producer_time)
+{
+    char *dir = fl_test_mkdtemp("st-time");
+    fake_clock_t fc = {1000};
+    fl_clock_t clk = {fake_now, &fc};
+    fl_store_opts_t o = {0};
+    o.clock = &clk;
+    o.chunk_max_bytes = 64; /* many chunks: exercises the chunk search */
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    /* producer time goes back and forth; server time steps by 10 */
+    const int64_t pts[] = {50, 10, 70, 30, 90, 20};
+    uint64_t seq[6];
+    for (int i = 0; i < 6; i++) {
+        fc.now = 1000 + 10 * i;
+        char t[8];
+        snprintf(t, sizeof t, "r%d", i);
+        fl_log_record_t r = rec_of(t, strlen(t), pts[i]);
+        ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq[i]), 0);
+        fl_store_sync(s);
+    }
+    /* a server time given by the caller that goes backwards is clamped */
+    fl_log_record_t r = rec_of("late", 4, 0);
+    r.server_ts_ns = 5;
+    uint64_t late;
+    ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &late), 0);
+    fl_store_sync(s);
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SERVER_TS, 0, 1025, 0, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert(b.records[0].seq == seq[3]);
+    ck_assert_int_eq(b.records[0].server_ts_ns, 1030);
+    ck_assert_int_eq(b.records[b.count - 1].server_ts_ns, 1050);
+    ro.ts_ns = 1051;
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), FL_EAGAIN);
+    ro.from = FL_LOG_AT_PRODUCER_TS;
+    ro.ts_ns = 60; /* first in sequence order with pts >= 60: r2 (70) */
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert(b.records[0].seq == seq[2]);
+    ro.ts_ns = 80;
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert(b.records[0].seq == seq[4]);
+    ro.ts_ns = 91;
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), FL_EAGAIN);
+    fl_log_batch_free(&b);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(sequence_numbers_grow_across_reopen)
+{
+    char *dir = fl_test_mkdtemp("st-seq");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    uint64_t a = append_ok(log, 0, "a", 0);
+    uint64_t b2 = append_ok(log, 0, "b", 0); /* never waited for */
+    fl_store_close(s);
+    s = open_store(dir, NULL);
+    ck_assert_int_eq(fl_log_open(s, "v", &log), 0);
+    uint64_t c = append_ok(log, 0, "c", 0);
+    ck_assert(c > b2 && b2 > a);
+    fl_store_sync(s);
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert_uint_eq(b.count, 3);
+    ck_assert(b.records[0].seq == a && b.records[1].seq == b2 && b.records[2].seq == c);
+    fl_log_shard_info_t *sh;
+    size_t n;
+    ck_assert_int_eq(fl_log_shards(log, &sh, &n), 0);
+    ck_assert(sh[0].first_seq == a && sh[0].next_seq == c + 1);
+    free(sh);
+    fl_log_batch_free(&b);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(max_producer_time_is_kept_across_reopen)
+{
+    char *dir = fl_test_mkdtemp("st-pts");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    fl_log_shard_info_t *sh;
+    size_t n;
+    ck_assert_int_eq(fl_log_shards(log, &sh, &n), 0);
+    ck_assert(sh[0].max_producer_ts_ns == 0);
+    free(sh);
+    append_ok(log, 0, "a", 5000);
+    append_ok(log, 0, "b", 9000);
+    append_ok(log, 0, "c", 7000);
+    /* known at once, before durability */
+    ck_assert_int_eq(fl_log_shards(log, &sh, &n), 0);
+    ck_assert(sh[0].max_producer_ts_ns == 9000);
+    free(sh);
+    fl_store_sync(s);
+    fl_store_close(s);
+    /* and found again from the index after a restart */
+    s = open_store(dir, NULL);
+    ck_assert_int_eq(fl_log_open(s, "v", &log), 0);
+    ck_assert_int_eq(fl_log_shards(log, &sh, &n), 0);
+    ck_assert(sh[0].max_producer_ts_ns == 9000);
+    free(sh);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(group_commit_shares_fdatasync_across_shards_and_logs)
+{
+    char *dir = fl_test_mkdtemp("st-group");
+    fault_io_t f = {0};
+    fl_store_io_t io = fault_table(&f);
+    fl_store_opts_t o = {0};
+    o.io = &io;
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *a, *b;
+    fl_log_opts_t lo = {.shard_count = 64, .retention_hours = 0};
+    ck_assert_int_eq(fl_log_create(s, "a", &lo, &a), 0);
+    ck_assert_int_eq(fl_log_create(s, "b", &lo, &b), 0);
+    /* warm up: create both segments */
+    append_ok(a, 0, "w", 0);
+    append_ok(b, 0, "w", 0);
+    fl_store_sync(s);
+    /* hold the writer in the fdatasync of a first batch, queue 512
+     * records in 128 shards of 2 logs, then let it go */
+    fl_store_stats_t st0;
+    fl_store_stats(s, &st0);
+    pthread_mutex_lock(&f.mu);
+    f.gate_closed = 1;
+    pthread_mutex_unlock(&f.mu);
+    append_ok(a, 0, "first", 0);
+    pthread_mutex_lock(&f.mu);
+    while (!f.waiting)
+        pthread_cond_wait(&f.cond, &f.mu);
+    int before = f.fdatasyncs;
+    pthread_mutex_unlock(&f.mu);
+    size_t total = 1;
+    for (int round = 0; round < 4; round++) {
+        for (uint32_t sh = 0; sh < 64; sh++) {
+            append_ok(a, sh, "x", 0);
+            append_ok(b, sh, "y", 0);
+            total += 2;
+        }
+    }
+    pthread_mutex_lock(&f.mu);
+    f.gate_closed = 0;
+    pthread_cond_broadcast(&f.cond);
+    pthread_mutex_unlock(&f.mu);
+    fl_store_sync(s);
+    /* the whole queue is one batch: one fdatasync per log, not per shard
+     * or per record */
+    ck_assert_int_eq(f.fdatasyncs - before, 2);
+    fl_store_stats_t st;
+    fl_store_stats(s, &st);
+    ck_assert_uint_eq(st.appends, total + 2);
+    ck_assert_uint_eq(st.completed, total + 2);
+    ck_assert_uint_eq(st.failed, 0);
+    ck_assert_uint_eq(st.batches - st0.batches, 2); /* "first", then all 512 */
+    ck_assert_uint_eq(st.pending_bytes, 0);
+    ck_assert_uint_eq(st.segment_bytes, fl_store_bytes(s));
+    fl_log_completion_t *c = malloc((total + 2) * sizeof *c);
+    drain(s, c, total + 2);
+    for (size_t i = 0; i < total + 2; i++)
+        ck_assert_int_eq(c[i].status, 0);
+    free(c);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(payload_is_encrypted_on_disk)
+{
+    char *dir = fl_test_mkdtemp("st-enc");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    const char *secret = "PLAINTEXT-MARKER-7f3a9";
+    for (int i = 0; i < 20; i++)
+        append_ok(log, 0, secret, 0);
+    fl_store_sync(s);
+    fl_store_close(s);
+    ck_assert_int_eq(count_files_with(dir, secret, strlen(secret)), 0);
+    ck_assert_int_eq(count_files_with(dir, "FLCK", 4), 1); /* one segment */
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(delete_destroys_key_then_files)
+{
+    char *dir = fl_test_mkdtemp("st-del");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log, *keep;
+    ck_assert_int_eq(fl_log_create(s, "gone", NULL, &log), 0);
+    ck_assert_int_eq(fl_log_create(s, "keep", NULL, &keep), 0);
+    append_ok(log, 0, "bye", 0);
+    append_ok(keep, 0, "stay", 0);
+    fl_store_sync(s);
+    fl_log_info_t info;
+    fl_log_info(log, &info);
+    char ld[600];
+    snprintf(ld, sizeof ld, "%s/logs/%llu", dir, (unsigned long long)info.id);
+    ck_assert_int_eq(access(ld, F_OK), 0);
+    fl_log_watch_t *w;
+    ck_assert_int_eq(fl_log_watch_new(log, 0, &w), 0);
+    ck_assert_int_eq(fl_log_delete(s, "gone"), FL_EBUSY);
+    fl_log_watch_free(w);
+    ck_assert_int_eq(fl_log_delete(s, "gone"), 0);
+    ck_assert_int_eq(fl_log_delete(s, "gone"), FL_ENOTFOUND);
+    ck_assert_int_ne(access(ld, F_OK), 0);
+    ck_assert_int_eq(fl_log_open(s, "gone", &log), FL_ENOTFOUND);
+    /* the name can be used again, for a new log with a new id */
+    fl_log_t *again;
+    ck_assert_int_eq(fl_log_create(s, "gone", NULL, &again), 0);
+    fl_log_info_t info2;
+    fl_log_info(again, &info2);
+    ck_assert_uint_ne(info2.id, info.id);
+    fl_store_close(s);
+    s = open_store(dir, NULL);
+    ck_assert_int_eq(fl_log_open(s, "keep", &keep), 0);
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
+    ck_assert_int_eq(fl_log_read(keep, 0, &ro, &b), 0);
+    ck_assert(fl_slice_eq_str(b.records[0].payload, "stay"));
+    fl_log_batch_free(&b);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* ---- following the tail ---- */
+
+typedef struct {
+    fl_log_watch_t *w;
+    uint64_t seq;
+    int rc;
+    long long waited_ms;
+} waiter_t;
+
+static void *wait_thread(void *arg)
+{
+    waiter_t *wt = arg;
+    long long t0 = fl_test_now_ms();
+    wt->rc = fl_log_watch_wait(wt->w, wt->seq, 10000);
+    wt->waited_ms = fl_test_now_ms() - t0;
+    return NULL;
+}
+
+START_TEST(watch_wakes_follower_on_new_data)
+{
+    char *dir = fl_test_mkdtemp("st-watch");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    fl_log_watch_t *w;
+    ck_assert_int_eq(fl_log_watch_new(log, 3, &w), FL_ENOTFOUND);
+    ck_assert_int_eq(fl_log_watch_new(log, 0, &w), 0);
+    int fd = fl_log_watch_fd(w);
+    struct pollfd pfd = {fd, POLLIN, 0};
+    ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+    fl_log_shard_info_t *sh;
+    size_t n;
+    fl_log_shards(log, &sh, &n);
+    uint64_t next = sh[0].next_seq;
+    free(sh);
+    ck_assert_int_eq(fl_log_watch_wait(w, next, 20), FL_ETIMEDOUT);
+    waiter_t wt = {w, next, 1, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, wait_thread, &wt);
+    usleep(50000);
+    uint64_t seq = append_ok(log, 0, "live", 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(wt.rc, 0);
+    ck_assert_int_ge(wt.waited_ms, 40);
+    ck_assert(seq == next);
+    ck_assert_int_eq(poll(&pfd, 1, 0), 0); /* the wait drained it */
+    append_ok(log, 0, "more", 0);
+    ck_assert_int_eq(poll(&pfd, 1, 10000), 1); /* event-loop style */
+    ck_assert_int_eq(fl_log_watch_wait(w, seq + 1, 0), 0);
+    fl_log_watch_free(w);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* ---- split and merge ---- */
+
+START_TEST(split_and_merge_keep_lineage)
+{
+    char *dir = fl_test_mkdtemp("st-split");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "d", NULL, &log), 0);
+    uint64_t old = append_ok(log, 0, "before", 0);
+    fl_log_watch_t *w;
+    ck_assert_int_eq(fl_log_watch_new(log, 0, &w), 0);
+    uint8_t mid[16] = {0x80};
+    uint32_t kids[2];
+    uint8_t bad[16] = {0};
+    ck_assert_int_eq(fl_log_split_shard(log, 0, bad, kids), FL_EINVAL);
+    ck_assert_int_eq(fl_log_split_shard(log, 9, mid, kids), FL_ENOTFOUND);
+    ck_assert_int_eq(fl_log_split_shard(log, 0, mid, kids), 0);
+    ck_assert_uint_eq(kids[0], 1);
+    ck_assert_uint_eq(kids[1], 2);
+    ck_assert_int_eq(fl_log_split_shard(log, 0, mid, kids), FL_ECLOSED);
+    uint64_t seq;
+    fl_log_record_t r = rec_of("x", 1, 0);
+    ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), FL_ECLOSED);
+    uint32_t shard;
+    ck_assert_int_eq(fl_log_shard_for_key(log, fl_slice_str("b"), &shard), 0);
+    ck_assert_uint_eq(shard, 2); /* MD5("b") = 0x92...: upper half */
+    append_ok(log, 1, "low", 0);
+    append_ok(log, 2, "high", 0);
+    fl_store_sync(s);
+    /* the parent stays readable, then says it has ended */
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert(b.records[0].seq == old);
+    ro.seq = b.next_seq;
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), FL_EEOF);
+    ck_assert_int_eq(fl_log_watch_wait(w, ro.seq, 1000), FL_EEOF);
+    fl_log_watch_free(w);
+    uint32_t child;
+    ck_assert_int_eq(fl_log_merge_shards(log, 1, 0, &child), FL_ECLOSED);
+    ck_assert_int_eq(fl_log_merge_shards(log, 1, 2, &child), 0);
+    ck_assert_uint_eq(child, 3);
+    fl_store_close(s);
+    s = open_store(dir, NULL);
+    ck_assert_int_eq(fl_log_open(s, "d", &log), 0);
+    fl_log_shard_info_t *sh;
+    size_t n;
+    ck_assert_int_eq(fl_log_shards(log, &sh, &n), 0);
+    ck_assert_uint_eq(n, 4);
+    ck_assert(!sh[0].open && !sh[1].open && !sh[2].open && sh[3].open);
+    ck_assert_uint_eq(sh[1].parent, 0);
+    ck_assert_uint_eq(sh[2].parent, 0);
+    ck_assert_uint_eq(sh[3].parent, 1);
+    ck_assert_uint_eq(sh[3].adjacent_parent, 2);
+    ck_assert_mem_eq(sh[3].hash_start, sh[0].hash_start, 16);
+    ck_assert_mem_eq(sh[3].hash_end, sh[0].hash_end, 16);
+    free(sh);
+    fl_log_info_t info;
+    fl_log_info(log, &info);
+    ck_assert_uint_eq(info.open_shards, 1);
+    ro.seq = 0;
+    ck_assert_uint_eq(info.total_shards, 4);
+    fl_log_batch_free(&b);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* ---- retention ---- */
+
+START_TEST(retention_by_age_expires_whole_segments)
+{
+    char *dir = fl_test_mkdtemp("st-ret-age");
+    fake_clock_t fc = {(int64_t)1700000000 * 1000000000};
+    fl_clock_t clk = {fake_now, &fc};
+    fl_store_opts_t o = {0};
+    o.clock = &clk;
+    o.segment_max_bytes = 4096;
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    fl_log_opts_t lo = {.shard_count = 1, .retention_hours = 1}; /* one hour */
+    ck_assert_int_eq(fl_log_create(s, "v", &lo, &log), 0);
+    char buf[1000];
+    memset(buf, 'a', sizeof buf);
+    uint64_t first = 0, seq, last = 0;
+    for (int i = 0; i < 20; i++) {
+        fl_log_record_t r = rec_of(buf, sizeof buf, i);
+        ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), 0);
+        fl_store_sync(s);
+        if (i == 0)
+            first = seq;
+        last = seq;
+    }
+    uint64_t bytes = fl_store_bytes(s);
+    ck_assert_uint_gt(bytes, 16000);
+    ck_assert_int_eq(fl_store_enforce_retention(s), 0);
+    ck_assert(fl_store_bytes(s) == bytes); /* nothing is an hour old */
+    fc.now += (int64_t)2 * 3600 * 1000000000;
+    ck_assert_int_eq(fl_store_enforce_retention(s), 0);
+    ck_assert_uint_lt(fl_store_bytes(s), 8000); /* only the active segment is left */
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, first, 0, 0, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), FL_EEXPIRED);
+    ck_assert(b.next_seq > first && b.next_seq <= last);
+    ro.seq = b.next_seq;
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert(b.records[b.count - 1].seq == last);
+    int64_t kept_from = b.records[0].server_ts_ns;
+    /* by server time: before what is kept is expired too */
+    fl_log_read_opts_t rt = {FL_LOG_AT_SERVER_TS, 0, kept_from - 1, 0, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &rt, &b), FL_EEXPIRED);
+    ck_assert(b.next_seq == ro.seq);
+    rt.ts_ns = kept_from;
+    ck_assert_int_eq(fl_log_read(log, 0, &rt, &b), 0);
+    ck_assert(b.records[0].seq == ro.seq);
+    fl_store_close(s);
+    /* the trim point is in the catalog */
+    s = open_store(dir, &o);
+    ck_assert_int_eq(fl_log_open(s, "v", &log), 0);
+    ro.seq = first;
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), FL_EEXPIRED);
+    fl_log_batch_free(&b);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(retention_by_bytes_removes_oldest_first)
+{
+    char *dir = fl_test_mkdtemp("st-ret-bytes");
+    fake_clock_t fc = {(int64_t)1700000000 * 1000000000};
+    fl_clock_t clk = {fake_now, &fc};
+    fl_store_opts_t o = {0};
+    o.clock = &clk;
+    o.segment_max_bytes = 4096;
+    o.retention_max_bytes = 30000; /* each log fills 5 segments of 4520 bytes */
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *a, *b;
+    ck_assert_int_eq(fl_log_create(s, "a", NULL, &a), 0);
+    ck_assert_int_eq(fl_log_create(s, "b", NULL, &b), 0);
+    char buf[1000];
+    memset(buf, 'a', sizeof buf);
+    uint64_t a_first = 0, b_first = 0, seq;
+    for (int i = 0; i < 40; i++) {
+        fc.now += 1000000000;
+        fl_log_record_t r = rec_of(buf, sizeof buf, i);
+        ck_assert_int_eq(fl_log_append(i < 20 ? a : b, 0, &r, NULL, &seq), 0);
+        fl_store_sync(s);
+        if (i == 0)
+            a_first = seq;
+        if (i == 20)
+            b_first = seq;
+    }
+    ck_assert_int_eq(fl_store_enforce_retention(s), 0);
+    ck_assert_uint_le(fl_store_bytes(s), 30000);
+    ck_assert_uint_gt(fl_store_bytes(s), 30000 - 4520);
+    fl_log_batch_t bt = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, a_first, 0, 0, 0};
+    ck_assert_int_eq(fl_log_read(a, 0, &ro, &bt), FL_EEXPIRED); /* older log went first */
+    ro.seq = b_first;
+    ck_assert_int_eq(fl_log_read(b, 0, &ro, &bt), 0);
+    ck_assert(bt.records[0].seq == b_first);
+    fl_log_batch_free(&bt);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* ---- injected I/O errors ---- */
+
+START_TEST(write_error_fails_batch_then_recovers)
+{
+    char *dir = fl_test_mkdtemp("st-eio");
+    fault_io_t f = {0};
+    fl_store_io_t io = fault_table(&f);
+    fl_store_opts_t o = {0};
+    o.io = &io;
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    uint64_t good = append_ok(log, 0, "good", 0);
+    fl_store_sync(s);
+    fl_log_completion_t c[4];
+    drain(s, c, 1);
+    /* a torn write (half the chunk, then EIO) */
+    f.torn_pwrite = 1;
+    append_ok(log, 0, "torn", 0);
+    fl_store_sync(s);
+    drain(s, c, 1);
+    ck_assert_int_eq(c[0].status, FL_EIO);
+    f.torn_pwrite = 0;
+    f.fail_pwrite = ENOSPC;
+    append_ok(log, 0, "full", 0);
+    fl_store_sync(s);
+    drain(s, c, 1);
+    ck_assert_int_eq(c[0].status, -ENOSPC);
+    f.fail_pwrite = 0;
+    f.fail_fdatasync = EIO; /* once: the cut that follows succeeds */
+    f.fail_fdatasync_n = 1;
+    append_ok(log, 0, "nosync", 0);
+    fl_store_sync(s);
+    drain(s, c, 1);
+    ck_assert_int_eq(c[0].status, FL_EIO);
+    f.fail_fdatasync = 0;
+    uint64_t after = append_ok(log, 0, "after", 0);
+    fl_store_sync(s);
+    drain(s, c, 1);
+    ck_assert_int_eq(c[0].status, 0);
+    /* only the good records exist, now and after reopen */
+    for (int pass = 0; pass < 2; pass++) {
+        fl_log_batch_t b = {0};
+        fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
+        ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+        ck_assert_uint_eq(b.count, 2);
+        ck_assert(b.records[0].seq == good && b.records[1].seq == after);
+        ck_assert(fl_slice_eq_str(b.records[1].payload, "after"));
+        fl_log_batch_free(&b);
+        fl_store_close(s);
+        s = open_store(dir, &o);
+        ck_assert_int_eq(fl_log_open(s, "v", &log), 0);
+    }
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(failed_cut_refuses_appends_until_reopen)
+{
+    char *dir = fl_test_mkdtemp("st-broken");
+    fault_io_t f = {0};
+    fl_store_io_t io = fault_table(&f);
+    fl_store_opts_t o = {0};
+    o.io = &io;
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    append_ok(log, 0, "good", 0);
+    fl_store_sync(s);
+    f.fail_fdatasync = EIO; /* the cut's fdatasync fails too */
+    append_ok(log, 0, "bad", 0);
+    fl_store_sync(s);
+    uint64_t seq;
+    fl_log_record_t r = rec_of("x", 1, 0);
+    ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), FL_EIO);
+    f.fail_fdatasync = 0;
+    fl_store_close(s);
+    s = open_store(dir, &o);
+    ck_assert_int_eq(fl_log_open(s, "v", &log), 0);
+    ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), 0);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(queue_limit_says_again)
+{
+    char *dir = fl_test_mkdtemp("st-again");
+    fault_io_t f = {0};
+    fl_store_io_t io = fault_table(&f);
+    fl_store_opts_t o = {0};
+    o.io = &io;
+    o.max_pending_bytes = 4096;
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    char buf[3000] = {0};
+    fl_log_record_t r = rec_of(buf, sizeof buf, 0);
+    uint64_t seq;
+    int again = 0;
+    for (int i = 0; i < 200 && !again; i++) {
+        int rc = fl_log_append(log, 0, &r, NULL, &seq);
+        ck_assert(rc == 0 || rc == FL_EAGAIN);
+        again = rc == FL_EAGAIN;
+    }
+    ck_assert(again);
+    fl_store_sync(s);
+    ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), 0);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(missing_index_is_rebuilt)
+{
+    char *dir = fl_test_mkdtemp("st-idx");
+    fl_store_opts_t o = {0};
+    o.segment_max_bytes = 2048;
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    fl_log_opts_t lo = {.shard_count = 3, .retention_hours = 0};
+    ck_assert_int_eq(fl_log_create(s, "v", &lo, &log), 0);
+    static char bufs[30][32];
+    for (int i = 0; i < 30; i++) {
+        snprintf(bufs[i], sizeof bufs[i], "record-%d", i);
+        append_ok(log, (uint32_t)i % 3, bufs[i], i);
+        if (i % 4 == 0)
+            fl_store_sync(s);
+    }
+    fl_store_sync(s);
+    fl_store_close(s);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -f %s/logs/1/*.idx", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    s = open_store(dir, &o);
+    ck_assert_int_eq(fl_log_open(s, "v", &log), 0);
+    size_t total = 0;
+    for (uint32_t sh = 0; sh < 3; sh++) {
+        fl_log_batch_t b = {0};
+        fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
+        ck_assert_int_eq(fl_log_read(log, sh, &ro, &b), 0);
+        for (size_t i = 0; i < b.count; i++) {
+            ck_assert(b.records[i].payload.n > 7);
+            ck_assert_int_eq((int)b.records[i].producer_ts_ns % 3, (int)sh);
+        }
+        total += b.count;
+        fl_log_batch_free(&b);
+    }
+    ck_assert_uint_eq(total, 30);
+    fl_store_close(s);
+    snprintf(cmd, sizeof cmd, "ls %s/logs/1/*.idx >/dev/null", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(flags_key_and_server_time_round_trip)
+{
+    char *dir = fl_test_mkdtemp("st-flags");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    fl_log_record_t r = rec_of("payload", 7, -5);
+    r.flags = 0xdeadbeef;
+    r.key = fl_slice_str("partition-7");
+    r.server_ts_ns = 123456789;
+    uint64_t seq;
+    ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), 0);
+    fl_store_sync(s);
+    fl_store_close(s);
+    s = open_store(dir, NULL);
+    ck_assert_int_eq(fl_log_open(s, "v", &log), 0);
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, seq, 0, 0, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert_uint_eq(b.records[0].flags, 0xdeadbeef);
+    ck_assert(fl_slice_eq_str(b.records[0].key, "partition-7"));
+    ck_assert_int_eq(b.records[0].server_ts_ns, 123456789);
+    ck_assert_int_eq(b.records[0].producer_ts_ns, -5);
+    fl_log_read_opts_t bad = {(fl_log_from_t)7, 0, 0, 0, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &bad, &b), FL_EINVAL);
+    ck_assert_int_eq(fl_log_read(log, 0, NULL, &b), FL_EINVAL);
+    fl_log_batch_free(&b);
+    fl_log_batch_free(NULL);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(unknown_versions_are_refused)
+{
+    char *dir = fl_test_mkdtemp("st-version");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_store_close(s);
+    fl_store_opts_t o = {.dir = dir};
+    /* a catalog from a newer framelog */
+    char path[600];
+    snprintf(path, sizeof path, "%s/catalog.db", dir);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version=2", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(fl_store_open(&o, &s), FL_EVERSION);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version=1", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    /* a master key file of another version (CRC made to match) */
+    snprintf(path, sizeof path, "%s/master.key", dir);
+    size_t n;
+    char *k = fl_test_read_file(path, &n);
+    ck_assert_uint_eq(n, 44);
+    k[4] = 2;
+    /* CRC-32C over the first 40 bytes, by hand (the test does not link
+     * storage internals) */
+    uint32_t c = 0xFFFFFFFFu;
+    for (int i = 0; i < 40; i++) {
+        c ^= (uint8_t)k[i];
+        for (int j = 0; j < 8; j++)
+            c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    }
+    c ^= 0xFFFFFFFFu;
+    memcpy(k + 40, &c, 4); /* little-endian host */
+    ck_assert_int_eq(fl_test_write_file(path, k, n), 0);
+    chmod(path, 0600);
+    ck_assert_int_eq(fl_store_open(&o, &s), FL_EVERSION);
+    free(k);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+typedef struct {
+    fl_store_t *s;
+    int rc;
+} deleter_t;
+
+static void *delete_thread(void *arg)
+{
+    deleter_t *d = arg;
+    d->rc = fl_log_delete(d->s, "doomed");
+    return NULL;
+}
+
+START_TEST(delete_with_queued_appends_closes_them)
+{
+    char *dir = fl_test_mkdtemp("st-delq");
+    fault_io_t f = {0};
+    fl_store_io_t io = fault_table(&f);
+    fl_store_opts_t o = {.io = &io};
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "doomed", NULL, &log), 0);
+    append_ok(log, 0, "warm", 0);
+    fl_store_sync(s);
+    fl_log_completion_t c[8];
+    drain(s, c, 1);
+    /* the writer is held in the fdatasync of "first"; three more wait */
+    pthread_mutex_lock(&f.mu);
+    f.gate_closed = 1;
+    pthread_mutex_unlock(&f.mu);
+    append_ok(log, 0, "first", 0);
+    pthread_mutex_lock(&f.mu);
+    while (!f.waiting)
+        pthread_cond_wait(&f.cond, &f.mu);
+    pthread_mutex_unlock(&f.mu);
+    for (int i = 0; i < 3; i++)
+        append_ok(log, 0, "queued", 0);
+    deleter_t d = {s, 1};
+    pthread_t th;
+    pthread_create(&th, NULL, delete_thread, &d);
+    /* once delete has begun, appends are refused */
+    uint64_t seq;
+    fl_log_record_t r = rec_of("late", 4, 0);
+    int rc = 0;
+    size_t late_ok = 0;
+    for (int i = 0; i < 2000 && rc == 0; i++) {
+        rc = fl_log_append(log, 0, &r, NULL, &seq);
+        if (rc == 0) {
+            late_ok++; /* queued before the delete began: refused too */
+            usleep(1000);
+        }
+    }
+    ck_assert_int_eq(rc, FL_ECLOSED);
+    pthread_mutex_lock(&f.mu);
+    f.gate_closed = 0;
+    pthread_cond_broadcast(&f.cond);
+    pthread_mutex_unlock(&f.mu);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(d.rc, 0);
+    size_t n = 0, ok = 0, closed = 0, got;
+    while (fl_store_poll_completions(s, c, 8, &got) == 0 && got) {
+        for (size_t i = 0; i < got; i++) {
+            ok += c[i].status == 0;
+            closed += c[i].status == FL_ECLOSED;
+        }
+        n += got;
+    }
+    ck_assert_uint_eq(ok, 1);               /* "first" was durable before the delete */
+    ck_assert_uint_eq(closed, 3 + late_ok); /* queued ones: refused, not lost */
+    ck_assert_uint_eq(n, 4 + late_ok);
+    char **names;
+    ck_assert_int_eq(fl_log_list(s, &names, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    fl_log_list_free(names, n);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(open_reads_indexes_not_data)
+{
+    char *dir = fl_test_mkdtemp("st-opencost");
+    fl_store_opts_t o = {.segment_max_bytes = 64 * 1024};
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    fl_log_opts_t lo = {.shard_count = 2};
+    ck_assert_int_eq(fl_log_create(s, "v", &lo, &log), 0);
+    static uint8_t buf[10000];
+    for (int i = 0; i < 400; i++) {
+        memset(buf, i, sizeof buf);
+        fl_log_record_t r = rec_of(buf, sizeof buf, i);
+        uint64_t seq;
+        ck_assert_int_eq(fl_log_append(log, (uint32_t)i % 2, &r, NULL, &seq), 0);
+        if (i % 8 == 7)
+            fl_store_sync(s);
+    }
+    fl_store_sync(s);
+    uint64_t data = fl_store_bytes(s);
+    fl_store_close(s);
+    ck_assert_uint_gt(data, 4000000);
+    fault_io_t f = {0};
+    fl_store_io_t io = fault_table(&f);
+    o.io = &io;
+    s = open_store(dir, &o);
+    /* indexes (72 bytes a chunk) and segment headers, not the 4 MB */
+    ck_assert_msg(f.read_bytes < 100000, "open read %lld bytes of %llu", f.read_bytes,
+                  (unsigned long long)data);
+    ck_assert_int_eq(fl_log_open(s, "v", &log), 0);
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_PRODUCER_TS, 0, 399, 0, 0};
+    ck_assert_int_eq(fl_log_read(log, 1, &ro, &b), 0);
+    ck_assert_int_eq(b.records[0].producer_ts_ns, 399);
+    ck_assert_uint_eq(b.records[0].payload.p[0], 399 & 0xff);
+    fl_log_batch_free(&b);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(delete_destroys_key_before_files_go)
+{
+    char *dir = fl_test_mkdtemp("st-delkey");
+    fault_io_t f = {0};
+    fl_store_io_t io = fault_table(&f);
+    fl_store_opts_t o = {.io = &io};
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "gone", NULL, &log), 0);
+    append_ok(log, 0, "secret", 0);
+    fl_store_sync(s);
+    fl_log_info_t info;
+    fl_log_info(log, &info);
+    /* the files cannot be removed (as if the process died right after the
+     * key was destroyed) */
+    f.fail_unlink = EIO;
+    ck_assert_int_eq(fl_log_delete(s, "gone"), 0);
+    ck_assert_int_eq(fl_log_open(s, "gone", &log), FL_ENOTFOUND);
+    fl_store_close(s);
+    char path[600];
+    snprintf(path, sizeof path, "%s/logs/%llu", dir, (unsigned long long)info.id);
+    ck_assert_int_eq(access(path, F_OK), 0); /* the bytes are still there */
+    snprintf(path, sizeof path, "%s/catalog.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_prepare_v2(db, "SELECT wrapped_key IS NULL, deleting FROM logs", -1, &st, NULL),
+        SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(st, 0), 1); /* but their key is gone */
+    ck_assert_int_eq(sqlite3_column_int(st, 1), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* the next open finishes the delete */
+    f.fail_unlink = 0;
+    s = open_store(dir, &o);
+    snprintf(path, sizeof path, "%s/logs/%llu", dir, (unsigned long long)info.id);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    char **names;
+    size_t n;
+    ck_assert_int_eq(fl_log_list(s, &names, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    fl_log_list_free(names, n);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(failed_sync_also_fails_the_batch_written_behind_it)
+{
+    char *dir = fl_test_mkdtemp("st-pipe");
+    fault_io_t f = {0};
+    fl_store_io_t io = fault_table(&f);
+    fl_store_opts_t o = {.io = &io};
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    uint64_t warm = append_ok(log, 0, "warm", 0);
+    fl_store_sync(s);
+    fl_log_completion_t c[4];
+    drain(s, c, 1);
+    /* A's write waits until B is queued, so the writer writes B behind A
+     * while A's fdatasync runs, and A's fdatasync fails */
+    pthread_mutex_lock(&f.mu);
+    f.wgate_closed = 1;
+    f.fail_fdatasync = EIO;
+    f.fail_fdatasync_n = 1;
+    pthread_mutex_unlock(&f.mu);
+    append_ok(log, 0, "A", 0);
+    pthread_mutex_lock(&f.mu);
+    while (!f.wwaiting)
+        pthread_cond_wait(&f.cond, &f.mu);
+    pthread_mutex_unlock(&f.mu);
+    append_ok(log, 0, "B", 0);
+    pthread_mutex_lock(&f.mu);
+    f.wgate_closed = 0;
+    pthread_cond_broadcast(&f.cond);
+    pthread_mutex_unlock(&f.mu);
+    fl_store_sync(s);
+    drain(s, c, 2);
+    ck_assert_int_eq(c[0].status, FL_EIO);
+    ck_assert_int_eq(c[1].status, FL_EIO); /* cut away with A: never "durable" */
+    uint64_t after = append_ok(log, 0, "C", 0);
+    fl_store_sync(s);
+    drain(s, c, 1);
+    ck_assert_int_eq(c[0].status, 0);
+    for (int pass = 0; pass < 2; pass++) {
+        fl_log_batch_t b = {0};
+        fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
+        ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+        ck_assert_uint_eq(b.count, 2);
+        ck_assert(b.records[0].seq == warm && b.records[1].seq == after);
+        ck_assert(fl_slice_eq_str(b.records[1].payload, "C"));
+        fl_log_batch_free(&b);
+        fl_store_close(s);
+        s = open_store(dir, &o);
+        ck_assert_int_eq(fl_log_open(s, "v", &log), 0);
+    }
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+static int count_files_with(const char *dir, const void *needle, size_t n)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "find %s -name '*.seg' -o -name '*.idx' -o -name '*.db*'", dir);
+    FILE *p = popen(cmd, "r");
+    char path[1024];
+    int hits = 0;
+    while (fgets(path, sizeof path, p)) {
+        path[strcspn(path, "\n")] = 0;
+        size_t len;
+        char *data = fl_test_read_file(path, &len);
+        if (data && len >= n && memmem(data, len, needle, n))
+            hits++;
+        free(data);
+    }
+    pclose(p);
+    return hits;
+}
+
+int main(void)
+{
+    fl_diag_set_level(FL_DIAG_OFF);
+    Suite *s = suite_create("storage");
+    TCase *tc = tcase_create("store");
+    tcase_add_test(tc, open_creates_key_0600_and_locks_the_dir);
+    tcase_add_test(tc, open_refuses_bad_arguments_and_readable_key);
+    tcase_add_test(tc, wrong_master_key_cannot_open_logs);
+    tcase_add_test(tc, named_master_key_is_remembered);
+    tcase_add_test(tc, unknown_versions_are_refused);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("meta");
+    tcase_add_test(tc, create_list_info_tags_retention);
+    tcase_add_test(tc, partition_key_picks_shard_by_md5);
+    tcase_add_test(tc, delete_destroys_key_then_files);
+    tcase_add_test(tc, delete_with_queued_appends_closes_them);
+    tcase_add_test(tc, delete_destroys_key_before_files_go);
+    tcase_add_test(tc, split_and_merge_keep_lineage);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("append_read");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, append_completes_through_fd_and_reads_back);
+    tcase_add_test(tc, append_rejects_bad_records);
+    tcase_add_test(tc, flags_key_and_server_time_round_trip);
+    tcase_add_test(tc, large_record_round_trips);
+    tcase_add_test(tc, read_limits_bytes_and_records);
+    tcase_add_test(tc, read_by_server_and_producer_time);
+    tcase_add_test(tc, sequence_numbers_grow_across_reopen);
+    tcase_add_test(tc, max_producer_time_is_kept_across_reopen);
+    tcase_add_test(tc, group_commit_shares_fdatasync_across_shards_and_logs);
+    tcase_add_test(tc, payload_is_encrypted_on_disk);
+    tcase_add_test(tc, watch_wakes_follower_on_new_data);
+    tcase_add_test(tc, missing_index_is_rebuilt);
+    tcase_add_test(tc, open_reads_indexes_not_data);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("retention");
+    tcase_add_test(tc, retention_by_age_expires_whole_segments);
+    tcase_add_test(tc, retention_by_bytes_removes_oldest_first);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("faults");
+    tcase_add_test(tc, write_error_fails_batch_then_recovers);
+    tcase_add_test(tc, failed_cut_refuses_appends_until_reopen);
+    tcase_add_test(tc, failed_sync_also_fails_the_batch_written_behind_it);
+    tcase_add_test(tc, queue_limit_says_again);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
