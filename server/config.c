@@ -42,6 +42,9 @@ static const opt_t fl_options[] = {
      "largest request body of a JSON API call"},
     {"max-connections", OPT_LONG, F(max_connections), "4096", 1, 1000000, "N",
      "open connections before new ones are refused"},
+    {"region", OPT_STRING, F(region), "us-east-1", 0, 0, "NAME", "region named in stream ARNs"},
+    {"account-id", OPT_STRING, F(account_id), "000000000000", 0, 0, "DIGITS",
+     "account named in stream ARNs"},
     {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},
     {"version", OPT_VERSION, 0, NULL, 0, 0, NULL, "print the version and exit"},
 };
@@ -201,7 +204,9 @@ void fl_config_free(fl_config_t *c)
     free(c->data_dir);
     free(c->tls_cert);
     free(c->tls_key);
-    c->data_dir = c->tls_cert = c->tls_key = NULL;
+    free(c->region);
+    free(c->account_id);
+    c->data_dir = c->tls_cert = c->tls_key = c->region = c->account_id = NULL;
 }
 
 int fl_config_parse(fl_config_t *c, int argc, char **argv, void *out_stream, char *err,
@@ -260,6 +265,16 @@ int fl_config_parse(fl_config_t *c, int argc, char **argv, void *out_stream, cha
             goto fail;
     }
 
+    for (const char *p = c->region; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-')) {
+            rc = failf(err, errlen, "--region: '%s' must be [a-z0-9-]+", c->region);
+            goto fail;
+        }
+    for (const char *p = c->account_id; *p; p++)
+        if (*p < '0' || *p > '9' || p - c->account_id >= 20) {
+            rc = failf(err, errlen, "--account-id: '%s' must be 1 to 20 digits", c->account_id);
+            goto fail;
+        }
     if (!c->tls_cert != !c->tls_key) {
         rc = failf(err, errlen, "--tls-cert and --tls-key go together");
         goto fail;
@@ -281,7 +296,8 @@ void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
     }
     fl_buf_printf(out,
                   " data-dir=%s tls-cert=%s tls-key=%s log-level=%s max-body-bytes=%ld"
-                  " max-connections=%ld",
+                  " max-connections=%ld region=%s account-id=%s",
                   c->data_dir, c->tls_cert ? c->tls_cert : "-", c->tls_key ? c->tls_key : "-",
-                  fl_diag_level_name(c->log_level), c->max_body_bytes, c->max_connections);
+                  fl_diag_level_name(c->log_level), c->max_body_bytes, c->max_connections,
+                  c->region, c->account_id);
 }

@@ -29,6 +29,8 @@ typedef struct {
     fl_diag_level_t log_level;
     long max_body_bytes;  /* largest request body a JSON API accepts */
     long max_connections; /* open connections before new ones are refused */
+    char *region;         /* in ARNs */
+    char *account_id;     /* in ARNs */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given

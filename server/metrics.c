@@ -38,6 +38,19 @@ void fl_metrics_count_request(fl_metrics_t *m, const char *route, int status)
     m->n_req++;
 }
 
+static const double fl_ack_bounds[FL_METRICS_ACK_BUCKETS] = {1,   2,   5,   10,   20,   50,
+                                                             100, 200, 500, 1000, 2000, 5000};
+
+void fl_metrics_observe_ack(fl_metrics_t *m, double ms)
+{
+    int i = 0;
+    while (i < FL_METRICS_ACK_BUCKETS && ms > fl_ack_bounds[i])
+        i++;
+    m->ack_le[i]++;
+    m->ack_sum_ms += ms;
+    m->ack_count++;
+}
+
 double fl_metrics_uptime_s(const fl_metrics_t *m)
 {
     return (double)(fl_time_mono_ns() - m->start_mono_ns) / 1e9;
@@ -79,4 +92,34 @@ void fl_metrics_render(const fl_metrics_t *m, fl_buf_t *o)
                          "# TYPE framelog_connections_refused_total counter\n");
     fl_buf_printf(o, "framelog_connections_refused_total %llu\n",
                   (unsigned long long)m->connections_refused);
+
+    fl_buf_append_str(o, "# HELP framelog_ingest_fragments_total Fragments stored by PutMedia.\n"
+                         "# TYPE framelog_ingest_fragments_total counter\n");
+    fl_buf_printf(o, "framelog_ingest_fragments_total %llu\n", (unsigned long long)m->fragments_in);
+    fl_buf_append_str(o,
+                      "# HELP framelog_ingest_bytes_total Bytes of fragments stored by PutMedia.\n"
+                      "# TYPE framelog_ingest_bytes_total counter\n");
+    fl_buf_printf(o, "framelog_ingest_bytes_total %llu\n",
+                  (unsigned long long)m->fragment_bytes_in);
+    fl_buf_append_str(o, "# HELP framelog_producers PutMedia sessions open now.\n"
+                         "# TYPE framelog_producers gauge\n");
+    fl_buf_printf(o, "framelog_producers %lld\n", (long long)m->producers);
+    fl_buf_append_str(o, "# HELP framelog_live_readers GetMedia responses open now.\n"
+                         "# TYPE framelog_live_readers gauge\n");
+    fl_buf_printf(o, "framelog_live_readers %lld\n", (long long)m->live_readers);
+    fl_buf_append_str(o, "# HELP framelog_ack_persisted_ms Milliseconds from a fragment's "
+                         "RECEIVED to its PERSISTED ack.\n"
+                         "# TYPE framelog_ack_persisted_ms histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i <= FL_METRICS_ACK_BUCKETS; i++) {
+        cum += m->ack_le[i];
+        if (i < FL_METRICS_ACK_BUCKETS)
+            fl_buf_printf(o, "framelog_ack_persisted_ms_bucket{le=\"%g\"} %llu\n", fl_ack_bounds[i],
+                          (unsigned long long)cum);
+        else
+            fl_buf_printf(o, "framelog_ack_persisted_ms_bucket{le=\"+Inf\"} %llu\n",
+                          (unsigned long long)cum);
+    }
+    fl_buf_printf(o, "framelog_ack_persisted_ms_sum %.3f\n", m->ack_sum_ms);
+    fl_buf_printf(o, "framelog_ack_persisted_ms_count %llu\n", (unsigned long long)m->ack_count);
 }

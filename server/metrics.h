@@ -13,7 +13,8 @@
 
 #include "common/bytes.h"
 
-#define FL_METRICS_MAX_SERIES 256
+#define FL_METRICS_MAX_SERIES  256
+#define FL_METRICS_ACK_BUCKETS 12
 
 typedef struct {
     const char *route; /* a route's name from the route table (static) */
@@ -30,11 +31,22 @@ typedef struct {
     int64_t open_connections;
     uint64_t connections_total;
     uint64_t connections_refused;
+    /* media */
+    uint64_t fragments_in;      /* fragments appended by PutMedia */
+    uint64_t fragment_bytes_in; /* their stored bytes */
+    int64_t producers;          /* PutMedia sessions open */
+    int64_t live_readers;       /* GetMedia responses open */
+    /* PERSISTED latency: RECEIVED to durable, in ms; counts per bucket */
+    uint64_t ack_le[FL_METRICS_ACK_BUCKETS + 1]; /* last: +Inf */
+    double ack_sum_ms;
+    uint64_t ack_count;
 } fl_metrics_t;
 
 void fl_metrics_init(fl_metrics_t *m);
 void fl_metrics_count_request(fl_metrics_t *m, const char *route, int status);
 double fl_metrics_uptime_s(const fl_metrics_t *m);
 void fl_metrics_render(const fl_metrics_t *m, fl_buf_t *out);
+/* One PERSISTED ack, ms after its RECEIVED. */
+void fl_metrics_observe_ack(fl_metrics_t *m, double ms);
 
 #endif

@@ -70,9 +70,43 @@ static int signal_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     }
 }
 
+/* The store's completion eventfd became readable: hand each completion to
+ * the fl_completion_t its append carried. */
+static int completion_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                               void *in, size_t len)
+{
+    struct fl_server *s = lws_context_user(lws_get_context(wsi));
+    (void)user;
+    (void)in;
+    (void)len;
+    if (reason != LWS_CALLBACK_RAW_RX_FILE)
+        return 0;
+    fl_log_completion_t c[64];
+    size_t n;
+    do {
+        n = 0;
+        if (fl_store_poll_completions(s->store, c, 64, &n) != 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            fl_completion_t *cb = c[i].data;
+            if (cb)
+                cb->done(cb, c[i].status, c[i].seq);
+        }
+    } while (n == 64);
+    return 0;
+}
+
+/* The WebSocket PutMedia session's state, per connection. */
+typedef struct {
+    void *pm;
+} fl_ws_putmedia_pss_t;
+
 static const struct lws_protocols fl_protocols[] = {
     {"http", fl_http_callback, sizeof(fl_http_req_t), 0, 0, NULL, 0},
+    {"framelog-putmedia-v1", fl_putmedia_ws_callback, sizeof(fl_ws_putmedia_pss_t), 65536, 0, NULL,
+     0},
     {"fl-signal", signal_callback, 0, 0, 0, NULL, 0},
+    {"fl-store", completion_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -252,7 +286,6 @@ int fl_server_new(const fl_config_t *cfg, fl_server_t **out, char *err, size_t e
     }
     if ((rc = prepare_data_dir(cfg->data_dir, err, errlen)) != 0)
         goto fail;
-
     for (int i = 0; i < cfg->n_listen; i++) {
         char a[300];
         format_addr(cfg->listen[i].host, cfg->listen[i].port, a, sizeof a);
@@ -261,6 +294,20 @@ int fl_server_new(const fl_config_t *cfg, fl_server_t **out, char *err, size_t e
                   rc == -EADDRINUSE ? "address already in use" : fl_strerror(rc));
             goto fail;
         }
+    }
+
+    fl_store_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.dir = cfg->data_dir;
+    if ((rc = fl_store_open(&so, &s->store)) != 0) {
+        failf(err, errlen, rc, "cannot open the storage in %s: %s", cfg->data_dir,
+              rc == FL_EBUSY ? "another framelogd uses it" : fl_strerror(rc));
+        goto fail;
+    }
+    if ((rc = fl_streams_new(s->store, cfg->region, cfg->account_id, &s->streams)) != 0 ||
+        (rc = fl_hub_new(&s->hub)) != 0) {
+        failf(err, errlen, rc, "out of memory");
+        goto fail;
     }
 
     lws_set_log_level(LLL_ERR | LLL_WARN | (cfg->log_level == FL_DIAG_DEBUG ? LLL_NOTICE : 0),
@@ -337,6 +384,17 @@ int fl_server_new(const fl_config_t *cfg, fl_server_t **out, char *err, size_t e
         goto fail;
     }
 
+    /* storage completions arrive through the loop too; lws closes what it
+     * adopts, so it gets its own descriptor of the store's eventfd */
+    fd.filefd = dup(fl_store_completion_fd(s->store));
+    if (fd.filefd < 0 ||
+        !lws_adopt_descriptor_vhost(s->vhosts[0], LWS_ADOPT_RAW_FILE_DESC, fd, "fl-store", NULL)) {
+        if (fd.filefd >= 0)
+            close(fd.filefd);
+        rc = failf(err, errlen, FL_EINVAL, "cannot watch storage completions on the event loop");
+        goto fail;
+    }
+
     const char *scheme = cfg->tls_cert ? "https" : "http";
     for (int i = 0; i < s->n_vhosts; i++) {
         char a[300];
@@ -398,6 +456,9 @@ void fl_server_free(fl_server_t *s)
         lws_context_destroy(s->ctx); /* closes every connection */
     if (s->signal_fd >= 0)
         close(s->signal_fd);
+    fl_hub_free(s->hub);
+    fl_streams_free(s->streams);
+    fl_store_close(s->store); /* after every user of it is gone */
     if (had_ctx)
         fl_info("stopped after %.1f s", fl_metrics_uptime_s(&s->metrics));
     free(s);

@@ -1,0 +1,659 @@
+/*
+ * server/api_putmedia.c — PutMedia, two ways, one pipeline:
+ *
+ *   HTTP       `POST /putMedia` with the x-amzn-* headers and a (usually
+ *              chunked) Matroska body; the ack stream goes back on the same
+ *              response, one JSON object per line, while the body streams.
+ *   WebSocket  an upgrade on `/putMedia` with subprotocol
+ *              "framelog-putmedia-v1" and the same headers (or query
+ *              parameters StreamName, FragmentTimecodeType,
+ *              ProducerStartTimestamp); binary messages carry the Matroska
+ *              byte stream, a text message (or an empty binary one) ends
+ *              it cleanly, and each ack comes back as one text message.
+ *
+ * A session's life (both transports):
+ *   start      headers checked, stream found, the stream's hub entry taken
+ *              (one producer per stream: the newest connection wins)
+ *   bytes      -> ingest session (server/ingest.c): BUFFERING/RECEIVED
+ *              acks, frames into the stream's live tail, each complete
+ *              fragment appended to storage
+ *   completion storage says a fragment is durable -> PERSISTED (or ERROR
+ *              5001); completions reach the loop through the store's
+ *              completion fd (server.c) and find the session through a
+ *              shared "sink" that outlives the connection
+ *   idle       no ack for FL_PUTMEDIA_IDLE_MS -> {"EventType":"IDLE"}
+ *   end        the body ended cleanly and every fragment is acked
+ *              PERSISTED -> the response ends and the connection closes; an
+ *              ERROR ack ends it too; a broken connection drops the fragment
+ *              it was in, never half-storing it
+ * Back-pressure: past FL_PUTMEDIA_MAX_PENDING fragments not yet durable,
+ * the connection stops reading (lws_rx_flow_control) until completions
+ * come back.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/diag.h"
+#include "common/error.h"
+#include "server/chunked.h"
+#include "server/fragment.h"
+#include "server/hub.h"
+#include "server/ingest.h"
+#include "server/server_internal.h"
+#include "server/validate.h"
+
+#define FL_PUTMEDIA_IDLE_MS     3000
+#define FL_PUTMEDIA_MAX_PENDING 8
+
+typedef struct putmedia putmedia_t;
+
+/* Shared by a session and its fragments in flight: the connection may go
+ * before storage completes them. */
+typedef struct {
+    int refs;
+    putmedia_t *pm; /* NULL once the connection is gone */
+} sink_t;
+
+typedef struct {
+    fl_completion_t base; /* first: the store's completion dispatch */
+    sink_t *sink;
+    struct fl_server *srv;
+    fl_hub_entry_t *hub; /* held: the live tail learns the fragment is durable */
+    int64_t timecode;
+    int64_t received_ns; /* monotonic, when RECEIVED went out */
+    char number[48];
+} pending_frag_t;
+
+struct putmedia {
+    struct lws *wsi;
+    struct fl_server *srv;
+    int ws; /* WebSocket transport (else HTTP) */
+    char name[257];
+    fl_log_t *log;
+    uint64_t log_id;
+    fl_ingest_t *ingest;
+    int chunked;
+    fl_chunked_t ch;
+    fl_buf_t out; /* ack lines not yet written */
+    int body_ended;
+    int failed;
+    int paused;
+    int closing; /* everything written: close at the next writeable */
+    uint32_t pending;
+    int64_t last_ack_ms;
+    sink_t *sink;
+    fl_hub_entry_t *hub; /* the stream's live tail */
+    uint64_t seq;        /* of the fragment being received */
+};
+
+static void sink_release(sink_t *s)
+{
+    if (--s->refs == 0)
+        free(s);
+}
+
+static int64_t now_ms(void)
+{
+    return fl_time_mono_ns() / 1000000;
+}
+
+static void queue_ack(putmedia_t *pm, const fl_ack_t *a)
+{
+    fl_ack_format(a, &pm->out);
+    fl_buf_u8(&pm->out, '\n');
+    pm->last_ack_ms = now_ms();
+    if (a->type == FL_ACK_ERROR)
+        pm->failed = 1;
+    lws_callback_on_writable(pm->wsi);
+}
+
+/* ---- ingest hooks ---- */
+
+/* The live tail this session may feed: none once a newer producer took
+ * the stream over. */
+static fl_live_t *live_of(putmedia_t *pm)
+{
+    return pm->hub->producer == pm ? pm->hub->live : NULL;
+}
+
+static int h_begin(void *data, int64_t tc, char *number, size_t cap)
+{
+    putmedia_t *pm = data;
+    fl_log_shard_info_t *sh = NULL;
+    size_t n = 0;
+    if (fl_log_shards(pm->log, &sh, &n) != 0 || n == 0) {
+        free(sh);
+        return FL_ACK_ERR_INTERNAL;
+    }
+    /* one producer per stream at a time, so the shard's next sequence
+     * number is this fragment's */
+    pm->seq = sh[0].next_seq;
+    free(sh);
+    fl_fragment_number(pm->log_id, pm->seq, number, cap);
+    if (live_of(pm))
+        fl_live_begin(live_of(pm), pm->seq, tc, fl_time_real_ns());
+    return 0;
+}
+
+static void h_ack(void *data, const fl_ack_t *a)
+{
+    queue_ack(data, a);
+}
+
+static void h_session(void *data, fl_slice_t tracks)
+{
+    putmedia_t *pm = data;
+    if (live_of(pm))
+        fl_live_session(live_of(pm), tracks);
+}
+
+static void h_frame(void *data, const char *number, uint64_t track, int64_t pts_ms,
+                    int64_t duration_ms, int keyframe, fl_slice_t bytes)
+{
+    putmedia_t *pm = data;
+    (void)number;
+    if (live_of(pm))
+        fl_live_frame(live_of(pm), track, pts_ms, duration_ms, keyframe, bytes);
+}
+
+static void h_dropped(void *data)
+{
+    putmedia_t *pm = data;
+    if (live_of(pm))
+        fl_live_end(live_of(pm), 0);
+}
+
+static void on_completion(fl_completion_t *c, int status, uint64_t seq)
+{
+    pending_frag_t *f = (pending_frag_t *)c;
+    putmedia_t *pm = f->sink->pm;
+    if (!status) {
+        fl_live_durable(f->hub->live, seq);
+        fl_metrics_observe_ack(&f->srv->metrics,
+                               (double)(fl_time_mono_ns() - f->received_ns) / 1e6);
+    }
+    fl_hub_release(f->srv->hub, f->hub);
+    if (pm) {
+        fl_ack_t a = {.type = status ? FL_ACK_ERROR : FL_ACK_PERSISTED,
+                      .timecode_ms = f->timecode,
+                      .error_id = status ? FL_ACK_ERR_ARCHIVAL : 0};
+        snprintf(a.number, sizeof a.number, "%s", f->number);
+        if (status)
+            fl_error("putmedia %s: fragment %s not stored: %s", pm->name, f->number,
+                     fl_strerror(status));
+        pm->pending--;
+        queue_ack(pm, &a);
+        if (pm->paused && pm->pending < FL_PUTMEDIA_MAX_PENDING / 2) {
+            pm->paused = 0;
+            lws_rx_flow_control(pm->wsi, 1);
+        }
+    }
+    sink_release(f->sink);
+    free(f);
+}
+
+static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms, fl_slice_t record)
+{
+    putmedia_t *pm = data;
+    pending_frag_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return FL_ACK_ERR_INTERNAL;
+    f->base.done = on_completion;
+    f->sink = pm->sink;
+    f->srv = pm->srv;
+    f->hub = pm->hub;
+    f->timecode = tc;
+    f->received_ns = fl_time_mono_ns();
+    snprintf(f->number, sizeof f->number, "%s", number);
+    fl_log_record_t rec;
+    memset(&rec, 0, sizeof rec);
+    rec.producer_ts_ns = abs_ms * 1000000;
+    rec.payload = record;
+    uint64_t seq;
+    int rc = fl_log_append(pm->log, 0, &rec, &f->base, &seq);
+    if (rc) {
+        fl_error("putmedia %s: append of fragment %s failed: %s", pm->name, number,
+                 fl_strerror(rc));
+        free(f);
+        return FL_ACK_ERR_ARCHIVAL;
+    }
+    if (seq != pm->seq)
+        fl_warn("putmedia %s: fragment %s stored as sequence %" PRIu64 " (another writer?)",
+                pm->name, number, seq);
+    pm->sink->refs++;
+    pm->hub->users++; /* released by on_completion */
+    if (live_of(pm))
+        fl_live_end(live_of(pm), 1);
+    pm->pending++;
+    pm->srv->metrics.fragments_in++;
+    pm->srv->metrics.fragment_bytes_in += record.n;
+    if (pm->pending >= FL_PUTMEDIA_MAX_PENDING && !pm->paused) {
+        pm->paused = 1;
+        lws_rx_flow_control(pm->wsi, 0);
+    }
+    return 0;
+}
+
+/* ---- the session, whatever the transport ---- */
+
+/* A newer producer took the stream over: end this connection. Its open
+ * fragment is dropped; fragments already appended still get stored. */
+static void pm_evict(void *producer)
+{
+    putmedia_t *pm = producer;
+    pm->hub->producer = NULL;
+    pm->failed = 1;
+    lws_set_timeout(pm->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+typedef struct {
+    char name[300];
+    char arn[1100];
+    char type[32];
+    char start[64];
+} pm_args_t;
+
+/* Check the arguments and open a session. On failure returns NULL with
+ * an HTTP status, AWS error type and message. */
+static putmedia_t *pm_open(struct fl_server *srv, struct lws *wsi, int ws, pm_args_t *a,
+                           int *status, const char **etype, char *msg, size_t msgcap)
+{
+    const char *why = NULL;
+    *status = 400;
+    *etype = "InvalidArgumentException";
+    if (a->arn[0]) {
+        fl_slice_t nm;
+        if (fl_stream_arn_parts(fl_slice_str(a->arn), &nm, NULL) != 0) {
+            snprintf(msg, msgcap, "x-amzn-stream-arn is not a stream ARN");
+            return NULL;
+        }
+        snprintf(a->name, sizeof a->name, "%.*s", (int)nm.n, (const char *)nm.p);
+    }
+    if (!a->name[0]) {
+        snprintf(msg, msgcap, "x-amzn-stream-name or x-amzn-stream-arn is required");
+        return NULL;
+    }
+    if (fl_valid_stream_name(fl_slice_str(a->name), &why) != 0) {
+        snprintf(msg, msgcap, "%s", why);
+        return NULL;
+    }
+    fl_ingest_opts_t o;
+    memset(&o, 0, sizeof o);
+    if (a->type[0]) {
+        if (strcmp(a->type, "RELATIVE") == 0) {
+            o.relative = 1;
+        } else if (strcmp(a->type, "ABSOLUTE") != 0) {
+            snprintf(msg, msgcap, "x-amzn-fragment-timecode-type must be ABSOLUTE or RELATIVE");
+            return NULL;
+        }
+    }
+    if (a->start[0]) {
+        char *end;
+        double t = strtod(a->start, &end);
+        if (*end || t < 0 || t > 1e11) {
+            snprintf(msg, msgcap, "x-amzn-producer-start-timestamp must be epoch seconds");
+            return NULL;
+        }
+        o.producer_start_ms = (int64_t)(t * 1000.0 + 0.5);
+    } else if (o.relative) {
+        snprintf(msg, msgcap, "RELATIVE timecodes need x-amzn-producer-start-timestamp");
+        return NULL;
+    }
+
+    fl_log_t *log;
+    fl_log_info_t li;
+    int rc = fl_streams_log(srv->streams, a->name, &log);
+    if (!rc)
+        rc = fl_log_info(log, &li);
+    if (rc) {
+        *status = rc == FL_ENOTFOUND ? 404 : 500;
+        *etype = rc == FL_ENOTFOUND ? "ResourceNotFoundException" : "InternalFailure";
+        snprintf(msg, msgcap, "stream %s %s", a->name,
+                 rc == FL_ENOTFOUND ? "not found" : fl_strerror(rc));
+        return NULL;
+    }
+    fl_hub_entry_t *e = fl_hub_find(srv->hub, a->name);
+    if (e && e->deleting) {
+        *etype = "ResourceInUseException";
+        snprintf(msg, msgcap, "stream %s is being deleted", a->name);
+        return NULL;
+    }
+    /* no timecode before what the stream already holds */
+    fl_log_shard_info_t *sh = NULL;
+    size_t nsh = 0;
+    if (fl_log_shards(log, &sh, &nsh) == 0 && nsh > 0 && sh[0].max_producer_ts_ns > 0)
+        o.min_abs_ms = sh[0].max_producer_ts_ns / 1000000;
+    free(sh);
+
+    putmedia_t *pm = calloc(1, sizeof *pm);
+    sink_t *sink = calloc(1, sizeof *sink);
+    e = fl_hub_acquire(srv->hub, a->name);
+    if (!pm || !sink || !e)
+        goto nomem;
+    pm->wsi = wsi;
+    pm->srv = srv;
+    pm->ws = ws;
+    pm->log = log;
+    pm->log_id = li.id;
+    pm->hub = e;
+    snprintf(pm->name, sizeof pm->name, "%.256s", a->name);
+    sink->refs = 1;
+    sink->pm = pm;
+    pm->sink = sink;
+    fl_buf_init(&pm->out, 0);
+    fl_chunked_init(&pm->ch);
+    fl_ingest_hooks_t h = {h_begin, h_ack, h_fragment, h_session, h_frame, h_dropped, pm};
+    if (fl_ingest_new(&o, &h, &pm->ingest) != 0)
+        goto nomem;
+    if (e->producer) {
+        fl_info("putmedia %s: a new producer connected; ending the previous one", a->name);
+        e->evict(e->producer);
+    }
+    e->producer = pm;
+    e->evict = pm_evict;
+    pm->last_ack_ms = now_ms();
+    srv->metrics.producers++;
+    fl_info("putmedia %s: producer connected over %s (%s timecodes)", a->name,
+            ws ? "WebSocket" : "HTTP", o.relative ? "RELATIVE" : "ABSOLUTE");
+    lws_set_timer_usecs(wsi, FL_PUTMEDIA_IDLE_MS * 1000);
+    return pm;
+nomem:
+    if (e)
+        fl_hub_release(srv->hub, e);
+    free(sink);
+    free(pm);
+    *status = 500;
+    *etype = "InternalFailure";
+    snprintf(msg, msgcap, "out of memory");
+    return NULL;
+}
+
+static void pm_end_body(putmedia_t *pm, int clean)
+{
+    if (pm->body_ended)
+        return;
+    pm->body_ended = 1;
+    fl_ingest_finish(pm->ingest, clean);
+    lws_callback_on_writable(pm->wsi);
+}
+
+static void pm_close(putmedia_t *pm)
+{
+    if (!pm->body_ended) {
+        fl_info("putmedia %s: connection ended before the body did", pm->name);
+        pm->body_ended = 1;
+        fl_ingest_finish(pm->ingest, 0); /* drops a fragment cut off */
+    }
+    fl_info("putmedia %s: producer gone after %" PRIu64 " fragments", pm->name,
+            fl_ingest_fragments(pm->ingest));
+    pm->srv->metrics.producers--;
+    pm->sink->pm = NULL;
+    sink_release(pm->sink);
+    fl_ingest_free(pm->ingest);
+    if (pm->hub->producer == pm)
+        pm->hub->producer = NULL;
+    fl_hub_release(pm->srv->hub, pm->hub);
+    fl_buf_free(&pm->out);
+    free(pm);
+}
+
+/* Everything said and nothing more to come? */
+static int pm_done(const putmedia_t *pm)
+{
+    /* after an ERROR too, the fragments already appended get their acks */
+    return pm->out.n == 0 && pm->pending == 0 && (pm->failed || pm->body_ended);
+}
+
+static void pm_idle(putmedia_t *pm)
+{
+    if (!pm->failed && !pm->body_ended && now_ms() - pm->last_ack_ms >= FL_PUTMEDIA_IDLE_MS) {
+        fl_ack_t a = {.type = FL_ACK_IDLE};
+        queue_ack(pm, &a);
+    }
+    lws_set_timer_usecs(pm->wsi, FL_PUTMEDIA_IDLE_MS * 1000);
+}
+
+/* ---- HTTP: POST /putMedia ---- */
+
+static int pm_http_start(fl_http_req_t *r)
+{
+    pm_args_t a;
+    memset(&a, 0, sizeof a);
+    char expect[64];
+    fl_http_header(r, "x-amzn-stream-name:", a.name, sizeof a.name);
+    fl_http_header(r, "x-amzn-stream-arn:", a.arn, sizeof a.arn);
+    fl_http_header(r, "x-amzn-fragment-timecode-type:", a.type, sizeof a.type);
+    fl_http_header(r, "x-amzn-producer-start-timestamp:", a.start, sizeof a.start);
+    int status;
+    const char *etype;
+    char msg[300];
+    putmedia_t *pm = pm_open(r->srv, r->wsi, 0, &a, &status, &etype, msg, sizeof msg);
+    if (!pm) {
+        fl_http_respond_error(r, status, etype, "%s", msg);
+        return 0;
+    }
+    char te[64];
+    pm->chunked = lws_hdr_copy(r->wsi, te, sizeof te, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
+                  strstr(te, "chunked") != NULL;
+    r->stream = pm;
+    /* curl-based producers wait a second for this unless answered */
+    if (lws_hdr_copy(r->wsi, expect, sizeof expect, WSI_TOKEN_HTTP_EXPECT) > 0 &&
+        strcasecmp(expect, "100-continue") == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uint8_t buf[LWS_PRE + sizeof cont];
+        memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
+        if (lws_write(r->wsi, buf + LWS_PRE, sizeof cont - 1, LWS_WRITE_RAW) < 0)
+            return -1;
+    }
+    lws_callback_on_writable(r->wsi);
+    return 0;
+}
+
+static int pm_http_body(fl_http_req_t *r, fl_slice_t in)
+{
+    putmedia_t *pm = r->stream;
+    if (!pm || pm->failed || pm->body_ended)
+        return 0; /* after an ERROR ack the rest of the body is ignored */
+    if (!pm->chunked) {
+        fl_ingest_feed(pm->ingest, in);
+        return 0;
+    }
+    while (in.n && !pm->failed) {
+        size_t used;
+        fl_slice_t data;
+        if (fl_chunked_decode(&pm->ch, in, &used, &data) != 0) {
+            fl_warn("putmedia %s: broken chunked encoding at byte %" PRIu64, pm->name,
+                    pm->ch.offset);
+            fl_ack_t a = {.type = FL_ACK_ERROR, .error_id = FL_ACK_ERR_READ};
+            queue_ack(pm, &a);
+            return 0;
+        }
+        in.p += used;
+        in.n -= used;
+        if (data.n)
+            fl_ingest_feed(pm->ingest, data);
+        if (fl_chunked_done(&pm->ch)) {
+            pm_end_body(pm, 1);
+            break;
+        }
+    }
+    return 0;
+}
+
+static int pm_http_body_end(fl_http_req_t *r)
+{
+    if (r->stream)
+        pm_end_body(r->stream, 1);
+    return 0;
+}
+
+static int pm_http_writeable(fl_http_req_t *r)
+{
+    putmedia_t *pm = r->stream;
+    if (!pm)
+        return 0;
+    if (pm->closing)
+        return -1; /* the last piece went out at the previous call */
+    if (!r->headers_sent) {
+        if (fl_http_stream_headers(r, 200, "application/json", -1))
+            return -1;
+        lws_callback_on_writable(r->wsi); /* what waits goes out next */
+        return 0;
+    }
+    if (pm->out.n) {
+        size_t n = pm->out.n < FL_HTTP_WRITE_CHUNK ? pm->out.n : FL_HTTP_WRITE_CHUNK;
+        if (fl_http_stream_write(r, fl_slice(pm->out.p, n), 0))
+            return -1;
+        fl_buf_consume(&pm->out, n);
+        if (pm->out.n) {
+            lws_callback_on_writable(r->wsi);
+            return 0;
+        }
+    }
+    if (pm_done(pm)) {
+        /* close once lws has flushed what it holds */
+        pm->closing = 1;
+        lws_callback_on_writable(r->wsi);
+    }
+    return 0;
+}
+
+static int pm_http_timer(fl_http_req_t *r)
+{
+    if (r->stream)
+        pm_idle(r->stream);
+    return 0;
+}
+
+static void pm_http_closed(fl_http_req_t *r)
+{
+    if (r->stream)
+        pm_close(r->stream);
+    r->stream = NULL;
+}
+
+const fl_stream_ops_t fl_putmedia_ops = {
+    .start = pm_http_start,
+    .body = pm_http_body,
+    .body_end = pm_http_body_end,
+    .writeable = pm_http_writeable,
+    .timer = pm_http_timer,
+    .closed = pm_http_closed,
+};
+
+/* ---- WebSocket: subprotocol framelog-putmedia-v1 ---- */
+
+typedef struct {
+    putmedia_t *pm;
+} pm_ws_t;
+
+/* A header of the upgrade request, or a query parameter of the same
+ * meaning. */
+static void ws_arg(struct lws *wsi, const char *header, const char *param, char *buf, size_t cap)
+{
+    int n = lws_hdr_custom_length(wsi, header, (int)strlen(header));
+    if (n > 0 && (size_t)n < cap) {
+        lws_hdr_custom_copy(wsi, buf, (int)cap, header, (int)strlen(header));
+        buf[n] = 0;
+        return;
+    }
+    const char *v = lws_get_urlarg_by_name(wsi, param, buf, (int)cap);
+    if (v)
+        memmove(buf, v, strlen(v) + 1); /* lws leaves "name=" in front */
+    else
+        buf[0] = 0;
+}
+
+int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                            size_t len)
+{
+    pm_ws_t *w = user;
+    struct fl_server *srv = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED: {
+        pm_args_t a;
+        memset(&a, 0, sizeof a);
+        ws_arg(wsi, "x-amzn-stream-name:", "StreamName=", a.name, sizeof a.name);
+        ws_arg(wsi, "x-amzn-stream-arn:", "StreamARN=", a.arn, sizeof a.arn);
+        ws_arg(wsi, "x-amzn-fragment-timecode-type:", "FragmentTimecodeType=", a.type,
+               sizeof a.type);
+        ws_arg(wsi, "x-amzn-producer-start-timestamp:", "ProducerStartTimestamp=", a.start,
+               sizeof a.start);
+        int status;
+        const char *etype;
+        char msg[300];
+        w->pm = pm_open(srv, wsi, 1, &a, &status, &etype, msg, sizeof msg);
+        if (!w->pm) {
+            /* say why in the close frame: code 1008 (policy), "Type: message" */
+            char reason_txt[120];
+            int n = snprintf(reason_txt, sizeof reason_txt, "%s: %s", etype, msg);
+            if (n > 120)
+                n = 120;
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)reason_txt,
+                             (size_t)n);
+            return -1;
+        }
+        srv->metrics.open_connections++;
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE:
+        if (!w->pm || w->pm->failed || w->pm->body_ended)
+            return 0;
+        if (!lws_frame_is_binary(wsi) || len == 0) {
+            /* a text message or an empty binary one: the producer's clean
+             * end of stream */
+            pm_end_body(w->pm, 1);
+            return 0;
+        }
+        srv->metrics.bytes_received += len;
+        fl_ingest_feed(w->pm->ingest, fl_slice(in, len));
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+        putmedia_t *pm = w->pm;
+        if (!pm)
+            return -1;
+        if (pm->closing) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+            return -1;
+        }
+        if (pm->out.n) {
+            /* one ack per text message */
+            uint8_t *nl = memchr(pm->out.p, '\n', pm->out.n);
+            size_t n = nl ? (size_t)(nl - pm->out.p) : pm->out.n;
+            uint8_t buf[LWS_PRE + 512];
+            if (n > sizeof buf - LWS_PRE)
+                return -1;
+            memcpy(buf + LWS_PRE, pm->out.p, n);
+            if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT) < (int)n)
+                return -1;
+            srv->metrics.bytes_sent += n;
+            fl_buf_consume(&pm->out, nl ? n + 1 : n);
+            if (pm->out.n) {
+                lws_callback_on_writable(wsi);
+                return 0;
+            }
+        }
+        if (pm_done(pm)) {
+            pm->closing = 1;
+            lws_callback_on_writable(wsi);
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_TIMER:
+        if (w && w->pm)
+            pm_idle(w->pm);
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        if (w && w->pm) {
+            pm_close(w->pm);
+            w->pm = NULL;
+            srv->metrics.open_connections--;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
