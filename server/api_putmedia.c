@@ -282,6 +282,7 @@ static putmedia_t *pm_open(struct fl_server *srv, struct lws *wsi, int ws, pm_ar
     }
     fl_ingest_opts_t o;
     memset(&o, 0, sizeof o);
+    o.max_fragment_bytes = (uint64_t)srv->cfg->max_fragment_bytes;
     if (a->type[0]) {
         if (strcmp(a->type, "RELATIVE") == 0) {
             o.relative = 1;

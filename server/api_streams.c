@@ -39,6 +39,8 @@ typedef struct {
     fl_http_async_t a; /* first: the http layer's */
     op_t op;
     fl_streams_t *st;
+    fl_hub_t *hub;             /* DeleteStream: the server's hub, and */
+    fl_hub_entry_t *hub_entry; /* the stream's entry, marked deleting meanwhile */
     /* the stream addressed */
     char name[257];
     int64_t creation_ms; /* from an ARN, else -1 */
@@ -67,6 +69,10 @@ static void job_free(sjob_t *j)
 {
     if (!j)
         return;
+    if (j->hub_entry) {
+        j->hub_entry->deleting = 0;
+        fl_hub_release(j->hub, j->hub_entry);
+    }
     free(j->tags);
     for (size_t i = 0; i < j->n_keys; i++)
         free(j->keys[i]);
@@ -432,6 +438,11 @@ static void job_work(fl_http_async_t *a)
 static void job_done(fl_http_async_t *a, fl_http_req_t *r)
 {
     sjob_t *j = (sjob_t *)a;
+    if (j->hub_entry) {
+        j->hub_entry->deleting = 0;
+        fl_hub_release(j->hub, j->hub_entry);
+        j->hub_entry = NULL;
+    }
     if (r) {
         if (j->etype)
             fl_http_respond_error(r, j->status, j->etype, "%s", j->msg);
@@ -578,6 +589,26 @@ void fl_api_delete_stream(fl_http_req_t *r)
         job_free(j);
         return;
     }
+    /* A producer or reader holds the stream's log: deleting it under them
+     * is refused. While the delete runs, the stream's hub entry says
+     * "deleting", so that no new producer or reader starts on it. */
+    fl_hub_entry_t *e = fl_hub_find(r->srv->hub, j->name);
+    if (e) {
+        fl_http_respond_error(r, 400, "ResourceInUseException",
+                              "stream %s has producers or readers connected (%d); delete it "
+                              "when they have gone",
+                              j->name, e->users);
+        job_free(j);
+        return;
+    }
+    j->hub = r->srv->hub;
+    j->hub_entry = fl_hub_acquire(j->hub, j->name);
+    if (!j->hub_entry) {
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        job_free(j);
+        return;
+    }
+    j->hub_entry->deleting = 1;
     submit(r, j);
 }
 

@@ -42,6 +42,8 @@ static const opt_t fl_options[] = {
      "largest request body of a JSON API call"},
     {"max-connections", OPT_LONG, F(max_connections), "4096", 1, 1000000, "N",
      "open connections before new ones are refused"},
+    {"max-fragment-bytes", OPT_LONG, F(max_fragment_bytes), "50000000", 1024, 1L << 30, "N",
+     "PutMedia: largest fragment (ack error 4001 past it)"},
     {"region", OPT_STRING, F(region), "us-east-1", 0, 0, "NAME", "region named in stream ARNs"},
     {"account-id", OPT_STRING, F(account_id), "000000000000", 0, 0, "DIGITS",
      "account named in stream ARNs"},
@@ -296,8 +298,8 @@ void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
     }
     fl_buf_printf(out,
                   " data-dir=%s tls-cert=%s tls-key=%s log-level=%s max-body-bytes=%ld"
-                  " max-connections=%ld region=%s account-id=%s",
+                  " max-connections=%ld max-fragment-bytes=%ld region=%s account-id=%s",
                   c->data_dir, c->tls_cert ? c->tls_cert : "-", c->tls_key ? c->tls_key : "-",
                   fl_diag_level_name(c->log_level), c->max_body_bytes, c->max_connections,
-                  c->region, c->account_id);
+                  c->max_fragment_bytes, c->region, c->account_id);
 }

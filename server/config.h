@@ -27,10 +27,11 @@ typedef struct {
     char *tls_cert;
     char *tls_key;
     fl_diag_level_t log_level;
-    long max_body_bytes;  /* largest request body a JSON API accepts */
-    long max_connections; /* open connections before new ones are refused */
-    char *region;         /* in ARNs */
-    char *account_id;     /* in ARNs */
+    long max_body_bytes;     /* largest request body a JSON API accepts */
+    long max_connections;    /* open connections before new ones are refused */
+    long max_fragment_bytes; /* PutMedia: a fragment past it is refused (4001) */
+    char *region;            /* in ARNs */
+    char *account_id;        /* in ARNs */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given

@@ -16,210 +16,7 @@
 #include <libwebsockets.h>
 
 #include "common/bytes.h"
-#include "harness.h"
-
-static char *g_dir;      /* test media, made in each test (Check forks each) */
-static char g_mkv[4200]; /* 6 s H.264 + AAC, a key frame every 2 s */
-
-static void make_media(void)
-{
-    if (g_dir)
-        return;
-    g_dir = fl_test_mkdtemp("media");
-    snprintf(g_mkv, sizeof g_mkv, "%s/in.mkv", g_dir);
-    char *ff[] = {"ffmpeg",
-                  "-hide_banner",
-                  "-loglevel",
-                  "error",
-                  "-f",
-                  "lavfi",
-                  "-i",
-                  "testsrc=size=320x240:rate=30",
-                  "-f",
-                  "lavfi",
-                  "-i",
-                  "sine=frequency=440",
-                  "-t",
-                  "6",
-                  "-c:v",
-                  "libx264",
-                  "-g",
-                  "60",
-                  "-keyint_min",
-                  "60",
-                  "-sc_threshold",
-                  "0",
-                  "-pix_fmt",
-                  "yuv420p",
-                  "-c:a",
-                  "aac",
-                  "-cluster_time_limit",
-                  "10000",
-                  "-f",
-                  "matroska",
-                  g_mkv,
-                  NULL};
-    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
-}
-
-static int post_json(const fl_test_server_t *s, const char *path, const char *json, char **out)
-{
-    char url[256];
-    snprintf(url, sizeof url, "%s%s", s->url, path);
-    char *argv[] = {
-        "curl",          "-sS",        "--max-time", "60", "-H", "Content-Type: application/json",
-        "--data-binary", (char *)json, url,          NULL};
-    return fl_test_run(argv, 90000, out, NULL);
-}
-
-static void create_stream(const fl_test_server_t *s, const char *name)
-{
-    char body[512], *out = NULL;
-    snprintf(body, sizeof body, "{\"StreamName\":\"%s\",\"DataRetentionInHours\":24}", name);
-    ck_assert_int_eq(post_json(s, "/createStream", body, &out), 0);
-    ck_assert_msg(strstr(out, "StreamARN") != NULL, "%s", out);
-    free(out);
-}
-
-/* curl a file to /putMedia as a chunked body; the ack stream into *acks. */
-static int put_media(const fl_test_server_t *s, const char *stream, const char *file,
-                     double start_ts, char **acks, char **err)
-{
-    char url[256], h_name[300], h_start[100];
-    snprintf(url, sizeof url, "%s/putMedia", s->url);
-    snprintf(h_name, sizeof h_name, "x-amzn-stream-name: %s", stream);
-    snprintf(h_start, sizeof h_start, "x-amzn-producer-start-timestamp: %.3f", start_ts);
-    char data[4300];
-    snprintf(data, sizeof data, "@%s", file);
-    char *argv[] = {"curl",
-                    "-sS",
-                    "-N",
-                    "--max-time",
-                    "60",
-                    "-H",
-                    h_name,
-                    "-H",
-                    "x-amzn-fragment-timecode-type: RELATIVE",
-                    "-H",
-                    h_start,
-                    "-H",
-                    "x-amzn-fragment-acknowledgment-required: 1",
-                    "-H",
-                    "Transfer-Encoding: chunked",
-                    "-H",
-                    "Expect: 100-continue",
-                    "-H",
-                    "Content-Type: application/octet-stream",
-                    "--data-binary",
-                    data,
-                    url,
-                    NULL};
-    return fl_test_run(argv, 90000, acks, err);
-}
-
-/* Count lines of acks with an EventType. */
-static int count_acks(const char *acks, const char *type)
-{
-    char needle[64];
-    snprintf(needle, sizeof needle, "\"EventType\":\"%s\"", type);
-    int n = 0;
-    for (const char *p = acks; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
-}
-
-/* Every fragment gets BUFFERING, RECEIVED, PERSISTED in that order. */
-static void check_ack_order(const char *acks, int fragments)
-{
-    ck_assert_int_eq(count_acks(acks, "BUFFERING"), fragments);
-    ck_assert_int_eq(count_acks(acks, "RECEIVED"), fragments);
-    ck_assert_int_eq(count_acks(acks, "PERSISTED"), fragments);
-    ck_assert_int_eq(count_acks(acks, "ERROR"), 0);
-    /* per fragment number: the three events in order */
-    const char *p = acks;
-    char prev_number[64] = "";
-    while ((p = strstr(p, "\"EventType\":\"BUFFERING\"")) != NULL) {
-        const char *num = strstr(p, "\"FragmentNumber\":\"");
-        ck_assert_ptr_nonnull(num);
-        num += strlen("\"FragmentNumber\":\"");
-        char number[64];
-        size_t n = strcspn(num, "\"");
-        ck_assert_uint_lt(n, sizeof number);
-        memcpy(number, num, n);
-        number[n] = 0;
-        /* numbers grow */
-        ck_assert(strlen(number) > strlen(prev_number) ||
-                  (strlen(number) == strlen(prev_number) && strcmp(number, prev_number) > 0));
-        snprintf(prev_number, sizeof prev_number, "%s", number);
-        char rec[160], per[160];
-        snprintf(rec, sizeof rec, "\"EventType\":\"RECEIVED\",\"FragmentTimecode\"");
-        const char *r = strstr(p, rec);
-        ck_assert_ptr_nonnull(r);
-        snprintf(per, sizeof per, "\"FragmentNumber\":\"%s\"}", number);
-        /* the PERSISTED for this number comes after its RECEIVED */
-        const char *q = r, *persisted = NULL;
-        while ((q = strstr(q, "\"EventType\":\"PERSISTED\"")) != NULL) {
-            const char *eol = strchr(q, '\n');
-            if (eol && memmem(q, (size_t)(eol - q), per, strlen(per))) {
-                persisted = q;
-                break;
-            }
-            q++;
-        }
-        ck_assert_msg(persisted != NULL, "no PERSISTED after RECEIVED for %s:\n%s", number, acks);
-        p++;
-    }
-}
-
-/* ffprobe packets as "codec_type,pts_time,flags" lines. */
-static char *probe(const char *file)
-{
-    char *argv[] = {
-        "ffprobe", "-v",         "error", "-show_entries", "packet=codec_type,pts,flags", "-of",
-        "csv=p=0", (char *)file, NULL};
-    char *out = NULL;
-    ck_assert_int_eq(fl_test_run(argv, 60000, &out, NULL), 0);
-    return out;
-}
-
-/* Same packets: same count, types and key flags, and pts shifted by
- * shift_ms exactly (output is absolute, input relative). */
-static void same_packets(const char *in, const char *out, long long shift_ms)
-{
-    int n = 0;
-    const char *a = in, *b = out;
-    while (*a && *b) {
-        char ta[16], tb[16], fa[8], fb[8];
-        long long pa, pb;
-        ck_assert_int_eq(sscanf(a, "%15[^,],%lld,%7s", ta, &pa, fa), 3);
-        ck_assert_int_eq(sscanf(b, "%15[^,],%lld,%7s", tb, &pb, fb), 3);
-        ck_assert_str_eq(ta, tb);
-        ck_assert_msg(pb - pa == shift_ms, "packet %d: %lld vs %lld (shift %lld)", n, pa, pb,
-                      shift_ms);
-        ck_assert_int_eq(fa[0] == 'K', fb[0] == 'K');
-        a = strchr(a, '\n');
-        b = strchr(b, '\n');
-        ck_assert((a == NULL) == (b == NULL));
-        if (!a)
-            break;
-        a++;
-        b++;
-        n++;
-    }
-    ck_assert_msg(*a == 0 && *b == 0, "packet counts differ");
-    ck_assert_int_gt(n, 200); /* 6 s of 30 fps video and audio */
-}
-
-static int count_in_file(const char *path, const char *needle)
-{
-    size_t n;
-    char *d = fl_test_read_file(path, &n);
-    int count = 0;
-    for (const char *p = d; p && (p = memmem(p, n - (size_t)(p - d), needle, strlen(needle))); p++)
-        count++;
-    free(d);
-    return count;
-}
+#include "media_harness.h"
 
 START_TEST(put_then_get_gives_the_same_frames)
 {
@@ -414,8 +211,9 @@ END_TEST
 typedef struct {
     const uint8_t *data;
     size_t n, off;
-    int ended;  /* the end-of-stream text message went out */
-    int closed; /* the server closed, or the connection failed */
+    size_t limit; /* send no further than this for now */
+    int ended;    /* the end-of-stream text message went out */
+    int closed;   /* the server closed, or the connection failed */
     fl_buf_t acks;
 } wsc_t;
 
@@ -430,14 +228,14 @@ static int wsc_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         break;
     case LWS_CALLBACK_CLIENT_WRITEABLE: {
         static uint8_t buf[LWS_PRE + 16384];
-        if (c->off < c->n) {
-            size_t k = c->n - c->off < 16384 ? c->n - c->off : 16384;
+        if (c->off < c->limit) {
+            size_t k = c->limit - c->off < 16384 ? c->limit - c->off : 16384;
             memcpy(buf + LWS_PRE, c->data + c->off, k);
             if (lws_write(wsi, buf + LWS_PRE, k, LWS_WRITE_BINARY) < (int)k)
                 return -1;
             c->off += k;
             lws_callback_on_writable(wsi);
-        } else if (!c->ended) {
+        } else if (c->off == c->n && !c->ended) {
             memcpy(buf + LWS_PRE, "END", 3);
             if (lws_write(wsi, buf + LWS_PRE, 3, LWS_WRITE_TEXT) < 3)
                 return -1;
@@ -465,7 +263,7 @@ static char *ws_put_media(const fl_test_server_t *s, const char *stream, const c
     size_t n;
     char *data = fl_test_read_file(file, &n);
     ck_assert_ptr_nonnull(data);
-    wsc_t c = {(const uint8_t *)data, n, 0, 0, 0, {0}};
+    wsc_t c = {(const uint8_t *)data, n, 0, n, 0, 0, {0}};
     fl_buf_init(&c.acks, 0);
     static const struct lws_protocols protos[] = {
         {"framelog-putmedia-v1", wsc_cb, 0, 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
@@ -535,6 +333,129 @@ START_TEST(websocket_put_then_get)
 }
 END_TEST
 
+/* Offset of the k-th Cluster element (0-based) in a Matroska file. */
+static size_t cluster_offset(const uint8_t *p, size_t n, int k)
+{
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (memcmp(p + i, "\x1f\x43\xb6\x75", 4) == 0 && k-- == 0)
+            return i;
+    ck_abort_msg("no cluster %d", k);
+    return 0;
+}
+
+START_TEST(live_reader_gets_frames_before_the_fragment_completes)
+{
+    make_media();
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "live");
+
+    /* a live reader from NOW, before the producer starts */
+    char out[4300], url[256];
+    snprintf(out, sizeof out, "%s/live.mkv", g_dir);
+    snprintf(url, sizeof url, "%s/getMedia", s.url);
+    char *get[] = {"curl",
+                   "-sS",
+                   "-N",
+                   "--max-time",
+                   "60",
+                   "-o",
+                   out,
+                   "--data-binary",
+                   "{\"StreamName\":\"live\",\"StartSelector\":{\"StartSelectorType\":\"NOW\"}}",
+                   url,
+                   NULL};
+    fl_test_proc_t reader;
+    ck_assert_int_eq(fl_test_spawn(&reader, get, NULL), 0);
+    usleep(500000);
+
+    /* the producer sends half of the first fragment, and waits */
+    size_t n;
+    char *data = fl_test_read_file(g_mkv, &n);
+    size_t c1 = cluster_offset((uint8_t *)data, n, 0), c2 = cluster_offset((uint8_t *)data, n, 1);
+    wsc_t c = {(const uint8_t *)data, n, 0, (c1 + c2) / 2, 0, 0, {0}};
+    fl_buf_init(&c.acks, 0);
+    static const struct lws_protocols protos[] = {
+        {"framelog-putmedia-v1", wsc_cb, 0, 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protos;
+    info.user = &c;
+    lws_set_log_level(LLL_ERR, NULL);
+    struct lws_context *ctx = lws_create_context(&info);
+    char path[512];
+    snprintf(path, sizeof path,
+             "/putMedia?StreamName=live&FragmentTimecodeType=RELATIVE&ProducerStartTimestamp=%ld",
+             (long)time(NULL));
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.context = ctx;
+    ci.address = "127.0.0.1";
+    ci.port = s.port;
+    ci.path = path;
+    ci.host = "127.0.0.1";
+    ci.origin = "127.0.0.1";
+    ci.protocol = "framelog-putmedia-v1";
+    ck_assert_ptr_nonnull(lws_client_connect_via_info(&ci));
+    long long until = fl_test_now_ms() + 20000;
+    while (c.off < c.limit && fl_test_now_ms() < until)
+        lws_service(ctx, 20);
+    until = fl_test_now_ms() + 1000;
+    while (fl_test_now_ms() < until)
+        lws_service(ctx, 20);
+
+    /* the fragment is not complete, yet the reader has its frames */
+    fl_buf_u8(&c.acks, 0);
+    ck_assert_msg(strstr((char *)c.acks.p, "BUFFERING") != NULL, "acks: %s", (char *)c.acks.p);
+    ck_assert_ptr_null(strstr((char *)c.acks.p, "RECEIVED"));
+    c.acks.n--;
+    size_t got;
+    char *sofar = fl_test_read_file(out, &got);
+    ck_assert_ptr_nonnull(memmem(sofar, got, "\x1f\x43\xb6\x75", 4));
+    ck_assert_msg(got > (c.limit - c1) / 2, "reader has %zu bytes of ~%zu sent", got, c.limit - c1);
+    free(sofar);
+
+    /* a stream in use cannot be deleted */
+    char *body = NULL;
+    ck_assert_int_eq(post_json(&s, "/describeStream", "{\"StreamName\":\"live\"}", &body), 0);
+    char *arn = strstr(body, "arn:aws:kinesisvideo");
+    ck_assert_ptr_nonnull(arn);
+    arn[strcspn(arn, "\"")] = 0;
+    char del[1300], *dout = NULL;
+    snprintf(del, sizeof del, "{\"StreamARN\":\"%s\"}", arn);
+    free(body);
+    ck_assert_int_eq(post_json(&s, "/deleteStream", del, &dout), 0);
+    ck_assert_msg(strstr(dout, "has producers or readers connected") != NULL, "%s", dout);
+    free(dout);
+
+    /* the rest; then the reader, which followed live, has every frame */
+    c.limit = c.n;
+    lws_callback_on_writable_all_protocol(ctx, &protos[0]);
+    until = fl_test_now_ms() + 30000;
+    while (!c.closed && fl_test_now_ms() < until)
+        lws_service(ctx, 20);
+    lws_context_destroy(ctx);
+    fl_buf_u8(&c.acks, 0);
+    check_ack_order((char *)c.acks.p, 3);
+    fl_buf_free(&c.acks);
+    ck_assert_int_ne(fl_test_wait(&reader, 30000), -1); /* ends once the producer is gone */
+    fl_test_proc_free(&reader);
+    char *pin = probe(g_mkv), *pout = probe(out);
+    int a = 0, b = 0;
+    for (char *x = pin; *x; x++)
+        a += *x == '\n';
+    for (char *x = pout; *x; x++)
+        b += *x == '\n';
+    ck_assert_int_eq(a, b);
+    free(pin);
+    free(pout);
+    free(data);
+    fl_test_server_free(&s);
+    fl_test_rmtree(g_dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api_media");
@@ -544,6 +465,7 @@ int main(void)
     tcase_add_test(tc, bad_input_gets_errors_and_the_stream_keeps_working);
     tcase_add_test(tc, persisted_fragments_survive_kill_9);
     tcase_add_test(tc, websocket_put_then_get);
+    tcase_add_test(tc, live_reader_gets_frames_before_the_fragment_completes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

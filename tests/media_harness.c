@@ -1,0 +1,211 @@
+/*
+ * tests/media_harness.c — see media_harness.h.
+ */
+#include "media_harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *g_dir;
+char g_mkv[4200];
+
+void make_media(void)
+{
+    if (g_dir)
+        return;
+    g_dir = fl_test_mkdtemp("media");
+    snprintf(g_mkv, sizeof g_mkv, "%s/in.mkv", g_dir);
+    char *ff[] = {"ffmpeg",
+                  "-hide_banner",
+                  "-loglevel",
+                  "error",
+                  "-f",
+                  "lavfi",
+                  "-i",
+                  "testsrc=size=320x240:rate=30",
+                  "-f",
+                  "lavfi",
+                  "-i",
+                  "sine=frequency=440",
+                  "-t",
+                  "6",
+                  "-c:v",
+                  "libx264",
+                  "-g",
+                  "60",
+                  "-keyint_min",
+                  "60",
+                  "-sc_threshold",
+                  "0",
+                  "-pix_fmt",
+                  "yuv420p",
+                  "-c:a",
+                  "aac",
+                  "-cluster_time_limit",
+                  "10000",
+                  "-f",
+                  "matroska",
+                  g_mkv,
+                  NULL};
+    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+}
+
+int post_json(const fl_test_server_t *s, const char *path, const char *json, char **out)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", s->url, path);
+    char *argv[] = {
+        "curl",          "-sS",        "--max-time", "60", "-H", "Content-Type: application/json",
+        "--data-binary", (char *)json, url,          NULL};
+    return fl_test_run(argv, 90000, out, NULL);
+}
+
+void create_stream(const fl_test_server_t *s, const char *name)
+{
+    char body[512], *out = NULL;
+    snprintf(body, sizeof body, "{\"StreamName\":\"%s\",\"DataRetentionInHours\":24}", name);
+    ck_assert_int_eq(post_json(s, "/createStream", body, &out), 0);
+    ck_assert_msg(strstr(out, "StreamARN") != NULL, "%s", out);
+    free(out);
+}
+
+/* curl a file to /putMedia as a chunked body; the ack stream into *acks. */
+int put_media(const fl_test_server_t *s, const char *stream, const char *file, double start_ts,
+              char **acks, char **err)
+{
+    char url[256], h_name[300], h_start[100];
+    snprintf(url, sizeof url, "%s/putMedia", s->url);
+    snprintf(h_name, sizeof h_name, "x-amzn-stream-name: %s", stream);
+    snprintf(h_start, sizeof h_start, "x-amzn-producer-start-timestamp: %.3f", start_ts);
+    char data[4300];
+    snprintf(data, sizeof data, "@%s", file);
+    char *argv[] = {"curl",
+                    "-sS",
+                    "-N",
+                    "--max-time",
+                    "60",
+                    "-H",
+                    h_name,
+                    "-H",
+                    "x-amzn-fragment-timecode-type: RELATIVE",
+                    "-H",
+                    h_start,
+                    "-H",
+                    "x-amzn-fragment-acknowledgment-required: 1",
+                    "-H",
+                    "Transfer-Encoding: chunked",
+                    "-H",
+                    "Expect: 100-continue",
+                    "-H",
+                    "Content-Type: application/octet-stream",
+                    "--data-binary",
+                    data,
+                    url,
+                    NULL};
+    return fl_test_run(argv, 90000, acks, err);
+}
+
+/* Count lines of acks with an EventType. */
+int count_acks(const char *acks, const char *type)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"EventType\":\"%s\"", type);
+    int n = 0;
+    for (const char *p = acks; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* Every fragment gets BUFFERING, RECEIVED, PERSISTED in that order. */
+void check_ack_order(const char *acks, int fragments)
+{
+    ck_assert_int_eq(count_acks(acks, "BUFFERING"), fragments);
+    ck_assert_int_eq(count_acks(acks, "RECEIVED"), fragments);
+    ck_assert_int_eq(count_acks(acks, "PERSISTED"), fragments);
+    ck_assert_int_eq(count_acks(acks, "ERROR"), 0);
+    /* per fragment number: the three events in order */
+    const char *p = acks;
+    char prev_number[64] = "";
+    while ((p = strstr(p, "\"EventType\":\"BUFFERING\"")) != NULL) {
+        const char *num = strstr(p, "\"FragmentNumber\":\"");
+        ck_assert_ptr_nonnull(num);
+        num += strlen("\"FragmentNumber\":\"");
+        char number[64];
+        size_t n = strcspn(num, "\"");
+        ck_assert_uint_lt(n, sizeof number);
+        memcpy(number, num, n);
+        number[n] = 0;
+        /* numbers grow */
+        ck_assert(strlen(number) > strlen(prev_number) ||
+                  (strlen(number) == strlen(prev_number) && strcmp(number, prev_number) > 0));
+        snprintf(prev_number, sizeof prev_number, "%s", number);
+        char rec[160], per[160];
+        snprintf(rec, sizeof rec, "\"EventType\":\"RECEIVED\",\"FragmentTimecode\"");
+        const char *r = strstr(p, rec);
+        ck_assert_ptr_nonnull(r);
+        snprintf(per, sizeof per, "\"FragmentNumber\":\"%s\"}", number);
+        /* the PERSISTED for this number comes after its RECEIVED */
+        const char *q = r, *persisted = NULL;
+        while ((q = strstr(q, "\"EventType\":\"PERSISTED\"")) != NULL) {
+            const char *eol = strchr(q, '\n');
+            if (eol && memmem(q, (size_t)(eol - q), per, strlen(per))) {
+                persisted = q;
+                break;
+            }
+            q++;
+        }
+        ck_assert_msg(persisted != NULL, "no PERSISTED after RECEIVED for %s:\n%s", number, acks);
+        p++;
+    }
+}
+
+/* ffprobe packets as "codec_type,pts_time,flags" lines. */
+char *probe(const char *file)
+{
+    char *argv[] = {
+        "ffprobe", "-v",         "error", "-show_entries", "packet=codec_type,pts,flags", "-of",
+        "csv=p=0", (char *)file, NULL};
+    char *out = NULL;
+    ck_assert_int_eq(fl_test_run(argv, 60000, &out, NULL), 0);
+    return out;
+}
+
+/* Same packets: same count, types and key flags, and pts shifted by
+ * shift_ms exactly (output is absolute, input relative). */
+void same_packets(const char *in, const char *out, long long shift_ms)
+{
+    int n = 0;
+    const char *a = in, *b = out;
+    while (*a && *b) {
+        char ta[16], tb[16], fa[8], fb[8];
+        long long pa, pb;
+        ck_assert_int_eq(sscanf(a, "%15[^,],%lld,%7s", ta, &pa, fa), 3);
+        ck_assert_int_eq(sscanf(b, "%15[^,],%lld,%7s", tb, &pb, fb), 3);
+        ck_assert_str_eq(ta, tb);
+        ck_assert_msg(pb - pa == shift_ms, "packet %d: %lld vs %lld (shift %lld)", n, pa, pb,
+                      shift_ms);
+        ck_assert_int_eq(fa[0] == 'K', fb[0] == 'K');
+        a = strchr(a, '\n');
+        b = strchr(b, '\n');
+        ck_assert((a == NULL) == (b == NULL));
+        if (!a)
+            break;
+        a++;
+        b++;
+        n++;
+    }
+    ck_assert_msg(*a == 0 && *b == 0, "packet counts differ");
+    ck_assert_int_gt(n, 200); /* 6 s of 30 fps video and audio */
+}
+
+int count_in_file(const char *path, const char *needle)
+{
+    size_t n;
+    char *d = fl_test_read_file(path, &n);
+    int count = 0;
+    for (const char *p = d; p && (p = memmem(p, n - (size_t)(p - d), needle, strlen(needle))); p++)
+        count++;
+    free(d);
+    return count;
+}

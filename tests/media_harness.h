@@ -1,0 +1,38 @@
+/*
+ * tests/media_harness.h — what the media end-to-end tests share: a test
+ * file made by ffmpeg, streams created over HTTP, PutMedia by curl with its
+ * ack stream, and packet-by-packet comparison with ffprobe.
+ */
+#ifndef FL_TESTS_MEDIA_HARNESS_H
+#define FL_TESTS_MEDIA_HARNESS_H
+
+#include "harness.h"
+
+/* The test media folder and its file: 6 s of H.264 320x240 at 30 fps + AAC,
+ * a key frame every 2 s (3 fragments). Made by make_media() in each test
+ * (Check forks each), removed with fl_test_rmtree(g_dir). */
+extern char *g_dir;
+extern char g_mkv[4200];
+void make_media(void);
+
+/* POST a JSON body with curl; its exit code, the response into *out. */
+int post_json(const fl_test_server_t *s, const char *path, const char *json, char **out);
+/* CreateStream with 24 h retention; fails the test otherwise. */
+void create_stream(const fl_test_server_t *s, const char *name);
+/* curl a file to /putMedia as a chunked body (RELATIVE timecodes from
+ * start_ts); the ack stream into *acks. */
+int put_media(const fl_test_server_t *s, const char *stream, const char *file, double start_ts,
+              char **acks, char **err);
+/* Acks of one EventType in an ack stream. */
+int count_acks(const char *acks, const char *type);
+/* Every fragment got BUFFERING, RECEIVED, PERSISTED in order, numbers grow,
+ * no ERROR. */
+void check_ack_order(const char *acks, int fragments);
+/* ffprobe's packets as "codec_type,pts,flags" lines (malloc'd). */
+char *probe(const char *file);
+/* Same packets, pts shifted by exactly shift_ms. */
+void same_packets(const char *in, const char *out, long long shift_ms);
+/* Occurrences of needle in a file. */
+int count_in_file(const char *path, const char *needle);
+
+#endif

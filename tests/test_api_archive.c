@@ -1,0 +1,386 @@
+/*
+ * tests/test_api_archive.c — the archive side and the limits of PutMedia,
+ * against the real framelogd: ListFragments and GetMediaForFragmentList
+ * through `aws kinesis-video-archived-media`, the media counters of
+ * /metrics, an oversized fragment (4001), a video track without codec
+ * private data (4006), and persisted fragments of several producers
+ * surviving kill -9.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "media/mkv_writer.h"
+#include "media_harness.h"
+
+static char *aws_env[] = {"AWS_ACCESS_KEY_ID=AKIDTEST",
+                          "AWS_SECRET_ACCESS_KEY=secret",
+                          "AWS_DEFAULT_REGION=us-east-1",
+                          "AWS_EC2_METADATA_DISABLED=true",
+                          "AWS_PAGER=",
+                          NULL};
+
+/* Run aws with argv (NULL-terminated, without --endpoint-url); stdout. */
+static char *aws_ok(const fl_test_server_t *s, char **args)
+{
+    char *argv[40];
+    int n = 0;
+    argv[n++] = "aws";
+    for (int i = 0; args[i] && n < 34; i++)
+        argv[n++] = args[i];
+    argv[n++] = "--endpoint-url";
+    argv[n++] = (char *)s->url;
+    argv[n++] = "--output";
+    argv[n++] = "json";
+    argv[n] = NULL;
+    fl_test_proc_t p;
+    ck_assert_int_eq(fl_test_spawn(&p, argv, aws_env), 0);
+    int st = fl_test_wait(&p, 90000);
+    char *out = fl_test_proc_stdout(&p), *err = fl_test_proc_stderr(&p);
+    fl_test_proc_free(&p);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "aws %s failed: %s", args[1],
+                  err);
+    free(err);
+    return out;
+}
+
+static void fmt_ts(char *buf, size_t n, double t)
+{
+    snprintf(buf, n, "%.3f", t);
+}
+
+START_TEST(list_fragments_and_get_them_by_number)
+{
+    make_media();
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "arch");
+    double start = (double)time(NULL) - 60;
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "arch", g_mkv, start, &acks, &err), 0);
+    check_ack_order(acks, 3);
+    free(acks);
+    free(err);
+
+    /* by producer time, one page at a time: the CLI follows NextToken */
+    char sel[256], t0[32], t1[32];
+    fmt_ts(t0, sizeof t0, start - 1);
+    fmt_ts(t1, sizeof t1, start + 100);
+    snprintf(sel, sizeof sel,
+             "FragmentSelectorType=PRODUCER_TIMESTAMP,TimestampRange={StartTimestamp=%s,"
+             "EndTimestamp=%s}",
+             t0, t1);
+    char *a1[] = {"kinesis-video-archived-media",
+                  "list-fragments",
+                  "--stream-name",
+                  "arch",
+                  "--fragment-selector",
+                  sel,
+                  "--page-size",
+                  "1",
+                  NULL};
+    char *out = aws_ok(&s, a1);
+    fl_json_doc_t *d = NULL;
+    ck_assert_int_eq(fl_json_parse(fl_slice_str(out), NULL, &d, NULL), 0);
+    const fl_json_t *frags = fl_json_get(fl_json_root(d), "Fragments");
+    ck_assert_msg(frags && frags->count == 3, "%s", out);
+    char numbers[3][64];
+    int i = 0;
+    double prev = 0;
+    for (const fl_json_t *f = frags->child; f; f = f->next, i++) {
+        snprintf(numbers[i], sizeof numbers[i], "%s", fl_json_get(f, "FragmentNumber")->str);
+        int64_t size, len;
+        ck_assert_int_eq(fl_json_int64(fl_json_get(f, "FragmentSizeInBytes"), &size), 0);
+        ck_assert_int_gt(size, 1000);
+        ck_assert_int_eq(fl_json_int64(fl_json_get(f, "FragmentLengthInMilliseconds"), &len), 0);
+        ck_assert_msg(len > 1800 && len <= 2100, "length %lld", (long long)len);
+        double pt;
+        ck_assert_int_eq(fl_json_double(fl_json_get(f, "ProducerTimestamp"), &pt), 0);
+        ck_assert(pt >= start && pt < start + 6.1 && pt > prev);
+        prev = pt;
+        ck_assert_ptr_nonnull(fl_json_get(f, "ServerTimestamp"));
+    }
+    fl_json_free(d);
+    free(out);
+
+    /* a range that holds only the middle fragment */
+    fmt_ts(t0, sizeof t0, start + 1.5);
+    fmt_ts(t1, sizeof t1, start + 2.5);
+    snprintf(sel, sizeof sel,
+             "FragmentSelectorType=PRODUCER_TIMESTAMP,TimestampRange={StartTimestamp=%s,"
+             "EndTimestamp=%s}",
+             t0, t1);
+    char *a2[] = {"kinesis-video-archived-media",
+                  "list-fragments",
+                  "--stream-name",
+                  "arch",
+                  "--fragment-selector",
+                  sel,
+                  NULL};
+    out = aws_ok(&s, a2);
+    ck_assert_int_eq(fl_json_parse(fl_slice_str(out), NULL, &d, NULL), 0);
+    frags = fl_json_get(fl_json_root(d), "Fragments");
+    ck_assert_uint_eq(frags->count, 1);
+    ck_assert_str_eq(fl_json_get(frags->child, "FragmentNumber")->str, numbers[1]);
+    fl_json_free(d);
+    free(out);
+
+    /* fragments 1 and 3 by number */
+    char path[4300];
+    snprintf(path, sizeof path, "%s/list.mkv", g_dir);
+    char *a3[] = {"kinesis-video-archived-media",
+                  "get-media-for-fragment-list",
+                  "--stream-name",
+                  "arch",
+                  path,
+                  "--fragments",
+                  numbers[0],
+                  numbers[2],
+                  NULL};
+    free(aws_ok(&s, a3));
+    ck_assert_int_eq(count_in_file(path, "AWS_KINESISVIDEO_FRAGMENT_NUMBER"), 2);
+    ck_assert_int_eq(count_in_file(path, numbers[1]), 0);
+    ck_assert_int_ge(count_in_file(path, numbers[2]), 1);
+    char *pin = probe(g_mkv), *pout = probe(path);
+    int in_packets = 0, out_packets = 0;
+    for (char *c = pin; *c; c++)
+        in_packets += *c == '\n';
+    for (char *c = pout; *c; c++)
+        out_packets += *c == '\n';
+    /* two of three equal fragments */
+    ck_assert_msg(out_packets > in_packets / 2 && out_packets < in_packets, "%d of %d", out_packets,
+                  in_packets);
+    free(pin);
+    free(pout);
+
+    /* a number of another stream is not found */
+    create_stream(&s, "other");
+    char *body = NULL;
+    char json[512];
+    snprintf(json, sizeof json, "{\"StreamName\":\"other\",\"Fragments\":[\"%s\"]}", numbers[0]);
+    ck_assert_int_eq(post_json(&s, "/getMediaForFragmentList", json, &body), 0);
+    ck_assert_msg(strstr(body, "is not a fragment of stream other") != NULL, "%s", body);
+    free(body);
+    fl_test_server_free(&s);
+    fl_test_rmtree(g_dir);
+}
+END_TEST
+
+static double metric(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; (p = strstr(p, series)) != NULL; p += n)
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return atof(p + n + 1);
+    return -1;
+}
+
+START_TEST(metrics_count_media)
+{
+    make_media();
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "m");
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "m", g_mkv, (double)time(NULL), &acks, &err), 0);
+    free(acks);
+    free(err);
+    char *body = NULL;
+    ck_assert_int_eq(post_json(&s, "/getMedia",
+                               "{\"StreamName\":\"m\",\"StartSelector\":{\"StartSelectorType\":"
+                               "\"EARLIEST\"}}",
+                               &body),
+                     0);
+    free(body);
+    char url[256];
+    snprintf(url, sizeof url, "%s/metrics", s.url);
+    char *argv[] = {"curl", "-sS", url, NULL};
+    char *m = NULL;
+    ck_assert_int_eq(fl_test_run(argv, 30000, &m, NULL), 0);
+    ck_assert_msg(metric(m, "framelog_ingest_fragments_total") == 3, "%s", m);
+    ck_assert(metric(m, "framelog_ingest_bytes_total") > 10000);
+    ck_assert(metric(m, "framelog_http_requests_total{route=\"PutMedia\",status=\"200\"}") == 1);
+    ck_assert(metric(m, "framelog_http_requests_total{route=\"GetMedia\",status=\"200\"}") == 1);
+    ck_assert(metric(m, "framelog_http_requests_total{route=\"CreateStream\",status=\"200\"}") ==
+              1);
+    ck_assert(metric(m, "framelog_ack_persisted_ms_count") == 3);
+    ck_assert(metric(m, "framelog_ack_persisted_ms_bucket{le=\"+Inf\"}") == 3);
+    ck_assert(metric(m, "framelog_live_readers") == 0);
+    ck_assert(metric(m, "framelog_producers") == 0);
+    free(m);
+    fl_test_server_free(&s);
+    fl_test_rmtree(g_dir);
+}
+END_TEST
+
+/* An MKV with one H.264 track and no CodecPrivate, one fragment. */
+static void write_no_codec_private(const char *path)
+{
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    fl_mkv_write_ebml_header(&b, NULL);
+    fl_mkv_write_segment_start(&b);
+    fl_mkv_info_t info;
+    memset(&info, 0, sizeof info);
+    fl_mkv_write_info(&b, &info);
+    fl_mkv_track_t t;
+    memset(&t, 0, sizeof t);
+    t.number = 1;
+    t.type = FL_MKV_TRACK_VIDEO;
+    t.codec_id = fl_slice_str("V_MPEG4/ISO/AVC");
+    t.pixel_width = 320;
+    t.pixel_height = 240;
+    fl_mkv_write_tracks(&b, &t, 1);
+    size_t mark;
+    fl_mkv_write_cluster_begin(&b, 0, &mark);
+    uint8_t frame[64] = {0, 0, 0, 1, 0x65};
+    fl_mkv_write_simple_block(&b, 1, 0, 1, fl_slice(frame, sizeof frame));
+    fl_mkv_write_cluster_end(&b, mark);
+    ck_assert_int_eq(b.err, 0);
+    ck_assert_int_eq(fl_test_write_file(path, b.p, b.n), 0);
+    fl_buf_free(&b);
+}
+
+START_TEST(oversized_fragment_and_missing_codec_private)
+{
+    make_media();
+    fl_test_server_t s;
+    char *extra[] = {"--max-fragment-bytes", "20000", NULL};
+    fl_test_server_start(&s, NULL, extra);
+    create_stream(&s, "lim");
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "lim", g_mkv, (double)time(NULL), &acks, &err), 0);
+    ck_assert_msg(strstr(acks, "\"ErrorId\":4001") != NULL, "%s", acks);
+    ck_assert_int_eq(count_acks(acks, "PERSISTED"), 0);
+    free(acks);
+    free(err);
+
+    char bad[4300];
+    snprintf(bad, sizeof bad, "%s/nocp.mkv", g_dir);
+    write_no_codec_private(bad);
+    ck_assert_int_eq(put_media(&s, "lim", bad, (double)time(NULL), &acks, &err), 0);
+    ck_assert_msg(strstr(acks, "\"ErrorId\":4006") != NULL, "%s", acks);
+    free(acks);
+    free(err);
+    fl_test_server_free(&s);
+    fl_test_rmtree(g_dir);
+}
+END_TEST
+
+/* Several producers, throttled so that the server dies mid-way. */
+START_TEST(kill_9_during_ingest_from_several_producers)
+{
+    make_media();
+    char *dir = fl_test_mkdtemp("kill3");
+    fl_test_server_t s;
+    fl_test_server_start(&s, dir, NULL);
+    const char *names[3] = {"p0", "p1", "p2"};
+    fl_test_proc_t p[3];
+    char url[256], data[4300], start_h[100];
+    snprintf(url, sizeof url, "%s/putMedia", s.url);
+    snprintf(data, sizeof data, "@%s", g_mkv);
+    snprintf(start_h, sizeof start_h, "x-amzn-producer-start-timestamp: %ld", (long)time(NULL));
+    for (int i = 0; i < 3; i++) {
+        create_stream(&s, names[i]);
+        char h[100];
+        snprintf(h, sizeof h, "x-amzn-stream-name: %s", names[i]);
+        char *argv[] = {"curl",
+                        "-sS",
+                        "-N",
+                        "--limit-rate",
+                        "40k",
+                        "-H",
+                        h,
+                        "-H",
+                        "x-amzn-fragment-timecode-type: RELATIVE",
+                        "-H",
+                        start_h,
+                        "-H",
+                        "Transfer-Encoding: chunked",
+                        "--data-binary",
+                        data,
+                        url,
+                        NULL};
+        ck_assert_int_eq(fl_test_spawn(&p[i], argv, NULL), 0);
+    }
+    /* wait until every producer has a PERSISTED fragment, then kill -9 */
+    long long deadline = fl_test_now_ms() + 60000;
+    for (;;) {
+        int ready = 0;
+        for (int i = 0; i < 3; i++) {
+            char *o = fl_test_proc_stdout(&p[i]);
+            ready += count_acks(o, "PERSISTED") >= 1;
+            free(o);
+        }
+        if (ready == 3)
+            break;
+        ck_assert_msg(fl_test_now_ms() < deadline, "producers never got PERSISTED");
+        usleep(20000);
+    }
+    fl_test_server_kill(&s);
+    char *acked[3];
+    for (int i = 0; i < 3; i++) {
+        fl_test_wait(&p[i], 30000);
+        acked[i] = fl_test_proc_stdout(&p[i]);
+        fl_test_proc_free(&p[i]);
+        /* the upload was cut: not every fragment was persisted */
+        ck_assert_int_lt(count_acks(acked[i], "PERSISTED"), 3);
+    }
+    fl_test_server_free(&s);
+
+    fl_test_server_start(&s, dir, NULL);
+    for (int i = 0; i < 3; i++) {
+        char json[256], *body = NULL;
+        snprintf(json, sizeof json, "{\"StreamName\":\"%s\"}", names[i]);
+        ck_assert_int_eq(post_json(&s, "/listFragments", json, &body), 0);
+        /* every PERSISTED fragment number is listed */
+        for (const char *a = acked[i]; (a = strstr(a, "\"EventType\":\"PERSISTED\"")); a++) {
+            const char *num = strstr(a, "\"FragmentNumber\":\"") + strlen("\"FragmentNumber\":\"");
+            char number[64];
+            size_t n = strcspn(num, "\"");
+            memcpy(number, num, n);
+            number[n] = 0;
+            ck_assert_msg(strstr(body, number) != NULL, "%s PERSISTED but not listed: %s", number,
+                          body);
+        }
+        free(body);
+        /* and GetMedia serves them */
+        char path[4300], get[256];
+        snprintf(path, sizeof path, "%s/after-%d.mkv", g_dir, i);
+        snprintf(get, sizeof get, "%s/getMedia", s.url);
+        snprintf(json, sizeof json,
+                 "{\"StreamName\":\"%s\",\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"}}",
+                 names[i]);
+        char *argv[] = {"curl", "-sS",           "--max-time", "60", "-o",
+                        path,   "--data-binary", json,         get,  NULL};
+        ck_assert_int_eq(fl_test_run(argv, 90000, NULL, NULL), 0);
+        ck_assert_int_ge(count_in_file(path, "AWS_KINESISVIDEO_FRAGMENT_NUMBER"),
+                         count_acks(acked[i], "PERSISTED"));
+        free(acked[i]);
+    }
+    fl_test_server_free(&s);
+    fl_test_rmtree(dir);
+    fl_test_rmtree(g_dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("api_archive");
+    TCase *tc = tcase_create("archive");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, list_fragments_and_get_them_by_number);
+    tcase_add_test(tc, metrics_count_media);
+    tcase_add_test(tc, oversized_fragment_and_missing_codec_private);
+    tcase_add_test(tc, kill_9_during_ingest_from_several_producers);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
