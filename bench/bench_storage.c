@@ -34,97 +34,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "common/clock.h"
 #include "common/diag.h"
 #include "common/error.h"
 #include "storage/log.h"
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(int64_t *v, size_t n, double p)
-{
-    if (!n)
-        return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return (double)v[i] / 1e6; /* ms */
-}
-
-typedef struct {
-    double mbps, rps, p50, p99, p999;
-} result_t;
-
-static result_t raw_per_record(const char *dir, size_t size, double secs)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/raw.bin", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    uint8_t *buf = malloc(size);
-    memset(buf, 0x5a, size);
-    size_t cap = 1 << 16, n = 0;
-    int64_t *lat = malloc(cap * sizeof *lat);
-    int64_t t0 = fl_time_mono_ns(), end = t0 + (int64_t)(secs * 1e9);
-    off_t off = 0;
-    while (fl_time_mono_ns() < end && n < cap) {
-        int64_t a = fl_time_mono_ns();
-        if (pwrite(fd, buf, size, off) != (ssize_t)size || fdatasync(fd) != 0) {
-            perror("raw");
-            exit(1);
-        }
-        off += (off_t)size;
-        lat[n++] = fl_time_mono_ns() - a;
-        if (off > (off_t)(1u << 30)) /* stay small: rewrite from the start */
-            off = 0;
-    }
-    double el = (double)(fl_time_mono_ns() - t0) / 1e9;
-    qsort(lat, n, sizeof *lat, cmp_i64);
-    result_t r = {(double)n * (double)size / el / 1e6, (double)n / el, pct(lat, n, .5),
-                  pct(lat, n, .99), pct(lat, n, .999)};
-    close(fd);
-    unlink(path);
-    free(buf);
-    free(lat);
-    return r;
-}
-
-static double raw_stream(const char *dir, double secs)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/raw.bin", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    size_t size = 1u << 20;
-    uint8_t *buf = malloc(size);
-    memset(buf, 0x5a, size);
-    int64_t t0 = fl_time_mono_ns(), end = t0 + (int64_t)(secs * 1e9);
-    off_t off = 0;
-    uint64_t bytes = 0;
-    while (fl_time_mono_ns() < end) {
-        for (int i = 0; i < 64; i++) {
-            if (pwrite(fd, buf, size, off) != (ssize_t)size) {
-                perror("raw");
-                exit(1);
-            }
-            off += (off_t)size;
-            bytes += size;
-        }
-        if (fdatasync(fd) != 0) {
-            perror("raw");
-            exit(1);
-        }
-        if (off > (off_t)(1u << 30)) {
-            ftruncate(fd, 0); /* an append, like the log's, not an overwrite */
-            off = 0;
-        }
-    }
-    double el = (double)(fl_time_mono_ns() - t0) / 1e9;
-    close(fd);
-    unlink(path);
-    free(buf);
-    return (double)bytes / el / 1e6;
-}
 
 static double aes_gcm_gbps(double secs)
 {
@@ -151,7 +65,8 @@ static double aes_gcm_gbps(double secs)
 
 /* window: records in flight at most (the throughput phase fills 64 MiB;
  * the latency phase keeps a few in flight, as a live camera would). */
-static result_t log_case(const char *dir, size_t size, uint32_t shards, double secs, size_t window)
+static fl_bench_result_t log_case(const char *dir, size_t size, uint32_t shards, double secs,
+                                  size_t window)
 {
     char data[600];
     snprintf(data, sizeof data, "%s/store-%zu-%u", dir, size, shards);
@@ -217,9 +132,10 @@ static result_t log_case(const char *dir, size_t size, uint32_t shards, double s
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", data);
     if (system(cmd) != 0)
         fprintf(stderr, "bench: could not remove %s\n", data);
-    qsort(lat, nlat, sizeof *lat, cmp_i64);
-    result_t r = {(double)done * (double)size / el / 1e6, (double)done / el, pct(lat, nlat, .5),
-                  pct(lat, nlat, .99), pct(lat, nlat, .999)};
+    qsort(lat, nlat, sizeof *lat, fl_bench_cmp_i64);
+    fl_bench_result_t r = {(double)done * (double)size / el / 1e6, (double)done / el,
+                           fl_bench_pct(lat, nlat, .5), fl_bench_pct(lat, nlat, .99),
+                           fl_bench_pct(lat, nlat, .999)};
     free(lat);
     free(buf);
     return r;
@@ -237,25 +153,25 @@ int main(int argc, char **argv)
     }
     printf("bench_storage: dir %s, %.1f s per case\n\n", dir, secs);
     double gcm = aes_gcm_gbps(secs / 2);
-    double stream = raw_stream(dir, secs);
+    double stream = fl_bench_raw_stream(dir, secs);
     printf("raw AES-256-GCM seal (1 MiB buffers, 1 core): %.2f GB/s\n", gcm);
     printf("raw streaming write+fdatasync (64 MiB per fdatasync): %.1f MB/s\n\n", stream);
     const size_t sizes[] = {1024, 1u << 20};
     const uint32_t shard_counts[] = {1, 64, 1024};
     for (int si = 0; si < 2; si++) {
         size_t size = sizes[si];
-        result_t raw = raw_per_record(dir, size, secs);
+        fl_bench_result_t raw = fl_bench_raw_per_record(dir, size, secs);
         printf("record %s: raw write+fdatasync per record: %.1f MB/s, %.0f rec/s, fdatasync "
                "p50 %.2f ms p99 %.2f ms p999 %.2f ms\n",
                size == 1024 ? "1 KiB" : "1 MiB", raw.mbps, raw.rps, raw.p50, raw.p99, raw.p999);
         for (int k = 0; k < 3; k++) {
             /* the disk is shared: the ceiling is measured right before and
              * after each case, and the ratio uses their mean */
-            double before = raw_stream(dir, secs / 2);
-            result_t r = log_case(dir, size, shard_counts[k], secs, 0);
-            double after = raw_stream(dir, secs / 2);
+            double before = fl_bench_raw_stream(dir, secs / 2);
+            fl_bench_result_t r = log_case(dir, size, shard_counts[k], secs, 0);
+            double after = fl_bench_raw_stream(dir, secs / 2);
             double ceiling = (before + after) / 2;
-            result_t l = log_case(dir, size, shard_counts[k], secs, 2);
+            fl_bench_result_t l = log_case(dir, size, shard_counts[k], secs, 2);
             double p99_target = 2 * raw.p99 + 1.0;
             printf("  log %4u shards: %7.1f MB/s %8.0f rec/s (saturated: p50 %.1f p99 %.1f ms) "
                    "| raw stream around it %.0f/%.0f MB/s, ratio %.2f (target >= 0.80)\n",

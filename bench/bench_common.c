@@ -1,0 +1,98 @@
+/*
+ * bench/bench_common.c — references every benchmark can print beside its
+ * own figures: the disk's durable write bandwidth and per-write fdatasync
+ * latency, measured in the same run on the same disk. See bench_common.h.
+ */
+#include "bench_common.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+
+int fl_bench_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+double fl_bench_pct(int64_t *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return (double)v[i] / 1e6; /* ms */
+}
+
+fl_bench_result_t fl_bench_raw_per_record(const char *dir, size_t size, double secs)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/raw.bin", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    uint8_t *buf = malloc(size);
+    memset(buf, 0x5a, size);
+    size_t cap = 1 << 16, n = 0;
+    int64_t *lat = malloc(cap * sizeof *lat);
+    int64_t t0 = fl_time_mono_ns(), end = t0 + (int64_t)(secs * 1e9);
+    off_t off = 0;
+    while (fl_time_mono_ns() < end && n < cap) {
+        int64_t a = fl_time_mono_ns();
+        if (pwrite(fd, buf, size, off) != (ssize_t)size || fdatasync(fd) != 0) {
+            perror("raw");
+            exit(1);
+        }
+        off += (off_t)size;
+        lat[n++] = fl_time_mono_ns() - a;
+        if (off > (off_t)(1u << 30)) /* stay small: rewrite from the start */
+            off = 0;
+    }
+    double el = (double)(fl_time_mono_ns() - t0) / 1e9;
+    qsort(lat, n, sizeof *lat, fl_bench_cmp_i64);
+    fl_bench_result_t r = {(double)n * (double)size / el / 1e6, (double)n / el,
+                           fl_bench_pct(lat, n, .5), fl_bench_pct(lat, n, .99),
+                           fl_bench_pct(lat, n, .999)};
+    close(fd);
+    unlink(path);
+    free(buf);
+    free(lat);
+    return r;
+}
+
+double fl_bench_raw_stream(const char *dir, double secs)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/raw.bin", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    size_t size = 1u << 20;
+    uint8_t *buf = malloc(size);
+    memset(buf, 0x5a, size);
+    int64_t t0 = fl_time_mono_ns(), end = t0 + (int64_t)(secs * 1e9);
+    off_t off = 0;
+    uint64_t bytes = 0;
+    while (fl_time_mono_ns() < end) {
+        for (int i = 0; i < 64; i++) {
+            if (pwrite(fd, buf, size, off) != (ssize_t)size) {
+                perror("raw");
+                exit(1);
+            }
+            off += (off_t)size;
+            bytes += size;
+        }
+        if (fdatasync(fd) != 0) {
+            perror("raw");
+            exit(1);
+        }
+        if (off > (off_t)(1u << 30)) {
+            ftruncate(fd, 0); /* an append, like the log's, not an overwrite */
+            off = 0;
+        }
+    }
+    double el = (double)(fl_time_mono_ns() - t0) / 1e9;
+    close(fd);
+    unlink(path);
+    free(buf);
+    return (double)bytes / el / 1e6;
+}
