@@ -381,6 +381,7 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protos;
     info.fd_limit_per_thread = (unsigned)n + 64;
+    info.max_http_header_pool = (unsigned short)(n < 1024 ? n + 16 : 1024);
     struct lws_context *ctx = lws_create_context(&info);
     int64_t now = mono();
     int64_t wall_ms = fl_time_real_ns() / 1000000;

@@ -321,6 +321,9 @@ int fl_server_new(const fl_config_t *cfg, fl_server_t **out, char *err, size_t e
     info.user = s;
     info.server_string = "framelogd";
     info.count_threads = 1;
+    /* header buffers for connections still in their handshake: enough for
+     * a thousand producers reconnecting at once (lws's default is small) */
+    info.max_http_header_pool = 1024;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         rc = failf(err, errlen, FL_ENOMEM, "cannot create the event loop (libwebsockets)");
