@@ -9,7 +9,9 @@
  * N streams, and connects N WebSocket producers. Each pushes a synthetic
  * 2 Mbit/s video track in real time: 30 frames/s of 8,333 bytes, fragments
  * of 2 s (60 frames, a Cluster of unknown size ended by an
- * END_OF_FRAGMENT Tags element, as KVS producers do). One GetMedia reader
+ * END_OF_FRAGMENT Tags element, as KVS producers do). The producers start
+ * spread over one fragment's duration, as independent cameras would, so
+ * that their fragments do not all end in the same millisecond. One GetMedia reader
  * follows stream 0 from NOW. After a 2 s warm-up, it measures for SECONDS
  * (default 10):
  *   - aggregate ingest MB/s (bytes the producers got onto the wire) and the
@@ -390,9 +392,10 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
         p->id = i;
         fl_buf_init(&p->out, 0);
         session_header(&p->out);
-        p->tc_ms = wall_ms;
-        /* spread the producers' frames over a frame interval */
-        p->next_frame_ns = now + (int64_t)i * (1000000000LL / FPS) / n;
+        /* cameras are not in step: spread the producers' starts over one
+         * fragment, so that their fragments end at different times */
+        p->next_frame_ns = now + (int64_t)i * (FRAMES_PER_FRAGMENT * 1000000000LL / FPS) / n;
+        p->tc_ms = wall_ms + (int64_t)i * (FRAMES_PER_FRAGMENT * 1000 / FPS) / n;
         char path[256];
         snprintf(path, sizeof path, "/putMedia?StreamName=b%d&FragmentTimecodeType=ABSOLUTE", i);
         struct lws_client_connect_info ci;
