@@ -447,9 +447,12 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         break;
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        /* woken by another thread: finished jobs wait for the loop */
+        /* woken by another thread: finished jobs wait for the loop, or
+         * fl_server_stop() asked the loop to end */
         if (s && s->workers)
             fl_workers_drain(s->workers);
+        if (s && atomic_load(&s->stop))
+            fl_server_loop_stop(s);
         return 0;
 
     case LWS_CALLBACK_TIMER:

@@ -1,10 +1,13 @@
 /*
  * server/server.c — listeners, the loop, signals and shutdown.
  *
- * The loop is libwebsockets' (one service thread). SIGINT and SIGTERM are
+ * The loop is libuv's, run by us and given to libwebsockets as a "foreign"
+ * loop (epoll: a wake-up costs what is ready, not every connection, as
+ * lws's own poll() loop does). One service thread. SIGINT and SIGTERM are
  * blocked in every thread and read from a signalfd that the loop adopts as
  * a raw file, so a stop request is an ordinary loop event: the loop sees it,
- * leaves lws_service(), and lws_context_destroy() closes every connection.
+ * uv_stop() ends uv_run(), and lws_context_destroy() closes every
+ * connection (then the loop runs once more so lws's handles finish closing).
  * Other threads ask for a stop with fl_server_stop(), which sets the flag and
  * wakes the loop with lws_cancel_service(), the one thread-safe call lws has.
  *
@@ -29,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "common/diag.h"
 #include "common/error.h"
@@ -59,6 +63,7 @@ static int signal_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (n == (ssize_t)sizeof si) {
             fl_info("stopping on %s", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
             atomic_store(&s->stop, 1);
+            fl_server_loop_stop(s);
         }
         return 0;
     }
@@ -132,6 +137,13 @@ static void wake_loop(void *data)
 {
     struct fl_server *s = data;
     lws_cancel_service(s->ctx);
+}
+
+/* Leave the event loop (loop thread only). */
+void fl_server_loop_stop(struct fl_server *s)
+{
+    if (s->uv_loop_ready)
+        uv_stop(&s->uv_loop);
 }
 
 int fl_server_prepare_signals(void)
@@ -315,11 +327,23 @@ int fl_server_new(const fl_config_t *cfg, fl_server_t **out, char *err, size_t e
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    /* libuv's loop (epoll) rather than lws's poll(): poll() costs every
+     * connection's fd on every wake-up, which a thousand producers sending
+     * 30 frames a second turn into most of a core */
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBUV;
     if (cfg->tls_cert)
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.user = s;
     info.server_string = "framelogd";
+    /* our own libuv loop, given to lws ("foreign"): we run it, and at the
+     * end run it once more for lws to close its handles */
+    if (uv_loop_init(&s->uv_loop) != 0) {
+        rc = failf(err, errlen, FL_ENOMEM, "cannot create the event loop (libuv)");
+        goto fail;
+    }
+    s->uv_loop_ready = 1;
+    s->foreign_loops[0] = &s->uv_loop;
+    info.foreign_loops = s->foreign_loops;
     info.count_threads = 1;
     /* header buffers for connections still in their handshake: enough for
      * a thousand producers reconnecting at once (lws's default is small) */
@@ -431,12 +455,9 @@ int fl_server_run(fl_server_t *s)
         format_addr(s->cfg->listen[i].host, s->ports[i], a, sizeof a);
         fl_info("listening on %s://%s", scheme, a);
     }
-    while (!atomic_load(&s->stop)) {
-        if (lws_service(s->ctx, 0) < 0) {
-            fl_error("event loop failed");
-            return FL_EIO;
-        }
-    }
+    /* uv_run returns once fl_server_loop_stop() was called */
+    while (!atomic_load(&s->stop))
+        uv_run(&s->uv_loop, UV_RUN_DEFAULT);
     return 0;
 }
 
@@ -447,6 +468,13 @@ void fl_server_stop(fl_server_t *s)
         lws_cancel_service(s->ctx);
 }
 
+static void close_left_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
 void fl_server_free(fl_server_t *s)
 {
     if (!s)
@@ -455,8 +483,22 @@ void fl_server_free(fl_server_t *s)
     /* workers first: they wake the loop through the context, and their
      * last completions answer requests whose connections are still open */
     fl_workers_free(s->workers);
-    if (s->ctx)
+    s->workers = NULL; /* the loop may still run once below: nothing to drain */
+    if (s->ctx) {
         lws_context_destroy(s->ctx); /* closes every connection */
+        /* a foreign loop: let lws's handles finish closing, then destroy
+         * the context's remains (lws's two-step teardown) */
+        if (s->uv_loop_ready)
+            while (uv_run(&s->uv_loop, UV_RUN_NOWAIT))
+                ;
+        lws_context_destroy(s->ctx);
+    }
+    if (s->uv_loop_ready) {
+        uv_walk(&s->uv_loop, close_left_handle, NULL);
+        uv_run(&s->uv_loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&s->uv_loop) != 0)
+            fl_warn("event loop closed with handles left");
+    }
     if (s->signal_fd >= 0)
         close(s->signal_fd);
     fl_hub_free(s->hub);

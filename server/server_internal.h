@@ -8,6 +8,7 @@
 #include <libwebsockets.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "server/config.h"
 #include "server/http.h"
@@ -34,7 +35,13 @@ struct fl_server {
     fl_store_t *store;     /* the data dir's storage */
     fl_streams_t *streams; /* Kinesis Video streams in it */
     fl_hub_t *hub;         /* streams in use: live tails, producers, readers */
+    uv_loop_t uv_loop;     /* the event loop, libuv's (lws runs on it) */
+    int uv_loop_ready;
+    void *foreign_loops[1];
 };
+
+/* Leave the event loop (loop thread only; after stop is set). */
+void fl_server_loop_stop(struct fl_server *s);
 
 /* The route table (server/routes.c) and its lookup. */
 extern const fl_route_t fl_routes[];

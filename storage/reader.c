@@ -161,10 +161,15 @@ int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, fl_l
             if (o->from == FL_LOG_AT_SEQ && o->seq > out->next_seq)
                 out->next_seq = o->seq;
         }
+        /* enough chunks for max_bytes of payload: count what a chunk holds
+         * beyond its header, tag and record headers (counting the whole
+         * length stopped a read short when records are small) */
         uint64_t est = 0;
         for (; rc == 0 && i < sh->nchunks && nrefs < MAXREFS && est < max_bytes; i++) {
-            refs[nrefs++] = sh->chunks[i];
-            est += sh->chunks[i].len;
+            const fl_chunk_ref_t *cr = &sh->chunks[i];
+            uint64_t overhead = FL_CHUNK_HDR + 16 + (uint64_t)FL_REC_HDR * cr->count;
+            refs[nrefs++] = *cr;
+            est += cr->len > overhead ? cr->len - overhead : 0;
         }
     }
     pthread_mutex_unlock(&s->mu);

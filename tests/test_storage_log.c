@@ -535,9 +535,12 @@ START_TEST(read_limits_bytes_and_records)
         ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq), 0);
         if (i == 0)
             first = seq;
+        if (i == 7)
+            fl_store_sync(s); /* records 0..7 in a chunk of their own */
     }
     fl_store_sync(s);
     fl_log_batch_t b = {0};
+    /* 1,000 bytes of payload span two chunks: the read takes both */
     fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, first, 0, 1000, 0};
     ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
     ck_assert_uint_eq(b.count, 10);
