@@ -18,11 +18,14 @@
 #include "common/base64.h"
 #include "common/error.h"
 #include "server/fragment.h"
+#include "server/hub.h"
 #include "server/server_internal.h"
 #include "server/validate.h"
 
 typedef struct {
     fl_http_async_t a; /* first */
+    fl_hub_t *hub;
+    fl_hub_entry_t *hub_entry; /* held while the job runs: the log stays */
     fl_log_t *log;
     uint64_t log_id;
     char name[257];
@@ -128,6 +131,7 @@ static void lf_work(fl_http_async_t *a)
 static void lf_done(fl_http_async_t *a, fl_http_req_t *r)
 {
     lf_job_t *j = (lf_job_t *)a;
+    fl_hub_release(j->hub, j->hub_entry);
     if (r) {
         if (j->status == 200)
             fl_http_respond(r, 200, "application/json", fl_buf_slice(&j->out));
@@ -222,7 +226,14 @@ void fl_api_list_fragments(fl_http_req_t *r)
     j->log_id = li.id;
     j->a.work = lf_work;
     j->a.done = lf_done;
+    j->hub = r->srv->hub;
+    j->hub_entry = fl_hub_acquire(j->hub, name); /* DeleteStream waits for it */
+    if (!j->hub_entry) {
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        goto fail;
+    }
     if (fl_http_async(r, &j->a) != 0) {
+        fl_hub_release(j->hub, j->hub_entry);
         fl_http_respond_error(r, 400, "ClientLimitExceededException",
                               "the server is busy; retry later");
         goto fail;

@@ -53,6 +53,8 @@ typedef struct {
 typedef struct {
     fl_job_t job; /* first */
     gsink_t *sink;
+    struct fl_server *srv;
+    fl_hub_entry_t *hub; /* held while the job runs: the stream's log stays */
     fl_log_t *log;
     fl_log_read_opts_t opts;
     fl_log_batch_t batch;
@@ -209,13 +211,22 @@ static void read_done(fl_job_t *job)
             lws_callback_on_writable(gm->r->wsi);
             schedule_read(gm);
         } else if (j->rc == FL_EAGAIN) {
-            /* storage has nothing more: follow the live tail from here */
+            /* storage has nothing more: follow the live tail from the first
+             * fragment it does not have */
+            gm->at.from = FL_LOG_AT_SEQ;
+            if (j->batch.next_seq > gm->at.seq)
+                gm->at.seq = j->batch.next_seq;
             int rc = fl_live_join(gm->hub->live, gm->at.seq, gm_wake, gm, &gm->lr);
             if (rc == FL_ENOTFOUND)
                 schedule_read(gm); /* it became durable meanwhile */
             else
                 gm->caught_up = 1;
             lws_callback_on_writable(gm->r->wsi);
+        } else if (j->rc == FL_EEXPIRED) {
+            /* retention removed the start: go on from the oldest kept */
+            gm->at.from = FL_LOG_AT_SEQ;
+            gm->at.seq = j->batch.next_seq;
+            schedule_read(gm);
         } else if (j->rc == FL_ECORRUPT) {
             fl_error("getmedia %s: a damaged chunk was skipped", gm->name);
             gm->at.from = FL_LOG_AT_SEQ;
@@ -227,6 +238,7 @@ static void read_done(fl_job_t *job)
         }
     }
     fl_log_batch_free(&j->batch);
+    fl_hub_release(j->srv->hub, j->hub);
     gsink_release(j->sink);
     free(j);
 }
@@ -241,6 +253,8 @@ static void schedule_read(getmedia_t *gm)
     j->job.work = read_work;
     j->job.done = read_done;
     j->sink = gm->sink;
+    j->srv = gm->r->srv;
+    j->hub = gm->hub;
     j->log = gm->log;
     j->opts = gm->at;
     j->opts.max_bytes = FL_GETMEDIA_READ_BYTES;
@@ -260,6 +274,7 @@ static void schedule_read(getmedia_t *gm)
         return; /* retried at the next writeable or watch event */
     }
     gm->sink->refs++;
+    gm->hub->users++; /* released by read_done, after the read */
     gm->reading = 1;
 }
 
@@ -359,10 +374,14 @@ static int gm_timer(fl_http_req_t *r)
      * a fragment in the middle of arriving is not idle */
     int mid_fragment = gm->lr && gm->hub->producer; /* a producer is on: keep following */
     if (gm->caught_up && !gm->reading && !mid_fragment &&
-        mono_ms() - gm->idle_since_ms >= FL_GETMEDIA_IDLE_MS)
+        mono_ms() - gm->idle_since_ms >= FL_GETMEDIA_IDLE_MS) {
         end_stream(gm);
-    else
+    } else {
+        /* a read that could not be queued (pool full) is tried again */
+        if (!gm->reading && !gm->lr && !gm->caught_up && !gm->ended)
+            schedule_read(gm);
         lws_set_timer_usecs(r->wsi, 250 * 1000);
+    }
     return 0;
 }
 
@@ -404,9 +423,10 @@ int fl_api_media_stream(fl_http_req_t *r, char *name, size_t cap, fl_log_t **log
     const fl_json_t *v;
     const char *why = NULL;
     name[0] = 0;
+    long long arn_ms = -1;
     if ((v = fl_http_json(r, "StreamARN")) && v->type == FL_JSON_STRING) {
         fl_slice_t nm;
-        if (fl_stream_arn_parts(fl_slice(v->str, v->len), &nm, NULL) != 0) {
+        if (fl_stream_arn_parts(fl_slice(v->str, v->len), &nm, &arn_ms) != 0) {
             fl_http_respond_error(r, 400, "InvalidArgumentException", "StreamARN is malformed");
             return -1;
         }
@@ -427,6 +447,8 @@ int fl_api_media_stream(fl_http_req_t *r, char *name, size_t cap, fl_log_t **log
     int rc = fl_streams_log(r->srv->streams, name, log);
     if (!rc)
         rc = fl_log_info(*log, li);
+    if (!rc && arn_ms >= 0 && li->created_ns / 1000000 != arn_ms)
+        rc = FL_ENOTFOUND; /* an ARN of another incarnation of the name */
     if (rc) {
         fl_http_respond_error(r, rc == FL_ENOTFOUND ? 404 : 500,
                               rc == FL_ENOTFOUND ? "ResourceNotFoundException" : "InternalFailure",
@@ -513,7 +535,8 @@ void fl_api_get_media(fl_http_req_t *r)
         const fl_json_t *fv = fl_json_get(sel, key);
         uint64_t lid, seq;
         if (!fv || fv->type != FL_JSON_STRING ||
-            fl_fragment_number_parse(fv->str, &lid, &seq) != 0 || lid != li.id) {
+            fl_fragment_number_parse(fv->str, &lid, &seq) != 0 || lid != li.id ||
+            seq == UINT64_MAX) {
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "%s is not a fragment number of stream %s", key, name);
             return;

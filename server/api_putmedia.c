@@ -63,6 +63,7 @@ typedef struct {
     struct fl_server *srv;
     fl_hub_entry_t *hub; /* held: the live tail learns the fragment is durable */
     int64_t timecode;
+    uint64_t seq;        /* the number the live tail knows it by */
     int64_t received_ns; /* monotonic, when RECEIVED went out */
     char number[48];
 } pending_frag_t;
@@ -100,6 +101,23 @@ static int64_t now_ms(void)
     return fl_time_mono_ns() / 1000000;
 }
 
+#define FL_PUTMEDIA_MAX_OUT 65536
+
+/* Read from the producer only while its fragments in flight and its
+ * unwritten acks are both within bounds (back-pressure). */
+static void update_flow(putmedia_t *pm)
+{
+    int pause = pm->pending >= FL_PUTMEDIA_MAX_PENDING || pm->out.n > FL_PUTMEDIA_MAX_OUT;
+    int resume = pm->pending < FL_PUTMEDIA_MAX_PENDING / 2 && pm->out.n <= FL_PUTMEDIA_MAX_OUT / 2;
+    if (pause && !pm->paused) {
+        pm->paused = 1;
+        lws_rx_flow_control(pm->wsi, 0);
+    } else if (pm->paused && resume) {
+        pm->paused = 0;
+        lws_rx_flow_control(pm->wsi, 1);
+    }
+}
+
 static void queue_ack(putmedia_t *pm, const fl_ack_t *a)
 {
     fl_ack_format(a, &pm->out);
@@ -107,6 +125,7 @@ static void queue_ack(putmedia_t *pm, const fl_ack_t *a)
     pm->last_ack_ms = now_ms();
     if (a->type == FL_ACK_ERROR)
         pm->failed = 1;
+    update_flow(pm);
     lws_callback_on_writable(pm->wsi);
 }
 
@@ -119,7 +138,7 @@ static fl_live_t *live_of(putmedia_t *pm)
     return pm->hub->producer == pm ? pm->hub->live : NULL;
 }
 
-static int h_begin(void *data, int64_t tc, char *number, size_t cap)
+static int h_begin(void *data, int64_t tc, int64_t abs_ms, char *number, size_t cap)
 {
     putmedia_t *pm = data;
     fl_log_shard_info_t *sh = NULL;
@@ -133,8 +152,9 @@ static int h_begin(void *data, int64_t tc, char *number, size_t cap)
     pm->seq = sh[0].next_seq;
     free(sh);
     fl_fragment_number(pm->log_id, pm->seq, number, cap);
+    (void)tc;
     if (live_of(pm))
-        fl_live_begin(live_of(pm), pm->seq, tc, fl_time_real_ns());
+        fl_live_begin(live_of(pm), pm->seq, abs_ms, fl_time_real_ns());
     return 0;
 }
 
@@ -170,7 +190,9 @@ static void on_completion(fl_completion_t *c, int status, uint64_t seq)
 {
     pending_frag_t *f = (pending_frag_t *)c;
     putmedia_t *pm = f->sink->pm;
-    if (!status) {
+    if (status) {
+        fl_live_lost(f->hub->live, f->seq); /* never durable: let the tail go on */
+    } else {
         fl_live_durable(f->hub->live, seq);
         fl_metrics_observe_ack(&f->srv->metrics,
                                (double)(fl_time_mono_ns() - f->received_ns) / 1e6);
@@ -185,11 +207,7 @@ static void on_completion(fl_completion_t *c, int status, uint64_t seq)
             fl_error("putmedia %s: fragment %s not stored: %s", pm->name, f->number,
                      fl_strerror(status));
         pm->pending--;
-        queue_ack(pm, &a);
-        if (pm->paused && pm->pending < FL_PUTMEDIA_MAX_PENDING / 2) {
-            pm->paused = 0;
-            lws_rx_flow_control(pm->wsi, 1);
-        }
+        queue_ack(pm, &a); /* updates the flow */
     }
     sink_release(f->sink);
     free(f);
@@ -220,24 +238,27 @@ static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms
         free(f);
         return FL_ACK_ERR_ARCHIVAL;
     }
-    if (seq != pm->seq)
+    f->seq = seq;
+    int renumbered = seq != pm->seq;
+    if (renumbered)
         fl_warn("putmedia %s: fragment %s stored as sequence %" PRIu64 " (another writer?)",
                 pm->name, number, seq);
     pm->sink->refs++;
     pm->hub->users++; /* released by on_completion */
+    /* a renumbered fragment is not the one the tail knows: drop it there,
+     * readers find it in storage */
     if (live_of(pm))
-        fl_live_end(live_of(pm), 1);
+        fl_live_end(live_of(pm), !renumbered);
     pm->pending++;
     pm->srv->metrics.fragments_in++;
     pm->srv->metrics.fragment_bytes_in += record.n;
-    if (pm->pending >= FL_PUTMEDIA_MAX_PENDING && !pm->paused) {
-        pm->paused = 1;
-        lws_rx_flow_control(pm->wsi, 0);
-    }
+    update_flow(pm);
     return 0;
 }
 
 /* ---- the session, whatever the transport ---- */
+
+static void pm_end_body(putmedia_t *pm, int clean);
 
 /* A newer producer took the stream over: end this connection. Its open
  * fragment is dropped; fragments already appended still get stored. */
@@ -246,6 +267,7 @@ static void pm_evict(void *producer)
     putmedia_t *pm = producer;
     pm->hub->producer = NULL;
     pm->failed = 1;
+    pm_end_body(pm, 0);
     lws_set_timeout(pm->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
@@ -264,9 +286,10 @@ static putmedia_t *pm_open(struct fl_server *srv, struct lws *wsi, int ws, pm_ar
     const char *why = NULL;
     *status = 400;
     *etype = "InvalidArgumentException";
+    long long arn_ms = -1;
     if (a->arn[0]) {
         fl_slice_t nm;
-        if (fl_stream_arn_parts(fl_slice_str(a->arn), &nm, NULL) != 0) {
+        if (fl_stream_arn_parts(fl_slice_str(a->arn), &nm, &arn_ms) != 0) {
             snprintf(msg, msgcap, "x-amzn-stream-arn is not a stream ARN");
             return NULL;
         }
@@ -309,6 +332,8 @@ static putmedia_t *pm_open(struct fl_server *srv, struct lws *wsi, int ws, pm_ar
     int rc = fl_streams_log(srv->streams, a->name, &log);
     if (!rc)
         rc = fl_log_info(log, &li);
+    if (!rc && arn_ms >= 0 && li.created_ns / 1000000 != arn_ms)
+        rc = FL_ENOTFOUND; /* an ARN of another incarnation of the name */
     if (rc) {
         *status = rc == FL_ENOTFOUND ? 404 : 500;
         *etype = rc == FL_ENOTFOUND ? "ResourceNotFoundException" : "InternalFailure";
@@ -377,7 +402,8 @@ static void pm_end_body(putmedia_t *pm, int clean)
     if (pm->body_ended)
         return;
     pm->body_ended = 1;
-    fl_ingest_finish(pm->ingest, clean);
+    /* a session that failed or was taken over stores nothing more */
+    fl_ingest_finish(pm->ingest, clean && !pm->failed);
     lws_callback_on_writable(pm->wsi);
 }
 
@@ -509,6 +535,7 @@ static int pm_http_writeable(fl_http_req_t *r)
         if (fl_http_stream_write(r, fl_slice(pm->out.p, n), 0))
             return -1;
         fl_buf_consume(&pm->out, n);
+        update_flow(pm);
         if (pm->out.n) {
             lws_callback_on_writable(r->wsi);
             return 0;
@@ -600,18 +627,21 @@ int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, v
         srv->metrics.open_connections++;
         return 0;
     }
-    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_RECEIVE: {
         if (!w->pm || w->pm->failed || w->pm->body_ended)
             return 0;
-        if (!lws_frame_is_binary(wsi) || len == 0) {
-            /* a text message or an empty binary one: the producer's clean
-             * end of stream */
+        /* a text message, or a whole empty binary one (not the empty last
+         * piece of a fragmented message): the producer's clean end */
+        int whole = lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi);
+        if (!lws_frame_is_binary(wsi) || (len == 0 && whole)) {
             pm_end_body(w->pm, 1);
             return 0;
         }
         srv->metrics.bytes_received += len;
-        fl_ingest_feed(w->pm->ingest, fl_slice(in, len));
+        if (len)
+            fl_ingest_feed(w->pm->ingest, fl_slice(in, len));
         return 0;
+    }
     case LWS_CALLBACK_SERVER_WRITEABLE: {
         putmedia_t *pm = w->pm;
         if (!pm)
@@ -632,6 +662,7 @@ int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, v
                 return -1;
             srv->metrics.bytes_sent += n;
             fl_buf_consume(&pm->out, nl ? n + 1 : n);
+            update_flow(pm);
             if (pm->out.n) {
                 lws_callback_on_writable(wsi);
                 return 0;

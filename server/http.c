@@ -11,6 +11,7 @@
  */
 #include "server/http.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -391,15 +392,30 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
     /* Is there a body? JSON APIs take Content-Length bodies only. */
     long clen = 0;
     char tmp[32];
-    if (lws_hdr_copy(wsi, tmp, sizeof tmp, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-        clen = strtol(tmp, NULL, 10);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+        /* a length that does not fit or is not a number is refused */
+        char *end = NULL;
+        clen = -1;
+        if (lws_hdr_copy(wsi, tmp, sizeof tmp, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+            errno = 0;
+            long v = strtol(tmp, &end, 10);
+            if (!errno && end && *end == 0 && end != tmp)
+                clen = v;
+        }
+    }
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
         r->body_too_large = 1; /* unread body: close after answering */
         fl_http_respond_error(r, 411, "InvalidArgumentException",
                               "%s takes a body with Content-Length, not chunked", r->path);
         return 0;
     }
-    if (clen < 0 || clen > s->cfg->max_body_bytes) {
+    if (clen < 0) {
+        r->body_too_large = 1;
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "Content-Length is not a byte count");
+        return 0;
+    }
+    if (clen > s->cfg->max_body_bytes) {
         r->body_too_large = 1;
         fl_http_respond_error(r, 413, "InvalidArgumentException",
                               "request body of %ld bytes exceeds the limit of %ld", clen,

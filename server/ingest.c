@@ -162,7 +162,7 @@ static int on_cluster_start(fl_ingest_t *in, const fl_mkv_event_t *ev)
     }
     if (in->abs_ms < 0)
         return fail(in, FL_ACK_ERR_INVALID_PRODUCER_TS, "negative timecode");
-    int err = in->h.begin(in->h.data, in->tc_ticks, in->number, sizeof in->number);
+    int err = in->h.begin(in->h.data, in->tc_ticks, in->abs_ms, in->number, sizeof in->number);
     in->state = ST_FRAGMENT;
     if (err)
         return fail(in, err, "the stream refused the fragment");
@@ -387,6 +387,13 @@ int fl_ingest_finish(fl_ingest_t *in, int clean)
     int rc = fl_mkv_parser_finish(in->parser);
     if (in->state == ST_FAILED)
         return FL_ECLOSED;
+    if (!clean && in->state == ST_FRAGMENT) {
+        /* a Cluster of known size cut off: the parser does not close it */
+        fl_info("putmedia: dropping fragment %s cut off by the connection", in->number);
+        if (in->h.dropped)
+            in->h.dropped(in->h.data);
+        in->state = ST_READY;
+    }
     if (rc && clean) {
         /* a body that ended properly but inside an element */
         fail(in, FL_ACK_ERR_INVALID_MKV, "the body ended inside a Matroska element");

@@ -81,9 +81,10 @@ typedef struct {
 } fl_ingest_opts_t;
 
 typedef struct {
-    /* A fragment starts: name it (a fragment number into number[cap]).
+    /* A fragment starts (timecode as sent, and absolute epoch ms): name it
+     * (a fragment number into number[cap]).
      * Return 0, or an ack error id to refuse it. */
-    int (*begin)(void *data, int64_t timecode_ms, char *number, size_t cap);
+    int (*begin)(void *data, int64_t timecode_ms, int64_t abs_ms, char *number, size_t cap);
     /* BUFFERING, RECEIVED and ERROR (PERSISTED is the caller's, after the
      * storage completion). */
     void (*ack)(void *data, const fl_ack_t *ack);

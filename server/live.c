@@ -58,6 +58,8 @@ struct fl_live {
     fl_buf_t tracks; /* the current session's */
     uint64_t last_seq;
     int have_last;
+    uint64_t trimmed_max; /* highest seq of a complete fragment that left */
+    int have_trimmed;
     fl_live_reader_t *readers;
     size_t n_readers;
 };
@@ -77,6 +79,16 @@ static void wake_all(fl_live_t *l)
             r->wake(r->data);
 }
 
+/* A complete fragment leaves the tail: storage has it from now on.
+ * (Dropped ones do not count: their numbers are used again.) */
+static void note_trimmed(fl_live_t *l, const frag_t *f)
+{
+    if (f->state == FRAG_COMPLETE && (!l->have_trimmed || f->seq > l->trimmed_max)) {
+        l->trimmed_max = f->seq;
+        l->have_trimmed = 1;
+    }
+}
+
 /* Drop fragments from the head that nobody needs any more. */
 static void trim(fl_live_t *l)
 {
@@ -87,12 +99,14 @@ static void trim(fl_live_t *l)
         l->head = f->next;
         l->bytes -= f->data.n;
         l->n_frags--;
+        note_trimmed(l, f);
         frag_free(f);
     }
     /* the last one goes too once it is finished, durable and unpinned */
     if (l->head && l->head == l->tail && l->head->readers == 0 &&
         (l->head->state == FRAG_DROPPED || (l->head->state == FRAG_COMPLETE && l->head->durable))) {
         l->bytes -= l->head->data.n;
+        note_trimmed(l, l->head);
         frag_free(l->head);
         l->head = l->tail = NULL;
         l->n_frags = 0;
@@ -110,7 +124,8 @@ static void enforce_budget(fl_live_t *l)
         for (fl_live_reader_t *r = l->readers; r; r = r->next) {
             if (r->frag == f) {
                 r->cut = 1;
-                r->cut_seq = f->seq;
+                /* a reader done with f resumes after it */
+                r->cut_seq = r->done ? f->seq + 1 : f->seq;
                 f->readers--;
                 r->frag = NULL;
                 if (r->wake)
@@ -252,6 +267,15 @@ void fl_live_end(fl_live_t *l, int ok)
     trim(l);
 }
 
+void fl_live_lost(fl_live_t *l, uint64_t seq)
+{
+    for (frag_t *f = l->head; f; f = f->next)
+        if (f->seq == seq && f->state == FRAG_COMPLETE && !f->durable)
+            f->state = FRAG_DROPPED;
+    trim(l);
+    enforce_budget(l);
+}
+
 void fl_live_durable(fl_live_t *l, uint64_t seq)
 {
     for (frag_t *f = l->head; f; f = f->next)
@@ -265,16 +289,17 @@ int fl_live_join(fl_live_t *l, uint64_t seq, void (*wake)(void *data), void *dat
                  fl_live_reader_t **out)
 {
     *out = NULL;
+    /* a complete fragment at or after seq already left the tail: storage
+     * has it, read it there */
+    if (l->have_trimmed && seq <= l->trimmed_max)
+        return FL_ENOTFOUND;
     frag_t *at = NULL;
     for (frag_t *f = l->head; f; f = f->next) {
-        if (f->seq == seq && f->state != FRAG_DROPPED) {
-            at = f;
+        if (f->seq >= seq && f->state != FRAG_DROPPED) {
+            at = f; /* the first one it still needs */
             break;
         }
     }
-    /* not in the tail: if it already came, it is storage's to give */
-    if (!at && l->have_last && seq <= l->last_seq)
-        return FL_ENOTFOUND;
     fl_live_reader_t *r = calloc(1, sizeof *r);
     if (!r)
         return FL_ENOMEM;

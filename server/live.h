@@ -55,6 +55,9 @@ int fl_live_frame(fl_live_t *l, uint64_t track, int64_t pts_ms, int64_t duration
 void fl_live_end(fl_live_t *l, int ok);
 /* Storage made fragment seq durable: the tail may let it go. */
 void fl_live_durable(fl_live_t *l, uint64_t seq);
+/* Storage failed to keep fragment seq: it will never be durable; it counts
+ * as dropped from now on, so the tail can let it go. */
+void fl_live_lost(fl_live_t *l, uint64_t seq);
 
 /* ---- the reader side ---- */
 
@@ -80,10 +83,11 @@ typedef struct {
     fl_slice_t bytes; /* valid until the next fl_live_next call on this reader */
 } fl_live_event_t;
 
-/* Join at fragment seq (the first one the reader still needs). Returns 0
- * (the tail has it, or it is the next one to come), or FL_ENOTFOUND (it
- * left the tail: read it from storage). wake(data) is called when new
- * events wait. */
+/* Join at fragment seq (the first one the reader still needs): the reader
+ * starts at the first fragment numbered seq or later that was not dropped,
+ * or waits for one. Returns 0, or FL_ENOTFOUND when a complete fragment
+ * numbered seq or later already left the tail (storage has it: read it
+ * there). wake(data) is called when new events wait. */
 int fl_live_join(fl_live_t *l, uint64_t seq, void (*wake)(void *data), void *data,
                  fl_live_reader_t **out);
 /* The next event for the reader. */

@@ -429,6 +429,37 @@ START_TEST(live_reader_gets_frames_before_the_fragment_completes)
     ck_assert_msg(strstr(dout, "has producers or readers connected") != NULL, "%s", dout);
     free(dout);
 
+    /* a reader from EARLIEST while the first fragment is still open: the
+     * archive is empty, so it joins the tail at that fragment (and does not
+     * spin between storage and the tail) */
+    char early[4300];
+    snprintf(early, sizeof early, "%s/early.mkv", g_dir);
+    char *get2[] = {"curl",
+                    "-sS",
+                    "-N",
+                    "--max-time",
+                    "2",
+                    "-o",
+                    early,
+                    "--data-binary",
+                    "{\"StreamName\":\"live\",\"StartSelector\":{\"StartSelectorType\":"
+                    "\"EARLIEST\"}}",
+                    url,
+                    NULL};
+    fl_test_proc_t early_reader;
+    ck_assert_int_eq(fl_test_spawn(&early_reader, get2, NULL), 0);
+    until = fl_test_now_ms() + 2500;
+    while (fl_test_now_ms() < until)
+        lws_service(ctx, 20); /* keep the producer's connection served */
+    fl_test_wait(&early_reader, 5000);
+    fl_test_proc_free(&early_reader);
+    size_t early_n;
+    char *early_data = fl_test_read_file(early, &early_n);
+    ck_assert_ptr_nonnull(early_data);
+    ck_assert_msg(memmem(early_data, early_n, "\x1f\x43\xb6\x75", 4) != NULL,
+                  "the EARLIEST reader got %zu bytes and no Cluster", early_n);
+    free(early_data);
+
     /* the rest; then the reader, which followed live, has every frame */
     c.limit = c.n;
     lws_callback_on_writable_all_protocol(ctx, &protos[0]);

@@ -31,10 +31,11 @@ typedef struct {
     int dropped;
 } rec_t;
 
-static int h_begin(void *data, int64_t tc, char *number, size_t cap)
+static int h_begin(void *data, int64_t tc, int64_t abs_ms, char *number, size_t cap)
 {
     rec_t *r = data;
     (void)tc;
+    (void)abs_ms;
     snprintf(number, cap, "%d", 1000 + r->next_number++);
     return 0;
 }
@@ -255,6 +256,26 @@ START_TEST(unknown_size_clusters_end_at_the_next_one)
     ck_assert_int_eq(r.n_records, 1); /* a broken connection drops it */
     ck_assert_int_eq(r.dropped, 1);
     ck_assert_int_eq(r.n_acks, 3); /* BUFFERING, RECEIVED, BUFFERING */
+    fl_ingest_free(in);
+    rec_free(&r);
+    fl_buf_free(&b);
+}
+END_TEST
+
+START_TEST(cut_known_size_cluster_is_dropped)
+{
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    header(&b, 1, "V_VP8");
+    cluster(&b, 1000, 10, 1);
+    cluster(&b, 2000, 10, 1);
+    rec_t r;
+    fl_ingest_t *in = session(&r, NULL);
+    /* the connection breaks inside the second (known-size) cluster */
+    ck_assert_int_eq(fl_ingest_feed(in, fl_slice(b.p, b.n - 300)), 0);
+    ck_assert_int_eq(fl_ingest_finish(in, 0), 0);
+    ck_assert_int_eq(r.n_records, 1);
+    ck_assert_int_eq(r.dropped, 1); /* the live tail hears of it */
     fl_ingest_free(in);
     rec_free(&r);
     fl_buf_free(&b);
@@ -521,6 +542,7 @@ int main(void)
     TCase *tc = tcase_create("session");
     tcase_add_test(tc, acks_and_fragments_in_order);
     tcase_add_test(tc, unknown_size_clusters_end_at_the_next_one);
+    tcase_add_test(tc, cut_known_size_cluster_is_dropped);
     tcase_add_test(tc, decreasing_timecode_is_4004);
     tcase_add_test(tc, limits_give_their_error_ids);
     tcase_add_test(tc, garbage_is_4006);

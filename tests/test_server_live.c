@@ -210,6 +210,84 @@ START_TEST(free_with_readers_cuts_them)
 }
 END_TEST
 
+START_TEST(join_before_the_tail_starts_at_its_first_fragment)
+{
+    fl_live_t *l;
+    fl_live_new(NULL, &l);
+    fl_live_begin(l, 7, 1000, 0);
+    frame(l, 0);
+    /* a reader from the start of an empty archive (position 0): the tail's
+     * first fragment is the first one it needs */
+    fl_live_reader_t *r;
+    ck_assert_int_eq(fl_live_join(l, 0, wake, NULL, &r), 0);
+    fl_live_event_t ev;
+    ck_assert_int_eq(next(r, &ev), FL_LIVE_FRAGMENT);
+    ck_assert_uint_eq(ev.seq, 7);
+    ck_assert_int_eq(next(r, &ev), FL_LIVE_FRAME);
+    fl_live_leave(r);
+    /* once 7 is complete, durable and gone, position 0 is storage's */
+    fl_live_end(l, 1);
+    fl_live_durable(l, 7);
+    ck_assert_uint_eq(fl_live_fragments(l), 0);
+    ck_assert_int_eq(fl_live_join(l, 0, wake, NULL, &r), FL_ENOTFOUND);
+    ck_assert_int_eq(fl_live_join(l, 7, wake, NULL, &r), FL_ENOTFOUND);
+    ck_assert_int_eq(fl_live_join(l, 8, wake, NULL, &r), 0);
+    fl_live_leave(r);
+    fl_live_free(l);
+}
+END_TEST
+
+START_TEST(lost_fragment_does_not_hold_the_tail)
+{
+    fl_live_opts_t o = {.max_bytes = 100};
+    fl_live_t *l;
+    fl_live_new(&o, &l);
+    fl_live_begin(l, 1, 0, 0);
+    frame(l, 0);
+    fl_live_end(l, 1);
+    fl_live_lost(l, 1); /* storage failed it: never durable */
+    for (uint64_t seq = 2; seq <= 20; seq++) {
+        fl_live_begin(l, seq, 0, 0);
+        frame(l, 0);
+        frame(l, 1);
+        fl_live_end(l, 1);
+        fl_live_durable(l, seq);
+    }
+    ck_assert_uint_le(fl_live_fragments(l), 1);
+    ck_assert_int_eq(fl_live_check(l), 0);
+    fl_live_free(l);
+}
+END_TEST
+
+START_TEST(reader_cut_after_a_fragment_resumes_after_it)
+{
+    fl_live_opts_t o = {.max_bytes = 100};
+    fl_live_t *l;
+    fl_live_new(&o, &l);
+    fl_live_reader_t *r;
+    fl_live_join(l, 1, wake, NULL, &r);
+    fl_live_begin(l, 1, 0, 0);
+    frame(l, 0);
+    fl_live_end(l, 1);
+    fl_live_event_t ev;
+    ck_assert_int_eq(next(r, &ev), FL_LIVE_FRAGMENT);
+    ck_assert_int_eq(next(r, &ev), FL_LIVE_FRAME);
+    ck_assert_int_eq(next(r, &ev), FL_LIVE_END); /* done with 1 */
+    fl_live_durable(l, 1);
+    for (uint64_t seq = 2; seq <= 4; seq++) {
+        fl_live_begin(l, seq, 0, 0);
+        frame(l, 0);
+        frame(l, 1);
+        fl_live_end(l, 1);
+        fl_live_durable(l, seq);
+    }
+    ck_assert_int_eq(next(r, &ev), FL_LIVE_CUT);
+    ck_assert_uint_eq(ev.seq, 2); /* not 1 again */
+    fl_live_leave(r);
+    fl_live_free(l);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("server_live");
@@ -220,6 +298,9 @@ int main(void)
     tcase_add_test(tc, slow_reader_is_cut_loose_within_budget);
     tcase_add_test(tc, non_durable_fragments_stay);
     tcase_add_test(tc, free_with_readers_cuts_them);
+    tcase_add_test(tc, join_before_the_tail_starts_at_its_first_fragment);
+    tcase_add_test(tc, lost_fragment_does_not_hold_the_tail);
+    tcase_add_test(tc, reader_cut_after_a_fragment_resumes_after_it);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
