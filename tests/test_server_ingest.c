@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "harness.h"
 #include "media/mkv_parser.h"
 #include "media/mkv_writer.h"
+#include "media_harness.h"
 #include "server/fragment.h"
 #include "server/ingest.h"
 
@@ -471,42 +471,8 @@ END_TEST
 
 START_TEST(ffmpeg_h264_aac_file)
 {
-    char *dir = fl_test_mkdtemp("ingest");
-    char path[4200];
-    snprintf(path, sizeof path, "%s/in.mkv", dir);
-    char *ff[] = {"ffmpeg",
-                  "-hide_banner",
-                  "-loglevel",
-                  "error",
-                  "-f",
-                  "lavfi",
-                  "-i",
-                  "testsrc=size=320x240:rate=30",
-                  "-f",
-                  "lavfi",
-                  "-i",
-                  "sine=frequency=440",
-                  "-t",
-                  "6",
-                  "-c:v",
-                  "libx264",
-                  "-g",
-                  "60",
-                  "-keyint_min",
-                  "60",
-                  "-sc_threshold",
-                  "0",
-                  "-pix_fmt",
-                  "yuv420p",
-                  "-c:a",
-                  "aac",
-                  "-cluster_time_limit",
-                  "10000",
-                  "-f",
-                  "matroska",
-                  path,
-                  NULL};
-    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+    make_media(); /* 6 s of H.264 + AAC, a key frame every 2 s */
+    char *path = g_mkv;
     size_t n;
     char *data = fl_test_read_file(path, &n);
     ck_assert_ptr_nonnull(data);
@@ -532,7 +498,7 @@ START_TEST(ffmpeg_h264_aac_file)
     fl_ingest_free(in);
     rec_free(&r);
     free(data);
-    fl_test_rmtree(dir);
+    fl_test_rmtree(g_dir);
 }
 END_TEST
 
