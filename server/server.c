@@ -75,17 +75,10 @@ static int signal_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     }
 }
 
-/* The store's completion eventfd became readable: hand each completion to
- * the fl_completion_t its append carried. */
-static int completion_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                               void *in, size_t len)
+/* Hand each queued storage completion to the fl_completion_t its append
+ * carried (loop thread, or the stopping thread at the end). */
+static void dispatch_completions(struct fl_server *s)
 {
-    struct fl_server *s = lws_context_user(lws_get_context(wsi));
-    (void)user;
-    (void)in;
-    (void)len;
-    if (reason != LWS_CALLBACK_RAW_RX_FILE)
-        return 0;
     fl_log_completion_t c[64];
     size_t n;
     do {
@@ -98,6 +91,19 @@ static int completion_callback(struct lws *wsi, enum lws_callback_reasons reason
                 cb->done(cb, c[i].status, c[i].seq);
         }
     } while (n == 64);
+}
+
+/* The store's completion eventfd became readable. */
+static int completion_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                               void *in, size_t len)
+{
+    struct fl_server *s = lws_context_user(lws_get_context(wsi));
+    (void)user;
+    (void)in;
+    (void)len;
+    if (reason != LWS_CALLBACK_RAW_RX_FILE)
+        return 0;
+    dispatch_completions(s);
     return 0;
 }
 
@@ -501,6 +507,12 @@ void fl_server_free(fl_server_t *s)
     }
     if (s->signal_fd >= 0)
         close(s->signal_fd);
+    /* appends still in flight complete now (their connections are gone, so
+     * this only frees what each one carried) */
+    if (s->store) {
+        fl_store_sync(s->store);
+        dispatch_completions(s);
+    }
     fl_hub_free(s->hub);
     fl_streams_free(s->streams);
     fl_store_close(s->store); /* after every user of it is gone */
