@@ -176,6 +176,21 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The frames of track in decode order: their indexes into idx[] and their
+ * presentation times, sorted, into sorted[]. Returns how many. */
+static size_t track_sorted_pts(const fl_av_frame_t *frames, size_t n, uint64_t track, size_t *idx,
+                               int64_t *sorted)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (frames[i].track == track) {
+            idx[m] = i;
+            sorted[m++] = frames[i].pts_ns;
+        }
+    qsort(sorted, m, sizeof *sorted, cmp_i64);
+    return m;
+}
+
 /* Write frames (decode order), rebuilding decode times per stream. */
 static int write_frames(fl_av_remux_t *r, const fl_av_frame_t *frames, size_t n)
 {
@@ -193,15 +208,9 @@ static int write_frames(fl_av_remux_t *r, const fl_av_frame_t *frames, size_t n)
          * decode times, and a muxer-side shift would differ per fragment) */
         int64_t min_dts = 0;
         for (size_t s = 0; s < r->n; s++) {
-            size_t m = 0;
-            for (size_t i = 0; i < n; i++)
-                if (frames[i].track == r->track_no[s]) {
-                    idx[m] = i;
-                    sorted[m++] = frames[i].pts_ns;
-                }
+            size_t m = track_sorted_pts(frames, n, r->track_no[s], idx, sorted);
             if (m == 0)
                 continue;
-            qsort(sorted, m, sizeof *sorted, cmp_i64);
             for (size_t j = 0; j < m; j++) {
                 int64_t d = sorted[j] - frames[idx[j]].pts_ns;
                 if (d > 0 && sorted[0] - d < min_dts)
@@ -215,15 +224,9 @@ static int write_frames(fl_av_remux_t *r, const fl_av_frame_t *frames, size_t n)
     }
     for (size_t s = 0; s < r->n; s++) {
         AVStream *st = r->oc->streams[s];
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++)
-            if (frames[i].track == r->track_no[s]) {
-                idx[m] = i;
-                sorted[m++] = frames[i].pts_ns;
-            }
+        size_t m = track_sorted_pts(frames, n, r->track_no[s], idx, sorted);
         if (m == 0)
             continue;
-        qsort(sorted, m, sizeof *sorted, cmp_i64);
         int64_t need = 0;
         for (size_t j = 0; j < m; j++)
             if (sorted[j] - frames[idx[j]].pts_ns > need)

@@ -127,6 +127,11 @@ int fl_nal_type(fl_nal_codec_t codec, fl_slice_t nal)
     return FL_EINVAL;
 }
 
+int fl_nal_next(fl_slice_t buf, unsigned len_size, size_t *pos, fl_slice_t *nal)
+{
+    return len_size ? fl_nal_lp_next(buf, len_size, pos, nal) : fl_nal_annexb_next(buf, pos, nal);
+}
+
 int fl_nal_is_keyframe(fl_nal_codec_t codec, fl_slice_t au, unsigned len_size)
 {
     if (codec != FL_NAL_H264 && codec != FL_NAL_H265)
@@ -135,8 +140,7 @@ int fl_nal_is_keyframe(fl_nal_codec_t codec, fl_slice_t au, unsigned len_size)
     fl_slice_t nal;
     int rc;
     for (;;) {
-        rc = len_size ? fl_nal_lp_next(au, len_size, &pos, &nal)
-                      : fl_nal_annexb_next(au, &pos, &nal);
+        rc = fl_nal_next(au, len_size, &pos, &nal);
         if (rc)
             break;
         int t = fl_nal_type(codec, nal);

@@ -37,6 +37,9 @@ int fl_nal_annexb_next(fl_slice_t buf, size_t *pos, fl_slice_t *nal);
 /* Next NAL unit of a length-prefixed buffer: 0, FL_EEOF at the end, or
  * FL_EMALFORMED when a length runs past the buffer. len_size: 1, 2 or 4. */
 int fl_nal_lp_next(fl_slice_t buf, unsigned len_size, size_t *pos, fl_slice_t *nal);
+/* The next NAL unit in either framing: length-prefixed with len_size, or
+ * Annex-B when len_size is 0. */
+int fl_nal_next(fl_slice_t buf, unsigned len_size, size_t *pos, fl_slice_t *nal);
 /* Convert a whole access unit, appending to out. */
 int fl_nal_annexb_to_lp(fl_slice_t in, unsigned len_size, fl_buf_t *out);
 int fl_nal_lp_to_annexb(fl_slice_t in, unsigned len_size, fl_buf_t *out);

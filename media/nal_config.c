@@ -153,8 +153,7 @@ int fl_nal_config_from_au(fl_nal_codec_t codec, fl_slice_t au, unsigned len_size
     fl_slice_t nal;
     int rc;
     for (;;) {
-        rc = len_size ? fl_nal_lp_next(au, len_size, &pos, &nal)
-                      : fl_nal_annexb_next(au, &pos, &nal);
+        rc = fl_nal_next(au, len_size, &pos, &nal);
         if (rc)
             break;
         int t = fl_nal_type(codec, nal);

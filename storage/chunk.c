@@ -62,6 +62,21 @@ void fl_chunk_hdr_encode(const fl_chunk_hdr_t *h, uint8_t out[FL_CHUNK_HDR])
     fl_store_le32(out + 76, fl_crc32c(out, 76));
 }
 
+void fl_chunk_ref_set(fl_chunk_ref_t *ref, const fl_chunk_hdr_t *h, uint64_t segno, uint64_t off,
+                      uint32_t len)
+{
+    ref->segno = segno;
+    ref->off = off;
+    ref->len = len;
+    ref->shard = h->shard;
+    ref->first_seq = h->first_seq;
+    ref->count = h->count;
+    ref->sts_min = h->sts_min;
+    ref->sts_max = h->sts_max;
+    ref->pts_min = h->pts_min;
+    ref->pts_max = h->pts_max;
+}
+
 int fl_chunk_hdr_decode(const uint8_t *p, size_t n, fl_chunk_hdr_t *h)
 {
     fl_reader_t r;

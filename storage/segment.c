@@ -181,16 +181,7 @@ static int try_chunk(fl_log_t *log, EVP_CIPHER_CTX *c, int fd, uint64_t segno, u
     free(buf);
     if (rc < 0)
         return rc;
-    ref->segno = segno;
-    ref->off = pos;
-    ref->len = (uint32_t)len;
-    ref->shard = h.shard;
-    ref->first_seq = h.first_seq;
-    ref->count = h.count;
-    ref->sts_min = h.sts_min;
-    ref->sts_max = h.sts_max;
-    ref->pts_min = h.pts_min;
-    ref->pts_max = h.pts_max;
+    fl_chunk_ref_set(ref, &h, segno, pos, (uint32_t)len);
     return 0;
 }
 

@@ -110,6 +110,10 @@ typedef struct {
     int64_t sts_min, sts_max, pts_min, pts_max;
 } fl_chunk_ref_t;
 
+/* The reference to a chunk with header h, len bytes at off of segment segno. */
+void fl_chunk_ref_set(fl_chunk_ref_t *ref, const fl_chunk_hdr_t *h, uint64_t segno, uint64_t off,
+                      uint32_t len);
+
 typedef struct {
     uint64_t segno;
     uint64_t size;

@@ -389,17 +389,8 @@ static int write_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pendi
         w->refs = nv;
         w->caprefs = nc;
     }
-    fl_chunk_ref_t *ref = &w->refs[w->nrefs++];
-    ref->segno = log->segs[log->nsegs - 1].segno;
-    ref->off = log->seg_end;
-    ref->len = (uint32_t)len;
-    ref->shard = h.shard;
-    ref->first_seq = h.first_seq;
-    ref->count = h.count;
-    ref->sts_min = h.sts_min;
-    ref->sts_max = h.sts_max;
-    ref->pts_min = h.pts_min;
-    ref->pts_max = h.pts_max;
+    fl_chunk_ref_set(&w->refs[w->nrefs++], &h, log->segs[log->nsegs - 1].segno, log->seg_end,
+                     (uint32_t)len);
     log->seg_end += len;
     return 0;
 }

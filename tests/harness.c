@@ -307,3 +307,63 @@ void fl_test_server_free(fl_test_server_t *s)
         free(s->data_dir);
     s->data_dir = NULL;
 }
+
+int fl_test_main(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+double fl_test_metric(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; (p = strstr(p, series)) != NULL; p += n)
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return atof(p + n + 1);
+    return -1;
+}
+
+int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char **err)
+{
+    static char *env[] = {"AWS_ACCESS_KEY_ID=AKIDFRAMELOGTEST",
+                          "AWS_SECRET_ACCESS_KEY=framelog-test-secret",
+                          "AWS_DEFAULT_REGION=us-west-2",
+                          "AWS_EC2_METADATA_DISABLED=true",
+                          "AWS_CONFIG_FILE=/dev/null",
+                          "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+                          "AWS_PAGER=",
+                          "AWS_MAX_ATTEMPTS=1",
+                          "AWS_RETRY_MODE=standard",
+                          NULL};
+    char *argv[56];
+    int n = 0;
+    argv[n++] = "aws";
+    for (int i = 0; args[i] && n < 50; i++)
+        argv[n++] = args[i];
+    argv[n++] = "--endpoint-url";
+    argv[n++] = (char *)s->url;
+    argv[n++] = "--output";
+    argv[n++] = "json";
+    argv[n] = NULL;
+    fl_test_proc_t p;
+    if (out)
+        *out = NULL;
+    if (err)
+        *err = NULL;
+    if (fl_test_spawn(&p, argv, env) != 0) {
+        fl_test_proc_free(&p);
+        return -1;
+    }
+    int st = fl_test_wait(&p, 60000);
+    if (out)
+        *out = fl_test_proc_stdout(&p);
+    if (err)
+        *err = fl_test_proc_stderr(&p);
+    fl_test_proc_free(&p);
+    if (st == -1)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}

@@ -67,6 +67,20 @@ void fl_test_server_kill(fl_test_server_t *s);
 /* Stop (if running) and free everything, removing an owned data dir. */
 void fl_test_server_free(fl_test_server_t *s);
 
+/* Run a Check suite (each test forked, as Check does by default) and
+ * return main's exit code: EXIT_FAILURE if any test failed. */
+int fl_test_main(Suite *s);
+
+/* The value of the Prometheus series (e.g. `name{label="x"}`) in text, or
+ * -1 when absent. */
+double fl_test_metric(const char *text, const char *series);
+
+/* Run `aws ARGS --endpoint-url <s> --output json` (args NULL-terminated,
+ * at most 48) with test credentials and no user configuration. Returns the
+ * exit code, or -1 on timeout (60 s); stdout and stderr into *out / *err
+ * (malloc'd) when not NULL. */
+int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char **err);
+
 /* Milliseconds on the monotonic clock. */
 long long fl_test_now_ms(void);
 

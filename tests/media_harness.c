@@ -107,6 +107,18 @@ int put_media(const fl_test_server_t *s, const char *stream, const char *file, d
 }
 
 /* Count lines of acks with an EventType. */
+void get_media_earliest(const fl_test_server_t *s, const char *stream, const char *out)
+{
+    char url[256], json[512];
+    snprintf(url, sizeof url, "%s/getMedia", s->url);
+    snprintf(json, sizeof json,
+             "{\"StreamName\":\"%s\",\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"}}",
+             stream);
+    char *argv[] = {"curl",      "-sS",           "--max-time", "60", "-o",
+                    (char *)out, "--data-binary", json,         url,  NULL};
+    ck_assert_int_eq(fl_test_run(argv, 90000, NULL, NULL), 0);
+}
+
 int count_acks(const char *acks, const char *type)
 {
     char needle[64];

@@ -23,6 +23,9 @@ void create_stream(const fl_test_server_t *s, const char *name);
  * start_ts); the ack stream into *acks. */
 int put_media(const fl_test_server_t *s, const char *stream, const char *file, double start_ts,
               char **acks, char **err);
+/* GetMedia from EARLIEST with curl into the file out, until the server
+ * ends the stream; fails the test otherwise. */
+void get_media_earliest(const fl_test_server_t *s, const char *stream, const char *out);
 /* Acks of one EventType in an ack stream. */
 int count_acks(const char *acks, const char *type);
 /* Every fragment got BUFFERING, RECEIVED, PERSISTED in order, numbers grow,

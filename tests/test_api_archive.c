@@ -17,33 +17,12 @@
 #include "media/mkv_writer.h"
 #include "media_harness.h"
 
-static char *aws_env[] = {"AWS_ACCESS_KEY_ID=AKIDTEST",
-                          "AWS_SECRET_ACCESS_KEY=secret",
-                          "AWS_DEFAULT_REGION=us-east-1",
-                          "AWS_EC2_METADATA_DISABLED=true",
-                          "AWS_PAGER=",
-                          NULL};
-
-/* Run aws with argv (NULL-terminated, without --endpoint-url); stdout. */
+/* Run aws with args (see fl_test_aws); it must succeed. Its stdout. */
 static char *aws_ok(const fl_test_server_t *s, char **args)
 {
-    char *argv[40];
-    int n = 0;
-    argv[n++] = "aws";
-    for (int i = 0; args[i] && n < 34; i++)
-        argv[n++] = args[i];
-    argv[n++] = "--endpoint-url";
-    argv[n++] = (char *)s->url;
-    argv[n++] = "--output";
-    argv[n++] = "json";
-    argv[n] = NULL;
-    fl_test_proc_t p;
-    ck_assert_int_eq(fl_test_spawn(&p, argv, aws_env), 0);
-    int st = fl_test_wait(&p, 90000);
-    char *out = fl_test_proc_stdout(&p), *err = fl_test_proc_stderr(&p);
-    fl_test_proc_free(&p);
-    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "aws %s failed: %s", args[1],
-                  err);
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_aws(s, args, &out, &err);
+    ck_assert_msg(rc == 0, "aws %s failed (%d): %s", args[1], rc, err);
     free(err);
     return out;
 }
@@ -170,15 +149,6 @@ START_TEST(list_fragments_and_get_them_by_number)
 }
 END_TEST
 
-static double metric(const char *text, const char *series)
-{
-    size_t n = strlen(series);
-    for (const char *p = text; (p = strstr(p, series)) != NULL; p += n)
-        if ((p == text || p[-1] == '\n') && p[n] == ' ')
-            return atof(p + n + 1);
-    return -1;
-}
-
 START_TEST(metrics_count_media)
 {
     make_media();
@@ -201,16 +171,18 @@ START_TEST(metrics_count_media)
     char *argv[] = {"curl", "-sS", url, NULL};
     char *m = NULL;
     ck_assert_int_eq(fl_test_run(argv, 30000, &m, NULL), 0);
-    ck_assert_msg(metric(m, "framelog_ingest_fragments_total") == 3, "%s", m);
-    ck_assert(metric(m, "framelog_ingest_bytes_total") > 10000);
-    ck_assert(metric(m, "framelog_http_requests_total{route=\"PutMedia\",status=\"200\"}") == 1);
-    ck_assert(metric(m, "framelog_http_requests_total{route=\"GetMedia\",status=\"200\"}") == 1);
-    ck_assert(metric(m, "framelog_http_requests_total{route=\"CreateStream\",status=\"200\"}") ==
-              1);
-    ck_assert(metric(m, "framelog_ack_persisted_ms_count") == 3);
-    ck_assert(metric(m, "framelog_ack_persisted_ms_bucket{le=\"+Inf\"}") == 3);
-    ck_assert(metric(m, "framelog_live_readers") == 0);
-    ck_assert(metric(m, "framelog_producers") == 0);
+    ck_assert_msg(fl_test_metric(m, "framelog_ingest_fragments_total") == 3, "%s", m);
+    ck_assert(fl_test_metric(m, "framelog_ingest_bytes_total") > 10000);
+    ck_assert(
+        fl_test_metric(m, "framelog_http_requests_total{route=\"PutMedia\",status=\"200\"}") == 1);
+    ck_assert(
+        fl_test_metric(m, "framelog_http_requests_total{route=\"GetMedia\",status=\"200\"}") == 1);
+    ck_assert(fl_test_metric(
+                  m, "framelog_http_requests_total{route=\"CreateStream\",status=\"200\"}") == 1);
+    ck_assert(fl_test_metric(m, "framelog_ack_persisted_ms_count") == 3);
+    ck_assert(fl_test_metric(m, "framelog_ack_persisted_ms_bucket{le=\"+Inf\"}") == 3);
+    ck_assert(fl_test_metric(m, "framelog_live_readers") == 0);
+    ck_assert(fl_test_metric(m, "framelog_producers") == 0);
     free(m);
     fl_test_server_free(&s);
     fl_test_rmtree(g_dir);
@@ -349,15 +321,9 @@ START_TEST(kill_9_during_ingest_from_several_producers)
         }
         free(body);
         /* and GetMedia serves them */
-        char path[4300], get[256];
+        char path[4300];
         snprintf(path, sizeof path, "%s/after-%d.mkv", g_dir, i);
-        snprintf(get, sizeof get, "%s/getMedia", s.url);
-        snprintf(json, sizeof json,
-                 "{\"StreamName\":\"%s\",\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"}}",
-                 names[i]);
-        char *argv[] = {"curl", "-sS",           "--max-time", "60", "-o",
-                        path,   "--data-binary", json,         get,  NULL};
-        ck_assert_int_eq(fl_test_run(argv, 90000, NULL, NULL), 0);
+        get_media_earliest(&s, names[i], path);
         ck_assert_int_ge(count_in_file(path, "AWS_KINESISVIDEO_FRAGMENT_NUMBER"),
                          count_acks(acked[i], "PERSISTED"));
         free(acked[i]);
@@ -378,9 +344,5 @@ int main(void)
     tcase_add_test(tc, oversized_fragment_and_missing_codec_private);
     tcase_add_test(tc, kill_9_during_ingest_from_several_producers);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fl_test_main(s);
 }

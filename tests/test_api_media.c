@@ -32,23 +32,9 @@ START_TEST(put_then_get_gives_the_same_frames)
     free(err);
 
     /* GetMedia with curl, from the start */
-    char out1[4300], url[256];
+    char out1[4300];
     snprintf(out1, sizeof out1, "%s/out-curl.mkv", g_dir);
-    snprintf(url, sizeof url, "%s/getMedia", s.url);
-    char *get[] = {
-        "curl",
-        "-sS",
-        "--max-time",
-        "60",
-        "-o",
-        out1,
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        "{\"StreamName\":\"cam\",\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"}}",
-        url,
-        NULL};
-    ck_assert_int_eq(fl_test_run(get, 90000, NULL, NULL), 0);
+    get_media_earliest(&s, "cam", out1);
     char *pin = probe(g_mkv), *pout = probe(out1);
     same_packets(pin, pout, (long long)start * 1000);
     free(pout);
@@ -62,26 +48,18 @@ START_TEST(put_then_get_gives_the_same_frames)
     /* and with the AWS CLI */
     char out2[4300];
     snprintf(out2, sizeof out2, "%s/out-cli.mkv", g_dir);
-    char *env[] = {"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret",
-                   "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", NULL};
-    char *cli[] = {"aws",
-                   "kinesis-video-media",
+    char *cli[] = {"kinesis-video-media",
                    "get-media",
                    "--stream-name",
                    "cam",
                    "--start-selector",
                    "StartSelectorType=EARLIEST",
                    out2,
-                   "--endpoint-url",
-                   s.url,
                    NULL};
-    fl_test_proc_t p;
-    ck_assert_int_eq(fl_test_spawn(&p, cli, env), 0);
-    int st = fl_test_wait(&p, 90000);
-    char *cerr = fl_test_proc_stderr(&p);
-    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "aws: %s", cerr);
+    char *cerr = NULL;
+    int rc = fl_test_aws(&s, cli, NULL, &cerr);
+    ck_assert_msg(rc == 0, "aws (%d): %s", rc, cerr);
     free(cerr);
-    fl_test_proc_free(&p);
     pout = probe(out2);
     same_packets(pin, pout, (long long)start * 1000);
     free(pout);
@@ -182,20 +160,9 @@ START_TEST(persisted_fragments_survive_kill_9)
     fl_test_server_kill(&s);
     fl_test_server_free(&s);
     fl_test_server_start(&s, dir, NULL);
-    char out1[4300], url[256];
+    char out1[4300];
     snprintf(out1, sizeof out1, "%s/after.mkv", g_dir);
-    snprintf(url, sizeof url, "%s/getMedia", s.url);
-    char *get[] = {"curl",
-                   "-sS",
-                   "--max-time",
-                   "60",
-                   "-o",
-                   out1,
-                   "--data-binary",
-                   "{\"StreamName\":\"k\",\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"}}",
-                   url,
-                   NULL};
-    ck_assert_int_eq(fl_test_run(get, 90000, NULL, NULL), 0);
+    get_media_earliest(&s, "k", out1);
     char *pin = probe(g_mkv), *pout = probe(out1);
     same_packets(pin, pout, (long long)start * 1000);
     free(pin);
@@ -309,21 +276,9 @@ START_TEST(websocket_put_then_get)
     char *acks = ws_put_media(&s, "wscam", g_mkv, start);
     check_ack_order(acks, 3);
     free(acks);
-    char out1[4300], url[256];
+    char out1[4300];
     snprintf(out1, sizeof out1, "%s/ws-out.mkv", g_dir);
-    snprintf(url, sizeof url, "%s/getMedia", s.url);
-    char *get[] = {"curl",
-                   "-sS",
-                   "--max-time",
-                   "60",
-                   "-o",
-                   out1,
-                   "--data-binary",
-                   "{\"StreamName\":\"wscam\",\"StartSelector\":{\"StartSelectorType\":"
-                   "\"EARLIEST\"}}",
-                   url,
-                   NULL};
-    ck_assert_int_eq(fl_test_run(get, 90000, NULL, NULL), 0);
+    get_media_earliest(&s, "wscam", out1);
     char *pin = probe(g_mkv), *pout = probe(out1);
     same_packets(pin, pout, (long long)start * 1000);
     free(pin);
@@ -498,9 +453,5 @@ int main(void)
     tcase_add_test(tc, websocket_put_then_get);
     tcase_add_test(tc, live_reader_gets_frames_before_the_fragment_completes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fl_test_main(s);
 }

@@ -13,44 +13,22 @@
 #include "common/json.h"
 #include "harness.h"
 
-static char *env_aws[] = {"AWS_ACCESS_KEY_ID=AKIDFRAMELOGTEST",
-                          "AWS_SECRET_ACCESS_KEY=framelog-test-secret",
-                          "AWS_DEFAULT_REGION=us-west-2",
-                          "AWS_EC2_METADATA_DISABLED=true",
-                          "AWS_CONFIG_FILE=/dev/null",
-                          "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-                          "AWS_PAGER=",
-                          "AWS_MAX_ATTEMPTS=1",
-                          "AWS_RETRY_MODE=standard",
-                          NULL};
-
-/* Run `aws <service> <args> --endpoint-url URL --output json`. Returns the
- * exit code; stdout (JSON) and stderr into *out / *err. */
+/* Run `aws <service> <args...>` against s (see fl_test_aws). */
 static int aws(const fl_test_server_t *s, char **out, char **err, const char *service, ...)
 {
-    char *argv[64];
+    char *args[50];
     int n = 0;
-    argv[n++] = "aws";
-    argv[n++] = (char *)service;
+    args[n++] = (char *)service;
     va_list ap;
     va_start(ap, service);
     const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < 58)
-        argv[n++] = (char *)a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 48)
+        args[n++] = (char *)a;
     va_end(ap);
-    argv[n++] = "--endpoint-url";
-    argv[n++] = (char *)s->url;
-    argv[n++] = "--output";
-    argv[n++] = "json";
-    argv[n] = NULL;
-    fl_test_proc_t p;
-    ck_assert_int_eq(fl_test_spawn(&p, argv, env_aws), 0);
-    int st = fl_test_wait(&p, 60000);
-    *out = fl_test_proc_stdout(&p);
-    *err = fl_test_proc_stderr(&p);
-    fl_test_proc_free(&p);
-    ck_assert_msg(st != -1, "aws timed out");
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    args[n] = NULL;
+    int rc = fl_test_aws(s, args, out, err);
+    ck_assert_msg(rc != -1, "aws timed out");
+    return rc;
 }
 
 #define AWS_OK(s, out, ...)                                                                        \
@@ -334,9 +312,5 @@ int main(void)
     tcase_add_test(tc, tags_add_list_remove);
     tcase_add_test(tc, streams_survive_restart);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fl_test_main(s);
 }

@@ -210,9 +210,5 @@ int main(void)
     tcase_add_test(tc, clock_can_be_driven);
     tcase_add_test(tc, base64_round_trips_and_refuses_junk);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fl_test_main(s);
 }

@@ -183,9 +183,5 @@ int main(void)
     tc = tcase_create("write");
     tcase_add_test(tc, writer_round_trips_every_byte);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fl_test_main(s);
 }

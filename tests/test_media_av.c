@@ -443,9 +443,5 @@ int main(void)
     tcase_add_test(tc, mpegts_and_mp4_clips);
     tcase_add_test(tc, thumbnails_jpeg_and_png);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fl_test_main(s);
 }

@@ -344,9 +344,5 @@ int main(void)
     tcase_add_test(tc, h264_from_libx264);
     tcase_add_test(tc, h265_from_libx265);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fl_test_main(s);
 }

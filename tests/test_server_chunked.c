@@ -149,9 +149,5 @@ int main(void)
                         (int)(sizeof bads / sizeof bads[0]));
     tcase_add_test(tc, long_extension_and_trailers_are_limited);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fl_test_main(s);
 }

@@ -166,9 +166,5 @@ int main(void)
     tcase_add_loop_test(tc, bad_flags_give_one_line_reasons, 0,
                         (int)(sizeof bad_cases / sizeof bad_cases[0]));
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fl_test_main(s);
 }

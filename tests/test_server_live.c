@@ -302,9 +302,5 @@ int main(void)
     tcase_add_test(tc, lost_fragment_does_not_hold_the_tail);
     tcase_add_test(tc, reader_cut_after_a_fragment_resumes_after_it);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fl_test_main(s);
 }

@@ -52,17 +52,6 @@ START_TEST(healthz_answers_json)
 }
 END_TEST
 
-/* The value of a metric line "name{labels} value" (or "name value"). */
-static double metric(const char *text, const char *series)
-{
-    size_t n = strlen(series);
-    for (const char *p = text; (p = strstr(p, series)) != NULL; p += n) {
-        if ((p == text || p[-1] == '\n') && p[n] == ' ')
-            return atof(p + n + 1);
-    }
-    return -1;
-}
-
 START_TEST(metrics_count_requests_bytes_and_connections)
 {
     fl_test_server_t s;
@@ -72,14 +61,16 @@ START_TEST(metrics_count_requests_bytes_and_connections)
     free(get_ok(&s, "/nope", NULL)); /* curl -s exits 0 on a 404 */
     char *m = get_ok(&s, "/metrics", "-i");
     ck_assert_ptr_nonnull(strcasestr(m, "content-type: text/plain; version=0.0.4"));
-    ck_assert_msg(metric(m, "framelog_http_requests_total{route=\"/healthz\",status=\"200\"}") == 3,
-                  "%s", m);
-    ck_assert(metric(m, "framelog_http_requests_total{route=\"other\",status=\"404\"}") == 1);
-    ck_assert(metric(m, "framelog_http_sent_bytes_total") > 3 * 40);
-    ck_assert(metric(m, "framelog_uptime_seconds") >= 0);
-    ck_assert_msg(metric(m, "framelog_connections_total") == 5, "%s", m);
+    ck_assert_msg(
+        fl_test_metric(m, "framelog_http_requests_total{route=\"/healthz\",status=\"200\"}") == 3,
+        "%s", m);
+    ck_assert(fl_test_metric(m, "framelog_http_requests_total{route=\"other\",status=\"404\"}") ==
+              1);
+    ck_assert(fl_test_metric(m, "framelog_http_sent_bytes_total") > 3 * 40);
+    ck_assert(fl_test_metric(m, "framelog_uptime_seconds") >= 0);
+    ck_assert_msg(fl_test_metric(m, "framelog_connections_total") == 5, "%s", m);
     /* the scrape's own connection is open while it is rendered */
-    ck_assert(metric(m, "framelog_open_connections") == 1);
+    ck_assert(fl_test_metric(m, "framelog_open_connections") == 1);
     ck_assert_ptr_nonnull(strstr(m, "# TYPE framelog_http_requests_total counter"));
     free(m);
 
@@ -92,7 +83,8 @@ START_TEST(metrics_count_requests_bytes_and_connections)
     ck_assert_msg(strstr(out, "is not allowed") != NULL, "%s", out);
     free(out);
     m = get_ok(&s, "/metrics", NULL);
-    ck_assert(metric(m, "framelog_http_requests_total{route=\"other\",status=\"405\"}") == 1);
+    ck_assert(fl_test_metric(m, "framelog_http_requests_total{route=\"other\",status=\"405\"}") ==
+              1);
     free(m);
     fl_test_server_free(&s);
 }
@@ -398,9 +390,5 @@ int main(void)
     tcase_add_test(tc, help_and_version);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fl_test_main(s);
 }

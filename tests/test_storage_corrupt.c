@@ -327,9 +327,5 @@ int main(void)
     tcase_add_test(tc, truncated_segment_costs_at_most_that_segment);
     tcase_add_test(tc, damage_is_reported_with_file_and_offset);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fl_test_main(s);
 }
