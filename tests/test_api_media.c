@@ -224,21 +224,19 @@ static int wsc_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     return 0;
 }
 
-static char *ws_put_media(const fl_test_server_t *s, const char *stream, const char *file,
-                          double start_ts)
+static const struct lws_protocols ws_protos[] = {{"framelog-putmedia-v1", wsc_cb, 0, 0, 0, NULL, 0},
+                                                 {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+/* A client context for c, connected as a producer of stream (RELATIVE
+ * timecodes from start_ts); run it with lws_service(). */
+static struct lws_context *ws_connect(const fl_test_server_t *s, wsc_t *c, const char *stream,
+                                      double start_ts)
 {
-    size_t n;
-    char *data = fl_test_read_file(file, &n);
-    ck_assert_ptr_nonnull(data);
-    wsc_t c = {(const uint8_t *)data, n, 0, n, 0, 0, {0}};
-    fl_buf_init(&c.acks, 0);
-    static const struct lws_protocols protos[] = {
-        {"framelog-putmedia-v1", wsc_cb, 0, 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = protos;
-    info.user = &c;
+    info.protocols = ws_protos;
+    info.user = c;
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context *ctx = lws_create_context(&info);
     ck_assert_ptr_nonnull(ctx);
@@ -256,6 +254,18 @@ static char *ws_put_media(const fl_test_server_t *s, const char *stream, const c
     ci.origin = "127.0.0.1";
     ci.protocol = "framelog-putmedia-v1";
     ck_assert_ptr_nonnull(lws_client_connect_via_info(&ci));
+    return ctx;
+}
+
+static char *ws_put_media(const fl_test_server_t *s, const char *stream, const char *file,
+                          double start_ts)
+{
+    size_t n;
+    char *data = fl_test_read_file(file, &n);
+    ck_assert_ptr_nonnull(data);
+    wsc_t c = {(const uint8_t *)data, n, 0, n, 0, 0, {0}};
+    fl_buf_init(&c.acks, 0);
+    struct lws_context *ctx = ws_connect(s, &c, stream, start_ts);
     long long deadline = fl_test_now_ms() + 60000;
     while (!c.closed && fl_test_now_ms() < deadline)
         lws_service(ctx, 50);
@@ -330,29 +340,7 @@ START_TEST(live_reader_gets_frames_before_the_fragment_completes)
     size_t c1 = cluster_offset((uint8_t *)data, n, 0), c2 = cluster_offset((uint8_t *)data, n, 1);
     wsc_t c = {(const uint8_t *)data, n, 0, (c1 + c2) / 2, 0, 0, {0}};
     fl_buf_init(&c.acks, 0);
-    static const struct lws_protocols protos[] = {
-        {"framelog-putmedia-v1", wsc_cb, 0, 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = protos;
-    info.user = &c;
-    lws_set_log_level(LLL_ERR, NULL);
-    struct lws_context *ctx = lws_create_context(&info);
-    char path[512];
-    snprintf(path, sizeof path,
-             "/putMedia?StreamName=live&FragmentTimecodeType=RELATIVE&ProducerStartTimestamp=%ld",
-             (long)time(NULL));
-    struct lws_client_connect_info ci;
-    memset(&ci, 0, sizeof ci);
-    ci.context = ctx;
-    ci.address = "127.0.0.1";
-    ci.port = s.port;
-    ci.path = path;
-    ci.host = "127.0.0.1";
-    ci.origin = "127.0.0.1";
-    ci.protocol = "framelog-putmedia-v1";
-    ck_assert_ptr_nonnull(lws_client_connect_via_info(&ci));
+    struct lws_context *ctx = ws_connect(&s, &c, "live", (double)time(NULL));
     long long until = fl_test_now_ms() + 20000;
     while (c.off < c.limit && fl_test_now_ms() < until)
         lws_service(ctx, 20);
@@ -417,7 +405,7 @@ START_TEST(live_reader_gets_frames_before_the_fragment_completes)
 
     /* the rest; then the reader, which followed live, has every frame */
     c.limit = c.n;
-    lws_callback_on_writable_all_protocol(ctx, &protos[0]);
+    lws_callback_on_writable_all_protocol(ctx, &ws_protos[0]);
     until = fl_test_now_ms() + 30000;
     while (!c.closed && fl_test_now_ms() < until)
         lws_service(ctx, 20);
