@@ -213,6 +213,28 @@ static void on_completion(fl_completion_t *c, int status, uint64_t seq)
     free(f);
 }
 
+/* A resend? Look for a stored fragment with exactly this producer
+ * timecode. One indexed read, on the loop: resends come only after a
+ * producer reconnects, a few fragments at a time. */
+static int h_stored(void *data, int64_t abs_ms, char *number, size_t cap)
+{
+    putmedia_t *pm = data;
+    fl_log_read_opts_t ro = {
+        .from = FL_LOG_AT_PRODUCER_TS, .ts_ns = abs_ms * 1000000, .max_bytes = 1, .max_records = 1};
+    fl_log_batch_t b;
+    memset(&b, 0, sizeof b);
+    int found = fl_log_read(pm->log, 0, &ro, &b) == 0 && b.count == 1 &&
+                b.records[0].producer_ts_ns == abs_ms * 1000000;
+    if (found) {
+        fl_fragment_number(pm->log_id, b.records[0].seq, number, cap);
+        pm->srv->metrics.fragments_resent++;
+        fl_info("putmedia %s: fragment %s at %lld sent again: acked, not stored twice", pm->name,
+                number, (long long)abs_ms);
+    }
+    fl_log_batch_free(&b);
+    return found;
+}
+
 static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms, fl_slice_t record)
 {
     putmedia_t *pm = data;
@@ -371,7 +393,14 @@ static putmedia_t *pm_open(struct fl_server *srv, struct lws *wsi, int ws, pm_ar
     pm->sink = sink;
     fl_buf_init(&pm->out, 0);
     fl_chunked_init(&pm->ch);
-    fl_ingest_hooks_t h = {h_begin, h_ack, h_fragment, h_session, h_frame, h_dropped, pm};
+    fl_ingest_hooks_t h = {.begin = h_begin,
+                           .ack = h_ack,
+                           .fragment = h_fragment,
+                           .session = h_session,
+                           .frame = h_frame,
+                           .dropped = h_dropped,
+                           .stored = h_stored,
+                           .data = pm};
     if (fl_ingest_new(&o, &h, &pm->ingest) != 0)
         goto nomem;
     if (e->producer) {

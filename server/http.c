@@ -118,7 +118,9 @@ void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type,
     va_end(ap);
     fl_buf_t b;
     fl_buf_init(&b, 0);
-    fl_buf_append_str(&b, "{\"message\":");
+    fl_buf_append_str(&b, "{\"__type\":");
+    fl_json_write_string(&b, fl_slice_str(error_type));
+    fl_buf_append_str(&b, ",\"message\":");
     fl_json_write_string(&b, fl_slice_str(msg));
     fl_buf_append_str(&b, "}\n");
     fl_http_add_header(r, "x-amzn-ErrorType", error_type);

@@ -61,6 +61,7 @@ struct fl_ingest {
     uint32_t n_frames;
     int64_t first_ms, end_ms;
     int first_key;
+    int dup; /* a resend of a stored fragment: acked again, not stored */
 
     fl_buf_t record; /* scratch for the encoded fragment */
     uint64_t stored;
@@ -155,6 +156,19 @@ static int on_cluster_start(fl_ingest_t *in, const fl_mkv_event_t *ev)
     int64_t ms = ev->u.cluster.pts_ns / 1000000;
     in->abs_ms = in->o.relative ? in->o.producer_start_ms + ms : ms;
     in->number[0] = 0;
+    in->dup = 0;
+    if (!(in->have_last && in->abs_ms <= in->last_abs_ms) && in->o.min_abs_ms &&
+        in->abs_ms <= in->o.min_abs_ms && in->h.stored &&
+        in->h.stored(in->h.data, in->abs_ms, in->number, sizeof in->number) == 1) {
+        /* a producer sends again what it sent before a reconnect: ack the
+         * stored fragment again, and ignore these bytes */
+        in->dup = 1;
+        in->n_frames = 0;
+        in->state = ST_FRAGMENT;
+        clear_meta(in);
+        send_ack(in, FL_ACK_BUFFERING, 0);
+        return 0;
+    }
     if ((in->have_last && in->abs_ms < in->last_abs_ms) ||
         (in->o.min_abs_ms && in->abs_ms < in->o.min_abs_ms)) {
         in->state = ST_FRAGMENT; /* so the ERROR names this fragment's timecode */
@@ -179,6 +193,8 @@ static int on_frame(fl_ingest_t *in, const fl_mkv_frame_t *f)
 {
     if (in->state != ST_FRAGMENT)
         return fail(in, FL_ACK_ERR_INVALID_MKV, "frame outside a Cluster");
+    if (in->dup)
+        return 0;
     int known = 0;
     for (size_t i = 0; i < in->n_tracks; i++)
         known |= in->track_numbers[i] == f->track;
@@ -216,6 +232,8 @@ static int on_frame(fl_ingest_t *in, const fl_mkv_frame_t *f)
 
 static int on_tags(fl_ingest_t *in, const fl_mkv_tag_t *t, size_t n)
 {
+    if (in->dup && in->state == ST_FRAGMENT)
+        return 0;
     for (size_t i = 0; i < n; i++) {
         if (fl_slice_eq_str(t[i].name, END_OF_FRAGMENT))
             continue; /* the cluster already ended when this Tags began */
@@ -247,6 +265,15 @@ static int on_cluster_end(fl_ingest_t *in)
         fl_info("putmedia: dropping fragment %s cut off by the connection", in->number);
         if (in->h.dropped)
             in->h.dropped(in->h.data);
+        in->state = ST_READY;
+        return 0;
+    }
+    if (in->dup) {
+        in->dup = 0;
+        send_ack(in, FL_ACK_RECEIVED, 0);
+        send_ack(in, FL_ACK_PERSISTED, 0);
+        in->last_abs_ms = in->abs_ms;
+        in->have_last = 1;
         in->state = ST_READY;
         return 0;
     }

@@ -100,6 +100,13 @@ typedef struct {
     /* Live tail: the fragment begun last will never be stored (cut off by
      * the connection, or an error). NULL: not wanted. */
     void (*dropped)(void *data);
+    /* A fragment whose timecode is not after the stream's last stored one
+     * (opts.min_abs_ms): a producer's resend after a reconnect? Return 1,
+     * with its fragment number in number[cap], when the stream holds a
+     * fragment with exactly this absolute timecode: the fragment is then
+     * acked again (BUFFERING, RECEIVED, PERSISTED) and not stored twice.
+     * Return 0 otherwise (then the usual 4004 rule applies). NULL: none. */
+    int (*stored)(void *data, int64_t abs_ms, char *number, size_t cap);
     void *data;
 } fl_ingest_hooks_t;
 

@@ -96,6 +96,11 @@ void fl_metrics_render(const fl_metrics_t *m, fl_buf_t *o)
     fl_buf_append_str(o, "# HELP framelog_ingest_fragments_total Fragments stored by PutMedia.\n"
                          "# TYPE framelog_ingest_fragments_total counter\n");
     fl_buf_printf(o, "framelog_ingest_fragments_total %llu\n", (unsigned long long)m->fragments_in);
+    fl_buf_append_str(o, "# HELP framelog_ingest_fragments_resent_total Fragments a producer "
+                         "sent again after a reconnect, acked and not stored twice.\n"
+                         "# TYPE framelog_ingest_fragments_resent_total counter\n");
+    fl_buf_printf(o, "framelog_ingest_fragments_resent_total %llu\n",
+                  (unsigned long long)m->fragments_resent);
     fl_buf_append_str(o,
                       "# HELP framelog_ingest_bytes_total Bytes of fragments stored by PutMedia.\n"
                       "# TYPE framelog_ingest_bytes_total counter\n");

@@ -33,6 +33,7 @@ typedef struct {
     uint64_t connections_refused;
     /* media */
     uint64_t fragments_in;      /* fragments appended by PutMedia */
+    uint64_t fragments_resent;  /* resends of stored fragments, acked again */
     uint64_t fragment_bytes_in; /* their stored bytes */
     int64_t producers;          /* PutMedia sessions open */
     int64_t live_readers;       /* GetMedia responses open */

@@ -134,8 +134,26 @@ START_TEST(bad_input_gets_errors_and_the_stream_keeps_working)
     free(acks);
     free(err);
 
-    /* decreasing timecodes: a producer going back in time gets 4004 */
-    ck_assert_int_eq(put_media(&s, "cam2", g_mkv, start, &acks, &err), 0);
+    /* the same fragments again (a producer resending after a reconnect):
+     * each is acked PERSISTED with its stored number, none stored twice */
+    char murl[128];
+    snprintf(murl, sizeof murl, "%s/metrics", s.url);
+    char *margv[] = {"curl", "-sS", murl, NULL};
+    char *m = NULL;
+    ck_assert_int_eq(fl_test_run(margv, 30000, &m, NULL), 0);
+    double stored = fl_test_metric(m, "framelog_ingest_fragments_total");
+    free(m);
+    ck_assert_int_eq(put_media(&s, "cam2", g_mkv, start + 100, &acks, &err), 0);
+    check_ack_order(acks, 3);
+    free(acks);
+    free(err);
+    ck_assert_int_eq(fl_test_run(margv, 30000, &m, NULL), 0);
+    ck_assert_msg(fl_test_metric(m, "framelog_ingest_fragments_total") == stored, "%s", m);
+    ck_assert_msg(fl_test_metric(m, "framelog_ingest_fragments_resent_total") == 3, "%s", m);
+    free(m);
+
+    /* decreasing timecodes the stream does not hold: 4004 */
+    ck_assert_int_eq(put_media(&s, "cam2", g_mkv, start + 0.037, &acks, &err), 0);
     ck_assert_msg(strstr(acks, "\"ErrorId\":4004") != NULL, "%s", acks);
     free(acks);
     free(err);

@@ -29,6 +29,7 @@ typedef struct {
     int next_number;
     int refuse_store; /* fragment hook answers this error id */
     int dropped;
+    int64_t stored_abs; /* the "stored" hook knows a fragment at this time */
 } rec_t;
 
 static int h_begin(void *data, int64_t tc, int64_t abs_ms, char *number, size_t cap)
@@ -88,10 +89,26 @@ static void h_dropped(void *data)
     r->dropped++;
 }
 
+static int h_stored(void *data, int64_t abs_ms, char *number, size_t cap)
+{
+    rec_t *r = data;
+    if (!r->stored_abs || abs_ms != r->stored_abs)
+        return 0;
+    snprintf(number, cap, "%s", "777");
+    return 1;
+}
+
 static fl_ingest_t *session(rec_t *r, const fl_ingest_opts_t *o)
 {
     memset(r, 0, sizeof *r);
-    fl_ingest_hooks_t h = {h_begin, h_ack, h_fragment, h_session, h_frame, h_dropped, r};
+    fl_ingest_hooks_t h = {.begin = h_begin,
+                           .ack = h_ack,
+                           .fragment = h_fragment,
+                           .session = h_session,
+                           .frame = h_frame,
+                           .dropped = h_dropped,
+                           .stored = h_stored,
+                           .data = r};
     fl_ingest_opts_t def = {0};
     fl_ingest_t *in;
     ck_assert_int_eq(fl_ingest_new(o ? o : &def, &h, &in), 0);
@@ -326,6 +343,52 @@ START_TEST(decreasing_timecode_is_4004)
 }
 END_TEST
 
+/* A producer that reconnects sends again the fragments it has no
+ * PERSISTED ack for: one the stream holds already is acked again (with its
+ * stored number) and not stored twice; the new ones after it are stored. */
+START_TEST(resent_fragment_is_acked_not_stored)
+{
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    header(&b, 1, "V_VP8");
+    cluster(&b, 9000, 5, 1);
+    cluster(&b, 10000, 5, 1);
+    fl_ingest_opts_t o = {.min_abs_ms = 9000};
+    rec_t r;
+    fl_ingest_t *in = session(&r, &o);
+    r.stored_abs = 9000;
+    feed_all(in, &b, 1 << 20);
+    ck_assert_int_eq(fl_ingest_finish(in, 1), 0);
+    ck_assert_int_eq(r.n_records, 1); /* only 10000 */
+    ck_assert_int_eq(r.rec_abs[0], 10000);
+    ck_assert_int_eq(r.frames, 5); /* the resend's frames reach no live reader */
+    ck_assert_int_ge(r.n_acks, 5);
+    const char *want[] = {"BUFFERING", "RECEIVED", "PERSISTED"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_msg(strstr(r.acks[i], want[i]) &&
+                          strstr(r.acks[i], "\"FragmentTimecode\":9000") &&
+                          strstr(r.acks[i], "\"FragmentNumber\":\"777\""),
+                      "ack %d: %s", i, r.acks[i]);
+    }
+    ck_assert_ptr_nonnull(strstr(r.acks[3], "\"FragmentTimecode\":10000"));
+    fl_ingest_free(in);
+    rec_free(&r);
+
+    /* an earlier timecode the stream does not hold is still 4004 */
+    fl_buf_reset(&b);
+    header(&b, 1, "V_VP8");
+    cluster(&b, 8500, 5, 1);
+    in = session(&r, &o);
+    r.stored_abs = 9000;
+    feed_all(in, &b, 1 << 20);
+    expect_error(&r, FL_ACK_ERR_TIMECODE_LOWER);
+    ck_assert_int_eq(r.n_records, 0);
+    fl_ingest_free(in);
+    rec_free(&r);
+    fl_buf_free(&b);
+}
+END_TEST
+
 START_TEST(limits_give_their_error_ids)
 {
     struct {
@@ -510,6 +573,7 @@ int main(void)
     tcase_add_test(tc, unknown_size_clusters_end_at_the_next_one);
     tcase_add_test(tc, cut_known_size_cluster_is_dropped);
     tcase_add_test(tc, decreasing_timecode_is_4004);
+    tcase_add_test(tc, resent_fragment_is_acked_not_stored);
     tcase_add_test(tc, limits_give_their_error_ids);
     tcase_add_test(tc, garbage_is_4006);
     tcase_add_test(tc, metadata_tags_go_with_the_next_fragment);

@@ -97,7 +97,9 @@ START_TEST(unknown_route_is_aws_shaped_404)
     char *r = get_ok(&s, "/describeNothing", "-i");
     ck_assert_msg(strstr(r, "HTTP/1.1 404") != NULL, "%s", r);
     ck_assert_ptr_nonnull(strcasestr(r, "x-amzn-ErrorType: UnknownOperationException"));
-    ck_assert_ptr_nonnull(strstr(r, "{\"message\":\"no such endpoint: GET /describeNothing\"}"));
+    ck_assert_ptr_nonnull(
+        strstr(r, "{\"__type\":\"UnknownOperationException\",\"message\":\"no such endpoint: GET "
+                  "/describeNothing\"}"));
     free(r);
     fl_test_server_free(&s);
 }
