@@ -676,7 +676,12 @@ int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, v
         if (!pm)
             return -1;
         if (pm->closing) {
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+            /* the close frame, written here: lws 4.1.6 on our libuv loop
+             * drops a close reason queued from this callback */
+            uint8_t cl[LWS_PRE + 2] = {0};
+            cl[LWS_PRE] = LWS_CLOSE_STATUS_NORMAL >> 8;
+            cl[LWS_PRE + 1] = LWS_CLOSE_STATUS_NORMAL & 0xff;
+            lws_write(wsi, cl + LWS_PRE, 2, (enum lws_write_protocol)4 /* LWS_WRITE_CLOSE */);
             return -1;
         }
         if (pm->out.n) {
