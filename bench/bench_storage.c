@@ -25,6 +25,16 @@
  * Ratios printed: log bandwidth / raw streaming bandwidth measured right
  * before and after the case (mean; target >= 0.80), and, at 64 shards, the
  * latency phase's p99 against 2 x raw fdatasync p99 + 1 ms.
+ *
+ * Open time: a store of 8 sealed segments (plus the active one) of small
+ * chunks is written with D bytes and with 4D bytes of records (the segment
+ * size grows with the data, so the segment count stays the same and only
+ * the chunk count grows); fl_store_open + fl_store_close is timed (median
+ * of 9, page cache warm) and the bytes that open reads through the I/O
+ * table are counted. The ratio open(4D) / open(D) should be about 1: open
+ * reads a fixed-size summary per sealed segment, never its chunk entries.
+ *
+ *   bench_storage DIR SECONDS open     runs only the open-time case.
  */
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -61,6 +71,132 @@ static double aes_gcm_gbps(double secs)
     EVP_CIPHER_CTX_free(c);
     free(buf);
     return (double)bytes / el / 1e9;
+}
+
+/* ---- open time ---- */
+
+typedef struct {
+    uint64_t bytes; /* read through the table */
+} count_ctx_t;
+
+static const fl_store_io_t *real_io;
+
+static ssize_t count_pread(void *ctx, int fd, void *buf, size_t n, off_t off)
+{
+    ssize_t r = real_io->pread(real_io->ctx, fd, buf, n, off);
+    if (r > 0)
+        __atomic_add_fetch(&((count_ctx_t *)ctx)->bytes, (uint64_t)r, __ATOMIC_RELAXED);
+    return r;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Write `bytes` of 1 KiB records in 4 KiB chunks into 8 or 9 sealed
+ * segments and a small active one (the store is reopened with a 1-byte
+ * segment size and one batch is appended: that seals the last big segment
+ * and leaves the same active segment whatever the data); return the median
+ * open+close time in ms, the bytes open read and the segments. */
+static double open_case(const char *dir, uint64_t bytes, uint64_t *read_out, uint64_t *chunks_out,
+                        int *segs_out)
+{
+    char data[600];
+    snprintf(data, sizeof data, "%s/store-open-%llu", dir, (unsigned long long)bytes);
+    fl_store_opts_t o = {0};
+    o.dir = data;
+    o.chunk_max_bytes = 4096;
+    o.segment_max_bytes = bytes / 8;
+    fl_store_t *s;
+    fl_log_t *log;
+    int rc = fl_store_open(&o, &s);
+    fl_log_opts_t lo = {.shard_count = 4};
+    if (rc == 0)
+        rc = fl_log_create(s, "open", &lo, &log);
+    if (rc < 0) {
+        fprintf(stderr, "bench: %s\n", fl_strerror(rc));
+        exit(1);
+    }
+    uint8_t buf[1024];
+    memset(buf, 0x5a, sizeof buf);
+    uint64_t n = bytes / sizeof buf;
+    for (int phase = 0; phase < 2; phase++) {
+        for (uint64_t i = 0; i < n; i++) {
+            fl_log_record_t r = {0};
+            r.payload = fl_slice(buf, sizeof buf);
+            uint64_t seq;
+            if ((rc = fl_log_append(log, (uint32_t)(i % 4), &r, NULL, &seq)) < 0) {
+                fprintf(stderr, "append: %s\n", fl_strerror(rc));
+                exit(1);
+            }
+            if (i % 1024 == 1023) { /* batches of 1 MiB: segments roll on time */
+                fl_store_sync(s);
+                fl_log_completion_t comp[1024];
+                size_t got;
+                do
+                    fl_store_poll_completions(s, comp, 1024, &got);
+                while (got);
+            }
+        }
+        fl_store_sync(s);
+        fl_store_close(s);
+        if (phase == 0) { /* the fixed active segment: 8 records */
+            o.segment_max_bytes = 1;
+            n = 8;
+            if ((rc = fl_store_open(&o, &s)) < 0 || (rc = fl_log_open(s, "open", &log)) < 0) {
+                fprintf(stderr, "bench: %s\n", fl_strerror(rc));
+                exit(1);
+            }
+        }
+    }
+    *chunks_out = bytes / sizeof buf / 3; /* 3 records of 1 KiB per 4 KiB chunk */
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "ls '%s'/logs/*/*.seg | wc -l", data);
+    FILE *p = popen(cmd, "r");
+    *segs_out = 0;
+    if (!p || fscanf(p, "%d", segs_out) != 1)
+        *segs_out = -1;
+    if (p)
+        pclose(p);
+
+    count_ctx_t cc = {0};
+    real_io = fl_store_io_default();
+    fl_store_io_t io = *real_io;
+    io.pread = count_pread;
+    io.ctx = &cc;
+    o.io = &io;
+    double t[9];
+    for (int k = 0; k < 9; k++) {
+        cc.bytes = 0;
+        int64_t t0 = fl_time_mono_ns();
+        if ((rc = fl_store_open(&o, &s)) < 0) {
+            fprintf(stderr, "open: %s\n", fl_strerror(rc));
+            exit(1);
+        }
+        fl_store_close(s);
+        t[k] = (double)(fl_time_mono_ns() - t0) / 1e6;
+    }
+    *read_out = cc.bytes;
+    qsort(t, 9, sizeof *t, cmp_double);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", data);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench: could not remove %s\n", data);
+    return t[4];
+}
+
+static void open_time(const char *dir)
+{
+    const uint64_t d = UINT64_C(48) << 20;
+    uint64_t r1, r4, c1, c4;
+    int s1, s4;
+    double t1 = open_case(dir, d, &r1, &c1, &s1);
+    double t4 = open_case(dir, 4 * d, &r4, &c4, &s4);
+    printf("open time: D = %llu MiB (~%llu chunks, %d segments): %.2f ms, %llu bytes read | "
+           "4D (~%llu chunks, %d segments): %.2f ms, %llu bytes read | ratio %.2f (target ~1)\n",
+           (unsigned long long)(d >> 20), (unsigned long long)c1, s1, t1, (unsigned long long)r1,
+           (unsigned long long)c4, s4, t4, (unsigned long long)r4, t4 / t1);
 }
 
 /* window: records in flight at most (the throughput phase fills 64 MiB;
@@ -151,6 +287,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_storage [DIR] [SECONDS]\n");
         return 2;
     }
+    if (argc > 3 && strcmp(argv[3], "open") == 0) {
+        open_time(dir);
+        if (dir == tmpl)
+            rmdir(dir);
+        return 0;
+    }
     printf("bench_storage: dir %s, %.1f s per case\n\n", dir, secs);
     double gcm = aes_gcm_gbps(secs / 2);
     double stream = fl_bench_raw_stream(dir, secs);
@@ -183,6 +325,7 @@ int main(int argc, char **argv)
         }
         printf("\n");
     }
+    open_time(dir);
 
     if (dir == tmpl)
         rmdir(dir);

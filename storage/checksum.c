@@ -26,12 +26,17 @@ static void crc_init(void)
     }
 }
 
-uint32_t fl_crc32c(const void *p, size_t n)
+uint32_t fl_crc32c_update(uint32_t crc, const void *p, size_t n)
 {
     pthread_once(&crc_once, crc_init);
     const uint8_t *b = p;
-    uint32_t c = 0xFFFFFFFFu;
+    uint32_t c = crc ^ 0xFFFFFFFFu;
     for (size_t i = 0; i < n; i++)
         c = crc_table[(c ^ b[i]) & 0xff] ^ (c >> 8);
     return c ^ 0xFFFFFFFFu;
+}
+
+uint32_t fl_crc32c(const void *p, size_t n)
+{
+    return fl_crc32c_update(0, p, n);
 }

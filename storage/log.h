@@ -101,6 +101,9 @@ typedef struct {
     uint64_t max_pending_bytes;     /* 0: 1 GiB queued; past it append says
                                        FL_EAGAIN */
     uint32_t retention_interval_ms; /* 0: 60000; writer's retention tick */
+    uint32_t index_cache_segments;  /* 0: 16; sealed segments whose index
+                                       entries reads keep in memory (least
+                                       recently used out first), <= 65536 */
     const fl_clock_t *clock;        /* NULL: the real clock (copied) */
     const fl_store_io_t *io;        /* NULL: fl_store_io_default() (copied) */
 } fl_store_opts_t;
@@ -148,15 +151,20 @@ uint64_t fl_store_bytes(fl_store_t *s);
 
 /* Counters since open, for metrics. */
 typedef struct {
-    uint64_t appends;          /* records accepted by fl_log_append */
-    uint64_t appended_bytes;   /* their payload bytes */
-    uint64_t completed;        /* completions with status 0 */
-    uint64_t failed;           /* completions with an error */
-    uint64_t batches;          /* group commits */
-    uint64_t fdatasyncs;       /* segment fdatasyncs issued by the writer */
-    uint64_t pending_bytes;    /* queued or in flight now */
-    uint64_t segment_bytes;    /* = fl_store_bytes() */
-    uint64_t expired_segments; /* removed by retention */
+    uint64_t appends;            /* records accepted by fl_log_append */
+    uint64_t appended_bytes;     /* their payload bytes */
+    uint64_t completed;          /* completions with status 0 */
+    uint64_t failed;             /* completions with an error */
+    uint64_t batches;            /* group commits */
+    uint64_t fdatasyncs;         /* segment fdatasyncs issued by the writer */
+    uint64_t pending_bytes;      /* queued or in flight now */
+    uint64_t segment_bytes;      /* = fl_store_bytes() */
+    uint64_t expired_segments;   /* removed by retention */
+    uint64_t index_loads;        /* sealed indexes loaded by reads (cache misses) */
+    uint64_t index_rebuilds;     /* indexes of sealed segments rebuilt from their
+                                    segment (at open or on a read) */
+    uint64_t index_entries_read; /* chunk entries read from index files or
+                                    rebuilt (at open: the active segments') */
 } fl_store_stats_t;
 
 void fl_store_stats(fl_store_t *s, fl_store_stats_t *out);

@@ -1,11 +1,17 @@
 /*
  * storage/reader.c — reads and watches: the reader side of the log.
  *
- * A read finds its first chunk in the shard's in-memory chunk list (under
- * store->mu, by binary search on sequence number or server time, or by a
- * walk on producer time, which need not grow), copies a few chunk refs, and
- * drops the lock; then it preads each chunk from its sealed segment, checks
- * header and GCM tag, decrypts and parses it. A chunk that fails its check
+ * A read finds its first chunk under store->mu: first among the shard's
+ * spans (one per sealed segment, from the index summaries), then among the
+ * entries of that segment (from the segment cache, segcache.c) or of the
+ * active segment (in memory), by binary search on sequence number or server
+ * time, or by a walk on producer time, which need not grow. It copies a few
+ * chunk refs, going on into later segments while it wants more, and drops
+ * the lock. A sealed segment whose entries are not cached stops the copy:
+ * the read loads them without the lock (segcache.c: one index file read,
+ * or a rebuild if it is damaged) and takes the lock again to go on from
+ * that segment. Then it preads each chunk from its segment, checks header
+ * and GCM tag, decrypts and parses it. A chunk that fails its check
  * is logged with file and offset and never returned as data: records before
  * it come back first, and the next read answers FL_ECORRUPT with next_seq
  * past the damaged chunk.
@@ -81,16 +87,15 @@ static int batch_push(fl_log_batch_t *b, size_t *cap, const fl_log_record_t *r)
     return 0;
 }
 
-/* First chunk index that may hold the start of the read. */
-static size_t find_start(const fl_shard_t *sh, const fl_log_read_opts_t *o)
+/* First chunk of v[0..n) (by sequence) that may hold the start of the read. */
+static size_t ref_start(const fl_chunk_ref_t *v, size_t n, const fl_log_read_opts_t *o)
 {
-    size_t lo = 0, hi = sh->nchunks;
+    size_t lo = 0, hi = n;
     switch (o->from) {
     case FL_LOG_AT_SEQ:
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
-            const fl_chunk_ref_t *c = &sh->chunks[mid];
-            if (c->first_seq + c->count <= o->seq)
+            if (v[mid].first_seq + v[mid].count <= o->seq)
                 lo = mid + 1;
             else
                 hi = mid;
@@ -99,17 +104,145 @@ static size_t find_start(const fl_shard_t *sh, const fl_log_read_opts_t *o)
     case FL_LOG_AT_SERVER_TS:
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
-            if (sh->chunks[mid].sts_max < o->ts_ns)
+            if (v[mid].sts_max < o->ts_ns)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo;
+    default: /* producer times need not grow: walk */
+        while (lo < hi && v[lo].pts_max < o->ts_ns)
+            lo++;
+        return lo;
+    }
+}
+
+/* The same over a shard's spans (sealed segments). */
+static size_t span_start(const fl_shard_t *sh, const fl_log_read_opts_t *o)
+{
+    size_t lo = 0, hi = sh->nspans;
+    switch (o->from) {
+    case FL_LOG_AT_SEQ:
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (sh->spans[mid].end_seq <= o->seq)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo;
+    case FL_LOG_AT_SERVER_TS:
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (sh->spans[mid].sts_max < o->ts_ns)
                 lo = mid + 1;
             else
                 hi = mid;
         }
         return lo;
     default:
-        while (lo < hi && sh->chunks[lo].pts_max < o->ts_ns)
+        while (lo < hi && sh->spans[lo].pts_max < o->ts_ns)
             lo++;
         return lo;
     }
+}
+
+/* First span of a sealed segment numbered segno or later. */
+static size_t span_from_segno(const fl_shard_t *sh, uint64_t segno)
+{
+    size_t lo = 0, hi = sh->nspans;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sh->spans[mid].segno < segno)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+enum { MAXREFS = 64 };
+
+/* The chunks a read will open, gathered under mu, in rounds: a round stops
+ * at a sealed segment whose entries are not in the cache; the read loads
+ * them without the lock, and the next round goes on from that segment. */
+typedef struct {
+    fl_chunk_ref_t refs[MAXREFS];
+    size_t nrefs;
+    uint64_t est;            /* payload bytes they may hold */
+    int found;               /* the first chunk of the read is among refs */
+    uint64_t from_segno;     /* sealed segments below it are done */
+    int need_load;           /* the round stopped at sealed segment `need` */
+    uint64_t need, need_end; /* ... which ends before sequence need_end */
+    fl_chunk_ref_t *own;     /* loaded entries of one shard in segment own_segno */
+    size_t nown;
+    uint64_t own_segno;
+    int has_own;
+} gather_t;
+
+static int gather_room(const gather_t *g, size_t max_bytes)
+{
+    return g->nrefs < MAXREFS && g->est < max_bytes;
+}
+
+/* Take v[j..n) (by sequence) until the read has enough chunks for
+ * max_bytes of payload: count what a chunk holds beyond its header, tag and
+ * record headers (counting the whole length stopped a read short when
+ * records are small). Chunks below the trim point are going away. Returns
+ * where it stopped. */
+static size_t gather_refs(gather_t *g, const fl_shard_t *sh, const fl_chunk_ref_t *v, size_t j,
+                          size_t n, size_t max_bytes)
+{
+    for (; j < n && gather_room(g, max_bytes); j++) {
+        const fl_chunk_ref_t *cr = &v[j];
+        if (cr->first_seq + cr->count <= sh->trim_seq)
+            continue;
+        uint64_t overhead = FL_CHUNK_HDR + FL_CHUNK_TAG + (uint64_t)FL_REC_HDR * cr->count;
+        g->refs[g->nrefs++] = *cr;
+        g->est += cr->len > overhead ? cr->len - overhead : 0;
+        g->found = 1;
+    }
+    return j;
+}
+
+/* One round, under mu. */
+static void gather(fl_store_t *s, fl_log_t *log, fl_shard_t *sh, const fl_log_read_opts_t *o,
+                   size_t max_bytes, gather_t *g)
+{
+    g->need_load = 0;
+    size_t k = span_from_segno(sh, g->from_segno);
+    if (!g->found) {
+        size_t k0 = span_start(sh, o);
+        if (k0 > k)
+            k = k0;
+    }
+    for (; k < sh->nspans && gather_room(g, max_bytes); k++) {
+        const fl_span_t *sp = &sh->spans[k];
+        if (sp->end_seq <= sh->trim_seq) {
+            g->from_segno = sp->segno + 1;
+            continue;
+        }
+        const fl_chunk_ref_t *v;
+        size_t n;
+        if (!fl_segcache_get(s, log->id, sp->segno, sh->id, &v, &n)) {
+            if (!g->has_own || g->own_segno != sp->segno) {
+                g->need_load = 1;
+                g->need = sp->segno;
+                g->need_end = sp->end_seq;
+                return;
+            }
+            v = g->own; /* loaded, and already dropped from the cache */
+            n = g->nown;
+        }
+        size_t j = g->found ? 0 : ref_start(v, n, o);
+        if (gather_refs(g, sh, v, j, n, max_bytes) < n)
+            return; /* enough */
+        g->from_segno = sp->segno + 1;
+    }
+    if (!gather_room(g, max_bytes))
+        return;
+    size_t j = g->found ? 0 : ref_start(sh->chunks, sh->nchunks, o);
+    gather_refs(g, sh, sh->chunks, j, sh->nchunks, max_bytes);
 }
 
 static int rec_matches(const fl_log_read_opts_t *o, const fl_log_record_t *r)
@@ -132,54 +265,71 @@ int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, fl_l
     fl_store_t *s = log->store;
     size_t max_bytes = o->max_bytes ? o->max_bytes : (8u << 20);
     size_t max_records = o->max_records ? o->max_records : 10000;
-    enum { MAXREFS = 64 };
-    fl_chunk_ref_t refs[MAXREFS];
-    size_t nrefs = 0;
+    gather_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return FL_ENOMEM;
     int rc = 0;
-
-    pthread_mutex_lock(&s->mu);
-    fl_shard_t *sh = fl_log_shard(log, shard);
-    if (!sh) {
-        rc = FL_ENOTFOUND;
-    } else if (o->from == FL_LOG_AT_SEQ && o->seq < sh->trim_seq) {
-        rc = FL_EEXPIRED;
-        out->next_seq = sh->trim_seq;
-    } else if (o->from == FL_LOG_AT_SERVER_TS && sh->trim_seq &&
-               (sh->nchunks == 0 || o->ts_ns < sh->chunks[0].sts_min)) {
-        /* before the oldest record kept, and older ones were removed: the
-         * answer may have been among them */
-        rc = FL_EEXPIRED;
-        out->next_seq = sh->trim_seq;
-    } else {
-        size_t i = find_start(sh, o);
-        /* chunks still listed but below the trim point are going away */
-        while (i < sh->nchunks && sh->chunks[i].first_seq + sh->chunks[i].count <= sh->trim_seq)
-            i++;
-        if (i == sh->nchunks) {
-            rc = !sh->open && sh->pending == 0 ? FL_EEOF : FL_EAGAIN;
-            out->next_seq = sh->durable_next;
-            if (o->from == FL_LOG_AT_SEQ && o->seq > out->next_seq)
-                out->next_seq = o->seq;
+    fl_shard_t *sh;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        sh = fl_log_shard(log, shard);
+        uint64_t first_seq;
+        int64_t first_sts;
+        int have_first = sh && fl_shard_first(sh, &first_seq, &first_sts) == 0;
+        if (!sh) {
+            rc = FL_ENOTFOUND;
+        } else if (g->nrefs == 0 && o->from == FL_LOG_AT_SEQ && o->seq < sh->trim_seq) {
+            rc = FL_EEXPIRED;
+            out->next_seq = sh->trim_seq;
+        } else if (g->nrefs == 0 && o->from == FL_LOG_AT_SERVER_TS && sh->trim_seq &&
+                   (!have_first || o->ts_ns < first_sts)) {
+            /* before the oldest record kept, and older ones were removed: the
+             * answer may have been among them */
+            rc = FL_EEXPIRED;
+            out->next_seq = sh->trim_seq;
+        } else {
+            gather(s, log, sh, o, max_bytes, g);
+            if (!g->need_load && g->nrefs == 0) {
+                rc = !sh->open && sh->pending == 0 ? FL_EEOF : FL_EAGAIN;
+                out->next_seq = sh->durable_next;
+                if (o->from == FL_LOG_AT_SEQ && o->seq > out->next_seq)
+                    out->next_seq = o->seq;
+            }
         }
-        /* enough chunks for max_bytes of payload: count what a chunk holds
-         * beyond its header, tag and record headers (counting the whole
-         * length stopped a read short when records are small) */
-        uint64_t est = 0;
-        for (; rc == 0 && i < sh->nchunks && nrefs < MAXREFS && est < max_bytes; i++) {
-            const fl_chunk_ref_t *cr = &sh->chunks[i];
-            uint64_t overhead = FL_CHUNK_HDR + 16 + (uint64_t)FL_REC_HDR * cr->count;
-            refs[nrefs++] = *cr;
-            est += cr->len > overhead ? cr->len - overhead : 0;
+        pthread_mutex_unlock(&s->mu);
+        if (rc < 0 || !g->need_load)
+            break;
+        /* a sealed segment's entries: load them (I/O, without mu) */
+        free(g->own);
+        g->own = NULL;
+        g->has_own = 0;
+        rc = fl_segcache_load(log, g->need, shard, &g->own, &g->nown);
+        if (rc == 0) {
+            g->own_segno = g->need;
+            g->has_own = 1;
+            continue;
         }
+        if (g->nrefs) { /* what came before; the next read meets the error */
+            rc = 0;
+            break;
+        }
+        out->next_seq = g->need_end; /* past the segment that cannot be read */
+        break;
     }
-    pthread_mutex_unlock(&s->mu);
-    if (rc < 0)
+    free(g->own);
+    if (rc < 0) {
+        free(g);
         return rc;
+    }
+    fl_chunk_ref_t *refs = g->refs;
+    size_t nrefs = g->nrefs;
 
     const fl_store_io_t *io = &s->io;
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (!c)
+    if (!c) {
+        free(g);
         return FL_ENOMEM;
+    }
     int fd = -1;
     uint64_t fd_segno = 0;
     size_t cap = 0;
@@ -267,6 +417,7 @@ int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, fl_l
     if (fd >= 0)
         io->close(io->ctx, fd);
     EVP_CIPHER_CTX_free(c);
+    free(g);
     if (rc < 0) {
         uint64_t next = out->next_seq;
         fl_log_batch_free(out);

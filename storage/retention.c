@@ -10,9 +10,10 @@
  *
  * Order, so that a crash at any point leaves a consistent answer: first each
  * affected shard's trim point (sequence numbers below it are expired) is
- * committed to the catalog; then the chunks leave memory; then the files are
- * unlinked. A reader asking below the trim point gets FL_EEXPIRED; one that
- * raced the unlink also gets FL_EEXPIRED.
+ * committed to the catalog; then the segment leaves memory (shards' spans,
+ * the segment cache); then the files are unlinked (under the log's idx_mu,
+ * so not while a reader rebuilds that index). A reader asking below the trim point gets
+ * FL_EEXPIRED; one that raced the unlink also gets FL_EEXPIRED.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,12 @@ static int drop_oldest(fl_store_t *s, fl_log_t *log)
     }
     for (uint32_t i = 0; i < nsh; i++) {
         fl_shard_t *sh = log->shards[i];
-        for (size_t k = 0; sh && k < sh->nchunks && sh->chunks[k].segno == g.segno; k++) {
+        if (!sh)
+            continue;
+        if (sh->nspans && sh->spans[0].segno == g.segno && sh->spans[0].end_seq > sh->trim_seq)
+            trim[i] = sh->spans[0].end_seq;
+        /* chunks still listed one by one (a seal that ran out of memory) */
+        for (size_t k = 0; k < sh->nchunks && sh->chunks[k].segno == g.segno; k++) {
             uint64_t end = sh->chunks[k].first_seq + sh->chunks[k].count;
             if (end > trim[i] && end > sh->trim_seq)
                 trim[i] = end;
@@ -62,6 +68,10 @@ static int drop_oldest(fl_store_t *s, fl_log_t *log)
         fl_shard_t *sh = log->shards[i];
         if (!sh)
             continue;
+        if (sh->nspans && sh->spans[0].segno == g.segno) {
+            memmove(sh->spans, sh->spans + 1, (sh->nspans - 1) * sizeof *sh->spans);
+            sh->nspans--;
+        }
         size_t k = 0;
         while (k < sh->nchunks && sh->chunks[k].segno == g.segno)
             k++;
@@ -74,14 +84,18 @@ static int drop_oldest(fl_store_t *s, fl_log_t *log)
     log->nsegs--;
     s->total_bytes -= g.size;
     s->stats.expired_segments++;
+    fl_segcache_drop(s, log->id, g.segno);
     pthread_mutex_unlock(&s->mu);
     free(trim);
 
+    /* not while a reader rebuilds this segment's index (segcache.c) */
     char path[FL_PATH_MAX];
+    pthread_mutex_lock(&log->idx_mu);
     fl_segment_path(log, g.segno, path, sizeof path);
     rc = s->io.unlink(s->io.ctx, path);
     fl_index_path(log, g.segno, path, sizeof path);
     s->io.unlink(s->io.ctx, path);
+    pthread_mutex_unlock(&log->idx_mu);
     if (rc == 0 || rc == -ENOENT)
         rc = fl_io_fsync_dir(&s->io, log->dir);
     fl_info("retention: log %s segment %llu (%llu bytes) removed", log->name,

@@ -20,11 +20,15 @@
  *
  * Invariants: a chunk is written once at the end and never rewritten; bytes
  * past the last complete chunk exist only after a crash (a torn tail) and
- * are cut by recovery before anything else is appended. Recovery reads the
- * index's valid entries and verifies (GCM) only what follows them, so open
- * scans tails, not data. A damaged chunk in the middle is skipped by
- * searching for the next valid chunk header and reported with its offsets;
- * only a tail with no valid chunk after it is cut.
+ * are cut by recovery before anything else is appended. At open, a sealed
+ * segment costs its size, its header and its index's summary (index.c);
+ * only the last segment is recovered: its index's valid entries are read
+ * and only what follows them is verified (GCM), so open scans tails, not
+ * data. A sealed segment whose summary is unusable is recovered the same
+ * way (and its index rewritten with a summary), as is one whose index is
+ * found damaged when a read first needs it (segcache.c). A damaged chunk in the middle is skipped
+ * by searching for the next valid chunk header and reported with its offsets; only a tail with no
+ * valid chunk after it is cut.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -241,6 +245,34 @@ static int refs_push(fl_chunk_ref_t **v, size_t *n, size_t *cap, const fl_chunk_
     return 0;
 }
 
+int fl_segment_open_sealed(fl_log_t *log, uint64_t segno, fl_span_t **spans, size_t *n,
+                           uint64_t *size_out)
+{
+    const fl_store_io_t *io = &log->store->io;
+    char path[FL_PATH_MAX];
+    uint8_t want[FL_SEG_HDR], got[FL_SEG_HDR];
+    uint64_t size = 0;
+    fl_segment_path(log, segno, path, sizeof path);
+    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    if (fd < 0)
+        return fd;
+    int rc = io->fsize(io->ctx, fd, &size);
+    if (rc == 0 && size >= FL_SEG_HDR && (rc = fl_io_read_all(io, fd, got, FL_SEG_HDR, 0)) == 0) {
+        seg_hdr_encode(log->id, segno, want);
+        if (memcmp(want, got, FL_SEG_HDR) != 0)
+            fl_error("segment %s: damaged header at offset 0 (chunks are still checked one "
+                     "by one)",
+                     path);
+    }
+    io->close(io->ctx, fd);
+    if (rc < 0)
+        return rc;
+    *size_out = size;
+    if (size < FL_SEG_HDR)
+        return FL_ECORRUPT; /* recovery says what it is */
+    return fl_index_load_summary(log, segno, size, spans, n);
+}
+
 int fl_segment_recover(fl_log_t *log, uint64_t segno, int tail, fl_chunk_ref_t **refs_out,
                        size_t *n_out, uint64_t *size_out)
 {
@@ -339,8 +371,8 @@ int fl_segment_recover(fl_log_t *log, uint64_t segno, int tail, fl_chunk_ref_t *
         changed = 1;
         break;
     }
-    if (changed)
-        rc = fl_index_rewrite(log, segno, refs, n);
+    if (changed || !tail)
+        rc = fl_index_rewrite(log, segno, refs, n, tail ? 0 : size);
 out:
     EVP_CIPHER_CTX_free(c);
     io->close(io->ctx, fd);

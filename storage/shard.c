@@ -9,9 +9,14 @@
  * range; merging closes two adjacent shards and opens one child covering
  * both (store.c). Closed shards keep their data until retention.
  *
- * In memory a shard keeps its durable chunks in sequence order (the chunk
- * refs that the index files hold), appended by the writer thread after each
- * fdatasync and trimmed from the front by retention, both under store->mu.
+ * In memory a shard keeps, in sequence order: one span per sealed segment
+ * that holds some of its chunks (what that segment's index summary says of
+ * the shard: sequence and time ranges), then the chunk refs of the active
+ * segment (what its index entries say), appended by the writer thread after
+ * each fdatasync. At seal the writer turns the active segment's chunks into
+ * a span; retention removes spans from the front; both under store->mu. So
+ * a shard's memory grows with segments, not chunks: the entries of sealed
+ * segments are loaded when a read needs them (segcache.c).
  */
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -63,6 +68,7 @@ void fl_shard_free(fl_shard_t *sh)
 {
     if (!sh)
         return;
+    free(sh->spans);
     free(sh->chunks);
     free(sh);
 }
@@ -86,4 +92,39 @@ int fl_shard_add_chunk(fl_shard_t *sh, const fl_chunk_ref_t *r)
     if (r->pts_max > sh->max_pts)
         sh->max_pts = r->pts_max;
     return 0;
+}
+
+int fl_shard_add_span(fl_shard_t *sh, const fl_span_t *sp)
+{
+    if (sh->nspans == sh->capspans) {
+        size_t nc = sh->capspans ? sh->capspans * 2 : 16;
+        fl_span_t *v = realloc(sh->spans, nc * sizeof *v);
+        if (!v)
+            return FL_ENOMEM;
+        sh->spans = v;
+        sh->capspans = nc;
+    }
+    sh->spans[sh->nspans++] = *sp;
+    if (sp->end_seq > sh->durable_next)
+        sh->durable_next = sp->end_seq;
+    if (sp->sts_max > sh->last_sts)
+        sh->last_sts = sp->sts_max;
+    if (sp->pts_max > sh->max_pts)
+        sh->max_pts = sp->pts_max;
+    return 0;
+}
+
+int fl_shard_first(const fl_shard_t *sh, uint64_t *seq, int64_t *sts_min)
+{
+    if (sh->nspans) {
+        *seq = sh->spans[0].first_seq;
+        *sts_min = sh->spans[0].sts_min;
+        return 0;
+    }
+    if (sh->nchunks) {
+        *seq = sh->chunks[0].first_seq;
+        *sts_min = sh->chunks[0].sts_min;
+        return 0;
+    }
+    return FL_ENOTFOUND;
 }

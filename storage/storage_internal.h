@@ -4,12 +4,16 @@
  * points. Not for use outside storage/.
  *
  * Locking (see fl_store_t): `mu` guards every in-memory structure that
- * more than one thread touches (logs list, shards and their chunk lists,
- * segment lists, the append queue, watches, counters); it is held only for
- * memory work, never across I/O. `cat_mu` serialises catalog transactions
- * and metadata changes (create/delete/split/merge/tags); when both are
- * needed, cat_mu is taken first. `cmu` guards the completion queue. The
- * writer thread alone touches the fields marked "writer".
+ * more than one thread touches (logs list, shards with their spans and
+ * chunk lists, segment lists, the segment cache, the append queue, watches,
+ * counters); it is held only for memory work, never across I/O. `cat_mu`
+ * serialises catalog transactions and metadata changes (create/delete/
+ * split/merge/tags); when both are needed, cat_mu is taken first. A log's
+ * `idx_mu` serialises loads and rebuilds of its sealed indexes (readers)
+ * with retention's unlink of its segments; it is held across that I/O and
+ * taken before mu, never with mu or cat_mu held. `cmu` guards the
+ * completion queue. The writer thread alone touches the fields marked
+ * "writer".
  */
 #ifndef FL_STORAGE_INTERNAL_H
 #define FL_STORAGE_INTERNAL_H
@@ -24,23 +28,30 @@
 #include "log.h"
 
 /* ---- on-disk constants (docs/storage-format.md) ---- */
-#define FL_CHUNK_HDR       80
-#define FL_CHUNK_TAG       16
-#define FL_CHUNK_VERSION   1
-#define FL_REC_HDR         26
-#define FL_CHUNK_MAX_BODY  (256u << 20)
-#define FL_SEG_HDR         32
-#define FL_SEG_VERSION     1
-#define FL_IDX_HDR         32
-#define FL_IDX_ENTRY       72
-#define FL_IDX_VERSION     1
-#define FL_WRAPPED_KEY_LEN 61
-#define FL_SEQ_EPOCH_SHIFT 40
-#define FL_SEQ_COUNTER_MAX ((UINT64_C(1) << FL_SEQ_EPOCH_SHIFT) - 1)
-#define FL_PATH_MAX        4096
+#define FL_CHUNK_HDR        80
+#define FL_CHUNK_TAG        16
+#define FL_CHUNK_VERSION    1
+#define FL_REC_HDR          26
+#define FL_CHUNK_MAX_BODY   (256u << 20)
+#define FL_SEG_HDR          32
+#define FL_SEG_VERSION      1
+#define FL_IDX_HDR          32
+#define FL_IDX_ENTRY        72
+#define FL_IDX_SUMREC       64 /* one shard's summary record (sealed index) */
+#define FL_IDX_FOOTER       48 /* summary footer, the last bytes of a sealed index */
+#define FL_IDX_VERSION      2
+#define FL_IDX_MAX_SUMRECS  (1u << 20)
+#define FL_SEGCACHE_DEFAULT 16 /* sealed segments whose entries stay in memory */
+#define FL_WRAPPED_KEY_LEN  61
+#define FL_SEQ_EPOCH_SHIFT  40
+#define FL_SEQ_COUNTER_MAX  ((UINT64_C(1) << FL_SEQ_EPOCH_SHIFT) - 1)
+#define FL_PATH_MAX         4096
 
 /* ---- checksum.c ---- */
 uint32_t fl_crc32c(const void *p, size_t n);
+/* Running form: crc = fl_crc32c_update(0, a, na); crc = ...(crc, b, nb)
+ * gives fl_crc32c(a || b). */
+uint32_t fl_crc32c_update(uint32_t crc, const void *p, size_t n);
 
 /* ---- io.c ---- */
 int fl_io_write_all(const fl_store_io_t *io, int fd, const void *p, size_t n, uint64_t off);
@@ -114,11 +125,34 @@ typedef struct {
 void fl_chunk_ref_set(fl_chunk_ref_t *ref, const fl_chunk_hdr_t *h, uint64_t segno, uint64_t off,
                       uint32_t len);
 
+/* What one shard holds in one sealed segment: a summary record of the
+ * segment's index (index.c) and, in memory, a shard's span. Reads use it to
+ * pick the segment, then load the segment's entries (segcache.c). */
+typedef struct {
+    uint64_t segno;
+    uint32_t shard;
+    uint32_t nchunks;
+    uint64_t first_seq; /* of its first chunk */
+    uint64_t end_seq;   /* its last sequence number + 1 */
+    int64_t sts_min, sts_max, pts_min, pts_max;
+    uint64_t bytes; /* its chunks' bytes (headers, bodies, tags) */
+} fl_span_t;
+
 typedef struct {
     uint64_t segno;
     uint64_t size;
     int64_t sts_max; /* INT64_MIN while it holds no chunk */
 } fl_seg_info_t;
+
+/* One sealed segment's index entries in memory (segcache.c): every chunk
+ * of the segment, sorted by shard, then sequence number. */
+typedef struct {
+    uint64_t log_id;
+    uint64_t segno;
+    fl_chunk_ref_t *refs;
+    size_t n;
+    uint64_t used; /* store->segcache_tick at its last use */
+} fl_segcache_ent_t;
 
 struct fl_log_watch {
     fl_log_t *log;
@@ -133,13 +167,15 @@ typedef struct {
     uint32_t parent, parent2;
     int open;
     int64_t created_ns;
-    uint64_t next_seq;      /* next to assign */
-    int64_t last_sts;       /* largest server ts assigned */
-    int64_t max_pts;        /* largest producer ts appended (or found at open) */
-    uint64_t durable_next;  /* 1 + the last durable seq (0: none) */
-    uint64_t trim_seq;      /* sequence numbers below it expired */
-    uint64_t pending;       /* queued records */
-    fl_chunk_ref_t *chunks; /* durable chunks, by sequence */
+    uint64_t next_seq;     /* next to assign */
+    int64_t last_sts;      /* largest server ts assigned */
+    int64_t max_pts;       /* largest producer ts appended (or found at open) */
+    uint64_t durable_next; /* 1 + the last durable seq (0: none) */
+    uint64_t trim_seq;     /* sequence numbers below it expired */
+    uint64_t pending;      /* queued records */
+    fl_span_t *spans;      /* its part of each sealed segment, by segno (= by sequence) */
+    size_t nspans, capspans;
+    fl_chunk_ref_t *chunks; /* durable chunks of the active segment, by sequence */
     size_t nchunks, capchunks;
     struct fl_log_watch *watches;
 } fl_shard_t;
@@ -160,6 +196,10 @@ struct fl_log {
     fl_seg_info_t *segs; /* by segno; the last one is active */
     size_t nsegs, capsegs;
     struct fl_log *next;
+    /* Serialises loads and rebuilds of sealed indexes (readers, on a cache
+     * miss) with the unlink of a sealed segment (retention). Held across
+     * that I/O; taken before mu, never while holding mu. */
+    pthread_mutex_t idx_mu;
     /* writer */
     int seg_fd, idx_fd;
     uint64_t seg_end;   /* bytes of the active segment */
@@ -224,6 +264,9 @@ struct fl_store {
     fl_store_stats_t stats; /* counters (segment_bytes, pending_bytes filled on read) */
     int stop;
     int writer_started;
+    fl_segcache_ent_t *segcache; /* under mu: sealed segments' entries, LRU */
+    size_t nsegcache, segcache_max;
+    uint64_t segcache_tick;
     uint8_t *wbuf; /* writer: scratch for big chunks, reused */
     size_t wbuf_cap;
     pthread_t writer;
@@ -291,22 +334,49 @@ int fl_catalog_kv_list(fl_catalog_t *c, int attrs, uint64_t log_id,
 void fl_index_hdr_encode(uint64_t log_id, uint64_t segno, uint8_t out[FL_IDX_HDR]);
 void fl_index_entry_encode(const fl_chunk_ref_t *r, uint8_t out[FL_IDX_ENTRY]);
 /* Entries of the index file of segment segno whose CRC holds and that
- * follow each other inside seg_size bytes, up to the first that does not.
- * *stale is set when the file is missing, damaged or has more bytes. */
+ * follow each other inside seg_size bytes, up to the first that does not
+ * (a sealed index's summary is not read). *stale is set when the file is
+ * missing, damaged, of version 1, or holds more than those entries. */
 int fl_index_load(fl_log_t *log, uint64_t segno, uint64_t seg_size, fl_chunk_ref_t **refs,
                   size_t *n, int *stale);
-/* Write the whole index of a segment (temp file, fsync, rename). */
-int fl_index_rewrite(fl_log_t *log, uint64_t segno, const fl_chunk_ref_t *refs, size_t n);
+/* The summary of a sealed index, checked against its header and footer
+ * CRCs and against the segment's size: one span per shard, by shard id.
+ * FL_ENOTFOUND (no summary: missing file, version 1, active index),
+ * FL_ECORRUPT (damaged, or it covers another segment size), or an I/O
+ * error; the caller then recovers the segment from its bytes. */
+int fl_index_load_summary(fl_log_t *log, uint64_t segno, uint64_t seg_size, fl_span_t **spans,
+                          size_t *n);
+/* Every entry of a sealed index, all checked (CRCs, order, bounds, the
+ * footer's count and entry CRC): 0, or FL_ECORRUPT (logged with file and
+ * offset), FL_ENOTFOUND, or an I/O error. */
+int fl_index_load_sealed(fl_log_t *log, uint64_t segno, fl_chunk_ref_t **refs, size_t *n);
+/* Per-shard summary of chunk refs (any order): spans sorted by shard. */
+int fl_index_summarize(const fl_chunk_ref_t *refs, size_t n, uint64_t segno, fl_span_t **out,
+                       size_t *nout);
+/* Write the whole index of a segment (temp file, fsync, rename); with
+ * sealed_size != 0, a sealed index: summary and footer after the entries,
+ * covering a segment of that many bytes. refs in offset order. */
+int fl_index_rewrite(fl_log_t *log, uint64_t segno, const fl_chunk_ref_t *refs, size_t n,
+                     uint64_t sealed_size);
+/* Seal the active index in place: append summary and footer after its
+ * idx_count entries (refs, in offset order, are those entries) and fsync. */
+int fl_index_seal(fl_log_t *log, int fd, uint64_t segno, const fl_chunk_ref_t *refs, size_t n,
+                  uint64_t seg_size);
 void fl_index_path(const fl_log_t *log, uint64_t segno, char *buf, size_t cap);
 
 /* ---- segment.c ---- */
 void fl_segment_path(const fl_log_t *log, uint64_t segno, char *buf, size_t cap);
 /* Find every chunk of a segment: the index's valid entries, then a scan of
  * the rest with full verification. `tail`: the log's last segment, where a
- * torn end is cut (ftruncate + fdatasync). The index is rewritten when it
- * was missing or stale. */
+ * torn end is cut (ftruncate + fdatasync); its index is rewritten when it
+ * was missing or stale. A sealed segment's index (tail = 0) is always
+ * rewritten, with its summary. */
 int fl_segment_recover(fl_log_t *log, uint64_t segno, int tail, fl_chunk_ref_t **refs, size_t *n,
                        uint64_t *size_out);
+/* A sealed segment at open: its size (and header check), then its index's
+ * summary. Errors as fl_index_load_summary, or the segment's I/O error. */
+int fl_segment_open_sealed(fl_log_t *log, uint64_t segno, fl_span_t **spans, size_t *n,
+                           uint64_t *size_out);
 /* Create segment segno and its index, durable (files and directory). */
 int fl_segment_create(fl_log_t *log, uint64_t segno, int *seg_fd, int *idx_fd);
 /* Sorted segment numbers found in the log's folder. */
@@ -319,6 +389,30 @@ void fl_shard_range(uint32_t i, uint32_t n, uint8_t start[16], uint8_t end[16]);
 fl_shard_t *fl_shard_new(const fl_cat_shard_t *row, uint64_t next_seq);
 void fl_shard_free(fl_shard_t *sh);
 int fl_shard_add_chunk(fl_shard_t *sh, const fl_chunk_ref_t *r);
+/* Its part of a newly sealed segment (spans come in segno order). */
+int fl_shard_add_span(fl_shard_t *sh, const fl_span_t *sp);
+/* The oldest chunk it holds (0), or FL_ENOTFOUND: first seq, server ts. */
+int fl_shard_first(const fl_shard_t *sh, uint64_t *seq, int64_t *sts_min);
+
+/* ---- segcache.c ---- */
+/* The entries of sealed segment segno of the log, for one shard, if they
+ * are in the cache: 1 and *v (n entries, by sequence), else 0. Under mu;
+ * *v stays valid while mu is held. */
+int fl_segcache_get(fl_store_t *s, uint64_t log_id, uint64_t segno, uint32_t shard,
+                    const fl_chunk_ref_t **v, size_t *n);
+/* Load sealed segment segno's index into the cache (takes log->idx_mu,
+ * then mu; not under either). A damaged index is rebuilt from the segment
+ * and rewritten. With shard_copy: also a malloc'd copy of that shard's
+ * entries (by sequence), which stays valid if the cache drops them. */
+int fl_segcache_load(fl_log_t *log, uint64_t segno, uint32_t shard, fl_chunk_ref_t **shard_copy,
+                     size_t *n_copy);
+/* Give the entries of a sealed segment (any order; the cache takes them)
+ * to the cache. Takes mu. */
+void fl_segcache_put(fl_store_t *s, uint64_t log_id, uint64_t segno, fl_chunk_ref_t *refs,
+                     size_t n);
+/* Forget segment segno of a log (UINT64_MAX: all its segments). Under mu. */
+void fl_segcache_drop(fl_store_t *s, uint64_t log_id, uint64_t segno);
+void fl_segcache_free(fl_store_t *s);
 
 /* ---- writer.c ---- */
 int fl_writer_start(fl_store_t *s);

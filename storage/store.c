@@ -12,8 +12,16 @@
  * Open: take the lock, load the master keys, bump the epoch in the catalog
  * (durably, before any chunk is sealed: nonces and sequence numbers of this
  * open are then fresh), finish deletes that a crash interrupted, unwrap each
- * log's data key, recover each log's segments (only tails are scanned) and
- * start the writer thread.
+ * log's data key, recover each log's segments and start the writer thread.
+ *
+ * What open costs: per log, its catalog rows and its folder listing; per
+ * sealed segment, its size, its 32-byte header and its index's summary (a
+ * 48-byte footer and 64 bytes per shard present in it), never its index
+ * entries; for the last (active) segment, its index entries and a verified
+ * scan of what they do not cover (the torn tail). So open time and memory
+ * grow with logs, shards and segments, not with chunks or bytes. A sealed
+ * segment whose summary is missing or damaged is recovered like the last
+ * one, once (its index is rewritten with a summary).
  *
  * Metadata changes hold cat_mu for the whole change and write the catalog
  * first, then memory: a crash between the two is resolved by the catalog on
@@ -76,6 +84,7 @@ void fl_log_free_mem(fl_log_t *log)
     free(log->name);
     free(log->dir);
     fl_keys_wipe(log->key, sizeof log->key);
+    pthread_mutex_destroy(&log->idx_mu);
     free(log);
 }
 
@@ -190,6 +199,54 @@ static int seg_push(fl_log_t *log, uint64_t segno, uint64_t size, int64_t sts_ma
     return 0;
 }
 
+/* A sealed segment's spans go to their shards. */
+static int add_spans(fl_log_t *log, uint64_t segno, const fl_span_t *sp, size_t n, int64_t *sts_max)
+{
+    for (size_t k = 0; k < n; k++) {
+        fl_shard_t *sh = fl_log_shard(log, sp[k].shard);
+        if (sp[k].sts_max > *sts_max)
+            *sts_max = sp[k].sts_max;
+        if (!sh) {
+            fl_error("log %s: segment %llu: %u chunks of unknown shard %u ignored", log->name,
+                     (unsigned long long)segno, sp[k].nchunks, sp[k].shard);
+            continue;
+        }
+        int rc = fl_shard_add_span(sh, &sp[k]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A sealed segment at open: its summary, or (none usable) its recovery. */
+static int open_sealed(fl_store_t *s, fl_log_t *log, uint64_t segno)
+{
+    fl_span_t *sp = NULL;
+    size_t nsp = 0;
+    uint64_t size = 0;
+    int64_t sts_max = INT64_MIN;
+    int rc = fl_segment_open_sealed(log, segno, &sp, &nsp, &size);
+    if (rc < 0 && rc != FL_ENOMEM && rc != -ENOENT) {
+        fl_chunk_ref_t *refs = NULL;
+        size_t n = 0;
+        rc = fl_segment_recover(log, segno, 0, &refs, &n, &size);
+        if (rc == 0) {
+            s->stats.index_rebuilds++;
+            s->stats.index_entries_read += n;
+            rc = fl_index_summarize(refs, n, segno, &sp, &nsp);
+        }
+        free(refs);
+    }
+    if (rc == 0)
+        rc = add_spans(log, segno, sp, nsp, &sts_max);
+    free(sp);
+    if (rc == 0)
+        rc = seg_push(log, segno, size, sts_max);
+    if (rc == 0)
+        s->total_bytes += size;
+    return rc;
+}
+
 static int log_recover(fl_store_t *s, fl_log_t *log)
 {
     uint64_t *segs = NULL;
@@ -200,16 +257,20 @@ static int log_recover(fl_store_t *s, fl_log_t *log)
     if (rc < 0)
         return rc;
     size_t last_n = 0;
-    for (size_t i = 0; i < nsegs && rc == 0; i++) {
-        fl_chunk_ref_t *refs = NULL;
-        size_t n = 0;
-        uint64_t size = 0;
-        rc = fl_segment_recover(log, segs[i], i + 1 == nsegs, &refs, &n, &size);
-        if (rc < 0) {
+    for (size_t i = 0; i + 1 < nsegs && rc == 0; i++) {
+        rc = open_sealed(s, log, segs[i]);
+        if (rc < 0)
             fl_error("log %s: segment %llu: %s", log->name, (unsigned long long)segs[i],
                      fl_strerror(rc));
-            break;
-        }
+    }
+    if (nsegs && rc == 0) { /* the active segment: its tail is recovered */
+        fl_chunk_ref_t *refs = NULL;
+        size_t n = 0;
+        uint64_t size = 0, segno = segs[nsegs - 1];
+        rc = fl_segment_recover(log, segno, 1, &refs, &n, &size);
+        if (rc < 0)
+            fl_error("log %s: segment %llu: %s", log->name, (unsigned long long)segno,
+                     fl_strerror(rc));
         int64_t sts_max = INT64_MIN;
         for (size_t k = 0; k < n && rc == 0; k++) {
             fl_shard_t *sh = fl_log_shard(log, refs[k].shard);
@@ -217,15 +278,16 @@ static int log_recover(fl_store_t *s, fl_log_t *log)
                 sts_max = refs[k].sts_max;
             if (!sh) {
                 fl_error("log %s: segment %llu offset %llu: chunk of unknown shard %u ignored",
-                         log->name, (unsigned long long)segs[i], (unsigned long long)refs[k].off,
+                         log->name, (unsigned long long)segno, (unsigned long long)refs[k].off,
                          refs[k].shard);
                 continue;
             }
             rc = fl_shard_add_chunk(sh, &refs[k]);
         }
         free(refs);
+        s->stats.index_entries_read += n;
         if (rc == 0)
-            rc = seg_push(log, segs[i], size, sts_max);
+            rc = seg_push(log, segno, size, sts_max);
         s->total_bytes += size;
         last_n = n;
     }
@@ -274,6 +336,7 @@ static int log_cb(void *arg, const fl_cat_log_t *row)
     fl_log_t *log = calloc(1, sizeof *log);
     if (!log)
         return FL_ENOMEM;
+    pthread_mutex_init(&log->idx_mu, NULL);
     char dir[FL_PATH_MAX];
     fl_log_dir_path(s, row->id, dir, sizeof dir);
     log->store = s;
@@ -327,7 +390,7 @@ int fl_store_open(const fl_store_opts_t *o, fl_store_t **out)
 {
     if (!o || !o->dir || !out || !*o->dir)
         return FL_EINVAL;
-    if (o->chunk_max_bytes > (64u << 20))
+    if (o->chunk_max_bytes > (64u << 20) || o->index_cache_segments > 65536)
         return FL_EINVAL;
     fl_store_t *s = calloc(1, sizeof *s);
     if (!s)
@@ -339,6 +402,7 @@ int fl_store_open(const fl_store_opts_t *o, fl_store_t **out)
     s->chunk_max = o->chunk_max_bytes ? o->chunk_max_bytes : (4u << 20);
     s->pending_max = o->max_pending_bytes ? o->max_pending_bytes : (UINT64_C(1) << 30);
     s->ret_interval_ms = o->retention_interval_ms ? o->retention_interval_ms : 60000;
+    s->segcache_max = o->index_cache_segments ? o->index_cache_segments : FL_SEGCACHE_DEFAULT;
     s->lock_fd = s->comp_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->cat_mu, NULL);
@@ -352,7 +416,8 @@ int fl_store_open(const fl_store_opts_t *o, fl_store_t **out)
     lock_path = path_join(o->dir, "LOCK");
     key_path = o->master_key_path ? str_dup(o->master_key_path) : path_join(o->dir, "master.key");
     cat_path = path_join(o->dir, "catalog.db");
-    if (!s->dir || !s->logs_dir || !lock_path || !key_path || !cat_path)
+    s->segcache = calloc(s->segcache_max, sizeof *s->segcache);
+    if (!s->dir || !s->logs_dir || !lock_path || !key_path || !cat_path || !s->segcache)
         goto fail;
     if ((rc = mkdir_ok(&s->io, s->dir)) < 0 || (rc = mkdir_ok(&s->io, s->logs_dir)) < 0 ||
         (rc = fl_io_fsync_dir(&s->io, s->dir)) < 0) {
@@ -411,6 +476,7 @@ void fl_store_close(fl_store_t *s)
             s->io.close(s->io.ctx, log->idx_fd);
         fl_log_free_mem(log);
     }
+    fl_segcache_free(s);
     fl_catalog_close(s->cat);
     if (s->mkeys)
         fl_keys_wipe(s->mkeys, s->nmkeys * sizeof *s->mkeys);
@@ -510,6 +576,8 @@ int fl_log_create(fl_store_t *s, const char *name, const fl_log_opts_t *opts, fl
             return FL_EINVAL;
     fl_log_t *log = calloc(1, sizeof *log);
     fl_shard_t **shards = calloc(nsh, sizeof *shards);
+    if (log)
+        pthread_mutex_init(&log->idx_mu, NULL);
     fl_cat_shard_t *rows = calloc(nsh, sizeof *rows);
     uint8_t dk[32], wrapped[FL_WRAPPED_KEY_LEN];
     char dir[FL_PATH_MAX];
@@ -609,6 +677,7 @@ fail:
     if (log) {
         free(log->name);
         free(log->dir);
+        pthread_mutex_destroy(&log->idx_mu);
         free(log);
     }
     return rc;
@@ -638,6 +707,7 @@ static int delete_on_writer(fl_store_t *s, void *arg)
         }
     for (size_t i = 0; i < log->nsegs; i++)
         s->total_bytes -= log->segs[i].size;
+    fl_segcache_drop(s, log->id, UINT64_MAX);
     pthread_mutex_unlock(&s->mu);
     if (log->seg_fd >= 0)
         s->io.close(s->io.ctx, log->seg_fd);
@@ -902,7 +972,9 @@ static void shard_info(const fl_shard_t *sh, fl_log_shard_info_t *o)
     o->parent = sh->parent;
     o->adjacent_parent = sh->parent2;
     o->open = sh->open;
-    o->first_seq = sh->nchunks ? sh->chunks[0].first_seq : 0;
+    int64_t sts;
+    if (fl_shard_first(sh, &o->first_seq, &sts) < 0)
+        o->first_seq = 0;
     if (o->first_seq && o->first_seq < sh->trim_seq)
         o->first_seq = sh->trim_seq;
     o->next_seq = sh->next_seq;

@@ -467,23 +467,47 @@ static void sync_all(fl_store_t *s, log_work_t **dirty, size_t n)
 static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, fl_chunk_ref_t **out,
                         size_t *n_out);
 
+/* Seal the active segment: its index gets its summary (appended after the
+ * entries and fsync'd, or the whole index rewritten if it missed entries);
+ * in memory, each shard's chunks of it become one span, and the entries go
+ * to the segment cache (followers are about to read them). */
 static void seal_segment(fl_store_t *s, fl_log_t *log)
 {
     uint64_t segno = log->segs[log->nsegs - 1].segno;
-    int rc;
-    if (log->idx_stale) {
-        fl_chunk_ref_t *refs = NULL;
-        size_t n = 0;
-        rc = collect_refs(s, log, segno, &refs, &n);
-        if (rc == 0)
-            rc = fl_index_rewrite(log, segno, refs, n);
-        free(refs);
+    fl_chunk_ref_t *refs = NULL;
+    fl_span_t *sp = NULL;
+    size_t n = 0, nsp = 0;
+    int rc = collect_refs(s, log, segno, &refs, &n);
+    if (rc == 0)
+        rc = fl_index_summarize(refs, n, segno, &sp, &nsp);
+    if (rc == 0) {
+        int wrc = log->idx_stale || log->idx_count != n
+                      ? fl_index_rewrite(log, segno, refs, n, log->seg_end)
+                      : fl_index_seal(log, log->idx_fd, segno, refs, n, log->seg_end);
+        if (wrc < 0)
+            fl_warn("log %s: index of segment %llu not sealed (%s); the next open rebuilds it",
+                    log->name, (unsigned long long)segno, fl_strerror(wrc));
+        pthread_mutex_lock(&s->mu);
+        for (size_t k = 0; k < nsp; k++) {
+            fl_shard_t *sh = fl_log_shard(log, sp[k].shard);
+            if (!sh || fl_shard_add_span(sh, &sp[k]) < 0)
+                continue; /* out of memory: its chunks stay listed one by one */
+            size_t keep = 0;
+            for (size_t i = 0; i < sh->nchunks; i++)
+                if (sh->chunks[i].segno != segno)
+                    sh->chunks[keep++] = sh->chunks[i];
+            sh->nchunks = keep;
+        }
+        pthread_mutex_unlock(&s->mu);
+        fl_segcache_put(s, log->id, segno, refs, n);
+        refs = NULL;
     } else {
-        rc = s->io.fdatasync(s->io.ctx, log->idx_fd);
-    }
-    if (rc < 0)
-        fl_warn("log %s: index of segment %llu not sealed (%s); the next open rebuilds it",
+        fl_warn("log %s: segment %llu sealed without its summary (%s); the next open rebuilds "
+                "it",
                 log->name, (unsigned long long)segno, fl_strerror(rc));
+    }
+    free(sp);
+    free(refs);
     s->io.close(s->io.ctx, log->seg_fd);
     s->io.close(s->io.ctx, log->idx_fd);
     log->seg_fd = log->idx_fd = -1;
@@ -863,7 +887,7 @@ static void *writer_main(void *arg)
         size_t n = 0;
         uint64_t segno = log->segs[log->nsegs - 1].segno;
         if (collect_refs(s, log, segno, &refs, &n) == 0)
-            fl_index_rewrite(log, segno, refs, n);
+            fl_index_rewrite(log, segno, refs, n, 0);
         free(refs);
     }
     EVP_CIPHER_CTX_free(c);

@@ -8,3 +8,5 @@ fl_add_test(test_storage_diskfull SOURCES test_storage_diskfull.c LIBS fl_storag
 fl_add_fuzz_target(fuzz_storage_chunk SOURCES fuzz/fuzz_storage_chunk.c LIBS fl_storage
   CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/fuzz_storage_chunk)
 fl_add_test(test_storage_powerloss SOURCES test_storage_powerloss.c LIBS fl_storage TIMEOUT 600)
+# open reads summaries of sealed segments, not their entries (test_storage_open)
+fl_add_test(test_storage_open SOURCES test_storage_open.c LIBS fl_storage TIMEOUT 300)
