@@ -519,7 +519,7 @@ static int sb_load(flp_filestore_t *fs, sb_t *out)
     for (unsigned slot = 0; slot < 2; slot++) {
         uint8_t buf[FS_SB_LEN];
         size_t got;
-        sb_t sb;
+        sb_t sb = {0};
         int rc = pread_full(fs->fd, buf, sizeof buf, slot * FS_SLOT, &got);
         if (rc < 0)
             return rc;
@@ -629,7 +629,7 @@ int flp_filestore_open(const char *path, const uint8_t key[32], size_t capacity,
         rc = -errno; /* -EWOULDBLOCK: open in another process */
         goto fail;
     }
-    sb_t sb;
+    sb_t sb = {0};
     if ((rc = sb_load(fs, &sb)) < 0)
         goto fail;
     memcpy(fs->file_id, sb.file_id, 16);

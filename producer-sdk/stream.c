@@ -732,7 +732,7 @@ static flp_frag_t *find_tc(flp_stream_t *s, int64_t tc)
 /* Returns 1 when the connection must end (after an ERROR). */
 static int handle_ack(flp_stream_t *s, const char *j)
 {
-    flp_ack_type_t type;
+    flp_ack_type_t type = FLP_ACK_IDLE;
     int64_t tc;
     char number[48];
     int id, ok;

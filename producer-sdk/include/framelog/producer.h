@@ -15,8 +15,12 @@
  * flp_stream_put_frame() (the store was full). Callbacks must not block for
  * long and must not call their own stream's functions.
  *
- * Memory: everything is allocated by flp_client_new()/flp_stream_new() (through
- * the allocator hooks when given); nothing is allocated per frame after that.
+ * Memory: the SDK's own memory (the client, the stream, its content store,
+ * CodecPrivate and session headers) comes from the allocator hooks when
+ * given, at flp_client_new()/flp_stream_new() and once at the first key
+ * frame; nothing is allocated per frame. libwebsockets and OpenSSL (about
+ * 64 KiB per connection), the file store's scratch buffer and the Matroska
+ * scratch buffer (4 KiB) use malloc. docs/sdk.md has the table.
  *
  * Errors: functions return 0 or a negative FLP_E* code (flp_strerror names
  * it); system errors are negative errno values. The numbers are framelog's
