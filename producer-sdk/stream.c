@@ -36,18 +36,19 @@
 #include "media/nal.h"
 #include "store.h"
 
-#define MAX_TRACKS     3
-#define MAX_TAGS       10
-#define MAX_CP         65536                        /* CodecPrivate bytes per track */
-#define MAX_HEADER     (MAX_TRACKS * MAX_CP + 4096) /* session header bytes */
-#define SEND_CHUNK     16384                        /* bytes per WebSocket message */
-#define FRAG_BYTES     32768                        /* store bytes per fragment descriptor */
-#define MIN_STORE      (256 * 1024)
-#define BACKOFF_MIN_MS 250
-#define BACKOFF_MAX_MS 15000
-#define STALL_MS       20000 /* no send progress for this long: reconnect */
-#define MAX_FRAG_MS    20000 /* the server's fragment limit (4002) */
-#define EOF_TAG        "AWS_KINESISVIDEO_END_OF_FRAGMENT"
+#define MAX_TRACKS      3
+#define MAX_TAGS        10
+#define MAX_CP          65536                        /* CodecPrivate bytes per track */
+#define MAX_HEADER      (MAX_TRACKS * MAX_CP + 4096) /* session header bytes */
+#define SEND_CHUNK      16384                        /* bytes per WebSocket message */
+#define FRAG_BYTES      32768                        /* store bytes per fragment descriptor */
+#define MIN_STORE       (256 * 1024)
+#define BACKOFF_MIN_MS  250
+#define BACKOFF_MAX_MS  15000
+#define STALL_MS        20000 /* no send progress for this long: reconnect */
+#define MAX_FRAG_MS     20000 /* the server's fragment limit (4002) */
+#define EOF_TAG         "AWS_KINESISVIDEO_END_OF_FRAGMENT"
+#define MAX_REPLAY_HDRS 4
 
 typedef struct {
     uint32_t number;
@@ -96,13 +97,17 @@ struct flp_stream {
     flp_store_t st;
     uint8_t *mem;
     flp_frag_t *frags;
-    header_t hdr[2]; /* the current session header and, after a replay from
-                        the file store, the one its fragments follow */
-    int cur_hdr;     /* index into hdr of the current one; -1: none yet */
+    header_t hdr[1 + MAX_REPLAY_HDRS]; /* [0]: this run's session header;
+                        [1..]: the headers replayed fragments follow */
+    int n_replay_hdrs;
+    int cur_hdr; /* index into hdr of the current one; -1: none yet */
     uint8_t next_gen;
 
     /* fragmenter */
-    int open;        /* the newest fragment takes frames */
+    int open;                           /* the newest fragment takes frames */
+    int64_t frag_min_rel, frag_max_rel; /* its frames' extent, ms from its start */
+    int64_t last_tc;                    /* the newest fragment's timecode (they only grow) */
+    int have_last_tc;
     int skip_to_key; /* drop frames until the next fragment start */
     int64_t base_ns; /* relative timestamps: added to pts/dts */
     int have_base;
@@ -122,8 +127,13 @@ struct flp_stream {
     int err_streak; /* ERROR acks in a row naming no fragment we hold */
     unsigned seed;
     int64_t last_ack_ns;
+    size_t eof_len; /* bytes of the end-of-fragment Tags element */
 
     flp_filestore_t *fs;
+    pthread_mutex_t fs_mu; /* the file store's own lock: its fdatasyncs run
+                              without the stream's mutex */
+    int64_t fs_release_tc; /* release up to here when the lock is free */
+    int fs_release;
     flp_stream_stats_t stats;
     size_t heap;
 };
@@ -296,6 +306,8 @@ static void report_drop(flp_stream_t *s, int64_t tc, uint32_t frames, const char
     }
 }
 
+static void fs_release_later(flp_stream_t *s, int64_t tc);
+
 /* Drop the oldest fragment to make room (it is not the newest). */
 static void drop_oldest(flp_stream_t *s)
 {
@@ -305,14 +317,39 @@ static void drop_oldest(flp_stream_t *s)
     int was_done = f->done;
     if (s->conn && s->cur_id == f->id && s->cur_off > 0 && s->cur_off < f->len)
         s->abort_conn = 1; /* half sent: the server must not see the rest */
-    if (s->fs)
-        flp_filestore_release(s->fs, tc);
+    fs_release_later(s, tc);
     flp_store_pop(&s->st);
     if (!was_done) {
         s->stats.fragments_dropped++;
         report_drop(s, tc, frames, "the content store is full: oldest fragment dropped");
     }
     wake_sender(s);
+}
+
+/* Releases in the file store wait for a moment without the stream's
+ * mutex (fs_release_pending): the superblock's fdatasync must not stall
+ * put_frame or the sender. */
+static void fs_release_later(flp_stream_t *s, int64_t tc)
+{
+    if (!s->fs)
+        return;
+    if (!s->fs_release || tc > s->fs_release_tc)
+        s->fs_release_tc = tc;
+    s->fs_release = 1;
+}
+
+/* With s->mu held: do a pending release (the mutex is dropped meanwhile). */
+static void fs_release_pending(flp_stream_t *s)
+{
+    if (!s->fs || !s->fs_release)
+        return;
+    int64_t tc = s->fs_release_tc;
+    s->fs_release = 0;
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&s->fs_mu);
+    flp_filestore_release(s->fs, tc);
+    pthread_mutex_unlock(&s->fs_mu);
+    pthread_mutex_lock(&s->mu);
 }
 
 static void pop_done(flp_stream_t *s)
@@ -327,8 +364,7 @@ static void pop_done(flp_stream_t *s)
     }
     if (popped) {
         /* the file's copies go with them (it releases its oldest run) */
-        if (s->fs)
-            flp_filestore_release(s->fs, tc);
+        fs_release_later(s, tc);
         pthread_cond_broadcast(&s->cv);
     }
 }
@@ -414,14 +450,24 @@ static void close_fragment(flp_stream_t *s)
     f = flp_store_newest(&s->st);
     f->closed = 1;
     s->stats.fragments++;
+    wake_sender(s);
     if (s->fs) {
-        int err = flp_filestore_append(s->fs, FLP_REC_FRAGMENT, f->timecode_ms, s->st.mem + f->off,
-                                       f->len);
+        /* Seal it into the file without the stream's mutex, so the sender
+         * goes on meanwhile. The bytes stay put: a closed fragment never
+         * moves, and only this thread (put_mu) writes the ring; the sender
+         * may pop it, but nobody reuses its bytes before we return. */
+        const uint8_t *p = s->st.mem + f->off;
+        size_t n = f->len;
+        int64_t tc = f->timecode_ms;
+        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_lock(&s->fs_mu);
+        int err = flp_filestore_append(s->fs, FLP_REC_FRAGMENT, tc, p, n);
+        pthread_mutex_unlock(&s->fs_mu);
+        pthread_mutex_lock(&s->mu);
         if (err)
             flp_logf(s->c, FLP_LOG_WARN, "stream %s: fragment %lld not kept in %s: %s", s->name,
-                     (long long)f->timecode_ms, "the storage file", flp_strerror(err));
+                     (long long)tc, "the storage file", flp_strerror(err));
     }
-    wake_sender(s);
 }
 
 /* Start a fragment at this frame's time. */
@@ -445,6 +491,9 @@ static int open_fragment(flp_stream_t *s, int64_t tc_ms)
     flp_frag_t *f = flp_store_newest(&s->st);
     f->first_put_ns = mono_ns();
     s->open = 1;
+    s->frag_min_rel = s->frag_max_rel = 0;
+    s->last_tc = tc_ms;
+    s->have_last_tc = 1;
     fl_buf_reset(&s->scratch);
     if (s->n_tags) {
         fl_mkv_tag_t mt[MAX_TAGS];
@@ -457,7 +506,12 @@ static int open_fragment(flp_stream_t *s, int64_t tc_ms)
     fl_mkv_write_cluster_start(&s->scratch, (uint64_t)tc_ms);
     if (s->scratch.err)
         return FLP_ENOMEM;
-    int err = append_bytes(s, s->scratch.p, s->scratch.n);
+    uint8_t *room;
+    int err = make_room(s, s->scratch.n + s->eof_len, &room);
+    if (!err) {
+        memcpy(room, s->scratch.p, s->scratch.n);
+        flp_store_commit(&s->st, s->scratch.n);
+    }
     if (err) {
         /* not even the Cluster header fits: forget the fragment */
         f = flp_store_newest(&s->st);
@@ -549,7 +603,9 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
             return err;
         s->cur_hdr = 0;
         if (s->fs) {
+            pthread_mutex_lock(&s->fs_mu);
             err = flp_filestore_append(s->fs, FLP_REC_HEADER, 0, s->hdr[0].bytes, s->hdr[0].len);
+            pthread_mutex_unlock(&s->fs_mu);
             if (err)
                 flp_logf(s->c, FLP_LOG_WARN, "stream %s: header not kept in the storage file: %s",
                          s->name, flp_strerror(err));
@@ -563,10 +619,17 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
     int64_t pts_ms = floor_ms(f->pts_ns + s->base_ns);
     flp_frag_t *cur = s->open ? flp_store_newest(&s->st) : NULL;
     int64_t rel = cur ? pts_ms - cur->timecode_ms : 0;
-    int new_frag = 0;
-    if (starter && (!cur || rel >= (int64_t)s->frag_ms || rel > 32767 || rel >= MAX_FRAG_MS))
-        new_frag = 1;
-    if (!new_frag && (!cur || s->skip_to_key || rel > 32767 || rel >= MAX_FRAG_MS)) {
+    /* the fragment's span as the server measures it (4002): from its
+     * earliest frame to its latest, leading pictures and early audio too */
+    int64_t lo = rel < s->frag_min_rel ? rel : s->frag_min_rel;
+    int64_t hi = rel > s->frag_max_rel ? rel : s->frag_max_rel;
+    int too_long = cur && (rel > 32767 || hi - lo >= MAX_FRAG_MS);
+    /* fragment timecodes only grow: the server tells a resend by its
+     * timecode, so two fragments may never share one */
+    int later = !s->have_last_tc || pts_ms > s->last_tc;
+    int new_frag =
+        starter && later && (!cur || (rel > 0 && rel >= (int64_t)s->frag_ms) || too_long);
+    if (!new_frag && (!cur || s->skip_to_key || too_long)) {
         /* nothing to append to until the next key frame */
         if (cur && !s->skip_to_key)
             close_fragment(s);
@@ -596,7 +659,8 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
         return FLP_ENOMEM;
     size_t hn = s->scratch.n;
     uint8_t *dst;
-    int err = make_room(s, hn + psize, &dst);
+    /* keep room for the end-of-fragment tag, so close_fragment never fails */
+    int err = make_room(s, hn + psize + s->eof_len, &dst);
     if (err) {
         /* the open fragment cannot grow: end it here, drop this frame */
         close_fragment(s);
@@ -608,6 +672,10 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
     write_payload(t, au, dst + hn);
     flp_store_commit(&s->st, hn + psize);
     flp_store_newest(&s->st)->n_frames++;
+    if (rel < s->frag_min_rel)
+        s->frag_min_rel = rel;
+    if (rel > s->frag_max_rel)
+        s->frag_max_rel = rel;
     t->last_dts_ns = f->dts_ns;
     t->have_dts = 1;
     s->stats.frames_put++;
@@ -623,6 +691,7 @@ int flp_stream_put_frame(flp_stream_t *s, const flp_frame_t *f)
     pthread_mutex_lock(&s->put_mu);
     pthread_mutex_lock(&s->mu);
     int err = put_locked(s, f);
+    fs_release_pending(s);
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_unlock(&s->put_mu);
     return err;
@@ -864,7 +933,10 @@ static size_t next_chunk(flp_stream_t *s, const uint8_t **p, int *is_hdr, uint64
         *id_out = f->id;
         if (s->hdr_sent != f->gen + 1) {
             /* headers stay put until the stream is freed: no copy */
-            header_t *h = s->hdr[0].valid && s->hdr[0].gen == f->gen ? &s->hdr[0] : &s->hdr[1];
+            header_t *h = &s->hdr[0];
+            for (size_t i = 0; i < sizeof s->hdr / sizeof s->hdr[0]; i++)
+                if (s->hdr[i].valid && s->hdr[i].gen == f->gen)
+                    h = &s->hdr[i];
             *p = h->bytes;
             *is_hdr = 1;
             return h->len;
@@ -927,15 +999,17 @@ static void *sender_main(void *arg)
     int64_t last_progress = mono_ns();
     pthread_mutex_lock(&s->mu);
     while (!s->quit) {
+        fs_release_pending(s);
         if (!s->conn) {
             if (s->stop_req && all_done(s))
                 break;
             if (backoff) {
                 struct timespec ts;
                 timespec_in(&ts, jitter(s, backoff));
-                while (!s->quit && pthread_cond_timedwait(&s->cv, &s->mu, &ts) == 0)
+                while (!s->quit && !(s->stop_req && all_done(s)) &&
+                       pthread_cond_timedwait(&s->cv, &s->mu, &ts) == 0)
                     ;
-                if (s->quit)
+                if (s->quit || (s->stop_req && all_done(s)))
                     break;
             }
             conn_state(s, FLP_CONN_CONNECTING, 0);
@@ -1000,7 +1074,13 @@ static void *sender_main(void *arg)
                     s->hdr_sent = f ? f->gen + 1 : 0;
                 } else if (s->cur_id == id) {
                     flp_frag_t *f = flp_store_get(&s->st, id);
-                    if (s->cur_off == 0 && f) {
+                    if (!f) {
+                        /* dropped while this message was in the transport:
+                         * unless it carried the whole fragment, the server
+                         * holds part of one and must not see more */
+                        if (!(s->cur_off == 0 && completes))
+                            s->abort_conn = 1;
+                    } else if (s->cur_off == 0) {
                         s->stats.resent_fragments += f->sent;
                         f->sent = 1;
                     }
@@ -1104,19 +1184,27 @@ static int replay_cb(void *ctx, int kind, int64_t tc, const uint8_t *p, size_t n
 {
     flp_stream_t *s = ctx;
     if (kind == FLP_REC_HEADER) {
-        if (n > MAX_HEADER || keep_bytes(s, &s->hdr[1].bytes, p, n) != 0)
-            return 0;
-        s->hdr[1].len = n;
-        s->hdr[1].gen = s->next_gen++;
-        s->hdr[1].valid = 1;
+        header_t *last = s->n_replay_hdrs ? &s->hdr[s->n_replay_hdrs] : NULL;
+        if (last && last->len == n && memcmp(last->bytes, p, n) == 0)
+            return 0; /* the same session header again: same gen */
+        if (s->n_replay_hdrs == MAX_REPLAY_HDRS || n > MAX_HEADER)
+            return 1; /* keep the rest in the file for a later start */
+        header_t *h = &s->hdr[s->n_replay_hdrs + 1];
+        if (keep_bytes(s, &h->bytes, p, n) != 0)
+            return 1;
+        h->len = n;
+        h->gen = s->next_gen++;
+        h->valid = 1;
+        s->n_replay_hdrs++;
         return 0;
     }
-    if (!s->hdr[1].valid || !flp_store_fits(&s->st, n))
+    header_t *rh = s->n_replay_hdrs ? &s->hdr[s->n_replay_hdrs] : NULL;
+    if (!rh || !flp_store_fits(&s->st, n))
         return 0;
     flp_frag_t *f;
     uint8_t *dst;
     for (;;) {
-        f = flp_store_begin(&s->st, tc, s->hdr[1].gen);
+        f = flp_store_begin(&s->st, tc, rh->gen);
         if (f && (dst = flp_store_reserve(&s->st, n)))
             break;
         if (f)
@@ -1132,6 +1220,9 @@ static int replay_cb(void *ctx, int kind, int64_t tc, const uint8_t *p, size_t n
     memcpy(dst, p, n);
     flp_store_commit(&s->st, n);
     f->closed = 1;
+    if (!s->have_last_tc || tc > s->last_tc)
+        s->last_tc = tc;
+    s->have_last_tc = 1;
     f->first_put_ns = mono_ns();
     s->stats.fragments++;
     return 0;
@@ -1143,8 +1234,8 @@ static void free_bytes(flp_stream_t *s)
 {
     for (size_t i = 0; i < MAX_TRACKS; i++)
         flp_free(s->c, s->tracks[i].cp);
-    flp_free(s->c, s->hdr[0].bytes);
-    flp_free(s->c, s->hdr[1].bytes);
+    for (size_t i = 0; i < sizeof s->hdr / sizeof s->hdr[0]; i++)
+        flp_free(s->c, s->hdr[i].bytes);
 }
 
 int flp_stream_new(flp_client_t *c, const flp_stream_config_t *cfg, flp_stream_t **out)
@@ -1233,7 +1324,14 @@ int flp_stream_new(flp_client_t *c, const flp_stream_config_t *cfg, flp_stream_t
     if (fl_buf_reserve(&s->scratch, 4096) != 0)
         goto fail;
     s->heap += s->scratch.cap;
+    {
+        fl_mkv_tag_t eof = {fl_slice_str(EOF_TAG), fl_slice_str("1"), 0};
+        fl_mkv_write_tags(&s->scratch, &eof, 1);
+        s->eof_len = s->scratch.n;
+        fl_buf_reset(&s->scratch);
+    }
     pthread_mutex_init(&s->put_mu, NULL);
+    pthread_mutex_init(&s->fs_mu, NULL);
     pthread_mutex_init(&s->mu, NULL);
     s->seed = (unsigned)fl_time_mono_ns() ^ (unsigned)(uintptr_t)s;
     pthread_condattr_t ca;
@@ -1268,6 +1366,7 @@ int flp_stream_new(flp_client_t *c, const flp_stream_config_t *cfg, flp_stream_t
     return 0;
 fail_sync:
     pthread_mutex_destroy(&s->put_mu);
+    pthread_mutex_destroy(&s->fs_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
 fail:
@@ -1331,8 +1430,12 @@ void flp_stream_free(flp_stream_t *s)
         wake_sender(s);
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
+        pthread_mutex_lock(&s->mu);
+        fs_release_pending(s); /* what the last acks freed */
+        pthread_mutex_unlock(&s->mu);
     }
     pthread_mutex_destroy(&s->put_mu);
+    pthread_mutex_destroy(&s->fs_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     flp_filestore_close(s->fs);

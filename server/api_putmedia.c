@@ -216,15 +216,29 @@ static void on_completion(fl_completion_t *c, int status, uint64_t seq)
 /* A resend? Look for a stored fragment with exactly this producer
  * timecode. One indexed read, on the loop: resends come only after a
  * producer reconnects, a few fragments at a time. */
+static int stored_at(putmedia_t *pm, int64_t abs_ms, fl_log_batch_t *b)
+{
+    fl_log_read_opts_t ro = {
+        .from = FL_LOG_AT_PRODUCER_TS, .ts_ns = abs_ms * 1000000, .max_bytes = 1, .max_records = 1};
+    return fl_log_read(pm->log, 0, &ro, b) == 0 && b->count == 1 &&
+           b->records[0].producer_ts_ns == abs_ms * 1000000;
+}
+
 static int h_stored(void *data, int64_t abs_ms, char *number, size_t cap)
 {
     putmedia_t *pm = data;
-    fl_log_read_opts_t ro = {
-        .from = FL_LOG_AT_PRODUCER_TS, .ts_ns = abs_ms * 1000000, .max_bytes = 1, .max_records = 1};
     fl_log_batch_t b;
     memset(&b, 0, sizeof b);
-    int found = fl_log_read(pm->log, 0, &ro, &b) == 0 && b.count == 1 &&
-                b.records[0].producer_ts_ns == abs_ms * 1000000;
+    int found = stored_at(pm, abs_ms, &b);
+    if (!found) {
+        /* Reads see durable records only, and the stream's last timecode
+         * counts appends still waiting for their fdatasync: the previous
+         * connection's last fragments may be among them. Wait for them
+         * once (an fdatasync, on this rare path), then look again, so that
+         * a resend is neither stored twice nor refused with 4004. */
+        fl_store_sync(pm->srv->store);
+        found = stored_at(pm, abs_ms, &b);
+    }
     if (found) {
         fl_fragment_number(pm->log_id, b.records[0].seq, number, cap);
         pm->srv->metrics.fragments_resent++;

@@ -382,9 +382,13 @@ static void fls_on_ack(void *ctx, flp_ack_type_t type, int64_t timecode_ms, cons
                   (gint64)timecode_ms, number ? number : "");
 }
 
-/* Errors that the SDK recovers from by reconnecting. */
+/* Errors that the SDK recovers from: a lost connection (it reconnects) and
+ * the server's own trouble (ids 5000 and up: the SDK keeps the fragment and
+ * sends it again). */
 static gboolean fls_transient(int err, int error_id)
 {
+    if (error_id >= 5000)
+        return TRUE;
     return error_id == 0 &&
            (err == FLP_ECONNECT || err == FLP_ECLOSED || err == FLP_ETIMEDOUT || err == FLP_EIO);
 }
