@@ -13,15 +13,21 @@
  * END_OF_FRAGMENT Tags element, as KVS producers do). The producers start
  * spread over one fragment's duration, as independent cameras would, so
  * that their fragments do not all end in the same millisecond. One GetMedia reader
- * follows stream 0 from NOW. After a 2 s warm-up, it measures for SECONDS
- * (default 10):
+ * follows stream 0 from NOW. Each producer sends one WebSocket message per
+ * frame, built straight into its send buffer (a fragment's Cluster start
+ * rides on its first frame, the END_OF_FRAGMENT tag on its last), so that
+ * the clients cost little beside the server. Environment: FL_BENCH_FRAMELOGD
+ * runs another server binary, FL_BENCH_WRAP a command in front of it (e.g.
+ * "valgrind --tool=callgrind"). After a 2 s warm-up, it measures for
+ * SECONDS (default 10):
  *   - aggregate ingest MB/s (bytes the producers got onto the wire) and the
  *     rate storage made durable (PERSISTED fragments x their size);
- *   - the server's CPU (user+system, % of one core, from /proc);
- *   - PERSISTED latency: the fragment's last byte queued by the producer ->
+ *   - the server's CPU (user+system, % of one core, from /proc), and the
+ *     client processes' own beside it (they share the machine);
+ *   - PERSISTED latency: the fragment's last frame due at the producer ->
  *     its PERSISTED ack received, p50/p99;
- *   - GetMedia live latency: a frame queued by producer 0 -> the same frame
- *     parsed out of the reader's stream (each frame carries its send time),
+ *   - GetMedia live latency: a frame due at producer 0 -> the same frame
+ *     parsed out of the reader's stream (each frame carries its due time),
  *     p50/p99.
  * References in the same run, on the same disk: streaming write+fdatasync
  * MB/s and the fdatasync p99 of 512 KiB writes (one fragment's size).
@@ -66,8 +72,9 @@ typedef struct {
     int id;
     struct lws *wsi;
     int closed;
-    fl_buf_t out;
-    int64_t next_frame_ns;
+    int header_sent;
+    int asked;             /* a writeable callback is requested */
+    int64_t next_frame_ns; /* when the next frame is due (queued, as a camera's encoder would) */
     int frame_idx;
     int64_t tc_ms; /* the open fragment's timecode */
     pend_t pend[64];
@@ -77,6 +84,8 @@ typedef struct {
 typedef struct {
     producer_t *p;
     int n;
+    fl_buf_t header; /* the session's EBML header, Segment, Info and Tracks */
+    fl_buf_t msg;    /* the message being sent, after LWS_PRE bytes */
     int measuring;
     uint64_t bytes_sent;
     uint64_t persisted, errors;
@@ -109,30 +118,45 @@ static void session_header(fl_buf_t *b)
     fl_mkv_write_tracks(b, &t, 1);
 }
 
-/* Queue every frame that is due. */
+/* Every frame's bytes: the same but for a stamp (see next_message). */
+static uint8_t frame_tpl[FRAME_BYTES];
+
+/* The producer's next due frame as one WebSocket message, built straight
+ * into B.msg after its LWS_PRE bytes: the Cluster's start before a
+ * fragment's first frame, the SimpleBlock, and after its last frame the
+ * END_OF_FRAGMENT tag. One copy of the frame, one lws_write: the client
+ * stays cheap beside the server it measures. The frame carries its due
+ * time, so latencies include any lag of the client's own loop. */
+static void next_message(producer_t *p)
+{
+    fl_buf_t *m = &B.msg;
+    m->n = LWS_PRE;
+    int64_t due = p->next_frame_ns;
+    if (p->frame_idx == 0)
+        fl_mkv_write_cluster_start(m, (uint64_t)p->tc_ms);
+    fl_mkv_write_simple_block_header(m, 1, (int64_t)p->frame_idx * 1000 / FPS, p->frame_idx == 0,
+                                     FRAME_BYTES);
+    uint8_t *f = m->p + m->n;
+    fl_buf_append(m, frame_tpl, FRAME_BYTES);
+    memcpy(f, "FLBENCH1", 8);
+    memcpy(f + 8, &due, 8);
+    memset(f + 16, p->frame_idx, 64);
+    p->next_frame_ns += 1000000000LL / FPS;
+    if (++p->frame_idx == FRAMES_PER_FRAGMENT) {
+        fl_mkv_tag_t eof = {fl_slice_str("AWS_KINESISVIDEO_END_OF_FRAGMENT"), fl_slice_str(""), 0};
+        fl_mkv_write_tags(m, &eof, 1);
+        p->pend[p->n_pend++ % 64] = (pend_t){p->tc_ms, due};
+        p->frame_idx = 0;
+        p->tc_ms += FRAMES_PER_FRAGMENT * 1000 / FPS;
+    }
+}
+
+/* Ask for a writeable callback when there is something to send. */
 static void produce(producer_t *p, int64_t now)
 {
-    static uint8_t frame[FRAME_BYTES];
-    while (p->next_frame_ns <= now) {
-        if (p->frame_idx == 0)
-            fl_mkv_write_cluster_start(&p->out, (uint64_t)p->tc_ms);
-        int64_t t = mono();
-        memcpy(frame, "FLBENCH1", 8);
-        memcpy(frame + 8, &t, 8);
-        memset(frame + 16, p->frame_idx, 64);
-        fl_mkv_write_simple_block(&p->out, 1, (int64_t)p->frame_idx * 1000 / FPS, p->frame_idx == 0,
-                                  fl_slice(frame, sizeof frame));
-        p->next_frame_ns += 1000000000LL / FPS;
-        if (++p->frame_idx == FRAMES_PER_FRAGMENT) {
-            fl_mkv_tag_t eof = {fl_slice_str("AWS_KINESISVIDEO_END_OF_FRAGMENT"), fl_slice_str(""),
-                                0};
-            fl_mkv_write_tags(&p->out, &eof, 1);
-            p->pend[p->n_pend++ % 64] = (pend_t){p->tc_ms, mono()};
-            p->frame_idx = 0;
-            p->tc_ms += FRAMES_PER_FRAGMENT * 1000 / FPS;
-        }
-        if (p->wsi)
-            lws_callback_on_writable(p->wsi);
+    if (p->wsi && !p->asked && (!p->header_sent || p->next_frame_ns <= now)) {
+        p->asked = 1;
+        lws_callback_on_writable(p->wsi);
     }
 }
 
@@ -174,21 +198,30 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         p = lws_get_opaque_user_data(wsi);
         *(producer_t **)user = p;
+        p->asked = 1;
         lws_callback_on_writable(wsi);
         break;
     case LWS_CALLBACK_CLIENT_WRITEABLE: {
-        if (!p || !p->out.n)
+        if (!p)
             break;
-        static uint8_t buf[LWS_PRE + 65536];
-        size_t n = p->out.n < 65536 ? p->out.n : 65536;
-        memcpy(buf + LWS_PRE, p->out.p, n);
-        if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_BINARY) < (int)n)
+        p->asked = 0;
+        size_t n;
+        if (!p->header_sent) {
+            fl_buf_t *m = &B.msg;
+            m->n = LWS_PRE;
+            fl_buf_append(m, B.header.p, B.header.n);
+            p->header_sent = 1;
+        } else if (p->next_frame_ns <= mono()) {
+            next_message(p);
+        } else {
+            break;
+        }
+        n = B.msg.n - LWS_PRE;
+        if (B.msg.err || lws_write(wsi, B.msg.p + LWS_PRE, n, LWS_WRITE_BINARY) < (int)n)
             return -1;
-        fl_buf_consume(&p->out, n);
         if (B.measuring)
             B.bytes_sent += n;
-        if (p->out.n)
-            lws_callback_on_writable(wsi);
+        produce(p, mono()); /* more due already? */
         break;
     }
     case LWS_CALLBACK_CLIENT_RECEIVE:
@@ -283,6 +316,14 @@ static void *reader_main(void *arg)
 
 /* ---- the server ---- */
 
+/* The server to run: the build's, or FL_BENCH_FRAMELOGD (to compare
+ * builds with the same clients). */
+static const char *framelogd_path(void)
+{
+    const char *p = getenv("FL_BENCH_FRAMELOGD");
+    return p && *p ? p : FL_FRAMELOGD;
+}
+
 static pid_t start_server(const char *dir, int *port)
 {
     char log[700];
@@ -291,12 +332,22 @@ static pid_t start_server(const char *dir, int *port)
     if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 2);
-        execl(FL_FRAMELOGD, FL_FRAMELOGD, "--listen", "127.0.0.1:0", "--data-dir", dir,
+        /* FL_BENCH_WRAP (e.g. "valgrind --tool=callgrind") runs the server
+         * under a profiler */
+        const char *wrap = getenv("FL_BENCH_WRAP");
+        if (wrap && *wrap) {
+            char cmd[2048];
+            snprintf(cmd, sizeof cmd,
+                     "exec %s '%s' --listen 127.0.0.1:0 --data-dir '%s' --max-connections 100000",
+                     wrap, framelogd_path(), dir);
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        }
+        execl(framelogd_path(), framelogd_path(), "--listen", "127.0.0.1:0", "--data-dir", dir,
               "--max-connections", "100000", (char *)NULL);
         _exit(127);
     }
     /* the port the kernel chose, from the "listening on" line */
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < 6000; i++) {
         usleep(10000);
         FILE *f = fopen(log, "r");
         if (!f)
@@ -340,6 +391,35 @@ static int http_post(int port, const char *path, const char *body)
     return atoi(resp + 9);
 }
 
+/* One counter from the server's /metrics (0 when missing). */
+static double metric(int port, const char *name)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return 0;
+    }
+    static const char req[] =
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (write(fd, req, sizeof req - 1) != (ssize_t)sizeof req - 1) {
+        close(fd);
+        return 0;
+    }
+    static char resp[1 << 16];
+    size_t n = 0;
+    ssize_t got;
+    while (n < sizeof resp - 1 && (got = read(fd, resp + n, sizeof resp - 1 - n)) > 0)
+        n += (size_t)got;
+    close(fd);
+    resp[n] = 0;
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *at = strstr(resp, key);
+    return at ? atof(at + strlen(key)) : 0;
+}
+
 static double cpu_seconds(pid_t pid)
 {
     char path[64], buf[1024];
@@ -359,10 +439,19 @@ static double cpu_seconds(pid_t pid)
 
 #define PER_CLIENT 250
 
+static double self_cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 typedef struct {
     uint64_t bytes_sent, persisted, errors;
     int closed;
     size_t n_lat;
+    double cpu_s; /* the client process's CPU (user+system) while measuring */
 } client_result_t;
 
 static int read_all(int fd, void *p, size_t n)
@@ -399,6 +488,12 @@ static void producers_main(int first, int count, int n, int port, int64_t start_
     B.n = count;
     B.p = calloc((size_t)count, sizeof *B.p);
     B.ack_lat = calloc(MAX_LAT, sizeof *B.ack_lat);
+    fl_buf_init(&B.header, 0);
+    session_header(&B.header);
+    fl_buf_init(&B.msg, 0);
+    fl_buf_reserve(&B.msg, LWS_PRE + FRAME_BYTES + 4096); /* never grows: no copy per message */
+    for (size_t i = 0; i < sizeof frame_tpl; i++)
+        frame_tpl[i] = (uint8_t)(i * 2654435761u >> 13);
     static const struct lws_protocols protos[] = {
         {"framelog-putmedia-v1", cb, sizeof(producer_t *), 4096, 0, NULL, 0},
         {NULL, NULL, 0, 0, 0, NULL, 0}};
@@ -413,8 +508,6 @@ static void producers_main(int first, int count, int n, int port, int64_t start_
         int i = first + j;
         producer_t *p = &B.p[j];
         p->id = i;
-        fl_buf_init(&p->out, 0);
-        session_header(&p->out);
         /* cameras are not in step: spread the producers' starts over one
          * fragment, so that their fragments end at different times */
         p->next_frame_ns = start_ns + (int64_t)i * (FRAMES_PER_FRAGMENT * 1000000000LL / FPS) / n;
@@ -434,8 +527,11 @@ static void producers_main(int first, int count, int n, int port, int64_t start_
         p->wsi = lws_client_connect_via_info(&ci);
     }
     int64_t now;
+    double cpu0 = -1, cpu1 = 0;
     while ((now = mono()) < end) {
         B.measuring = now >= warm;
+        if (B.measuring && cpu0 < 0)
+            cpu0 = self_cpu_seconds();
         for (int j = 0; j < count; j++)
             if (!B.p[j].closed)
                 produce(&B.p[j], now);
@@ -443,15 +539,17 @@ static void producers_main(int first, int count, int n, int port, int64_t start_
         usleep(500);
     }
     B.measuring = 0;
-    client_result_t res = {B.bytes_sent, B.persisted, B.errors, 0, B.n_ack_lat};
+    cpu1 = self_cpu_seconds();
+    client_result_t res = {
+        B.bytes_sent, B.persisted, B.errors, 0, B.n_ack_lat, cpu0 < 0 ? 0 : cpu1 - cpu0};
     for (int j = 0; j < count; j++)
         res.closed += B.p[j].closed;
     lws_context_destroy(ctx);
     write_all(out_fd, &res, sizeof res);
     write_all(out_fd, B.ack_lat, B.n_ack_lat * sizeof *B.ack_lat);
     close(out_fd);
-    for (int j = 0; j < count; j++)
-        fl_buf_free(&B.p[j].out);
+    fl_buf_free(&B.header);
+    fl_buf_free(&B.msg);
     free(B.p);
     free(B.ack_lat);
 }
@@ -515,6 +613,7 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
     atomic_store(&rd.stop, 1);
     pthread_join(rd.th, NULL);
     int closed = 0;
+    double client_cpu = 0;
     for (int c = 0; c < k && c < 64; c++) {
         client_result_t res;
         if (read_all(pipes[c], &res, sizeof res) == 0) {
@@ -522,6 +621,7 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
             B.persisted += res.persisted;
             B.errors += res.errors;
             closed += res.closed;
+            client_cpu += res.cpu_s;
             size_t room = MAX_LAT - B.n_ack_lat;
             size_t take = res.n_lat < room ? res.n_lat : room;
             read_all(pipes[c], B.ack_lat + B.n_ack_lat, take * sizeof *B.ack_lat);
@@ -530,6 +630,12 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
         close(pipes[c]);
         waitpid(kids[c], NULL, 0);
     }
+    /* what the server took in over the whole run (warm-up included), to
+     * normalise a profile of the server per byte */
+    printf("%6s  server totals: received %.0f bytes, stored %.0f fragments (%.0f bytes)\n", "",
+           metric(port, "framelog_http_received_bytes_total"),
+           metric(port, "framelog_ingest_fragments_total"),
+           metric(port, "framelog_ingest_bytes_total"));
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
 
@@ -539,13 +645,13 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
     double sent = (double)B.bytes_sent / el / 1e6;
     double durable = (double)B.persisted * FRAMES_PER_FRAGMENT * FRAME_BYTES / el / 1e6;
     printf("%6d producers: offered %7.1f MB/s, sent %7.1f MB/s (%.2f), durable %7.1f MB/s "
-           "(%.2f of raw disk) | server CPU %5.1f%% | PERSISTED p50 %7.1f p99 %7.1f ms "
-           "(%zu acks) | live p50 %6.1f p99 %6.1f ms (%zu frames) | errors %llu, dropped "
-           "connections %d\n",
+           "(%.2f of raw disk) | server CPU %5.1f%% (clients %5.1f%%) | PERSISTED p50 %7.1f "
+           "p99 %7.1f ms (%zu acks) | live p50 %6.1f p99 %6.1f ms (%zu frames) | errors %llu, "
+           "dropped connections %d\n",
            n, offered, sent, sent / offered, durable, durable / raw_mbps, cpu,
-           fl_bench_pct(B.ack_lat, B.n_ack_lat, .5), fl_bench_pct(B.ack_lat, B.n_ack_lat, .99),
-           B.n_ack_lat, fl_bench_pct(rd.lat, rd.n, .5), fl_bench_pct(rd.lat, rd.n, .99), rd.n,
-           (unsigned long long)B.errors, closed);
+           client_cpu / el * 100, fl_bench_pct(B.ack_lat, B.n_ack_lat, .5),
+           fl_bench_pct(B.ack_lat, B.n_ack_lat, .99), B.n_ack_lat, fl_bench_pct(rd.lat, rd.n, .5),
+           fl_bench_pct(rd.lat, rd.n, .99), rd.n, (unsigned long long)B.errors, closed);
     printf("%6s  targets: ack p99 < 50 ms (raw 512 KiB fdatasync p99 here: %.2f ms), live p99 "
            "< 20 ms\n",
            "", raw_p99);

@@ -74,7 +74,11 @@ struct getmedia {
     size_t n_list, list_pos;
     fl_live_reader_t *lr; /* in the tail, or NULL while in the archive */
     int64_t cluster_ms;   /* live: the open Cluster's timecode */
+    /* the response's bytes not yet written are out[out_off, out.n); what
+     * lies before out_off (at least LWS_PRE bytes) is sent or headroom, so
+     * pieces go to lws_write from here without another copy */
     fl_buf_t out;
+    size_t out_off;
     fl_buf_t tracks; /* the Tracks element last sent */
     char token[48];  /* the continuation token: the last fragment sent */
     int64_t idle_since_ms;
@@ -86,6 +90,28 @@ struct getmedia {
 static int64_t mono_ms(void)
 {
     return fl_time_mono_ns() / 1000000;
+}
+
+/* Bytes of the response waiting to be written. */
+static size_t out_pending(const getmedia_t *gm)
+{
+    return gm->out.n > gm->out_off ? gm->out.n - gm->out_off : 0; /* 0 after a failed allocation */
+}
+
+/* Written n more: drop them, without moving the rest unless the sent part
+ * is both large and larger than what is left (so each byte moves at most
+ * about once). */
+static void out_sent(getmedia_t *gm, size_t n)
+{
+    gm->out_off += n;
+    size_t left = out_pending(gm);
+    if (left == 0) {
+        gm->out.n = gm->out_off = LWS_PRE;
+    } else if (gm->out_off > (1u << 20) && gm->out_off - LWS_PRE >= left) {
+        memmove(gm->out.p + LWS_PRE, gm->out.p + gm->out_off, left);
+        gm->out.n = LWS_PRE + left;
+        gm->out_off = LWS_PRE;
+    }
 }
 
 static void gsink_release(gsink_t *s)
@@ -245,7 +271,7 @@ static void read_done(fl_job_t *job)
 
 static void schedule_read(getmedia_t *gm)
 {
-    if (gm->reading || gm->ended || gm->lr || gm->out.n > FL_GETMEDIA_HIGH_WATER)
+    if (gm->reading || gm->ended || gm->lr || out_pending(gm) > FL_GETMEDIA_HIGH_WATER)
         return;
     read_job_t *j = calloc(1, sizeof *j);
     if (!j)
@@ -289,7 +315,7 @@ static void gm_wake(void *data)
 static void pump_live(getmedia_t *gm)
 {
     fl_live_event_t ev;
-    while (gm->lr && !gm->ended && gm->out.n < (1u << 20)) {
+    while (gm->lr && !gm->ended && out_pending(gm) < (1u << 20)) {
         fl_live_next(gm->lr, &ev);
         switch (ev.type) {
         case FL_LIVE_NONE:
@@ -349,18 +375,22 @@ static int gm_writeable(fl_http_req_t *r)
         return 0;
     }
     pump_live(gm);
-    if (gm->out.n) {
-        size_t n = gm->out.n < FL_HTTP_WRITE_CHUNK ? gm->out.n : FL_HTTP_WRITE_CHUNK;
-        if (fl_http_stream_write(r, fl_slice(gm->out.p, n), 0))
+    if (gm->out.err) {
+        fl_error("getmedia %s: out of memory for the response", gm->name);
+        return -1;
+    }
+    if (out_pending(gm)) {
+        size_t n = out_pending(gm) < FL_HTTP_WRITE_CHUNK ? out_pending(gm) : FL_HTTP_WRITE_CHUNK;
+        if (fl_http_stream_write_pre(r, gm->out.p + gm->out_off, n, 0))
             return -1;
-        fl_buf_consume(&gm->out, n);
-        if (gm->out.n) {
+        out_sent(gm, n);
+        if (out_pending(gm)) {
             lws_callback_on_writable(r->wsi);
             return 0;
         }
         schedule_read(gm);
     }
-    if (gm->ended && gm->out.n == 0) {
+    if (gm->ended && out_pending(gm) == 0) {
         gm->closing = 1;
         lws_callback_on_writable(r->wsi);
     }
@@ -491,6 +521,9 @@ static void start_reader(fl_http_req_t *r, const char *name, fl_log_t *log, uint
     sink->gm = gm;
     gm->sink = sink;
     fl_buf_init(&gm->out, 0);
+    static const uint8_t headroom[LWS_PRE];
+    fl_buf_append(&gm->out, headroom, sizeof headroom);
+    gm->out_off = LWS_PRE;
     fl_buf_init(&gm->tracks, 0);
     gm->idle_since_ms = mono_ms();
     r->srv->metrics.live_readers++;

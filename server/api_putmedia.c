@@ -153,8 +153,10 @@ static int h_begin(void *data, int64_t tc, int64_t abs_ms, char *number, size_t 
     free(sh);
     fl_fragment_number(pm->log_id, pm->seq, number, cap);
     (void)tc;
+    /* the tail shares the record being built: frames are not copied */
     if (live_of(pm))
-        fl_live_begin(live_of(pm), pm->seq, abs_ms, fl_time_real_ns());
+        fl_live_begin_shared(live_of(pm), pm->seq, abs_ms, fl_time_real_ns(),
+                             fl_ingest_record(pm->ingest));
     return 0;
 }
 
@@ -267,7 +269,13 @@ static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms
     rec.producer_ts_ns = abs_ms * 1000000;
     rec.payload = record;
     uint64_t seq;
-    int rc = fl_log_append(pm->log, 0, &rec, &f->base, &seq);
+    /* storage writes the record where it is and lets it go when written */
+    fl_recbuf_t *rb = fl_ingest_record(pm->ingest);
+    int rc = rb ? fl_log_append_nocopy(pm->log, 0, &rec, fl_recbuf_release, fl_recbuf_ref(rb),
+                                       &f->base, &seq)
+                : fl_log_append(pm->log, 0, &rec, &f->base, &seq);
+    if (rc && rb)
+        fl_recbuf_unref(rb); /* refused: the reference is still ours */
     if (rc) {
         fl_error("putmedia %s: append of fragment %s failed: %s", pm->name, number,
                  fl_strerror(rc));

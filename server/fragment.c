@@ -7,16 +7,23 @@
 
 #include "common/error.h"
 
+void fl_fragment_header(uint8_t out[FL_FRAGMENT_HEADER], const fl_fragment_t *f)
+{
+    out[0] = FL_FRAGMENT_VERSION;
+    out[1] = f->flags;
+    fl_store_le16(out + 2, f->n_tracks);
+    fl_store_le32(out + 4, f->duration_ms);
+    fl_store_le32(out + 8, f->n_frames);
+    fl_store_le32(out + 12, (uint32_t)f->tracks.n);
+    fl_store_le32(out + 16, (uint32_t)f->tags.n);
+    fl_store_le32(out + 20, (uint32_t)f->cluster.n);
+}
+
 void fl_fragment_encode(fl_buf_t *b, const fl_fragment_t *f)
 {
-    fl_buf_u8(b, FL_FRAGMENT_VERSION);
-    fl_buf_u8(b, f->flags);
-    fl_buf_le16(b, f->n_tracks);
-    fl_buf_le32(b, f->duration_ms);
-    fl_buf_le32(b, f->n_frames);
-    fl_buf_le32(b, (uint32_t)f->tracks.n);
-    fl_buf_le32(b, (uint32_t)f->tags.n);
-    fl_buf_le32(b, (uint32_t)f->cluster.n);
+    uint8_t h[FL_FRAGMENT_HEADER];
+    fl_fragment_header(h, f);
+    fl_buf_append(b, h, sizeof h);
     fl_buf_append(b, f->tracks.p, f->tracks.n);
     fl_buf_append(b, f->tags.p, f->tags.n);
     fl_buf_append(b, f->cluster.p, f->cluster.n);

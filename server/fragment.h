@@ -45,6 +45,9 @@ typedef struct {
 
 /* Append the record for f to b. */
 void fl_fragment_encode(fl_buf_t *b, const fl_fragment_t *f);
+/* Only the record's 24-byte header for f (its slices give only their
+ * lengths), for a writer that builds the rest in place after it. */
+void fl_fragment_header(uint8_t out[FL_FRAGMENT_HEADER], const fl_fragment_t *f);
 /* Parse a record; slices point into rec. FL_EVERSION or FL_EMALFORMED. */
 int fl_fragment_decode(fl_slice_t rec, fl_fragment_t *out);
 

@@ -157,17 +157,24 @@ static int write_headers(fl_http_req_t *r, int status, const char *content_type,
     return 0;
 }
 
+/* p has LWS_PRE writable bytes before it. */
+static int write_body_pre(fl_http_req_t *r, uint8_t *p, size_t n, int final)
+{
+    if (n > FL_HTTP_WRITE_CHUNK)
+        return -1; /* callers write at most a chunk at a time */
+    if (lws_write(r->wsi, p, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+        return -1;
+    r->srv->metrics.bytes_sent += n;
+    return 0;
+}
+
 static int write_body(fl_http_req_t *r, const uint8_t *p, size_t n, int final)
 {
     static _Thread_local uint8_t chunk[LWS_PRE + FL_HTTP_WRITE_CHUNK];
     if (n > FL_HTTP_WRITE_CHUNK)
         return -1; /* callers write at most a chunk at a time */
     memcpy(chunk + LWS_PRE, p, n);
-    if (lws_write(r->wsi, chunk + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
-        (int)n)
-        return -1;
-    r->srv->metrics.bytes_sent += n;
-    return 0;
+    return write_body_pre(r, chunk + LWS_PRE, n, final);
 }
 
 void fl_http_stream_begin(fl_http_req_t *r, const fl_stream_ops_t *ops, void *state)
@@ -189,6 +196,11 @@ int fl_http_stream_write(fl_http_req_t *r, fl_slice_t bytes, int final)
     /* one piece per writeable call, at most 64 KiB: lws buffers whatever
      * the socket does not take at once, so bigger pieces only waste memory */
     return write_body(r, bytes.p, bytes.n, final);
+}
+
+int fl_http_stream_write_pre(fl_http_req_t *r, uint8_t *p, size_t n, int final)
+{
+    return write_body_pre(r, p, n, final);
 }
 
 int fl_http_header(fl_http_req_t *r, const char *custom_name, char *buf, size_t cap)

@@ -147,6 +147,11 @@ void fl_http_stream_begin(fl_http_req_t *r, const fl_stream_ops_t *ops, void *st
 int fl_http_stream_headers(fl_http_req_t *r, int status, const char *content_type,
                            long long content_length);
 int fl_http_stream_write(fl_http_req_t *r, fl_slice_t bytes, int final);
+/* The same without the copy into the send buffer: p has LWS_PRE bytes
+ * before it that are the caller's and that lws may overwrite (libwebsockets'
+ * rule for lws_write), e.g. a queue whose sent bytes lie before p. At most
+ * FL_HTTP_WRITE_CHUNK bytes. */
+int fl_http_stream_write_pre(fl_http_req_t *r, uint8_t *p, size_t n, int final);
 /* Copy a request header (lws's token or a custom "name:") into buf;
  * returns its length, or -1 when absent or longer than cap - 1. */
 int fl_http_header(fl_http_req_t *r, const char *custom_name, char *buf, size_t cap);

@@ -3,11 +3,17 @@
  *
  * Parser events arrive through on_event(); every slice in them lives only
  * during the callback, so what a fragment needs is copied at once: the
- * Tracks element is re-written into in->tracks (our writer, canonical), the
- * producer's metadata tags are copied into in->meta, and each frame goes
- * into the fragment's Cluster in in->cluster as a SimpleBlock restamped in
- * absolute milliseconds. Memory per session: the Tracks element, at most
- * max_tags tags, and one fragment (<= max_fragment_bytes).
+ * Tracks element is re-written into in->tracks (our writer, canonical) and
+ * the producer's metadata tags are copied into in->meta. The fragment's
+ * stored record (server/fragment.h) is built in place, in one shared
+ * buffer (server/recbuf.h, in->rec): when its Cluster starts, a header to
+ * be patched, the Tracks, the metadata Tags (they all came before the
+ * Cluster) and the Cluster's head; then each frame as a SimpleBlock
+ * restamped in absolute milliseconds; at its end the sizes are patched and
+ * the record goes to hooks->fragment as it is. The frame hook's bytes point
+ * into that record, so the live tail can keep them without a copy.
+ * Memory per session: the Tracks element, at most max_tags tags, and one
+ * fragment (<= max_fragment_bytes) plus what its holders still keep.
  */
 #include "server/ingest.h"
 
@@ -22,6 +28,7 @@
 #include "media/mkv_writer.h"
 #include "media/nal.h"
 #include "server/fragment.h"
+#include "server/recbuf.h"
 
 #define END_OF_FRAGMENT   "AWS_KINESISVIDEO_END_OF_FRAGMENT"
 #define MAX_TRACK_NUMBERS 16
@@ -56,14 +63,16 @@ struct fl_ingest {
     char number[48];
     int64_t tc_ticks; /* Cluster Timecode as sent: FragmentTimecode in acks */
     int64_t abs_ms;   /* its absolute timecode, epoch ms */
-    fl_buf_t cluster; /* the Cluster element being built */
+    fl_recbuf_t *rec; /* its record being built (NULL outside a fragment, and for a resend) */
+    size_t tags_off;  /* where its Tags (or, without, its Cluster) start in rec */
+    size_t cl_off;    /* where its Cluster starts in rec */
     size_t mark;
     uint32_t n_frames;
     int64_t first_ms, end_ms;
     int first_key;
     int dup; /* a resend of a stored fragment: acked again, not stored */
 
-    fl_buf_t record; /* scratch for the encoded fragment */
+    size_t last_rec; /* bytes of the last record: the next one's first allocation */
     uint64_t stored;
 };
 
@@ -103,6 +112,13 @@ static void clear_meta(fl_ingest_t *in)
     in->n_meta = 0;
 }
 
+/* The open fragment's record is not wanted (any more) by the session. */
+static void drop_rec(fl_ingest_t *in)
+{
+    fl_recbuf_unref(in->rec);
+    in->rec = NULL;
+}
+
 /* Send ERROR and stop the session. Returns FL_ECLOSED for the parser. */
 static int fail(fl_ingest_t *in, int error_id, const char *why)
 {
@@ -112,6 +128,7 @@ static int fail(fl_ingest_t *in, int error_id, const char *why)
             in->state == ST_FRAGMENT ? in->number : "-", in->tc_ticks, error_id, why);
     send_ack(in, FL_ACK_ERROR, error_id);
     in->state = ST_FAILED;
+    drop_rec(in);
     return FL_ECLOSED;
 }
 
@@ -176,13 +193,41 @@ static int on_cluster_start(fl_ingest_t *in, const fl_mkv_event_t *ev)
     }
     if (in->abs_ms < 0)
         return fail(in, FL_ACK_ERR_INVALID_PRODUCER_TS, "negative timecode");
-    int err = in->h.begin(in->h.data, in->tc_ticks, in->abs_ms, in->number, sizeof in->number);
+    /* the record's head, before begin() so that its hook can share it:
+     * header (patched at the end), Tracks, the metadata Tags that came
+     * before this Cluster, and the Cluster's ID, size (patched) and
+     * Timecode; room for as much as the last record took, so that a
+     * steady stream never moves it */
+    size_t want = in->last_rec ? in->last_rec + in->last_rec / 8 : 256 * 1024;
+    if (want > in->o.max_fragment_bytes + 65536)
+        want = (size_t)in->o.max_fragment_bytes + 65536;
+    drop_rec(in);
+    in->rec = fl_recbuf_new(want, 0);
     in->state = ST_FRAGMENT;
+    if (!in->rec)
+        return fail(in, FL_ACK_ERR_INTERNAL, "out of memory");
+    fl_buf_t *b = &in->rec->b;
+    static const uint8_t zero[FL_FRAGMENT_HEADER];
+    fl_buf_append(b, zero, sizeof zero);
+    fl_buf_append(b, in->tracks.p, in->tracks.n);
+    in->tags_off = b->n;
+    if (in->n_meta) {
+        fl_mkv_tag_t mt[64];
+        size_t n = in->n_meta < 64 ? in->n_meta : 64;
+        for (size_t i = 0; i < n; i++) {
+            mt[i].name = fl_slice_str(in->meta[i].name);
+            mt[i].value = fl_slice(in->meta[i].value, in->meta[i].value_len);
+            mt[i].binary = in->meta[i].binary;
+        }
+        fl_mkv_write_tags(b, mt, n);
+    }
+    clear_meta(in);
+    in->cl_off = b->n;
+    if (fl_mkv_write_cluster_begin(b, (uint64_t)in->abs_ms, &in->mark) != 0 || b->err)
+        return fail(in, FL_ACK_ERR_INTERNAL, "out of memory");
+    int err = in->h.begin(in->h.data, in->tc_ticks, in->abs_ms, in->number, sizeof in->number);
     if (err)
         return fail(in, err, "the stream refused the fragment");
-    fl_buf_reset(&in->cluster);
-    if (fl_mkv_write_cluster_begin(&in->cluster, (uint64_t)in->abs_ms, &in->mark) != 0)
-        return fail(in, FL_ACK_ERR_INTERNAL, "out of memory");
     in->n_frames = 0;
     in->first_key = 0;
     send_ack(in, FL_ACK_BUFFERING, 0);
@@ -219,19 +264,24 @@ static int on_frame(fl_ingest_t *in, const fl_mkv_frame_t *f)
         in->end_ms = pts + dur;
     if (in->end_ms - in->first_ms > in->o.max_fragment_ms)
         return fail(in, FL_ACK_ERR_TOO_LONG, "fragment longer than the limit");
-    if (in->cluster.n + f->data.n + 32 > in->o.max_fragment_bytes)
+    fl_buf_t *b = &in->rec->b;
+    if (b->n - in->cl_off + f->data.n + 32 > in->o.max_fragment_bytes)
         return fail(in, FL_ACK_ERR_TOO_LARGE, "fragment larger than the limit");
-    if (fl_mkv_write_simple_block(&in->cluster, f->track, rel, f->keyframe, f->data) != 0 ||
-        in->cluster.err)
+    if (fl_mkv_write_simple_block(b, f->track, rel, f->keyframe, f->data) != 0 || b->err)
         return fail(in, FL_ACK_ERR_INTERNAL, "out of memory");
     in->n_frames++;
+    /* the frame as stored: the live tail keeps it where it is */
     if (in->h.frame)
-        in->h.frame(in->h.data, in->number, f->track, pts, dur, f->keyframe, f->data);
+        in->h.frame(in->h.data, in->number, f->track, pts, dur, f->keyframe,
+                    fl_slice(b->p + b->n - f->data.n, f->data.n));
     return 0;
 }
 
 static int on_tags(fl_ingest_t *in, const fl_mkv_tag_t *t, size_t n)
 {
+    /* (a Tags element ends a Cluster of unknown size before it is read, and
+     * cannot sit inside one of known size: tags always come between
+     * fragments, for the next one) */
     if (in->dup && in->state == ST_FRAGMENT)
         return 0;
     for (size_t i = 0; i < n; i++) {
@@ -266,6 +316,7 @@ static int on_cluster_end(fl_ingest_t *in)
         if (in->h.dropped)
             in->h.dropped(in->h.data);
         in->state = ST_READY;
+        drop_rec(in);
         return 0;
     }
     if (in->dup) {
@@ -279,39 +330,25 @@ static int on_cluster_end(fl_ingest_t *in)
     }
     if (in->n_frames == 0)
         return fail(in, FL_ACK_ERR_INVALID_MKV, "fragment without frames");
-    if (fl_mkv_write_cluster_end(&in->cluster, in->mark) != 0 || in->cluster.err)
+    fl_buf_t *b = &in->rec->b;
+    if (fl_mkv_write_cluster_end(b, in->mark) != 0 || b->err)
         return fail(in, FL_ACK_ERR_INTERNAL, "out of memory");
     send_ack(in, FL_ACK_RECEIVED, 0);
 
-    fl_buf_t tags;
-    fl_buf_init(&tags, 0);
-    if (in->n_meta) {
-        fl_mkv_tag_t mt[64];
-        size_t n = in->n_meta < 64 ? in->n_meta : 64;
-        for (size_t i = 0; i < n; i++) {
-            mt[i].name = fl_slice_str(in->meta[i].name);
-            mt[i].value = fl_slice(in->meta[i].value, in->meta[i].value_len);
-            mt[i].binary = in->meta[i].binary;
-        }
-        fl_mkv_write_tags(&tags, mt, n);
-    }
+    size_t t_off = FL_FRAGMENT_HEADER;
     fl_fragment_t fr = {
         .flags = in->first_key ? FL_FRAGMENT_KEYFRAME : 0,
         .n_tracks = (uint16_t)in->n_tracks,
         .duration_ms = (uint32_t)(in->end_ms - in->first_ms),
         .n_frames = in->n_frames,
-        .tracks = fl_buf_slice(&in->tracks),
-        .tags = fl_buf_slice(&tags),
-        .cluster = fl_buf_slice(&in->cluster),
+        .tracks = fl_slice(b->p + t_off, in->tags_off - t_off),
+        .tags = fl_slice(b->p + in->tags_off, in->cl_off - in->tags_off),
+        .cluster = fl_slice(b->p + in->cl_off, b->n - in->cl_off),
     };
-    fl_buf_reset(&in->record);
-    fl_fragment_encode(&in->record, &fr);
-    fl_buf_free(&tags);
-    clear_meta(in);
-    if (in->record.err)
-        return fail(in, FL_ACK_ERR_INTERNAL, "out of memory");
-    int err =
-        in->h.fragment(in->h.data, in->number, in->tc_ticks, in->abs_ms, fl_buf_slice(&in->record));
+    fl_fragment_header(b->p, &fr);
+    in->last_rec = b->n;
+    int err = in->h.fragment(in->h.data, in->number, in->tc_ticks, in->abs_ms, fl_buf_slice(b));
+    drop_rec(in); /* the hook took a reference if it keeps the record */
     if (err)
         return fail(in, err, "the fragment could not be stored");
     in->stored++;
@@ -367,8 +404,6 @@ int fl_ingest_new(const fl_ingest_opts_t *opts, const fl_ingest_hooks_t *hooks, 
     if (!in->o.max_tags)
         in->o.max_tags = 10;
     fl_buf_init(&in->tracks, 1 << 20);
-    fl_buf_init(&in->cluster, (size_t)in->o.max_fragment_bytes + 4096);
-    fl_buf_init(&in->record, 0);
     in->meta = calloc(in->o.max_tags, sizeof *in->meta);
     int rc = in->meta ? fl_mkv_parser_new(opts->mkv, on_event, in, &in->parser) : FL_ENOMEM;
     if (rc) {
@@ -387,8 +422,7 @@ void fl_ingest_free(fl_ingest_t *in)
     clear_meta(in);
     free(in->meta);
     fl_buf_free(&in->tracks);
-    fl_buf_free(&in->cluster);
-    fl_buf_free(&in->record);
+    drop_rec(in);
     free(in);
 }
 
@@ -420,6 +454,7 @@ int fl_ingest_finish(fl_ingest_t *in, int clean)
         if (in->h.dropped)
             in->h.dropped(in->h.data);
         in->state = ST_READY;
+        drop_rec(in);
     }
     if (rc && clean) {
         /* a body that ended properly but inside an element */
@@ -432,4 +467,9 @@ int fl_ingest_finish(fl_ingest_t *in, int clean)
 uint64_t fl_ingest_fragments(const fl_ingest_t *in)
 {
     return in->stored;
+}
+
+fl_recbuf_t *fl_ingest_record(const fl_ingest_t *in)
+{
+    return in->state == ST_FRAGMENT ? in->rec : NULL;
 }

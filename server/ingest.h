@@ -31,6 +31,7 @@
 
 #include "common/bytes.h"
 #include "media/mkv_parser.h"
+#include "server/recbuf.h"
 
 /* AWS's ack error ids (reference/kvs-api.md). */
 enum {
@@ -88,13 +89,17 @@ typedef struct {
     /* BUFFERING, RECEIVED and ERROR (PERSISTED is the caller's, after the
      * storage completion). */
     void (*ack)(void *data, const fl_ack_t *ack);
-    /* A complete fragment's record (server/fragment.h), to store. Return 0
-     * or an ack error id (the ERROR ack is then sent for it). */
+    /* A complete fragment's record (server/fragment.h), to store: record
+     * is all of fl_ingest_record()'s bytes, valid during the call; take a
+     * reference to keep them. Return 0 or an ack error id (the ERROR ack
+     * is then sent for it). */
     int (*fragment)(void *data, const char *number, int64_t timecode_ms, int64_t abs_ms,
                     fl_slice_t record);
     /* Live tail: a session's Tracks element (NULL hook: not wanted). */
     void (*session)(void *data, fl_slice_t tracks);
-    /* Live tail: one frame as it is parsed; bytes valid during the call. */
+    /* Live tail: one frame as it is parsed. bytes lie inside the record
+     * being built (fl_ingest_record()), which may move as it grows: keep
+     * their offset and a reference, or copy them, during the call. */
     void (*frame)(void *data, const char *number, uint64_t track, int64_t pts_ms,
                   int64_t duration_ms, int keyframe, fl_slice_t bytes);
     /* Live tail: the fragment begun last will never be stored (cut off by
@@ -124,5 +129,9 @@ int fl_ingest_feed(fl_ingest_t *in, fl_slice_t bytes);
 int fl_ingest_finish(fl_ingest_t *in, int clean);
 /* Fragments stored (handed to hooks->fragment) so far. */
 uint64_t fl_ingest_fragments(const fl_ingest_t *in);
+/* The record of the open fragment being built (from just before the begin
+ * hook to the end of the fragment hook), or NULL: for hooks that share it
+ * (server/recbuf.h) instead of copying. */
+fl_recbuf_t *fl_ingest_record(const fl_ingest_t *in);
 
 #endif

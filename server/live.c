@@ -2,10 +2,12 @@
  * server/live.c — see live.h for the model and its invariants.
  *
  * Fragments form a singly-linked list, oldest first. Each fragment keeps
- * its frames' bytes in one growing buffer plus a small table of frame
- * records (offset, length, timing). A reader pins the fragment it is in
- * (frag->readers); a reader that finished the last fragment stays pinned
- * to it ("done") until the next one begins, so it never loses its place.
+ * its frames' bytes in one buffer plus a small table of frame records
+ * (offset, length, timing): its own buffer, into which fl_live_frame
+ * copies, or (fl_live_begin_shared) a reference to the fragment's stored
+ * record that the ingest session builds, where the frames already are. A reader pins the fragment
+ * it is in (frag->readers); a reader that finished the last fragment stays pinned to it ("done")
+ * until the next one begins, so it never loses its place.
  */
 #include "server/live.h"
 
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "server/recbuf.h"
 
 typedef struct {
     uint64_t track;
@@ -31,9 +34,11 @@ typedef struct frag {
     int durable;
     frame_t *frames;
     size_t n_frames, cap_frames;
-    fl_buf_t data;
-    fl_buf_t tracks; /* the session's Tracks element when it began */
-    int readers;     /* readers positioned in it */
+    fl_recbuf_t *buf; /* where the frames' bytes are (held) */
+    int shared;       /* buf is the ingest's record: frames are not copied */
+    size_t bytes;     /* frame bytes */
+    fl_buf_t tracks;  /* the session's Tracks element when it began */
+    int readers;      /* readers positioned in it */
 } frag_t;
 
 struct fl_live_reader {
@@ -66,7 +71,7 @@ struct fl_live {
 
 static void frag_free(frag_t *f)
 {
-    fl_buf_free(&f->data);
+    fl_recbuf_unref(f->buf);
     fl_buf_free(&f->tracks);
     free(f->frames);
     free(f);
@@ -97,7 +102,7 @@ static void trim(fl_live_t *l)
         (l->head->state == FRAG_DROPPED || (l->head->state == FRAG_COMPLETE && l->head->durable))) {
         frag_t *f = l->head;
         l->head = f->next;
-        l->bytes -= f->data.n;
+        l->bytes -= f->bytes;
         l->n_frags--;
         note_trimmed(l, f);
         frag_free(f);
@@ -105,7 +110,7 @@ static void trim(fl_live_t *l)
     /* the last one goes too once it is finished, durable and unpinned */
     if (l->head && l->head == l->tail && l->head->readers == 0 &&
         (l->head->state == FRAG_DROPPED || (l->head->state == FRAG_COMPLETE && l->head->durable))) {
-        l->bytes -= l->head->data.n;
+        l->bytes -= l->head->bytes;
         note_trimmed(l, l->head);
         frag_free(l->head);
         l->head = l->tail = NULL;
@@ -181,7 +186,8 @@ int fl_live_session(fl_live_t *l, fl_slice_t tracks)
     return l->tracks.err;
 }
 
-int fl_live_begin(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t server_ns)
+static int begin(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t server_ns,
+                 fl_recbuf_t *shared)
 {
     if (l->tail && l->tail->state == FRAG_OPEN)
         fl_live_end(l, 0); /* the producer never finished it */
@@ -192,10 +198,11 @@ int fl_live_begin(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t serve
     f->producer_ms = producer_ms;
     f->server_ns = server_ns;
     f->state = FRAG_OPEN;
-    fl_buf_init(&f->data, 0);
+    f->shared = shared != NULL;
+    f->buf = shared ? fl_recbuf_ref(shared) : fl_recbuf_new(0, 0);
     fl_buf_init(&f->tracks, 0);
     fl_buf_append(&f->tracks, l->tracks.p, l->tracks.n);
-    if (f->tracks.err) {
+    if (!f->buf || f->tracks.err) {
         frag_free(f);
         return FL_ENOMEM;
     }
@@ -226,6 +233,17 @@ int fl_live_begin(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t serve
     return 0;
 }
 
+int fl_live_begin(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t server_ns)
+{
+    return begin(l, seq, producer_ms, server_ns, NULL);
+}
+
+int fl_live_begin_shared(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t server_ns,
+                         fl_recbuf_t *rec)
+{
+    return rec ? begin(l, seq, producer_ms, server_ns, rec) : FL_EINVAL;
+}
+
 int fl_live_frame(fl_live_t *l, uint64_t track, int64_t pts_ms, int64_t duration_ms, int keyframe,
                   fl_slice_t bytes)
 {
@@ -240,10 +258,21 @@ int fl_live_frame(fl_live_t *l, uint64_t track, int64_t pts_ms, int64_t duration
         f->frames = nf;
         f->cap_frames = cap;
     }
-    size_t off = f->data.n;
-    fl_buf_append(&f->data, bytes.p, bytes.n);
-    if (f->data.err)
-        return FL_ENOMEM;
+    fl_buf_t *b = &f->buf->b;
+    size_t off;
+    if (f->shared) {
+        /* already in the record: remember where */
+        if (bytes.n && (!b->p || bytes.p < b->p || bytes.n > b->n ||
+                        (size_t)(bytes.p - b->p) > b->n - bytes.n))
+            return FL_EINVAL;
+        off = bytes.n ? (size_t)(bytes.p - b->p) : 0;
+    } else {
+        off = b->n;
+        fl_buf_append(b, bytes.p, bytes.n);
+        if (b->err)
+            return FL_ENOMEM;
+    }
+    f->bytes += bytes.n;
     frame_t *fr = &f->frames[f->n_frames++];
     fr->track = track;
     fr->pts_ms = pts_ms;
@@ -356,7 +385,7 @@ void fl_live_next(fl_live_reader_t *r, fl_live_event_t *ev)
         ev->pts_ms = fr->pts_ms;
         ev->duration_ms = fr->duration_ms;
         ev->keyframe = fr->keyframe;
-        ev->bytes = fl_slice(f->data.p + fr->off, fr->len);
+        ev->bytes = fl_slice(f->buf->b.p + fr->off, fr->len);
         return;
     }
     if (f->state == FRAG_OPEN)
@@ -414,7 +443,7 @@ int fl_live_check(const fl_live_t *l)
             pins += r->frag == f;
         if (pins != f->readers)
             return FL_ESTATE;
-        bytes += f->data.n;
+        bytes += f->bytes;
         n++;
         prev = f;
     }

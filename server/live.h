@@ -15,9 +15,10 @@
  * (fragment, frame index); a reader that falls more than max_bytes behind
  * is cut loose (it resumes from the archive).
  *
- * Threads: the loop thread only. The tail never blocks and never copies a
- * frame twice; readers are told "there is more" through their wake hook and
- * pull events with fl_live_next().
+ * Threads: the loop thread only. The tail never blocks and copies a frame
+ * at most once (not at all when the fragment's frames are in its shared
+ * record, fl_live_begin_shared); readers are told "there is more" through
+ * their wake hook and pull events with fl_live_next().
  *
  * Invariants (checked by fl_live_check in debug builds):
  *   fragments are in increasing seq; at most the last one is open;
@@ -30,6 +31,7 @@
 #include <stdint.h>
 
 #include "common/bytes.h"
+#include "server/recbuf.h"
 
 typedef struct fl_live fl_live_t;
 typedef struct fl_live_reader fl_live_reader_t;
@@ -48,7 +50,14 @@ void fl_live_free(fl_live_t *l);
 int fl_live_session(fl_live_t *l, fl_slice_t tracks);
 /* A fragment starts with sequence seq (its fragment number's). */
 int fl_live_begin(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t server_ns);
-/* A frame of the open fragment (bytes copied). */
+/* The same, for a fragment whose frames are already in rec, the record the
+ * ingest session builds (server/recbuf.h): the tail holds a reference
+ * until the fragment leaves it, and copies no frame. */
+int fl_live_begin_shared(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t server_ns,
+                         fl_recbuf_t *rec);
+/* A frame of the open fragment: bytes copied, or, for a shared fragment,
+ * kept where they are (they must lie inside its record: FL_EINVAL
+ * otherwise). */
 int fl_live_frame(fl_live_t *l, uint64_t track, int64_t pts_ms, int64_t duration_ms, int keyframe,
                   fl_slice_t bytes);
 /* The open fragment is complete (ok) or was dropped (cut off, refused). */

@@ -354,6 +354,12 @@ int fl_server_new(const fl_config_t *cfg, fl_server_t **out, char *err, size_t e
     /* header buffers for connections still in their handshake: enough for
      * a thousand producers reconnecting at once (lws's default is small) */
     info.max_http_header_pool = 1024;
+    /* the loop's read buffer: one recv takes up to this much of a
+     * connection's bytes (lws's default, 4 KiB, costs a recv and a trip
+     * through lws's service per 4 KiB of video); it matches the PutMedia
+     * protocol's rx_buffer_size, so a WebSocket message of up to 64 KiB
+     * reaches ingest in one piece */
+    info.pt_serv_buf_size = 65536;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         rc = failf(err, errlen, FL_ENOMEM, "cannot create the event loop (libwebsockets)");

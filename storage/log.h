@@ -266,6 +266,17 @@ typedef struct {
 int fl_log_append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec, void *data,
                   uint64_t *seq_out);
 
+/* The same without copying the payload (big records, e.g. video
+ * fragments): its bytes must stay valid and unchanged until storage calls
+ * release(arg), exactly once for every append that returned 0, from the
+ * writer thread (or inside fl_store_close), once it no longer reads them:
+ * after the record's chunk was written, or when the record failed. The
+ * call may come before or after the record's completion is polled. On an
+ * error return release is not called: the bytes are still the caller's.
+ * The key is copied. FL_EINVAL without release. */
+int fl_log_append_nocopy(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec,
+                         void (*release)(void *arg), void *arg, void *data, uint64_t *seq_out);
+
 typedef enum {
     FL_LOG_AT_SEQ = 0,         /* first record with seq >= seq */
     FL_LOG_AT_SERVER_TS = 1,   /* first record with server ts >= ts_ns */

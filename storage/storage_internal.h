@@ -220,7 +220,10 @@ typedef struct fl_pending {
     uint16_t klen;
     uint32_t plen;
     void *data;
-    uint8_t bytes[]; /* key, then payload */
+    const uint8_t *payload;  /* in bytes[] after the key, or the caller's (nocopy) */
+    void (*release)(void *); /* nocopy: called once the payload is no longer read */
+    void *release_arg;
+    uint8_t bytes[]; /* key, then the payload unless nocopy */
 } fl_pending_t;
 
 typedef struct fl_ctl {

@@ -2,8 +2,9 @@
  * storage/writer.c — appends, the writer thread and group commit, and the
  * completion queue.
  *
- * fl_log_append() copies a record, assigns its sequence number under
- * store->mu and queues it. The writer thread owns every segment file
+ * fl_log_append() copies a record (fl_log_append_nocopy() only points at
+ * its payload, released once written or failed), assigns its sequence
+ * number under store->mu and queues it. The writer thread owns every segment file
  * descriptor and loops:
  *
  *   1. take the whole queue (every log and shard with pending records), up
@@ -49,8 +50,20 @@
 
 /* ---- appends ---- */
 
-int fl_log_append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec, void *data,
-                  uint64_t *seq_out)
+/* A queued record is done with: its payload goes back to its owner. */
+static void pending_free(fl_pending_t *p)
+{
+    if (p && p->release)
+        p->release(p->release_arg);
+    free(p);
+}
+
+/* fl_log_append (release NULL: the payload is copied into the queued
+ * record) and fl_log_append_nocopy (the queued record points at the
+ * caller's payload until release). The queue limit counts the payload
+ * either way: it is memory held for the writer. */
+static int append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec,
+                  void (*release)(void *), void *release_arg, void *data, uint64_t *seq_out)
 {
     if (!log || !rec || !seq_out || rec->key.n > FL_LOG_MAX_KEY ||
         rec->payload.n > FL_LOG_MAX_PAYLOAD || (rec->key.n && !rec->key.p) ||
@@ -58,7 +71,7 @@ int fl_log_append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec, voi
         return FL_EINVAL;
     fl_store_t *s = log->store;
     size_t sz = sizeof(fl_pending_t) + rec->key.n + rec->payload.n;
-    fl_pending_t *p = malloc(sz);
+    fl_pending_t *p = malloc(release ? sizeof(fl_pending_t) + rec->key.n : sz);
     if (!p)
         return FL_ENOMEM;
     p->next = NULL;
@@ -69,10 +82,17 @@ int fl_log_append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec, voi
     p->klen = (uint16_t)rec->key.n;
     p->plen = (uint32_t)rec->payload.n;
     p->data = data;
+    p->release = NULL; /* set once the append is accepted */
+    p->release_arg = NULL;
     if (rec->key.n)
         memcpy(p->bytes, rec->key.p, rec->key.n);
-    if (rec->payload.n)
-        memcpy(p->bytes + rec->key.n, rec->payload.p, rec->payload.n);
+    if (release) {
+        p->payload = rec->payload.p;
+    } else {
+        p->payload = p->bytes + rec->key.n;
+        if (rec->payload.n)
+            memcpy(p->bytes + rec->key.n, rec->payload.p, rec->payload.n);
+    }
     int64_t now = rec->server_ts_ns ? rec->server_ts_ns : fl_clock_now(&s->clock);
     int rc = 0;
     pthread_mutex_lock(&s->mu);
@@ -108,12 +128,28 @@ int fl_log_append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec, voi
         s->stats.appends++;
         s->stats.appended_bytes += rec->payload.n;
         *seq_out = p->seq;
+        p->release = release;
+        p->release_arg = release_arg;
         pthread_cond_signal(&s->wake);
     }
     pthread_mutex_unlock(&s->mu);
     if (rc < 0)
-        free(p);
+        free(p); /* refused: the payload is still the caller's */
     return rc;
+}
+
+int fl_log_append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec, void *data,
+                  uint64_t *seq_out)
+{
+    return append(log, shard, rec, NULL, NULL, data, seq_out);
+}
+
+int fl_log_append_nocopy(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec,
+                         void (*release)(void *arg), void *arg, void *data, uint64_t *seq_out)
+{
+    if (!release)
+        return FL_EINVAL;
+    return append(log, shard, rec, release, arg, data, seq_out);
 }
 
 /* ---- completions ---- */
@@ -348,7 +384,7 @@ static int write_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pendi
     uint8_t *p = buf + FL_CHUNK_HDR, *plain = p; /* [plain, p): not yet encrypted */
     for (size_t i = k; i < m && rc == 0; i++) {
         fl_pending_t *r = v[i];
-        fl_slice_t key = fl_slice(r->bytes, r->klen), pay = fl_slice(r->bytes + r->klen, r->plen);
+        fl_slice_t key = fl_slice(r->bytes, r->klen), pay = fl_slice(r->payload, r->plen);
         if (r->plen < DIRECT) {
             p += fl_chunk_record_put(p, r->sts, r->pts, r->flags, key, pay);
             continue;
@@ -590,7 +626,7 @@ static void batch_free(batch_t *b)
         fl_buf_free(&b->works[k].stage);
     }
     for (size_t i = 0; i < b->n; i++)
-        free(b->v[i]);
+        pending_free(b->v[i]);
     free(b->v);
     free(b->st);
     free(b->works);
@@ -616,7 +652,7 @@ static void fail_all(fl_store_t *s, fl_pending_t *head)
         s->stats.failed++;
         pthread_cond_broadcast(&s->done_cond);
         pthread_mutex_unlock(&s->mu);
-        free(p);
+        pending_free(p);
     }
 }
 

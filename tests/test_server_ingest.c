@@ -30,6 +30,7 @@ typedef struct {
     int refuse_store; /* fragment hook answers this error id */
     int dropped;
     int64_t stored_abs; /* the "stored" hook knows a fragment at this time */
+    fl_ingest_t *in;
 } rec_t;
 
 static int h_begin(void *data, int64_t tc, int64_t abs_ms, char *number, size_t cap)
@@ -59,6 +60,18 @@ static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms
     (void)number;
     if (r->refuse_store)
         return r->refuse_store;
+    /* the record was built in place, in the buffer hooks may share, and
+     * is byte for byte what the format's encoder writes for its parts */
+    fl_recbuf_t *rb = fl_ingest_record(r->in);
+    ck_assert_ptr_nonnull(rb);
+    ck_assert(rec.p == rb->b.p && rec.n == rb->b.n);
+    fl_fragment_t fr;
+    ck_assert_int_eq(fl_fragment_decode(rec, &fr), 0);
+    fl_buf_t again;
+    fl_buf_init(&again, 0);
+    fl_fragment_encode(&again, &fr);
+    ck_assert(fl_slice_eq(fl_buf_slice(&again), rec));
+    fl_buf_free(&again);
     ck_assert_int_lt(r->n_records, 64);
     fl_buf_init(&r->records[r->n_records], 0);
     fl_buf_append(&r->records[r->n_records], rec.p, rec.n);
@@ -79,7 +92,11 @@ static void h_frame(void *data, const char *number, uint64_t track, int64_t pts,
                     int key, fl_slice_t bytes)
 {
     rec_t *r = data;
-    (void)number, (void)track, (void)pts, (void)dur, (void)key, (void)bytes;
+    (void)number, (void)track, (void)pts, (void)dur, (void)key;
+    /* the frame as stored, inside the record being built */
+    fl_recbuf_t *rb = fl_ingest_record(r->in);
+    ck_assert_ptr_nonnull(rb);
+    ck_assert(bytes.p >= rb->b.p && bytes.p + bytes.n <= rb->b.p + rb->b.n);
     r->frames++;
 }
 
@@ -112,6 +129,7 @@ static fl_ingest_t *session(rec_t *r, const fl_ingest_opts_t *o)
     fl_ingest_opts_t def = {0};
     fl_ingest_t *in;
     ck_assert_int_eq(fl_ingest_new(o ? o : &def, &h, &in), 0);
+    r->in = in;
     return in;
 }
 

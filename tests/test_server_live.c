@@ -77,6 +77,54 @@ START_TEST(reader_follows_frame_by_frame)
 }
 END_TEST
 
+START_TEST(shared_fragment_keeps_frames_in_place)
+{
+    fl_live_t *l;
+    ck_assert_int_eq(fl_live_new(NULL, &l), 0);
+    fl_live_session(l, fl_slice_str("TRACKS1"));
+    fl_live_reader_t *r;
+    ck_assert_int_eq(fl_live_join(l, 3, wake, NULL, &r), 0);
+    /* the ingest's record: the tail takes a reference */
+    fl_recbuf_t *rb = fl_recbuf_new(16, 0);
+    ck_assert_ptr_nonnull(rb);
+    fl_buf_append(&rb->b, "HEAD", 4);
+    ck_assert_int_eq(fl_live_begin_shared(l, 3, 1000, 5, rb), 0);
+    ck_assert_uint_eq(atomic_load(&rb->refs), 2);
+    fl_live_event_t ev;
+    ck_assert_int_eq(next(r, &ev), FL_LIVE_FRAGMENT);
+    for (int i = 0; i < 50; i++) { /* the record grows (and moves) as frames come */
+        uint8_t b[1000];
+        memset(b, i, sizeof b);
+        size_t off = rb->b.n;
+        fl_buf_append(&rb->b, b, sizeof b);
+        ck_assert_int_eq(fl_live_frame(l, 1, 1000 + i, 33, i == 0, fl_slice(rb->b.p + off, 1000)),
+                         0);
+        ck_assert_int_eq(fl_live_check(l), 0);
+    }
+    /* a frame outside the record is refused */
+    uint8_t other[8] = {0};
+    ck_assert_int_eq(fl_live_frame(l, 1, 0, 0, 0, fl_slice(other, sizeof other)), FL_EINVAL);
+    ck_assert_int_eq(fl_live_frame(l, 1, 0, 0, 0, fl_slice(rb->b.p + rb->b.n - 4, 8)), FL_EINVAL);
+    ck_assert_uint_eq(fl_live_bytes(l), 50 * 1000);
+    fl_live_end(l, 1);
+    fl_recbuf_unref(rb); /* the ingest is done with it; the tail still reads it */
+    for (int i = 0; i < 50; i++) {
+        ck_assert_int_eq(next(r, &ev), FL_LIVE_FRAME);
+        ck_assert_uint_eq(ev.bytes.n, 1000);
+        ck_assert(ev.bytes.p >= rb->b.p && ev.bytes.p + 1000 <= rb->b.p + rb->b.n);
+        ck_assert_uint_eq(ev.bytes.p[0], (uint8_t)i);
+        ck_assert_uint_eq(ev.bytes.p[999], (uint8_t)i);
+    }
+    ck_assert_int_eq(next(r, &ev), FL_LIVE_END);
+    fl_live_leave(r);
+    fl_live_durable(l, 3); /* leaves the tail: the last reference goes (ASan checks) */
+    ck_assert_uint_eq(fl_live_fragments(l), 0);
+    ck_assert_uint_eq(fl_live_bytes(l), 0);
+    ck_assert_int_eq(fl_live_begin_shared(l, 4, 0, 0, NULL), FL_EINVAL);
+    fl_live_free(l);
+}
+END_TEST
+
 START_TEST(durable_fragments_leave_unless_a_reader_is_inside)
 {
     fl_live_t *l;
@@ -293,6 +341,7 @@ int main(void)
     Suite *s = suite_create("server_live");
     TCase *tc = tcase_create("tail");
     tcase_add_test(tc, reader_follows_frame_by_frame);
+    tcase_add_test(tc, shared_fragment_keeps_frames_in_place);
     tcase_add_test(tc, durable_fragments_leave_unless_a_reader_is_inside);
     tcase_add_test(tc, dropped_fragment_is_announced_and_its_seq_reused);
     tcase_add_test(tc, slow_reader_is_cut_loose_within_budget);

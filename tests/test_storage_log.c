@@ -1085,6 +1085,112 @@ START_TEST(write_error_fails_batch_then_recovers)
 }
 END_TEST
 
+/* fl_log_append_nocopy: the payload is read in place and handed back
+ * through release exactly once, after its write, also when the write
+ * failed; a refused append keeps it the caller's. */
+typedef struct {
+    pthread_mutex_t mu;
+    int released;
+} release_count_t;
+
+static release_count_t g_rel = {PTHREAD_MUTEX_INITIALIZER, 0};
+
+static void count_release(void *arg)
+{
+    pthread_mutex_lock(&g_rel.mu);
+    g_rel.released++;
+    pthread_mutex_unlock(&g_rel.mu);
+    free(arg);
+}
+
+static int released(void)
+{
+    pthread_mutex_lock(&g_rel.mu);
+    int n = g_rel.released;
+    pthread_mutex_unlock(&g_rel.mu);
+    return n;
+}
+
+static uint8_t *pattern(size_t n, unsigned salt)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)((i + salt) * 2654435761u >> 13);
+    return p;
+}
+
+START_TEST(append_nocopy_reads_in_place_and_releases_once)
+{
+    char *dir = fl_test_mkdtemp("st-nocopy");
+    fault_io_t f = {0};
+    fl_store_io_t io = fault_table(&f);
+    fl_store_opts_t o = {.io = &io};
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    g_rel.released = 0;
+    /* small (staged), big (sealed in place) and chunk-sized, beside copies */
+    const size_t sizes[] = {100, 40000, 5u << 20, 0, 700};
+    enum { N = 5 };
+    uint8_t *want[N];
+    uint64_t seq[N + 1];
+    for (int i = 0; i < N; i++) {
+        want[i] = pattern(sizes[i], (unsigned)i);
+        uint8_t *mine = malloc(sizes[i] ? sizes[i] : 1);
+        memcpy(mine, want[i], sizes[i]);
+        fl_log_record_t r = rec_of(mine, sizes[i], 10 + i);
+        ck_assert_int_eq(fl_log_append_nocopy(log, 0, &r, count_release, mine, NULL, &seq[i]), 0);
+        if (i == 2)
+            seq[N] = append_ok(log, 0, "copied", 99);
+    }
+    /* refused appends: release is not called, the bytes stay ours */
+    uint8_t keep[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    fl_log_record_t r = rec_of(keep, sizeof keep, 0);
+    uint64_t x;
+    ck_assert_int_eq(fl_log_append_nocopy(log, 1, &r, count_release, keep, NULL, &x), FL_ENOTFOUND);
+    ck_assert_int_eq(fl_log_append_nocopy(log, 0, &r, NULL, keep, NULL, &x), FL_EINVAL);
+    fl_store_sync(s);
+    fl_log_completion_t c[N + 1];
+    drain(s, c, N + 1);
+    for (int i = 0; i < N + 1; i++)
+        ck_assert_int_eq(c[i].status, 0);
+    for (int i = 0; i < 5000 && released() < N; i++)
+        usleep(1000); /* release may follow the completion */
+    ck_assert_int_eq(released(), N);
+    fl_log_batch_t b = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, seq[0], 0, 64u << 20, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert_uint_eq(b.count, N + 1);
+    for (size_t i = 0, k = 0; i < b.count; i++) {
+        if (b.records[i].seq == seq[N]) {
+            ck_assert(fl_slice_eq_str(b.records[i].payload, "copied"));
+            continue;
+        }
+        ck_assert(b.records[i].seq == seq[k]);
+        ck_assert_uint_eq(b.records[i].payload.n, sizes[k]);
+        if (sizes[k])
+            ck_assert_mem_eq(b.records[i].payload.p, want[k], sizes[k]);
+        ck_assert_int_eq(b.records[i].producer_ts_ns, 10 + (int)k);
+        k++;
+    }
+    fl_log_batch_free(&b);
+    /* a failed write hands the bytes back too */
+    f.fail_pwrite = ENOSPC;
+    uint8_t *doomed = pattern(3000, 7);
+    r = rec_of(doomed, 3000, 0);
+    ck_assert_int_eq(fl_log_append_nocopy(log, 0, &r, count_release, doomed, NULL, &x), 0);
+    fl_store_sync(s);
+    drain(s, c, 1);
+    ck_assert_int_eq(c[0].status, -ENOSPC);
+    f.fail_pwrite = 0;
+    fl_store_close(s); /* the writer has stopped: every release was made */
+    ck_assert_int_eq(released(), N + 1);
+    for (int i = 0; i < N; i++)
+        free(want[i]);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
 START_TEST(failed_cut_refuses_appends_until_reopen)
 {
     char *dir = fl_test_mkdtemp("st-broken");
@@ -1545,6 +1651,7 @@ int main(void)
     tcase_add_test(tc, failed_cut_refuses_appends_until_reopen);
     tcase_add_test(tc, failed_sync_also_fails_the_batch_written_behind_it);
     tcase_add_test(tc, queue_limit_says_again);
+    tcase_add_test(tc, append_nocopy_reads_in_place_and_releases_once);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
 }
