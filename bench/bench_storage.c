@@ -24,7 +24,9 @@
  *   - AES-256-GCM seal of 1 MiB buffers (GB/s on one core).
  * Ratios printed: log bandwidth / raw streaming bandwidth measured right
  * before and after the case (mean; target >= 0.80), and, at 64 shards, the
- * latency phase's p99 against 2 x raw fdatasync p99 + 1 ms.
+ * latency phase's p99 against 2 x raw fdatasync p99 + 1 ms, that raw p99
+ * also measured right before and after the phase (mean): a shared disk's
+ * fdatasync latency drifts by several times within a minute.
  *
  * Open time: a store of 8 sealed segments (plus the active one) of small
  * chunks is written with D bytes and with 4D bytes of records (the segment
@@ -313,14 +315,19 @@ int main(int argc, char **argv)
             fl_bench_result_t r = log_case(dir, size, shard_counts[k], secs, 0);
             double after = fl_bench_raw_stream(dir, secs / 2);
             double ceiling = (before + after) / 2;
+            /* the same for latency: raw fdatasync p99 right before and
+             * after the latency case; the target uses their mean */
+            fl_bench_result_t rb = fl_bench_raw_per_record(dir, size, secs / 2);
             fl_bench_result_t l = log_case(dir, size, shard_counts[k], secs, 2);
-            double p99_target = 2 * raw.p99 + 1.0;
+            fl_bench_result_t ra = fl_bench_raw_per_record(dir, size, secs / 2);
+            double raw_p99 = (rb.p99 + ra.p99) / 2;
+            double p99_target = 2 * raw_p99 + 1.0;
             printf("  log %4u shards: %7.1f MB/s %8.0f rec/s (saturated: p50 %.1f p99 %.1f ms) "
                    "| raw stream around it %.0f/%.0f MB/s, ratio %.2f (target >= 0.80)\n",
                    shard_counts[k], r.mbps, r.rps, r.p50, r.p99, before, after, r.mbps / ceiling);
-            printf("                   2 in flight: p50 %.2f p99 %.2f p999 %.2f ms | p99 vs "
-                   "2*raw p99+1ms = %.2f ms: ratio %.2f%s\n",
-                   l.p50, l.p99, l.p999, p99_target, l.p99 / p99_target,
+            printf("                   2 in flight: p50 %.2f p99 %.2f p999 %.2f ms | raw p99 "
+                   "around it %.2f/%.2f ms | p99 vs 2*raw p99+1ms = %.2f ms: ratio %.2f%s\n",
+                   l.p50, l.p99, l.p999, rb.p99, ra.p99, p99_target, l.p99 / p99_target,
                    shard_counts[k] == 64 ? (l.p99 <= p99_target ? " (met)" : " (MISSED)") : "");
         }
         printf("\n");
