@@ -1390,6 +1390,8 @@ int flp_stream_stop(flp_stream_t *s, int timeout_ms)
         close_fragment(s);
     s->stop_req = 1;
     wake_sender(s);
+    /* from here put_frame answers FLP_ECLOSED at once instead of waiting */
+    pthread_mutex_unlock(&s->put_mu);
     struct timespec deadline;
     timespec_in(&deadline, timeout_ms);
     int err = 0;
@@ -1402,7 +1404,6 @@ int flp_stream_stop(flp_stream_t *s, int timeout_ms)
     if (!err && !s->stopped_clean && !all_done(s))
         err = FLP_ETIMEDOUT;
     pthread_mutex_unlock(&s->mu);
-    pthread_mutex_unlock(&s->put_mu);
     return err;
 }
 
