@@ -37,6 +37,14 @@
  * reads a fixed-size summary per sealed segment, never its chunk entries.
  *
  *   bench_storage DIR SECONDS open     runs only the open-time case.
+ *   bench_storage DIR SECONDS lat SIZE SHARDS
+ *                                      one latency case (2 in flight) with
+ *                                      raw fdatasync p99 before and after;
+ *   bench_storage DIR SECONDS bw SIZE SHARDS [noraw]
+ *                                      one bandwidth case with raw streaming
+ *                                      before and after (noraw: the log
+ *                                      alone, for profiling). Repeat them:
+ *                                      a shared disk drifts.
  */
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -293,6 +301,30 @@ int main(int argc, char **argv)
         open_time(dir);
         if (dir == tmpl)
             rmdir(dir);
+        return 0;
+    }
+    if (argc > 5 && strcmp(argv[3], "lat") == 0) { /* lat SIZE SHARDS: one latency case */
+        size_t size = (size_t)atol(argv[4]);
+        uint32_t shards = (uint32_t)atol(argv[5]);
+        fl_bench_result_t rb = fl_bench_raw_per_record(dir, size, secs / 2);
+        fl_bench_result_t l = log_case(dir, size, shards, secs, 2);
+        fl_bench_result_t ra = fl_bench_raw_per_record(dir, size, secs / 2);
+        double target = (rb.p99 + ra.p99) + 1.0;
+        printf("%zu B %u shards 2 in flight: p50 %.2f p99 %.2f p999 %.2f ms | raw p99 %.2f/%.2f "
+               "| target %.2f ms ratio %.2f\n",
+               size, shards, l.p50, l.p99, l.p999, rb.p99, ra.p99, target, l.p99 / target);
+        return 0;
+    }
+    if (argc > 5 && strcmp(argv[3], "bw") == 0) { /* bw SIZE SHARDS: one bandwidth case */
+        size_t size = (size_t)atol(argv[4]);
+        uint32_t shards = (uint32_t)atol(argv[5]);
+        int noraw = argc > 6; /* bw SIZE SHARDS noraw: the log alone (profiling) */
+        double before = noraw ? 1 : fl_bench_raw_stream(dir, secs / 2);
+        fl_bench_result_t r = log_case(dir, size, shards, secs, 0);
+        double after = noraw ? 1 : fl_bench_raw_stream(dir, secs / 2);
+        printf("%zu B %u shards saturated: %.1f MB/s %.0f rec/s | raw stream %.0f/%.0f MB/s "
+               "ratio %.2f\n",
+               size, shards, r.mbps, r.rps, before, after, r.mbps / ((before + after) / 2));
         return 0;
     }
     printf("bench_storage: dir %s, %.1f s per case\n\n", dir, secs);

@@ -270,7 +270,9 @@ struct fl_store {
     fl_segcache_ent_t *segcache; /* under mu: sealed segments' entries, LRU */
     size_t nsegcache, segcache_max;
     uint64_t segcache_tick;
-    uint8_t *wbuf; /* writer: scratch for big chunks, reused */
+    uint64_t seal_log; /* writer: id of the log whose key the writer's cipher
+                          context holds (ids are never reused), 0: none */
+    uint8_t *wbuf;     /* writer: scratch for big chunks, reused */
     size_t wbuf_cap;
     pthread_t writer;
 

@@ -15,9 +15,11 @@
  *      a log whose segment passed segment_max_bytes rolls first);
  *   3. fdatasync every log written to, concurrently (helper threads), so
  *      the batch pays about one device flush whatever the number of logs
- *      and shards: group commit. The fdatasyncs run while the writer seals
+ *      and shards: group commit. When more records are queued, the
+ *      fdatasyncs run on a long-lived helper thread while the writer seals
  *      and writes the next batch (a two-stage pipeline: at most one batch
- *      is in flight behind the one being written);
+ *      is in flight behind the one being written); when nothing is queued,
+ *      the writer runs them itself (no hand-over on the latency path);
  *   4. when they return: publish the chunks to readers, append their index
  *      entries (after the fdatasync, so an index entry never points at
  *      unsynced data), wake watches, queue the completions and signal the
@@ -380,7 +382,8 @@ static int write_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pendi
     fl_store_be32(h.nonce, s->epoch);
     fl_store_be64(h.nonce + 4, ++log->nonce_ctr);
     fl_chunk_hdr_encode(&h, buf);
-    int rc = fl_chunk_seal_begin(c, log->key, log->id, buf);
+    int rc = fl_chunk_seal_begin(c, s->seal_log == log->id ? NULL : log->key, log->id, buf);
+    s->seal_log = rc == 0 ? log->id : 0;
     uint8_t *p = buf + FL_CHUNK_HDR, *plain = p; /* [plain, p): not yet encrypted */
     for (size_t i = k; i < m && rc == 0; i++) {
         fl_pending_t *r = v[i];
@@ -400,8 +403,10 @@ static int write_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pendi
         rc = fl_chunk_seal_update(c, plain, plain, (size_t)(p - plain));
     if (rc == 0)
         rc = fl_chunk_seal_end(c, p);
-    if (rc < 0)
+    if (rc < 0) {
+        s->seal_log = 0;
         return rc;
+    }
     if (staged) {
         w->stage.n += len;
         if (w->stage.n >= FL_STAGE_BYTES)
@@ -471,17 +476,82 @@ static void *sync_job(void *arg)
     return NULL;
 }
 
+/* Threads that fdatasync other logs beside the caller when a batch wrote to
+ * several: started on first need, kept until the writer stops (a thread per
+ * batch and log put a clone and a first scheduling on the latency path).
+ * sync_all runs on one thread at a time (the writer, or the helper thread
+ * while the writer does not sync), so one pool serves both. */
+enum { FL_SYNC_THREADS = 8 };
+
+typedef struct sync_pool sync_pool_t;
+
+typedef struct {
+    sync_pool_t *pool;
+    int i;
+} sync_worker_arg_t;
+
+struct sync_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv, done_cv;
+    sync_job_t *slot[FL_SYNC_THREADS - 1]; /* worker i's job, NULL: idle */
+    int busy;                              /* jobs handed out, not yet done */
+    int quit;
+    int nstarted;
+    pthread_t th[FL_SYNC_THREADS - 1];
+    sync_worker_arg_t arg[FL_SYNC_THREADS - 1];
+};
+
+static void *sync_worker(void *arg)
+{
+    sync_worker_arg_t *a = arg;
+    sync_pool_t *p = a->pool;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->slot[a->i] && !p->quit)
+            pthread_cond_wait(&p->cv, &p->mu);
+        sync_job_t *j = p->slot[a->i];
+        if (!j)
+            break;
+        pthread_mutex_unlock(&p->mu);
+        sync_job(j);
+        pthread_mutex_lock(&p->mu);
+        p->slot[a->i] = NULL;
+        p->busy--;
+        pthread_cond_broadcast(&p->done_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void sync_pool_init(sync_pool_t *p)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
+}
+
+static void sync_pool_destroy(sync_pool_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nstarted; i++)
+        pthread_join(p->th[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    pthread_cond_destroy(&p->done_cv);
+}
+
 /* fdatasync every dirty log; with several, concurrently, so the kernel can
  * merge them into one journal commit / device flush. */
-static void sync_all(fl_store_t *s, log_work_t **dirty, size_t n)
+static void sync_all(sync_pool_t *pool, fl_store_t *s, log_work_t **dirty, size_t n)
 {
-    enum { MAX_THREADS = 8 };
     if (n == 0)
         return;
-    size_t groups = n < MAX_THREADS ? n : MAX_THREADS;
-    sync_job_t jobs[MAX_THREADS];
-    pthread_t th[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
+    size_t groups = n < FL_SYNC_THREADS ? n : FL_SYNC_THREADS;
+    sync_job_t jobs[FL_SYNC_THREADS];
     size_t per = (n + groups - 1) / groups, at = 0;
     for (size_t g = 0; g < groups; g++) {
         jobs[g].s = s;
@@ -489,15 +559,37 @@ static void sync_all(fl_store_t *s, log_work_t **dirty, size_t n)
         jobs[g].n = at + per <= n ? per : n - at;
         at += jobs[g].n;
     }
-    for (size_t g = 1; g < groups; g++)
-        if (jobs[g].n && pthread_create(&th[g], NULL, sync_job, &jobs[g]) == 0)
-            started[g] = 1;
-        else if (jobs[g].n)
+    /* jobs[1..handed] go to the pool's workers, the rest run here */
+    size_t handed = 0;
+    pthread_mutex_lock(&pool->mu);
+    while ((size_t)pool->nstarted < groups - 1) {
+        int i = pool->nstarted;
+        pool->arg[i].pool = pool;
+        pool->arg[i].i = i;
+        if (pthread_create(&pool->th[i], NULL, sync_worker, &pool->arg[i]) != 0)
+            break;
+        pool->nstarted++;
+    }
+    for (size_t g = 1; g < groups && (int)g <= pool->nstarted; g++) {
+        if (!jobs[g].n)
+            continue;
+        pool->slot[g - 1] = &jobs[g];
+        pool->busy++;
+        handed = g;
+    }
+    if (handed)
+        pthread_cond_broadcast(&pool->cv);
+    pthread_mutex_unlock(&pool->mu);
+    for (size_t g = handed + 1; g < groups; g++)
+        if (jobs[g].n)
             sync_job(&jobs[g]);
     sync_job(&jobs[0]);
-    for (size_t g = 1; g < groups; g++)
-        if (started[g])
-            pthread_join(th[g], NULL);
+    if (handed) {
+        pthread_mutex_lock(&pool->mu);
+        while (pool->busy)
+            pthread_cond_wait(&pool->done_cv, &pool->mu);
+        pthread_mutex_unlock(&pool->mu);
+    }
 }
 
 static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, fl_chunk_ref_t **out,
@@ -612,8 +704,7 @@ typedef struct {
     log_work_t **dirty;
     size_t ndirty;
     uint64_t bytes;
-    pthread_t th;
-    int th_started;
+    int th_started; /* handed to the helper thread */
     fl_store_t *s;
 } batch_t;
 
@@ -656,37 +747,97 @@ static void fail_all(fl_store_t *s, fl_pending_t *head)
     }
 }
 
-static void *sync_main(void *arg)
+/* The helper thread that runs a batch's fdatasyncs while the writer seals
+ * and writes the next one. It lives as long as the writer thread: starting
+ * a thread per batch cost a clone and a first scheduling (up to several ms
+ * on a loaded machine) on every batch's latency path. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    batch_t *job; /* handed over, fdatasyncs not yet returned */
+    int quit;
+    pthread_t th;
+    int started;
+    sync_pool_t *pool;
+} syncer_t;
+
+static void *syncer_main(void *arg)
 {
-    batch_t *b = arg;
-    sync_all(b->s, b->dirty, b->ndirty);
+    syncer_t *y = arg;
+    pthread_mutex_lock(&y->mu);
+    for (;;) {
+        while (!y->job && !y->quit)
+            pthread_cond_wait(&y->cv, &y->mu);
+        if (!y->job)
+            break;
+        batch_t *b = y->job;
+        pthread_mutex_unlock(&y->mu);
+        sync_all(y->pool, b->s, b->dirty, b->ndirty);
+        pthread_mutex_lock(&y->mu);
+        y->job = NULL;
+        pthread_cond_broadcast(&y->cv);
+    }
+    pthread_mutex_unlock(&y->mu);
     return NULL;
 }
 
-/* Start the batch's fdatasyncs on a helper thread, so that the writer can
- * seal and write the next batch meanwhile (pipelining). */
-static void batch_sync_start(batch_t *b)
+static void syncer_start(syncer_t *y, sync_pool_t *pool)
 {
-    b->th_started = pthread_create(&b->th, NULL, sync_main, b) == 0;
-    if (!b->th_started)
-        sync_all(b->s, b->dirty, b->ndirty);
+    memset(y, 0, sizeof *y);
+    y->pool = pool;
+    pthread_mutex_init(&y->mu, NULL);
+    pthread_cond_init(&y->cv, NULL);
+    y->started = pthread_create(&y->th, NULL, syncer_main, y) == 0;
 }
 
-static void batch_sync_wait(batch_t *b)
+static void syncer_stop(syncer_t *y)
 {
-    if (b->th_started)
-        pthread_join(b->th, NULL);
+    if (y->started) {
+        pthread_mutex_lock(&y->mu);
+        y->quit = 1;
+        pthread_cond_broadcast(&y->cv);
+        pthread_mutex_unlock(&y->mu);
+        pthread_join(y->th, NULL);
+    }
+    pthread_mutex_destroy(&y->mu);
+    pthread_cond_destroy(&y->cv);
+}
+
+/* Start the batch's fdatasyncs on the helper thread, so that the writer can
+ * seal and write the next batch meanwhile (pipelining); without the helper,
+ * run them here. At most one batch is handed over at a time. */
+static void batch_sync_start(syncer_t *y, batch_t *b)
+{
+    if (!y->started) {
+        sync_all(y->pool, b->s, b->dirty, b->ndirty);
+        return;
+    }
+    pthread_mutex_lock(&y->mu);
+    y->job = b;
+    b->th_started = 1;
+    pthread_cond_signal(&y->cv);
+    pthread_mutex_unlock(&y->mu);
+}
+
+static void batch_sync_wait(syncer_t *y, batch_t *b)
+{
+    if (b->th_started) {
+        pthread_mutex_lock(&y->mu);
+        while (y->job == b)
+            pthread_cond_wait(&y->cv, &y->mu);
+        pthread_mutex_unlock(&y->mu);
+    }
     b->th_started = 0;
 }
 
 static int batch_finish(fl_store_t *s, batch_t *b);
 
 /* Finish the batch in flight, if any. Returns 1 if retention may have work. */
-static int drain(fl_store_t *s, batch_t **prev)
+static int drain(fl_store_t *s, syncer_t *y, batch_t **prev)
 {
     if (!*prev)
         return 0;
-    batch_sync_wait(*prev);
+    batch_sync_wait(y, *prev);
     int r = batch_finish(s, *prev);
     *prev = NULL;
     return r;
@@ -695,8 +846,8 @@ static int drain(fl_store_t *s, batch_t **prev)
 /* Sort, seal and write a batch; its fdatasyncs are started by the caller.
  * A log whose segment is full rolls first (after the batch in flight, if
  * any, is finished: its fdatasync may still use the segment). */
-static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head, batch_t **prev,
-                            int *rolled)
+static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head, syncer_t *y,
+                            batch_t **prev, int *rolled)
 {
     size_t n = 0;
     for (fl_pending_t *p = head; p; p = p->next)
@@ -740,7 +891,7 @@ static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head
         pthread_mutex_unlock(&s->mu);
         w->rc = deleting ? FL_ECLOSED : broken ? FL_EIO : 0;
         if (w->rc == 0 && log->seg_fd >= 0 && log->seg_end >= s->seg_max) {
-            *rolled |= drain(s, prev);
+            *rolled |= drain(s, y, prev);
             seal_segment(s, log);
             *rolled = 1;
         }
@@ -852,6 +1003,10 @@ static void *writer_main(void *arg)
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     int64_t next_ret = fl_time_mono_ns();
     batch_t *prev = NULL; /* written, fdatasync in flight */
+    sync_pool_t pool;
+    sync_pool_init(&pool);
+    syncer_t sy;
+    syncer_start(&sy, &pool);
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!prev && !s->q_head && !s->ctl_head && !s->stop && fl_time_mono_ns() < next_ret) {
@@ -887,15 +1042,32 @@ static void *writer_main(void *arg)
         /* Write this batch while the previous one syncs, then finish the
          * previous one and start this one's fdatasyncs. */
         int want_ret = 0;
-        batch_t *cur = q ? batch_write(s, c, q, &prev, &want_ret) : NULL;
-        want_ret |= drain(s, &prev);
+        batch_t *cur = q ? batch_write(s, c, q, &sy, &prev, &want_ret) : NULL;
+        want_ret |= drain(s, &sy, &prev);
         if (cur) {
-            batch_sync_start(cur);
+            /* Nothing queued behind it: nothing to overlap its fdatasyncs
+             * with, so run them here rather than pay a hand-over and a
+             * wake-up on the latency path. */
+            pthread_mutex_lock(&s->mu);
+            int more = s->q_head != NULL;
+            pthread_mutex_unlock(&s->mu);
+            if (!more)
+                sync_all(&pool, s, cur->dirty, cur->ndirty);
+            else
+                batch_sync_start(&sy, cur);
             prev = cur;
+            if (!more)
+                want_ret |= drain(s, &sy, &prev);
         }
         int ret_due = fl_time_mono_ns() >= next_ret;
         if (ctl || want_ret || ret_due)
-            drain(s, &prev); /* control calls and retention see no batch in flight */
+            drain(s, &sy, &prev); /* control calls and retention see no batch in flight */
+        if (ctl && s->seal_log) {
+            /* a control call may delete a log: no copy of its key schedule
+             * stays behind in the cipher context */
+            EVP_CIPHER_CTX_reset(c);
+            s->seal_log = 0;
+        }
         while (ctl) {
             fl_ctl_t *next = ctl->next;
             int rc = ctl->fn(s, ctl->arg);
@@ -926,7 +1098,10 @@ static void *writer_main(void *arg)
             fl_index_rewrite(log, segno, refs, n, 0);
         free(refs);
     }
-    EVP_CIPHER_CTX_free(c);
+    syncer_stop(&sy);
+    sync_pool_destroy(&pool);
+    EVP_CIPHER_CTX_free(c); /* wipes the key schedule */
+    s->seal_log = 0;
     free(s->wbuf);
     s->wbuf = NULL;
     s->wbuf_cap = 0;
