@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -95,4 +96,55 @@ double fl_bench_raw_stream(const char *dir, double secs)
     unlink(path);
     free(buf);
     return (double)bytes / el / 1e6;
+}
+
+pid_t fl_bench_start_framelogd(const char *framelogd, const char *dir, const char *const extra[],
+                               int *port)
+{
+    const char *env = getenv("FL_BENCH_FRAMELOGD");
+    const char *bin = env && *env ? env : framelogd;
+    char log[700];
+    snprintf(log, sizeof log, "%s.log", dir);
+    *port = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 2);
+        const char *argv[32] = {bin, "--listen", "127.0.0.1:0", "--data-dir", dir};
+        size_t n = 5;
+        for (size_t i = 0; extra && extra[i] && n < 31; i++)
+            argv[n++] = extra[i];
+        argv[n] = NULL;
+        const char *wrap = getenv("FL_BENCH_WRAP");
+        if (wrap && *wrap) {
+            char cmd[4096];
+            size_t k = (size_t)snprintf(cmd, sizeof cmd, "exec %s", wrap);
+            for (size_t i = 0; i < n && k < sizeof cmd; i++)
+                k += (size_t)snprintf(cmd + k, sizeof cmd - k, " '%s'", argv[i]);
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    /* the port the kernel chose, from the "listening on" line */
+    const char *tag = "listening on http://127.0.0.1:";
+    for (int i = 0; i < 6000; i++) {
+        usleep(10000);
+        FILE *f = fopen(log, "r");
+        if (!f)
+            continue;
+        char line[1024];
+        while (fgets(line, sizeof line, f)) {
+            char *at = strstr(line, tag);
+            if (at)
+                *port = atoi(at + strlen(tag));
+        }
+        fclose(f);
+        if (*port)
+            return pid;
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            break;
+    }
+    fprintf(stderr, "bench: framelogd did not start (see %s)\n", log);
+    exit(1);
 }

@@ -1,12 +1,14 @@
 /*
- * bench/bench_common.h — what benchmarks share: percentiles and the raw
- * disk references (write+fdatasync), measured in the caller's run.
+ * bench/bench_common.h — what benchmarks share: percentiles, the raw disk
+ * references (write+fdatasync), measured in the caller's run, and starting
+ * framelogd on a free loopback port.
  */
 #ifndef FL_BENCH_COMMON_H
 #define FL_BENCH_COMMON_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct {
     double mbps, rps, p50, p99, p999;
@@ -22,5 +24,13 @@ fl_bench_result_t fl_bench_raw_per_record(const char *dir, size_t size, double s
 /* 64 MiB in 1 MiB pwrites then one fdatasync, repeated for secs: the
  * disk's durable streaming bandwidth in MB/s. */
 double fl_bench_raw_stream(const char *dir, double secs);
+
+/* Start framelogd (the path, or $FL_BENCH_FRAMELOGD to compare builds)
+ * on 127.0.0.1:0 with data dir `dir`, stderr to dir.log, and extra flags
+ * (NULL-terminated, may be NULL); $FL_BENCH_WRAP (e.g. "valgrind
+ * --tool=callgrind") runs it under a profiler. *port gets the port from
+ * its "listening on" line. Exits the benchmark when it does not start. */
+pid_t fl_bench_start_framelogd(const char *framelogd, const char *dir, const char *const extra[],
+                               int *port);
 
 #endif

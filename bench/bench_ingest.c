@@ -316,56 +316,6 @@ static void *reader_main(void *arg)
 
 /* ---- the server ---- */
 
-/* The server to run: the build's, or FL_BENCH_FRAMELOGD (to compare
- * builds with the same clients). */
-static const char *framelogd_path(void)
-{
-    const char *p = getenv("FL_BENCH_FRAMELOGD");
-    return p && *p ? p : FL_FRAMELOGD;
-}
-
-static pid_t start_server(const char *dir, int *port)
-{
-    char log[700];
-    snprintf(log, sizeof log, "%s.log", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        /* FL_BENCH_WRAP (e.g. "valgrind --tool=callgrind") runs the server
-         * under a profiler */
-        const char *wrap = getenv("FL_BENCH_WRAP");
-        if (wrap && *wrap) {
-            char cmd[2048];
-            snprintf(cmd, sizeof cmd,
-                     "exec %s '%s' --listen 127.0.0.1:0 --data-dir '%s' --max-connections 100000",
-                     wrap, framelogd_path(), dir);
-            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        }
-        execl(framelogd_path(), framelogd_path(), "--listen", "127.0.0.1:0", "--data-dir", dir,
-              "--max-connections", "100000", (char *)NULL);
-        _exit(127);
-    }
-    /* the port the kernel chose, from the "listening on" line */
-    for (int i = 0; i < 6000; i++) {
-        usleep(10000);
-        FILE *f = fopen(log, "r");
-        if (!f)
-            continue;
-        char line[1024];
-        while (fgets(line, sizeof line, f)) {
-            char *at = strstr(line, "listening on http://127.0.0.1:");
-            if (at)
-                *port = atoi(at + strlen("listening on http://127.0.0.1:"));
-        }
-        fclose(f);
-        if (*port)
-            return pid;
-    }
-    fprintf(stderr, "bench_ingest: framelogd did not start (see %s)\n", log);
-    exit(1);
-}
-
 static int http_post(int port, const char *path, const char *body)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -559,7 +509,8 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
     char dir[640];
     snprintf(dir, sizeof dir, "%s/ingest-%d", base, n);
     int port = 0;
-    pid_t pid = start_server(dir, &port);
+    const char *const flags[] = {"--max-connections", "100000", NULL};
+    pid_t pid = fl_bench_start_framelogd(FL_FRAMELOGD, dir, flags, &port);
     for (int i = 0; i < n; i++) {
         char body[128];
         snprintf(body, sizeof body, "{\"StreamName\":\"b%d\",\"DataRetentionInHours\":1}", i);

@@ -43,6 +43,8 @@
 #include <framelog/producer.h>
 #include <libavformat/avformat.h>
 
+#include "bench_common.h"
+
 #define FPS          30
 #define FRAME_NS     (1000000000LL / FPS)
 #define STORE_BYTES  (8u << 20)
@@ -279,40 +281,6 @@ static void memcpy_ref(const clip_t *c, double secs, double *ns_per_frame, doubl
 
 /* ---- the server ---- */
 
-static pid_t start_server(const char *dir, int *port)
-{
-    char log[800];
-    snprintf(log, sizeof log, "%s.log", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        execl(FL_FRAMELOGD, FL_FRAMELOGD, "--listen", "127.0.0.1:0", "--data-dir", dir,
-              (char *)NULL);
-        _exit(127);
-    }
-    const char *tag = "listening on http://127.0.0.1:";
-    for (int i = 0; i < 2000; i++) {
-        usleep(10000);
-        FILE *f = fopen(log, "r");
-        if (!f)
-            continue;
-        char line[1024];
-        while (fgets(line, sizeof line, f)) {
-            char *at = strstr(line, tag);
-            if (at)
-                *port = atoi(at + strlen(tag));
-        }
-        fclose(f);
-        if (*port)
-            return pid;
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            break;
-    }
-    fprintf(stderr, "bench_sdk: framelogd did not start (see %s)\n", log);
-    exit(1);
-}
-
 /* ---- streams ---- */
 
 typedef struct {
@@ -479,7 +447,7 @@ int main(int argc, char **argv)
     char data_dir[700];
     snprintf(data_dir, sizeof data_dir, "%s/data", dir);
     int port = 0;
-    pid_t server = start_server(data_dir, &port);
+    pid_t server = fl_bench_start_framelogd(FL_FRAMELOGD, data_dir, NULL, &port);
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", port);
 
