@@ -100,7 +100,6 @@ struct flp_stream {
     header_t hdr[1 + MAX_REPLAY_HDRS]; /* [0]: this run's session header;
                         [1..]: the headers replayed fragments follow */
     int n_replay_hdrs;
-    int cur_hdr; /* index into hdr of the current one; -1: none yet */
     uint8_t next_gen;
 
     /* fragmenter */
@@ -473,7 +472,7 @@ static void close_fragment(flp_stream_t *s)
 /* Start a fragment at this frame's time. */
 static int open_fragment(flp_stream_t *s, int64_t tc_ms)
 {
-    if (!flp_store_begin(&s->st, tc_ms, s->hdr[s->cur_hdr].gen)) {
+    if (!flp_store_begin(&s->st, tc_ms, s->hdr[0].gen)) {
         /* every descriptor is in use */
         if (s->policy == FLP_DROP_OLDEST || !s->st.count) {
             if (s->st.count)
@@ -485,7 +484,7 @@ static int open_fragment(flp_stream_t *s, int64_t tc_ms)
                 if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) != 0)
                     return FLP_ENOSPC;
         }
-        if (!flp_store_begin(&s->st, tc_ms, s->hdr[s->cur_hdr].gen))
+        if (!flp_store_begin(&s->st, tc_ms, s->hdr[0].gen))
             return FLP_ENOSPC;
     }
     flp_frag_t *f = flp_store_newest(&s->st);
@@ -590,7 +589,7 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
     }
     int starter = s->video < 0 ? 1 : ((int)ti == s->video && key);
 
-    if (s->cur_hdr < 0) { /* no header yet: wait for the first key frame */
+    if (!s->hdr[0].valid) { /* no header yet: wait for the first key frame */
         if (!starter)
             return FLP_EINVAL;
         for (size_t i = 0; i < s->n_tracks; i++) {
@@ -601,7 +600,6 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
         int err = build_header(s, &s->hdr[0]);
         if (err)
             return err;
-        s->cur_hdr = 0;
         if (s->fs) {
             pthread_mutex_lock(&s->fs_mu);
             err = flp_filestore_append(s->fs, FLP_REC_HEADER, 0, s->hdr[0].bytes, s->hdr[0].len);
@@ -1258,11 +1256,9 @@ int flp_stream_new(flp_client_t *c, const flp_stream_config_t *cfg, flp_stream_t
     s->policy = cfg->full_policy;
     s->block_ms = cfg->block_timeout_ms > 0 ? cfg->block_timeout_ms : 5000;
     s->latency_ms = cfg->latency_pressure_ms > 0 ? cfg->latency_pressure_ms : 10000;
-    s->cur_hdr = -1;
     s->video = -1;
     s->next_gen = 1;
     int err = FLP_EINVAL;
-    int need_cp = 0;
     for (size_t i = 0; i < cfg->n_tracks; i++) {
         const flp_track_t *in = &cfg->tracks[i];
         track_t *t = &s->tracks[i];
@@ -1303,9 +1299,7 @@ int flp_stream_new(flp_client_t *c, const flp_stream_config_t *cfg, flp_stream_t
             }
         }
         s->n_tracks = i + 1;
-        need_cp |= is_video(t) && !t->cp_len;
     }
-    (void)need_cp;
     err = FLP_ENOMEM;
     s->st.size = size;
     /* descriptors for fragments of 32 KiB on average (2 s at 128 kbit/s):
