@@ -62,13 +62,18 @@ fl_bench_result_t fl_bench_raw_per_record(const char *dir, size_t size, double s
     return r;
 }
 
-double fl_bench_raw_stream(const char *dir, double secs)
+static double raw_stream(const char *dir, double secs, int direct)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/raw.bin", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | (direct ? O_DIRECT : 0), 0600);
+    if (fd < 0)
+        return 0; /* O_DIRECT refused here */
     size_t size = 1u << 20;
-    uint8_t *buf = malloc(size);
+    void *mem = NULL;
+    if (posix_memalign(&mem, 4096, size) != 0)
+        exit(1);
+    uint8_t *buf = mem;
     memset(buf, 0x5a, size);
     int64_t t0 = fl_time_mono_ns(), end = t0 + (int64_t)(secs * 1e9);
     off_t off = 0;
@@ -96,6 +101,16 @@ double fl_bench_raw_stream(const char *dir, double secs)
     unlink(path);
     free(buf);
     return (double)bytes / el / 1e6;
+}
+
+double fl_bench_raw_stream(const char *dir, double secs)
+{
+    return raw_stream(dir, secs, 0);
+}
+
+double fl_bench_raw_stream_direct(const char *dir, double secs)
+{
+    return raw_stream(dir, secs, 1);
 }
 
 pid_t fl_bench_start_framelogd(const char *framelogd, const char *dir, const char *const extra[],

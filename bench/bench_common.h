@@ -24,6 +24,9 @@ fl_bench_result_t fl_bench_raw_per_record(const char *dir, size_t size, double s
 /* 64 MiB in 1 MiB pwrites then one fdatasync, repeated for secs: the
  * disk's durable streaming bandwidth in MB/s. */
 double fl_bench_raw_stream(const char *dir, double secs);
+/* The same with O_DIRECT (the page cache bypassed, as the log does for big
+ * writes): 0 where the file system refuses O_DIRECT. */
+double fl_bench_raw_stream_direct(const char *dir, double secs);
 
 /* Start framelogd (the path, or $FL_BENCH_FRAMELOGD to compare builds)
  * on 127.0.0.1:0 with data dir `dir`, stderr to dir.log, and extra flags

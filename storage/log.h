@@ -104,6 +104,10 @@ typedef struct {
     uint32_t index_cache_segments;  /* 0: 16; sealed segments whose index
                                        entries reads keep in memory (least
                                        recently used out first), <= 65536 */
+    int buffered_writes;            /* 1: every segment write goes through the
+                                       page cache; 0: the aligned middle of big
+                                       writes (>= 256 KiB) bypasses it with
+                                       O_DIRECT where the file system allows */
     const fl_clock_t *clock;        /* NULL: the real clock (copied) */
     const fl_store_io_t *io;        /* NULL: fl_store_io_default() (copied) */
 } fl_store_opts_t;
@@ -165,6 +169,8 @@ typedef struct {
                                     segment (at open or on a read) */
     uint64_t index_entries_read; /* chunk entries read from index files or
                                     rebuilt (at open: the active segments') */
+    uint64_t direct_bytes;       /* segment bytes written with O_DIRECT (the
+                                    rest went through the page cache) */
 } fl_store_stats_t;
 
 void fl_store_stats(fl_store_t *s, fl_store_stats_t *out);

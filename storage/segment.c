@@ -108,6 +108,17 @@ int fl_segment_list(const fl_log_t *log, uint64_t **out, size_t *n)
     return 0;
 }
 
+void fl_segment_close_active(fl_log_t *log)
+{
+    const fl_store_io_t *io = &log->store->io;
+    int *fds[] = {&log->seg_fd, &log->idx_fd, &log->dio_fd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        if (*fds[i] >= 0)
+            io->close(io->ctx, *fds[i]);
+        *fds[i] = -1;
+    }
+}
+
 int fl_segment_create(fl_log_t *log, uint64_t segno, int *seg_fd, int *idx_fd)
 {
     const fl_store_io_t *io = &log->store->io;

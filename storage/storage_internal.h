@@ -202,6 +202,8 @@ struct fl_log {
     pthread_mutex_t idx_mu;
     /* writer */
     int seg_fd, idx_fd;
+    int dio_fd;         /* the active segment opened O_DIRECT, -1: not (yet) */
+    int dio_off;        /* O_DIRECT failed on this log: buffered from now on */
     uint64_t seg_end;   /* bytes of the active segment */
     uint64_t idx_count; /* entries in the active index file */
     int idx_stale;      /* the index file misses entries: rewrite at seal */
@@ -272,8 +274,9 @@ struct fl_store {
     uint64_t segcache_tick;
     uint64_t seal_log; /* writer: id of the log whose key the writer's cipher
                           context holds (ids are never reused), 0: none */
-    uint8_t *wbuf;     /* writer: scratch for big chunks, reused */
+    uint8_t *wbuf;     /* writer: scratch for big chunks, reused, 4 KiB aligned */
     size_t wbuf_cap;
+    int buffered_writes; /* opts.buffered_writes */
     pthread_t writer;
 
     pthread_mutex_t cmu;
@@ -384,6 +387,8 @@ int fl_segment_open_sealed(fl_log_t *log, uint64_t segno, fl_span_t **spans, siz
                            uint64_t *size_out);
 /* Create segment segno and its index, durable (files and directory). */
 int fl_segment_create(fl_log_t *log, uint64_t segno, int *seg_fd, int *idx_fd);
+/* Close the active segment's descriptors (segment, index, O_DIRECT). */
+void fl_segment_close_active(fl_log_t *log);
 /* Sorted segment numbers found in the log's folder. */
 int fl_segment_list(const fl_log_t *log, uint64_t **out, size_t *n);
 

@@ -343,7 +343,7 @@ static int log_cb(void *arg, const fl_cat_log_t *row)
     log->id = row->id;
     log->name = str_dup(row->name);
     log->dir = str_dup(dir);
-    log->seg_fd = log->idx_fd = -1;
+    log->seg_fd = log->idx_fd = log->dio_fd = -1;
     snprintf(log->key_id, sizeof log->key_id, "%s", row->key_id);
     log->created_ns = row->created_ns;
     log->version = row->version;
@@ -400,6 +400,7 @@ int fl_store_open(const fl_store_opts_t *o, fl_store_t **out)
     s->seg_max = o->segment_max_bytes ? o->segment_max_bytes : (256u << 20);
     s->ret_max = o->retention_max_bytes;
     s->chunk_max = o->chunk_max_bytes ? o->chunk_max_bytes : (4u << 20);
+    s->buffered_writes = o->buffered_writes;
     s->pending_max = o->max_pending_bytes ? o->max_pending_bytes : (UINT64_C(1) << 30);
     s->ret_interval_ms = o->retention_interval_ms ? o->retention_interval_ms : 60000;
     s->segcache_max = o->index_cache_segments ? o->index_cache_segments : FL_SEGCACHE_DEFAULT;
@@ -470,10 +471,7 @@ void fl_store_close(fl_store_t *s)
     while (s->logs) {
         fl_log_t *log = s->logs;
         s->logs = log->next;
-        if (log->seg_fd >= 0)
-            s->io.close(s->io.ctx, log->seg_fd);
-        if (log->idx_fd >= 0)
-            s->io.close(s->io.ctx, log->idx_fd);
+        fl_segment_close_active(log);
         fl_log_free_mem(log);
     }
     fl_segcache_free(s);
@@ -653,7 +651,7 @@ int fl_log_create(fl_store_t *s, const char *name, const fl_log_opts_t *opts, fl
     log->retention_hours = opts->retention_hours;
     log->shards = shards;
     log->nshards = nsh;
-    log->seg_fd = log->idx_fd = -1;
+    log->seg_fd = log->idx_fd = log->dio_fd = -1;
     shards = NULL;
     pthread_mutex_lock(&s->mu);
     log->next = s->logs;
@@ -709,10 +707,7 @@ static int delete_on_writer(fl_store_t *s, void *arg)
         s->total_bytes -= log->segs[i].size;
     fl_segcache_drop(s, log->id, UINT64_MAX);
     pthread_mutex_unlock(&s->mu);
-    if (log->seg_fd >= 0)
-        s->io.close(s->io.ctx, log->seg_fd);
-    if (log->idx_fd >= 0)
-        s->io.close(s->io.ctx, log->idx_fd);
+    fl_segment_close_active(log);
     int rc = fl_log_remove_files(s, log->id);
     if (rc == 0) {
         pthread_mutex_lock(&s->cat_mu);

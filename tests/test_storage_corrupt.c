@@ -146,7 +146,11 @@ static outcome_t check_store(const char *dir)
                           "record %d read back with different bytes", i);
             continue;
         }
-        if (rc == 0) { /* a later record came back: this one is gone */
+        if (rc == 0 && fl_slice_eq_str(b.records[0].payload, "after")) {
+            /* the next record is the one an earlier check_store appended
+             * (the store's layout, hence where a cut lands, varies with how
+             * appends were batched): this one is gone */
+        } else if (rc == 0) { /* a later record came back: this one is gone */
             uint64_t id;
             ck_assert_uint_ge(b.records[0].payload.n, 8);
             memcpy(&id, b.records[0].payload.p, 8);

@@ -36,6 +36,8 @@ typedef struct {
 
 static size_t len_of(uint64_t id)
 {
+    if (id % 291 == 0)
+        return 300000 + (size_t)(id % 4099); /* its chunk is written O_DIRECT */
     if (id % 97 == 0)
         return 150000 + (size_t)(id % 1000);
     return 8 + (size_t)((id * 7919) % 3000);
@@ -68,7 +70,7 @@ static void child(const char *dir, int wfd, uint64_t id_base)
     fl_log_t *log;
     if (fl_store_open(&o, &s) < 0 || fl_log_open(s, "crash", &log) < 0)
         _exit(3);
-    uint8_t *buf = malloc(200000);
+    uint8_t *buf = malloc(400000);
     uint64_t id = id_base;
     size_t inflight = 0;
     fl_log_completion_t c[64];
@@ -104,7 +106,7 @@ static size_t scan_shard(fl_log_t *log, uint32_t shard, uint64_t *max_seq)
 {
     fl_log_batch_t b = {0};
     fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 1 << 20, 0};
-    uint8_t *want = malloc(200000);
+    uint8_t *want = malloc(400000);
     size_t count = 0;
     uint64_t prev = 0;
     int rc;
@@ -139,7 +141,7 @@ START_TEST(kill9_loses_no_completed_record)
     char *dir = NULL;
     srand(12345);
     uint64_t max_seen[SHARDS] = {0};
-    uint8_t *want = malloc(200000);
+    uint8_t *want = malloc(400000);
     size_t total_done = 0, total_recovered = 0;
     for (int round = 0; round < rounds; round++) {
         if (round % 10 == 0) { /* keep the data dir small: start afresh */
