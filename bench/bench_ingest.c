@@ -7,19 +7,35 @@
  * For each N (default 1,100,1000): starts framelogd (the build's) on a free
  * loopback port with a fresh data dir under DIR (default /var/tmp), creates
  * N streams, and connects N WebSocket producers, run by client processes of
- * at most 250 producers each (so that one client's loop is not the limit). Each pushes a synthetic
- * 2 Mbit/s video track in real time: 30 frames/s of 8,333 bytes, fragments
- * of 2 s (60 frames, a Cluster of unknown size ended by an
- * END_OF_FRAGMENT Tags element, as KVS producers do). The producers start
- * spread over one fragment's duration, as independent cameras would, so
- * that their fragments do not all end in the same millisecond. One GetMedia reader
- * follows stream 0 from NOW. Each producer sends one WebSocket message per
- * frame, built straight into its send buffer (a fragment's Cluster start
- * rides on its first frame, the END_OF_FRAGMENT tag on its last), so that
- * the clients cost little beside the server. Environment: FL_BENCH_FRAMELOGD
- * runs another server binary, FL_BENCH_WRAP a command in front of it (e.g.
- * "valgrind --tool=callgrind"). After a 2 s warm-up, it measures for
- * SECONDS (default 10):
+ * at most 250 producers each (so that one client's loop is not the limit).
+ * Each pushes a synthetic 2 Mbit/s video track in real time: 30 frames/s
+ * of 8,333 bytes, fragments of 2 s (60 frames, a Cluster of unknown size
+ * ended by an END_OF_FRAGMENT Tags element, as KVS producers do). The
+ * producers start spread over one fragment's duration, as independent
+ * cameras would, so that their fragments do not all end in the same
+ * millisecond. One GetMedia reader follows stream 0 from NOW.
+ *
+ * The producers are a hand-written WebSocket client, not libwebsockets
+ * (whose byte-by-byte masking and per-message overhead made the clients
+ * take more CPU than the server they measure): each client process runs
+ * one epoll loop over nonblocking TCP sockets. A producer sends the upgrade
+ * request lws sent (GET /putMedia?StreamName=bN&FragmentTimecodeType=
+ * ABSOLUTE, subprotocol framelog-putmedia-v1), waits for "HTTP/1.1 101",
+ * then sends the session header (EBML header, Segment, Info, Tracks) as
+ * one message and each frame as one more, built straight into a scratch
+ * buffer (a fragment's Cluster start rides on its first frame, the
+ * END_OF_FRAGMENT tag on its last). Every message is one final binary
+ * frame, masked as RFC 6455 requires of clients, with a fresh random key
+ * and a 16-byte-wide XOR, and goes out in one send(). What the socket does
+ * not take waits for EPOLLOUT, and the producer builds no next frame until
+ * it is gone: a producer that cannot keep up falls behind, and as each
+ * frame carries the time it was due, the latencies show it. The server's
+ * acks come back as text frames, parsed (7/16/64-bit lengths, split across
+ * reads or several per read; a ping gets its pong, a close its echo).
+ * Environment: FL_BENCH_FRAMELOGD runs another server binary, FL_BENCH_WRAP
+ * a command in front of it (e.g. "valgrind --tool=callgrind").
+ *
+ * After a 2 s warm-up, it measures for SECONDS (default 10):
  *   - aggregate ingest MB/s (bytes the producers got onto the wire) and the
  *     rate storage made durable (PERSISTED fragments x their size);
  *   - the server's CPU (user+system, % of one core, from /proc), and the
@@ -38,14 +54,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libwebsockets.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,6 +70,7 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "common/base64.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "media/mkv_parser.h"
@@ -68,24 +86,44 @@ typedef struct {
     int64_t sent_ns;
 } pend_t;
 
+/* A producer's connection: CONNECTING (nonblocking connect under way) ->
+ * UPGRADING (upgrade request sent, waiting for the 101) -> STREAMING ->
+ * CLOSED (by either side, or a failed connect or upgrade). */
+enum { P_CONNECTING, P_UPGRADING, P_STREAMING, P_CLOSED };
+
+#define WS_ROOM 16 /* bytes kept before a message's payload for its frame header (<= 14) */
+#define MSG_CAP (FRAME_BYTES + 4096)      /* the largest message: one frame plus Matroska */
+#define OUT_CAP (WS_ROOM + MSG_CAP + 256) /* one unsent message, and room for a pong */
+#define RX_CAP  2048 /* the server's text frames (acks of ~100 bytes) and its 101 response */
+
 typedef struct {
     int id;
-    struct lws *wsi;
-    int closed;
+    int fd;
+    int state;
     int header_sent;
-    int asked;             /* a writeable callback is requested */
+    int want_out;          /* EPOLLOUT is in the fd's epoll interest */
     int64_t next_frame_ns; /* when the next frame is due (queued, as a camera's encoder would) */
     int frame_idx;
     int64_t tc_ms; /* the open fragment's timecode */
     pend_t pend[64];
     unsigned n_pend;
+    /* Bytes the socket did not take yet: the rest of at most one message
+     * (no next frame is built while any remain), then perhaps a pong. */
+    uint8_t *out; /* OUT_CAP bytes, allocated on the first short write */
+    size_t out_off, out_n;
+    /* Bytes from the server not parsed yet: the 101 response, then frames. */
+    uint8_t rx[RX_CAP];
+    size_t rx_n;
+    uint64_t rx_skip; /* payload still to drop of a frame too big for rx */
 } producer_t;
 
 typedef struct {
     producer_t *p;
     int n;
+    int ep;          /* the client process's epoll fd */
     fl_buf_t header; /* the session's EBML header, Segment, Info and Tracks */
-    fl_buf_t msg;    /* the message being sent, after LWS_PRE bytes */
+    fl_buf_t msg;    /* the message being built, after WS_ROOM bytes */
+    uint64_t rng;    /* xorshift64 state: mask keys and Sec-WebSocket-Keys */
     int measuring;
     uint64_t bytes_sent;
     uint64_t persisted, errors;
@@ -98,6 +136,15 @@ static bench_t B;
 static int64_t mono(void)
 {
     return fl_time_mono_ns();
+}
+
+static uint64_t rng_next(void)
+{
+    uint64_t x = B.rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return B.rng = x;
 }
 
 static void session_header(fl_buf_t *b)
@@ -121,16 +168,16 @@ static void session_header(fl_buf_t *b)
 /* Every frame's bytes: the same but for a stamp (see next_message). */
 static uint8_t frame_tpl[FRAME_BYTES];
 
-/* The producer's next due frame as one WebSocket message, built straight
- * into B.msg after its LWS_PRE bytes: the Cluster's start before a
- * fragment's first frame, the SimpleBlock, and after its last frame the
- * END_OF_FRAGMENT tag. One copy of the frame, one lws_write: the client
- * stays cheap beside the server it measures. The frame carries its due
- * time, so latencies include any lag of the client's own loop. */
+/* The producer's next due frame as one WebSocket message's payload, built
+ * straight into B.msg after its WS_ROOM bytes: the Cluster's start before
+ * a fragment's first frame, the SimpleBlock, and after its last frame the
+ * END_OF_FRAGMENT tag. One copy of the frame, one mask pass, one send():
+ * the client stays cheap beside the server it measures. The frame carries
+ * its due time, so latencies include any lag of the client's own loop. */
 static void next_message(producer_t *p)
 {
     fl_buf_t *m = &B.msg;
-    m->n = LWS_PRE;
+    m->n = WS_ROOM;
     int64_t due = p->next_frame_ns;
     if (p->frame_idx == 0)
         fl_mkv_write_cluster_start(m, (uint64_t)p->tc_ms);
@@ -151,12 +198,176 @@ static void next_message(producer_t *p)
     }
 }
 
-/* Ask for a writeable callback when there is something to send. */
-static void produce(producer_t *p, int64_t now)
+/* ---- the WebSocket client (RFC 6455), by hand, on one epoll per process ---- */
+
+/* XOR n bytes at p with the 4-byte mask key, 16 bytes at a time: a GCC
+ * vector of four keys (the key repeats every 4 bytes, so this holds in any
+ * byte order) is one SSE2 pxor per 16 bytes at -O2, where gcc 12 leaves a
+ * plain word loop unvectorized; one 8-byte step, then the last n % 8 bytes
+ * one by one. Never a byte-by-byte pass over the payload. */
+typedef uint64_t u64x2_t __attribute__((vector_size(16)));
+
+static void ws_mask(uint8_t *p, size_t n, const uint8_t key[4])
 {
-    if (p->wsi && !p->asked && (!p->header_sent || p->next_frame_ns <= now)) {
-        p->asked = 1;
-        lws_callback_on_writable(p->wsi);
+    uint8_t kk[16];
+    for (int i = 0; i < 16; i += 4)
+        memcpy(kk + i, key, 4);
+    u64x2_t k;
+    memcpy(&k, kk, 16);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        u64x2_t w;
+        memcpy(&w, p + i, 16);
+        w ^= k;
+        memcpy(p + i, &w, 16);
+    }
+    if (i + 8 <= n) {
+        uint64_t w, k8;
+        memcpy(&k8, kk, 8);
+        memcpy(&w, p + i, 8);
+        w ^= k8;
+        memcpy(p + i, &w, 8);
+        i += 8;
+    }
+    for (; i < n; i++)
+        p[i] ^= key[i & 3];
+}
+
+/* Frame the n payload bytes at pl as one final, masked client frame: the
+ * header goes into the (at least 14) bytes before pl, the payload is masked
+ * in place with a fresh random key. Returns the header's length. */
+static size_t ws_frame(uint8_t *pl, size_t n, unsigned opcode)
+{
+    uint8_t h[14];
+    size_t hl = 0;
+    h[hl++] = (uint8_t)(0x80 | opcode);
+    if (n < 126) {
+        h[hl++] = (uint8_t)(0x80 | n);
+    } else if (n < 65536) {
+        h[hl++] = 0x80 | 126;
+        h[hl++] = (uint8_t)(n >> 8);
+        h[hl++] = (uint8_t)n;
+    } else {
+        h[hl++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            h[hl++] = (uint8_t)((uint64_t)n >> (8 * i));
+    }
+    uint32_t key = (uint32_t)(rng_next() >> 16);
+    memcpy(h + hl, &key, 4);
+    ws_mask(pl, n, h + hl);
+    hl += 4;
+    memcpy(pl - hl, h, hl);
+    return hl;
+}
+
+static void want_out(producer_t *p, int on)
+{
+    if (p->want_out == on)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = p};
+    epoll_ctl(B.ep, EPOLL_CTL_MOD, p->fd, &ev);
+    p->want_out = on;
+}
+
+static void close_producer(producer_t *p)
+{
+    if (p->state == P_CLOSED)
+        return;
+    close(p->fd); /* leaves the epoll set with it */
+    p->fd = -1;
+    p->state = P_CLOSED;
+}
+
+/* Send n bytes (at most one message: n < OUT_CAP) after whatever is still
+ * unsent; what the socket does not take now stays in p->out until
+ * EPOLLOUT. Returns -1 when the connection is gone (p is then CLOSED), or
+ * when a control frame does not fit behind an unsent message (then none of
+ * it was sent). */
+static int tx(producer_t *p, const uint8_t *d, size_t n)
+{
+    size_t w = 0;
+    if (p->out_n == 0) {
+        ssize_t r = send(p->fd, d, n, MSG_NOSIGNAL);
+        if (r < 0 && errno != EAGAIN && errno != EINTR) {
+            close_producer(p);
+            return -1;
+        }
+        w = r < 0 ? 0 : (size_t)r;
+        if (w == n)
+            return 0;
+    }
+    if (!p->out && !(p->out = malloc(OUT_CAP))) {
+        close_producer(p); /* part of a message may be out: the stream is broken */
+        return -1;
+    }
+    if (p->out_off + p->out_n + (n - w) > OUT_CAP) {
+        memmove(p->out, p->out + p->out_off, p->out_n);
+        p->out_off = 0;
+        if (p->out_n + (n - w) > OUT_CAP)
+            return -1; /* only a pong can meet this (the server never pings) */
+    }
+    memcpy(p->out + p->out_off + p->out_n, d + w, n - w);
+    p->out_n += n - w;
+    want_out(p, 1);
+    return 0;
+}
+
+/* EPOLLOUT: push out what the socket did not take before. */
+static void flush_out(producer_t *p)
+{
+    if (p->out_n == 0) {
+        want_out(p, 0);
+        return;
+    }
+    ssize_t r = send(p->fd, p->out + p->out_off, p->out_n, MSG_NOSIGNAL);
+    if (r < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            close_producer(p);
+        return;
+    }
+    p->out_off += (size_t)r;
+    p->out_n -= (size_t)r;
+    if (p->out_n == 0) {
+        p->out_off = 0;
+        want_out(p, 0);
+    }
+}
+
+/* A small control frame (pong, close) with payload d[0..n), n <= 125. */
+static void tx_control(producer_t *p, unsigned opcode, const uint8_t *d, size_t n)
+{
+    uint8_t f[WS_ROOM + 125];
+    memcpy(f + WS_ROOM, d, n);
+    size_t hl = ws_frame(f + WS_ROOM, n, opcode);
+    tx(p, f + WS_ROOM - hl, hl + n);
+}
+
+/* Send what is due: the session header first, then every frame whose time
+ * has come, each as one message in one send(), until the socket takes no
+ * more (then the producer waits for EPOLLOUT and falls behind). */
+static void send_due(producer_t *p, int64_t now)
+{
+    while (p->state == P_STREAMING && p->out_n == 0) {
+        fl_buf_t *m = &B.msg;
+        if (!p->header_sent) {
+            m->n = WS_ROOM;
+            fl_buf_append(m, B.header.p, B.header.n);
+            p->header_sent = 1;
+        } else if (p->next_frame_ns <= now) {
+            next_message(p);
+        } else {
+            return;
+        }
+        if (m->err) {
+            close_producer(p);
+            return;
+        }
+        size_t n = m->n - WS_ROOM;
+        size_t hl = ws_frame(m->p + WS_ROOM, n, 0x2);
+        if (tx(p, m->p + WS_ROOM - hl, hl + n) != 0)
+            return;
+        if (B.measuring)
+            B.bytes_sent += n;
     }
 }
 
@@ -191,54 +402,177 @@ static void on_ack(producer_t *p, const char *text, size_t len)
     }
 }
 
-static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+/* Parse the server's frames in p->rx (unmasked, as servers send them),
+ * keeping a partial one for the next read: text messages are acks, a ping
+ * gets its pong, a close is answered and ends the connection. The server
+ * sends each ack as one final frame; a fragmented message would be dropped
+ * here (its pieces are not joined). */
+static void rx_frames(producer_t *p)
 {
-    producer_t *p = user ? *(producer_t **)user : NULL;
-    switch (reason) {
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        p = lws_get_opaque_user_data(wsi);
-        *(producer_t **)user = p;
-        p->asked = 1;
-        lws_callback_on_writable(wsi);
-        break;
-    case LWS_CALLBACK_CLIENT_WRITEABLE: {
-        if (!p)
-            break;
-        p->asked = 0;
-        size_t n;
-        if (!p->header_sent) {
-            fl_buf_t *m = &B.msg;
-            m->n = LWS_PRE;
-            fl_buf_append(m, B.header.p, B.header.n);
-            p->header_sent = 1;
-        } else if (p->next_frame_ns <= mono()) {
-            next_message(p);
-        } else {
-            break;
+    size_t off = 0;
+    while (p->state == P_STREAMING) {
+        uint8_t *h = p->rx + off;
+        size_t avail = p->rx_n - off;
+        if (p->rx_skip) {
+            size_t d = avail < p->rx_skip ? avail : (size_t)p->rx_skip;
+            off += d;
+            p->rx_skip -= d;
+            if (p->rx_skip)
+                break;
+            continue;
         }
-        n = B.msg.n - LWS_PRE;
-        if (B.msg.err || lws_write(wsi, B.msg.p + LWS_PRE, n, LWS_WRITE_BINARY) < (int)n)
-            return -1;
-        if (B.measuring)
-            B.bytes_sent += n;
-        produce(p, mono()); /* more due already? */
-        break;
-    }
-    case LWS_CALLBACK_CLIENT_RECEIVE:
-        if (p)
-            on_ack(p, in, len);
-        break;
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        p = p ? p : lws_get_opaque_user_data(wsi);
-        if (p) {
-            p->closed = 1;
-            p->wsi = NULL;
+        if (avail < 2)
+            break;
+        int fin = h[0] & 0x80, masked = h[1] & 0x80;
+        unsigned op = h[0] & 0x0f;
+        uint64_t len = h[1] & 0x7f;
+        size_t hl = 2;
+        if (len == 126) {
+            if (avail < 4)
+                break;
+            len = (uint64_t)h[2] << 8 | h[3];
+            hl = 4;
+        } else if (len == 127) {
+            if (avail < 10)
+                break;
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | h[2 + i];
+            hl = 10;
         }
-        break;
-    default:
-        break;
+        if (masked)
+            hl += 4;
+        if (avail < hl)
+            break;
+        if (len > RX_CAP - hl) {
+            if (op >= 0x8) { /* a control frame longer than 125 bytes */
+                fprintf(stderr, "bench_ingest: producer %d: bad frame from the server\n", p->id);
+                close_producer(p);
+                return;
+            }
+            off += hl; /* no ack is this long: drop the message */
+            p->rx_skip = len;
+            continue;
+        }
+        if (avail < hl + len)
+            break;
+        uint8_t *pl = h + hl;
+        if (masked)
+            ws_mask(pl, (size_t)len, h + hl - 4);
+        off += hl + (size_t)len;
+        if (op == 0x1 && fin) {
+            on_ack(p, (const char *)pl, (size_t)len);
+        } else if (op == 0x9) {
+            tx_control(p, 0xA, pl, (size_t)len);
+        } else if (op == 0x8) {
+            tx_control(p, 0x8, pl, len < 2 ? 0 : 2); /* echo the status code */
+            close_producer(p);
+            return;
+        }
     }
+    memmove(p->rx, p->rx + off, p->rx_n - off);
+    p->rx_n -= off;
+}
+
+/* The upgrade request, as libwebsockets' client sent it. */
+static void send_upgrade(producer_t *p)
+{
+    uint8_t nonce[16];
+    for (int i = 0; i < 16; i += 8) {
+        uint64_t r = rng_next();
+        memcpy(nonce + i, &r, 8);
+    }
+    fl_buf_t key;
+    fl_buf_init(&key, 0);
+    fl_base64_encode(&key, fl_slice(nonce, sizeof nonce));
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET /putMedia?StreamName=b%d&FragmentTimecodeType=ABSOLUTE HTTP/1.1\r\n"
+                     "Pragma: no-cache\r\nCache-Control: no-cache\r\nHost: 127.0.0.1\r\n"
+                     "Origin: http://127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %.*s\r\nSec-WebSocket-Protocol: framelog-putmedia-v1\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     p->id, (int)key.n, (const char *)key.p);
+    fl_buf_free(&key);
+    p->state = P_UPGRADING;
+    tx(p, (const uint8_t *)req, (size_t)n);
+}
+
+/* EPOLLIN: one read (the interest is level-triggered, so more comes on
+ * the next wait), then the 101 response or frames. */
+static void on_readable(producer_t *p, int64_t now)
+{
+    if (p->rx_n == RX_CAP) { /* an upgrade response that does not end */
+        fprintf(stderr, "bench_ingest: producer %d: no end to the upgrade response\n", p->id);
+        close_producer(p);
+        return;
+    }
+    ssize_t r = read(p->fd, p->rx + p->rx_n, RX_CAP - p->rx_n);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (r <= 0) {
+        close_producer(p);
+        return;
+    }
+    p->rx_n += (size_t)r;
+    if (p->state == P_UPGRADING) {
+        uint8_t *e = memmem(p->rx, p->rx_n, "\r\n\r\n", 4);
+        if (!e)
+            return;
+        if (p->rx_n < 12 || memcmp(p->rx, "HTTP/1.1 101", 12) != 0) {
+            uint8_t *eol = memchr(p->rx, '\r', p->rx_n);
+            fprintf(stderr, "bench_ingest: producer %d: upgrade refused: %.*s\n", p->id,
+                    (int)(eol - p->rx), (const char *)p->rx);
+            close_producer(p);
+            return;
+        }
+        size_t hdr = (size_t)(e + 4 - p->rx);
+        memmove(p->rx, p->rx + hdr, p->rx_n - hdr);
+        p->rx_n -= hdr;
+        p->state = P_STREAMING;
+        send_due(p, now); /* the session header */
+    }
+    rx_frames(p);
+}
+
+/* EPOLLOUT on a connecting socket: connected, or failed. */
+static void on_connected(producer_t *p)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
+        fprintf(stderr, "bench_ingest: producer %d: connect: %s\n", p->id, strerror(err));
+        close_producer(p);
+        return;
+    }
+    want_out(p, 0);
+    send_upgrade(p);
+}
+
+static int connect_producer(producer_t *p, int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    p->state = P_CLOSED;
+    p->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (p->fd < 0)
+        return -1;
+    setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    p->state = P_CONNECTING;
+    int rc = connect(p->fd, (struct sockaddr *)&a, sizeof a);
+    if (rc != 0 && errno != EINPROGRESS) {
+        close_producer(p);
+        return -1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = p};
+    p->want_out = 1;
+    if (epoll_ctl(B.ep, EPOLL_CTL_ADD, p->fd, &ev) != 0) {
+        close_producer(p);
+        return -1;
+    }
+    if (rc == 0)
+        on_connected(p);
     return 0;
 }
 
@@ -430,7 +764,10 @@ static void write_all(int fd, const void *p, size_t n)
 }
 
 /* A client process: producers first..first+count-1 of n, until end; the
- * results go to out_fd. */
+ * results go to out_fd. One loop: send what is due, wait on epoll until
+ * the next frame is due (whole milliseconds, rounded up, so a frame leaves
+ * at most about 1 ms late and never early; the lag is in its stamp), then
+ * handle connects, writability and acks. */
 static void producers_main(int first, int count, int n, int port, int64_t start_ns, int64_t wall_ms,
                            int64_t warm, int64_t end, int out_fd)
 {
@@ -438,22 +775,14 @@ static void producers_main(int first, int count, int n, int port, int64_t start_
     B.n = count;
     B.p = calloc((size_t)count, sizeof *B.p);
     B.ack_lat = calloc(MAX_LAT, sizeof *B.ack_lat);
+    B.rng = ((uint64_t)getpid() << 32 ^ (uint64_t)fl_time_real_ns()) | 1;
+    B.ep = epoll_create1(EPOLL_CLOEXEC);
     fl_buf_init(&B.header, 0);
     session_header(&B.header);
     fl_buf_init(&B.msg, 0);
-    fl_buf_reserve(&B.msg, LWS_PRE + FRAME_BYTES + 4096); /* never grows: no copy per message */
+    fl_buf_reserve(&B.msg, WS_ROOM + MSG_CAP); /* never grows: no copy per message */
     for (size_t i = 0; i < sizeof frame_tpl; i++)
         frame_tpl[i] = (uint8_t)(i * 2654435761u >> 13);
-    static const struct lws_protocols protos[] = {
-        {"framelog-putmedia-v1", cb, sizeof(producer_t *), 4096, 0, NULL, 0},
-        {NULL, NULL, 0, 0, 0, NULL, 0}};
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = protos;
-    info.fd_limit_per_thread = (unsigned)count + 64;
-    info.max_http_header_pool = (unsigned short)(count + 16);
-    struct lws_context *ctx = lws_create_context(&info);
     for (int j = 0; j < count; j++) {
         int i = first + j;
         producer_t *p = &B.p[j];
@@ -462,39 +791,51 @@ static void producers_main(int first, int count, int n, int port, int64_t start_
          * fragment, so that their fragments end at different times */
         p->next_frame_ns = start_ns + (int64_t)i * (FRAMES_PER_FRAGMENT * 1000000000LL / FPS) / n;
         p->tc_ms = wall_ms + (int64_t)i * (FRAMES_PER_FRAGMENT * 1000 / FPS) / n;
-        char path[256];
-        snprintf(path, sizeof path, "/putMedia?StreamName=b%d&FragmentTimecodeType=ABSOLUTE", i);
-        struct lws_client_connect_info ci;
-        memset(&ci, 0, sizeof ci);
-        ci.context = ctx;
-        ci.address = "127.0.0.1";
-        ci.port = port;
-        ci.path = path;
-        ci.host = "127.0.0.1";
-        ci.origin = "127.0.0.1";
-        ci.protocol = "framelog-putmedia-v1";
-        ci.opaque_user_data = p;
-        p->wsi = lws_client_connect_via_info(&ci);
+        if (connect_producer(p, port) != 0)
+            fprintf(stderr, "bench_ingest: producer %d: cannot connect: %s\n", i, strerror(errno));
     }
     int64_t now;
     double cpu0 = -1, cpu1 = 0;
+    static struct epoll_event evs[256];
     while ((now = mono()) < end) {
         B.measuring = now >= warm;
         if (B.measuring && cpu0 < 0)
             cpu0 = self_cpu_seconds();
-        for (int j = 0; j < count; j++)
-            if (!B.p[j].closed)
-                produce(&B.p[j], now);
-        lws_service(ctx, -1);
-        usleep(500);
+        int64_t wake = B.measuring ? end : warm;
+        for (int j = 0; j < count; j++) {
+            producer_t *p = &B.p[j];
+            if (p->state != P_STREAMING || p->out_n)
+                continue; /* not streaming yet, or waiting for EPOLLOUT */
+            send_due(p, now);
+            if (p->state == P_STREAMING && p->out_n == 0 && p->next_frame_ns < wake)
+                wake = p->next_frame_ns;
+        }
+        int64_t ms = (wake - now + 999999) / 1000000;
+        int ne = epoll_wait(B.ep, evs, 256, (int)(ms < 0 ? 0 : ms > 100 ? 100 : ms));
+        now = mono();
+        for (int e = 0; e < ne; e++) {
+            producer_t *p = evs[e].data.ptr;
+            uint32_t ev = evs[e].events;
+            if (p->state == P_CONNECTING) {
+                on_connected(p);
+                continue;
+            }
+            if (p->state != P_CLOSED && (ev & EPOLLOUT))
+                flush_out(p);
+            if (p->state != P_CLOSED && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+                on_readable(p, now);
+        }
     }
     B.measuring = 0;
     cpu1 = self_cpu_seconds();
     client_result_t res = {
         B.bytes_sent, B.persisted, B.errors, 0, B.n_ack_lat, cpu0 < 0 ? 0 : cpu1 - cpu0};
-    for (int j = 0; j < count; j++)
-        res.closed += B.p[j].closed;
-    lws_context_destroy(ctx);
+    for (int j = 0; j < count; j++) {
+        res.closed += B.p[j].state == P_CLOSED;
+        close_producer(&B.p[j]);
+        free(B.p[j].out);
+    }
+    close(B.ep);
     write_all(out_fd, &res, sizeof res);
     write_all(out_fd, B.ack_lat, B.n_ack_lat * sizeof *B.ack_lat);
     close(out_fd);
@@ -637,7 +978,6 @@ int main(int argc, char **argv)
     rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
     setrlimit(RLIMIT_NOFILE, &rl);
     signal(SIGPIPE, SIG_IGN);
-    lws_set_log_level(LLL_ERR, NULL);
 
     char refdir[512];
     snprintf(refdir, sizeof refdir, "%s/fl-bench-ingest-XXXXXX", base);
