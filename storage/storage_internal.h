@@ -208,7 +208,8 @@ struct fl_log {
     uint64_t idx_count; /* entries in the active index file */
     int idx_stale;      /* the index file misses entries: rewrite at seal */
     uint64_t nonce_ctr;
-    uint64_t cut_gen; /* bumped when a failed fdatasync cuts the segment */
+    uint64_t cut_gen; /* bumped when a failed write or fdatasync cuts the segment */
+    int cut_rc;       /* ... and the error it failed with */
     int broken;       /* an fdatasync failed and could not be undone */
 };
 
@@ -272,10 +273,10 @@ struct fl_store {
     fl_segcache_ent_t *segcache; /* under mu: sealed segments' entries, LRU */
     size_t nsegcache, segcache_max;
     uint64_t segcache_tick;
-    uint64_t seal_log; /* writer: id of the log whose key the writer's cipher
-                          context holds (ids are never reused), 0: none */
-    uint8_t *wbuf;     /* writer: scratch for big chunks, reused, 4 KiB aligned */
-    size_t wbuf_cap;
+    uint64_t seal_log;  /* writer: id of the log whose key the writer's cipher
+                           context holds (ids are never reused), 0: none */
+    struct wbuf *wfree; /* writer: sealed-chunk buffers kept for reuse */
+    uint64_t wfree_bytes;
     int buffered_writes; /* opts.buffered_writes */
     pthread_t writer;
 
@@ -430,6 +431,10 @@ void fl_writer_stop(fl_store_t *s);
 /* Run fn on the writer thread between batches and wait for it. */
 int fl_writer_call(fl_store_t *s, int (*fn)(fl_store_t *s, void *arg), void *arg);
 void fl_writer_notify_shard(fl_shard_t *sh);
+/* Create the log's active segment if it has none (files fsync'd, with
+ * their directory). The writer thread's, or anyone's for a log nobody else
+ * sees yet. */
+int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log);
 
 /* ---- retention.c ---- */
 int fl_retention_run(fl_store_t *s); /* writer thread only */

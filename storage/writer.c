@@ -10,17 +10,21 @@
  *   1. take the whole queue (every log and shard with pending records), up
  *      to FL_BATCH_MAX_BYTES;
  *   2. per log, seal the records of each shard into chunks (consecutive
- *      sequence numbers, up to chunk_max_bytes) and pwrite them at the end
- *      of the log's active segment (small chunks gathered into one pwrite;
- *      a log whose segment passed segment_max_bytes rolls first);
- *   3. fdatasync every log written to, concurrently (helper threads), so
- *      the batch pays about one device flush whatever the number of logs
- *      and shards: group commit. When more records are queued, the
- *      fdatasyncs run on a long-lived helper thread while the writer seals
- *      and writes the next batch (a two-stage pipeline: at most one batch
- *      is in flight behind the one being written); when nothing is queued,
- *      the writer runs them itself (no hand-over on the latency path);
- *   4. when they return: publish the chunks to readers, append their index
+ *      sequence numbers, up to chunk_max_bytes), one after the other into
+ *      one buffer per log (reused from batch to batch), at the offsets they
+ *      will have at the end of the log's active segment (a log whose
+ *      segment passed segment_max_bytes rolls first);
+ *   3. the sync stage: for every log, one write of its buffer (its aligned
+ *      middle O_DIRECT when big, see segment_write) and one fdatasync;
+ *      the logs concurrently (a pool of helper threads), so the batch pays
+ *      about one device flush whatever the number of logs and shards:
+ *      group commit. When more records are queued, the stage runs on a
+ *      long-lived helper thread while the writer seals the next batch (a
+ *      two-stage pipeline: the CPU's sealing overlaps the disk's writing;
+ *      at most one batch is sealed behind the one in its stage); when
+ *      nothing is queued, the writer runs the stage itself (no hand-over
+ *      on the latency path);
+ *   4. when it returns: publish the chunks to readers, append their index
  *      entries (after the fdatasync, so an index entry never points at
  *      unsynced data), wake watches, queue the completions and signal the
  *      eventfd;
@@ -28,12 +32,13 @@
  *
  * A failed write or fdatasync cuts the log's segment back to where the
  * batch began, so later chunks never follow garbage; those records complete
- * with the error (e.g. -ENOSPC) and later appends try again. A batch already
- * written behind a batch whose fdatasync failed was cut away with it
- * (cut_gen tells) and fails too: nothing is reported durable that is not on
- * disk. If even the cut cannot be made durable, the log refuses further
- * appends (FL_EIO) until the store is reopened, because after a failed fsync
- * the page cache can no longer be trusted (fsyncgate).
+ * with the error (e.g. -ENOSPC) and later appends try again. A batch
+ * already sealed behind the failed one had its offsets past the cut: it is
+ * not written (cut_gen tells) and fails with the same error: nothing is
+ * reported durable that is not on disk. If even the cut cannot be made
+ * durable, the log refuses further appends (FL_EIO) until the store is
+ * reopened, because after a failed fsync the page cache can no longer be
+ * trusted (fsyncgate).
  *
  * Completions: a growable array under cmu plus an eventfd that is written
  * under the same lock and drained when the array empties, so a readable fd
@@ -260,29 +265,10 @@ typedef struct {
     size_t nrefs, caprefs;
     int rc;
     int rolled;
-    uint64_t gen;       /* log->cut_gen when written */
-    fl_buf_t stage;     /* small sealed chunks, written together */
-    uint64_t stage_off; /* segment offset of stage's first byte */
+    uint64_t gen;     /* log->cut_gen when sealed */
+    struct wbuf *buf; /* its chunks, sealed, at buf->p + pad */
+    size_t pad, len;  /* pad = start_off % FL_DIO_ALIGN; len: sealed bytes */
 } log_work_t;
-
-/* Small chunks (many shards, small records) are gathered and written with
- * one pwrite per FL_STAGE_BYTES instead of one per chunk. */
-#define FL_STAGE_BYTES (1u << 20)
-
-static int stage_flush(fl_store_t *s, log_work_t *w)
-{
-    if (w->stage.n == 0)
-        return 0;
-    int rc = fl_io_write_all(&s->io, w->log->seg_fd, w->stage.p, w->stage.n, w->stage_off);
-    if (rc < 0) {
-        char path[FL_PATH_MAX];
-        fl_segment_path(w->log, w->log->segs[w->log->nsegs - 1].segno, path, sizeof path);
-        fl_error("segment %s: write of %zu bytes at offset %llu failed: %s", path, w->stage.n,
-                 (unsigned long long)w->stage_off, fl_strerror(rc));
-    }
-    fl_buf_reset(&w->stage);
-    return rc;
-}
 
 /* Big writes bypass the page cache: copying them into it costs the writer
  * more CPU than sealing them (the kernel's copy into fresh page-cache pages
@@ -354,7 +340,7 @@ static int cmp_pending(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int ensure_segment(fl_store_t *s, fl_log_t *log)
+int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log)
 {
     if (log->seg_fd >= 0)
         return 0;
@@ -390,12 +376,80 @@ static int ensure_segment(fl_store_t *s, fl_log_t *log)
     return 0;
 }
 
-/* Seal records v[k..m) of one shard into one chunk and write it. Small
- * chunks are built straight into the log's stage; big ones into the
- * writer's scratch buffer and written at once. Big payloads are encrypted
- * from the queued record straight into place (no plaintext copy). */
-static int write_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pending_t **v, size_t k,
-                       size_t m)
+/* The writer's sealed-chunk buffers: 4 KiB aligned (for O_DIRECT), reused
+ * from batch to batch so that sealing never writes into fresh pages. Only
+ * the writer thread takes and returns them (batch_finish runs on it). */
+typedef struct wbuf {
+    struct wbuf *next;
+    size_t cap;
+    uint8_t p[]; /* at an FL_DIO_ALIGN boundary (see wbuf_get) */
+} wbuf_t;
+
+#define FL_WBUF_KEEP (2 * (uint64_t)FL_BATCH_MAX_BYTES) /* free bytes kept */
+
+static wbuf_t *wbuf_get(fl_store_t *s, size_t need)
+{
+    wbuf_t **best = NULL;
+    for (wbuf_t **pp = &s->wfree; *pp; pp = &(*pp)->next)
+        if ((*pp)->cap >= need && (!best || (*pp)->cap < (*best)->cap))
+            best = pp;
+    if (best) {
+        wbuf_t *w = *best;
+        *best = w->next;
+        s->wfree_bytes -= w->cap;
+        return w;
+    }
+    size_t cap = (need + 65535) & ~(size_t)65535;
+    void *mem = NULL;
+    /* the header takes a whole alignment unit, so that p is aligned */
+    if (posix_memalign(&mem, FL_DIO_ALIGN, FL_DIO_ALIGN + cap) != 0)
+        return NULL;
+    wbuf_t *w = (wbuf_t *)((uint8_t *)mem + FL_DIO_ALIGN - sizeof(wbuf_t));
+    w->cap = cap;
+    w->next = NULL;
+    return w;
+}
+
+static void wbuf_free_mem(wbuf_t *w)
+{
+    free((uint8_t *)w + sizeof(wbuf_t) - FL_DIO_ALIGN);
+}
+
+static void wbuf_put(fl_store_t *s, wbuf_t *w)
+{
+    if (!w)
+        return;
+    w->next = s->wfree;
+    s->wfree = w;
+    s->wfree_bytes += w->cap;
+    while (s->wfree_bytes > FL_WBUF_KEEP) { /* let the biggest go */
+        wbuf_t **big = &s->wfree;
+        for (wbuf_t **pp = &s->wfree; *pp; pp = &(*pp)->next)
+            if ((*pp)->cap > (*big)->cap)
+                big = pp;
+        wbuf_t *x = *big;
+        *big = x->next;
+        s->wfree_bytes -= x->cap;
+        wbuf_free_mem(x);
+    }
+}
+
+static void wbuf_drop_all(fl_store_t *s)
+{
+    while (s->wfree) {
+        wbuf_t *w = s->wfree;
+        s->wfree = w->next;
+        wbuf_free_mem(w);
+    }
+    s->wfree_bytes = 0;
+}
+
+/* Seal records v[k..m) of one shard into one chunk, at the end of the
+ * log's work buffer (written later, with the rest of the log's chunks of
+ * the batch, by the sync stage). Big payloads are encrypted from the
+ * queued record straight into place (no plaintext copy). */
+static int seal_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pending_t **v, size_t k,
+                      size_t m)
 {
     enum { DIRECT = 16 * 1024 };
     fl_log_t *log = w->log;
@@ -411,33 +465,9 @@ static int write_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pendi
             h.pts_max = v[i]->pts;
     }
     size_t len = FL_CHUNK_HDR + body + FL_CHUNK_TAG;
-    int staged = len < FL_STAGE_BYTES / 4;
-    uint8_t *buf;
-    if (!c)
-        return FL_ENOMEM;
-    if (staged) {
-        if (w->stage.n == 0)
-            w->stage_off = log->seg_end;
-        if (fl_buf_reserve(&w->stage, len) < 0)
-            return FL_ENOMEM;
-        buf = w->stage.p + w->stage.n;
-    } else {
-        int rc = stage_flush(s, w); /* keep file order */
-        if (rc < 0)
-            return rc;
-        /* the chunk sits at the same offset within a 4 KiB page as in the
-         * segment, so that its aligned middle can be written O_DIRECT */
-        size_t need = len + FL_DIO_ALIGN;
-        if (s->wbuf_cap < need) {
-            void *nb = NULL;
-            if (posix_memalign(&nb, FL_DIO_ALIGN, need) != 0)
-                return FL_ENOMEM;
-            free(s->wbuf);
-            s->wbuf = nb;
-            s->wbuf_cap = need;
-        }
-        buf = s->wbuf + log->seg_end % FL_DIO_ALIGN;
-    }
+    if (!c || w->pad + w->len + len > w->buf->cap)
+        return FL_ENOMEM; /* (the buffer was sized for the whole work) */
+    uint8_t *buf = w->buf->p + w->pad + w->len;
     h.shard = v[k]->shard;
     h.count = (uint32_t)(m - k);
     h.first_seq = v[k]->seq;
@@ -472,21 +502,6 @@ static int write_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pendi
         s->seal_log = 0;
         return rc;
     }
-    if (staged) {
-        w->stage.n += len;
-        if (w->stage.n >= FL_STAGE_BYTES)
-            rc = stage_flush(s, w);
-    } else {
-        rc = segment_write(s, log, buf, len, log->seg_end);
-        if (rc < 0) {
-            char path[FL_PATH_MAX];
-            fl_segment_path(log, log->segs[log->nsegs - 1].segno, path, sizeof path);
-            fl_error("segment %s: write of %zu bytes at offset %llu failed: %s", path, len,
-                     (unsigned long long)log->seg_end, fl_strerror(rc));
-        }
-    }
-    if (rc < 0)
-        return rc;
     if (w->nrefs == w->caprefs) {
         size_t nc = w->caprefs ? w->caprefs * 2 : 16;
         fl_chunk_ref_t *nv = realloc(w->refs, nc * sizeof *nv);
@@ -497,14 +512,29 @@ static int write_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pendi
     }
     fl_chunk_ref_set(&w->refs[w->nrefs++], &h, log->segs[log->nsegs - 1].segno, log->seg_end,
                      (uint32_t)len);
+    w->len += len;
     log->seg_end += len;
     return 0;
 }
 
-/* Undo a failed batch: cut the segment back to where it began. `later`:
- * called when the batch's fdatasync failed, after the next batch may
- * already have written behind it; that batch then fails too (cut_gen). */
-static void cut_back(fl_store_t *s, log_work_t *w, int later)
+/* The sync stage's write of one log's sealed chunks. */
+static int work_write(fl_store_t *s, log_work_t *w)
+{
+    fl_log_t *log = w->log;
+    int rc = segment_write(s, log, w->buf->p + w->pad, w->len, w->start_off);
+    if (rc < 0) {
+        char path[FL_PATH_MAX];
+        fl_segment_path(log, log->segs[log->nsegs - 1].segno, path, sizeof path);
+        fl_error("segment %s: write of %zu bytes at offset %llu failed: %s", path, w->len,
+                 (unsigned long long)w->start_off, fl_strerror(rc));
+    }
+    return rc;
+}
+
+/* Undo a batch whose write or fdatasync failed: cut the segment back to
+ * where it began. The next batch may already be sealed behind it; it then
+ * fails too, with the same error (cut_gen, cut_rc). */
+static void cut_back(fl_store_t *s, log_work_t *w)
 {
     fl_log_t *log = w->log;
     int rc = s->io.ftruncate(s->io.ctx, log->seg_fd, (off_t)w->start_off);
@@ -518,8 +548,8 @@ static void cut_back(fl_store_t *s, log_work_t *w, int later)
         pthread_mutex_unlock(&s->mu);
     }
     log->seg_end = w->start_off;
-    if (later)
-        log->cut_gen++; /* the next batch's chunks after start_off are gone */
+    log->cut_gen++; /* the next batch's chunks after start_off are gone */
+    log->cut_rc = w->rc;
     w->nrefs = 0;
 }
 
@@ -534,9 +564,16 @@ static void *sync_job(void *arg)
     sync_job_t *j = arg;
     for (size_t i = 0; i < j->n; i++) {
         log_work_t *w = j->works[i];
-        w->rc = j->s->io.fdatasync(j->s->io.ctx, w->log->seg_fd);
-        if (w->rc < 0)
-            fl_error("log %s: fdatasync failed: %s", w->log->name, fl_strerror(w->rc));
+        /* sealed behind a batch that failed and was cut: batch_finish
+         * fails it (cut_gen is only changed there, before this stage) */
+        if (w->gen != w->log->cut_gen)
+            continue;
+        w->rc = work_write(j->s, w);
+        if (w->rc == 0) {
+            w->rc = j->s->io.fdatasync(j->s->io.ctx, w->log->seg_fd);
+            if (w->rc < 0)
+                fl_error("log %s: fdatasync failed: %s", w->log->name, fl_strerror(w->rc));
+        }
     }
     return NULL;
 }
@@ -777,7 +814,7 @@ static void batch_free(batch_t *b)
         return;
     for (size_t k = 0; k < b->nworks; k++) {
         free(b->works[k].refs);
-        fl_buf_free(&b->works[k].stage);
+        wbuf_put(b->s, b->works[k].buf);
     }
     for (size_t i = 0; i < b->n; i++)
         pending_free(b->v[i]);
@@ -961,10 +998,17 @@ static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head
         if (w->rc == 0 && log->broken) /* the drain found a failure */
             w->rc = FL_EIO;
         if (w->rc == 0)
-            w->rc = ensure_segment(s, log);
+            w->rc = fl_writer_ensure_segment(s, log);
         if (w->rc == 0) {
             w->start_off = log->seg_end;
             w->gen = log->cut_gen;
+            w->pad = (size_t)(w->start_off % FL_DIO_ALIGN);
+            size_t need = w->pad; /* room for one chunk per record at most */
+            for (size_t k = a; k < e; k++)
+                need += FL_CHUNK_HDR + fl_chunk_record_size(v[k]->klen, v[k]->plen) + FL_CHUNK_TAG;
+            w->buf = wbuf_get(s, need);
+            if (!w->buf)
+                w->rc = FL_ENOMEM;
             for (size_t k = a; k < e && w->rc == 0;) {
                 size_t m = k + 1;
                 size_t body = fl_chunk_record_size(v[k]->klen, v[k]->plen);
@@ -975,15 +1019,15 @@ static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head
                     body += rs;
                     m++;
                 }
-                w->rc = write_chunk(s, c, w, v, k, m);
+                w->rc = seal_chunk(s, c, w, v, k, m);
                 k = m;
             }
-            if (w->rc == 0)
-                w->rc = stage_flush(s, w);
-            if (w->rc < 0)
-                cut_back(s, w, 0);
-            else
+            if (w->rc < 0) { /* nothing of it was written */
+                log->seg_end = w->start_off;
+                w->nrefs = 0;
+            } else {
                 b->dirty[b->ndirty++] = w;
+            }
         }
         a = e;
     }
@@ -998,10 +1042,10 @@ static int batch_finish(fl_store_t *s, batch_t *b)
         log_work_t *w = b->dirty[k];
         if (w->rc == 0 && w->gen != w->log->cut_gen) {
             /* an earlier batch's failure cut the segment below our chunks */
-            w->rc = FL_EIO;
+            w->rc = w->log->cut_rc < 0 ? w->log->cut_rc : FL_EIO;
             w->nrefs = 0;
         } else if (w->rc < 0) {
-            cut_back(s, w, 1);
+            cut_back(s, w);
         }
     }
     fl_pending_t **v = b->v;
@@ -1165,9 +1209,7 @@ static void *writer_main(void *arg)
     sync_pool_destroy(&pool);
     EVP_CIPHER_CTX_free(c); /* wipes the key schedule */
     s->seal_log = 0;
-    free(s->wbuf);
-    s->wbuf = NULL;
-    s->wbuf_cap = 0;
+    wbuf_drop_all(s);
     return NULL;
 }
 

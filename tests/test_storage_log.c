@@ -40,6 +40,7 @@ typedef struct {
     int fail_pwrite;      /* errno to return from pwrite (0: none) */
     int fail_fdatasync;   /* errno to return from fdatasync */
     int fail_fdatasync_n; /* ... for this many calls (0: every call) */
+    int pass_fdatasync_n; /* ... after letting this many more succeed */
     int torn_pwrite;      /* write only half, then fail with EIO */
     int fail_unlink;      /* errno to return from unlink */
     int refuse_direct;    /* pwrite on an O_DIRECT descriptor: EINVAL */
@@ -104,8 +105,10 @@ static int f_fdatasync(void *c, int fd)
         pthread_cond_wait(&f->cond, &f->mu);
     }
     f->waiting = 0;
+    int pass = f->pass_fdatasync_n > 0;
+    f->pass_fdatasync_n -= pass;
     pthread_mutex_unlock(&f->mu);
-    if (f->fail_fdatasync) {
+    if (f->fail_fdatasync && !pass) {
         int e = f->fail_fdatasync;
         if (f->fail_fdatasync_n && --f->fail_fdatasync_n == 0)
             f->fail_fdatasync = 0;
@@ -1632,27 +1635,40 @@ START_TEST(failed_sync_also_fails_the_batch_written_behind_it)
     fl_store_sync(s);
     fl_log_completion_t c[4];
     drain(s, c, 1);
-    /* A's write waits until B is queued, so the writer writes B behind A
-     * while A's fdatasync runs, and A's fdatasync fails */
+    /* X's write waits at the gate (the writer writes and syncs it itself:
+     * nothing was queued behind it) until A, a record as big as a batch
+     * may be, and B are queued. Then A is a batch of its own, handed to the
+     * sync stage because B waits, and B is sealed behind it while A is
+     * written and its fdatasync fails. */
     pthread_mutex_lock(&f.mu);
     f.wgate_closed = 1;
     f.fail_fdatasync = EIO;
     f.fail_fdatasync_n = 1;
+    f.pass_fdatasync_n = 1; /* X's */
     pthread_mutex_unlock(&f.mu);
-    append_ok(log, 0, "A", 0);
+    uint64_t x = append_ok(log, 0, "X", 0);
     pthread_mutex_lock(&f.mu);
     while (!f.wwaiting)
         pthread_cond_wait(&f.cond, &f.mu);
     pthread_mutex_unlock(&f.mu);
+    size_t big = FL_LOG_MAX_PAYLOAD;
+    uint8_t *a = pattern(big, 3);
+    fl_log_record_t ra = rec_of(a, big, 0);
+    uint64_t seq_a;
+    ck_assert_int_eq(fl_log_append(log, 0, &ra, NULL, &seq_a), 0);
+    free(a);
     append_ok(log, 0, "B", 0);
     pthread_mutex_lock(&f.mu);
     f.wgate_closed = 0;
     pthread_cond_broadcast(&f.cond);
     pthread_mutex_unlock(&f.mu);
     fl_store_sync(s);
-    drain(s, c, 2);
-    ck_assert_int_eq(c[0].status, FL_EIO);
-    ck_assert_int_eq(c[1].status, FL_EIO); /* cut away with A: never "durable" */
+    drain(s, c, 3);
+    ck_assert(c[0].seq == x);
+    ck_assert_int_eq(c[0].status, 0);
+    ck_assert(c[1].seq == seq_a);
+    ck_assert_int_eq(c[1].status, FL_EIO);
+    ck_assert_int_eq(c[2].status, FL_EIO); /* cut away with A: never "durable" */
     uint64_t after = append_ok(log, 0, "C", 0);
     fl_store_sync(s);
     drain(s, c, 1);
@@ -1661,9 +1677,9 @@ START_TEST(failed_sync_also_fails_the_batch_written_behind_it)
         fl_log_batch_t b = {0};
         fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
         ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
-        ck_assert_uint_eq(b.count, 2);
-        ck_assert(b.records[0].seq == warm && b.records[1].seq == after);
-        ck_assert(fl_slice_eq_str(b.records[1].payload, "C"));
+        ck_assert_uint_eq(b.count, 3);
+        ck_assert(b.records[0].seq == warm && b.records[1].seq == x && b.records[2].seq == after);
+        ck_assert(fl_slice_eq_str(b.records[2].payload, "C"));
         fl_log_batch_free(&b);
         fl_store_close(s);
         s = open_store(dir, &o);
