@@ -928,6 +928,14 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
            metric(port, "framelog_http_received_bytes_total"),
            metric(port, "framelog_ingest_fragments_total"),
            metric(port, "framelog_ingest_bytes_total"));
+    /* the server's event loop: how late its 100 ms timer fired (a stall
+     * there delays every producer's acks and the live frames alike) */
+    double ticks = metric(port, "framelog_event_loop_lag_ms_count");
+    printf("%6s  server event loop lag (whole run): %.0f ticks, late > 5 ms: %.0f, > 20 ms: "
+           "%.0f, > 50 ms: %.0f\n",
+           "", ticks, ticks - metric(port, "framelog_event_loop_lag_ms_bucket{le=\"5\"}"),
+           ticks - metric(port, "framelog_event_loop_lag_ms_bucket{le=\"20\"}"),
+           ticks - metric(port, "framelog_event_loop_lag_ms_bucket{le=\"50\"}"));
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
 

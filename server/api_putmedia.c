@@ -86,8 +86,9 @@ struct putmedia {
     uint32_t pending;
     int64_t last_ack_ms;
     sink_t *sink;
-    fl_hub_entry_t *hub; /* the stream's live tail */
-    uint64_t seq;        /* of the fragment being received */
+    fl_hub_entry_t *hub;          /* the stream's live tail */
+    uint64_t seq;                 /* of the fragment being received */
+    struct putmedia *prev, *next; /* the server's sessions (srv->putmedia) */
 };
 
 static void sink_release(sink_t *s)
@@ -196,8 +197,8 @@ static void on_completion(fl_completion_t *c, int status, uint64_t seq)
         fl_live_lost(f->hub->live, f->seq); /* never durable: let the tail go on */
     } else {
         fl_live_durable(f->hub->live, seq);
-        fl_metrics_observe_ack(&f->srv->metrics,
-                               (double)(fl_time_mono_ns() - f->received_ns) / 1e6);
+        fl_metrics_observe_ms(&f->srv->metrics.ack,
+                              (double)(fl_time_mono_ns() - f->received_ns) / 1e6);
     }
     fl_hub_release(f->srv->hub, f->hub);
     if (pm) {
@@ -432,10 +433,13 @@ static putmedia_t *pm_open(struct fl_server *srv, struct lws *wsi, int ws, pm_ar
     e->producer = pm;
     e->evict = pm_evict;
     pm->last_ack_ms = now_ms();
+    pm->next = srv->putmedia;
+    if (pm->next)
+        pm->next->prev = pm;
+    srv->putmedia = pm;
     srv->metrics.producers++;
     fl_info("putmedia %s: producer connected over %s (%s timecodes)", a->name,
             ws ? "WebSocket" : "HTTP", o.relative ? "RELATIVE" : "ABSOLUTE");
-    lws_set_timer_usecs(wsi, FL_PUTMEDIA_IDLE_MS * 1000);
     return pm;
 nomem:
     if (e)
@@ -468,6 +472,12 @@ static void pm_close(putmedia_t *pm)
     fl_info("putmedia %s: producer gone after %" PRIu64 " fragments", pm->name,
             fl_ingest_fragments(pm->ingest));
     pm->srv->metrics.producers--;
+    if (pm->prev)
+        pm->prev->next = pm->next;
+    else
+        pm->srv->putmedia = pm->next;
+    if (pm->next)
+        pm->next->prev = pm->prev;
     pm->sink->pm = NULL;
     sink_release(pm->sink);
     fl_ingest_free(pm->ingest);
@@ -485,13 +495,18 @@ static int pm_done(const putmedia_t *pm)
     return pm->out.n == 0 && pm->pending == 0 && (pm->failed || pm->body_ended);
 }
 
-static void pm_idle(putmedia_t *pm)
+/* IDLE acks, from the server's housekeeping tick. One sweep over the
+ * sessions rather than a timer per connection: lws keeps its timers in one
+ * sorted list, and a thousand producers' timers, re-armed together every
+ * 3 s, held the event loop for up to 100 ms each time. */
+void fl_putmedia_tick(struct fl_server *srv)
 {
-    if (!pm->failed && !pm->body_ended && now_ms() - pm->last_ack_ms >= FL_PUTMEDIA_IDLE_MS) {
-        fl_ack_t a = {.type = FL_ACK_IDLE};
-        queue_ack(pm, &a);
-    }
-    lws_set_timer_usecs(pm->wsi, FL_PUTMEDIA_IDLE_MS * 1000);
+    int64_t now = now_ms();
+    for (putmedia_t *pm = srv->putmedia; pm; pm = pm->next)
+        if (!pm->failed && !pm->body_ended && now - pm->last_ack_ms >= FL_PUTMEDIA_IDLE_MS) {
+            fl_ack_t a = {.type = FL_ACK_IDLE};
+            queue_ack(pm, &a);
+        }
 }
 
 /* ---- HTTP: POST /putMedia ---- */
@@ -600,13 +615,6 @@ static int pm_http_writeable(fl_http_req_t *r)
     return 0;
 }
 
-static int pm_http_timer(fl_http_req_t *r)
-{
-    if (r->stream)
-        pm_idle(r->stream);
-    return 0;
-}
-
 static void pm_http_closed(fl_http_req_t *r)
 {
     if (r->stream)
@@ -619,7 +627,6 @@ const fl_stream_ops_t fl_putmedia_ops = {
     .body = pm_http_body,
     .body_end = pm_http_body_end,
     .writeable = pm_http_writeable,
-    .timer = pm_http_timer,
     .closed = pm_http_closed,
 };
 
@@ -730,10 +737,6 @@ int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, v
         }
         return 0;
     }
-    case LWS_CALLBACK_TIMER:
-        if (w && w->pm)
-            pm_idle(w->pm);
-        return 0;
     case LWS_CALLBACK_CLOSED:
         if (w && w->pm) {
             pm_close(w->pm);

@@ -38,17 +38,34 @@ void fl_metrics_count_request(fl_metrics_t *m, const char *route, int status)
     m->n_req++;
 }
 
-static const double fl_ack_bounds[FL_METRICS_ACK_BUCKETS] = {1,   2,   5,   10,   20,   50,
-                                                             100, 200, 500, 1000, 2000, 5000};
+static const double fl_ms_bounds[FL_METRICS_MS_BUCKETS] = {1,   2,   5,   10,   20,   50,
+                                                           100, 200, 500, 1000, 2000, 5000};
 
-void fl_metrics_observe_ack(fl_metrics_t *m, double ms)
+void fl_metrics_observe_ms(fl_metric_ms_hist_t *h, double ms)
 {
     int i = 0;
-    while (i < FL_METRICS_ACK_BUCKETS && ms > fl_ack_bounds[i])
+    while (i < FL_METRICS_MS_BUCKETS && ms > fl_ms_bounds[i])
         i++;
-    m->ack_le[i]++;
-    m->ack_sum_ms += ms;
-    m->ack_count++;
+    h->le[i]++;
+    h->sum_ms += ms;
+    h->count++;
+}
+
+static void render_ms_hist(fl_buf_t *o, const char *name, const char *help,
+                           const fl_metric_ms_hist_t *h)
+{
+    fl_buf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (int i = 0; i <= FL_METRICS_MS_BUCKETS; i++) {
+        cum += h->le[i];
+        if (i < FL_METRICS_MS_BUCKETS)
+            fl_buf_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, fl_ms_bounds[i],
+                          (unsigned long long)cum);
+        else
+            fl_buf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+    }
+    fl_buf_printf(o, "%s_sum %.3f\n", name, h->sum_ms);
+    fl_buf_printf(o, "%s_count %llu\n", name, (unsigned long long)h->count);
 }
 
 double fl_metrics_uptime_s(const fl_metrics_t *m)
@@ -112,19 +129,10 @@ void fl_metrics_render(const fl_metrics_t *m, fl_buf_t *o)
     fl_buf_append_str(o, "# HELP framelog_live_readers GetMedia responses open now.\n"
                          "# TYPE framelog_live_readers gauge\n");
     fl_buf_printf(o, "framelog_live_readers %lld\n", (long long)m->live_readers);
-    fl_buf_append_str(o, "# HELP framelog_ack_persisted_ms Milliseconds from a fragment's "
-                         "RECEIVED to its PERSISTED ack.\n"
-                         "# TYPE framelog_ack_persisted_ms histogram\n");
-    uint64_t cum = 0;
-    for (int i = 0; i <= FL_METRICS_ACK_BUCKETS; i++) {
-        cum += m->ack_le[i];
-        if (i < FL_METRICS_ACK_BUCKETS)
-            fl_buf_printf(o, "framelog_ack_persisted_ms_bucket{le=\"%g\"} %llu\n", fl_ack_bounds[i],
-                          (unsigned long long)cum);
-        else
-            fl_buf_printf(o, "framelog_ack_persisted_ms_bucket{le=\"+Inf\"} %llu\n",
-                          (unsigned long long)cum);
-    }
-    fl_buf_printf(o, "framelog_ack_persisted_ms_sum %.3f\n", m->ack_sum_ms);
-    fl_buf_printf(o, "framelog_ack_persisted_ms_count %llu\n", (unsigned long long)m->ack_count);
+    render_ms_hist(o, "framelog_ack_persisted_ms",
+                   "Milliseconds from a fragment's RECEIVED to its PERSISTED ack.", &m->ack);
+    render_ms_hist(o, "framelog_event_loop_lag_ms",
+                   "Milliseconds by which the event loop's 100 ms timer fired late: how long "
+                   "the loop was kept from other connections' work.",
+                   &m->loop_lag);
 }

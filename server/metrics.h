@@ -13,8 +13,15 @@
 
 #include "common/bytes.h"
 
-#define FL_METRICS_MAX_SERIES  256
-#define FL_METRICS_ACK_BUCKETS 12
+#define FL_METRICS_MAX_SERIES 256
+#define FL_METRICS_MS_BUCKETS 12
+
+/* A histogram of milliseconds (bounds 1, 2, 5 ... 5000). */
+typedef struct {
+    uint64_t le[FL_METRICS_MS_BUCKETS + 1]; /* last: +Inf */
+    double sum_ms;
+    uint64_t count;
+} fl_metric_ms_hist_t;
 
 typedef struct {
     const char *route; /* a route's name from the route table (static) */
@@ -32,22 +39,19 @@ typedef struct {
     uint64_t connections_total;
     uint64_t connections_refused;
     /* media */
-    uint64_t fragments_in;      /* fragments appended by PutMedia */
-    uint64_t fragments_resent;  /* resends of stored fragments, acked again */
-    uint64_t fragment_bytes_in; /* their stored bytes */
-    int64_t producers;          /* PutMedia sessions open */
-    int64_t live_readers;       /* GetMedia responses open */
-    /* PERSISTED latency: RECEIVED to durable, in ms; counts per bucket */
-    uint64_t ack_le[FL_METRICS_ACK_BUCKETS + 1]; /* last: +Inf */
-    double ack_sum_ms;
-    uint64_t ack_count;
+    uint64_t fragments_in;        /* fragments appended by PutMedia */
+    uint64_t fragments_resent;    /* resends of stored fragments, acked again */
+    uint64_t fragment_bytes_in;   /* their stored bytes */
+    int64_t producers;            /* PutMedia sessions open */
+    int64_t live_readers;         /* GetMedia responses open */
+    fl_metric_ms_hist_t ack;      /* PERSISTED latency: RECEIVED to durable */
+    fl_metric_ms_hist_t loop_lag; /* how late the loop's lag timer fired */
 } fl_metrics_t;
 
 void fl_metrics_init(fl_metrics_t *m);
 void fl_metrics_count_request(fl_metrics_t *m, const char *route, int status);
 double fl_metrics_uptime_s(const fl_metrics_t *m);
 void fl_metrics_render(const fl_metrics_t *m, fl_buf_t *out);
-/* One PERSISTED ack, ms after its RECEIVED. */
-void fl_metrics_observe_ack(fl_metrics_t *m, double ms);
+void fl_metrics_observe_ms(fl_metric_ms_hist_t *h, double ms);
 
 #endif

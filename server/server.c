@@ -145,6 +145,19 @@ static void wake_loop(void *data)
     lws_cancel_service(s->ctx);
 }
 
+/* The housekeeping tick: a timer due every FL_TICK_MS. It runs late by
+ * as long as callbacks kept the loop busy, which is the loop's lag (a stall
+ * there delays every connection's acks and live frames alike). */
+static void tick(uv_timer_t *t)
+{
+    struct fl_server *s = t->data;
+    uint64_t now = uv_hrtime();
+    double late_ms = now > s->lag_due_ns ? (double)(now - s->lag_due_ns) / 1e6 : 0;
+    fl_metrics_observe_ms(&s->metrics.loop_lag, late_ms);
+    s->lag_due_ns = now + FL_TICK_MS * 1000000;
+    fl_putmedia_tick(s);
+}
+
 /* Leave the event loop (loop thread only). */
 void fl_server_loop_stop(struct fl_server *s)
 {
@@ -467,6 +480,13 @@ int fl_server_run(fl_server_t *s)
         format_addr(s->cfg->listen[i].host, s->ports[i], a, sizeof a);
         fl_info("listening on %s://%s", scheme, a);
     }
+    if (uv_timer_init(&s->uv_loop, &s->tick_timer) == 0) {
+        s->tick_timer.data = s;
+        s->lag_due_ns = uv_hrtime() + FL_TICK_MS * 1000000;
+        uv_timer_start(&s->tick_timer, tick, FL_TICK_MS, FL_TICK_MS);
+        uv_unref((uv_handle_t *)&s->tick_timer); /* it keeps nothing alive */
+        s->tick_timer_on = 1;
+    }
     /* uv_run returns once fl_server_loop_stop() was called */
     while (!atomic_load(&s->stop))
         uv_run(&s->uv_loop, UV_RUN_DEFAULT);
@@ -492,6 +512,11 @@ void fl_server_free(fl_server_t *s)
     if (!s)
         return;
     int had_ctx = s->ctx != NULL;
+    if (s->tick_timer_on) {
+        uv_timer_stop(&s->tick_timer);
+        uv_close((uv_handle_t *)&s->tick_timer, NULL);
+        s->tick_timer_on = 0;
+    }
     /* workers first: they wake the loop through the context, and their
      * last completions answer requests whose connections are still open */
     fl_workers_free(s->workers);

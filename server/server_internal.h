@@ -37,8 +37,15 @@ struct fl_server {
     fl_hub_t *hub;         /* streams in use: live tails, producers, readers */
     uv_loop_t uv_loop;     /* the event loop, libuv's (lws runs on it) */
     int uv_loop_ready;
+    uv_timer_t tick_timer; /* housekeeping every FL_TICK_MS; how late it
+                              fires is the loop's lag (metrics.loop_lag) */
+    int tick_timer_on;
+    uint64_t lag_due_ns;
+    struct putmedia *putmedia; /* PutMedia sessions (api_putmedia.c's list) */
     void *foreign_loops[1];
 };
+
+#define FL_TICK_MS 100
 
 /* Leave the event loop (loop thread only; after stop is set). */
 void fl_server_loop_stop(struct fl_server *s);
@@ -70,6 +77,8 @@ void fl_api_get_data_endpoint(fl_http_req_t *req);
 
 /* Media (server/api_putmedia.c, api_getmedia.c, api_fragments.c). */
 extern const fl_stream_ops_t fl_putmedia_ops;
+/* Housekeeping, every FL_TICK_MS: IDLE acks to producers that got none. */
+void fl_putmedia_tick(struct fl_server *s);
 int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                             size_t len);
 void fl_api_get_media(fl_http_req_t *req);

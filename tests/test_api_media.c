@@ -448,6 +448,61 @@ START_TEST(live_reader_gets_frames_before_the_fragment_completes)
 }
 END_TEST
 
+/* A producer that sends its header and then nothing gets an IDLE ack about
+ * every 3 s (from the server's housekeeping tick, not a timer per
+ * connection), then the usual acks once it goes on; /metrics shows the
+ * tick's lag histogram. */
+START_TEST(quiet_producer_gets_idle_acks)
+{
+    make_media();
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "quiet");
+    size_t n;
+    char *data = fl_test_read_file(g_mkv, &n);
+    size_t c1 = cluster_offset((uint8_t *)data, n, 0);
+    wsc_t c = {(const uint8_t *)data, n, 0, c1, 0, 0, {0}};
+    fl_buf_init(&c.acks, 0);
+    struct lws_context *ctx = ws_connect(&s, &c, "quiet", (double)time(NULL));
+    long long t0 = fl_test_now_ms(), idle_at = 0;
+    while (!c.closed && !idle_at && fl_test_now_ms() < t0 + 6000) {
+        lws_service(ctx, 50);
+        fl_buf_u8(&c.acks, 0);
+        c.acks.n--;
+        if (strstr((char *)c.acks.p, "\"IDLE\""))
+            idle_at = fl_test_now_ms();
+    }
+    ck_assert_msg(idle_at, "no IDLE ack within 6 s: %.*s", (int)c.acks.n, (char *)c.acks.p);
+    /* due 3 s after the session began (the tick runs every 100 ms) */
+    ck_assert_int_ge(idle_at - t0, 2900);
+    ck_assert_int_le(idle_at - t0, 4500);
+    ck_assert_ptr_null(strstr((char *)c.acks.p, "BUFFERING"));
+    /* the rest of the stream: acked as usual */
+    c.limit = n;
+    lws_callback_on_writable_all_protocol(ctx, &ws_protos[0]);
+    long long deadline = fl_test_now_ms() + 60000;
+    while (!c.closed && fl_test_now_ms() < deadline)
+        lws_service(ctx, 50);
+    lws_context_destroy(ctx);
+    fl_buf_u8(&c.acks, 0);
+    const char *after = strstr((char *)c.acks.p, "\"IDLE\"");
+    ck_assert_int_eq(count_acks(after, "PERSISTED"), 3);
+    char url[300];
+    snprintf(url, sizeof url, "%s/metrics", s.url);
+    char *argv[] = {"curl", "-sS", url, NULL};
+    char *m = NULL;
+    ck_assert_int_eq(fl_test_run(argv, 30000, &m, NULL), 0);
+    ck_assert_msg(fl_test_metric(m, "framelog_event_loop_lag_ms_count") >= 30, "%s", m);
+    ck_assert(fl_test_metric(m, "framelog_event_loop_lag_ms_bucket{le=\"+Inf\"}") ==
+              fl_test_metric(m, "framelog_event_loop_lag_ms_count"));
+    free(m);
+    fl_buf_free(&c.acks);
+    free(data);
+    fl_test_server_free(&s);
+    fl_test_rmtree(g_dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api_media");
@@ -458,6 +513,7 @@ int main(void)
     tcase_add_test(tc, persisted_fragments_survive_kill_9);
     tcase_add_test(tc, websocket_put_then_get);
     tcase_add_test(tc, live_reader_gets_frames_before_the_fragment_completes);
+    tcase_add_test(tc, quiet_producer_gets_idle_acks);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
 }
