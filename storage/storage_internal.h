@@ -243,6 +243,8 @@ typedef struct {
 
 typedef struct fl_catalog fl_catalog_t;
 
+#define FL_WBUF_CLASSES 13 /* 64 KiB .. 256 MiB */
+
 struct fl_store {
     char *dir;
     char *logs_dir;
@@ -273,9 +275,10 @@ struct fl_store {
     fl_segcache_ent_t *segcache; /* under mu: sealed segments' entries, LRU */
     size_t nsegcache, segcache_max;
     uint64_t segcache_tick;
-    uint64_t seal_log;  /* writer: id of the log whose key the writer's cipher
-                           context holds (ids are never reused), 0: none */
-    struct wbuf *wfree; /* writer: sealed-chunk buffers kept for reuse */
+    uint64_t seal_log;                   /* writer: id of the log whose key the writer's cipher
+                                            context holds (ids are never reused), 0: none */
+    struct wbuf *wfree[FL_WBUF_CLASSES]; /* writer: sealed-chunk buffers kept
+                                            for reuse, by size (writer.c) */
     uint64_t wfree_bytes;
     int buffered_writes; /* opts.buffered_writes */
     pthread_t writer;

@@ -277,7 +277,10 @@ typedef struct {
  * a write of at least FL_DIO_MIN bytes goes through an O_DIRECT descriptor
  * of the active segment (the caller puts it at a 4 KiB aligned address);
  * its unaligned head and tail, shared with neighbouring chunks, go through
- * the page cache. fdatasync of the segment makes both durable, as before.
+ * the page cache. The sync stage (work_write) has no unaligned head: it
+ * starts at the page boundary, with the page's earlier bytes read back in
+ * front, so that direct bytes never reach the disk ahead of earlier ones.
+ * fdatasync of the segment makes both kinds durable, as before.
  * If the file system refuses O_DIRECT (EINVAL: tmpfs, a torn-write test's
  * odd length), the log writes through the page cache from then on; any
  * other error of the direct write is retried buffered, so errors read as
@@ -292,10 +295,15 @@ static int dio_fd(fl_store_t *s, fl_log_t *log)
     char path[FL_PATH_MAX];
     fl_segment_path(log, log->segs[log->nsegs - 1].segno, path, sizeof path);
     int fd = s->io.open(s->io.ctx, path, O_WRONLY | O_DIRECT, 0);
-    if (fd < 0)
+    if (fd == FL_EINVAL) {
+        fl_warn("log %s: the file system refuses O_DIRECT; writing through the page cache",
+                log->name);
         log->dio_off = 1;
-    else
+    } else if (fd < 0) { /* e.g. out of descriptors: buffered this time */
+        fl_debug("log %s: O_DIRECT open of %s failed: %s", log->name, path, fl_strerror(fd));
+    } else {
         log->dio_fd = fd;
+    }
     return log->dio_fd;
 }
 
@@ -378,34 +386,42 @@ int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log)
 
 /* The writer's sealed-chunk buffers: 4 KiB aligned (for O_DIRECT), reused
  * from batch to batch so that sealing never writes into fresh pages. Only
- * the writer thread takes and returns them (batch_finish runs on it). */
+ * the writer thread takes and returns them (batch_finish runs on it).
+ * Sizes are powers of two from 64 KiB, one free stack per size: taking and
+ * returning one costs the same with a thousand logs in a batch as with one.
+ * At most FL_WBUF_KEEP bytes of them are kept free (the largest go first). */
 typedef struct wbuf {
     struct wbuf *next;
+    int cls; /* log2 of cap, or -1: bigger than any class, not kept */
     size_t cap;
     uint8_t p[]; /* at an FL_DIO_ALIGN boundary (see wbuf_get) */
 } wbuf_t;
 
-#define FL_WBUF_KEEP (2 * (uint64_t)FL_BATCH_MAX_BYTES) /* free bytes kept */
+#define FL_WBUF_MIN_LOG2 16
+#define FL_WBUF_KEEP     (2 * (uint64_t)FL_BATCH_MAX_BYTES) /* free bytes kept */
 
 static wbuf_t *wbuf_get(fl_store_t *s, size_t need)
 {
-    wbuf_t **best = NULL;
-    for (wbuf_t **pp = &s->wfree; *pp; pp = &(*pp)->next)
-        if ((*pp)->cap >= need && (!best || (*pp)->cap < (*best)->cap))
-            best = pp;
-    if (best) {
-        wbuf_t *w = *best;
-        *best = w->next;
+    int cls = FL_WBUF_MIN_LOG2;
+    while (cls < FL_WBUF_MIN_LOG2 + FL_WBUF_CLASSES && ((size_t)1 << cls) < need)
+        cls++;
+    if (cls == FL_WBUF_MIN_LOG2 + FL_WBUF_CLASSES)
+        cls = -1;
+    wbuf_t **top = cls < 0 ? NULL : &s->wfree[cls - FL_WBUF_MIN_LOG2];
+    if (top && *top) {
+        wbuf_t *w = *top;
+        *top = w->next;
         s->wfree_bytes -= w->cap;
         return w;
     }
-    size_t cap = (need + 65535) & ~(size_t)65535;
+    size_t cap = cls < 0 ? need : (size_t)1 << cls;
     void *mem = NULL;
     /* the header takes a whole alignment unit, so that p is aligned */
     if (posix_memalign(&mem, FL_DIO_ALIGN, FL_DIO_ALIGN + cap) != 0)
         return NULL;
     wbuf_t *w = (wbuf_t *)((uint8_t *)mem + FL_DIO_ALIGN - sizeof(wbuf_t));
     w->cap = cap;
+    w->cls = cls;
     w->next = NULL;
     return w;
 }
@@ -419,28 +435,30 @@ static void wbuf_put(fl_store_t *s, wbuf_t *w)
 {
     if (!w)
         return;
-    w->next = s->wfree;
-    s->wfree = w;
-    s->wfree_bytes += w->cap;
-    while (s->wfree_bytes > FL_WBUF_KEEP) { /* let the biggest go */
-        wbuf_t **big = &s->wfree;
-        for (wbuf_t **pp = &s->wfree; *pp; pp = &(*pp)->next)
-            if ((*pp)->cap > (*big)->cap)
-                big = pp;
-        wbuf_t *x = *big;
-        *big = x->next;
-        s->wfree_bytes -= x->cap;
-        wbuf_free_mem(x);
+    if (w->cls < 0) {
+        wbuf_free_mem(w);
+        return;
     }
+    w->next = s->wfree[w->cls - FL_WBUF_MIN_LOG2];
+    s->wfree[w->cls - FL_WBUF_MIN_LOG2] = w;
+    s->wfree_bytes += w->cap;
+    for (int c = FL_WBUF_CLASSES - 1; c >= 0 && s->wfree_bytes > FL_WBUF_KEEP; c--)
+        while (s->wfree[c] && s->wfree_bytes > FL_WBUF_KEEP) {
+            wbuf_t *x = s->wfree[c];
+            s->wfree[c] = x->next;
+            s->wfree_bytes -= x->cap;
+            wbuf_free_mem(x);
+        }
 }
 
 static void wbuf_drop_all(fl_store_t *s)
 {
-    while (s->wfree) {
-        wbuf_t *w = s->wfree;
-        s->wfree = w->next;
-        wbuf_free_mem(w);
-    }
+    for (int c = 0; c < FL_WBUF_CLASSES; c++)
+        while (s->wfree[c]) {
+            wbuf_t *w = s->wfree[c];
+            s->wfree[c] = w->next;
+            wbuf_free_mem(w);
+        }
     s->wfree_bytes = 0;
 }
 
@@ -521,7 +539,23 @@ static int seal_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pendin
 static int work_write(fl_store_t *s, log_work_t *w)
 {
     fl_log_t *log = w->log;
-    int rc = segment_write(s, log, w->buf->p + w->pad, w->len, w->start_off);
+    const uint8_t *buf = w->buf->p + w->pad;
+    size_t len = w->len;
+    uint64_t off = w->start_off;
+    /* A direct write starts at the page the batch begins in: that page's
+     * first pad bytes (the segment's last ones) are read back from the
+     * page cache into the buffer in front of the batch. So everything but
+     * the unaligned tail is written in file order, straight to the disk,
+     * and nothing reaches the disk ahead of bytes before it that still sit
+     * in the page cache: after a power cut the segment holds what it held
+     * plus a prefix of this write, never later chunks behind a hole. */
+    if (w->pad && len + w->pad >= FL_DIO_MIN && dio_fd(s, log) >= 0 &&
+        fl_io_read_all(&s->io, log->seg_fd, w->buf->p, w->pad, off - w->pad) == 0) {
+        buf = w->buf->p;
+        len += w->pad;
+        off -= w->pad;
+    }
+    int rc = segment_write(s, log, buf, len, off);
     if (rc < 0) {
         char path[FL_PATH_MAX];
         fl_segment_path(log, log->segs[log->nsegs - 1].segno, path, sizeof path);
