@@ -154,7 +154,9 @@ static void tick(uv_timer_t *t)
     uint64_t now = uv_hrtime();
     double late_ms = now > s->lag_due_ns ? (double)(now - s->lag_due_ns) / 1e6 : 0;
     fl_metrics_observe_ms(&s->metrics.loop_lag, late_ms);
-    s->lag_due_ns = now + FL_TICK_MS * 1000000;
+    /* libuv re-armed the timer from the loop's time, taken when this
+     * iteration began (and other timers may have run before this one) */
+    s->lag_due_ns = ((uint64_t)uv_now(&s->uv_loop) + FL_TICK_MS) * 1000000;
     fl_putmedia_tick(s);
 }
 
