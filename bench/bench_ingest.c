@@ -129,6 +129,9 @@ typedef struct {
     uint64_t persisted, errors;
     int64_t *ack_lat;
     size_t n_ack_lat;
+    /* frames sent later than due (the client's own lag, which the
+     * latencies include): over 5, 20 and 50 ms, of all sent */
+    uint64_t late[3], frames;
 } bench_t;
 
 static bench_t B;
@@ -354,6 +357,13 @@ static void send_due(producer_t *p, int64_t now)
             fl_buf_append(m, B.header.p, B.header.n);
             p->header_sent = 1;
         } else if (p->next_frame_ns <= now) {
+            int64_t late = now - p->next_frame_ns;
+            if (B.measuring) {
+                B.frames++;
+                B.late[0] += late > 5000000;
+                B.late[1] += late > 20000000;
+                B.late[2] += late > 50000000;
+            }
             next_message(p);
         } else {
             return;
@@ -736,6 +746,7 @@ typedef struct {
     int closed;
     size_t n_lat;
     double cpu_s; /* the client process's CPU (user+system) while measuring */
+    uint64_t late[3], frames;
 } client_result_t;
 
 static int read_all(int fd, void *p, size_t n)
@@ -828,8 +839,14 @@ static void producers_main(int first, int count, int n, int port, int64_t start_
     }
     B.measuring = 0;
     cpu1 = self_cpu_seconds();
-    client_result_t res = {
-        B.bytes_sent, B.persisted, B.errors, 0, B.n_ack_lat, cpu0 < 0 ? 0 : cpu1 - cpu0};
+    client_result_t res = {B.bytes_sent,
+                           B.persisted,
+                           B.errors,
+                           0,
+                           B.n_ack_lat,
+                           cpu0 < 0 ? 0 : cpu1 - cpu0,
+                           {B.late[0], B.late[1], B.late[2]},
+                           B.frames};
     for (int j = 0; j < count; j++) {
         res.closed += B.p[j].state == P_CLOSED;
         close_producer(&B.p[j]);
@@ -914,6 +931,9 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
             B.errors += res.errors;
             closed += res.closed;
             client_cpu += res.cpu_s;
+            for (int i = 0; i < 3; i++)
+                B.late[i] += res.late[i];
+            B.frames += res.frames;
             size_t room = MAX_LAT - B.n_ack_lat;
             size_t take = res.n_lat < room ? res.n_lat : room;
             read_all(pipes[c], B.ack_lat + B.n_ack_lat, take * sizeof *B.ack_lat);
@@ -952,6 +972,10 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
            client_cpu / el * 100, fl_bench_pct(B.ack_lat, B.n_ack_lat, .5),
            fl_bench_pct(B.ack_lat, B.n_ack_lat, .99), B.n_ack_lat, fl_bench_pct(rd.lat, rd.n, .5),
            fl_bench_pct(rd.lat, rd.n, .99), rd.n, (unsigned long long)B.errors, closed);
+    printf("%6s  clients: %llu frames sent, later than due by > 5 ms: %llu, > 20 ms: %llu, > 50 "
+           "ms: %llu (their lag is in the latencies above)\n",
+           "", (unsigned long long)B.frames, (unsigned long long)B.late[0],
+           (unsigned long long)B.late[1], (unsigned long long)B.late[2]);
     printf("%6s  targets: ack p99 < 50 ms (raw 512 KiB fdatasync p99 here: %.2f ms), live p99 "
            "< 20 ms\n",
            "", raw_p99);
