@@ -44,7 +44,10 @@
  *     its PERSISTED ack received, p50/p99;
  *   - GetMedia live latency: a frame due at producer 0 -> the same frame
  *     parsed out of the reader's stream (each frame carries its due time),
- *     p50/p99.
+ *     p50/p99;
+ *   - to read a tail by: how often the server's event loop ran late
+ *     (framelog_event_loop_lag_ms, whole run) and how many frames the
+ *     clients themselves sent late.
  * References in the same run, on the same disk: streaming write+fdatasync
  * MB/s and the fdatasync p99 of 512 KiB writes (one fragment's size).
  * Targets (issue): 1,000 producers sustained on 2 cores with ack p99 < 50
