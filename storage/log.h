@@ -311,8 +311,9 @@ typedef struct {
  * before the first use). Returns 0 with out->count >= 1; FL_EAGAIN when no
  * durable record is there yet (out->next_seq: where to wait, see watches);
  * FL_EEOF for a closed shard read to its end; FL_EEXPIRED for data removed
- * by retention, also for a server time before the oldest record kept once
- * retention removed any (out->next_seq: the first number kept); FL_ECORRUPT
+ * by retention, also for a server or producer time before the oldest
+ * record kept once retention removed any (out->next_seq: the first number
+ * kept); FL_ECORRUPT
  * for a damaged chunk (records before it come back first, by an earlier
  * call; out->next_seq: past the damage). FL_ENOTFOUND: no such shard. */
 int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *opts, fl_log_batch_t *out);

@@ -274,17 +274,18 @@ int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, fl_l
         pthread_mutex_lock(&s->mu);
         sh = fl_log_shard(log, shard);
         uint64_t first_seq;
-        int64_t first_sts;
-        int have_first = sh && fl_shard_first(sh, &first_seq, &first_sts) == 0;
+        int64_t first_sts, first_pts;
+        int have_first = sh && fl_shard_first(sh, &first_seq, &first_sts, &first_pts) == 0;
         if (!sh) {
             rc = FL_ENOTFOUND;
         } else if (g->nrefs == 0 && o->from == FL_LOG_AT_SEQ && o->seq < sh->trim_seq) {
             rc = FL_EEXPIRED;
             out->next_seq = sh->trim_seq;
-        } else if (g->nrefs == 0 && o->from == FL_LOG_AT_SERVER_TS && sh->trim_seq &&
-                   (!have_first || o->ts_ns < first_sts)) {
-            /* before the oldest record kept, and older ones were removed: the
-             * answer may have been among them */
+        } else if (g->nrefs == 0 && o->from != FL_LOG_AT_SEQ && sh->trim_seq &&
+                   (!have_first ||
+                    o->ts_ns < (o->from == FL_LOG_AT_SERVER_TS ? first_sts : first_pts))) {
+            /* before the oldest record kept (server or producer time), and
+             * older ones were removed: the answer may have been among them */
             rc = FL_EEXPIRED;
             out->next_seq = sh->trim_seq;
         } else {

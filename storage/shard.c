@@ -114,16 +114,18 @@ int fl_shard_add_span(fl_shard_t *sh, const fl_span_t *sp)
     return 0;
 }
 
-int fl_shard_first(const fl_shard_t *sh, uint64_t *seq, int64_t *sts_min)
+int fl_shard_first(const fl_shard_t *sh, uint64_t *seq, int64_t *sts_min, int64_t *pts_min)
 {
     if (sh->nspans) {
         *seq = sh->spans[0].first_seq;
         *sts_min = sh->spans[0].sts_min;
+        *pts_min = sh->spans[0].pts_min;
         return 0;
     }
     if (sh->nchunks) {
         *seq = sh->chunks[0].first_seq;
         *sts_min = sh->chunks[0].sts_min;
+        *pts_min = sh->chunks[0].pts_min;
         return 0;
     }
     return FL_ENOTFOUND;

@@ -405,8 +405,9 @@ void fl_shard_free(fl_shard_t *sh);
 int fl_shard_add_chunk(fl_shard_t *sh, const fl_chunk_ref_t *r);
 /* Its part of a newly sealed segment (spans come in segno order). */
 int fl_shard_add_span(fl_shard_t *sh, const fl_span_t *sp);
-/* The oldest chunk it holds (0), or FL_ENOTFOUND: first seq, server ts. */
-int fl_shard_first(const fl_shard_t *sh, uint64_t *seq, int64_t *sts_min);
+/* The oldest chunk it holds (0), or FL_ENOTFOUND: first seq, its lowest
+ * server and producer ts. */
+int fl_shard_first(const fl_shard_t *sh, uint64_t *seq, int64_t *sts_min, int64_t *pts_min);
 
 /* ---- segcache.c ---- */
 /* The entries of sealed segment segno of the log, for one shard, if they

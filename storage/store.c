@@ -973,8 +973,8 @@ static void shard_info(const fl_shard_t *sh, fl_log_shard_info_t *o)
     o->parent = sh->parent;
     o->adjacent_parent = sh->parent2;
     o->open = sh->open;
-    int64_t sts;
-    if (fl_shard_first(sh, &o->first_seq, &sts) < 0)
+    int64_t sts, pts;
+    if (fl_shard_first(sh, &o->first_seq, &sts, &pts) < 0)
         o->first_seq = 0;
     if (o->first_seq && o->first_seq < sh->trim_seq)
         o->first_seq = sh->trim_seq;

@@ -980,6 +980,15 @@ START_TEST(retention_by_age_expires_whole_segments)
     rt.ts_ns = kept_from;
     ck_assert_int_eq(fl_log_read(log, 0, &rt, &b), 0);
     ck_assert(b.records[0].seq == ro.seq);
+    /* and by producer time (the records' producer times are 0..19) */
+    int64_t kept_pts = b.records[0].producer_ts_ns;
+    ck_assert_int_gt(kept_pts, 0);
+    fl_log_read_opts_t rp = {FL_LOG_AT_PRODUCER_TS, 0, kept_pts - 1, 0, 0};
+    ck_assert_int_eq(fl_log_read(log, 0, &rp, &b), FL_EEXPIRED);
+    ck_assert(b.next_seq == ro.seq);
+    rp.ts_ns = kept_pts;
+    ck_assert_int_eq(fl_log_read(log, 0, &rp, &b), 0);
+    ck_assert(b.records[0].seq == ro.seq);
     fl_store_close(s);
     /* the trim point is in the catalog */
     s = open_store(dir, &o);
