@@ -972,23 +972,19 @@ START_TEST(retention_by_age_expires_whole_segments)
     ro.seq = b.next_seq;
     ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
     ck_assert(b.records[b.count - 1].seq == last);
-    int64_t kept_from = b.records[0].server_ts_ns;
-    /* by server time: before what is kept is expired too */
-    fl_log_read_opts_t rt = {FL_LOG_AT_SERVER_TS, 0, kept_from - 1, 0, 0};
-    ck_assert_int_eq(fl_log_read(log, 0, &rt, &b), FL_EEXPIRED);
-    ck_assert(b.next_seq == ro.seq);
-    rt.ts_ns = kept_from;
-    ck_assert_int_eq(fl_log_read(log, 0, &rt, &b), 0);
-    ck_assert(b.records[0].seq == ro.seq);
-    /* and by producer time (the records' producer times are 0..19) */
-    int64_t kept_pts = b.records[0].producer_ts_ns;
-    ck_assert_int_gt(kept_pts, 0);
-    fl_log_read_opts_t rp = {FL_LOG_AT_PRODUCER_TS, 0, kept_pts - 1, 0, 0};
-    ck_assert_int_eq(fl_log_read(log, 0, &rp, &b), FL_EEXPIRED);
-    ck_assert(b.next_seq == ro.seq);
-    rp.ts_ns = kept_pts;
-    ck_assert_int_eq(fl_log_read(log, 0, &rp, &b), 0);
-    ck_assert(b.records[0].seq == ro.seq);
+    /* by server and by producer time (the records' producer times are
+     * 0..19): before what is kept is expired too */
+    const fl_log_from_t by[] = {FL_LOG_AT_SERVER_TS, FL_LOG_AT_PRODUCER_TS};
+    const int64_t kept[] = {b.records[0].server_ts_ns, b.records[0].producer_ts_ns};
+    ck_assert_int_gt(kept[1], 0);
+    for (int k = 0; k < 2; k++) {
+        fl_log_read_opts_t rt = {by[k], 0, kept[k] - 1, 0, 0};
+        ck_assert_int_eq(fl_log_read(log, 0, &rt, &b), FL_EEXPIRED);
+        ck_assert(b.next_seq == ro.seq);
+        rt.ts_ns = kept[k];
+        ck_assert_int_eq(fl_log_read(log, 0, &rt, &b), 0);
+        ck_assert(b.records[0].seq == ro.seq);
+    }
     fl_store_close(s);
     /* the trim point is in the catalog */
     s = open_store(dir, &o);
