@@ -717,6 +717,22 @@ static double metric(int port, const char *name)
     return at ? atof(at + strlen(key)) : 0;
 }
 
+/* The machine's CPU ticks so far (all, and stolen by the hypervisor) from
+ * /proc/stat: on a shared VM a run that lost much CPU to steal is noise. */
+static void machine_ticks(unsigned long long *all, unsigned long long *steal)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (f) {
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]) != 8)
+            memset(v, 0, sizeof v);
+        fclose(f);
+    }
+    *all = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+    *steal = v[7];
+}
+
 static double cpu_seconds(pid_t pid)
 {
     char path[64], buf[1024];
@@ -916,11 +932,15 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
         usleep(1000);
     atomic_store(&rd.measuring, 1);
     double cpu0 = cpu_seconds(pid);
+    unsigned long long all0, steal0, all1, steal1;
+    machine_ticks(&all0, &steal0);
     int64_t t_measure = mono();
     while (mono() < end)
         usleep(1000);
     double el = (double)(mono() - t_measure) / 1e9;
     double cpu = (cpu_seconds(pid) - cpu0) / el * 100;
+    machine_ticks(&all1, &steal1);
+    double steal_pct = all1 > all0 ? 100.0 * (double)(steal1 - steal0) / (double)(all1 - all0) : 0;
     atomic_store(&rd.measuring, 0);
     atomic_store(&rd.stop, 1);
     pthread_join(rd.th, NULL);
@@ -976,9 +996,10 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
            fl_bench_pct(B.ack_lat, B.n_ack_lat, .99), B.n_ack_lat, fl_bench_pct(rd.lat, rd.n, .5),
            fl_bench_pct(rd.lat, rd.n, .99), rd.n, (unsigned long long)B.errors, closed);
     printf("%6s  clients: %llu frames sent, later than due by > 5 ms: %llu, > 20 ms: %llu, > 50 "
-           "ms: %llu (their lag is in the latencies above)\n",
+           "ms: %llu (their lag is in the latencies above); the hypervisor stole %.0f%% of the "
+           "machine's CPU meanwhile\n",
            "", (unsigned long long)B.frames, (unsigned long long)B.late[0],
-           (unsigned long long)B.late[1], (unsigned long long)B.late[2]);
+           (unsigned long long)B.late[1], (unsigned long long)B.late[2], steal_pct);
     printf("%6s  targets: ack p99 < 50 ms (raw 512 KiB fdatasync p99 here: %.2f ms), live p99 "
            "< 20 ms\n",
            "", raw_p99);
