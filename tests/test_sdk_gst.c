@@ -196,9 +196,38 @@ static int count_acks_lines(const char *text, const char *prefix)
     return n;
 }
 
-static void out_path(char *buf, size_t cap, const char *dir, const char *name)
+/* A round trip: a fresh server (trip_start), a pipeline that must succeed,
+ * then its stream read from EARLIEST into t->out (trip_fetch; trip_get
+ * for the read alone). */
+typedef struct {
+    fl_test_server_t s;
+    char *dir;
+    char out[4300];
+} trip_t;
+
+static void trip_start(trip_t *t)
 {
-    snprintf(buf, cap, "%s/%s.mkv", dir, name);
+    fl_test_server_start(&t->s, NULL, NULL);
+    t->dir = fl_test_mkdtemp("gst");
+    ck_assert_ptr_nonnull(t->dir);
+}
+
+static void trip_get(trip_t *t, const char *stream)
+{
+    snprintf(t->out, sizeof t->out, "%s/%s.mkv", t->dir, stream);
+    get_media_earliest(&t->s, stream, t->out);
+}
+
+static void trip_fetch(trip_t *t, const char *pipeline, const char *stream)
+{
+    launch_ok(pipeline);
+    trip_get(t, stream);
+}
+
+static void trip_end(trip_t *t)
+{
+    fl_test_rmtree(t->dir);
+    fl_test_server_free(&t->s);
 }
 
 /* ---- cases ---- */
@@ -226,29 +255,24 @@ START_TEST(h264_300_frames_come_back_from_getmedia)
     const char *need[] = {"videotestsrc", "x264enc", "h264parse", NULL};
     if (!have_elements(need))
         return;
-    fl_test_server_t s;
-    fl_test_server_start(&s, NULL, NULL);
+    trip_t t;
+    trip_start(&t);
     char pipe[1024];
     snprintf(pipe, sizeof pipe,
              "videotestsrc num-buffers=300 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
              "x264enc key-int-max=30 tune=zerolatency ! h264parse ! "
              "framelogsink stream-name=gst-h264 endpoint=%s create-stream=true",
-             s.url);
-    launch_ok(pipe);
-
-    char *dir = fl_test_mkdtemp("gst"), out[4300];
-    out_path(out, sizeof out, dir, "h264");
-    get_media_earliest(&s, "gst-h264", out);
-    ck_assert_int_eq(count_frames(out, "v"), 300);
-    packets_t p = check_packets(out, 33);
+             t.s.url);
+    trip_fetch(&t, pipe, "gst-h264");
+    ck_assert_int_eq(count_frames(t.out, "v"), 300);
+    packets_t p = check_packets(t.out, 33);
     ck_assert_int_eq(p.video, 300);
     ck_assert_int_eq(p.audio, 0);
     ck_assert_int_eq(p.keys, 10); /* key-int-max=30 on a still pattern */
     /* 2 s fragments (the default fragment-duration), key frames every 1 s */
-    ck_assert_int_eq(count_in_file(out, "AWS_KINESISVIDEO_FRAGMENT_NUMBER"), 5);
-    ck_assert_int_eq(count_in_file(out, "V_MPEG4/ISO/AVC"), 1);
-    fl_test_rmtree(dir);
-    fl_test_server_free(&s);
+    ck_assert_int_eq(count_in_file(t.out, "AWS_KINESISVIDEO_FRAGMENT_NUMBER"), 5);
+    ck_assert_int_eq(count_in_file(t.out, "V_MPEG4/ISO/AVC"), 1);
+    trip_end(&t);
 }
 END_TEST
 
@@ -257,27 +281,22 @@ START_TEST(h264_byte_stream_gets_codec_private_in_band)
     const char *need[] = {"videotestsrc", "x264enc", "h264parse", NULL};
     if (!have_elements(need))
         return;
-    fl_test_server_t s;
-    fl_test_server_start(&s, NULL, NULL);
+    trip_t t;
+    trip_start(&t);
     char pipe[1024];
     snprintf(pipe, sizeof pipe,
              "videotestsrc num-buffers=60 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
              "x264enc key-int-max=30 tune=zerolatency ! h264parse ! "
              "video/x-h264,stream-format=byte-stream,alignment=au ! "
              "framelogsink stream-name=gst-annexb endpoint=%s fragment-duration=0",
-             s.url);
-    launch_ok(pipe);
-
-    char *dir = fl_test_mkdtemp("gst"), out[4300];
-    out_path(out, sizeof out, dir, "annexb");
-    get_media_earliest(&s, "gst-annexb", out);
-    ck_assert_int_eq(count_frames(out, "v"), 60);
-    packets_t p = check_packets(out, 33);
+             t.s.url);
+    trip_fetch(&t, pipe, "gst-annexb");
+    ck_assert_int_eq(count_frames(t.out, "v"), 60);
+    packets_t p = check_packets(t.out, 33);
     ck_assert_int_eq(p.video, 60);
     /* fragment-duration=0: a fragment per key frame */
-    ck_assert_int_eq(count_in_file(out, "AWS_KINESISVIDEO_FRAGMENT_NUMBER"), 2);
-    fl_test_rmtree(dir);
-    fl_test_server_free(&s);
+    ck_assert_int_eq(count_in_file(t.out, "AWS_KINESISVIDEO_FRAGMENT_NUMBER"), 2);
+    trip_end(&t);
 }
 END_TEST
 
@@ -286,26 +305,21 @@ START_TEST(h265_60_frames_come_back)
     const char *need[] = {"videotestsrc", "x265enc", "h265parse", NULL};
     if (!have_elements(need))
         return;
-    fl_test_server_t s;
-    fl_test_server_start(&s, NULL, NULL);
+    trip_t t;
+    trip_start(&t);
     char pipe[1024];
     snprintf(
         pipe, sizeof pipe,
         "videotestsrc num-buffers=60 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
         "x265enc key-int-max=30 tune=zerolatency ! h265parse ! video/x-h265,stream-format=hvc1 ! "
         "framelogsink stream-name=gst-h265 endpoint=%s content-type=video/h265",
-        s.url);
-    launch_ok(pipe);
-
-    char *dir = fl_test_mkdtemp("gst"), out[4300];
-    out_path(out, sizeof out, dir, "h265");
-    get_media_earliest(&s, "gst-h265", out);
-    ck_assert_int_eq(count_frames(out, "v"), 60);
-    packets_t p = check_packets(out, 33);
+        t.s.url);
+    trip_fetch(&t, pipe, "gst-h265");
+    ck_assert_int_eq(count_frames(t.out, "v"), 60);
+    packets_t p = check_packets(t.out, 33);
     ck_assert_int_eq(p.video, 60);
-    ck_assert_int_eq(count_in_file(out, "V_MPEGH/ISO/HEVC"), 1);
-    fl_test_rmtree(dir);
-    fl_test_server_free(&s);
+    ck_assert_int_eq(count_in_file(t.out, "V_MPEGH/ISO/HEVC"), 1);
+    trip_end(&t);
 }
 END_TEST
 
@@ -318,8 +332,8 @@ START_TEST(h264_and_aac_come_back)
     const char *enc = have_elements(voaac) ? "voaacenc" : have_elements(avaac) ? "avenc_aac" : NULL;
     if (!enc)
         return;
-    fl_test_server_t s;
-    fl_test_server_start(&s, NULL, NULL);
+    trip_t t;
+    trip_start(&t);
     /* 5 s of each: 150 frames at 30/s; 235 AAC frames of 1024 samples */
     char pipe[2048];
     snprintf(pipe, sizeof pipe,
@@ -328,21 +342,16 @@ START_TEST(h264_and_aac_come_back)
              "audiotestsrc num-buffers=235 samplesperbuffer=1024 ! "
              "audio/x-raw,rate=48000,channels=1 ! %s ! aacparse ! queue ! fl. "
              "framelogsink name=fl stream-name=gst-av endpoint=%s",
-             enc, s.url);
-    launch_ok(pipe);
-
-    char *dir = fl_test_mkdtemp("gst"), out[4300];
-    out_path(out, sizeof out, dir, "av");
-    get_media_earliest(&s, "gst-av", out);
-    ck_assert_int_eq(count_frames(out, "v"), 150);
-    packets_t p = check_packets(out, 33);
+             enc, t.s.url);
+    trip_fetch(&t, pipe, "gst-av");
+    ck_assert_int_eq(count_frames(t.out, "v"), 150);
+    packets_t p = check_packets(t.out, 33);
     ck_assert_int_eq(p.video, 150);
     /* every AAC frame from the first video key frame on (an encoder may add
      * one frame of priming or flush) */
     ck_assert_msg(p.audio >= 234 && p.audio <= 236, "%d audio packets", p.audio);
-    ck_assert_int_eq(count_in_file(out, "A_AAC"), 1);
-    fl_test_rmtree(dir);
-    fl_test_server_free(&s);
+    ck_assert_int_eq(count_in_file(t.out, "A_AAC"), 1);
+    trip_end(&t);
 }
 END_TEST
 
@@ -406,14 +415,14 @@ START_TEST(every_fragment_is_signalled_persisted_before_eos)
     const char *need[] = {"videotestsrc", "x264enc", "h264parse", NULL};
     if (!have_elements(need))
         return;
-    fl_test_server_t s;
-    fl_test_server_start(&s, NULL, NULL);
+    trip_t t;
+    trip_start(&t);
     char pipe[1024], self[4096];
     snprintf(pipe, sizeof pipe,
              "videotestsrc num-buffers=150 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
              "x264enc key-int-max=30 tune=zerolatency ! h264parse ! "
              "framelogsink name=fl stream-name=gst-acks endpoint=%s fragment-duration=1000",
-             s.url);
+             t.s.url);
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     ck_assert_int_gt(n, 0);
     self[n] = 0;
@@ -435,21 +444,18 @@ START_TEST(every_fragment_is_signalled_persisted_before_eos)
     ck_assert_msg(eos && last && last < eos, "%s", out);
 
     /* each persisted fragment number is in GetMedia's tags */
-    char *dir = fl_test_mkdtemp("gst"), file[4300];
-    out_path(file, sizeof file, dir, "acks");
-    get_media_earliest(&s, "gst-acks", file);
-    ck_assert_int_eq(count_in_file(file, "AWS_KINESISVIDEO_FRAGMENT_NUMBER"), 5);
+    trip_get(&t, "gst-acks");
+    ck_assert_int_eq(count_in_file(t.out, "AWS_KINESISVIDEO_FRAGMENT_NUMBER"), 5);
     for (const char *q = out; (q = strstr(q, "ack PERSISTED ")) != NULL; q++) {
         char number[64];
         long long tc;
         ck_assert_int_eq(sscanf(q, "ack PERSISTED %63s %lld", number, &tc), 2);
-        ck_assert_msg(count_in_file(file, number) >= 1, "fragment %s not in GetMedia", number);
+        ck_assert_msg(count_in_file(t.out, number) >= 1, "fragment %s not in GetMedia", number);
         ck_assert(llabs((long long)time(NULL) * 1000 - tc) < 300000);
     }
     free(out);
     free(err);
-    fl_test_rmtree(dir);
-    fl_test_server_free(&s);
+    trip_end(&t);
 }
 END_TEST
 
