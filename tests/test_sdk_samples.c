@@ -253,51 +253,40 @@ static int have_tools(void)
     return fl_test_have("ffmpeg") && fl_test_have("ffprobe") && fl_test_have("curl");
 }
 
-START_TEST(h264_mp4_round_trip)
+/* A file made by ffmpeg (name, video codec, with AAC or not) put and read
+ * back as stream. */
+static void file_round_trip(const char *name, const char *codec, int audio, const char *stream)
 {
     if (!have_tools())
         return;
-    char *dir = fl_test_mkdtemp("sdk-h264");
-    char *file = make_file(dir, "in.mp4", "libx264", 0);
-    round_trip(file, "put-h264", 0, 120);
+    char *dir = fl_test_mkdtemp("sdk-put");
+    char *file = make_file(dir, name, codec, audio);
+    round_trip(file, stream, audio, 120);
     free(file);
     fl_test_rmtree(dir);
+}
+
+START_TEST(h264_mp4_round_trip)
+{
+    file_round_trip("in.mp4", "libx264", 0, "put-h264");
 }
 END_TEST
 
 START_TEST(h265_mp4_round_trip)
 {
-    if (!have_tools())
-        return;
-    char *dir = fl_test_mkdtemp("sdk-h265");
-    char *file = make_file(dir, "in.mp4", "libx265", 0);
-    round_trip(file, "put-h265", 0, 120);
-    free(file);
-    fl_test_rmtree(dir);
+    file_round_trip("in.mp4", "libx265", 0, "put-h265");
 }
 END_TEST
 
 START_TEST(h264_aac_mp4_round_trip)
 {
-    if (!have_tools())
-        return;
-    char *dir = fl_test_mkdtemp("sdk-h264aac");
-    char *file = make_file(dir, "in.mp4", "libx264", 1);
-    round_trip(file, "put-h264-aac", 1, 120);
-    free(file);
-    fl_test_rmtree(dir);
+    file_round_trip("in.mp4", "libx264", 1, "put-h264-aac");
 }
 END_TEST
 
 START_TEST(h264_aac_mkv_round_trip)
 {
-    if (!have_tools())
-        return;
-    char *dir = fl_test_mkdtemp("sdk-mkv");
-    char *file = make_file(dir, "in.mkv", "libx264", 1);
-    round_trip(file, "put-mkv", 1, 120);
-    free(file);
-    fl_test_rmtree(dir);
+    file_round_trip("in.mkv", "libx264", 1, "put-mkv");
 }
 END_TEST
 
