@@ -943,49 +943,73 @@ END_TEST
 
 /* ---- c. a link that drops, stalls and throttles ---- */
 
+/* A producer behind the fault proxy: the big H.264 media, a server, the
+ * proxy in front of it, a client through the proxy with its stream made,
+ * the callbacks' record and the stream's setup. The case frees the client
+ * (before it checks what came back); proxied_end the rest. */
+typedef struct {
+    sdk_media_t m;
+    char *dir;
+    fl_test_server_t srv;
+    tcp_proxy_t *px;
+    flp_client_t *c;
+    rec_t rec;
+    setup_t su;
+} proxied_t;
+
+static void proxied_start(proxied_t *fx, const char *tag, const char *stream)
+{
+    load_media(SDK_MEDIA_H264_BIG, &fx->m);
+    fx->dir = fl_test_mkdtemp(tag);
+    server_start(&fx->srv, NULL, NULL);
+    fx->px = NULL;
+    ck_assert_int_eq(tcp_proxy_start(fx->srv.port, &fx->px), 0);
+    fx->c = new_client(tcp_proxy_port(fx->px));
+    make_stream(fx->c, stream);
+    rec_init(&fx->rec);
+    setup_init(&fx->su, &fx->m, stream, 0, &fx->rec);
+}
+
+static void proxied_end(proxied_t *fx)
+{
+    tcp_proxy_stop(fx->px);
+    server_free(&fx->srv);
+    fl_test_rmtree(fx->dir);
+    sdk_media_free(&fx->m);
+}
+
 START_TEST(drop_stall_throttle_recover_exactly_once)
 {
-    sdk_media_t m;
-    load_media(SDK_MEDIA_H264_BIG, &m);
-    char *dir = fl_test_mkdtemp("sdk-c");
-    fl_test_server_t srv;
-    server_start(&srv, NULL, NULL);
-    tcp_proxy_t *px = NULL;
-    ck_assert_int_eq(tcp_proxy_start(srv.port, &px), 0);
-    flp_client_t *c = new_client(tcp_proxy_port(px));
-    make_stream(c, "flaky");
-    rec_t rec;
-    rec_init(&rec);
-    setup_t su;
-    setup_init(&su, &m, "flaky", 0, &rec);
-    su.cfg.latency_pressure_ms = 1500; /* fragments are 0.5 s; the outages 2 and 3 s */
-    flp_stream_t *s = new_stream(c, &su);
+    proxied_t fx;
+    proxied_start(&fx, "sdk-c", "flaky");
+    fx.su.cfg.latency_pressure_ms = 1500; /* fragments are 0.5 s; the outages 2 and 3 s */
+    flp_stream_t *s = new_stream(fx.c, &fx.su);
 
     pacer_t p;
-    pacer_init(&p, s, &m, 1);
+    pacer_init(&p, s, &fx.m, 1);
     pacer_for(&p, 1500);
-    ck_assert_msg(rec_persisted(&rec) >= 1, "nothing PERSISTED after 1.5 s");
+    ck_assert_msg(rec_persisted(&fx.rec) >= 1, "nothing PERSISTED after 1.5 s");
 
-    tcp_proxy_set_mode(px, TCP_PROXY_DROP, 0);
+    tcp_proxy_set_mode(fx.px, TCP_PROXY_DROP, 0);
     pacer_for(&p, 2000);
-    tcp_proxy_set_mode(px, TCP_PROXY_PASS, 0);
-    ck_assert_msg(rec_conn_count(&rec, FLP_CONN_DISCONNECTED, 1) >= 1,
+    tcp_proxy_set_mode(fx.px, TCP_PROXY_PASS, 0);
+    ck_assert_msg(rec_conn_count(&fx.rec, FLP_CONN_DISCONNECTED, 1) >= 1,
                   "2 s of dropped connections and no DISCONNECTED");
     pacer_for(&p, 1500);
 
-    tcp_proxy_set_mode(px, TCP_PROXY_STALL, 0);
+    tcp_proxy_set_mode(fx.px, TCP_PROXY_STALL, 0);
     pacer_for(&p, 3000);
-    tcp_proxy_set_mode(px, TCP_PROXY_PASS, 0);
+    tcp_proxy_set_mode(fx.px, TCP_PROXY_PASS, 0);
     pacer_for(&p, 1500);
 
     tcp_proxy_stats_t a, b;
-    tcp_proxy_stats(px, &a);
+    tcp_proxy_stats(fx.px, &a);
     long long t_thr = fl_test_now_ms();
-    tcp_proxy_set_mode(px, TCP_PROXY_THROTTLE, 200000);
+    tcp_proxy_set_mode(fx.px, TCP_PROXY_THROTTLE, 200000);
     pacer_for(&p, 2500);
-    tcp_proxy_stats(px, &b);
+    tcp_proxy_stats(fx.px, &b);
     long long thr_ms = fl_test_now_ms() - t_thr;
-    tcp_proxy_set_mode(px, TCP_PROXY_PASS, 0);
+    tcp_proxy_set_mode(fx.px, TCP_PROXY_PASS, 0);
     /* the proxy held the rate (1/10 s of burst and one buffer of slack) */
     ck_assert_msg(b.bytes_up - a.bytes_up <= (uint64_t)(200000 * thr_ms / 1000 + 20000 + 65536),
                   "throttle let %llu bytes through in %lld ms",
@@ -1002,24 +1026,22 @@ START_TEST(drop_stall_throttle_recover_exactly_once)
     ck_assert_uint_ge(st.connects, 2);
     note_stats("flaky", s);
     flp_stream_free(s);
-    flp_client_free(c);
-    pthread_mutex_lock(&rec.mu);
-    ck_assert_int_eq(rec.n_dropped, 0);
-    ck_assert_msg(rec.latency_on > 0, "no latency_pressure(1) in 2 and 3 s outages (limit 1.5 s)");
-    ck_assert_msg(rec.latency_off > 0, "no latency_pressure(0) after the outages");
-    pthread_mutex_unlock(&rec.mu);
+    flp_client_free(fx.c);
+    pthread_mutex_lock(&fx.rec.mu);
+    ck_assert_int_eq(fx.rec.n_dropped, 0);
+    ck_assert_msg(fx.rec.latency_on > 0,
+                  "no latency_pressure(1) in 2 and 3 s outages (limit 1.5 s)");
+    ck_assert_msg(fx.rec.latency_off > 0, "no latency_pressure(0) after the outages");
+    pthread_mutex_unlock(&fx.rec.mu);
 
     sdk_out_t o;
-    get_media(&srv, "flaky", dir, &o);
+    get_media(&fx.srv, "flaky", fx.dir, &o);
     check_clusters_grow(&o);
-    check_same_frames(&o, &p.sent, &m, 0);
+    check_same_frames(&o, &p.sent, &fx.m, 0);
     check_clusters_start_at_keys(&o, &p.sent);
     sdk_out_free(&o);
     pacer_free(&p);
-    tcp_proxy_stop(px);
-    server_free(&srv);
-    fl_test_rmtree(dir);
-    sdk_media_free(&m);
+    proxied_end(&fx);
 }
 END_TEST
 
@@ -1046,30 +1068,19 @@ static size_t split_fragments(const sent_log_t *l, frag_t *f, size_t cap)
 
 START_TEST(full_store_drops_oldest_fragments_and_says_so)
 {
-    sdk_media_t m;
-    load_media(SDK_MEDIA_H264_BIG, &m);
-    char *dir = fl_test_mkdtemp("sdk-c2");
-    fl_test_server_t srv;
-    server_start(&srv, NULL, NULL);
-    tcp_proxy_t *px = NULL;
-    ck_assert_int_eq(tcp_proxy_start(srv.port, &px), 0);
-    flp_client_t *c = new_client(tcp_proxy_port(px));
-    make_stream(c, "small");
-    rec_t rec;
-    rec_init(&rec);
-    setup_t su;
-    setup_init(&su, &m, "small", 0, &rec);
-    su.cfg.store_size = 256 * 1024;
-    su.cfg.full_policy = FLP_DROP_OLDEST;
-    flp_stream_t *s = new_stream(c, &su);
+    proxied_t fx;
+    proxied_start(&fx, "sdk-c2", "small");
+    fx.su.cfg.store_size = 256 * 1024;
+    fx.su.cfg.full_policy = FLP_DROP_OLDEST;
+    flp_stream_t *s = new_stream(fx.c, &fx.su);
 
     pacer_t p;
-    pacer_init(&p, s, &m, 1);
+    pacer_init(&p, s, &fx.m, 1);
     pacer_for(&p, 1000);
     int64_t last_key_before_outage = p.last_key_pts;
-    tcp_proxy_set_mode(px, TCP_PROXY_DROP, 0);
+    tcp_proxy_set_mode(fx.px, TCP_PROXY_DROP, 0);
     pacer_for(&p, 4000); /* ~1 MB at 2 Mbit/s into a 256 KiB store */
-    tcp_proxy_set_mode(px, TCP_PROXY_PASS, 0);
+    tcp_proxy_set_mode(fx.px, TCP_PROXY_PASS, 0);
     pacer_for(&p, 1500);
     ck_assert_msg(p.failures == 0, "put_frame failed %d times under FLP_DROP_OLDEST: %d (%s)",
                   p.failures, p.last_err, flp_strerror(p.last_err));
@@ -1080,37 +1091,38 @@ START_TEST(full_store_drops_oldest_fragments_and_says_so)
     ck_assert_int_eq(flp_stream_stats(s, &st), 0);
     note_stats("small", s);
     flp_stream_free(s);
-    flp_client_free(c);
+    flp_client_free(fx.c);
 
-    pthread_mutex_lock(&rec.mu);
-    ck_assert_msg(rec.n_dropped > 0, "no dropped() callback");
-    ck_assert_msg(rec.pressure_on > 0, "no buffer_pressure(1) callback");
-    ck_assert_msg(rec.pressure_off > 0, "no buffer_pressure(0) callback after the store drained");
+    pthread_mutex_lock(&fx.rec.mu);
+    ck_assert_msg(fx.rec.n_dropped > 0, "no dropped() callback");
+    ck_assert_msg(fx.rec.pressure_on > 0, "no buffer_pressure(1) callback");
+    ck_assert_msg(fx.rec.pressure_off > 0,
+                  "no buffer_pressure(0) callback after the store drained");
     ck_assert_uint_gt(st.fragments_dropped, 0);
-    ck_assert_uint_eq(st.fragments_dropped, rec.n_dropped);
-    ck_assert_uint_eq(st.frames_dropped, rec.dropped_frames);
+    ck_assert_uint_eq(st.fragments_dropped, fx.rec.n_dropped);
+    ck_assert_uint_eq(st.frames_dropped, fx.rec.dropped_frames);
     ck_assert_uint_eq(st.fragments_persisted + st.fragments_dropped, st.fragments);
 
     /* the fragments reported dropped, found in what was put */
     frag_t frags[512];
     size_t nf = split_fragments(&p.sent, frags, 512);
-    for (size_t d = 0; d < rec.n_dropped && d < REC_MAX; d++) {
+    for (size_t d = 0; d < fx.rec.n_dropped && d < REC_MAX; d++) {
         size_t k = 0;
-        while (k < nf && frags[k].tc != rec.dropped_tc[d])
+        while (k < nf && frags[k].tc != fx.rec.dropped_tc[d])
             k++;
         ck_assert_msg(k < nf, "dropped() names fragment %lld, which was never put",
-                      (long long)rec.dropped_tc[d]);
+                      (long long)fx.rec.dropped_tc[d]);
         ck_assert_msg(!frags[k].dropped, "fragment %lld reported dropped twice",
                       (long long)frags[k].tc);
-        ck_assert_msg(frags[k].end - frags[k].start == rec.dropped_n[d],
+        ck_assert_msg(frags[k].end - frags[k].start == fx.rec.dropped_n[d],
                       "fragment %lld: dropped() says %u frames, it had %zu", (long long)frags[k].tc,
-                      rec.dropped_n[d], frags[k].end - frags[k].start);
+                      fx.rec.dropped_n[d], frags[k].end - frags[k].start);
         frags[k].dropped = 1;
     }
-    pthread_mutex_unlock(&rec.mu);
+    pthread_mutex_unlock(&fx.rec.mu);
 
     sdk_out_t o;
-    get_media(&srv, "small", dir, &o);
+    get_media(&fx.srv, "small", fx.dir, &o);
     check_clusters_grow(&o);
     /* A fragment whose bytes all left before the DROP may be on the server
      * although its ack was lost and the SDK later dropped it: allow one such
@@ -1130,7 +1142,7 @@ START_TEST(full_store_drops_oldest_fragments_and_says_so)
         }
     }
     fprintf(stderr, "[small] %zu dropped() calls, %zu of %zu fragments dropped and absent\n",
-            rec.n_dropped, rec.n_dropped - (size_t)present_dropped, nf);
+            fx.rec.n_dropped, fx.rec.n_dropped - (size_t)present_dropped, nf);
     ck_assert_int_le(present_dropped, 1);
     sent_log_t expect = {0};
     for (size_t k = 0; k < nf; k++)
@@ -1139,37 +1151,23 @@ START_TEST(full_store_drops_oldest_fragments_and_says_so)
                      &(sdk_frame_t){1, 0, 0, 0, p.sent.v[i].keyframe, (uint8_t *)p.sent.v[i].data,
                                     p.sent.v[i].size});
     ck_assert_uint_lt(expect.n, p.sent.n);
-    check_same_frames(&o, &expect, &m, 0);
+    check_same_frames(&o, &expect, &fx.m, 0);
     sdk_out_free(&o);
     free(expect.v);
     pacer_free(&p);
-    tcp_proxy_stop(px);
-    server_free(&srv);
-    fl_test_rmtree(dir);
-    sdk_media_free(&m);
+    proxied_end(&fx);
 }
 END_TEST
 
 START_TEST(full_store_blocks_then_enospc)
 {
-    sdk_media_t m;
-    load_media(SDK_MEDIA_H264_BIG, &m);
-    char *dir = fl_test_mkdtemp("sdk-c3");
-    fl_test_server_t srv;
-    server_start(&srv, NULL, NULL);
-    tcp_proxy_t *px = NULL;
-    ck_assert_int_eq(tcp_proxy_start(srv.port, &px), 0);
-    flp_client_t *c = new_client(tcp_proxy_port(px));
-    make_stream(c, "block");
-    tcp_proxy_set_mode(px, TCP_PROXY_DROP, 0); /* an outage from the start */
-    rec_t rec;
-    rec_init(&rec);
-    setup_t su;
-    setup_init(&su, &m, "block", 0, &rec);
-    su.cfg.store_size = 256 * 1024;
-    su.cfg.full_policy = FLP_BLOCK;
-    su.cfg.block_timeout_ms = 400;
-    flp_stream_t *s = new_stream(c, &su);
+    proxied_t fx;
+    proxied_start(&fx, "sdk-c3", "block");
+    tcp_proxy_set_mode(fx.px, TCP_PROXY_DROP, 0); /* an outage from the start */
+    fx.su.cfg.store_size = 256 * 1024;
+    fx.su.cfg.full_policy = FLP_BLOCK;
+    fx.su.cfg.block_timeout_ms = 400;
+    flp_stream_t *s = new_stream(fx.c, &fx.su);
 
     /* as fast as put_frame takes them: the store fills, put_frame waits
      * block_timeout_ms and gives up with FLP_ENOSPC */
@@ -1181,11 +1179,11 @@ START_TEST(full_store_blocks_then_enospc)
     int rc = 0;
     long long took = 0;
     size_t bytes = 0;
-    for (; i < 10 * m.n_video; i++) {
+    for (; i < 10 * fx.m.n_video; i++) {
         int64_t shift;
-        const sdk_frame_t *f = sdk_media_loop(&m, i, &shift);
+        const sdk_frame_t *f = sdk_media_loop(&fx.m, i, &shift);
         long long t = fl_test_now_ms();
-        rc = put_one(s, &m, f, base + shift, 1, &scratch);
+        rc = put_one(s, &fx.m, f, base + shift, 1, &scratch);
         took = fl_test_now_ms() - t;
         if (rc != 0)
             break;
@@ -1204,31 +1202,32 @@ START_TEST(full_store_blocks_then_enospc)
     int64_t refused_pts;
     {
         int64_t shift;
-        refused_pts = base + sdk_media_loop(&m, i, &shift)->pts_ms;
+        refused_pts = base + sdk_media_loop(&fx.m, i, &shift)->pts_ms;
         refused_pts += shift;
     }
     flp_stream_stats_t st;
     ck_assert_int_eq(flp_stream_stats(s, &st), 0);
     ck_assert_uint_eq(st.fragments_dropped, 0);
-    pthread_mutex_lock(&rec.mu);
-    ck_assert_msg(rec.n_dropped <= 1, "%zu dropped() calls for one refused frame", rec.n_dropped);
-    if (rec.n_dropped == 1)
-        ck_assert_msg(rec.dropped_n[0] == 1 && rec.dropped_tc[0] == refused_pts,
+    pthread_mutex_lock(&fx.rec.mu);
+    ck_assert_msg(fx.rec.n_dropped <= 1, "%zu dropped() calls for one refused frame",
+                  fx.rec.n_dropped);
+    if (fx.rec.n_dropped == 1)
+        ck_assert_msg(fx.rec.dropped_n[0] == 1 && fx.rec.dropped_tc[0] == refused_pts,
                       "dropped(%lld, %u, \"%s\") for the refused frame at %lld",
-                      (long long)rec.dropped_tc[0], rec.dropped_n[0], rec.dropped_why,
+                      (long long)fx.rec.dropped_tc[0], fx.rec.dropped_n[0], fx.rec.dropped_why,
                       (long long)refused_pts);
-    pthread_mutex_unlock(&rec.mu);
+    pthread_mutex_unlock(&fx.rec.mu);
 
     /* the link comes back: the store drains and takes frames again (a
      * camera skips to the next key frame) */
-    tcp_proxy_set_mode(px, TCP_PROXY_PASS, 0);
-    while (!sdk_media_loop(&m, i, &(int64_t){0})->keyframe)
+    tcp_proxy_set_mode(fx.px, TCP_PROXY_PASS, 0);
+    while (!sdk_media_loop(&fx.m, i, &(int64_t){0})->keyframe)
         i++;
     for (uint64_t end = i + 2 * 15; i < end; i++) {
         int64_t shift;
-        const sdk_frame_t *f = sdk_media_loop(&m, i, &shift);
+        const sdk_frame_t *f = sdk_media_loop(&fx.m, i, &shift);
         for (int tries = 0; tries < 50; tries++) {
-            rc = put_one(s, &m, f, base + shift, 1, &scratch);
+            rc = put_one(s, &fx.m, f, base + shift, 1, &scratch);
             if (rc != FLP_ENOSPC)
                 break;
         }
@@ -1240,18 +1239,15 @@ START_TEST(full_store_blocks_then_enospc)
     ck_assert_msg(rc == 0, "flp_stream_stop: %d (%s)", rc, flp_strerror(rc));
     note_stats("block", s);
     flp_stream_free(s);
-    flp_client_free(c);
+    flp_client_free(fx.c);
 
     sdk_out_t o;
-    get_media(&srv, "block", dir, &o);
+    get_media(&fx.srv, "block", fx.dir, &o);
     check_clusters_grow(&o);
-    check_same_frames(&o, &sent, &m, 0);
+    check_same_frames(&o, &sent, &fx.m, 0);
     sdk_out_free(&o);
     free(sent.v);
-    tcp_proxy_stop(px);
-    server_free(&srv);
-    fl_test_rmtree(dir);
-    sdk_media_free(&m);
+    proxied_end(&fx);
 }
 END_TEST
 
