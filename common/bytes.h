@@ -49,6 +49,18 @@ static inline int fl_slice_eq_str(fl_slice_t a, const char *s)
 
 /* ---- fixed-width integers ---- */
 
+/* The value of one hexadecimal digit (either case), or -1. */
+static inline int fl_hex_digit(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 static inline uint16_t fl_load_be16(const uint8_t *p)
 {
     return (uint16_t)((uint16_t)p[0] << 8 | p[1]);

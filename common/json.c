@@ -79,24 +79,13 @@ static void skip_ws(parser_t *ps)
     }
 }
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int read_hex4(parser_t *ps, uint32_t *out)
 {
     if (ps->n - ps->off < 4)
         return fail(ps, FL_EMALFORMED);
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(ps->p[ps->off + (size_t)i]);
+        int h = fl_hex_digit(ps->p[ps->off + (size_t)i]);
         if (h < 0)
             return fail(ps, FL_EMALFORMED);
         v = v << 4 | (uint32_t)h;

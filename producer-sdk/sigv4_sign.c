@@ -41,6 +41,8 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 
+#include "common/bytes.h"
+
 #define FLP_SIGV4_MAX_HEADERS     32 /* all signed headers, ours included (server's limit) */
 #define FLP_SIGV4_MAX_QUERY       64 /* query parameters */
 #define FLP_SIGV4_MAX_NAME        63 /* a header name */
@@ -59,17 +61,6 @@ static int is_unreserved(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_' || c == '.' || c == '~';
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static void to_hex(const uint8_t *p, size_t n, char *out)
@@ -202,8 +193,8 @@ static int enc_next(enc_iter_t *it)
         return -1;
     unsigned char c = (unsigned char)it->s.p[it->i++];
     if (c == '%' && it->i + 2 <= it->s.n) {
-        int hi = hexval((unsigned char)it->s.p[it->i]),
-            lo = hexval((unsigned char)it->s.p[it->i + 1]);
+        int hi = fl_hex_digit((unsigned char)it->s.p[it->i]),
+            lo = fl_hex_digit((unsigned char)it->s.p[it->i + 1]);
         if (hi >= 0 && lo >= 0) {
             c = (unsigned char)(hi * 16 + lo);
             it->i += 2;

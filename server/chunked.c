@@ -31,17 +31,6 @@ int fl_chunked_done(const fl_chunked_t *c)
     return c->state == ST_DONE;
 }
 
-static int hexdigit(uint8_t ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 int fl_chunked_decode(fl_chunked_t *c, fl_slice_t in, size_t *consumed, fl_slice_t *data)
 {
     size_t i = 0;
@@ -55,7 +44,7 @@ int fl_chunked_decode(fl_chunked_t *c, fl_slice_t in, size_t *consumed, fl_slice
         uint8_t ch = in.p[i];
         switch (c->state) {
         case ST_SIZE: {
-            int h = hexdigit(ch);
+            int h = fl_hex_digit(ch);
             if (h >= 0) {
                 if (++c->digits > 16) {
                     c->err = FL_ELIMIT;
