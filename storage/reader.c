@@ -87,64 +87,59 @@ static int batch_push(fl_log_batch_t *b, size_t *cap, const fl_log_record_t *r)
     return 0;
 }
 
-/* First chunk of v[0..n) (by sequence) that may hold the start of the read. */
-static size_t ref_start(const fl_chunk_ref_t *v, size_t n, const fl_log_read_opts_t *o)
+/* Where a read starts, over a run of chunks or spans in sequence order:
+ * an item is wholly before the start when its last sequence number, its
+ * newest server time or its newest producer time (by o->from) is. */
+typedef struct {
+    uint64_t end_seq; /* last sequence number + 1 */
+    int64_t sts_max, pts_max;
+} item_bounds_t;
+
+typedef item_bounds_t (*bounds_fn)(const void *v, size_t i);
+
+static item_bounds_t ref_bounds(const void *v, size_t i)
 {
-    size_t lo = 0, hi = n;
+    const fl_chunk_ref_t *r = (const fl_chunk_ref_t *)v + i;
+    return (item_bounds_t){r->first_seq + r->count, r->sts_max, r->pts_max};
+}
+
+static item_bounds_t span_bounds(const void *v, size_t i)
+{
+    const fl_span_t *sp = (const fl_span_t *)v + i;
+    return (item_bounds_t){sp->end_seq, sp->sts_max, sp->pts_max};
+}
+
+static int wholly_before(const fl_log_read_opts_t *o, item_bounds_t b)
+{
     switch (o->from) {
     case FL_LOG_AT_SEQ:
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (v[mid].first_seq + v[mid].count <= o->seq)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        return lo;
+        return b.end_seq <= o->seq;
     case FL_LOG_AT_SERVER_TS:
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (v[mid].sts_max < o->ts_ns)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        return lo;
-    default: /* producer times need not grow: walk */
-        while (lo < hi && v[lo].pts_max < o->ts_ns)
-            lo++;
-        return lo;
+        return b.sts_max < o->ts_ns;
+    default:
+        return b.pts_max < o->ts_ns;
     }
 }
 
-/* The same over a shard's spans (sealed segments). */
-static size_t span_start(const fl_shard_t *sh, const fl_log_read_opts_t *o)
+/* The first of v[0..n) that may hold the start of the read: a binary search
+ * by sequence or server time (both grow), a walk by producer time (which
+ * need not). */
+static size_t start_of(const void *v, size_t n, bounds_fn bounds, const fl_log_read_opts_t *o)
 {
-    size_t lo = 0, hi = sh->nspans;
-    switch (o->from) {
-    case FL_LOG_AT_SEQ:
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (sh->spans[mid].end_seq <= o->seq)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        return lo;
-    case FL_LOG_AT_SERVER_TS:
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (sh->spans[mid].sts_max < o->ts_ns)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        return lo;
-    default:
-        while (lo < hi && sh->spans[lo].pts_max < o->ts_ns)
+    size_t lo = 0, hi = n;
+    if (o->from == FL_LOG_AT_PRODUCER_TS) {
+        while (lo < hi && wholly_before(o, bounds(v, lo)))
             lo++;
         return lo;
     }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (wholly_before(o, bounds(v, mid)))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 /* First span of a sealed segment numbered segno or later. */
@@ -212,7 +207,7 @@ static void gather(fl_store_t *s, fl_log_t *log, fl_shard_t *sh, const fl_log_re
     g->need_load = 0;
     size_t k = span_from_segno(sh, g->from_segno);
     if (!g->found) {
-        size_t k0 = span_start(sh, o);
+        size_t k0 = start_of(sh->spans, sh->nspans, span_bounds, o);
         if (k0 > k)
             k = k0;
     }
@@ -234,14 +229,14 @@ static void gather(fl_store_t *s, fl_log_t *log, fl_shard_t *sh, const fl_log_re
             v = g->own; /* loaded, and already dropped from the cache */
             n = g->nown;
         }
-        size_t j = g->found ? 0 : ref_start(v, n, o);
+        size_t j = g->found ? 0 : start_of(v, n, ref_bounds, o);
         if (gather_refs(g, sh, v, j, n, max_bytes) < n)
             return; /* enough */
         g->from_segno = sp->segno + 1;
     }
     if (!gather_room(g, max_bytes))
         return;
-    size_t j = g->found ? 0 : ref_start(sh->chunks, sh->nchunks, o);
+    size_t j = g->found ? 0 : start_of(sh->chunks, sh->nchunks, ref_bounds, o);
     gather_refs(g, sh, sh->chunks, j, sh->nchunks, max_bytes);
 }
 
