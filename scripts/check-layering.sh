@@ -6,7 +6,13 @@
 #   media/         -> common   (media/av_* may also use libav*)
 #   storage/       -> common
 #   producer-sdk/  -> media common
-#   server/        -> storage media common
+#   server/core/   -> storage common             (the core knows no feature)
+#   server/video/  -> server/core storage media common
+#   server/<feature>/ (kvs, playback, records, hooks, auth, webrtc)
+#                  -> server/core server/video storage media common
+#                     (a feature never knows another feature)
+#   server/*.c     -> anything in server/ (main.c and the registration
+#                     list, modules.c: the only files that know the features)
 #   samples/       -> producer-sdk (public headers only) common
 #   tests/, bench/ -> anything
 #
@@ -19,13 +25,17 @@ set -eu
 cd "${1:-$(dirname "$0")/..}"
 
 fail=0
-check() { # folder allowed-project-folders forbidden-system-pattern
-	folder=$1 allowed=$2 forbidden=$3
+check() { # folder allowed-project-folders forbidden-system-pattern [find-depth]
+	folder=$1 allowed=$2 forbidden=$3 depth=${4:-}
 	[ -d "$folder" ] || return 0
-	for f in $(find "$folder" -name '*.[ch]' | sort); do
+	for f in $(find "$folder" ${depth:+-maxdepth $depth} -name '*.[ch]' | sort); do
 		grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" | while IFS= read -r line; do
 			inc=$(printf '%s' "$line" | sed 's/.*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/')
 			case "$inc" in
+			server/*/*) # server's rooms are folders of their own
+				rest=${inc#server/}
+				dir=server/${rest%%/*}
+				;;
 			*/*) dir=${inc%%/*} ;;
 			*) continue ;; # same folder
 			esac
@@ -56,7 +66,17 @@ check common "" "libwebsockets|openssl|sqlite3|libav|gst|mbedtls|srtp"
 check media "common" "libwebsockets|openssl|sqlite3|libav|libsw|gst|mbedtls|srtp"
 check storage "common" "libwebsockets|libav|libsw|gst|mbedtls|srtp"
 check producer-sdk "media common" "sqlite3|libav|libsw|srtp"
-check server "storage media common" ""
+check server/core "storage common" "libav|libsw|gst|mbedtls|srtp"
+check server/video "server/core storage media common" ""
+for feature in server/*/; do
+	feature=${feature%/}
+	case "$feature" in
+	server/core | server/video) continue ;;
+	esac
+	check "$feature" "server/core server/video storage media common" ""
+done
+rooms=$(for d in server/*/; do printf '%s ' "${d%/}"; done)
+check server "server $rooms storage media common" "" 1
 check samples "producer-sdk common" ""
 if [ -s "$tmp" ]; then
 	echo "layering: FAILED"

@@ -8,8 +8,9 @@
 #include <stdio.h>
 
 #include "common/diag.h"
-#include "server/config.h"
-#include "server/server.h"
+#include "server/core/config.h"
+#include "server/core/server.h"
+#include "server/modules.h"
 
 int main(int argc, char **argv)
 {
@@ -41,7 +42,7 @@ int main(int argc, char **argv)
         return 1;
     }
     fl_server_t *s;
-    rc = fl_server_new(&cfg, &s, err, sizeof err);
+    rc = fl_server_new(&cfg, fl_modules, &s, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "framelogd: %s\n", err);
         fl_config_free(&cfg);

@@ -11,7 +11,7 @@
 
 #include "common/bytes.h"
 #include "harness.h"
-#include "server/sigv4.h"
+#include "server/core/sigv4.h"
 #include "sigv4_sign.h"
 
 #define AK     "AKIDEXAMPLE"

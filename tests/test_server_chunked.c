@@ -10,7 +10,7 @@
 
 #include "common/error.h"
 #include "harness.h"
-#include "server/chunked.h"
+#include "server/core/chunked.h"
 
 /* Decode text fed in pieces of `step` bytes; payload into out. */
 static int decode_steps(const char *text, size_t len, size_t step, fl_buf_t *out, fl_chunked_t *c)

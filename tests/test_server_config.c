@@ -9,7 +9,7 @@
 
 #include "common/error.h"
 #include "harness.h"
-#include "server/config.h"
+#include "server/core/config.h"
 
 static int parse(fl_config_t *c, char *err, size_t errlen, ...)
 {

@@ -13,8 +13,8 @@
 #include "media/mkv_parser.h"
 #include "media/mkv_writer.h"
 #include "media_harness.h"
-#include "server/fragment.h"
-#include "server/ingest.h"
+#include "server/video/fragment.h"
+#include "server/video/ingest.h"
 
 /* ---- a recording of what the session did ---- */
 
@@ -118,14 +118,14 @@ static int h_stored(void *data, int64_t abs_ms, char *number, size_t cap)
 static fl_ingest_t *session(rec_t *r, const fl_ingest_opts_t *o)
 {
     memset(r, 0, sizeof *r);
-    fl_ingest_hooks_t h = {.begin = h_begin,
-                           .ack = h_ack,
-                           .fragment = h_fragment,
-                           .session = h_session,
-                           .frame = h_frame,
-                           .dropped = h_dropped,
-                           .stored = h_stored,
-                           .data = r};
+    fl_ingest_cbs_t h = {.begin = h_begin,
+                         .ack = h_ack,
+                         .fragment = h_fragment,
+                         .session = h_session,
+                         .frame = h_frame,
+                         .dropped = h_dropped,
+                         .stored = h_stored,
+                         .data = r};
     fl_ingest_opts_t def = {0};
     fl_ingest_t *in;
     ck_assert_int_eq(fl_ingest_new(o ? o : &def, &h, &in), 0);

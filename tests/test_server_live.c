@@ -10,7 +10,7 @@
 
 #include "common/error.h"
 #include "harness.h"
-#include "server/live.h"
+#include "server/video/live.h"
 
 static int wakes;
 

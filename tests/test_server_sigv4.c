@@ -8,7 +8,7 @@
 
 #include "common/error.h"
 #include "harness.h"
-#include "server/sigv4.h"
+#include "server/core/sigv4.h"
 
 #define SIG "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
 

@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "harness.h"
-#include "server/validate.h"
+#include "server/video/validate.h"
 
 typedef int (*check_fn)(fl_slice_t, const char **);
 

@@ -10,7 +10,7 @@
 
 #include "common/error.h"
 #include "harness.h"
-#include "server/workers.h"
+#include "server/core/workers.h"
 
 typedef struct {
     fl_job_t job;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/bytes.h"
-#include "server/chunked.h"
+#include "server/core/chunked.h"
 
 static int run(const uint8_t *p, size_t n, size_t step, fl_buf_t *out, fl_chunked_t *c)
 {

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "server/sigv4.h"
+#include "server/core/sigv4.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,0 +1,305 @@
+/*
+ * server/config.c — the option table and its parser. See config.h.
+ *
+ * Flags take the forms `--name value` and `--name=value`. Repeatable
+ * options (--listen) accumulate; the first --listen replaces the default.
+ */
+#include "server/core/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+typedef enum { OPT_LISTEN, OPT_STRING, OPT_LOGLEVEL, OPT_LONG, OPT_HELP, OPT_VERSION } opt_type_t;
+
+typedef struct {
+    const char *name;
+    opt_type_t type;
+    size_t field;
+    const char *def; /* default, as it would be written on the command line */
+    long min, max;   /* for OPT_LONG */
+    const char *metavar;
+    const char *help;
+} opt_t;
+
+#define F(x) offsetof(fl_config_t, x)
+static const opt_t fl_options[] = {
+    {"listen", OPT_LISTEN, F(listen), "127.0.0.1:8080", 0, 0, "HOST:PORT",
+     "address to listen on (repeatable; port 0 picks a free port)"},
+    {"data-dir", OPT_STRING, F(data_dir), "./framelog-data", 0, 0, "DIR",
+     "where streams are stored (created if missing)"},
+    {"tls-cert", OPT_STRING, F(tls_cert), NULL, 0, 0, "FILE",
+     "PEM certificate: serve HTTPS/WSS (with --tls-key)"},
+    {"tls-key", OPT_STRING, F(tls_key), NULL, 0, 0, "FILE", "PEM private key for --tls-cert"},
+    {"log-level", OPT_LOGLEVEL, F(log_level), "info", 0, 0, "LEVEL",
+     "debug, info, warn, error or off"},
+    {"max-body-bytes", OPT_LONG, F(max_body_bytes), "1048576", 1024, 1L << 30, "N",
+     "largest request body of a JSON API call"},
+    {"max-connections", OPT_LONG, F(max_connections), "4096", 1, 1000000, "N",
+     "open connections before new ones are refused"},
+    {"max-fragment-bytes", OPT_LONG, F(max_fragment_bytes), "50000000", 1024, 1L << 30, "N",
+     "PutMedia: largest fragment (ack error 4001 past it)"},
+    {"region", OPT_STRING, F(region), "us-east-1", 0, 0, "NAME", "region named in stream ARNs"},
+    {"account-id", OPT_STRING, F(account_id), "000000000000", 0, 0, "DIGITS",
+     "account named in stream ARNs"},
+    {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},
+    {"version", OPT_VERSION, 0, NULL, 0, 0, NULL, "print the version and exit"},
+};
+#undef F
+#define N_OPTIONS (sizeof(fl_options) / sizeof(fl_options[0]))
+
+static int failf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int failf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return FL_EINVAL;
+}
+
+int fl_config_host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(host, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0;
+}
+
+int fl_config_parse_listen(const char *s, fl_listen_addr_t *out)
+{
+    const char *port_s;
+    size_t hlen;
+    memset(out, 0, sizeof *out);
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return FL_EINVAL;
+        hlen = (size_t)(close - s - 1);
+        if (hlen == 0 || hlen >= sizeof out->host)
+            return FL_EINVAL;
+        memcpy(out->host, s + 1, hlen);
+        port_s = close + 2;
+        struct in6_addr a6;
+        if (inet_pton(AF_INET6, out->host, &a6) != 1)
+            return FL_EINVAL;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (!colon) {
+            port_s = s;
+            hlen = 0;
+        } else {
+            if (strchr(s, ':') != colon)
+                return FL_EINVAL; /* bare IPv6 needs brackets */
+            hlen = (size_t)(colon - s);
+            port_s = colon + 1;
+        }
+        if (hlen >= sizeof out->host)
+            return FL_EINVAL;
+        if (hlen == 0)
+            strcpy(out->host, "127.0.0.1");
+        else
+            memcpy(out->host, s, hlen);
+        for (const char *c = out->host; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '.' || *c == '-'))
+                return FL_EINVAL;
+    }
+    if (!*port_s)
+        return FL_EINVAL;
+    char *end;
+    errno = 0;
+    long port = strtol(port_s, &end, 10);
+    if (errno || *end || port < 0 || port > 65535 || port_s[0] == '-' || port_s[0] == '+')
+        return FL_EINVAL;
+    out->port = (int)port;
+    return 0;
+}
+
+static void print_help(FILE *out)
+{
+    fprintf(out, "Usage: framelogd [OPTION]...\n"
+                 "framelog video ingestion and storage server.\n\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const opt_t *o = &fl_options[i];
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", o->name, o->metavar ? " " : "",
+                 o->metavar ? o->metavar : "");
+        fprintf(out, "  %-26s %s", left, o->help);
+        if (o->def)
+            fprintf(out, " (default: %s)", o->def);
+        fputc('\n', out);
+    }
+    fprintf(out, "\nBound only to loopback with no access keys, framelogd runs open for local\n"
+                 "development. See docs/ARCHITECTURE.md.\n");
+}
+
+/* Apply one option's value. `first_listen` tracks replacing the default. */
+static int apply(fl_config_t *c, const opt_t *o, const char *val, int *listen_seen, char *err,
+                 size_t errlen)
+{
+    char *base = (char *)c;
+    switch (o->type) {
+    case OPT_LISTEN: {
+        if (!*listen_seen) {
+            c->n_listen = 0;
+            *listen_seen = 1;
+        }
+        if (c->n_listen >= FL_CONFIG_MAX_LISTEN)
+            return failf(err, errlen, "--listen: at most %d addresses", FL_CONFIG_MAX_LISTEN);
+        if (fl_config_parse_listen(val, &c->listen[c->n_listen]) != 0)
+            return failf(err, errlen, "--listen: '%s' is not HOST:PORT (port 0..65535)", val);
+        c->n_listen++;
+        return 0;
+    }
+    case OPT_STRING: {
+        char **field = (char **)(base + o->field);
+        if (!*val)
+            return failf(err, errlen, "--%s: empty value", o->name);
+        char *dup = strdup(val);
+        if (!dup)
+            return failf(err, errlen, "out of memory");
+        free(*field);
+        *field = dup;
+        return 0;
+    }
+    case OPT_LOGLEVEL: {
+        fl_diag_level_t *field = (fl_diag_level_t *)(base + o->field);
+        if (fl_diag_level_parse(val, field) != 0)
+            return failf(err, errlen, "--%s: '%s' is not one of debug, info, warn, error, off",
+                         o->name, val);
+        return 0;
+    }
+    case OPT_LONG: {
+        long *field = (long *)(base + o->field);
+        char *end;
+        errno = 0;
+        long v = strtol(val, &end, 10);
+        if (errno || !*val || *end)
+            return failf(err, errlen, "--%s: '%s' is not a number", o->name, val);
+        if (v < o->min || v > o->max)
+            return failf(err, errlen, "--%s: %ld is out of range %ld..%ld", o->name, v, o->min,
+                         o->max);
+        *field = v;
+        return 0;
+    }
+    default:
+        return failf(err, errlen, "internal: bad option type");
+    }
+}
+
+void fl_config_free(fl_config_t *c)
+{
+    if (!c)
+        return;
+    free(c->data_dir);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->region);
+    free(c->account_id);
+    c->data_dir = c->tls_cert = c->tls_key = c->region = c->account_id = NULL;
+}
+
+int fl_config_parse(fl_config_t *c, int argc, char **argv, void *out_stream, char *err,
+                    size_t errlen)
+{
+    FILE *out = out_stream ? out_stream : stdout;
+    int listen_seen = 0, rc;
+    memset(c, 0, sizeof *c);
+    err[0] = 0;
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const opt_t *o = &fl_options[i];
+        if (o->def && (rc = apply(c, o, o->def, &listen_seen, err, errlen)) != 0)
+            goto fail;
+    }
+    listen_seen = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == 0) {
+            rc = failf(err, errlen, "unexpected argument '%s' (see --help)", arg);
+            goto fail;
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const opt_t *o = NULL;
+        for (size_t k = 0; k < N_OPTIONS; k++)
+            if (strlen(fl_options[k].name) == nlen && strncmp(fl_options[k].name, name, nlen) == 0)
+                o = &fl_options[k];
+        if (!o) {
+            rc = failf(err, errlen, "unknown option '--%.*s' (see --help)", (int)nlen, name);
+            goto fail;
+        }
+        if (o->type == OPT_HELP || o->type == OPT_VERSION) {
+            if (eq) {
+                rc = failf(err, errlen, "--%s takes no value", o->name);
+                goto fail;
+            }
+            if (o->type == OPT_HELP)
+                print_help(out);
+            else
+                fprintf(out, "framelogd %s\n", FL_VERSION);
+            fl_config_free(c);
+            return FL_CONFIG_EXIT;
+        }
+        const char *val;
+        if (eq) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            rc = failf(err, errlen, "--%s needs a value (%s)", o->name, o->metavar);
+            goto fail;
+        }
+        if ((rc = apply(c, o, val, &listen_seen, err, errlen)) != 0)
+            goto fail;
+    }
+
+    for (const char *p = c->region; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-')) {
+            rc = failf(err, errlen, "--region: '%s' must be [a-z0-9-]+", c->region);
+            goto fail;
+        }
+    for (const char *p = c->account_id; *p; p++)
+        if (*p < '0' || *p > '9' || p - c->account_id >= 20) {
+            rc = failf(err, errlen, "--account-id: '%s' must be 1 to 20 digits", c->account_id);
+            goto fail;
+        }
+    if (!c->tls_cert != !c->tls_key) {
+        rc = failf(err, errlen, "--tls-cert and --tls-key go together");
+        goto fail;
+    }
+    return 0;
+
+fail:
+    fl_config_free(c);
+    return rc;
+}
+
+void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
+{
+    fl_buf_append_str(out, "config:");
+    for (int i = 0; i < c->n_listen; i++) {
+        const fl_listen_addr_t *l = &c->listen[i];
+        int v6 = strchr(l->host, ':') != NULL;
+        fl_buf_printf(out, " listen=%s%s%s:%d", v6 ? "[" : "", l->host, v6 ? "]" : "", l->port);
+    }
+    fl_buf_printf(out,
+                  " data-dir=%s tls-cert=%s tls-key=%s log-level=%s max-body-bytes=%ld"
+                  " max-connections=%ld max-fragment-bytes=%ld region=%s account-id=%s",
+                  c->data_dir, c->tls_cert ? c->tls_cert : "-", c->tls_key ? c->tls_key : "-",
+                  fl_diag_level_name(c->log_level), c->max_body_bytes, c->max_connections,
+                  c->max_fragment_bytes, c->region, c->account_id);
+}

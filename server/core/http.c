@@ -1,0 +1,601 @@
+/*
+ * server/core/http.c — HTTP transactions on the libwebsockets loop. See http.h
+ * for the request life cycle.
+ *
+ * libwebsockets gives each connection one fl_http_req_t (its per-session
+ * data, zeroed at accept). Keep-alive runs several transactions through the
+ * same struct, so every transaction starts with req_reset(). Responses are
+ * written only from LWS_CALLBACK_HTTP_WRITEABLE, one lws_write() per
+ * callback: the headers first, then the body in pieces of at most
+ * FL_HTTP_WRITE_CHUNK bytes.
+ */
+#include "server/core/http.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/diag.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "server/core/server_internal.h"
+
+static struct fl_server *server_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+const char *fl_http_method_name(fl_http_method_t m)
+{
+    static const char *const names[] = {"OTHER", "GET",    "HEAD",    "POST",
+                                        "PUT",   "DELETE", "OPTIONS", "PATCH"};
+    return (unsigned)m < sizeof names / sizeof names[0] ? names[m] : "OTHER";
+}
+
+static fl_http_method_t method_of(struct lws *wsi)
+{
+    static const struct {
+        enum lws_token_indexes tok;
+        fl_http_method_t m;
+    } map[] = {
+        {WSI_TOKEN_GET_URI, FL_HTTP_GET},       {WSI_TOKEN_POST_URI, FL_HTTP_POST},
+        {WSI_TOKEN_HEAD_URI, FL_HTTP_HEAD},     {WSI_TOKEN_PUT_URI, FL_HTTP_PUT},
+        {WSI_TOKEN_DELETE_URI, FL_HTTP_DELETE}, {WSI_TOKEN_OPTIONS_URI, FL_HTTP_OPTIONS},
+        {WSI_TOKEN_PATCH_URI, FL_HTTP_PATCH},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (lws_hdr_total_length(wsi, map[i].tok) > 0)
+            return map[i].m;
+    return FL_HTTP_OTHER;
+}
+
+static void req_reset(fl_http_req_t *r)
+{
+    fl_buf_free(&r->body);
+    fl_buf_free(&r->resp);
+    fl_json_free(r->json);
+    int counted = r->counted_connection;
+    struct lws *wsi = r->wsi;
+    struct fl_server *srv = r->srv;
+    memset(r, 0, sizeof *r);
+    r->counted_connection = counted;
+    r->wsi = wsi;
+    r->srv = srv;
+}
+
+static void make_request_id(struct fl_server *s, char *out, size_t n)
+{
+    uint64_t seq = ++s->request_seq;
+    const uint8_t *k = s->request_id_key;
+    snprintf(out, n, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%04x-%012llx", k[0], k[1], k[2], k[3],
+             k[4], k[5], k[6], k[7], (unsigned)((seq >> 48) & 0xffff),
+             (unsigned long long)(seq & 0xffffffffffffULL));
+}
+
+int fl_api_error(fl_api_error_t *e, int status, const char *type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    e->status = status;
+    e->type = type;
+    return -1;
+}
+
+void fl_http_respond_api_error(fl_http_req_t *r, const fl_api_error_t *e)
+{
+    fl_http_respond_error(r, e->status, e->type, "%s", e->msg);
+}
+
+int fl_http_add_header(fl_http_req_t *r, const char *name, const char *value)
+{
+    if (r->n_extra == FL_HTTP_MAX_EXTRA_HEADERS || strlen(name) + 2 > sizeof r->extra[0].name ||
+        strlen(value) + 1 > sizeof r->extra[0].value)
+        return FL_ELIMIT;
+    /* lws wants the name with its colon */
+    snprintf(r->extra[r->n_extra].name, sizeof r->extra[0].name, "%s:", name);
+    snprintf(r->extra[r->n_extra].value, sizeof r->extra[0].value, "%s", value);
+    r->n_extra++;
+    return 0;
+}
+
+void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_slice_t body)
+{
+    if (r->state == FL_REQ_WRITING || r->state == FL_REQ_DONE) {
+        fl_error("http: %s %s responded twice (bug)", fl_http_method_name(r->method), r->path);
+        return;
+    }
+    fl_buf_reset(&r->resp);
+    fl_buf_append(&r->resp, body.p, body.n);
+    if (r->resp.err) {
+        status = 500;
+        content_type = "application/json";
+        fl_buf_reset(&r->resp);
+    }
+    r->status = status;
+    r->content_type = content_type;
+    r->resp_off = 0;
+    r->headers_sent = 0;
+    r->state = FL_REQ_WRITING;
+    lws_callback_on_writable(r->wsi);
+}
+
+void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type, const char *fmt,
+                           ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    fl_buf_append_str(&b, "{\"__type\":");
+    fl_json_write_string(&b, fl_slice_str(error_type));
+    fl_buf_append_str(&b, ",\"message\":");
+    fl_json_write_string(&b, fl_slice_str(msg));
+    fl_buf_append_str(&b, "}\n");
+    if (r->route && (r->route->flags & FL_ROUTE_JSON11)) {
+        /* JSON 1.1: the type is the body's __type */
+        fl_http_respond(r, status, "application/x-amz-json-1.1", fl_buf_slice(&b));
+    } else {
+        fl_http_add_header(r, "x-amzn-ErrorType", error_type);
+        fl_http_respond(r, status, "application/json", fl_buf_slice(&b));
+    }
+    fl_buf_free(&b);
+}
+
+/* Write the response headers (one lws_write). content_length < 0: none.
+ * Returns 0 or -1. */
+static int write_headers(fl_http_req_t *r, int status, const char *content_type,
+                         long long content_length)
+{
+    struct lws *wsi = r->wsi;
+    uint8_t buf[LWS_PRE + 4096];
+    uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    lws_filepos_t len =
+        content_length < 0 ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)content_length;
+    if (lws_add_http_common_headers(wsi, (unsigned)status, content_type, len, &p, end))
+        return -1;
+    if (lws_add_http_header_by_name(
+            wsi, (const uint8_t *)"x-amzn-RequestId:", (const uint8_t *)r->request_id,
+            (int)strlen(r->request_id), &p, end))
+        return -1;
+    for (int i = 0; i < r->n_extra; i++)
+        if (lws_add_http_header_by_name(wsi, (const uint8_t *)r->extra[i].name,
+                                        (const uint8_t *)r->extra[i].value,
+                                        (int)strlen(r->extra[i].value), &p, end))
+            return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    r->srv->metrics.bytes_sent += (uint64_t)(p - start);
+    r->status = status;
+    r->headers_sent = 1;
+    return 0;
+}
+
+/* p has LWS_PRE writable bytes before it. */
+static int write_body_pre(fl_http_req_t *r, uint8_t *p, size_t n, int final)
+{
+    if (n > FL_HTTP_WRITE_CHUNK)
+        return -1; /* callers write at most a chunk at a time */
+    if (lws_write(r->wsi, p, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+        return -1;
+    r->srv->metrics.bytes_sent += n;
+    return 0;
+}
+
+static int write_body(fl_http_req_t *r, const uint8_t *p, size_t n, int final)
+{
+    static _Thread_local uint8_t chunk[LWS_PRE + FL_HTTP_WRITE_CHUNK];
+    if (n > FL_HTTP_WRITE_CHUNK)
+        return -1; /* callers write at most a chunk at a time */
+    memcpy(chunk + LWS_PRE, p, n);
+    return write_body_pre(r, chunk + LWS_PRE, n, final);
+}
+
+void fl_http_stream_begin(fl_http_req_t *r, const fl_http_stream_ops_t *ops, void *state)
+{
+    r->state = FL_REQ_STREAM;
+    r->sops = ops;
+    r->stream = state;
+    lws_callback_on_writable(r->wsi);
+}
+
+int fl_http_stream_headers(fl_http_req_t *r, int status, const char *content_type,
+                           long long content_length)
+{
+    return write_headers(r, status, content_type, content_length);
+}
+
+int fl_http_stream_write(fl_http_req_t *r, fl_slice_t bytes, int final)
+{
+    /* one piece per writeable call, at most 64 KiB: lws buffers whatever
+     * the socket does not take at once, so bigger pieces only waste memory */
+    return write_body(r, bytes.p, bytes.n, final);
+}
+
+int fl_http_stream_write_pre(fl_http_req_t *r, uint8_t *p, size_t n, int final)
+{
+    return write_body_pre(r, p, n, final);
+}
+
+int fl_http_header(fl_http_req_t *r, const char *custom_name, char *buf, size_t cap)
+{
+    int n = lws_hdr_custom_length(r->wsi, custom_name, (int)strlen(custom_name));
+    if (n < 0 || (size_t)n + 1 > cap)
+        return -1;
+    if (lws_hdr_custom_copy(r->wsi, buf, (int)cap, custom_name, (int)strlen(custom_name)) < 0)
+        return -1;
+    buf[n] = 0;
+    return n;
+}
+
+/* The headers or the next piece of the body; one lws_write per call.
+ * Returns 0 to go on, -1 to close the connection. */
+static int write_some(fl_http_req_t *r)
+{
+    struct fl_server *s = r->srv;
+    struct lws *wsi = r->wsi;
+
+    if (!r->headers_sent) {
+        if (write_headers(r, r->status, r->content_type, (long long)r->resp.n))
+            return -1;
+        if (r->method != FL_HTTP_HEAD && r->resp.n > 0) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    } else {
+        size_t left = r->resp.n - r->resp_off;
+        size_t n = left > FL_HTTP_WRITE_CHUNK ? FL_HTTP_WRITE_CHUNK : left;
+        int final = n == left;
+        if (write_body(r, r->resp.p + r->resp_off, n, final))
+            return -1;
+        r->resp_off += n;
+        if (!final) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+
+    /* the whole response is out */
+    fl_metrics_count_request(&s->metrics, r->route_name, r->status);
+    fl_debug("http %s %s %d %zu bytes %.2f ms id=%s", fl_http_method_name(r->method), r->path,
+             r->status, r->resp.n, (double)(fl_time_mono_ns() - r->start_mono_ns) / 1e6,
+             r->request_id);
+    int close = r->body_too_large; /* the rest of that body was never read */
+    r->state = FL_REQ_DONE;
+    if (close)
+        return -1;
+    /* lws may free our per-session data inside the next call (it drops and
+     * rebinds the protocol between transactions): reset first, touch r never
+     * after */
+    req_reset(r);
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+int fl_http_principal(struct lws *wsi, fl_principal_t *who, fl_sigv4_auth_t *auth, const char **why)
+{
+    memset(who, 0, sizeof *who);
+    int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (alen <= 0)
+        return 0;
+    char h[FL_SIGV4_MAX_HEADER + 1];
+    *why = "Authorization header too long";
+    if (alen > FL_SIGV4_MAX_HEADER ||
+        lws_hdr_copy(wsi, h, sizeof h, WSI_TOKEN_HTTP_AUTHORIZATION) != alen ||
+        fl_sigv4_parse(fl_slice(h, (size_t)alen), auth, why) != 0)
+        return -1;
+    who->has_key = 1;
+    snprintf(who->access_key, sizeof who->access_key, "%s", auth->access_key);
+    snprintf(who->region, sizeof who->region, "%s", auth->region);
+    snprintf(who->service, sizeof who->service, "%s", auth->service);
+    return 0;
+}
+
+/* FL_ROUTE_AWS: who asks (the Authorization header). Returns 0, or
+ * responds with the error and returns -1. */
+static int prepare_principal(fl_http_req_t *r)
+{
+    const char *why = NULL;
+    if (fl_http_principal(r->wsi, &r->who, &r->auth, &why) != 0) {
+        fl_http_respond_error(r, 400, "IncompleteSignatureException", "%s", why);
+        return -1;
+    }
+    r->has_auth = r->who.has_key;
+    return 0;
+}
+
+/* FL_ROUTE_AWS: the identity and the JSON body. Returns 0, or responds
+ * with the error and returns -1. */
+static int prepare_aws(fl_http_req_t *r)
+{
+    if (prepare_principal(r) != 0)
+        return -1;
+    if (r->body.n == 0)
+        return 0;
+    fl_json_limits_t lim = {.max_depth = 16, .max_values = 20000, .max_string = 65536};
+    size_t off = 0;
+    int rc = fl_json_parse(fl_buf_slice(&r->body), &lim, &r->json, &off);
+    if (rc) {
+        fl_http_respond_error(r, 400, "SerializationException",
+                              "request body is not valid JSON: %s at byte %zu", fl_strerror(rc),
+                              off);
+        return -1;
+    }
+    if (fl_json_root(r->json)->type != FL_JSON_OBJECT) {
+        fl_http_respond_error(r, 400, "SerializationException",
+                              "request body must be a JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+const fl_json_t *fl_http_json(const fl_http_req_t *r, const char *key)
+{
+    return r->json ? fl_json_get(fl_json_root(r->json), key) : NULL;
+}
+
+static void dispatch(fl_http_req_t *r)
+{
+    r->state = FL_REQ_IDLE; /* the handler moves it to WRITING or ASYNC */
+    if ((r->route->flags & FL_ROUTE_AWS) && prepare_aws(r) != 0)
+        return;
+    r->route->handler(r);
+    if (r->state != FL_REQ_WRITING && r->state != FL_REQ_ASYNC && r->state != FL_REQ_STREAM) {
+        fl_error("http: handler %s did not respond (bug)", r->route_name);
+        fl_http_respond_error(r, 500, "InternalFailure", "internal error");
+    }
+}
+
+static void async_work(fl_job_t *job)
+{
+    fl_http_async_t *a = (fl_http_async_t *)job;
+    a->work(a);
+}
+
+static void async_done(fl_job_t *job)
+{
+    fl_http_async_t *a = (fl_http_async_t *)job;
+    fl_http_req_t *r = a->req;
+    if (r) {
+        r->async = NULL;
+        r->state = FL_REQ_IDLE;
+    }
+    a->done(a, r); /* frees a */
+    if (r && r->state != FL_REQ_WRITING && r->state != FL_REQ_STREAM) {
+        fl_error("http: async %s did not respond (bug)", r->route_name);
+        fl_http_respond_error(r, 500, "InternalFailure", "internal error");
+    }
+}
+
+int fl_http_async(fl_http_req_t *r, fl_http_async_t *a)
+{
+    a->req = r;
+    a->job.work = async_work;
+    a->job.done = async_done;
+    a->job.data = NULL;
+    int rc = fl_workers_submit(r->srv->workers, &a->job);
+    if (rc)
+        return rc;
+    r->async = a;
+    r->state = FL_REQ_ASYNC;
+    return 0;
+}
+
+/* The connection is going: a streaming route frees its state. */
+static void close_stream(fl_http_req_t *r)
+{
+    if (r && r->state == FL_REQ_STREAM) {
+        if (r->sops->closed)
+            r->sops->closed(r);
+        fl_metrics_count_request(&r->srv->metrics, r->route_name, r->status ? r->status : 499);
+        r->stream = NULL;
+        r->state = FL_REQ_DONE;
+    }
+}
+
+/* The connection is going: a job in flight must not answer it. */
+static void detach_async(fl_http_req_t *r)
+{
+    if (r && r->async) {
+        r->async->req = NULL;
+        r->async = NULL;
+    }
+}
+
+static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
+{
+    struct fl_server *s = r->srv;
+    req_reset(r);
+    r->start_mono_ns = fl_time_mono_ns();
+    r->method = method_of(wsi);
+    snprintf(r->path, sizeof r->path, "%s", uri ? uri : "");
+    make_request_id(s, r->request_id, sizeof r->request_id);
+    r->route_name = "other";
+
+    int found_path = 0;
+    char target[128] = "";
+    if (lws_hdr_custom_length(wsi, "x-amz-target:", 13) > 0 &&
+        lws_hdr_custom_copy(wsi, target, sizeof target, "x-amz-target:", 13) < 0)
+        target[0] = 0; /* longer than any target: matches none */
+    r->route = fl_server_route(s, r->method, r->path, target, &r->mod, &found_path);
+    if (!r->route) {
+        if (found_path)
+            fl_http_respond_error(r, 405, "MethodNotAllowedException", "%s is not allowed on %s",
+                                  fl_http_method_name(r->method), r->path);
+        else
+            fl_http_respond_error(r, 404, "UnknownOperationException", "no such endpoint: %s %s",
+                                  fl_http_method_name(r->method), r->path);
+        r->body_too_large = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
+                            lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+        return 0;
+    }
+    r->route_name = r->route->name;
+
+    if (r->route->stream) {
+        if ((r->route->flags & FL_ROUTE_AWS) && prepare_principal(r) != 0) {
+            r->body_too_large = 1; /* refused: its body is never read */
+            return 0;
+        }
+        r->state = FL_REQ_STREAM;
+        r->sops = r->route->stream;
+        if (r->sops->start(r) < 0)
+            return -1;
+        if (r->state == FL_REQ_WRITING)
+            r->body_too_large = 1; /* refused: its body is never read */
+        return 0;
+    }
+
+    /* Is there a body? JSON APIs take Content-Length bodies only. */
+    long clen = 0;
+    char tmp[32];
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+        /* a length that does not fit or is not a number is refused */
+        char *end = NULL;
+        clen = -1;
+        if (lws_hdr_copy(wsi, tmp, sizeof tmp, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+            errno = 0;
+            long v = strtol(tmp, &end, 10);
+            if (!errno && end && *end == 0 && end != tmp)
+                clen = v;
+        }
+    }
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        r->body_too_large = 1; /* unread body: close after answering */
+        fl_http_respond_error(r, 411, "InvalidArgumentException",
+                              "%s takes a body with Content-Length, not chunked", r->path);
+        return 0;
+    }
+    if (clen < 0) {
+        r->body_too_large = 1;
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "Content-Length is not a byte count");
+        return 0;
+    }
+    if (clen > s->cfg->max_body_bytes) {
+        r->body_too_large = 1;
+        fl_http_respond_error(r, 413, "InvalidArgumentException",
+                              "request body of %ld bytes exceeds the limit of %ld", clen,
+                              s->cfg->max_body_bytes);
+        return 0;
+    }
+    if (clen == 0) {
+        dispatch(r);
+        return 0;
+    }
+    fl_buf_init(&r->body, (size_t)s->cfg->max_body_bytes);
+    if (fl_buf_reserve(&r->body, (size_t)clen)) {
+        r->body_too_large = 1;
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        return 0;
+    }
+    r->state = FL_REQ_BODY;
+    return 0;
+}
+
+int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len)
+{
+    fl_http_req_t *r = user;
+    struct fl_server *s = server_of(wsi);
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        if (s->metrics.open_connections >= s->cfg->max_connections) {
+            s->metrics.connections_refused++;
+            fl_warn("refusing a connection: %lld open (--max-connections)",
+                    (long long)s->metrics.open_connections);
+            return 1;
+        }
+        s->metrics.connections_total++;
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
+        if (r && !r->counted_connection) {
+            r->wsi = wsi;
+            r->srv = s;
+            r->counted_connection = 1;
+            s->metrics.open_connections++;
+        }
+        break;
+
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        /* woken by another thread: finished jobs wait for the loop, or
+         * fl_server_stop() asked the loop to end */
+        if (s && s->workers)
+            fl_workers_drain(s->workers);
+        if (s && atomic_load(&s->stop))
+            fl_server_loop_stop(s);
+        return 0;
+
+    case LWS_CALLBACK_TIMER:
+        if (r && r->state == FL_REQ_STREAM && r->sops->timer)
+            return r->sops->timer(r) < 0 ? -1 : 0;
+        return 0;
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+        detach_async(r);
+        close_stream(r);
+        break;
+
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        detach_async(r);
+        close_stream(r);
+        if (r) {
+            if (r->counted_connection) {
+                s->metrics.open_connections--;
+                r->counted_connection = 0;
+            }
+            fl_buf_free(&r->body);
+            fl_buf_free(&r->resp);
+            fl_json_free(r->json);
+            r->json = NULL;
+        }
+        break;
+
+    case LWS_CALLBACK_HTTP:
+        r->wsi = wsi;
+        r->srv = s;
+        return on_http(r, wsi, in);
+
+    case LWS_CALLBACK_HTTP_BODY:
+        if (r->state == FL_REQ_STREAM) {
+            s->metrics.bytes_received += len;
+            return r->sops->body && r->sops->body(r, fl_slice(in, len)) < 0 ? -1 : 0;
+        }
+        if (r->state != FL_REQ_BODY)
+            return 0; /* a body we already answered (error) */
+        s->metrics.bytes_received += len;
+        fl_buf_append(&r->body, in, len);
+        if (r->body.err) {
+            r->body_too_large = 1;
+            fl_http_respond_error(r, 413, "InvalidArgumentException",
+                                  "request body exceeds the limit of %ld bytes",
+                                  s->cfg->max_body_bytes);
+        }
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (r->state == FL_REQ_STREAM)
+            return r->sops->body_end && r->sops->body_end(r) < 0 ? -1 : 0;
+        if (r->state == FL_REQ_BODY)
+            dispatch(r);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (r->state == FL_REQ_STREAM)
+            return r->sops->writeable(r) < 0 ? -1 : 0;
+        if (r->state != FL_REQ_WRITING)
+            return 0;
+        return write_some(r);
+
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}

@@ -1,0 +1,79 @@
+/*
+ * server/core/module.h — how a feature plugs into framelogd's core.
+ *
+ * The core (listeners, the loop, HTTP, workers, metrics, the housekeeping
+ * tick) knows no feature. A feature is a module: a static struct naming
+ * what it adds — routes, WebSocket subprotocols, a tick, metrics, an access
+ * check — and the core iterates over the modules it was given
+ * (server/modules.c is the one list; nginx's module table, Janus' plugin
+ * struct). Adding HLS, records or hooks is a new folder with one module
+ * and one line in that list, never an edit to the core.
+ *
+ * Life: at start, in list order, init() makes the module's state (storage
+ * is open, listeners are bound, nothing is served yet); routes and
+ * protocols are live once fl_server_run() starts; tick() runs on the loop
+ * every FL_TICK_MS; metrics() appends Prometheus text to GET /metrics; at
+ * stop, after every connection is closed and the workers are gone, fini()
+ * runs in reverse order. Every callback runs on the loop thread (init and
+ * fini on the thread that starts and frees the server) and may be NULL.
+ *
+ * A module finds its own state, and another module's (a feature finds
+ * video's), with fl_server_state(). Route handlers also get their module's
+ * state as r->mod.
+ */
+#ifndef FL_SERVER_CORE_MODULE_H
+#define FL_SERVER_CORE_MODULE_H
+
+#include <libwebsockets.h>
+#include <stddef.h>
+
+#include "common/bytes.h"
+#include "server/core/http.h"
+
+struct fl_server;
+
+/* The housekeeping tick's period. */
+#define FL_TICK_MS 100
+/* Modules in one server, and WebSocket subprotocols in all of them. */
+#define FL_MAX_MODULES   16
+#define FL_MAX_WS_PROTOS 16
+
+/* Who asks is an fl_principal_t (http.h): filled by the core from the
+ * request's SigV4 Authorization, empty when it has none. Whether the
+ * identity is proven is an access check's concern. */
+
+typedef struct fl_module {
+    const char *name; /* in logs: "video", "kvs", ... */
+    /* Make the module's state. Return 0, or a negative code with a one-line
+     * reason in err: framelogd then does not start. */
+    int (*init)(struct fl_server *s, void **state, char *err, size_t errlen);
+    /* Free the state (every connection is gone by then). */
+    void (*fini)(void *state);
+    /* Routes, ended by an entry with path NULL; may be NULL. */
+    const fl_route_t *routes;
+    /* WebSocket subprotocols, ended by an entry with name NULL; may be
+     * NULL. Their per-session data is the protocol's own. */
+    const struct lws_protocols *ws;
+    /* Every FL_TICK_MS on the loop. */
+    void (*tick)(void *state);
+    /* Append this module's series (Prometheus text) to GET /metrics. */
+    void (*metrics)(void *state, fl_buf_t *out);
+    /* May who do action ("kinesisvideo:GetMedia") on resource (an ARN)?
+     * 0 to allow, -EACCES to deny with why set to a short reason. The
+     * core asks every module that has one; any denial wins; with none,
+     * everything is allowed (loopback development). */
+    int (*access)(void *state, const fl_principal_t *who, const char *action, const char *resource,
+                  const char **why);
+} fl_module_t;
+
+/* The state init() made for m in this server, or NULL if m is not one of
+ * its modules. */
+void *fl_server_state(const struct fl_server *s, const fl_module_t *m);
+
+/* The access check for every stream a request reaches (fl_stream_get calls
+ * it; so does any route that names a resource): every module's access()
+ * in turn. Returns 0 or -EACCES with *why. */
+int fl_server_access(const struct fl_server *s, const fl_principal_t *who, const char *action,
+                     const char *resource, const char **why);
+
+#endif

@@ -1,0 +1,633 @@
+/*
+ * server/core/server.c — listeners, the loop, signals, modules and shutdown.
+ *
+ * The loop is libuv's, run by us and given to libwebsockets as a "foreign"
+ * loop (epoll: a wake-up costs what is ready, not every connection, as
+ * lws's own poll() loop does). One service thread. SIGINT and SIGTERM are
+ * blocked in every thread and read from a signalfd that the loop adopts as
+ * a raw file, so a stop request is an ordinary loop event: the loop sees it,
+ * uv_stop() ends uv_run(), and lws_context_destroy() closes every
+ * connection (then the loop runs once more so lws's handles finish closing).
+ * Other threads ask for a stop with fl_server_stop(), which sets the flag and
+ * wakes the loop with lws_cancel_service(), the one thread-safe call lws has.
+ *
+ * Start-up checks, each ending in a one-line reason: the configuration's
+ * security (non-loopback listeners need TLS and access keys), the TLS files,
+ * the data dir (created, and probed for writing), each listener's address
+ * (probed with bind(2) first so a busy port is named as such).
+ */
+#include "server/core/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/diag.h"
+#include "common/error.h"
+#include "server/core/server_internal.h"
+
+static int failf(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int failf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static int signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
+{
+    struct fl_server *s = lws_context_user(lws_get_context(wsi));
+    (void)user;
+    (void)in;
+    (void)len;
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE: {
+        struct signalfd_siginfo si;
+        ssize_t n = read(s->signal_fd, &si, sizeof si);
+        if (n == (ssize_t)sizeof si) {
+            fl_info("stopping on %s", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+            atomic_store(&s->stop, 1);
+            fl_server_loop_stop(s);
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        s->signal_fd = -1; /* lws closed it */
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Hand each queued storage completion to the fl_completion_t its append
+ * carried (loop thread, or the stopping thread at the end). */
+static void dispatch_completions(struct fl_server *s)
+{
+    fl_log_completion_t c[64];
+    size_t n;
+    do {
+        n = 0;
+        if (fl_store_poll_completions(s->store, c, 64, &n) != 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            fl_completion_t *cb = c[i].data;
+            if (cb)
+                cb->done(cb, c[i].status, c[i].seq);
+        }
+    } while (n == 64);
+}
+
+/* The store's completion eventfd became readable. */
+static int completion_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                               void *in, size_t len)
+{
+    struct fl_server *s = lws_context_user(lws_get_context(wsi));
+    (void)user;
+    (void)in;
+    (void)len;
+    if (reason != LWS_CALLBACK_RAW_RX_FILE)
+        return 0;
+    dispatch_completions(s);
+    return 0;
+}
+
+/* The protocols every vhost serves: HTTP first (lws's default), then each
+ * module's WebSocket subprotocols, then the core's raw descriptors. */
+static int build_protocols(struct fl_server *s, char *err, size_t errlen)
+{
+    static const struct lws_protocols http = {
+        "http", fl_http_callback, sizeof(fl_http_req_t), 0, 0, NULL, 0};
+    static const struct lws_protocols raw[] = {
+        {"fl-signal", signal_callback, 0, 0, 0, NULL, 0},
+        {"fl-store", completion_callback, 0, 0, 0, NULL, 0},
+    };
+    int n = 0;
+    s->protocols[n++] = http;
+    for (int i = 0; i < s->n_modules; i++) {
+        for (const struct lws_protocols *p = s->modules[i]->ws; p && p->name; p++) {
+            if (n == FL_MAX_WS_PROTOS + 1)
+                return failf(err, errlen, FL_ELIMIT, "more than %d WebSocket subprotocols",
+                             FL_MAX_WS_PROTOS);
+            s->protocols[n++] = *p;
+        }
+    }
+    s->protocols[n++] = raw[0];
+    s->protocols[n++] = raw[1];
+    memset(&s->protocols[n], 0, sizeof s->protocols[n]);
+    return 0;
+}
+
+void *fl_server_state(const struct fl_server *s, const fl_module_t *m)
+{
+    for (int i = 0; i < s->n_modules; i++)
+        if (s->modules[i] == m)
+            return s->states[i];
+    return NULL;
+}
+
+int fl_server_access(const struct fl_server *s, const fl_principal_t *who, const char *action,
+                     const char *resource, const char **why)
+{
+    for (int i = 0; i < s->n_modules; i++) {
+        if (!s->modules[i]->access)
+            continue;
+        *why = "access denied";
+        int rc = s->modules[i]->access(s->states[i], who, action, resource, why);
+        if (rc)
+            return -EACCES;
+    }
+    return 0;
+}
+
+const fl_config_t *fl_server_config(const fl_server_t *s)
+{
+    return s->cfg;
+}
+
+fl_store_t *fl_server_store(const fl_server_t *s)
+{
+    return s->store;
+}
+
+fl_workers_t *fl_server_workers(const fl_server_t *s)
+{
+    return s->workers;
+}
+
+fl_metrics_t *fl_server_metrics(fl_server_t *s)
+{
+    return &s->metrics;
+}
+
+const char *fl_server_base_url(const fl_server_t *s)
+{
+    return s->base_url;
+}
+
+/* lws logs through us, one line per event, at our level. */
+static void lws_log_emit(int level, const char *line)
+{
+    fl_diag_level_t l = level == LLL_ERR    ? FL_DIAG_ERROR
+                        : level == LLL_WARN ? FL_DIAG_WARN
+                                            : FL_DIAG_DEBUG;
+    char buf[1024];
+    size_t n = strlen(line);
+    if (n >= sizeof buf)
+        n = sizeof buf - 1;
+    memcpy(buf, line, n);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = 0;
+    fl_diag(l, "lws: %s", buf);
+}
+
+/* A worker finished a job: wake the loop (thread-safe). */
+static void wake_loop(void *data)
+{
+    struct fl_server *s = data;
+    lws_cancel_service(s->ctx);
+}
+
+/* The housekeeping tick: a timer due every FL_TICK_MS. It runs late by
+ * as long as callbacks kept the loop busy, which is the loop's lag (a stall
+ * there delays every connection's acks and live frames alike). */
+static void tick(uv_timer_t *t)
+{
+    struct fl_server *s = t->data;
+    uint64_t now = uv_hrtime();
+    double late_ms = now > s->lag_due_ns ? (double)(now - s->lag_due_ns) / 1e6 : 0;
+    fl_metrics_observe_ms(&s->metrics.loop_lag, late_ms);
+    /* libuv re-armed the timer from the loop's time, taken when this
+     * iteration began (and other timers may have run before this one) */
+    s->lag_due_ns = ((uint64_t)uv_now(&s->uv_loop) + FL_TICK_MS) * 1000000;
+    for (int i = 0; i < s->n_modules; i++)
+        if (s->modules[i]->tick)
+            s->modules[i]->tick(s->states[i]);
+}
+
+/* Leave the event loop (loop thread only). */
+void fl_server_loop_stop(struct fl_server *s)
+{
+    if (s->uv_loop_ready)
+        uv_stop(&s->uv_loop);
+}
+
+int fl_server_prepare_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+        return FL_EINVAL;
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+/* mkdir -p with mode 0700 for the parts we create. */
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    if (strlen(path) >= sizeof tmp)
+        return -ENAMETOOLONG;
+    strcpy(tmp, path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    struct stat st;
+    if (stat(tmp, &st) != 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    return 0;
+}
+
+static int prepare_data_dir(const char *dir, char *err, size_t errlen)
+{
+    int rc = mkdir_p(dir);
+    if (rc)
+        return failf(err, errlen, rc, "cannot use data dir %s: %s", dir, fl_strerror(rc));
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.write-probe.%d", dir, (int)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        return failf(err, errlen, rc, "data dir %s is not writable: %s", dir, fl_strerror(rc));
+    }
+    ssize_t w = write(fd, "x", 1);
+    int werr = w == 1 ? 0 : -errno;
+    close(fd);
+    unlink(probe);
+    if (werr)
+        return failf(err, errlen, werr, "data dir %s is not writable: %s", dir, fl_strerror(werr));
+    return 0;
+}
+
+static const char *bind_host(const char *host)
+{
+    return strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+}
+
+/* bind(2) the address ourselves first, so that a busy port or a foreign
+ * address is reported with its errno rather than as "vhost failed". */
+static int probe_bind(const fl_listen_addr_t *l)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof ss);
+    const char *h = bind_host(l->host);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, h, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)l->port);
+        sl = sizeof *a4;
+    } else if (inet_pton(AF_INET6, h, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)l->port);
+        sl = sizeof *a6;
+    } else {
+        return -EADDRNOTAVAIL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = bind(fd, (struct sockaddr *)&ss, sl) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
+static void format_addr(const char *host, int port, char *out, size_t n)
+{
+    int v6 = strchr(host, ':') != NULL;
+    snprintf(out, n, "%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+static int check_security(const fl_config_t *cfg, char *err, size_t errlen)
+{
+    for (int i = 0; i < cfg->n_listen; i++) {
+        if (fl_config_host_is_loopback(cfg->listen[i].host))
+            continue;
+        char a[300];
+        format_addr(cfg->listen[i].host, cfg->listen[i].port, a, sizeof a);
+        /* DESIGN.md: outside loopback, TLS and access keys are required;
+         * access-key verification is not built yet, so refuse. */
+        return failf(err, errlen, FL_EINVAL,
+                     "refusing to listen on %s: a non-loopback listener needs TLS "
+                     "(--tls-cert/--tls-key) and access keys, and access keys are not "
+                     "supported yet; listen on 127.0.0.1",
+                     a);
+    }
+    return 0;
+}
+
+static int check_readable(const char *what, const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = -errno;
+        return failf(err, errlen, rc, "cannot read %s %s: %s", what, path, fl_strerror(rc));
+    }
+    close(fd);
+    return 0;
+}
+
+int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_server_t **out,
+                  char *err, size_t errlen)
+{
+    int rc;
+    *out = NULL;
+    struct fl_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return failf(err, errlen, FL_ENOMEM, "out of memory");
+    s->cfg = cfg;
+    s->signal_fd = -1;
+    fl_metrics_init(&s->metrics);
+    if (getrandom(s->request_id_key, sizeof s->request_id_key, 0) !=
+        (ssize_t)sizeof s->request_id_key)
+        memset(s->request_id_key, 0x5a, sizeof s->request_id_key);
+
+    for (; modules && *modules; modules++) {
+        if (s->n_modules == FL_MAX_MODULES) {
+            rc = failf(err, errlen, FL_ELIMIT, "more than %d modules", FL_MAX_MODULES);
+            goto fail;
+        }
+        s->modules[s->n_modules++] = *modules;
+    }
+    if ((rc = build_protocols(s, err, errlen)) != 0)
+        goto fail;
+    if ((rc = check_security(cfg, err, errlen)) != 0)
+        goto fail;
+    if (cfg->tls_cert) {
+        if ((rc = check_readable("--tls-cert", cfg->tls_cert, err, errlen)) != 0 ||
+            (rc = check_readable("--tls-key", cfg->tls_key, err, errlen)) != 0)
+            goto fail;
+    }
+    if ((rc = prepare_data_dir(cfg->data_dir, err, errlen)) != 0)
+        goto fail;
+    for (int i = 0; i < cfg->n_listen; i++) {
+        char a[300];
+        format_addr(cfg->listen[i].host, cfg->listen[i].port, a, sizeof a);
+        if ((rc = probe_bind(&cfg->listen[i])) != 0) {
+            failf(err, errlen, rc, "cannot listen on %s: %s", a,
+                  rc == -EADDRINUSE ? "address already in use" : fl_strerror(rc));
+            goto fail;
+        }
+    }
+
+    fl_store_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.dir = cfg->data_dir;
+    if ((rc = fl_store_open(&so, &s->store)) != 0) {
+        failf(err, errlen, rc, "cannot open the storage in %s: %s", cfg->data_dir,
+              rc == FL_EBUSY ? "another framelogd uses it" : fl_strerror(rc));
+        goto fail;
+    }
+
+    lws_set_log_level(LLL_ERR | LLL_WARN | (cfg->log_level == FL_DIAG_DEBUG ? LLL_NOTICE : 0),
+                      lws_log_emit);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    /* libuv's loop (epoll) rather than lws's poll(): poll() costs every
+     * connection's fd on every wake-up, which a thousand producers sending
+     * 30 frames a second turn into most of a core */
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBUV;
+    if (cfg->tls_cert)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.user = s;
+    info.server_string = "framelogd";
+    /* our own libuv loop, given to lws ("foreign"): we run it, and at the
+     * end run it once more for lws to close its handles */
+    if (uv_loop_init(&s->uv_loop) != 0) {
+        rc = failf(err, errlen, FL_ENOMEM, "cannot create the event loop (libuv)");
+        goto fail;
+    }
+    s->uv_loop_ready = 1;
+    s->foreign_loops[0] = &s->uv_loop;
+    info.foreign_loops = s->foreign_loops;
+    info.count_threads = 1;
+    /* header buffers for connections still in their handshake: enough for
+     * a thousand producers reconnecting at once (lws's default is small) */
+    info.max_http_header_pool = 1024;
+    /* the loop's read buffer: one recv takes up to this much of a
+     * connection's bytes (lws's default, 4 KiB, costs a recv and a trip
+     * through lws's service per 4 KiB of video); it matches the PutMedia
+     * protocol's rx_buffer_size, so a WebSocket message of up to 64 KiB
+     * reaches ingest in one piece */
+    info.pt_serv_buf_size = 65536;
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        rc = failf(err, errlen, FL_ENOMEM, "cannot create the event loop (libwebsockets)");
+        goto fail;
+    }
+
+    for (int i = 0; i < cfg->n_listen; i++) {
+        const fl_listen_addr_t *l = &cfg->listen[i];
+        char a[300], name[32];
+        format_addr(l->host, l->port, a, sizeof a);
+        snprintf(name, sizeof name, "listen-%d", i);
+        struct lws_context_creation_info vi;
+        memset(&vi, 0, sizeof vi);
+        vi.vhost_name = name;
+        vi.port = l->port;
+        vi.iface = bind_host(l->host);
+        vi.protocols = s->protocols;
+        vi.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+        if (cfg->tls_cert)
+            vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        if (!strchr(l->host, ':'))
+            vi.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+        /* PutMedia uploads need HTTP/1.1 (libwebsockets-notes.md) */
+        vi.alpn = "http/1.1";
+        vi.keepalive_timeout = 30;
+        vi.timeout_secs = 60;
+        if (cfg->tls_cert) {
+            vi.ssl_cert_filepath = cfg->tls_cert;
+            vi.ssl_private_key_filepath = cfg->tls_key;
+        }
+        struct lws_vhost *vh = lws_create_vhost(s->ctx, &vi);
+        if (!vh) {
+            rc = failf(err, errlen, FL_EINVAL, "cannot listen on %s%s", a,
+                       cfg->tls_cert ? " (check the TLS certificate and key)" : "");
+            goto fail;
+        }
+        s->vhosts[s->n_vhosts] = vh;
+        s->ports[s->n_vhosts] = lws_get_vhost_listen_port(vh);
+        s->n_vhosts++;
+    }
+
+    if ((rc = fl_workers_new(2, 1024, wake_loop, s, &s->workers)) != 0) {
+        failf(err, errlen, rc, "cannot start worker threads: %s", fl_strerror(rc));
+        goto fail;
+    }
+
+    /* signals arrive through the loop */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    s->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->signal_fd < 0) {
+        rc = failf(err, errlen, -errno, "signalfd: %s", strerror(errno));
+        goto fail;
+    }
+    lws_sock_file_fd_type fd;
+    fd.filefd = s->signal_fd;
+    if (!lws_adopt_descriptor_vhost(s->vhosts[0], LWS_ADOPT_RAW_FILE_DESC, fd, "fl-signal", NULL)) {
+        rc = failf(err, errlen, FL_EINVAL, "cannot watch signals on the event loop");
+        goto fail;
+    }
+
+    /* storage completions arrive through the loop too; lws closes what it
+     * adopts, so it gets its own descriptor of the store's eventfd */
+    fd.filefd = dup(fl_store_completion_fd(s->store));
+    if (fd.filefd < 0 ||
+        !lws_adopt_descriptor_vhost(s->vhosts[0], LWS_ADOPT_RAW_FILE_DESC, fd, "fl-store", NULL)) {
+        if (fd.filefd >= 0)
+            close(fd.filefd);
+        rc = failf(err, errlen, FL_EINVAL, "cannot watch storage completions on the event loop");
+        goto fail;
+    }
+
+    const char *scheme = cfg->tls_cert ? "https" : "http";
+    for (int i = 0; i < s->n_vhosts; i++) {
+        char a[300];
+        format_addr(cfg->listen[i].host, s->ports[i], a, sizeof a);
+        if (i == 0)
+            snprintf(s->base_url, sizeof s->base_url, "%s://%s", scheme, a);
+    }
+
+    /* the modules, in list order; each may refuse to start */
+    for (; s->n_inited < s->n_modules; s->n_inited++) {
+        const fl_module_t *m = s->modules[s->n_inited];
+        if (m->init && (rc = m->init(s, &s->states[s->n_inited], err, errlen)) != 0)
+            goto fail;
+    }
+    *out = s;
+    return 0;
+
+fail:
+    fl_server_free(s);
+    return rc;
+}
+
+int fl_server_run(fl_server_t *s)
+{
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    fl_config_describe(s->cfg, &b);
+    fl_buf_u8(&b, 0);
+    if (!b.err)
+        fl_info("%s", (char *)b.p);
+    fl_buf_free(&b);
+    fl_info("framelogd %s: running open (bound to loopback only, no access keys): for local "
+            "development",
+            FL_VERSION);
+    const char *scheme = s->cfg->tls_cert ? "https" : "http";
+    for (int i = 0; i < s->n_vhosts; i++) {
+        char a[300];
+        format_addr(s->cfg->listen[i].host, s->ports[i], a, sizeof a);
+        fl_info("listening on %s://%s", scheme, a);
+    }
+    if (uv_timer_init(&s->uv_loop, &s->tick_timer) == 0) {
+        s->tick_timer.data = s;
+        s->lag_due_ns = uv_hrtime() + FL_TICK_MS * 1000000;
+        uv_timer_start(&s->tick_timer, tick, FL_TICK_MS, FL_TICK_MS);
+        uv_unref((uv_handle_t *)&s->tick_timer); /* it keeps nothing alive */
+        s->tick_timer_on = 1;
+    }
+    /* uv_run returns once fl_server_loop_stop() was called */
+    while (!atomic_load(&s->stop))
+        uv_run(&s->uv_loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+void fl_server_stop(fl_server_t *s)
+{
+    atomic_store(&s->stop, 1);
+    if (s->ctx)
+        lws_cancel_service(s->ctx);
+}
+
+static void close_left_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void fl_server_free(fl_server_t *s)
+{
+    if (!s)
+        return;
+    int had_ctx = s->ctx != NULL;
+    if (s->tick_timer_on) {
+        uv_timer_stop(&s->tick_timer);
+        uv_close((uv_handle_t *)&s->tick_timer, NULL);
+        s->tick_timer_on = 0;
+    }
+    /* workers first: they wake the loop through the context, and their
+     * last completions answer requests whose connections are still open */
+    fl_workers_free(s->workers);
+    s->workers = NULL; /* the loop may still run once below: nothing to drain */
+    if (s->ctx) {
+        lws_context_destroy(s->ctx); /* closes every connection */
+        /* a foreign loop: let lws's handles finish closing, then destroy
+         * the context's remains (lws's two-step teardown) */
+        if (s->uv_loop_ready)
+            while (uv_run(&s->uv_loop, UV_RUN_NOWAIT))
+                ;
+        lws_context_destroy(s->ctx);
+    }
+    if (s->uv_loop_ready) {
+        uv_walk(&s->uv_loop, close_left_handle, NULL);
+        uv_run(&s->uv_loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&s->uv_loop) != 0)
+            fl_warn("event loop closed with handles left");
+    }
+    if (s->signal_fd >= 0)
+        close(s->signal_fd);
+    /* appends still in flight complete now (their connections are gone, so
+     * this only frees what each one carried) */
+    if (s->store) {
+        fl_store_sync(s->store);
+        dispatch_completions(s);
+    }
+    /* the modules, in reverse order, after every connection and every
+     * completion that could reach them */
+    while (s->n_inited > 0) {
+        s->n_inited--;
+        if (s->modules[s->n_inited]->fini)
+            s->modules[s->n_inited]->fini(s->states[s->n_inited]);
+    }
+    fl_store_close(s->store); /* after every user of it is gone */
+    if (had_ctx)
+        fl_info("stopped after %.1f s", fl_metrics_uptime_s(&s->metrics));
+    free(s);
+}

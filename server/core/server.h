@@ -1,0 +1,60 @@
+/*
+ * server/core/server.h — framelogd's server: listeners, the event loop, and
+ * orderly shutdown.
+ *
+ * fl_server_new() binds every listener (or fails with a one-line reason);
+ * fl_server_run() serves until SIGINT/SIGTERM (taken through a signalfd on
+ * the loop, so no work happens in a signal handler) or fl_server_stop();
+ * fl_server_free() closes every connection.
+ */
+#ifndef FL_SERVER_SERVER_H
+#define FL_SERVER_SERVER_H
+
+#include <stddef.h>
+
+#include "server/core/config.h"
+#include "server/core/metrics.h"
+#include "server/core/module.h"
+#include "server/core/workers.h"
+#include "storage/log.h"
+
+typedef struct fl_server fl_server_t;
+
+/* Check the configuration, prepare the data dir, open the storage, bind
+ * every listener and initialise the modules (a NULL-ended list; the
+ * server keeps the pointer). On failure returns a negative code and a
+ * one-line reason in err. */
+int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_server_t **out,
+                  char *err, size_t errlen);
+/* Serve until a stop signal. Returns 0 after a clean stop. */
+int fl_server_run(fl_server_t *s);
+/* Ask the loop to stop (thread-safe). */
+void fl_server_stop(fl_server_t *s);
+void fl_server_free(fl_server_t *s);
+
+/* What modules may use of the server (module.h for the rest). */
+const fl_config_t *fl_server_config(const fl_server_t *s);
+fl_store_t *fl_server_store(const fl_server_t *s);
+fl_workers_t *fl_server_workers(const fl_server_t *s);
+/* The first listener's URL, e.g. "http://127.0.0.1:8080". */
+const char *fl_server_base_url(const fl_server_t *s);
+
+/* The core's counters (loop thread only): connections and bytes that a
+ * module's own protocol carries count there too. */
+fl_metrics_t *fl_server_metrics(fl_server_t *s);
+
+/* Storage completions are dispatched on the loop to the fl_completion_t
+ * each append was given as its cookie. */
+typedef struct fl_completion fl_completion_t;
+struct fl_completion {
+    void (*done)(fl_completion_t *c, int status, uint64_t seq);
+};
+
+/* The core's own module: GET /healthz and GET /metrics. */
+extern const fl_module_t fl_health_module;
+
+/* Block SIGINT, SIGTERM (taken by the loop's signalfd) and ignore SIGPIPE in
+ * the calling thread; call before any thread starts so all inherit it. */
+int fl_server_prepare_signals(void);
+
+#endif

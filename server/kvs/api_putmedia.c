@@ -1,0 +1,717 @@
+/*
+ * server/kvs/api_putmedia.c — PutMedia, two ways, one pipeline:
+ *
+ *   HTTP       `POST /putMedia` with the x-amzn-* headers and a (usually
+ *              chunked) Matroska body; the ack stream goes back on the same
+ *              response, one JSON object per line, while the body streams.
+ *   WebSocket  an upgrade on `/putMedia` with subprotocol
+ *              "framelog-putmedia-v1" and the same headers (or query
+ *              parameters StreamName, FragmentTimecodeType,
+ *              ProducerStartTimestamp); binary messages carry the Matroska
+ *              byte stream, a text message (or an empty binary one) ends
+ *              it cleanly, and each ack comes back as one text message.
+ *
+ * A session's life (both transports):
+ *   start      headers checked, stream found, the stream's hub entry taken
+ *              (one producer per stream: the newest connection wins)
+ *   bytes      -> ingest session (server/ingest.c): BUFFERING/RECEIVED
+ *              acks, frames into the stream's live tail, each complete
+ *              fragment appended to storage
+ *   completion storage says a fragment is durable -> PERSISTED (or ERROR
+ *              5001); completions reach the loop through the store's
+ *              completion fd (server.c) and find the session through a
+ *              shared "sink" that outlives the connection
+ *   idle       no ack for FL_PUTMEDIA_IDLE_MS -> {"EventType":"IDLE"}
+ *   end        the body ended cleanly and every fragment is acked
+ *              PERSISTED -> the response ends and the connection closes; an
+ *              ERROR ack ends it too; a broken connection drops the fragment
+ *              it was in, never half-storing it
+ * Back-pressure: past FL_PUTMEDIA_MAX_PENDING fragments not yet durable,
+ * the connection stops reading (lws_rx_flow_control) until completions
+ * come back.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/diag.h"
+#include "common/error.h"
+#include "server/core/chunked.h"
+#include "server/kvs/kvs.h"
+#include "server/video/fragment.h"
+#include "server/video/hub.h"
+#include "server/video/ingest.h"
+#include "server/video/validate.h"
+
+#define FL_PUTMEDIA_IDLE_MS     3000
+#define FL_PUTMEDIA_MAX_PENDING 8
+
+typedef struct putmedia putmedia_t;
+
+/* Shared by a session and its fragments in flight: the connection may go
+ * before storage completes them. */
+typedef struct {
+    int refs;
+    putmedia_t *pm; /* NULL once the connection is gone */
+} sink_t;
+
+typedef struct {
+    fl_completion_t base; /* first: the store's completion dispatch */
+    sink_t *sink;
+    fl_video_t *video;
+    fl_hub_entry_t *hub; /* held: the live tail learns the fragment is durable */
+    int64_t timecode;
+    uint64_t seq;        /* the number the live tail knows it by */
+    int64_t received_ns; /* monotonic, when RECEIVED went out */
+    char number[48];
+} pending_frag_t;
+
+struct putmedia {
+    struct lws *wsi;
+    fl_kvs_t *kvs;
+    int ws;              /* WebSocket transport (else HTTP) */
+    fl_stream_ref_t ref; /* the stream: name, log, hub entry (live tail) */
+    fl_ingest_t *ingest;
+    int chunked;
+    fl_chunked_t ch;
+    fl_buf_t out; /* ack lines not yet written */
+    int body_ended;
+    int failed;
+    int paused;
+    int closing; /* everything written: close at the next writeable */
+    uint32_t pending;
+    int64_t last_ack_ms;
+    sink_t *sink;
+    uint64_t seq;                 /* of the fragment being received */
+    struct putmedia *prev, *next; /* the module's sessions (kvs->putmedia) */
+};
+
+static void sink_release(sink_t *s)
+{
+    if (--s->refs == 0)
+        free(s);
+}
+
+static int64_t now_ms(void)
+{
+    return fl_time_mono_ns() / 1000000;
+}
+
+#define FL_PUTMEDIA_MAX_OUT 65536
+
+/* Read from the producer only while its fragments in flight and its
+ * unwritten acks are both within bounds (back-pressure). */
+static void update_flow(putmedia_t *pm)
+{
+    int pause = pm->pending >= FL_PUTMEDIA_MAX_PENDING || pm->out.n > FL_PUTMEDIA_MAX_OUT;
+    int resume = pm->pending < FL_PUTMEDIA_MAX_PENDING / 2 && pm->out.n <= FL_PUTMEDIA_MAX_OUT / 2;
+    if (pause && !pm->paused) {
+        pm->paused = 1;
+        lws_rx_flow_control(pm->wsi, 0);
+    } else if (pm->paused && resume) {
+        pm->paused = 0;
+        lws_rx_flow_control(pm->wsi, 1);
+    }
+}
+
+static void queue_ack(putmedia_t *pm, const fl_ack_t *a)
+{
+    fl_ack_format(a, &pm->out);
+    fl_buf_u8(&pm->out, '\n');
+    pm->last_ack_ms = now_ms();
+    if (a->type == FL_ACK_ERROR)
+        pm->failed = 1;
+    update_flow(pm);
+    lws_callback_on_writable(pm->wsi);
+}
+
+/* ---- ingest hooks ---- */
+
+/* The live tail this session may feed: none once a newer producer took
+ * the stream over. */
+static fl_live_t *live_of(putmedia_t *pm)
+{
+    return pm->ref.hub->producer == pm ? pm->ref.hub->live : NULL;
+}
+
+static int h_begin(void *data, int64_t tc, int64_t abs_ms, char *number, size_t cap)
+{
+    putmedia_t *pm = data;
+    fl_log_shard_info_t *sh = NULL;
+    size_t n = 0;
+    if (fl_log_shards(pm->ref.log, &sh, &n) != 0 || n == 0) {
+        free(sh);
+        return FL_ACK_ERR_INTERNAL;
+    }
+    /* one producer per stream at a time, so the shard's next sequence
+     * number is this fragment's */
+    pm->seq = sh[0].next_seq;
+    free(sh);
+    fl_fragment_number(pm->ref.info.id, pm->seq, number, cap);
+    (void)tc;
+    /* the tail shares the record being built: frames are not copied */
+    if (live_of(pm))
+        fl_live_begin_shared(live_of(pm), pm->seq, abs_ms, fl_time_real_ns(),
+                             fl_ingest_record(pm->ingest));
+    return 0;
+}
+
+static void h_ack(void *data, const fl_ack_t *a)
+{
+    queue_ack(data, a);
+}
+
+static void h_session(void *data, fl_slice_t tracks)
+{
+    putmedia_t *pm = data;
+    if (live_of(pm))
+        fl_live_session(live_of(pm), tracks);
+}
+
+static void h_frame(void *data, const char *number, uint64_t track, int64_t pts_ms,
+                    int64_t duration_ms, int keyframe, fl_slice_t bytes)
+{
+    putmedia_t *pm = data;
+    (void)number;
+    if (live_of(pm))
+        fl_live_frame(live_of(pm), track, pts_ms, duration_ms, keyframe, bytes);
+}
+
+static void h_dropped(void *data)
+{
+    putmedia_t *pm = data;
+    if (live_of(pm))
+        fl_live_end(live_of(pm), 0);
+}
+
+static void on_completion(fl_completion_t *c, int status, uint64_t seq)
+{
+    pending_frag_t *f = (pending_frag_t *)c;
+    putmedia_t *pm = f->sink->pm;
+    if (status) {
+        fl_live_lost(f->hub->live, f->seq); /* never durable: let the tail go on */
+    } else {
+        fl_live_durable(f->hub->live, seq);
+        fl_metrics_observe_ms(&f->video->metrics.ack,
+                              (double)(fl_time_mono_ns() - f->received_ns) / 1e6);
+    }
+    fl_hub_release(f->video->hub, f->hub);
+    if (pm) {
+        fl_ack_t a = {.type = status ? FL_ACK_ERROR : FL_ACK_PERSISTED,
+                      .timecode_ms = f->timecode,
+                      .error_id = status ? FL_ACK_ERR_ARCHIVAL : 0};
+        snprintf(a.number, sizeof a.number, "%s", f->number);
+        if (status)
+            fl_error("putmedia %s: fragment %s not stored: %s", pm->ref.name, f->number,
+                     fl_strerror(status));
+        pm->pending--;
+        queue_ack(pm, &a); /* updates the flow */
+    }
+    sink_release(f->sink);
+    free(f);
+}
+
+/* A resend? Look for a stored fragment with exactly this producer
+ * timecode. One indexed read, on the loop: resends come only after a
+ * producer reconnects, a few fragments at a time. */
+static int stored_at(putmedia_t *pm, int64_t abs_ms, fl_log_batch_t *b)
+{
+    fl_log_read_opts_t ro = {
+        .from = FL_LOG_AT_PRODUCER_TS, .ts_ns = abs_ms * 1000000, .max_bytes = 1, .max_records = 1};
+    return fl_log_read(pm->ref.log, 0, &ro, b) == 0 && b->count == 1 &&
+           b->records[0].producer_ts_ns == abs_ms * 1000000;
+}
+
+static int h_stored(void *data, int64_t abs_ms, char *number, size_t cap)
+{
+    putmedia_t *pm = data;
+    fl_log_batch_t b;
+    memset(&b, 0, sizeof b);
+    int found = stored_at(pm, abs_ms, &b);
+    if (!found) {
+        /* Reads see durable records only, and the stream's last timecode
+         * counts appends still waiting for their fdatasync: the previous
+         * connection's last fragments may be among them. Wait for them
+         * once (an fdatasync, on this rare path), then look again, so that
+         * a resend is neither stored twice nor refused with 4004. */
+        fl_store_sync(fl_server_store(pm->kvs->srv));
+        found = stored_at(pm, abs_ms, &b);
+    }
+    if (found) {
+        fl_fragment_number(pm->ref.info.id, b.records[0].seq, number, cap);
+        pm->kvs->video->metrics.fragments_resent++;
+        fl_info("putmedia %s: fragment %s at %lld sent again: acked, not stored twice",
+                pm->ref.name, number, (long long)abs_ms);
+    }
+    fl_log_batch_free(&b);
+    return found;
+}
+
+static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms, fl_slice_t record)
+{
+    putmedia_t *pm = data;
+    pending_frag_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return FL_ACK_ERR_INTERNAL;
+    f->base.done = on_completion;
+    f->sink = pm->sink;
+    f->video = pm->kvs->video;
+    f->hub = pm->ref.hub;
+    f->timecode = tc;
+    f->received_ns = fl_time_mono_ns();
+    snprintf(f->number, sizeof f->number, "%s", number);
+    fl_log_record_t rec;
+    memset(&rec, 0, sizeof rec);
+    rec.producer_ts_ns = abs_ms * 1000000;
+    rec.payload = record;
+    uint64_t seq;
+    /* storage writes the record where it is and lets it go when written */
+    fl_recbuf_t *rb = fl_ingest_record(pm->ingest);
+    int rc = rb ? fl_log_append_nocopy(pm->ref.log, 0, &rec, fl_recbuf_release, fl_recbuf_ref(rb),
+                                       &f->base, &seq)
+                : fl_log_append(pm->ref.log, 0, &rec, &f->base, &seq);
+    if (rc && rb)
+        fl_recbuf_unref(rb); /* refused: the reference is still ours */
+    if (rc) {
+        fl_error("putmedia %s: append of fragment %s failed: %s", pm->ref.name, number,
+                 fl_strerror(rc));
+        free(f);
+        return FL_ACK_ERR_ARCHIVAL;
+    }
+    f->seq = seq;
+    int renumbered = seq != pm->seq;
+    if (renumbered)
+        fl_warn("putmedia %s: fragment %s stored as sequence %" PRIu64 " (another writer?)",
+                pm->ref.name, number, seq);
+    pm->sink->refs++;
+    fl_hub_hold(pm->ref.hub); /* released by on_completion */
+    /* a renumbered fragment is not the one the tail knows: drop it there,
+     * readers find it in storage */
+    if (live_of(pm))
+        fl_live_end(live_of(pm), !renumbered);
+    pm->pending++;
+    pm->kvs->video->metrics.fragments_in++;
+    pm->kvs->video->metrics.fragment_bytes_in += record.n;
+    update_flow(pm);
+    return 0;
+}
+
+/* ---- the session, whatever the transport ---- */
+
+static void pm_end_body(putmedia_t *pm, int clean);
+
+/* A newer producer took the stream over: end this connection. Its open
+ * fragment is dropped; fragments already appended still get stored. */
+static void pm_evict(void *producer)
+{
+    putmedia_t *pm = producer;
+    pm->ref.hub->producer = NULL;
+    pm->failed = 1;
+    pm_end_body(pm, 0);
+    lws_set_timeout(pm->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+typedef struct {
+    char name[1024]; /* more than a name: a longer one is told so */
+    char arn[1100];
+    char type[32];
+    char start[64];
+} pm_args_t;
+
+/* Check the arguments and open a session. On failure returns NULL with
+ * the AWS error to answer in err. */
+static putmedia_t *pm_open(fl_kvs_t *kvs, struct lws *wsi, int ws, pm_args_t *a,
+                           const fl_principal_t *who, fl_api_error_t *err)
+{
+    fl_ingest_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.max_fragment_bytes = (uint64_t)fl_server_config(kvs->srv)->max_fragment_bytes;
+    if (a->type[0]) {
+        if (strcmp(a->type, "RELATIVE") == 0) {
+            o.relative = 1;
+        } else if (strcmp(a->type, "ABSOLUTE") != 0) {
+            fl_api_error(err, 400, "InvalidArgumentException",
+                         "x-amzn-fragment-timecode-type must be ABSOLUTE or RELATIVE");
+            return NULL;
+        }
+    }
+    if (a->start[0]) {
+        char *end;
+        double t = strtod(a->start, &end);
+        if (*end || t < 0 || t > 1e11) {
+            fl_api_error(err, 400, "InvalidArgumentException",
+                         "x-amzn-producer-start-timestamp must be epoch seconds");
+            return NULL;
+        }
+        o.producer_start_ms = (int64_t)(t * 1000.0 + 0.5);
+    } else if (o.relative) {
+        fl_api_error(err, 400, "InvalidArgumentException",
+                     "RELATIVE timecodes need x-amzn-producer-start-timestamp");
+        return NULL;
+    }
+
+    fl_stream_want_t want = {.name = a->name,
+                             .arn = a->arn,
+                             .action = "kinesisvideo:PutMedia",
+                             .who = who,
+                             .name_field = "x-amzn-stream-name",
+                             .arn_field = "x-amzn-stream-arn"};
+    fl_stream_ref_t ref;
+    if (fl_stream_get(kvs->video, &want, &ref, err) != 0)
+        return NULL;
+    /* no timecode before what the stream already holds */
+    fl_log_shard_info_t *sh = NULL;
+    size_t nsh = 0;
+    if (fl_log_shards(ref.log, &sh, &nsh) == 0 && nsh > 0 && sh[0].max_producer_ts_ns > 0)
+        o.min_abs_ms = sh[0].max_producer_ts_ns / 1000000;
+    free(sh);
+
+    putmedia_t *pm = calloc(1, sizeof *pm);
+    sink_t *sink = calloc(1, sizeof *sink);
+    if (!pm || !sink)
+        goto nomem;
+    pm->wsi = wsi;
+    pm->kvs = kvs;
+    pm->ws = ws;
+    pm->ref = ref;
+    sink->refs = 1;
+    sink->pm = pm;
+    pm->sink = sink;
+    fl_buf_init(&pm->out, 0);
+    fl_chunked_init(&pm->ch);
+    fl_ingest_cbs_t h = {.begin = h_begin,
+                         .ack = h_ack,
+                         .fragment = h_fragment,
+                         .session = h_session,
+                         .frame = h_frame,
+                         .dropped = h_dropped,
+                         .stored = h_stored,
+                         .data = pm};
+    if (fl_ingest_new(&o, &h, &pm->ingest) != 0)
+        goto nomem;
+    fl_hub_entry_t *e = ref.hub;
+    if (e->producer) {
+        fl_info("putmedia %s: a new producer connected; ending the previous one", ref.name);
+        e->evict(e->producer);
+    }
+    e->producer = pm;
+    e->evict = pm_evict;
+    pm->last_ack_ms = now_ms();
+    pm->next = kvs->putmedia;
+    if (pm->next)
+        pm->next->prev = pm;
+    kvs->putmedia = pm;
+    kvs->video->metrics.producers++;
+    fl_info("putmedia %s: producer connected over %s (%s timecodes)", ref.name,
+            ws ? "WebSocket" : "HTTP", o.relative ? "RELATIVE" : "ABSOLUTE");
+    return pm;
+nomem:
+    fl_stream_put(&ref);
+    free(sink);
+    free(pm);
+    fl_api_error(err, 500, "InternalFailure", "out of memory");
+    return NULL;
+}
+
+static void pm_end_body(putmedia_t *pm, int clean)
+{
+    if (pm->body_ended)
+        return;
+    pm->body_ended = 1;
+    /* a session that failed or was taken over stores nothing more */
+    fl_ingest_finish(pm->ingest, clean && !pm->failed);
+    lws_callback_on_writable(pm->wsi);
+}
+
+static void pm_close(putmedia_t *pm)
+{
+    if (!pm->body_ended) {
+        fl_info("putmedia %s: connection ended before the body did", pm->ref.name);
+        pm->body_ended = 1;
+        fl_ingest_finish(pm->ingest, 0); /* drops a fragment cut off */
+    }
+    fl_info("putmedia %s: producer gone after %" PRIu64 " fragments", pm->ref.name,
+            fl_ingest_fragments(pm->ingest));
+    pm->kvs->video->metrics.producers--;
+    if (pm->prev)
+        pm->prev->next = pm->next;
+    else
+        pm->kvs->putmedia = pm->next;
+    if (pm->next)
+        pm->next->prev = pm->prev;
+    pm->sink->pm = NULL;
+    sink_release(pm->sink);
+    fl_ingest_free(pm->ingest);
+    if (pm->ref.hub->producer == pm)
+        pm->ref.hub->producer = NULL;
+    fl_stream_put(&pm->ref);
+    fl_buf_free(&pm->out);
+    free(pm);
+}
+
+/* Everything said and nothing more to come? */
+static int pm_done(const putmedia_t *pm)
+{
+    /* after an ERROR too, the fragments already appended get their acks */
+    return pm->out.n == 0 && pm->pending == 0 && (pm->failed || pm->body_ended);
+}
+
+/* IDLE acks, from the server's housekeeping tick. One sweep over the
+ * sessions rather than a timer per connection: lws keeps its timers in one
+ * sorted list, and a thousand producers' timers, re-armed together every
+ * 3 s, held the event loop for up to 100 ms each time. */
+void fl_putmedia_tick(void *state)
+{
+    fl_kvs_t *kvs = state;
+    int64_t now = now_ms();
+    for (putmedia_t *pm = kvs->putmedia; pm; pm = pm->next)
+        if (!pm->failed && !pm->body_ended && now - pm->last_ack_ms >= FL_PUTMEDIA_IDLE_MS) {
+            fl_ack_t a = {.type = FL_ACK_IDLE};
+            queue_ack(pm, &a);
+        }
+}
+
+/* ---- HTTP: POST /putMedia ---- */
+
+static int pm_http_start(fl_http_req_t *r)
+{
+    pm_args_t a;
+    memset(&a, 0, sizeof a);
+    char expect[64];
+    fl_http_header(r, "x-amzn-stream-name:", a.name, sizeof a.name);
+    fl_http_header(r, "x-amzn-stream-arn:", a.arn, sizeof a.arn);
+    fl_http_header(r, "x-amzn-fragment-timecode-type:", a.type, sizeof a.type);
+    fl_http_header(r, "x-amzn-producer-start-timestamp:", a.start, sizeof a.start);
+    fl_api_error_t err;
+    putmedia_t *pm = pm_open(r->mod, r->wsi, 0, &a, &r->who, &err);
+    if (!pm) {
+        fl_http_respond_api_error(r, &err);
+        return 0;
+    }
+    char te[64];
+    pm->chunked = lws_hdr_copy(r->wsi, te, sizeof te, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
+                  strstr(te, "chunked") != NULL;
+    r->stream = pm;
+    /* curl-based producers wait a second for this unless answered */
+    if (lws_hdr_copy(r->wsi, expect, sizeof expect, WSI_TOKEN_HTTP_EXPECT) > 0 &&
+        strcasecmp(expect, "100-continue") == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uint8_t buf[LWS_PRE + sizeof cont];
+        memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
+        if (lws_write(r->wsi, buf + LWS_PRE, sizeof cont - 1, LWS_WRITE_RAW) < 0)
+            return -1;
+    }
+    lws_callback_on_writable(r->wsi);
+    return 0;
+}
+
+static int pm_http_body(fl_http_req_t *r, fl_slice_t in)
+{
+    putmedia_t *pm = r->stream;
+    if (!pm || pm->failed || pm->body_ended)
+        return 0; /* after an ERROR ack the rest of the body is ignored */
+    if (!pm->chunked) {
+        fl_ingest_feed(pm->ingest, in);
+        return 0;
+    }
+    while (in.n && !pm->failed) {
+        size_t used;
+        fl_slice_t data;
+        if (fl_chunked_decode(&pm->ch, in, &used, &data) != 0) {
+            fl_warn("putmedia %s: broken chunked encoding at byte %" PRIu64, pm->ref.name,
+                    pm->ch.offset);
+            fl_ack_t a = {.type = FL_ACK_ERROR, .error_id = FL_ACK_ERR_READ};
+            queue_ack(pm, &a);
+            return 0;
+        }
+        in.p += used;
+        in.n -= used;
+        if (data.n)
+            fl_ingest_feed(pm->ingest, data);
+        if (fl_chunked_done(&pm->ch)) {
+            pm_end_body(pm, 1);
+            break;
+        }
+    }
+    return 0;
+}
+
+static int pm_http_body_end(fl_http_req_t *r)
+{
+    if (r->stream)
+        pm_end_body(r->stream, 1);
+    return 0;
+}
+
+static int pm_http_writeable(fl_http_req_t *r)
+{
+    putmedia_t *pm = r->stream;
+    if (!pm)
+        return 0;
+    if (pm->closing)
+        return -1; /* the last piece went out at the previous call */
+    if (!r->headers_sent) {
+        if (fl_http_stream_headers(r, 200, "application/json", -1))
+            return -1;
+        lws_callback_on_writable(r->wsi); /* what waits goes out next */
+        return 0;
+    }
+    if (pm->out.n) {
+        size_t n = pm->out.n < FL_HTTP_WRITE_CHUNK ? pm->out.n : FL_HTTP_WRITE_CHUNK;
+        if (fl_http_stream_write(r, fl_slice(pm->out.p, n), 0))
+            return -1;
+        fl_buf_consume(&pm->out, n);
+        update_flow(pm);
+        if (pm->out.n) {
+            lws_callback_on_writable(r->wsi);
+            return 0;
+        }
+    }
+    if (pm_done(pm)) {
+        /* close once lws has flushed what it holds */
+        pm->closing = 1;
+        lws_callback_on_writable(r->wsi);
+    }
+    return 0;
+}
+
+static void pm_http_closed(fl_http_req_t *r)
+{
+    if (r->stream)
+        pm_close(r->stream);
+    r->stream = NULL;
+}
+
+const fl_http_stream_ops_t fl_putmedia_ops = {
+    .start = pm_http_start,
+    .body = pm_http_body,
+    .body_end = pm_http_body_end,
+    .writeable = pm_http_writeable,
+    .closed = pm_http_closed,
+};
+
+/* ---- WebSocket: subprotocol framelog-putmedia-v1 ---- */
+
+typedef struct {
+    putmedia_t *pm;
+} pm_ws_t;
+
+/* A header of the upgrade request, or a query parameter of the same
+ * meaning. */
+static void ws_arg(struct lws *wsi, const char *header, const char *param, char *buf, size_t cap)
+{
+    int n = lws_hdr_custom_length(wsi, header, (int)strlen(header));
+    if (n > 0 && (size_t)n < cap) {
+        lws_hdr_custom_copy(wsi, buf, (int)cap, header, (int)strlen(header));
+        buf[n] = 0;
+        return;
+    }
+    const char *v = lws_get_urlarg_by_name(wsi, param, buf, (int)cap);
+    if (v)
+        memmove(buf, v, strlen(v) + 1); /* lws leaves "name=" in front */
+    else
+        buf[0] = 0;
+}
+
+int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                            size_t len)
+{
+    pm_ws_t *w = user;
+    struct fl_server *srv = lws_context_user(lws_get_context(wsi));
+    fl_metrics_t *cm = fl_server_metrics(srv);
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED: {
+        pm_args_t a;
+        memset(&a, 0, sizeof a);
+        ws_arg(wsi, "x-amzn-stream-name:", "StreamName=", a.name, sizeof a.name);
+        ws_arg(wsi, "x-amzn-stream-arn:", "StreamARN=", a.arn, sizeof a.arn);
+        ws_arg(wsi, "x-amzn-fragment-timecode-type:", "FragmentTimecodeType=", a.type,
+               sizeof a.type);
+        ws_arg(wsi, "x-amzn-producer-start-timestamp:", "ProducerStartTimestamp=", a.start,
+               sizeof a.start);
+        fl_api_error_t err;
+        fl_principal_t who;
+        fl_sigv4_auth_t auth;
+        const char *why = NULL;
+        if (fl_http_principal(wsi, &who, &auth, &why) != 0)
+            fl_api_error(&err, 400, "IncompleteSignatureException", "%s", why);
+        else
+            w->pm = pm_open(fl_server_state(srv, &fl_kvs_module), wsi, 1, &a, &who, &err);
+        if (!w->pm) {
+            /* say why in the close frame: code 1008 (policy), "Type: message" */
+            char reason_txt[120];
+            int n = snprintf(reason_txt, sizeof reason_txt, "%s: %s", err.type, err.msg);
+            if (n > 120)
+                n = 120;
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)reason_txt,
+                             (size_t)n);
+            return -1;
+        }
+        cm->open_connections++;
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE: {
+        if (!w->pm || w->pm->failed || w->pm->body_ended)
+            return 0;
+        /* a text message, or a whole empty binary one (not the empty last
+         * piece of a fragmented message): the producer's clean end */
+        int whole = lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi);
+        if (!lws_frame_is_binary(wsi) || (len == 0 && whole)) {
+            pm_end_body(w->pm, 1);
+            return 0;
+        }
+        cm->bytes_received += len;
+        if (len)
+            fl_ingest_feed(w->pm->ingest, fl_slice(in, len));
+        return 0;
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+        putmedia_t *pm = w->pm;
+        if (!pm)
+            return -1;
+        if (pm->closing) {
+            /* the close frame, written here: lws 4.1.6 on our libuv loop
+             * drops a close reason queued from this callback */
+            uint8_t cl[LWS_PRE + 2] = {0};
+            cl[LWS_PRE] = LWS_CLOSE_STATUS_NORMAL >> 8;
+            cl[LWS_PRE + 1] = LWS_CLOSE_STATUS_NORMAL & 0xff;
+            lws_write(wsi, cl + LWS_PRE, 2, (enum lws_write_protocol)4 /* LWS_WRITE_CLOSE */);
+            return -1;
+        }
+        if (pm->out.n) {
+            /* one ack per text message */
+            uint8_t *nl = memchr(pm->out.p, '\n', pm->out.n);
+            size_t n = nl ? (size_t)(nl - pm->out.p) : pm->out.n;
+            uint8_t buf[LWS_PRE + 512];
+            if (n > sizeof buf - LWS_PRE)
+                return -1;
+            memcpy(buf + LWS_PRE, pm->out.p, n);
+            if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT) < (int)n)
+                return -1;
+            cm->bytes_sent += n;
+            fl_buf_consume(&pm->out, nl ? n + 1 : n);
+            update_flow(pm);
+            if (pm->out.n) {
+                lws_callback_on_writable(wsi);
+                return 0;
+            }
+        }
+        if (pm_done(pm)) {
+            pm->closing = 1;
+            lws_callback_on_writable(wsi);
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_CLOSED:
+        if (w && w->pm) {
+            pm_close(w->pm);
+            w->pm = NULL;
+            cm->open_connections--;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,771 @@
+/*
+ * server/kvs/api_streams.c — the Kinesis Video control plane: CreateStream,
+ * DescribeStream, ListStreams, DeleteStream, UpdateStream,
+ * UpdateDataRetention, TagStream, UntagStream, ListTagsForStream,
+ * TagResource, UntagResource, ListTagsForResource and GetDataEndpoint, with
+ * AWS's paths, JSON shapes, error names and statuses (reference/kvs-shapes.md).
+ *
+ * Each handler validates its input on the loop thread (cheap), then hands a
+ * job to the worker pool, because catalog writes wait for an fsync. The
+ * job's work() calls server/streams.c and renders the JSON reply; done()
+ * sends it on the loop thread.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/base64.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "server/kvs/kvs.h"
+#include "server/video/streams.h"
+#include "server/video/validate.h"
+
+typedef enum {
+    OP_CREATE,
+    OP_DESCRIBE,
+    OP_LIST,
+    OP_DELETE,
+    OP_UPDATE,
+    OP_RETENTION,
+    OP_TAG,
+    OP_UNTAG,
+    OP_LIST_TAGS,
+    OP_ENDPOINT,
+} op_t;
+
+typedef struct {
+    fl_http_async_t a; /* first: the http layer's */
+    op_t op;
+    fl_streams_t *st;
+    fl_hub_t *hub;             /* DeleteStream: the server's hub, and */
+    fl_hub_entry_t *hub_entry; /* the stream's entry, marked deleting meanwhile */
+    /* the stream addressed */
+    char name[257];
+    int64_t creation_ms; /* from an ARN, else -1 */
+    char version[65];
+    int has_version;
+    /* inputs */
+    fl_stream_info_t info;
+    fl_stream_tag_t *tags;
+    size_t n_tags;
+    char **keys;
+    size_t n_keys;
+    char prefix[257];
+    char after[257];
+    size_t max;
+    int64_t delta;
+    char endpoint[400];
+    int tags_as_list; /* ListTagsForResource vs ListTagsForStream: same shape */
+    /* result */
+    int status;
+    const char *etype;
+    char msg[400];
+    fl_buf_t out;
+} sjob_t;
+
+static void job_free(sjob_t *j)
+{
+    if (!j)
+        return;
+    if (j->hub_entry) {
+        j->hub_entry->deleting = 0;
+        fl_hub_release(j->hub, j->hub_entry);
+    }
+    free(j->tags);
+    for (size_t i = 0; i < j->n_keys; i++)
+        free(j->keys[i]);
+    free(j->keys);
+    fl_buf_free(&j->out);
+    free(j);
+}
+
+/* ---- input helpers: each responds with the error itself and returns -1 ---- */
+
+static int bad_arg(fl_http_req_t *r, const char *fmt, const char *arg)
+{
+    fl_http_respond_error(r, 400, "InvalidArgumentException", fmt, arg);
+    return -1;
+}
+
+/* A string member: absent is fine unless required. */
+static int get_string(fl_http_req_t *r, const char *key, int required,
+                      int (*valid)(fl_slice_t, const char **), char *dst, size_t cap, int *present)
+{
+    const fl_json_t *v = fl_http_json(r, key);
+    if (present)
+        *present = 0;
+    if (!v || v->type == FL_JSON_NULL) {
+        if (required)
+            return bad_arg(r, "%s is required", key);
+        dst[0] = 0;
+        return 0;
+    }
+    if (v->type != FL_JSON_STRING)
+        return bad_arg(r, "%s must be a string", key);
+    const char *why = NULL;
+    if (valid && valid(fl_slice(v->str, v->len), &why) != 0) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException", "%s", why);
+        return -1;
+    }
+    if (v->len >= cap || memchr(v->str, 0, v->len))
+        return bad_arg(r, "%s is too long", key);
+    memcpy(dst, v->str, v->len);
+    dst[v->len] = 0;
+    if (present)
+        *present = 1;
+    return 0;
+}
+
+/* StreamName and/or StreamARN into j->name / j->creation_ms. */
+static int get_stream(fl_http_req_t *r, sjob_t *j, const char *arn_key, int arn_required)
+{
+    char arn[1100];
+    int has_name, has_arn;
+    if (get_string(r, "StreamName", 0, fl_valid_stream_name, j->name, sizeof j->name, &has_name) ||
+        get_string(r, arn_key, arn_required, fl_valid_stream_arn, arn, sizeof arn, &has_arn))
+        return -1;
+    j->creation_ms = -1;
+    if (has_arn) {
+        fl_slice_t nm;
+        long long ms;
+        fl_stream_arn_parts(fl_slice_str(arn), &nm, &ms);
+        if (has_name && !fl_slice_eq_str(nm, j->name))
+            return bad_arg(r, "StreamName and %s name different streams", arn_key);
+        memcpy(j->name, nm.p, nm.n);
+        j->name[nm.n] = 0;
+        j->creation_ms = ms;
+    } else if (!has_name) {
+        return bad_arg(r, "StreamName or %s is required", arn_key);
+    }
+    return 0;
+}
+
+static int get_version(fl_http_req_t *r, sjob_t *j, int required)
+{
+    return get_string(r, "CurrentVersion", required, fl_valid_version, j->version,
+                      sizeof j->version, &j->has_version);
+}
+
+static int get_int(fl_http_req_t *r, const char *key, int required, int64_t min, int64_t max,
+                   int64_t *out, int *present)
+{
+    const fl_json_t *v = fl_http_json(r, key);
+    *present = 0;
+    if (!v || v->type == FL_JSON_NULL) {
+        if (required)
+            return bad_arg(r, "%s is required", key);
+        return 0;
+    }
+    int64_t x;
+    if (fl_json_int64(v, &x) != 0)
+        return bad_arg(r, "%s must be an integer", key);
+    if (x < min || x > max) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "%s must be between %" PRId64 " and %" PRId64, key, min, max);
+        return -1;
+    }
+    *out = x;
+    *present = 1;
+    return 0;
+}
+
+/* Tags as a map {"k":"v"} (as_list 0) or a list [{"Key":..,"Value":..}]. */
+static int get_tags(fl_http_req_t *r, sjob_t *j, const char *key, int required, int as_list)
+{
+    const fl_json_t *t = fl_http_json(r, key);
+    if (!t || t->type == FL_JSON_NULL) {
+        if (required)
+            return bad_arg(r, "%s is required", key);
+        return 0;
+    }
+    if (t->type != (as_list ? FL_JSON_ARRAY : FL_JSON_OBJECT))
+        return bad_arg(r, as_list ? "%s must be a list of {Key, Value}" : "%s must be a map", key);
+    if (t->count < 1)
+        return bad_arg(r, "%s must hold at least one tag", key);
+    if (t->count > FL_STREAM_MAX_TAGS) {
+        fl_http_respond_error(r, 400, "TagsPerResourceExceededLimitException",
+                              "at most %d tags per stream", FL_STREAM_MAX_TAGS);
+        return -1;
+    }
+    j->tags = calloc(t->count, sizeof *j->tags);
+    if (!j->tags) {
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        return -1;
+    }
+    for (const fl_json_t *e = t->child; e; e = e->next) {
+        const char *k, *v;
+        size_t kl, vl;
+        if (as_list) {
+            const fl_json_t *jk = fl_json_get(e, "Key"), *jv = fl_json_get(e, "Value");
+            if (!jk || jk->type != FL_JSON_STRING || !jv || jv->type != FL_JSON_STRING)
+                return bad_arg(r, "each of %s needs string Key and Value", key);
+            k = jk->str, kl = jk->len, v = jv->str, vl = jv->len;
+        } else {
+            if (e->type != FL_JSON_STRING)
+                return bad_arg(r, "tag values in %s must be strings", key);
+            k = e->key, kl = e->key_len, v = e->str, vl = e->len;
+        }
+        const char *why = NULL;
+        if (fl_valid_tag_key(fl_slice(k, kl), &why) || fl_valid_tag_value(fl_slice(v, vl), &why)) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException", "%s", why);
+            return -1;
+        }
+        fl_stream_tag_t *tag = &j->tags[j->n_tags++];
+        memcpy(tag->key, k, kl); /* validated lengths fit */
+        memcpy(tag->value, v, vl);
+    }
+    return 0;
+}
+
+static int get_tag_keys(fl_http_req_t *r, sjob_t *j)
+{
+    const fl_json_t *t = fl_http_json(r, "TagKeyList");
+    if (!t || t->type != FL_JSON_ARRAY)
+        return bad_arg(r, "%s is required (a list of tag keys)", "TagKeyList");
+    if (t->count < 1 || t->count > FL_STREAM_MAX_TAGS)
+        return bad_arg(r, "%s must hold 1 to 50 keys", "TagKeyList");
+    j->keys = calloc(t->count, sizeof *j->keys);
+    if (!j->keys) {
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        return -1;
+    }
+    for (const fl_json_t *e = t->child; e; e = e->next) {
+        const char *why = NULL;
+        if (e->type != FL_JSON_STRING)
+            return bad_arg(r, "%s must hold strings", "TagKeyList");
+        if (fl_valid_tag_key(fl_slice(e->str, e->len), &why)) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException", "%s", why);
+            return -1;
+        }
+        j->keys[j->n_keys] = strdup(e->str);
+        if (!j->keys[j->n_keys]) {
+            fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+            return -1;
+        }
+        j->n_keys++;
+    }
+    return 0;
+}
+
+/* ---- the worker side ---- */
+
+static void fail_job(sjob_t *j, int rc)
+{
+    switch (rc) {
+    case FL_ENOTFOUND:
+        j->status = 404;
+        j->etype = "ResourceNotFoundException";
+        snprintf(j->msg, sizeof j->msg, "stream %s not found", j->name);
+        break;
+    case FL_EEXISTS:
+        j->status = 400;
+        j->etype = "ResourceInUseException";
+        snprintf(j->msg, sizeof j->msg, "stream %s already exists", j->name);
+        break;
+    case FL_EVERSION:
+        j->status = 400;
+        j->etype = "VersionMismatchException";
+        snprintf(j->msg, sizeof j->msg, "stream %s is not at version %s", j->name, j->version);
+        break;
+    case FL_ELIMIT:
+        j->status = 400;
+        j->etype = "TagsPerResourceExceededLimitException";
+        snprintf(j->msg, sizeof j->msg, "stream %s would have more than %d tags", j->name,
+                 FL_STREAM_MAX_TAGS);
+        break;
+    case FL_EINVAL:
+        j->status = 400;
+        j->etype = "InvalidArgumentException";
+        if (!j->msg[0])
+            snprintf(j->msg, sizeof j->msg, "invalid argument for stream %s", j->name);
+        break;
+    default:
+        j->status = 500;
+        j->etype = "InternalFailure";
+        snprintf(j->msg, sizeof j->msg, "stream %s: %s", j->name, fl_strerror(rc));
+    }
+}
+
+static void put_key(fl_buf_t *b, const char *key, int *first)
+{
+    if (!*first)
+        fl_buf_u8(b, ',');
+    *first = 0;
+    fl_json_write_string(b, fl_slice_str(key));
+    fl_buf_u8(b, ':');
+}
+
+static void put_str(fl_buf_t *b, const char *key, const char *val, int *first)
+{
+    put_key(b, key, first);
+    fl_json_write_string(b, fl_slice_str(val));
+}
+
+static void put_info(fl_buf_t *b, const fl_stream_info_t *i)
+{
+    int first = 1;
+    fl_buf_u8(b, '{');
+    put_key(b, "CreationTime", &first);
+    fl_buf_printf(b, "%" PRId64 ".%03" PRId64, i->creation_ns / 1000000000,
+                  (i->creation_ns / 1000000) % 1000);
+    put_key(b, "DataRetentionInHours", &first);
+    fl_buf_printf(b, "%u", i->retention_hours);
+    if (i->device_name[0])
+        put_str(b, "DeviceName", i->device_name, &first);
+    put_str(b, "KmsKeyId", i->kms_key_id, &first);
+    if (i->media_type[0])
+        put_str(b, "MediaType", i->media_type, &first);
+    put_str(b, "Status", "ACTIVE", &first);
+    put_str(b, "StreamARN", i->arn, &first);
+    put_str(b, "StreamName", i->name, &first);
+    put_str(b, "Version", i->version, &first);
+    fl_buf_u8(b, '}');
+}
+
+static void put_tags(fl_buf_t *b, const fl_stream_tag_t *t, size_t n)
+{
+    fl_buf_append_str(b, "{\"Tags\":{");
+    for (size_t i = 0; i < n; i++) {
+        int first = i == 0;
+        put_str(b, t[i].key, t[i].value, &first);
+    }
+    fl_buf_append_str(b, "}}");
+}
+
+static void job_work(fl_http_async_t *a)
+{
+    sjob_t *j = (sjob_t *)a;
+    fl_buf_t *b = &j->out;
+    const char *ver = j->has_version ? j->version : NULL;
+    int rc = 0;
+    fl_stream_info_t info;
+    switch (j->op) {
+    case OP_CREATE:
+        rc = fl_streams_create(j->st, &j->info, j->tags, j->n_tags, &info);
+        if (rc == FL_EINVAL)
+            snprintf(j->msg, sizeof j->msg, "KmsKeyId %s is not a configured master key",
+                     j->info.kms_key_id);
+        if (!rc) {
+            fl_buf_append_str(b, "{\"StreamARN\":");
+            fl_json_write_string(b, fl_slice_str(info.arn));
+            fl_buf_u8(b, '}');
+        }
+        break;
+    case OP_DESCRIBE:
+        rc = fl_streams_describe(j->st, j->name, j->creation_ms, &info);
+        if (!rc) {
+            fl_buf_append_str(b, "{\"StreamInfo\":");
+            put_info(b, &info);
+            fl_buf_u8(b, '}');
+        }
+        break;
+    case OP_ENDPOINT:
+        rc = fl_streams_describe(j->st, j->name, j->creation_ms, &info);
+        if (!rc) {
+            fl_buf_append_str(b, "{\"DataEndpoint\":");
+            fl_json_write_string(b, fl_slice_str(j->endpoint));
+            fl_buf_u8(b, '}');
+        }
+        break;
+    case OP_LIST: {
+        fl_stream_info_t *list = NULL;
+        size_t n = 0;
+        int more = 0;
+        rc = fl_streams_list(j->st, j->prefix, j->after, j->max, &list, &n, &more);
+        if (!rc) {
+            fl_buf_append_str(b, "{\"StreamInfoList\":[");
+            for (size_t i = 0; i < n; i++) {
+                if (i)
+                    fl_buf_u8(b, ',');
+                put_info(b, &list[i]);
+            }
+            fl_buf_u8(b, ']');
+            if (more && n > 0) {
+                fl_buf_append_str(b, ",\"NextToken\":\"");
+                fl_base64_encode(b, fl_slice_str(list[n - 1].name));
+                fl_buf_u8(b, '"');
+            }
+            fl_buf_u8(b, '}');
+        }
+        free(list);
+        break;
+    }
+    case OP_DELETE:
+        rc = fl_streams_delete(j->st, j->name, j->creation_ms, ver);
+        break;
+    case OP_UPDATE:
+        rc = fl_streams_update(j->st, j->name, j->creation_ms, ver, j->info.device_name,
+                               j->info.media_type);
+        break;
+    case OP_RETENTION:
+        rc = fl_streams_change_retention(j->st, j->name, j->creation_ms, ver, j->delta);
+        if (rc == FL_EINVAL)
+            snprintf(j->msg, sizeof j->msg, "retention of stream %s would leave 0..87600 hours",
+                     j->name);
+        break;
+    case OP_TAG:
+        rc = fl_streams_tag(j->st, j->name, j->creation_ms, j->tags, j->n_tags);
+        break;
+    case OP_UNTAG:
+        rc = fl_streams_untag(j->st, j->name, j->creation_ms, (const char *const *)j->keys,
+                              j->n_keys);
+        break;
+    case OP_LIST_TAGS: {
+        fl_stream_tag_t *tags = NULL;
+        size_t n = 0;
+        rc = fl_streams_tags(j->st, j->name, j->creation_ms, &tags, &n);
+        if (!rc)
+            put_tags(b, tags, n);
+        free(tags);
+        break;
+    }
+    }
+    if (rc) {
+        fail_job(j, rc);
+        return;
+    }
+    if (j->out.n == 0)
+        fl_buf_append_str(b, "{}");
+    j->status = b->err ? 500 : 200;
+    if (b->err) {
+        j->etype = "InternalFailure";
+        snprintf(j->msg, sizeof j->msg, "out of memory");
+    }
+}
+
+static void job_done(fl_http_async_t *a, fl_http_req_t *r)
+{
+    sjob_t *j = (sjob_t *)a;
+    if (j->hub_entry) {
+        j->hub_entry->deleting = 0;
+        fl_hub_release(j->hub, j->hub_entry);
+        j->hub_entry = NULL;
+    }
+    if (r) {
+        if (j->etype)
+            fl_http_respond_error(r, j->status, j->etype, "%s", j->msg);
+        else
+            fl_http_respond(r, 200, "application/json", fl_buf_slice(&j->out));
+    }
+    job_free(j);
+}
+
+static sjob_t *job_new(fl_http_req_t *r, op_t op)
+{
+    sjob_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        return NULL;
+    }
+    j->op = op;
+    j->st = fl_video_of(r->srv)->streams;
+    j->creation_ms = -1;
+    j->a.work = job_work;
+    j->a.done = job_done;
+    fl_buf_init(&j->out, 0);
+    return j;
+}
+
+static void submit(fl_http_req_t *r, sjob_t *j)
+{
+    if (fl_http_async(r, &j->a) != 0) {
+        fl_http_respond_error(r, 400, "ClientLimitExceededException",
+                              "the server is busy; retry later");
+        job_free(j);
+    }
+}
+
+/* ---- handlers ---- */
+
+void fl_api_create_stream(fl_http_req_t *r)
+{
+    sjob_t *j = job_new(r, OP_CREATE);
+    if (!j)
+        return;
+    fl_stream_info_t *in = &j->info;
+    int64_t hours = 0;
+    int has_hours;
+    if (get_string(r, "StreamName", 1, fl_valid_stream_name, in->name, sizeof in->name, NULL) ||
+        get_string(r, "DeviceName", 0, fl_valid_device_name, in->device_name,
+                   sizeof in->device_name, NULL) ||
+        get_string(r, "MediaType", 0, fl_valid_media_type, in->media_type, sizeof in->media_type,
+                   NULL) ||
+        get_string(r, "KmsKeyId", 0, fl_valid_kms_key_id, in->kms_key_id, sizeof in->kms_key_id,
+                   NULL) ||
+        get_int(r, "DataRetentionInHours", 0, 0, 87600, &hours, &has_hours) ||
+        get_tags(r, j, "Tags", 0, 0)) {
+        job_free(j);
+        return;
+    }
+    snprintf(j->name, sizeof j->name, "%s", in->name);
+    in->retention_hours = (uint32_t)hours;
+    submit(r, j);
+}
+
+static void simple_stream_op(fl_http_req_t *r, op_t op)
+{
+    sjob_t *j = job_new(r, op);
+    if (!j)
+        return;
+    if (get_stream(r, j, "StreamARN", 0)) {
+        job_free(j);
+        return;
+    }
+    submit(r, j);
+}
+
+void fl_api_describe_stream(fl_http_req_t *r)
+{
+    simple_stream_op(r, OP_DESCRIBE);
+}
+
+void fl_api_list_tags_for_stream(fl_http_req_t *r)
+{
+    char token[1025];
+    if (get_string(r, "NextToken", 0, fl_valid_next_token, token, sizeof token, NULL))
+        return;
+    simple_stream_op(r, OP_LIST_TAGS);
+}
+
+void fl_api_list_streams(fl_http_req_t *r)
+{
+    sjob_t *j = job_new(r, OP_LIST);
+    if (!j)
+        return;
+    int64_t max = 10000;
+    int has_max;
+    char token[1025];
+    if (get_int(r, "MaxResults", 0, 1, 10000, &max, &has_max) ||
+        get_string(r, "NextToken", 0, fl_valid_next_token, token, sizeof token, NULL))
+        goto fail;
+    j->max = (size_t)max;
+    if (token[0]) {
+        fl_buf_t d;
+        fl_buf_init(&d, sizeof j->after - 1);
+        int rc = fl_base64_decode(&d, fl_slice_str(token));
+        if (rc || fl_valid_stream_name(fl_buf_slice(&d), NULL) != 0) {
+            fl_buf_free(&d);
+            bad_arg(r, "%s is not a token this server gave", "NextToken");
+            goto fail;
+        }
+        memcpy(j->after, d.p, d.n);
+        j->after[d.n] = 0;
+        fl_buf_free(&d);
+    }
+    const fl_json_t *cond = fl_http_json(r, "StreamNameCondition");
+    if (cond && cond->type != FL_JSON_NULL) {
+        const fl_json_t *op = fl_json_get(cond, "ComparisonOperator");
+        const fl_json_t *val = fl_json_get(cond, "ComparisonValue");
+        if (cond->type != FL_JSON_OBJECT ||
+            (op && (op->type != FL_JSON_STRING || strcmp(op->str, "BEGINS_WITH") != 0))) {
+            bad_arg(r, "%s: ComparisonOperator must be BEGINS_WITH", "StreamNameCondition");
+            goto fail;
+        }
+        if (val) {
+            const char *why = NULL;
+            if (val->type != FL_JSON_STRING ||
+                fl_valid_stream_name(fl_slice(val->str, val->len), &why) != 0) {
+                bad_arg(r, "StreamNameCondition: ComparisonValue: %s",
+                        why ? why : "must be a string");
+                goto fail;
+            }
+            memcpy(j->prefix, val->str, val->len);
+        }
+    }
+    submit(r, j);
+    return;
+fail:
+    job_free(j);
+}
+
+void fl_api_delete_stream(fl_http_req_t *r)
+{
+    sjob_t *j = job_new(r, OP_DELETE);
+    if (!j)
+        return;
+    if (get_stream(r, j, "StreamARN", 1) || get_version(r, j, 0)) {
+        job_free(j);
+        return;
+    }
+    /* A producer or reader holds the stream's log: deleting it under them
+     * is refused. While the delete runs, the stream's hub entry says
+     * "deleting", so that no new producer or reader starts on it. */
+    fl_hub_entry_t *e = fl_hub_find(fl_video_of(r->srv)->hub, j->name);
+    if (e) {
+        fl_http_respond_error(r, 400, "ResourceInUseException",
+                              "stream %s has producers or readers connected (%d); delete it "
+                              "when they have gone",
+                              j->name, e->users);
+        job_free(j);
+        return;
+    }
+    j->hub = fl_video_of(r->srv)->hub;
+    j->hub_entry = fl_hub_acquire(j->hub, j->name);
+    if (!j->hub_entry) {
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        job_free(j);
+        return;
+    }
+    j->hub_entry->deleting = 1;
+    submit(r, j);
+}
+
+void fl_api_update_stream(fl_http_req_t *r)
+{
+    sjob_t *j = job_new(r, OP_UPDATE);
+    if (!j)
+        return;
+    if (get_stream(r, j, "StreamARN", 0) || get_version(r, j, 1) ||
+        get_string(r, "DeviceName", 0, fl_valid_device_name, j->info.device_name,
+                   sizeof j->info.device_name, NULL) ||
+        get_string(r, "MediaType", 0, fl_valid_media_type, j->info.media_type,
+                   sizeof j->info.media_type, NULL)) {
+        job_free(j);
+        return;
+    }
+    submit(r, j);
+}
+
+void fl_api_update_data_retention(fl_http_req_t *r)
+{
+    sjob_t *j = job_new(r, OP_RETENTION);
+    if (!j)
+        return;
+    char op[32];
+    int64_t change = 0;
+    int has;
+    if (get_stream(r, j, "StreamARN", 0) || get_version(r, j, 1) ||
+        get_string(r, "Operation", 1, NULL, op, sizeof op, NULL) ||
+        get_int(r, "DataRetentionChangeInHours", 1, 1, 87600, &change, &has))
+        goto fail;
+    if (strcmp(op, "INCREASE_DATA_RETENTION") == 0) {
+        j->delta = change;
+    } else if (strcmp(op, "DECREASE_DATA_RETENTION") == 0) {
+        j->delta = -change;
+    } else {
+        bad_arg(r, "Operation must be INCREASE_DATA_RETENTION or DECREASE_DATA_RETENTION%s", "");
+        goto fail;
+    }
+    submit(r, j);
+    return;
+fail:
+    job_free(j);
+}
+
+void fl_api_tag_stream(fl_http_req_t *r)
+{
+    sjob_t *j = job_new(r, OP_TAG);
+    if (!j)
+        return;
+    if (get_stream(r, j, "StreamARN", 0) || get_tags(r, j, "Tags", 1, 0)) {
+        job_free(j);
+        return;
+    }
+    submit(r, j);
+}
+
+void fl_api_untag_stream(fl_http_req_t *r)
+{
+    sjob_t *j = job_new(r, OP_UNTAG);
+    if (!j)
+        return;
+    if (get_stream(r, j, "StreamARN", 0) || get_tag_keys(r, j)) {
+        job_free(j);
+        return;
+    }
+    submit(r, j);
+}
+
+/* The *Resource forms name the stream by ResourceARN only. */
+void fl_api_tag_resource(fl_http_req_t *r)
+{
+    sjob_t *j = job_new(r, OP_TAG);
+    if (!j)
+        return;
+    if (get_stream(r, j, "ResourceARN", 1) || get_tags(r, j, "Tags", 1, 1)) {
+        job_free(j);
+        return;
+    }
+    submit(r, j);
+}
+
+void fl_api_untag_resource(fl_http_req_t *r)
+{
+    sjob_t *j = job_new(r, OP_UNTAG);
+    if (!j)
+        return;
+    if (get_stream(r, j, "ResourceARN", 1) || get_tag_keys(r, j)) {
+        job_free(j);
+        return;
+    }
+    submit(r, j);
+}
+
+void fl_api_list_tags_for_resource(fl_http_req_t *r)
+{
+    sjob_t *j = job_new(r, OP_LIST_TAGS);
+    if (!j)
+        return;
+    char token[1025];
+    if (get_stream(r, j, "ResourceARN", 1) ||
+        get_string(r, "NextToken", 0, fl_valid_next_token, token, sizeof token, NULL)) {
+        job_free(j);
+        return;
+    }
+    submit(r, j);
+}
+
+static const char *const fl_api_names[] = {
+    "PUT_MEDIA",
+    "GET_MEDIA",
+    "LIST_FRAGMENTS",
+    "GET_MEDIA_FOR_FRAGMENT_LIST",
+    "GET_HLS_STREAMING_SESSION_URL",
+    "GET_DASH_STREAMING_SESSION_URL",
+    "GET_CLIP",
+    "GET_IMAGES",
+};
+
+void fl_api_get_data_endpoint(fl_http_req_t *r)
+{
+    sjob_t *j = job_new(r, OP_ENDPOINT);
+    if (!j)
+        return;
+    char api[64];
+    if (get_stream(r, j, "StreamARN", 0) ||
+        get_string(r, "APIName", 1, NULL, api, sizeof api, NULL))
+        goto fail;
+    int known = 0;
+    for (size_t i = 0; i < sizeof fl_api_names / sizeof fl_api_names[0]; i++)
+        known |= strcmp(api, fl_api_names[i]) == 0;
+    if (!known) {
+        bad_arg(r,
+                "APIName '%s' is not one of PUT_MEDIA, GET_MEDIA, LIST_FRAGMENTS, "
+                "GET_MEDIA_FOR_FRAGMENT_LIST, GET_HLS_STREAMING_SESSION_URL, "
+                "GET_DASH_STREAMING_SESSION_URL, GET_CLIP, GET_IMAGES",
+                api);
+        goto fail;
+    }
+    /* This server serves every API itself. Answer with the address the
+     * client used to reach us (its Host header), so the endpoint works from
+     * where the client is; fall back to the first listener. */
+    char host[300];
+    int hl = lws_hdr_copy(r->wsi, host, sizeof host, WSI_TOKEN_HOST);
+    int sane = hl > 0;
+    for (int i = 0; i < hl; i++)
+        if (!(host[i] == '.' || host[i] == ':' || host[i] == '-' || host[i] == '[' ||
+              host[i] == ']' || (host[i] >= '0' && host[i] <= '9') ||
+              (host[i] >= 'a' && host[i] <= 'z') || (host[i] >= 'A' && host[i] <= 'Z')))
+            sane = 0;
+    if (sane)
+        snprintf(j->endpoint, sizeof j->endpoint, "%s://%s", lws_is_ssl(r->wsi) ? "https" : "http",
+                 host);
+    else
+        snprintf(j->endpoint, sizeof j->endpoint, "%s", fl_server_base_url(r->srv));
+    submit(r, j);
+    return;
+fail:
+    job_free(j);
+}

@@ -1,0 +1,61 @@
+/*
+ * server/kvs/kvs.h — the Kinesis Video APIs, shared by the files of
+ * server/kvs/ only: the control plane (api_streams.c), PutMedia over HTTP
+ * and WebSocket (api_putmedia.c), GetMedia and GetMediaForFragmentList
+ * (api_getmedia.c), ListFragments (api_fragments.c). kvs.c is the module
+ * that registers them (core/module.h).
+ */
+#ifndef FL_SERVER_KVS_KVS_H
+#define FL_SERVER_KVS_KVS_H
+
+#include <libwebsockets.h>
+
+#include "server/core/http.h"
+#include "server/core/metrics.h"
+#include "server/core/module.h"
+#include "server/core/server.h"
+#include "server/video/stream_ref.h"
+#include "server/video/video.h"
+
+/* The module's state. Loop thread only. */
+typedef struct fl_kvs {
+    struct fl_server *srv;
+    fl_video_t *video;
+    struct putmedia *putmedia; /* PutMedia sessions (api_putmedia.c's list) */
+} fl_kvs_t;
+
+extern const fl_module_t fl_kvs_module;
+
+/* The control plane (api_streams.c). */
+void fl_api_create_stream(fl_http_req_t *req);
+void fl_api_describe_stream(fl_http_req_t *req);
+void fl_api_list_streams(fl_http_req_t *req);
+void fl_api_delete_stream(fl_http_req_t *req);
+void fl_api_update_stream(fl_http_req_t *req);
+void fl_api_update_data_retention(fl_http_req_t *req);
+void fl_api_tag_stream(fl_http_req_t *req);
+void fl_api_untag_stream(fl_http_req_t *req);
+void fl_api_list_tags_for_stream(fl_http_req_t *req);
+void fl_api_tag_resource(fl_http_req_t *req);
+void fl_api_untag_resource(fl_http_req_t *req);
+void fl_api_list_tags_for_resource(fl_http_req_t *req);
+void fl_api_get_data_endpoint(fl_http_req_t *req);
+
+/* Media (api_putmedia.c, api_getmedia.c, api_fragments.c). */
+extern const fl_http_stream_ops_t fl_putmedia_ops;
+/* Housekeeping, every FL_TICK_MS: IDLE acks to producers that got none. */
+void fl_putmedia_tick(void *kvs);
+int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                            size_t len);
+void fl_api_get_media(fl_http_req_t *req);
+void fl_api_get_media_for_fragment_list(fl_http_req_t *req);
+void fl_api_list_fragments(fl_http_req_t *req);
+/* The stream a media request names (StreamName/StreamARN in its JSON
+ * body), got for action. Responds with the error and returns -1 when
+ * there is none. */
+int fl_api_media_stream(fl_http_req_t *r, const char *action, fl_stream_ref_t *ref);
+
+/* Storage completions are dispatched on the loop to the fl_completion_t
+ * each append was given as its cookie (core/server.h). */
+
+#endif

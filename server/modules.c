@@ -1,0 +1,17 @@
+/*
+ * server/modules.c — the registration list: every module framelogd runs,
+ * in start order (core/module.h). The only file besides main.c that knows
+ * the feature folders. A new feature is a folder with one module and one
+ * line here.
+ */
+#include "server/modules.h"
+
+#include "server/kvs/kvs.h"
+#include "server/video/video.h"
+
+const fl_module_t *const fl_modules[] = {
+    &fl_health_module, /* GET /healthz, GET /metrics */
+    &fl_video_module,  /* streams, live tails (no routes: the features' base) */
+    &fl_kvs_module,    /* the Kinesis Video APIs */
+    NULL,
+};

@@ -1,0 +1,90 @@
+/*
+ * server/hub.c — see hub.h. A linked list: the number of streams in use
+ * at once on one machine is modest, and lookups happen per connection and
+ * per storage completion, not per frame.
+ */
+#include "server/video/hub.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+struct fl_hub {
+    fl_hub_entry_t *head;
+    size_t n;
+};
+
+int fl_hub_new(fl_hub_t **out)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? 0 : FL_ENOMEM;
+}
+
+void fl_hub_free(fl_hub_t *h)
+{
+    if (!h)
+        return;
+    fl_hub_entry_t *e = h->head;
+    while (e) {
+        fl_hub_entry_t *n = e->next;
+        fl_live_free(e->live);
+        free(e);
+        e = n;
+    }
+    free(h);
+}
+
+fl_hub_entry_t *fl_hub_find(fl_hub_t *h, const char *name)
+{
+    for (fl_hub_entry_t *e = h->head; e; e = e->next)
+        if (strcmp(e->name, name) == 0)
+            return e;
+    return NULL;
+}
+
+void fl_hub_hold(fl_hub_entry_t *e)
+{
+    e->users++;
+}
+
+fl_hub_entry_t *fl_hub_acquire(fl_hub_t *h, const char *name)
+{
+    fl_hub_entry_t *e = fl_hub_find(h, name);
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (!e)
+            return NULL;
+        if (fl_live_new(NULL, &e->live) != 0) {
+            free(e);
+            return NULL;
+        }
+        snprintf(e->name, sizeof e->name, "%s", name);
+        e->next = h->head;
+        h->head = e;
+        h->n++;
+    }
+    e->users++;
+    return e;
+}
+
+void fl_hub_release(fl_hub_t *h, fl_hub_entry_t *e)
+{
+    if (--e->users > 0)
+        return;
+    for (fl_hub_entry_t **pp = &h->head; *pp; pp = &(*pp)->next) {
+        if (*pp == e) {
+            *pp = e->next;
+            break;
+        }
+    }
+    h->n--;
+    fl_live_free(e->live);
+    free(e);
+}
+
+size_t fl_hub_streams(const fl_hub_t *h)
+{
+    return h->n;
+}

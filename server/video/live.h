@@ -1,0 +1,113 @@
+/*
+ * server/live.h — the in-memory live tail of a video stream.
+ *
+ * Live readers (GetMedia from NOW, later LL-HLS, WebRTC and hooks) must not
+ * wait for a fragment to complete or persist (DESIGN.md, "Live tail"). The
+ * ingest session feeds the tail frame by frame as the parser produces
+ * frames; readers follow it. A reader that starts in the archive joins the
+ * tail at the first fragment storage does not have yet, so the seam has no
+ * gap and no duplicate.
+ *
+ * Contents: the fragments not yet durable (plus durable ones a reader is
+ * still in), each with its frames' bytes, in sequence order; the current
+ * session's Tracks element. A fragment leaves the tail once it is durable
+ * (or dropped) and no reader is inside it. Readers hold a position
+ * (fragment, frame index); a reader that falls more than max_bytes behind
+ * is cut loose (it resumes from the archive).
+ *
+ * Threads: the loop thread only. The tail never blocks and copies a frame
+ * at most once (not at all when the fragment's frames are in its shared
+ * record, fl_live_begin_shared); readers are told "there is more" through
+ * their wake hook and pull events with fl_live_next().
+ *
+ * Invariants (checked by fl_live_check in debug builds):
+ *   fragments are in increasing seq; at most the last one is open;
+ *   every reader's fragment is in the list; bytes = sum of frame bytes.
+ */
+#ifndef FL_SERVER_LIVE_H
+#define FL_SERVER_LIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/bytes.h"
+#include "server/video/recbuf.h"
+
+typedef struct fl_live fl_live_t;
+typedef struct fl_live_reader fl_live_reader_t;
+
+typedef struct {
+    size_t max_bytes; /* frame bytes kept per stream; 0: 64 MiB */
+} fl_live_opts_t;
+
+int fl_live_new(const fl_live_opts_t *opts, fl_live_t **out);
+/* Readers still joined are cut loose (their wake hook is called). */
+void fl_live_free(fl_live_t *l);
+
+/* ---- the producer side (ingest hooks) ---- */
+
+/* A new session's Tracks element (copied). */
+int fl_live_session(fl_live_t *l, fl_slice_t tracks);
+/* A fragment starts with sequence seq (its fragment number's). */
+int fl_live_begin(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t server_ns);
+/* The same, for a fragment whose frames are already in rec, the record the
+ * ingest session builds (server/recbuf.h): the tail holds a reference
+ * until the fragment leaves it, and copies no frame. */
+int fl_live_begin_shared(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t server_ns,
+                         fl_recbuf_t *rec);
+/* A frame of the open fragment: bytes copied, or, for a shared fragment,
+ * kept where they are (they must lie inside its record: FL_EINVAL
+ * otherwise). */
+int fl_live_frame(fl_live_t *l, uint64_t track, int64_t pts_ms, int64_t duration_ms, int keyframe,
+                  fl_slice_t bytes);
+/* The open fragment is complete (ok) or was dropped (cut off, refused). */
+void fl_live_end(fl_live_t *l, int ok);
+/* Storage made fragment seq durable: the tail may let it go. */
+void fl_live_durable(fl_live_t *l, uint64_t seq);
+/* Storage failed to keep fragment seq: it will never be durable; it counts
+ * as dropped from now on, so the tail can let it go. */
+void fl_live_lost(fl_live_t *l, uint64_t seq);
+
+/* ---- the reader side ---- */
+
+typedef enum {
+    FL_LIVE_NONE = 0, /* nothing new yet: wait for the wake hook */
+    FL_LIVE_FRAGMENT, /* a fragment starts: seq, producer_ms, tracks */
+    FL_LIVE_FRAME,    /* a frame of it */
+    FL_LIVE_END,      /* it is complete: seq, server_ns */
+    FL_LIVE_DROPPED,  /* it will never be complete (producer cut off) */
+    FL_LIVE_CUT,      /* the reader fell behind and was cut loose: resume at seq from storage */
+} fl_live_event_type_t;
+
+typedef struct {
+    fl_live_event_type_t type;
+    uint64_t seq;
+    int64_t producer_ms;
+    int64_t server_ns;
+    fl_slice_t tracks; /* FL_LIVE_FRAGMENT: the Tracks element of its session */
+    uint64_t track;    /* FL_LIVE_FRAME */
+    int64_t pts_ms;
+    int64_t duration_ms;
+    int keyframe;
+    fl_slice_t bytes; /* valid until the next fl_live_next call on this reader */
+} fl_live_event_t;
+
+/* Join at fragment seq (the first one the reader still needs): the reader
+ * starts at the first fragment numbered seq or later that was not dropped,
+ * or waits for one. Returns 0, or FL_ENOTFOUND when a complete fragment
+ * numbered seq or later already left the tail (storage has it: read it
+ * there). wake(data) is called when new events wait. */
+int fl_live_join(fl_live_t *l, uint64_t seq, void (*wake)(void *data), void *data,
+                 fl_live_reader_t **out);
+/* The next event for the reader. */
+void fl_live_next(fl_live_reader_t *r, fl_live_event_t *ev);
+void fl_live_leave(fl_live_reader_t *r);
+
+/* For /metrics and tests. */
+size_t fl_live_bytes(const fl_live_t *l);
+size_t fl_live_fragments(const fl_live_t *l);
+size_t fl_live_readers(const fl_live_t *l);
+/* The invariants above; 0 or FL_ESTATE. */
+int fl_live_check(const fl_live_t *l);
+
+#endif
