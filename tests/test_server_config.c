@@ -101,6 +101,9 @@ static const struct bad_case bad_cases[] = {
     {{"--log-level", "loud", NULL}, "'loud' is not one of"},
     {{"--max-body-bytes", "12", NULL}, "out of range"},
     {{"--max-body-bytes", "many", NULL}, "is not a number"},
+    /* no larger than what storage takes as one record (64 MiB): a fragment
+     * within the limit is never refused by storage */
+    {{"--max-fragment-bytes", "67108865", NULL}, "out of range"},
     {{"--data-dir=", NULL}, "empty value"},
     {{"--tls-cert", "c.pem", NULL}, "--tls-cert and --tls-key go together"},
     {{"--help=yes", NULL}, "takes no value"},

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "storage/log.h"
 
 typedef enum { OPT_LISTEN, OPT_STRING, OPT_LOGLEVEL, OPT_LONG, OPT_HELP, OPT_VERSION } opt_type_t;
 
@@ -42,8 +43,10 @@ static const opt_t fl_options[] = {
      "largest request body of a JSON API call"},
     {"max-connections", OPT_LONG, F(max_connections), "4096", 1, 1000000, "N",
      "open connections before new ones are refused"},
-    {"max-fragment-bytes", OPT_LONG, F(max_fragment_bytes), "50000000", 1024, 1L << 30, "N",
-     "PutMedia: largest fragment (ack error 4001 past it)"},
+    /* at most what storage takes as one record: a fragment within the
+     * limit is never refused by storage (5001) */
+    {"max-fragment-bytes", OPT_LONG, F(max_fragment_bytes), "50000000", 1024, FL_LOG_MAX_PAYLOAD,
+     "N", "PutMedia: largest fragment as stored (ack error 4001 past it)"},
     {"region", OPT_STRING, F(region), "us-east-1", 0, 0, "NAME", "region named in stream ARNs"},
     {"account-id", OPT_STRING, F(account_id), "000000000000", 0, 0, "DIGITS",
      "account named in stream ARNs"},

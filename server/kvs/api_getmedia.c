@@ -76,8 +76,8 @@ struct getmedia {
      * pieces go to lws_write from here without another copy */
     fl_buf_t out;
     size_t out_off;
-    fl_buf_t tracks; /* the Tracks element last sent */
-    char token[48];  /* the continuation token: the last fragment sent */
+    fl_buf_t tracks;                    /* the Tracks element last sent */
+    char token[FL_FRAGMENT_NUMBER_CAP]; /* the continuation token: the last fragment sent */
     int64_t idle_since_ms;
     int ended;   /* the end tags are queued */
     int closing; /* all written: close at the next writeable */
@@ -164,7 +164,7 @@ static void emit_fragment(getmedia_t *gm, const fl_log_record_t *rec)
 /* The reference's Tags after a fragment's Cluster. */
 static void emit_tags(getmedia_t *gm, const fl_log_record_t *rec)
 {
-    char number[48], server_ts[32], producer_ts[32], behind[32];
+    char number[FL_FRAGMENT_NUMBER_CAP], server_ts[32], producer_ts[32], behind[32];
     fl_fragment_number(gm->ref.info.id, rec->seq, number, sizeof number);
     fmt_ts(server_ts, sizeof server_ts, rec->server_ts_ns);
     fmt_ts(producer_ts, sizeof producer_ts, rec->producer_ts_ns);

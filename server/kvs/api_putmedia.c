@@ -65,7 +65,7 @@ typedef struct {
     int64_t timecode;
     uint64_t seq;        /* the number the live tail knows it by */
     int64_t received_ns; /* monotonic, when RECEIVED went out */
-    char number[48];
+    char number[FL_FRAGMENT_NUMBER_CAP];
 } pending_frag_t;
 
 struct putmedia {

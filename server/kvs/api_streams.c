@@ -42,7 +42,7 @@ typedef struct {
     fl_hub_t *hub;             /* DeleteStream: the server's hub, and */
     fl_hub_entry_t *hub_entry; /* the stream's entry, marked deleting meanwhile */
     /* the stream addressed */
-    char name[257];
+    char name[FL_STREAM_NAME_MAX + 1];
     int64_t creation_ms; /* from an ARN, else -1 */
     char version[65];
     int has_version;
@@ -52,8 +52,8 @@ typedef struct {
     size_t n_tags;
     char **keys;
     size_t n_keys;
-    char prefix[257];
-    char after[257];
+    char prefix[FL_STREAM_NAME_MAX + 1];
+    char after[FL_STREAM_NAME_MAX + 1];
     size_t max;
     int64_t delta;
     char endpoint[400];

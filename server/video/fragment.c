@@ -52,7 +52,7 @@ int fl_fragment_decode(fl_slice_t rec, fl_fragment_t *out)
 void fl_fragment_number(uint64_t log_id, uint64_t seq, char *buf, size_t cap)
 {
     unsigned __int128 v = (unsigned __int128)log_id << 64 | seq;
-    char tmp[48];
+    char tmp[FL_FRAGMENT_NUMBER_CAP];
     size_t n = 0;
     do {
         tmp[n++] = (char)('0' + (int)(v % 10));

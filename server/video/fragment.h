@@ -32,6 +32,9 @@
 #define FL_FRAGMENT_VERSION  1
 #define FL_FRAGMENT_HEADER   24
 #define FL_FRAGMENT_KEYFRAME 1
+/* A fragment number's decimal text with its NUL (a 128-bit number has at
+ * most 39 digits): the size of every buffer that holds one. */
+#define FL_FRAGMENT_NUMBER_CAP 48
 
 typedef struct {
     uint8_t flags;

@@ -29,6 +29,7 @@
 #include "media/nal.h"
 #include "server/video/fragment.h"
 #include "server/video/recbuf.h"
+#include "storage/log.h"
 
 #define END_OF_FRAGMENT   "AWS_KINESISVIDEO_END_OF_FRAGMENT"
 #define MAX_TRACK_NUMBERS 16
@@ -60,7 +61,7 @@ struct fl_ingest {
     int have_last;
 
     /* the fragment being received */
-    char number[48];
+    char number[FL_FRAGMENT_NUMBER_CAP];
     int64_t tc_ticks; /* Cluster Timecode as sent: FragmentTimecode in acks */
     int64_t abs_ms;   /* its absolute timecode, epoch ms */
     fl_recbuf_t *rec; /* its record being built (NULL outside a fragment, and for a resend) */
@@ -265,7 +266,9 @@ static int on_frame(fl_ingest_t *in, const fl_mkv_frame_t *f)
     if (in->end_ms - in->first_ms > in->o.max_fragment_ms)
         return fail(in, FL_ACK_ERR_TOO_LONG, "fragment longer than the limit");
     fl_buf_t *b = &in->rec->b;
-    if (b->n - in->cl_off + f->data.n + 32 > in->o.max_fragment_bytes)
+    /* the whole record (header, tags, Cluster) counts: it is what storage
+     * takes, so a fragment within the limit is never refused there */
+    if (b->n + f->data.n + 32 > in->o.max_fragment_bytes)
         return fail(in, FL_ACK_ERR_TOO_LARGE, "fragment larger than the limit");
     if (fl_mkv_write_simple_block(b, f->track, rel, f->keyframe, f->data) != 0 || b->err)
         return fail(in, FL_ACK_ERR_INTERNAL, "out of memory");
@@ -397,6 +400,8 @@ int fl_ingest_new(const fl_ingest_opts_t *opts, const fl_ingest_cbs_t *hooks, fl
     in->h = *hooks;
     if (!in->o.max_fragment_bytes)
         in->o.max_fragment_bytes = 50u * 1000 * 1000;
+    if (in->o.max_fragment_bytes > FL_LOG_MAX_PAYLOAD)
+        in->o.max_fragment_bytes = FL_LOG_MAX_PAYLOAD; /* what storage takes */
     if (!in->o.max_fragment_ms)
         in->o.max_fragment_ms = 20000;
     if (!in->o.max_tracks)

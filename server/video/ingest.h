@@ -31,6 +31,7 @@
 
 #include "common/bytes.h"
 #include "media/mkv_parser.h"
+#include "server/video/fragment.h"
 #include "server/video/recbuf.h"
 
 /* AWS's ack error ids (reference/kvs-api.md). */
@@ -61,9 +62,9 @@ typedef enum {
 
 typedef struct {
     fl_ack_type_t type;
-    int64_t timecode_ms; /* FragmentTimecode, as the producer sent it */
-    char number[48];     /* FragmentNumber, "" when there is none */
-    int error_id;        /* ERROR only */
+    int64_t timecode_ms;                 /* FragmentTimecode, as the producer sent it */
+    char number[FL_FRAGMENT_NUMBER_CAP]; /* FragmentNumber, "" when there is none */
+    int error_id;                        /* ERROR only */
 } fl_ack_t;
 
 /* The ack's JSON object, as producers expect it, without a newline. */

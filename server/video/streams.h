@@ -19,13 +19,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/video/validate.h"
 #include "storage/log.h"
 
 #define FL_STREAM_MAX_TAGS    50
 #define FL_STREAM_DEFAULT_KMS "default"
 
 typedef struct {
-    char name[257];
+    char name[FL_STREAM_NAME_MAX + 1];
     char arn[1100];
     char device_name[129];
     char media_type[129];

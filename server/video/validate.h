@@ -18,9 +18,6 @@
 
 /* Longest StreamName (bytes; buffers are FL_STREAM_NAME_MAX + 1). */
 #define FL_STREAM_NAME_MAX 256
-/* Longest fragment number as decimal text, with its NUL (a 128-bit
- * number has at most 39 digits). */
-#define FL_FRAGMENT_NUMBER_CAP 48
 
 int fl_valid_stream_name(fl_slice_t s, const char **why); /* 1..256 [a-zA-Z0-9_.-]+ */
 int fl_valid_device_name(fl_slice_t s, const char **why); /* 1..128 [a-zA-Z0-9_.-]+ */
