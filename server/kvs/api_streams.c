@@ -139,6 +139,21 @@ static int get_stream(fl_http_req_t *r, sjob_t *j, const char *arn_key, int arn_
     } else if (!has_name) {
         return bad_arg(r, "StreamName or %s is required", arn_key);
     }
+    /* the stream must exist, and the caller may do this call on it */
+    char action[96];
+    snprintf(action, sizeof action, "kinesisvideo:%s", r->route_name);
+    fl_stream_want_t want = {.name = j->name,
+                             .arn = has_arn ? arn : NULL,
+                             .action = action,
+                             .who = &r->who,
+                             .name_field = "StreamName",
+                             .arn_field = arn_key};
+    fl_stream_ref_t ref;
+    fl_api_error_t err;
+    if (fl_stream_check(fl_video_of(r->srv), &want, &ref, &err) != 0) {
+        fl_http_respond_api_error(r, &err);
+        return -1;
+    }
     return 0;
 }
 

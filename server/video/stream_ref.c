@@ -9,8 +9,8 @@
 #include "common/error.h"
 #include "server/core/server.h"
 
-int fl_stream_get(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t *ref,
-                  fl_api_error_t *err)
+int fl_stream_check(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t *ref,
+                    fl_api_error_t *err)
 {
     const char *why = NULL;
     long long arn_ms = -1;
@@ -47,6 +47,14 @@ int fl_stream_get(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t *
     if (fl_server_access(v->srv, want->who, want->action, ref->arn, &why) != 0)
         return fl_api_error(err, 403, "AccessDeniedException", "%s on %s: %s", want->action,
                             ref->arn, why);
+    return 0;
+}
+
+int fl_stream_get(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t *ref,
+                  fl_api_error_t *err)
+{
+    if (fl_stream_check(v, want, ref, err) != 0)
+        return -1;
     fl_hub_entry_t *e = fl_hub_find(v->hub, ref->name);
     if (e && e->deleting)
         return fl_api_error(err, 400, "ResourceInUseException", "stream %s is being deleted",

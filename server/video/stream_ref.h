@@ -46,6 +46,11 @@ typedef struct {
  * AccessDeniedException, 400 ResourceInUseException, 500). */
 int fl_stream_get(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t *ref,
                   fl_api_error_t *err);
+/* The same resolution and access check without holding anything (ref's
+ * hub stays NULL; put is not needed): for calls that only name the stream
+ * and work on the catalog (the control plane). */
+int fl_stream_check(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t *ref,
+                    fl_api_error_t *err);
 /* Let go (a ref that was never got, or was put already, is fine). */
 void fl_stream_put(fl_stream_ref_t *ref);
 
