@@ -318,7 +318,9 @@ static int prepare_aws(fl_http_req_t *r)
         return -1;
     if (r->body.n == 0)
         return 0;
-    fl_json_limits_t lim = {.max_depth = 16, .max_values = 20000, .max_string = 65536};
+    fl_json_limits_t lim = {.max_depth = 16,
+                            .max_values = 20000,
+                            .max_string = r->route->max_body ? r->route->max_body : 65536};
     size_t off = 0;
     int rc = fl_json_parse(fl_buf_slice(&r->body), &lim, &r->json, &off);
     if (rc) {
@@ -385,6 +387,18 @@ int fl_http_async(fl_http_req_t *r, fl_http_async_t *a)
     r->async = a;
     r->state = FL_REQ_ASYNC;
     return 0;
+}
+
+void fl_http_await(fl_http_req_t *r, fl_http_async_t *a)
+{
+    a->req = r;
+    r->async = a;
+    r->state = FL_REQ_ASYNC;
+}
+
+void fl_http_await_done(fl_http_async_t *a)
+{
+    async_done(&a->job);
 }
 
 /* The connection is going: a streaming route frees its state. */
@@ -477,18 +491,18 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
                               "Content-Length is not a byte count");
         return 0;
     }
-    if (clen > s->cfg->max_body_bytes) {
+    long max_body = r->route->max_body ? (long)r->route->max_body : s->cfg->max_body_bytes;
+    if (clen > max_body) {
         r->body_too_large = 1;
         fl_http_respond_error(r, 413, "InvalidArgumentException",
-                              "request body of %ld bytes exceeds the limit of %ld", clen,
-                              s->cfg->max_body_bytes);
+                              "request body of %ld bytes exceeds the limit of %ld", clen, max_body);
         return 0;
     }
     if (clen == 0) {
         dispatch(r);
         return 0;
     }
-    fl_buf_init(&r->body, (size_t)s->cfg->max_body_bytes);
+    fl_buf_init(&r->body, (size_t)max_body);
     if (fl_buf_reserve(&r->body, (size_t)clen)) {
         r->body_too_large = 1;
         fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
@@ -575,8 +589,7 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         if (r->body.err) {
             r->body_too_large = 1;
             fl_http_respond_error(r, 413, "InvalidArgumentException",
-                                  "request body exceeds the limit of %ld bytes",
-                                  s->cfg->max_body_bytes);
+                                  "request body exceeds the limit of %zu bytes", r->body.max);
         }
         return 0;
 

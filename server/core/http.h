@@ -95,6 +95,7 @@ typedef struct {
     const fl_http_stream_ops_t *stream; /* streaming routes only (handler NULL) */
     fl_route_match_t match;
     const char *target; /* X-Amz-Target, or NULL: any (or none) */
+    size_t max_body;    /* largest body (and JSON string) taken; 0: --max-body-bytes */
 } fl_route_t;
 
 /* The best route of table for a request (see fl_route_t), or NULL. *score
@@ -169,6 +170,14 @@ struct fl_http_req {
  * and a->done() responds later. Returns 0, or FL_EAGAIN when the pool is
  * full (the handler should answer ClientLimitExceededException). */
 int fl_http_async(fl_http_req_t *r, fl_http_async_t *a);
+
+/* Park the request until something other than the worker pool (a storage
+ * completion) finishes it: the handler returns without responding, and
+ * whoever finishes calls fl_http_await_done(a), on the loop thread, which
+ * runs a->done(a, req) — req NULL if the client went meanwhile — as for
+ * fl_http_async. a->work is not used. */
+void fl_http_await(fl_http_req_t *r, fl_http_async_t *a);
+void fl_http_await_done(fl_http_async_t *a);
 
 /* Turn a request whose body is complete (a JSON API call) into a
  * streaming response driven by ops (GetMedia): instead of responding, the

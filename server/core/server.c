@@ -37,6 +37,7 @@
 #include "common/diag.h"
 #include "common/error.h"
 #include "server/core/server_internal.h"
+#include "server/core/token.h"
 
 static int failf(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -400,6 +401,9 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
         }
     }
 
+    if ((rc = fl_token_key_load(cfg->data_dir, s->token_key, err, errlen)) != 0)
+        goto fail;
+
     fl_store_opts_t so;
     memset(&so, 0, sizeof so);
     so.dir = cfg->data_dir;
@@ -629,5 +633,6 @@ void fl_server_free(fl_server_t *s)
     fl_store_close(s->store); /* after every user of it is gone */
     if (had_ctx)
         fl_info("stopped after %.1f s", fl_metrics_uptime_s(&s->metrics));
+    explicit_bzero(s->token_key, sizeof s->token_key);
     free(s);
 }

@@ -33,6 +33,7 @@ struct fl_server {
     uint64_t request_seq;
     fl_workers_t *workers; /* catalog writes and other blocking work */
     fl_store_t *store;     /* the data dir's storage */
+    uint8_t token_key[32]; /* seals tokens (token.h), from <data-dir>/server.key */
     /* the modules (module.h), their states, in list order */
     const fl_module_t *modules[FL_MAX_MODULES];
     void *states[FL_MAX_MODULES];

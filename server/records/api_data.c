@@ -1,0 +1,651 @@
+/*
+ * server/records/api_data.c — records in and out: PutRecord, PutRecords,
+ * GetShardIterator, GetRecords.
+ *
+ * A put is acknowledged only once storage says the record is durable (the
+ * group commit's fdatasync), like a video fragment: the request waits,
+ * parked (fl_http_await), for the append's completion, which storage sends
+ * to the loop. A shard iterator is a sealed token (core/token.h) that holds
+ * the whole position, so the server keeps nothing per iterator:
+ *
+ *   0  1  from (0: at sequence number, 1: at server time)
+ *   1  4  shard id, big-endian
+ *   5  8  sequence number, or server time in ns, big-endian
+ *   13 8  the stream's creation time in ns (one incarnation of the name)
+ *   21 1  name length n
+ *   22 n  StreamName
+ *
+ * Reads run on the worker pool (they pread and decrypt).
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/base64.h"
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "server/core/token.h"
+#include "server/records/records.h"
+
+#define FROM_SEQ 0
+#define FROM_TS  1
+
+static int64_t wall_ms(void)
+{
+    return fl_time_real_ns() / 1000000;
+}
+
+/* ---- puts ---- */
+
+typedef struct put_job put_job_t;
+
+/* One record's append: its completion finds the job. */
+typedef struct {
+    fl_completion_t base; /* first */
+    put_job_t *job;
+    uint32_t shard;
+    uint64_t seq;
+    int status; /* the append's or the completion's */
+    size_t data_len;
+} put_one_t;
+
+struct put_job {
+    fl_http_async_t a; /* first */
+    fl_rec_stream_t st;
+    int many; /* PutRecords (else PutRecord) */
+    size_t n, pending;
+    put_one_t one[];
+};
+
+static void put_json_shard(fl_buf_t *b, uint32_t shard)
+{
+    char id[32];
+    fl_rec_shard_id(shard, id, sizeof id);
+    fl_buf_printf(b, "\"ShardId\":\"%s\"", id);
+}
+
+static void put_done(fl_http_async_t *a, fl_http_req_t *r)
+{
+    put_job_t *j = (put_job_t *)a;
+    fl_records_t *rs = j->st.rs;
+    for (size_t i = 0; i < j->n; i++)
+        if (!j->one[i].status) {
+            rs->records_in++;
+            rs->bytes_in += j->one[i].data_len;
+        }
+    if (r) {
+        fl_buf_t b;
+        fl_buf_init(&b, 0);
+        if (!j->many) {
+            put_one_t *o = &j->one[0];
+            if (o->status == FL_EAGAIN) {
+                fl_http_respond_error(r, 400, "ProvisionedThroughputExceededException",
+                                      "Rate exceeded: storage's queue is full; retry");
+            } else if (o->status) {
+                fl_http_respond_error(r, 500, "InternalFailureException",
+                                      "the record was not stored: %s", fl_strerror(o->status));
+            } else {
+                fl_buf_u8(&b, '{');
+                put_json_shard(&b, o->shard);
+                fl_buf_printf(&b, ",\"SequenceNumber\":\"%" PRIu64 "\",\"EncryptionType\":\"KMS\"}",
+                              o->seq);
+                fl_rec_respond(r, &b);
+            }
+        } else {
+            size_t failed = 0;
+            for (size_t i = 0; i < j->n; i++)
+                failed += j->one[i].status != 0;
+            fl_buf_printf(&b, "{\"FailedRecordCount\":%zu,\"EncryptionType\":\"KMS\",\"Records\":[",
+                          failed);
+            for (size_t i = 0; i < j->n; i++) {
+                put_one_t *o = &j->one[i];
+                fl_buf_append_str(&b, i ? ",{" : "{");
+                if (!o->status) {
+                    put_json_shard(&b, o->shard);
+                    fl_buf_printf(&b, ",\"SequenceNumber\":\"%" PRIu64 "\"}", o->seq);
+                } else {
+                    int throttled = o->status == FL_EAGAIN;
+                    fl_buf_printf(&b, "\"ErrorCode\":\"%s\",\"ErrorMessage\":",
+                                  throttled ? "ProvisionedThroughputExceededException"
+                                            : "InternalFailure");
+                    fl_json_write_string(
+                        &b, fl_slice_str(throttled ? "Rate exceeded: storage's queue is full"
+                                                   : fl_strerror(o->status)));
+                    fl_buf_u8(&b, '}');
+                }
+            }
+            fl_buf_append_str(&b, "]}");
+            fl_rec_respond(r, &b);
+        }
+        fl_buf_free(&b);
+    }
+    fl_rec_put(&j->st);
+    free(j);
+}
+
+/* Storage made one record durable (or failed it). */
+static void put_completed(fl_completion_t *c, int status, uint64_t seq)
+{
+    put_one_t *o = (put_one_t *)c;
+    put_job_t *j = o->job;
+    o->status = status;
+    o->seq = seq;
+    if (--j->pending == 0)
+        fl_http_await_done(&j->a);
+}
+
+/* The open shard whose hash-key range holds the 128-bit key. */
+static int shard_for_hash(fl_log_t *log, const uint8_t key[16], uint32_t *out)
+{
+    fl_log_shard_info_t *sh = NULL;
+    size_t n = 0;
+    int rc = fl_log_shards(log, &sh, &n);
+    if (rc)
+        return rc;
+    rc = FL_ENOTFOUND;
+    for (size_t i = 0; i < n; i++)
+        if (sh[i].open && memcmp(key, sh[i].hash_start, 16) >= 0 &&
+            memcmp(key, sh[i].hash_end, 16) <= 0) {
+            *out = sh[i].id;
+            rc = 0;
+            break;
+        }
+    free(sh);
+    return rc;
+}
+
+typedef struct {
+    fl_buf_t data;
+    const char *key;
+    uint32_t shard;
+} parsed_t;
+
+/* One record's members (Data, PartitionKey, ExplicitHashKey). Responds
+ * and returns -1 on bad input. */
+static int parse_record(fl_http_req_t *r, const fl_json_t *obj, fl_log_t *log, parsed_t *p,
+                        size_t idx, int many)
+{
+    char where[48] = "";
+    if (many)
+        snprintf(where, sizeof where, "Records[%zu].", idx);
+    const fl_json_t *d = fl_json_get(obj, "Data");
+    const fl_json_t *k = fl_json_get(obj, "PartitionKey");
+    const fl_json_t *h = fl_json_get(obj, "ExplicitHashKey");
+    if (!d || d->type != FL_JSON_STRING) {
+        fl_http_respond_error(r, 400, "ValidationException", "%sData is required (base64)", where);
+        return -1;
+    }
+    if (!k || k->type != FL_JSON_STRING || k->len < 1 || k->len > FL_LOG_MAX_KEY) {
+        fl_http_respond_error(r, 400, "ValidationException",
+                              "%sPartitionKey must be 1 to 256 characters", where);
+        return -1;
+    }
+    fl_buf_init(&p->data, FL_RECORDS_MAX_RECORD);
+    if (fl_base64_decode(&p->data, fl_slice(d->str, d->len)) != 0) {
+        int too_big = p->data.err == FL_ELIMIT;
+        fl_buf_free(&p->data);
+        fl_http_respond_error(r, 400, "ValidationException",
+                              too_big ? "%sData is larger than 1 MiB" : "%sData is not base64",
+                              where);
+        return -1;
+    }
+    p->key = k->str;
+    int rc;
+    if (h) {
+        uint8_t hk[16];
+        if (h->type != FL_JSON_STRING || fl_rec_u128_parse(h->str, hk) != 0) {
+            fl_buf_free(&p->data);
+            fl_http_respond_error(r, 400, "InvalidArgumentException",
+                                  "%sExplicitHashKey must be a decimal from 0 to 2^128-1", where);
+            return -1;
+        }
+        rc = shard_for_hash(log, hk, &p->shard);
+    } else {
+        rc = fl_log_shard_for_key(log, fl_slice(k->str, k->len), &p->shard);
+    }
+    if (rc) {
+        fl_buf_free(&p->data);
+        fl_http_respond_error(r, 500, "InternalFailureException", "no open shard for the key: %s",
+                              fl_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* Parse every record, then append them all and park the request. */
+static void put(fl_http_req_t *r, int many)
+{
+    fl_rec_stream_t st;
+    const fl_json_t *list = NULL;
+    size_t n = 1;
+    if (many) {
+        list = fl_http_json(r, "Records");
+        if (!list || list->type != FL_JSON_ARRAY || list->count < 1 ||
+            list->count > FL_RECORDS_MAX_PUT) {
+            fl_http_respond_error(r, 400, "ValidationException",
+                                  "Records must list 1 to %d records", FL_RECORDS_MAX_PUT);
+            return;
+        }
+        n = list->count;
+    }
+    if (fl_rec_get(r, &st) != 0)
+        return;
+    parsed_t *p = calloc(n, sizeof *p);
+    put_job_t *j = calloc(1, sizeof *j + n * sizeof j->one[0]);
+    size_t parsed = 0, total = 0;
+    if (!p || !j) {
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        goto out;
+    }
+    /* PutRecord's members are the body's own; PutRecords' are in Records */
+    const fl_json_t *e = many ? list->child : r->json ? fl_json_root(r->json) : NULL;
+    for (; parsed < n; e = e ? e->next : NULL) {
+        if (!e || e->type != FL_JSON_OBJECT) {
+            fl_http_respond_error(r, 400, "ValidationException", "Records[%zu] is not an object",
+                                  parsed);
+            goto out;
+        }
+        if (parse_record(r, e, st.log, &p[parsed], parsed, many) != 0)
+            goto out;
+        total += p[parsed].data.n;
+        parsed++;
+    }
+    if (total > FL_RECORDS_MAX_PUT_SIZE) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "Records hold %zu bytes of data, more than 5 MiB", total);
+        goto out;
+    }
+    j->st = st;
+    j->many = many;
+    j->n = n;
+    j->a.done = put_done;
+    int64_t now_ns = fl_time_real_ns();
+    for (size_t i = 0; i < n; i++) {
+        put_one_t *o = &j->one[i];
+        o->base.done = put_completed;
+        o->job = j;
+        o->shard = p[i].shard;
+        o->data_len = p[i].data.n;
+        fl_log_record_t rec;
+        memset(&rec, 0, sizeof rec);
+        /* no producer time in the API: the arrival is the record's time on
+         * the timeline it shares with video fragments */
+        rec.producer_ts_ns = now_ns;
+        rec.key = fl_slice_str(p[i].key);
+        rec.payload = fl_buf_slice(&p[i].data);
+        o->status = fl_log_append(st.log, o->shard, &rec, &o->base, &o->seq);
+        if (!o->status)
+            j->pending++;
+    }
+    st.held = 0; /* the job holds it now */
+    if (j->pending == 0) {
+        /* nothing went to storage: answer now */
+        fl_http_await(r, &j->a);
+        fl_http_await_done(&j->a);
+    } else {
+        fl_http_await(r, &j->a);
+    }
+    j = NULL;
+out:
+    for (size_t i = 0; i < parsed; i++)
+        fl_buf_free(&p[i].data);
+    free(p);
+    free(j);
+    fl_rec_put(&st);
+}
+
+void fl_rec_put_record(fl_http_req_t *r)
+{
+    put(r, 0);
+}
+
+void fl_rec_put_records(fl_http_req_t *r)
+{
+    put(r, 1);
+}
+
+/* ---- iterators ---- */
+
+typedef struct {
+    int from;
+    uint32_t shard;
+    uint64_t pos;
+    int64_t created_ns;
+    char name[FL_RECORDS_NAME_MAX + 1];
+} iter_t;
+
+static int seal_iter(fl_records_t *rs, const iter_t *it, fl_buf_t *out)
+{
+    uint8_t p[22 + FL_RECORDS_NAME_MAX];
+    size_t nl = strlen(it->name);
+    p[0] = (uint8_t)it->from;
+    fl_store_be32(p + 1, it->shard);
+    fl_store_be64(p + 5, it->pos);
+    fl_store_be64(p + 13, (uint64_t)it->created_ns);
+    p[21] = (uint8_t)nl;
+    memcpy(p + 22, it->name, nl);
+    return fl_token_seal(rs->srv, FL_TOKEN_SHARD_ITERATOR, fl_slice(p, 22 + nl),
+                         wall_ms() + FL_RECORDS_ITERATOR_MS, out);
+}
+
+static int open_iter(fl_records_t *rs, fl_slice_t text, iter_t *it)
+{
+    fl_buf_t p;
+    fl_buf_init(&p, 0);
+    int rc = fl_token_open(rs->srv, FL_TOKEN_SHARD_ITERATOR, text, wall_ms(), &p);
+    if (!rc && (p.n < 22 || p.n != 22 + (size_t)p.p[21] || p.p[21] > FL_RECORDS_NAME_MAX ||
+                p.p[0] > FROM_TS))
+        rc = FL_EMALFORMED; /* ours, but not an iterator we write (cannot happen) */
+    if (!rc) {
+        it->from = p.p[0];
+        it->shard = fl_load_be32(p.p + 1);
+        it->pos = fl_load_be64(p.p + 5);
+        it->created_ns = (int64_t)fl_load_be64(p.p + 13);
+        memcpy(it->name, p.p + 22, p.p[21]);
+        it->name[p.p[21]] = 0;
+    }
+    fl_buf_free(&p);
+    return rc;
+}
+
+/* Decimal sequence number into 64 bits: 0 or -1. */
+static int parse_seq(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!*s || strlen(s) > 20)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+void fl_rec_get_shard_iterator(fl_http_req_t *r)
+{
+    fl_records_t *rs = r->mod;
+    const fl_json_t *sid = fl_http_json(r, "ShardId");
+    const fl_json_t *type = fl_http_json(r, "ShardIteratorType");
+    iter_t it;
+    memset(&it, 0, sizeof it);
+    if (!sid || sid->type != FL_JSON_STRING || fl_rec_parse_shard_id(sid->str, &it.shard) != 0) {
+        fl_http_respond_error(r, 400, "ValidationException", "ShardId is required: shardId-NNNN");
+        return;
+    }
+    if (!type || type->type != FL_JSON_STRING) {
+        fl_http_respond_error(r, 400, "ValidationException", "ShardIteratorType is required");
+        return;
+    }
+    fl_rec_stream_t st;
+    if (fl_rec_get(r, &st) != 0)
+        return;
+    fl_log_shard_info_t *sh = NULL;
+    size_t n = 0;
+    const fl_log_shard_info_t *s = NULL;
+    if (fl_log_shards(st.log, &sh, &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (sh[i].id == it.shard)
+                s = &sh[i];
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    if (!s) {
+        fl_http_respond_error(r, 400, "ResourceNotFoundException",
+                              "Shard %s in stream %s under account %s does not exist", sid->str,
+                              st.name, fl_server_config(rs->srv)->account_id);
+        goto out;
+    }
+    const char *t = type->str;
+    const fl_json_t *sn = fl_http_json(r, "StartingSequenceNumber");
+    it.from = FROM_SEQ;
+    if (strcmp(t, "TRIM_HORIZON") == 0) {
+        it.pos = 0;
+    } else if (strcmp(t, "LATEST") == 0) {
+        it.pos = s->next_seq;
+    } else if (strcmp(t, "AT_SEQUENCE_NUMBER") == 0 || strcmp(t, "AFTER_SEQUENCE_NUMBER") == 0) {
+        if (!sn || sn->type != FL_JSON_STRING || parse_seq(sn->str, &it.pos) != 0 ||
+            (t[1] == 'F' && it.pos == UINT64_MAX)) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException",
+                                  "StartingSequenceNumber is required for %s: a sequence number "
+                                  "of this shard",
+                                  t);
+            goto out;
+        }
+        if (t[1] == 'F')
+            it.pos++;
+    } else if (strcmp(t, "AT_TIMESTAMP") == 0) {
+        const fl_json_t *ts = fl_http_json(r, "Timestamp");
+        double sec;
+        if (!ts || fl_json_double(ts, &sec) != 0 || sec < 0 || sec > 1e11) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException",
+                                  "Timestamp (epoch seconds) is required for AT_TIMESTAMP");
+            goto out;
+        }
+        /* compared at the precision records report (ms): rounding to the
+         * nearest ms is exact for any timestamp given in ms */
+        it.from = FROM_TS;
+        it.pos = (uint64_t)llround(sec * 1000.0) * 1000000u;
+    } else {
+        fl_http_respond_error(r, 400, "ValidationException",
+                              "ShardIteratorType '%s' is not one of AT_SEQUENCE_NUMBER, "
+                              "AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP",
+                              t);
+        goto out;
+    }
+    it.created_ns = st.info.created_ns;
+    snprintf(it.name, sizeof it.name, "%s", st.name);
+    fl_buf_append_str(&b, "{\"ShardIterator\":\"");
+    if (seal_iter(rs, &it, &b) != 0) {
+        fl_http_respond_error(r, 500, "InternalFailure", "cannot make an iterator");
+        goto out;
+    }
+    fl_buf_append_str(&b, "\"}");
+    fl_rec_respond(r, &b);
+out:
+    fl_buf_free(&b);
+    free(sh);
+    fl_rec_put(&st);
+}
+
+/* ---- GetRecords ---- */
+
+typedef struct {
+    fl_http_async_t a; /* first */
+    fl_rec_stream_t st;
+    iter_t it;
+    size_t limit;
+    /* results (worker) */
+    int rc;
+    int closed_end; /* a closed shard read to its end */
+    uint64_t next_seq;
+    size_t count, bytes;
+    int64_t behind_ms;
+    fl_buf_t recs;     /* the Records array's members */
+    fl_buf_t children; /* ChildShards' members, at a closed end */
+} get_job_t;
+
+static void get_work(fl_http_async_t *a)
+{
+    get_job_t *j = (get_job_t *)a;
+    fl_log_read_opts_t o = {.from = j->it.from == FROM_TS ? FL_LOG_AT_SERVER_TS : FL_LOG_AT_SEQ,
+                            .seq = j->it.pos,
+                            .ts_ns = (int64_t)j->it.pos,
+                            .max_bytes = FL_RECORDS_GET_BYTES,
+                            .max_records = j->limit};
+    fl_log_batch_t b;
+    memset(&b, 0, sizeof b);
+    int rc = fl_log_read(j->st.log, j->it.shard, &o, &b);
+    if (rc == FL_EEXPIRED || rc == FL_ECORRUPT) {
+        /* retention removed it (or a chunk is damaged): go on from what is
+         * kept, as Kinesis does past the trim horizon */
+        o.from = FL_LOG_AT_SEQ;
+        o.seq = b.next_seq;
+        rc = fl_log_read(j->st.log, j->it.shard, &o, &b);
+    }
+    j->next_seq = b.next_seq;
+    if (rc == FL_EAGAIN) {
+        rc = 0;
+        if (j->it.from == FROM_TS) {
+            /* nothing at or after the time yet: wait where the shard ends */
+            fl_log_shard_info_t *sh = NULL;
+            size_t n = 0;
+            if (fl_log_shards(j->st.log, &sh, &n) == 0)
+                for (size_t i = 0; i < n; i++)
+                    if (sh[i].id == j->it.shard)
+                        j->next_seq = sh[i].next_seq;
+            free(sh);
+        }
+    } else if (rc == FL_EEOF) {
+        rc = 0;
+        j->closed_end = 1;
+    }
+    j->rc = rc;
+    int64_t last_ts = 0;
+    for (size_t i = 0; !rc && i < b.count; i++) {
+        const fl_log_record_t *rec = &b.records[i];
+        fl_buf_append_str(&j->recs, i ? ",{" : "{");
+        fl_buf_printf(
+            &j->recs,
+            "\"SequenceNumber\":\"%" PRIu64 "\",\"ApproximateArrivalTimestamp\":", rec->seq);
+        fl_rec_put_time(&j->recs, rec->server_ts_ns);
+        fl_buf_append_str(&j->recs, ",\"Data\":\"");
+        fl_base64_encode(&j->recs, rec->payload);
+        fl_buf_append_str(&j->recs, "\",\"PartitionKey\":");
+        fl_json_write_string(&j->recs, rec->key);
+        fl_buf_append_str(&j->recs, ",\"EncryptionType\":\"KMS\"}");
+        j->bytes += rec->payload.n;
+        last_ts = rec->server_ts_ns;
+    }
+    j->count = rc ? 0 : b.count;
+    /* how far behind the shard's newest record the reader is */
+    fl_log_shard_info_t *sh = NULL;
+    size_t n = 0;
+    if (!rc && fl_log_shards(j->st.log, &sh, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (sh[i].id == j->it.shard && j->next_seq < sh[i].next_seq && last_ts)
+                j->behind_ms = (fl_time_real_ns() - last_ts) / 1000000;
+            if (j->closed_end &&
+                (sh[i].parent == j->it.shard || sh[i].adjacent_parent == j->it.shard)) {
+                char id[32], parent[32], lo[40], hi[40];
+                fl_rec_shard_id(sh[i].id, id, sizeof id);
+                fl_rec_u128_dec(sh[i].hash_start, lo);
+                fl_rec_u128_dec(sh[i].hash_end, hi);
+                fl_buf_printf(&j->children, "%s{\"ShardId\":\"%s\",\"ParentShards\":[",
+                              j->children.n ? "," : "", id);
+                fl_rec_shard_id(sh[i].parent, parent, sizeof parent);
+                fl_buf_printf(&j->children, "\"%s\"", parent);
+                if (sh[i].adjacent_parent != FL_LOG_NO_SHARD) {
+                    fl_rec_shard_id(sh[i].adjacent_parent, parent, sizeof parent);
+                    fl_buf_printf(&j->children, ",\"%s\"", parent);
+                }
+                fl_buf_printf(&j->children,
+                              "],\"HashKeyRange\":{\"StartingHashKey\":\"%s\",\"EndingHashKey\":"
+                              "\"%s\"}}",
+                              lo, hi);
+            }
+        }
+    }
+    free(sh);
+    fl_log_batch_free(&b);
+}
+
+static void get_done(fl_http_async_t *a, fl_http_req_t *r)
+{
+    get_job_t *j = (get_job_t *)a;
+    fl_records_t *rs = j->st.rs;
+    rs->records_out += j->count;
+    rs->bytes_out += j->bytes;
+    if (r) {
+        if (j->rc) {
+            fl_http_respond_error(r, 500, "InternalFailureException", "reading %s: %s", j->st.name,
+                                  fl_strerror(j->rc));
+        } else {
+            fl_buf_t b;
+            fl_buf_init(&b, 0);
+            fl_buf_append_str(&b, "{\"Records\":[");
+            fl_buf_append(&b, j->recs.p, j->recs.n);
+            fl_buf_printf(&b, "],\"MillisBehindLatest\":%" PRId64, j->behind_ms);
+            if (j->closed_end) {
+                fl_buf_append_str(&b, ",\"ChildShards\":[");
+                fl_buf_append(&b, j->children.p, j->children.n);
+                fl_buf_u8(&b, ']');
+            } else {
+                iter_t next = j->it;
+                next.from = FROM_SEQ;
+                next.pos = j->next_seq;
+                fl_buf_append_str(&b, ",\"NextShardIterator\":\"");
+                if (seal_iter(rs, &next, &b) != 0)
+                    b.err = FL_ENOMEM;
+                fl_buf_u8(&b, '"');
+            }
+            fl_buf_u8(&b, '}');
+            fl_rec_respond(r, &b);
+            fl_buf_free(&b);
+        }
+    }
+    fl_buf_free(&j->recs);
+    fl_buf_free(&j->children);
+    fl_rec_put(&j->st);
+    free(j);
+}
+
+void fl_rec_get_records(fl_http_req_t *r)
+{
+    fl_records_t *rs = r->mod;
+    const fl_json_t *tok = fl_http_json(r, "ShardIterator");
+    if (!tok || tok->type != FL_JSON_STRING) {
+        fl_http_respond_error(r, 400, "ValidationException", "ShardIterator is required");
+        return;
+    }
+    int64_t limit = FL_RECORDS_GET_LIMIT;
+    const fl_json_t *lv = fl_http_json(r, "Limit");
+    if (lv && (fl_json_int64(lv, &limit) != 0 || limit < 1 || limit > FL_RECORDS_GET_LIMIT)) {
+        fl_http_respond_error(r, 400, "ValidationException", "Limit must be 1 to 10000");
+        return;
+    }
+    iter_t it;
+    int rc = open_iter(rs, fl_slice(tok->str, tok->len), &it);
+    if (rc == FL_EEXPIRED) {
+        fl_http_respond_error(r, 400, "ExpiredIteratorException",
+                              "Iterator expired. The iterator was created more than 5 minutes "
+                              "ago; get a new one with GetShardIterator");
+        return;
+    }
+    if (rc) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "ShardIterator is not an iterator this server gave (or was altered)");
+        return;
+    }
+    get_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        return;
+    }
+    if (fl_rec_get_named(r, it.name, &j->st) != 0) {
+        free(j);
+        return;
+    }
+    if (j->st.info.created_ns != it.created_ns) {
+        fl_http_respond_error(r, 400, "ResourceNotFoundException",
+                              "Stream %s was deleted since the iterator was made", it.name);
+        fl_rec_put(&j->st);
+        free(j);
+        return;
+    }
+    j->it = it;
+    j->limit = (size_t)limit;
+    fl_buf_init(&j->recs, 0);
+    fl_buf_init(&j->children, 0);
+    j->a.work = get_work;
+    j->a.done = get_done;
+    if (fl_http_async(r, &j->a) != 0) {
+        fl_rec_put(&j->st);
+        free(j);
+        fl_http_respond_error(r, 400, "ProvisionedThroughputExceededException",
+                              "the server is busy; retry later");
+    }
+}

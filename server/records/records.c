@@ -1,0 +1,328 @@
+/*
+ * server/records/records.c — the Kinesis Data Streams room as a module:
+ * its routes (one per X-Amz-Target at `POST /`), the data streams in use,
+ * and what the handlers share. See records.h.
+ */
+#include "server/records/records.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/json.h"
+
+#define T(op, h, max)                                                                              \
+    {                                                                                              \
+        .method = FL_HTTP_POST, .path = "/", .target = "Kinesis_20131202." op,                     \
+        .name = "Kinesis." op, .handler = h, .flags = FL_ROUTE_AWS | FL_ROUTE_JSON11,              \
+        .max_body = max                                                                            \
+    }
+
+/* PutRecords: 5 MiB of data, base64 in JSON (4/3), keys and framing */
+#define PUT_BODY_MAX (8u << 20)
+/* PutRecord: 1 MiB of data, base64 */
+#define PUT1_BODY_MAX (2u << 20)
+
+static const fl_route_t records_routes[] = {
+    T("CreateStream", fl_rec_create_stream, 0),
+    T("DeleteStream", fl_rec_delete_stream, 0),
+    T("DescribeStream", fl_rec_describe_stream, 0),
+    T("DescribeStreamSummary", fl_rec_describe_stream_summary, 0),
+    T("ListStreams", fl_rec_list_streams, 0),
+    T("ListShards", fl_rec_list_shards, 0),
+    T("IncreaseStreamRetentionPeriod", fl_rec_increase_retention, 0),
+    T("DecreaseStreamRetentionPeriod", fl_rec_decrease_retention, 0),
+    T("PutRecord", fl_rec_put_record, PUT1_BODY_MAX),
+    T("PutRecords", fl_rec_put_records, PUT_BODY_MAX),
+    T("GetShardIterator", fl_rec_get_shard_iterator, 0),
+    T("GetRecords", fl_rec_get_records, 0),
+    {.path = NULL},
+};
+
+static int records_init(struct fl_server *s, void **state, char *err, size_t errlen)
+{
+    fl_records_t *rs = calloc(1, sizeof *rs);
+    if (!rs) {
+        snprintf(err, errlen, "records: out of memory");
+        return FL_ENOMEM;
+    }
+    rs->srv = s;
+    *state = rs;
+    return 0;
+}
+
+static void records_fini(void *state)
+{
+    fl_records_t *rs = state;
+    if (!rs)
+        return;
+    while (rs->in_use) {
+        fl_rec_use_t *u = rs->in_use;
+        rs->in_use = u->next;
+        free(u);
+    }
+    free(rs);
+}
+
+static void records_metrics(void *state, fl_buf_t *o)
+{
+    const fl_records_t *rs = state;
+    fl_metrics_render_counter(o, "framelog_records_in_total",
+                              "Data-stream records made durable (PutRecord, PutRecords).",
+                              rs->records_in);
+    fl_metrics_render_counter(o, "framelog_records_in_bytes_total", "Data bytes of those records.",
+                              rs->bytes_in);
+    fl_metrics_render_counter(o, "framelog_records_out_total", "Records returned by GetRecords.",
+                              rs->records_out);
+    fl_metrics_render_counter(o, "framelog_records_out_bytes_total", "Data bytes of those records.",
+                              rs->bytes_out);
+}
+
+const fl_module_t fl_records_module = {
+    .name = "records",
+    .init = records_init,
+    .fini = records_fini,
+    .routes = records_routes,
+    .metrics = records_metrics,
+};
+
+/* ---- names ---- */
+
+void fl_rec_log_name(const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "d/%s", name);
+}
+
+void fl_rec_arn(const fl_records_t *rs, const char *name, char *buf, size_t cap)
+{
+    const fl_config_t *cfg = fl_server_config(rs->srv);
+    snprintf(buf, cap, "arn:aws:kinesis:%s:%s:stream/%s", cfg->region, cfg->account_id, name);
+}
+
+int fl_rec_valid_name(const char *name, const char **why)
+{
+    size_t n = strlen(name);
+    if (n < 1 || n > FL_RECORDS_NAME_MAX) {
+        *why = "StreamName must be 1 to 128 characters";
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-')) {
+            *why = "StreamName must match [a-zA-Z0-9_.-]+";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void fl_rec_shard_id(uint32_t id, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "shardId-%012" PRIu32, id);
+}
+
+int fl_rec_parse_shard_id(const char *s, uint32_t *id)
+{
+    /* "shardId-000000000001", or the bare number as AWS also accepts */
+    if (strncmp(s, "shardId-", 8) == 0)
+        s += 8;
+    if (!*s || strlen(s) > 12)
+        return -1;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (v >= FL_LOG_NO_SHARD)
+        return -1;
+    *id = (uint32_t)v;
+    return 0;
+}
+
+void fl_rec_u128_dec(const uint8_t v[16], char buf[40])
+{
+    unsigned __int128 x = 0;
+    for (int i = 0; i < 16; i++)
+        x = (x << 8) | v[i];
+    char tmp[40];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + (int)(x % 10));
+        x /= 10;
+    } while (x);
+    for (int i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = 0;
+}
+
+int fl_rec_u128_parse(const char *s, uint8_t out[16])
+{
+    const unsigned __int128 max = ~(unsigned __int128)0;
+    unsigned __int128 x = 0;
+    size_t n = strlen(s);
+    if (n < 1 || n > 39 || (n > 1 && s[0] == '0'))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (x > (max - d) / 10)
+            return -1;
+        x = x * 10 + d;
+    }
+    for (int i = 15; i >= 0; i--) {
+        out[i] = (uint8_t)(x & 0xff);
+        x >>= 8;
+    }
+    return 0;
+}
+
+void fl_rec_put_time(fl_buf_t *b, int64_t ns)
+{
+    fl_buf_printf(b, "%" PRId64 ".%03" PRId64, ns / 1000000000, (ns / 1000000) % 1000);
+}
+
+void fl_rec_respond(fl_http_req_t *r, fl_buf_t *body)
+{
+    if (body->err)
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+    else
+        fl_http_respond(r, 200, "application/x-amz-json-1.1", fl_buf_slice(body));
+}
+
+/* ---- data streams in use ---- */
+
+static void use(fl_records_t *rs, uint64_t id)
+{
+    for (fl_rec_use_t *u = rs->in_use; u; u = u->next)
+        if (u->log_id == id) {
+            u->users++;
+            return;
+        }
+    fl_rec_use_t *u = calloc(1, sizeof *u);
+    if (!u)
+        return; /* not counted: a delete meanwhile is refused by storage's own checks */
+    u->log_id = id;
+    u->users = 1;
+    u->next = rs->in_use;
+    rs->in_use = u;
+}
+
+static void unuse(fl_records_t *rs, uint64_t id)
+{
+    for (fl_rec_use_t **p = &rs->in_use; *p; p = &(*p)->next) {
+        if ((*p)->log_id != id)
+            continue;
+        if (--(*p)->users == 0) {
+            fl_rec_use_t *u = *p;
+            *p = u->next;
+            free(u);
+        }
+        return;
+    }
+}
+
+static int resolve(fl_http_req_t *r, const char *name, const char *arn, fl_rec_stream_t *st)
+{
+    fl_records_t *rs = r->mod;
+    const char *why = NULL;
+    memset(st, 0, sizeof *st);
+    st->rs = rs;
+    if (arn && arn[0]) {
+        /* arn:aws:kinesis:<region>:<account>:stream/<name> */
+        const char *p = strstr(arn, ":stream/");
+        if (strncmp(arn, "arn:aws:kinesis:", 16) != 0 || !p) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException",
+                                  "StreamARN is not a "
+                                  "data stream ARN");
+            return -1;
+        }
+        if (name && name[0] && strcmp(name, p + 8) != 0) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException",
+                                  "StreamName and StreamARN name different streams");
+            return -1;
+        }
+        name = p + 8;
+    }
+    if (!name || !name[0]) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "StreamName or StreamARN is required");
+        return -1;
+    }
+    if (fl_rec_valid_name(name, &why) != 0) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException", "%s", why);
+        return -1;
+    }
+    snprintf(st->name, sizeof st->name, "%s", name);
+    fl_rec_arn(rs, st->name, st->arn, sizeof st->arn);
+    if (arn && arn[0] && strcmp(arn, st->arn) != 0) {
+        fl_http_respond_error(r, 400, "ResourceNotFoundException",
+                              "Stream %s under account %s not found.", st->name,
+                              fl_server_config(rs->srv)->account_id);
+        return -1;
+    }
+    char action[96];
+    snprintf(action, sizeof action, "kinesis:%s", r->route->target + strlen("Kinesis_20131202."));
+    if (fl_server_access(rs->srv, &r->who, action, st->arn, &why) != 0) {
+        fl_http_respond_error(r, 400, "AccessDeniedException", "%s on %s: %s", action, st->arn,
+                              why);
+        return -1;
+    }
+    char ln[FL_LOG_MAX_NAME + 1];
+    fl_rec_log_name(st->name, ln, sizeof ln);
+    int rc = fl_log_open(fl_server_store(rs->srv), ln, &st->log);
+    if (!rc)
+        rc = fl_log_info(st->log, &st->info);
+    if (rc == FL_ENOTFOUND) {
+        fl_http_respond_error(r, 400, "ResourceNotFoundException",
+                              "Stream %s under account %s not found.", st->name,
+                              fl_server_config(rs->srv)->account_id);
+        return -1;
+    }
+    if (rc) {
+        fl_http_respond_error(r, 500, "InternalFailure", "stream %s: %s", st->name,
+                              fl_strerror(rc));
+        return -1;
+    }
+    use(rs, st->info.id);
+    st->held = 1;
+    return 0;
+}
+
+int fl_rec_get(fl_http_req_t *r, fl_rec_stream_t *st)
+{
+    const fl_json_t *n = fl_http_json(r, "StreamName");
+    const fl_json_t *a = fl_http_json(r, "StreamARN");
+    if ((n && n->type != FL_JSON_STRING) || (a && a->type != FL_JSON_STRING)) {
+        fl_http_respond_error(r, 400, "SerializationException",
+                              "StreamName and StreamARN are strings");
+        return -1;
+    }
+    return resolve(r, n ? n->str : NULL, a ? a->str : NULL, st);
+}
+
+int fl_rec_get_named(fl_http_req_t *r, const char *name, fl_rec_stream_t *st)
+{
+    return resolve(r, name, NULL, st);
+}
+
+void fl_rec_put(fl_rec_stream_t *st)
+{
+    if (!st || !st->held)
+        return;
+    unuse(st->rs, st->info.id);
+    st->held = 0;
+}
+
+/* Is the data stream in use (DeleteStream waits for none)? */
+int fl_rec_in_use(const fl_records_t *rs, uint64_t log_id)
+{
+    for (const fl_rec_use_t *u = rs->in_use; u; u = u->next)
+        if (u->log_id == log_id)
+            return u->users;
+    return 0;
+}
