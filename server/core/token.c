@@ -35,8 +35,13 @@ static void mac(const uint8_t key[FL_TOKEN_KEY_BYTES], const uint8_t *p, size_t 
     HMAC(EVP_sha256(), key, FL_TOKEN_KEY_BYTES, p, n, out, &len);
 }
 
-int fl_token_seal(const struct fl_server *s, uint8_t kind, fl_slice_t payload, int64_t expires_ms,
-                  fl_buf_t *out)
+const uint8_t *fl_server_token_key(const struct fl_server *s)
+{
+    return s->token_key;
+}
+
+int fl_token_seal(const uint8_t key[FL_TOKEN_KEY_BYTES], uint8_t kind, fl_slice_t payload,
+                  int64_t expires_ms, fl_buf_t *out)
 {
     if (payload.n > FL_TOKEN_MAX_PAYLOAD)
         return FL_ELIMIT;
@@ -46,7 +51,7 @@ int fl_token_seal(const struct fl_server *s, uint8_t kind, fl_slice_t payload, i
     fl_store_be64(raw + 2, (uint64_t)expires_ms);
     memcpy(raw + HEAD_BYTES, payload.p, payload.n);
     size_t n = HEAD_BYTES + payload.n;
-    mac(s->token_key, raw, n, raw + n);
+    mac(key, raw, n, raw + n);
     n += MAC_BYTES;
     size_t start = out->n;
     fl_base64_encode(out, fl_slice(raw, n));
@@ -64,8 +69,8 @@ int fl_token_seal(const struct fl_server *s, uint8_t kind, fl_slice_t payload, i
     return 0;
 }
 
-int fl_token_open(const struct fl_server *s, uint8_t kind, fl_slice_t text, int64_t now_ms,
-                  fl_buf_t *out)
+int fl_token_open(const uint8_t key[FL_TOKEN_KEY_BYTES], uint8_t kind, fl_slice_t text,
+                  int64_t now_ms, fl_buf_t *out)
 {
     enum { MAX_RAW = HEAD_BYTES + FL_TOKEN_MAX_PAYLOAD + MAC_BYTES };
     char b64[(MAX_RAW + 2) / 3 * 4 + 4];
@@ -93,7 +98,7 @@ int fl_token_open(const struct fl_server *s, uint8_t kind, fl_slice_t text, int6
     }
     uint8_t want[MAC_BYTES];
     size_t body = raw.n - MAC_BYTES;
-    mac(s->token_key, raw.p, body, want);
+    mac(key, raw.p, body, want);
     if (CRYPTO_memcmp(want, raw.p + body, MAC_BYTES) != 0 || raw.p[1] != kind) {
         fl_buf_free(&raw);
         return FL_EMALFORMED;

@@ -32,14 +32,16 @@ struct fl_server;
 
 /* Seal payload as a token of kind that expires at expires_ms; the text is
  * appended to out (NUL-terminated). FL_ELIMIT for a payload too long. */
-int fl_token_seal(const struct fl_server *s, uint8_t kind, fl_slice_t payload, int64_t expires_ms,
-                  fl_buf_t *out);
+int fl_token_seal(const uint8_t key[FL_TOKEN_KEY_BYTES], uint8_t kind, fl_slice_t payload,
+                  int64_t expires_ms, fl_buf_t *out);
 /* Open a token of kind: its payload into out (replacing what it held).
  * FL_EMALFORMED (not a token of ours, or altered: the same answer, so a
  * forger learns nothing), FL_EEXPIRED (genuine but past its expiry at
  * now_ms). */
-int fl_token_open(const struct fl_server *s, uint8_t kind, fl_slice_t text, int64_t now_ms,
-                  fl_buf_t *out);
+int fl_token_open(const uint8_t key[FL_TOKEN_KEY_BYTES], uint8_t kind, fl_slice_t text,
+                  int64_t now_ms, fl_buf_t *out);
+/* The server's token key (fl_token_key_load at start). */
+const uint8_t *fl_server_token_key(const struct fl_server *s);
 
 /* Load the data dir's token key, creating it on first start (core use:
  * fl_server_new). Returns 0, or a negative code with a reason in err. */

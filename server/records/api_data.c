@@ -327,15 +327,16 @@ static int seal_iter(fl_records_t *rs, const iter_t *it, fl_buf_t *out)
     fl_store_be64(p + 13, (uint64_t)it->created_ns);
     p[21] = (uint8_t)nl;
     memcpy(p + 22, it->name, nl);
-    return fl_token_seal(rs->srv, FL_TOKEN_SHARD_ITERATOR, fl_slice(p, 22 + nl),
-                         wall_ms() + FL_RECORDS_ITERATOR_MS, out);
+    return fl_token_seal(fl_server_token_key(rs->srv), FL_TOKEN_SHARD_ITERATOR,
+                         fl_slice(p, 22 + nl), wall_ms() + FL_RECORDS_ITERATOR_MS, out);
 }
 
 static int open_iter(fl_records_t *rs, fl_slice_t text, iter_t *it)
 {
     fl_buf_t p;
     fl_buf_init(&p, 0);
-    int rc = fl_token_open(rs->srv, FL_TOKEN_SHARD_ITERATOR, text, wall_ms(), &p);
+    int rc =
+        fl_token_open(fl_server_token_key(rs->srv), FL_TOKEN_SHARD_ITERATOR, text, wall_ms(), &p);
     if (!rc && (p.n < 22 || p.n != 22 + (size_t)p.p[21] || p.p[21] > FL_RECORDS_NAME_MAX ||
                 p.p[0] > FROM_TS))
         rc = FL_EMALFORMED; /* ours, but not an iterator we write (cannot happen) */
