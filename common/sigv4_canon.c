@@ -522,7 +522,7 @@ int fl_sigv4_canon_string_to_sign(fl_slice_t amz_date, fl_slice_t scope, fl_slic
     return (int)len;
 }
 
-/* ---- presigned URLs ---- */
+/* ---- what a verifier receives ---- */
 
 static int fail(const char **why, const char *reason, int code)
 {
@@ -556,49 +556,125 @@ static int decode(fl_slice_t s, char *out, size_t cap, size_t *len)
     return 0;
 }
 
+/* KEY/DATE/REGION/SERVICE/aws4_request */
+static int parse_credential(fl_slice_t c, fl_sigv4_canon_auth_t *out, const char **why)
+{
+    fl_slice_t part[5];
+    size_t np = 0, at = 0;
+    for (size_t i = 0; i <= c.n; i++) {
+        if (i < c.n && c.p[i] != '/')
+            continue;
+        if (np == 5)
+            return fail(why, "Credential has too many parts", FL_EMALFORMED);
+        part[np++] = fl_slice(c.p + at, i - at);
+        at = i + 1;
+    }
+    if (np != 5 || !fl_slice_eq_str(part[4], "aws4_request"))
+        return fail(why, "Credential is not KEY/DATE/REGION/SERVICE/aws4_request", FL_EMALFORMED);
+    int rc = fl_sigv4_canon_check_field(part[0], FL_SIGV4_CANON_MAX_ACCESS_KEY);
+    if (rc)
+        return fail(why, "Credential's access key is empty, too long or not printable", rc);
+    char scope[FL_SIGV4_CANON_SCOPE_MAX];
+    rc = fl_sigv4_canon_scope(part[1], part[2], part[3], scope, sizeof scope);
+    if (rc < 0)
+        return fail(why, "Credential's date, region or service is not valid", rc);
+    memcpy(out->access_key, part[0].p, part[0].n);
+    out->access_key[part[0].n] = 0;
+    memcpy(out->date, part[1].p, 8);
+    out->date[8] = 0;
+    memcpy(out->region, part[2].p, part[2].n);
+    out->region[part[2].n] = 0;
+    memcpy(out->service, part[3].p, part[3].n);
+    out->service[part[3].n] = 0;
+    return 0;
+}
+
+static int parse_signed_headers(fl_slice_t v, fl_sigv4_canon_auth_t *out, const char **why)
+{
+    if (v.n >= sizeof out->signed_headers)
+        return fail(why, "SignedHeaders is too long", FL_ELIMIT);
+    fl_slice_t names[FL_SIGV4_CANON_MAX_HEADERS];
+    size_t nn;
+    int rc = split_signed(v, names, &nn);
+    if (rc)
+        return fail(why, "SignedHeaders is not sorted lower-case header names", rc);
+    memcpy(out->signed_headers, v.p, v.n);
+    out->signed_headers[v.n] = 0;
+    return 0;
+}
+
+static int parse_signature(fl_slice_t v, fl_sigv4_canon_auth_t *out, const char **why)
+{
+    if (v.n != 64)
+        return fail(why, "Signature is not 64 lower-case hex digits", FL_EMALFORMED);
+    for (size_t k = 0; k < 64; k++)
+        if (!((v.p[k] >= '0' && v.p[k] <= '9') || (v.p[k] >= 'a' && v.p[k] <= 'f')))
+            return fail(why, "Signature is not 64 lower-case hex digits", FL_EMALFORMED);
+    memcpy(out->signature, v.p, 64);
+    out->signature[64] = 0;
+    return 0;
+}
+
+int fl_sigv4_canon_parse_authorization(fl_slice_t h, fl_sigv4_canon_auth_t *out, const char **why)
+{
+    if (!out)
+        return FL_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (h.n > FL_SIGV4_CANON_MAX_AUTHORIZATION)
+        return fail(why, "Authorization header too long", FL_ELIMIT);
+    size_t sl = strlen(FL_SIGV4_CANON_ALGORITHM);
+    if (h.n < sl || memcmp(h.p, FL_SIGV4_CANON_ALGORITHM, sl) != 0 || (h.n > sl && h.p[sl] != ' '))
+        return fail(why, "Authorization scheme is not AWS4-HMAC-SHA256", FL_EUNSUPPORTED);
+    size_t i = sl;
+    int seen = 0; /* bit 0: Credential, 1: SignedHeaders, 2: Signature */
+    for (;;) {
+        while (i < h.n && (h.p[i] == ' ' || h.p[i] == '\t'))
+            i++;
+        size_t s = i;
+        while (i < h.n && h.p[i] != ',')
+            i++;
+        size_t e = i;
+        while (e > s && (h.p[e - 1] == ' ' || h.p[e - 1] == '\t'))
+            e--;
+        const uint8_t *eq = memchr(h.p + s, '=', e - s);
+        if (!eq)
+            return fail(why, "Authorization part without '='", FL_EMALFORMED);
+        fl_slice_t name = fl_slice(h.p + s, (size_t)(eq - (h.p + s)));
+        fl_slice_t val = fl_slice(eq + 1, (size_t)(h.p + e - (eq + 1)));
+        int bit, rc;
+        if (fl_slice_eq_str(name, "Credential")) {
+            bit = 1;
+            rc = parse_credential(val, out, why);
+        } else if (fl_slice_eq_str(name, "SignedHeaders")) {
+            bit = 2;
+            rc = parse_signed_headers(val, out, why);
+        } else if (fl_slice_eq_str(name, "Signature")) {
+            bit = 4;
+            rc = parse_signature(val, out, why);
+        } else {
+            return fail(why, "Authorization has an unknown part", FL_EMALFORMED);
+        }
+        if (seen & bit)
+            return fail(why, "Authorization repeats a part", FL_EMALFORMED);
+        if (rc)
+            return rc;
+        seen |= bit;
+        if (i == h.n)
+            break;
+        i++; /* the comma */
+    }
+    if (seen != 7)
+        return fail(why, "Authorization lacks Credential, SignedHeaders or Signature",
+                    FL_EMALFORMED);
+    return 0;
+}
+
 enum { P_ALG, P_CRED, P_DATE, P_EXPIRES, P_SIGNED, P_SIG, P_TOKEN, P_COUNT };
 static const char *const presigned_names[P_COUNT] = {
     "X-Amz-Algorithm",     "X-Amz-Credential", "X-Amz-Date",          "X-Amz-Expires",
     "X-Amz-SignedHeaders", "X-Amz-Signature",  "X-Amz-Security-Token"};
 
-static int parse_credential(const char *c, size_t n, fl_sigv4_canon_presigned_t *out,
-                            const char **why)
-{
-    const char *parts[5];
-    size_t lens[5], np = 0, at = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && c[i] != '/')
-            continue;
-        if (np == 5)
-            return fail(why, "X-Amz-Credential has too many parts", FL_EMALFORMED);
-        parts[np] = c + at;
-        lens[np++] = i - at;
-        at = i + 1;
-    }
-    if (np != 5 || lens[4] != 12 || memcmp(parts[4], "aws4_request", 12) != 0)
-        return fail(why, "X-Amz-Credential is not KEY/DATE/REGION/SERVICE/aws4_request",
-                    FL_EMALFORMED);
-    int rc = fl_sigv4_canon_check_field(fl_slice(parts[0], lens[0]), FL_SIGV4_CANON_MAX_ACCESS_KEY);
-    if (rc)
-        return fail(why, "X-Amz-Credential's access key is empty, too long or not printable", rc);
-    char scope[FL_SIGV4_CANON_SCOPE_MAX];
-    rc = fl_sigv4_canon_scope(fl_slice(parts[1], lens[1]), fl_slice(parts[2], lens[2]),
-                              fl_slice(parts[3], lens[3]), scope, sizeof scope);
-    if (rc < 0)
-        return fail(why, "X-Amz-Credential's date, region or service is not valid", rc);
-    memcpy(out->access_key, parts[0], lens[0]);
-    out->access_key[lens[0]] = 0;
-    memcpy(out->date, parts[1], 8);
-    out->date[8] = 0;
-    memcpy(out->region, parts[2], lens[2]);
-    out->region[lens[2]] = 0;
-    memcpy(out->service, parts[3], lens[3]);
-    out->service[lens[3]] = 0;
-    return 0;
-}
-
-int fl_sigv4_canon_parse_presigned(fl_slice_t query, fl_sigv4_canon_presigned_t *out,
-                                   const char **why)
+int fl_sigv4_canon_parse_presigned(fl_slice_t query, fl_sigv4_canon_auth_t *out, const char **why)
 {
     if (!out)
         return FL_EINVAL;
@@ -639,7 +715,7 @@ int fl_sigv4_canon_parse_presigned(fl_slice_t query, fl_sigv4_canon_presigned_t 
 
     if ((rc = decode(val[P_CRED], tmp, sizeof tmp, &n)) != 0)
         return fail(why, "X-Amz-Credential is too long or holds a NUL", rc);
-    if ((rc = parse_credential(tmp, n, out, why)) != 0)
+    if ((rc = parse_credential(fl_slice(tmp, n), out, why)) != 0)
         return rc;
 
     int64_t ns;
@@ -661,18 +737,11 @@ int fl_sigv4_canon_parse_presigned(fl_slice_t query, fl_sigv4_canon_presigned_t 
     if (out->expires < 1 || out->expires > MAX_EXPIRES)
         return fail(why, "X-Amz-Expires is not 1..604800 seconds", FL_ELIMIT);
 
-    if ((rc = decode(val[P_SIGNED], out->signed_headers, sizeof out->signed_headers, &n)) != 0)
+    if ((rc = decode(val[P_SIGNED], tmp, sizeof tmp, &n)) != 0)
         return fail(why, "X-Amz-SignedHeaders is too long", rc);
-    fl_slice_t names[FL_SIGV4_CANON_MAX_HEADERS];
-    size_t nn;
-    if ((rc = split_signed(fl_slice(out->signed_headers, n), names, &nn)) != 0)
-        return fail(why, "X-Amz-SignedHeaders is not sorted lower-case header names", rc);
-
-    if (decode(val[P_SIG], tmp, sizeof tmp, &n) != 0 || n != 64)
-        return fail(why, "X-Amz-Signature is not 64 lower-case hex digits", FL_EMALFORMED);
-    for (size_t k = 0; k < 64; k++)
-        if (!((tmp[k] >= '0' && tmp[k] <= '9') || (tmp[k] >= 'a' && tmp[k] <= 'f')))
-            return fail(why, "X-Amz-Signature is not 64 lower-case hex digits", FL_EMALFORMED);
-    memcpy(out->signature, tmp, 65);
-    return 0;
+    if ((rc = parse_signed_headers(fl_slice(tmp, n), out, why)) != 0)
+        return rc;
+    if (decode(val[P_SIG], tmp, sizeof tmp, &n) != 0)
+        return fail(why, "Signature is not 64 lower-case hex digits", FL_EMALFORMED);
+    return parse_signature(fl_slice(tmp, n), out, why);
 }

@@ -53,13 +53,14 @@
 
 #include "common/bytes.h"
 
-#define FL_SIGV4_CANON_ALGORITHM      "AWS4-HMAC-SHA256"
-#define FL_SIGV4_CANON_MAX_HEADERS    32      /* signed headers */
-#define FL_SIGV4_CANON_MAX_QUERY      64      /* query parameters */
-#define FL_SIGV4_CANON_MAX_NAME       63      /* one header name */
-#define FL_SIGV4_CANON_MAX_FIELD      63      /* region, service */
-#define FL_SIGV4_CANON_MAX_ACCESS_KEY 128     /* access key id */
-#define FL_SIGV4_CANON_MAX_TEXT       1048576 /* method, path, query, one header value */
+#define FL_SIGV4_CANON_ALGORITHM         "AWS4-HMAC-SHA256"
+#define FL_SIGV4_CANON_MAX_HEADERS       32      /* signed headers */
+#define FL_SIGV4_CANON_MAX_QUERY         64      /* query parameters */
+#define FL_SIGV4_CANON_MAX_NAME          63      /* one header name */
+#define FL_SIGV4_CANON_MAX_FIELD         63      /* region, service */
+#define FL_SIGV4_CANON_MAX_ACCESS_KEY    128     /* access key id */
+#define FL_SIGV4_CANON_MAX_TEXT          1048576 /* method, path, query, one header value */
+#define FL_SIGV4_CANON_MAX_AUTHORIZATION 4096    /* an Authorization header's value */
 /* The signed-headers list at its longest, NUL included. */
 #define FL_SIGV4_CANON_SIGNED_MAX (FL_SIGV4_CANON_MAX_HEADERS * (FL_SIGV4_CANON_MAX_NAME + 1))
 /* A scope at its longest, NUL included. */
@@ -124,27 +125,38 @@ int fl_sigv4_canon_string_to_sign(fl_slice_t amz_date, fl_slice_t scope, fl_slic
 /* Lower-case hex of n bytes into out[2n + 1]. */
 void fl_sigv4_canon_hex(const uint8_t *p, size_t n, char *out);
 
-/* ---- presigned URLs ---- */
+/* ---- what a verifier receives ---- */
 
-/* The X-Amz-* parameters of a presigned URL's query, percent-decoded. */
+/* A request's signature parameters, from its Authorization header or its
+ * presigned query (percent-decoded), checked for form. */
 typedef struct {
     char access_key[FL_SIGV4_CANON_MAX_ACCESS_KEY + 1];
     char date[9]; /* the credential's YYYYMMDD */
     char region[FL_SIGV4_CANON_MAX_FIELD + 1];
     char service[FL_SIGV4_CANON_MAX_FIELD + 1];
-    char amz_date[17];                              /* X-Amz-Date */
-    int64_t expires;                                /* X-Amz-Expires, seconds: 1..604800 */
-    char signed_headers[FL_SIGV4_CANON_SIGNED_MAX]; /* X-Amz-SignedHeaders */
-    char signature[65];                             /* X-Amz-Signature, lower-case hex */
-    int has_security_token;                         /* X-Amz-Security-Token given */
-} fl_sigv4_canon_presigned_t;
+    char signed_headers[FL_SIGV4_CANON_SIGNED_MAX]; /* lower case, sorted */
+    char signature[65];                             /* lower-case hex */
+    /* presigned only (empty / 0 for a header: X-Amz-Date is then a header) */
+    char amz_date[17];      /* X-Amz-Date */
+    int64_t expires;        /* X-Amz-Expires, seconds: 1..604800 */
+    int has_security_token; /* X-Amz-Security-Token given */
+} fl_sigv4_canon_auth_t;
 
-/* Find and check the presigned parameters in a raw query (after '?').
- * 0; FL_ENOTFOUND when the query has no X-Amz-Algorithm (not presigned);
- * FL_EUNSUPPORTED for another algorithm; FL_EMALFORMED for a parameter
- * missing, repeated or not of its form; FL_ELIMIT past a limit. why (may
- * be NULL) gets a static reason on failure. */
-int fl_sigv4_canon_parse_presigned(fl_slice_t query, fl_sigv4_canon_presigned_t *out,
-                                   const char **why);
+/* An Authorization header's value:
+ *   "AWS4-HMAC-SHA256" SP part ("," part){2}, in any order, each once:
+ *   Credential=KEY/DATE/REGION/SERVICE/aws4_request | SignedHeaders=a;b |
+ *   Signature=64 hex
+ * (spaces and tabs around commas optional). 0; FL_EUNSUPPORTED for another
+ * scheme; FL_EMALFORMED / FL_ELIMIT otherwise, with a static reason in why
+ * (may be NULL). */
+int fl_sigv4_canon_parse_authorization(fl_slice_t header, fl_sigv4_canon_auth_t *out,
+                                       const char **why);
+
+/* The presigned parameters in a raw query (after '?'). 0; FL_ENOTFOUND
+ * when the query has no X-Amz-Algorithm (not presigned); FL_EUNSUPPORTED
+ * for another algorithm; FL_EMALFORMED for a parameter missing, repeated
+ * or not of its form (X-Amz-Date must be on the credential's date);
+ * FL_ELIMIT past a limit; why as above. */
+int fl_sigv4_canon_parse_presigned(fl_slice_t query, fl_sigv4_canon_auth_t *out, const char **why);
 
 #endif

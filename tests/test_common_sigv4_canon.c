@@ -50,26 +50,32 @@ static fl_sigv4_canon_request_t vanilla(const fl_sigv4_canon_header_t *h, size_t
 }
 
 /* The signature over a canonical request, as a verifier with OpenSSL. */
-static void sign(const char *creq, const char *amz_date, const char *secret, char sig_hex[65])
+static void sign_in(const char *creq, const char *amz_date, const char *region, const char *service,
+                    const char *secret, char sig_hex[65])
 {
     uint8_t d[32], k[32];
     unsigned int len = 32;
     char hex[65], scope[FL_SIGV4_CANON_SCOPE_MAX], sts[FL_SIGV4_CANON_STS_MAX], key[256];
     ck_assert_int_eq(EVP_Digest(creq, strlen(creq), d, NULL, EVP_sha256(), NULL), 1);
     fl_sigv4_canon_hex(d, 32, hex);
-    int n = fl_sigv4_canon_scope(fl_slice(amz_date, 8), fl_slice_str("us-east-1"),
-                                 fl_slice_str("service"), scope, sizeof scope);
+    int n = fl_sigv4_canon_scope(fl_slice(amz_date, 8), fl_slice_str(region), fl_slice_str(service),
+                                 scope, sizeof scope);
     ck_assert_int_gt(n, 0);
     int sn = fl_sigv4_canon_string_to_sign(fl_slice_str(amz_date), fl_slice(scope, (size_t)n),
                                            fl_slice(hex, 64), sts, sizeof sts);
     ck_assert_int_gt(sn, 0);
     snprintf(key, sizeof key, "AWS4%s", secret);
     HMAC(EVP_sha256(), key, (int)strlen(key), (const uint8_t *)amz_date, 8, k, &len);
-    HMAC(EVP_sha256(), k, 32, (const uint8_t *)"us-east-1", 9, k, &len);
-    HMAC(EVP_sha256(), k, 32, (const uint8_t *)"service", 7, k, &len);
+    HMAC(EVP_sha256(), k, 32, (const uint8_t *)region, strlen(region), k, &len);
+    HMAC(EVP_sha256(), k, 32, (const uint8_t *)service, strlen(service), k, &len);
     HMAC(EVP_sha256(), k, 32, (const uint8_t *)"aws4_request", 12, k, &len);
     HMAC(EVP_sha256(), k, 32, (const uint8_t *)sts, (size_t)sn, d, &len);
     fl_sigv4_canon_hex(d, 32, sig_hex);
+}
+
+static void sign(const char *creq, const char *amz_date, const char *secret, char sig_hex[65])
+{
+    sign_in(creq, amz_date, "us-east-1", "service", secret, sig_hex);
 }
 
 START_TEST(matches_the_aws_suite_texts)
@@ -312,7 +318,7 @@ END_TEST
 
 START_TEST(parses_presigned_queries)
 {
-    fl_sigv4_canon_presigned_t p;
+    fl_sigv4_canon_auth_t p;
     const char *why = NULL;
     ck_assert_int_eq(fl_sigv4_canon_parse_presigned(fl_slice_str("a=1&" PRESIGNED), &p, &why), 0);
     ck_assert_str_eq(p.access_key, "AKIDEXAMPLE");
@@ -375,6 +381,100 @@ START_TEST(parses_presigned_queries)
 }
 END_TEST
 
+/* What a server does with a signed request: parse the Authorization
+ * header, rebuild the canonical request from everything it received, sign
+ * with the key it holds, compare. AWS's get-vanilla, with a header the
+ * signer did not sign. */
+START_TEST(verifies_an_authorization_header)
+{
+    const char *authz =
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
+        "aws4_request, SignedHeaders=host;x-amz-date, "
+        "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
+    fl_sigv4_canon_auth_t a;
+    const char *why = NULL;
+    ck_assert_int_eq(fl_sigv4_canon_parse_authorization(fl_slice_str(authz), &a, &why), 0);
+    ck_assert_str_eq(a.access_key, "AKIDEXAMPLE");
+    ck_assert_str_eq(a.date, "20150830");
+    ck_assert_str_eq(a.region, "us-east-1");
+    ck_assert_str_eq(a.service, "service");
+    ck_assert_str_eq(a.signed_headers, "host;x-amz-date");
+    fl_sigv4_canon_header_t got[] = {H("Authorization", authz), H("User-Agent", "aws-cli"),
+                                     H("X-Amz-Date", "20150830T123600Z"),
+                                     H("Host", "example.amazonaws.com")};
+    fl_sigv4_canon_request_t r = vanilla(got, 4);
+    r.signed_headers = fl_slice_str(a.signed_headers);
+    char sh[FL_SIGV4_CANON_SIGNED_MAX], sig[65];
+    int rc;
+    const char *creq = canon(&r, &rc, sh);
+    ck_assert_int_eq(rc, 0);
+    sign_in(creq, "20150830T123600Z", a.region, a.service, SK, sig);
+    ck_assert_str_eq(sig, a.signature);
+
+    static const struct {
+        const char *h;
+        int err;
+    } bad[] = {
+        {"Bearer x", FL_EUNSUPPORTED},
+        {"AWS4-HMAC-SHA256X Credential=a", FL_EUNSUPPORTED},
+        {"AWS4-HMAC-SHA256 Credential=AK/20150830/r/s/aws4_request, SignedHeaders=host",
+         FL_EMALFORMED},
+        {"AWS4-HMAC-SHA256 Credential=AK/20150830/r/s/aws4_request, SignedHeaders=host, "
+         "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31, Signature=x",
+         FL_EMALFORMED},
+        {"AWS4-HMAC-SHA256 Credential=AK/2015083/r/s/aws4_request, SignedHeaders=host, "
+         "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+         FL_EMALFORMED},
+        {"AWS4-HMAC-SHA256 Credential=AK/20150830/r/s/aws4_request, SignedHeaders=x-amz-date;host, "
+         "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+         FL_EMALFORMED},
+        {"AWS4-HMAC-SHA256 Credential=AK/20150830/r/s/aws4_request, SignedHeaders=host, "
+         "Signature=5FA00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+         FL_EMALFORMED},
+        {"AWS4-HMAC-SHA256 Credential=AK/20150830/r/s/aws4_request, SignedHeaders=host, "
+         "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31, Foo=1",
+         FL_EMALFORMED},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why = NULL;
+        rc = fl_sigv4_canon_parse_authorization(fl_slice_str(bad[i].h), &a, &why);
+        ck_assert_msg(rc == bad[i].err, "case %zu: %d (%s)", i, rc, why ? why : "-");
+        ck_assert_ptr_nonnull(why);
+    }
+    static char big[FL_SIGV4_CANON_MAX_AUTHORIZATION + 2];
+    memset(big, 'a', sizeof big - 1);
+    ck_assert_int_eq(fl_sigv4_canon_parse_authorization(fl_slice_str(big), &a, &why), FL_ELIMIT);
+}
+END_TEST
+
+/* AWS's published presigned-URL example (S3's GET of test.txt, whose path
+ * has nothing that S3's single encoding would treat differently). */
+START_TEST(verifies_a_presigned_url)
+{
+    const char *q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F"
+                    "20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&"
+                    "X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=" SIG64;
+    fl_sigv4_canon_auth_t a;
+    const char *why = NULL;
+    ck_assert_int_eq(fl_sigv4_canon_parse_presigned(fl_slice_str(q), &a, &why), 0);
+    ck_assert_int_eq(a.expires, 86400);
+    fl_sigv4_canon_header_t got[] = {H("Host", "examplebucket.s3.amazonaws.com"),
+                                     H("Accept", "*/*")};
+    fl_sigv4_canon_request_t r = vanilla(got, 2);
+    r.path = fl_slice_str("/test.txt");
+    r.query = fl_slice_str(q);
+    r.skip_signature = 1;
+    r.signed_headers = fl_slice_str(a.signed_headers);
+    r.payload_hash = fl_slice_str("UNSIGNED-PAYLOAD");
+    char sh[FL_SIGV4_CANON_SIGNED_MAX], sig[65];
+    int rc;
+    const char *creq = canon(&r, &rc, sh);
+    ck_assert_int_eq(rc, 0);
+    sign_in(creq, a.amz_date, a.region, a.service, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", sig);
+    ck_assert_str_eq(sig, a.signature);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("common_sigv4_canon");
@@ -384,8 +484,10 @@ int main(void)
     tcase_add_test(tc, a_verifier_rebuilds_the_signed_bytes);
     tcase_add_test(tc, refuses_and_bounds_network_input);
     suite_add_tcase(s, tc);
-    tc = tcase_create("presigned");
+    tc = tcase_create("verifier");
     tcase_add_test(tc, parses_presigned_queries);
+    tcase_add_test(tc, verifies_an_authorization_header);
+    tcase_add_test(tc, verifies_a_presigned_url);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
 }

@@ -6,8 +6,9 @@
  * method, the path, the query, the SignedHeaders list, and headers as
  * "name:value". Any input canonicalises or fails with a named error; what
  * a signer canonicalises, a verifier given the signer's list rebuilds
- * byte for byte; the presigned-query parser fails with a reason or fills
- * its fields within their sizes.
+ * byte for byte; the presigned-query parser (on the query) and the
+ * Authorization parser (on the whole input) fail with a reason or fill
+ * their fields within their sizes.
  */
 #include <stdint.h>
 #include <string.h>
@@ -75,13 +76,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fl_buf_free(&a);
     fl_buf_free(&b);
 
-    fl_sigv4_canon_presigned_t p;
+    fl_sigv4_canon_auth_t p;
     const char *why = NULL;
     rc = fl_sigv4_canon_parse_presigned(line[3], &p, &why);
     if (rc != 0 && (!why || !(named(rc) || rc == FL_ENOTFOUND || rc == FL_EUNSUPPORTED)))
         __builtin_trap();
     if (rc == 0 && (strlen(p.signature) != 64 || strlen(p.amz_date) != 16 || !p.access_key[0] ||
                     p.expires < 1 || p.expires > 604800))
+        __builtin_trap();
+    rc = fl_sigv4_canon_parse_authorization(fl_slice(data, size), &p, &why);
+    if (rc != 0 && (!why || !(named(rc) || rc == FL_EUNSUPPORTED)))
+        __builtin_trap();
+    if (rc == 0 && (strlen(p.signature) != 64 || strlen(p.date) != 8 || !p.access_key[0] ||
+                    !p.signed_headers[0]))
         __builtin_trap();
     return 0;
 }
