@@ -12,6 +12,14 @@
  *
  * The signing key and the signature (HMAC-SHA256) are the caller's.
  *
+ * A verifier: fl_sigv4_canon_parse_authorization() (header) or
+ * fl_sigv4_canon_parse_presigned() (query) gives the credential, the
+ * SignedHeaders list and the signature; fl_sigv4_canon_request() with that
+ * list, the method, the raw path and query and every header received gives
+ * the bytes the client hashed; scope and string to sign follow; the
+ * verifier's HMAC over them must equal the signature (compare in constant
+ * time).
+ *
  * The canonical request is written to a sink piece by piece as it is made,
  * so it need never be held: the SDK's sink feeds SHA-256 directly. What is
  * held is bounded and on the stack: the index arrays that sort the headers
