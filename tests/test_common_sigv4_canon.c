@@ -198,7 +198,7 @@ START_TEST(refuses_and_bounds_network_input)
 {
     char sh[FL_SIGV4_CANON_SIGNED_MAX];
     int rc;
-    fl_sigv4_canon_header_t one[1];
+    fl_sigv4_canon_header_t one[1] = {H("host", "h")};
     fl_sigv4_canon_request_t r = vanilla(one, 1);
     static const struct {
         const char *name, *value;
