@@ -572,8 +572,21 @@ static int parse_credential(fl_slice_t c, fl_sigv4_canon_auth_t *out, const char
     if (np != 5 || !fl_slice_eq_str(part[4], "aws4_request"))
         return fail(why, "Credential is not KEY/DATE/REGION/SERVICE/aws4_request", FL_EMALFORMED);
     int rc = fl_sigv4_canon_check_field(part[0], FL_SIGV4_CANON_MAX_ACCESS_KEY);
+    for (size_t k = 0; !rc && k < part[0].n; k++) {
+        uint8_t ch = part[0].p[k];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')))
+            rc = FL_EMALFORMED; /* access key ids are letters and digits */
+    }
     if (rc)
-        return fail(why, "Credential's access key is empty, too long or not printable", rc);
+        return fail(why,
+                    "Credential's access key is empty, too long or has a character other than "
+                    "letters and digits",
+                    rc);
+    int date_ok = part[1].n == 8;
+    for (size_t k = 0; date_ok && k < 8; k++)
+        date_ok = part[1].p[k] >= '0' && part[1].p[k] <= '9';
+    if (!date_ok)
+        return fail(why, "Credential's date is not YYYYMMDD", FL_EMALFORMED);
     char scope[FL_SIGV4_CANON_SCOPE_MAX];
     rc = fl_sigv4_canon_scope(part[1], part[2], part[3], scope, sizeof scope);
     if (rc < 0)
@@ -593,6 +606,18 @@ static int parse_signed_headers(fl_slice_t v, fl_sigv4_canon_auth_t *out, const 
 {
     if (v.n >= sizeof out->signed_headers)
         return fail(why, "SignedHeaders is too long", FL_ELIMIT);
+    size_t count = 1;
+    for (size_t k = 0; k < v.n; k++) {
+        if (v.p[k] != ';')
+            continue;
+        count++;
+        if (k == 0 || k + 1 == v.n || v.p[k + 1] == ';')
+            return fail(why, "SignedHeaders has an empty name", FL_EMALFORMED);
+    }
+    if (v.n == 0)
+        return fail(why, "SignedHeaders has an empty name", FL_EMALFORMED);
+    if (count > FL_SIGV4_CANON_MAX_HEADERS)
+        return fail(why, "SignedHeaders names more than 32 headers", FL_ELIMIT);
     fl_slice_t names[FL_SIGV4_CANON_MAX_HEADERS];
     size_t nn;
     int rc = split_signed(v, names, &nn);
@@ -606,10 +631,10 @@ static int parse_signed_headers(fl_slice_t v, fl_sigv4_canon_auth_t *out, const 
 static int parse_signature(fl_slice_t v, fl_sigv4_canon_auth_t *out, const char **why)
 {
     if (v.n != 64)
-        return fail(why, "Signature is not 64 lower-case hex digits", FL_EMALFORMED);
+        return fail(why, "Signature is not 64 hex digits (lower case)", FL_EMALFORMED);
     for (size_t k = 0; k < 64; k++)
         if (!((v.p[k] >= '0' && v.p[k] <= '9') || (v.p[k] >= 'a' && v.p[k] <= 'f')))
-            return fail(why, "Signature is not 64 lower-case hex digits", FL_EMALFORMED);
+            return fail(why, "Signature is not 64 hex digits (lower case)", FL_EMALFORMED);
     memcpy(out->signature, v.p, 64);
     out->signature[64] = 0;
     return 0;
@@ -742,6 +767,6 @@ int fl_sigv4_canon_parse_presigned(fl_slice_t query, fl_sigv4_canon_auth_t *out,
     if ((rc = parse_signed_headers(fl_slice(tmp, n), out, why)) != 0)
         return rc;
     if (decode(val[P_SIG], tmp, sizeof tmp, &n) != 0)
-        return fail(why, "Signature is not 64 lower-case hex digits", FL_EMALFORMED);
+        return fail(why, "Signature is not 64 hex digits (lower case)", FL_EMALFORMED);
     return parse_signature(fl_slice(tmp, n), out, why);
 }

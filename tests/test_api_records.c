@@ -149,8 +149,24 @@ START_TEST(streams_shards_and_records_round_trip)
     ck_assert_str_eq(str(recs->child->next->next, "Data"), "eHl6");
     ck_assert_str_eq(str(recs->child->next->next, "SequenceNumber"), seq3);
     char *next = strdup(str(fl_json_root(d), "NextShardIterator"));
+    char *at = strdup(str(recs->child->next, "ApproximateArrivalTimestamp"));
     fl_json_free(d);
     free(it);
+
+    /* AT_TIMESTAMP at a record's own reported time finds that record
+     * (inclusive, at the precision reported) */
+    d = ok(&s, "get-shard-iterator", "--stream-name", "telemetry", "--shard-id",
+           "shardId-000000000002", "--shard-iterator-type", "AT_TIMESTAMP", "--timestamp", at,
+           NULL);
+    it = strdup(str(fl_json_root(d), "ShardIterator"));
+    fl_json_free(d);
+    d = ok(&s, "get-records", "--shard-iterator", it, "--limit", "1", NULL);
+    ck_assert_msg(strcmp(str(member(d, "Records")->child, "ApproximateArrivalTimestamp"), at) <= 0,
+                  "AT_TIMESTAMP %s started later", at);
+    ck_assert_str_ne(str(member(d, "Records")->child, "Data"), "eHl6");
+    fl_json_free(d);
+    free(it);
+    free(at);
 
     /* the next iterator waits at the end: nothing yet, then the new record */
     d = ok(&s, "get-records", "--shard-iterator", next, NULL);

@@ -278,17 +278,18 @@ static int write_some(fl_http_req_t *r)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-int fl_http_principal(struct lws *wsi, fl_principal_t *who, fl_sigv4_auth_t *auth, const char **why)
+int fl_http_principal(struct lws *wsi, fl_principal_t *who, fl_sigv4_canon_auth_t *auth,
+                      const char **why)
 {
     memset(who, 0, sizeof *who);
     int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (alen <= 0)
         return 0;
-    char h[FL_SIGV4_MAX_HEADER + 1];
+    char h[FL_SIGV4_CANON_MAX_AUTHORIZATION + 1];
     *why = "Authorization header too long";
-    if (alen > FL_SIGV4_MAX_HEADER ||
+    if (alen > FL_SIGV4_CANON_MAX_AUTHORIZATION ||
         lws_hdr_copy(wsi, h, sizeof h, WSI_TOKEN_HTTP_AUTHORIZATION) != alen ||
-        fl_sigv4_parse(fl_slice(h, (size_t)alen), auth, why) != 0)
+        fl_sigv4_canon_parse_authorization(fl_slice(h, (size_t)alen), auth, why) != 0)
         return -1;
     who->has_key = 1;
     snprintf(who->access_key, sizeof who->access_key, "%s", auth->access_key);

@@ -19,7 +19,7 @@
 
 #include "common/bytes.h"
 #include "common/json.h"
-#include "server/core/sigv4.h"
+#include "common/sigv4_canon.h"
 #include "server/core/workers.h"
 
 /* Who asks (see module.h). */
@@ -146,7 +146,7 @@ struct fl_http_req {
     int counted_connection; /* this wsi is in open_connections */
     fl_json_doc_t *json;    /* FL_ROUTE_AWS: the parsed body (NULL if empty) */
     int has_auth;           /* FL_ROUTE_AWS: an Authorization header was parsed */
-    fl_sigv4_auth_t auth;
+    fl_sigv4_canon_auth_t auth;
     fl_principal_t who;               /* FL_ROUTE_AWS: who asks (from auth) */
     void *mod;                        /* the state of the module whose route this is */
     fl_http_async_t *async;           /* the job in flight, FL_REQ_ASYNC only */
@@ -205,7 +205,7 @@ const fl_json_t *fl_http_json(const fl_http_req_t *r, const char *key);
 /* The identity in a connection's Authorization header (HTTP requests and
  * WebSocket upgrades alike): 0 with who filled (has_key 0 without the
  * header), or -1 with *why when the header is malformed. */
-int fl_http_principal(struct lws *wsi, fl_principal_t *who, fl_sigv4_auth_t *auth,
+int fl_http_principal(struct lws *wsi, fl_principal_t *who, fl_sigv4_canon_auth_t *auth,
                       const char **why);
 
 /* The protocol callback for HTTP on every listener. */

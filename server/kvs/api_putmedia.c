@@ -633,7 +633,7 @@ int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, v
                sizeof a.start);
         fl_api_error_t err;
         fl_principal_t who;
-        fl_sigv4_auth_t auth;
+        fl_sigv4_canon_auth_t auth;
         const char *why = NULL;
         if (fl_http_principal(wsi, &who, &auth, &why) != 0)
             fl_api_error(&err, 400, "IncompleteSignatureException", "%s", why);

@@ -18,11 +18,11 @@
  * Reads run on the worker pool (they pread and decrypt).
  */
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/awstime.h"
 #include "common/base64.h"
 #include "common/clock.h"
 #include "common/error.h"
@@ -420,16 +420,16 @@ void fl_rec_get_shard_iterator(fl_http_req_t *r)
             it.pos++;
     } else if (strcmp(t, "AT_TIMESTAMP") == 0) {
         const fl_json_t *ts = fl_http_json(r, "Timestamp");
-        double sec;
-        if (!ts || fl_json_double(ts, &sec) != 0 || sec < 0 || sec > 1e11) {
+        int64_t ns;
+        if (fl_awstime_parse_json(ts, &ns) != 0) {
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "Timestamp (epoch seconds) is required for AT_TIMESTAMP");
             goto out;
         }
-        /* compared at the precision records report (ms): rounding to the
-         * nearest ms is exact for any timestamp given in ms */
+        /* compared at the precision records report (ms), inclusive: a
+         * record at 12.3456 s is reported as 12.345 and found from 12.345 */
         it.from = FROM_TS;
-        it.pos = (uint64_t)llround(sec * 1000.0) * 1000000u;
+        it.pos = (uint64_t)(ns - ns % 1000000);
     } else {
         fl_http_respond_error(r, 400, "ValidationException",
                               "ShardIteratorType '%s' is not one of AT_SEQUENCE_NUMBER, "

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/awstime.h"
 #include "common/error.h"
 #include "common/json.h"
 
@@ -183,7 +184,7 @@ int fl_rec_u128_parse(const char *s, uint8_t out[16])
 
 void fl_rec_put_time(fl_buf_t *b, int64_t ns)
 {
-    fl_buf_printf(b, "%" PRId64 ".%03" PRId64, ns / 1000000000, (ns / 1000000) % 1000);
+    fl_awstime_buf_epoch(b, ns, 3);
 }
 
 void fl_rec_respond(fl_http_req_t *r, fl_buf_t *body)
