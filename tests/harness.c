@@ -340,9 +340,7 @@ int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char 
                           NULL};
     char *argv[56];
     int n = 0;
-    /* Debian's AWS CLI v2 (deps.sh installs it), what CI has: a v1 first on
-     * a developer's PATH differs in blob arguments */
-    argv[n++] = access("/usr/bin/aws", X_OK) == 0 ? "/usr/bin/aws" : "aws";
+    argv[n++] = "aws";
     for (int i = 0; args[i] && n < 50; i++)
         argv[n++] = args[i];
     argv[n++] = "--endpoint-url";

@@ -75,8 +75,7 @@ int fl_test_main(Suite *s);
  * -1 when absent. */
 double fl_test_metric(const char *text, const char *series);
 
-/* Run `aws ARGS --endpoint-url <s> --output json` (Debian's v2 at
- * /usr/bin/aws where it is installed) (args NULL-terminated,
+/* Run `aws ARGS --endpoint-url <s> --output json` (args NULL-terminated,
  * at most 48) with test credentials and no user configuration. Returns the
  * exit code, or -1 on timeout (60 s); stdout and stderr into *out / *err
  * (malloc'd) when not NULL. */
