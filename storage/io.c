@@ -139,6 +139,12 @@ int fl_io_read_all(const fl_store_io_t *io, int fd, void *p, size_t n, uint64_t 
     return 0;
 }
 
+int fl_io_mkdir(const fl_store_io_t *io, const char *p)
+{
+    int rc = io->mkdir(io->ctx, p, 0700);
+    return rc == -EEXIST ? 0 : rc;
+}
+
 int fl_io_fsync_dir(const fl_store_io_t *io, const char *dir)
 {
     int fd = io->open(io->ctx, dir, O_RDONLY | O_DIRECTORY, 0);

@@ -58,6 +58,8 @@ int fl_io_write_all(const fl_store_io_t *io, int fd, const void *p, size_t n, ui
 /* FL_ETRUNCATED if the file ends first. */
 int fl_io_read_all(const fl_store_io_t *io, int fd, void *p, size_t n, uint64_t off);
 int fl_io_fsync_dir(const fl_store_io_t *io, const char *dir);
+/* mkdir(p, 0700) through the table; an existing directory is fine. */
+int fl_io_mkdir(const fl_store_io_t *io, const char *p);
 /* Write to path.tmp, fsync, rename over path, fsync dir. */
 int fl_io_replace_file(const fl_store_io_t *io, const char *dir, const char *path, const void *p,
                        size_t n, mode_t mode);
@@ -190,7 +192,9 @@ struct fl_log {
     int64_t created_ns;
     uint64_t version;
     uint32_t retention_hours;
-    int deleting;
+    int deleting;        /* under mu (set also under cat_mu): being deleted */
+    uint64_t handles;    /* under mu: open handles (create/open minus close) */
+    int detached;        /* under mu: off s->logs, on s->dead (logmem.c) */
     fl_shard_t **shards; /* by id; ids are 0..nshards-1 */
     uint32_t nshards;
     fl_seg_info_t *segs; /* by segno; the last one is active */
@@ -243,6 +247,11 @@ typedef struct {
 
 typedef struct fl_catalog fl_catalog_t;
 
+/* ---- keys.c: the store's master keys (under cat_mu) ---- */
+fl_master_key_t *fl_keys_master_find(fl_store_t *s, const char *id);
+/* Load (or create) the master key file at path under id. */
+int fl_keys_master_load(fl_store_t *s, const char *id, const char *path);
+
 #define FL_WBUF_CLASSES 13 /* 64 KiB .. 256 MiB */
 
 struct fl_store {
@@ -264,6 +273,7 @@ struct fl_store {
     pthread_cond_t wake;      /* writer: work arrived */
     pthread_cond_t done_cond; /* batch or ctl finished */
     fl_log_t *logs;
+    fl_log_t *dead; /* deleted logs with handles still open (logmem.c) */
     fl_pending_t *q_head, *q_tail;
     uint64_t q_bytes;
     uint64_t n_submitted, n_done;
@@ -396,10 +406,24 @@ void fl_segment_close_active(fl_log_t *log);
 /* Sorted segment numbers found in the log's folder. */
 int fl_segment_list(const fl_log_t *log, uint64_t **out, size_t *n);
 
+/* ---- hashrange.c (hash keys: 16 bytes, big-endian; ranges inclusive) ---- */
+/* MD5(key): the hash key of a partition key. */
+void fl_hashrange_key(fl_slice_t key, uint8_t out[16]);
+/* Range i of n equal ranges that cover the whole space. */
+void fl_hashrange_nth(uint32_t i, uint32_t n, uint8_t start[16], uint8_t end[16]);
+/* 1 if start <= h <= end. */
+int fl_hashrange_contains(const uint8_t start[16], const uint8_t end[16], const uint8_t h[16]);
+/* Split [start, end] at `at` into [start, at-1] and [at, end]: left_end
+ * gets at-1; FL_EINVAL unless both halves are non-empty. */
+int fl_hashrange_split(const uint8_t start[16], const uint8_t end[16], const uint8_t at[16],
+                       uint8_t left_end[16]);
+/* Join ranges a and b (either order) into [start, end]: FL_EINVAL unless
+ * one ends right before the other begins. */
+int fl_hashrange_merge(const uint8_t a_start[16], const uint8_t a_end[16],
+                       const uint8_t b_start[16], const uint8_t b_end[16], uint8_t start[16],
+                       uint8_t end[16]);
+
 /* ---- shard.c ---- */
-void fl_shard_hash_key(fl_slice_t key, uint8_t out[16]);
-/* Hash range of shard i of n equal ranges. */
-void fl_shard_range(uint32_t i, uint32_t n, uint8_t start[16], uint8_t end[16]);
 fl_shard_t *fl_shard_new(const fl_cat_shard_t *row, uint64_t next_seq);
 void fl_shard_free(fl_shard_t *sh);
 int fl_shard_add_chunk(fl_shard_t *sh, const fl_chunk_ref_t *r);
@@ -443,10 +467,20 @@ int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log);
 /* ---- retention.c ---- */
 int fl_retention_run(fl_store_t *s); /* writer thread only */
 
-/* ---- store.c ---- */
+/* ---- logmem.c ---- */
+/* A log with its name and folder path set, descriptors closed, no shards,
+ * no handle; NULL without memory. */
+fl_log_t *fl_log_new(fl_store_t *s, uint64_t id, const char *name);
+/* Frees a log's memory (wipes its key); accepts NULL. */
 void fl_log_free_mem(fl_log_t *log);
 fl_shard_t *fl_log_shard(fl_log_t *log, uint32_t id); /* under mu */
 void fl_log_dir_path(const fl_store_t *s, uint64_t id, char *buf, size_t cap);
+/* Unlink every file of the log's folder, the folder, fsync logs/. */
 int fl_log_remove_files(fl_store_t *s, uint64_t id);
+
+/* ---- load.c ---- */
+/* The catalog's logs into s->logs, each recovered from its segments;
+ * interrupted deletes finished. Before the writer starts. */
+int fl_store_load_logs(fl_store_t *s);
 
 #endif
