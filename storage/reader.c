@@ -145,15 +145,7 @@ static size_t start_of(const void *v, size_t n, bounds_fn bounds, const fl_log_r
 /* First span of a sealed segment numbered segno or later. */
 static size_t span_from_segno(const fl_shard_t *sh, uint64_t segno)
 {
-    size_t lo = 0, hi = sh->nspans;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (sh->spans[mid].segno < segno)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return fl_segno_lower_bound(sh->spans, sh->nspans, sizeof sh->spans[0], segno);
 }
 
 enum { MAXREFS = 64 };

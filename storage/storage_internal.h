@@ -401,6 +401,10 @@ int fl_segment_open_sealed(fl_log_t *log, uint64_t segno, fl_span_t **spans, siz
                            uint64_t *size_out);
 /* Create segment segno and its index, durable (files and directory). */
 int fl_segment_create(fl_log_t *log, uint64_t segno, int *seg_fd, int *idx_fd);
+/* The first of n items sorted by segment number (a log's segs, a shard's
+ * spans: any struct whose first member is its uint64_t segno, stride bytes
+ * apart) whose segno is >= segno; n if none. */
+size_t fl_segno_lower_bound(const void *v, size_t n, size_t stride, uint64_t segno);
 /* Close the active segment's descriptors (segment, index, O_DIRECT). */
 void fl_segment_close_active(fl_log_t *log);
 /* Sorted segment numbers found in the log's folder. */
