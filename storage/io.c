@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
 #include "storage_internal.h"
 
 static int io_open(void *ctx, const char *path, int flags, mode_t mode)
@@ -25,24 +26,21 @@ static int io_close(void *ctx, int fd)
     return close(fd) < 0 ? -errno : 0;
 }
 
+/* The real calls read and write whole buffers (common/fileio.c: EINTR and
+ * short transfers retried); a read is short only at the end of the file. */
 static ssize_t io_pread(void *ctx, int fd, void *buf, size_t n, off_t off)
 {
     (void)ctx;
-    ssize_t r;
-    do
-        r = pread(fd, buf, n, off);
-    while (r < 0 && errno == EINTR);
-    return r < 0 ? -errno : r;
+    size_t got;
+    int rc = fl_pread_upto(fd, buf, n, (uint64_t)off, &got);
+    return rc < 0 ? rc : (ssize_t)got;
 }
 
 static ssize_t io_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
 {
     (void)ctx;
-    ssize_t r;
-    do
-        r = pwrite(fd, buf, n, off);
-    while (r < 0 && errno == EINTR);
-    return r < 0 ? -errno : r;
+    int rc = fl_pwrite_all(fd, buf, n, (uint64_t)off);
+    return rc < 0 ? rc : (ssize_t)n;
 }
 
 static int io_fdatasync(void *ctx, int fd)
