@@ -14,14 +14,8 @@
  * (segment.c), and it is rebuilt when missing, damaged or behind.
  *
  * Index file, version 2 (little-endian):
- *   header, FL_IDX_HDR = 32 bytes:
- *     0   4  magic "FLIX"
- *     4   1  version = 2
- *     5   3  zero
- *     8   8  log id
- *    16   8  segment number
- *    24   4  zero
- *    28   4  CRC-32C of bytes 0..27
+ *   header, FL_IDX_HDR = 32 bytes (filehdr.c): magic "FLIX", version = 2,
+ *     log id, segment number, CRC-32C
  *   then E entries, FL_IDX_ENTRY = 72 bytes each, in segment offset order:
  *     0   4  shard id
  *     4   4  record count
@@ -82,12 +76,7 @@ void fl_index_path(const fl_log_t *log, uint64_t segno, char *buf, size_t cap)
 
 static void hdr_encode(uint64_t log_id, uint64_t segno, uint8_t version, uint8_t out[FL_IDX_HDR])
 {
-    memset(out, 0, FL_IDX_HDR);
-    memcpy(out, "FLIX", 4);
-    out[4] = version;
-    fl_store_le64(out + 8, log_id);
-    fl_store_le64(out + 16, segno);
-    fl_store_le32(out + 28, fl_crc32c(out, 28));
+    fl_file_hdr_encode("FLIX", version, log_id, segno, out);
 }
 
 void fl_index_hdr_encode(uint64_t log_id, uint64_t segno, uint8_t out[FL_IDX_HDR])

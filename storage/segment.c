@@ -8,14 +8,8 @@
  * digits: the segment number, which only grows) beside NNNN.idx.
  *
  * Segment file (little-endian):
- *   header, FL_SEG_HDR = 32 bytes:
- *     0   4  magic "FLSG"
- *     4   1  version = 1
- *     5   3  zero
- *     8   8  log id
- *    16   8  segment number
- *    24   4  zero
- *    28   4  CRC-32C of bytes 0..27
+ *   header, FL_SEG_HDR = 32 bytes (filehdr.c): magic "FLSG", version = 1,
+ *     log id, segment number, CRC-32C
  *   then chunks back to back (chunk.c), nothing else.
  *
  * Invariants: a chunk is written once at the end and never rewritten; bytes
@@ -47,12 +41,7 @@ void fl_segment_path(const fl_log_t *log, uint64_t segno, char *buf, size_t cap)
 
 static void seg_hdr_encode(uint64_t log_id, uint64_t segno, uint8_t out[FL_SEG_HDR])
 {
-    memset(out, 0, FL_SEG_HDR);
-    memcpy(out, "FLSG", 4);
-    out[4] = FL_SEG_VERSION;
-    fl_store_le64(out + 8, log_id);
-    fl_store_le64(out + 16, segno);
-    fl_store_le32(out + 28, fl_crc32c(out, 28));
+    fl_file_hdr_encode("FLSG", FL_SEG_VERSION, log_id, segno, out);
 }
 
 static int cmp_u64(const void *a, const void *b)

@@ -33,6 +33,7 @@
 #define FL_CHUNK_VERSION    1
 #define FL_REC_HDR          26
 #define FL_CHUNK_MAX_BODY   (256u << 20)
+#define FL_FILE_HDR         32 /* segment and index files (filehdr.c) */
 #define FL_SEG_HDR          32
 #define FL_SEG_VERSION      1
 #define FL_IDX_HDR          32
@@ -52,6 +53,10 @@ uint32_t fl_crc32c(const void *p, size_t n);
 /* Running form: crc = fl_crc32c_update(0, a, na); crc = ...(crc, b, nb)
  * gives fl_crc32c(a || b). */
 uint32_t fl_crc32c_update(uint32_t crc, const void *p, size_t n);
+
+/* ---- filehdr.c ---- */
+void fl_file_hdr_encode(const char magic[4], uint8_t version, uint64_t log_id, uint64_t segno,
+                        uint8_t out[FL_FILE_HDR]);
 
 /* ---- io.c ---- */
 int fl_io_write_all(const fl_store_io_t *io, int fd, const void *p, size_t n, uint64_t off);
