@@ -377,7 +377,8 @@ int fl_index_load_summary(fl_log_t *log, uint64_t segno, uint64_t seg_size, fl_s
  * footer's count and entry CRC): 0, or FL_ECORRUPT (logged with file and
  * offset), FL_ENOTFOUND, or an I/O error. */
 int fl_index_load_sealed(fl_log_t *log, uint64_t segno, fl_chunk_ref_t **refs, size_t *n);
-/* Per-shard summary of chunk refs (any order): spans sorted by shard. */
+/* Per-shard summary of chunk refs (any order; fastest by shard, then
+ * sequence): spans sorted by shard. */
 int fl_index_summarize(const fl_chunk_ref_t *refs, size_t n, uint64_t segno, fl_span_t **out,
                        size_t *nout);
 /* Write the whole index of a segment (temp file, fsync, rename); with
@@ -386,9 +387,10 @@ int fl_index_summarize(const fl_chunk_ref_t *refs, size_t n, uint64_t segno, fl_
 int fl_index_rewrite(fl_log_t *log, uint64_t segno, const fl_chunk_ref_t *refs, size_t n,
                      uint64_t sealed_size);
 /* Seal the active index in place: append summary and footer after its
- * idx_count entries (refs, in offset order, are those entries) and fsync. */
+ * idx_count entries (refs, in offset order, are those entries; sp, nsp
+ * their fl_index_summarize) and fsync. */
 int fl_index_seal(fl_log_t *log, int fd, uint64_t segno, const fl_chunk_ref_t *refs, size_t n,
-                  uint64_t seg_size);
+                  const fl_span_t *sp, size_t nsp, uint64_t seg_size);
 void fl_index_path(const fl_log_t *log, uint64_t segno, char *buf, size_t cap);
 
 /* ---- segment.c ---- */

@@ -728,8 +728,14 @@ static void sync_all(sync_pool_t *pool, fl_store_t *s, log_work_t **dirty, size_
     }
 }
 
-static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, fl_chunk_ref_t **out,
-                        size_t *n_out);
+static int cmp_ref_off(const void *a, const void *b)
+{
+    const fl_chunk_ref_t *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, int by_offset,
+                        fl_chunk_ref_t **out, size_t *n_out);
 
 /* Seal the active segment: its index gets its summary (appended after the
  * entries and fsync'd, or the whole index rewritten if it missed entries);
@@ -741,13 +747,16 @@ static void seal_segment(fl_store_t *s, fl_log_t *log)
     fl_chunk_ref_t *refs = NULL;
     fl_span_t *sp = NULL;
     size_t n = 0, nsp = 0;
-    int rc = collect_refs(s, log, segno, &refs, &n);
+    /* collected by shard and sequence, summarized without a sort, then
+     * sorted once into the index's offset order */
+    int rc = collect_refs(s, log, segno, 0, &refs, &n);
     if (rc == 0)
         rc = fl_index_summarize(refs, n, segno, &sp, &nsp);
     if (rc == 0) {
+        qsort(refs, n, sizeof *refs, cmp_ref_off);
         int wrc = log->idx_stale || log->idx_count != n
                       ? fl_index_rewrite(log, segno, refs, n, log->seg_end)
-                      : fl_index_seal(log, log->idx_fd, segno, refs, n, log->seg_end);
+                      : fl_index_seal(log, log->idx_fd, segno, refs, n, sp, nsp, log->seg_end);
         if (wrc < 0)
             fl_warn("log %s: index of segment %llu not sealed (%s); the next open rebuilds it",
                     log->name, (unsigned long long)segno, fl_strerror(wrc));
@@ -775,14 +784,10 @@ static void seal_segment(fl_store_t *s, fl_log_t *log)
     fl_segment_close_active(log);
 }
 
-static int cmp_ref_off(const void *a, const void *b)
-{
-    const fl_chunk_ref_t *x = a, *y = b;
-    return x->off < y->off ? -1 : x->off > y->off;
-}
-
-static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, fl_chunk_ref_t **out,
-                        size_t *n_out)
+/* The chunk refs of segment segno, malloc'd: by offset (by_offset), or as
+ * the shards list them (by shard, then sequence). */
+static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, int by_offset,
+                        fl_chunk_ref_t **out, size_t *n_out)
 {
     pthread_mutex_lock(&s->mu);
     size_t n = 0;
@@ -798,7 +803,8 @@ static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, fl_chunk_r
     pthread_mutex_unlock(&s->mu);
     if (!v)
         return FL_ENOMEM;
-    qsort(v, n, sizeof *v, cmp_ref_off);
+    if (by_offset)
+        qsort(v, n, sizeof *v, cmp_ref_off);
     *out = v;
     *n_out = n;
     return 0;
@@ -1235,7 +1241,7 @@ static void *writer_main(void *arg)
         fl_chunk_ref_t *refs = NULL;
         size_t n = 0;
         uint64_t segno = log->segs[log->nsegs - 1].segno;
-        if (collect_refs(s, log, segno, &refs, &n) == 0)
+        if (collect_refs(s, log, segno, 1, &refs, &n) == 0)
             fl_index_rewrite(log, segno, refs, n, 0);
         free(refs);
     }
