@@ -10,8 +10,8 @@
  * split cuts one range in two non-empty ranges; a merge joins two ranges
  * where the first ends right before the second begins.
  *
- * Depends on nothing in storage/ (libcrypto's MD5 only); shard.c, the log
- * and shard metadata (logmeta.c, reshard.c) call it.
+ * Calls nothing in storage/ (libcrypto's MD5 only); logmeta.c (a new
+ * log's ranges) and reshard.c (key lookup, split, merge) call it.
  */
 #include <openssl/evp.h>
 #include <string.h>

@@ -43,6 +43,12 @@
  * Completions: a growable array under cmu plus an eventfd that is written
  * under the same lock and drained when the array empties, so a readable fd
  * always means "maybe something", never a lost wake-up.
+ *
+ * Layering: store.c, logmeta.c and reshard.c call the writer (start, stop,
+ * fl_writer_call, ensure_segment, notify_shard); the writer calls only the
+ * files below it (logmem.c for a log's shards, segment, index, chunk,
+ * segcache, retention, io), never back up into them: control work such as
+ * a delete comes in as a function through fl_writer_call.
  */
 #include <fcntl.h>
 #include <poll.h>
