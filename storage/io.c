@@ -107,34 +107,14 @@ const fl_store_io_t *fl_store_io_default(void)
 
 int fl_io_write_all(const fl_store_io_t *io, int fd, const void *p, size_t n, uint64_t off)
 {
-    const uint8_t *b = p;
-    while (n > 0) {
-        ssize_t w = io->pwrite(io->ctx, fd, b, n, (off_t)off);
-        if (w < 0)
-            return (int)w;
-        if (w == 0)
-            return FL_EIO;
-        b += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
+    return fl_pwrite_all_via(io->pwrite, io->ctx, fd, p, n, off);
 }
 
 int fl_io_read_all(const fl_store_io_t *io, int fd, void *p, size_t n, uint64_t off)
 {
-    uint8_t *b = p;
-    while (n > 0) {
-        ssize_t r = io->pread(io->ctx, fd, b, n, (off_t)off);
-        if (r < 0)
-            return (int)r;
-        if (r == 0)
-            return FL_ETRUNCATED;
-        b += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
+    size_t got;
+    int rc = fl_pread_upto_via(io->pread, io->ctx, fd, p, n, off, &got);
+    return rc < 0 ? rc : got < n ? FL_ETRUNCATED : 0;
 }
 
 int fl_io_mkdir(const fl_store_io_t *io, const char *p)

@@ -225,6 +225,62 @@ START_TEST(fileio_positional_round_trip_and_end_of_file)
 }
 END_TEST
 
+/* An I/O "table" that moves at most 3 bytes per call and fails every
+ * other call with EINTR. */
+typedef struct {
+    uint8_t file[64];
+    int calls;
+} choppy_t;
+
+static ssize_t choppy_pwrite(void *ctx, int fd, const void *p, size_t n, off_t off)
+{
+    choppy_t *c = ctx;
+    (void)fd;
+    if (c->calls++ % 2 == 0)
+        return -EINTR;
+    size_t k = n < 3 ? n : 3;
+    memcpy(c->file + off, p, k);
+    return (ssize_t)k;
+}
+
+static ssize_t choppy_pread(void *ctx, int fd, void *p, size_t n, off_t off)
+{
+    choppy_t *c = ctx;
+    (void)fd;
+    if (c->calls++ % 2 == 0)
+        return -EINTR;
+    if ((size_t)off >= 40) /* the "file" ends at 40 */
+        return 0;
+    size_t k = n < 3 ? n : 3;
+    if ((size_t)off + k > 40)
+        k = 40 - (size_t)off;
+    memcpy(p, c->file + off, k);
+    return (ssize_t)k;
+}
+
+static ssize_t failing_pwrite(void *ctx, int fd, const void *p, size_t n, off_t off)
+{
+    (void)ctx, (void)fd, (void)p, (void)n, (void)off;
+    return -ENOSPC;
+}
+
+START_TEST(fileio_loops_over_a_callers_calls)
+{
+    choppy_t c = {{0}, 0};
+    const char *msg = "the quick brown fox jumps over the lazy dog";
+    ck_assert_int_eq(fl_pwrite_all_via(choppy_pwrite, &c, 3, msg, 40, 0), 0);
+    ck_assert(memcmp(c.file, msg, 40) == 0);
+    char in[64];
+    size_t got = 0;
+    ck_assert_int_eq(fl_pread_upto_via(choppy_pread, &c, 3, in, 30, 5, &got), 0);
+    ck_assert_uint_eq(got, 30);
+    ck_assert(memcmp(in, msg + 5, 30) == 0);
+    ck_assert_int_eq(fl_pread_upto_via(choppy_pread, &c, 3, in, 30, 20, &got), 0);
+    ck_assert_uint_eq(got, 20); /* short where the "file" ends */
+    ck_assert_int_eq(fl_pwrite_all_via(failing_pwrite, NULL, 3, msg, 4, 0), -ENOSPC);
+}
+END_TEST
+
 static void on_usr1(int sig)
 {
     (void)sig;
@@ -308,6 +364,7 @@ int main(void)
     tc = tcase_create("fileio");
     tcase_add_test(tc, fileio_positional_round_trip_and_end_of_file);
     tcase_add_test(tc, fileio_write_all_survives_signals_and_short_writes);
+    tcase_add_test(tc, fileio_loops_over_a_callers_calls);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
 }
