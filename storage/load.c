@@ -55,23 +55,6 @@ static int shard_cb(void *arg, const fl_cat_shard_t *row)
     return log->shards[row->id] ? 0 : FL_ENOMEM;
 }
 
-static int seg_push(fl_log_t *log, uint64_t segno, uint64_t size, int64_t sts_max)
-{
-    if (log->nsegs == log->capsegs) {
-        size_t nc = log->capsegs ? log->capsegs * 2 : 16;
-        fl_seg_info_t *v = realloc(log->segs, nc * sizeof *v);
-        if (!v)
-            return FL_ENOMEM;
-        log->segs = v;
-        log->capsegs = nc;
-    }
-    fl_seg_info_t *g = &log->segs[log->nsegs++];
-    g->segno = segno;
-    g->size = size;
-    g->sts_max = sts_max;
-    return 0;
-}
-
 /* A sealed segment's spans go to their shards. */
 static int add_spans(fl_log_t *log, uint64_t segno, const fl_span_t *sp, size_t n, int64_t *sts_max)
 {
@@ -114,7 +97,7 @@ static int open_sealed(fl_store_t *s, fl_log_t *log, uint64_t segno)
         rc = add_spans(log, segno, sp, nsp, &sts_max);
     free(sp);
     if (rc == 0)
-        rc = seg_push(log, segno, size, sts_max);
+        rc = fl_log_push_seg(log, segno, size, sts_max);
     if (rc == 0)
         s->total_bytes += size;
     return rc;
@@ -160,7 +143,7 @@ static int log_recover(fl_store_t *s, fl_log_t *log)
         free(refs);
         s->stats.index_entries_read += n;
         if (rc == 0)
-            rc = seg_push(log, segno, size, sts_max);
+            rc = fl_log_push_seg(log, segno, size, sts_max);
         s->total_bytes += size;
         last_n = n;
     }

@@ -43,6 +43,23 @@ fl_log_t *fl_log_new(fl_store_t *s, uint64_t id, const char *name)
     return log;
 }
 
+int fl_log_push_seg(fl_log_t *log, uint64_t segno, uint64_t size, int64_t sts_max)
+{
+    if (log->nsegs == log->capsegs) {
+        size_t nc = log->capsegs ? log->capsegs * 2 : 16;
+        fl_seg_info_t *v = realloc(log->segs, nc * sizeof *v);
+        if (!v)
+            return FL_ENOMEM;
+        log->segs = v;
+        log->capsegs = nc;
+    }
+    fl_seg_info_t *g = &log->segs[log->nsegs++];
+    g->segno = segno;
+    g->size = size;
+    g->sts_max = sts_max;
+    return 0;
+}
+
 void fl_log_dir_path(const fl_store_t *s, uint64_t id, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/%llu", s->logs_dir, (unsigned long long)id);

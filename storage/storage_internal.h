@@ -485,6 +485,9 @@ fl_log_t *fl_log_new(fl_store_t *s, uint64_t id, const char *name);
 /* Frees a log's memory (wipes its key); accepts NULL. */
 void fl_log_free_mem(fl_log_t *log);
 fl_shard_t *fl_log_shard(fl_log_t *log, uint32_t id); /* under mu */
+/* Append segment segno (size bytes, newest server time sts_max) to the
+ * log's list; under mu once others may see the log. */
+int fl_log_push_seg(fl_log_t *log, uint64_t segno, uint64_t size, int64_t sts_max);
 void fl_log_dir_path(const fl_store_t *s, uint64_t id, char *buf, size_t cap);
 /* Unlink every file of the log's folder, the folder, fsync logs/. */
 int fl_log_remove_files(fl_store_t *s, uint64_t id);

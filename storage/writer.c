@@ -364,24 +364,15 @@ int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log)
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&s->mu);
-    if (log->nsegs == log->capsegs) {
-        size_t nc = log->capsegs ? log->capsegs * 2 : 16;
-        fl_seg_info_t *v = realloc(log->segs, nc * sizeof *v);
-        if (!v) {
-            pthread_mutex_unlock(&s->mu);
-            s->io.close(s->io.ctx, sfd);
-            s->io.close(s->io.ctx, ifd);
-            return FL_ENOMEM;
-        }
-        log->segs = v;
-        log->capsegs = nc;
-    }
-    fl_seg_info_t *g = &log->segs[log->nsegs++];
-    g->segno = segno;
-    g->size = FL_SEG_HDR;
-    g->sts_max = INT64_MIN;
-    s->total_bytes += FL_SEG_HDR;
+    rc = fl_log_push_seg(log, segno, FL_SEG_HDR, INT64_MIN);
+    if (rc == 0)
+        s->total_bytes += FL_SEG_HDR;
     pthread_mutex_unlock(&s->mu);
+    if (rc < 0) {
+        s->io.close(s->io.ctx, sfd);
+        s->io.close(s->io.ctx, ifd);
+        return rc;
+    }
     log->seg_fd = sfd;
     log->idx_fd = ifd;
     log->seg_end = FL_SEG_HDR;
