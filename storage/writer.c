@@ -386,7 +386,11 @@ int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log)
  * the writer thread takes and returns them (batch_finish runs on it).
  * Sizes are powers of two from 64 KiB, one free stack per size: taking and
  * returning one costs the same with a thousand logs in a batch as with one.
- * At most FL_WBUF_KEEP bytes of them are kept free (the largest go first). */
+ * At most FL_WBUF_KEEP bytes of them are kept free (the largest go first):
+ * enough for the two batches of the pipeline even when each is a little
+ * over FL_BATCH_MAX_BYTES (headers and tags) and so gets the next class up
+ * (with 2 x FL_BATCH_MAX_BYTES, a log taking full batches of big records
+ * had one of its two buffers freed and a fresh one faulted in per batch). */
 typedef struct wbuf {
     struct wbuf *next;
     int cls; /* log2 of cap, or -1: bigger than any class, not kept */
@@ -395,7 +399,7 @@ typedef struct wbuf {
 } wbuf_t;
 
 #define FL_WBUF_MIN_LOG2 16
-#define FL_WBUF_KEEP     (2 * (uint64_t)FL_BATCH_MAX_BYTES) /* free bytes kept */
+#define FL_WBUF_KEEP     (4 * (uint64_t)FL_BATCH_MAX_BYTES) /* free bytes kept */
 
 static wbuf_t *wbuf_get(fl_store_t *s, size_t need)
 {
