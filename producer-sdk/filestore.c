@@ -82,6 +82,7 @@
 
 #include "common/bytes.h"
 #include "common/diag.h"
+#include "common/fileio.h"
 #include <framelog/producer.h>
 
 #define FS_SLOT        4096u
@@ -136,35 +137,12 @@ enum { REC_NONE = 0, REC_BAD = 1, REC_OK = 2 };
 
 static int pread_full(int fd, void *p, size_t n, uint64_t off, size_t *got)
 {
-    size_t done = 0;
-    while (done < n) {
-        ssize_t r = pread(fd, (uint8_t *)p + done, n - done, (off_t)(off + done));
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (r == 0)
-            break;
-        done += (size_t)r;
-    }
-    *got = done;
-    return 0;
+    return fl_pread_upto(fd, p, n, off, got);
 }
 
 static int pwrite_full(int fd, const void *p, size_t n, uint64_t off)
 {
-    size_t done = 0;
-    while (done < n) {
-        ssize_t r = pwrite(fd, (const uint8_t *)p + done, n - done, (off_t)(off + done));
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        done += (size_t)r;
-    }
-    return 0;
+    return fl_pwrite_all(fd, p, n, off);
 }
 
 static int sync_fd(int fd)

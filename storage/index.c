@@ -14,14 +14,8 @@
  * (segment.c), and it is rebuilt when missing, damaged or behind.
  *
  * Index file, version 2 (little-endian):
- *   header, FL_IDX_HDR = 32 bytes:
- *     0   4  magic "FLIX"
- *     4   1  version = 2
- *     5   3  zero
- *     8   8  log id
- *    16   8  segment number
- *    24   4  zero
- *    28   4  CRC-32C of bytes 0..27
+ *   header, FL_IDX_HDR = 32 bytes (filehdr.c): magic "FLIX", version = 2,
+ *     log id, segment number, CRC-32C
  *   then E entries, FL_IDX_ENTRY = 72 bytes each, in segment offset order:
  *     0   4  shard id
  *     4   4  record count
@@ -82,12 +76,7 @@ void fl_index_path(const fl_log_t *log, uint64_t segno, char *buf, size_t cap)
 
 static void hdr_encode(uint64_t log_id, uint64_t segno, uint8_t version, uint8_t out[FL_IDX_HDR])
 {
-    memset(out, 0, FL_IDX_HDR);
-    memcpy(out, "FLIX", 4);
-    out[4] = version;
-    fl_store_le64(out + 8, log_id);
-    fl_store_le64(out + 16, segno);
-    fl_store_le32(out + 28, fl_crc32c(out, 28));
+    fl_file_hdr_encode("FLIX", version, log_id, segno, out);
 }
 
 void fl_index_hdr_encode(uint64_t log_id, uint64_t segno, uint8_t out[FL_IDX_HDR])
@@ -209,16 +198,23 @@ static int cmp_ref_shard_seq(const void *a, const void *b)
 int fl_index_summarize(const fl_chunk_ref_t *refs, size_t n, uint64_t segno, fl_span_t **out,
                        size_t *nout)
 {
-    fl_chunk_ref_t *v = malloc((n ? n : 1) * sizeof *v);
+    /* refs by shard, then sequence (the writer's seal gives them so): no
+     * copy and no sort; else a sorted copy */
+    size_t sorted = 1;
+    for (size_t i = 1; i < n && sorted; i++)
+        sorted = cmp_ref_shard_seq(&refs[i - 1], &refs[i]) <= 0;
+    fl_chunk_ref_t *own = sorted ? NULL : malloc(n * sizeof *own);
     fl_span_t *sp = malloc((n ? n : 1) * sizeof *sp);
-    if (!v || !sp) {
-        free(v);
+    if ((!sorted && !own) || !sp) {
+        free(own);
         free(sp);
         return FL_ENOMEM;
     }
-    if (n)
-        memcpy(v, refs, n * sizeof *v);
-    qsort(v, n, sizeof *v, cmp_ref_shard_seq);
+    if (own) {
+        memcpy(own, refs, n * sizeof *own);
+        qsort(own, n, sizeof *own, cmp_ref_shard_seq);
+    }
+    const fl_chunk_ref_t *v = own ? own : refs;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const fl_chunk_ref_t *r = &v[i];
@@ -250,22 +246,27 @@ int fl_index_summarize(const fl_chunk_ref_t *refs, size_t n, uint64_t segno, fl_
         if (r->pts_max > s->pts_max)
             s->pts_max = r->pts_max;
     }
-    free(v);
+    free(own);
     *out = sp;
     *nout = k;
     return 0;
 }
 
 /* Summary records and footer of a sealed index whose entries are refs (in
- * offset order), into a malloc'd buffer. */
-static int summary_encode(const fl_chunk_ref_t *refs, size_t n, uint64_t segno, uint64_t seg_size,
-                          uint8_t **out, size_t *len)
+ * offset order), into a malloc'd buffer. have_sp: the caller's summary of
+ * those refs (fl_index_summarize), NULL to make it here. */
+static int summary_encode(const fl_chunk_ref_t *refs, size_t n, const fl_span_t *have_sp,
+                          size_t have_ns, uint64_t segno, uint64_t seg_size, uint8_t **out,
+                          size_t *len)
 {
-    fl_span_t *sp;
-    size_t ns;
-    int rc = fl_index_summarize(refs, n, segno, &sp, &ns);
-    if (rc < 0)
-        return rc;
+    fl_span_t *sp = NULL;
+    size_t ns = have_ns;
+    if (!have_sp) {
+        int rc = fl_index_summarize(refs, n, segno, &sp, &ns);
+        if (rc < 0)
+            return rc;
+        have_sp = sp;
+    }
     size_t size = ns * FL_IDX_SUMREC + FL_IDX_FOOTER;
     uint8_t *buf = calloc(1, size);
     if (!buf) {
@@ -273,7 +274,7 @@ static int summary_encode(const fl_chunk_ref_t *refs, size_t n, uint64_t segno, 
         return FL_ENOMEM;
     }
     for (size_t i = 0; i < ns; i++)
-        sumrec_encode(&sp[i], buf + i * FL_IDX_SUMREC);
+        sumrec_encode(&have_sp[i], buf + i * FL_IDX_SUMREC);
     footer_t f = {(uint32_t)ns, n, seg_size, 0, fl_crc32c(buf, ns * FL_IDX_SUMREC)};
     uint8_t e[FL_IDX_ENTRY];
     for (size_t i = 0; i < n; i++) {
@@ -527,7 +528,8 @@ int fl_index_rewrite(fl_log_t *log, uint64_t segno, const fl_chunk_ref_t *refs, 
     uint8_t *sum = NULL;
     size_t sum_len = 0;
     int rc = 0;
-    if (sealed_size && (rc = summary_encode(refs, n, segno, sealed_size, &sum, &sum_len)) < 0)
+    if (sealed_size &&
+        (rc = summary_encode(refs, n, NULL, 0, segno, sealed_size, &sum, &sum_len)) < 0)
         return rc;
     size_t size = FL_IDX_HDR + n * FL_IDX_ENTRY + sum_len;
     uint8_t *buf = malloc(size);
@@ -549,12 +551,12 @@ int fl_index_rewrite(fl_log_t *log, uint64_t segno, const fl_chunk_ref_t *refs, 
 }
 
 int fl_index_seal(fl_log_t *log, int fd, uint64_t segno, const fl_chunk_ref_t *refs, size_t n,
-                  uint64_t seg_size)
+                  const fl_span_t *sp, size_t nsp, uint64_t seg_size)
 {
     const fl_store_io_t *io = &log->store->io;
     uint8_t *sum;
     size_t len;
-    int rc = summary_encode(refs, n, segno, seg_size, &sum, &len);
+    int rc = summary_encode(refs, n, sp, nsp, segno, seg_size, &sum, &len);
     if (rc < 0)
         return rc;
     uint64_t at = FL_IDX_HDR + (uint64_t)n * FL_IDX_ENTRY;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
 #include "storage_internal.h"
 
 static int io_open(void *ctx, const char *path, int flags, mode_t mode)
@@ -25,24 +26,21 @@ static int io_close(void *ctx, int fd)
     return close(fd) < 0 ? -errno : 0;
 }
 
+/* The real calls read and write whole buffers (common/fileio.c: EINTR and
+ * short transfers retried); a read is short only at the end of the file. */
 static ssize_t io_pread(void *ctx, int fd, void *buf, size_t n, off_t off)
 {
     (void)ctx;
-    ssize_t r;
-    do
-        r = pread(fd, buf, n, off);
-    while (r < 0 && errno == EINTR);
-    return r < 0 ? -errno : r;
+    size_t got;
+    int rc = fl_pread_upto(fd, buf, n, (uint64_t)off, &got);
+    return rc < 0 ? rc : (ssize_t)got;
 }
 
 static ssize_t io_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
 {
     (void)ctx;
-    ssize_t r;
-    do
-        r = pwrite(fd, buf, n, off);
-    while (r < 0 && errno == EINTR);
-    return r < 0 ? -errno : r;
+    int rc = fl_pwrite_all(fd, buf, n, (uint64_t)off);
+    return rc < 0 ? rc : (ssize_t)n;
 }
 
 static int io_fdatasync(void *ctx, int fd)
@@ -109,34 +107,20 @@ const fl_store_io_t *fl_store_io_default(void)
 
 int fl_io_write_all(const fl_store_io_t *io, int fd, const void *p, size_t n, uint64_t off)
 {
-    const uint8_t *b = p;
-    while (n > 0) {
-        ssize_t w = io->pwrite(io->ctx, fd, b, n, (off_t)off);
-        if (w < 0)
-            return (int)w;
-        if (w == 0)
-            return FL_EIO;
-        b += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
+    return fl_pwrite_all_via(io->pwrite, io->ctx, fd, p, n, off);
 }
 
 int fl_io_read_all(const fl_store_io_t *io, int fd, void *p, size_t n, uint64_t off)
 {
-    uint8_t *b = p;
-    while (n > 0) {
-        ssize_t r = io->pread(io->ctx, fd, b, n, (off_t)off);
-        if (r < 0)
-            return (int)r;
-        if (r == 0)
-            return FL_ETRUNCATED;
-        b += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
+    size_t got;
+    int rc = fl_pread_upto_via(io->pread, io->ctx, fd, p, n, off, &got);
+    return rc < 0 ? rc : got < n ? FL_ETRUNCATED : 0;
+}
+
+int fl_io_mkdir(const fl_store_io_t *io, const char *p)
+{
+    int rc = io->mkdir(io->ctx, p, 0700);
+    return rc == -EEXIST ? 0 : rc;
 }
 
 int fl_io_fsync_dir(const fl_store_io_t *io, const char *dir)

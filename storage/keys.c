@@ -23,11 +23,16 @@
  *  45  16  GCM tag
  * AAD = "FLDK" || log id (u64 LE) || master key id bytes, so a wrapped key
  * cannot be moved to another log or presented under another key id.
+ *
+ * The store's master keys (s->mkeys, by id; "default" first) are loaded at
+ * open and when fl_store_add_master_key registers one, under cat_mu.
  */
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -176,4 +181,40 @@ int fl_keys_unwrap(const uint8_t master[32], const char *key_id, uint64_t log_id
 void fl_keys_wipe(void *p, size_t n)
 {
     OPENSSL_cleanse(p, n);
+}
+
+/* ---- the store's master keys ---- */
+
+fl_master_key_t *fl_keys_master_find(fl_store_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->nmkeys; i++)
+        if (strcmp(s->mkeys[i].id, id) == 0)
+            return &s->mkeys[i];
+    return NULL;
+}
+
+int fl_keys_master_load(fl_store_t *s, const char *id, const char *path)
+{
+    if (strlen(id) == 0 || strlen(id) >= sizeof s->mkeys[0].id)
+        return FL_EINVAL;
+    uint8_t k[32];
+    int rc = fl_keys_load_or_create(&s->io, path, k);
+    if (rc < 0) {
+        fl_error("master key %s (%s): %s", id, path, fl_strerror(rc));
+        return rc;
+    }
+    fl_master_key_t *m = fl_keys_master_find(s, id);
+    if (!m) {
+        fl_master_key_t *v = realloc(s->mkeys, (s->nmkeys + 1) * sizeof *v);
+        if (!v) {
+            fl_keys_wipe(k, sizeof k);
+            return FL_ENOMEM;
+        }
+        s->mkeys = v;
+        m = &v[s->nmkeys++];
+        snprintf(m->id, sizeof m->id, "%s", id);
+    }
+    memcpy(m->key, k, 32);
+    fl_keys_wipe(k, sizeof k);
+    return 0;
 }

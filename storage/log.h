@@ -33,9 +33,14 @@
  * makes those from a worker thread.
  *
  * Threads: every call is thread-safe unless said otherwise. A fl_log_t
- * handle belongs to the store and stays valid until fl_log_delete() or
- * fl_store_close(); the caller must not use it after either, nor have a
- * read on it in flight then. Watches are freed before fl_store_close().
+ * handle (from fl_log_create() or fl_log_open()) stays valid until the
+ * caller gives it back with fl_log_close() or the store closes, whichever
+ * comes first; fl_log_delete() does not end it: the log is marked deleted,
+ * calls on the handle answer FL_ECLOSED (appends) or FL_ENOTFOUND (reads,
+ * watches, info, tags, retention), and its memory goes with the last
+ * close. Closing is optional: fl_store_close() frees every log, closed or
+ * not (then no handle may be used, nor a read be in flight). Watches are
+ * freed before fl_store_close().
  *
  * Errors: 0 or a negative FL_E* / -errno code (common/error.h). Notable:
  * FL_EAGAIN (nothing yet / queue full), FL_EEXPIRED (removed by retention),
@@ -201,12 +206,18 @@ typedef struct {
     uint32_t total_shards;
 } fl_log_info_t;
 
+/* Create a log; *out gets a handle to it (see Threads above). */
 int fl_log_create(fl_store_t *s, const char *name, const fl_log_opts_t *opts, fl_log_t **out);
-/* The handle of an existing log: FL_ENOTFOUND if none. */
+/* A handle of an existing log: FL_ENOTFOUND if none (or being deleted).
+ * Each successful open or create counts one handle. */
 int fl_log_open(fl_store_t *s, const char *name, fl_log_t **out);
+/* Give one handle back; the handle must not be used afterwards. The last
+ * close of a deleted log frees it. Accepts NULL. Never blocks on I/O. */
+void fl_log_close(fl_log_t *log);
 /* Destroy the log's data key (catalog first: its bytes are unreadable from
  * then on), then its files and catalog rows. Queued appends complete
- * first. FL_EBUSY while watches on it exist. */
+ * first. FL_EBUSY while watches on it exist. Handles still open stay safe
+ * to call (see Threads above) until they are closed. */
 int fl_log_delete(fl_store_t *s, const char *name);
 /* Names of all logs, sorted; free with fl_log_list_free. */
 int fl_log_list(fl_store_t *s, char ***names_out, size_t *n_out);

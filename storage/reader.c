@@ -145,15 +145,7 @@ static size_t start_of(const void *v, size_t n, bounds_fn bounds, const fl_log_r
 /* First span of a sealed segment numbered segno or later. */
 static size_t span_from_segno(const fl_shard_t *sh, uint64_t segno)
 {
-    size_t lo = 0, hi = sh->nspans;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (sh->spans[mid].segno < segno)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return fl_segno_lower_bound(sh->spans, sh->nspans, sizeof sh->spans[0], segno);
 }
 
 enum { MAXREFS = 64 };
@@ -271,7 +263,7 @@ int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, fl_l
         uint64_t first_seq;
         int64_t first_sts, first_pts;
         int have_first = sh && fl_shard_first(sh, &first_seq, &first_sts, &first_pts) == 0;
-        if (!sh) {
+        if (!sh || log->deleting) {
             rc = FL_ENOTFOUND;
         } else if (g->nrefs == 0 && o->from == FL_LOG_AT_SEQ && o->seq < sh->trim_seq) {
             rc = FL_EEXPIRED;
@@ -449,7 +441,7 @@ int fl_log_watch_new(fl_log_t *log, uint32_t shard, fl_log_watch_t **out)
     w->shard = shard;
     fl_store_t *s = log->store;
     pthread_mutex_lock(&s->mu);
-    fl_shard_t *sh = fl_log_shard(log, shard);
+    fl_shard_t *sh = log->deleting ? NULL : fl_log_shard(log, shard);
     if (sh) {
         w->next = sh->watches;
         sh->watches = w;

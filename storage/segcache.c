@@ -131,15 +131,8 @@ void fl_segcache_free(fl_store_t *s)
 
 static int seg_listed(const fl_log_t *log, uint64_t segno)
 {
-    size_t lo = 0, hi = log->nsegs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (log->segs[mid].segno < segno)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < log->nsegs && log->segs[lo].segno == segno;
+    size_t i = fl_segno_lower_bound(log->segs, log->nsegs, sizeof log->segs[0], segno);
+    return i < log->nsegs && log->segs[i].segno == segno;
 }
 
 /* Under mu: a malloc'd copy of the shard's run, if the segment is cached. */

@@ -8,14 +8,8 @@
  * digits: the segment number, which only grows) beside NNNN.idx.
  *
  * Segment file (little-endian):
- *   header, FL_SEG_HDR = 32 bytes:
- *     0   4  magic "FLSG"
- *     4   1  version = 1
- *     5   3  zero
- *     8   8  log id
- *    16   8  segment number
- *    24   4  zero
- *    28   4  CRC-32C of bytes 0..27
+ *   header, FL_SEG_HDR = 32 bytes (filehdr.c): magic "FLSG", version = 1,
+ *     log id, segment number, CRC-32C
  *   then chunks back to back (chunk.c), nothing else.
  *
  * Invariants: a chunk is written once at the end and never rewritten; bytes
@@ -32,6 +26,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,12 +41,7 @@ void fl_segment_path(const fl_log_t *log, uint64_t segno, char *buf, size_t cap)
 
 static void seg_hdr_encode(uint64_t log_id, uint64_t segno, uint8_t out[FL_SEG_HDR])
 {
-    memset(out, 0, FL_SEG_HDR);
-    memcpy(out, "FLSG", 4);
-    out[4] = FL_SEG_VERSION;
-    fl_store_le64(out + 8, log_id);
-    fl_store_le64(out + 16, segno);
-    fl_store_le32(out + 28, fl_crc32c(out, 28));
+    fl_file_hdr_encode("FLSG", FL_SEG_VERSION, log_id, segno, out);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -108,6 +98,25 @@ int fl_segment_list(const fl_log_t *log, uint64_t **out, size_t *n)
     return 0;
 }
 
+_Static_assert(offsetof(fl_span_t, segno) == 0, "fl_segno_lower_bound reads segno first");
+_Static_assert(offsetof(fl_seg_info_t, segno) == 0, "fl_segno_lower_bound reads segno first");
+
+size_t fl_segno_lower_bound(const void *v, size_t n, size_t stride, uint64_t segno)
+{
+    const uint8_t *base = v;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t at;
+        memcpy(&at, base + mid * stride, sizeof at); /* the item's first member */
+        if (at < segno)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 void fl_segment_close_active(fl_log_t *log)
 {
     const fl_store_io_t *io = &log->store->io;
@@ -119,6 +128,22 @@ void fl_segment_close_active(fl_log_t *log)
     }
 }
 
+/* Create path (truncating any leftover), write its n-byte header and
+ * fdatasync it: 0 and *fd, or the error with *fd left open for the
+ * caller's cleanup (-1 if the open failed). */
+static int create_synced(const fl_store_io_t *io, const char *path, const uint8_t *hdr, size_t n,
+                         int *fd)
+{
+    *fd = io->open(io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (*fd < 0) {
+        int rc = *fd;
+        *fd = -1;
+        return rc;
+    }
+    int rc = fl_io_write_all(io, *fd, hdr, n, 0);
+    return rc < 0 ? rc : io->fdatasync(io->ctx, *fd);
+}
+
 int fl_segment_create(fl_log_t *log, uint64_t segno, int *seg_fd, int *idx_fd)
 {
     const fl_store_io_t *io = &log->store->io;
@@ -126,30 +151,13 @@ int fl_segment_create(fl_log_t *log, uint64_t segno, int *seg_fd, int *idx_fd)
     uint8_t hdr[FL_SEG_HDR];
     int sfd = -1, ifd = -1, rc;
     fl_segment_path(log, segno, path, sizeof path);
-    sfd = io->open(io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    if (sfd < 0) {
-        rc = sfd;
-        goto fail;
-    }
     seg_hdr_encode(log->id, segno, hdr);
-    rc = fl_io_write_all(io, sfd, hdr, FL_SEG_HDR, 0);
-    if (rc == 0)
-        rc = io->fdatasync(io->ctx, sfd);
-    if (rc < 0)
+    if ((rc = create_synced(io, path, hdr, FL_SEG_HDR, &sfd)) < 0)
         goto fail;
     fl_index_path(log, segno, path, sizeof path);
-    ifd = io->open(io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    if (ifd < 0) {
-        rc = ifd;
-        goto fail;
-    }
     fl_index_hdr_encode(log->id, segno, hdr);
-    rc = fl_io_write_all(io, ifd, hdr, FL_IDX_HDR, 0);
-    if (rc == 0)
-        rc = io->fdatasync(io->ctx, ifd);
-    if (rc == 0)
-        rc = fl_io_fsync_dir(io, log->dir);
-    if (rc < 0)
+    if ((rc = create_synced(io, path, hdr, FL_IDX_HDR, &ifd)) < 0 ||
+        (rc = fl_io_fsync_dir(io, log->dir)) < 0)
         goto fail;
     *seg_fd = sfd;
     *idx_fd = ifd;

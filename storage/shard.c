@@ -1,13 +1,11 @@
 /*
- * storage/shard.c — shards: 128-bit hash-key ranges and per-shard state.
+ * storage/shard.c — a shard's in-memory state: what it holds and where.
  *
- * As in Kinesis Data Streams, a partition key maps to the unsigned 128-bit
- * big-endian integer MD5(key); the open shards of a log cover [0, 2^128-1]
- * without overlap, and the shard whose inclusive range holds the hash takes
- * the record. A log created with N shards splits the space into N equal
- * ranges. Splitting closes a shard and opens two children that cover its
- * range; merging closes two adjacent shards and opens one child covering
- * both (store.c). Closed shards keep their data until retention.
+ * A shard owns a range of the 128-bit hash-key space (hashrange.c has the
+ * arithmetic); splitting closes a shard and opens two children that cover
+ * its range, merging closes two adjacent shards and opens one child
+ * covering both (reshard.c). Closed shards keep their data until
+ * retention.
  *
  * In memory a shard keeps, in sequence order: one span per sealed segment
  * that holds some of its chunks (what that segment's index summary says of
@@ -18,34 +16,10 @@
  * a shard's memory grows with segments, not chunks: the entries of sealed
  * segments are loaded when a read needs them (segcache.c).
  */
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "storage_internal.h"
-
-void fl_shard_hash_key(fl_slice_t key, uint8_t out[16])
-{
-    unsigned int n = 16;
-    if (EVP_Digest(key.p ? key.p : (const uint8_t *)"", key.n, out, &n, EVP_md5(), NULL) != 1)
-        memset(out, 0, 16);
-}
-
-static void u128_store(uint8_t out[16], unsigned __int128 v)
-{
-    for (int i = 15; i >= 0; i--) {
-        out[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-void fl_shard_range(uint32_t i, uint32_t n, uint8_t start[16], uint8_t end[16])
-{
-    const unsigned __int128 max = ~(unsigned __int128)0;
-    unsigned __int128 step = max / n + (max % n == n - 1 ? 1 : 0); /* floor(2^128 / n) */
-    u128_store(start, step * i);
-    u128_store(end, i + 1 == n ? max : step * (i + 1) - 1);
-}
 
 fl_shard_t *fl_shard_new(const fl_cat_shard_t *row, uint64_t next_seq)
 {

@@ -33,6 +33,7 @@
 #define FL_CHUNK_VERSION    1
 #define FL_REC_HDR          26
 #define FL_CHUNK_MAX_BODY   (256u << 20)
+#define FL_FILE_HDR         32 /* segment and index files (filehdr.c) */
 #define FL_SEG_HDR          32
 #define FL_SEG_VERSION      1
 #define FL_IDX_HDR          32
@@ -53,11 +54,17 @@ uint32_t fl_crc32c(const void *p, size_t n);
  * gives fl_crc32c(a || b). */
 uint32_t fl_crc32c_update(uint32_t crc, const void *p, size_t n);
 
+/* ---- filehdr.c ---- */
+void fl_file_hdr_encode(const char magic[4], uint8_t version, uint64_t log_id, uint64_t segno,
+                        uint8_t out[FL_FILE_HDR]);
+
 /* ---- io.c ---- */
 int fl_io_write_all(const fl_store_io_t *io, int fd, const void *p, size_t n, uint64_t off);
 /* FL_ETRUNCATED if the file ends first. */
 int fl_io_read_all(const fl_store_io_t *io, int fd, void *p, size_t n, uint64_t off);
 int fl_io_fsync_dir(const fl_store_io_t *io, const char *dir);
+/* mkdir(p, 0700) through the table; an existing directory is fine. */
+int fl_io_mkdir(const fl_store_io_t *io, const char *p);
 /* Write to path.tmp, fsync, rename over path, fsync dir. */
 int fl_io_replace_file(const fl_store_io_t *io, const char *dir, const char *path, const void *p,
                        size_t n, mode_t mode);
@@ -190,7 +197,9 @@ struct fl_log {
     int64_t created_ns;
     uint64_t version;
     uint32_t retention_hours;
-    int deleting;
+    int deleting;        /* under mu (set also under cat_mu): being deleted */
+    uint64_t handles;    /* under mu: open handles (create/open minus close) */
+    int detached;        /* under mu: off s->logs, on s->dead (logmem.c) */
     fl_shard_t **shards; /* by id; ids are 0..nshards-1 */
     uint32_t nshards;
     fl_seg_info_t *segs; /* by segno; the last one is active */
@@ -243,6 +252,11 @@ typedef struct {
 
 typedef struct fl_catalog fl_catalog_t;
 
+/* ---- keys.c: the store's master keys (under cat_mu) ---- */
+fl_master_key_t *fl_keys_master_find(fl_store_t *s, const char *id);
+/* Load (or create) the master key file at path under id. */
+int fl_keys_master_load(fl_store_t *s, const char *id, const char *path);
+
 #define FL_WBUF_CLASSES 13 /* 64 KiB .. 256 MiB */
 
 struct fl_store {
@@ -264,6 +278,7 @@ struct fl_store {
     pthread_cond_t wake;      /* writer: work arrived */
     pthread_cond_t done_cond; /* batch or ctl finished */
     fl_log_t *logs;
+    fl_log_t *dead; /* deleted logs with handles still open (logmem.c) */
     fl_pending_t *q_head, *q_tail;
     uint64_t q_bytes;
     uint64_t n_submitted, n_done;
@@ -362,7 +377,8 @@ int fl_index_load_summary(fl_log_t *log, uint64_t segno, uint64_t seg_size, fl_s
  * footer's count and entry CRC): 0, or FL_ECORRUPT (logged with file and
  * offset), FL_ENOTFOUND, or an I/O error. */
 int fl_index_load_sealed(fl_log_t *log, uint64_t segno, fl_chunk_ref_t **refs, size_t *n);
-/* Per-shard summary of chunk refs (any order): spans sorted by shard. */
+/* Per-shard summary of chunk refs (any order; fastest by shard, then
+ * sequence): spans sorted by shard. */
 int fl_index_summarize(const fl_chunk_ref_t *refs, size_t n, uint64_t segno, fl_span_t **out,
                        size_t *nout);
 /* Write the whole index of a segment (temp file, fsync, rename); with
@@ -371,9 +387,10 @@ int fl_index_summarize(const fl_chunk_ref_t *refs, size_t n, uint64_t segno, fl_
 int fl_index_rewrite(fl_log_t *log, uint64_t segno, const fl_chunk_ref_t *refs, size_t n,
                      uint64_t sealed_size);
 /* Seal the active index in place: append summary and footer after its
- * idx_count entries (refs, in offset order, are those entries) and fsync. */
+ * idx_count entries (refs, in offset order, are those entries; sp, nsp
+ * their fl_index_summarize) and fsync. */
 int fl_index_seal(fl_log_t *log, int fd, uint64_t segno, const fl_chunk_ref_t *refs, size_t n,
-                  uint64_t seg_size);
+                  const fl_span_t *sp, size_t nsp, uint64_t seg_size);
 void fl_index_path(const fl_log_t *log, uint64_t segno, char *buf, size_t cap);
 
 /* ---- segment.c ---- */
@@ -391,15 +408,33 @@ int fl_segment_open_sealed(fl_log_t *log, uint64_t segno, fl_span_t **spans, siz
                            uint64_t *size_out);
 /* Create segment segno and its index, durable (files and directory). */
 int fl_segment_create(fl_log_t *log, uint64_t segno, int *seg_fd, int *idx_fd);
+/* The first of n items sorted by segment number (a log's segs, a shard's
+ * spans: any struct whose first member is its uint64_t segno, stride bytes
+ * apart) whose segno is >= segno; n if none. */
+size_t fl_segno_lower_bound(const void *v, size_t n, size_t stride, uint64_t segno);
 /* Close the active segment's descriptors (segment, index, O_DIRECT). */
 void fl_segment_close_active(fl_log_t *log);
 /* Sorted segment numbers found in the log's folder. */
 int fl_segment_list(const fl_log_t *log, uint64_t **out, size_t *n);
 
+/* ---- hashrange.c (hash keys: 16 bytes, big-endian; ranges inclusive) ---- */
+/* MD5(key): the hash key of a partition key. */
+void fl_hashrange_key(fl_slice_t key, uint8_t out[16]);
+/* Range i of n equal ranges that cover the whole space. */
+void fl_hashrange_nth(uint32_t i, uint32_t n, uint8_t start[16], uint8_t end[16]);
+/* 1 if start <= h <= end. */
+int fl_hashrange_contains(const uint8_t start[16], const uint8_t end[16], const uint8_t h[16]);
+/* Split [start, end] at `at` into [start, at-1] and [at, end]: left_end
+ * gets at-1; FL_EINVAL unless both halves are non-empty. */
+int fl_hashrange_split(const uint8_t start[16], const uint8_t end[16], const uint8_t at[16],
+                       uint8_t left_end[16]);
+/* Join ranges a and b (either order) into [start, end]: FL_EINVAL unless
+ * one ends right before the other begins. */
+int fl_hashrange_merge(const uint8_t a_start[16], const uint8_t a_end[16],
+                       const uint8_t b_start[16], const uint8_t b_end[16], uint8_t start[16],
+                       uint8_t end[16]);
+
 /* ---- shard.c ---- */
-void fl_shard_hash_key(fl_slice_t key, uint8_t out[16]);
-/* Hash range of shard i of n equal ranges. */
-void fl_shard_range(uint32_t i, uint32_t n, uint8_t start[16], uint8_t end[16]);
 fl_shard_t *fl_shard_new(const fl_cat_shard_t *row, uint64_t next_seq);
 void fl_shard_free(fl_shard_t *sh);
 int fl_shard_add_chunk(fl_shard_t *sh, const fl_chunk_ref_t *r);
@@ -443,10 +478,23 @@ int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log);
 /* ---- retention.c ---- */
 int fl_retention_run(fl_store_t *s); /* writer thread only */
 
-/* ---- store.c ---- */
+/* ---- logmem.c ---- */
+/* A log with its name and folder path set, descriptors closed, no shards,
+ * no handle; NULL without memory. */
+fl_log_t *fl_log_new(fl_store_t *s, uint64_t id, const char *name);
+/* Frees a log's memory (wipes its key); accepts NULL. */
 void fl_log_free_mem(fl_log_t *log);
 fl_shard_t *fl_log_shard(fl_log_t *log, uint32_t id); /* under mu */
+/* Append segment segno (size bytes, newest server time sts_max) to the
+ * log's list; under mu once others may see the log. */
+int fl_log_push_seg(fl_log_t *log, uint64_t segno, uint64_t size, int64_t sts_max);
 void fl_log_dir_path(const fl_store_t *s, uint64_t id, char *buf, size_t cap);
+/* Unlink every file of the log's folder, the folder, fsync logs/. */
 int fl_log_remove_files(fl_store_t *s, uint64_t id);
+
+/* ---- load.c ---- */
+/* The catalog's logs into s->logs, each recovered from its segments;
+ * interrupted deletes finished. Before the writer starts. */
+int fl_store_load_logs(fl_store_t *s);
 
 #endif

@@ -43,6 +43,12 @@
  * Completions: a growable array under cmu plus an eventfd that is written
  * under the same lock and drained when the array empties, so a readable fd
  * always means "maybe something", never a lost wake-up.
+ *
+ * Layering: store.c, logmeta.c and reshard.c call the writer (start, stop,
+ * fl_writer_call, ensure_segment, notify_shard); the writer calls only the
+ * files below it (logmem.c for a log's shards, segment, index, chunk,
+ * segcache, retention, io), never back up into them: control work such as
+ * a delete comes in as a function through fl_writer_call.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -358,24 +364,15 @@ int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log)
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&s->mu);
-    if (log->nsegs == log->capsegs) {
-        size_t nc = log->capsegs ? log->capsegs * 2 : 16;
-        fl_seg_info_t *v = realloc(log->segs, nc * sizeof *v);
-        if (!v) {
-            pthread_mutex_unlock(&s->mu);
-            s->io.close(s->io.ctx, sfd);
-            s->io.close(s->io.ctx, ifd);
-            return FL_ENOMEM;
-        }
-        log->segs = v;
-        log->capsegs = nc;
-    }
-    fl_seg_info_t *g = &log->segs[log->nsegs++];
-    g->segno = segno;
-    g->size = FL_SEG_HDR;
-    g->sts_max = INT64_MIN;
-    s->total_bytes += FL_SEG_HDR;
+    rc = fl_log_push_seg(log, segno, FL_SEG_HDR, INT64_MIN);
+    if (rc == 0)
+        s->total_bytes += FL_SEG_HDR;
     pthread_mutex_unlock(&s->mu);
+    if (rc < 0) {
+        s->io.close(s->io.ctx, sfd);
+        s->io.close(s->io.ctx, ifd);
+        return rc;
+    }
     log->seg_fd = sfd;
     log->idx_fd = ifd;
     log->seg_end = FL_SEG_HDR;
@@ -389,7 +386,11 @@ int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log)
  * the writer thread takes and returns them (batch_finish runs on it).
  * Sizes are powers of two from 64 KiB, one free stack per size: taking and
  * returning one costs the same with a thousand logs in a batch as with one.
- * At most FL_WBUF_KEEP bytes of them are kept free (the largest go first). */
+ * At most FL_WBUF_KEEP bytes of them are kept free (the largest go first):
+ * enough for the two batches of the pipeline even when each is a little
+ * over FL_BATCH_MAX_BYTES (headers and tags) and so gets the next class up
+ * (with 2 x FL_BATCH_MAX_BYTES, a log taking full batches of big records
+ * had one of its two buffers freed and a fresh one faulted in per batch). */
 typedef struct wbuf {
     struct wbuf *next;
     int cls; /* log2 of cap, or -1: bigger than any class, not kept */
@@ -398,7 +399,7 @@ typedef struct wbuf {
 } wbuf_t;
 
 #define FL_WBUF_MIN_LOG2 16
-#define FL_WBUF_KEEP     (2 * (uint64_t)FL_BATCH_MAX_BYTES) /* free bytes kept */
+#define FL_WBUF_KEEP     (4 * (uint64_t)FL_BATCH_MAX_BYTES) /* free bytes kept */
 
 static wbuf_t *wbuf_get(fl_store_t *s, size_t need)
 {
@@ -728,8 +729,14 @@ static void sync_all(sync_pool_t *pool, fl_store_t *s, log_work_t **dirty, size_
     }
 }
 
-static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, fl_chunk_ref_t **out,
-                        size_t *n_out);
+static int cmp_ref_off(const void *a, const void *b)
+{
+    const fl_chunk_ref_t *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, int by_offset,
+                        fl_chunk_ref_t **out, size_t *n_out);
 
 /* Seal the active segment: its index gets its summary (appended after the
  * entries and fsync'd, or the whole index rewritten if it missed entries);
@@ -741,13 +748,16 @@ static void seal_segment(fl_store_t *s, fl_log_t *log)
     fl_chunk_ref_t *refs = NULL;
     fl_span_t *sp = NULL;
     size_t n = 0, nsp = 0;
-    int rc = collect_refs(s, log, segno, &refs, &n);
+    /* collected by shard and sequence, summarized without a sort, then
+     * sorted once into the index's offset order */
+    int rc = collect_refs(s, log, segno, 0, &refs, &n);
     if (rc == 0)
         rc = fl_index_summarize(refs, n, segno, &sp, &nsp);
     if (rc == 0) {
+        qsort(refs, n, sizeof *refs, cmp_ref_off);
         int wrc = log->idx_stale || log->idx_count != n
                       ? fl_index_rewrite(log, segno, refs, n, log->seg_end)
-                      : fl_index_seal(log, log->idx_fd, segno, refs, n, log->seg_end);
+                      : fl_index_seal(log, log->idx_fd, segno, refs, n, sp, nsp, log->seg_end);
         if (wrc < 0)
             fl_warn("log %s: index of segment %llu not sealed (%s); the next open rebuilds it",
                     log->name, (unsigned long long)segno, fl_strerror(wrc));
@@ -775,14 +785,10 @@ static void seal_segment(fl_store_t *s, fl_log_t *log)
     fl_segment_close_active(log);
 }
 
-static int cmp_ref_off(const void *a, const void *b)
-{
-    const fl_chunk_ref_t *x = a, *y = b;
-    return x->off < y->off ? -1 : x->off > y->off;
-}
-
-static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, fl_chunk_ref_t **out,
-                        size_t *n_out)
+/* The chunk refs of segment segno, malloc'd: by offset (by_offset), or as
+ * the shards list them (by shard, then sequence). */
+static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, int by_offset,
+                        fl_chunk_ref_t **out, size_t *n_out)
 {
     pthread_mutex_lock(&s->mu);
     size_t n = 0;
@@ -798,7 +804,8 @@ static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, fl_chunk_r
     pthread_mutex_unlock(&s->mu);
     if (!v)
         return FL_ENOMEM;
-    qsort(v, n, sizeof *v, cmp_ref_off);
+    if (by_offset)
+        qsort(v, n, sizeof *v, cmp_ref_off);
     *out = v;
     *n_out = n;
     return 0;
@@ -1235,7 +1242,7 @@ static void *writer_main(void *arg)
         fl_chunk_ref_t *refs = NULL;
         size_t n = 0;
         uint64_t segno = log->segs[log->nsegs - 1].segno;
-        if (collect_refs(s, log, segno, &refs, &n) == 0)
+        if (collect_refs(s, log, segno, 1, &refs, &n) == 0)
             fl_index_rewrite(log, segno, refs, n, 0);
         free(refs);
     }

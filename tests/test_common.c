@@ -2,14 +2,19 @@
  * tests/test_common.c — common/: the bounds-checked reader, the growable
  * buffer, error names and log levels.
  */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/base64.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/diag.h"
 #include "common/error.h"
+#include "common/fileio.h"
 #include "harness.h"
 
 START_TEST(reader_reads_in_order)
@@ -191,6 +196,152 @@ START_TEST(base64_round_trips_and_refuses_junk)
 }
 END_TEST
 
+/* ---- fileio ---- */
+
+START_TEST(fileio_positional_round_trip_and_end_of_file)
+{
+    char path[] = "/tmp/fl-fileio-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    uint8_t out[10000], in[10000];
+    for (size_t i = 0; i < sizeof out; i++)
+        out[i] = (uint8_t)(i * 7);
+    ck_assert_int_eq(fl_pwrite_all(fd, out, sizeof out, 100), 0);
+    ck_assert_int_eq(fl_pread_all(fd, in, sizeof in, 100), 0);
+    ck_assert(memcmp(in, out, sizeof in) == 0);
+    size_t got = 1;
+    ck_assert_int_eq(fl_pread_upto(fd, in, sizeof in, 5100, &got), 0);
+    ck_assert_uint_eq(got, 5000); /* short only where the file ends */
+    ck_assert(memcmp(in, out + 5000, got) == 0);
+    ck_assert_int_eq(fl_pread_all(fd, in, 200, 10000), FL_ETRUNCATED);
+    ck_assert_int_eq(fl_pread_upto(fd, in, 10, 20000, &got), 0);
+    ck_assert_uint_eq(got, 0);
+    close(fd);
+    fd = open("/dev/null", O_RDONLY);
+    ck_assert_int_eq(fl_pwrite_all(fd, out, 10, 0), -EBADF);
+    ck_assert_int_eq(fl_write_all(fd, out, 10), -EBADF);
+    close(fd);
+}
+END_TEST
+
+/* An I/O "table" that moves at most 3 bytes per call and fails every
+ * other call with EINTR. */
+typedef struct {
+    uint8_t file[64];
+    int calls;
+} choppy_t;
+
+static ssize_t choppy_pwrite(void *ctx, int fd, const void *p, size_t n, off_t off)
+{
+    choppy_t *c = ctx;
+    (void)fd;
+    if (c->calls++ % 2 == 0)
+        return -EINTR;
+    size_t k = n < 3 ? n : 3;
+    memcpy(c->file + off, p, k);
+    return (ssize_t)k;
+}
+
+static ssize_t choppy_pread(void *ctx, int fd, void *p, size_t n, off_t off)
+{
+    choppy_t *c = ctx;
+    (void)fd;
+    if (c->calls++ % 2 == 0)
+        return -EINTR;
+    if ((size_t)off >= 40) /* the "file" ends at 40 */
+        return 0;
+    size_t k = n < 3 ? n : 3;
+    if ((size_t)off + k > 40)
+        k = 40 - (size_t)off;
+    memcpy(p, c->file + off, k);
+    return (ssize_t)k;
+}
+
+static ssize_t failing_pwrite(void *ctx, int fd, const void *p, size_t n, off_t off)
+{
+    (void)ctx, (void)fd, (void)p, (void)n, (void)off;
+    return -ENOSPC;
+}
+
+START_TEST(fileio_loops_over_a_callers_calls)
+{
+    choppy_t c = {{0}, 0};
+    const char *msg = "the quick brown fox jumps over the lazy dog";
+    ck_assert_int_eq(fl_pwrite_all_via(choppy_pwrite, &c, 3, msg, 40, 0), 0);
+    ck_assert(memcmp(c.file, msg, 40) == 0);
+    char in[64];
+    size_t got = 0;
+    ck_assert_int_eq(fl_pread_upto_via(choppy_pread, &c, 3, in, 30, 5, &got), 0);
+    ck_assert_uint_eq(got, 30);
+    ck_assert(memcmp(in, msg + 5, 30) == 0);
+    ck_assert_int_eq(fl_pread_upto_via(choppy_pread, &c, 3, in, 30, 20, &got), 0);
+    ck_assert_uint_eq(got, 20); /* short where the "file" ends */
+    ck_assert_int_eq(fl_pwrite_all_via(failing_pwrite, NULL, 3, msg, 4, 0), -ENOSPC);
+}
+END_TEST
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+typedef struct {
+    int fd;
+    pthread_t target;
+    size_t n, got;
+    int in_order;
+} slow_reader_t;
+
+/* Reads the pipe slowly, signalling the writer between reads, so its
+ * write(2) returns short or fails with EINTR. */
+static void *slow_reader(void *arg)
+{
+    slow_reader_t *r = arg;
+    uint8_t b[1000];
+    r->in_order = 1;
+    while (r->got < r->n) {
+        pthread_kill(r->target, SIGUSR1);
+        usleep(200);
+        ssize_t k = read(r->fd, b, sizeof b);
+        if (k <= 0)
+            break;
+        for (ssize_t i = 0; i < k; i++)
+            r->in_order &= b[i] == (uint8_t)((r->got + (size_t)i) % 251);
+        r->got += (size_t)k;
+    }
+    return NULL;
+}
+
+START_TEST(fileio_write_all_survives_signals_and_short_writes)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1; /* no SA_RESTART: blocked writes are interrupted */
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGUSR1, &sa, &old), 0);
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    fcntl(p[1], F_SETPIPE_SZ, 4096);
+    size_t n = 300000;
+    uint8_t *buf = malloc(n);
+    ck_assert_ptr_nonnull(buf);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)(i % 251);
+    slow_reader_t r = {p[0], pthread_self(), n, 0, 0};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, slow_reader, &r), 0);
+    ck_assert_int_eq(fl_write_all(p[1], buf, n), 0);
+    pthread_join(th, NULL);
+    ck_assert_uint_eq(r.got, n);
+    ck_assert(r.in_order);
+    close(p[0]);
+    close(p[1]);
+    free(buf);
+    sigaction(SIGUSR1, &old, NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("common");
@@ -209,6 +360,11 @@ int main(void)
     tcase_add_test(tc, log_levels_parse);
     tcase_add_test(tc, clock_can_be_driven);
     tcase_add_test(tc, base64_round_trips_and_refuses_junk);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("fileio");
+    tcase_add_test(tc, fileio_positional_round_trip_and_end_of_file);
+    tcase_add_test(tc, fileio_write_all_survives_signals_and_short_writes);
+    tcase_add_test(tc, fileio_loops_over_a_callers_calls);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
 }

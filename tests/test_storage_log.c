@@ -810,6 +810,138 @@ START_TEST(delete_destroys_key_then_files)
 }
 END_TEST
 
+/* ---- handles: open, close, delete ---- */
+
+START_TEST(handles_are_counted_and_closed)
+{
+    char *dir = fl_test_mkdtemp("st-handles");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log, *a, *b;
+    ck_assert_int_eq(fl_log_create(s, "h", NULL, &log), 0);
+    append_ok(log, 0, "one", 0);
+    fl_store_sync(s);
+    fl_log_close(log); /* the log stays: closing a handle is not deleting */
+    fl_log_close(NULL);
+    ck_assert_int_eq(fl_log_open(s, "h", &a), 0);
+    ck_assert_int_eq(fl_log_open(s, "h", &b), 0);
+    ck_assert_ptr_eq(a, b);
+    fl_log_close(a);
+    fl_log_batch_t bt = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
+    ck_assert_int_eq(fl_log_read(b, 0, &ro, &bt), 0);
+    ck_assert(fl_slice_eq_str(bt.records[0].payload, "one"));
+    fl_log_batch_free(&bt);
+    fl_log_close(b);
+    char **names;
+    size_t n;
+    ck_assert_int_eq(fl_log_list(s, &names, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    fl_log_list_free(names, n);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(delete_with_open_handles_is_safe)
+{
+    char *dir = fl_test_mkdtemp("st-delh");
+    fl_store_t *s = open_store(dir, NULL);
+    fl_log_t *log, *h, *other;
+    ck_assert_int_eq(fl_log_create(s, "d", NULL, &log), 0);
+    ck_assert_int_eq(fl_log_create(s, "other", NULL, &other), 0);
+    append_ok(log, 0, "x", 0);
+    fl_store_sync(s);
+    ck_assert_int_eq(fl_log_open(s, "d", &h), 0);
+    fl_log_close(log);
+    ck_assert_int_eq(fl_log_delete(s, "d"), 0);
+    /* the handle still answers, without touching freed memory (ASan) */
+    uint64_t seq;
+    fl_log_record_t r = rec_of("y", 1, 0);
+    ck_assert_int_eq(fl_log_append(h, 0, &r, NULL, &seq), FL_ECLOSED);
+    fl_log_batch_t bt = {0};
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
+    ck_assert_int_eq(fl_log_read(h, 0, &ro, &bt), FL_ENOTFOUND);
+    fl_log_batch_free(&bt);
+    fl_log_watch_t *w;
+    ck_assert_int_eq(fl_log_watch_new(h, 0, &w), FL_ENOTFOUND);
+    fl_log_info_t info;
+    ck_assert_int_eq(fl_log_info(h, &info), FL_ENOTFOUND);
+    ck_assert_int_eq(fl_log_tag_set(h, "k", "v"), FL_ENOTFOUND);
+    char buf[16];
+    ck_assert_int_eq(fl_log_tag_get(h, "k", buf, sizeof buf), FL_ENOTFOUND);
+    ck_assert_int_eq(fl_log_set_retention(h, 1), FL_ENOTFOUND);
+    ck_assert_int_eq(fl_log_open(s, "d", &log), FL_ENOTFOUND);
+    /* a new log of the same name is another log */
+    fl_log_t *again;
+    ck_assert_int_eq(fl_log_create(s, "d", NULL, &again), 0);
+    ck_assert_ptr_ne(again, h);
+    append_ok(again, 0, "z", 0);
+    fl_store_sync(s);
+    fl_log_close(h); /* the last handle: its memory goes now */
+    ck_assert_int_eq(fl_log_read(again, 0, &ro, &bt), 0);
+    ck_assert(fl_slice_eq_str(bt.records[0].payload, "z"));
+    fl_log_batch_free(&bt);
+    /* a deleted log whose handle is never closed is freed by the store */
+    ck_assert_int_eq(fl_log_delete(s, "other"), 0);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+typedef struct {
+    fl_log_t *log;
+    int reads;
+} handle_reader_t;
+
+static void *read_until_gone(void *arg)
+{
+    handle_reader_t *hr = arg;
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
+    for (;;) {
+        fl_log_batch_t bt = {0};
+        int rc = fl_log_read(hr->log, 0, &ro, &bt);
+        fl_log_batch_free(&bt);
+        hr->reads++;
+        if (rc == FL_ENOTFOUND)
+            break;
+    }
+    fl_log_close(hr->log);
+    return NULL;
+}
+
+START_TEST(reads_racing_a_delete_end_with_notfound)
+{
+    char *dir = fl_test_mkdtemp("st-delrace");
+    fl_store_opts_t o = {0};
+    o.segment_max_bytes = 4096; /* several segments, so reads load indexes */
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "r", NULL, &log), 0);
+    char text[600];
+    memset(text, 'a', sizeof text - 1);
+    text[sizeof text - 1] = 0;
+    for (int i = 0; i < 40; i++)
+        append_ok(log, 0, text, i);
+    fl_store_sync(s);
+    pthread_t th[2];
+    handle_reader_t hr[2];
+    for (int i = 0; i < 2; i++) {
+        hr[i].reads = 0;
+        ck_assert_int_eq(fl_log_open(s, "r", &hr[i].log), 0);
+        ck_assert_int_eq(pthread_create(&th[i], NULL, read_until_gone, &hr[i]), 0);
+    }
+    fl_log_close(log);
+    usleep(20000);
+    ck_assert_int_eq(fl_log_delete(s, "r"), 0);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_gt(hr[i].reads, 0);
+    }
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
 /* ---- following the tail ---- */
 
 typedef struct {
@@ -1732,6 +1864,9 @@ int main(void)
     tcase_add_test(tc, delete_destroys_key_then_files);
     tcase_add_test(tc, delete_with_queued_appends_closes_them);
     tcase_add_test(tc, delete_destroys_key_before_files_go);
+    tcase_add_test(tc, handles_are_counted_and_closed);
+    tcase_add_test(tc, delete_with_open_handles_is_safe);
+    tcase_add_test(tc, reads_racing_a_delete_end_with_notfound);
     tcase_add_test(tc, split_and_merge_keep_lineage);
     suite_add_tcase(s, tc);
     tc = tcase_create("append_read");
