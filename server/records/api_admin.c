@@ -62,6 +62,8 @@ static void admin_work(fl_http_async_t *a)
                            .n_attrs = 1};
         fl_log_t *log;
         j->rc = fl_log_create(j->store, ln, &o, &log);
+        if (!j->rc)
+            fl_log_close(log);
         break;
     }
     case OP_DELETE:
@@ -92,12 +94,17 @@ static void admin_work(fl_http_async_t *a)
             }
             fl_log_t *log;
             fl_log_info_t li;
-            if (fl_log_open(j->store, names[i], &log) != 0 || fl_log_info(log, &li) != 0)
+            if (fl_log_open(j->store, names[i], &log) != 0)
                 continue; /* deleted meanwhile */
+            if (fl_log_info(log, &li) != 0) {
+                fl_log_close(log);
+                continue;
+            }
             char arn[FL_RECORDS_NAME_MAX + 256];
             fl_rec_arn(j->rs, nm, arn, sizeof arn);
             char mode[32] = "PROVISIONED";
             fl_log_attr_get(log, "mode", mode, sizeof mode);
+            fl_log_close(log);
             if (shown)
                 fl_buf_u8(&j->out, ',');
             fl_json_write_string(&j->out, fl_slice_str(nm));

@@ -278,6 +278,10 @@ static int resolve(fl_http_req_t *r, const char *name, const char *arn, fl_rec_s
     int rc = fl_log_open(fl_server_store(rs->srv), ln, &st->log);
     if (!rc)
         rc = fl_log_info(st->log, &st->info);
+    if (rc && st->log) {
+        fl_log_close(st->log);
+        st->log = NULL;
+    }
     if (rc == FL_ENOTFOUND) {
         fl_http_respond_error(r, 400, "ResourceNotFoundException",
                               "Stream %s under account %s not found.", st->name,
@@ -316,6 +320,8 @@ void fl_rec_put(fl_rec_stream_t *st)
     if (!st || !st->held)
         return;
     unuse(st->rs, st->info.id);
+    fl_log_close(st->log);
+    st->log = NULL;
     st->held = 0;
 }
 

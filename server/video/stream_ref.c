@@ -9,8 +9,9 @@
 #include "common/error.h"
 #include "server/core/server.h"
 
-int fl_stream_check(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t *ref,
-                    fl_api_error_t *err)
+/* Resolve and check; on success ref->log is an open handle. */
+static int resolve(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t *ref,
+                   fl_api_error_t *err)
 {
     const char *why = NULL;
     long long arn_ms = -1;
@@ -37,6 +38,10 @@ int fl_stream_check(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t
         rc = fl_log_info(ref->log, &ref->info);
     if (!rc && arn_ms >= 0 && ref->info.created_ns / 1000000 != arn_ms)
         rc = FL_ENOTFOUND; /* an ARN of another incarnation of the name */
+    if (rc && ref->log) {
+        fl_log_close(ref->log);
+        ref->log = NULL;
+    }
     if (rc == FL_ENOTFOUND)
         return fl_api_error(err, 404, "ResourceNotFoundException", "stream %s not found",
                             ref->name);
@@ -44,24 +49,41 @@ int fl_stream_check(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t
         return fl_api_error(err, 500, "InternalFailure", "stream %s: %s", ref->name,
                             fl_strerror(rc));
     fl_streams_arn(v->streams, ref->name, ref->info.created_ns, ref->arn, sizeof ref->arn);
-    if (fl_server_access(v->srv, want->who, want->action, ref->arn, &why) != 0)
+    if (fl_server_access(v->srv, want->who, want->action, ref->arn, &why) != 0) {
+        fl_log_close(ref->log);
+        ref->log = NULL;
         return fl_api_error(err, 403, "AccessDeniedException", "%s on %s: %s", want->action,
                             ref->arn, why);
+    }
+    return 0;
+}
+
+int fl_stream_check(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t *ref,
+                    fl_api_error_t *err)
+{
+    if (resolve(v, want, ref, err) != 0)
+        return -1;
+    fl_log_close(ref->log); /* nothing held */
+    ref->log = NULL;
     return 0;
 }
 
 int fl_stream_get(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t *ref,
                   fl_api_error_t *err)
 {
-    if (fl_stream_check(v, want, ref, err) != 0)
+    if (resolve(v, want, ref, err) != 0)
         return -1;
     fl_hub_entry_t *e = fl_hub_find(v->hub, ref->name);
-    if (e && e->deleting)
-        return fl_api_error(err, 400, "ResourceInUseException", "stream %s is being deleted",
-                            ref->name);
-    ref->hub = fl_hub_acquire(v->hub, ref->name);
-    if (!ref->hub)
+    if (!(e && e->deleting))
+        ref->hub = fl_hub_acquire(v->hub, ref->name);
+    if (!ref->hub) {
+        fl_log_close(ref->log);
+        ref->log = NULL;
+        if (e && e->deleting)
+            return fl_api_error(err, 400, "ResourceInUseException", "stream %s is being deleted",
+                                ref->name);
         return fl_api_error(err, 500, "InternalFailure", "out of memory");
+    }
     return 0;
 }
 
@@ -70,6 +92,7 @@ void fl_stream_put(fl_stream_ref_t *ref)
     if (!ref || !ref->hub)
         return;
     fl_hub_release(ref->video->hub, ref->hub);
+    fl_log_close(ref->log);
     ref->hub = NULL;
     ref->log = NULL;
 }

@@ -36,7 +36,7 @@ typedef struct {
     fl_video_t *video;
     char name[FL_STREAM_NAME_MAX + 1];
     char arn[FL_STREAM_NAME_MAX + 128];
-    fl_log_t *log;
+    fl_log_t *log; /* an open handle (fl_log_close at put); NULL after check */
     fl_log_info_t info;
     fl_hub_entry_t *hub; /* NULL once put */
 } fl_stream_ref_t;
