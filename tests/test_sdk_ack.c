@@ -58,9 +58,8 @@ END_TEST
 
 START_TEST(decoys_are_not_fields)
 {
-    /* the names inside a string value or a nested object are not the ack's
-     * members: a strstr scan read EventType from the first and the
-     * timecode 1 from the second */
+    /* names inside a string value or a nested object are not the ack's
+     * members (a strstr scan took the nested timecode 1 and ErrorId) */
     flp_ack_t a = parse_ok("{\"Note\":\"\\\"EventType\\\":\\\"PERSISTED\\\"\","
                            "\"Detail\":{\"FragmentTimecode\":1,\"ErrorId\":5000},"
                            "\"EventType\":\"RECEIVED\",\"FragmentTimecode\":2}");
