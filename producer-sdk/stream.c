@@ -107,7 +107,8 @@ struct flp_stream {
     /* fragmenter */
     int open;                           /* the newest fragment takes frames */
     int64_t frag_min_rel, frag_max_rel; /* its frames' extent, ms from its start */
-    int64_t last_tc;                    /* the newest fragment's timecode (they only grow) */
+    int64_t last_tc; /* fragments start after this (they only grow): the newest one's
+                        timecode, or where earlier runs' media ends */
     int have_last_tc;
     int64_t last_end_ms; /* the latest frame time stored (ms since the epoch) */
     int skip_to_key;     /* drop frames until the next fragment start */
@@ -1255,8 +1256,9 @@ static int replay_cb(void *ctx, int kind, int64_t tc, const uint8_t *p, size_t n
     f->closed = 1;
     replay_count_t rc = count_frames(rh, tc, p, n);
     f->n_frames = rc.frames;
-    if (!s->have_last_tc || tc > s->last_tc)
-        s->last_tc = tc;
+    /* this run's fragments start after the replayed ones end */
+    if (!s->have_last_tc || rc.last_ms > s->last_tc)
+        s->last_tc = rc.last_ms;
     if (rc.last_ms > s->last_end_ms)
         s->last_end_ms = rc.last_ms;
     s->have_last_tc = 1;
@@ -1297,6 +1299,10 @@ int flp_stream_new(flp_client_t *c, const flp_stream_config_t *cfg, flp_stream_t
     s->latency_ms = cfg->latency_pressure_ms > 0 ? cfg->latency_pressure_ms : 10000;
     s->video = -1;
     s->next_gen = 1;
+    if (cfg->resume_after_ms > 0) {
+        s->last_tc = s->last_end_ms = cfg->resume_after_ms;
+        s->have_last_tc = 1;
+    }
     int err = FLP_EINVAL;
     for (size_t i = 0; i < cfg->n_tracks; i++) {
         const flp_track_t *in = &cfg->tracks[i];
