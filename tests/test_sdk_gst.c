@@ -247,6 +247,15 @@ START_TEST(inspect_lists_the_element)
         ck_assert_msg(strstr(out, want[i]) != NULL, "gst-inspect has no %s:\n%s", want[i], out);
     free(out);
     free(err);
+    /* the plugin declares its licence (LICENSE: Apache License 2.0) */
+    char *plugin[] = {"gst-inspect-1.0", "framelog", NULL};
+    rc = gst_run(plugin, 60000, &out, &err);
+    ck_assert_msg(rc == 0, "gst-inspect-1.0 framelog exited %d: %s", rc, err);
+    ck_assert_msg(strstr(out, "License") != NULL && strstr(out, "Apache 2.0") != NULL &&
+                      strstr(out, "unknown") == NULL,
+                  "licence not declared:\n%s", out);
+    free(out);
+    free(err);
 }
 END_TEST
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 (see LICENSE at the repository's root) */
 /*
  * producer-sdk/gst/framelogsink.c — framelogsink, the GStreamer element
  * that ends a pipeline in framelog: it hands H.264/H.265 access units (and
@@ -1382,11 +1383,14 @@ static gboolean plugin_init(GstPlugin *plugin)
     return gst_element_register(plugin, "framelogsink", GST_RANK_NONE, GST_TYPE_FRAMELOG_SINK);
 }
 
-/* GST_PLUGIN_DEFINE leaves GstPluginDesc's padding to zero-initialisation. */
+/* GST_PLUGIN_DEFINE leaves GstPluginDesc's padding to zero-initialisation.
+ * The licence is one of the names GStreamer 1.22 accepts (gstplugin.c's
+ * valid_licenses: "Apache 2.0" among them); any other keeps the plugin
+ * from loading. */
 #define PACKAGE "framelog"
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, framelog,
-                  "framelog producer elements (framelogsink)", plugin_init, FLP_VERSION, "unknown",
-                  "framelog", "framelog")
+                  "framelog producer elements (framelogsink)", plugin_init, FLP_VERSION,
+                  "Apache 2.0", "framelog", "framelog")
 #pragma GCC diagnostic pop

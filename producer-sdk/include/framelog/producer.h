@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 (see LICENSE at the repository's root) */
 /*
  * framelog/producer.h — libframelog-producer, the producer SDK for cameras,
  * dashcams and pipelines: the one public header.
