@@ -556,9 +556,19 @@ START_TEST(stop_with_nothing_to_send_does_not_wait_for_the_backoff)
      * (each wait 50-100 % of it) */
     ck_assert(mock_wait(&m, pred_five_opens, 10000));
     usleep(50000);
-    /* nothing was ever put: every fragment is acked, trivially */
-    int rc = flp_stream_stop(s, 1000);
+    pthread_mutex_lock(&m.mu);
+    int opens = m.opens;
+    pthread_mutex_unlock(&m.mu);
+    /* nothing was ever put: every fragment is acked, trivially. Counted in
+     * attempts, not time (the bound is only there to end a hung test): a
+     * sender that sat out its backoff would try once more before it saw
+     * the stop */
+    int rc = flp_stream_stop(s, 60000);
     ck_assert_msg(rc == 0, "stop with nothing to send: %s", flp_strerror(rc));
+    pthread_mutex_lock(&m.mu);
+    ck_assert_msg(m.opens == opens, "stop waited out the backoff: %d more connection attempts",
+                  m.opens - opens);
+    pthread_mutex_unlock(&m.mu);
     flp_stream_free(s);
     flp_client_free(c);
     mock_free(&m);
