@@ -317,14 +317,19 @@ static void drop_oldest(flp_stream_t *s)
     flp_frag_t *f = flp_store_oldest(&s->st);
     int64_t tc = f->timecode_ms;
     uint32_t frames = f->n_frames;
-    int was_done = f->done;
+    int was_done = f->done, sent_whole = f->sent_whole;
     if (s->conn && s->cur_id == f->id && s->cur_off > 0 && s->cur_off < f->len)
         s->abort_conn = 1; /* half sent: the server must not see the rest */
     fs_release_later(s, tc);
     flp_store_pop(&s->st);
     if (!was_done) {
         s->stats.fragments_dropped++;
-        report_drop(s, tc, frames, "the content store is full: oldest fragment dropped");
+        /* a fragment sent whole but not acked yet may be stored all the
+         * same: say so, the caller cannot tell otherwise */
+        report_drop(s, tc, frames,
+                    sent_whole ? "the content store is full: oldest fragment dropped before its "
+                                 "ack (it was sent whole: the server may hold it)"
+                               : "the content store is full: oldest fragment dropped");
     }
     wake_sender(s);
 }
@@ -1060,6 +1065,11 @@ static void *sender_main(void *arg)
         uint64_t id = 0;
         const uint8_t *chunk = NULL;
         size_t n = next_chunk(s, &chunk, &is_hdr, &id, &completes);
+        if (n && completes) {
+            flp_frag_t *f = flp_store_get(&s->st, id);
+            if (f)
+                f->sent_whole = 1; /* from here the server may get it all */
+        }
         if (n) {
             flp_transport_conn_t *conn = s->conn;
             pthread_mutex_unlock(&s->mu);
