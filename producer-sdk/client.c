@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/bytes.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "internal.h"
 #include "sigv4_sign.h"
@@ -405,4 +406,112 @@ int flp_describe_stream(flp_client_t *c, const char *name, flp_stream_info_t *ou
         out->retention_hours = (uint32_t)h;
     fl_json_free(doc);
     return 0;
+}
+
+/* "1700000000.123" (epoch seconds, as ListFragments writes them) -> ms,
+ * exactly: digits, then at most 9 decimals (below 1 ms cut off). */
+static int epoch_ms(const fl_json_t *v, int64_t *out)
+{
+    if (!v || v->type != FL_JSON_NUMBER)
+        return FLP_EMALFORMED;
+    int64_t s = 0, frac = 0;
+    size_t i = 0, d = 0;
+    for (; i < v->len && v->str[i] >= '0' && v->str[i] <= '9'; i++) {
+        if (s > 100000000000LL)
+            return FLP_EMALFORMED;
+        s = s * 10 + (v->str[i] - '0');
+    }
+    if (i == 0)
+        return FLP_EMALFORMED;
+    if (i < v->len && v->str[i] == '.')
+        for (i++; i < v->len && v->str[i] >= '0' && v->str[i] <= '9'; i++, d++)
+            if (d < 3)
+                frac = frac * 10 + (v->str[i] - '0');
+    if (i != v->len || d > 9)
+        return FLP_EMALFORMED;
+    for (; d < 3; d++)
+        frac *= 10;
+    *out = s * 1000 + frac;
+    return 0;
+}
+
+#define END_LOOKBACK_MS 30000 /* longer than a fragment may last (20 s) */
+#define END_MAX_PAGES   64
+#define END_AHEAD_S     (100LL * 366 * 86400) /* "ahead of the clock": a century */
+
+int flp_stream_end(flp_client_t *c, const char *name, int64_t *end_ms, char *msg, size_t msgcap)
+{
+    if (msg && msgcap)
+        msg[0] = 0;
+    if (!c || !name || !*name || !end_ms)
+        return FLP_EINVAL;
+    *end_ms = 0;
+    const size_t cap = 256 * 1024; /* a page of 1000 fragments is ~170 KB */
+    char *resp = flp_alloc(c, cap);
+    if (!resp)
+        return FLP_ENOMEM;
+    int64_t from = fl_time_real_ns() / 1000000 - END_LOOKBACK_MS, end = 0;
+    char token[128] = "";
+    int err = 0;
+    for (int page = 0; page < END_MAX_PAGES && !err; page++) {
+        fl_buf_t b;
+        fl_buf_init(&b, 16384);
+        fl_buf_append_str(&b, "{\"StreamName\":");
+        fl_json_write_string(&b, fl_slice_str(name));
+        fl_buf_printf(&b,
+                      ",\"MaxResults\":1000,\"FragmentSelector\":{\"FragmentSelectorType\":"
+                      "\"PRODUCER_TIMESTAMP\",\"TimestampRange\":{\"StartTimestamp\":%lld.%03lld,"
+                      "\"EndTimestamp\":%lld}}",
+                      (long long)(from / 1000), (long long)(from % 1000),
+                      (long long)(from / 1000 + END_AHEAD_S));
+        if (token[0]) {
+            fl_buf_append_str(&b, ",\"NextToken\":");
+            fl_json_write_string(&b, fl_slice_str(token));
+        }
+        fl_buf_append_str(&b, "}");
+        size_t n = 0;
+        int status = 0;
+        err = b.err;
+        if (!err)
+            err = post_json(c, "/listFragments", &b, &status, resp, cap, &n);
+        fl_buf_free(&b);
+        if (err)
+            break;
+        if (status != 200) {
+            err = server_error(c, "ListFragments", status, resp, n, msg, msgcap);
+            break;
+        }
+        fl_json_doc_t *doc = NULL;
+        fl_json_limits_t lim = {.max_depth = 8, .max_values = 16384, .max_string = 4096};
+        if (fl_json_parse(fl_slice(resp, n), &lim, &doc, NULL) != 0) {
+            err = FLP_EMALFORMED;
+            break;
+        }
+        const fl_json_t *root = fl_json_root(doc), *list = fl_json_get(root, "Fragments");
+        if (!list || list->type != FL_JSON_ARRAY)
+            err = FLP_EMALFORMED;
+        for (const fl_json_t *f = list ? list->child : NULL; f && !err; f = f->next) {
+            int64_t ts, len = 0;
+            if (epoch_ms(fl_json_get(f, "ProducerTimestamp"), &ts) != 0) {
+                err = FLP_EMALFORMED;
+                break;
+            }
+            const fl_json_t *l = fl_json_get(f, "FragmentLengthInMilliseconds");
+            if (l && (fl_json_int64(l, &len) != 0 || len < 0 || len > 3600000))
+                len = 0;
+            if (ts + len > end)
+                end = ts + len;
+        }
+        const fl_json_t *next = fl_json_get(root, "NextToken");
+        token[0] = 0;
+        if (!err && next && next->type == FL_JSON_STRING && next->len < sizeof token)
+            memcpy(token, next->str, next->len + 1);
+        fl_json_free(doc);
+        if (!token[0])
+            break;
+    }
+    flp_free(c, resp);
+    if (!err)
+        *end_ms = end;
+    return err;
 }

@@ -29,6 +29,8 @@ typedef struct {
     uint8_t closed;       /* complete: nothing more is appended */
     uint8_t done;         /* acked PERSISTED, or given up */
     uint8_t sent;         /* sent (at least in part) on some connection */
+    uint8_t sent_whole;   /* its last bytes went to the transport once: the
+                             server may hold it even if never acked */
 } flp_frag_t;
 
 typedef struct {

@@ -28,11 +28,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "ack.h"
 #include "common/awstime.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "filestore.h"
 #include "internal.h"
+#include "media/mkv_parser.h"
 #include "media/mkv_writer.h"
 #include "media/nal.h"
 #include "store.h"
@@ -106,10 +108,12 @@ struct flp_stream {
     /* fragmenter */
     int open;                           /* the newest fragment takes frames */
     int64_t frag_min_rel, frag_max_rel; /* its frames' extent, ms from its start */
-    int64_t last_tc;                    /* the newest fragment's timecode (they only grow) */
+    int64_t last_tc; /* fragments start after this (they only grow): the newest one's
+                        timecode, or where earlier runs' media ends */
     int have_last_tc;
-    int skip_to_key; /* drop frames until the next fragment start */
-    int64_t base_ns; /* relative timestamps: added to pts/dts */
+    int64_t last_end_ms; /* the latest frame time stored (ms since the epoch) */
+    int skip_to_key;     /* drop frames until the next fragment start */
+    int64_t base_ns;     /* relative timestamps: added to pts/dts */
     int have_base;
     fl_buf_t scratch; /* block headers, clusters, tags (reused) */
     tag_t tags[MAX_TAGS];
@@ -314,14 +318,19 @@ static void drop_oldest(flp_stream_t *s)
     flp_frag_t *f = flp_store_oldest(&s->st);
     int64_t tc = f->timecode_ms;
     uint32_t frames = f->n_frames;
-    int was_done = f->done;
+    int was_done = f->done, sent_whole = f->sent_whole;
     if (s->conn && s->cur_id == f->id && s->cur_off > 0 && s->cur_off < f->len)
         s->abort_conn = 1; /* half sent: the server must not see the rest */
     fs_release_later(s, tc);
     flp_store_pop(&s->st);
     if (!was_done) {
         s->stats.fragments_dropped++;
-        report_drop(s, tc, frames, "the content store is full: oldest fragment dropped");
+        /* a fragment sent whole but not acked yet may be stored all the
+         * same: say so, the caller cannot tell otherwise */
+        report_drop(s, tc, frames,
+                    sent_whole ? "the content store is full: oldest fragment dropped before its "
+                                 "ack (it was sent whole: the server may hold it)"
+                               : "the content store is full: oldest fragment dropped");
     }
     wake_sender(s);
 }
@@ -566,6 +575,44 @@ static track_t *find_track(flp_stream_t *s, uint32_t number, size_t *idx)
     return NULL;
 }
 
+/* The server refused the open fragment (an ERROR below 5000 while it
+ * still took frames; handle_ack gave it up and reported its frames): end
+ * it here, so that the frames that follow are not appended to bytes that
+ * are never sent. They wait for the next key frame, each reported through
+ * `dropped` as any frame that cannot start a fragment. */
+static int end_refused(flp_stream_t *s)
+{
+    flp_frag_t *f = s->open ? flp_store_newest(&s->st) : NULL;
+    if (!f || !f->done)
+        return 0;
+    s->open = 0;
+    f->closed = 1;
+    s->skip_to_key = 1;
+    pop_done(s);
+    return 1;
+}
+
+/* A key frame at or before the newest fragment's start: the clock went
+ * back (a camera whose clock was reset, a restart that replayed fragments
+ * of a later time from the file store). Fragment timecodes only grow (the
+ * server tells a resend by its timecode and refuses one that goes back),
+ * so from here every timestamp is shifted to continue just after the
+ * latest frame stored; each track's dts starts over. */
+static void rebase_after_jump(flp_stream_t *s, int64_t *pts_ms)
+{
+    int64_t shift = s->last_end_ms + 1 - *pts_ms;
+    if (s->last_tc + 1 - *pts_ms > shift)
+        shift = s->last_tc + 1 - *pts_ms;
+    flp_logf(s->c, FLP_LOG_WARN,
+             "stream %s: the clock went back to %lld, before the fragment of %lld: timestamps "
+             "shifted by %lld ms from here",
+             s->name, (long long)*pts_ms, (long long)s->last_tc, (long long)shift);
+    s->base_ns += shift * 1000000;
+    *pts_ms += shift;
+    for (size_t i = 0; i < s->n_tracks; i++)
+        s->tracks[i].have_dts = 0;
+}
+
 static int put_locked(flp_stream_t *s, const flp_frame_t *f)
 {
     size_t ti;
@@ -574,10 +621,7 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
         return FLP_EINVAL;
     if (s->stop_req || s->quit)
         return FLP_ECLOSED;
-    if (t->have_dts && f->dts_ns < t->last_dts_ns) {
-        flp_logf(s->c, FLP_LOG_WARN, "stream %s: track %u: dts goes back", s->name, t->number);
-        return FLP_EINVAL;
-    }
+    end_refused(s);
     fl_slice_t au = fl_slice(f->data, f->size);
     int key = f->keyframe;
     if (is_video(t)) {
@@ -589,6 +633,13 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
             key = k;
     }
     int starter = s->video < 0 ? 1 : ((int)ti == s->video && key);
+    int jump = 0;
+    if (starter && s->have_base && s->have_last_tc)
+        jump = floor_ms(f->pts_ns + s->base_ns) <= s->last_tc;
+    if (t->have_dts && f->dts_ns < t->last_dts_ns && !jump) {
+        flp_logf(s->c, FLP_LOG_WARN, "stream %s: track %u: dts goes back", s->name, t->number);
+        return FLP_EINVAL;
+    }
 
     if (!s->hdr[0].valid) { /* no header yet: wait for the first key frame */
         if (!starter)
@@ -616,6 +667,8 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
         s->have_base = 1;
     }
     int64_t pts_ms = floor_ms(f->pts_ns + s->base_ns);
+    if (starter && s->have_last_tc && pts_ms <= s->last_tc)
+        rebase_after_jump(s, &pts_ms);
     flp_frag_t *cur = s->open ? flp_store_newest(&s->st) : NULL;
     int64_t rel = cur ? pts_ms - cur->timecode_ms : 0;
     /* the fragment's span as the server measures it (4002): from its
@@ -667,6 +720,11 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
         report_drop(s, pts_ms, 1, "the content store is full");
         return err == FLP_ETIMEDOUT ? FLP_ENOSPC : err;
     }
+    if (end_refused(s)) {
+        /* refused by the server while make_room waited */
+        report_drop(s, pts_ms, 1, "its fragment was refused by the server");
+        return 0;
+    }
     memcpy(dst, s->scratch.p, hn);
     write_payload(t, au, dst + hn);
     flp_store_commit(&s->st, hn + psize);
@@ -677,6 +735,8 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
         s->frag_max_rel = rel;
     t->last_dts_ns = f->dts_ns;
     t->have_dts = 1;
+    if (pts_ms > s->last_end_ms)
+        s->last_end_ms = pts_ms;
     s->stats.frames_put++;
     wake_sender(s);
     check_pressure(s);
@@ -731,62 +791,6 @@ int flp_stream_flush(flp_stream_t *s)
 
 /* ---- the sender ---- */
 
-/* A flat scan of one ack object: "Key":value. */
-static const char *json_field(const char *j, const char *key)
-{
-    char pat[40];
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    const char *p = strstr(j, pat);
-    if (!p)
-        return NULL;
-    p += strlen(pat);
-    while (*p == ' ' || *p == ':')
-        p++;
-    return p;
-}
-
-static void parse_ack(const char *j, flp_ack_type_t *type, int64_t *tc, char *number, size_t cap,
-                      int *error_id, int *ok)
-{
-    *ok = 0;
-    const char *p = json_field(j, "EventType");
-    if (!p || *p != '"')
-        return;
-    p++;
-    static const struct {
-        const char *n;
-        flp_ack_type_t t;
-    } names[] = {{"BUFFERING\"", FLP_ACK_BUFFERING},
-                 {"RECEIVED\"", FLP_ACK_RECEIVED},
-                 {"PERSISTED\"", FLP_ACK_PERSISTED},
-                 {"ERROR\"", FLP_ACK_ERROR},
-                 {"IDLE\"", FLP_ACK_IDLE}};
-    int found = 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strncmp(p, names[i].n, strlen(names[i].n)) == 0) {
-            *type = names[i].t;
-            found = 1;
-        }
-    if (!found)
-        return;
-    *tc = 0;
-    number[0] = 0;
-    *error_id = 0;
-    if ((p = json_field(j, "FragmentTimecode")))
-        *tc = strtoll(p, NULL, 10);
-    if ((p = json_field(j, "ErrorId")))
-        *error_id = (int)strtol(p, NULL, 10);
-    if ((p = json_field(j, "FragmentNumber")) && *p == '"') {
-        p++;
-        size_t n = strcspn(p, "\"");
-        if (n >= cap)
-            n = cap - 1;
-        memcpy(number, p, n);
-        number[n] = 0;
-    }
-    *ok = 1;
-}
-
 static flp_frag_t *find_tc(flp_stream_t *s, int64_t tc)
 {
     for (size_t i = 0; i < s->st.count; i++) {
@@ -798,20 +802,22 @@ static flp_frag_t *find_tc(flp_stream_t *s, int64_t tc)
 }
 
 /* Returns 1 when the connection must end (after an ERROR). */
-static int handle_ack(flp_stream_t *s, const char *j)
+static int handle_ack(flp_stream_t *s, const char *j, size_t len)
 {
-    flp_ack_type_t type = FLP_ACK_IDLE;
-    int64_t tc;
-    char number[48];
-    int id, ok;
-    parse_ack(j, &type, &tc, number, sizeof number, &id, &ok);
-    if (!ok) {
-        flp_logf(s->c, FLP_LOG_WARN, "stream %s: an ack that is not one: %.120s", s->name, j);
+    flp_ack_t ack;
+    int rc = flp_ack_parse(j, len, &ack);
+    if (rc != 0) {
+        flp_logf(s->c, FLP_LOG_WARN, "stream %s: an ack that is not one (%s): %.120s", s->name,
+                 flp_strerror(rc), j);
         return 0;
     }
+    flp_ack_type_t type = ack.type;
+    int64_t tc = ack.timecode_ms;
+    const char *number = ack.number;
+    int id = ack.error_id;
     int end = 0;
     s->last_ack_ns = mono_ns();
-    flp_frag_t *f = type == FLP_ACK_IDLE ? NULL : find_tc(s, tc);
+    flp_frag_t *f = type == FLP_ACK_IDLE || !ack.has_timecode ? NULL : find_tc(s, tc);
     if (type == FLP_ACK_PERSISTED)
         s->err_streak = 0;
     if (type == FLP_ACK_PERSISTED && f) {
@@ -1060,6 +1066,11 @@ static void *sender_main(void *arg)
         uint64_t id = 0;
         const uint8_t *chunk = NULL;
         size_t n = next_chunk(s, &chunk, &is_hdr, &id, &completes);
+        if (n && completes) {
+            flp_frag_t *f = flp_store_get(&s->st, id);
+            if (f)
+                f->sent_whole = 1; /* from here the server may get it all */
+        }
         if (n) {
             flp_transport_conn_t *conn = s->conn;
             pthread_mutex_unlock(&s->mu);
@@ -1121,7 +1132,7 @@ static void *sender_main(void *arg)
         if (e == 0) {
             msg[len] = 0;
             backoff = 0;
-            if (handle_ack(s, msg)) {
+            if (handle_ack(s, msg, len)) {
                 drop_conn(s, 0);
                 conn_state(s, FLP_CONN_DISCONNECTED, FLP_ESERVER);
                 backoff = BACKOFF_MIN_MS;
@@ -1179,6 +1190,41 @@ static void *sender_main(void *arg)
 
 /* ---- replay of the storage file ---- */
 
+typedef struct {
+    uint32_t frames;
+    int64_t last_ms; /* the latest frame's time, ms */
+} replay_count_t;
+
+static int count_frame(void *data, const fl_mkv_event_t *ev)
+{
+    replay_count_t *rc = data;
+    if (ev->type == FL_MKV_EV_FRAME) {
+        if (ev->u.frame.lace_index == 0)
+            rc->frames++;
+        int64_t ms = floor_ms(ev->u.frame.pts_ns);
+        if (ms > rc->last_ms)
+            rc->last_ms = ms;
+    }
+    return 0;
+}
+
+/* Frames in a replayed fragment (its session header first, so the parser
+ * knows the tracks), and its latest frame time: what `dropped` reports if
+ * it is given up, and where timecodes go on after a clock that went back.
+ * The bytes are ours and passed their tag; a parse that fails counts what
+ * it read. Only at start, so a parser per fragment is cheap enough. */
+static replay_count_t count_frames(const header_t *h, int64_t tc, const uint8_t *p, size_t n)
+{
+    replay_count_t rc = {0, tc};
+    fl_mkv_parser_t *mp = NULL;
+    if (fl_mkv_parser_new(NULL, count_frame, &rc, &mp) != 0)
+        return rc;
+    if (fl_mkv_parser_feed(mp, h->bytes, h->len) == 0 && fl_mkv_parser_feed(mp, p, n) == 0)
+        (void)fl_mkv_parser_finish(mp);
+    fl_mkv_parser_free(mp);
+    return rc;
+}
+
 static int replay_cb(void *ctx, int kind, int64_t tc, const uint8_t *p, size_t n)
 {
     flp_stream_t *s = ctx;
@@ -1219,8 +1265,13 @@ static int replay_cb(void *ctx, int kind, int64_t tc, const uint8_t *p, size_t n
     memcpy(dst, p, n);
     flp_store_commit(&s->st, n);
     f->closed = 1;
-    if (!s->have_last_tc || tc > s->last_tc)
-        s->last_tc = tc;
+    replay_count_t rc = count_frames(rh, tc, p, n);
+    f->n_frames = rc.frames;
+    /* this run's fragments start after the replayed ones end */
+    if (!s->have_last_tc || rc.last_ms > s->last_tc)
+        s->last_tc = rc.last_ms;
+    if (rc.last_ms > s->last_end_ms)
+        s->last_end_ms = rc.last_ms;
     s->have_last_tc = 1;
     f->first_put_ns = mono_ns();
     s->stats.fragments++;
@@ -1259,6 +1310,10 @@ int flp_stream_new(flp_client_t *c, const flp_stream_config_t *cfg, flp_stream_t
     s->latency_ms = cfg->latency_pressure_ms > 0 ? cfg->latency_pressure_ms : 10000;
     s->video = -1;
     s->next_gen = 1;
+    if (cfg->resume_after_ms > 0) {
+        s->last_tc = s->last_end_ms = cfg->resume_after_ms;
+        s->have_last_tc = 1;
+    }
     int err = FLP_EINVAL;
     for (size_t i = 0; i < cfg->n_tracks; i++) {
         const flp_track_t *in = &cfg->tracks[i];

@@ -164,6 +164,7 @@ typedef struct {
     size_t n_dropped; /* dropped() calls */
     int64_t dropped_tc[REC_MAX];
     uint32_t dropped_n[REC_MAX];
+    int dropped_sent_whole[REC_MAX]; /* why: it was sent whole before the drop */
     uint64_t dropped_frames;
     char dropped_why[160];
     int pressure_on, pressure_off;
@@ -228,6 +229,7 @@ static void cb_dropped(void *ctx, int64_t tc, uint32_t n_frames, const char *why
     if (r->n_dropped < REC_MAX) {
         r->dropped_tc[r->n_dropped] = tc;
         r->dropped_n[r->n_dropped] = n_frames;
+        r->dropped_sent_whole[r->n_dropped] = why && strstr(why, "sent whole") != NULL;
     }
     r->n_dropped++;
     r->dropped_frames += n_frames;
@@ -1050,6 +1052,7 @@ typedef struct {
     size_t start, end;
     int64_t tc; /* pts of its key frame */
     int dropped;
+    int sent_whole; /* dropped() said it was sent whole before */
 } frag_t;
 
 static size_t split_fragments(const sent_log_t *l, frag_t *f, size_t cap)
@@ -1058,7 +1061,7 @@ static size_t split_fragments(const sent_log_t *l, frag_t *f, size_t cap)
     for (size_t i = 0; i < l->n; i++) {
         if (l->v[i].keyframe || n == 0) {
             ck_assert_uint_lt(n, cap);
-            f[n++] = (frag_t){i, i + 1, l->v[i].pts_ms, 0};
+            f[n++] = (frag_t){i, i + 1, l->v[i].pts_ms, 0, 0};
         } else {
             f[n - 1].end = i + 1;
         }
@@ -1118,6 +1121,7 @@ START_TEST(full_store_drops_oldest_fragments_and_says_so)
                       "fragment %lld: dropped() says %u frames, it had %zu", (long long)frags[k].tc,
                       fx.rec.dropped_n[d], frags[k].end - frags[k].start);
         frags[k].dropped = 1;
+        frags[k].sent_whole = fx.rec.dropped_sent_whole[d];
     }
     pthread_mutex_unlock(&fx.rec.mu);
 
@@ -1125,25 +1129,30 @@ START_TEST(full_store_drops_oldest_fragments_and_says_so)
     get_media(&fx.srv, "small", fx.dir, &o);
     check_clusters_grow(&o);
     /* A fragment whose bytes all left before the DROP may be on the server
-     * although its ack was lost and the SDK later dropped it: allow one such
-     * fragment, from before the outage. Every other dropped one is absent. */
-    int present_dropped = 0;
+     * although its ack was lost and the SDK later dropped it: allow such
+     * fragments from before the outage, and any that dropped() said had
+     * been sent whole (after the outage the resend of the oldest fragment
+     * races the drops that make room for new frames). Every other dropped
+     * one is absent. */
+    int present_dropped = 0, present_unflagged = 0;
     for (size_t k = 0; k < nf; k++) {
         if (!frags[k].dropped)
             continue;
         for (size_t j = 0; j < o.n_clusters; j++) {
             if (o.cluster_ms[j] != frags[k].tc)
                 continue;
-            ck_assert_msg(frags[k].tc <= last_key_before_outage,
-                          "fragment %lld was reported dropped but GetMedia has it",
+            ck_assert_msg(frags[k].tc <= last_key_before_outage || frags[k].sent_whole,
+                          "fragment %lld was reported dropped (not sent whole) but GetMedia "
+                          "has it",
                           (long long)frags[k].tc);
             frags[k].dropped = 0; /* then it counts as delivered */
             present_dropped++;
+            present_unflagged += !frags[k].sent_whole;
         }
     }
     fprintf(stderr, "[small] %zu dropped() calls, %zu of %zu fragments dropped and absent\n",
             fx.rec.n_dropped, fx.rec.n_dropped - (size_t)present_dropped, nf);
-    ck_assert_int_le(present_dropped, 1);
+    ck_assert_int_le(present_unflagged, 1);
     sent_log_t expect = {0};
     for (size_t k = 0; k < nf; k++)
         for (size_t i = frags[k].start; i < frags[k].end && !frags[k].dropped; i++)

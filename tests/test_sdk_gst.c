@@ -247,6 +247,15 @@ START_TEST(inspect_lists_the_element)
         ck_assert_msg(strstr(out, want[i]) != NULL, "gst-inspect has no %s:\n%s", want[i], out);
     free(out);
     free(err);
+    /* the plugin declares its licence (LICENSE: Apache License 2.0) */
+    char *plugin[] = {"gst-inspect-1.0", "framelog", NULL};
+    rc = gst_run(plugin, 60000, &out, &err);
+    ck_assert_msg(rc == 0, "gst-inspect-1.0 framelog exited %d: %s", rc, err);
+    ck_assert_msg(strstr(out, "License") != NULL && strstr(out, "Apache 2.0") != NULL &&
+                      strstr(out, "unknown") == NULL,
+                  "licence not declared:\n%s", out);
+    free(out);
+    free(err);
 }
 END_TEST
 
@@ -459,6 +468,50 @@ START_TEST(every_fragment_is_signalled_persisted_before_eos)
 }
 END_TEST
 
+/* EOS stops the stream (every fragment acked); a seek back to the start
+ * then flushes, and the element must start the stream again: the frames
+ * come twice, on one timeline that does not go back (the first run, as
+ * fast as the pipeline goes, ended ahead of the clock). */
+START_TEST(a_seek_after_eos_starts_the_stream_again)
+{
+    const char *need[] = {"videotestsrc", "x264enc",  "h264parse",     "matroskamux",
+                          "filesrc",      "filesink", "matroskademux", NULL};
+    if (!have_elements(need))
+        return;
+    trip_t t;
+    trip_start(&t);
+    /* a file, since videotestsrc's num-buffers does not start over on a seek */
+    char file[4300], pipe[8192], self[4096];
+    snprintf(file, sizeof file, "%s/in.mkv", t.dir);
+    snprintf(pipe, sizeof pipe,
+             "videotestsrc num-buffers=60 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+             "x264enc key-int-max=30 tune=zerolatency ! h264parse ! matroskamux ! "
+             "filesink location=%s",
+             file);
+    launch_ok(pipe);
+    snprintf(pipe, sizeof pipe,
+             "filesrc location=%s ! matroskademux ! h264parse ! "
+             "framelogsink name=fl stream-name=gst-seek endpoint=%s fragment-duration=1000",
+             file, t.s.url);
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    ck_assert_int_gt(n, 0);
+    self[n] = 0;
+    char *args[] = {self, "--pipeline-seek-after-eos", pipe, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = gst_run(args, GST_TIMEOUT_MS, &out, &err);
+    ck_assert_msg(rc == 0, "pipeline exited %d:\n%s\n%s", rc, out, err);
+    ck_assert_int_eq(count_acks_lines(out, "eos"), 2);
+    ck_assert_msg(count_acks_lines(out, "ack PERSISTED ") == 4, "%s\n%s", out, err);
+    ck_assert_msg(strstr(out, "ack ERROR") == NULL, "%s", out);
+    trip_get(&t, "gst-seek");
+    ck_assert_int_eq(count_frames(t.out, "v"), 120);
+    ck_assert_int_eq(count_in_file(t.out, "AWS_KINESISVIDEO_FRAGMENT_NUMBER"), 4);
+    free(out);
+    free(err);
+    trip_end(&t);
+}
+END_TEST
+
 /* ---- --pipeline: run one pipeline here, printing the element's signals ---- */
 
 static GMutex g_print_lock;
@@ -484,7 +537,9 @@ static void on_error(GstElement *e, gint error_id, const gchar *msg, gpointer da
     g_mutex_unlock(&g_print_lock);
 }
 
-static int run_pipeline(const char *desc)
+/* Run desc to EOS (printing "eos"), then seek back to the start with a
+ * flush and run it to EOS again, `seeks` times. */
+static int run_pipeline(const char *desc, int seeks)
 {
     gst_init(NULL, NULL);
     GError *gerr = NULL;
@@ -502,24 +557,31 @@ static int run_pipeline(const char *desc)
     g_signal_connect(fl, "stream-error", G_CALLBACK(on_error), NULL);
     gst_element_set_state(pipe, GST_STATE_PLAYING);
     GstBus *bus = gst_element_get_bus(pipe);
-    GstMessage *m =
-        gst_bus_timed_pop_filtered(bus, GST_CLOCK_TIME_NONE, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
     int rc = 0;
-    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
-        GError *e = NULL;
-        gchar *dbg = NULL;
-        gst_message_parse_error(m, &e, &dbg);
-        fprintf(stderr, "error: %s\n%s\n", e->message, dbg ? dbg : "");
-        g_error_free(e);
-        g_free(dbg);
-        rc = 1;
-    } else {
-        g_mutex_lock(&g_print_lock);
-        printf("eos\n");
-        fflush(stdout);
-        g_mutex_unlock(&g_print_lock);
+    for (int run = 0; run <= seeks && rc == 0; run++) {
+        if (run > 0 && !gst_element_seek_simple(pipe, GST_FORMAT_TIME, GST_SEEK_FLAG_FLUSH, 0)) {
+            fprintf(stderr, "error: the seek back to 0 was refused\n");
+            rc = 1;
+            break;
+        }
+        GstMessage *m = gst_bus_timed_pop_filtered(bus, GST_CLOCK_TIME_NONE,
+                                                   GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+        if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
+            GError *e = NULL;
+            gchar *dbg = NULL;
+            gst_message_parse_error(m, &e, &dbg);
+            fprintf(stderr, "error: %s\n%s\n", e->message, dbg ? dbg : "");
+            g_error_free(e);
+            g_free(dbg);
+            rc = 1;
+        } else {
+            g_mutex_lock(&g_print_lock);
+            printf("eos\n");
+            fflush(stdout);
+            g_mutex_unlock(&g_print_lock);
+        }
+        gst_message_unref(m);
     }
-    gst_message_unref(m);
     gst_object_unref(bus);
     gst_element_set_state(pipe, GST_STATE_NULL);
     gst_object_unref(fl);
@@ -531,7 +593,9 @@ static int run_pipeline(const char *desc)
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--pipeline") == 0)
-        return run_pipeline(argv[2]);
+        return run_pipeline(argv[2], 0);
+    if (argc == 3 && strcmp(argv[1], "--pipeline-seek-after-eos") == 0)
+        return run_pipeline(argv[2], 1);
     Suite *s = suite_create("sdk_gst");
     TCase *tc = tcase_create("element");
     tcase_add_test(tc, inspect_lists_the_element);
@@ -551,6 +615,7 @@ int main(int argc, char **argv)
     suite_add_tcase(s, tc);
     tc = tcase_create("signals");
     tcase_add_test(tc, every_fragment_is_signalled_persisted_before_eos);
+    tcase_add_test(tc, a_seek_after_eos_starts_the_stream_again);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return fl_test_main(s);

@@ -14,7 +14,15 @@
  *   - flp_stream_stop() returned FLP_ETIMEDOUT with nothing left to send,
  *     because the sender sat out its reconnect backoff;
  *   - a fragment that fills the store to within the end-of-fragment tag was
- *     given up whole instead of being ended where it is.
+ *     given up whole instead of being ended where it is;
+ *   - acks were read by a text search: a member of a nested object was
+ *     taken for the ack's own (now common/json.h, producer-sdk/ack.c);
+ *   - frames put after an ERROR (< 5000) on the open fragment were appended
+ *     to it and never sent nor reported;
+ *   - fragments replayed from the file store counted 0 frames when dropped;
+ *   - after a restart with the clock set back, every frame was dropped
+ *     until the clock passed the replayed fragments' time (fragment
+ *     timecodes only grow), and the file held them meanwhile.
  *
  * Frames are H.264, length-prefixed (nal_length_size 4), one NAL each: IDR
  * (type 5) for key frames and type 1 otherwise, with a CodecPrivate given,
@@ -57,6 +65,13 @@ typedef struct {
     int holding, released;
     ev_t ev[4096];
     size_t n_ev;
+    /* acks ws_recv hands out, in order; auto_ack queues PERSISTED for the
+     * Cluster timecode of every send that starts a fragment */
+    char acks[64][512];
+    int n_acks, next_ack;
+    int auto_ack;
+    int64_t acked_tc[64];
+    int n_acked;
 } mock_t;
 
 struct flp_transport_conn {
@@ -136,12 +151,57 @@ static int is_session_header(const uint8_t *p, size_t n)
     return n >= 4 && p[0] == 0x1A && p[1] == 0x45 && p[2] == 0xDF && p[3] == 0xA3;
 }
 
+/* Queue an ack for ws_recv (with m->mu held). */
+static void ack_locked(mock_t *m, const char *json)
+{
+    if (m->n_acks < 64)
+        snprintf(m->acks[m->n_acks++], sizeof m->acks[0], "%s", json);
+    pthread_cond_broadcast(&m->cv);
+}
+
+static void mock_ack(mock_t *m, const char *json)
+{
+    pthread_mutex_lock(&m->mu);
+    ack_locked(m, json);
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* The timecode of the Cluster that starts in p (ours: unknown size, then
+ * Timecode), or -1. */
+static int64_t cluster_tc(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i + 14 <= n; i++) {
+        if (p[i] != 0x1F || p[i + 1] != 0x43 || p[i + 2] != 0xB6 || p[i + 3] != 0x75 ||
+            p[i + 12] != 0xE7)
+            continue;
+        size_t len = p[i + 13] & 0x7F;
+        if (i + 14 + len > n || !(p[i + 13] & 0x80))
+            return -1;
+        int64_t v = 0;
+        for (size_t k = 0; k < len; k++)
+            v = v << 8 | p[i + 14 + k];
+        return v;
+    }
+    return -1;
+}
+
 static int m_send(flp_transport_conn_t *c, const uint8_t *p, size_t n, int text, int timeout_ms)
 {
     (void)text, (void)timeout_ms;
     mock_t *m = c->m;
     pthread_mutex_lock(&m->mu);
     ev_add(m, EV_SEND, c->id, p, n);
+    int64_t tc = m->auto_ack && !is_session_header(p, n) ? cluster_tc(p, n) : -1;
+    if (tc >= 0) {
+        char a[160];
+        snprintf(a, sizeof a,
+                 "{\"EventType\":\"PERSISTED\",\"FragmentTimecode\":%lld,"
+                 "\"FragmentNumber\":\"%d\"}",
+                 (long long)tc, m->n_acked + 1);
+        if (m->n_acked < 64)
+            m->acked_tc[m->n_acked++] = tc;
+        ack_locked(m, a);
+    }
     if (m->hold_first_fragment && !is_session_header(p, n) && !m->holding) {
         m->holding = 1;
         pthread_cond_broadcast(&m->cv);
@@ -155,7 +215,7 @@ static int m_send(flp_transport_conn_t *c, const uint8_t *p, size_t n, int text,
 static int m_recv(flp_transport_conn_t *c, char *buf, size_t cap, size_t *n, int timeout_ms,
                   int *close_code, char *err, size_t errcap)
 {
-    (void)buf, (void)cap, (void)close_code, (void)err, (void)errcap;
+    (void)close_code, (void)err, (void)errcap;
     *n = 0;
     mock_t *m = c->m;
     struct timespec ts;
@@ -167,11 +227,18 @@ static int m_recv(flp_transport_conn_t *c, char *buf, size_t cap, size_t *n, int
         ts.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&m->mu);
-    while (!atomic_exchange(&c->wake, 0) && timeout_ms > 0)
+    while (m->next_ack == m->n_acks && !atomic_exchange(&c->wake, 0) && timeout_ms > 0)
         if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) != 0)
             break;
+    if (m->next_ack < m->n_acks) {
+        const char *a = m->acks[m->next_ack++];
+        *n = strlen(a) < cap ? strlen(a) : cap;
+        memcpy(buf, a, *n);
+        pthread_mutex_unlock(&m->mu);
+        return 0;
+    }
     pthread_mutex_unlock(&m->mu);
-    return FLP_ETIMEDOUT; /* no acks: the server never answers */
+    return FLP_ETIMEDOUT; /* no ack queued: the server does not answer */
 }
 
 static void m_wake(flp_transport_conn_t *c)
@@ -489,9 +556,19 @@ START_TEST(stop_with_nothing_to_send_does_not_wait_for_the_backoff)
      * (each wait 50-100 % of it) */
     ck_assert(mock_wait(&m, pred_five_opens, 10000));
     usleep(50000);
-    /* nothing was ever put: every fragment is acked, trivially */
-    int rc = flp_stream_stop(s, 1000);
+    pthread_mutex_lock(&m.mu);
+    int opens = m.opens;
+    pthread_mutex_unlock(&m.mu);
+    /* nothing was ever put: every fragment is acked, trivially. Counted in
+     * attempts, not time (the bound is only there to end a hung test): a
+     * sender that sat out its backoff would try once more before it saw
+     * the stop */
+    int rc = flp_stream_stop(s, 60000);
     ck_assert_msg(rc == 0, "stop with nothing to send: %s", flp_strerror(rc));
+    pthread_mutex_lock(&m.mu);
+    ck_assert_msg(m.opens == opens, "stop waited out the backoff: %d more connection attempts",
+                  m.opens - opens);
+    pthread_mutex_unlock(&m.mu);
     flp_stream_free(s);
     flp_client_free(c);
     mock_free(&m);
@@ -559,6 +636,203 @@ START_TEST(a_store_sized_fragment_is_ended_not_dropped)
 }
 END_TEST
 
+/* ---- acks, refusals, replays and clocks ---- */
+
+static flp_stream_stats_t stats_of(flp_stream_t *s)
+{
+    flp_stream_stats_t st;
+    ck_assert_int_eq(flp_stream_stats(s, &st), 0);
+    return st;
+}
+
+/* Poll until the sender thread has done what pred checks; the bound is
+ * far beyond what the work needs, it only ends a hung test. */
+static int poll_until(int (*pred)(void *), void *arg)
+{
+    for (int i = 0; i < 6000 && !pred(arg); i++)
+        usleep(5000);
+    return pred(arg);
+}
+
+static int pred_persisted_1(void *s)
+{
+    return stats_of(s).fragments_persisted >= 1;
+}
+
+static int pred_persisted_3(void *s)
+{
+    return stats_of(s).fragments_persisted >= 3;
+}
+
+static int pred_one_drop(void *l)
+{
+    return n_dropped(l) >= 1;
+}
+
+static int pred_fragment_sent(mock_t *m)
+{
+    for (size_t i = 0; i < m->n_ev; i++)
+        if (m->ev[i].op == EV_SEND && !is_session_header(m->ev[i].bytes, m->ev[i].n))
+            return 1;
+    return 0;
+}
+
+static uint32_t frames_reported(cb_log_t *l)
+{
+    pthread_mutex_lock(&l->mu);
+    uint32_t n = 0;
+    for (int i = 0; i < l->n_dropped && i < 64; i++)
+        n += l->dropped_frames[i];
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+static int flush_and_wait(flp_stream_t *s, mock_t *m)
+{
+    int rc = flp_stream_flush(s);
+    ck_assert(mock_wait(m, pred_fragment_sent, 10000));
+    return rc;
+}
+
+START_TEST(an_ack_is_read_as_json_not_searched)
+{
+    mock_t m;
+    mock_init(&m, 1);
+    flp_transport_t t = mock_transport(&m);
+    flp_client_t *c = new_client(&t);
+    cb_log_t log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    flp_stream_t *s = new_stream(c, "v", 256 * 1024, 2000, NULL, &log);
+    ck_assert_int_eq(put(s, T0_NS, 3000, 1), 0);
+    ck_assert_int_eq(flush_and_wait(s, &m), 0);
+    /* a member of a nested object is not the ack's own: a text search for
+     * "FragmentTimecode" found the nested 1 and released nothing */
+    char a[256];
+    snprintf(a, sizeof a,
+             "{\"EventType\":\"PERSISTED\",\"Detail\":{\"FragmentTimecode\":1},"
+             "\"FragmentTimecode\":%lld,\"FragmentNumber\":\"91\"}",
+             (long long)(T0_NS / 1000000));
+    mock_ack(&m, a);
+    ck_assert_msg(poll_until(pred_persisted_1, s), "the PERSISTED ack was not taken");
+    flp_stream_free(s);
+    flp_client_free(c);
+    mock_free(&m);
+}
+END_TEST
+
+START_TEST(frames_after_an_error_on_the_open_fragment_are_reported)
+{
+    mock_t m;
+    mock_init(&m, 1);
+    flp_transport_t t = mock_transport(&m);
+    flp_client_t *c = new_client(&t);
+    cb_log_t log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    /* 10 s fragments: the first stays open while the server refuses it */
+    flp_stream_t *s = new_stream(c, "v", 512 * 1024, 10000, NULL, &log);
+    int64_t pts = T0_NS;
+    ck_assert_int_eq(put(s, pts, 3000, 1), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(put(s, pts += 33000000LL, 1000, 0), 0);
+    ck_assert(mock_wait(&m, pred_fragment_sent, 10000));
+    char a[160];
+    snprintf(a, sizeof a, "{\"EventType\":\"ERROR\",\"FragmentTimecode\":%lld,\"ErrorId\":4002}",
+             (long long)(T0_NS / 1000000));
+    mock_ack(&m, a);
+    ck_assert(poll_until(pred_one_drop, &log));
+    ck_assert_int_eq(frames_reported(&log), 3); /* the frames it had */
+    /* three more frames of the refused fragment's picture group: they
+     * cannot be sent, so each must be reported, not appended unseen */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(put(s, pts += 33000000LL, 1000, 0), 0);
+    ck_assert_msg(frames_reported(&log) == 6,
+                  "frames put after the ERROR: %u of 3 reported through `dropped`",
+                  frames_reported(&log) - 3);
+    ck_assert_int_eq(stats_of(s).frames_dropped, 6);
+    /* the next key frame starts a fragment that is sent */
+    ck_assert_int_eq(put(s, pts += 33000000LL, 3000, 1), 0);
+    ck_assert_int_eq(frames_reported(&log), 6);
+    ck_assert_int_eq(flp_stream_flush(s), 0);
+    ck_assert_int_eq(stats_of(s).fragments, 1);
+    flp_stream_free(s);
+    flp_client_free(c);
+    mock_free(&m);
+}
+END_TEST
+
+START_TEST(replayed_fragments_count_their_frames)
+{
+    char *dir = fl_test_mkdtemp("sdk-review");
+    char path[512];
+    snprintf(path, sizeof path, "%s/store.flp", dir);
+    offline_run(path, "run-A", T0_NS); /* one fragment of 2 frames in the file */
+    mock_t m;
+    mock_init(&m, 1);
+    flp_transport_t t = mock_transport(&m);
+    flp_client_t *c = new_client(&t);
+    cb_log_t log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    flp_stream_t *s = new_stream(c, "run-B", 512 * 1024, 2000, path, &log);
+    ck_assert(mock_wait(&m, pred_fragment_sent, 10000));
+    char a[160];
+    snprintf(a, sizeof a, "{\"EventType\":\"ERROR\",\"FragmentTimecode\":%lld,\"ErrorId\":4006}",
+             (long long)(T0_NS / 1000000));
+    mock_ack(&m, a);
+    ck_assert(poll_until(pred_one_drop, &log));
+    ck_assert_msg(log.dropped_frames[0] == 2, "a replayed fragment of 2 frames dropped as %u",
+                  log.dropped_frames[0]);
+    ck_assert_int_eq(stats_of(s).frames_dropped, 2);
+    flp_stream_free(s);
+    flp_client_free(c);
+    mock_free(&m);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(a_clock_that_goes_back_continues_after_the_stored_fragments)
+{
+    char *dir = fl_test_mkdtemp("sdk-review");
+    char path[512];
+    snprintf(path, sizeof path, "%s/store.flp", dir);
+    /* a run 100 s ahead left a fragment in the file; the camera restarts
+     * with its clock set back */
+    const int64_t ahead_ms = T0_NS / 1000000 + 100000;
+    offline_run(path, "run-A", T0_NS + 100000 * 1000000LL);
+    mock_t m;
+    mock_init(&m, 1);
+    m.auto_ack = 1;
+    flp_transport_t t = mock_transport(&m);
+    flp_client_t *c = new_client(&t);
+    cb_log_t log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    flp_stream_t *s = new_stream(c, "run-B", 512 * 1024, 2000, path, &log);
+    int64_t pts = T0_NS;
+    ck_assert_int_eq(put(s, pts, 3000, 1), 0);
+    ck_assert_int_eq(put(s, pts += 33000000LL, 1000, 0), 0);
+    ck_assert_int_eq(put(s, pts += 2000000000LL, 3000, 1), 0);
+    ck_assert_int_eq(put(s, pts += 33000000LL, 1000, 0), 0);
+    ck_assert_int_eq(flp_stream_flush(s), 0);
+    ck_assert_msg(n_dropped(&log) == 0, "%d frames dropped after the clock went back",
+                  n_dropped(&log));
+    ck_assert_msg(poll_until(pred_persisted_3, s), "%llu of 3 fragments persisted",
+                  (unsigned long long)stats_of(s).fragments_persisted);
+    flp_stream_free(s);
+    flp_client_free(c);
+    /* timecodes went on after the stored fragment's last frame */
+    ck_assert_int_eq(m.acked_tc[0], ahead_ms);
+    ck_assert_int_gt(m.acked_tc[1], ahead_ms + 33);
+    ck_assert_int_gt(m.acked_tc[2], m.acked_tc[1]);
+    mock_free(&m);
+
+    /* and the file released all three: nothing to resend at the next start */
+    mock_init(&m, 0);
+    t = mock_transport(&m);
+    c = new_client(&t);
+    s = new_stream(c, "run-C", 512 * 1024, 2000, path, &log);
+    ck_assert_int_eq(stats_of(s).fragments, 0);
+    flp_stream_free(s);
+    flp_client_free(c);
+    mock_free(&m);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sdk_review");
@@ -572,5 +846,12 @@ int main(void)
     tcase_add_test(tf, replayed_fragments_go_after_their_own_session_header);
     tcase_add_test(tf, a_store_sized_fragment_is_ended_not_dropped);
     suite_add_tcase(s, tf);
+    TCase *ta = tcase_create("acks");
+    tcase_set_timeout(ta, 120);
+    tcase_add_test(ta, an_ack_is_read_as_json_not_searched);
+    tcase_add_test(ta, frames_after_an_error_on_the_open_fragment_are_reported);
+    tcase_add_test(ta, replayed_fragments_count_their_frames);
+    tcase_add_test(ta, a_clock_that_goes_back_continues_after_the_stored_fragments);
+    suite_add_tcase(s, ta);
     return fl_test_main(s);
 }

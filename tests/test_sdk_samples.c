@@ -202,15 +202,17 @@ static int run_put(const char *file, const char *stream, const char *endpoint, c
     return fl_test_run(argv, PUT_TIMEOUT_MS, out, err);
 }
 
-/* Push file with --create into a fresh stream, read it back from EARLIEST
- * and compare packet by packet. */
+/* Push file into a fresh stream (created by default; --create, still
+ * accepted, for the first test), read it back from EARLIEST and compare
+ * packet by packet. */
 static void round_trip(const char *file, const char *stream, int audio, size_t video_packets)
 {
     fl_test_server_t s;
     fl_test_server_start(&s, NULL, NULL);
     char *create[] = {"--create", NULL};
     char *out = NULL, *err = NULL;
-    int rc = run_put(file, stream, s.url, create, &out, &err);
+    int rc =
+        run_put(file, stream, s.url, strcmp(stream, "put-h264") == 0 ? create : NULL, &out, &err);
     ck_assert_msg(rc == 0, "framelog-put exited %d: %s", rc, err);
     /* the summary: every frame sent, every fragment persisted */
     char want[64];
@@ -338,7 +340,7 @@ START_TEST(file_without_video_fails)
 }
 END_TEST
 
-START_TEST(missing_stream_without_create_fails)
+START_TEST(missing_stream_with_no_create_fails)
 {
     if (!have_tools())
         return;
@@ -346,8 +348,9 @@ START_TEST(missing_stream_without_create_fails)
     char *file = make_file(dir, "in.mp4", "libx264", 0);
     fl_test_server_t s;
     fl_test_server_start(&s, NULL, NULL);
+    char *no_create[] = {"--no-create", NULL};
     char *err = NULL;
-    int rc = run_put(file, "put-nostream", s.url, NULL, NULL, &err);
+    int rc = run_put(file, "put-nostream", s.url, no_create, NULL, &err);
     ck_assert_int_ne(rc, 0);
     one_clear_line(err, "stream put-nostream not found");
     free(err);
@@ -387,13 +390,85 @@ START_TEST(unreachable_server_fails)
 }
 END_TEST
 
+/* Two uploads into one stream, one right after the other, without
+ * --realtime: the first runs ahead of the clock (4 s of video sent in
+ * less), so the second must go on after it, not be refused with 4004. */
+START_TEST(back_to_back_runs_into_one_stream)
+{
+    if (!have_tools())
+        return;
+    char *dir = fl_test_mkdtemp("sdk-b2b");
+    char *file = make_file(dir, "in.mp4", "libx264", 0);
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    for (int run = 0; run < 2; run++) {
+        char *err = NULL;
+        int rc = run_put(file, "put-twice", s.url, NULL, NULL, &err);
+        ck_assert_msg(rc == 0, "run %d exited %d: %s", run + 1, rc, err);
+        free(err);
+    }
+    char got[4300];
+    snprintf(got, sizeof got, "%s/got.mkv", dir);
+    get_media_earliest(&s, "put-twice", got);
+    pkts_t back = probe_packets(got);
+    pkt_t *v;
+    size_t n = select_type(&back, "video", &v);
+    ck_assert_uint_eq(n, 240);
+    /* one timeline: the second run's key frames all after the first's */
+    double last_key = -1;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].key) {
+            ck_assert_msg(v[i].pts_ms > last_key, "key frame %zu at %.0f ms after %.0f ms", i,
+                          v[i].pts_ms, last_key);
+            last_key = v[i].pts_ms;
+        }
+    free(v);
+    free(back.p);
+    fl_test_server_free(&s);
+    free(file);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* Every fragment refused (the server takes none over 1024 bytes: 4001):
+ * the run fails, and its last line says what happened, not "success". */
+START_TEST(refused_fragments_fail_the_run)
+{
+    if (!have_tools())
+        return;
+    char *dir = fl_test_mkdtemp("sdk-refused");
+    char *file = make_file(dir, "in.mp4", "libx264", 0);
+    fl_test_server_t s;
+    char *small[] = {"--max-fragment-bytes", "1024", NULL};
+    fl_test_server_start(&s, NULL, small);
+    char *err = NULL;
+    int rc = run_put(file, "put-refused", s.url, NULL, NULL, &err);
+    ck_assert_int_eq(rc, 1);
+    const char *last = err + strlen(err);
+    while (last > err && last[-1] == '\n')
+        last--;
+    while (last > err && last[-1] != '\n')
+        last--;
+    ck_assert_msg(strstr(last, "success") == NULL, "a failed run says: %s", last);
+    ck_assert_msg(strstr(last, "0 of 4 fragments persisted, 4 given up") != NULL &&
+                      strstr(last, "error id 4001") != NULL,
+                  "last line: %s", last);
+    free(err);
+    fl_test_server_free(&s);
+    free(file);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
 START_TEST(help_and_usage)
 {
     char *argv[] = {FL_FRAMELOG_PUT, "--help", NULL};
     char *out = NULL;
     ck_assert_int_eq(fl_test_run(argv, 10000, &out, NULL), 0);
     ck_assert_msg(strstr(out, "usage: framelog-put FILE STREAM") != NULL, "%s", out);
-    ck_assert_msg(strstr(out, "--create") != NULL && strstr(out, "--realtime") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "--create") != NULL && strstr(out, "--no-create") != NULL &&
+                      strstr(out, "--realtime") != NULL,
+                  "%s", out);
     free(out);
     char *bad[] = {FL_FRAMELOG_PUT, "only-one-arg", NULL};
     char *err = NULL;
@@ -415,10 +490,14 @@ static Suite *suite(void)
     TCase *f = tcase_create("framelog_put_failures");
     tcase_add_test(f, missing_file_fails);
     tcase_add_test(f, file_without_video_fails);
-    tcase_add_test(f, missing_stream_without_create_fails);
+    tcase_add_test(f, missing_stream_with_no_create_fails);
     tcase_add_test(f, unreachable_server_fails);
     tcase_add_test(f, help_and_usage);
+    tcase_add_test(f, refused_fragments_fail_the_run);
     suite_add_tcase(s, f);
+    TCase *b = tcase_create("framelog_put_timeline");
+    tcase_add_test(b, back_to_back_runs_into_one_stream);
+    suite_add_tcase(s, b);
     return s;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 (see LICENSE at the repository's root) */
 /*
  * producer-sdk/gst/framelogsink.c — framelogsink, the GStreamer element
  * that ends a pipeline in framelog: it hands H.264/H.265 access units (and
@@ -60,13 +61,19 @@
  *       an error reported by the SDK: the server's error id (0 when local)
  *       and a message with the server's reason.
  *
+ * Restarts. EOS stops the SDK stream (every fragment acked); a flush after
+ * it (a seek back, to play again) frees that stream, and the next video key
+ * frame starts a new one. Every stream this element starts begins after
+ * what the server holds of it already (flp_stream_end()): a run pushed
+ * faster than real time ends ahead of the clock, and the server refuses a
+ * fragment that goes back (4004).
+ *
  * Errors. The stream's timestamps are the buffers' running times, given to
  * the SDK as relative timestamps (it maps the first frame to the wall
- * clock). A failure at start (unreachable server, missing stream with
- * create-stream=false, bad settings) fails the state change with a
- * GST_ELEMENT_ERROR naming the server's reason. While streaming, the SDK
- * reconnects on its own: connection failures are element warnings; errors
- * the server reports (an ack ERROR, a session the server refuses) are
+ * clock, or to just after what the stream holds). A failure at start (unreachable server, missing
+ * stream with create-stream=false, bad settings) fails the state change with a GST_ELEMENT_ERROR
+ * naming the server's reason. While streaming, the SDK reconnects on its own: connection failures
+ * are element warnings; errors the server reports (an ack ERROR, a session the server refuses) are
  * element errors posted from the sender thread (posting is thread-safe), and
  * later buffers then fail with GST_FLOW_ERROR. Frames the SDK refuses (before
  * the first key frame, timestamps going back) are dropped and counted;
@@ -159,6 +166,8 @@ struct _GstFramelogSink {
     flp_stream_t *stream;   /* first video buffer .. stop() */
     gboolean flushing;      /* unlock() .. unlock_stop() */
     gboolean video_started; /* the SDK took a video key frame */
+    gboolean stopped;       /* EOS stopped the SDK stream: a flush (a seek)
+                               frees it, and the next key frame starts anew */
     fls_track_t video, audio;
     GstPad *audio_pad; /* the request pad; NULL when none */
     gint fatal;        /* atomic: an error was posted, buffers fail */
@@ -555,6 +564,7 @@ static gboolean gst_framelog_sink_start(GstBaseSink *bsink)
     sink->client = client;
     client = NULL;
     sink->video_started = FALSE;
+    sink->stopped = FALSE;
     g_atomic_int_set(&sink->fatal, 0);
     g_mutex_unlock(&sink->lock);
     ok = TRUE;
@@ -636,6 +646,18 @@ static gboolean fls_start_stream(GstFramelogSink *sink)
     guint fragment = sink->fragment_duration;
     GST_OBJECT_UNLOCK(sink);
 
+    /* Start after what the stream holds: a run before this one (or this
+     * element before a seek) that went faster than real time is ahead of
+     * the clock, and the server refuses fragments that go back (4004). */
+    int64_t resume_ms = 0;
+    char msg[512] = "";
+    int erc = flp_stream_end(sink->client, name, &resume_ms, msg, sizeof msg);
+    if (erc != 0) {
+        GST_WARNING_OBJECT(sink, "where stream %s ends is unknown (%s: %s): starting now", name,
+                           flp_strerror(erc), msg);
+        resume_ms = 0;
+    }
+
     flp_stream_config_t cfg = {
         .name = name,
         .tracks = tracks,
@@ -654,6 +676,7 @@ static gboolean fls_start_stream(GstFramelogSink *sink)
                       .latency_pressure = fls_on_latency_pressure,
                       .connection = fls_on_connection,
                       .ctx = sink},
+        .resume_after_ms = resume_ms,
     };
     int rc = flp_stream_new(sink->client, &cfg, &sink->stream);
     memset(key, 0, sizeof key);
@@ -824,6 +847,8 @@ static gboolean fls_video_eos(GstFramelogSink *sink)
         g_cond_wait(&sink->cond, &sink->lock);
     gboolean flushing = sink->flushing;
     flp_stream_t *stream = sink->stream;
+    if (!flushing && stream != NULL)
+        sink->stopped = TRUE; /* from here it takes no more frames */
     g_mutex_unlock(&sink->lock);
     if (flushing || stream == NULL)
         return TRUE;
@@ -872,6 +897,36 @@ static gboolean fls_video_eos(GstFramelogSink *sink)
     return TRUE;
 }
 
+/* A flush on the video pad (a seek, typically after EOS). A stream that
+ * EOS stopped takes no more frames: free it, so that the next video key
+ * frame starts a new one (which begins after what the server holds, see
+ * fls_start_stream). The video streaming thread is the one here; the audio
+ * pad uses the stream only under the lock. */
+static void fls_restart_after_eos(GstFramelogSink *sink)
+{
+    flp_stream_t *old = NULL;
+    g_mutex_lock(&sink->lock);
+    sink->video.eos = FALSE;
+    if (sink->stopped) {
+        old = sink->stream;
+        sink->stream = NULL;
+        sink->stopped = FALSE;
+        sink->video_started = FALSE;
+        fls_track_t *t[2] = {&sink->video, &sink->audio};
+        for (int i = 0; i < 2; i++) {
+            t[i]->in_stream = FALSE;
+            t[i]->sent_any = FALSE;
+            t[i]->stalled = FALSE;
+        }
+    }
+    g_cond_broadcast(&sink->cond);
+    g_mutex_unlock(&sink->lock);
+    if (old) {
+        GST_INFO_OBJECT(sink, "flushed after EOS: the next key frame starts the stream again");
+        flp_stream_free(old);
+    }
+}
+
 static gboolean gst_framelog_sink_event(GstBaseSink *bsink, GstEvent *event)
 {
     GstFramelogSink *sink = GST_FRAMELOG_SINK(bsink);
@@ -883,9 +938,7 @@ static gboolean gst_framelog_sink_event(GstBaseSink *bsink, GstEvent *event)
         }
         break;
     case GST_EVENT_FLUSH_STOP:
-        g_mutex_lock(&sink->lock);
-        sink->video.eos = FALSE;
-        g_mutex_unlock(&sink->lock);
+        fls_restart_after_eos(sink);
         break;
     default:
         break;
@@ -1330,11 +1383,14 @@ static gboolean plugin_init(GstPlugin *plugin)
     return gst_element_register(plugin, "framelogsink", GST_RANK_NONE, GST_TYPE_FRAMELOG_SINK);
 }
 
-/* GST_PLUGIN_DEFINE leaves GstPluginDesc's padding to zero-initialisation. */
+/* GST_PLUGIN_DEFINE leaves GstPluginDesc's padding to zero-initialisation.
+ * The licence is one of the names GStreamer 1.22 accepts (gstplugin.c's
+ * valid_licenses: "Apache 2.0" among them); any other keeps the plugin
+ * from loading. */
 #define PACKAGE "framelog"
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, framelog,
-                  "framelog producer elements (framelogsink)", plugin_init, FLP_VERSION, "unknown",
-                  "framelog", "framelog")
+                  "framelog producer elements (framelogsink)", plugin_init, FLP_VERSION,
+                  "Apache 2.0", "framelog", "framelog")
 #pragma GCC diagnostic pop

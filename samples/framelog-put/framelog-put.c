@@ -16,7 +16,13 @@
  *   - the key flag is AV_PKT_FLAG_KEY;
  *   - timestamps are the stream's, converted to ns and made relative
  *     (absolute_timestamps = 0: the SDK maps the first frame to the wall
- *     clock). With --loop, each pass continues where the previous ended.
+ *     clock), so the file keeps its own pace. With --loop, each pass
+ *     continues where the previous ended. A run starts after what the
+ *     stream holds already (flp_stream_end(), resume_after_ms): an upload
+ *     faster than real time ends ahead of the clock, and the next run into
+ *     the same stream goes on after it instead of being refused (4004), as
+ *     a camera that restarts goes on from its clock.
+ * The stream is created when it does not exist (--no-create: it must).
  * Video frames before the first key frame cannot start a fragment and are
  * skipped; audio that comes before it is held and put right after it.
  *
@@ -211,8 +217,9 @@ static void usage(FILE *f)
                "  --access-key K        (default $AWS_ACCESS_KEY_ID; none: unsigned)\n"
                "  --secret-key S        (default $AWS_SECRET_ACCESS_KEY)\n"
                "  --ca-file PEM         trust these CAs for https (default: the system's)\n"
-               "  --create              create the stream when it does not exist\n"
-               "  --retention-hours H   retention of a stream made by --create (default 24)\n"
+               "  --create              create the stream when it does not exist (the default)\n"
+               "  --no-create           the stream must exist already\n"
+               "  --retention-hours H   retention of a stream this creates (default 24)\n"
                "  --realtime            pace frames by their timestamps (default: as fast as\n"
                "                        the server takes them)\n"
                "  --loop N              send the file N times, one after the other (0: forever)\n"
@@ -255,6 +262,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         O_SECRET,
         O_CA,
         O_CREATE,
+        O_NO_CREATE,
         O_RETENTION,
         O_REALTIME,
         O_LOOP,
@@ -271,6 +279,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"secret-key", required_argument, NULL, O_SECRET},
         {"ca-file", required_argument, NULL, O_CA},
         {"create", no_argument, NULL, O_CREATE},
+        {"no-create", no_argument, NULL, O_NO_CREATE},
         {"retention-hours", required_argument, NULL, O_RETENTION},
         {"realtime", no_argument, NULL, O_REALTIME},
         {"loop", required_argument, NULL, O_LOOP},
@@ -288,6 +297,7 @@ static int parse_options(int argc, char **argv, options_t *o)
     o->access_key = env_or("AWS_ACCESS_KEY_ID", NULL);
     o->secret_key = env_or("AWS_SECRET_ACCESS_KEY", NULL);
     o->session_token = env_or("AWS_SESSION_TOKEN", NULL);
+    o->create = 1; /* as framelogsink and kvssink do */
     o->retention_hours = 24;
     o->loops = 1;
     o->timeout_s = 30;
@@ -312,6 +322,9 @@ static int parse_options(int argc, char **argv, options_t *o)
             break;
         case O_CREATE:
             o->create = 1;
+            break;
+        case O_NO_CREATE:
+            o->create = 0;
             break;
         case O_RETENTION:
             if (parse_u64(optarg, 87600, &v) != 0)
@@ -756,8 +769,8 @@ static int connect_client(const options_t *o, const char *media_type, flp_client
             goto fail;
         }
     } else if (err == FLP_ENOTFOUND) {
-        fail_line("stream %s not found on %s: %s (--create makes it)", o->stream, o->endpoint,
-                  msg[0] ? msg : flp_strerror(err));
+        fail_line("stream %s not found on %s: %s (--no-create: it must exist)", o->stream,
+                  o->endpoint, msg[0] ? msg : flp_strerror(err));
         goto fail;
     } else if (err == FLP_ECONNECT) {
         fail_line("cannot reach the server at %s: %s", o->endpoint,
@@ -795,6 +808,7 @@ int main(int argc, char **argv)
     r.o = &o;
     r.rep = &rep;
     uint8_t key[32];
+    int err;
 
     if (open_input(o.file, &fmt) != 0)
         goto out;
@@ -827,6 +841,21 @@ int main(int argc, char **argv)
             goto out;
     }
 
+    /* Producer timestamps: the file's own timing, its first frame mapped
+     * to now, or to just after what the stream holds when that ends later
+     * (an earlier upload faster than real time is ahead of the clock; the
+     * server refuses a fragment that goes back before it with 4004). */
+    int64_t resume_ms = 0;
+    char emsg[512] = "";
+    err = flp_stream_end(client, o.stream, &resume_ms, emsg, sizeof emsg);
+    if (err != 0) {
+        fprintf(stderr, PROG ": warning: where stream %s ends is unknown (%s%s%s): starting now\n",
+                o.stream, flp_strerror(err), emsg[0] ? ": " : "", emsg);
+        resume_ms = 0;
+    } else if (o.verbose && resume_ms) {
+        fprintf(stderr, PROG ": the stream's stored media ends at %" PRId64 " ms\n", resume_ms);
+    }
+
     flp_stream_config_t sc;
     memset(&sc, 0, sizeof sc);
     sc.name = o.stream;
@@ -845,7 +874,8 @@ int main(int argc, char **argv)
     sc.callbacks.dropped = cb_dropped;
     sc.callbacks.connection = cb_connection;
     sc.callbacks.ctx = &rep;
-    int err = flp_stream_new(client, &sc, &r.s);
+    sc.resume_after_ms = resume_ms;
+    err = flp_stream_new(client, &sc, &r.s);
     if (err != 0) {
         size_t cp = 0;
         for (size_t i = 0; i < r.n_map; i++)
@@ -920,10 +950,13 @@ int main(int argc, char **argv)
     } else if (stop_err != 0 || st.fragments_persisted < st.fragments) {
         if (!atomic_load(&rep.ready))
             fail_line("could not send to %s: %s", o.endpoint, why);
-        else
+        else if (stop_err != 0)
             fail_line("%" PRIu64 " of %" PRIu64 " fragments persisted after %d s (%s): %s",
                       st.fragments_persisted, st.fragments, o.timeout_s, flp_strerror(stop_err),
                       why);
+        else /* every fragment was answered, not every one PERSISTED */
+            fail_line("%" PRIu64 " of %" PRIu64 " fragments persisted, %" PRIu64 " given up: %s",
+                      st.fragments_persisted, st.fragments, st.fragments_dropped, why);
     } else if (st.fragments_dropped || st.frames_dropped || atomic_load(&rep.ack_errors)) {
         fail_line("not everything was stored: %s", why);
     } else {

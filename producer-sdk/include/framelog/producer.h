@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 (see LICENSE at the repository's root) */
 /*
  * framelog/producer.h — libframelog-producer, the producer SDK for cameras,
  * dashcams and pipelines: the one public header.
@@ -179,6 +180,15 @@ int flp_create_stream(flp_client_t *c, const char *name, const char *media_type,
 /* DescribeStream. FLP_ENOTFOUND when there is none. */
 int flp_describe_stream(flp_client_t *c, const char *name, flp_stream_info_t *out, char *msg,
                         size_t msgcap);
+/* Where the stream's stored media ends, in ms since the epoch: the latest
+ * ProducerTimestamp + FragmentLengthInMilliseconds among its fragments
+ * that start no more than 30 s before the clock or after it (ListFragments
+ * by producer time); 0 when there is none. A producer that starts a stream
+ * passes it as flp_stream_config_t.resume_after_ms, so that it never sends
+ * a fragment that goes back before what an earlier run stored ahead of the
+ * clock (an upload faster than real time, a camera whose clock was
+ * reset): the server refuses those (4004). */
+int flp_stream_end(flp_client_t *c, const char *name, int64_t *end_ms, char *msg, size_t msgcap);
 
 /* ---- streams ---- */
 
@@ -262,6 +272,13 @@ typedef struct {
     const char *storage_path;
     const uint8_t *storage_key;
     flp_callbacks_t callbacks;
+    /* Fragments start after this, in ms since the epoch (0: no bound), as
+     * they start after the fragments replayed from storage_path: a key
+     * frame that would start one at or before the newest fragment's start
+     * (the clock went back) shifts every later timestamp so that the
+     * stream goes on just after the latest frame stored, or after this.
+     * Usually flp_stream_end(). */
+    int64_t resume_after_ms;
 } flp_stream_config_t;
 
 typedef struct flp_stream flp_stream_t;
