@@ -10,6 +10,7 @@
 
 #include "common/bytes.h"
 #include "common/clock.h"
+#include "common/awstime.h"
 #include "common/json.h"
 #include "internal.h"
 #include "sigv4_sign.h"
@@ -410,28 +411,13 @@ int flp_describe_stream(flp_client_t *c, const char *name, flp_stream_info_t *ou
 
 /* "1700000000.123" (epoch seconds, as ListFragments writes them) -> ms,
  * exactly: digits, then at most 9 decimals (below 1 ms cut off). */
+/* A JSON timestamp (epoch seconds) in ms, exactly (common/awstime.h). */
 static int epoch_ms(const fl_json_t *v, int64_t *out)
 {
-    if (!v || v->type != FL_JSON_NUMBER)
+    int64_t ns;
+    if (!v || v->type != FL_JSON_NUMBER || fl_awstime_parse_json(v, &ns) != 0)
         return FLP_EMALFORMED;
-    int64_t s = 0, frac = 0;
-    size_t i = 0, d = 0;
-    for (; i < v->len && v->str[i] >= '0' && v->str[i] <= '9'; i++) {
-        if (s > 100000000000LL)
-            return FLP_EMALFORMED;
-        s = s * 10 + (v->str[i] - '0');
-    }
-    if (i == 0)
-        return FLP_EMALFORMED;
-    if (i < v->len && v->str[i] == '.')
-        for (i++; i < v->len && v->str[i] >= '0' && v->str[i] <= '9'; i++, d++)
-            if (d < 3)
-                frac = frac * 10 + (v->str[i] - '0');
-    if (i != v->len || d > 9)
-        return FLP_EMALFORMED;
-    for (; d < 3; d++)
-        frac *= 10;
-    *out = s * 1000 + frac;
+    *out = ns / 1000000;
     return 0;
 }
 
