@@ -505,6 +505,13 @@ static void recent_load_done(fl_job_t *job)
 static void recent_load(putmedia_t *pm)
 {
     fl_hub_entry_t *e = pm->ref.hub;
+    if (e->recent_state == FL_HUB_RECENT_LOADED && e->recent_log_id != pm->ref.info.id) {
+        /* the name now belongs to a new incarnation of the stream (deleted
+         * and created again while someone held the entry) */
+        e->recent_n = 0;
+        e->recent_state = FL_HUB_RECENT_UNLOADED;
+    }
+    e->recent_log_id = pm->ref.info.id;
     if (e->recent_state == FL_HUB_RECENT_UNLOADED) {
         fl_log_shard_info_t *sh = NULL;
         size_t n = 0;

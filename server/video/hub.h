@@ -44,6 +44,7 @@ typedef struct fl_hub_entry {
     int users;
     int deleting;
     fl_hub_recent_state_t recent_state;
+    uint64_t recent_log_id;                /* the incarnation of the stream the map is of */
     fl_hub_recent_t recent[FL_HUB_RECENT]; /* a ring: recent_n from recent_first */
     unsigned recent_first, recent_n;
 } fl_hub_entry_t;
