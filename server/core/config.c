@@ -50,6 +50,9 @@ static const opt_t fl_options[] = {
     {"region", OPT_STRING, F(region), "us-east-1", 0, 0, "NAME", "region named in stream ARNs"},
     {"account-id", OPT_STRING, F(account_id), "000000000000", 0, 0, "DIGITS",
      "account named in stream ARNs"},
+    {"advertised-endpoint", OPT_STRING, F(advertised_endpoint), NULL, 0, 0, "URL",
+     "GetDataEndpoint answers this scheme://host[:port] instead of the address a request came "
+     "in on (behind a proxy or NAT)"},
     {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},
     {"version", OPT_VERSION, 0, NULL, 0, 0, NULL, "print the version and exit"},
 };
@@ -127,6 +130,26 @@ int fl_config_parse_listen(const char *s, fl_listen_addr_t *out)
     if (errno || *end || port < 0 || port > 65535 || port_s[0] == '-' || port_s[0] == '+')
         return FL_EINVAL;
     out->port = (int)port;
+    return 0;
+}
+
+int fl_config_check_endpoint(const char *url)
+{
+    const char *h;
+    if (strncmp(url, "http://", 7) == 0)
+        h = url + 7;
+    else if (strncmp(url, "https://", 8) == 0)
+        h = url + 8;
+    else
+        return FL_EINVAL;
+    if (!*h || *h == ':' || *h == '/')
+        return FL_EINVAL;
+    /* a host (name, IPv4 or [IPv6]) and an optional port: no path, no
+     * user, nothing a client would append /putMedia to wrongly */
+    for (const char *c = h; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '-' || *c == ':' || *c == '[' || *c == ']'))
+            return FL_EINVAL;
     return 0;
 }
 
@@ -211,7 +234,9 @@ void fl_config_free(fl_config_t *c)
     free(c->tls_key);
     free(c->region);
     free(c->account_id);
+    free(c->advertised_endpoint);
     c->data_dir = c->tls_cert = c->tls_key = c->region = c->account_id = NULL;
+    c->advertised_endpoint = NULL;
 }
 
 int fl_config_parse(fl_config_t *c, int argc, char **argv, void *out_stream, char *err,
@@ -280,6 +305,11 @@ int fl_config_parse(fl_config_t *c, int argc, char **argv, void *out_stream, cha
             rc = failf(err, errlen, "--account-id: '%s' must be 1 to 20 digits", c->account_id);
             goto fail;
         }
+    if (c->advertised_endpoint && fl_config_check_endpoint(c->advertised_endpoint) != 0) {
+        rc = failf(err, errlen, "--advertised-endpoint: '%s' is not http(s)://host[:port]",
+                   c->advertised_endpoint);
+        goto fail;
+    }
     if (!c->tls_cert != !c->tls_key) {
         rc = failf(err, errlen, "--tls-cert and --tls-key go together");
         goto fail;
@@ -301,8 +331,10 @@ void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
     }
     fl_buf_printf(out,
                   " data-dir=%s tls-cert=%s tls-key=%s log-level=%s max-body-bytes=%ld"
-                  " max-connections=%ld max-fragment-bytes=%ld region=%s account-id=%s",
+                  " max-connections=%ld max-fragment-bytes=%ld region=%s account-id=%s"
+                  " advertised-endpoint=%s",
                   c->data_dir, c->tls_cert ? c->tls_cert : "-", c->tls_key ? c->tls_key : "-",
                   fl_diag_level_name(c->log_level), c->max_body_bytes, c->max_connections,
-                  c->max_fragment_bytes, c->region, c->account_id);
+                  c->max_fragment_bytes, c->region, c->account_id,
+                  c->advertised_endpoint ? c->advertised_endpoint : "-");
 }

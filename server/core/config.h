@@ -27,11 +27,13 @@ typedef struct {
     char *tls_cert;
     char *tls_key;
     fl_diag_level_t log_level;
-    long max_body_bytes;     /* largest request body a JSON API accepts */
-    long max_connections;    /* open connections before new ones are refused */
-    long max_fragment_bytes; /* PutMedia: a fragment past it is refused (4001) */
-    char *region;            /* in ARNs */
-    char *account_id;        /* in ARNs */
+    long max_body_bytes;       /* largest request body a JSON API accepts */
+    long max_connections;      /* open connections before new ones are refused */
+    long max_fragment_bytes;   /* PutMedia: a fragment past it is refused (4001) */
+    char *region;              /* in ARNs */
+    char *account_id;          /* in ARNs */
+    char *advertised_endpoint; /* GetDataEndpoint's answer, or NULL: the address
+                                  a request came in on */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given
@@ -46,6 +48,10 @@ void fl_config_free(fl_config_t *c);
 
 /* Parse "HOST:PORT", "[V6]:PORT" or ":PORT"/"PORT" (host 127.0.0.1). */
 int fl_config_parse_listen(const char *s, fl_listen_addr_t *out);
+
+/* Is url "http(s)://host[:port]" with nothing after (no path)? 0 or
+ * FL_EINVAL. */
+int fl_config_check_endpoint(const char *url);
 
 /* Is host a loopback address (127.0.0.0/8, ::1, "localhost")? */
 int fl_config_host_is_loopback(const char *host);

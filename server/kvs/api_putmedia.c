@@ -3,7 +3,8 @@
  *
  *   HTTP       `POST /putMedia` with the x-amzn-* headers and a (usually
  *              chunked) Matroska body; the ack stream goes back on the same
- *              response, one JSON object per line, while the body streams.
+ *              response while the body streams, chunked, one ack (a JSON
+ *              object and a newline) per chunk, each chunk in its own write.
  *   WebSocket  an upgrade on `/putMedia` with subprotocol
  *              "framelog-putmedia-v1" and the same headers (or query
  *              parameters StreamName, FragmentTimecodeType,
@@ -13,7 +14,9 @@
  *
  * A session's life (both transports):
  *   start      headers checked, stream found, the stream's hub entry taken
- *              (one producer per stream: the newest connection wins)
+ *              (one producer per stream: the newest connection wins); if
+ *              nobody loaded the stream's recent fragments (hub.h) yet, a
+ *              worker reads them while the body waits (held, not read)
  *   bytes      -> ingest session (server/ingest.c): BUFFERING/RECEIVED
  *              acks, frames into the stream's live tail, each complete
  *              fragment appended to storage
@@ -24,8 +27,13 @@
  *   idle       no ack for FL_PUTMEDIA_IDLE_MS -> {"EventType":"IDLE"}
  *   end        the body ended cleanly and every fragment is acked
  *              PERSISTED -> the response ends and the connection closes; an
- *              ERROR ack ends it too; a broken connection drops the fragment
+ *              ERROR ack ends it too, as the last ack (the fragments before
+ *              it are acked first); a broken connection drops the fragment
  *              it was in, never half-storing it
+ * Resends: a fragment the stream holds already (by producer timecode, in
+ * the hub's map of recent fragments, never by reading storage on the loop)
+ * is acked again; if its first append is still in flight, its PERSISTED
+ * waits for that append's completion.
  * Back-pressure: past FL_PUTMEDIA_MAX_PENDING fragments not yet durable,
  * the connection stops reading (lws_rx_flow_control) until completions
  * come back.
@@ -68,6 +76,12 @@ typedef struct {
     char number[FL_FRAGMENT_NUMBER_CAP];
 } pending_frag_t;
 
+/* A resend's PERSISTED, waiting for the original's append to complete. */
+typedef struct {
+    uint64_t seq;
+    fl_ack_t ack;
+} resend_wait_t;
+
 struct putmedia {
     struct lws *wsi;
     fl_kvs_t *kvs;
@@ -86,6 +100,22 @@ struct putmedia {
     sink_t *sink;
     uint64_t seq;                 /* of the fragment being received */
     struct putmedia *prev, *next; /* the module's sessions (kvs->putmedia) */
+
+    /* the stream's recent fragments are being loaded (resends are told
+     * from them): the body waits in held, its clean end in held_end */
+    int loading;
+    fl_buf_t held;
+    int held_end;
+    /* acks end with the first ERROR; an ERROR of the ingest waits in
+     * held_error until the fragments received before it are acked */
+    int error_sent;
+    int has_held_error;
+    fl_ack_t held_error;
+    /* the resend being received is of an append still in flight */
+    int dup_in_flight;
+    uint64_t dup_seq;
+    resend_wait_t *waits; /* PERSISTED acks of such resends (counted in pending) */
+    size_t n_waits, cap_waits;
 };
 
 static void sink_release(sink_t *s)
@@ -105,8 +135,10 @@ static int64_t now_ms(void)
  * unwritten acks are both within bounds (back-pressure). */
 static void update_flow(putmedia_t *pm)
 {
-    int pause = pm->pending >= FL_PUTMEDIA_MAX_PENDING || pm->out.n > FL_PUTMEDIA_MAX_OUT;
-    int resume = pm->pending < FL_PUTMEDIA_MAX_PENDING / 2 && pm->out.n <= FL_PUTMEDIA_MAX_OUT / 2;
+    int pause =
+        pm->loading || pm->pending >= FL_PUTMEDIA_MAX_PENDING || pm->out.n > FL_PUTMEDIA_MAX_OUT;
+    int resume = !pm->loading && pm->pending < FL_PUTMEDIA_MAX_PENDING / 2 &&
+                 pm->out.n <= FL_PUTMEDIA_MAX_OUT / 2;
     if (pause && !pm->paused) {
         pm->paused = 1;
         lws_rx_flow_control(pm->wsi, 0);
@@ -116,13 +148,45 @@ static void update_flow(putmedia_t *pm)
     }
 }
 
-static void queue_ack(putmedia_t *pm, const fl_ack_t *a)
+/* Queue an ack for the producer. The first ERROR is the last ack: the
+ * response ends with it, as AWS's does. An ERROR from the ingest (about
+ * the bytes) is deferrable: it waits until the fragments received before
+ * it are acked PERSISTED (or ERROR 5001), so that a producer learns what
+ * it may drop before it reconnects; an ERROR from storage goes out at
+ * once, in order. */
+static void queue_ack(putmedia_t *pm, const fl_ack_t *a, int deferrable)
 {
+    if (pm->error_sent)
+        return;
+    if (a->type == FL_ACK_ERROR) {
+        pm->failed = 1; /* no more of the body is read */
+        if (deferrable && pm->pending > 0) {
+            if (!pm->has_held_error) {
+                pm->held_error = *a;
+                pm->has_held_error = 1;
+            }
+            update_flow(pm);
+            return;
+        }
+        pm->error_sent = 1;
+        pm->has_held_error = 0;
+    }
     fl_ack_format(a, &pm->out);
     fl_buf_u8(&pm->out, '\n');
     pm->last_ack_ms = now_ms();
-    if (a->type == FL_ACK_ERROR)
-        pm->failed = 1;
+    update_flow(pm);
+    lws_callback_on_writable(pm->wsi);
+}
+
+/* One fragment fewer in flight: an ERROR held for it may go now. */
+static void pending_done(putmedia_t *pm)
+{
+    pm->pending--;
+    if (pm->pending == 0 && pm->has_held_error) {
+        fl_ack_t e = pm->held_error;
+        pm->has_held_error = 0;
+        queue_ack(pm, &e, 0);
+    }
     update_flow(pm);
     lws_callback_on_writable(pm->wsi);
 }
@@ -160,7 +224,55 @@ static int h_begin(void *data, int64_t tc, int64_t abs_ms, char *number, size_t 
 
 static void h_ack(void *data, const fl_ack_t *a)
 {
-    queue_ack(data, a);
+    putmedia_t *pm = data;
+    if (a->type == FL_ACK_PERSISTED && pm->dup_in_flight) {
+        /* a resend of a fragment whose append is still in flight: its
+         * PERSISTED waits for that append's completion (on_completion) */
+        pm->dup_in_flight = 0;
+        if (pm->n_waits == pm->cap_waits) {
+            size_t cap = pm->cap_waits ? pm->cap_waits * 2 : 8;
+            resend_wait_t *w = realloc(pm->waits, cap * sizeof *w);
+            if (!w) {
+                fl_ack_t e = {.type = FL_ACK_ERROR,
+                              .timecode_ms = a->timecode_ms,
+                              .error_id = FL_ACK_ERR_INTERNAL};
+                snprintf(e.number, sizeof e.number, "%s", a->number);
+                queue_ack(pm, &e, 1);
+                return;
+            }
+            pm->waits = w;
+            pm->cap_waits = cap;
+        }
+        pm->waits[pm->n_waits].seq = pm->dup_seq;
+        pm->waits[pm->n_waits].ack = *a;
+        pm->n_waits++;
+        pm->pending++;
+        update_flow(pm);
+        return;
+    }
+    queue_ack(pm, a, 1);
+}
+
+/* The append of sequence seq completed (status 0: durable): resends of
+ * it that wait in this session get their PERSISTED (or ERROR 5001). */
+static void wake_waits(putmedia_t *pm, uint64_t seq, int status)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < pm->n_waits; i++) {
+        resend_wait_t *w = &pm->waits[i];
+        if (w->seq != seq) {
+            pm->waits[k++] = *w;
+            continue;
+        }
+        fl_ack_t a = w->ack;
+        if (status) {
+            a.type = FL_ACK_ERROR;
+            a.error_id = FL_ACK_ERR_ARCHIVAL;
+        }
+        queue_ack(pm, &a, 0);
+        pending_done(pm);
+    }
+    pm->n_waits = k;
 }
 
 static void h_session(void *data, fl_slice_t tracks)
@@ -186,10 +298,17 @@ static void h_dropped(void *data)
         fl_live_end(live_of(pm), 0);
 }
 
+static void pm_evict(void *producer);
+
 static void on_completion(fl_completion_t *c, int status, uint64_t seq)
 {
     pending_frag_t *f = (pending_frag_t *)c;
     putmedia_t *pm = f->sink->pm;
+    fl_hub_recent_done(f->hub, f->seq, status);
+    /* the stream's producer now (a reconnected one) may wait for this
+     * fragment: it sent it again */
+    if (f->hub->producer && f->hub->evict == pm_evict && f->hub->producer != pm)
+        wake_waits(f->hub->producer, f->seq, status);
     if (status) {
         fl_live_lost(f->hub->live, f->seq); /* never durable: let the tail go on */
     } else {
@@ -206,47 +325,32 @@ static void on_completion(fl_completion_t *c, int status, uint64_t seq)
         if (status)
             fl_error("putmedia %s: fragment %s not stored: %s", pm->ref.name, f->number,
                      fl_strerror(status));
-        pm->pending--;
-        queue_ack(pm, &a); /* updates the flow */
+        queue_ack(pm, &a, 0);
+        pending_done(pm); /* updates the flow */
+        wake_waits(pm, f->seq, status);
     }
     sink_release(f->sink);
     free(f);
 }
 
-/* A resend? Look for a stored fragment with exactly this producer
- * timecode. One indexed read, on the loop: resends come only after a
- * producer reconnects, a few fragments at a time. */
-static int stored_at(putmedia_t *pm, int64_t abs_ms, fl_log_batch_t *b)
-{
-    fl_log_read_opts_t ro = {
-        .from = FL_LOG_AT_PRODUCER_TS, .ts_ns = abs_ms * 1000000, .max_bytes = 1, .max_records = 1};
-    return fl_log_read(pm->ref.log, 0, &ro, b) == 0 && b->count == 1 &&
-           b->records[0].producer_ts_ns == abs_ms * 1000000;
-}
-
+/* A resend? Look for a fragment with exactly this producer timecode among
+ * the stream's recent ones (hub.h): on the loop, without reading storage.
+ * The map holds every fragment appended since it was loaded (in flight or
+ * durable) and the last FL_HUB_RECENT stored before; a resend of an append
+ * still in flight is acked PERSISTED when that append completes. */
 static int h_stored(void *data, int64_t abs_ms, char *number, size_t cap)
 {
     putmedia_t *pm = data;
-    fl_log_batch_t b;
-    memset(&b, 0, sizeof b);
-    int found = stored_at(pm, abs_ms, &b);
-    if (!found) {
-        /* Reads see durable records only, and the stream's last timecode
-         * counts appends still waiting for their fdatasync: the previous
-         * connection's last fragments may be among them. Wait for them
-         * once (an fdatasync, on this rare path), then look again, so that
-         * a resend is neither stored twice nor refused with 4004. */
-        fl_store_sync(fl_server_store(pm->kvs->srv));
-        found = stored_at(pm, abs_ms, &b);
-    }
-    if (found) {
-        fl_fragment_number(pm->ref.info.id, b.records[0].seq, number, cap);
-        pm->kvs->video->metrics.fragments_resent++;
-        fl_info("putmedia %s: fragment %s at %lld sent again: acked, not stored twice",
-                pm->ref.name, number, (long long)abs_ms);
-    }
-    fl_log_batch_free(&b);
-    return found;
+    fl_hub_recent_t *r = fl_hub_recent_find(pm->ref.hub, abs_ms);
+    if (!r)
+        return 0;
+    fl_fragment_number(pm->ref.info.id, r->seq, number, cap);
+    pm->dup_in_flight = !r->durable;
+    pm->dup_seq = r->seq;
+    pm->kvs->video->metrics.fragments_resent++;
+    fl_info("putmedia %s: fragment %s at %lld sent again: acked, not stored twice%s", pm->ref.name,
+            number, (long long)abs_ms, r->durable ? "" : " (its first append is in flight)");
+    return 1;
 }
 
 static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms, fl_slice_t record)
@@ -281,6 +385,7 @@ static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms
         return FL_ACK_ERR_ARCHIVAL;
     }
     f->seq = seq;
+    fl_hub_recent_add(pm->ref.hub, abs_ms, seq, 0);
     int renumbered = seq != pm->seq;
     if (renumbered)
         fl_warn("putmedia %s: fragment %s stored as sequence %" PRIu64 " (another writer?)",
@@ -311,6 +416,134 @@ static void pm_evict(void *producer)
     pm->failed = 1;
     pm_end_body(pm, 0);
     lws_set_timeout(pm->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* ---- the stream's recent fragments, loaded on a worker ---- */
+
+typedef struct {
+    fl_job_t job; /* first */
+    fl_kvs_t *kvs;
+    fl_hub_entry_t *hub; /* held until done */
+    fl_log_t *log;
+    uint64_t from, to; /* sequence numbers [from, to) */
+    fl_hub_recent_t got[FL_HUB_RECENT];
+    unsigned n;
+    int rc;
+} recent_load_t;
+
+static void pm_input(putmedia_t *pm, fl_slice_t in);
+static void pm_input_end(putmedia_t *pm);
+
+/* Worker: producer timecodes and numbers of the stream's last fragments.
+ * Reads see durable records only, and that is all there is: a stream
+ * whose map is not loaded has no append of ours in flight. */
+static void recent_load_work(fl_job_t *job)
+{
+    recent_load_t *j = (recent_load_t *)job;
+    fl_log_batch_t b;
+    memset(&b, 0, sizeof b);
+    uint64_t at = j->from;
+    while (at < j->to && j->n < FL_HUB_RECENT) {
+        fl_log_read_opts_t ro = {.from = FL_LOG_AT_SEQ,
+                                 .seq = at,
+                                 .max_bytes = 1 << 20,
+                                 .max_records = FL_HUB_RECENT - j->n};
+        int rc = fl_log_read(j->log, 0, &ro, &b);
+        if (rc == FL_EEXPIRED || rc == FL_ECORRUPT) {
+            if (b.next_seq <= at)
+                break;
+            at = b.next_seq; /* gone or damaged: what is left still counts */
+            continue;
+        }
+        if (rc) {
+            if (rc != FL_EAGAIN && rc != FL_EEOF)
+                j->rc = rc;
+            break;
+        }
+        for (size_t i = 0; i < b.count && j->n < FL_HUB_RECENT; i++) {
+            j->got[j->n].abs_ms = b.records[i].producer_ts_ns / 1000000;
+            j->got[j->n].seq = b.records[i].seq;
+            j->got[j->n].durable = 1;
+            j->n++;
+        }
+        at = b.next_seq;
+    }
+    fl_log_batch_free(&b);
+}
+
+/* Loop: the map is there; the producer that waited for it reads on. */
+static void recent_load_done(fl_job_t *job)
+{
+    recent_load_t *j = (recent_load_t *)job;
+    fl_hub_entry_t *e = j->hub;
+    if (j->rc)
+        fl_warn("putmedia %s: reading its recent fragments: %s (older resends are refused with "
+                "4004)",
+                e->name, fl_strerror(j->rc));
+    for (unsigned i = 0; i < j->n; i++)
+        fl_hub_recent_add(e, j->got[i].abs_ms, j->got[i].seq, 1);
+    e->recent_state = FL_HUB_RECENT_LOADED;
+    if (e->producer && e->evict == pm_evict) {
+        putmedia_t *pm = e->producer;
+        if (pm->loading) {
+            pm->loading = 0;
+            fl_buf_t held = pm->held;
+            fl_buf_init(&pm->held, 0);
+            pm_input(pm, fl_buf_slice(&held));
+            fl_buf_free(&held);
+            if (pm->held_end)
+                pm_input_end(pm);
+            update_flow(pm);
+        }
+    }
+    fl_hub_release(j->kvs->video->hub, e);
+    free(j);
+}
+
+/* Make sure the stream's recent fragments are known before this session
+ * reads its body (loop). */
+static void recent_load(putmedia_t *pm)
+{
+    fl_hub_entry_t *e = pm->ref.hub;
+    if (e->recent_state == FL_HUB_RECENT_LOADED && e->recent_log_id != pm->ref.info.id) {
+        /* the name now belongs to a new incarnation of the stream (deleted
+         * and created again while someone held the entry) */
+        e->recent_n = 0;
+        e->recent_state = FL_HUB_RECENT_UNLOADED;
+    }
+    e->recent_log_id = pm->ref.info.id;
+    if (e->recent_state == FL_HUB_RECENT_UNLOADED) {
+        fl_log_shard_info_t *sh = NULL;
+        size_t n = 0;
+        recent_load_t *j = NULL;
+        if (fl_log_shards(pm->ref.log, &sh, &n) == 0 && n > 0 && sh[0].next_seq > sh[0].first_seq &&
+            sh[0].first_seq > 0 && (j = calloc(1, sizeof *j)) != NULL) {
+            j->job.work = recent_load_work;
+            j->job.done = recent_load_done;
+            j->kvs = pm->kvs;
+            j->hub = e;
+            j->log = pm->ref.log;
+            j->to = sh[0].next_seq;
+            j->from =
+                j->to - sh[0].first_seq > FL_HUB_RECENT ? j->to - FL_HUB_RECENT : sh[0].first_seq;
+            fl_hub_hold(e);
+            if (fl_workers_submit(fl_server_workers(pm->kvs->srv), &j->job) == 0) {
+                e->recent_state = FL_HUB_RECENT_LOADING;
+            } else {
+                fl_warn("putmedia %s: no worker to read its recent fragments (older resends are "
+                        "refused with 4004)",
+                        pm->ref.name);
+                fl_hub_release(pm->kvs->video->hub, e);
+                free(j);
+                j = NULL;
+            }
+        }
+        free(sh);
+        if (e->recent_state == FL_HUB_RECENT_UNLOADED)
+            e->recent_state = FL_HUB_RECENT_LOADED; /* nothing stored, or nothing to do it with */
+    }
+    pm->loading = e->recent_state == FL_HUB_RECENT_LOADING;
+    update_flow(pm);
 }
 
 typedef struct {
@@ -380,6 +613,7 @@ static putmedia_t *pm_open(fl_kvs_t *kvs, struct lws *wsi, int ws, pm_args_t *a,
     sink->pm = pm;
     pm->sink = sink;
     fl_buf_init(&pm->out, 0);
+    fl_buf_init(&pm->held, 0);
     fl_chunked_init(&pm->ch);
     fl_ingest_cbs_t h = {.begin = h_begin,
                          .ack = h_ack,
@@ -389,6 +623,7 @@ static putmedia_t *pm_open(fl_kvs_t *kvs, struct lws *wsi, int ws, pm_args_t *a,
                          .dropped = h_dropped,
                          .stored = h_stored,
                          .data = pm};
+    o.name = ref.name;
     if (fl_ingest_new(&o, &h, &pm->ingest) != 0)
         goto nomem;
     fl_hub_entry_t *e = ref.hub;
@@ -406,6 +641,7 @@ static putmedia_t *pm_open(fl_kvs_t *kvs, struct lws *wsi, int ws, pm_args_t *a,
     kvs->video->metrics.producers++;
     fl_info("putmedia %s: producer connected over %s (%s timecodes)", ref.name,
             ws ? "WebSocket" : "HTTP", o.relative ? "RELATIVE" : "ABSOLUTE");
+    recent_load(pm);
     return pm;
 nomem:
     fl_stream_put(&ref);
@@ -448,14 +684,18 @@ static void pm_close(putmedia_t *pm)
         pm->ref.hub->producer = NULL;
     fl_stream_put(&pm->ref);
     fl_buf_free(&pm->out);
+    fl_buf_free(&pm->held);
+    free(pm->waits);
     free(pm);
 }
 
 /* Everything said and nothing more to come? */
 static int pm_done(const putmedia_t *pm)
 {
-    /* after an ERROR too, the fragments already appended get their acks */
-    return pm->out.n == 0 && pm->pending == 0 && (pm->failed || pm->body_ended);
+    /* after an ERROR too, the fragments already appended get their acks
+     * first; the ERROR comes last */
+    return pm->out.n == 0 && pm->pending == 0 && !pm->has_held_error &&
+           (pm->failed || pm->body_ended);
 }
 
 /* IDLE acks, from the server's housekeeping tick. One sweep over the
@@ -469,7 +709,7 @@ void fl_putmedia_tick(void *state)
     for (putmedia_t *pm = kvs->putmedia; pm; pm = pm->next)
         if (!pm->failed && !pm->body_ended && now - pm->last_ack_ms >= FL_PUTMEDIA_IDLE_MS) {
             fl_ack_t a = {.type = FL_ACK_IDLE};
-            queue_ack(pm, &a);
+            queue_ack(pm, &a, 0);
         }
 }
 
@@ -507,14 +747,19 @@ static int pm_http_start(fl_http_req_t *r)
     return 0;
 }
 
-static int pm_http_body(fl_http_req_t *r, fl_slice_t in)
+/* Body bytes as the transport delivered them: still chunk-encoded for a
+ * chunked HTTP body. */
+static void pm_input(putmedia_t *pm, fl_slice_t in)
 {
-    putmedia_t *pm = r->stream;
-    if (!pm || pm->failed || pm->body_ended)
-        return 0; /* after an ERROR ack the rest of the body is ignored */
+    if (pm->failed || pm->body_ended)
+        return; /* after an ERROR ack the rest of the body is ignored */
+    if (pm->loading) {
+        fl_buf_append(&pm->held, in.p, in.n);
+        return;
+    }
     if (!pm->chunked) {
         fl_ingest_feed(pm->ingest, in);
-        return 0;
+        return;
     }
     while (in.n && !pm->failed) {
         size_t used;
@@ -522,9 +767,8 @@ static int pm_http_body(fl_http_req_t *r, fl_slice_t in)
         if (fl_chunked_decode(&pm->ch, in, &used, &data) != 0) {
             fl_warn("putmedia %s: broken chunked encoding at byte %" PRIu64, pm->ref.name,
                     pm->ch.offset);
-            fl_ack_t a = {.type = FL_ACK_ERROR, .error_id = FL_ACK_ERR_READ};
-            queue_ack(pm, &a);
-            return 0;
+            fl_ingest_abort(pm->ingest, FL_ACK_ERR_READ, "broken chunked encoding");
+            return;
         }
         in.p += used;
         in.n -= used;
@@ -535,16 +779,34 @@ static int pm_http_body(fl_http_req_t *r, fl_slice_t in)
             break;
         }
     }
+}
+
+/* The body ended as the protocol says. */
+static void pm_input_end(putmedia_t *pm)
+{
+    if (pm->loading)
+        pm->held_end = 1;
+    else
+        pm_end_body(pm, 1);
+}
+
+static int pm_http_body(fl_http_req_t *r, fl_slice_t in)
+{
+    if (r->stream)
+        pm_input(r->stream, in);
     return 0;
 }
 
 static int pm_http_body_end(fl_http_req_t *r)
 {
     if (r->stream)
-        pm_end_body(r->stream, 1);
+        pm_input_end(r->stream);
     return 0;
 }
 
+/* The response is chunked, one ack per chunk, each chunk in its own
+ * write: curl hands each chunk to the write callback on its own, and AWS's
+ * C producers parse one ack per callback (docs/api.md). */
 static int pm_http_writeable(fl_http_req_t *r)
 {
     putmedia_t *pm = r->stream;
@@ -553,24 +815,35 @@ static int pm_http_writeable(fl_http_req_t *r)
     if (pm->closing)
         return -1; /* the last piece went out at the previous call */
     if (!r->headers_sent) {
-        if (fl_http_stream_headers(r, 200, "application/json", -1))
+        if (fl_http_add_header(r, "Transfer-Encoding", "chunked") ||
+            fl_http_stream_headers(r, 200, "application/json", -1))
             return -1;
         lws_callback_on_writable(r->wsi); /* what waits goes out next */
         return 0;
     }
     if (pm->out.n) {
-        size_t n = pm->out.n < FL_HTTP_WRITE_CHUNK ? pm->out.n : FL_HTTP_WRITE_CHUNK;
-        if (fl_http_stream_write(r, fl_slice(pm->out.p, n), 0))
+        uint8_t *nl = memchr(pm->out.p, '\n', pm->out.n);
+        size_t n = nl ? (size_t)(nl - pm->out.p) + 1 : pm->out.n;
+        uint8_t piece[LWS_PRE + 600];
+        uint8_t *p = piece + LWS_PRE;
+        int hn = snprintf((char *)p, 16, "%zx\r\n", n);
+        if (hn < 0 || (size_t)hn + n + 2 > sizeof piece - LWS_PRE)
+            return -1; /* an ack is < 300 bytes */
+        memcpy(p + hn, pm->out.p, n);
+        memcpy(p + hn + n, "\r\n", 2);
+        if (fl_http_stream_write_pre(r, p, (size_t)hn + n + 2, 0))
             return -1;
         fl_buf_consume(&pm->out, n);
         update_flow(pm);
-        if (pm->out.n) {
-            lws_callback_on_writable(r->wsi);
-            return 0;
-        }
+        lws_callback_on_writable(r->wsi); /* the next ack, or the end */
+        return 0;
     }
     if (pm_done(pm)) {
-        /* close once lws has flushed what it holds */
+        /* the last chunk; close once lws has flushed it */
+        uint8_t last[LWS_PRE + 8];
+        memcpy(last + LWS_PRE, "0\r\n\r\n", 5);
+        if (fl_http_stream_write_pre(r, last + LWS_PRE, 5, 1))
+            return -1;
         pm->closing = 1;
         lws_callback_on_writable(r->wsi);
     }
@@ -659,12 +932,12 @@ int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, v
          * piece of a fragmented message): the producer's clean end */
         int whole = lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi);
         if (!lws_frame_is_binary(wsi) || (len == 0 && whole)) {
-            pm_end_body(w->pm, 1);
+            pm_input_end(w->pm);
             return 0;
         }
         cm->bytes_received += len;
         if (len)
-            fl_ingest_feed(w->pm->ingest, fl_slice(in, len));
+            pm_input(w->pm, fl_slice(in, len));
         return 0;
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: {

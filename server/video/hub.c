@@ -84,6 +84,48 @@ void fl_hub_release(fl_hub_t *h, fl_hub_entry_t *e)
     free(e);
 }
 
+static fl_hub_recent_t *recent_at(fl_hub_entry_t *e, unsigned i)
+{
+    return &e->recent[(e->recent_first + i) % FL_HUB_RECENT];
+}
+
+void fl_hub_recent_add(fl_hub_entry_t *e, int64_t abs_ms, uint64_t seq, int durable)
+{
+    if (e->recent_n == FL_HUB_RECENT) {
+        e->recent_first = (e->recent_first + 1) % FL_HUB_RECENT;
+        e->recent_n--;
+    }
+    fl_hub_recent_t *r = recent_at(e, e->recent_n++);
+    r->abs_ms = abs_ms;
+    r->seq = seq;
+    r->durable = durable;
+}
+
+fl_hub_recent_t *fl_hub_recent_find(fl_hub_entry_t *e, int64_t abs_ms)
+{
+    /* newest first: a resend is usually of the last few */
+    for (unsigned i = e->recent_n; i-- > 0;) {
+        fl_hub_recent_t *r = recent_at(e, i);
+        if (r->abs_ms == abs_ms && r->seq != UINT64_MAX)
+            return r;
+    }
+    return NULL;
+}
+
+void fl_hub_recent_done(fl_hub_entry_t *e, uint64_t seq, int status)
+{
+    for (unsigned i = e->recent_n; i-- > 0;) {
+        fl_hub_recent_t *r = recent_at(e, i);
+        if (r->seq == seq) {
+            if (status)
+                r->seq = UINT64_MAX; /* never stored: a resend is stored anew */
+            else
+                r->durable = 1;
+            return;
+        }
+    }
+}
+
 size_t fl_hub_streams(const fl_hub_t *h)
 {
     return h->n;

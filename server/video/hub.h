@@ -15,6 +15,26 @@
 
 typedef struct fl_hub fl_hub_t;
 
+/* The stream's most recent fragments, oldest first: producer timecode ->
+ * sequence number. PutMedia fills it as it appends fragments (in flight
+ * until storage says durable) and loads it from storage, on a worker, when
+ * a producer connects to a stream nobody was using; a producer's resend is
+ * then recognised here, on the loop, without reading storage. Bounded:
+ * a resend older than the last FL_HUB_RECENT fragments is not recognised. */
+#define FL_HUB_RECENT 128
+
+typedef struct {
+    int64_t abs_ms; /* producer timecode, epoch ms */
+    uint64_t seq;
+    int durable; /* 0 while its append is in flight */
+} fl_hub_recent_t;
+
+typedef enum {
+    FL_HUB_RECENT_UNLOADED = 0, /* nobody loaded the stream's recent fragments */
+    FL_HUB_RECENT_LOADING,      /* a worker reads them (producers wait) */
+    FL_HUB_RECENT_LOADED,       /* the map holds every fragment since its first */
+} fl_hub_recent_state_t;
+
 typedef struct fl_hub_entry {
     struct fl_hub_entry *next;
     char name[FL_STREAM_NAME_MAX + 1];
@@ -23,6 +43,10 @@ typedef struct fl_hub_entry {
     void (*evict)(void *producer); /* ends that session (a newer one came) */
     int users;
     int deleting;
+    fl_hub_recent_state_t recent_state;
+    uint64_t recent_log_id;                /* the incarnation of the stream the map is of */
+    fl_hub_recent_t recent[FL_HUB_RECENT]; /* a ring: recent_n from recent_first */
+    unsigned recent_first, recent_n;
 } fl_hub_entry_t;
 
 int fl_hub_new(fl_hub_t **out);
@@ -37,6 +61,14 @@ void fl_hub_hold(fl_hub_entry_t *e);
 void fl_hub_release(fl_hub_t *h, fl_hub_entry_t *e);
 /* The entry for name if someone uses it, else NULL. */
 fl_hub_entry_t *fl_hub_find(fl_hub_t *h, const char *name);
+/* Note a fragment appended (in flight) at the newest end, forgetting the
+ * oldest past FL_HUB_RECENT. */
+void fl_hub_recent_add(fl_hub_entry_t *e, int64_t abs_ms, uint64_t seq, int durable);
+/* The fragment with exactly this producer timecode, or NULL. */
+fl_hub_recent_t *fl_hub_recent_find(fl_hub_entry_t *e, int64_t abs_ms);
+/* Its append completed: durable (status 0), or forgotten (never stored). */
+void fl_hub_recent_done(fl_hub_entry_t *e, uint64_t seq, int status);
+
 /* Streams in use now (with a producer or readers), for /metrics. */
 size_t fl_hub_streams(const fl_hub_t *h);
 

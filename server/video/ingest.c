@@ -29,6 +29,7 @@
 #include "media/nal.h"
 #include "server/video/fragment.h"
 #include "server/video/recbuf.h"
+#include "server/video/validate.h"
 #include "storage/log.h"
 
 #define END_OF_FRAGMENT   "AWS_KINESISVIDEO_END_OF_FRAGMENT"
@@ -45,6 +46,7 @@ typedef struct {
 
 struct fl_ingest {
     fl_ingest_opts_t o;
+    char name[FL_STREAM_NAME_MAX + 1]; /* for log lines */
     fl_ingest_cbs_t h;
     fl_mkv_parser_t *parser;
     state_t state;
@@ -81,7 +83,7 @@ void fl_ack_format(const fl_ack_t *a, fl_buf_t *b)
 {
     static const char *const names[] = {"BUFFERING", "RECEIVED", "PERSISTED", "ERROR", "IDLE"};
     fl_buf_printf(b, "{\"EventType\":\"%s\"", names[a->type]);
-    if (a->type != FL_ACK_IDLE) {
+    if (a->type != FL_ACK_IDLE && !a->no_fragment) {
         fl_buf_printf(b, ",\"FragmentTimecode\":%" PRId64, a->timecode_ms);
         if (a->number[0])
             fl_buf_printf(b, ",\"FragmentNumber\":\"%s\"", a->number);
@@ -100,6 +102,8 @@ static void send_ack(fl_ingest_t *in, fl_ack_type_t type, int error_id)
     if (in->state == ST_FRAGMENT || type != FL_ACK_ERROR) {
         a.timecode_ms = in->tc_ticks;
         snprintf(a.number, sizeof a.number, "%s", in->number);
+    } else {
+        a.no_fragment = 1; /* not "FragmentTimecode":0, a time producers would look up */
     }
     in->h.ack(in->h.data, &a);
 }
@@ -125,8 +129,12 @@ static int fail(fl_ingest_t *in, int error_id, const char *why)
 {
     if (in->state == ST_FRAGMENT && in->number[0] && in->h.dropped)
         in->h.dropped(in->h.data);
-    fl_warn("putmedia: fragment %s (timecode %" PRId64 "): error %d: %s",
-            in->state == ST_FRAGMENT ? in->number : "-", in->tc_ticks, error_id, why);
+    if (in->state == ST_FRAGMENT)
+        fl_warn("putmedia %s: fragment %s (timecode %" PRId64 "): error %d: %s", in->name,
+                in->number[0] ? in->number : "-", in->tc_ticks, error_id, why);
+    else
+        fl_warn("putmedia %s: error %d %s: %s", in->name, error_id,
+                in->stored ? "between fragments" : "before any fragment", why);
     send_ack(in, FL_ACK_ERROR, error_id);
     in->state = ST_FAILED;
     drop_rec(in);
@@ -315,7 +323,8 @@ static int on_cluster_end(fl_ingest_t *in)
         return 0;
     if (in->finishing && !in->finishing_clean) {
         /* the connection broke inside this fragment: drop it */
-        fl_info("putmedia: dropping fragment %s cut off by the connection", in->number);
+        fl_info("putmedia %s: dropping fragment %s cut off by the connection", in->name,
+                in->number);
         if (in->h.dropped)
             in->h.dropped(in->h.data);
         in->state = ST_READY;
@@ -398,6 +407,8 @@ int fl_ingest_new(const fl_ingest_opts_t *opts, const fl_ingest_cbs_t *hooks, fl
         return FL_ENOMEM;
     in->o = *opts;
     in->h = *hooks;
+    snprintf(in->name, sizeof in->name, "%s", opts->name ? opts->name : "-");
+    in->o.name = in->name;
     if (!in->o.max_fragment_bytes)
         in->o.max_fragment_bytes = 50u * 1000 * 1000;
     if (in->o.max_fragment_bytes > FL_LOG_MAX_PAYLOAD)
@@ -437,7 +448,7 @@ int fl_ingest_feed(fl_ingest_t *in, fl_slice_t bytes)
         return FL_ECLOSED;
     int rc = fl_mkv_parser_feed(in->parser, bytes.p, bytes.n);
     if (rc && in->state != ST_FAILED) {
-        fl_warn("putmedia: invalid Matroska at byte %" PRIu64 ": %s",
+        fl_warn("putmedia %s: invalid Matroska at byte %" PRIu64 ": %s", in->name,
                 fl_mkv_parser_error_offset(in->parser), fl_mkv_parser_error_text(in->parser));
         fail(in, FL_ACK_ERR_INVALID_MKV, "invalid Matroska");
     }
@@ -455,7 +466,8 @@ int fl_ingest_finish(fl_ingest_t *in, int clean)
         return FL_ECLOSED;
     if (!clean && in->state == ST_FRAGMENT) {
         /* a Cluster of known size cut off: the parser does not close it */
-        fl_info("putmedia: dropping fragment %s cut off by the connection", in->number);
+        fl_info("putmedia %s: dropping fragment %s cut off by the connection", in->name,
+                in->number);
         if (in->h.dropped)
             in->h.dropped(in->h.data);
         in->state = ST_READY;
@@ -467,6 +479,13 @@ int fl_ingest_finish(fl_ingest_t *in, int clean)
         return FL_ECLOSED;
     }
     return 0;
+}
+
+int fl_ingest_abort(fl_ingest_t *in, int error_id, const char *why)
+{
+    if (in->state == ST_FAILED)
+        return FL_ECLOSED;
+    return fail(in, error_id, why);
 }
 
 uint64_t fl_ingest_fragments(const fl_ingest_t *in)

@@ -65,12 +65,18 @@ typedef struct {
     int64_t timecode_ms;                 /* FragmentTimecode, as the producer sent it */
     char number[FL_FRAGMENT_NUMBER_CAP]; /* FragmentNumber, "" when there is none */
     int error_id;                        /* ERROR only */
+    /* ERROR only: about no fragment (before the first Cluster, between
+     * fragments): the ack carries neither FragmentTimecode nor
+     * FragmentNumber, and AWS's producers apply it to the position they are
+     * sending from (docs/api.md) */
+    int no_fragment;
 } fl_ack_t;
 
 /* The ack's JSON object, as producers expect it, without a newline. */
 void fl_ack_format(const fl_ack_t *a, fl_buf_t *out);
 
 typedef struct {
+    const char *name;            /* the stream, named in every log line (NULL: "-") */
     uint64_t max_fragment_bytes; /* 0: 50 MB */
     int64_t max_fragment_ms;     /* 0: 20 s */
     unsigned max_tracks;         /* 0: 3 */
@@ -110,8 +116,11 @@ typedef struct {
      * (opts.min_abs_ms): a producer's resend after a reconnect? Return 1,
      * with its fragment number in number[cap], when the stream holds a
      * fragment with exactly this absolute timecode: the fragment is then
-     * acked again (BUFFERING, RECEIVED, PERSISTED) and not stored twice.
-     * Return 0 otherwise (then the usual 4004 rule applies). NULL: none. */
+     * acked again (BUFFERING, RECEIVED, then PERSISTED through the ack
+     * hook, which may hold it back until the first append is durable) and
+     * not stored twice. Return 0 otherwise (then the usual 4004 rule
+     * applies). Synchronous: answer from memory, never from the disk.
+     * NULL: none. */
     int (*stored)(void *data, int64_t abs_ms, char *number, size_t cap);
     void *data;
 } fl_ingest_cbs_t;
@@ -128,6 +137,10 @@ int fl_ingest_feed(fl_ingest_t *in, fl_slice_t bytes);
  * complete and stored. Not clean (the connection broke): it is dropped,
  * never half-stored. Returns 0 or FL_ECLOSED. */
 int fl_ingest_finish(fl_ingest_t *in, int clean);
+/* The transport failed under the session (a broken chunked encoding):
+ * send ERROR error_id, about the open fragment if there is one, and stop
+ * as any other error does. Returns FL_ECLOSED. */
+int fl_ingest_abort(fl_ingest_t *in, int error_id, const char *why);
 /* Fragments stored (handed to hooks->fragment) so far. */
 uint64_t fl_ingest_fragments(const fl_ingest_t *in);
 /* The record of the open fragment being built (from just before the begin

@@ -24,10 +24,13 @@ static int resolve(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t 
                                 want->arn_field);
         snprintf(ref->name, sizeof ref->name, "%.*s", (int)nm.n, (const char *)nm.p);
     } else if (want->name && want->name[0]) {
-        if (strlen(want->name) > FL_STREAM_NAME_MAX ||
-            fl_valid_stream_name(fl_slice_str(want->name), &why) != 0)
+        if (strlen(want->name) > FL_STREAM_NAME_MAX)
+            return fl_api_error(err, 400, "InvalidArgumentException",
+                                "%s is %zu characters long, longer than %d", want->name_field,
+                                strlen(want->name), FL_STREAM_NAME_MAX);
+        if (fl_valid_stream_name(fl_slice_str(want->name), &why) != 0)
             return fl_api_error(err, 400, "InvalidArgumentException", "%s: %s", want->name_field,
-                                why ? why : "too long");
+                                why ? why : "not a stream name");
         snprintf(ref->name, sizeof ref->name, "%s", want->name);
     } else {
         return fl_api_error(err, 400, "InvalidArgumentException", "%s or %s is required",
