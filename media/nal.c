@@ -132,24 +132,34 @@ int fl_nal_next(fl_slice_t buf, unsigned len_size, size_t *pos, fl_slice_t *nal)
     return len_size ? fl_nal_lp_next(buf, len_size, pos, nal) : fl_nal_annexb_next(buf, pos, nal);
 }
 
-int fl_nal_is_keyframe(fl_nal_codec_t codec, fl_slice_t au, unsigned len_size)
+int fl_nal_walk_init(fl_nal_walk_t *w, fl_nal_codec_t codec, fl_slice_t buf, unsigned len_size)
 {
     if (codec != FL_NAL_H264 && codec != FL_NAL_H265)
         return FL_EINVAL;
-    size_t pos = 0;
+    w->codec = codec;
+    w->buf = buf;
+    w->len_size = len_size;
+    w->pos = 0;
+    return 0;
+}
+
+int fl_nal_walk_next(fl_nal_walk_t *w, fl_slice_t *nal, int *type)
+{
+    int rc = fl_nal_next(w->buf, w->len_size, &w->pos, nal);
+    if (rc == 0)
+        *type = fl_nal_type(w->codec, *nal);
+    return rc;
+}
+
+int fl_nal_is_keyframe(fl_nal_codec_t codec, fl_slice_t au, unsigned len_size)
+{
+    fl_nal_walk_t w;
     fl_slice_t nal;
-    int rc;
-    for (;;) {
-        rc = fl_nal_next(au, len_size, &pos, &nal);
-        if (rc)
-            break;
-        int t = fl_nal_type(codec, nal);
-        if (t < 0)
-            continue;
-        if (codec == FL_NAL_H264 && t == 5)
+    int t, rc = fl_nal_walk_init(&w, codec, au, len_size);
+    if (rc)
+        return rc;
+    while ((rc = fl_nal_walk_next(&w, &nal, &t)) == 0)
+        if ((codec == FL_NAL_H264 && t == 5) || (codec == FL_NAL_H265 && t >= 16 && t <= 21))
             return 1;
-        if (codec == FL_NAL_H265 && t >= 16 && t <= 21)
-            return 1;
-    }
     return rc == FL_EEOF ? 0 : rc;
 }

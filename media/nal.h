@@ -46,6 +46,25 @@ int fl_nal_lp_to_annexb(fl_slice_t in, unsigned len_size, fl_buf_t *out);
 
 /* NAL unit type from its header, or FL_EMALFORMED. */
 int fl_nal_type(fl_nal_codec_t codec, fl_slice_t nal);
+/* One walk over the NAL units of an access unit with their types, for
+ * code that looks for units by type (key frames, parameter sets):
+ *   fl_nal_walk_t w;
+ *   if ((rc = fl_nal_walk_init(&w, codec, au, len_size)) != 0) return rc;
+ *   while ((rc = fl_nal_walk_next(&w, &nal, &type)) == 0) ...;
+ *   if (rc != FL_EEOF) return rc;
+ * init is FL_EINVAL for an unknown codec; next gives 0, FL_EEOF at the end
+ * or the framing's error, and a type < 0 for a unit whose header is
+ * malformed (callers skip it, as decoders do). */
+typedef struct {
+    fl_nal_codec_t codec;
+    fl_slice_t buf;
+    unsigned len_size; /* 0: Annex-B */
+    size_t pos;
+} fl_nal_walk_t;
+
+int fl_nal_walk_init(fl_nal_walk_t *w, fl_nal_codec_t codec, fl_slice_t buf, unsigned len_size);
+int fl_nal_walk_next(fl_nal_walk_t *w, fl_slice_t *nal, int *type);
+
 /* Does the access unit hold an IDR (H.264) or IRAP (H.265) picture?
  * len_size 0 means Annex-B. Returns 1, 0 or a negative error. */
 int fl_nal_is_keyframe(fl_nal_codec_t codec, fl_slice_t au, unsigned len_size);

@@ -144,19 +144,15 @@ int fl_nal_config_parse(fl_nal_codec_t codec, fl_slice_t rec, fl_nal_config_t *o
 int fl_nal_config_from_au(fl_nal_codec_t codec, fl_slice_t au, unsigned len_size,
                           fl_nal_config_t *cfg)
 {
-    if (codec != FL_NAL_H264 && codec != FL_NAL_H265)
-        return FL_EINVAL;
+    fl_nal_walk_t w;
+    fl_slice_t nal;
+    int t, rc = fl_nal_walk_init(&w, codec, au, len_size);
+    if (rc)
+        return rc;
     memset(cfg, 0, sizeof *cfg);
     cfg->codec = codec;
     cfg->len_size = 4;
-    size_t pos = 0;
-    fl_slice_t nal;
-    int rc;
-    for (;;) {
-        rc = fl_nal_next(au, len_size, &pos, &nal);
-        if (rc)
-            break;
-        int t = fl_nal_type(codec, nal);
+    while ((rc = fl_nal_walk_next(&w, &nal, &t)) == 0) {
         if (codec == FL_NAL_H264 && t == 7)
             add_ps(cfg->sps, &cfg->n_sps, nal);
         else if (codec == FL_NAL_H264 && t == 8)

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/awstime.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "filestore.h"
@@ -883,8 +884,8 @@ static void drop_conn(flp_stream_t *s, int clean)
 static int connect_locked(flp_stream_t *s, char *err, size_t errcap)
 {
     flp_frag_t *first = flp_store_oldest(&s->st);
-    char start[32];
-    snprintf(start, sizeof start, "%.3f", (first ? first->timecode_ms : 0) / 1000.0);
+    char start[FL_AWSTIME_EPOCH_MAX];
+    fl_awstime_epoch((first ? first->timecode_ms : 0) * 1000000, 3, start, sizeof start);
     flp_header_t extra[] = {
         {"x-amzn-stream-name", s->name},
         {"x-amzn-fragment-timecode-type", "ABSOLUTE"},

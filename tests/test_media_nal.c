@@ -75,6 +75,33 @@ START_TEST(keyframes_by_nal_type)
 }
 END_TEST
 
+/* The one walk that the key-frame check and the parameter-set collector
+ * share: every unit with its type, a malformed header as a negative type. */
+START_TEST(walk_gives_units_and_types)
+{
+    const uint8_t au[] = {0, 0, 1, 0x67, 0x42, 0, 0, 1, 0x68, 0xCE,
+                          0, 0, 1, 0xE5, 0x01, 0, 0, 1, 0x65, 0x88};
+    const int want[] = {7, 8, FL_EMALFORMED, 5};
+    fl_nal_walk_t w;
+    fl_slice_t nal;
+    int t, rc, i = 0;
+    ck_assert_int_eq(fl_nal_walk_init(&w, FL_NAL_H264, fl_slice(au, sizeof au), 0), 0);
+    while ((rc = fl_nal_walk_next(&w, &nal, &t)) == 0) {
+        ck_assert_int_lt(i, 4);
+        ck_assert_int_eq(t, want[i]);
+        ck_assert_int_eq((int)nal.n, 2);
+        i++;
+    }
+    ck_assert_int_eq(rc, FL_EEOF);
+    ck_assert_int_eq(i, 4);
+    ck_assert_int_eq(fl_nal_walk_init(&w, (fl_nal_codec_t)3, fl_slice(au, sizeof au), 0),
+                     FL_EINVAL);
+    const uint8_t bad_lp[] = {0, 0, 0, 9, 0x65};
+    ck_assert_int_eq(fl_nal_walk_init(&w, FL_NAL_H264, fl_slice(bad_lp, sizeof bad_lp), 4), 0);
+    ck_assert_int_eq(fl_nal_walk_next(&w, &nal, &t), FL_EMALFORMED);
+}
+END_TEST
+
 START_TEST(sps_rejects_garbage)
 {
     fl_nal_sps_t s;
@@ -335,6 +362,7 @@ int main(void)
     TCase *tc = tcase_create("framing");
     tcase_add_test(tc, annexb_split_and_round_trip);
     tcase_add_test(tc, keyframes_by_nal_type);
+    tcase_add_test(tc, walk_gives_units_and_types);
     tcase_add_test(tc, sps_rejects_garbage);
     tcase_add_test(tc, codec_strings);
     suite_add_tcase(s, tc);
