@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/awstime.h"
 #include "common/json.h"
 #include "media/mkv_writer.h"
 #include "media_harness.h"
@@ -243,6 +244,136 @@ START_TEST(oversized_fragment_and_missing_codec_private)
 }
 END_TEST
 
+/* ---- issue 12: what the AWS SDKs and CLI tripped on ---- */
+
+/* The stream's fragments as the server lists them, with the exact text of
+ * their timestamps (the JavaScript SDK sends back what it got). */
+typedef struct {
+    int n;
+    char number[8][64];
+    char producer[8][40], server[8][40]; /* "1700000000.123" */
+    int64_t producer_ns[8], server_ns[8];
+    int64_t length_ms[8];
+} listing_t;
+
+/* POST /listFragments with body json (curl, exact bytes); its fragments. */
+static void list_raw(const fl_test_server_t *s, const char *json, listing_t *l)
+{
+    char *out = NULL;
+    ck_assert_int_eq(post_json(s, "/listFragments", json, &out), 0);
+    fl_json_doc_t *d = NULL;
+    ck_assert_msg(fl_json_parse(fl_slice_str(out), NULL, &d, NULL) == 0, "%s", out);
+    const fl_json_t *frags = fl_json_get(fl_json_root(d), "Fragments");
+    ck_assert_msg(frags && frags->count <= 8, "%s", out);
+    memset(l, 0, sizeof *l);
+    for (const fl_json_t *f = frags->child; f; f = f->next, l->n++) {
+        const fl_json_t *p = fl_json_get(f, "ProducerTimestamp");
+        const fl_json_t *sv = fl_json_get(f, "ServerTimestamp");
+        snprintf(l->number[l->n], sizeof l->number[0], "%s", fl_json_get(f, "FragmentNumber")->str);
+        snprintf(l->producer[l->n], sizeof l->producer[0], "%.*s", (int)p->len, p->str);
+        snprintf(l->server[l->n], sizeof l->server[0], "%.*s", (int)sv->len, sv->str);
+        ck_assert_int_eq(fl_awstime_parse_json(p, &l->producer_ns[l->n]), 0);
+        ck_assert_int_eq(fl_awstime_parse_json(sv, &l->server_ns[l->n]), 0);
+        ck_assert_int_eq(
+            fl_json_int64(fl_json_get(f, "FragmentLengthInMilliseconds"), &l->length_ms[l->n]), 0);
+    }
+    fl_json_free(d);
+    free(out);
+}
+
+/* ListFragments of stream by type over [from, to] (timestamps as text). */
+static void list_range(const fl_test_server_t *s, const char *stream, const char *type,
+                       const char *from, const char *to, listing_t *l)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"StreamName\":\"%s\",\"FragmentSelector\":{\"FragmentSelectorType\":\"%s\","
+             "\"TimestampRange\":{\"StartTimestamp\":%s,\"EndTimestamp\":%s}}}",
+             stream, type, from, to);
+    list_raw(s, json, l);
+}
+
+/* GetMedia with a StartSelector (JSON text) by curl into the file path,
+ * until the server ends the stream. */
+static void get_media_sel(const fl_test_server_t *s, const char *stream, const char *selector,
+                          const char *path)
+{
+    char url[256], json[512];
+    snprintf(url, sizeof url, "%s/getMedia", s->url);
+    snprintf(json, sizeof json, "{\"StreamName\":\"%s\",\"StartSelector\":%s}", stream, selector);
+    char *argv[] = {"curl",       "-sS",           "--max-time", "60", "-o",
+                    (char *)path, "--data-binary", json,         url,  NULL};
+    ck_assert_int_eq(fl_test_run(argv, 90000, NULL, NULL), 0);
+}
+
+START_TEST(timestamp_bounds_are_inclusive_and_exact)
+{
+    make_media();
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "ts");
+    /* producer times with a millisecond fraction, as cameras stamp them */
+    double start = (double)(time(NULL) - 60) + 0.123;
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "ts", g_mkv, start, &acks, &err), 0);
+    check_ack_order(acks, 3);
+    free(acks);
+    free(err);
+    listing_t all, l;
+    list_raw(&s, "{\"StreamName\":\"ts\"}", &all);
+    ck_assert_int_eq(all.n, 3);
+
+    /* from the first fragment's ProducerTimestamp to the last one's: all */
+    list_range(&s, "ts", "PRODUCER_TIMESTAMP", all.producer[0], all.producer[2], &l);
+    ck_assert_msg(l.n == 3, "[%s, %s] gave %d fragments", all.producer[0], all.producer[2], l.n);
+    /* a point range on each fragment's own timestamps: that fragment */
+    for (int i = 0; i < 3; i++) {
+        list_range(&s, "ts", "PRODUCER_TIMESTAMP", all.producer[i], all.producer[i], &l);
+        ck_assert_msg(l.n == 1 && strcmp(l.number[0], all.number[i]) == 0,
+                      "producer point %s gave %d", all.producer[i], l.n);
+        /* (fragments that arrive within one millisecond share it) */
+        list_range(&s, "ts", "SERVER_TIMESTAMP", all.server[i], all.server[i], &l);
+        int found = 0;
+        for (int k = 0; k < l.n; k++) {
+            found |= strcmp(l.number[k], all.number[i]) == 0;
+            ck_assert_str_eq(l.server[k], all.server[i]);
+        }
+        ck_assert_msg(found, "server point %s gave %d without fragment %d", all.server[i], l.n, i);
+    }
+    /* a millisecond before the middle one up to a millisecond before the
+     * last: only the middle one */
+    char t0[40], t1[40];
+    fl_awstime_epoch(all.producer_ns[1] - 1000000, 3, t0, sizeof t0);
+    fl_awstime_epoch(all.producer_ns[2] - 1000000, 3, t1, sizeof t1);
+    list_range(&s, "ts", "PRODUCER_TIMESTAMP", t0, t1, &l);
+    ck_assert_msg(l.n == 1 && strcmp(l.number[0], all.number[1]) == 0, "[%s, %s] gave %d", t0, t1,
+                  l.n);
+
+    /* GetMedia at the middle fragment's exact time starts with it */
+    char path[4300], sel[256];
+    snprintf(path, sizeof path, "%s/at.mkv", g_dir);
+    snprintf(sel, sizeof sel,
+             "{\"StartSelectorType\":\"PRODUCER_TIMESTAMP\",\"StartTimestamp\":%s}",
+             all.producer[1]);
+    get_media_sel(&s, "ts", sel, path);
+    ck_assert_int_eq(count_in_file(path, all.number[0]), 0);
+    ck_assert_msg(count_in_file(path, all.number[1]) >= 1, "GetMedia at %s skipped fragment 1",
+                  all.producer[1]);
+    /* at the last one's ServerTimestamp: from the first fragment stamped so */
+    int first = 2;
+    while (first > 0 && strcmp(all.server[first - 1], all.server[2]) == 0)
+        first--;
+    snprintf(sel, sizeof sel, "{\"StartSelectorType\":\"SERVER_TIMESTAMP\",\"StartTimestamp\":%s}",
+             all.server[2]);
+    get_media_sel(&s, "ts", sel, path);
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg((count_in_file(path, all.number[i]) > 0) == (i >= first),
+                      "GetMedia at server time %s: fragment %d", all.server[2], i);
+    fl_test_server_free(&s);
+    fl_test_rmtree(g_dir);
+}
+END_TEST
+
 /* Several producers, throttled so that the server dies mid-way. */
 START_TEST(kill_9_during_ingest_from_several_producers)
 {
@@ -343,6 +474,7 @@ int main(void)
     tcase_add_test(tc, metrics_count_media);
     tcase_add_test(tc, oversized_fragment_and_missing_codec_private);
     tcase_add_test(tc, kill_9_during_ingest_from_several_producers);
+    tcase_add_test(tc, timestamp_bounds_are_inclusive_and_exact);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
 }

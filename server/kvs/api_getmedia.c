@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/awstime.h"
 #include "common/diag.h"
 #include "common/error.h"
 #include "media/mkv_writer.h"
@@ -436,15 +437,6 @@ static const fl_http_stream_ops_t fl_getmedia_ops = {
     .closed = gm_closed,
 };
 
-static int parse_ts(const fl_json_t *v, int64_t *ns)
-{
-    double t;
-    if (fl_json_double(v, &t) != 0 || t < 0 || t > 1e11)
-        return FL_EINVAL;
-    *ns = (int64_t)(t * 1e9 + 0.5);
-    return 0;
-}
-
 int fl_api_media_stream(fl_http_req_t *r, const char *action, fl_stream_ref_t *ref)
 {
     const fl_json_t *n = fl_http_json(r, "StreamName");
@@ -541,7 +533,7 @@ static int get_media_start(fl_http_req_t *r, const fl_stream_ref_t *ref, fl_log_
         at->seq = seq + 1;
     } else if (strcmp(t, "SERVER_TIMESTAMP") == 0 || strcmp(t, "PRODUCER_TIMESTAMP") == 0) {
         const fl_json_t *tv = fl_json_get(sel, "StartTimestamp");
-        if (!tv || parse_ts(tv, &at->ts_ns) != 0) {
+        if (!tv || fl_awstime_parse_json(tv, &at->ts_ns) != 0) {
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "StartTimestamp (epoch seconds) is required for %s", t);
             return -1;
