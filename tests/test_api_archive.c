@@ -374,6 +374,78 @@ START_TEST(timestamp_bounds_are_inclusive_and_exact)
 }
 END_TEST
 
+/* A video-only MKV of `clusters` fragments of 45 frames 40 ms apart, with
+ * no duration on any frame (SimpleBlocks, no DefaultDuration), as cameras
+ * send. */
+static void write_video_only(const char *path, int clusters)
+{
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    fl_mkv_write_ebml_header(&b, NULL);
+    fl_mkv_write_segment_start(&b);
+    fl_mkv_info_t info;
+    memset(&info, 0, sizeof info);
+    fl_mkv_write_info(&b, &info);
+    fl_mkv_track_t t;
+    memset(&t, 0, sizeof t);
+    t.number = 1;
+    t.type = FL_MKV_TRACK_VIDEO;
+    t.codec_id = fl_slice_str("V_VP8");
+    t.pixel_width = 320;
+    t.pixel_height = 240;
+    fl_mkv_write_tracks(&b, &t, 1);
+    uint8_t frame[200];
+    memset(frame, 0x5a, sizeof frame);
+    for (int c = 0; c < clusters; c++) {
+        size_t mark;
+        fl_mkv_write_cluster_begin(&b, (uint64_t)c * 1800, &mark);
+        for (int i = 0; i < 45; i++)
+            fl_mkv_write_simple_block(&b, 1, i * 40, i == 0, fl_slice(frame, sizeof frame));
+        fl_mkv_write_cluster_end(&b, mark);
+    }
+    ck_assert_int_eq(b.err, 0);
+    ck_assert_int_eq(fl_test_write_file(path, b.p, b.n), 0);
+    fl_buf_free(&b);
+}
+
+START_TEST(fragment_length_is_the_media_duration)
+{
+    make_media();
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+
+    /* video and audio: the video's duration, not audio that runs on */
+    create_stream(&s, "av");
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "av", g_mkv, (double)(time(NULL) - 60), &acks, &err), 0);
+    free(acks);
+    free(err);
+    listing_t l;
+    list_raw(&s, "{\"StreamName\":\"av\"}", &l);
+    ck_assert_int_eq(l.n, 3);
+    /* (each holds 60 video frames at 30 fps; its Cluster timecode follows
+     * the audio, so the gaps between fragment starts are not 2000 ms) */
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg(l.length_ms[i] == 2000, "fragment %d: length %lld ms", i,
+                      (long long)l.length_ms[i]);
+
+    /* video only, frames without durations: the last frame counts */
+    char vo[4300];
+    snprintf(vo, sizeof vo, "%s/vo.mkv", g_dir);
+    write_video_only(vo, 2);
+    create_stream(&s, "vo");
+    ck_assert_int_eq(put_media(&s, "vo", vo, (double)(time(NULL) - 60), &acks, &err), 0);
+    free(acks);
+    free(err);
+    list_raw(&s, "{\"StreamName\":\"vo\"}", &l);
+    ck_assert_int_eq(l.n, 2);
+    ck_assert_int_eq(l.length_ms[0], 1800);
+    ck_assert_int_eq(l.length_ms[1], 1800);
+    fl_test_server_free(&s);
+    fl_test_rmtree(g_dir);
+}
+END_TEST
+
 /* Several producers, throttled so that the server dies mid-way. */
 START_TEST(kill_9_during_ingest_from_several_producers)
 {
@@ -475,6 +547,7 @@ int main(void)
     tcase_add_test(tc, oversized_fragment_and_missing_codec_private);
     tcase_add_test(tc, kill_9_during_ingest_from_several_producers);
     tcase_add_test(tc, timestamp_bounds_are_inclusive_and_exact);
+    tcase_add_test(tc, fragment_length_is_the_media_duration);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
 }

@@ -104,7 +104,9 @@ static void lf_work(fl_http_async_t *a)
                 break;
             }
             fl_fragment_t f;
-            uint32_t len_ms = fl_fragment_decode(rec->payload, &f) == 0 ? f.duration_ms : 0;
+            uint32_t len_ms = 0;
+            if (fl_fragment_decode(rec->payload, &f) == 0 && fl_fragment_length_ms(&f, &len_ms))
+                len_ms = 0;
             char number[FL_FRAGMENT_NUMBER_CAP];
             fl_fragment_number(j->ref.info.id, rec->seq, number, sizeof number);
             fl_buf_printf(&j->out, "%s{\"FragmentNumber\":\"%s\",\"FragmentSizeInBytes\":%zu,",
