@@ -374,6 +374,56 @@ START_TEST(timestamp_bounds_are_inclusive_and_exact)
 }
 END_TEST
 
+START_TEST(get_media_inside_a_fragment_starts_with_it)
+{
+    make_media();
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "in");
+    double start = (double)(time(NULL) - 60) + 0.123;
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "in", g_mkv, start, &acks, &err), 0);
+    free(acks);
+    free(err);
+    listing_t all;
+    list_raw(&s, "{\"StreamName\":\"in\"}", &all);
+    ck_assert_int_eq(all.n, 3);
+
+    /* the CLI sends whole seconds: one inside the middle fragment */
+    int64_t sec = all.producer_ns[1] / 1000000000 + 1;
+    ck_assert(sec * 1000000000 < all.producer_ns[2]);
+    char sel[256], path[4300];
+    snprintf(sel, sizeof sel, "StartSelectorType=PRODUCER_TIMESTAMP,StartTimestamp=%lld",
+             (long long)sec);
+    snprintf(path, sizeof path, "%s/inside.mkv", g_dir);
+    char *a[] = {"kinesis-video-media",
+                 "get-media",
+                 "--stream-name",
+                 "in",
+                 "--start-selector",
+                 sel,
+                 path,
+                 NULL};
+    free(aws_ok(&s, a));
+    ck_assert_int_eq(count_in_file(path, all.number[0]), 0);
+    ck_assert_msg(count_in_file(path, all.number[1]) >= 1,
+                  "GetMedia at %lld (inside fragment 1, %s) did not start with it", (long long)sec,
+                  all.producer[1]);
+    ck_assert_int_ge(count_in_file(path, all.number[2]), 1);
+
+    /* half a second into the last one, in milliseconds (the JavaScript SDK) */
+    char t[40];
+    fl_awstime_epoch(all.producer_ns[2] + 500000000, 3, t, sizeof t);
+    snprintf(sel, sizeof sel,
+             "{\"StartSelectorType\":\"PRODUCER_TIMESTAMP\",\"StartTimestamp\":%s}", t);
+    get_media_sel(&s, "in", sel, path);
+    ck_assert_int_eq(count_in_file(path, all.number[1]), 0);
+    ck_assert_int_ge(count_in_file(path, all.number[2]), 1);
+    fl_test_server_free(&s);
+    fl_test_rmtree(g_dir);
+}
+END_TEST
+
 /* A video-only MKV of `clusters` fragments of 45 frames 40 ms apart, with
  * no duration on any frame (SimpleBlocks, no DefaultDuration), as cameras
  * send. */
@@ -547,6 +597,7 @@ int main(void)
     tcase_add_test(tc, oversized_fragment_and_missing_codec_private);
     tcase_add_test(tc, kill_9_during_ingest_from_several_producers);
     tcase_add_test(tc, timestamp_bounds_are_inclusive_and_exact);
+    tcase_add_test(tc, get_media_inside_a_fragment_starts_with_it);
     tcase_add_test(tc, fragment_length_is_the_media_duration);
     suite_add_tcase(s, tc);
     return fl_test_main(s);

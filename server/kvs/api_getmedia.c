@@ -201,9 +201,66 @@ static void end_stream(getmedia_t *gm)
     lws_callback_on_writable(gm->r->wsi);
 }
 
+/* The stored time of rec that a StartSelector of type from compares, as
+ * it is reported (kvs.h). */
+static int64_t start_ts_of(fl_log_from_t from, const fl_log_record_t *rec)
+{
+    return fl_kvs_reported_ns(from == FL_LOG_AT_PRODUCER_TS ? rec->producer_ts_ns
+                                                            : rec->server_ts_ns);
+}
+
+/* A SERVER_TIMESTAMP or PRODUCER_TIMESTAMP start (o->ts_ns) turned into a
+ * fragment: the one that contains the time, as AWS documents — its
+ * reported timestamp is at or before the time and its length
+ * (fl_fragment_length_ms) reaches past it — or else the first one after
+ * the time. Storage finds the first fragment at or after the time; the
+ * one before it is read to see whether it contains the time. On a storage
+ * error o is left as it is and the read that follows reports it. Worker
+ * thread. */
+static void resolve_start(fl_log_t *log, fl_log_read_opts_t *o)
+{
+    int64_t t = o->ts_ns;
+    fl_log_read_opts_t q = *o;
+    q.ts_ns = fl_kvs_reported_ceil_ns(t);
+    q.max_records = 1;
+    q.max_bytes = 1;
+    fl_log_batch_t b;
+    memset(&b, 0, sizeof b);
+    uint64_t after; /* the first fragment reported at or after t, or where it will be */
+    int rc = fl_log_read(log, 0, &q, &b);
+    if (rc == 0 && b.count) {
+        after = b.records[0].seq;
+        if (start_ts_of(o->from, &b.records[0]) == t)
+            goto out; /* one starts at t exactly */
+    } else if (rc == FL_EAGAIN) {
+        after = b.next_seq;
+    } else {
+        fl_log_batch_free(&b);
+        return;
+    }
+    if (after > 0) {
+        fl_log_read_opts_t p = {.from = FL_LOG_AT_SEQ, .seq = after - 1, .max_records = 1};
+        if (fl_log_read(log, 0, &p, &b) == 0 && b.count && b.records[0].seq == after - 1) {
+            fl_fragment_t f;
+            uint32_t len_ms = 0;
+            int64_t start = start_ts_of(o->from, &b.records[0]);
+            if (fl_fragment_decode(b.records[0].payload, &f) == 0 &&
+                fl_fragment_length_ms(&f, &len_ms) == 0 && start <= t &&
+                t < start + (int64_t)len_ms * FL_KVS_TS_UNIT_NS)
+                after--;
+        }
+    }
+out:
+    o->from = FL_LOG_AT_SEQ;
+    o->seq = after;
+    fl_log_batch_free(&b);
+}
+
 static void read_work(fl_job_t *job)
 {
     read_job_t *j = (read_job_t *)job;
+    if (j->opts.from != FL_LOG_AT_SEQ)
+        resolve_start(j->log, &j->opts);
     j->rc = fl_log_read(j->log, 0, &j->opts, &j->batch);
 }
 
