@@ -496,6 +496,103 @@ START_TEST(fragment_length_is_the_media_duration)
 }
 END_TEST
 
+/* The value of the first SimpleTag named name in a GetMedia file (the
+ * writer's TagString follows its TagName), into out; 0 or -1. */
+static int tag_value(const char *path, const char *name, char *out, size_t cap)
+{
+    size_t n = 0;
+    char *f = fl_test_read_file(path, &n);
+    if (!f)
+        return -1;
+    size_t nl = strlen(name);
+    int rc = -1;
+    for (size_t i = 0; i + nl + 3 < n && rc; i++) {
+        if (memcmp(f + i, name, nl) != 0)
+            continue;
+        const uint8_t *p = (const uint8_t *)f + i + nl;
+        /* TagString 0x4487, then its size as an EBML varint */
+        if (p[0] != 0x44 || p[1] != 0x87)
+            continue;
+        int len = 1;
+        while (len <= 8 && !(p[2] & (0x80 >> (len - 1))))
+            len++;
+        if (len > 8 || (const char *)p + 2 + len > f + n)
+            continue;
+        uint64_t v = p[2] & (0xff >> len);
+        for (int k = 1; k < len; k++)
+            v = v << 8 | p[2 + k];
+        if (v + 1 > cap || (const char *)p + 2 + len + v > f + n)
+            continue;
+        memcpy(out, p + 2 + len, v);
+        out[v] = 0;
+        rc = 0;
+    }
+    free(f);
+    return rc;
+}
+
+START_TEST(get_media_now_without_producer_ends_well_formed_with_a_token)
+{
+    make_media();
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "now");
+
+    /* nobody puts: a whole (empty) Matroska session and a token */
+    char path[4300], token[64];
+    snprintf(path, sizeof path, "%s/now.mkv", g_dir);
+    char *a[] = {"kinesis-video-media",
+                 "get-media",
+                 "--stream-name",
+                 "now",
+                 "--start-selector",
+                 "StartSelectorType=NOW",
+                 path,
+                 NULL};
+    free(aws_ok(&s, a));
+    char *pe = NULL;
+    char *ff[] = {"ffprobe", "-v", "error", path, NULL};
+    int rc = fl_test_run(ff, 60000, NULL, &pe);
+    ck_assert_msg(rc == 0 && pe[0] == 0, "ffprobe: %d %s", rc, pe);
+    free(pe);
+    ck_assert_msg(tag_value(path, "AWS_KINESISVIDEO_CONTINUATION_TOKEN", token, sizeof token) == 0,
+                  "no continuation token");
+
+    /* the token resumes where the reader stood: what comes after it */
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "now", g_mkv, (double)(time(NULL) - 60), &acks, &err), 0);
+    free(acks);
+    free(err);
+    listing_t all;
+    list_raw(&s, "{\"StreamName\":\"now\"}", &all);
+    ck_assert_int_eq(all.n, 3);
+    char sel[256];
+    snprintf(sel, sizeof sel,
+             "{\"StartSelectorType\":\"CONTINUATION_TOKEN\",\"ContinuationToken\":\"%s\"}", token);
+    get_media_sel(&s, "now", sel, path);
+    ck_assert_int_eq(count_in_file(path, "AWS_KINESISVIDEO_FRAGMENT_NUMBER"), 3);
+    ck_assert_int_ge(count_in_file(path, all.number[0]), 1);
+
+    /* again from NOW after them: the token is the last fragment's */
+    free(aws_ok(&s, a));
+    ck_assert_int_eq(tag_value(path, "AWS_KINESISVIDEO_CONTINUATION_TOKEN", token, sizeof token),
+                     0);
+    ck_assert_str_eq(token, all.number[2]);
+
+    /* a missing AfterFragmentNumber is said to be missing */
+    char *body = NULL;
+    ck_assert_int_eq(post_json(&s, "/getMedia",
+                               "{\"StreamName\":\"now\",\"StartSelector\":{"
+                               "\"StartSelectorType\":\"FRAGMENT_NUMBER\"}}",
+                               &body),
+                     0);
+    ck_assert_msg(strstr(body, "AfterFragmentNumber is required") != NULL, "%s", body);
+    free(body);
+    fl_test_server_free(&s);
+    fl_test_rmtree(g_dir);
+}
+END_TEST
+
 /* Several producers, throttled so that the server dies mid-way. */
 START_TEST(kill_9_during_ingest_from_several_producers)
 {
@@ -599,6 +696,7 @@ int main(void)
     tcase_add_test(tc, timestamp_bounds_are_inclusive_and_exact);
     tcase_add_test(tc, get_media_inside_a_fragment_starts_with_it);
     tcase_add_test(tc, fragment_length_is_the_media_duration);
+    tcase_add_test(tc, get_media_now_without_producer_ends_well_formed_with_a_token);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
 }

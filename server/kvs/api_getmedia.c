@@ -130,7 +130,9 @@ static void fmt_ts(char *buf, size_t cap, int64_t ns)
     snprintf(buf, cap, "%" PRId64 ".%03" PRId64, ns / 1000000000, (ns / 1000000) % 1000);
 }
 
-static void session_header(getmedia_t *gm, fl_slice_t tracks)
+/* EBML header, Segment of unknown size, Info: what every session starts
+ * with. */
+static void session_start(getmedia_t *gm)
 {
     fl_mkv_write_ebml_header(&gm->out, NULL);
     fl_mkv_write_segment_start(&gm->out);
@@ -139,6 +141,11 @@ static void session_header(getmedia_t *gm, fl_slice_t tracks)
     info.muxing_app = fl_slice_str("framelog");
     info.writing_app = fl_slice_str("framelog " FL_VERSION);
     fl_mkv_write_info(&gm->out, &info);
+}
+
+static void session_header(getmedia_t *gm, fl_slice_t tracks)
+{
+    session_start(gm);
     fl_buf_append(&gm->out, tracks.p, tracks.n);
     fl_buf_reset(&gm->tracks);
     fl_buf_append(&gm->tracks, tracks.p, tracks.n);
@@ -188,11 +195,19 @@ static void end_stream(getmedia_t *gm)
     if (gm->ended)
         return;
     gm->ended = 1;
+    /* nothing was sent (NOW with no producer, a start past the end): still a
+     * whole Matroska session, EBML header, Segment, Info and an empty
+     * Cluster stamped now (demuxers such as ffmpeg's call a file without a
+     * Cluster truncated), then the token of where the reader stood, so that
+     * the client resumes from there */
     if (gm->tracks.n == 0) {
-        /* nothing was sent: a valid (empty) Matroska stream still */
-        fl_mkv_write_ebml_header(&gm->out, NULL);
-        fl_mkv_write_segment_start(&gm->out);
+        size_t mark;
+        session_start(gm);
+        fl_mkv_write_cluster_begin(&gm->out, (uint64_t)(fl_time_real_ns() / 1000000), &mark);
+        fl_mkv_write_cluster_end(&gm->out, mark);
     }
+    if (!gm->token[0] && !gm->list && gm->at.from == FL_LOG_AT_SEQ && gm->at.seq > 0)
+        fl_fragment_number(gm->ref.info.id, gm->at.seq - 1, gm->token, sizeof gm->token);
     if (gm->token[0]) {
         fl_mkv_tag_t t;
         put_tag(&t, "AWS_KINESISVIDEO_CONTINUATION_TOKEN", gm->token);
@@ -579,9 +594,13 @@ static int get_media_start(fl_http_req_t *r, const fl_stream_ref_t *ref, fl_log_
         const char *key = t[0] == 'F' ? "AfterFragmentNumber" : "ContinuationToken";
         const fl_json_t *fv = fl_json_get(sel, key);
         uint64_t lid, seq;
-        if (!fv || fv->type != FL_JSON_STRING ||
-            fl_fragment_number_parse(fv->str, &lid, &seq) != 0 || lid != li->id ||
-            seq == UINT64_MAX) {
+        if (!fv || fv->type == FL_JSON_NULL) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException",
+                                  "StartSelector.%s is required for StartSelectorType %s", key, t);
+            return -1;
+        }
+        if (fv->type != FL_JSON_STRING || fl_fragment_number_parse(fv->str, &lid, &seq) != 0 ||
+            lid != li->id || seq == UINT64_MAX) {
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "%s is not a fragment number of stream %s", key, name);
             return -1;
