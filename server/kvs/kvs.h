@@ -40,6 +40,14 @@ void fl_api_tag_resource(fl_http_req_t *req);
 void fl_api_untag_resource(fl_http_req_t *req);
 void fl_api_list_tags_for_resource(fl_http_req_t *req);
 void fl_api_get_data_endpoint(fl_http_req_t *req);
+/* Stored configurations (api_streams.c): validated, kept, returned. */
+void fl_api_describe_image_generation_configuration(fl_http_req_t *req);
+void fl_api_update_image_generation_configuration(fl_http_req_t *req);
+void fl_api_describe_notification_configuration(fl_http_req_t *req);
+void fl_api_update_notification_configuration(fl_http_req_t *req);
+void fl_api_describe_stream_storage_configuration(fl_http_req_t *req);
+void fl_api_update_stream_storage_configuration(fl_http_req_t *req);
+void fl_api_describe_media_storage_configuration(fl_http_req_t *req);
 
 /* Media (api_putmedia.c, api_getmedia.c, api_fragments.c). */
 extern const fl_http_stream_ops_t fl_putmedia_ops;
