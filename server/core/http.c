@@ -165,6 +165,13 @@ static int write_headers(fl_http_req_t *r, int status, const char *content_type,
             wsi, (const uint8_t *)"x-amzn-RequestId:", (const uint8_t *)r->request_id,
             (int)strlen(r->request_id), &p, end))
         return -1;
+    /* a connection that closes after this response says so, so that a
+     * client does not send its next request into it (a response without a
+     * length gets that header from lws) */
+    if (r->body_too_large && content_length >= 0 &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const uint8_t *)"close", 5, &p,
+                                     end))
+        return -1;
     for (int i = 0; i < r->n_extra; i++)
         if (lws_add_http_header_by_name(wsi, (const uint8_t *)r->extra[i].name,
                                         (const uint8_t *)r->extra[i].value,
@@ -423,6 +430,33 @@ static void detach_async(fl_http_req_t *r)
     }
 }
 
+/* The request's Content-Length: 0 without one, -1 when it is not a byte
+ * count that fits. */
+static long body_length(struct lws *wsi)
+{
+    char tmp[32];
+    char *end = NULL;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+        return 0;
+    if (lws_hdr_copy(wsi, tmp, sizeof tmp, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+        return -1;
+    errno = 0;
+    long v = strtol(tmp, &end, 10);
+    return !errno && end && *end == 0 && end != tmp && v >= 0 ? v : -1;
+}
+
+/* No route for the request: 405 when its path has one under another
+ * method, else 404. */
+static void respond_no_route(fl_http_req_t *r)
+{
+    if (r->no_route == 405)
+        fl_http_respond_error(r, 405, "MethodNotAllowedException", "%s is not allowed on %s",
+                              fl_http_method_name(r->method), r->path);
+    else
+        fl_http_respond_error(r, 404, "UnknownOperationException", "no such endpoint: %s %s",
+                              fl_http_method_name(r->method), r->path);
+}
+
 static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
 {
     struct fl_server *s = r->srv;
@@ -440,14 +474,19 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
         target[0] = 0; /* longer than any target: matches none */
     r->route = fl_server_route(s, r->method, r->path, target, &r->mod, &found_path);
     if (!r->route) {
-        if (found_path)
-            fl_http_respond_error(r, 405, "MethodNotAllowedException", "%s is not allowed on %s",
-                                  fl_http_method_name(r->method), r->path);
-        else
-            fl_http_respond_error(r, 404, "UnknownOperationException", "no such endpoint: %s %s",
-                                  fl_http_method_name(r->method), r->path);
-        r->body_too_large = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
-                            lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+        r->no_route = found_path ? 405 : 404;
+        /* keep the connection: a small body is read and dropped before the
+         * answer (clients reuse the socket after an error); one that cannot
+         * be (chunked, too large) gets the answer and Connection: close */
+        long clen = body_length(wsi);
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 || clen < 0 ||
+            clen > s->cfg->max_body_bytes) {
+            r->body_too_large = 1;
+        } else if (clen > 0) {
+            r->state = FL_REQ_BODY; /* answered at its completion */
+            return 0;
+        }
+        respond_no_route(r);
         return 0;
     }
     r->route_name = r->route->name;
@@ -467,19 +506,7 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
     }
 
     /* Is there a body? JSON APIs take Content-Length bodies only. */
-    long clen = 0;
-    char tmp[32];
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-        /* a length that does not fit or is not a number is refused */
-        char *end = NULL;
-        clen = -1;
-        if (lws_hdr_copy(wsi, tmp, sizeof tmp, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-            errno = 0;
-            long v = strtol(tmp, &end, 10);
-            if (!errno && end && *end == 0 && end != tmp)
-                clen = v;
-        }
-    }
+    long clen = body_length(wsi);
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
         r->body_too_large = 1; /* unread body: close after answering */
         fl_http_respond_error(r, 411, "InvalidArgumentException",
@@ -586,6 +613,8 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         if (r->state != FL_REQ_BODY)
             return 0; /* a body we already answered (error) */
         s->metrics.bytes_received += len;
+        if (r->no_route)
+            return 0; /* read to keep the connection, and dropped */
         fl_buf_append(&r->body, in, len);
         if (r->body.err) {
             r->body_too_large = 1;
@@ -597,7 +626,9 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (r->state == FL_REQ_STREAM)
             return r->sops->body_end && r->sops->body_end(r) < 0 ? -1 : 0;
-        if (r->state == FL_REQ_BODY)
+        if (r->state == FL_REQ_BODY && r->no_route)
+            respond_no_route(r);
+        else if (r->state == FL_REQ_BODY)
             dispatch(r);
         return 0;
 

@@ -140,7 +140,8 @@ struct fl_http_req {
     const fl_route_t *route;
     const char *route_name; /* route->name, or "other" */
     fl_buf_t body;
-    int body_too_large;
+    int body_too_large; /* its body is not read: the connection closes after the answer */
+    int no_route;       /* 404 or 405: the body (if any) is read and dropped, then answered */
     char request_id[40];
     int64_t start_mono_ns;
     int counted_connection; /* this wsi is in open_connections */

@@ -9,12 +9,18 @@
  * sequence number to go on from. Fragments come in sequence order, which is
  * also server- and producer-timestamp order (PutMedia refuses timecodes
  * that go back).
+ *
+ * The TimestampRange is inclusive at both ends and compared at the
+ * precision the times are reported in (milliseconds, kvs.h): the bounds are
+ * parsed exactly from their decimal digits (common/awstime.h), so a range
+ * from one listed fragment's timestamp to another's holds both.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/awstime.h"
 #include "common/base64.h"
 #include "common/error.h"
 #include "server/kvs/kvs.h"
@@ -27,7 +33,8 @@ typedef struct {
     fl_stream_ref_t ref; /* held while the job runs: the log stays */
     fl_log_from_t from;
     uint64_t seq;
-    int64_t start_ns, end_ns;
+    int64_t start_ns, end_ns; /* the range, inclusive */
+    int64_t search_ns;        /* the first stored time reported at or after start_ns */
     int by_producer;
     int has_range;
     size_t max;
@@ -48,7 +55,7 @@ static void lf_work(fl_http_async_t *a)
     memset(&o, 0, sizeof o);
     o.from = j->from;
     o.seq = j->seq;
-    o.ts_ns = j->start_ns;
+    o.ts_ns = j->search_ns;
     size_t n = 0;
     int more = 0;
     uint64_t next = 0;
@@ -82,11 +89,14 @@ static void lf_work(fl_http_async_t *a)
         int stop = 0;
         for (size_t i = 0; i < batch.count; i++) {
             const fl_log_record_t *rec = &batch.records[i];
-            int64_t ts = j->by_producer ? rec->producer_ts_ns : rec->server_ts_ns;
+            int64_t ts =
+                fl_kvs_reported_ns(j->by_producer ? rec->producer_ts_ns : rec->server_ts_ns);
             if (j->has_range && ts > j->end_ns) {
                 stop = 1;
                 break;
             }
+            if (j->has_range && ts < j->start_ns)
+                continue; /* (storage found it below the bound's precision) */
             if (n == j->max) {
                 more = 1;
                 next = rec->seq;
@@ -94,7 +104,9 @@ static void lf_work(fl_http_async_t *a)
                 break;
             }
             fl_fragment_t f;
-            uint32_t len_ms = fl_fragment_decode(rec->payload, &f) == 0 ? f.duration_ms : 0;
+            uint32_t len_ms = 0;
+            if (fl_fragment_decode(rec->payload, &f) == 0 && fl_fragment_length_ms(&f, &len_ms))
+                len_ms = 0;
             char number[FL_FRAGMENT_NUMBER_CAP];
             fl_fragment_number(j->ref.info.id, rec->seq, number, sizeof number);
             fl_buf_printf(&j->out, "%s{\"FragmentNumber\":\"%s\",\"FragmentSizeInBytes\":%zu,",
@@ -139,15 +151,6 @@ static void lf_done(fl_http_async_t *a, fl_http_req_t *r)
     free(j);
 }
 
-static int ts_of(const fl_json_t *v, int64_t *ns)
-{
-    double t;
-    if (!v || fl_json_double(v, &t) != 0 || t < 0 || t > 1e11)
-        return -1;
-    *ns = (int64_t)(t * 1e9 + 0.5);
-    return 0;
-}
-
 void fl_api_list_fragments(fl_http_req_t *r)
 {
     const fl_json_t *v;
@@ -179,8 +182,9 @@ void fl_api_list_fragments(fl_http_req_t *r)
         if (!type || type->type != FL_JSON_STRING ||
             (strcmp(type->str, "SERVER_TIMESTAMP") != 0 &&
              strcmp(type->str, "PRODUCER_TIMESTAMP") != 0) ||
-            !range || ts_of(fl_json_get(range, "StartTimestamp"), &j->start_ns) ||
-            ts_of(fl_json_get(range, "EndTimestamp"), &j->end_ns) || j->end_ns < j->start_ns) {
+            !range || fl_awstime_parse_json(fl_json_get(range, "StartTimestamp"), &j->start_ns) ||
+            fl_awstime_parse_json(fl_json_get(range, "EndTimestamp"), &j->end_ns) ||
+            j->end_ns < j->start_ns) {
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "FragmentSelector needs FragmentSelectorType SERVER_TIMESTAMP "
                                   "or PRODUCER_TIMESTAMP and a TimestampRange with "
@@ -190,6 +194,7 @@ void fl_api_list_fragments(fl_http_req_t *r)
         j->by_producer = type->str[0] == 'P';
         j->has_range = 1;
         j->from = j->by_producer ? FL_LOG_AT_PRODUCER_TS : FL_LOG_AT_SERVER_TS;
+        j->search_ns = fl_kvs_reported_ceil_ns(j->start_ns);
     } else {
         j->from = FL_LOG_AT_SEQ;
         j->seq = 0;

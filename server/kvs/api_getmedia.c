@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/awstime.h"
 #include "common/diag.h"
 #include "common/error.h"
 #include "media/mkv_writer.h"
@@ -129,7 +130,9 @@ static void fmt_ts(char *buf, size_t cap, int64_t ns)
     snprintf(buf, cap, "%" PRId64 ".%03" PRId64, ns / 1000000000, (ns / 1000000) % 1000);
 }
 
-static void session_header(getmedia_t *gm, fl_slice_t tracks)
+/* EBML header, Segment of unknown size, Info: what every session starts
+ * with. */
+static void session_start(getmedia_t *gm)
 {
     fl_mkv_write_ebml_header(&gm->out, NULL);
     fl_mkv_write_segment_start(&gm->out);
@@ -138,6 +141,11 @@ static void session_header(getmedia_t *gm, fl_slice_t tracks)
     info.muxing_app = fl_slice_str("framelog");
     info.writing_app = fl_slice_str("framelog " FL_VERSION);
     fl_mkv_write_info(&gm->out, &info);
+}
+
+static void session_header(getmedia_t *gm, fl_slice_t tracks)
+{
+    session_start(gm);
     fl_buf_append(&gm->out, tracks.p, tracks.n);
     fl_buf_reset(&gm->tracks);
     fl_buf_append(&gm->tracks, tracks.p, tracks.n);
@@ -187,11 +195,19 @@ static void end_stream(getmedia_t *gm)
     if (gm->ended)
         return;
     gm->ended = 1;
+    /* nothing was sent (NOW with no producer, a start past the end): still a
+     * whole Matroska session, EBML header, Segment, Info and an empty
+     * Cluster stamped now (demuxers such as ffmpeg's call a file without a
+     * Cluster truncated), then the token of where the reader stood, so that
+     * the client resumes from there */
     if (gm->tracks.n == 0) {
-        /* nothing was sent: a valid (empty) Matroska stream still */
-        fl_mkv_write_ebml_header(&gm->out, NULL);
-        fl_mkv_write_segment_start(&gm->out);
+        size_t mark;
+        session_start(gm);
+        fl_mkv_write_cluster_begin(&gm->out, (uint64_t)(fl_time_real_ns() / 1000000), &mark);
+        fl_mkv_write_cluster_end(&gm->out, mark);
     }
+    if (!gm->token[0] && !gm->list && gm->at.from == FL_LOG_AT_SEQ && gm->at.seq > 0)
+        fl_fragment_number(gm->ref.info.id, gm->at.seq - 1, gm->token, sizeof gm->token);
     if (gm->token[0]) {
         fl_mkv_tag_t t;
         put_tag(&t, "AWS_KINESISVIDEO_CONTINUATION_TOKEN", gm->token);
@@ -200,9 +216,66 @@ static void end_stream(getmedia_t *gm)
     lws_callback_on_writable(gm->r->wsi);
 }
 
+/* The stored time of rec that a StartSelector of type from compares, as
+ * it is reported (kvs.h). */
+static int64_t start_ts_of(fl_log_from_t from, const fl_log_record_t *rec)
+{
+    return fl_kvs_reported_ns(from == FL_LOG_AT_PRODUCER_TS ? rec->producer_ts_ns
+                                                            : rec->server_ts_ns);
+}
+
+/* A SERVER_TIMESTAMP or PRODUCER_TIMESTAMP start (o->ts_ns) turned into a
+ * fragment: the one that contains the time, as AWS documents — its
+ * reported timestamp is at or before the time and its length
+ * (fl_fragment_length_ms) reaches past it — or else the first one after
+ * the time. Storage finds the first fragment at or after the time; the
+ * one before it is read to see whether it contains the time. On a storage
+ * error o is left as it is and the read that follows reports it. Worker
+ * thread. */
+static void resolve_start(fl_log_t *log, fl_log_read_opts_t *o)
+{
+    int64_t t = o->ts_ns;
+    fl_log_read_opts_t q = *o;
+    q.ts_ns = fl_kvs_reported_ceil_ns(t);
+    q.max_records = 1;
+    q.max_bytes = 1;
+    fl_log_batch_t b;
+    memset(&b, 0, sizeof b);
+    uint64_t after; /* the first fragment reported at or after t, or where it will be */
+    int rc = fl_log_read(log, 0, &q, &b);
+    if (rc == 0 && b.count) {
+        after = b.records[0].seq;
+        if (start_ts_of(o->from, &b.records[0]) == t)
+            goto out; /* one starts at t exactly */
+    } else if (rc == FL_EAGAIN) {
+        after = b.next_seq;
+    } else {
+        fl_log_batch_free(&b);
+        return;
+    }
+    if (after > 0) {
+        fl_log_read_opts_t p = {.from = FL_LOG_AT_SEQ, .seq = after - 1, .max_records = 1};
+        if (fl_log_read(log, 0, &p, &b) == 0 && b.count && b.records[0].seq == after - 1) {
+            fl_fragment_t f;
+            uint32_t len_ms = 0;
+            int64_t start = start_ts_of(o->from, &b.records[0]);
+            if (fl_fragment_decode(b.records[0].payload, &f) == 0 &&
+                fl_fragment_length_ms(&f, &len_ms) == 0 && start <= t &&
+                t < start + (int64_t)len_ms * FL_KVS_TS_UNIT_NS)
+                after--;
+        }
+    }
+out:
+    o->from = FL_LOG_AT_SEQ;
+    o->seq = after;
+    fl_log_batch_free(&b);
+}
+
 static void read_work(fl_job_t *job)
 {
     read_job_t *j = (read_job_t *)job;
+    if (j->opts.from != FL_LOG_AT_SEQ)
+        resolve_start(j->log, &j->opts);
     j->rc = fl_log_read(j->log, 0, &j->opts, &j->batch);
 }
 
@@ -436,15 +509,6 @@ static const fl_http_stream_ops_t fl_getmedia_ops = {
     .closed = gm_closed,
 };
 
-static int parse_ts(const fl_json_t *v, int64_t *ns)
-{
-    double t;
-    if (fl_json_double(v, &t) != 0 || t < 0 || t > 1e11)
-        return FL_EINVAL;
-    *ns = (int64_t)(t * 1e9 + 0.5);
-    return 0;
-}
-
 int fl_api_media_stream(fl_http_req_t *r, const char *action, fl_stream_ref_t *ref)
 {
     const fl_json_t *n = fl_http_json(r, "StreamName");
@@ -530,9 +594,13 @@ static int get_media_start(fl_http_req_t *r, const fl_stream_ref_t *ref, fl_log_
         const char *key = t[0] == 'F' ? "AfterFragmentNumber" : "ContinuationToken";
         const fl_json_t *fv = fl_json_get(sel, key);
         uint64_t lid, seq;
-        if (!fv || fv->type != FL_JSON_STRING ||
-            fl_fragment_number_parse(fv->str, &lid, &seq) != 0 || lid != li->id ||
-            seq == UINT64_MAX) {
+        if (!fv || fv->type == FL_JSON_NULL) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException",
+                                  "StartSelector.%s is required for StartSelectorType %s", key, t);
+            return -1;
+        }
+        if (fv->type != FL_JSON_STRING || fl_fragment_number_parse(fv->str, &lid, &seq) != 0 ||
+            lid != li->id || seq == UINT64_MAX) {
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "%s is not a fragment number of stream %s", key, name);
             return -1;
@@ -541,7 +609,7 @@ static int get_media_start(fl_http_req_t *r, const fl_stream_ref_t *ref, fl_log_
         at->seq = seq + 1;
     } else if (strcmp(t, "SERVER_TIMESTAMP") == 0 || strcmp(t, "PRODUCER_TIMESTAMP") == 0) {
         const fl_json_t *tv = fl_json_get(sel, "StartTimestamp");
-        if (!tv || parse_ts(tv, &at->ts_ns) != 0) {
+        if (!tv || fl_awstime_parse_json(tv, &at->ts_ns) != 0) {
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "StartTimestamp (epoch seconds) is required for %s", t);
             return -1;

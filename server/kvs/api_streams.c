@@ -33,6 +33,9 @@ typedef enum {
     OP_UNTAG,
     OP_LIST_TAGS,
     OP_ENDPOINT,
+    OP_CONFIG_GET,  /* a stored configuration (image generation, notification) */
+    OP_CONFIG_SET,  /* and its update */
+    OP_STORAGE_GET, /* DescribeStreamStorageConfiguration */
 } op_t;
 
 typedef struct {
@@ -57,13 +60,20 @@ typedef struct {
     size_t max;
     int64_t delta;
     char endpoint[400];
-    int tags_as_list; /* ListTagsForResource vs ListTagsForStream: same shape */
+    int tags_as_list;    /* ListTagsForResource vs ListTagsForStream: same shape */
+    const char *cfg_key; /* OP_CONFIG_*: the configuration's member name and attribute */
+    char cfg[FL_STREAM_CONFIG_MAX + 1]; /* OP_CONFIG_SET: its canonical JSON ("": none) */
+    int cfg_needs_retention;            /* OP_CONFIG_SET: enabling it needs stored data */
     /* result */
     int status;
     const char *etype;
     char msg[400];
     fl_buf_t out;
 } sjob_t;
+
+#define IMAGE_CONFIG        "ImageGenerationConfiguration"
+#define NOTIFICATION_CONFIG "NotificationConfiguration"
+#define STORAGE_CONFIG      "StreamStorageConfiguration"
 
 static void job_free(sjob_t *j)
 {
@@ -362,6 +372,9 @@ static void job_work(fl_http_async_t *a)
         if (rc == FL_EINVAL)
             snprintf(j->msg, sizeof j->msg, "KmsKeyId %s is not a configured master key",
                      j->info.kms_key_id);
+        /* a storage tier given at creation is kept as the update keeps it */
+        if (!rc && j->cfg[0])
+            rc = fl_streams_config_set(j->st, j->info.name, -1, NULL, STORAGE_CONFIG, j->cfg);
         if (!rc) {
             fl_buf_append_str(b, "{\"StreamARN\":");
             fl_json_write_string(b, fl_slice_str(info.arn));
@@ -436,6 +449,44 @@ static void job_work(fl_http_async_t *a)
         free(tags);
         break;
     }
+    case OP_CONFIG_GET:
+        rc = fl_streams_config_get(j->st, j->name, j->creation_ms, j->cfg_key, j->cfg,
+                                   sizeof j->cfg);
+        if (!rc && j->cfg[0]) {
+            int first = 1;
+            fl_buf_u8(b, '{');
+            put_key(b, j->cfg_key, &first);
+            fl_buf_append_str(b, j->cfg);
+            fl_buf_u8(b, '}');
+        }
+        break;
+    case OP_CONFIG_SET:
+        rc = fl_streams_describe(j->st, j->name, j->creation_ms, &info);
+        if (!rc && j->cfg_needs_retention && info.retention_hours == 0) {
+            j->status = 400;
+            j->etype = "NoDataRetentionException";
+            snprintf(j->msg, sizeof j->msg, "stream %s keeps no data (DataRetentionInHours 0)",
+                     j->name);
+            return;
+        }
+        if (!rc)
+            rc = fl_streams_config_set(j->st, j->name, j->creation_ms, ver, j->cfg_key, j->cfg);
+        break;
+    case OP_STORAGE_GET:
+        rc = fl_streams_describe(j->st, j->name, j->creation_ms, &info);
+        if (!rc)
+            rc = fl_streams_config_get(j->st, j->name, j->creation_ms, j->cfg_key, j->cfg,
+                                       sizeof j->cfg);
+        if (!rc) {
+            int first = 1;
+            fl_buf_u8(b, '{');
+            put_str(b, "StreamARN", info.arn, &first);
+            put_str(b, "StreamName", info.name, &first);
+            put_key(b, j->cfg_key, &first);
+            fl_buf_append_str(b, j->cfg[0] ? j->cfg : "{\"DefaultStorageTier\":\"HOT\"}");
+            fl_buf_u8(b, '}');
+        }
+        break;
     }
     if (rc) {
         fail_job(j, rc);
@@ -492,6 +543,10 @@ static void submit(fl_http_req_t *r, sjob_t *j)
     }
 }
 
+static int get_config(fl_http_req_t *r, sjob_t *j, const char *key, int required,
+                      int (*valid)(fl_http_req_t *, sjob_t *, const fl_json_t *, fl_buf_t *));
+static int storage_config(fl_http_req_t *r, sjob_t *j, const fl_json_t *v, fl_buf_t *b);
+
 /* ---- handlers ---- */
 
 void fl_api_create_stream(fl_http_req_t *r)
@@ -510,7 +565,7 @@ void fl_api_create_stream(fl_http_req_t *r)
         get_string(r, "KmsKeyId", 0, fl_valid_kms_key_id, in->kms_key_id, sizeof in->kms_key_id,
                    NULL) ||
         get_int(r, "DataRetentionInHours", 0, 0, 87600, &hours, &has_hours) ||
-        get_tags(r, j, "Tags", 0, 0)) {
+        get_tags(r, j, "Tags", 0, 0) || get_config(r, j, STORAGE_CONFIG, 0, storage_config)) {
         job_free(j);
         return;
     }
@@ -798,4 +853,296 @@ void fl_api_get_data_endpoint(fl_http_req_t *r)
     return;
 fail:
     job_free(j);
+}
+
+/* ---- stored configurations: validated, kept as stream attributes
+ * (streams.h), returned; acted on when GetImages and notifications come ---- */
+
+/* The members of a configuration object: each check responds with the
+ * error itself and returns -1, or appends the member to b. */
+typedef struct {
+    fl_http_req_t *r;
+    const char *where; /* "ImageGenerationConfiguration" */
+    fl_buf_t *b;
+    int first;
+} cfg_t;
+
+static int cfg_bad(cfg_t *c, const char *field, const char *what)
+{
+    fl_http_respond_error(c->r, 400, "InvalidArgumentException", "%s.%s %s", c->where, field, what);
+    return -1;
+}
+
+/* A required string member that is one of allowed (NULL-terminated). */
+static int cfg_enum(cfg_t *c, const fl_json_t *obj, const char *field, const char *const *allowed,
+                    const char **out)
+{
+    const fl_json_t *v = fl_json_get(obj, field);
+    if (!v || v->type != FL_JSON_STRING)
+        return cfg_bad(c, field, "is required (a string)");
+    for (size_t i = 0; allowed[i]; i++) {
+        if (strcmp(v->str, allowed[i]) == 0) {
+            put_str(c->b, field, allowed[i], &c->first);
+            if (out)
+                *out = allowed[i];
+            return 0;
+        }
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "must be one of %s%s%s", allowed[0], allowed[1] ? " or " : "",
+             allowed[1] ? allowed[1] : "");
+    return cfg_bad(c, field, msg);
+}
+
+/* An integer member in [min, max]; absent is fine unless required. */
+static int cfg_int(cfg_t *c, const fl_json_t *obj, const char *field, int required, int64_t min,
+                   int64_t max)
+{
+    const fl_json_t *v = fl_json_get(obj, field);
+    int64_t x;
+    if (!v || v->type == FL_JSON_NULL)
+        return required ? cfg_bad(c, field, "is required (an integer)") : 0;
+    if (fl_json_int64(v, &x) != 0 || x < min || x > max) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "must be an integer from %" PRId64 " to %" PRId64, min, max);
+        return cfg_bad(c, field, msg);
+    }
+    put_key(c->b, field, &c->first);
+    fl_buf_printf(c->b, "%" PRId64, x);
+    return 0;
+}
+
+/* AWS's Uri pattern ^[a-zA-Z_0-9]+:(//)?([^/]+)/?([^*]*)$, 1..255 chars:
+ * a scheme, an optional "//", a host without '/', then a path without '*'. */
+static int valid_uri(const char *u, size_t n)
+{
+    size_t i = 0;
+    if (n < 1 || n > 255)
+        return 0;
+    while (i < n && (u[i] == '_' || (u[i] >= '0' && u[i] <= '9') || (u[i] >= 'a' && u[i] <= 'z') ||
+                     (u[i] >= 'A' && u[i] <= 'Z')))
+        i++;
+    if (i == 0 || i == n || u[i] != ':')
+        return 0;
+    i++;
+    if (n - i >= 2 && u[i] == '/' && u[i + 1] == '/')
+        i += 2;
+    size_t host = i;
+    while (i < n && u[i] != '/')
+        i++;
+    if (i == host)
+        return 0;
+    return memchr(u + i, '*', n - i) == NULL;
+}
+
+/* AWS's region pattern ^[a-z]+(-[a-z]+)?-[a-z]+-[0-9]$, 9..14 chars. */
+static int valid_region(const char *s, size_t n)
+{
+    size_t parts = 1, run = 0;
+    if (n < 9 || n > 14 || s[n - 1] < '0' || s[n - 1] > '9' || s[n - 2] != '-')
+        return 0;
+    for (size_t i = 0; i < n - 2; i++) {
+        if (s[i] == '-') {
+            if (run == 0)
+                return 0;
+            parts++;
+            run = 0;
+        } else if (s[i] >= 'a' && s[i] <= 'z') {
+            run++;
+        } else {
+            return 0;
+        }
+    }
+    return run > 0 && (parts == 2 || parts == 3);
+}
+
+/* DestinationConfig {Uri, DestinationRegion (with_region)}. */
+static int cfg_destination(cfg_t *c, const fl_json_t *obj, int with_region)
+{
+    const fl_json_t *d = fl_json_get(obj, "DestinationConfig");
+    if (!d || d->type != FL_JSON_OBJECT)
+        return cfg_bad(c, "DestinationConfig", "is required (an object)");
+    const fl_json_t *uri = fl_json_get(d, "Uri");
+    if (!uri || uri->type != FL_JSON_STRING || !valid_uri(uri->str, uri->len))
+        return cfg_bad(c, "DestinationConfig.Uri",
+                       "is required: 1 to 255 characters, scheme:[//]host[/path]");
+    int first = 1;
+    put_key(c->b, "DestinationConfig", &c->first);
+    fl_buf_u8(c->b, '{');
+    if (with_region) {
+        const fl_json_t *reg = fl_json_get(d, "DestinationRegion");
+        if (!reg || reg->type != FL_JSON_STRING || !valid_region(reg->str, reg->len))
+            return cfg_bad(c, "DestinationConfig.DestinationRegion",
+                           "is required: a region name such as us-west-2");
+        put_str(c->b, "DestinationRegion", reg->str, &first);
+    }
+    put_str(c->b, "Uri", uri->str, &first);
+    fl_buf_u8(c->b, '}');
+    return 0;
+}
+
+static const char *const status_values[] = {"ENABLED", "DISABLED", NULL};
+
+/* Validate the request's ImageGenerationConfiguration into j->cfg. */
+static int image_config(fl_http_req_t *r, sjob_t *j, const fl_json_t *v, fl_buf_t *b)
+{
+    static const char *const selectors[] = {"SERVER_TIMESTAMP", "PRODUCER_TIMESTAMP", NULL};
+    static const char *const formats[] = {"JPEG", "PNG", NULL};
+    cfg_t c = {.r = r, .where = IMAGE_CONFIG, .b = b, .first = 1};
+    const char *status = NULL;
+    fl_buf_u8(b, '{');
+    if (cfg_destination(&c, v, 1) || cfg_enum(&c, v, "Format", formats, NULL))
+        return -1;
+    const fl_json_t *fc = fl_json_get(v, "FormatConfig");
+    if (fc && fc->type != FL_JSON_NULL) {
+        /* one key, JPEGQuality, whose value is 1..100 as a string */
+        const fl_json_t *q = fl_json_get(fc, "JPEGQuality");
+        int64_t quality = 0;
+        char *end = NULL;
+        if (fc->type != FL_JSON_OBJECT || fc->count != 1 || !q || q->type != FL_JSON_STRING ||
+            q->len == 0 || q->len > 3 || (quality = strtoll(q->str, &end, 10)) < 1 ||
+            quality > 100 || *end)
+            return cfg_bad(&c, "FormatConfig", "takes one key, JPEGQuality, a string 1 to 100");
+        int first = 1;
+        put_key(b, "FormatConfig", &c.first);
+        fl_buf_u8(b, '{');
+        put_str(b, "JPEGQuality", q->str, &first);
+        fl_buf_u8(b, '}');
+    }
+    if (cfg_int(&c, v, "HeightPixels", 0, 1, 2160) ||
+        cfg_enum(&c, v, "ImageSelectorType", selectors, NULL) ||
+        cfg_int(&c, v, "SamplingInterval", 1, 200, 20000) ||
+        cfg_enum(&c, v, "Status", status_values, &status) ||
+        cfg_int(&c, v, "WidthPixels", 0, 1, 3840))
+        return -1;
+    fl_buf_u8(b, '}');
+    j->cfg_needs_retention = strcmp(status, "ENABLED") == 0;
+    return 0;
+}
+
+/* Validate the request's NotificationConfiguration into j->cfg. */
+static int notification_config(fl_http_req_t *r, sjob_t *j, const fl_json_t *v, fl_buf_t *b)
+{
+    cfg_t c = {.r = r, .where = NOTIFICATION_CONFIG, .b = b, .first = 1};
+    const char *status = NULL;
+    fl_buf_u8(b, '{');
+    if (cfg_destination(&c, v, 0) || cfg_enum(&c, v, "Status", status_values, &status))
+        return -1;
+    fl_buf_u8(b, '}');
+    j->cfg_needs_retention = strcmp(status, "ENABLED") == 0;
+    return 0;
+}
+
+/* Validate the request's StreamStorageConfiguration into j->cfg. */
+static int storage_config(fl_http_req_t *r, sjob_t *j, const fl_json_t *v, fl_buf_t *b)
+{
+    static const char *const tiers[] = {"HOT", "WARM", NULL};
+    cfg_t c = {.r = r, .where = STORAGE_CONFIG, .b = b, .first = 1};
+    (void)j;
+    fl_buf_u8(b, '{');
+    if (cfg_enum(&c, v, "DefaultStorageTier", tiers, NULL))
+        return -1;
+    fl_buf_u8(b, '}');
+    return 0;
+}
+
+static void describe_config(fl_http_req_t *r, op_t op, const char *key)
+{
+    sjob_t *j = job_new(r, op);
+    if (!j)
+        return;
+    j->cfg_key = key;
+    if (get_stream(r, j, "StreamARN", 0)) {
+        job_free(j);
+        return;
+    }
+    submit(r, j);
+}
+
+/* The request's configuration member key, checked by valid(), into j->cfg
+ * as canonical JSON; absent or null: "" (none), unless required. */
+static int get_config(fl_http_req_t *r, sjob_t *j, const char *key, int required,
+                      int (*valid)(fl_http_req_t *, sjob_t *, const fl_json_t *, fl_buf_t *))
+{
+    const fl_json_t *v = fl_http_json(r, key);
+    j->cfg[0] = 0;
+    if (!v || v->type == FL_JSON_NULL)
+        return required ? bad_arg(r, "%s is required", key) : 0;
+    if (v->type != FL_JSON_OBJECT)
+        return bad_arg(r, "%s must be an object", key);
+    fl_buf_t b;
+    fl_buf_init(&b, FL_STREAM_CONFIG_MAX);
+    int rc = valid(r, j, v, &b);
+    if (!rc && (b.err || b.n > FL_STREAM_CONFIG_MAX))
+        rc = bad_arg(r, "%s is too long", key);
+    if (!rc) {
+        memcpy(j->cfg, b.p, b.n);
+        j->cfg[b.n] = 0;
+    }
+    fl_buf_free(&b);
+    return rc;
+}
+
+/* An Update*Configuration call: the stream, the configuration (absent or
+ * null: removed, unless required) checked by valid(), stored. */
+static void update_config(fl_http_req_t *r, const char *key, int required, int with_version,
+                          int (*valid)(fl_http_req_t *, sjob_t *, const fl_json_t *, fl_buf_t *))
+{
+    sjob_t *j = job_new(r, OP_CONFIG_SET);
+    if (!j)
+        return;
+    j->cfg_key = key;
+    if (get_stream(r, j, "StreamARN", 0) || (with_version && get_version(r, j, 1)) ||
+        get_config(r, j, key, required, valid)) {
+        job_free(j);
+        return;
+    }
+    submit(r, j);
+}
+
+void fl_api_describe_image_generation_configuration(fl_http_req_t *r)
+{
+    describe_config(r, OP_CONFIG_GET, IMAGE_CONFIG);
+}
+
+void fl_api_update_image_generation_configuration(fl_http_req_t *r)
+{
+    update_config(r, IMAGE_CONFIG, 0, 0, image_config);
+}
+
+void fl_api_describe_notification_configuration(fl_http_req_t *r)
+{
+    describe_config(r, OP_CONFIG_GET, NOTIFICATION_CONFIG);
+}
+
+void fl_api_update_notification_configuration(fl_http_req_t *r)
+{
+    update_config(r, NOTIFICATION_CONFIG, 0, 0, notification_config);
+}
+
+void fl_api_describe_stream_storage_configuration(fl_http_req_t *r)
+{
+    describe_config(r, OP_STORAGE_GET, STORAGE_CONFIG);
+}
+
+void fl_api_update_stream_storage_configuration(fl_http_req_t *r)
+{
+    update_config(r, STORAGE_CONFIG, 1, 1, storage_config);
+}
+
+/* Media storage belongs to signaling channels (WebRTC), which framelog
+ * does not have yet: every channel is unknown. */
+void fl_api_describe_media_storage_configuration(fl_http_req_t *r)
+{
+    const fl_json_t *n = fl_http_json(r, "ChannelName");
+    const fl_json_t *a = fl_http_json(r, "ChannelARN");
+    const fl_json_t *which = n && n->type == FL_JSON_STRING ? n : a;
+    if (!which || which->type != FL_JSON_STRING || which->len == 0) {
+        bad_arg(r, "%s is required", "ChannelName or ChannelARN");
+        return;
+    }
+    fl_http_respond_error(r, 404, "ResourceNotFoundException",
+                          "signaling channel %.256s not found (framelog has no signaling "
+                          "channels yet)",
+                          which->str);
 }

@@ -30,6 +30,21 @@ static const fl_route_t kvs_routes[] = {
     AWS("/UntagResource", "UntagResource", fl_api_untag_resource),
     AWS("/ListTagsForResource", "ListTagsForResource", fl_api_list_tags_for_resource),
     AWS("/getDataEndpoint", "GetDataEndpoint", fl_api_get_data_endpoint),
+    /* configurations kept and returned, acted on later */
+    AWS("/describeImageGenerationConfiguration", "DescribeImageGenerationConfiguration",
+        fl_api_describe_image_generation_configuration),
+    AWS("/updateImageGenerationConfiguration", "UpdateImageGenerationConfiguration",
+        fl_api_update_image_generation_configuration),
+    AWS("/describeNotificationConfiguration", "DescribeNotificationConfiguration",
+        fl_api_describe_notification_configuration),
+    AWS("/updateNotificationConfiguration", "UpdateNotificationConfiguration",
+        fl_api_update_notification_configuration),
+    AWS("/describeStreamStorageConfiguration", "DescribeStreamStorageConfiguration",
+        fl_api_describe_stream_storage_configuration),
+    AWS("/updateStreamStorageConfiguration", "UpdateStreamStorageConfiguration",
+        fl_api_update_stream_storage_configuration),
+    AWS("/describeMediaStorageConfiguration", "DescribeMediaStorageConfiguration",
+        fl_api_describe_media_storage_configuration),
 
     /* media */
     {.method = FL_HTTP_POST,

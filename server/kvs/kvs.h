@@ -40,6 +40,14 @@ void fl_api_tag_resource(fl_http_req_t *req);
 void fl_api_untag_resource(fl_http_req_t *req);
 void fl_api_list_tags_for_resource(fl_http_req_t *req);
 void fl_api_get_data_endpoint(fl_http_req_t *req);
+/* Stored configurations (api_streams.c): validated, kept, returned. */
+void fl_api_describe_image_generation_configuration(fl_http_req_t *req);
+void fl_api_update_image_generation_configuration(fl_http_req_t *req);
+void fl_api_describe_notification_configuration(fl_http_req_t *req);
+void fl_api_update_notification_configuration(fl_http_req_t *req);
+void fl_api_describe_stream_storage_configuration(fl_http_req_t *req);
+void fl_api_update_stream_storage_configuration(fl_http_req_t *req);
+void fl_api_describe_media_storage_configuration(fl_http_req_t *req);
 
 /* Media (api_putmedia.c, api_getmedia.c, api_fragments.c). */
 extern const fl_http_stream_ops_t fl_putmedia_ops;
@@ -54,6 +62,22 @@ void fl_api_list_fragments(fl_http_req_t *req);
  * body), got for action. Responds with the error and returns -1 when
  * there is none. */
 int fl_api_media_stream(fl_http_req_t *r, const char *action, fl_stream_ref_t *ref);
+
+/* Times are reported in milliseconds, truncated (ServerTimestamp,
+ * ProducerTimestamp, the GetMedia tags), while the server keeps nanoseconds:
+ * a stored time is compared with a client's bound as it is reported, so
+ * that a bound copied from a response matches the fragment it came from. */
+#define FL_KVS_TS_UNIT_NS INT64_C(1000000)
+static inline int64_t fl_kvs_reported_ns(int64_t ns)
+{
+    return ns - ns % FL_KVS_TS_UNIT_NS;
+}
+/* The earliest stored time whose reported time is >= ns. */
+static inline int64_t fl_kvs_reported_ceil_ns(int64_t ns)
+{
+    int64_t r = fl_kvs_reported_ns(ns);
+    return r == ns ? r : r + FL_KVS_TS_UNIT_NS;
+}
 
 /* Storage completions are dispatched on the loop to the fl_completion_t
  * each append was given as its cookie (core/server.h). */

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "media/mkv_parser.h"
+#include "media/mkv_writer.h"
 
 void fl_fragment_header(uint8_t out[FL_FRAGMENT_HEADER], const fl_fragment_t *f)
 {
@@ -46,6 +48,81 @@ int fl_fragment_decode(fl_slice_t rec, fl_fragment_t *out)
     out->cluster = fl_reader_take(&r, c);
     if (r.err || fl_reader_left(&r) != 0 || t == 0 || c == 0)
         return FL_EMALFORMED;
+    return 0;
+}
+
+/* fl_fragment_length_ms's walk over the clock track's frames. */
+typedef struct {
+    uint64_t track;      /* the clock track's number (0: not chosen yet) */
+    int64_t default_ns;  /* its DefaultDuration, 0 when absent */
+    int64_t first_ns;    /* earliest frame start */
+    int64_t last_ns;     /* latest frame start */
+    int64_t last_dur_ns; /* the latest frame's own duration, 0 when unknown */
+    int64_t end_ns;      /* latest end of a frame with a known duration */
+    uint64_t n;          /* its frames */
+} length_walk_t;
+
+static int length_event(void *data, const fl_mkv_event_t *ev)
+{
+    length_walk_t *w = data;
+    if (ev->type == FL_MKV_EV_TRACKS) {
+        for (size_t i = 0; i < ev->u.tracks.n && !w->track; i++)
+            if (ev->u.tracks.v[i].type == FL_MKV_TRACK_VIDEO)
+                w->track = ev->u.tracks.v[i].number;
+        if (!w->track && ev->u.tracks.n)
+            w->track = ev->u.tracks.v[0].number;
+        for (size_t i = 0; i < ev->u.tracks.n; i++)
+            if (ev->u.tracks.v[i].number == w->track)
+                w->default_ns = (int64_t)ev->u.tracks.v[i].default_duration_ns;
+    } else if (ev->type == FL_MKV_EV_FRAME && ev->u.frame.track == w->track) {
+        const fl_mkv_frame_t *fr = &ev->u.frame;
+        if (w->n == 0 || fr->pts_ns < w->first_ns)
+            w->first_ns = fr->pts_ns;
+        if (w->n == 0 || fr->pts_ns > w->last_ns) {
+            w->last_ns = fr->pts_ns;
+            w->last_dur_ns = fr->duration_ns;
+        }
+        if (fr->duration_ns > 0 && fr->pts_ns + fr->duration_ns > w->end_ns)
+            w->end_ns = fr->pts_ns + fr->duration_ns;
+        w->n++;
+    }
+    return 0;
+}
+
+int fl_fragment_length_ms(const fl_fragment_t *f, uint32_t *ms)
+{
+    length_walk_t w;
+    memset(&w, 0, sizeof w);
+    fl_mkv_parser_t *p = NULL;
+    fl_buf_t head;
+    fl_buf_init(&head, 0);
+    fl_mkv_write_ebml_header(&head, NULL);
+    fl_mkv_write_segment_start(&head);
+    int rc = head.err ? FL_ENOMEM : fl_mkv_parser_new(NULL, length_event, &w, &p);
+    if (rc == 0)
+        rc = fl_mkv_parser_feed(p, head.p, head.n);
+    if (rc == 0)
+        rc = fl_mkv_parser_feed(p, f->tracks.p, f->tracks.n);
+    if (rc == 0)
+        rc = fl_mkv_parser_feed(p, f->cluster.p, f->cluster.n);
+    if (rc == 0)
+        rc = fl_mkv_parser_finish(p);
+    fl_mkv_parser_free(p);
+    fl_buf_free(&head);
+    if (rc)
+        return rc == FL_ENOMEM ? rc : FL_EMALFORMED;
+    *ms = 0;
+    if (w.n == 0)
+        return 0;
+    /* the last frame lasts its own duration (the parser gives the track's
+     * DefaultDuration for a block without one), or else the mean interval
+     * between this fragment's frames */
+    int64_t last = w.last_dur_ns > 0 ? w.last_dur_ns : w.default_ns;
+    if (last <= 0 && w.n > 1)
+        last = (w.last_ns - w.first_ns) / (int64_t)(w.n - 1);
+    int64_t end = w.last_ns + last > w.end_ns ? w.last_ns + last : w.end_ns;
+    int64_t len = (end - w.first_ns) / 1000000;
+    *ms = len < 0 ? 0 : len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
     return 0;
 }
 

@@ -54,6 +54,18 @@ void fl_fragment_header(uint8_t out[FL_FRAGMENT_HEADER], const fl_fragment_t *f)
 /* Parse a record; slices point into rec. FL_EVERSION or FL_EMALFORMED. */
 int fl_fragment_decode(fl_slice_t rec, fl_fragment_t *out);
 
+/* The fragment's length as ListFragments reports it
+ * (FragmentLengthInMilliseconds, docs/api.md): the playback duration of its
+ * clock track, the first video track (or the first track when none is
+ * video), from its earliest frame's start to its last frame's end. A
+ * frame's end is its time plus its duration: BlockDuration, else the
+ * track's DefaultDuration, else the track's mean frame interval in this
+ * fragment (what a frame without a duration lasts in a constant-rate
+ * stream). Other tracks do not count: audio that runs past the next key
+ * frame belongs to the next fragment's time. Parses the record's Tracks and
+ * Cluster; 0, or FL_EMALFORMED / FL_ENOMEM. */
+int fl_fragment_length_ms(const fl_fragment_t *f, uint32_t *ms);
+
 /* Fragment numbers as clients see them: the decimal form of the 128-bit
  * value (log_id << 64 | seq), so numbers differ across streams and grow
  * with the sequence within one. buf needs 40 bytes. */

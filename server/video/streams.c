@@ -247,6 +247,40 @@ int fl_streams_update(fl_streams_t *st, const char *name, int64_t creation_ms, c
     return rc;
 }
 
+int fl_streams_config_get(fl_streams_t *st, const char *name, int64_t creation_ms, const char *key,
+                          char *buf, size_t cap)
+{
+    fl_log_t *log;
+    buf[0] = 0;
+    pthread_mutex_lock(&st->mu);
+    int rc = find(st, name, creation_ms, &log);
+    if (!rc) {
+        rc = fl_log_attr_get(log, key, buf, cap);
+        if (rc == FL_ENOTFOUND) {
+            buf[0] = 0;
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int fl_streams_config_set(fl_streams_t *st, const char *name, int64_t creation_ms,
+                          const char *version, const char *key, const char *json)
+{
+    fl_log_t *log;
+    if (strlen(json) > FL_STREAM_CONFIG_MAX)
+        return FL_ELIMIT;
+    pthread_mutex_lock(&st->mu);
+    int rc = find(st, name, creation_ms, &log);
+    if (!rc)
+        rc = check_version(log, version);
+    if (!rc)
+        rc = fl_log_attr_set(log, key, json);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
 int fl_streams_change_retention(fl_streams_t *st, const char *name, int64_t creation_ms,
                                 const char *version, int64_t delta_hours)
 {

@@ -77,6 +77,19 @@ int fl_streams_untag(fl_streams_t *st, const char *name, int64_t creation_ms,
 int fl_streams_tags(fl_streams_t *st, const char *name, int64_t creation_ms, fl_stream_tag_t **out,
                     size_t *n_out);
 
+/* A stream's configurations that the APIs store and return before framelog
+ * acts on them (UpdateImageGenerationConfiguration, ...): each is one log
+ * attribute holding the configuration as the JSON object the Describe call
+ * returns, at most FL_STREAM_CONFIG_MAX bytes; "" or absent: none. */
+#define FL_STREAM_CONFIG_MAX 1024
+/* The configuration under key into buf ("" when none). FL_ENOTFOUND: no
+ * such stream. */
+int fl_streams_config_get(fl_streams_t *st, const char *name, int64_t creation_ms, const char *key,
+                          char *buf, size_t cap);
+/* Replace it ("" removes it); version NULL: any. FL_EVERSION. */
+int fl_streams_config_set(fl_streams_t *st, const char *name, int64_t creation_ms,
+                          const char *version, const char *key, const char *json);
+
 /* The ARN of the incarnation of name created at created_ns. */
 void fl_streams_arn(const fl_streams_t *st, const char *name, int64_t created_ns, char *buf,
                     size_t cap);
