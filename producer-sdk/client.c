@@ -8,9 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/awstime.h"
 #include "common/bytes.h"
 #include "common/clock.h"
-#include "common/awstime.h"
 #include "common/json.h"
 #include "internal.h"
 #include "sigv4_sign.h"
