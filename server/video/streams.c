@@ -83,22 +83,27 @@ static int info_of(fl_streams_t *st, fl_log_t *log, const char *name, fl_stream_
     return 0;
 }
 
-/* The log of an existing stream, checked against an ARN's creation time. */
+/* The log of an existing stream, checked against an ARN's creation time:
+ * an open handle (the caller closes it), NULL on failure. */
 static int find(fl_streams_t *st, const char *name, int64_t creation_ms, fl_log_t **log)
 {
     char ln[FL_LOG_MAX_NAME + 1];
     log_name(name, ln, sizeof ln);
     int rc = fl_log_open(st->store, ln, log);
-    if (rc)
+    if (rc) {
+        *log = NULL;
         return rc;
+    }
     if (creation_ms >= 0) {
         fl_log_info_t li;
-        if ((rc = fl_log_info(*log, &li)) != 0)
-            return rc;
-        if (li.created_ns / 1000000 != creation_ms)
-            return FL_ENOTFOUND; /* another incarnation of the name */
+        if ((rc = fl_log_info(*log, &li)) == 0 && li.created_ns / 1000000 != creation_ms)
+            rc = FL_ENOTFOUND; /* another incarnation of the name */
+        if (rc) {
+            fl_log_close(*log);
+            *log = NULL;
+        }
     }
-    return 0;
+    return rc;
 }
 
 static int check_version(fl_log_t *log, const char *version)
@@ -152,8 +157,10 @@ int fl_streams_create(fl_streams_t *st, const fl_stream_info_t *in, const fl_str
     int rc = fl_log_create(st->store, ln, &o, &log);
     if (rc == FL_ENOTFOUND)
         rc = FL_EINVAL; /* the master key id is unknown */
-    if (!rc)
+    if (!rc) {
         rc = info_of(st, log, in->name, out);
+        fl_log_close(log);
+    }
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
@@ -161,12 +168,13 @@ int fl_streams_create(fl_streams_t *st, const fl_stream_info_t *in, const fl_str
 int fl_streams_describe(fl_streams_t *st, const char *name, int64_t creation_ms,
                         fl_stream_info_t *out)
 {
-    fl_log_t *log;
+    fl_log_t *log = NULL;
     pthread_mutex_lock(&st->mu);
     int rc = find(st, name, creation_ms, &log);
     if (!rc)
         rc = info_of(st, log, name, out);
     pthread_mutex_unlock(&st->mu);
+    fl_log_close(log);
     return rc;
 }
 
@@ -202,7 +210,9 @@ int fl_streams_list(fl_streams_t *st, const char *prefix, const char *after, siz
         fl_log_t *log;
         if (fl_log_open(st->store, names[i], &log) != 0)
             continue; /* deleted meanwhile */
-        if ((rc = info_of(st, log, sname, &list[got])) != 0) {
+        rc = info_of(st, log, sname, &list[got]);
+        fl_log_close(log);
+        if (rc) {
             free(list);
             goto out;
         }
@@ -218,7 +228,7 @@ out:
 
 int fl_streams_delete(fl_streams_t *st, const char *name, int64_t creation_ms, const char *version)
 {
-    fl_log_t *log;
+    fl_log_t *log = NULL;
     char ln[FL_LOG_MAX_NAME + 1];
     log_name(name, ln, sizeof ln);
     pthread_mutex_lock(&st->mu);
@@ -228,13 +238,14 @@ int fl_streams_delete(fl_streams_t *st, const char *name, int64_t creation_ms, c
     if (!rc)
         rc = fl_log_delete(st->store, ln);
     pthread_mutex_unlock(&st->mu);
+    fl_log_close(log);
     return rc;
 }
 
 int fl_streams_update(fl_streams_t *st, const char *name, int64_t creation_ms, const char *version,
                       const char *device_name, const char *media_type)
 {
-    fl_log_t *log;
+    fl_log_t *log = NULL;
     pthread_mutex_lock(&st->mu);
     int rc = find(st, name, creation_ms, &log);
     if (!rc)
@@ -244,13 +255,14 @@ int fl_streams_update(fl_streams_t *st, const char *name, int64_t creation_ms, c
     if (!rc && media_type && media_type[0])
         rc = fl_log_attr_set(log, ATTR_MEDIA, media_type);
     pthread_mutex_unlock(&st->mu);
+    fl_log_close(log);
     return rc;
 }
 
 int fl_streams_config_get(fl_streams_t *st, const char *name, int64_t creation_ms, const char *key,
                           char *buf, size_t cap)
 {
-    fl_log_t *log;
+    fl_log_t *log = NULL;
     buf[0] = 0;
     pthread_mutex_lock(&st->mu);
     int rc = find(st, name, creation_ms, &log);
@@ -262,13 +274,14 @@ int fl_streams_config_get(fl_streams_t *st, const char *name, int64_t creation_m
         }
     }
     pthread_mutex_unlock(&st->mu);
+    fl_log_close(log);
     return rc;
 }
 
 int fl_streams_config_set(fl_streams_t *st, const char *name, int64_t creation_ms,
                           const char *version, const char *key, const char *json)
 {
-    fl_log_t *log;
+    fl_log_t *log = NULL;
     if (strlen(json) > FL_STREAM_CONFIG_MAX)
         return FL_ELIMIT;
     pthread_mutex_lock(&st->mu);
@@ -278,13 +291,14 @@ int fl_streams_config_set(fl_streams_t *st, const char *name, int64_t creation_m
     if (!rc)
         rc = fl_log_attr_set(log, key, json);
     pthread_mutex_unlock(&st->mu);
+    fl_log_close(log);
     return rc;
 }
 
 int fl_streams_change_retention(fl_streams_t *st, const char *name, int64_t creation_ms,
                                 const char *version, int64_t delta_hours)
 {
-    fl_log_t *log;
+    fl_log_t *log = NULL;
     pthread_mutex_lock(&st->mu);
     int rc = find(st, name, creation_ms, &log);
     if (!rc)
@@ -300,6 +314,7 @@ int fl_streams_change_retention(fl_streams_t *st, const char *name, int64_t crea
             rc = fl_log_set_retention(log, (uint32_t)h);
     }
     pthread_mutex_unlock(&st->mu);
+    fl_log_close(log);
     return rc;
 }
 
@@ -335,7 +350,7 @@ static int read_tags(fl_log_t *log, fl_stream_tag_t **out, size_t *n_out)
 int fl_streams_tag(fl_streams_t *st, const char *name, int64_t creation_ms,
                    const fl_stream_tag_t *tags, size_t n)
 {
-    fl_log_t *log;
+    fl_log_t *log = NULL;
     fl_stream_tag_t *cur = NULL;
     size_t n_cur = 0;
     pthread_mutex_lock(&st->mu);
@@ -359,6 +374,7 @@ int fl_streams_tag(fl_streams_t *st, const char *name, int64_t creation_ms,
     for (size_t i = 0; !rc && i < n; i++)
         rc = fl_log_tag_set(log, tags[i].key, tags[i].value);
     pthread_mutex_unlock(&st->mu);
+    fl_log_close(log);
     free(cur);
     return rc;
 }
@@ -366,7 +382,7 @@ int fl_streams_tag(fl_streams_t *st, const char *name, int64_t creation_ms,
 int fl_streams_untag(fl_streams_t *st, const char *name, int64_t creation_ms,
                      const char *const *keys, size_t n)
 {
-    fl_log_t *log;
+    fl_log_t *log = NULL;
     pthread_mutex_lock(&st->mu);
     int rc = find(st, name, creation_ms, &log);
     for (size_t i = 0; !rc && i < n; i++) {
@@ -375,13 +391,14 @@ int fl_streams_untag(fl_streams_t *st, const char *name, int64_t creation_ms,
             rc = 0; /* AWS: removing an absent key is not an error */
     }
     pthread_mutex_unlock(&st->mu);
+    fl_log_close(log);
     return rc;
 }
 
 int fl_streams_tags(fl_streams_t *st, const char *name, int64_t creation_ms, fl_stream_tag_t **out,
                     size_t *n_out)
 {
-    fl_log_t *log;
+    fl_log_t *log = NULL;
     *out = NULL;
     *n_out = 0;
     pthread_mutex_lock(&st->mu);
@@ -389,6 +406,7 @@ int fl_streams_tags(fl_streams_t *st, const char *name, int64_t creation_ms, fl_
     if (!rc)
         rc = read_tags(log, out, n_out);
     pthread_mutex_unlock(&st->mu);
+    fl_log_close(log);
     return rc;
 }
 
