@@ -348,7 +348,7 @@ START_TEST(the_access_check_sits_in_the_stream_reference)
     memset(&in, 0, sizeof in);
     snprintf(in.name, sizeof in.name, "cam");
     in.retention_hours = 1;
-    ck_assert_int_eq(fl_streams_create(fl_video_of(r.srv)->streams, &in, NULL, 0, &out), 0);
+    ck_assert_int_eq(fl_video_streams_create(fl_video_of(r.srv)->streams, &in, NULL, 0, &out), 0);
     resp = get(r.port, "/stream?name=cam");
     ck_assert_msg(strstr(resp, "200 OK") && strstr(resp, "got it"), "%s", resp);
     free(resp);

@@ -41,7 +41,7 @@ typedef enum {
 typedef struct {
     fl_http_async_t a; /* first: the http layer's */
     op_t op;
-    fl_streams_t *st;
+    fl_video_streams_t *st;
     fl_hub_t *hub;             /* DeleteStream: the server's hub, and */
     fl_hub_entry_t *hub_entry; /* the stream's entry, marked deleting meanwhile */
     /* the stream addressed */
@@ -368,13 +368,13 @@ static void job_work(fl_http_async_t *a)
     fl_stream_info_t info;
     switch (j->op) {
     case OP_CREATE:
-        rc = fl_streams_create(j->st, &j->info, j->tags, j->n_tags, &info);
+        rc = fl_video_streams_create(j->st, &j->info, j->tags, j->n_tags, &info);
         if (rc == FL_EINVAL)
             snprintf(j->msg, sizeof j->msg, "KmsKeyId %s is not a configured master key",
                      j->info.kms_key_id);
         /* a storage tier given at creation is kept as the update keeps it */
         if (!rc && j->cfg[0])
-            rc = fl_streams_config_set(j->st, j->info.name, -1, NULL, STORAGE_CONFIG, j->cfg);
+            rc = fl_video_streams_config_set(j->st, j->info.name, -1, NULL, STORAGE_CONFIG, j->cfg);
         if (!rc) {
             fl_buf_append_str(b, "{\"StreamARN\":");
             fl_json_write_string(b, fl_slice_str(info.arn));
@@ -382,7 +382,7 @@ static void job_work(fl_http_async_t *a)
         }
         break;
     case OP_DESCRIBE:
-        rc = fl_streams_describe(j->st, j->name, j->creation_ms, &info);
+        rc = fl_video_streams_describe(j->st, j->name, j->creation_ms, &info);
         if (!rc) {
             fl_buf_append_str(b, "{\"StreamInfo\":");
             put_info(b, &info);
@@ -390,7 +390,7 @@ static void job_work(fl_http_async_t *a)
         }
         break;
     case OP_ENDPOINT:
-        rc = fl_streams_describe(j->st, j->name, j->creation_ms, &info);
+        rc = fl_video_streams_describe(j->st, j->name, j->creation_ms, &info);
         if (!rc) {
             fl_buf_append_str(b, "{\"DataEndpoint\":");
             fl_json_write_string(b, fl_slice_str(j->endpoint));
@@ -401,7 +401,7 @@ static void job_work(fl_http_async_t *a)
         fl_stream_info_t *list = NULL;
         size_t n = 0;
         int more = 0;
-        rc = fl_streams_list(j->st, j->prefix, j->after, j->max, &list, &n, &more);
+        rc = fl_video_streams_list(j->st, j->prefix, j->after, j->max, &list, &n, &more);
         if (!rc) {
             fl_buf_append_str(b, "{\"StreamInfoList\":[");
             for (size_t i = 0; i < n; i++) {
@@ -421,37 +421,37 @@ static void job_work(fl_http_async_t *a)
         break;
     }
     case OP_DELETE:
-        rc = fl_streams_delete(j->st, j->name, j->creation_ms, ver);
+        rc = fl_video_streams_delete(j->st, j->name, j->creation_ms, ver);
         break;
     case OP_UPDATE:
-        rc = fl_streams_update(j->st, j->name, j->creation_ms, ver, j->info.device_name,
-                               j->info.media_type);
+        rc = fl_video_streams_update(j->st, j->name, j->creation_ms, ver, j->info.device_name,
+                                     j->info.media_type);
         break;
     case OP_RETENTION:
-        rc = fl_streams_change_retention(j->st, j->name, j->creation_ms, ver, j->delta);
+        rc = fl_video_streams_change_retention(j->st, j->name, j->creation_ms, ver, j->delta);
         if (rc == FL_EINVAL)
             snprintf(j->msg, sizeof j->msg, "retention of stream %s would leave 0..87600 hours",
                      j->name);
         break;
     case OP_TAG:
-        rc = fl_streams_tag(j->st, j->name, j->creation_ms, j->tags, j->n_tags);
+        rc = fl_video_streams_tag(j->st, j->name, j->creation_ms, j->tags, j->n_tags);
         break;
     case OP_UNTAG:
-        rc = fl_streams_untag(j->st, j->name, j->creation_ms, (const char *const *)j->keys,
-                              j->n_keys);
+        rc = fl_video_streams_untag(j->st, j->name, j->creation_ms, (const char *const *)j->keys,
+                                    j->n_keys);
         break;
     case OP_LIST_TAGS: {
         fl_stream_tag_t *tags = NULL;
         size_t n = 0;
-        rc = fl_streams_tags(j->st, j->name, j->creation_ms, &tags, &n);
+        rc = fl_video_streams_tags(j->st, j->name, j->creation_ms, &tags, &n);
         if (!rc)
             put_tags(b, tags, n);
         free(tags);
         break;
     }
     case OP_CONFIG_GET:
-        rc = fl_streams_config_get(j->st, j->name, j->creation_ms, j->cfg_key, j->cfg,
-                                   sizeof j->cfg);
+        rc = fl_video_streams_config_get(j->st, j->name, j->creation_ms, j->cfg_key, j->cfg,
+                                         sizeof j->cfg);
         if (!rc && j->cfg[0]) {
             int first = 1;
             fl_buf_u8(b, '{');
@@ -461,7 +461,7 @@ static void job_work(fl_http_async_t *a)
         }
         break;
     case OP_CONFIG_SET:
-        rc = fl_streams_describe(j->st, j->name, j->creation_ms, &info);
+        rc = fl_video_streams_describe(j->st, j->name, j->creation_ms, &info);
         if (!rc && j->cfg_needs_retention && info.retention_hours == 0) {
             j->status = 400;
             j->etype = "NoDataRetentionException";
@@ -470,13 +470,14 @@ static void job_work(fl_http_async_t *a)
             return;
         }
         if (!rc)
-            rc = fl_streams_config_set(j->st, j->name, j->creation_ms, ver, j->cfg_key, j->cfg);
+            rc = fl_video_streams_config_set(j->st, j->name, j->creation_ms, ver, j->cfg_key,
+                                             j->cfg);
         break;
     case OP_STORAGE_GET:
-        rc = fl_streams_describe(j->st, j->name, j->creation_ms, &info);
+        rc = fl_video_streams_describe(j->st, j->name, j->creation_ms, &info);
         if (!rc)
-            rc = fl_streams_config_get(j->st, j->name, j->creation_ms, j->cfg_key, j->cfg,
-                                       sizeof j->cfg);
+            rc = fl_video_streams_config_get(j->st, j->name, j->creation_ms, j->cfg_key, j->cfg,
+                                             sizeof j->cfg);
         if (!rc) {
             int first = 1;
             fl_buf_u8(b, '{');

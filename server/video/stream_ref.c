@@ -36,7 +36,7 @@ static int resolve(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t 
         return fl_api_error(err, 400, "InvalidArgumentException", "%s or %s is required",
                             want->name_field, want->arn_field);
     }
-    int rc = fl_streams_log(v->streams, ref->name, &ref->log);
+    int rc = fl_video_streams_log(v->streams, ref->name, &ref->log);
     if (!rc)
         rc = fl_log_info(ref->log, &ref->info);
     if (!rc && arn_ms >= 0 && ref->info.created_ns / 1000000 != arn_ms)
@@ -51,7 +51,7 @@ static int resolve(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t 
     if (rc)
         return fl_api_error(err, 500, "InternalFailure", "stream %s: %s", ref->name,
                             fl_strerror(rc));
-    fl_streams_arn(v->streams, ref->name, ref->info.created_ns, ref->arn, sizeof ref->arn);
+    fl_video_streams_arn(v->streams, ref->name, ref->info.created_ns, ref->arn, sizeof ref->arn);
     if (fl_server_access(v->srv, want->who, want->action, ref->arn, &why) != 0) {
         fl_log_close(ref->log);
         ref->log = NULL;

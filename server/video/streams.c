@@ -27,9 +27,10 @@ struct fl_streams {
     pthread_mutex_t mu; /* serialises read-check-modify of stream metadata */
 };
 
-int fl_streams_new(fl_store_t *store, const char *region, const char *account, fl_streams_t **out)
+int fl_video_streams_new(fl_store_t *store, const char *region, const char *account,
+                         fl_video_streams_t **out)
 {
-    fl_streams_t *st = calloc(1, sizeof *st);
+    fl_video_streams_t *st = calloc(1, sizeof *st);
     if (!st)
         return FL_ENOMEM;
     st->store = store;
@@ -40,7 +41,7 @@ int fl_streams_new(fl_store_t *store, const char *region, const char *account, f
     return 0;
 }
 
-void fl_streams_free(fl_streams_t *st)
+void fl_video_streams_free(fl_video_streams_t *st)
 {
     if (!st)
         return;
@@ -53,15 +54,15 @@ static void log_name(const char *name, char *buf, size_t cap)
     snprintf(buf, cap, LOG_PREFIX "%s", name);
 }
 
-void fl_streams_arn(const fl_streams_t *st, const char *name, int64_t created_ns, char *buf,
-                    size_t cap)
+void fl_video_streams_arn(const fl_video_streams_t *st, const char *name, int64_t created_ns,
+                          char *buf, size_t cap)
 {
     snprintf(buf, cap, "arn:aws:kinesisvideo:%s:%s:stream/%s/%" PRId64, st->region, st->account,
              name, created_ns / 1000000);
 }
 
 /* Fill out from the log; name is the stream's. */
-static int info_of(fl_streams_t *st, fl_log_t *log, const char *name, fl_stream_info_t *out)
+static int info_of(fl_video_streams_t *st, fl_log_t *log, const char *name, fl_stream_info_t *out)
 {
     fl_log_info_t li;
     int rc = fl_log_info(log, &li);
@@ -70,7 +71,7 @@ static int info_of(fl_streams_t *st, fl_log_t *log, const char *name, fl_stream_
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", name);
     out->creation_ns = li.created_ns;
-    fl_streams_arn(st, name, li.created_ns, out->arn, sizeof out->arn);
+    fl_video_streams_arn(st, name, li.created_ns, out->arn, sizeof out->arn);
     snprintf(out->kms_key_id, sizeof out->kms_key_id, "%s", li.master_key_id);
     snprintf(out->version, sizeof out->version, "%" PRIu64, li.version);
     out->retention_hours = li.retention_hours;
@@ -85,7 +86,7 @@ static int info_of(fl_streams_t *st, fl_log_t *log, const char *name, fl_stream_
 
 /* The log of an existing stream, checked against an ARN's creation time:
  * an open handle (the caller closes it), NULL on failure. */
-static int find(fl_streams_t *st, const char *name, int64_t creation_ms, fl_log_t **log)
+static int find(fl_video_streams_t *st, const char *name, int64_t creation_ms, fl_log_t **log)
 {
     char ln[FL_LOG_MAX_NAME + 1];
     log_name(name, ln, sizeof ln);
@@ -119,8 +120,8 @@ static int check_version(fl_log_t *log, const char *version)
     return strcmp(cur, version) == 0 ? 0 : FL_EVERSION;
 }
 
-int fl_streams_create(fl_streams_t *st, const fl_stream_info_t *in, const fl_stream_tag_t *tags,
-                      size_t n_tags, fl_stream_info_t *out)
+int fl_video_streams_create(fl_video_streams_t *st, const fl_stream_info_t *in,
+                            const fl_stream_tag_t *tags, size_t n_tags, fl_stream_info_t *out)
 {
     if (n_tags > FL_STREAM_MAX_TAGS)
         return FL_ELIMIT;
@@ -165,8 +166,8 @@ int fl_streams_create(fl_streams_t *st, const fl_stream_info_t *in, const fl_str
     return rc;
 }
 
-int fl_streams_describe(fl_streams_t *st, const char *name, int64_t creation_ms,
-                        fl_stream_info_t *out)
+int fl_video_streams_describe(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                              fl_stream_info_t *out)
 {
     fl_log_t *log = NULL;
     pthread_mutex_lock(&st->mu);
@@ -178,8 +179,8 @@ int fl_streams_describe(fl_streams_t *st, const char *name, int64_t creation_ms,
     return rc;
 }
 
-int fl_streams_list(fl_streams_t *st, const char *prefix, const char *after, size_t max,
-                    fl_stream_info_t **out, size_t *n_out, int *more)
+int fl_video_streams_list(fl_video_streams_t *st, const char *prefix, const char *after, size_t max,
+                          fl_stream_info_t **out, size_t *n_out, int *more)
 {
     char **names = NULL;
     size_t n = 0;
@@ -226,7 +227,8 @@ out:
     return rc;
 }
 
-int fl_streams_delete(fl_streams_t *st, const char *name, int64_t creation_ms, const char *version)
+int fl_video_streams_delete(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                            const char *version)
 {
     fl_log_t *log = NULL;
     char ln[FL_LOG_MAX_NAME + 1];
@@ -242,8 +244,8 @@ int fl_streams_delete(fl_streams_t *st, const char *name, int64_t creation_ms, c
     return rc;
 }
 
-int fl_streams_update(fl_streams_t *st, const char *name, int64_t creation_ms, const char *version,
-                      const char *device_name, const char *media_type)
+int fl_video_streams_update(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                            const char *version, const char *device_name, const char *media_type)
 {
     fl_log_t *log = NULL;
     pthread_mutex_lock(&st->mu);
@@ -259,8 +261,8 @@ int fl_streams_update(fl_streams_t *st, const char *name, int64_t creation_ms, c
     return rc;
 }
 
-int fl_streams_config_get(fl_streams_t *st, const char *name, int64_t creation_ms, const char *key,
-                          char *buf, size_t cap)
+int fl_video_streams_config_get(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                                const char *key, char *buf, size_t cap)
 {
     fl_log_t *log = NULL;
     buf[0] = 0;
@@ -278,8 +280,8 @@ int fl_streams_config_get(fl_streams_t *st, const char *name, int64_t creation_m
     return rc;
 }
 
-int fl_streams_config_set(fl_streams_t *st, const char *name, int64_t creation_ms,
-                          const char *version, const char *key, const char *json)
+int fl_video_streams_config_set(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                                const char *version, const char *key, const char *json)
 {
     fl_log_t *log = NULL;
     if (strlen(json) > FL_STREAM_CONFIG_MAX)
@@ -295,8 +297,8 @@ int fl_streams_config_set(fl_streams_t *st, const char *name, int64_t creation_m
     return rc;
 }
 
-int fl_streams_change_retention(fl_streams_t *st, const char *name, int64_t creation_ms,
-                                const char *version, int64_t delta_hours)
+int fl_video_streams_change_retention(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                                      const char *version, int64_t delta_hours)
 {
     fl_log_t *log = NULL;
     pthread_mutex_lock(&st->mu);
@@ -347,8 +349,8 @@ static int read_tags(fl_log_t *log, fl_stream_tag_t **out, size_t *n_out)
     return 0;
 }
 
-int fl_streams_tag(fl_streams_t *st, const char *name, int64_t creation_ms,
-                   const fl_stream_tag_t *tags, size_t n)
+int fl_video_streams_tag(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                         const fl_stream_tag_t *tags, size_t n)
 {
     fl_log_t *log = NULL;
     fl_stream_tag_t *cur = NULL;
@@ -379,8 +381,8 @@ int fl_streams_tag(fl_streams_t *st, const char *name, int64_t creation_ms,
     return rc;
 }
 
-int fl_streams_untag(fl_streams_t *st, const char *name, int64_t creation_ms,
-                     const char *const *keys, size_t n)
+int fl_video_streams_untag(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                           const char *const *keys, size_t n)
 {
     fl_log_t *log = NULL;
     pthread_mutex_lock(&st->mu);
@@ -395,8 +397,8 @@ int fl_streams_untag(fl_streams_t *st, const char *name, int64_t creation_ms,
     return rc;
 }
 
-int fl_streams_tags(fl_streams_t *st, const char *name, int64_t creation_ms, fl_stream_tag_t **out,
-                    size_t *n_out)
+int fl_video_streams_tags(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                          fl_stream_tag_t **out, size_t *n_out)
 {
     fl_log_t *log = NULL;
     *out = NULL;
@@ -410,7 +412,7 @@ int fl_streams_tags(fl_streams_t *st, const char *name, int64_t creation_ms, fl_
     return rc;
 }
 
-int fl_streams_log(fl_streams_t *st, const char *name, fl_log_t **out)
+int fl_video_streams_log(fl_video_streams_t *st, const char *name, fl_log_t **out)
 {
     return find(st, name, -1, out);
 }

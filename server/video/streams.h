@@ -1,5 +1,6 @@
 /*
- * server/video/streams.h — Kinesis Video streams, kept as storage logs.
+ * server/video/streams.h — Kinesis Video streams, kept as storage logs
+ * (fl_video_streams_*: data streams are records/'s, fl_rec_*).
  *
  * A video stream is a log of one shard named "v/<StreamName>" in storage's
  * catalog; the stream's KVS fields that are not the log's own (DeviceName,
@@ -41,41 +42,43 @@ typedef struct {
     char value[1025];
 } fl_stream_tag_t;
 
-typedef struct fl_streams fl_streams_t;
+typedef struct fl_streams fl_video_streams_t;
 
-int fl_streams_new(fl_store_t *store, const char *region, const char *account, fl_streams_t **out);
-void fl_streams_free(fl_streams_t *st);
+int fl_video_streams_new(fl_store_t *store, const char *region, const char *account,
+                         fl_video_streams_t **out);
+void fl_video_streams_free(fl_video_streams_t *st);
 
 /* Create from in's name, device_name, media_type, kms_key_id (empty: the
  * default master key) and retention_hours, with tags. FL_EEXISTS,
  * FL_ENOTFOUND (unknown kms key), FL_ELIMIT (tags). */
-int fl_streams_create(fl_streams_t *st, const fl_stream_info_t *in, const fl_stream_tag_t *tags,
-                      size_t n_tags, fl_stream_info_t *out);
+int fl_video_streams_create(fl_video_streams_t *st, const fl_stream_info_t *in,
+                            const fl_stream_tag_t *tags, size_t n_tags, fl_stream_info_t *out);
 /* Find by name; creation_ms >= 0 also requires that incarnation (from an
  * ARN). FL_ENOTFOUND. */
-int fl_streams_describe(fl_streams_t *st, const char *name, int64_t creation_ms,
-                        fl_stream_info_t *out);
+int fl_video_streams_describe(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                              fl_stream_info_t *out);
 /* Streams whose names start with prefix, after `after` (exclusive; "" for
  * the start), in name order, at most max. *more says whether others follow. */
-int fl_streams_list(fl_streams_t *st, const char *prefix, const char *after, size_t max,
-                    fl_stream_info_t **out, size_t *n_out, int *more);
+int fl_video_streams_list(fl_video_streams_t *st, const char *prefix, const char *after, size_t max,
+                          fl_stream_info_t **out, size_t *n_out, int *more);
 /* version NULL: any. FL_ENOTFOUND, FL_EVERSION. */
-int fl_streams_delete(fl_streams_t *st, const char *name, int64_t creation_ms, const char *version);
+int fl_video_streams_delete(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                            const char *version);
 /* NULL or "" device_name/media_type: unchanged. FL_EVERSION. */
-int fl_streams_update(fl_streams_t *st, const char *name, int64_t creation_ms, const char *version,
-                      const char *device_name, const char *media_type);
+int fl_video_streams_update(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                            const char *version, const char *device_name, const char *media_type);
 /* delta_hours > 0 increases, < 0 decreases; FL_EINVAL below 0 or above
  * 87600 hours; FL_EVERSION. */
-int fl_streams_change_retention(fl_streams_t *st, const char *name, int64_t creation_ms,
-                                const char *version, int64_t delta_hours);
+int fl_video_streams_change_retention(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                                      const char *version, int64_t delta_hours);
 /* Add or replace tags; FL_ELIMIT past FL_STREAM_MAX_TAGS in all. */
-int fl_streams_tag(fl_streams_t *st, const char *name, int64_t creation_ms,
-                   const fl_stream_tag_t *tags, size_t n);
-int fl_streams_untag(fl_streams_t *st, const char *name, int64_t creation_ms,
-                     const char *const *keys, size_t n);
+int fl_video_streams_tag(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                         const fl_stream_tag_t *tags, size_t n);
+int fl_video_streams_untag(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                           const char *const *keys, size_t n);
 /* All tags, in key order (malloc'd array, free with free()). */
-int fl_streams_tags(fl_streams_t *st, const char *name, int64_t creation_ms, fl_stream_tag_t **out,
-                    size_t *n_out);
+int fl_video_streams_tags(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                          fl_stream_tag_t **out, size_t *n_out);
 
 /* A stream's configurations that the APIs store and return before framelog
  * acts on them (UpdateImageGenerationConfiguration, ...): each is one log
@@ -84,17 +87,17 @@ int fl_streams_tags(fl_streams_t *st, const char *name, int64_t creation_ms, fl_
 #define FL_STREAM_CONFIG_MAX 1024
 /* The configuration under key into buf ("" when none). FL_ENOTFOUND: no
  * such stream. */
-int fl_streams_config_get(fl_streams_t *st, const char *name, int64_t creation_ms, const char *key,
-                          char *buf, size_t cap);
+int fl_video_streams_config_get(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                                const char *key, char *buf, size_t cap);
 /* Replace it ("" removes it); version NULL: any. FL_EVERSION. */
-int fl_streams_config_set(fl_streams_t *st, const char *name, int64_t creation_ms,
-                          const char *version, const char *key, const char *json);
+int fl_video_streams_config_set(fl_video_streams_t *st, const char *name, int64_t creation_ms,
+                                const char *version, const char *key, const char *json);
 
 /* The ARN of the incarnation of name created at created_ns. */
-void fl_streams_arn(const fl_streams_t *st, const char *name, int64_t created_ns, char *buf,
-                    size_t cap);
+void fl_video_streams_arn(const fl_video_streams_t *st, const char *name, int64_t created_ns,
+                          char *buf, size_t cap);
 
 /* The storage log of a stream (opened), for the media APIs. */
-int fl_streams_log(fl_streams_t *st, const char *name, fl_log_t **out);
+int fl_video_streams_log(fl_video_streams_t *st, const char *name, fl_log_t **out);
 
 #endif

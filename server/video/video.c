@@ -18,14 +18,15 @@ static int video_init(struct fl_server *s, void **state, char *err, size_t errle
     if (!v)
         goto fail;
     v->srv = s;
-    if ((rc = fl_streams_new(fl_server_store(s), cfg->region, cfg->account_id, &v->streams)) != 0 ||
+    if ((rc = fl_video_streams_new(fl_server_store(s), cfg->region, cfg->account_id,
+                                   &v->streams)) != 0 ||
         (rc = fl_hub_new(&v->hub)) != 0)
         goto fail;
     *state = v;
     return 0;
 fail:
     if (v) {
-        fl_streams_free(v->streams);
+        fl_video_streams_free(v->streams);
         free(v);
     }
     snprintf(err, errlen, "video: %s", fl_strerror(rc));
@@ -38,7 +39,7 @@ static void video_fini(void *state)
     if (!v)
         return;
     fl_hub_free(v->hub);
-    fl_streams_free(v->streams);
+    fl_video_streams_free(v->streams);
     free(v);
 }
 

@@ -30,7 +30,7 @@ typedef struct {
 
 typedef struct fl_video {
     struct fl_server *srv;
-    fl_streams_t *streams;
+    fl_video_streams_t *streams;
     fl_hub_t *hub;
     fl_video_metrics_t metrics;
 } fl_video_t;
