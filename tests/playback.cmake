@@ -1,0 +1,6 @@
+# tests/playback.cmake — server/playback/: HLS sessions against the real
+# framelogd, read by the AWS CLI, curl and ffprobe (test media made at test
+# time by ffmpeg, as media.cmake's tests do).
+fl_add_test(test_playback_hls SOURCES test_playback_hls.c LIBS fl_test_media_harness fl_server
+            TIMEOUT 400)
+add_dependencies(test_playback_hls framelogd)
