@@ -4,3 +4,6 @@
 fl_add_test(test_playback_hls SOURCES test_playback_hls.c LIBS fl_test_media_harness fl_server
             TIMEOUT 400)
 add_dependencies(test_playback_hls framelogd)
+fl_add_test(test_playback_token SOURCES test_playback_token.c LIBS fl_server_playback)
+fl_add_fuzz_target(fuzz_pb_token SOURCES fuzz/fuzz_pb_token.c LIBS fl_server_playback
+  CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/fuzz_pb_token)

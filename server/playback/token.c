@@ -279,6 +279,15 @@ int fl_pb_token_decode(const uint8_t key[FL_PB_KEY_BYTES], fl_slice_t text, int6
     out->name[nn] = 0;
     memcpy(out->key_id, raw + FL_PB_TOKEN_HEAD + nn, kn);
     out->key_id[kn] = 0;
+    /* only what fl_pb_token_encode writes: one text per session */
+    const char *why;
+    int bad = out->max_fragments == 0 || out->max_fragments > 5000 ||
+              (!out->has_start && out->start_ns) || (!out->has_end && out->end_ns) ||
+              fl_valid_stream_name(fl_slice(out->name, nn), &why) != 0;
+    for (size_t i = 0; i < kn; i++)
+        bad |= out->key_id[i] <= ' ' || out->key_id[i] > '~';
+    if (bad)
+        return FL_EMALFORMED;
     if (now_ms > out->expires_ms)
         return FL_EEXPIRED;
     return 0;
