@@ -88,6 +88,29 @@ static void probe_video(const char *url, vprobe_t *p)
     free(err);
 }
 
+/* The first video packet's pts_time (malloc'd). */
+static char *first_pts(const char *url)
+{
+    char *argv[] = {"ffprobe",
+                    "-v",
+                    "error",
+                    "-select_streams",
+                    "v:0",
+                    "-read_intervals",
+                    "%+#1",
+                    "-show_entries",
+                    "packet=pts_time",
+                    "-of",
+                    "csv=p=0",
+                    (char *)url,
+                    NULL};
+    char *out = NULL, *err = NULL;
+    ck_assert_msg(fl_test_run(argv, 60000, &out, &err) == 0, "ffprobe %s: %s", url, err);
+    free(err);
+    out[strcspn(out, ",\n")] = 0;
+    return out;
+}
+
 /* GET url with curl: the status; body and headers into *body / *headers
  * (malloc'd) when not NULL. */
 static int http_get(const char *url, const char *method, char **body, char **headers)
@@ -182,6 +205,15 @@ START_TEST(on_demand_fmp4_and_ts_play_every_frame)
     ck_assert_int_eq(p.width, 320);
     ck_assert_int_eq(p.height, 240);
     ck_assert_int_eq(p.frames, VIDEO_FRAMES);
+
+    /* the stream's own times: the first video packet as GetMedia has it */
+    char gm[4300];
+    snprintf(gm, sizeof gm, "%s/getmedia.mkv", g_dir);
+    get_media_earliest(&s, "hls", gm);
+    char *t_hls = first_pts(url), *t_gm = first_pts(gm);
+    ck_assert_msg(strcmp(t_hls, t_gm) == 0, "HLS starts at %s, GetMedia at %s", t_hls, t_gm);
+    free(t_hls);
+    free(t_gm);
 
     char *body = NULL, *hdrs = NULL;
     ck_assert_int_eq(http_get(url, "GET", &body, &hdrs), 200);
