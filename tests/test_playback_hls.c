@@ -318,6 +318,17 @@ START_TEST(bad_requests_get_aws_errors)
     pushed_stream(&s, "hls");
     char sel[256], *err = NULL;
 
+    /* LIVE, first: the stream's newest fragment must be at most 30 s old */
+    char *a5[] = {"--stream-name", "hls", "--playback-mode", "LIVE", NULL};
+    char *url = session_url_ok(&s, a5);
+    char *media = sibling(url, "getHLSMediaPlaylist.m3u8"), *pl = NULL;
+    ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
+    ck_assert_int_eq(count_str(pl, "#EXTINF:"), 3);
+    ck_assert_int_eq(count_str(pl, "#EXT-X-ENDLIST"), 0);
+    free(pl);
+    free(media);
+    free(url);
+
     /* unknown stream */
     char *a1[] = {"--stream-name", "nope", "--playback-mode", "LIVE", NULL};
     ck_assert_ptr_null(session_url(&s, a1, &err));
@@ -353,17 +364,6 @@ START_TEST(bad_requests_get_aws_errors)
     ck_assert_int_eq(post_json(&s, "/getHLSStreamingSessionURL", body, &out), 0);
     ck_assert_msg(strstr(out, "InvalidArgumentException") != NULL, "%s", out);
     free(out);
-
-    /* LIVE: the stream's newest fragment is recent enough */
-    char *a5[] = {"--stream-name", "hls", "--playback-mode", "LIVE", NULL};
-    char *url = session_url_ok(&s, a5);
-    char *media = sibling(url, "getHLSMediaPlaylist.m3u8"), *pl = NULL;
-    ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
-    ck_assert_int_eq(count_str(pl, "#EXTINF:"), 3);
-    ck_assert_int_eq(count_str(pl, "#EXT-X-ENDLIST"), 0);
-    free(pl);
-    free(media);
-    free(url);
 
     /* the preflight of a page on another origin */
     char *hdrs = NULL;
@@ -591,6 +591,45 @@ START_TEST(live_advances_while_a_producer_streams)
 }
 END_TEST
 
+/* LIVE_REPLAY: from a start time, paced by the wall clock since the
+ * session was issued, ended once past its end. */
+START_TEST(live_replay_is_paced_and_ends)
+{
+    fl_test_server_t s;
+    pushed_stream(&s, "hls");
+    char sel[256];
+    /* fragments start at +0, +2 and +4 s: the range holds the first two */
+    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 3);
+    char *a1[] = {"--stream-name",
+                  "hls",
+                  "--playback-mode",
+                  "LIVE_REPLAY",
+                  "--hls-fragment-selector",
+                  sel,
+                  NULL};
+    long long issued = fl_test_now_ms();
+    char *url = session_url_ok(&s, a1);
+    char *media = sibling(url, "getHLSMediaPlaylist.m3u8"), *pl = NULL;
+    ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
+    if (fl_test_now_ms() - issued < 2500) { /* the replay clock is not at +2 s yet */
+        ck_assert_msg(count_str(pl, "#EXTINF:") == 1, "%s", pl);
+        ck_assert_int_eq(count_str(pl, "#EXT-X-ENDLIST"), 0);
+    }
+    free(pl);
+    while (fl_test_now_ms() - issued < 6000) /* the server issued it later: room */
+        usleep(100000);
+    ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
+    ck_assert_msg(count_str(pl, "#EXTINF:") == 2 && count_str(pl, "#EXT-X-ENDLIST") == 1, "%s", pl);
+    free(pl);
+    vprobe_t p;
+    probe_video(url, &p);
+    ck_assert_int_eq(p.frames, 120);
+    free(media);
+    free(url);
+    fl_test_server_free(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("playback_hls");
@@ -603,6 +642,9 @@ static Suite *suite(void)
     t = tcase_create("tokens");
     tcase_add_test(t, tokens_are_checked_and_survive_a_restart);
     suite_add_tcase(s, t);
+    t = tcase_create("replay");
+    tcase_add_test(t, live_replay_is_paced_and_ends);
+    suite_add_tcase(s, t);
     t = tcase_create("live");
     tcase_add_test(t, live_advances_while_a_producer_streams);
     suite_add_tcase(s, t);
@@ -611,6 +653,15 @@ static Suite *suite(void)
 
 int main(void)
 {
+    /* the AWS CLI v2 (Debian's, in /usr/bin) rather than a v1 shim earlier
+     * on the PATH: fl_test_aws runs the first `aws` it finds */
+    if (access("/usr/bin/aws", X_OK) == 0) {
+        const char *path = getenv("PATH");
+        char *p = malloc(strlen(path ? path : "") + 16);
+        sprintf(p, "/usr/bin:%s", path ? path : "");
+        setenv("PATH", p, 1);
+        free(p);
+    }
     int rc = fl_test_main(suite());
     if (g_dir)
         fl_test_rmtree(g_dir);
