@@ -626,6 +626,19 @@ START_TEST(live_replay_is_paced_and_ends)
     ck_assert_int_eq(p.frames, 120);
     free(media);
     free(url);
+
+    /* a range past the newest fragment ends once the clock is past it */
+    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start + 3.5, g_start + 4.5);
+    issued = fl_test_now_ms();
+    url = session_url_ok(&s, a1);
+    media = sibling(url, "getHLSMediaPlaylist.m3u8");
+    while (fl_test_now_ms() - issued < 4000)
+        usleep(100000);
+    ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
+    ck_assert_msg(count_str(pl, "#EXTINF:") == 1 && count_str(pl, "#EXT-X-ENDLIST") == 1, "%s", pl);
+    free(pl);
+    free(media);
+    free(url);
     fl_test_server_free(&s);
 }
 END_TEST

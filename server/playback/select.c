@@ -230,6 +230,7 @@ int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_
     o.max_records = 16;
     o.max_bytes = 32u << 20;
     int64_t clock_ns = INT64_MAX; /* LIVE_REPLAY: how far the replay has come */
+    int paced = 0;                /* LIVE_REPLAY: stopped at a fragment the clock has not reached */
     int rc = 0;
     if (s->mode == FL_PB_LIVE) {
         uint64_t seq = 0;
@@ -269,7 +270,7 @@ int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_
                 *ended = 1;
                 stop = 1;
             } else if (s->mode == FL_PB_LIVE_REPLAY && ts > clock_ns && ring.count > 0) {
-                stop = 1;
+                stop = paced = 1;
             } else {
                 fl_pb_entry_t e;
                 entry_of(s, rec, &e);
@@ -289,6 +290,9 @@ int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_
         return rc;
     }
     if (s->mode == FL_PB_ON_DEMAND)
+        *ended = 1;
+    /* a replay whose clock is past its end has listed all there is of it */
+    if (s->mode == FL_PB_LIVE_REPLAY && s->has_end && clock_ns > s->end_ns && !paced)
         *ended = 1;
     *n = ring_flatten(&ring);
     *v = ring.v;
