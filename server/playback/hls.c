@@ -267,6 +267,32 @@ static void hls_done(fl_http_async_t *a, fl_http_req_t *r)
     free(j);
 }
 
+/* The value of query argument name ("SessionToken") into buf, NUL-ended:
+ * 0, or -1 when absent or longer than cap - 1. Unlike
+ * lws_get_urlarg_by_name, an argument too long for buf does not hide the
+ * ones after it. */
+static int query_arg(struct lws *wsi, const char *name, char *buf, size_t cap)
+{
+    char frag[FL_PB_TOKEN_CAP + 64];
+    size_t nl = strlen(name);
+    for (int i = 0; i < 32; i++) {
+        int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len <= 0)
+            break;
+        if ((size_t)len + 1 > sizeof frag || (size_t)len <= nl ||
+            lws_hdr_copy_fragment(wsi, frag, (int)sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) != len)
+            continue;
+        if (memcmp(frag, name, nl) != 0 || frag[nl] != '=')
+            continue;
+        if ((size_t)len - nl - 1 + 1 > cap)
+            return -1;
+        memcpy(buf, frag + nl + 1, (size_t)len - nl - 1);
+        buf[len - nl - 1] = 0;
+        return 0;
+    }
+    return -1;
+}
+
 static void hls_start(fl_http_req_t *r, hls_op_t op)
 {
     fl_playback_t *pb = r->mod;
@@ -281,8 +307,8 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
     j->op = op;
     j->now_ms = fl_time_real_ns() / 1000000;
 
-    char buf[FL_PB_TOKEN_CAP + 32];
-    const char *tok = lws_get_urlarg_by_name(r->wsi, "SessionToken=", buf, sizeof buf);
+    char buf[FL_PB_TOKEN_CAP];
+    const char *tok = query_arg(r->wsi, "SessionToken", buf, sizeof buf) == 0 ? buf : NULL;
     int rc = tok ? fl_pb_token_decode(pb->key, fl_slice_str(tok), j->now_ms, &j->s) : FL_EINVAL;
     if (rc) {
         pb->token_refusals++;
@@ -303,8 +329,8 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
                               j->s.container == FL_PB_TS ? "MPEG_TS" : "FRAGMENTED_MP4");
         goto fail;
     }
-    char num[FL_FRAGMENT_NUMBER_CAP + 32];
-    const char *fn = lws_get_urlarg_by_name(r->wsi, "FragmentNumber=", num, sizeof num);
+    char num[FL_FRAGMENT_NUMBER_CAP];
+    const char *fn = query_arg(r->wsi, "FragmentNumber", num, sizeof num) == 0 ? num : NULL;
     uint64_t log_id = 0;
     if (fn) {
         const char *why = NULL;
