@@ -601,6 +601,83 @@ START_TEST(live_advances_while_a_producer_streams)
 }
 END_TEST
 
+/* H.265: the session's codec string and segments are HEVC's. */
+START_TEST(h265_plays_through_fmp4_and_ts)
+{
+    make_media();
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "hevc");
+    char mkv[4300];
+    snprintf(mkv, sizeof mkv, "%s/hevc.mkv", g_dir);
+    char *ff[] = {"ffmpeg",
+                  "-hide_banner",
+                  "-loglevel",
+                  "error",
+                  "-y",
+                  "-f",
+                  "lavfi",
+                  "-i",
+                  "testsrc=size=320x240:rate=30",
+                  "-t",
+                  "4",
+                  "-c:v",
+                  "libx265",
+                  "-x265-params",
+                  "keyint=60:min-keyint=60:scenecut=0:log-level=error",
+                  "-pix_fmt",
+                  "yuv420p",
+                  "-cluster_time_limit",
+                  "10000",
+                  "-f",
+                  "matroska",
+                  mkv,
+                  NULL};
+    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+    double start = (double)time(NULL) - 60;
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "hevc", mkv, start, &acks, &err), 0);
+    check_ack_order(acks, 2);
+    free(acks);
+    free(err);
+    char sel[256];
+    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", start - 1, start + 100);
+    char *a1[] = {"--stream-name",
+                  "hevc",
+                  "--playback-mode",
+                  "ON_DEMAND",
+                  "--hls-fragment-selector",
+                  sel,
+                  NULL};
+    char *url = session_url_ok(&s, a1);
+    char *body = NULL;
+    ck_assert_int_eq(http_get(url, "GET", &body, NULL), 200);
+    ck_assert_msg(strstr(body, "CODECS=\"hvc1.") && strstr(body, "RESOLUTION=320x240"), "%s", body);
+    free(body);
+    vprobe_t p;
+    probe_video(url, &p);
+    ck_assert_str_eq(p.codec, "hevc");
+    ck_assert_int_eq(p.width, 320);
+    ck_assert_int_eq(p.frames, 120);
+    free(url);
+    char *a2[] = {"--stream-name",
+                  "hevc",
+                  "--playback-mode",
+                  "ON_DEMAND",
+                  "--container-format",
+                  "MPEG_TS",
+                  "--hls-fragment-selector",
+                  sel,
+                  NULL};
+    url = session_url_ok(&s, a2);
+    probe_video(url, &p);
+    ck_assert_str_eq(p.codec, "hevc");
+    ck_assert_int_eq(p.frames, 120);
+    free(url);
+    fl_test_server_free(&s);
+}
+END_TEST
+
 /* LIVE_REPLAY: from a start time, paced by the wall clock since the
  * session was issued, ended once past its end. */
 START_TEST(live_replay_is_paced_and_ends)
@@ -658,6 +735,9 @@ static Suite *suite(void)
     Suite *s = suite_create("playback_hls");
     TCase *t = tcase_create("on_demand");
     tcase_add_test(t, on_demand_fmp4_and_ts_play_every_frame);
+    suite_add_tcase(s, t);
+    t = tcase_create("h265");
+    tcase_add_test(t, h265_plays_through_fmp4_and_ts);
     suite_add_tcase(s, t);
     t = tcase_create("errors");
     tcase_add_test(t, bad_requests_get_aws_errors);
