@@ -268,7 +268,8 @@ static void hls_done(fl_http_async_t *a, fl_http_req_t *r)
 }
 
 /* The value of query argument name ("SessionToken") into buf, NUL-ended:
- * 0, or -1 when absent or longer than cap - 1. Unlike
+ * 0, -1 when absent, -2 when longer than cap - 1 (or than any token).
+ * Unlike
  * lws_get_urlarg_by_name, an argument too long for buf does not hide the
  * ones after it. */
 static int query_arg(struct lws *wsi, const char *name, char *buf, size_t cap)
@@ -279,13 +280,15 @@ static int query_arg(struct lws *wsi, const char *name, char *buf, size_t cap)
         int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
         if (len <= 0)
             break;
-        if ((size_t)len + 1 > sizeof frag || (size_t)len <= nl ||
-            lws_hdr_copy_fragment(wsi, frag, (int)sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) != len)
+        /* an argument longer than any token is nobody's: skipped */
+        if ((size_t)len <= nl || (size_t)len + 1 > sizeof frag)
+            continue;
+        if (lws_hdr_copy_fragment(wsi, frag, (int)sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) != len)
             continue;
         if (memcmp(frag, name, nl) != 0 || frag[nl] != '=')
             continue;
         if ((size_t)len - nl - 1 + 1 > cap)
-            return -1;
+            return -2;
         memcpy(buf, frag + nl + 1, (size_t)len - nl - 1);
         buf[len - nl - 1] = 0;
         return 0;
@@ -330,11 +333,12 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
         goto fail;
     }
     char num[FL_FRAGMENT_NUMBER_CAP];
-    const char *fn = query_arg(r->wsi, "FragmentNumber", num, sizeof num) == 0 ? num : NULL;
+    int fa = query_arg(r->wsi, "FragmentNumber", num, sizeof num);
+    const char *fn = fa == 0 ? num : NULL;
     uint64_t log_id = 0;
-    if (fn) {
+    if (fn || fa == -2) {
         const char *why = NULL;
-        if (fl_valid_fragment_number(fl_slice_str(fn), &why) != 0 ||
+        if (!fn || fl_valid_fragment_number(fl_slice_str(fn), &why) != 0 ||
             fl_fragment_number_parse(fn, &log_id, &j->seq) != 0) {
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "FragmentNumber is not a fragment number");
