@@ -149,8 +149,15 @@ static int open_muxer(fl_av_format_t fmt, const fl_mkv_track_t *tracks, size_t n
     }
     r->oc->pb->seekable = seekable ? AVIO_SEEKABLE_NORMAL : 0;
     r->oc->flags |= AVFMT_FLAG_CUSTOM_IO;
-    if (fmt == FL_AV_FMP4)
+    if (fmt == FL_AV_FMP4) {
         av_dict_set(&opts, "movflags", "empty_moov+default_base_moof+frag_custom+frag_discont", 0);
+        /* keep the times given: no edit list, and no shift of the first
+         * decode time to 0 (libavformat's default for fragmented MP4 would
+         * make every fresh remuxer's first tfdt 0, so that segments remuxed
+         * apart, as HLS does per fragment, all started at 0) */
+        av_dict_set(&opts, "use_editlist", "0", 0);
+        r->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+    }
     sink_point(&r->sink, header_out);
     int e = avformat_write_header(r->oc, &opts);
     av_dict_free(&opts);

@@ -6,8 +6,10 @@
 # on a fresh Debian 12 machine with no terminal (and through sudo otherwise).
 #
 #   scripts/deps.sh          build and run dependencies
-#   scripts/deps.sh --test   also the tools the test suite drives
+#   scripts/deps.sh --test   also the tools the test suite drives (and the
+#                            browser tests' npm packages, tests/browser/)
 set -eu
+cd "$(dirname "$0")/.."
 
 BUILD_PKGS="build-essential cmake pkg-config git libssl-dev
 libwebsockets-dev libmbedtls-dev libsrtp2-dev
@@ -18,7 +20,7 @@ libsqlite3-dev check libuv1-dev"
 TEST_PKGS="clang clang-format libclang-rt-14-dev curl ffmpeg
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-awscli openssl"
+awscli openssl chromium nodejs"
 
 pkgs=$BUILD_PKGS
 if [ "${1:-}" = "--test" ]; then
@@ -31,7 +33,23 @@ for p in $pkgs; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+
+# npm packages of the browser tests (playwright-core drives Debian's
+# chromium, hls.js plays): pinned in tests/browser/package-lock.json.
+browser_deps() {
+	[ "${1:-}" = "--test" ] || return 0
+	[ -d tests/browser/node_modules/hls.js ] && [ -d tests/browser/node_modules/playwright-core ] && return 0
+	echo "deps: installing the browser tests' npm packages" >&2
+	if ! command -v npm >/dev/null 2>&1; then # Debian's nodejs comes without it
+		${SUDO:-} apt-get install -y -qq --no-install-recommends npm >/dev/null
+	fi
+	(cd tests/browser && npm ci --silent --no-audit --no-fund >/dev/null)
+}
+
+if [ -z "$missing" ]; then
+	browser_deps "${1:-}"
+	exit 0
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -49,3 +67,4 @@ $SUDO apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 echo "deps: done" >&2
+browser_deps "${1:-}"

@@ -7,13 +7,15 @@
 #include "server/modules.h"
 
 #include "server/kvs/kvs.h"
+#include "server/playback/playback.h"
 #include "server/records/records.h"
 #include "server/video/video.h"
 
 const fl_module_t *const fl_modules[] = {
-    &fl_health_module,  /* GET /healthz, GET /metrics */
-    &fl_video_module,   /* streams, live tails (no routes: the features' base) */
-    &fl_kvs_module,     /* the Kinesis Video APIs */
-    &fl_records_module, /* the Kinesis Data Streams API */
+    &fl_health_module,   /* GET /healthz, GET /metrics */
+    &fl_video_module,    /* streams, live tails (no routes: the features' base) */
+    &fl_kvs_module,      /* the Kinesis Video APIs */
+    &fl_playback_module, /* HLS sessions */
+    &fl_records_module,  /* the Kinesis Data Streams API */
     NULL,
 };

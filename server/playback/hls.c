@@ -1,0 +1,425 @@
+/*
+ * server/playback/hls.c — an HLS session's paths under /hls/v1/, each a GET
+ * with the session's `SessionToken` (token.h):
+ *
+ *   getHLSMasterPlaylist.m3u8   one variant: BANDWIDTH, CODECS, RESOLUTION
+ *                               (and FRAME-RATE when the track says it)
+ *                               from the session's first fragment
+ *   getHLSMediaPlaylist.m3u8    one segment per stored fragment (select.c
+ *                               chooses which), EXTINF from the fragment's
+ *                               duration; #EXT-X-ENDLIST once complete
+ *   getMP4InitFragment.mp4      ftyp+moov for the session's first fragment's
+ *                               tracks, or FragmentNumber's (a later MAP
+ *                               after the tracks changed)
+ *   getMP4MediaFragment.mp4     moof+mdat of fragment FragmentNumber
+ *   getTSFragment.ts            the fragment as one MPEG-TS segment
+ *
+ * On the loop: the token is checked (403 NotAuthorizedException when
+ * forged, altered or expired), the stream is reached through its reference
+ * (the access check, with the key id the session was issued to and the
+ * path's IAM action), and its incarnation compared with the token's (a
+ * stream deleted and made again is another stream: 404). Then a worker
+ * reads, remuxes and writes the answer; the loop only sends it. Media
+ * playlist lines carry the token and the fragment number (the 128-bit
+ * number clients see elsewhere), so a segment request names its fragment
+ * exactly.
+ *
+ * Media sequence numbers: 0 for ON_DEMAND; for LIVE and LIVE_REPLAY the
+ * first listed fragment's storage sequence number, which grows by one per
+ * fragment (docs/playback.md has the one exception, a server restart).
+ * Discontinuities: ALWAYS puts #EXT-X-DISCONTINUITY between every two
+ * segments (and, in sliding windows, counts the ones that slid out in
+ * #EXT-X-DISCONTINUITY-SEQUENCE); NEVER none; ON_DISCONTINUITY where the
+ * tracks change or the timeline jumps by more than a second.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "server/playback/playback.h"
+#include "server/video/fragment.h"
+
+#define DISC_GAP_NS 1000000000LL
+
+typedef enum { OP_MASTER, OP_MEDIA, OP_INIT, OP_MP4, OP_TS } hls_op_t;
+
+static const char *const op_action[] = {
+    "kinesisvideo:GetHLSMasterPlaylist", "kinesisvideo:GetHLSMediaPlaylist",
+    "kinesisvideo:GetMP4InitFragment",   "kinesisvideo:GetMP4MediaFragment",
+    "kinesisvideo:GetTSFragment",
+};
+
+typedef struct {
+    fl_http_async_t a; /* first */
+    fl_playback_t *pb;
+    fl_stream_ref_t ref; /* held while the job runs */
+    fl_pb_session_t s;
+    hls_op_t op;
+    int has_seq;
+    uint64_t seq;
+    char token[FL_PB_TOKEN_CAP];
+    int64_t now_ms;
+    fl_buf_t out;
+    const char *ctype;
+    fl_api_error_t err; /* status 0: no error */
+    int remux_failed;
+} hls_job_t;
+
+static const char m3u8_type[] = "application/vnd.apple.mpegurl";
+
+/* ---- worker side ---- */
+
+static void put_iso(fl_buf_t *b, int64_t ns)
+{
+    time_t sec = (time_t)(ns / 1000000000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    fl_buf_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((ns / 1000000) % 1000));
+}
+
+/* Read fragment j->seq (or the session's first) into batch and open it. */
+static int open_fragment(hls_job_t *j, fl_log_batch_t *b, int frames, fl_pb_media_t *m)
+{
+    const fl_log_record_t *rec = NULL;
+    int rc = j->has_seq ? fl_pb_read_seq(j->ref.log, j->seq, b, &rec)
+                        : fl_pb_first(j->ref.log, &j->s, j->now_ms, 0, b, &rec);
+    if (rc == 0 && j->has_seq && !fl_pb_in_range(&j->s, rec))
+        rc = FL_ENOTFOUND;
+    if (rc == FL_ENOTFOUND || rc == FL_EEXPIRED)
+        return fl_api_error(&j->err, 404, "ResourceNotFoundException",
+                            j->has_seq ? "no such fragment in this session"
+                                       : "no fragments in this session's range");
+    if (rc)
+        return fl_api_error(&j->err, 500, "InternalFailure", "reading stream %s: %s", j->ref.name,
+                            fl_strerror(rc));
+    rc = fl_pb_media_open(rec->payload, frames ? fl_pb_shift(&j->s, rec) : 0, frames, m);
+    if (rc)
+        return fl_api_error(&j->err, 500, "InternalFailure", "fragment of stream %s: %s",
+                            j->ref.name, fl_strerror(rc));
+    if (m->n_tracks == 0)
+        return fl_api_error(&j->err, 400, "UnsupportedStreamMediaTypeException",
+                            "the fragment has no H.264, H.265 or AAC track");
+    return 0;
+}
+
+static void master_work(hls_job_t *j)
+{
+    fl_log_batch_t b;
+    fl_pb_media_t m;
+    memset(&b, 0, sizeof b);
+    memset(&m, 0, sizeof m);
+    fl_pb_codecs_t c;
+    if (open_fragment(j, &b, 0, &m) || fl_pb_media_codecs(&m, &c, &j->err))
+        goto out;
+    /* the first fragment's rate, with room: players pick by it */
+    uint64_t bw = m.duration_ms ? (uint64_t)b.records[0].payload.n * 8000 / m.duration_ms : 0;
+    bw = bw + bw / 4 + 1000;
+    fl_buf_t *o = &j->out;
+    fl_buf_printf(o, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-INDEPENDENT-SEGMENTS\n",
+                  j->s.container == FL_PB_FMP4 ? 7 : 3);
+    fl_buf_printf(o, "#EXT-X-STREAM-INF:BANDWIDTH=%" PRIu64 ",CODECS=\"%s\"", bw, c.codecs);
+    if (c.width && c.height)
+        fl_buf_printf(o, ",RESOLUTION=%ux%u", c.width, c.height);
+    if (c.frame_rate > 0 && c.frame_rate < 1000)
+        fl_buf_printf(o, ",FRAME-RATE=%.3f", c.frame_rate);
+    fl_buf_printf(o, "\ngetHLSMediaPlaylist.m3u8?SessionToken=%s\n", j->token);
+    j->ctype = m3u8_type;
+out:
+    fl_pb_media_free(&m);
+    fl_log_batch_free(&b);
+}
+
+static void media_work(hls_job_t *j)
+{
+    fl_pb_entry_t *v = NULL;
+    size_t n = 0;
+    int ended = 0;
+    int rc = fl_pb_select(j->ref.log, &j->s, j->now_ms, &v, &n, &ended);
+    if (rc) {
+        fl_api_error(&j->err, 500, "InternalFailure", "reading stream %s: %s", j->ref.name,
+                     fl_strerror(rc));
+        goto out;
+    }
+    if (n == 0 && j->s.mode == FL_PB_ON_DEMAND) {
+        fl_api_error(&j->err, 404, "ResourceNotFoundException",
+                     "no fragments in this session's range");
+        goto out;
+    }
+    const int fmp4 = j->s.container == FL_PB_FMP4;
+    const int sliding = j->s.mode != FL_PB_ON_DEMAND;
+    uint32_t max_ms = 1000;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].duration_ms > max_ms)
+            max_ms = v[i].duration_ms;
+    fl_buf_t *o = &j->out;
+    fl_buf_printf(o, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%u\n", fmp4 ? 7 : 3,
+                  (max_ms + 999) / 1000);
+    uint64_t msn = sliding && n ? v[0].seq : 0;
+    fl_buf_printf(o, "#EXT-X-MEDIA-SEQUENCE:%" PRIu64 "\n", msn);
+    if (sliding && j->s.discontinuity == FL_PB_DISC_ALWAYS)
+        fl_buf_printf(o, "#EXT-X-DISCONTINUITY-SEQUENCE:%" PRIu64 "\n", msn);
+    if (!sliding)
+        fl_buf_append_str(o, "#EXT-X-PLAYLIST-TYPE:VOD\n");
+    fl_buf_append_str(o, "#EXT-X-INDEPENDENT-SEGMENTS\n");
+    if (fmp4)
+        fl_buf_printf(o, "#EXT-X-MAP:URI=\"getMP4InitFragment.mp4?SessionToken=%s\"\n", j->token);
+    for (size_t i = 0; i < n; i++) {
+        char number[FL_FRAGMENT_NUMBER_CAP];
+        fl_fragment_number(j->ref.info.id, v[i].seq, number, sizeof number);
+        int new_tracks = i > 0 && v[i].tracks_hash != v[i - 1].tracks_hash;
+        int disc = 0;
+        if (i > 0 && j->s.discontinuity == FL_PB_DISC_ALWAYS)
+            disc = 1;
+        if (i > 0 && j->s.discontinuity == FL_PB_DISC_ON) {
+            int64_t expect = v[i - 1].ts_ns + (int64_t)v[i - 1].duration_ms * 1000000;
+            disc = new_tracks || llabs(v[i].ts_ns - expect) > DISC_GAP_NS;
+        }
+        if (disc)
+            fl_buf_append_str(o, "#EXT-X-DISCONTINUITY\n");
+        if (fmp4 && new_tracks)
+            fl_buf_printf(o,
+                          "#EXT-X-MAP:URI=\"getMP4InitFragment.mp4?FragmentNumber=%s&"
+                          "SessionToken=%s\"\n",
+                          number, j->token);
+        if (j->s.display_ts) {
+            fl_buf_append_str(o, "#EXT-X-PROGRAM-DATE-TIME:");
+            put_iso(o, v[i].ts_ns);
+            fl_buf_u8(o, '\n');
+        }
+        fl_buf_printf(o, "#EXTINF:%u.%03u,\n%s?FragmentNumber=%s&SessionToken=%s\n",
+                      v[i].duration_ms / 1000, v[i].duration_ms % 1000,
+                      fmp4 ? "getMP4MediaFragment.mp4" : "getTSFragment.ts", number, j->token);
+    }
+    if (ended)
+        fl_buf_append_str(o, "#EXT-X-ENDLIST\n");
+    j->ctype = m3u8_type;
+out:
+    free(v);
+}
+
+static void segment_work(hls_job_t *j)
+{
+    fl_log_batch_t b;
+    fl_pb_media_t m;
+    memset(&b, 0, sizeof b);
+    memset(&m, 0, sizeof m);
+    if (open_fragment(j, &b, j->op != OP_INIT, &m))
+        goto out;
+    fl_log_batch_free(&b); /* the frames are copied: let the record go before remuxing */
+    int rc = j->op == OP_INIT  ? fl_pb_media_init(&m, &j->out)
+             : j->op == OP_MP4 ? fl_pb_media_fmp4(&m, &j->out)
+                               : fl_pb_media_ts(&m, &j->out);
+    if (rc) {
+        j->remux_failed = 1;
+        fl_api_error(&j->err, 500, "InternalFailure", "remuxing a fragment of stream %s: %s",
+                     j->ref.name, fl_strerror(rc));
+        goto out;
+    }
+    j->ctype = j->op == OP_TS ? "video/mp2t" : "video/mp4";
+out:
+    fl_pb_media_free(&m);
+    fl_log_batch_free(&b);
+}
+
+static void hls_work(fl_http_async_t *a)
+{
+    hls_job_t *j = (hls_job_t *)a;
+    if (j->op == OP_MASTER)
+        master_work(j);
+    else if (j->op == OP_MEDIA)
+        media_work(j);
+    else
+        segment_work(j);
+    if (!j->err.status && j->out.err)
+        fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
+}
+
+/* ---- loop side ---- */
+
+static void hls_done(fl_http_async_t *a, fl_http_req_t *r)
+{
+    hls_job_t *j = (hls_job_t *)a;
+    fl_playback_t *pb = j->pb;
+    fl_stream_put(&j->ref);
+    pb->remux_failures += (uint64_t)j->remux_failed;
+    if (r) {
+        if (j->err.status) {
+            fl_http_respond_api_error(r, &j->err);
+        } else {
+            if (j->op == OP_MASTER || j->op == OP_MEDIA) {
+                pb->playlists++;
+                if (j->s.mode != FL_PB_ON_DEMAND)
+                    fl_http_add_header(r, "Cache-Control", "no-cache");
+            } else {
+                pb->segments++;
+                pb->segment_bytes += j->out.n;
+            }
+            fl_http_respond(r, 200, j->ctype, fl_buf_slice(&j->out));
+        }
+    }
+    fl_buf_free(&j->out);
+    free(j);
+}
+
+/* The value of query argument name ("SessionToken") into buf, NUL-ended:
+ * 0, -1 when absent, -2 when longer than cap - 1 (or than any token).
+ * Unlike
+ * lws_get_urlarg_by_name, an argument too long for buf does not hide the
+ * ones after it. */
+static int query_arg(struct lws *wsi, const char *name, char *buf, size_t cap)
+{
+    char frag[FL_PB_TOKEN_CAP + 64];
+    size_t nl = strlen(name);
+    for (int i = 0; i < 32; i++) {
+        int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len <= 0)
+            break;
+        /* an argument longer than any token is nobody's: skipped */
+        if ((size_t)len <= nl || (size_t)len + 1 > sizeof frag)
+            continue;
+        if (lws_hdr_copy_fragment(wsi, frag, (int)sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) != len)
+            continue;
+        if (memcmp(frag, name, nl) != 0 || frag[nl] != '=')
+            continue;
+        if ((size_t)len - nl - 1 + 1 > cap)
+            return -2;
+        memcpy(buf, frag + nl + 1, (size_t)len - nl - 1);
+        buf[len - nl - 1] = 0;
+        return 0;
+    }
+    return -1;
+}
+
+static void hls_start(fl_http_req_t *r, hls_op_t op)
+{
+    fl_playback_t *pb = r->mod;
+    fl_pb_cors(r);
+    hls_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        return;
+    }
+    fl_buf_init(&j->out, 0);
+    j->pb = pb;
+    j->op = op;
+    j->now_ms = fl_time_real_ns() / 1000000;
+
+    char buf[FL_PB_TOKEN_CAP];
+    const char *tok = query_arg(r->wsi, "SessionToken", buf, sizeof buf) == 0 ? buf : NULL;
+    int rc = tok ? fl_pb_token_decode(pb->key, fl_slice_str(tok), j->now_ms, &j->s) : FL_EINVAL;
+    if (rc) {
+        pb->token_refusals++;
+        if (rc == FL_EEXPIRED)
+            fl_http_respond_error(r, 403, "NotAuthorizedException",
+                                  "the session token has expired");
+        else
+            fl_http_respond_error(r, 403, "NotAuthorizedException",
+                                  tok ? "the session token is not valid"
+                                      : "SessionToken is missing or not valid");
+        goto fail;
+    }
+    snprintf(j->token, sizeof j->token, "%s", tok);
+    if ((op == OP_TS && j->s.container != FL_PB_TS) ||
+        ((op == OP_INIT || op == OP_MP4) && j->s.container != FL_PB_FMP4)) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "this session's ContainerFormat is %s",
+                              j->s.container == FL_PB_TS ? "MPEG_TS" : "FRAGMENTED_MP4");
+        goto fail;
+    }
+    char num[FL_FRAGMENT_NUMBER_CAP];
+    int fa = query_arg(r->wsi, "FragmentNumber", num, sizeof num);
+    const char *fn = fa == 0 ? num : NULL;
+    uint64_t log_id = 0;
+    if (fn || fa == -2) {
+        const char *why = NULL;
+        if (!fn || fl_valid_fragment_number(fl_slice_str(fn), &why) != 0 ||
+            fl_fragment_number_parse(fn, &log_id, &j->seq) != 0) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException",
+                                  "FragmentNumber is not a fragment number");
+            goto fail;
+        }
+        j->has_seq = 1;
+    } else if (op == OP_MP4 || op == OP_TS) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException", "FragmentNumber is required");
+        goto fail;
+    }
+
+    /* the session's rights are those of the key it was issued to */
+    fl_principal_t who;
+    memset(&who, 0, sizeof who);
+    if (j->s.key_id[0]) {
+        who.has_key = 1;
+        snprintf(who.access_key, sizeof who.access_key, "%s", j->s.key_id);
+    }
+    fl_stream_want_t want = {
+        .name = j->s.name,
+        .action = op_action[op],
+        .who = &who,
+        .name_field = "StreamName",
+        .arn_field = "StreamARN",
+    };
+    fl_api_error_t err;
+    if (fl_stream_get(pb->video, &want, &j->ref, &err) != 0) {
+        fl_http_respond_api_error(r, &err);
+        goto fail;
+    }
+    if (j->ref.info.created_ns / 1000000 != j->s.incarnation_ms) {
+        fl_http_respond_error(r, 404, "ResourceNotFoundException",
+                              "the session's stream %s was deleted", j->s.name);
+        goto fail;
+    }
+    if (j->has_seq && log_id != j->ref.info.id) {
+        fl_http_respond_error(r, 404, "ResourceNotFoundException",
+                              "fragment %s is not one of stream %s", fn, j->s.name);
+        goto fail;
+    }
+    j->a.work = hls_work;
+    j->a.done = hls_done;
+    if (fl_http_async(r, &j->a) != 0) {
+        fl_http_respond_error(r, 400, "ClientLimitExceededException",
+                              "the server is busy; retry later");
+        goto fail;
+    }
+    return;
+fail:
+    fl_stream_put(&j->ref);
+    fl_buf_free(&j->out);
+    free(j);
+}
+
+void fl_pb_hls_master(fl_http_req_t *r)
+{
+    hls_start(r, OP_MASTER);
+}
+
+void fl_pb_hls_media(fl_http_req_t *r)
+{
+    hls_start(r, OP_MEDIA);
+}
+
+void fl_pb_hls_init(fl_http_req_t *r)
+{
+    hls_start(r, OP_INIT);
+}
+
+void fl_pb_hls_mp4_fragment(fl_http_req_t *r)
+{
+    hls_start(r, OP_MP4);
+}
+
+void fl_pb_hls_ts_fragment(fl_http_req_t *r)
+{
+    hls_start(r, OP_TS);
+}
+
+void fl_pb_hls_other(fl_http_req_t *r)
+{
+    fl_pb_cors(r);
+    fl_http_respond_error(r, 404, "UnknownOperationException", "no such HLS path: %s", r->path);
+}

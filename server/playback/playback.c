@@ -1,0 +1,159 @@
+/*
+ * server/playback/playback.c — the playback room as a module
+ * (core/module.h): the playback key (token.h), the routes of HLS sessions,
+ * the CORS headers every playback response carries and the preflight
+ * answer, and the room's counters.
+ *
+ * CORS: browsers play HLS from pages on other origins (hls.js fetches
+ * playlists and segments with XHR), so every response of this room says
+ * who may read it. While every listener is loopback (the only way
+ * framelogd runs until access keys exist) that is any origin; otherwise no
+ * origin, until an allowed-origins flag exists (docs/playback.md).
+ */
+#include "server/playback/playback.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "server/core/config.h"
+#include "server/core/metrics.h"
+#include "server/core/server.h"
+
+void fl_pb_cors(fl_http_req_t *r)
+{
+    const fl_playback_t *pb = r->mod;
+    if (!pb || !pb->cors_any)
+        return;
+    fl_http_add_header(r, "Access-Control-Allow-Origin", "*");
+    fl_http_add_header(r, "Access-Control-Expose-Headers", "x-amzn-RequestId, x-amzn-ErrorType");
+}
+
+/* OPTIONS on a playback path: the CORS preflight. */
+static void preflight(fl_http_req_t *r)
+{
+    const fl_playback_t *pb = r->mod;
+    if (pb->cors_any) {
+        fl_http_add_header(r, "Access-Control-Allow-Origin", "*");
+        fl_http_add_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        fl_http_add_header(r, "Access-Control-Allow-Headers",
+                           "Authorization, Content-Type, Range, X-Amz-Date, "
+                           "X-Amz-Security-Token, X-Amz-User-Agent, X-Amz-Target, "
+                           "amz-sdk-invocation-id, amz-sdk-request");
+        fl_http_add_header(r, "Access-Control-Max-Age", "600");
+    }
+    fl_http_respond(r, 204, "text/plain", fl_slice(NULL, 0));
+}
+
+void fl_pb_base_url(fl_http_req_t *r, char *buf, size_t cap)
+{
+    char host[300];
+    int hl = lws_hdr_copy(r->wsi, host, sizeof host, WSI_TOKEN_HOST);
+    int sane = hl > 0;
+    for (int i = 0; i < hl; i++)
+        if (!(host[i] == '.' || host[i] == ':' || host[i] == '-' || host[i] == '[' ||
+              host[i] == ']' || (host[i] >= '0' && host[i] <= '9') ||
+              (host[i] >= 'a' && host[i] <= 'z') || (host[i] >= 'A' && host[i] <= 'Z')))
+            sane = 0;
+    if (sane)
+        snprintf(buf, cap, "%s://%s", lws_is_ssl(r->wsi) ? "https" : "http", host);
+    else
+        snprintf(buf, cap, "%s", fl_server_base_url(r->srv));
+}
+
+#define HLS(p, n, h)                                                                               \
+    {                                                                                              \
+        .method = FL_HTTP_GET, .path = "/hls/v1/" p, .name = n, .handler = h                       \
+    }
+
+static const fl_route_t pb_routes[] = {
+    {.method = FL_HTTP_POST,
+     .path = "/getHLSStreamingSessionURL",
+     .name = "GetHLSStreamingSessionURL",
+     .handler = fl_pb_get_hls_session_url,
+     .flags = FL_ROUTE_AWS},
+    {.method = FL_HTTP_OPTIONS,
+     .path = "/getHLSStreamingSessionURL",
+     .name = "CORSPreflight",
+     .handler = preflight},
+    HLS("getHLSMasterPlaylist.m3u8", "GetHLSMasterPlaylist", fl_pb_hls_master),
+    HLS("getHLSMediaPlaylist.m3u8", "GetHLSMediaPlaylist", fl_pb_hls_media),
+    HLS("getMP4InitFragment.mp4", "GetMP4InitFragment", fl_pb_hls_init),
+    HLS("getMP4MediaFragment.mp4", "GetMP4MediaFragment", fl_pb_hls_mp4_fragment),
+    HLS("getTSFragment.ts", "GetTSFragment", fl_pb_hls_ts_fragment),
+    /* any other path of the session's folder: 404, with CORS headers */
+    {.method = FL_HTTP_GET,
+     .path = "/hls/v1/",
+     .name = "HLSOther",
+     .handler = fl_pb_hls_other,
+     .match = FL_MATCH_PREFIX},
+    {.method = FL_HTTP_OPTIONS,
+     .path = "/hls/v1/",
+     .name = "CORSPreflight",
+     .handler = preflight,
+     .match = FL_MATCH_PREFIX},
+    {.path = NULL},
+};
+
+static int pb_init(struct fl_server *s, void **state, char *err, size_t errlen)
+{
+    fl_playback_t *pb = calloc(1, sizeof *pb);
+    if (!pb) {
+        snprintf(err, errlen, "playback: out of memory");
+        return FL_ENOMEM;
+    }
+    pb->srv = s;
+    pb->video = fl_video_of(s);
+    if (!pb->video) {
+        free(pb);
+        snprintf(err, errlen, "playback: the video module must come first in the module list");
+        return FL_EINVAL;
+    }
+    const fl_config_t *cfg = fl_server_config(s);
+    int rc = fl_pb_key_load(cfg->data_dir, pb->key, err, errlen);
+    if (rc) {
+        free(pb);
+        return rc;
+    }
+    pb->cors_any = cfg->n_listen > 0;
+    for (int i = 0; i < cfg->n_listen; i++)
+        if (!fl_config_host_is_loopback(cfg->listen[i].host))
+            pb->cors_any = 0;
+    *state = pb;
+    return 0;
+}
+
+static void pb_fini(void *state)
+{
+    fl_playback_t *pb = state;
+    if (pb)
+        memset(pb->key, 0, sizeof pb->key);
+    free(pb);
+}
+
+static void pb_metrics(void *state, fl_buf_t *out)
+{
+    const fl_playback_t *pb = state;
+    fl_metrics_render_counter(out, "framelog_hls_sessions_total", "HLS session URLs handed out.",
+                              pb->sessions);
+    fl_metrics_render_counter(out, "framelog_hls_token_refusals_total",
+                              "HLS requests refused for a forged, altered or expired token.",
+                              pb->token_refusals);
+    fl_metrics_render_counter(out, "framelog_hls_playlists_total", "HLS playlists served.",
+                              pb->playlists);
+    fl_metrics_render_counter(out, "framelog_hls_segments_total",
+                              "HLS init and media segments served.", pb->segments);
+    fl_metrics_render_counter(out, "framelog_hls_segment_bytes_total",
+                              "Bytes of HLS segments served.", pb->segment_bytes);
+    fl_metrics_render_counter(out, "framelog_hls_remux_failures_total",
+                              "HLS segments that could not be remuxed.", pb->remux_failures);
+}
+
+const fl_module_t fl_playback_module = {
+    .name = "playback",
+    .init = pb_init,
+    .fini = pb_fini,
+    .routes = pb_routes,
+    .metrics = pb_metrics,
+};

@@ -1,0 +1,294 @@
+/*
+ * server/playback/token.c — see token.h: the playback key file and the
+ * session tokens (HMAC-SHA256 with OpenSSL's libcrypto, base64url).
+ */
+#include "server/playback/token.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/error.h"
+
+#define KEY_FILE "playback.key"
+
+/* ---- the key file ---- */
+
+static int read_all(int fd, uint8_t *p, size_t n, size_t *got)
+{
+    size_t off = 0;
+    while (off < n) {
+        ssize_t r = read(fd, p + off, n - off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            break;
+        off += (size_t)r;
+    }
+    *got = off;
+    return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, p + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/* A new key: written to a temp file, fsynced, renamed, directory fsynced
+ * (a crash leaves either no key or the whole key). */
+static int key_create(const char *dir, const char *path, uint8_t key[FL_PB_KEY_BYTES], char *err,
+                      size_t errlen)
+{
+    char tmp[4200];
+    int fd = -1, rc = 0;
+    snprintf(tmp, sizeof tmp, "%s/" KEY_FILE ".tmp", dir);
+    if (RAND_bytes(key, FL_PB_KEY_BYTES) != 1) {
+        snprintf(err, errlen, "playback: no random bytes for the playback key");
+        return FL_ECRYPTO;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "playback: creating %s: %s", tmp, strerror(-rc));
+        return rc;
+    }
+    if ((rc = write_all(fd, key, FL_PB_KEY_BYTES)) != 0 || (fsync(fd) != 0 && (rc = -errno))) {
+        snprintf(err, errlen, "playback: writing %s: %s", tmp, strerror(-rc));
+        goto fail;
+    }
+    close(fd);
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "playback: renaming %s: %s", tmp, strerror(-rc));
+        goto fail;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        rc = -errno;
+        if (dfd >= 0)
+            close(dfd);
+        snprintf(err, errlen, "playback: syncing %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    close(dfd);
+    return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    OPENSSL_cleanse(key, FL_PB_KEY_BYTES);
+    return rc;
+}
+
+int fl_pb_key_load(const char *dir, uint8_t key[FL_PB_KEY_BYTES], char *err, size_t errlen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/" KEY_FILE, dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return key_create(dir, path, key, err, errlen);
+    if (fd < 0) {
+        int rc = -errno;
+        snprintf(err, errlen, "playback: opening %s: %s", path, strerror(-rc));
+        return rc;
+    }
+    uint8_t extra[1];
+    size_t got = 0, more = 0;
+    int rc = read_all(fd, key, FL_PB_KEY_BYTES, &got);
+    if (!rc)
+        rc = read_all(fd, extra, 1, &more);
+    close(fd);
+    if (rc) {
+        snprintf(err, errlen, "playback: reading %s: %s", path, strerror(-rc));
+        return rc;
+    }
+    if (got != FL_PB_KEY_BYTES || more) {
+        snprintf(err, errlen, "playback: %s is not a %d-byte key", path, FL_PB_KEY_BYTES);
+        return FL_EMALFORMED;
+    }
+    return 0;
+}
+
+/* ---- base64url without padding ---- */
+
+static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static size_t b64u_encode(const uint8_t *p, size_t n, char *out)
+{
+    size_t o = 0, i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        out[o++] = b64u[v >> 18];
+        out[o++] = b64u[(v >> 12) & 63];
+        out[o++] = b64u[(v >> 6) & 63];
+        out[o++] = b64u[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        out[o++] = b64u[v >> 18];
+        out[o++] = b64u[(v >> 12) & 63];
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+        out[o++] = b64u[v >> 18];
+        out[o++] = b64u[(v >> 12) & 63];
+        out[o++] = b64u[(v >> 6) & 63];
+    }
+    out[o] = 0;
+    return o;
+}
+
+static int b64u_value(uint8_t c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+/* Decode into out (cap bytes): the byte count, or -1 for anything but
+ * canonical unpadded base64url that fits. */
+static long b64u_decode(fl_slice_t s, uint8_t *out, size_t cap)
+{
+    if (s.n % 4 == 1)
+        return -1;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        int v = b64u_value(s.p[i]);
+        if (v < 0)
+            return -1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == cap)
+                return -1;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (acc & ((1u << bits) - 1)) /* non-zero leftover bits: not canonical */
+        return -1;
+    return (long)o;
+}
+
+/* ---- tokens ---- */
+
+static void mac(const uint8_t key[FL_PB_KEY_BYTES], const uint8_t *p, size_t n,
+                uint8_t out[FL_PB_TOKEN_MAC])
+{
+    unsigned len = FL_PB_TOKEN_MAC;
+    HMAC(EVP_sha256(), key, FL_PB_KEY_BYTES, p, n, out, &len);
+}
+
+#define RAW_CAP (FL_PB_TOKEN_HEAD + FL_STREAM_NAME_MAX + FL_PB_MAX_KEY_ID + FL_PB_TOKEN_MAC)
+
+int fl_pb_token_encode(const uint8_t key[FL_PB_KEY_BYTES], const fl_pb_session_t *s, char *out,
+                       size_t cap)
+{
+    size_t nn = strlen(s->name), kn = strlen(s->key_id);
+    if (nn == 0 || nn > FL_STREAM_NAME_MAX || kn > FL_PB_MAX_KEY_ID || s->max_fragments == 0 ||
+        s->max_fragments > 5000 || cap < FL_PB_TOKEN_CAP)
+        return FL_EINVAL;
+    uint8_t raw[RAW_CAP];
+    raw[0] = FL_PB_TOKEN_VERSION;
+    raw[1] = (uint8_t)s->mode;
+    raw[2] = (uint8_t)s->selector;
+    raw[3] = (uint8_t)s->container;
+    raw[4] = (uint8_t)s->discontinuity;
+    raw[5] = (uint8_t)((s->display_ts ? 1 : 0) | (s->has_start ? 2 : 0) | (s->has_end ? 4 : 0));
+    fl_store_le16(raw + 6, (uint16_t)s->max_fragments);
+    fl_store_le64(raw + 8, (uint64_t)s->incarnation_ms);
+    fl_store_le64(raw + 16, (uint64_t)(s->has_start ? s->start_ns : 0));
+    fl_store_le64(raw + 24, (uint64_t)(s->has_end ? s->end_ns : 0));
+    fl_store_le64(raw + 32, (uint64_t)s->issued_ms);
+    fl_store_le64(raw + 40, (uint64_t)s->expires_ms);
+    fl_store_le16(raw + 48, (uint16_t)nn);
+    raw[50] = (uint8_t)kn;
+    memcpy(raw + FL_PB_TOKEN_HEAD, s->name, nn);
+    memcpy(raw + FL_PB_TOKEN_HEAD + nn, s->key_id, kn);
+    size_t body = FL_PB_TOKEN_HEAD + nn + kn;
+    mac(key, raw, body, raw + body);
+    b64u_encode(raw, body + FL_PB_TOKEN_MAC, out);
+    return 0;
+}
+
+int fl_pb_token_decode(const uint8_t key[FL_PB_KEY_BYTES], fl_slice_t text, int64_t now_ms,
+                       fl_pb_session_t *out)
+{
+    uint8_t raw[RAW_CAP], want[FL_PB_TOKEN_MAC];
+    long n = b64u_decode(text, raw, sizeof raw);
+    if (n < FL_PB_TOKEN_HEAD + 1 + FL_PB_TOKEN_MAC)
+        return FL_EMALFORMED;
+    size_t nn = fl_load_le16(raw + 48), kn = raw[50];
+    if (nn == 0 || nn > FL_STREAM_NAME_MAX || kn > FL_PB_MAX_KEY_ID ||
+        (size_t)n != FL_PB_TOKEN_HEAD + nn + kn + FL_PB_TOKEN_MAC)
+        return FL_EMALFORMED;
+    size_t body = FL_PB_TOKEN_HEAD + nn + kn;
+    /* the tag first, in constant time: nothing of an unauthenticated
+     * token is believed, not even its version */
+    mac(key, raw, body, want);
+    if (CRYPTO_memcmp(want, raw + body, FL_PB_TOKEN_MAC) != 0)
+        return FL_EMALFORMED;
+    if (raw[0] != FL_PB_TOKEN_VERSION)
+        return FL_EVERSION;
+    if (raw[1] < FL_PB_LIVE || raw[1] > FL_PB_ON_DEMAND || raw[2] > 1 || raw[3] > 1 || raw[4] > 2 ||
+        raw[5] > 7)
+        return FL_EMALFORMED;
+    memset(out, 0, sizeof *out);
+    out->mode = (fl_pb_mode_t)raw[1];
+    out->selector = (fl_pb_selector_t)raw[2];
+    out->container = (fl_pb_container_t)raw[3];
+    out->discontinuity = (fl_pb_disc_t)raw[4];
+    out->display_ts = raw[5] & 1;
+    out->has_start = (raw[5] >> 1) & 1;
+    out->has_end = (raw[5] >> 2) & 1;
+    out->max_fragments = fl_load_le16(raw + 6);
+    out->incarnation_ms = (int64_t)fl_load_le64(raw + 8);
+    out->start_ns = (int64_t)fl_load_le64(raw + 16);
+    out->end_ns = (int64_t)fl_load_le64(raw + 24);
+    out->issued_ms = (int64_t)fl_load_le64(raw + 32);
+    out->expires_ms = (int64_t)fl_load_le64(raw + 40);
+    memcpy(out->name, raw + FL_PB_TOKEN_HEAD, nn);
+    out->name[nn] = 0;
+    memcpy(out->key_id, raw + FL_PB_TOKEN_HEAD + nn, kn);
+    out->key_id[kn] = 0;
+    /* only what fl_pb_token_encode writes: one text per session */
+    const char *why;
+    int bad = out->max_fragments == 0 || out->max_fragments > 5000 ||
+              (!out->has_start && out->start_ns) || (!out->has_end && out->end_ns) ||
+              fl_valid_stream_name(fl_slice(out->name, nn), &why) != 0;
+    for (size_t i = 0; i < kn; i++)
+        bad |= out->key_id[i] <= ' ' || out->key_id[i] > '~';
+    if (bad)
+        return FL_EMALFORMED;
+    if (now_ms > out->expires_ms)
+        return FL_EEXPIRED;
+    return 0;
+}

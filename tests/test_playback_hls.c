@@ -1,0 +1,787 @@
+/*
+ * tests/test_playback_hls.c — HLS sessions against the real framelogd:
+ * a known H.264 + AAC file pushed with PutMedia, session URLs from the AWS
+ * CLI (`aws kinesis-video-archived-media get-hls-streaming-session-url`),
+ * and ffprobe reading the URL as a player would (master playlist, media
+ * playlist, init and media segments): the same number of video frames as
+ * were pushed, the right codec and size, for fMP4 and MPEG-TS; a range
+ * that holds one fragment; tampered, expired and other-incarnation
+ * tokens; a restart that keeps sessions; CORS; and LIVE advancing while a
+ * producer streams in real time.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "media_harness.h"
+#include "server/playback/token.h"
+
+#define VIDEO_FRAMES 180 /* make_media(): 6 s at 30 fps */
+
+/* `aws kinesis-video-archived-media get-hls-streaming-session-url ARGS`:
+ * the URL (malloc'd), or NULL with the CLI's stderr in *err. */
+static char *session_url(const fl_test_server_t *s, char **args, char **err)
+{
+    char *argv[40];
+    int n = 0;
+    argv[n++] = "kinesis-video-archived-media";
+    argv[n++] = "get-hls-streaming-session-url";
+    for (int i = 0; args[i] && n < 38; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    char *out = NULL;
+    int rc = fl_test_aws(s, argv, &out, err);
+    if (rc != 0) {
+        free(out);
+        return NULL;
+    }
+    fl_json_doc_t *d = NULL;
+    ck_assert_msg(fl_json_parse(fl_slice_str(out), NULL, &d, NULL) == 0, "%s", out);
+    const fl_json_t *u = fl_json_get(fl_json_root(d), "HLSStreamingSessionURL");
+    ck_assert_msg(u && u->type == FL_JSON_STRING, "%s", out);
+    char *url = strdup(u->str);
+    fl_json_free(d);
+    free(out);
+    return url;
+}
+
+static char *session_url_ok(const fl_test_server_t *s, char **args)
+{
+    char *err = NULL;
+    char *url = session_url(s, args, &err);
+    ck_assert_msg(url != NULL, "get-hls-streaming-session-url failed: %s", err);
+    free(err);
+    ck_assert_msg(strstr(url, "/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=") != NULL, "%s",
+                  url);
+    return url;
+}
+
+typedef struct {
+    char codec[32];
+    int width, height;
+    long frames;
+} vprobe_t;
+
+/* ffprobe the URL's first video stream, counting its packets. */
+static void probe_video(const char *url, vprobe_t *p)
+{
+    char *argv[] = {"ffprobe",       "-v",
+                    "error",         "-select_streams",
+                    "v:0",           "-count_packets",
+                    "-show_entries", "stream=codec_name,width,height,nb_read_packets",
+                    "-of",           "csv=p=0",
+                    (char *)url,     NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(argv, 120000, &out, &err);
+    ck_assert_msg(rc == 0, "ffprobe %s: %s", url, err);
+    memset(p, 0, sizeof *p);
+    ck_assert_msg(sscanf(out, "%31[^,],%d,%d,%ld", p->codec, &p->width, &p->height, &p->frames) ==
+                      4,
+                  "ffprobe said: %s / %s", out, err);
+    free(out);
+    free(err);
+}
+
+/* The first video packet's pts_time (malloc'd). */
+static char *first_pts(const char *url)
+{
+    char *argv[] = {"ffprobe",
+                    "-v",
+                    "error",
+                    "-select_streams",
+                    "v:0",
+                    "-read_intervals",
+                    "%+#1",
+                    "-show_entries",
+                    "packet=pts_time",
+                    "-of",
+                    "csv=p=0",
+                    (char *)url,
+                    NULL};
+    char *out = NULL, *err = NULL;
+    ck_assert_msg(fl_test_run(argv, 60000, &out, &err) == 0, "ffprobe %s: %s", url, err);
+    free(err);
+    out[strcspn(out, ",\n")] = 0;
+    return out;
+}
+
+/* GET url with curl: the status; body and headers into *body / *headers
+ * (malloc'd) when not NULL. */
+static int http_get(const char *url, const char *method, char **body, char **headers)
+{
+    char *dir = fl_test_mkdtemp("get");
+    char bpath[4200], hpath[4200];
+    snprintf(bpath, sizeof bpath, "%s/body", dir);
+    snprintf(hpath, sizeof hpath, "%s/headers", dir);
+    char *argv[] = {"curl", "-sS",          "--max-time", "60",
+                    "-X",   (char *)method, "-H",         "Origin: http://player.example",
+                    "-o",   bpath,          "-D",         hpath,
+                    "-w",   "%{http_code}", (char *)url,  NULL};
+    char *out = NULL;
+    ck_assert_int_eq(fl_test_run(argv, 90000, &out, NULL), 0);
+    int status = atoi(out);
+    free(out);
+    if (body) {
+        *body = fl_test_read_file(bpath, NULL);
+        if (!*body)
+            *body = strdup("");
+    }
+    if (headers)
+        *headers = fl_test_read_file(hpath, NULL);
+    fl_test_rmtree(dir);
+    return status;
+}
+
+/* The URL with its path's file name replaced by name (same query). */
+static char *sibling(const char *url, const char *name)
+{
+    const char *q = strchr(url, '?');
+    const char *slash = q;
+    while (slash > url && slash[-1] != '/')
+        slash--;
+    size_t n = (size_t)(slash - url) + strlen(name) + strlen(q) + 1;
+    char *s = malloc(n);
+    snprintf(s, n, "%.*s%s%s", (int)(slash - url), url, name, q);
+    return s;
+}
+
+static int count_str(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static double g_start;
+
+/* A server with stream `name` holding the test file's 3 fragments, pushed
+ * with producer times from 60 s ago. */
+static void pushed_stream(fl_test_server_t *s, const char *name)
+{
+    make_media();
+    fl_test_server_start(s, NULL, NULL);
+    create_stream(s, name);
+    g_start = (double)time(NULL) - 60;
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(s, name, g_mkv, g_start, &acks, &err), 0);
+    check_ack_order(acks, 3);
+    free(acks);
+    free(err);
+}
+
+static void selector(char *buf, size_t cap, const char *type, double t0, double t1)
+{
+    snprintf(buf, cap,
+             "FragmentSelectorType=%s,TimestampRange={StartTimestamp=%.3f,EndTimestamp=%.3f}", type,
+             t0, t1);
+}
+
+START_TEST(on_demand_fmp4_and_ts_play_every_frame)
+{
+    fl_test_server_t s;
+    pushed_stream(&s, "hls");
+    char sel[256];
+    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
+
+    /* fMP4 */
+    char *a1[] = {"--stream-name",
+                  "hls",
+                  "--playback-mode",
+                  "ON_DEMAND",
+                  "--hls-fragment-selector",
+                  sel,
+                  NULL};
+    char *url = session_url_ok(&s, a1);
+    vprobe_t p;
+    probe_video(url, &p);
+    ck_assert_str_eq(p.codec, "h264");
+    ck_assert_int_eq(p.width, 320);
+    ck_assert_int_eq(p.height, 240);
+    ck_assert_int_eq(p.frames, VIDEO_FRAMES);
+
+    /* the stream's own times: the first video packet as GetMedia has it */
+    char gm[4300];
+    snprintf(gm, sizeof gm, "%s/getmedia.mkv", g_dir);
+    get_media_earliest(&s, "hls", gm);
+    char *t_hls = first_pts(url), *t_gm = first_pts(gm);
+    ck_assert_msg(strcmp(t_hls, t_gm) == 0, "HLS starts at %s, GetMedia at %s", t_hls, t_gm);
+    free(t_hls);
+    free(t_gm);
+
+    char *body = NULL, *hdrs = NULL;
+    ck_assert_int_eq(http_get(url, "GET", &body, &hdrs), 200);
+    ck_assert_msg(strstr(body, "CODECS=\"avc1.") && strstr(body, "mp4a.40.2") &&
+                      strstr(body, "RESOLUTION=320x240"),
+                  "%s", body);
+    ck_assert_msg(strcasestr(hdrs, "Access-Control-Allow-Origin: *") != NULL, "%s", hdrs);
+    free(body);
+    free(hdrs);
+    char *media = sibling(url, "getHLSMediaPlaylist.m3u8");
+    ck_assert_int_eq(http_get(media, "GET", &body, NULL), 200);
+    ck_assert_int_eq(count_str(body, "#EXTINF:"), 3);
+    ck_assert_int_eq(count_str(body, "#EXT-X-ENDLIST"), 1);
+    ck_assert_int_eq(count_str(body, "#EXT-X-MAP:"), 1);
+    ck_assert_int_eq(count_str(body, "getMP4MediaFragment.mp4?FragmentNumber="), 3);
+    ck_assert_int_eq(count_str(body, "#EXT-X-DISCONTINUITY\n"), 0); /* NEVER for producer time */
+    /* a segment: CORS too, and it is fMP4 */
+    const char *seg = strstr(body, "getMP4MediaFragment.mp4?");
+    char segurl[2000];
+    size_t sl = strcspn(seg, "\n");
+    snprintf(segurl, sizeof segurl, "%.*s%.*s", (int)(strrchr(url, '/') + 1 - url), url, (int)sl,
+             seg);
+    free(body);
+    ck_assert_int_eq(http_get(segurl, "GET", &body, &hdrs), 200);
+    ck_assert_msg(strcasestr(hdrs, "Access-Control-Allow-Origin: *") != NULL, "%s", hdrs);
+    ck_assert_msg(strcasestr(hdrs, "content-type: video/mp4") != NULL, "%s", hdrs);
+    free(body);
+    free(hdrs);
+    /* arguments in any order, after a long one the server does not know */
+    char *num = strstr(segurl, "FragmentNumber=") + strlen("FragmentNumber=");
+    char *tok = strstr(url, "SessionToken=");
+    char reordered[5000], junk[1500];
+    memset(junk, 'j', sizeof junk - 1);
+    junk[sizeof junk - 1] = 0;
+    snprintf(reordered, sizeof reordered,
+             "%.*sgetMP4MediaFragment.mp4?cb=%s&%s&FragmentNumber=%.*s",
+             (int)(strrchr(url, '/') + 1 - url), url, junk, tok, (int)strcspn(num, "&"), num);
+    ck_assert_int_eq(http_get(reordered, "GET", NULL, NULL), 200);
+    /* the fMP4 segment of a TS session's path is refused */
+    char *ts_path = sibling(segurl, "getTSFragment.ts");
+    ck_assert_int_eq(http_get(ts_path, "GET", NULL, NULL), 400);
+    free(ts_path);
+    free(media);
+    free(url);
+
+    /* MPEG-TS, by server time, with program date-times */
+    selector(sel, sizeof sel, "SERVER_TIMESTAMP", (double)time(NULL) - 120,
+             (double)time(NULL) + 60);
+    char *a2[] = {"--stream-name",
+                  "hls",
+                  "--playback-mode",
+                  "ON_DEMAND",
+                  "--container-format",
+                  "MPEG_TS",
+                  "--display-fragment-timestamp",
+                  "ALWAYS",
+                  "--hls-fragment-selector",
+                  sel,
+                  NULL};
+    url = session_url_ok(&s, a2);
+    probe_video(url, &p);
+    ck_assert_str_eq(p.codec, "h264");
+    ck_assert_int_eq(p.width, 320);
+    ck_assert_int_eq(p.height, 240);
+    ck_assert_int_eq(p.frames, VIDEO_FRAMES);
+    media = sibling(url, "getHLSMediaPlaylist.m3u8");
+    ck_assert_int_eq(http_get(media, "GET", &body, NULL), 200);
+    ck_assert_int_eq(count_str(body, "getTSFragment.ts?FragmentNumber="), 3);
+    ck_assert_int_eq(count_str(body, "#EXT-X-PROGRAM-DATE-TIME:20"), 3);
+    ck_assert_int_eq(count_str(body, "#EXT-X-DISCONTINUITY\n"), 2); /* ALWAYS for server time */
+    ck_assert_int_eq(count_str(body, "#EXT-X-MAP"), 0);
+    free(body);
+    free(media);
+    free(url);
+
+    /* a range that holds only the middle fragment: its 60 frames */
+    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start + 1.5, g_start + 2.5);
+    char *a3[] = {"--stream-name",
+                  "hls",
+                  "--playback-mode",
+                  "ON_DEMAND",
+                  "--hls-fragment-selector",
+                  sel,
+                  NULL};
+    url = session_url_ok(&s, a3);
+    probe_video(url, &p);
+    ck_assert_int_eq(p.frames, 60);
+    free(url);
+
+    /* MaxMediaPlaylistFragmentResults */
+    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
+    char *a4[] = {"--stream-name",
+                  "hls",
+                  "--playback-mode",
+                  "ON_DEMAND",
+                  "--max-media-playlist-fragment-results",
+                  "2",
+                  "--hls-fragment-selector",
+                  sel,
+                  NULL};
+    url = session_url_ok(&s, a4);
+    probe_video(url, &p);
+    ck_assert_int_eq(p.frames, 120);
+    free(url);
+    fl_test_server_free(&s);
+}
+END_TEST
+
+START_TEST(bad_requests_get_aws_errors)
+{
+    fl_test_server_t s;
+    pushed_stream(&s, "hls");
+    char sel[256], *err = NULL;
+
+    /* LIVE, first: the stream's newest fragment must be at most 30 s old */
+    char *a5[] = {"--stream-name", "hls", "--playback-mode", "LIVE", NULL};
+    char *url = session_url_ok(&s, a5);
+    char *media = sibling(url, "getHLSMediaPlaylist.m3u8"), *pl = NULL;
+    ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
+    ck_assert_int_eq(count_str(pl, "#EXTINF:"), 3);
+    ck_assert_int_eq(count_str(pl, "#EXT-X-ENDLIST"), 0);
+    free(pl);
+    free(media);
+    free(url);
+
+    /* unknown stream */
+    char *a1[] = {"--stream-name", "nope", "--playback-mode", "LIVE", NULL};
+    ck_assert_ptr_null(session_url(&s, a1, &err));
+    ck_assert_msg(strstr(err, "ResourceNotFoundException") != NULL, "%s", err);
+    free(err);
+
+    /* no fragments in the range */
+    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1000, g_start - 900);
+    char *a2[] = {"--stream-name",
+                  "hls",
+                  "--playback-mode",
+                  "ON_DEMAND",
+                  "--hls-fragment-selector",
+                  sel,
+                  NULL};
+    ck_assert_ptr_null(session_url(&s, a2, &err));
+    ck_assert_msg(strstr(err, "ResourceNotFoundException") != NULL, "%s", err);
+    free(err);
+
+    /* ON_DEMAND without a range; LIVE with one; Expires out of range */
+    char *a3[] = {"--stream-name", "hls", "--playback-mode", "ON_DEMAND", NULL};
+    ck_assert_ptr_null(session_url(&s, a3, &err));
+    ck_assert_msg(strstr(err, "InvalidArgumentException") != NULL, "%s", err);
+    free(err);
+    char *a4[] = {
+        "--stream-name", "hls", "--playback-mode", "LIVE", "--hls-fragment-selector", sel, NULL};
+    ck_assert_ptr_null(session_url(&s, a4, &err));
+    ck_assert_msg(strstr(err, "InvalidArgumentException") != NULL, "%s", err);
+    free(err);
+    char body[200];
+    snprintf(body, sizeof body, "{\"StreamName\":\"hls\",\"Expires\":100}");
+    char *out = NULL;
+    ck_assert_int_eq(post_json(&s, "/getHLSStreamingSessionURL", body, &out), 0);
+    ck_assert_msg(strstr(out, "InvalidArgumentException") != NULL, "%s", out);
+    free(out);
+
+    /* the preflight of a page on another origin */
+    char *hdrs = NULL;
+    char pf[300];
+    snprintf(pf, sizeof pf, "%s/hls/v1/getHLSMasterPlaylist.m3u8", s.url);
+    ck_assert_int_eq(http_get(pf, "OPTIONS", NULL, &hdrs), 204);
+    ck_assert_msg(strcasestr(hdrs, "Access-Control-Allow-Origin: *") &&
+                      strcasestr(hdrs, "Access-Control-Allow-Methods: GET"),
+                  "%s", hdrs);
+    free(hdrs);
+    fl_test_server_free(&s);
+}
+END_TEST
+
+START_TEST(tokens_are_checked_and_survive_a_restart)
+{
+    fl_test_server_t s;
+    pushed_stream(&s, "hls");
+    char sel[256];
+    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
+    char *a1[] = {"--stream-name",
+                  "hls",
+                  "--playback-mode",
+                  "ON_DEMAND",
+                  "--hls-fragment-selector",
+                  sel,
+                  NULL};
+    char *url = session_url_ok(&s, a1);
+    char *body = NULL, *hdrs = NULL;
+    ck_assert_int_eq(http_get(url, "GET", NULL, NULL), 200);
+
+    /* the key file: 32 bytes, mode 0600 */
+    char keypath[4200];
+    snprintf(keypath, sizeof keypath, "%s/playback.key", s.data_dir);
+    struct stat st;
+    ck_assert_int_eq(stat(keypath, &st), 0);
+    ck_assert_int_eq(st.st_size, FL_PB_KEY_BYTES);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+
+    /* every byte of the token matters: alter one character */
+    char *tok = strstr(url, "SessionToken=") + strlen("SessionToken=");
+    size_t tl = strlen(tok);
+    for (size_t at = 0; at < tl; at += tl / 5) {
+        char *bad = strdup(url);
+        char *c = strstr(bad, "SessionToken=") + strlen("SessionToken=") + at;
+        *c = *c == 'A' ? 'B' : 'A';
+        ck_assert_int_eq(http_get(bad, "GET", &body, &hdrs), 403);
+        ck_assert_msg(strstr(hdrs, "NotAuthorizedException") != NULL, "%s", hdrs);
+        ck_assert_msg(strcasestr(hdrs, "Access-Control-Allow-Origin: *") != NULL, "%s", hdrs);
+        free(body);
+        free(hdrs);
+        free(bad);
+    }
+
+    /* expired: the same session, signed with the server's key, whose
+     * expiry has passed */
+    size_t kn;
+    char *key = fl_test_read_file(keypath, &kn);
+    ck_assert_uint_eq(kn, FL_PB_KEY_BYTES);
+    fl_pb_session_t sess;
+    int64_t now_ms = fl_time_real_ns() / 1000000;
+    ck_assert_int_eq(fl_pb_token_decode((const uint8_t *)key, fl_slice_str(tok), now_ms, &sess), 0);
+    ck_assert_str_eq(sess.name, "hls");
+    ck_assert_int_eq(sess.mode, FL_PB_ON_DEMAND);
+    ck_assert_int_eq(sess.expires_ms - sess.issued_ms, 300000); /* Expires defaults to 300 s */
+    sess.expires_ms = now_ms - 1000;
+    char old[FL_PB_TOKEN_CAP];
+    ck_assert_int_eq(fl_pb_token_encode((const uint8_t *)key, &sess, old, sizeof old), 0);
+    ck_assert_int_eq(fl_pb_token_decode((const uint8_t *)key, fl_slice_str(old), now_ms, &sess),
+                     FL_EEXPIRED);
+    char expired[3000];
+    snprintf(expired, sizeof expired, "%.*s%s", (int)(tok - url), url, old);
+    ck_assert_int_eq(http_get(expired, "GET", &body, NULL), 403);
+    ck_assert_msg(strstr(body, "NotAuthorizedException") && strstr(body, "expired"), "%s", body);
+    free(body);
+    char *seg = sibling(expired, "getHLSMediaPlaylist.m3u8");
+    ck_assert_int_eq(http_get(seg, "GET", NULL, NULL), 403);
+    free(seg);
+    free(key);
+
+    /* a restart keeps the key, so the session goes on (at the new port) */
+    char *dir = strdup(s.data_dir);
+    ck_assert_int_eq(fl_test_server_stop(&s, 10000), 0);
+    fl_test_server_t s2;
+    fl_test_server_start(&s2, dir, NULL);
+    char moved[3000];
+    snprintf(moved, sizeof moved, "%s%s", s2.url, strstr(url, "/hls/v1/"));
+    vprobe_t p;
+    probe_video(moved, &p);
+    ck_assert_int_eq(p.frames, VIDEO_FRAMES);
+
+    /* the stream deleted and made again: the old session's stream is gone */
+    char *out = NULL, req[600];
+    snprintf(req, sizeof req, "{\"StreamName\":\"hls\"}");
+    ck_assert_int_eq(post_json(&s2, "/describeStream", req, &out), 0);
+    char *arn = strstr(out, "arn:aws:kinesisvideo");
+    ck_assert_ptr_nonnull(arn);
+    arn[strcspn(arn, "\"")] = 0;
+    snprintf(req, sizeof req, "{\"StreamARN\":\"%s\"}", arn);
+    free(out);
+    ck_assert_int_eq(post_json(&s2, "/deleteStream", req, &out), 0);
+    free(out);
+    create_stream(&s2, "hls");
+    ck_assert_int_eq(http_get(moved, "GET", &body, NULL), 404);
+    ck_assert_msg(strstr(body, "ResourceNotFoundException") != NULL, "%s", body);
+    free(body);
+    free(url);
+    fl_test_server_free(&s2);
+    fl_test_server_free(&s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* LIVE while a producer streams in real time: the playlist's window moves
+ * on, new fragments appear, and it never ends. */
+START_TEST(live_advances_while_a_producer_streams)
+{
+    make_media();
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "live");
+    /* 12 s of 1 s fragments, sent at the pace of its timestamps */
+    char mkv[4300], cmd[9000];
+    snprintf(mkv, sizeof mkv, "%s/live.mkv", g_dir);
+    char *ff[] = {"ffmpeg",
+                  "-hide_banner",
+                  "-loglevel",
+                  "error",
+                  "-y",
+                  "-f",
+                  "lavfi",
+                  "-i",
+                  "testsrc=size=320x240:rate=30",
+                  "-t",
+                  "12",
+                  "-c:v",
+                  "libx264",
+                  "-g",
+                  "30",
+                  "-keyint_min",
+                  "30",
+                  "-sc_threshold",
+                  "0",
+                  "-pix_fmt",
+                  "yuv420p",
+                  "-cluster_time_limit",
+                  "10000",
+                  "-f",
+                  "matroska",
+                  mkv,
+                  NULL};
+    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -hide_banner -loglevel error -re -i %s -c copy -cluster_time_limit 10000 "
+             "-f matroska - | curl -sS -N --max-time 60 -H 'x-amzn-stream-name: live' "
+             "-H 'x-amzn-fragment-timecode-type: RELATIVE' "
+             "-H 'x-amzn-producer-start-timestamp: %.3f' -H 'Transfer-Encoding: chunked' "
+             "-H 'Content-Type: application/octet-stream' -X POST -T - %s/putMedia",
+             mkv, (double)time(NULL), s.url);
+    /* curl -T - streams stdin as it comes (--data-binary @- would read it all first) */
+    char *sh[] = {"sh", "-c", cmd, NULL};
+    fl_test_proc_t prod;
+    ck_assert_int_eq(fl_test_spawn(&prod, sh, NULL), 0);
+
+    /* a session once the first fragment is there */
+    char *url = NULL, *err = NULL;
+    char *a1[] = {"--stream-name",
+                  "live",
+                  "--playback-mode",
+                  "LIVE",
+                  "--max-media-playlist-fragment-results",
+                  "3",
+                  NULL};
+    long long t0 = fl_test_now_ms();
+    while (!url && fl_test_now_ms() - t0 < 15000) {
+        url = session_url(&s, a1, &err);
+        free(err);
+        err = NULL;
+        if (!url)
+            usleep(300000);
+    }
+    ck_assert_msg(url != NULL, "no LIVE session within 15 s");
+    char *media = sibling(url, "getHLSMediaPlaylist.m3u8");
+    char first_seq[64] = "", last_seq[64] = "";
+    int changes = 0;
+    t0 = fl_test_now_ms();
+    while (fl_test_now_ms() - t0 < 8000) {
+        char *pl = NULL;
+        ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
+        ck_assert_int_eq(count_str(pl, "#EXT-X-ENDLIST"), 0);
+        ck_assert_int_le(count_str(pl, "#EXTINF:"), 3);
+        const char *m = strstr(pl, "#EXT-X-MEDIA-SEQUENCE:");
+        ck_assert_ptr_nonnull(m);
+        char seq[64];
+        sscanf(m + strlen("#EXT-X-MEDIA-SEQUENCE:"), "%63s", seq);
+        if (!first_seq[0])
+            snprintf(first_seq, sizeof first_seq, "%s", seq);
+        if (last_seq[0] && strcmp(seq, last_seq) != 0)
+            changes++;
+        snprintf(last_seq, sizeof last_seq, "%s", seq);
+        free(pl);
+        usleep(500000);
+    }
+    ck_assert_msg(changes >= 3, "the LIVE window moved %d times in 8 s (from %s to %s)", changes,
+                  first_seq, last_seq);
+    /* and what it lists plays: a player's first 30 video frames (a live
+     * playlist has no end, so ffprobe stops after them) */
+    char *pv[] = {"ffprobe",    "-v",
+                  "error",      "-select_streams",
+                  "v:0",        "-read_intervals",
+                  "%+#30",      "-show_entries",
+                  "packet=pts", "-of",
+                  "csv=p=0",    url,
+                  NULL};
+    char *out = NULL;
+    ck_assert_int_eq(fl_test_run(pv, 60000, &out, &err), 0);
+    ck_assert_msg(count_str(out, "\n") == 30, "%s / %s", out, err);
+    free(out);
+    free(err);
+    free(media);
+    free(url);
+    fl_test_wait(&prod, 30000);
+    fl_test_proc_free(&prod);
+    fl_test_server_free(&s);
+}
+END_TEST
+
+/* H.265: the session's codec string and segments are HEVC's. */
+START_TEST(h265_plays_through_fmp4_and_ts)
+{
+    make_media();
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "hevc");
+    char mkv[4300];
+    snprintf(mkv, sizeof mkv, "%s/hevc.mkv", g_dir);
+    char *ff[] = {"ffmpeg",
+                  "-hide_banner",
+                  "-loglevel",
+                  "error",
+                  "-y",
+                  "-f",
+                  "lavfi",
+                  "-i",
+                  "testsrc=size=320x240:rate=30",
+                  "-t",
+                  "4",
+                  "-c:v",
+                  "libx265",
+                  "-x265-params",
+                  "keyint=60:min-keyint=60:scenecut=0:log-level=error",
+                  "-pix_fmt",
+                  "yuv420p",
+                  "-cluster_time_limit",
+                  "10000",
+                  "-f",
+                  "matroska",
+                  mkv,
+                  NULL};
+    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+    double start = (double)time(NULL) - 60;
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "hevc", mkv, start, &acks, &err), 0);
+    check_ack_order(acks, 2);
+    free(acks);
+    free(err);
+    char sel[256];
+    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", start - 1, start + 100);
+    char *a1[] = {"--stream-name",
+                  "hevc",
+                  "--playback-mode",
+                  "ON_DEMAND",
+                  "--hls-fragment-selector",
+                  sel,
+                  NULL};
+    char *url = session_url_ok(&s, a1);
+    char *body = NULL;
+    ck_assert_int_eq(http_get(url, "GET", &body, NULL), 200);
+    ck_assert_msg(strstr(body, "CODECS=\"hvc1.") && strstr(body, "RESOLUTION=320x240"), "%s", body);
+    free(body);
+    vprobe_t p;
+    probe_video(url, &p);
+    ck_assert_str_eq(p.codec, "hevc");
+    ck_assert_int_eq(p.width, 320);
+    ck_assert_int_eq(p.frames, 120);
+    free(url);
+    char *a2[] = {"--stream-name",
+                  "hevc",
+                  "--playback-mode",
+                  "ON_DEMAND",
+                  "--container-format",
+                  "MPEG_TS",
+                  "--hls-fragment-selector",
+                  sel,
+                  NULL};
+    url = session_url_ok(&s, a2);
+    probe_video(url, &p);
+    ck_assert_str_eq(p.codec, "hevc");
+    ck_assert_int_eq(p.frames, 120);
+    free(url);
+    fl_test_server_free(&s);
+}
+END_TEST
+
+/* Reload a media playlist until it is complete (#EXT-X-ENDLIST) or
+ * timeout_ms pass; it never lists more than max segments meanwhile. The
+ * last one (malloc'd). */
+static char *await_playlist(const char *media, int max, long long timeout_ms)
+{
+    long long t0 = fl_test_now_ms();
+    for (;;) {
+        char *pl = NULL;
+        ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
+        ck_assert_msg(count_str(pl, "#EXTINF:") <= max, "%s", pl);
+        if (count_str(pl, "#EXT-X-ENDLIST") || fl_test_now_ms() - t0 > timeout_ms)
+            return pl;
+        free(pl);
+        usleep(200000);
+    }
+}
+
+/* LIVE_REPLAY: from a start time, paced by the wall clock since the
+ * session was issued, ended once past its end. */
+START_TEST(live_replay_is_paced_and_ends)
+{
+    fl_test_server_t s;
+    pushed_stream(&s, "hls");
+    char sel[256];
+    /* fragments start at +0, +2 and +4 s: the range holds the first two */
+    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 3);
+    char *a1[] = {"--stream-name",
+                  "hls",
+                  "--playback-mode",
+                  "LIVE_REPLAY",
+                  "--hls-fragment-selector",
+                  sel,
+                  NULL};
+    long long issued = fl_test_now_ms();
+    char *url = session_url_ok(&s, a1);
+    char *media = sibling(url, "getHLSMediaPlaylist.m3u8"), *pl = NULL;
+    ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
+    if (fl_test_now_ms() - issued < 2500) { /* the replay clock is not at +2 s yet */
+        ck_assert_msg(count_str(pl, "#EXTINF:") == 1, "%s", pl);
+        ck_assert_int_eq(count_str(pl, "#EXT-X-ENDLIST"), 0);
+    }
+    free(pl);
+    /* the second fragment comes once the replay clock reaches it (about
+     * 3 s after the server issued the session, which is later than
+     * `issued` by however long the CLI took), then the end */
+    pl = await_playlist(media, 2, 20000);
+    ck_assert_msg(count_str(pl, "#EXTINF:") == 2 && count_str(pl, "#EXT-X-ENDLIST") == 1, "%s", pl);
+    free(pl);
+    vprobe_t p;
+    probe_video(url, &p);
+    ck_assert_int_eq(p.frames, 120);
+    free(media);
+    free(url);
+
+    /* a range past the newest fragment ends once the clock is past it */
+    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start + 3.5, g_start + 4.5);
+    url = session_url_ok(&s, a1);
+    media = sibling(url, "getHLSMediaPlaylist.m3u8");
+    pl = await_playlist(media, 1, 20000);
+    ck_assert_msg(count_str(pl, "#EXTINF:") == 1 && count_str(pl, "#EXT-X-ENDLIST") == 1, "%s", pl);
+    free(pl);
+    free(media);
+    free(url);
+    fl_test_server_free(&s);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("playback_hls");
+    TCase *t = tcase_create("on_demand");
+    tcase_add_test(t, on_demand_fmp4_and_ts_play_every_frame);
+    suite_add_tcase(s, t);
+    t = tcase_create("h265");
+    tcase_add_test(t, h265_plays_through_fmp4_and_ts);
+    suite_add_tcase(s, t);
+    t = tcase_create("errors");
+    tcase_add_test(t, bad_requests_get_aws_errors);
+    suite_add_tcase(s, t);
+    t = tcase_create("tokens");
+    tcase_add_test(t, tokens_are_checked_and_survive_a_restart);
+    suite_add_tcase(s, t);
+    t = tcase_create("replay");
+    tcase_add_test(t, live_replay_is_paced_and_ends);
+    suite_add_tcase(s, t);
+    t = tcase_create("live");
+    tcase_add_test(t, live_advances_while_a_producer_streams);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    /* the AWS CLI v2 (Debian's, in /usr/bin) rather than a v1 shim earlier
+     * on the PATH: fl_test_aws runs the first `aws` it finds */
+    if (access("/usr/bin/aws", X_OK) == 0) {
+        const char *path = getenv("PATH");
+        char *p = malloc(strlen(path ? path : "") + 16);
+        sprintf(p, "/usr/bin:%s", path ? path : "");
+        setenv("PATH", p, 1);
+        free(p);
+    }
+    int rc = fl_test_main(suite());
+    if (g_dir)
+        fl_test_rmtree(g_dir);
+    return rc;
+}
