@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "media_harness.h"
+#include "server/core/token.h"
 #include "server/playback/token.h"
 
 #define VIDEO_FRAMES 180 /* make_media(): 6 s at 30 fps */
@@ -405,12 +406,13 @@ START_TEST(tokens_are_checked_and_survive_a_restart)
     char *body = NULL, *hdrs = NULL;
     ck_assert_int_eq(http_get(url, "GET", NULL, NULL), 200);
 
-    /* the key file: 32 bytes, mode 0600 */
+    /* the server's token key file (core/token.h), mode 0600; sessions are
+     * sealed under its playback subkey */
     char keypath[4200];
-    snprintf(keypath, sizeof keypath, "%s/playback.key", s.data_dir);
+    snprintf(keypath, sizeof keypath, "%s/server.key", s.data_dir);
     struct stat st;
     ck_assert_int_eq(stat(keypath, &st), 0);
-    ck_assert_int_eq(st.st_size, FL_PB_KEY_BYTES);
+    ck_assert_int_eq(st.st_size, 8 + FL_TOKEN_KEY_BYTES);
     ck_assert_int_eq(st.st_mode & 0777, 0600);
 
     /* every byte of the token matters: alter one character */
@@ -431,19 +433,21 @@ START_TEST(tokens_are_checked_and_survive_a_restart)
     /* expired: the same session, signed with the server's key, whose
      * expiry has passed */
     size_t kn;
-    char *key = fl_test_read_file(keypath, &kn);
-    ck_assert_uint_eq(kn, FL_PB_KEY_BYTES);
+    char *file = fl_test_read_file(keypath, &kn);
+    ck_assert_uint_eq(kn, 8 + FL_TOKEN_KEY_BYTES);
+    uint8_t key[FL_PB_KEY_BYTES];
+    fl_token_subkey((const uint8_t *)file + 8, FL_PB_KEY_LABEL, key);
+    free(file);
     fl_pb_session_t sess;
     int64_t now_ms = fl_time_real_ns() / 1000000;
-    ck_assert_int_eq(fl_pb_token_decode((const uint8_t *)key, fl_slice_str(tok), now_ms, &sess), 0);
+    ck_assert_int_eq(fl_pb_token_decode(key, fl_slice_str(tok), now_ms, &sess), 0);
     ck_assert_str_eq(sess.name, "hls");
     ck_assert_int_eq(sess.mode, FL_PB_ON_DEMAND);
     ck_assert_int_eq(sess.expires_ms - sess.issued_ms, 300000); /* Expires defaults to 300 s */
     sess.expires_ms = now_ms - 1000;
     char old[FL_PB_TOKEN_CAP];
-    ck_assert_int_eq(fl_pb_token_encode((const uint8_t *)key, &sess, old, sizeof old), 0);
-    ck_assert_int_eq(fl_pb_token_decode((const uint8_t *)key, fl_slice_str(old), now_ms, &sess),
-                     FL_EEXPIRED);
+    ck_assert_int_eq(fl_pb_token_encode(key, &sess, old, sizeof old), 0);
+    ck_assert_int_eq(fl_pb_token_decode(key, fl_slice_str(old), now_ms, &sess), FL_EEXPIRED);
     char expired[3000];
     snprintf(expired, sizeof expired, "%.*s%s", (int)(tok - url), url, old);
     ck_assert_int_eq(http_get(expired, "GET", &body, NULL), 403);
@@ -452,7 +456,6 @@ START_TEST(tokens_are_checked_and_survive_a_restart)
     char *seg = sibling(expired, "getHLSMediaPlaylist.m3u8");
     ck_assert_int_eq(http_get(seg, "GET", NULL, NULL), 403);
     free(seg);
-    free(key);
 
     /* a restart keeps the key, so the session goes on (at the new port) */
     char *dir = strdup(s.data_dir);

@@ -2,8 +2,8 @@
  * tests/test_playback_token.c — HLS session tokens (server/playback/token.h)
  * in-process: the byte format as docs/playback.md writes it (built here
  * independently and signed with libcrypto), round trips, every altered bit
- * refused, expiry, another version, and the playback key file (made once,
- * 0600, kept across loads, refused when damaged).
+ * refused, expiry, another version (the key is the server's token key's
+ * subkey: tests/test_server_token.c).
  */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -179,31 +179,6 @@ START_TEST(expiry_and_bounds)
 }
 END_TEST
 
-START_TEST(the_key_file_is_made_once_and_kept)
-{
-    char *dir = fl_test_mkdtemp("pbkey");
-    char err[300], path[4200];
-    uint8_t k1[FL_PB_KEY_BYTES], k2[FL_PB_KEY_BYTES];
-    ck_assert_int_eq(fl_pb_key_load(dir, k1, err, sizeof err), 0);
-    snprintf(path, sizeof path, "%s/playback.key", dir);
-    struct stat st;
-    ck_assert_int_eq(stat(path, &st), 0);
-    ck_assert_int_eq(st.st_mode & 0777, 0600);
-    ck_assert_int_eq(st.st_size, FL_PB_KEY_BYTES);
-    ck_assert_int_eq(fl_pb_key_load(dir, k2, err, sizeof err), 0);
-    ck_assert_int_eq(memcmp(k1, k2, sizeof k1), 0);
-    /* no temp file is left behind */
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    ck_assert_int_ne(stat(tmp, &st), 0);
-    /* a damaged key is refused, not replaced */
-    ck_assert_int_eq(fl_test_write_file(path, "short", 5), 0);
-    ck_assert_int_eq(fl_pb_key_load(dir, k2, err, sizeof err), FL_EMALFORMED);
-    ck_assert_msg(strstr(err, "playback.key") != NULL, "%s", err);
-    fl_test_rmtree(dir);
-}
-END_TEST
-
 static Suite *suite(void)
 {
     Suite *s = suite_create("playback_token");
@@ -213,7 +188,6 @@ static Suite *suite(void)
     tcase_add_test(t, expiry_and_bounds);
     suite_add_tcase(s, t);
     t = tcase_create("key");
-    tcase_add_test(t, the_key_file_is_made_once_and_kept);
     suite_add_tcase(s, t);
     return s;
 }

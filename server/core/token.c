@@ -40,6 +40,12 @@ const uint8_t *fl_server_token_key(const struct fl_server *s)
     return s->token_key;
 }
 
+void fl_token_subkey(const uint8_t key[FL_TOKEN_KEY_BYTES], const char *label,
+                     uint8_t out[FL_TOKEN_KEY_BYTES])
+{
+    mac(key, (const uint8_t *)label, strlen(label), out);
+}
+
 int fl_token_seal(const uint8_t key[FL_TOKEN_KEY_BYTES], uint8_t kind, fl_slice_t payload,
                   int64_t expires_ms, fl_buf_t *out)
 {

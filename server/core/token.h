@@ -43,6 +43,13 @@ int fl_token_open(const uint8_t key[FL_TOKEN_KEY_BYTES], uint8_t kind, fl_slice_
 /* The server's token key (fl_token_key_load at start). */
 const uint8_t *fl_server_token_key(const struct fl_server *s);
 
+/* A key for one purpose, derived from the server's token key:
+ * HMAC-SHA-256(key, label). A feature whose tokens have a format of their
+ * own (HLS sessions) seals them under its subkey, so no token of one
+ * format can pass for a token of another. */
+void fl_token_subkey(const uint8_t key[FL_TOKEN_KEY_BYTES], const char *label,
+                     uint8_t out[FL_TOKEN_KEY_BYTES]);
+
 /* Load the data dir's token key, creating it on first start (core use:
  * fl_server_new). Returns 0, or a negative code with a reason in err. */
 int fl_token_key_load(const char *data_dir, uint8_t key[FL_TOKEN_KEY_BYTES], char *err,

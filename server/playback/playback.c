@@ -12,6 +12,8 @@
  */
 #include "server/playback/playback.h"
 
+#include "server/core/token.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,11 +113,9 @@ static int pb_init(struct fl_server *s, void **state, char *err, size_t errlen)
         return FL_EINVAL;
     }
     const fl_config_t *cfg = fl_server_config(s);
-    int rc = fl_pb_key_load(cfg->data_dir, pb->key, err, errlen);
-    if (rc) {
-        free(pb);
-        return rc;
-    }
+    /* the sessions' key: the server's token key (core/token.h), made for
+     * this purpose only */
+    fl_token_subkey(fl_server_token_key(s), FL_PB_KEY_LABEL, pb->key);
     pb->cors_any = cfg->n_listen > 0;
     for (int i = 0; i < cfg->n_listen; i++)
         if (!fl_config_host_is_loopback(cfg->listen[i].host))

@@ -1,132 +1,16 @@
 /*
- * server/playback/token.c — see token.h: the playback key file and the
- * session tokens (HMAC-SHA256 with OpenSSL's libcrypto, base64url).
+ * server/playback/token.c — see token.h: the session tokens (HMAC-SHA256
+ * with OpenSSL's libcrypto, base64url) under the key the module derives
+ * from the server's token key.
  */
 #include "server/playback/token.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/error.h"
-
-#define KEY_FILE "playback.key"
-
-/* ---- the key file ---- */
-
-static int read_all(int fd, uint8_t *p, size_t n, size_t *got)
-{
-    size_t off = 0;
-    while (off < n) {
-        ssize_t r = read(fd, p + off, n - off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
-        if (r == 0)
-            break;
-        off += (size_t)r;
-    }
-    *got = off;
-    return 0;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    size_t off = 0;
-    while (off < n) {
-        ssize_t w = write(fd, p + off, n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        off += (size_t)w;
-    }
-    return 0;
-}
-
-/* A new key: written to a temp file, fsynced, renamed, directory fsynced
- * (a crash leaves either no key or the whole key). */
-static int key_create(const char *dir, const char *path, uint8_t key[FL_PB_KEY_BYTES], char *err,
-                      size_t errlen)
-{
-    char tmp[4200];
-    int fd = -1, rc = 0;
-    snprintf(tmp, sizeof tmp, "%s/" KEY_FILE ".tmp", dir);
-    if (RAND_bytes(key, FL_PB_KEY_BYTES) != 1) {
-        snprintf(err, errlen, "playback: no random bytes for the playback key");
-        return FL_ECRYPTO;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "playback: creating %s: %s", tmp, strerror(-rc));
-        return rc;
-    }
-    if ((rc = write_all(fd, key, FL_PB_KEY_BYTES)) != 0 || (fsync(fd) != 0 && (rc = -errno))) {
-        snprintf(err, errlen, "playback: writing %s: %s", tmp, strerror(-rc));
-        goto fail;
-    }
-    close(fd);
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        rc = -errno;
-        snprintf(err, errlen, "playback: renaming %s: %s", tmp, strerror(-rc));
-        goto fail;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        rc = -errno;
-        if (dfd >= 0)
-            close(dfd);
-        snprintf(err, errlen, "playback: syncing %s: %s", dir, strerror(-rc));
-        return rc;
-    }
-    close(dfd);
-    return 0;
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    OPENSSL_cleanse(key, FL_PB_KEY_BYTES);
-    return rc;
-}
-
-int fl_pb_key_load(const char *dir, uint8_t key[FL_PB_KEY_BYTES], char *err, size_t errlen)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/" KEY_FILE, dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT)
-        return key_create(dir, path, key, err, errlen);
-    if (fd < 0) {
-        int rc = -errno;
-        snprintf(err, errlen, "playback: opening %s: %s", path, strerror(-rc));
-        return rc;
-    }
-    uint8_t extra[1];
-    size_t got = 0, more = 0;
-    int rc = read_all(fd, key, FL_PB_KEY_BYTES, &got);
-    if (!rc)
-        rc = read_all(fd, extra, 1, &more);
-    close(fd);
-    if (rc) {
-        snprintf(err, errlen, "playback: reading %s: %s", path, strerror(-rc));
-        return rc;
-    }
-    if (got != FL_PB_KEY_BYTES || more) {
-        snprintf(err, errlen, "playback: %s is not a %d-byte key", path, FL_PB_KEY_BYTES);
-        return FL_EMALFORMED;
-    }
-    return 0;
-}
 
 /* ---- base64url without padding ---- */
 

@@ -11,9 +11,9 @@
  * what the token says. Thousands of viewers cost no server memory; a
  * restart ends no session, because the key survives it.
  *
- * The key: 32 random bytes in <data dir>/playback.key (mode 0600), made on
- * the first start that runs the playback module (temp file, fsync, rename,
- * directory fsync) and read on every later one.
+ * The key: derived from the server's token key (core/token.h,
+ * <data dir>/server.key) as HMAC-SHA256(token key, FL_PB_KEY_LABEL), so it
+ * survives restarts and no token of another format passes for a session.
  *
  * Token bytes, version 1 (all integers little-endian), then base64url
  * (RFC 4648 §5) without padding (docs/playback.md):
@@ -52,6 +52,7 @@
 
 #define FL_PB_TOKEN_VERSION 1
 #define FL_PB_KEY_BYTES     32
+#define FL_PB_KEY_LABEL     "framelog playback session v1"
 #define FL_PB_TOKEN_HEAD    51
 #define FL_PB_TOKEN_MAC     32
 #define FL_PB_MAX_KEY_ID    128
@@ -79,10 +80,6 @@ typedef struct {
     char name[FL_STREAM_NAME_MAX + 1];
     char key_id[FL_PB_MAX_KEY_ID + 1];
 } fl_pb_session_t;
-
-/* Read the playback key from dir/playback.key, or make it (see above).
- * 0, or a negative code with a one-line reason in err. */
-int fl_pb_key_load(const char *dir, uint8_t key[FL_PB_KEY_BYTES], char *err, size_t errlen);
 
 /* The session as a token (base64url text, NUL-terminated) into out, which
  * has FL_PB_TOKEN_CAP bytes. FL_EINVAL for a session that breaks the
