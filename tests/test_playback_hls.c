@@ -406,6 +406,28 @@ START_TEST(tokens_are_checked_and_survive_a_restart)
     char *body = NULL, *hdrs = NULL;
     ck_assert_int_eq(http_get(url, "GET", NULL, NULL), 200);
 
+    /* a client that sends Host without the port (AWS's C producers do)
+     * still gets a URL with the port it came in on */
+    {
+        char want[128], post[160];
+        snprintf(want, sizeof want, "http://127.0.0.1:%d/hls/v1/", s.port);
+        snprintf(post, sizeof post, "%s/getHLSStreamingSessionURL", s.url);
+        char *args[] = {"curl",
+                        "-s",
+                        "-H",
+                        "Host: 127.0.0.1",
+                        "-H",
+                        "Content-Type: application/json",
+                        "--data-binary",
+                        "{\"StreamName\":\"hls\",\"PlaybackMode\":\"LIVE\"}",
+                        post,
+                        NULL};
+        char *out = NULL;
+        ck_assert_int_eq(fl_test_run(args, 30000, &out, NULL), 0);
+        ck_assert_msg(out && strstr(out, want), "want %s in %s", want, out);
+        free(out);
+    }
+
     /* the server's token key file (core/token.h), mode 0600; sessions are
      * sealed under its playback subkey */
     char keypath[4200];

@@ -345,6 +345,36 @@ static int prepare_aws(fl_http_req_t *r)
     return 0;
 }
 
+void fl_http_base_url(fl_http_req_t *r, char *buf, size_t cap)
+{
+    const char *adv = r->srv->cfg->advertised_endpoint;
+    if (adv) {
+        snprintf(buf, cap, "%s", adv);
+        return;
+    }
+    char host[300];
+    int hl = lws_hdr_copy(r->wsi, host, sizeof host, WSI_TOKEN_HOST);
+    int sane = hl > 0;
+    for (int i = 0; i < hl; i++)
+        if (!(host[i] == '.' || host[i] == ':' || host[i] == '-' || host[i] == '[' ||
+              host[i] == ']' || (host[i] >= '0' && host[i] <= '9') ||
+              (host[i] >= 'a' && host[i] <= 'z') || (host[i] >= 'A' && host[i] <= 'Z')))
+            sane = 0;
+    if (!sane) {
+        snprintf(buf, cap, "%s", r->srv->base_url);
+        return;
+    }
+    /* a port is what follows the last ':' outside an [IPv6] literal */
+    const char *close = strrchr(host, ']');
+    int has_port = strchr(close ? close : host, ':') != NULL;
+    int port = lws_get_vhost_listen_port(lws_get_vhost(r->wsi));
+    const char *scheme = lws_is_ssl(r->wsi) ? "https" : "http";
+    if (has_port || port <= 0)
+        snprintf(buf, cap, "%s://%s", scheme, host);
+    else
+        snprintf(buf, cap, "%s://%s:%d", scheme, host, port);
+}
+
 const fl_json_t *fl_http_json(const fl_http_req_t *r, const char *key)
 {
     return r->json ? fl_json_get(fl_json_root(r->json), key) : NULL;

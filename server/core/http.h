@@ -200,6 +200,14 @@ int fl_http_stream_write_pre(fl_http_req_t *r, uint8_t *p, size_t n, int final);
  * returns its length, or -1 when absent or longer than cap - 1. */
 int fl_http_header(fl_http_req_t *r, const char *custom_name, char *buf, size_t cap);
 
+/* This server's URL as the client can reach it (no path), for answers that
+ * name an endpoint (GetDataEndpoint, HLS session URLs): the advertised
+ * endpoint when one is configured (behind a proxy or NAT), else the
+ * address the client used (its Host header, with the port the request
+ * came in on when Host has none, as AWS's C producers send it), else the
+ * first listener's. */
+void fl_http_base_url(fl_http_req_t *r, char *buf, size_t cap);
+
 /* A member of the JSON body (FL_ROUTE_AWS routes), or NULL. */
 const fl_json_t *fl_http_json(const fl_http_req_t *r, const char *key);
 

@@ -819,37 +819,9 @@ void fl_api_get_data_endpoint(fl_http_req_t *r)
                 api);
         goto fail;
     }
-    /* This server serves every API itself. Answer with the advertised
-     * endpoint when one is configured (behind a proxy or NAT), else with
-     * the address the client used to reach us (its Host header), so the
-     * endpoint works from where the client is. AWS's C producers send Host
-     * without the port (they sign it that way): the port is then the one
-     * the request came in on. Fall back to the first listener. */
-    const char *adv = fl_server_config(r->srv)->advertised_endpoint;
-    char host[300];
-    int hl = adv ? -1 : lws_hdr_copy(r->wsi, host, sizeof host, WSI_TOKEN_HOST);
-    int sane = hl > 0;
-    for (int i = 0; i < hl; i++)
-        if (!(host[i] == '.' || host[i] == ':' || host[i] == '-' || host[i] == '[' ||
-              host[i] == ']' || (host[i] >= '0' && host[i] <= '9') ||
-              (host[i] >= 'a' && host[i] <= 'z') || (host[i] >= 'A' && host[i] <= 'Z')))
-            sane = 0;
-    if (adv) {
-        snprintf(j->endpoint, sizeof j->endpoint, "%s", adv);
-    } else if (sane) {
-        /* a port is what follows the last ':' outside an [IPv6] literal */
-        const char *close = strrchr(host, ']');
-        int has_port = strchr(close ? close : host, ':') != NULL;
-        int port = lws_get_vhost_listen_port(lws_get_vhost(r->wsi));
-        if (has_port || port <= 0)
-            snprintf(j->endpoint, sizeof j->endpoint, "%s://%s",
-                     lws_is_ssl(r->wsi) ? "https" : "http", host);
-        else
-            snprintf(j->endpoint, sizeof j->endpoint, "%s://%s:%d",
-                     lws_is_ssl(r->wsi) ? "https" : "http", host, port);
-    } else {
-        snprintf(j->endpoint, sizeof j->endpoint, "%s", fl_server_base_url(r->srv));
-    }
+    /* this server serves every API itself, at the address the client can
+     * reach (fl_http_base_url) */
+    fl_http_base_url(r, j->endpoint, sizeof j->endpoint);
     submit(r, j);
     return;
 fail:

@@ -48,22 +48,6 @@ static void preflight(fl_http_req_t *r)
     fl_http_respond(r, 204, "text/plain", fl_slice(NULL, 0));
 }
 
-void fl_pb_base_url(fl_http_req_t *r, char *buf, size_t cap)
-{
-    char host[300];
-    int hl = lws_hdr_copy(r->wsi, host, sizeof host, WSI_TOKEN_HOST);
-    int sane = hl > 0;
-    for (int i = 0; i < hl; i++)
-        if (!(host[i] == '.' || host[i] == ':' || host[i] == '-' || host[i] == '[' ||
-              host[i] == ']' || (host[i] >= '0' && host[i] <= '9') ||
-              (host[i] >= 'a' && host[i] <= 'z') || (host[i] >= 'A' && host[i] <= 'Z')))
-            sane = 0;
-    if (sane)
-        snprintf(buf, cap, "%s://%s", lws_is_ssl(r->wsi) ? "https" : "http", host);
-    else
-        snprintf(buf, cap, "%s", fl_server_base_url(r->srv));
-}
-
 #define HLS(p, n, h)                                                                               \
     {                                                                                              \
         .method = FL_HTTP_GET, .path = "/hls/v1/" p, .name = n, .handler = h                       \

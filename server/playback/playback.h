@@ -48,10 +48,6 @@ extern const fl_module_t fl_playback_module;
 /* The CORS headers every playback response carries (before responding). */
 void fl_pb_cors(fl_http_req_t *r);
 
-/* The URL base a client reached us at ("http://host:port"), from its Host
- * header when that is sane, else the first listener's. */
-void fl_pb_base_url(fl_http_req_t *r, char *buf, size_t cap);
-
 /* Routes (session.c, hls.c). */
 void fl_pb_get_hls_session_url(fl_http_req_t *r);
 void fl_pb_hls_master(fl_http_req_t *r);

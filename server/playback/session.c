@@ -299,7 +299,7 @@ void fl_pb_get_hls_session_url(fl_http_req_t *r)
     if (r->who.has_key)
         snprintf(j->s.key_id, sizeof j->s.key_id, "%.*s", FL_PB_MAX_KEY_ID, r->who.access_key);
     j->now_ms = j->s.issued_ms;
-    fl_pb_base_url(r, j->base, sizeof j->base);
+    fl_http_base_url(r, j->base, sizeof j->base);
     j->a.work = session_work;
     j->a.done = session_done;
     if (fl_http_async(r, &j->a) != 0) {
