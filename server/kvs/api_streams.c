@@ -550,6 +550,26 @@ static int storage_config(fl_http_req_t *r, sjob_t *j, const fl_json_t *v, fl_bu
 
 /* ---- handlers ---- */
 
+/* The access check of a call that names no existing stream: CreateStream
+ * (any incarnation of the name) or ListStreams (name NULL: "*").
+ * Responds 403 and returns -1 when denied. */
+static int no_access(fl_http_req_t *r, const char *name)
+{
+    const fl_config_t *cfg = fl_server_config(r->srv);
+    char arn[FL_STREAM_NAME_MAX + 128], action[96];
+    const char *why = NULL;
+    if (name)
+        snprintf(arn, sizeof arn, "arn:aws:kinesisvideo:%s:%s:stream/%s/*", cfg->region,
+                 cfg->account_id, name);
+    else
+        snprintf(arn, sizeof arn, "*");
+    snprintf(action, sizeof action, "kinesisvideo:%s", r->route_name);
+    if (fl_server_access(r->srv, &r->who, action, arn, &why) == 0)
+        return 0;
+    fl_http_respond_error(r, 403, "AccessDeniedException", "%s on %s: %s", action, arn, why);
+    return -1;
+}
+
 void fl_api_create_stream(fl_http_req_t *r)
 {
     sjob_t *j = job_new(r, OP_CREATE);
@@ -572,6 +592,10 @@ void fl_api_create_stream(fl_http_req_t *r)
     }
     snprintf(j->name, sizeof j->name, "%s", in->name);
     in->retention_hours = (uint32_t)hours;
+    if (no_access(r, in->name)) {
+        job_free(j);
+        return;
+    }
     submit(r, j);
 }
 
@@ -602,6 +626,8 @@ void fl_api_list_tags_for_stream(fl_http_req_t *r)
 
 void fl_api_list_streams(fl_http_req_t *r)
 {
+    if (no_access(r, NULL))
+        return;
     sjob_t *j = job_new(r, OP_LIST);
     if (!j)
         return;

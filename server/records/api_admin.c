@@ -18,7 +18,7 @@
 #define MAX_RETENTION_H     8760
 #define ON_DEMAND_SHARDS    4
 
-typedef enum { OP_CREATE, OP_DELETE, OP_LIST, OP_RETENTION } op_t;
+typedef enum { OP_CREATE, OP_DELETE, OP_LIST, OP_RETENTION, OP_DESCRIBE } op_t;
 
 typedef struct {
     fl_http_async_t a; /* first */
@@ -31,6 +31,9 @@ typedef struct {
     uint32_t hours;
     const char *mode;
     size_t limit;
+    int summary;          /* OP_DESCRIBE */
+    uint32_t after_shard; /* OP_DESCRIBE: ExclusiveStartShardId */
+    int has_after;
     fl_log_t *log; /* OP_RETENTION: held by st */
     fl_rec_stream_t st;
     int rc;
@@ -45,6 +48,8 @@ static void put_str(fl_buf_t *b, const char *key, const char *val, int comma)
     fl_buf_u8(b, ':');
     fl_json_write_string(b, fl_slice_str(val));
 }
+
+static void describe_work(admin_job_t *j);
 
 static void admin_work(fl_http_async_t *a)
 {
@@ -71,6 +76,9 @@ static void admin_work(fl_http_async_t *a)
         break;
     case OP_RETENTION:
         j->rc = fl_log_set_retention(j->log, j->hours);
+        break;
+    case OP_DESCRIBE:
+        describe_work(j);
         break;
     case OP_LIST: {
         char **names = NULL;
@@ -146,9 +154,9 @@ static void admin_done(fl_http_async_t *a, fl_http_req_t *r)
             fl_http_respond_error(r, 400, "ResourceInUseException", "Stream %s is in use.",
                                   j->name);
         else if (j->rc)
-            fl_http_respond_error(r, 500, "InternalFailure", "stream %s: %s", j->name,
+            fl_http_respond_error(r, 500, "InternalFailureException", "stream %s: %s", j->name,
                                   fl_strerror(j->rc));
-        else if (j->op == OP_LIST)
+        else if (j->op == OP_LIST || j->op == OP_DESCRIBE)
             fl_rec_respond(r, &j->out);
         else
             fl_http_respond(r, 200, "application/x-amz-json-1.1", fl_slice_str("{}"));
@@ -161,7 +169,7 @@ static admin_job_t *job_new(fl_http_req_t *r, op_t op)
 {
     admin_job_t *j = calloc(1, sizeof *j);
     if (!j) {
-        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
         return NULL;
     }
     j->op = op;
@@ -230,6 +238,8 @@ void fl_rec_create_stream(fl_http_req_t *r)
         }
         shards = ON_DEMAND_SHARDS;
     }
+    if (fl_rec_access(r, n->str) != 0)
+        return;
     admin_job_t *j = job_new(r, OP_CREATE);
     if (!j)
         return;
@@ -310,6 +320,8 @@ void fl_rec_list_streams(fl_http_req_t *r)
     if (get_int(r, "Limit", 1, 10000, &limit) < 0)
         return;
     const fl_json_t *after = fl_http_json(r, "ExclusiveStartStreamName");
+    if (fl_rec_access(r, NULL) != 0)
+        return;
     admin_job_t *j = job_new(r, OP_LIST);
     if (!j)
         return;
@@ -347,77 +359,91 @@ static void put_shard(fl_buf_t *b, const fl_log_shard_info_t *s)
     fl_buf_append_str(b, "}}");
 }
 
+/* Describe a stream, on a worker (the mode is a catalog attribute, and a
+ * catalog read may wait behind another call's commit): summary, or full
+ * with the shards after j->after_shard, at most j->limit. */
+static void describe_work(admin_job_t *j)
+{
+    const fl_rec_stream_t *st = &j->st;
+    fl_log_shard_info_t *sh = NULL;
+    size_t n = 0;
+    if ((j->rc = fl_log_shards(st->log, &sh, &n)) != 0)
+        return;
+    char mode[32] = "PROVISIONED";
+    fl_log_attr_get(st->log, "mode", mode, sizeof mode);
+    fl_buf_t *b = &j->out;
+    fl_buf_append_str(b,
+                      j->summary ? "{\"StreamDescriptionSummary\":{" : "{\"StreamDescription\":{");
+    put_str(b, "StreamName", st->name, 0);
+    put_str(b, "StreamARN", st->arn, 1);
+    put_str(b, "StreamStatus", "ACTIVE", 1);
+    fl_buf_append_str(b, ",\"StreamModeDetails\":{");
+    put_str(b, "StreamMode", mode, 0);
+    fl_buf_printf(
+        b, "},\"RetentionPeriodHours\":%u,\"StreamCreationTimestamp\":", st->info.retention_hours);
+    fl_rec_put_time(b, st->info.created_ns);
+    /* at rest every stream is sealed with its own data key under the
+     * master key named by KmsKeyId (docs/storage-format.md) */
+    fl_buf_append_str(b, ",\"EnhancedMonitoring\":[{\"ShardLevelMetrics\":[]}]");
+    put_str(b, "EncryptionType", "KMS", 1);
+    put_str(b, "KeyId", st->info.master_key_id, 1);
+    if (j->summary) {
+        fl_buf_printf(b, ",\"OpenShardCount\":%u,\"ConsumerCount\":0", st->info.open_shards);
+    } else {
+        fl_buf_append_str(b, ",\"Shards\":[");
+        size_t shown = 0;
+        int more = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (j->has_after && sh[i].id <= j->after_shard)
+                continue;
+            if (shown == j->limit) {
+                more = 1;
+                break;
+            }
+            if (shown++)
+                fl_buf_u8(b, ',');
+            put_shard(b, &sh[i]);
+        }
+        fl_buf_printf(b, "],\"HasMoreShards\":%s", more ? "true" : "false");
+    }
+    fl_buf_append_str(b, "}}");
+    free(sh);
+}
+
 /* Describe a stream: summary (1) or full with shards (0). */
 static void describe(fl_http_req_t *r, int summary)
 {
-    fl_rec_stream_t st;
-    if (fl_rec_get(r, &st) != 0)
-        return;
-    fl_log_shard_info_t *sh = NULL;
-    size_t n = 0;
-    int rc = fl_log_shards(st.log, &sh, &n);
-    if (rc) {
-        fl_rec_put(&st);
-        fl_http_respond_error(r, 500, "InternalFailure", "stream %s: %s", st.name, fl_strerror(rc));
-        return;
-    }
-    char mode[32] = "PROVISIONED";
-    fl_log_attr_get(st.log, "mode", mode, sizeof mode);
-    fl_buf_t b;
-    fl_buf_init(&b, 0);
-    fl_buf_append_str(&b, summary ? "{\"StreamDescriptionSummary\":{" : "{\"StreamDescription\":{");
-    put_str(&b, "StreamName", st.name, 0);
-    put_str(&b, "StreamARN", st.arn, 1);
-    put_str(&b, "StreamStatus", "ACTIVE", 1);
-    fl_buf_append_str(&b, ",\"StreamModeDetails\":{");
-    put_str(&b, "StreamMode", mode, 0);
-    fl_buf_printf(
-        &b, "},\"RetentionPeriodHours\":%u,\"StreamCreationTimestamp\":", st.info.retention_hours);
-    fl_rec_put_time(&b, st.info.created_ns);
-    /* at rest every stream is sealed with its own data key under the
-     * master key named by KmsKeyId (docs/storage-format.md) */
-    fl_buf_append_str(&b, ",\"EnhancedMonitoring\":[{\"ShardLevelMetrics\":[]}]");
-    put_str(&b, "EncryptionType", "KMS", 1);
-    put_str(&b, "KeyId", st.info.master_key_id, 1);
-    if (summary) {
-        fl_buf_printf(&b, ",\"OpenShardCount\":%u,\"ConsumerCount\":0", st.info.open_shards);
-    } else {
-        int64_t limit = 100;
+    int64_t limit = 100;
+    uint32_t after = 0;
+    int has_after = 0;
+    if (!summary) {
         if (get_int(r, "Limit", 1, 10000, &limit) < 0)
-            goto out;
-        uint32_t after = 0;
-        int has_after = 0;
+            return;
         const fl_json_t *ex = fl_http_json(r, "ExclusiveStartShardId");
         if (ex) {
             if (ex->type != FL_JSON_STRING || fl_rec_parse_shard_id(ex->str, &after) != 0) {
                 fl_http_respond_error(r, 400, "InvalidArgumentException",
                                       "ExclusiveStartShardId is not a shard id");
-                goto out;
+                return;
             }
             has_after = 1;
         }
-        fl_buf_append_str(&b, ",\"Shards\":[");
-        size_t shown = 0;
-        int more = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (has_after && sh[i].id <= after)
-                continue;
-            if (shown == (size_t)limit) {
-                more = 1;
-                break;
-            }
-            if (shown++)
-                fl_buf_u8(&b, ',');
-            put_shard(&b, &sh[i]);
-        }
-        fl_buf_printf(&b, "],\"HasMoreShards\":%s", more ? "true" : "false");
     }
-    fl_buf_append_str(&b, "}}");
-    fl_rec_respond(r, &b);
-out:
-    fl_buf_free(&b);
-    free(sh);
-    fl_rec_put(&st);
+    fl_rec_stream_t st;
+    if (fl_rec_get(r, &st) != 0)
+        return;
+    admin_job_t *j = job_new(r, OP_DESCRIBE);
+    if (!j) {
+        fl_rec_put(&st);
+        return;
+    }
+    j->st = st;
+    j->summary = summary;
+    j->limit = (size_t)limit;
+    j->after_shard = after;
+    j->has_after = has_after;
+    snprintf(j->name, sizeof j->name, "%s", st.name);
+    submit(r, j);
 }
 
 void fl_rec_describe_stream(fl_http_req_t *r)
@@ -475,7 +501,8 @@ void fl_rec_list_shards(fl_http_req_t *r)
     size_t n = 0;
     if (fl_log_shards(st.log, &sh, &n) != 0) {
         fl_rec_put(&st);
-        fl_http_respond_error(r, 500, "InternalFailure", "stream %s: shards unreadable", st.name);
+        fl_http_respond_error(r, 500, "InternalFailureException", "stream %s: shards unreadable",
+                              st.name);
         return;
     }
     fl_buf_t b;

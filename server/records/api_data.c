@@ -110,7 +110,7 @@ static void put_done(fl_http_async_t *a, fl_http_req_t *r)
                     int throttled = o->status == FL_EAGAIN;
                     fl_buf_printf(&b, "\"ErrorCode\":\"%s\",\"ErrorMessage\":",
                                   throttled ? "ProvisionedThroughputExceededException"
-                                            : "InternalFailure");
+                                            : "InternalFailureException");
                     fl_json_write_string(
                         &b, fl_slice_str(throttled ? "Rate exceeded: storage's queue is full"
                                                    : fl_strerror(o->status)));
@@ -178,7 +178,8 @@ static int parse_record(fl_http_req_t *r, const fl_json_t *obj, fl_log_t *log, p
         fl_http_respond_error(r, 400, "ValidationException", "%sData is required (base64)", where);
         return -1;
     }
-    if (!k || k->type != FL_JSON_STRING || k->len < 1 || k->len > FL_LOG_MAX_KEY) {
+    if (!k || k->type != FL_JSON_STRING || k->len < 1 || k->len > FL_LOG_MAX_KEY ||
+        memchr(k->str, 0, k->len)) {
         fl_http_respond_error(r, 400, "ValidationException",
                               "%sPartitionKey must be 1 to 256 characters", where);
         return -1;
@@ -196,7 +197,8 @@ static int parse_record(fl_http_req_t *r, const fl_json_t *obj, fl_log_t *log, p
     int rc;
     if (h) {
         uint8_t hk[16];
-        if (h->type != FL_JSON_STRING || fl_rec_u128_parse(h->str, hk) != 0) {
+        if (h->type != FL_JSON_STRING || memchr(h->str, 0, h->len) ||
+            fl_rec_u128_parse(h->str, hk) != 0) {
             fl_buf_free(&p->data);
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "%sExplicitHashKey must be a decimal from 0 to 2^128-1", where);
@@ -237,7 +239,7 @@ static void put(fl_http_req_t *r, int many)
     put_job_t *j = calloc(1, sizeof *j + n * sizeof j->one[0]);
     size_t parsed = 0, total = 0;
     if (!p || !j) {
-        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
         goto out;
     }
     /* PutRecord's members are the body's own; PutRecords' are in Records */
@@ -441,7 +443,7 @@ void fl_rec_get_shard_iterator(fl_http_req_t *r)
     snprintf(it.name, sizeof it.name, "%s", st.name);
     fl_buf_append_str(&b, "{\"ShardIterator\":\"");
     if (seal_iter(rs, &it, &b) != 0) {
-        fl_http_respond_error(r, 500, "InternalFailure", "cannot make an iterator");
+        fl_http_respond_error(r, 500, "InternalFailureException", "cannot make an iterator");
         goto out;
     }
     fl_buf_append_str(&b, "\"}");
@@ -462,6 +464,7 @@ typedef struct {
     /* results (worker) */
     int rc;
     int closed_end; /* a closed shard read to its end */
+    int again_ts;   /* an AT_TIMESTAMP read found nothing yet: same iterator */
     uint64_t next_seq;
     size_t count, bytes;
     int64_t behind_ms;
@@ -490,16 +493,10 @@ static void get_work(fl_http_async_t *a)
     j->next_seq = b.next_seq;
     if (rc == FL_EAGAIN) {
         rc = 0;
-        if (j->it.from == FROM_TS) {
-            /* nothing at or after the time yet: wait where the shard ends */
-            fl_log_shard_info_t *sh = NULL;
-            size_t n = 0;
-            if (fl_log_shards(j->st.log, &sh, &n) == 0)
-                for (size_t i = 0; i < n; i++)
-                    if (sh[i].id == j->it.shard)
-                        j->next_seq = sh[i].next_seq;
-            free(sh);
-        }
+        /* nothing durable at or after the time yet: the next iterator asks
+         * the same question again (a shard's next number counts appends
+         * not yet durable, and starting there would skip them) */
+        j->again_ts = j->it.from == FROM_TS;
     } else if (rc == FL_EEOF) {
         rc = 0;
         j->closed_end = 1;
@@ -576,8 +573,10 @@ static void get_done(fl_http_async_t *a, fl_http_req_t *r)
                 fl_buf_u8(&b, ']');
             } else {
                 iter_t next = j->it;
-                next.from = FROM_SEQ;
-                next.pos = j->next_seq;
+                if (!j->again_ts) {
+                    next.from = FROM_SEQ;
+                    next.pos = j->next_seq;
+                }
                 fl_buf_append_str(&b, ",\"NextShardIterator\":\"");
                 if (seal_iter(rs, &next, &b) != 0)
                     b.err = FL_ENOMEM;
@@ -623,7 +622,7 @@ void fl_rec_get_records(fl_http_req_t *r)
     }
     get_job_t *j = calloc(1, sizeof *j);
     if (!j) {
-        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
         return;
     }
     if (fl_rec_get_named(r, it.name, &j->st) != 0) {

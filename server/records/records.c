@@ -190,7 +190,7 @@ void fl_rec_put_time(fl_buf_t *b, int64_t ns)
 void fl_rec_respond(fl_http_req_t *r, fl_buf_t *body)
 {
     if (body->err)
-        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
     else
         fl_http_respond(r, 200, "application/x-amz-json-1.1", fl_buf_slice(body));
 }
@@ -225,6 +225,23 @@ static void unuse(fl_records_t *rs, uint64_t id)
         }
         return;
     }
+}
+
+int fl_rec_access(fl_http_req_t *r, const char *name)
+{
+    fl_records_t *rs = r->mod;
+    char arn[FL_RECORDS_NAME_MAX + 256], action[96];
+    const char *why = NULL;
+    if (name)
+        fl_rec_arn(rs, name, arn, sizeof arn);
+    else
+        snprintf(arn, sizeof arn, "*");
+    snprintf(action, sizeof action, "kinesis:%s", r->route->target + strlen("Kinesis_20131202."));
+    if (fl_server_access(rs->srv, &r->who, action, arn, &why) != 0) {
+        fl_http_respond_error(r, 400, "AccessDeniedException", "%s on %s: %s", action, arn, why);
+        return -1;
+    }
+    return 0;
 }
 
 static int resolve(fl_http_req_t *r, const char *name, const char *arn, fl_rec_stream_t *st)
@@ -266,13 +283,8 @@ static int resolve(fl_http_req_t *r, const char *name, const char *arn, fl_rec_s
                               fl_server_config(rs->srv)->account_id);
         return -1;
     }
-    char action[96];
-    snprintf(action, sizeof action, "kinesis:%s", r->route->target + strlen("Kinesis_20131202."));
-    if (fl_server_access(rs->srv, &r->who, action, st->arn, &why) != 0) {
-        fl_http_respond_error(r, 400, "AccessDeniedException", "%s on %s: %s", action, st->arn,
-                              why);
+    if (fl_rec_access(r, st->name) != 0)
         return -1;
-    }
     char ln[FL_LOG_MAX_NAME + 1];
     fl_rec_log_name(st->name, ln, sizeof ln);
     int rc = fl_log_open(fl_server_store(rs->srv), ln, &st->log);
@@ -289,7 +301,7 @@ static int resolve(fl_http_req_t *r, const char *name, const char *arn, fl_rec_s
         return -1;
     }
     if (rc) {
-        fl_http_respond_error(r, 500, "InternalFailure", "stream %s: %s", st->name,
+        fl_http_respond_error(r, 500, "InternalFailureException", "stream %s: %s", st->name,
                               fl_strerror(rc));
         return -1;
     }

@@ -73,6 +73,10 @@ int fl_rec_get(fl_http_req_t *r, fl_rec_stream_t *st);
 /* The same for a stream named directly (iterators). */
 int fl_rec_get_named(fl_http_req_t *r, const char *name, fl_rec_stream_t *st);
 void fl_rec_put(fl_rec_stream_t *st);
+/* The access check for a call that names a data stream not held (name;
+ * CreateStream) or none (NULL: ListStreams, resource "*"). Responds with
+ * AccessDeniedException and returns -1 when denied. */
+int fl_rec_access(fl_http_req_t *r, const char *name);
 /* How many calls hold the data stream with this log id now. */
 int fl_rec_in_use(const fl_records_t *rs, uint64_t log_id);
 
