@@ -114,6 +114,7 @@ struct putmedia {
     /* the resend being received is of an append still in flight */
     int dup_in_flight;
     uint64_t dup_seq;
+    int64_t dup_abs_ms;   /* its producer timecode */
     resend_wait_t *waits; /* PERSISTED acks of such resends (counted in pending) */
     size_t n_waits, cap_waits;
 };
@@ -226,9 +227,25 @@ static void h_ack(void *data, const fl_ack_t *a)
 {
     putmedia_t *pm = data;
     if (a->type == FL_ACK_PERSISTED && pm->dup_in_flight) {
-        /* a resend of a fragment whose append is still in flight: its
-         * PERSISTED waits for that append's completion (on_completion) */
         pm->dup_in_flight = 0;
+        /* the first append may have completed while the resend arrived:
+         * look again (its wake-up is gone by now) */
+        fl_hub_recent_t *r = fl_hub_recent_find(pm->ref.hub, pm->dup_abs_ms);
+        if (!r || r->seq != pm->dup_seq) {
+            /* it failed (never stored) and the resend was not kept: an
+             * ERROR the producer retries (5001), not a PERSISTED */
+            fl_ack_t e = *a;
+            e.type = FL_ACK_ERROR;
+            e.error_id = FL_ACK_ERR_ARCHIVAL;
+            queue_ack(pm, &e, 1);
+            return;
+        }
+        if (r->durable) {
+            queue_ack(pm, a, 1);
+            return;
+        }
+        /* still in flight: its PERSISTED waits for that append's
+         * completion (on_completion) */
         if (pm->n_waits == pm->cap_waits) {
             size_t cap = pm->cap_waits ? pm->cap_waits * 2 : 8;
             resend_wait_t *w = realloc(pm->waits, cap * sizeof *w);
@@ -347,6 +364,7 @@ static int h_stored(void *data, int64_t abs_ms, char *number, size_t cap)
     fl_fragment_number(pm->ref.info.id, r->seq, number, cap);
     pm->dup_in_flight = !r->durable;
     pm->dup_seq = r->seq;
+    pm->dup_abs_ms = abs_ms;
     pm->kvs->video->metrics.fragments_resent++;
     fl_info("putmedia %s: fragment %s at %lld sent again: acked, not stored twice%s", pm->ref.name,
             number, (long long)abs_ms, r->durable ? "" : " (its first append is in flight)");
