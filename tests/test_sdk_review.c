@@ -22,7 +22,10 @@
  *   - fragments replayed from the file store counted 0 frames when dropped;
  *   - after a restart with the clock set back, every frame was dropped
  *     until the clock passed the replayed fragments' time (fragment
- *     timecodes only grow), and the file held them meanwhile.
+ *     timecodes only grow), and the file held them meanwhile;
+ *   - (the mock, not the SDK) auto_ack acked a fragment on its first
+ *     send, while still open, which the SDK rightly took for a refusal:
+ *     a frame was dropped whenever the sender was quicker than the test.
  *
  * Frames are H.264, length-prefixed (nal_length_size 4), one NAL each: IDR
  * (type 5) for key frames and type 1 otherwise, with a CodecPrivate given,
@@ -66,10 +69,12 @@ typedef struct {
     ev_t ev[4096];
     size_t n_ev;
     /* acks ws_recv hands out, in order; auto_ack queues PERSISTED for the
-     * Cluster timecode of every send that starts a fragment */
+     * Cluster timecode of every fragment when the send that ends it (the
+     * end-of-fragment tag) goes by */
     char acks[64][512];
     int n_acks, next_ack;
     int auto_ack;
+    int64_t open_tc; /* the Cluster timecode of the fragment being sent */
     int64_t acked_tc[64];
     int n_acked;
 } mock_t;
@@ -185,13 +190,28 @@ static int64_t cluster_tc(const uint8_t *p, size_t n)
     return -1;
 }
 
+static int contains(const uint8_t *p, size_t n, const char *s)
+{
+    size_t k = strlen(s);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(p + i, s, k) == 0)
+            return 1;
+    return 0;
+}
+
 static int m_send(flp_transport_conn_t *c, const uint8_t *p, size_t n, int text, int timeout_ms)
 {
     (void)text, (void)timeout_ms;
     mock_t *m = c->m;
     pthread_mutex_lock(&m->mu);
     ev_add(m, EV_SEND, c->id, p, n);
+    /* a server acks PERSISTED once the fragment has ended, never while it
+     * is open: the SDK takes a fragment settled while still open for one
+     * the server refused, and ends it */
     int64_t tc = m->auto_ack && !is_session_header(p, n) ? cluster_tc(p, n) : -1;
+    if (tc >= 0)
+        m->open_tc = tc;
+    tc = m->auto_ack && contains(p, n, "AWS_KINESISVIDEO_END_OF_FRAGMENT") ? m->open_tc : -1;
     if (tc >= 0) {
         char a[160];
         snprintf(a, sizeof a,
@@ -490,15 +510,6 @@ static int pred_two_sends(mock_t *m)
     for (size_t i = 0; i < m->n_ev; i++)
         n += m->ev[i].op == EV_SEND;
     return n >= 4;
-}
-
-static int contains(const uint8_t *p, size_t n, const char *s)
-{
-    size_t k = strlen(s);
-    for (size_t i = 0; i + k <= n; i++)
-        if (memcmp(p + i, s, k) == 0)
-            return 1;
-    return 0;
 }
 
 START_TEST(replayed_fragments_go_after_their_own_session_header)
