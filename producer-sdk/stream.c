@@ -138,6 +138,11 @@ struct flp_stream {
                               without the stream's mutex */
     int64_t fs_release_tc; /* release up to here when the lock is free */
     int fs_release;
+    /* the highest timecode ever given to fs_release_later (valid once
+     * fs_released_any): a fragment acked while close_fragment was still
+     * sealing it into the file missed its release and is released again */
+    int64_t fs_released_tc;
+    int fs_released_any;
     flp_stream_stats_t stats;
     size_t heap;
 };
@@ -345,6 +350,9 @@ static void fs_release_later(flp_stream_t *s, int64_t tc)
     if (!s->fs_release || tc > s->fs_release_tc)
         s->fs_release_tc = tc;
     s->fs_release = 1;
+    if (!s->fs_released_any || tc > s->fs_released_tc)
+        s->fs_released_tc = tc;
+    s->fs_released_any = 1;
 }
 
 /* With s->mu held: do a pending release (the mutex is dropped meanwhile). */
@@ -476,6 +484,14 @@ static void close_fragment(flp_stream_t *s)
         if (err)
             flp_logf(s->c, FLP_LOG_WARN, "stream %s: fragment %lld not kept in %s: %s", s->name,
                      (long long)tc, "the storage file", flp_strerror(err));
+        else if (s->fs_released_any && s->fs_released_tc >= tc) {
+            /* the sender sent it, had it acked (or dropped) and ran the
+             * release while the record was not in the file yet: without a
+             * second release it stays there, and the next start resends
+             * a fragment the server holds */
+            fs_release_later(s, s->fs_released_tc);
+            wake_sender(s);
+        }
     }
 }
 

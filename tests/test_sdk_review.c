@@ -25,7 +25,14 @@
  *     timecodes only grow), and the file held them meanwhile;
  *   - (the mock, not the SDK) auto_ack acked a fragment on its first
  *     send, while still open, which the SDK rightly took for a refusal:
- *     a frame was dropped whenever the sender was quicker than the test.
+ *     a frame was dropped whenever the sender was quicker than the test;
+ *   - a fragment acked while flush/put_frame was still sealing it into the
+ *     file store was released before its record was there, so the record
+ *     stayed and the next start resent what the server held (a later
+ *     release takes it along, so only the last fragment before a stop
+ *     stays). A race without a hook to hold it open: the test sets the
+ *     scheduling up so that the sender wins it (one CPU, the putting
+ *     thread SCHED_IDLE); it failed in 10 runs of 10 before the fix.
  *
  * Frames are H.264, length-prefixed (nal_length_size 4), one NAL each: IDR
  * (type 5) for key frames and type 1 otherwise, with a CodecPrivate given,
@@ -33,6 +40,7 @@
  */
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +57,8 @@
 /* ---- a scripted transport ---- */
 
 enum { EV_OPEN = 'O', EV_SEND = 'S', EV_CLOSE = 'C' };
+
+#define MOCK_ACKS 128 /* acks a mock hands out in one test */
 
 typedef struct {
     char op;
@@ -71,11 +81,11 @@ typedef struct {
     /* acks ws_recv hands out, in order; auto_ack queues PERSISTED for the
      * Cluster timecode of every fragment when the send that ends it (the
      * end-of-fragment tag) goes by */
-    char acks[64][512];
+    char acks[MOCK_ACKS][512];
     int n_acks, next_ack;
     int auto_ack;
     int64_t open_tc; /* the Cluster timecode of the fragment being sent */
-    int64_t acked_tc[64];
+    int64_t acked_tc[MOCK_ACKS];
     int n_acked;
 } mock_t;
 
@@ -159,7 +169,7 @@ static int is_session_header(const uint8_t *p, size_t n)
 /* Queue an ack for ws_recv (with m->mu held). */
 static void ack_locked(mock_t *m, const char *json)
 {
-    if (m->n_acks < 64)
+    if (m->n_acks < MOCK_ACKS)
         snprintf(m->acks[m->n_acks++], sizeof m->acks[0], "%s", json);
     pthread_cond_broadcast(&m->cv);
 }
@@ -218,7 +228,7 @@ static int m_send(flp_transport_conn_t *c, const uint8_t *p, size_t n, int text,
                  "{\"EventType\":\"PERSISTED\",\"FragmentTimecode\":%lld,"
                  "\"FragmentNumber\":\"%d\"}",
                  (long long)tc, m->n_acked + 1);
-        if (m->n_acked < 64)
+        if (m->n_acked < MOCK_ACKS)
             m->acked_tc[m->n_acked++] = tc;
         ack_locked(m, a);
     }
@@ -844,6 +854,71 @@ START_TEST(a_clock_that_goes_back_continues_after_the_stored_fragments)
 }
 END_TEST
 
+/* ---- a fragment acked before it is sealed in the file ---- */
+
+#define N_SEALED 20
+
+START_TEST(a_fragment_acked_while_it_is_sealed_is_released_from_the_file)
+{
+    char *dir = fl_test_mkdtemp("sdk-review");
+    char path[512];
+    snprintf(path, sizeof path, "%s/store.flp", dir);
+    /* one CPU for this (forked) test process, so that the sender, once it
+     * hands the file store's lock back to the sealing thread, runs on to
+     * the next ack and its release before that thread gets the CPU */
+    cpu_set_t all, one;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    CPU_ZERO(&one);
+    for (int i = 0; i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, &all)) {
+            CPU_SET(i, &one);
+            break;
+        }
+    ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    mock_t m;
+    mock_init(&m, 1);
+    m.auto_ack = 1; /* acked inside ws_send: as early as it can be */
+    flp_transport_t t = mock_transport(&m);
+    flp_client_t *c = new_client(&t);
+    cb_log_t log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    flp_stream_t *s = new_stream(c, "run-A", 512 * 1024, 2000, path, &log);
+    /* and this thread (not the sender, started above) runs only when the
+     * sender cannot: woken as the sender hands the lock back, it does not
+     * preempt it */
+    struct sched_param idle = {0};
+    ck_assert_int_eq(sched_setscheduler(0, SCHED_IDLE, &idle), 0);
+    /* flush wakes the sender as the fragment closes, then seals it into
+     * the file without the stream's lock: the ack races the seal. Each
+     * fragment is closed as soon as the previous one is acked, while the
+     * sender releases that one (holding the file store's lock), so the
+     * seal waits for the lock and the sender runs ahead to the next ack */
+    int64_t pts = T0_NS;
+    for (int i = 0; i < N_SEALED; i++, pts += 1000000000LL) {
+        ck_assert_int_eq(put(s, pts, 3000, 1), 0);
+        ck_assert_int_eq(flp_stream_flush(s), 0);
+        while (stats_of(s).fragments_persisted < (uint64_t)i + 1)
+            sched_yield(); /* the ack comes: the mock gives it at once */
+    }
+    ck_assert_int_eq(n_dropped(&log), 0);
+    flp_stream_free(s);
+    flp_client_free(c);
+    mock_free(&m);
+
+    /* every fragment was acked: the file has nothing left to resend */
+    mock_init(&m, 0);
+    t = mock_transport(&m);
+    c = new_client(&t);
+    s = new_stream(c, "run-B", 512 * 1024, 2000, path, &log);
+    ck_assert_msg(stats_of(s).fragments == 0,
+                  "%llu acked fragments were still in the file at the next start",
+                  (unsigned long long)stats_of(s).fragments);
+    flp_stream_free(s);
+    flp_client_free(c);
+    mock_free(&m);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sdk_review");
@@ -863,6 +938,7 @@ int main(void)
     tcase_add_test(ta, frames_after_an_error_on_the_open_fragment_are_reported);
     tcase_add_test(ta, replayed_fragments_count_their_frames);
     tcase_add_test(ta, a_clock_that_goes_back_continues_after_the_stored_fragments);
+    tcase_add_test(ta, a_fragment_acked_while_it_is_sealed_is_released_from_the_file);
     suite_add_tcase(s, ta);
     return fl_test_main(s);
 }
