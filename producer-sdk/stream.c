@@ -495,6 +495,49 @@ static void close_fragment(flp_stream_t *s)
     }
 }
 
+/* Bytes a fragment begun at tc_ms for this frame takes with it: pending
+ * tags, the Cluster start, the frame and the end-of-fragment tag. */
+static size_t first_frame_bytes(flp_stream_t *s, int64_t tc_ms, const track_t *t, int key,
+                                size_t psize)
+{
+    fl_buf_reset(&s->scratch);
+    if (s->n_tags) {
+        fl_mkv_tag_t mt[MAX_TAGS];
+        for (size_t i = 0; i < s->n_tags; i++)
+            mt[i] =
+                (fl_mkv_tag_t){fl_slice_str(s->tags[i].name), fl_slice_str(s->tags[i].value), 0};
+        fl_mkv_write_tags(&s->scratch, mt, s->n_tags);
+    }
+    fl_mkv_write_cluster_start(&s->scratch, (uint64_t)tc_ms);
+    fl_mkv_write_simple_block_header(&s->scratch, t->number, 0, key, psize);
+    size_t n = s->scratch.n + psize + s->eof_len;
+    fl_buf_reset(&s->scratch);
+    return n;
+}
+
+/* FLP_BLOCK: wait up to block_timeout_ms until a fragment begun now could
+ * take n bytes. Waiting here, before the fragment begins, means a frame
+ * refused for room leaves no empty fragment behind (which the server
+ * would be sent, and whose timecode a retry of the frame could not use).
+ * Under FLP_DROP_OLDEST, and when nothing held can make room, make_room
+ * decides as before. */
+static int wait_room_to_begin(flp_stream_t *s, size_t n)
+{
+    struct timespec deadline;
+    int have_deadline = 0;
+    while (s->policy == FLP_BLOCK && s->st.count && !flp_store_room(&s->st, n)) {
+        if (s->stop_req || s->quit)
+            return FLP_ECLOSED;
+        if (!have_deadline) {
+            timespec_in(&deadline, s->block_ms);
+            have_deadline = 1;
+        }
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) != 0 && !flp_store_room(&s->st, n))
+            return FLP_ENOSPC;
+    }
+    return 0;
+}
+
 /* Start a fragment at this frame's time. */
 static int open_fragment(flp_stream_t *s, int64_t tc_ms)
 {
@@ -716,7 +759,15 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
     if (new_frag) {
         close_fragment(s);
         s->skip_to_key = 0;
-        int err = open_fragment(s, pts_ms);
+        int err = wait_room_to_begin(s, first_frame_bytes(s, pts_ms, t, key, psize));
+        if (err) {
+            /* refused before its fragment began: put again, it keeps its
+             * time (a fragment begun and ended empty took it for good) */
+            s->skip_to_key = 1;
+            report_drop(s, pts_ms, 1, "the content store is full");
+            return err;
+        }
+        err = open_fragment(s, pts_ms);
         if (err)
             return err == FLP_ETIMEDOUT ? FLP_ENOSPC : err;
         rel = 0;

@@ -32,7 +32,11 @@
  *     release takes it along, so only the last fragment before a stop
  *     stays). A race without a hook to hold it open: the test sets the
  *     scheduling up so that the sender wins it (one CPU, the putting
- *     thread SCHED_IDLE); it failed in 10 runs of 10 before the fix.
+ *     thread SCHED_IDLE); it failed in 10 runs of 10 before the fix;
+ *   - under FLP_BLOCK, a key frame refused with FLP_ENOSPC began its
+ *     fragment before it waited for room: the fragment was ended empty
+ *     and sent (framelogd refuses it, 4006), and the frame put again was
+ *     moved 1 ms later, since its time was taken.
  *
  * Frames are H.264, length-prefixed (nal_length_size 4), one NAL each: IDR
  * (type 5) for key frames and type 1 otherwise, with a CodecPrivate given,
@@ -919,6 +923,86 @@ START_TEST(a_fragment_acked_while_it_is_sealed_is_released_from_the_file)
 }
 END_TEST
 
+/* ---- a key frame refused for room, put again ---- */
+
+static int64_t g_want_tc; /* for pred_sent_want: set before the wait */
+
+static int pred_sent_want(mock_t *m)
+{
+    for (size_t i = 0; i < m->n_ev; i++)
+        if (m->ev[i].op == EV_SEND && cluster_tc(m->ev[i].bytes, m->ev[i].n) == g_want_tc)
+            return 1;
+    return 0;
+}
+
+START_TEST(a_key_frame_refused_for_room_keeps_its_time_when_put_again)
+{
+    mock_t m;
+    mock_init(&m, 1); /* connected, acks only when the test gives them */
+    flp_transport_t t = mock_transport(&m);
+    flp_client_t *c = new_client(&t);
+    cb_log_t log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    flp_track_t tr = {.number = 1,
+                      .codec = FLP_CODEC_H264,
+                      .nal_length_size = 4,
+                      .codec_private = fake_avcc,
+                      .codec_private_len = sizeof fake_avcc,
+                      .name = "v",
+                      .width = 320,
+                      .height = 240};
+    flp_stream_config_t sc = {.name = "review",
+                              .tracks = &tr,
+                              .n_tracks = 1,
+                              .store_size = 256 * 1024,
+                              .fragment_duration_ms = 0, /* a fragment per key frame */
+                              .absolute_timestamps = 1,
+                              .full_policy = FLP_BLOCK,
+                              .block_timeout_ms = 50,
+                              .callbacks = {.dropped = on_dropped, .ctx = &log}};
+    flp_stream_t *s = NULL;
+    ck_assert_int_eq(flp_stream_new(c, &sc, &s), 0);
+    /* 40 KB key frames until one is refused: the store holds 6 */
+    int64_t pts = T0_NS;
+    int rc = 0, n = 0;
+    for (; n < 100 && (rc = put(s, pts, 40000, 1)) == 0; n++)
+        pts += 40 * 1000000LL;
+    ck_assert_int_eq(rc, FLP_ENOSPC);
+    ck_assert_int_ge(n, 2);
+    /* the server acks them all; the camera puts the refused frame again */
+    for (int i = 0; i < n; i++) {
+        char a[160];
+        snprintf(a, sizeof a,
+                 "{\"EventType\":\"PERSISTED\",\"FragmentTimecode\":%lld,"
+                 "\"FragmentNumber\":\"%d\"}",
+                 (long long)(T0_NS / 1000000 + 40 * i), i + 1);
+        mock_ack(&m, a);
+    }
+    ck_assert_int_eq(put(s, pts, 40000, 1), 0); /* waits for the acks */
+    ck_assert_int_eq(flp_stream_flush(s), 0);
+    /* its fragment is the next one, at its own time: the refusal left no
+     * empty fragment behind that took that time (and went to the server) */
+    g_want_tc = pts / 1000000;
+    ck_assert(mock_wait(&m, pred_sent_want, 60000));
+    pthread_mutex_lock(&m.mu);
+    int sent_at_tc = 0, sent_after = 0;
+    for (size_t i = 0; i < m.n_ev; i++)
+        if (m.ev[i].op == EV_SEND) {
+            int64_t tc = cluster_tc(m.ev[i].bytes, m.ev[i].n);
+            sent_at_tc += tc == g_want_tc;
+            sent_after += tc > g_want_tc;
+        }
+    pthread_mutex_unlock(&m.mu);
+    ck_assert_msg(sent_at_tc == 1 && sent_after == 0,
+                  "fragments sent at the refused frame's time: %d, after it: %d", sent_at_tc,
+                  sent_after);
+    ck_assert_uint_eq(stats_of(s).fragments, (uint64_t)n + 1);
+    ck_assert_int_eq(n_dropped(&log), 1); /* the refusal, reported once */
+    flp_stream_free(s);
+    flp_client_free(c);
+    mock_free(&m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sdk_review");
@@ -931,6 +1015,7 @@ int main(void)
     tcase_set_timeout(tf, 60);
     tcase_add_test(tf, replayed_fragments_go_after_their_own_session_header);
     tcase_add_test(tf, a_store_sized_fragment_is_ended_not_dropped);
+    tcase_add_test(tf, a_key_frame_refused_for_room_keeps_its_time_when_put_again);
     suite_add_tcase(s, tf);
     TCase *ta = tcase_create("acks");
     tcase_set_timeout(ta, 120);
