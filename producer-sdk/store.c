@@ -110,6 +110,18 @@ void flp_store_pop(flp_store_t *st)
         st->wrap_id = 0; /* the part at offset 0 is all there is now */
 }
 
+int flp_store_room(const flp_store_t *st, size_t n)
+{
+    if (!st->count)
+        return n <= st->size;
+    /* as flp_store_reserve() for a fragment of length 0 after the newest */
+    const flp_frag_t *nw = &st->frags[(st->first + st->count - 1) % st->cap];
+    size_t end = nw->off + nw->len, head = st->frags[st->first].off;
+    if (st->wrap_id)
+        return end + n <= head;
+    return end + n <= st->size || n <= head;
+}
+
 int flp_store_fits(const flp_store_t *st, size_t n)
 {
     return n <= st->size;

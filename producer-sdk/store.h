@@ -65,6 +65,9 @@ void flp_store_commit(flp_store_t *st, size_t n);
 /* Remove the oldest fragment (acked, or dropped to make room). */
 void flp_store_pop(flp_store_t *st);
 
+/* Could a fragment begun now take n bytes beside the held ones? */
+int flp_store_room(const flp_store_t *st, size_t n);
+
 /* Could a fragment of n bytes ever fit (an empty store)? */
 int flp_store_fits(const flp_store_t *st, size_t n);
 

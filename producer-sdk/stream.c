@@ -138,6 +138,11 @@ struct flp_stream {
                               without the stream's mutex */
     int64_t fs_release_tc; /* release up to here when the lock is free */
     int fs_release;
+    /* the highest timecode ever given to fs_release_later (valid once
+     * fs_released_any): a fragment acked while close_fragment was still
+     * sealing it into the file missed its release and is released again */
+    int64_t fs_released_tc;
+    int fs_released_any;
     flp_stream_stats_t stats;
     size_t heap;
 };
@@ -345,6 +350,9 @@ static void fs_release_later(flp_stream_t *s, int64_t tc)
     if (!s->fs_release || tc > s->fs_release_tc)
         s->fs_release_tc = tc;
     s->fs_release = 1;
+    if (!s->fs_released_any || tc > s->fs_released_tc)
+        s->fs_released_tc = tc;
+    s->fs_released_any = 1;
 }
 
 /* With s->mu held: do a pending release (the mutex is dropped meanwhile). */
@@ -476,7 +484,58 @@ static void close_fragment(flp_stream_t *s)
         if (err)
             flp_logf(s->c, FLP_LOG_WARN, "stream %s: fragment %lld not kept in %s: %s", s->name,
                      (long long)tc, "the storage file", flp_strerror(err));
+        else if (s->fs_released_any && s->fs_released_tc >= tc) {
+            /* the sender sent it, had it acked (or dropped) and ran the
+             * release while the record was not in the file yet: without a
+             * second release it stays there, and the next start resends
+             * a fragment the server holds */
+            fs_release_later(s, s->fs_released_tc);
+            wake_sender(s);
+        }
     }
+}
+
+/* Bytes a fragment begun at tc_ms for this frame takes with it: pending
+ * tags, the Cluster start, the frame and the end-of-fragment tag. */
+static size_t first_frame_bytes(flp_stream_t *s, int64_t tc_ms, const track_t *t, int key,
+                                size_t psize)
+{
+    fl_buf_reset(&s->scratch);
+    if (s->n_tags) {
+        fl_mkv_tag_t mt[MAX_TAGS];
+        for (size_t i = 0; i < s->n_tags; i++)
+            mt[i] =
+                (fl_mkv_tag_t){fl_slice_str(s->tags[i].name), fl_slice_str(s->tags[i].value), 0};
+        fl_mkv_write_tags(&s->scratch, mt, s->n_tags);
+    }
+    fl_mkv_write_cluster_start(&s->scratch, (uint64_t)tc_ms);
+    fl_mkv_write_simple_block_header(&s->scratch, t->number, 0, key, psize);
+    size_t n = s->scratch.n + psize + s->eof_len;
+    fl_buf_reset(&s->scratch);
+    return n;
+}
+
+/* FLP_BLOCK: wait up to block_timeout_ms until a fragment begun now could
+ * take n bytes. Waiting here, before the fragment begins, means a frame
+ * refused for room leaves no empty fragment behind (which the server
+ * would be sent, and whose timecode a retry of the frame could not use).
+ * Under FLP_DROP_OLDEST, and when nothing held can make room, make_room
+ * decides as before. */
+static int wait_room_to_begin(flp_stream_t *s, size_t n)
+{
+    struct timespec deadline;
+    int have_deadline = 0;
+    while (s->policy == FLP_BLOCK && s->st.count && !flp_store_room(&s->st, n)) {
+        if (s->stop_req || s->quit)
+            return FLP_ECLOSED;
+        if (!have_deadline) {
+            timespec_in(&deadline, s->block_ms);
+            have_deadline = 1;
+        }
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) != 0 && !flp_store_room(&s->st, n))
+            return FLP_ENOSPC;
+    }
+    return 0;
 }
 
 /* Start a fragment at this frame's time. */
@@ -700,7 +759,15 @@ static int put_locked(flp_stream_t *s, const flp_frame_t *f)
     if (new_frag) {
         close_fragment(s);
         s->skip_to_key = 0;
-        int err = open_fragment(s, pts_ms);
+        int err = wait_room_to_begin(s, first_frame_bytes(s, pts_ms, t, key, psize));
+        if (err) {
+            /* refused before its fragment began: put again, it keeps its
+             * time (a fragment begun and ended empty took it for good) */
+            s->skip_to_key = 1;
+            report_drop(s, pts_ms, 1, "the content store is full");
+            return err;
+        }
+        err = open_fragment(s, pts_ms);
         if (err)
             return err == FLP_ETIMEDOUT ? FLP_ENOSPC : err;
         rel = 0;

@@ -22,7 +22,21 @@
  *   - fragments replayed from the file store counted 0 frames when dropped;
  *   - after a restart with the clock set back, every frame was dropped
  *     until the clock passed the replayed fragments' time (fragment
- *     timecodes only grow), and the file held them meanwhile.
+ *     timecodes only grow), and the file held them meanwhile;
+ *   - (the mock, not the SDK) auto_ack acked a fragment on its first
+ *     send, while still open, which the SDK rightly took for a refusal:
+ *     a frame was dropped whenever the sender was quicker than the test;
+ *   - a fragment acked while flush/put_frame was still sealing it into the
+ *     file store was released before its record was there, so the record
+ *     stayed and the next start resent what the server held (a later
+ *     release takes it along, so only the last fragment before a stop
+ *     stays). A race without a hook to hold it open: the test sets the
+ *     scheduling up so that the sender wins it (one CPU, the putting
+ *     thread SCHED_IDLE); it failed in 10 runs of 10 before the fix;
+ *   - under FLP_BLOCK, a key frame refused with FLP_ENOSPC began its
+ *     fragment before it waited for room: the fragment was ended empty
+ *     and sent (framelogd refuses it, 4006), and the frame put again was
+ *     moved 1 ms later, since its time was taken.
  *
  * Frames are H.264, length-prefixed (nal_length_size 4), one NAL each: IDR
  * (type 5) for key frames and type 1 otherwise, with a CodecPrivate given,
@@ -30,6 +44,7 @@
  */
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +61,8 @@
 /* ---- a scripted transport ---- */
 
 enum { EV_OPEN = 'O', EV_SEND = 'S', EV_CLOSE = 'C' };
+
+#define MOCK_ACKS 128 /* acks a mock hands out in one test */
 
 typedef struct {
     char op;
@@ -66,11 +83,13 @@ typedef struct {
     ev_t ev[4096];
     size_t n_ev;
     /* acks ws_recv hands out, in order; auto_ack queues PERSISTED for the
-     * Cluster timecode of every send that starts a fragment */
-    char acks[64][512];
+     * Cluster timecode of every fragment when the send that ends it (the
+     * end-of-fragment tag) goes by */
+    char acks[MOCK_ACKS][512];
     int n_acks, next_ack;
     int auto_ack;
-    int64_t acked_tc[64];
+    int64_t open_tc; /* the Cluster timecode of the fragment being sent */
+    int64_t acked_tc[MOCK_ACKS];
     int n_acked;
 } mock_t;
 
@@ -154,7 +173,7 @@ static int is_session_header(const uint8_t *p, size_t n)
 /* Queue an ack for ws_recv (with m->mu held). */
 static void ack_locked(mock_t *m, const char *json)
 {
-    if (m->n_acks < 64)
+    if (m->n_acks < MOCK_ACKS)
         snprintf(m->acks[m->n_acks++], sizeof m->acks[0], "%s", json);
     pthread_cond_broadcast(&m->cv);
 }
@@ -185,20 +204,35 @@ static int64_t cluster_tc(const uint8_t *p, size_t n)
     return -1;
 }
 
+static int contains(const uint8_t *p, size_t n, const char *s)
+{
+    size_t k = strlen(s);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(p + i, s, k) == 0)
+            return 1;
+    return 0;
+}
+
 static int m_send(flp_transport_conn_t *c, const uint8_t *p, size_t n, int text, int timeout_ms)
 {
     (void)text, (void)timeout_ms;
     mock_t *m = c->m;
     pthread_mutex_lock(&m->mu);
     ev_add(m, EV_SEND, c->id, p, n);
+    /* a server acks PERSISTED once the fragment has ended, never while it
+     * is open: the SDK takes a fragment settled while still open for one
+     * the server refused, and ends it */
     int64_t tc = m->auto_ack && !is_session_header(p, n) ? cluster_tc(p, n) : -1;
+    if (tc >= 0)
+        m->open_tc = tc;
+    tc = m->auto_ack && contains(p, n, "AWS_KINESISVIDEO_END_OF_FRAGMENT") ? m->open_tc : -1;
     if (tc >= 0) {
         char a[160];
         snprintf(a, sizeof a,
                  "{\"EventType\":\"PERSISTED\",\"FragmentTimecode\":%lld,"
                  "\"FragmentNumber\":\"%d\"}",
                  (long long)tc, m->n_acked + 1);
-        if (m->n_acked < 64)
+        if (m->n_acked < MOCK_ACKS)
             m->acked_tc[m->n_acked++] = tc;
         ack_locked(m, a);
     }
@@ -490,15 +524,6 @@ static int pred_two_sends(mock_t *m)
     for (size_t i = 0; i < m->n_ev; i++)
         n += m->ev[i].op == EV_SEND;
     return n >= 4;
-}
-
-static int contains(const uint8_t *p, size_t n, const char *s)
-{
-    size_t k = strlen(s);
-    for (size_t i = 0; i + k <= n; i++)
-        if (memcmp(p + i, s, k) == 0)
-            return 1;
-    return 0;
 }
 
 START_TEST(replayed_fragments_go_after_their_own_session_header)
@@ -833,6 +858,151 @@ START_TEST(a_clock_that_goes_back_continues_after_the_stored_fragments)
 }
 END_TEST
 
+/* ---- a fragment acked before it is sealed in the file ---- */
+
+#define N_SEALED 20
+
+START_TEST(a_fragment_acked_while_it_is_sealed_is_released_from_the_file)
+{
+    char *dir = fl_test_mkdtemp("sdk-review");
+    char path[512];
+    snprintf(path, sizeof path, "%s/store.flp", dir);
+    /* one CPU for this (forked) test process, so that the sender, once it
+     * hands the file store's lock back to the sealing thread, runs on to
+     * the next ack and its release before that thread gets the CPU */
+    cpu_set_t all, one;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    CPU_ZERO(&one);
+    for (int i = 0; i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, &all)) {
+            CPU_SET(i, &one);
+            break;
+        }
+    ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    mock_t m;
+    mock_init(&m, 1);
+    m.auto_ack = 1; /* acked inside ws_send: as early as it can be */
+    flp_transport_t t = mock_transport(&m);
+    flp_client_t *c = new_client(&t);
+    cb_log_t log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    flp_stream_t *s = new_stream(c, "run-A", 512 * 1024, 2000, path, &log);
+    /* and this thread (not the sender, started above) runs only when the
+     * sender cannot: woken as the sender hands the lock back, it does not
+     * preempt it */
+    struct sched_param idle = {0};
+    ck_assert_int_eq(sched_setscheduler(0, SCHED_IDLE, &idle), 0);
+    /* flush wakes the sender as the fragment closes, then seals it into
+     * the file without the stream's lock: the ack races the seal. Each
+     * fragment is closed as soon as the previous one is acked, while the
+     * sender releases that one (holding the file store's lock), so the
+     * seal waits for the lock and the sender runs ahead to the next ack */
+    int64_t pts = T0_NS;
+    for (int i = 0; i < N_SEALED; i++, pts += 1000000000LL) {
+        ck_assert_int_eq(put(s, pts, 3000, 1), 0);
+        ck_assert_int_eq(flp_stream_flush(s), 0);
+        while (stats_of(s).fragments_persisted < (uint64_t)i + 1)
+            sched_yield(); /* the ack comes: the mock gives it at once */
+    }
+    ck_assert_int_eq(n_dropped(&log), 0);
+    flp_stream_free(s);
+    flp_client_free(c);
+    mock_free(&m);
+
+    /* every fragment was acked: the file has nothing left to resend */
+    mock_init(&m, 0);
+    t = mock_transport(&m);
+    c = new_client(&t);
+    s = new_stream(c, "run-B", 512 * 1024, 2000, path, &log);
+    ck_assert_msg(stats_of(s).fragments == 0,
+                  "%llu acked fragments were still in the file at the next start",
+                  (unsigned long long)stats_of(s).fragments);
+    flp_stream_free(s);
+    flp_client_free(c);
+    mock_free(&m);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* ---- a key frame refused for room, put again ---- */
+
+static int64_t g_want_tc; /* for pred_sent_want: set before the wait */
+
+static int pred_sent_want(mock_t *m)
+{
+    for (size_t i = 0; i < m->n_ev; i++)
+        if (m->ev[i].op == EV_SEND && cluster_tc(m->ev[i].bytes, m->ev[i].n) == g_want_tc)
+            return 1;
+    return 0;
+}
+
+START_TEST(a_key_frame_refused_for_room_keeps_its_time_when_put_again)
+{
+    mock_t m;
+    mock_init(&m, 1); /* connected, acks only when the test gives them */
+    flp_transport_t t = mock_transport(&m);
+    flp_client_t *c = new_client(&t);
+    cb_log_t log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    flp_track_t tr = {.number = 1,
+                      .codec = FLP_CODEC_H264,
+                      .nal_length_size = 4,
+                      .codec_private = fake_avcc,
+                      .codec_private_len = sizeof fake_avcc,
+                      .name = "v",
+                      .width = 320,
+                      .height = 240};
+    flp_stream_config_t sc = {.name = "review",
+                              .tracks = &tr,
+                              .n_tracks = 1,
+                              .store_size = 256 * 1024,
+                              .fragment_duration_ms = 0, /* a fragment per key frame */
+                              .absolute_timestamps = 1,
+                              .full_policy = FLP_BLOCK,
+                              .block_timeout_ms = 50,
+                              .callbacks = {.dropped = on_dropped, .ctx = &log}};
+    flp_stream_t *s = NULL;
+    ck_assert_int_eq(flp_stream_new(c, &sc, &s), 0);
+    /* 40 KB key frames until one is refused: the store holds 6 */
+    int64_t pts = T0_NS;
+    int rc = 0, n = 0;
+    for (; n < 100 && (rc = put(s, pts, 40000, 1)) == 0; n++)
+        pts += 40 * 1000000LL;
+    ck_assert_int_eq(rc, FLP_ENOSPC);
+    ck_assert_int_ge(n, 2);
+    /* the server acks them all; the camera puts the refused frame again */
+    for (int i = 0; i < n; i++) {
+        char a[160];
+        snprintf(a, sizeof a,
+                 "{\"EventType\":\"PERSISTED\",\"FragmentTimecode\":%lld,"
+                 "\"FragmentNumber\":\"%d\"}",
+                 (long long)(T0_NS / 1000000 + 40 * i), i + 1);
+        mock_ack(&m, a);
+    }
+    ck_assert_int_eq(put(s, pts, 40000, 1), 0); /* waits for the acks */
+    ck_assert_int_eq(flp_stream_flush(s), 0);
+    /* its fragment is the next one, at its own time: the refusal left no
+     * empty fragment behind that took that time (and went to the server) */
+    g_want_tc = pts / 1000000;
+    ck_assert(mock_wait(&m, pred_sent_want, 60000));
+    pthread_mutex_lock(&m.mu);
+    int sent_at_tc = 0, sent_after = 0;
+    for (size_t i = 0; i < m.n_ev; i++)
+        if (m.ev[i].op == EV_SEND) {
+            int64_t tc = cluster_tc(m.ev[i].bytes, m.ev[i].n);
+            sent_at_tc += tc == g_want_tc;
+            sent_after += tc > g_want_tc;
+        }
+    pthread_mutex_unlock(&m.mu);
+    ck_assert_msg(sent_at_tc == 1 && sent_after == 0,
+                  "fragments sent at the refused frame's time: %d, after it: %d", sent_at_tc,
+                  sent_after);
+    ck_assert_uint_eq(stats_of(s).fragments, (uint64_t)n + 1);
+    ck_assert_int_eq(n_dropped(&log), 1); /* the refusal, reported once */
+    flp_stream_free(s);
+    flp_client_free(c);
+    mock_free(&m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sdk_review");
@@ -845,6 +1015,7 @@ int main(void)
     tcase_set_timeout(tf, 60);
     tcase_add_test(tf, replayed_fragments_go_after_their_own_session_header);
     tcase_add_test(tf, a_store_sized_fragment_is_ended_not_dropped);
+    tcase_add_test(tf, a_key_frame_refused_for_room_keeps_its_time_when_put_again);
     suite_add_tcase(s, tf);
     TCase *ta = tcase_create("acks");
     tcase_set_timeout(ta, 120);
@@ -852,6 +1023,7 @@ int main(void)
     tcase_add_test(ta, frames_after_an_error_on_the_open_fragment_are_reported);
     tcase_add_test(ta, replayed_fragments_count_their_frames);
     tcase_add_test(ta, a_clock_that_goes_back_continues_after_the_stored_fragments);
+    tcase_add_test(ta, a_fragment_acked_while_it_is_sealed_is_released_from_the_file);
     suite_add_tcase(s, ta);
     return fl_test_main(s);
 }

@@ -2,7 +2,8 @@
  * tests/test_sdk_store.c — the SDK's content store ring (producer-sdk/
  * store.h): fragments stay intact and never overlap while the newest one
  * grows, moves to the ring's start and the oldest ones leave, over many
- * random rounds; it refuses what does not fit, and lets the ring fill up.
+ * random rounds; it refuses what does not fit, says beforehand whether a
+ * new fragment's first bytes fit, and lets the ring fill up.
  */
 #include <check.h>
 #include <stdio.h>
@@ -60,13 +61,19 @@ START_TEST(random_rounds_keep_every_fragment_intact)
     flp_store_t st;
     flp_store_init(&st, mem, SIZE, frags, CAP);
     srand(7);
-    unsigned moved = 0, refused = 0, popped = 0;
+    unsigned moved = 0, refused = 0, popped = 0, roomy = 0;
     for (int round = 0; round < 8000; round++) {
         int op = rand() % 10;
         if (op < 2 || !st.count) {
-            if (flp_store_begin(&st, round, 1))
+            /* flp_store_room() tells beforehand whether the new fragment's
+             * first bytes will fit */
+            size_t first = (size_t)(rand() % 3000) + 1;
+            int room = flp_store_room(&st, first);
+            if (flp_store_begin(&st, round, 1)) {
                 ck_assert_uint_eq(flp_store_newest(&st)->len, 0);
-            else
+                ck_assert_int_eq(grow(&st, first), room);
+                roomy += room;
+            } else
                 ck_assert_uint_eq(st.count, CAP);
         } else if (op < 8) {
             size_t before = flp_store_newest(&st)->off;
@@ -90,6 +97,7 @@ START_TEST(random_rounds_keep_every_fragment_intact)
     ck_assert_uint_gt(moved, 10);
     ck_assert_uint_gt(refused, 10);
     ck_assert_uint_gt(popped, 100);
+    ck_assert_uint_gt(roomy, 10);
     free(mem);
 }
 END_TEST
