@@ -413,15 +413,17 @@ static void async_done(fl_job_t *job)
     }
 }
 
-int fl_http_async(fl_http_req_t *r, fl_http_async_t *a)
+int fl_http_async_or_busy(fl_http_req_t *r, fl_http_async_t *a, const char *busy_type)
 {
     a->req = r;
     a->job.work = async_work;
     a->job.done = async_done;
     a->job.data = NULL;
     int rc = fl_workers_submit(r->srv->workers, &a->job);
-    if (rc)
+    if (rc) {
+        fl_http_respond_error(r, 400, busy_type, "the server is busy; retry later");
         return rc;
+    }
     r->async = a;
     r->state = FL_REQ_ASYNC;
     return 0;

@@ -302,11 +302,8 @@ void fl_pb_get_hls_session_url(fl_http_req_t *r)
     fl_http_base_url(r, j->base, sizeof j->base);
     j->a.work = session_work;
     j->a.done = session_done;
-    if (fl_http_async(r, &j->a) != 0) {
-        fl_http_respond_error(r, 400, "ClientLimitExceededException",
-                              "the server is busy; retry later");
+    if (fl_http_async_or_busy(r, &j->a, "ClientLimitExceededException") != 0)
         goto fail;
-    }
     return;
 fail:
     fl_stream_put(&j->ref);

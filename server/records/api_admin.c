@@ -175,11 +175,10 @@ static admin_job_t *job_new(fl_http_req_t *r, op_t op)
 
 static void submit(fl_http_req_t *r, admin_job_t *j)
 {
-    if (fl_http_async(r, &j->a) != 0) {
+    if (fl_http_async_or_busy(r, &j->a, "LimitExceededException") != 0) {
         fl_rec_put(&j->st);
         fl_buf_free(&j->out);
         free(j);
-        fl_http_respond_error(r, 400, "LimitExceededException", "the server is busy; retry later");
     }
 }
 
