@@ -71,7 +71,7 @@ int fl_pb_token_decode(const uint8_t key[FL_PB_KEY_BYTES], fl_slice_t text, int6
     fl_buf_init(&b, sizeof raw);
     int rc = fl_base64url_decode(&b, text);
     size_t n = b.n;
-    if (!rc)
+    if (!rc && n) /* b.p is NULL when nothing was decoded */
         memcpy(raw, b.p, n);
     fl_buf_free(&b);
     if (rc == FL_ENOMEM)
