@@ -12,6 +12,7 @@
 #include "server/core/http.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,6 +379,19 @@ void fl_http_base_url(fl_http_req_t *r, char *buf, size_t cap)
 const fl_json_t *fl_http_json(const fl_http_req_t *r, const char *key)
 {
     return r->json ? fl_json_get(fl_json_root(r->json), key) : NULL;
+}
+
+int fl_http_json_int(fl_http_req_t *r, const char *key, int64_t min, int64_t max, int64_t *out)
+{
+    const fl_json_t *v = fl_http_json(r, key);
+    if (!v)
+        return 0;
+    if (fl_json_int64(v, out) != 0 || *out < min || *out > max) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "%s must be an integer from %" PRId64 " to %" PRId64, key, min, max);
+        return -1;
+    }
+    return 1;
 }
 
 static void dispatch(fl_http_req_t *r)

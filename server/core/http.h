@@ -212,6 +212,11 @@ void fl_http_base_url(fl_http_req_t *r, char *buf, size_t cap);
 
 /* A member of the JSON body (FL_ROUTE_AWS routes), or NULL. */
 const fl_json_t *fl_http_json(const fl_http_req_t *r, const char *key);
+/* An integer member of the JSON body in [min, max]: 1 with *out, 0 when
+ * absent (*out untouched), or -1 after answering 400
+ * InvalidArgumentException (not an integer, null among those, or out of
+ * range). */
+int fl_http_json_int(fl_http_req_t *r, const char *key, int64_t min, int64_t max, int64_t *out);
 
 /* The identity in a connection's Authorization header (HTTP requests and
  * WebSocket upgrades alike): 0 with who filled (has_key 0 without the
