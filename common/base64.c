@@ -6,30 +6,45 @@
 #include "common/error.h"
 
 static const char fl_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char fl_b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-void fl_base64_encode(fl_buf_t *b, fl_slice_t s)
+/* Append the encoding of s in alphabet a; the last group padded with '='
+ * to four characters when pad, else cut after its last character. */
+static void encode(fl_buf_t *b, fl_slice_t s, const char a[64], int pad)
 {
     size_t i = 0;
     char q[4];
     for (; i + 3 <= s.n; i += 3) {
         uint32_t v = (uint32_t)s.p[i] << 16 | (uint32_t)s.p[i + 1] << 8 | s.p[i + 2];
-        q[0] = fl_b64[v >> 18];
-        q[1] = fl_b64[(v >> 12) & 63];
-        q[2] = fl_b64[(v >> 6) & 63];
-        q[3] = fl_b64[v & 63];
+        q[0] = a[v >> 18];
+        q[1] = a[(v >> 12) & 63];
+        q[2] = a[(v >> 6) & 63];
+        q[3] = a[v & 63];
         fl_buf_append(b, q, 4);
     }
     if (i < s.n) {
-        uint32_t v = (uint32_t)s.p[i] << 16 | (i + 1 < s.n ? (uint32_t)s.p[i + 1] << 8 : 0);
-        q[0] = fl_b64[v >> 18];
-        q[1] = fl_b64[(v >> 12) & 63];
-        q[2] = i + 1 < s.n ? fl_b64[(v >> 6) & 63] : '=';
+        int two = i + 1 < s.n; /* two bytes left, else one */
+        uint32_t v = (uint32_t)s.p[i] << 16 | (two ? (uint32_t)s.p[i + 1] << 8 : 0);
+        q[0] = a[v >> 18];
+        q[1] = a[(v >> 12) & 63];
+        q[2] = two ? a[(v >> 6) & 63] : '=';
         q[3] = '=';
-        fl_buf_append(b, q, 4);
+        fl_buf_append(b, q, pad ? 4 : two ? 3 : 2);
     }
 }
 
-static int b64val(uint8_t c)
+void fl_base64_encode(fl_buf_t *b, fl_slice_t s)
+{
+    encode(b, s, fl_b64, 1);
+}
+
+void fl_base64url_encode(fl_buf_t *b, fl_slice_t s)
+{
+    encode(b, s, fl_b64url, 0);
+}
+
+/* The value of c in the standard alphabet (url 0) or the url one, or -1. */
+static int b64val(uint8_t c, int url)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -37,9 +52,9 @@ static int b64val(uint8_t c)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == '+')
+    if (c == (url ? '-' : '+'))
         return 62;
-    if (c == '/')
+    if (c == (url ? '_' : '/'))
         return 63;
     return -1;
 }
@@ -61,7 +76,7 @@ int fl_base64_decode(fl_buf_t *b, fl_slice_t s)
             }
             if (pad) /* data after padding */
                 return FL_EMALFORMED;
-            v[k] = b64val(c);
+            v[k] = b64val(c, 0);
             if (v[k] < 0)
                 return FL_EMALFORMED;
         }
@@ -73,5 +88,28 @@ int fl_base64_decode(fl_buf_t *b, fl_slice_t s)
         uint8_t out[3] = {(uint8_t)(x >> 16), (uint8_t)(x >> 8), (uint8_t)x};
         fl_buf_append(b, out, (size_t)(3 - pad));
     }
+    return b->err;
+}
+
+int fl_base64url_decode(fl_buf_t *b, fl_slice_t s)
+{
+    if (s.n % 4 == 1) /* six bits cannot end a byte */
+        return FL_EMALFORMED;
+    uint32_t acc = 0; /* the bits not yet written, `bits` of them */
+    int bits = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        int v = b64val(s.p[i], 1);
+        if (v < 0)
+            return FL_EMALFORMED;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            fl_buf_u8(b, (uint8_t)(acc >> bits));
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc) /* non-zero leftover bits: not canonical */
+        return FL_EMALFORMED;
     return b->err;
 }

@@ -196,6 +196,49 @@ START_TEST(base64_round_trips_and_refuses_junk)
 }
 END_TEST
 
+START_TEST(base64url_round_trips_unpadded_and_refuses_junk)
+{
+    static const char *const vec[][2] = {
+        {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},          {"foo", "Zm9v"},
+        {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}, {"\xfb\xff", "-_8"}};
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+        fl_buf_t b;
+        fl_buf_init(&b, 0);
+        fl_base64url_encode(&b, fl_slice_str(vec[i][0]));
+        ck_assert(fl_slice_eq_str(fl_buf_slice(&b), vec[i][1]));
+        fl_buf_reset(&b);
+        ck_assert_int_eq(fl_base64url_decode(&b, fl_slice_str(vec[i][1])), 0);
+        ck_assert(fl_slice_eq_str(fl_buf_slice(&b), vec[i][0]));
+        fl_buf_free(&b);
+    }
+    uint8_t all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)(255 - i);
+    fl_buf_t e, d;
+    fl_buf_init(&e, 0);
+    fl_buf_init(&d, 0);
+    for (size_t n = 250; n <= 256; n++) { /* every length mod 3 */
+        fl_buf_reset(&e);
+        fl_buf_reset(&d);
+        fl_base64url_encode(&e, fl_slice(all, n));
+        ck_assert_uint_eq(e.n, (n * 4 + 2) / 3);
+        ck_assert_int_eq(fl_base64url_decode(&d, fl_buf_slice(&e)), 0);
+        ck_assert(fl_slice_eq(fl_buf_slice(&d), fl_slice(all, n)));
+    }
+    /* padding, the standard alphabet, a lone character, leftover bits */
+    const char *bad[] = {"Zg==", "Zm8=", "+/8", "Z", "Zm9vY", "Zh", "Zm9", "Zm9v!A", "Zm 9v"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fl_buf_reset(&d);
+        ck_assert_msg(fl_base64url_decode(&d, fl_slice_str(bad[i])) == FL_EMALFORMED, "%s", bad[i]);
+    }
+    fl_buf_free(&d);
+    fl_buf_init(&d, 2); /* a cap: its error */
+    ck_assert_int_eq(fl_base64url_decode(&d, fl_slice_str("Zm9v")), FL_ELIMIT);
+    fl_buf_free(&e);
+    fl_buf_free(&d);
+}
+END_TEST
+
 /* ---- fileio ---- */
 
 START_TEST(fileio_positional_round_trip_and_end_of_file)
@@ -360,6 +403,7 @@ int main(void)
     tcase_add_test(tc, log_levels_parse);
     tcase_add_test(tc, clock_can_be_driven);
     tcase_add_test(tc, base64_round_trips_and_refuses_junk);
+    tcase_add_test(tc, base64url_round_trips_unpadded_and_refuses_junk);
     suite_add_tcase(s, tc);
     tc = tcase_create("fileio");
     tcase_add_test(tc, fileio_positional_round_trip_and_end_of_file);

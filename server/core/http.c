@@ -12,6 +12,7 @@
 #include "server/core/http.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,6 +381,19 @@ const fl_json_t *fl_http_json(const fl_http_req_t *r, const char *key)
     return r->json ? fl_json_get(fl_json_root(r->json), key) : NULL;
 }
 
+int fl_http_json_int(fl_http_req_t *r, const char *key, int64_t min, int64_t max, int64_t *out)
+{
+    const fl_json_t *v = fl_http_json(r, key);
+    if (!v)
+        return 0;
+    if (fl_json_int64(v, out) != 0 || *out < min || *out > max) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "%s must be an integer from %" PRId64 " to %" PRId64, key, min, max);
+        return -1;
+    }
+    return 1;
+}
+
 static void dispatch(fl_http_req_t *r)
 {
     r->state = FL_REQ_IDLE; /* the handler moves it to WRITING or ASYNC */
@@ -413,15 +427,17 @@ static void async_done(fl_job_t *job)
     }
 }
 
-int fl_http_async(fl_http_req_t *r, fl_http_async_t *a)
+int fl_http_async_or_busy(fl_http_req_t *r, fl_http_async_t *a, const char *busy_type)
 {
     a->req = r;
     a->job.work = async_work;
     a->job.done = async_done;
     a->job.data = NULL;
     int rc = fl_workers_submit(r->srv->workers, &a->job);
-    if (rc)
+    if (rc) {
+        fl_http_respond_error(r, 400, busy_type, "the server is busy; retry later");
         return rc;
+    }
     r->async = a;
     r->state = FL_REQ_ASYNC;
     return 0;

@@ -105,7 +105,7 @@ typedef struct {
 const fl_route_t *fl_route_match(const fl_route_t *table, fl_http_method_t method, const char *path,
                                  const char *target, int *score, int *found_path);
 
-/* Work a handler hands to the worker pool (fl_http_async): work() runs on
+/* Work a handler hands to the worker pool (fl_http_async_or_busy): work() runs on
  * a worker thread and must not touch the request; done() runs on the loop
  * thread afterwards with the request, or with NULL when the client has gone
  * meanwhile, and then frees the async struct (which the handler allocated,
@@ -169,14 +169,16 @@ struct fl_http_req {
 
 /* Hand a to the worker pool; the handler then returns without responding,
  * and a->done() responds later. Returns 0, or FL_EAGAIN when the pool is
- * full (the handler should answer ClientLimitExceededException). */
-int fl_http_async(fl_http_req_t *r, fl_http_async_t *a);
+ * full, having answered as a busy server: 400 with the API's error type for
+ * it (ClientLimitExceededException for Kinesis Video, say) and "the server
+ * is busy; retry later"; the handler then frees its job. */
+int fl_http_async_or_busy(fl_http_req_t *r, fl_http_async_t *a, const char *busy_type);
 
 /* Park the request until something other than the worker pool (a storage
  * completion) finishes it: the handler returns without responding, and
  * whoever finishes calls fl_http_await_done(a), on the loop thread, which
  * runs a->done(a, req) — req NULL if the client went meanwhile — as for
- * fl_http_async. a->work is not used. */
+ * fl_http_async_or_busy. a->work is not used. */
 void fl_http_await(fl_http_req_t *r, fl_http_async_t *a);
 void fl_http_await_done(fl_http_async_t *a);
 
@@ -210,6 +212,11 @@ void fl_http_base_url(fl_http_req_t *r, char *buf, size_t cap);
 
 /* A member of the JSON body (FL_ROUTE_AWS routes), or NULL. */
 const fl_json_t *fl_http_json(const fl_http_req_t *r, const char *key);
+/* An integer member of the JSON body in [min, max]: 1 with *out, 0 when
+ * absent (*out untouched), or -1 after answering 400
+ * InvalidArgumentException (not an integer, null among those, or out of
+ * range). */
+int fl_http_json_int(fl_http_req_t *r, const char *key, int64_t min, int64_t max, int64_t *out);
 
 /* The identity in a connection's Authorization header (HTTP requests and
  * WebSocket upgrades alike): 0 with who filled (has_key 0 without the

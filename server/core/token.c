@@ -59,15 +59,7 @@ int fl_token_seal(const uint8_t key[FL_TOKEN_KEY_BYTES], uint8_t kind, fl_slice_
     size_t n = HEAD_BYTES + payload.n;
     mac(key, raw, n, raw + n);
     n += MAC_BYTES;
-    size_t start = out->n;
-    fl_base64_encode(out, fl_slice(raw, n));
-    if (out->err)
-        return FL_ENOMEM;
-    /* base64url, no padding: safe in a URL's query as it is */
-    while (out->n > start && out->p[out->n - 1] == '=')
-        out->n--;
-    for (size_t i = start; i < out->n; i++)
-        out->p[i] = out->p[i] == '+' ? '-' : out->p[i] == '/' ? '_' : out->p[i];
+    fl_base64url_encode(out, fl_slice(raw, n)); /* safe in a URL's query as it is */
     fl_buf_u8(out, 0);
     if (out->err)
         return FL_ENOMEM;
@@ -79,25 +71,11 @@ int fl_token_open(const uint8_t key[FL_TOKEN_KEY_BYTES], uint8_t kind, fl_slice_
                   int64_t now_ms, fl_buf_t *out)
 {
     enum { MAX_RAW = HEAD_BYTES + FL_TOKEN_MAX_PAYLOAD + MAC_BYTES };
-    char b64[(MAX_RAW + 2) / 3 * 4 + 4];
-    if (text.n == 0 || text.n > sizeof b64 - 4)
+    if (text.n == 0 || text.n > (MAX_RAW * 4 + 2) / 3)
         return FL_EMALFORMED;
-    for (size_t i = 0; i < text.n; i++) {
-        char c = (char)text.p[i];
-        if (c == '-')
-            c = '+';
-        else if (c == '_')
-            c = '/';
-        else if (c == '+' || c == '/' || c == '=')
-            return FL_EMALFORMED; /* only the url alphabet is ours */
-        b64[i] = c;
-    }
-    size_t n = text.n;
-    while (n % 4)
-        b64[n++] = '=';
     fl_buf_t raw;
-    fl_buf_init(&raw, MAX_RAW + 3);
-    int rc = fl_base64_decode(&raw, fl_slice(b64, n));
+    fl_buf_init(&raw, MAX_RAW);
+    int rc = fl_base64url_decode(&raw, text);
     if (rc || raw.n < HEAD_BYTES + MAC_BYTES || raw.p[0] != FL_TOKEN_VERSION) {
         fl_buf_free(&raw);
         return FL_EMALFORMED;

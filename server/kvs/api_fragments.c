@@ -224,11 +224,8 @@ void fl_api_list_fragments(fl_http_req_t *r)
     }
     j->a.work = lf_work;
     j->a.done = lf_done;
-    if (fl_http_async(r, &j->a) != 0) {
-        fl_http_respond_error(r, 400, "ClientLimitExceededException",
-                              "the server is busy; retry later");
+    if (fl_http_async_or_busy(r, &j->a, "ClientLimitExceededException") != 0)
         goto fail;
-    }
     return;
 fail:
     fl_stream_put(&j->ref);

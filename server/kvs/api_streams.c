@@ -537,11 +537,8 @@ static sjob_t *job_new(fl_http_req_t *r, op_t op)
 
 static void submit(fl_http_req_t *r, sjob_t *j)
 {
-    if (fl_http_async(r, &j->a) != 0) {
-        fl_http_respond_error(r, 400, "ClientLimitExceededException",
-                              "the server is busy; retry later");
+    if (fl_http_async_or_busy(r, &j->a, "ClientLimitExceededException") != 0)
         job_free(j);
-    }
 }
 
 static int get_config(fl_http_req_t *r, sjob_t *j, const char *key, int required,

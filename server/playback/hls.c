@@ -381,11 +381,8 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
     }
     j->a.work = hls_work;
     j->a.done = hls_done;
-    if (fl_http_async(r, &j->a) != 0) {
-        fl_http_respond_error(r, 400, "ClientLimitExceededException",
-                              "the server is busy; retry later");
+    if (fl_http_async_or_busy(r, &j->a, "ClientLimitExceededException") != 0)
         goto fail;
-    }
     return;
 fail:
     fl_stream_put(&j->ref);

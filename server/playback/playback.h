@@ -10,7 +10,7 @@
  *               and its remux to fMP4 / MPEG-TS (media/av.h)
  *
  * Every storage read and every remux runs on the worker pool
- * (fl_http_async); the loop only checks tokens and answers.
+ * (fl_http_async_or_busy); the loop only checks tokens and answers.
  */
 #ifndef FL_SERVER_PLAYBACK_PLAYBACK_H
 #define FL_SERVER_PLAYBACK_PLAYBACK_H

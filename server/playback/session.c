@@ -20,7 +20,6 @@
  * MaxMediaPlaylistFragmentResults 5 (LIVE, LIVE_REPLAY) or 1000
  * (ON_DEMAND).
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,21 +129,16 @@ static int enum_field(fl_http_req_t *r, const fl_json_t *obj, const char *field,
     return -1;
 }
 
-/* An optional integer field in [lo, hi]: 0 with *out (dflt when absent),
- * or -1 after answering the error. */
+/* An optional integer field in [lo, hi]: 0 with *out (dflt when absent or
+ * null), or -1 after answering the error. */
 static int int_field(fl_http_req_t *r, const char *field, int64_t lo, int64_t hi, int64_t dflt,
                      int64_t *out)
 {
     const fl_json_t *v = fl_http_json(r, field);
     *out = dflt;
-    if (!v || v->type == FL_JSON_NULL)
+    if (v && v->type == FL_JSON_NULL)
         return 0;
-    if (fl_json_int64(v, out) != 0 || *out < lo || *out > hi) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "%s must be an integer from %" PRId64 " to %" PRId64, field, lo, hi);
-        return -1;
-    }
-    return 0;
+    return fl_http_json_int(r, field, lo, hi, out) < 0 ? -1 : 0;
 }
 
 /* A timestamp (epoch seconds, with a fraction) of obj: 1 with *ns, 0 when
@@ -302,11 +296,8 @@ void fl_pb_get_hls_session_url(fl_http_req_t *r)
     fl_http_base_url(r, j->base, sizeof j->base);
     j->a.work = session_work;
     j->a.done = session_done;
-    if (fl_http_async(r, &j->a) != 0) {
-        fl_http_respond_error(r, 400, "ClientLimitExceededException",
-                              "the server is busy; retry later");
+    if (fl_http_async_or_busy(r, &j->a, "ClientLimitExceededException") != 0)
         goto fail;
-    }
     return;
 fail:
     fl_stream_put(&j->ref);

@@ -10,77 +10,8 @@
 #include <openssl/hmac.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/error.h"
-
-/* ---- base64url without padding ---- */
-
-static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static size_t b64u_encode(const uint8_t *p, size_t n, char *out)
-{
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        out[o++] = b64u[v >> 18];
-        out[o++] = b64u[(v >> 12) & 63];
-        out[o++] = b64u[(v >> 6) & 63];
-        out[o++] = b64u[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        out[o++] = b64u[v >> 18];
-        out[o++] = b64u[(v >> 12) & 63];
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        out[o++] = b64u[v >> 18];
-        out[o++] = b64u[(v >> 12) & 63];
-        out[o++] = b64u[(v >> 6) & 63];
-    }
-    out[o] = 0;
-    return o;
-}
-
-static int b64u_value(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Decode into out (cap bytes): the byte count, or -1 for anything but
- * canonical unpadded base64url that fits. */
-static long b64u_decode(fl_slice_t s, uint8_t *out, size_t cap)
-{
-    if (s.n % 4 == 1)
-        return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < s.n; i++) {
-        int v = b64u_value(s.p[i]);
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o == cap)
-                return -1;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (acc & ((1u << bits) - 1)) /* non-zero leftover bits: not canonical */
-        return -1;
-    return (long)o;
-}
 
 /* ---- tokens ---- */
 
@@ -119,20 +50,37 @@ int fl_pb_token_encode(const uint8_t key[FL_PB_KEY_BYTES], const fl_pb_session_t
     memcpy(raw + FL_PB_TOKEN_HEAD + nn, s->key_id, kn);
     size_t body = FL_PB_TOKEN_HEAD + nn + kn;
     mac(key, raw, body, raw + body);
-    b64u_encode(raw, body + FL_PB_TOKEN_MAC, out);
-    return 0;
+    fl_buf_t text;
+    fl_buf_init(&text, cap);
+    fl_base64url_encode(&text, fl_slice(raw, body + FL_PB_TOKEN_MAC));
+    fl_buf_u8(&text, 0);
+    int rc = text.err ? FL_ENOMEM : 0;
+    if (!rc)
+        memcpy(out, text.p, text.n);
+    fl_buf_free(&text);
+    return rc;
 }
 
 int fl_pb_token_decode(const uint8_t key[FL_PB_KEY_BYTES], fl_slice_t text, int64_t now_ms,
                        fl_pb_session_t *out)
 {
     uint8_t raw[RAW_CAP], want[FL_PB_TOKEN_MAC];
-    long n = b64u_decode(text, raw, sizeof raw);
-    if (n < FL_PB_TOKEN_HEAD + 1 + FL_PB_TOKEN_MAC)
+    if (text.n > (RAW_CAP * 4 + 2) / 3)
+        return FL_EMALFORMED; /* longer than any token */
+    fl_buf_t b;
+    fl_buf_init(&b, sizeof raw);
+    int rc = fl_base64url_decode(&b, text);
+    size_t n = b.n;
+    if (!rc && n) /* b.p is NULL when nothing was decoded */
+        memcpy(raw, b.p, n);
+    fl_buf_free(&b);
+    if (rc == FL_ENOMEM)
+        return rc;
+    if (rc || n < FL_PB_TOKEN_HEAD + 1 + FL_PB_TOKEN_MAC)
         return FL_EMALFORMED;
     size_t nn = fl_load_le16(raw + 48), kn = raw[50];
     if (nn == 0 || nn > FL_STREAM_NAME_MAX || kn > FL_PB_MAX_KEY_ID ||
-        (size_t)n != FL_PB_TOKEN_HEAD + nn + kn + FL_PB_TOKEN_MAC)
+        n != FL_PB_TOKEN_HEAD + nn + kn + FL_PB_TOKEN_MAC)
         return FL_EMALFORMED;
     size_t body = FL_PB_TOKEN_HEAD + nn + kn;
     /* the tag first, in constant time: nothing of an unauthenticated

@@ -83,12 +83,12 @@ typedef struct {
 
 /* The session as a token (base64url text, NUL-terminated) into out, which
  * has FL_PB_TOKEN_CAP bytes. FL_EINVAL for a session that breaks the
- * format's bounds. */
+ * format's bounds, FL_ENOMEM. */
 int fl_pb_token_encode(const uint8_t key[FL_PB_KEY_BYTES], const fl_pb_session_t *s, char *out,
                        size_t cap);
 /* Check and decode a token: 0, FL_EMALFORMED (not a token, or its tag is
  * wrong: forged or altered), FL_EVERSION (another format), or
- * FL_EEXPIRED (authentic, but past its expiry at now_ms). */
+ * FL_EEXPIRED (authentic, but past its expiry at now_ms), FL_ENOMEM. */
 int fl_pb_token_decode(const uint8_t key[FL_PB_KEY_BYTES], fl_slice_t text, int64_t now_ms,
                        fl_pb_session_t *out);
 

@@ -183,26 +183,11 @@ static admin_job_t *job_new(fl_http_req_t *r, op_t op)
 
 static void submit(fl_http_req_t *r, admin_job_t *j)
 {
-    if (fl_http_async(r, &j->a) != 0) {
+    if (fl_http_async_or_busy(r, &j->a, "LimitExceededException") != 0) {
         fl_rec_put(&j->st);
         fl_buf_free(&j->out);
         free(j);
-        fl_http_respond_error(r, 400, "LimitExceededException", "the server is busy; retry later");
     }
-}
-
-/* An integer member: 0 (absent: *out untouched), 1 (set), -1 (responded). */
-static int get_int(fl_http_req_t *r, const char *key, int64_t min, int64_t max, int64_t *out)
-{
-    const fl_json_t *v = fl_http_json(r, key);
-    if (!v)
-        return 0;
-    if (fl_json_int64(v, out) != 0 || *out < min || *out > max) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "%s must be an integer from %" PRId64 " to %" PRId64, key, min, max);
-        return -1;
-    }
-    return 1;
 }
 
 void fl_rec_create_stream(fl_http_req_t *r)
@@ -227,7 +212,7 @@ void fl_rec_create_stream(fl_http_req_t *r)
         }
     }
     int64_t shards = 0;
-    int has = get_int(r, "ShardCount", 1, FL_RECORDS_MAX_SHARDS, &shards);
+    int has = fl_http_json_int(r, "ShardCount", 1, FL_RECORDS_MAX_SHARDS, &shards);
     if (has < 0)
         return;
     if (!has) {
@@ -274,7 +259,7 @@ static void retention(fl_http_req_t *r, int increase)
     int64_t hours = 0;
     if (fl_rec_get(r, &st) != 0)
         return;
-    int has = get_int(r, "RetentionPeriodHours", 24, MAX_RETENTION_H, &hours);
+    int has = fl_http_json_int(r, "RetentionPeriodHours", 24, MAX_RETENTION_H, &hours);
     if (has <= 0) {
         if (has == 0)
             fl_http_respond_error(r, 400, "InvalidArgumentException",
@@ -317,7 +302,7 @@ void fl_rec_decrease_retention(fl_http_req_t *r)
 void fl_rec_list_streams(fl_http_req_t *r)
 {
     int64_t limit = 100;
-    if (get_int(r, "Limit", 1, 10000, &limit) < 0)
+    if (fl_http_json_int(r, "Limit", 1, 10000, &limit) < 0)
         return;
     const fl_json_t *after = fl_http_json(r, "ExclusiveStartStreamName");
     if (fl_rec_access(r, NULL) != 0)
@@ -417,7 +402,7 @@ static void describe(fl_http_req_t *r, int summary)
     uint32_t after = 0;
     int has_after = 0;
     if (!summary) {
-        if (get_int(r, "Limit", 1, 10000, &limit) < 0)
+        if (fl_http_json_int(r, "Limit", 1, 10000, &limit) < 0)
             return;
         const fl_json_t *ex = fl_http_json(r, "ExclusiveStartShardId");
         if (ex) {
@@ -492,7 +477,7 @@ void fl_rec_list_shards(fl_http_req_t *r)
         has_after = 1;
     }
     int64_t max = 1000;
-    if (get_int(r, "MaxResults", 1, 10000, &max) < 0)
+    if (fl_http_json_int(r, "MaxResults", 1, 10000, &max) < 0)
         return;
     fl_rec_stream_t st;
     if ((name ? fl_rec_get_named(r, name, &st) : fl_rec_get(r, &st)) != 0)

@@ -642,10 +642,8 @@ void fl_rec_get_records(fl_http_req_t *r)
     fl_buf_init(&j->children, 0);
     j->a.work = get_work;
     j->a.done = get_done;
-    if (fl_http_async(r, &j->a) != 0) {
+    if (fl_http_async_or_busy(r, &j->a, "ProvisionedThroughputExceededException") != 0) {
         fl_rec_put(&j->st);
         free(j);
-        fl_http_respond_error(r, 400, "ProvisionedThroughputExceededException",
-                              "the server is busy; retry later");
     }
 }

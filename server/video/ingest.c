@@ -124,6 +124,17 @@ static void drop_rec(fl_ingest_t *in)
     in->rec = NULL;
 }
 
+/* The connection broke inside the open fragment: drop it (the hook hears
+ * of it) and leave the session between fragments. */
+static void drop_cut_off(fl_ingest_t *in)
+{
+    fl_info("putmedia %s: dropping fragment %s cut off by the connection", in->name, in->number);
+    if (in->h.dropped)
+        in->h.dropped(in->h.data);
+    in->state = ST_READY;
+    drop_rec(in);
+}
+
 /* Send ERROR and stop the session. Returns FL_ECLOSED for the parser. */
 static int fail(fl_ingest_t *in, int error_id, const char *why)
 {
@@ -322,13 +333,7 @@ static int on_cluster_end(fl_ingest_t *in)
     if (in->state != ST_FRAGMENT)
         return 0;
     if (in->finishing && !in->finishing_clean) {
-        /* the connection broke inside this fragment: drop it */
-        fl_info("putmedia %s: dropping fragment %s cut off by the connection", in->name,
-                in->number);
-        if (in->h.dropped)
-            in->h.dropped(in->h.data);
-        in->state = ST_READY;
-        drop_rec(in);
+        drop_cut_off(in);
         return 0;
     }
     if (in->dup) {
@@ -466,12 +471,7 @@ int fl_ingest_finish(fl_ingest_t *in, int clean)
         return FL_ECLOSED;
     if (!clean && in->state == ST_FRAGMENT) {
         /* a Cluster of known size cut off: the parser does not close it */
-        fl_info("putmedia %s: dropping fragment %s cut off by the connection", in->name,
-                in->number);
-        if (in->h.dropped)
-            in->h.dropped(in->h.data);
-        in->state = ST_READY;
-        drop_rec(in);
+        drop_cut_off(in);
     }
     if (rc && clean) {
         /* a body that ended properly but inside an element */

@@ -13,27 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "server/playback/token.h"
 
 static const uint8_t key[FL_PB_KEY_BYTES + 1] = "fuzz-key-fuzz-key-fuzz-key-fuzz!";
-
-static size_t b64u(const uint8_t *p, size_t n, char *out)
-{
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-                     (i + 2 < n ? p[i + 2] : 0);
-        out[o++] = a[v >> 18];
-        out[o++] = a[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[o++] = a[(v >> 6) & 63];
-        if (i + 2 < n)
-            out[o++] = a[v & 63];
-    }
-    out[o] = 0;
-    return o;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -50,7 +33,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(raw, data + 1, size - 1);
         unsigned len = 32;
         HMAC(EVP_sha256(), key, FL_PB_KEY_BYTES, raw, size - 1, raw + size - 1, &len);
-        tl = b64u(raw, size - 1 + 32, text);
+        fl_buf_t b;
+        fl_buf_init(&b, 0);
+        fl_base64url_encode(&b, fl_slice(raw, size - 1 + 32));
+        tl = b.n;
+        if (b.err)
+            __builtin_trap();
+        memcpy(text, b.p, tl);
+        text[tl] = 0;
+        fl_buf_free(&b);
         free(raw);
     }
     fl_pb_session_t s;
