@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +325,22 @@ double fl_test_metric(const char *text, const char *series)
         if ((p == text || p[-1] == '\n') && p[n] == ' ')
             return atof(p + n + 1);
     return -1;
+}
+
+int fl_test_awsl(const fl_test_server_t *s, char **out, char **err, ...)
+{
+    char *args[50];
+    int n = 0;
+    va_list ap;
+    va_start(ap, err);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 48)
+        args[n++] = (char *)a;
+    va_end(ap);
+    args[n] = NULL;
+    int rc = fl_test_aws(s, args, out, err);
+    ck_assert_msg(rc != -1, "aws timed out");
+    return rc;
 }
 
 int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char **err)

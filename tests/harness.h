@@ -81,6 +81,10 @@ double fl_test_metric(const char *text, const char *series);
  * (malloc'd) when not NULL. */
 int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char **err);
 
+/* fl_test_aws with the arguments as a NULL-terminated list; fails the
+ * current test on a timeout. */
+int fl_test_awsl(const fl_test_server_t *s, char **out, char **err, ...);
+
 /* Milliseconds on the monotonic clock. */
 long long fl_test_now_ms(void);
 

@@ -9,7 +9,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,27 +147,10 @@ END_TEST
 
 /* ---- stored configurations through the AWS CLI ---- */
 
-/* Run `aws <args...>` against s; its exit code, stdout and stderr. */
-static int aws(const fl_test_server_t *s, char **out, char **err, ...)
-{
-    char *args[50];
-    int n = 0;
-    va_list ap;
-    va_start(ap, err);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < 48)
-        args[n++] = (char *)a;
-    va_end(ap);
-    args[n] = NULL;
-    int rc = fl_test_aws(s, args, out, err);
-    ck_assert_msg(rc != -1, "aws timed out");
-    return rc;
-}
-
 #define AWS_OK(s, out, ...)                                                                        \
     do {                                                                                           \
         char *err_ = NULL;                                                                         \
-        int rc_ = aws(s, out, &err_, __VA_ARGS__, NULL);                                           \
+        int rc_ = fl_test_awsl(s, out, &err_, __VA_ARGS__, NULL);                                  \
         ck_assert_msg(rc_ == 0, "aws failed (%d): %s", rc_, err_);                                 \
         free(err_);                                                                                \
     } while (0)
@@ -177,7 +159,7 @@ static int aws(const fl_test_server_t *s, char **out, char **err, ...)
 #define AWS_FAILS(s, error, ...)                                                                   \
     do {                                                                                           \
         char *err_ = NULL;                                                                         \
-        int rc_ = aws(s, NULL, &err_, __VA_ARGS__, NULL);                                          \
+        int rc_ = fl_test_awsl(s, NULL, &err_, __VA_ARGS__, NULL);                                 \
         ck_assert_msg(rc_ != 0 && strstr(err_, error) != NULL, "expected %s (%d): %s", error, rc_, \
                       err_);                                                                       \
         free(err_);                                                                                \
@@ -347,8 +329,8 @@ START_TEST(storage_configurations)
     free(out);
 
     /* HOT until told otherwise */
-    int rc = aws(&s, &out, &err, "kinesisvideo", "describe-stream-storage-configuration",
-                 "--stream-name", "tier", NULL);
+    int rc = fl_test_awsl(&s, &out, &err, "kinesisvideo", "describe-stream-storage-configuration",
+                          "--stream-name", "tier", NULL);
     if (rc != 0 && strstr(err, "Invalid choice")) {
         /* an AWS CLI older than the calls (v2 2.9 has none): their exact
          * bytes with curl instead */

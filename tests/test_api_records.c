@@ -33,23 +33,6 @@ static int is_v2(void)
     (is_v2() ? "--cli-binary-format" : "--no-paginate"),                                           \
         (is_v2() ? "raw-in-base64-out" : "--no-paginate")
 
-static int aws(const fl_test_server_t *s, char **out, char **err, ...)
-{
-    char *args[50];
-    int n = 0;
-    args[n++] = "kinesis";
-    va_list ap;
-    va_start(ap, err);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < 48)
-        args[n++] = (char *)a;
-    va_end(ap);
-    args[n] = NULL;
-    int rc = fl_test_aws(s, args, out, err);
-    ck_assert_msg(rc != -1, "aws timed out");
-    return rc;
-}
-
 /* The call succeeds; its parsed JSON output (or NULL for none). */
 static fl_json_doc_t *ok(const fl_test_server_t *s, ...)
 {
@@ -77,7 +60,7 @@ static fl_json_doc_t *ok(const fl_test_server_t *s, ...)
 #define FAILS(s, etype, ...)                                                                       \
     do {                                                                                           \
         char *out_ = NULL, *err_ = NULL;                                                           \
-        int rc_ = aws(s, &out_, &err_, __VA_ARGS__, NULL);                                         \
+        int rc_ = fl_test_awsl(s, &out_, &err_, "kinesis", __VA_ARGS__, NULL);                     \
         ck_assert_msg(rc_ != 0, "aws succeeded, expected %s: %s", etype, out_);                    \
         ck_assert_msg(strstr(err_, etype) != NULL, "expected %s, got: %s", etype, err_);           \
         free(out_);                                                                                \

@@ -4,7 +4,6 @@
  * framelogd: every call, its JSON shape, its errors, pagination, version
  * checks, and that streams survive a restart.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,28 +12,10 @@
 #include "common/json.h"
 #include "harness.h"
 
-/* Run `aws <service> <args...>` against s (see fl_test_aws). */
-static int aws(const fl_test_server_t *s, char **out, char **err, const char *service, ...)
-{
-    char *args[50];
-    int n = 0;
-    args[n++] = (char *)service;
-    va_list ap;
-    va_start(ap, service);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < 48)
-        args[n++] = (char *)a;
-    va_end(ap);
-    args[n] = NULL;
-    int rc = fl_test_aws(s, args, out, err);
-    ck_assert_msg(rc != -1, "aws timed out");
-    return rc;
-}
-
 #define AWS_OK(s, out, ...)                                                                        \
     do {                                                                                           \
         char *err_ = NULL;                                                                         \
-        int rc_ = aws(s, out, &err_, __VA_ARGS__, NULL);                                           \
+        int rc_ = fl_test_awsl(s, out, &err_, __VA_ARGS__, NULL);                                  \
         ck_assert_msg(rc_ == 0, "aws failed (%d): %s", rc_, err_);                                 \
         free(err_);                                                                                \
     } while (0)
@@ -43,7 +24,7 @@ static int aws(const fl_test_server_t *s, char **out, char **err, const char *se
 #define AWS_FAILS(s, etype, ...)                                                                   \
     do {                                                                                           \
         char *out_ = NULL, *err_ = NULL;                                                           \
-        int rc_ = aws(s, &out_, &err_, __VA_ARGS__, NULL);                                         \
+        int rc_ = fl_test_awsl(s, &out_, &err_, __VA_ARGS__, NULL);                                \
         ck_assert_msg(rc_ != 0, "aws succeeded, expected %s: %s", etype, out_);                    \
         ck_assert_msg(strstr(err_, etype) != NULL, "expected %s, got: %s", etype, err_);           \
         free(out_);                                                                                \
