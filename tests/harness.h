@@ -85,6 +85,26 @@ int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char 
  * current test on a timeout. */
 int fl_test_awsl(const fl_test_server_t *s, char **out, char **err, ...);
 
+/* `aws ARGS` (fl_test_awsl) succeeds; *out (or NULL) gets its stdout. */
+#define AWS_OK(s, out, ...)                                                                        \
+    do {                                                                                           \
+        char *err_ = NULL;                                                                         \
+        int rc_ = fl_test_awsl(s, out, &err_, __VA_ARGS__, NULL);                                  \
+        ck_assert_msg(rc_ == 0, "aws failed (%d): %s", rc_, err_);                                 \
+        free(err_);                                                                                \
+    } while (0)
+
+/* `aws ARGS` fails and names the error type etype. */
+#define AWS_FAILS(s, etype, ...)                                                                   \
+    do {                                                                                           \
+        char *out_ = NULL, *err_ = NULL;                                                           \
+        int rc_ = fl_test_awsl(s, &out_, &err_, __VA_ARGS__, NULL);                                \
+        ck_assert_msg(rc_ != 0, "aws succeeded, expected %s: %s", etype, out_);                    \
+        ck_assert_msg(strstr(err_, etype) != NULL, "expected %s, got: %s", etype, err_);           \
+        free(out_);                                                                                \
+        free(err_);                                                                                \
+    } while (0)
+
 /* Milliseconds on the monotonic clock. */
 long long fl_test_now_ms(void);
 

@@ -147,24 +147,6 @@ END_TEST
 
 /* ---- stored configurations through the AWS CLI ---- */
 
-#define AWS_OK(s, out, ...)                                                                        \
-    do {                                                                                           \
-        char *err_ = NULL;                                                                         \
-        int rc_ = fl_test_awsl(s, out, &err_, __VA_ARGS__, NULL);                                  \
-        ck_assert_msg(rc_ == 0, "aws failed (%d): %s", rc_, err_);                                 \
-        free(err_);                                                                                \
-    } while (0)
-
-/* The call fails with the AWS error name. */
-#define AWS_FAILS(s, error, ...)                                                                   \
-    do {                                                                                           \
-        char *err_ = NULL;                                                                         \
-        int rc_ = fl_test_awsl(s, NULL, &err_, __VA_ARGS__, NULL);                                 \
-        ck_assert_msg(rc_ != 0 && strstr(err_, error) != NULL, "expected %s (%d): %s", error, rc_, \
-                      err_);                                                                       \
-        free(err_);                                                                                \
-    } while (0)
-
 static fl_json_doc_t *parse(const char *text)
 {
     fl_json_doc_t *d = NULL;

@@ -12,25 +12,6 @@
 #include "common/json.h"
 #include "harness.h"
 
-#define AWS_OK(s, out, ...)                                                                        \
-    do {                                                                                           \
-        char *err_ = NULL;                                                                         \
-        int rc_ = fl_test_awsl(s, out, &err_, __VA_ARGS__, NULL);                                  \
-        ck_assert_msg(rc_ == 0, "aws failed (%d): %s", rc_, err_);                                 \
-        free(err_);                                                                                \
-    } while (0)
-
-/* The call fails and names the error type. */
-#define AWS_FAILS(s, etype, ...)                                                                   \
-    do {                                                                                           \
-        char *out_ = NULL, *err_ = NULL;                                                           \
-        int rc_ = fl_test_awsl(s, &out_, &err_, __VA_ARGS__, NULL);                                \
-        ck_assert_msg(rc_ != 0, "aws succeeded, expected %s: %s", etype, out_);                    \
-        ck_assert_msg(strstr(err_, etype) != NULL, "expected %s, got: %s", etype, err_);           \
-        free(out_);                                                                                \
-        free(err_);                                                                                \
-    } while (0)
-
 static fl_json_doc_t *parse(const char *text)
 {
     fl_json_doc_t *d = NULL;
