@@ -761,6 +761,72 @@ START_TEST(sdk_signs_and_says_which_clock_is_off)
 }
 END_TEST
 
+
+/* gst-launch-1.0 of a 3 s H.264 pipeline into framelogsink as c, the clock
+ * shifted by skew when not NULL; exit code, stderr. */
+#if defined(FL_GST_PLUGIN_DIR) && !defined(FL_SANITIZE_GST)
+static int gst_as(const fl_test_server_t *s, const creds_t *c, const char *stream,
+                  const char *skew, char **err)
+{
+    char plugin_path[4200], registry[4200], pipe[1024];
+    snprintf(plugin_path, sizeof plugin_path, "GST_PLUGIN_PATH=%s", FL_GST_PLUGIN_DIR);
+    snprintf(registry, sizeof registry, "GST_REGISTRY=%s/tests/gst-registry-auth.bin",
+             FL_BINARY_DIR);
+    int w = snprintf(pipe, sizeof pipe,
+                     "videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,"
+                     "framerate=30/1 ! x264enc key-int-max=30 tune=zerolatency ! h264parse ! "
+                     "framelogsink stream-name=%s endpoint=%s create-stream=true access-key=%s "
+                     "secret-key=%s",
+                     stream, s->url, c->ak, c->sk);
+    if (c->tok[0])
+        snprintf(pipe + w, sizeof pipe - (size_t)w, " session-token=%s", c->tok);
+    char *argv[64];
+    int n = 0;
+    argv[n++] = "env";
+    argv[n++] = plugin_path;
+    argv[n++] = registry;
+    if (skew) {
+        argv[n++] = "faketime";
+        argv[n++] = "-f";
+        argv[n++] = (char *)skew;
+    }
+    argv[n++] = "gst-launch-1.0";
+    argv[n++] = "-e";
+    for (char *tok = strtok(pipe, " "); tok && n < 62; tok = strtok(NULL, " "))
+        argv[n++] = tok;
+    argv[n] = NULL;
+    return fl_test_run(argv, RUN_MS, NULL, err);
+}
+#endif
+
+START_TEST(gst_sink_signs_with_verification_on)
+{
+#if defined(FL_GST_PLUGIN_DIR) && !defined(FL_SANITIZE_GST)
+    locked_t l;
+    locked_start(&l);
+    char *err = NULL;
+    int rc = gst_as(&l.s, &l.admin, "gst-1", NULL, &err);
+    ck_assert_msg(rc == 0, "framelogsink: %s", err);
+    free(err);
+    rc = gst_as(&l.s, &l.temp, "gst-2", "+4m", &err);
+    ck_assert_msg(rc == 0, "framelogsink, temporary key, 4 min ahead: %s", err);
+    free(err);
+    rc = gst_as(&l.s, &l.admin, "gst-1", "-6m", &err);
+    ck_assert_msg(rc != 0 && strstr(err, "Signature expired") && strstr(err, "clock"), "%s", err);
+    free(err);
+    creds_t bad = l.admin;
+    bad.sk[0] = bad.sk[0] == 'A' ? 'B' : 'A';
+    rc = gst_as(&l.s, &bad, "gst-1", NULL, &err);
+    ck_assert_msg(rc != 0 && strstr(err, "InvalidSignatureException"), "%s", err);
+    free(err);
+    locked_stop(&l);
+#else
+    fprintf(stderr, "gst_sink_signs_with_verification_on: skipped (no framelogsink, or "
+                    "uninstrumented GStreamer tools under the sanitizers)\n");
+#endif
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("server_auth");
@@ -781,6 +847,7 @@ static Suite *suite(void)
     suite_add_tcase(s, t);
     t = tcase_create("sdk");
     tcase_add_test(t, sdk_signs_and_says_which_clock_is_off);
+    tcase_add_test(t, gst_sink_signs_with_verification_on);
     suite_add_tcase(s, t);
     return s;
 }

@@ -270,7 +270,7 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
     int qrc = fl_http_wsi_query(q->wsi, &query);
     if (alen > 0) {
         if (fl_sigv4_canon_parse_authorization(fl_slice(hdr, (size_t)alen), &au, &why) != 0) {
-            fl_api_error(err, st, "IncompleteSignatureException", "%s", why);
+            fl_api_error(err, 400, "IncompleteSignatureException", "%s", why);
             goto out;
         }
     } else {
@@ -287,13 +287,13 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
             goto out;
         }
         if (prc != 0) {
-            fl_api_error(err, st, "IncompleteSignatureException", "%s", why);
+            fl_api_error(err, 400, "IncompleteSignatureException", "%s", why);
             goto out;
         }
         presigned = 1;
     }
     if (qrc && a->n) {
-        fl_api_error(err, st, "IncompleteSignatureException", "the query is too long to verify");
+        fl_api_error(err, 400, "IncompleteSignatureException", "the query is too long to verify");
         goto out;
     }
     if (a->n == 0) {
@@ -367,7 +367,7 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
         .json11 = q->json11,
     };
     if (sh.vals.err) {
-        fl_api_error(err, st, "IncompleteSignatureException", "signed headers too long");
+        fl_api_error(err, 400, "IncompleteSignatureException", "signed headers too long");
         goto out;
     }
     if (fl_sigv4_verify(&c, k->secret, err) != 0) {

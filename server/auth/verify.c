@@ -157,10 +157,10 @@ int fl_sigv4_verify(const fl_sigv4_check_t *c, const char *secret, fl_api_error_
                             "Credential should be scoped to correct service: '%s'. ", c->service);
     int64_t t;
     if (c->amz_date.n == 0)
-        return fl_api_error(err, st, "IncompleteSignatureException",
+        return fl_api_error(err, 400, "IncompleteSignatureException",
                             "Authorization header requires existence of a 'X-Amz-Date' header.");
     if (parse_amz_date(c->amz_date, &t) != 0)
-        return fl_api_error(err, st, "IncompleteSignatureException",
+        return fl_api_error(err, 400, "IncompleteSignatureException",
                             "X-Amz-Date must be in the ISO8601 Long Format "
                             "\"yyyyMMdd'T'HHmmss'Z'\"");
     if (memcmp(c->amz_date.p, a->date, 8) != 0)
@@ -245,7 +245,7 @@ int fl_sigv4_verify(const fl_sigv4_check_t *c, const char *secret, fl_api_error_
     char scope[FL_SIGV4_CANON_SCOPE_MAX];
     if (fl_sigv4_canon_scope(fl_slice_str(a->date), fl_slice_str(a->region),
                              fl_slice_str(a->service), scope, sizeof scope) < 0)
-        return fl_api_error(err, st, "IncompleteSignatureException", "malformed credential");
+        return fl_api_error(err, 400, "IncompleteSignatureException", "malformed credential");
     uint8_t skey[32];
     fl_sigv4_signing_key(secret, a->date, a->region, a->service, skey);
     int ok = 0;
@@ -253,7 +253,7 @@ int fl_sigv4_verify(const fl_sigv4_check_t *c, const char *secret, fl_api_error_
         ok = try_hash(c, skey, scope, cand[i]);
     OPENSSL_cleanse(skey, sizeof skey);
     if (ok < 0)
-        return fl_api_error(err, st, "IncompleteSignatureException",
+        return fl_api_error(err, 400, "IncompleteSignatureException",
                             "the signed request cannot be canonicalised: %s", fl_strerror(ok));
     if (ok == 0)
         return fl_api_error(err, st, "InvalidSignatureException", "%s", mismatch_msg);

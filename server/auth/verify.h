@@ -25,7 +25,8 @@
  *   time                                                "The request signature we
  *                                                       calculated does not match ..."
  * Statuses: 403 for rest-json (Kinesis Video), 400 for JSON 1.1 (Kinesis
- * Data Streams), as AWS answers them.
+ * Data Streams), as AWS answers them; IncompleteSignatureException (a
+ * signature that is not well-formed) is 400 on both.
  */
 #ifndef FL_SERVER_AUTH_VERIFY_H
 #define FL_SERVER_AUTH_VERIFY_H
