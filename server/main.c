@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "common/diag.h"
+#include "server/auth/auth.h"
 #include "server/core/config.h"
 #include "server/core/server.h"
-#include "server/auth/auth.h"
 #include "server/modules.h"
 
 int main(int argc, char **argv)

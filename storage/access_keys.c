@@ -21,9 +21,9 @@
 struct fl_akeys {
     sqlite3 *db;
     uint8_t master[32];
-    sqlite3_stmt *dv;  /* PRAGMA data_version */
-    int64_t last_dv;   /* -1: never read */
-    int64_t last_ver;  /* the counter at last_dv */
+    sqlite3_stmt *dv; /* PRAGMA data_version */
+    int64_t last_dv;  /* -1: never read */
+    int64_t last_ver; /* the counter at last_dv */
 };
 
 static const char akeys_schema[] =
@@ -81,8 +81,8 @@ int fl_akeys_seal_secret(const uint8_t master[32], const char *id,
     return rc;
 }
 
-int fl_akeys_open_secret(const uint8_t master[32], const char *id, const uint8_t *sealed,
-                         size_t n, char secret[FL_AKEY_SECRET_LEN + 1])
+int fl_akeys_open_secret(const uint8_t master[32], const char *id, const uint8_t *sealed, size_t n,
+                         char secret[FL_AKEY_SECRET_LEN + 1])
 {
     if (n != FL_AKEY_SEALED_LEN)
         return FL_ECORRUPT;
@@ -293,8 +293,7 @@ int fl_akeys_list(fl_akeys_t *a, int with_secrets, fl_akey_t **out, size_t *n_ou
             rc = fl_akeys_open_secret(a->master, k->id, sqlite3_column_blob(st, 5),
                                       (size_t)sqlite3_column_bytes(st, 5), k->secret);
             if (rc < 0) {
-                fl_error("access key %s: its secret does not open with this master key",
-                         k->id);
+                fl_error("access key %s: its secret does not open with this master key", k->id);
                 goto out;
             }
         }
@@ -398,8 +397,8 @@ int fl_akeys_rewrap(fl_akeys_t *a, const uint8_t old_master[32], const uint8_t n
         sqlite3_stmt *st = NULL;
         if ((rc = fl_akeys_seal_secret(new_master, v[i].id, v[i].secret, sealed)) < 0)
             break;
-        int s = sqlite3_prepare_v2(a->db, "UPDATE access_keys SET secret = ? WHERE id = ?", -1,
-                                   &st, NULL);
+        int s = sqlite3_prepare_v2(a->db, "UPDATE access_keys SET secret = ? WHERE id = ?", -1, &st,
+                                   NULL);
         if (s == SQLITE_OK) {
             sqlite3_bind_blob(st, 1, sealed, sizeof sealed, SQLITE_STATIC);
             sqlite3_bind_text(st, 2, v[i].id, -1, SQLITE_STATIC);

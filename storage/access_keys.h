@@ -57,11 +57,11 @@ typedef struct {
     char user[FL_AKEY_USER_MAX + 1];
     int active;
     int64_t created_ms;
-    int64_t expires_ms;                     /* 0: never */
-    char secret[FL_AKEY_SECRET_LEN + 1];    /* plaintext (list: only with_secrets) */
-    int has_token;                          /* a temporary key's session token */
-    uint8_t token_hash[32];                 /* SHA-256 of it */
-    char *policy;                           /* NUL-terminated JSON, or NULL; owned */
+    int64_t expires_ms;                  /* 0: never */
+    char secret[FL_AKEY_SECRET_LEN + 1]; /* plaintext (list: only with_secrets) */
+    int has_token;                       /* a temporary key's session token */
+    uint8_t token_hash[32];              /* SHA-256 of it */
+    char *policy;                        /* NUL-terminated JSON, or NULL; owned */
 } fl_akey_t;
 
 /* Open the access keys of the data dir dir (created if missing, with its
@@ -90,8 +90,8 @@ int fl_akeys_version(fl_akeys_t *a, int64_t *out);
  * key (layout above). */
 int fl_akeys_seal_secret(const uint8_t master[32], const char *id,
                          const char secret[FL_AKEY_SECRET_LEN], uint8_t out[FL_AKEY_SEALED_LEN]);
-int fl_akeys_open_secret(const uint8_t master[32], const char *id, const uint8_t *sealed,
-                         size_t n, char secret[FL_AKEY_SECRET_LEN + 1]);
+int fl_akeys_open_secret(const uint8_t master[32], const char *id, const uint8_t *sealed, size_t n,
+                         char secret[FL_AKEY_SECRET_LEN + 1]);
 /* Re-seal every secret from old_master to new_master in one transaction
  * (master-key rotation). */
 int fl_akeys_rewrap(fl_akeys_t *a, const uint8_t old_master[32], const uint8_t new_master[32]);

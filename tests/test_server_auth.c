@@ -98,8 +98,7 @@ static void make_key(const char *dir, const char *name, const char *policy, int 
  * POST of body to path; the HTTP status, the body into *resp. extra: a
  * header or NULL. max_s bounds a streaming answer (GetMedia). */
 static int curl_post(const fl_test_server_t *s, const creds_t *c, const char *scope,
-                     const char *path, const char *body, const char *extra, int max_s,
-                     char **resp)
+                     const char *path, const char *body, const char *extra, int max_s, char **resp)
 {
     char url[256], user[200], maxt[16], outp[4200];
     char *dir = fl_test_mkdtemp("curl");
@@ -194,8 +193,8 @@ static int aws_as(const char *bin, const fl_test_server_t *s, const creds_t *c, 
 
 /* framelog-put of the test media into stream as c (NULL: unsigned), the
  * clock shifted by skew ("-6m") when not NULL; exit code, stderr. */
-static int put_as(const fl_test_server_t *s, const creds_t *c, const char *stream,
-                  const char *skew, char **err)
+static int put_as(const fl_test_server_t *s, const creds_t *c, const char *stream, const char *skew,
+                  char **err)
 {
     char e1[128], e2[128], e3[200];
     char *argv[32];
@@ -275,8 +274,8 @@ START_TEST(open_without_keys_then_locked_by_the_first_key)
     /* started with a key, it says so */
     fl_test_server_start(&s, dir, NULL);
     log = fl_test_proc_stderr(&s.proc);
-    ck_assert_msg(!strstr(log, "running open") && strstr(log, "every request must be signed"),
-                  "%s", log);
+    ck_assert_msg(!strstr(log, "running open") && strstr(log, "every request must be signed"), "%s",
+                  log);
     free(log);
     fl_test_server_free(&s);
     fl_test_rmtree(dir);
@@ -442,15 +441,14 @@ static void aws_cli_refusals(const char *bin)
 #define FAILS_(etype, ...)                                                                         \
     do {                                                                                           \
         int rc_ = aws_as(bin, s, __VA_ARGS__, NULL);                                               \
-        ck_assert_msg(rc_ != 0 && strstr(err, etype), "%s: expected %s, got %d: %s", bin, etype,  \
+        ck_assert_msg(rc_ != 0 && strstr(err, etype), "%s: expected %s, got %d: %s", bin, etype,   \
                       rc_, err);                                                                   \
         free(out);                                                                                 \
         free(err);                                                                                 \
     } while (0)
     OK_(&l.admin, "us-east-1", &out, &err, "kinesisvideo", "create-stream", "--stream-name", "c1");
     OK_(&l.admin, "us-east-1", &out, &err, "kinesisvideo", "list-streams");
-    OK_(&l.temp, "us-east-1", &out, &err, "kinesisvideo", "describe-stream", "--stream-name",
-        "c1");
+    OK_(&l.temp, "us-east-1", &out, &err, "kinesisvideo", "describe-stream", "--stream-name", "c1");
     OK_(&l.admin, "us-east-1", &out, &err, "kinesis", "list-streams");
     FAILS_("InvalidSignatureException", &bad, "us-east-1", &out, &err, "kinesisvideo",
            "list-streams");
@@ -458,10 +456,9 @@ static void aws_cli_refusals(const char *bin)
            "list-streams");
     FAILS_("InvalidSignatureException", &l.admin, "eu-west-1", &out, &err, "kinesisvideo",
            "list-streams");
-    FAILS_("InvalidSignatureException", &bad, "us-east-1", &out, &err, "kinesis",
-           "list-streams");
-    FAILS_("MissingAuthenticationTokenException", &l.admin, "us-east-1", &out, &err,
-           "kinesisvideo", "list-streams", "--no-sign-request");
+    FAILS_("InvalidSignatureException", &bad, "us-east-1", &out, &err, "kinesis", "list-streams");
+    FAILS_("MissingAuthenticationTokenException", &l.admin, "us-east-1", &out, &err, "kinesisvideo",
+           "list-streams", "--no-sign-request");
     creds_t notoken = l.temp;
     notoken.tok[0] = 0;
     FAILS_("UnrecognizedClientException", &notoken, "us-east-1", &out, &err, "kinesisvideo",
@@ -494,7 +491,7 @@ START_TEST(boto3_refusals_skew_tokens_and_presigned_urls)
     free(err);
     char script[4200];
     snprintf(script, sizeof script, "%s/tests/auth_boto3.py", FL_SOURCE_DIR);
-    char *argv[] = {"/usr/bin/python3", script,     l.s.url,    l.admin.ak, l.admin.sk,
+    char *argv[] = {"/usr/bin/python3", script,    l.s.url,    l.admin.ak, l.admin.sk,
                     l.temp.ak,          l.temp.sk, l.temp.tok, NULL};
     char *out = NULL;
     rc = fl_test_run(argv, RUN_MS, &out, &err);
@@ -511,7 +508,8 @@ END_TEST
 
 /* ---- policies ---- */
 
-#define GM(name) "{\"StreamName\":\"" name "\",\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"}}"
+#define GM(name)                                                                                   \
+    "{\"StreamName\":\"" name "\",\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"}}"
 
 START_TEST(policy_matrix)
 {
@@ -585,9 +583,9 @@ START_TEST(every_route_asks_the_access_check)
     locked_start(&l);
     fl_test_server_t *s = &l.s;
     char *r = NULL;
-    ck_assert_int_eq(curl_post(s, &l.admin, KVS, "/createStream", "{\"StreamName\":\"cam-1\"}",
-                               NULL, 30, &r),
-                     200);
+    ck_assert_int_eq(
+        curl_post(s, &l.admin, KVS, "/createStream", "{\"StreamName\":\"cam-1\"}", NULL, 30, &r),
+        200);
     char arn[256], del[400];
     json_field(r, "StreamARN", arn, sizeof arn);
     snprintf(del, sizeof del, "{\"StreamARN\":\"%s\",\"CurrentVersion\":\"x\"}", arn);
@@ -602,18 +600,35 @@ START_TEST(every_route_asks_the_access_check)
              "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"kinesisvideo:NoSuchAction\","
              "\"Resource\":\"*\"}}",
              0, &nobody);
-    static const char *const kvs_paths[] = {
-        "/createStream", "/describeStream", "/listStreams", "/deleteStream", "/updateStream",
-        "/updateDataRetention", "/tagStream", "/untagStream", "/listTagsForStream",
-        "/TagResource", "/UntagResource", "/ListTagsForResource", "/getDataEndpoint",
-        "/describeImageGenerationConfiguration", "/updateImageGenerationConfiguration",
-        "/describeNotificationConfiguration", "/updateNotificationConfiguration",
-        "/describeStreamStorageConfiguration", "/updateStreamStorageConfiguration",
-        "/describeMediaStorageConfiguration", "/getMedia", "/listFragments",
-        "/getMediaForFragmentList", "/getHLSStreamingSessionURL", NULL};
+    static const char *const kvs_paths[] = {"/createStream",
+                                            "/describeStream",
+                                            "/listStreams",
+                                            "/deleteStream",
+                                            "/updateStream",
+                                            "/updateDataRetention",
+                                            "/tagStream",
+                                            "/untagStream",
+                                            "/listTagsForStream",
+                                            "/TagResource",
+                                            "/UntagResource",
+                                            "/ListTagsForResource",
+                                            "/getDataEndpoint",
+                                            "/describeImageGenerationConfiguration",
+                                            "/updateImageGenerationConfiguration",
+                                            "/describeNotificationConfiguration",
+                                            "/updateNotificationConfiguration",
+                                            "/describeStreamStorageConfiguration",
+                                            "/updateStreamStorageConfiguration",
+                                            "/describeMediaStorageConfiguration",
+                                            "/getMedia",
+                                            "/listFragments",
+                                            "/getMediaForFragmentList",
+                                            "/getHLSStreamingSessionURL",
+                                            NULL};
     char body[1024];
     snprintf(body, sizeof body,
-             "{\"StreamName\":\"cam-1\",\"ChannelName\":\"ch-1\",\"CurrentVersion\":\"x\",\"DataRetentionChangeInHours\":1,"
+             "{\"StreamName\":\"cam-1\",\"ChannelName\":\"ch-1\",\"CurrentVersion\":\"x\","
+             "\"DataRetentionChangeInHours\":1,"
              "\"Operation\":\"INCREASE_DATA_RETENTION\",\"Tags\":{\"a\":\"b\"},"
              "\"TagKeyList\":[\"a\"],\"ResourceARN\":\"%s\","
              "\"TagList\":[{\"Key\":\"a\",\"Value\":\"b\"}],\"APIName\":\"GET_MEDIA\","
@@ -627,10 +642,18 @@ START_TEST(every_route_asks_the_access_check)
         free(r);
     }
     /* GetRecords: its iterator's key is checked too (the tokens case below) */
-    static const char *const kds_ops[] = {
-        "CreateStream", "DeleteStream", "DescribeStream", "DescribeStreamSummary", "ListStreams",
-        "ListShards", "IncreaseStreamRetentionPeriod", "DecreaseStreamRetentionPeriod",
-        "PutRecord", "PutRecords", "GetShardIterator", NULL};
+    static const char *const kds_ops[] = {"CreateStream",
+                                          "DeleteStream",
+                                          "DescribeStream",
+                                          "DescribeStreamSummary",
+                                          "ListStreams",
+                                          "ListShards",
+                                          "IncreaseStreamRetentionPeriod",
+                                          "DecreaseStreamRetentionPeriod",
+                                          "PutRecord",
+                                          "PutRecords",
+                                          "GetShardIterator",
+                                          NULL};
     const char *kbody = "{\"StreamName\":\"rec-1\",\"ShardCount\":1,\"PartitionKey\":\"k\","
                         "\"Data\":\"AA==\",\"Records\":[{\"Data\":\"AA==\",\"PartitionKey\":"
                         "\"k\"}],\"ShardId\":\"shardId-000000000000\",\"ShardIteratorType\":"
@@ -643,8 +666,8 @@ START_TEST(every_route_asks_the_access_check)
         char target[128];
         snprintf(target, sizeof target, "x-amz-target: Kinesis_20131202.%s", kds_ops[i]);
         int st = curl_post(s, &nobody, "aws:amz:us-east-1:kinesis", "/", kbody, target, 30, &r);
-        ck_assert_msg(st == 400 && strstr(r, "AccessDeniedException"), "%s: %d %s", kds_ops[i],
-                      st, r);
+        ck_assert_msg(st == 400 && strstr(r, "AccessDeniedException"), "%s: %d %s", kds_ops[i], st,
+                      r);
         free(r);
     }
     locked_stop(&l);
@@ -679,10 +702,10 @@ START_TEST(hls_sessions_and_iterators_carry_their_key)
              "FragmentSelectorType=SERVER_TIMESTAMP,TimestampRange={StartTimestamp=%s,"
              "EndTimestamp=%s}",
              a, b);
-    int rc = aws_as("/usr/bin/aws", s, &viewer, "us-east-1", &out, &err,
-                    "kinesis-video-archived-media", "get-hls-streaming-session-url",
-                    "--stream-name", "cam-1", "--playback-mode", "ON_DEMAND",
-                    "--hls-fragment-selector", range, NULL);
+    int rc =
+        aws_as("/usr/bin/aws", s, &viewer, "us-east-1", &out, &err, "kinesis-video-archived-media",
+               "get-hls-streaming-session-url", "--stream-name", "cam-1", "--playback-mode",
+               "ON_DEMAND", "--hls-fragment-selector", range, NULL);
     ck_assert_msg(rc == 0, "get-hls-streaming-session-url: %s", err);
     free(err);
     char url[2048];
@@ -754,19 +777,18 @@ START_TEST(sdk_signs_and_says_which_clock_is_off)
     ck_assert_msg(rc != 0 && strstr(err, "Signature expired") && strstr(err, "clock"), "%s", err);
     free(err);
     rc = put_as(s, &l.admin, "sdk-1", "+6m", &err);
-    ck_assert_msg(rc != 0 && strstr(err, "Signature not yet current") && strstr(err, "clock"),
-                  "%s", err);
+    ck_assert_msg(rc != 0 && strstr(err, "Signature not yet current") && strstr(err, "clock"), "%s",
+                  err);
     free(err);
     locked_stop(&l);
 }
 END_TEST
 
-
 /* gst-launch-1.0 of a 3 s H.264 pipeline into framelogsink as c, the clock
  * shifted by skew when not NULL; exit code, stderr. */
 #if defined(FL_GST_PLUGIN_DIR) && !defined(FL_SANITIZE_GST)
-static int gst_as(const fl_test_server_t *s, const creds_t *c, const char *stream,
-                  const char *skew, char **err)
+static int gst_as(const fl_test_server_t *s, const creds_t *c, const char *stream, const char *skew,
+                  char **err)
 {
     char plugin_path[4200], registry[4200], pipe[1024];
     snprintf(plugin_path, sizeof plugin_path, "GST_PLUGIN_PATH=%s", FL_GST_PLUGIN_DIR);

@@ -60,9 +60,8 @@ START_TEST(deny_wins_and_no_match_denies)
     ck_assert_int_eq(allows(p, "kinesisvideo:GetMedia", CAM1), 1);
     ck_assert_int_eq(allows(p, "kinesisvideo:GetMedia", DOOR), 0);
     /* resources keep their case */
-    ck_assert_int_eq(allows(p, "kinesisvideo:GetMedia",
-                            "arn:aws:kinesisvideo:us-east-1:0:stream/CAM-1/1"),
-                     0);
+    ck_assert_int_eq(
+        allows(p, "kinesisvideo:GetMedia", "arn:aws:kinesisvideo:us-east-1:0:stream/CAM-1/1"), 0);
     fl_policy_free(p);
 }
 END_TEST
@@ -150,8 +149,7 @@ static void load_seed(seed_t *s)
     ck_assert_int_eq(fl_sigv4_canon_parse_authorization(s->line[3], &s->au, &why), 0);
 }
 
-static int verify(seed_t *s, fl_slice_t body, int64_t now, const char *region,
-                  fl_api_error_t *err)
+static int verify(seed_t *s, fl_slice_t body, int64_t now, const char *region, fl_api_error_t *err)
 {
     fl_sigv4_check_t c = {.method = s->line[0],
                           .path = s->line[1],

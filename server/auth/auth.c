@@ -50,6 +50,10 @@ typedef struct {
     int has_token;
     uint8_t token_hash[32];
     fl_policy_t *policy; /* NULL: no rights */
+    /* the signing key of the last scope it signed for (a key signs for
+     * one day, region and service at a time: four HMACs saved a request) */
+    char sk_scope[FL_SIGV4_CANON_SCOPE_MAX];
+    uint8_t skey[32];
 } akey_ent_t;
 
 typedef struct {
@@ -68,6 +72,7 @@ static void keys_free(akey_ent_t *k, size_t n)
     for (size_t i = 0; k && i < n; i++) {
         fl_policy_free(k[i].policy);
         OPENSSL_cleanse(k[i].secret, sizeof k[i].secret);
+        OPENSSL_cleanse(k[i].skey, sizeof k[i].skey);
     }
     free(k);
 }
@@ -115,7 +120,7 @@ static void refresh(auth_t *a)
     a->version = v;
 }
 
-static const akey_ent_t *find(const auth_t *a, const char *id)
+static akey_ent_t *find(const auth_t *a, const char *id)
 {
     for (size_t i = 0; i < a->n; i++)
         if (strcmp(a->keys[i].id, id) == 0)
@@ -177,10 +182,9 @@ static void auth_metrics(void *state, fl_buf_t *o)
                               a->bad_signature);
     fl_metrics_render_counter(o, "framelog_auth_expired_total",
                               "Requests with an expired temporary key.", a->expired);
-    fl_metrics_render_counter(o, "framelog_auth_denied_total",
-                              "Access checks a policy denied.", a->denied);
-    fl_metrics_render_gauge(o, "framelog_auth_keys", "Access keys in the catalog.",
-                            (int64_t)a->n);
+    fl_metrics_render_counter(o, "framelog_auth_denied_total", "Access checks a policy denied.",
+                              a->denied);
+    fl_metrics_render_gauge(o, "framelog_auth_keys", "Access keys in the catalog.", (int64_t)a->n);
 }
 
 static int access_cb(void *state, const fl_principal_t *who, const char *action,
@@ -274,8 +278,8 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
             goto out;
         }
     } else {
-        int prc = qrc ? FL_ENOTFOUND
-                      : fl_sigv4_canon_parse_presigned(fl_buf_slice(&query), &au, &why);
+        int prc =
+            qrc ? FL_ENOTFOUND : fl_sigv4_canon_parse_presigned(fl_buf_slice(&query), &au, &why);
         if (prc == FL_ENOTFOUND) {
             if (a->n) {
                 a->missing++;
@@ -306,7 +310,7 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
         goto out;
     }
 
-    const akey_ent_t *k = find(a, au.access_key);
+    akey_ent_t *k = find(a, au.access_key);
     int64_t now_ms = fl_time_real_ns() / 1000000;
     if (!k || !k->active) {
         a->unknown++;
@@ -356,8 +360,8 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
         .n_headers = sh.n,
         .auth = &au,
         .presigned = presigned,
-        .amz_date = presigned ? fl_slice(au.amz_date, (size_t)dl)
-                              : fl_slice(date, dl > 0 ? (size_t)dl : 0),
+        .amz_date =
+            presigned ? fl_slice(au.amz_date, (size_t)dl) : fl_slice(date, dl > 0 ? (size_t)dl : 0),
         .content_hash = fl_slice(chash, cl > 0 ? (size_t)cl : 0),
         .body_known = q->body_known,
         .body = q->body,
@@ -366,6 +370,13 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
         .now_s = now_ms / 1000,
         .json11 = q->json11,
     };
+    char scope[FL_SIGV4_CANON_SCOPE_MAX];
+    snprintf(scope, sizeof scope, "%s/%s/%s", au.date, au.region, au.service);
+    if (strcmp(scope, k->sk_scope) != 0) {
+        fl_sigv4_signing_key(k->secret, au.date, au.region, au.service, k->skey);
+        memcpy(k->sk_scope, scope, sizeof scope);
+    }
+    c.signing_key = k->skey;
     if (sh.vals.err) {
         fl_api_error(err, 400, "IncompleteSignatureException", "signed headers too long");
         goto out;
@@ -382,8 +393,8 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
     rc = 0;
 out:
     if (rc)
-        fl_debug("auth: %s %s refused: %s: %s", fl_http_method_name(q->method), q->path,
-                 err->type, err->msg);
+        fl_debug("auth: %s %s refused: %s: %s", fl_http_method_name(q->method), q->path, err->type,
+                 err->msg);
     fl_buf_free(&query);
     fl_buf_free(&sh.vals);
     return rc;

@@ -33,19 +33,18 @@
 #include "server/auth/policy.h"
 #include "storage/access_keys.h"
 
-#define ADMIN_POLICY                                                                              \
-    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\","          \
+#define ADMIN_POLICY                                                                               \
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\","           \
     "\"Resource\":\"*\"}]}"
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: framelogd keys create NAME [--policy FILE] [--expires DURATION] "
-            "[--temporary]\n"
-            "       framelogd keys list\n"
-            "       framelogd keys revoke ID\n"
-            "       framelogd keys policy ID FILE\n"
-            "  each with --data-dir DIR [--master-key-file PATH]\n");
+    fprintf(stderr, "usage: framelogd keys create NAME [--policy FILE] [--expires DURATION] "
+                    "[--temporary]\n"
+                    "       framelogd keys list\n"
+                    "       framelogd keys revoke ID\n"
+                    "       framelogd keys policy ID FILE\n"
+                    "  each with --data-dir DIR [--master-key-file PATH]\n");
     return 2;
 }
 

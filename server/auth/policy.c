@@ -72,18 +72,20 @@ int fl_policy_match(const char *p, const char *s, int icase)
 }
 
 /* A string or an array of strings into a new array. */
-static int strings(const fl_json_t *v, const char *what, size_t idx, const char ***out,
-                   size_t *n, char *why, size_t cap)
+static int strings(const fl_json_t *v, const char *what, size_t idx, const char ***out, size_t *n,
+                   char *why, size_t cap)
 {
     if (!v)
         return fail(why, cap, FL_EMALFORMED, "Statement %zu has no %s", idx, what);
     size_t count = v->type == FL_JSON_STRING ? 1 : v->type == FL_JSON_ARRAY ? v->count : 0;
     if (count == 0)
-        return fail(why, cap, FL_EMALFORMED, "Statement %zu: %s must be a string or a non-empty "
-                    "array of strings", idx, what);
+        return fail(why, cap, FL_EMALFORMED,
+                    "Statement %zu: %s must be a string or a non-empty "
+                    "array of strings",
+                    idx, what);
     if (count > FL_POLICY_MAX_ITEMS)
-        return fail(why, cap, FL_ELIMIT, "Statement %zu: more than %d %s", idx,
-                    FL_POLICY_MAX_ITEMS, what);
+        return fail(why, cap, FL_ELIMIT, "Statement %zu: more than %d %s", idx, FL_POLICY_MAX_ITEMS,
+                    what);
     const char **a = calloc(count, sizeof *a);
     if (!a)
         return fail(why, cap, FL_ENOMEM, "out of memory");
@@ -122,11 +124,11 @@ static int parse_stmt(const fl_json_t *o, size_t idx, stmt_t *st, char *why, siz
         (strcmp(eff->str, "Allow") != 0 && strcmp(eff->str, "Deny") != 0))
         return fail(why, cap, FL_EMALFORMED, "Statement %zu: Effect must be Allow or Deny", idx);
     st->deny = eff->str[0] == 'D';
-    int rc = strings(fl_json_get(o, "Action"), "Action", idx, &st->actions, &st->n_actions, why,
-                     cap);
+    int rc =
+        strings(fl_json_get(o, "Action"), "Action", idx, &st->actions, &st->n_actions, why, cap);
     if (!rc)
-        rc = strings(fl_json_get(o, "Resource"), "Resource", idx, &st->resources,
-                     &st->n_resources, why, cap);
+        rc = strings(fl_json_get(o, "Resource"), "Resource", idx, &st->resources, &st->n_resources,
+                     why, cap);
     return rc;
 }
 
@@ -138,8 +140,8 @@ int fl_policy_parse(fl_slice_t text, fl_policy_t **out, char *why, size_t cap)
     fl_policy_t *p = calloc(1, sizeof *p);
     if (!p)
         return fail(why, cap, FL_ENOMEM, "out of memory");
-    fl_json_limits_t lim = {.max_depth = 8, .max_values = 4 * FL_POLICY_MAX_STATEMENTS *
-                                                          (FL_POLICY_MAX_ITEMS + 4),
+    fl_json_limits_t lim = {.max_depth = 8,
+                            .max_values = 4 * FL_POLICY_MAX_STATEMENTS * (FL_POLICY_MAX_ITEMS + 4),
                             .max_string = FL_POLICY_MAX_PATTERN};
     size_t off = 0;
     int rc = fl_json_parse(text, &lim, &p->doc, &off);

@@ -124,8 +124,8 @@ static int try_hash(const fl_sigv4_check_t *c, const uint8_t skey[32], const cha
         return rc;
     char hex[65], sts[FL_SIGV4_CANON_STS_MAX];
     fl_sigv4_canon_hex(d, 32, hex);
-    int n = fl_sigv4_canon_string_to_sign(c->amz_date, fl_slice_str(scope),
-                                          fl_slice(hex, 64), sts, sizeof sts);
+    int n = fl_sigv4_canon_string_to_sign(c->amz_date, fl_slice_str(scope), fl_slice(hex, 64), sts,
+                                          sizeof sts);
     if (n < 0)
         return n;
     uint8_t sig[32];
@@ -150,8 +150,7 @@ int fl_sigv4_verify(const fl_sigv4_check_t *c, const char *secret, fl_api_error_
     int st = fl_sigv4_status(c->json11);
     if (strcmp(a->region, c->region) != 0)
         return fl_api_error(err, st, "InvalidSignatureException",
-                            "Credential should be scoped to a valid region, not '%s'. ",
-                            a->region);
+                            "Credential should be scoped to a valid region, not '%s'. ", a->region);
     if (strcmp(a->service, c->service) != 0)
         return fl_api_error(err, st, "InvalidSignatureException",
                             "Credential should be scoped to correct service: '%s'. ", c->service);
@@ -186,8 +185,8 @@ int fl_sigv4_verify(const fl_sigv4_check_t *c, const char *secret, fl_api_error_
     if (c->presigned && t + a->expires < c->now_s) {
         fl_awstime_amz_date(c->now_s - a->expires, d_lim);
         return fl_api_error(err, st, "InvalidSignatureException",
-                            "Signature expired: %s is now earlier than %s (%s - %lld sec.)",
-                            d_req, d_lim, d_now, (long long)a->expires);
+                            "Signature expired: %s is now earlier than %s (%s - %lld sec.)", d_req,
+                            d_lim, d_now, (long long)a->expires);
     }
     /* host must be signed (every AWS signer signs it) */
     const char *sh = a->signed_headers;
@@ -247,7 +246,10 @@ int fl_sigv4_verify(const fl_sigv4_check_t *c, const char *secret, fl_api_error_
                              fl_slice_str(a->service), scope, sizeof scope) < 0)
         return fl_api_error(err, 400, "IncompleteSignatureException", "malformed credential");
     uint8_t skey[32];
-    fl_sigv4_signing_key(secret, a->date, a->region, a->service, skey);
+    if (c->signing_key)
+        memcpy(skey, c->signing_key, 32);
+    else
+        fl_sigv4_signing_key(secret, a->date, a->region, a->service, skey);
     int ok = 0;
     for (int i = 0; i < ncand && ok == 0; i++)
         ok = try_hash(c, skey, scope, cand[i]);

@@ -51,7 +51,11 @@ typedef struct {
     fl_slice_t body;
     const char *region, *service; /* what this server and route expect */
     int64_t now_s;                /* the server's clock, seconds since the epoch */
-    int json11;                   /* JSON 1.1 statuses */
+    /* the signing key for the request's scope when the caller keeps it
+     * (fl_sigv4_signing_key of the same secret, date, region, service),
+     * or NULL: derived here from the secret */
+    const uint8_t *signing_key;
+    int json11; /* JSON 1.1 statuses */
 } fl_sigv4_check_t;
 
 /* 0 when the signature is the one secret makes for this request, or -1

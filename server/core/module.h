@@ -99,7 +99,7 @@ int fl_server_access(const struct fl_server *s, const fl_principal_t *who, const
 
 /* The authenticate step (see fl_module_t.authenticate) for every AWS
  * route, HTTP and WebSocket alike: 0 with who, or -1 with err. */
-int fl_server_authenticate(const struct fl_server *s, const fl_auth_req_t *req,
-                           fl_principal_t *who, fl_api_error_t *err);
+int fl_server_authenticate(const struct fl_server *s, const fl_auth_req_t *req, fl_principal_t *who,
+                           fl_api_error_t *err);
 
 #endif

@@ -156,8 +156,8 @@ int fl_server_access(const struct fl_server *s, const fl_principal_t *who, const
     return 0;
 }
 
-int fl_server_authenticate(const struct fl_server *s, const fl_auth_req_t *req,
-                           fl_principal_t *who, fl_api_error_t *err)
+int fl_server_authenticate(const struct fl_server *s, const fl_auth_req_t *req, fl_principal_t *who,
+                           fl_api_error_t *err)
 {
     for (int i = 0; i < s->n_modules; i++)
         if (s->modules[i]->authenticate)

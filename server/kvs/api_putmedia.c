@@ -927,10 +927,8 @@ int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, v
         char path[512] = "";
         if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) < 0)
             path[0] = 0;
-        fl_auth_req_t q = {.wsi = wsi,
-                           .method = FL_HTTP_GET,
-                           .path = path,
-                           .service = "kinesisvideo"};
+        fl_auth_req_t q = {
+            .wsi = wsi, .method = FL_HTTP_GET, .path = path, .service = "kinesisvideo"};
         if (fl_server_authenticate(srv, &q, &who, &err) != 0)
             ; /* refused: err says why */
         else

@@ -347,8 +347,7 @@ static int open_iter(fl_records_t *rs, fl_slice_t text, iter_t *it)
     size_t nl = p.n > 21 ? p.p[21] : 0;
     size_t kl = !rc && p.n > 22 + nl ? p.p[22 + nl] : 0;
     if (!rc && (p.n < 22 || nl > FL_RECORDS_NAME_MAX || p.p[0] > FROM_TS ||
-                kl > FL_RECORDS_ITER_KEY_MAX ||
-                (p.n != 22 + nl && p.n != 23 + nl + kl)))
+                kl > FL_RECORDS_ITER_KEY_MAX || (p.n != 22 + nl && p.n != 23 + nl + kl)))
         rc = FL_EMALFORMED; /* ours, but not an iterator we write (cannot happen) */
     if (!rc) {
         it->from = p.p[0];
