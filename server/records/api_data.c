@@ -32,6 +32,8 @@
 
 #define FROM_SEQ 0
 #define FROM_TS  1
+/* appends retried when a reshard closed the shard under them */
+#define RESHARD_RETRIES 4
 
 static int64_t wall_ms(void)
 {
@@ -161,7 +163,17 @@ typedef struct {
     fl_buf_t data;
     const char *key;
     uint32_t shard;
+    int has_hk;     /* ExplicitHashKey given */
+    uint8_t hk[16]; /* and its value */
 } parsed_t;
+
+/* The open shard for a parsed record: its ExplicitHashKey's, or its
+ * partition key's. */
+static int shard_of(fl_log_t *log, parsed_t *p)
+{
+    return p->has_hk ? shard_for_hash(log, p->hk, &p->shard)
+                     : fl_log_shard_for_key(log, fl_slice_str(p->key), &p->shard);
+}
 
 /* One record's members (Data, PartitionKey, ExplicitHashKey). Responds
  * and returns -1 on bad input. */
@@ -194,20 +206,17 @@ static int parse_record(fl_http_req_t *r, const fl_json_t *obj, fl_log_t *log, p
         return -1;
     }
     p->key = k->str;
-    int rc;
     if (h) {
-        uint8_t hk[16];
         if (h->type != FL_JSON_STRING || memchr(h->str, 0, h->len) ||
-            fl_rec_u128_parse(h->str, hk) != 0) {
+            fl_rec_u128_parse(h->str, p->hk) != 0) {
             fl_buf_free(&p->data);
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "%sExplicitHashKey must be a decimal from 0 to 2^128-1", where);
             return -1;
         }
-        rc = shard_for_hash(log, hk, &p->shard);
-    } else {
-        rc = fl_log_shard_for_key(log, fl_slice(k->str, k->len), &p->shard);
+        p->has_hk = 1;
     }
+    int rc = shard_of(log, p);
     if (rc) {
         fl_buf_free(&p->data);
         fl_http_respond_error(r, 500, "InternalFailureException", "no open shard for the key: %s",
@@ -279,6 +288,14 @@ static void put(fl_http_req_t *r, int many)
         rec.key = fl_slice_str(p[i].key);
         rec.payload = fl_buf_slice(&p[i].data);
         o->status = fl_log_append(st.log, o->shard, &rec, &o->base, &o->seq);
+        /* a reshard on a worker closed the shard since it was looked up:
+         * the key's shard is one of the children now */
+        for (int again = 0; o->status == FL_ECLOSED && again < RESHARD_RETRIES; again++) {
+            if (shard_of(st.log, &p[i]) != 0)
+                break;
+            o->shard = p[i].shard;
+            o->status = fl_log_append(st.log, o->shard, &rec, &o->base, &o->seq);
+        }
         if (!o->status)
             j->pending++;
     }
@@ -524,8 +541,16 @@ static void get_work(fl_http_async_t *a)
     size_t n = 0;
     if (!rc && fl_log_shards(j->st.log, &sh, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
-            if (sh[i].id == j->it.shard && j->next_seq < sh[i].next_seq && last_ts)
+            if (sh[i].id != j->it.shard)
+                continue;
+            if (j->next_seq < sh[i].next_seq && last_ts)
                 j->behind_ms = (fl_time_real_ns() - last_ts) / 1000000;
+            /* the last records of a closed shard: its end is here too, as
+             * Kinesis answers ChildShards with them */
+            if (!sh[i].open && j->next_seq >= sh[i].next_seq)
+                j->closed_end = 1;
+        }
+        for (size_t i = 0; i < n; i++) {
             if (j->closed_end &&
                 (sh[i].parent == j->it.shard || sh[i].adjacent_parent == j->it.shard)) {
                 char id[32], parent[32], lo[40], hi[40];

@@ -6,6 +6,7 @@
 #include "server/records/records.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,15 @@ static const fl_route_t records_routes[] = {
     T("PutRecords", fl_rec_put_records, PUT_BODY_MAX),
     T("GetShardIterator", fl_rec_get_shard_iterator, 0),
     T("GetRecords", fl_rec_get_records, 0),
+    T("SplitShard", fl_rec_split_shard, 0),
+    T("MergeShards", fl_rec_merge_shards, 0),
+    T("UpdateShardCount", fl_rec_update_shard_count, 0),
+    T("AddTagsToStream", fl_rec_add_tags, 0),
+    T("RemoveTagsFromStream", fl_rec_remove_tags, 0),
+    T("ListTagsForStream", fl_rec_list_tags, 0),
+    T("StartStreamEncryption", fl_rec_start_encryption, 0),
+    T("StopStreamEncryption", fl_rec_stop_encryption, 0),
+    T("DescribeLimits", fl_rec_describe_limits, 0),
     {.path = NULL},
 };
 
@@ -344,4 +354,115 @@ int fl_rec_in_use(const fl_records_t *rs, uint64_t log_id)
         if (u->log_id == log_id)
             return u->users;
     return 0;
+}
+
+int fl_rec_updating(const fl_rec_stream_t *st)
+{
+    for (const fl_rec_use_t *u = st->rs->in_use; u; u = u->next)
+        if (u->log_id == st->info.id)
+            return u->updating;
+    return 0;
+}
+
+int fl_rec_begin_update(fl_http_req_t *r, fl_rec_stream_t *st)
+{
+    for (fl_rec_use_t *u = st->rs->in_use; u; u = u->next) {
+        if (u->log_id != st->info.id)
+            continue;
+        if (u->updating) {
+            fl_http_respond_error(r, 400, "ResourceInUseException",
+                                  "Stream %s under account %s is UPDATING: a reshard is running; "
+                                  "retry when it is ACTIVE.",
+                                  st->name, fl_server_config(st->rs->srv)->account_id);
+            return -1;
+        }
+        u->updating = 1;
+        return 0;
+    }
+    /* not counted (out of memory at use()): refuse rather than run unguarded */
+    fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
+    return -1;
+}
+
+void fl_rec_end_update(fl_rec_stream_t *st)
+{
+    for (fl_rec_use_t *u = st->rs->in_use; u; u = u->next)
+        if (u->log_id == st->info.id)
+            u->updating = 0;
+}
+
+/* ---- calls that run on a worker ---- */
+
+static void job_work(fl_http_async_t *a)
+{
+    fl_rec_job_t *j = (fl_rec_job_t *)a;
+    if (j->work && !j->rc)
+        j->work(j);
+}
+
+static void job_done(fl_http_async_t *a, fl_http_req_t *r)
+{
+    fl_rec_job_t *j = (fl_rec_job_t *)a;
+    if (j->after)
+        j->after(j);
+    if (r) {
+        const char *acct = fl_server_config(j->rs->srv)->account_id;
+        if (j->err_type)
+            fl_http_respond_error(r, 400, j->err_type, "%s", j->msg);
+        else if (j->rc == FL_EEXISTS)
+            fl_http_respond_error(r, 400, "ResourceInUseException",
+                                  "Stream %s under account %s already exists.", j->name, acct);
+        else if (j->rc == FL_ENOTFOUND)
+            fl_http_respond_error(r, 400, "ResourceNotFoundException",
+                                  "Stream %s under account %s not found.", j->name, acct);
+        else if (j->rc == FL_EBUSY)
+            fl_http_respond_error(r, 400, "ResourceInUseException", "Stream %s is in use.",
+                                  j->name);
+        else if (j->rc)
+            fl_http_respond_error(r, 500, "InternalFailureException", "stream %s: %s", j->name,
+                                  fl_strerror(j->rc));
+        else if (j->out.n || j->out.err)
+            fl_rec_respond(r, &j->out);
+        else
+            fl_http_respond(r, 200, "application/x-amz-json-1.1", fl_slice_str("{}"));
+    }
+    fl_rec_put(&j->st);
+    fl_buf_free(&j->out);
+    free(j);
+}
+
+fl_rec_job_t *fl_rec_job_new(fl_http_req_t *r, size_t size, void (*work)(fl_rec_job_t *j))
+{
+    fl_rec_job_t *j = calloc(1, size < sizeof *j ? sizeof *j : size);
+    if (!j) {
+        fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
+        return NULL;
+    }
+    j->rs = r->mod;
+    j->store = fl_server_store(j->rs->srv);
+    j->work = work;
+    j->a.work = job_work;
+    j->a.done = job_done;
+    fl_buf_init(&j->out, 0);
+    return j;
+}
+
+void fl_rec_job_submit(fl_http_req_t *r, fl_rec_job_t *j)
+{
+    if (fl_http_async_or_busy(r, &j->a, "LimitExceededException") != 0) {
+        if (j->after)
+            j->after(j);
+        fl_rec_put(&j->st);
+        fl_buf_free(&j->out);
+        free(j);
+    }
+}
+
+void fl_rec_job_fail(fl_rec_job_t *j, const char *err_type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j->msg, sizeof j->msg, fmt, ap);
+    va_end(ap);
+    j->err_type = err_type;
 }
