@@ -1,11 +1,13 @@
 /*
  * tests/test_api_records_shards.c — resharding, tags, ShardFilter,
- * DescribeLimits and the encryption calls of the Kinesis Data Streams API,
+ * DescribeLimits, per-shard rates and the encryption calls of the Kinesis
+ * Data Streams API,
  * through the real AWS CLI (v1 or v2 on the PATH) and boto3 against the
  * real framelogd: split and merge with their lineage and errors,
  * UpdateShardCount to uniform ranges, a writer that loses nothing while
  * the stream is resharded under it (tests/records_reshard.py), tags with
- * AWS's limits, every ShardFilter type.
+ * AWS's limits, every ShardFilter type, the per-shard rates with and
+ * without --records-throttle (tests/records_throttle.py).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +281,30 @@ START_TEST(shard_filters_and_encryption)
 }
 END_TEST
 
+/* tests/records_throttle.py against a server (extra flags or NULL). */
+static void throttle_script(char *const flags[], const char *mode)
+{
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, flags);
+    char *args[] = {"/usr/bin/python3", FL_SOURCE_DIR "/tests/records_throttle.py", s.url,
+                    (char *)mode, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(args, 600000, &out, &err);
+    ck_assert_msg(rc == 0 && out && strncmp(out, "OK ", 3) == 0,
+                  "records_throttle.py %s (%d): %s %s", mode, rc, out, err);
+    free(out);
+    free(err);
+    fl_test_server_free(&s);
+}
+
+START_TEST(rates_per_shard_and_the_flag_that_lifts_them)
+{
+    throttle_script(NULL, "on");
+    char *off[] = {"--records-throttle", "0", NULL};
+    throttle_script(off, "off");
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("api_records_shards");
@@ -288,6 +314,7 @@ int main(void)
     tcase_add_test(tc, a_writer_loses_nothing_while_the_stream_is_resharded);
     tcase_add_test(tc, tags_as_aws_limits_them);
     tcase_add_test(tc, shard_filters_and_encryption);
+    tcase_add_test(tc, rates_per_shard_and_the_flag_that_lifts_them);
     suite_add_tcase(su, tc);
     return fl_test_main(su);
 }

@@ -125,6 +125,12 @@ static void delete_work(fl_rec_job_t *j)
     j->rc = fl_log_delete(j->store, ln);
 }
 
+static void delete_after(fl_rec_job_t *j)
+{
+    if (!j->rc)
+        fl_rec_counters_drop(j->rs, j->name);
+}
+
 static void retention_work(fl_rec_job_t *base)
 {
     base->rc = fl_log_set_retention(base->st.log, ((admin_job_t *)base)->hours);
@@ -255,6 +261,7 @@ void fl_rec_delete_stream(fl_http_req_t *r)
     fl_rec_job_t *j = fl_rec_job_new(r, sizeof *j, delete_work);
     if (!j)
         return;
+    j->after = delete_after;
     snprintf(j->name, sizeof j->name, "%s", st.name);
     fl_rec_job_submit(r, j);
 }

@@ -32,6 +32,8 @@
 
 #define FROM_SEQ 0
 #define FROM_TS  1
+/* a record over its shard's rate (never an append's own answer) */
+#define THROTTLED FL_EBUSY
 /* appends retried when a reshard closed the shard under them */
 #define RESHARD_RETRIES 4
 
@@ -69,23 +71,47 @@ static void put_json_shard(fl_buf_t *b, uint32_t shard)
     fl_buf_printf(b, "\"ShardId\":\"%s\"", id);
 }
 
+/* A record refused for throughput: 1 with AWS's message in why (the
+ * shard's rate, or storage's full queue), else 0. */
+static int throttle_message(const put_job_t *j, const put_one_t *o, char *why, size_t cap)
+{
+    char id[32];
+    fl_rec_shard_id(o->shard, id, sizeof id);
+    if (o->status == THROTTLED)
+        snprintf(why, cap, "Rate exceeded for shard %s in stream %s under account %s.", id,
+                 j->st.name, fl_server_config(j->st.rs->srv)->account_id);
+    else if (o->status == FL_EAGAIN)
+        snprintf(why, cap, "Rate exceeded: storage's queue is full; retry");
+    else
+        return 0;
+    return 1;
+}
+
 static void put_done(fl_http_async_t *a, fl_http_req_t *r)
 {
     put_job_t *j = (put_job_t *)a;
     fl_records_t *rs = j->st.rs;
-    for (size_t i = 0; i < j->n; i++)
+    fl_rec_counters_t *c = fl_rec_counters(rs, j->st.name);
+    for (size_t i = 0; i < j->n; i++) {
         if (!j->one[i].status) {
             rs->records_in++;
             rs->bytes_in += j->one[i].data_len;
+            if (c) {
+                c->records_in++;
+                c->bytes_in += j->one[i].data_len;
+            }
+        } else if (j->one[i].status == THROTTLED && c) {
+            c->throttled++;
         }
+    }
     if (r) {
         fl_buf_t b;
         fl_buf_init(&b, 0);
         if (!j->many) {
             put_one_t *o = &j->one[0];
-            if (o->status == FL_EAGAIN) {
-                fl_http_respond_error(r, 400, "ProvisionedThroughputExceededException",
-                                      "Rate exceeded: storage's queue is full; retry");
+            char why[FL_RECORDS_NAME_MAX + 160];
+            if (throttle_message(j, o, why, sizeof why)) {
+                fl_http_respond_error(r, 400, "ProvisionedThroughputExceededException", "%s", why);
             } else if (o->status) {
                 fl_http_respond_error(r, 500, "InternalFailureException",
                                       "the record was not stored: %s", fl_strerror(o->status));
@@ -109,13 +135,13 @@ static void put_done(fl_http_async_t *a, fl_http_req_t *r)
                     put_json_shard(&b, o->shard);
                     fl_buf_printf(&b, ",\"SequenceNumber\":\"%" PRIu64 "\"}", o->seq);
                 } else {
-                    int throttled = o->status == FL_EAGAIN;
+                    char why[FL_RECORDS_NAME_MAX + 160];
+                    int throttled = throttle_message(j, o, why, sizeof why);
                     fl_buf_printf(&b, "\"ErrorCode\":\"%s\",\"ErrorMessage\":",
                                   throttled ? "ProvisionedThroughputExceededException"
                                             : "InternalFailureException");
-                    fl_json_write_string(
-                        &b, fl_slice_str(throttled ? "Rate exceeded: storage's queue is full"
-                                                   : fl_strerror(o->status)));
+                    fl_json_write_string(&b,
+                                         fl_slice_str(throttled ? why : fl_strerror(o->status)));
                     fl_buf_u8(&b, '}');
                 }
             }
@@ -287,6 +313,10 @@ static void put(fl_http_req_t *r, int many)
         rec.producer_ts_ns = now_ns;
         rec.key = fl_slice_str(p[i].key);
         rec.payload = fl_buf_slice(&p[i].data);
+        if (fl_rec_throttle_put(st.rs, st.info.id, o->shard, o->data_len) != 0) {
+            o->status = THROTTLED; /* over the shard's rate: this record alone */
+            continue;
+        }
         o->status = fl_log_append(st.log, o->shard, &rec, &o->base, &o->seq);
         /* a reshard on a worker closed the shard since it was looked up:
          * the key's shard is one of the children now */
@@ -582,6 +612,13 @@ static void get_done(fl_http_async_t *a, fl_http_req_t *r)
     fl_records_t *rs = j->st.rs;
     rs->records_out += j->count;
     rs->bytes_out += j->bytes;
+    fl_rec_throttle_out(rs, j->st.info.id, j->it.shard, j->bytes);
+    fl_rec_counters_t *c = fl_rec_counters(rs, j->st.name);
+    if (c && !j->rc) {
+        c->records_out += j->count;
+        c->bytes_out += j->bytes;
+        c->iterator_age_ms = j->behind_ms;
+    }
     if (r) {
         if (j->rc) {
             fl_http_respond_error(r, 500, "InternalFailureException", "reading %s: %s", j->st.name,
@@ -657,6 +694,19 @@ void fl_rec_get_records(fl_http_req_t *r)
     if (j->st.info.created_ns != it.created_ns) {
         fl_http_respond_error(r, 400, "ResourceNotFoundException",
                               "Stream %s was deleted since the iterator was made", it.name);
+        fl_rec_put(&j->st);
+        free(j);
+        return;
+    }
+    if (fl_rec_throttle_get(rs, j->st.info.id, it.shard) != 0) {
+        char id[32];
+        fl_rec_shard_id(it.shard, id, sizeof id);
+        fl_rec_counters_t *c = fl_rec_counters(rs, j->st.name);
+        if (c)
+            c->throttled++;
+        fl_http_respond_error(r, 400, "ProvisionedThroughputExceededException",
+                              "Rate exceeded for shard %s in stream %s under account %s.", id,
+                              j->st.name, fl_server_config(rs->srv)->account_id);
         fl_rec_put(&j->st);
         free(j);
         return;

@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ static int records_init(struct fl_server *s, void **state, char *err, size_t err
         return FL_ENOMEM;
     }
     rs->srv = s;
+    rs->throttle = fl_server_config(s)->records_throttle != 0;
     *state = rs;
     return 0;
 }
@@ -74,6 +76,7 @@ static void records_fini(void *state)
         rs->in_use = u->next;
         free(u);
     }
+    fl_rec_throttle_free(rs);
     free(rs);
 }
 
@@ -89,6 +92,51 @@ static void records_metrics(void *state, fl_buf_t *o)
                               rs->records_out);
     fl_metrics_render_counter(o, "framelog_records_out_bytes_total", "Data bytes of those records.",
                               rs->bytes_out);
+    fl_buf_append_str(o, "# HELP framelog_records_throttled_total Records (put) and GetRecords "
+                         "calls (get) refused by a shard's rate.\n"
+                         "# TYPE framelog_records_throttled_total counter\n");
+    fl_buf_printf(o, "framelog_records_throttled_total{op=\"put\"} %" PRIu64 "\n",
+                  rs->throttled_put);
+    fl_buf_printf(o, "framelog_records_throttled_total{op=\"get\"} %" PRIu64 "\n",
+                  rs->throttled_get);
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } per[] = {
+        {"framelog_records_stream_in_total", "counter", "Records made durable, per data stream.",
+         offsetof(fl_rec_counters_t, records_in)},
+        {"framelog_records_stream_in_bytes_total", "counter", "Their data bytes.",
+         offsetof(fl_rec_counters_t, bytes_in)},
+        {"framelog_records_stream_out_total", "counter",
+         "Records returned by GetRecords, per data stream.",
+         offsetof(fl_rec_counters_t, records_out)},
+        {"framelog_records_stream_out_bytes_total", "counter", "Their data bytes.",
+         offsetof(fl_rec_counters_t, bytes_out)},
+        {"framelog_records_stream_throttled_total", "counter",
+         "Records and GetRecords calls refused by a shard's rate, per data stream.",
+         offsetof(fl_rec_counters_t, throttled)},
+        {"framelog_records_iterator_age_ms", "gauge",
+         "MillisBehindLatest of the data stream's last GetRecords.",
+         offsetof(fl_rec_counters_t, iterator_age_ms)},
+    };
+    for (size_t k = 0; k < sizeof per / sizeof per[0]; k++) {
+        if (!rs->counters)
+            break;
+        fl_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", per[k].name, per[k].help, per[k].name,
+                      per[k].type);
+        for (const fl_rec_counters_t *c = rs->counters; c; c = c->next) {
+            const void *f = (const char *)c + per[k].off;
+            uint64_t v = per[k].off == offsetof(fl_rec_counters_t, iterator_age_ms)
+                             ? (uint64_t) * (const int64_t *)f
+                             : *(const uint64_t *)f;
+            fl_buf_printf(o, "%s{stream=\"%s\"} %" PRIu64 "\n", per[k].name, c->name, v);
+        }
+    }
+}
+
+static void records_tick(void *state)
+{
+    fl_rec_throttle_tick(state);
 }
 
 const fl_module_t fl_records_module = {
@@ -97,6 +145,7 @@ const fl_module_t fl_records_module = {
     .fini = records_fini,
     .routes = records_routes,
     .metrics = records_metrics,
+    .tick = records_tick,
 };
 
 /* ---- names ---- */

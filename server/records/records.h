@@ -13,7 +13,8 @@
  *                 ListStreams, ListShards, retention
  *   api_data.c    PutRecord(s), GetShardIterator, GetRecords
  *   api_shards.c  SplitShard, MergeShards, UpdateShardCount
- *   api_tags.c    tags, Start/StopStreamEncryption
+ *   api_tags.c    tags, Start/StopStreamEncryption, DescribeLimits
+ *   throttle.c    per-shard rates, per-stream counters
  *
  * Names: ShardId is "shardId-" and the storage shard id in 12 digits;
  * SequenceNumber is storage's sequence number in decimal (it only grows
@@ -45,6 +46,12 @@
  * and on-demand streams. */
 #define FL_RECORDS_SHARD_LIMIT     4096
 #define FL_RECORDS_ON_DEMAND_LIMIT 50
+/* Kinesis' rates per shard (throttle.c): in, bytes and records a second;
+ * out, GetRecords calls and bytes a second. */
+#define FL_RECORDS_IN_BYTES_S   (1 << 20)
+#define FL_RECORDS_IN_RECORDS_S 1000
+#define FL_RECORDS_GETS_S       5
+#define FL_RECORDS_OUT_BYTES_S  (2 << 20)
 /* Tags: per stream, per AddTagsToStream (AWS's), per RemoveTagsFromStream
  * and ListTagsForStream page; key and value bytes. */
 #define FL_RECORDS_MAX_TAGS      50
@@ -62,11 +69,26 @@ typedef struct fl_rec_use {
     int updating; /* a reshard is running (UPDATING; others wait) */
 } fl_rec_use_t;
 
+/* A shard's token buckets (throttle.c). */
+typedef struct fl_rec_bucket fl_rec_bucket_t;
+
+/* A data stream's series in /metrics. */
+typedef struct fl_rec_counters {
+    struct fl_rec_counters *next;
+    char name[FL_RECORDS_NAME_MAX + 1];
+    uint64_t records_in, bytes_in, records_out, bytes_out, throttled;
+    int64_t iterator_age_ms; /* MillisBehindLatest of the last GetRecords */
+} fl_rec_counters_t;
+
 typedef struct fl_records {
     struct fl_server *srv;
     fl_rec_use_t *in_use;
+    int throttle; /* --records-throttle */
+    fl_rec_bucket_t **buckets;
+    fl_rec_counters_t *counters;
     /* metrics */
     uint64_t records_in, bytes_in, records_out, bytes_out;
+    uint64_t throttled_put, throttled_get;
 } fl_records_t;
 
 extern const fl_module_t fl_records_module;
@@ -100,6 +122,19 @@ int fl_rec_in_use(const fl_records_t *rs, uint64_t log_id);
 int fl_rec_updating(const fl_rec_stream_t *st);
 int fl_rec_begin_update(fl_http_req_t *r, fl_rec_stream_t *st);
 void fl_rec_end_update(fl_rec_stream_t *st);
+
+/* The rates (throttle.c): a record of bytes into the shard, a GetRecords
+ * call on it: 0, or -1 when over its rate (counted; nothing consumed).
+ * out: the bytes a GetRecords returned. tick drops idle buckets. */
+int fl_rec_throttle_put(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_t bytes);
+int fl_rec_throttle_get(fl_records_t *rs, uint64_t log_id, uint32_t shard);
+void fl_rec_throttle_out(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_t bytes);
+void fl_rec_throttle_tick(fl_records_t *rs);
+void fl_rec_throttle_free(fl_records_t *rs);
+/* The stream's counters (made on first use; NULL when out of memory), and
+ * their end with the stream. */
+fl_rec_counters_t *fl_rec_counters(fl_records_t *rs, const char *name);
+void fl_rec_counters_drop(fl_records_t *rs, const char *name);
 
 /* Open shards over all data streams, and how many are ON_DEMAND (on a
  * worker: it opens each). */
