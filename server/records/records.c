@@ -16,11 +16,18 @@
 #include "common/error.h"
 #include "common/json.h"
 
+/* What differs between the API's JSON 1.1 and CBOR forms (common/cbor.h):
+ * the blob and timestamp members of its shapes (reference/kds-shapes.md). */
+static const char *const kds_blobs[] = {"Data", NULL};
+static const char *const kds_times[] = {"ApproximateArrivalTimestamp", "StreamCreationTimestamp",
+                                        "ConsumerCreationTimestamp", "Timestamp", NULL};
+static const fl_cbor_shape_t kds_cbor = {.blobs = kds_blobs, .timestamps = kds_times};
+
 #define T(op, h, max)                                                                              \
     {                                                                                              \
         .method = FL_HTTP_POST, .path = "/", .target = "Kinesis_20131202." op,                     \
         .name = "Kinesis." op, .handler = h, .flags = FL_ROUTE_AWS | FL_ROUTE_JSON11,              \
-        .max_body = max                                                                            \
+        .max_body = max, .cbor = &kds_cbor                                                         \
     }
 
 /* PutRecords: 5 MiB of data, base64 in JSON (4/3), keys and framing */
