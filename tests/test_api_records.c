@@ -276,8 +276,8 @@ START_TEST(acked_records_of_several_writers_survive_kill_9)
     char *tmp = fl_test_mkdtemp("kill9");
     char acked[512];
     snprintf(acked, sizeof acked, "%s/acked", tmp);
-    char *wargs[] = {"/usr/bin/python3", FL_SOURCE_DIR "/tests/records_kill9.py", "write", s.url,
-                     acked, NULL};
+    char *wargs[] = {
+        "/usr/bin/python3", FL_SOURCE_DIR "/tests/records_kill9.py", "write", s.url, acked, NULL};
     fl_test_proc_t w;
     ck_assert_int_eq(fl_test_spawn(&w, wargs, NULL), 0);
     /* progress, not time: 2,000 acknowledged records, then the kill */
@@ -295,12 +295,11 @@ START_TEST(acked_records_of_several_writers_survive_kill_9)
 
     fl_test_server_t s2;
     fl_test_server_start(&s2, dir, NULL);
-    char *cargs[] = {"/usr/bin/python3", FL_SOURCE_DIR "/tests/records_kill9.py", "check", s2.url,
-                     acked, NULL};
+    char *cargs[] = {
+        "/usr/bin/python3", FL_SOURCE_DIR "/tests/records_kill9.py", "check", s2.url, acked, NULL};
     char *out = NULL, *err = NULL;
     int rc = fl_test_run(cargs, 300000, &out, &err);
-    ck_assert_msg(rc == 0 && out && strncmp(out, "OK ", 3) == 0, "check (%d): %s %s", rc, out,
-                  err);
+    ck_assert_msg(rc == 0 && out && strncmp(out, "OK ", 3) == 0, "check (%d): %s %s", rc, out, err);
     free(out);
     free(err);
     fl_test_server_free(&s2);
