@@ -435,7 +435,7 @@ static double catchup(int port, size_t mib)
 /* pread of a file of mib MiB in 1 MiB reads (written and synced first). */
 static double raw_pread(const char *dir, size_t mib)
 {
-    char path[512];
+    char path[600];
     snprintf(path, sizeof path, "%s/raw-pread", dir);
     int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
     char *buf = malloc(1 << 20);
@@ -528,7 +528,7 @@ int main(int argc, char **argv)
         kill(kpid, SIGTERM);
         waitpid(kpid, NULL, 0);
     }
-    char cmd[600];
+    char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "bench_records: could not remove %s\n", dir);

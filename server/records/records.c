@@ -293,6 +293,27 @@ static void unuse(fl_records_t *rs, uint64_t id)
     }
 }
 
+static int being_deleted(const fl_records_t *rs, uint64_t id)
+{
+    for (const fl_rec_use_t *u = rs->in_use; u; u = u->next)
+        if (u->log_id == id)
+            return u->deleting;
+    return 0;
+}
+
+int fl_rec_begin_delete(fl_rec_stream_t *st)
+{
+    for (fl_rec_use_t *u = st->rs->in_use; u; u = u->next) {
+        if (u->log_id != st->info.id)
+            continue;
+        if (u->users != 1)
+            return -1;
+        u->deleting = 1;
+        return 0;
+    }
+    return -1; /* not counted (out of memory at use()): refuse */
+}
+
 int fl_rec_access(fl_http_req_t *r, const char *name)
 {
     fl_records_t *rs = r->mod;
@@ -356,6 +377,8 @@ static int resolve(fl_http_req_t *r, const char *name, const char *arn, fl_rec_s
     int rc = fl_log_open(fl_server_store(rs->srv), ln, &st->log);
     if (!rc)
         rc = fl_log_info(st->log, &st->info);
+    if (!rc && being_deleted(rs, st->info.id))
+        rc = FL_ENOTFOUND; /* DELETING: as AWS, not found for new calls */
     if (rc && st->log) {
         fl_log_close(st->log);
         st->log = NULL;
