@@ -97,3 +97,27 @@ int fl_pb_stream_of(fl_http_req_t *r, const char *action, fl_stream_ref_t *ref)
     }
     return 0;
 }
+
+int fl_pb_query_arg(struct lws *wsi, const char *name, char *buf, size_t cap)
+{
+    char frag[FL_PB_TOKEN_CAP + 64];
+    size_t nl = strlen(name);
+    for (int i = 0; i < 32; i++) {
+        int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len <= 0)
+            break;
+        /* an argument longer than any token is nobody's: skipped */
+        if ((size_t)len <= nl || (size_t)len + 1 > sizeof frag)
+            continue;
+        if (lws_hdr_copy_fragment(wsi, frag, (int)sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) != len)
+            continue;
+        if (memcmp(frag, name, nl) != 0 || frag[nl] != '=')
+            continue;
+        if ((size_t)len - nl - 1 + 1 > cap)
+            return -2;
+        memcpy(buf, frag + nl + 1, (size_t)len - nl - 1);
+        buf[len - nl - 1] = 0;
+        return 0;
+    }
+    return -1;
+}

@@ -55,6 +55,11 @@ static void preflight(fl_http_req_t *r)
         .method = FL_HTTP_GET, .path = "/hls/v1/" p, .name = n, .handler = h                       \
     }
 
+#define DASH(p, n, h)                                                                              \
+    {                                                                                              \
+        .method = FL_HTTP_GET, .path = "/dash/v1/" p, .name = n, .handler = h                      \
+    }
+
 static const fl_route_t pb_routes[] = {
     {.method = FL_HTTP_POST,
      .path = "/getHLSStreamingSessionURL",
@@ -80,6 +85,28 @@ static const fl_route_t pb_routes[] = {
      .path = "/getImages",
      .name = "CORSPreflight",
      .handler = preflight},
+    {.method = FL_HTTP_POST,
+     .path = "/getDASHStreamingSessionURL",
+     .name = "GetDASHStreamingSessionURL",
+     .handler = fl_pb_get_dash_session_url,
+     .flags = FL_ROUTE_AWS},
+    {.method = FL_HTTP_OPTIONS,
+     .path = "/getDASHStreamingSessionURL",
+     .name = "CORSPreflight",
+     .handler = preflight},
+    DASH("getDASHManifest.mpd", "GetDASHManifest", fl_pb_dash_manifest),
+    DASH("getMP4InitFragment.mp4", "GetDASHMP4InitFragment", fl_pb_dash_init),
+    DASH("getMP4MediaFragment.mp4", "GetDASHMP4MediaFragment", fl_pb_dash_media),
+    {.method = FL_HTTP_GET,
+     .path = "/dash/v1/",
+     .name = "DASHOther",
+     .handler = fl_pb_dash_other,
+     .match = FL_MATCH_PREFIX},
+    {.method = FL_HTTP_OPTIONS,
+     .path = "/dash/v1/",
+     .name = "CORSPreflight",
+     .handler = preflight,
+     .match = FL_MATCH_PREFIX},
     HLS("getHLSMasterPlaylist.m3u8", "GetHLSMasterPlaylist", fl_pb_hls_master),
     HLS("getHLSMediaPlaylist.m3u8", "GetHLSMediaPlaylist", fl_pb_hls_media),
     HLS("getMP4InitFragment.mp4", "GetMP4InitFragment", fl_pb_hls_init),

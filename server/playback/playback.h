@@ -11,6 +11,8 @@
  *   fields.c    request fields all of the room's calls read alike
  *   clip.c      GetClip (`POST /getClip`): one MP4, streamed as it is made
  *   images.c    GetImages (`POST /getImages`): JPEG/PNG samples, NextToken
+ *   dash.c      GetDASHStreamingSessionURL, and the session's MPD and
+ *               one-track fMP4 segments under /dash/v1/
  *
  * Every storage read and every remux runs on the worker pool
  * (fl_http_async_or_busy); the loop only checks tokens and answers.
@@ -64,8 +66,13 @@ void fl_pb_hls_init(fl_http_req_t *r);
 void fl_pb_hls_mp4_fragment(fl_http_req_t *r);
 void fl_pb_hls_ts_fragment(fl_http_req_t *r);
 void fl_pb_hls_other(fl_http_req_t *r);
-void fl_pb_get_clip(fl_http_req_t *r);   /* clip.c */
-void fl_pb_get_images(fl_http_req_t *r); /* images.c */
+void fl_pb_get_clip(fl_http_req_t *r);             /* clip.c */
+void fl_pb_get_images(fl_http_req_t *r);           /* images.c */
+void fl_pb_get_dash_session_url(fl_http_req_t *r); /* dash.c */
+void fl_pb_dash_manifest(fl_http_req_t *r);
+void fl_pb_dash_init(fl_http_req_t *r);
+void fl_pb_dash_media(fl_http_req_t *r);
+void fl_pb_dash_other(fl_http_req_t *r);
 
 /* ---- request fields (fields.c; loop thread) ---- */
 
@@ -88,6 +95,11 @@ const fl_json_t *fl_pb_object_field(fl_http_req_t *r, const fl_json_t *obj, cons
  * reference with the access check for action: 0 with ref held (put it),
  * or -1 after answering the error. */
 int fl_pb_stream_of(fl_http_req_t *r, const char *action, fl_stream_ref_t *ref);
+/* The value of query argument name ("SessionToken") into buf, NUL-ended:
+ * 0, -1 when absent, -2 when longer than cap - 1 (or than any token). An
+ * argument too long for buf does not hide the ones after it (as
+ * lws_get_urlarg_by_name's would). */
+int fl_pb_query_arg(struct lws *wsi, const char *name, char *buf, size_t cap);
 
 /* ---- GetImages' page tokens (images.c) ---- */
 
