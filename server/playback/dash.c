@@ -177,8 +177,6 @@ static void url_done(fl_http_async_t *a, fl_http_req_t *r)
     free(j);
 }
 
-static const char *const modes[] = {"LIVE", "LIVE_REPLAY", "ON_DEMAND", NULL};
-static const char *const selectors[] = {"SERVER_TIMESTAMP", "PRODUCER_TIMESTAMP", NULL};
 static const char *const never_always[] = {"NEVER", "ALWAYS", NULL};
 
 /* The session the request asks for into s (stream fields aside): 0, or -1
@@ -186,56 +184,8 @@ static const char *const never_always[] = {"NEVER", "ALWAYS", NULL};
 static int parse_session(fl_http_req_t *r, fl_pb_session_t *s)
 {
     const fl_json_t *root = fl_json_root(r->json);
-    int mode = fl_pb_enum_field(r, root, "PlaybackMode", modes, 0);
-    if (mode < 0)
+    if (fl_pb_session_fields(r, "DASHFragmentSelector", "MaxManifestFragmentResults", s) != 0)
         return -1;
-    s->mode = (fl_pb_mode_t)(mode + 1);
-    int bad = 0;
-    const fl_json_t *sel = fl_pb_object_field(r, root, "DASHFragmentSelector", &bad);
-    if (bad)
-        return -1;
-    int st = fl_pb_enum_field(r, sel, "FragmentSelectorType", selectors, 0);
-    if (st < 0)
-        return -1;
-    s->selector = (fl_pb_selector_t)st;
-    const fl_json_t *range = fl_pb_object_field(r, sel, "TimestampRange", &bad);
-    if (bad)
-        return -1;
-    int hs = fl_pb_ts_field(r, range, "StartTimestamp", &s->start_ns);
-    if (hs < 0)
-        return -1;
-    int he = fl_pb_ts_field(r, range, "EndTimestamp", &s->end_ns);
-    if (he < 0)
-        return -1;
-    s->has_start = hs;
-    s->has_end = he;
-    if (s->mode == FL_PB_LIVE && range) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "a LIVE session takes no TimestampRange");
-        return -1;
-    }
-    if (s->mode == FL_PB_ON_DEMAND && (!hs || !he)) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "an ON_DEMAND session needs DASHFragmentSelector with a "
-                              "TimestampRange of StartTimestamp and EndTimestamp");
-        return -1;
-    }
-    if (s->mode == FL_PB_LIVE_REPLAY && !hs) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "a LIVE_REPLAY session needs DASHFragmentSelector with a "
-                              "TimestampRange with StartTimestamp");
-        return -1;
-    }
-    if (hs && he && s->end_ns <= s->start_ns) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "EndTimestamp must be later than StartTimestamp");
-        return -1;
-    }
-    if (s->mode == FL_PB_ON_DEMAND && s->end_ns - s->start_ns > ON_DEMAND_MAX_NS) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "an ON_DEMAND TimestampRange spans at most 24 hours");
-        return -1;
-    }
     int dts = fl_pb_enum_field(r, root, "DisplayFragmentTimestamp", never_always, 0);
     if (dts < 0)
         return -1;
@@ -244,17 +194,9 @@ static int parse_session(fl_http_req_t *r, fl_pb_session_t *s)
         return -1;
     s->display_ts = dts;
     s->display_number = dfn;
-    int64_t expires, max;
-    if (fl_pb_int_field(r, "Expires", 300, 43200, 300, &expires) ||
-        fl_pb_int_field(r, "MaxManifestFragmentResults", 1, 5000,
-                        s->mode == FL_PB_ON_DEMAND ? 1000 : 5, &max))
-        return -1;
-    s->max_fragments = (unsigned)max;
     s->dash = 1;
     s->container = FL_PB_FMP4;
     s->discontinuity = FL_PB_DISC_NEVER;
-    s->issued_ms = fl_time_real_ns() / 1000000;
-    s->expires_ms = s->issued_ms + expires * 1000;
     return 0;
 }
 

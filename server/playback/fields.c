@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/awstime.h"
+#include "common/clock.h"
 #include "server/playback/playback.h"
 
 int fl_pb_enum_field(fl_http_req_t *r, const fl_json_t *obj, const char *field,
@@ -120,4 +121,61 @@ int fl_pb_query_arg(struct lws *wsi, const char *name, char *buf, size_t cap)
         return 0;
     }
     return -1;
+}
+
+int fl_pb_session_fields(fl_http_req_t *r, const char *selector_field, const char *max_field,
+                         fl_pb_session_t *s)
+{
+    static const char *const modes[] = {"LIVE", "LIVE_REPLAY", "ON_DEMAND", NULL};
+    static const char *const selectors[] = {"SERVER_TIMESTAMP", "PRODUCER_TIMESTAMP", NULL};
+    const fl_json_t *root = fl_json_root(r->json);
+    int mode = fl_pb_enum_field(r, root, "PlaybackMode", modes, 0);
+    if (mode < 0)
+        return -1;
+    s->mode = (fl_pb_mode_t)(mode + 1);
+    int bad = 0;
+    const fl_json_t *sel = fl_pb_object_field(r, root, selector_field, &bad);
+    if (bad)
+        return -1;
+    int st = fl_pb_enum_field(r, sel, "FragmentSelectorType", selectors, 0);
+    if (st < 0)
+        return -1;
+    s->selector = (fl_pb_selector_t)st;
+    const fl_json_t *range = fl_pb_object_field(r, sel, "TimestampRange", &bad);
+    if (bad)
+        return -1;
+    int hs = fl_pb_ts_field(r, range, "StartTimestamp", &s->start_ns);
+    if (hs < 0)
+        return -1;
+    int he = fl_pb_ts_field(r, range, "EndTimestamp", &s->end_ns);
+    if (he < 0)
+        return -1;
+    s->has_start = hs;
+    s->has_end = he;
+    const char *why = NULL;
+    if (s->mode == FL_PB_LIVE && range)
+        why = "a LIVE session takes no TimestampRange";
+    else if (s->mode == FL_PB_ON_DEMAND && (!hs || !he))
+        why = "an ON_DEMAND session needs %s with a TimestampRange of StartTimestamp and "
+              "EndTimestamp";
+    else if (s->mode == FL_PB_LIVE_REPLAY && !hs)
+        why = "a LIVE_REPLAY session needs %s with a TimestampRange with StartTimestamp";
+    else if (hs && he && s->end_ns <= s->start_ns)
+        why = "EndTimestamp must be later than StartTimestamp";
+    else if (s->mode == FL_PB_ON_DEMAND && s->end_ns - s->start_ns > FL_PB_ON_DEMAND_MAX_NS)
+        why = "an ON_DEMAND TimestampRange spans at most 24 hours";
+    if (why) {
+        char msg[200];
+        snprintf(msg, sizeof msg, why, selector_field);
+        fl_http_respond_error(r, 400, "InvalidArgumentException", "%s", msg);
+        return -1;
+    }
+    int64_t expires, max;
+    if (fl_pb_int_field(r, "Expires", 300, 43200, 300, &expires) ||
+        fl_pb_int_field(r, max_field, 1, 5000, s->mode == FL_PB_ON_DEMAND ? 1000 : 5, &max))
+        return -1;
+    s->max_fragments = (unsigned)max;
+    s->issued_ms = fl_time_real_ns() / 1000000;
+    s->expires_ms = s->issued_ms + expires * 1000;
+    return 0;
 }

@@ -95,6 +95,13 @@ const fl_json_t *fl_pb_object_field(fl_http_req_t *r, const fl_json_t *obj, cons
  * reference with the access check for action: 0 with ref held (put it),
  * or -1 after answering the error. */
 int fl_pb_stream_of(fl_http_req_t *r, const char *action, fl_stream_ref_t *ref);
+/* What HLS and DASH session calls share, into s: PlaybackMode, the
+ * selector object named selector_field (FragmentSelectorType,
+ * TimestampRange with the rules of each mode), Expires (issued and expiry
+ * times) and the fragment cap named max_field. 0, or -1 after the 400. */
+#define FL_PB_ON_DEMAND_MAX_NS (24LL * 3600 * 1000000000) /* AWS: a range of at most 24 h */
+int fl_pb_session_fields(fl_http_req_t *r, const char *selector_field, const char *max_field,
+                         fl_pb_session_t *s);
 /* The value of query argument name ("SessionToken") into buf, NUL-ended:
  * 0, -1 when absent, -2 when longer than cap - 1 (or than any token). An
  * argument too long for buf does not hide the ones after it (as

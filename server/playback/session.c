@@ -28,8 +28,7 @@
 #include "common/error.h"
 #include "server/playback/playback.h"
 
-#define LIVE_WINDOW_MS   30000
-#define ON_DEMAND_MAX_NS (24LL * 3600 * 1000000000) /* AWS: a range of at most 24 h */
+#define LIVE_WINDOW_MS 30000
 
 typedef struct {
     fl_http_async_t a; /* first */
@@ -109,8 +108,6 @@ static void session_done(fl_http_async_t *a, fl_http_req_t *r)
     free(j);
 }
 
-static const char *const modes[] = {"LIVE", "LIVE_REPLAY", "ON_DEMAND", NULL};
-static const char *const selectors[] = {"SERVER_TIMESTAMP", "PRODUCER_TIMESTAMP", NULL};
 static const char *const containers[] = {"FRAGMENTED_MP4", "MPEG_TS", NULL};
 static const char *const discs[] = {"ALWAYS", "NEVER", "ON_DISCONTINUITY", NULL};
 static const char *const displays[] = {"NEVER", "ALWAYS", NULL};
@@ -119,65 +116,8 @@ static const char *const displays[] = {"NEVER", "ALWAYS", NULL};
  * -1 after answering the error. */
 static int parse_session(fl_http_req_t *r, fl_pb_session_t *s)
 {
-    int mode = fl_pb_enum_field(r, fl_json_root(r->json), "PlaybackMode", modes, 0);
-    if (mode < 0)
+    if (fl_pb_session_fields(r, "HLSFragmentSelector", "MaxMediaPlaylistFragmentResults", s) != 0)
         return -1;
-    s->mode = (fl_pb_mode_t)(mode + 1);
-    const fl_json_t *sel = fl_http_json(r, "HLSFragmentSelector");
-    if (sel && sel->type != FL_JSON_NULL && sel->type != FL_JSON_OBJECT) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "HLSFragmentSelector must be an object");
-        return -1;
-    }
-    if (sel && sel->type == FL_JSON_NULL)
-        sel = NULL;
-    int st = fl_pb_enum_field(r, sel, "FragmentSelectorType", selectors, 0);
-    if (st < 0)
-        return -1;
-    s->selector = (fl_pb_selector_t)st;
-    const fl_json_t *range = sel ? fl_json_get(sel, "TimestampRange") : NULL;
-    if (range && range->type == FL_JSON_NULL)
-        range = NULL;
-    if (range && range->type != FL_JSON_OBJECT) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "TimestampRange must be an object");
-        return -1;
-    }
-    int hs = fl_pb_ts_field(r, range, "StartTimestamp", &s->start_ns);
-    if (hs < 0)
-        return -1;
-    int he = fl_pb_ts_field(r, range, "EndTimestamp", &s->end_ns);
-    if (he < 0)
-        return -1;
-    s->has_start = hs;
-    s->has_end = he;
-    if (s->mode == FL_PB_LIVE && range) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "a LIVE session takes no TimestampRange");
-        return -1;
-    }
-    if (s->mode == FL_PB_ON_DEMAND && (!hs || !he)) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "an ON_DEMAND session needs HLSFragmentSelector with a "
-                              "TimestampRange of StartTimestamp and EndTimestamp");
-        return -1;
-    }
-    if (s->mode == FL_PB_LIVE_REPLAY && !hs) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "a LIVE_REPLAY session needs HLSFragmentSelector with a "
-                              "TimestampRange with StartTimestamp");
-        return -1;
-    }
-    if (hs && he && s->end_ns <= s->start_ns) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "EndTimestamp must be later than StartTimestamp");
-        return -1;
-    }
-    if (s->mode == FL_PB_ON_DEMAND && s->end_ns - s->start_ns > ON_DEMAND_MAX_NS) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "an ON_DEMAND TimestampRange spans at most 24 hours");
-        return -1;
-    }
     int c = fl_pb_enum_field(r, fl_json_root(r->json), "ContainerFormat", containers, 0);
     if (c < 0)
         return -1;
@@ -192,14 +132,6 @@ static int parse_session(fl_http_req_t *r, fl_pb_session_t *s)
     if (disp < 0)
         return -1;
     s->display_ts = disp;
-    int64_t expires, max;
-    if (fl_pb_int_field(r, "Expires", 300, 43200, 300, &expires) ||
-        fl_pb_int_field(r, "MaxMediaPlaylistFragmentResults", 1, 5000,
-                        s->mode == FL_PB_ON_DEMAND ? 1000 : 5, &max))
-        return -1;
-    s->max_fragments = (unsigned)max;
-    s->issued_ms = fl_time_real_ns() / 1000000;
-    s->expires_ms = s->issued_ms + expires * 1000;
     return 0;
 }
 
