@@ -9,7 +9,9 @@
  * FFmpeg want one track per Representation, not the muxed segments HLS
  * plays.
  *
- * A DASH session is an HLS session token (token.h) with the DASH bit set
+ * The session call is the HLS one's (session.c, fl_pb_session_url) with
+ * DASH's field names. A DASH session is an HLS session token (token.h)
+ * with the DASH bit set
  * (container FRAGMENTED_MP4, discontinuity NEVER) and, for
  * DisplayFragmentNumber ALWAYS, the number bit: the same stateless token,
  * checked the same way; select.c chooses the fragments for its
@@ -45,21 +47,8 @@
 #include "server/playback/playback.h"
 #include "server/video/fragment.h"
 
-#define LIVE_WINDOW_MS   30000                      /* as HLS: the newest is at most 30 s old */
 #define ON_DEMAND_MAX_NS (24LL * 3600 * 1000000000) /* AWS: a range of at most 24 h */
 #define MPD_TYPE         "application/dash+xml"
-
-/* ---- the session URL ---- */
-
-typedef struct {
-    fl_http_async_t a; /* first */
-    fl_playback_t *pb;
-    fl_stream_ref_t ref; /* held while the job runs */
-    fl_pb_session_t s;
-    char base[320];
-    fl_api_error_t err;
-    char url[FL_PB_TOKEN_CAP + 400];
-} url_job_t;
 
 /* A track of the session, as its AdaptationSet says it. */
 typedef struct {
@@ -69,12 +58,12 @@ typedef struct {
     unsigned rate; /* audio: Hz */
 } dash_track_t;
 
-/* The session's first fragment is playable: 0 with its codecs, bandwidth
- * and tracks (video first, then audio; at most FL_PB_MAX_TRACKS), or -1
+/* The session's first fragment (the newest, for LIVE) is playable: 0 with
+ * its codecs, bandwidth and tracks (video first, then audio; at most FL_PB_MAX_TRACKS), or -1
  * with err. */
 static int check_first(fl_stream_ref_t *ref, const fl_pb_session_t *s, int64_t now_ms,
-                       int64_t window_ms, fl_pb_codecs_t *codecs, uint64_t *bandwidth,
-                       dash_track_t *tracks, size_t *n_tracks, fl_api_error_t *err)
+                       fl_pb_codecs_t *codecs, uint64_t *bandwidth, dash_track_t *tracks,
+                       size_t *n_tracks, fl_api_error_t *err)
 {
     fl_log_batch_t b;
     memset(&b, 0, sizeof b);
@@ -82,15 +71,9 @@ static int check_first(fl_stream_ref_t *ref, const fl_pb_session_t *s, int64_t n
     memset(&m, 0, sizeof m);
     const fl_log_record_t *rec = NULL;
     int ret = -1;
-    int rc = fl_pb_first(ref->log, s, now_ms, window_ms, &b, &rec);
+    int rc = fl_pb_first(ref->log, s, now_ms, 0, &b, &rec);
     if (rc == FL_ENOTFOUND) {
-        if (s->mode == FL_PB_LIVE)
-            fl_api_error(err, 404, "ResourceNotFoundException",
-                         "stream %s has no fragments from the last %d seconds", ref->name,
-                         LIVE_WINDOW_MS / 1000);
-        else
-            fl_api_error(err, 404, "ResourceNotFoundException",
-                         "stream %s has no fragments in the requested time range", ref->name);
+        fl_api_error(err, 404, "ResourceNotFoundException", "no fragments in this session's range");
         goto out;
     }
     if (rc) {
@@ -137,46 +120,6 @@ out:
     return ret;
 }
 
-static void url_work(fl_http_async_t *a)
-{
-    url_job_t *j = (url_job_t *)a;
-    fl_pb_codecs_t codecs;
-    uint64_t bw;
-    dash_track_t tracks[FL_PB_MAX_TRACKS];
-    size_t nt;
-    if (check_first(&j->ref, &j->s, j->s.issued_ms, LIVE_WINDOW_MS, &codecs, &bw, tracks, &nt,
-                    &j->err))
-        return;
-    char token[FL_PB_TOKEN_CAP];
-    if (fl_pb_token_encode(j->pb->key, &j->s, token, sizeof token) != 0) {
-        fl_api_error(&j->err, 500, "InternalFailure", "could not make the session token");
-        return;
-    }
-    snprintf(j->url, sizeof j->url, "%s/dash/v1/getDASHManifest.mpd?SessionToken=%s", j->base,
-             token);
-}
-
-static void url_done(fl_http_async_t *a, fl_http_req_t *r)
-{
-    url_job_t *j = (url_job_t *)a;
-    fl_stream_put(&j->ref);
-    if (r) {
-        if (j->err.status) {
-            fl_http_respond_api_error(r, &j->err);
-        } else {
-            fl_buf_t out;
-            fl_buf_init(&out, 0);
-            fl_buf_append_str(&out, "{\"DASHStreamingSessionURL\":");
-            fl_json_write_string(&out, fl_slice_str(j->url));
-            fl_buf_append_str(&out, "}");
-            j->pb->sessions++;
-            fl_http_respond(r, 200, "application/json", fl_buf_slice(&out));
-            fl_buf_free(&out);
-        }
-    }
-    free(j);
-}
-
 static const char *const never_always[] = {"NEVER", "ALWAYS", NULL};
 
 /* The session the request asks for into s (stream fields aside): 0, or -1
@@ -208,28 +151,12 @@ void fl_pb_get_dash_session_url(fl_http_req_t *r)
                               "a JSON body with StreamName or StreamARN is required");
         return;
     }
-    url_job_t *j = calloc(1, sizeof *j);
-    if (!j) {
-        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+    fl_pb_session_t s;
+    memset(&s, 0, sizeof s);
+    if (parse_session(r, &s) != 0)
         return;
-    }
-    j->pb = r->mod;
-    if (parse_session(r, &j->s) != 0 ||
-        fl_pb_stream_of(r, "kinesisvideo:GetDASHStreamingSessionURL", &j->ref) != 0)
-        goto fail;
-    snprintf(j->s.name, sizeof j->s.name, "%s", j->ref.name);
-    j->s.incarnation_ms = j->ref.info.created_ns / 1000000;
-    if (r->who.has_key)
-        snprintf(j->s.key_id, sizeof j->s.key_id, "%.*s", FL_PB_MAX_KEY_ID, r->who.access_key);
-    fl_http_base_url(r, j->base, sizeof j->base);
-    j->a.work = url_work;
-    j->a.done = url_done;
-    if (fl_http_async_or_busy(r, &j->a, "ClientLimitExceededException") != 0)
-        goto fail;
-    return;
-fail:
-    fl_stream_put(&j->ref);
-    free(j);
+    fl_pb_session_url(r, &s, "kinesisvideo:GetDASHStreamingSessionURL",
+                      "/dash/v1/getDASHManifest.mpd", "DASHStreamingSessionURL");
 }
 
 /* ---- the manifest ---- */
@@ -275,7 +202,7 @@ static void mpd_work(fl_http_async_t *a)
     uint64_t bw = 0;
     dash_track_t tracks[FL_PB_MAX_TRACKS];
     size_t nt = 0;
-    if (check_first(&j->ref, s, j->now_ms, 0, &c, &bw, tracks, &nt, &j->err))
+    if (check_first(&j->ref, s, j->now_ms, &c, &bw, tracks, &nt, &j->err))
         goto out;
     int rc = fl_pb_select(j->ref.log, s, j->now_ms, &v, &n, &ended);
     if (rc) {

@@ -102,6 +102,13 @@ int fl_pb_stream_of(fl_http_req_t *r, const char *action, fl_stream_ref_t *ref);
 #define FL_PB_ON_DEMAND_MAX_NS (24LL * 3600 * 1000000000) /* AWS: a range of at most 24 h */
 int fl_pb_session_fields(fl_http_req_t *r, const char *selector_field, const char *max_field,
                          fl_pb_session_t *s);
+/* Hand out a session URL (session.c): on a worker, the session's first
+ * fragment must be playable (H.264/H.265 video with codec private data;
+ * for LIVE at most 30 s old); then `{"<field>": "<base><path>?SessionToken=
+ * <token>"}`, the token being s (its stream fields filled from the stream
+ * the body names, reached with action). Responds in every case. */
+void fl_pb_session_url(fl_http_req_t *r, const fl_pb_session_t *s, const char *action,
+                       const char *path, const char *field);
 /* The value of query argument name ("SessionToken") into buf, NUL-ended:
  * 0, -1 when absent, -2 when longer than cap - 1 (or than any token). An
  * argument too long for buf does not hide the ones after it (as

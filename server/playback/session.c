@@ -38,6 +38,8 @@ typedef struct {
     char base[320];
     int64_t now_ms;
     fl_api_error_t err; /* status 0: no error */
+    const char *path;   /* the session's first URL: the master playlist, the MPD */
+    const char *field;  /* the answer's member: HLSStreamingSessionURL, … */
     char url[FL_PB_TOKEN_CAP + 400];
 } session_job_t;
 
@@ -80,8 +82,7 @@ static void session_work(fl_http_async_t *a)
         fl_api_error(&j->err, 500, "InternalFailure", "could not make the session token");
         goto out;
     }
-    snprintf(j->url, sizeof j->url, "%s/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=%s", j->base,
-             token);
+    snprintf(j->url, sizeof j->url, "%s%s?SessionToken=%s", j->base, j->path, token);
 out:
     fl_pb_media_free(&m);
     fl_log_batch_free(&b);
@@ -97,7 +98,7 @@ static void session_done(fl_http_async_t *a, fl_http_req_t *r)
         } else {
             fl_buf_t out;
             fl_buf_init(&out, 0);
-            fl_buf_append_str(&out, "{\"HLSStreamingSessionURL\":");
+            fl_buf_printf(&out, "{\"%s\":", j->field);
             fl_json_write_string(&out, fl_slice_str(j->url));
             fl_buf_append_str(&out, "}");
             j->pb->sessions++;
@@ -135,24 +136,19 @@ static int parse_session(fl_http_req_t *r, fl_pb_session_t *s)
     return 0;
 }
 
-void fl_pb_get_hls_session_url(fl_http_req_t *r)
+void fl_pb_session_url(fl_http_req_t *r, const fl_pb_session_t *s, const char *action,
+                       const char *path, const char *field)
 {
-    fl_playback_t *pb = r->mod;
-    fl_pb_cors(r);
-    if (!r->json) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "a JSON body with StreamName or StreamARN is required");
-        return;
-    }
     session_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
         return;
     }
-    j->pb = pb;
-    if (parse_session(r, &j->s) != 0)
-        goto fail;
-    if (fl_pb_stream_of(r, "kinesisvideo:GetHLSStreamingSessionURL", &j->ref) != 0)
+    j->pb = r->mod;
+    j->s = *s;
+    j->path = path;
+    j->field = field;
+    if (fl_pb_stream_of(r, action, &j->ref) != 0)
         goto fail;
     snprintf(j->s.name, sizeof j->s.name, "%s", j->ref.name);
     j->s.incarnation_ms = j->ref.info.created_ns / 1000000;
@@ -168,4 +164,20 @@ void fl_pb_get_hls_session_url(fl_http_req_t *r)
 fail:
     fl_stream_put(&j->ref);
     free(j);
+}
+
+void fl_pb_get_hls_session_url(fl_http_req_t *r)
+{
+    fl_pb_cors(r);
+    if (!r->json) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "a JSON body with StreamName or StreamARN is required");
+        return;
+    }
+    fl_pb_session_t s;
+    memset(&s, 0, sizeof s);
+    if (parse_session(r, &s) != 0)
+        return;
+    fl_pb_session_url(r, &s, "kinesisvideo:GetHLSStreamingSessionURL",
+                      "/hls/v1/getHLSMasterPlaylist.m3u8", "HLSStreamingSessionURL");
 }
