@@ -29,7 +29,9 @@ void fl_pb_cors(fl_http_req_t *r)
     if (!pb || !pb->cors_any)
         return;
     fl_http_add_header(r, "Access-Control-Allow-Origin", "*");
-    fl_http_add_header(r, "Access-Control-Expose-Headers", "x-amzn-RequestId, x-amzn-ErrorType");
+    fl_http_add_header(r, "Access-Control-Expose-Headers",
+                       "x-amzn-RequestId, x-amzn-ErrorType, x-framelog-clip-fragments, "
+                       "x-framelog-clip-estimated-bytes");
 }
 
 /* OPTIONS on a playback path: the CORS preflight. */
@@ -53,6 +55,11 @@ static void preflight(fl_http_req_t *r)
         .method = FL_HTTP_GET, .path = "/hls/v1/" p, .name = n, .handler = h                       \
     }
 
+#define DASH(p, n, h)                                                                              \
+    {                                                                                              \
+        .method = FL_HTTP_GET, .path = "/dash/v1/" p, .name = n, .handler = h                      \
+    }
+
 static const fl_route_t pb_routes[] = {
     {.method = FL_HTTP_POST,
      .path = "/getHLSStreamingSessionURL",
@@ -63,6 +70,43 @@ static const fl_route_t pb_routes[] = {
      .path = "/getHLSStreamingSessionURL",
      .name = "CORSPreflight",
      .handler = preflight},
+    {.method = FL_HTTP_POST,
+     .path = "/getClip",
+     .name = "GetClip",
+     .handler = fl_pb_get_clip,
+     .flags = FL_ROUTE_AWS},
+    {.method = FL_HTTP_OPTIONS, .path = "/getClip", .name = "CORSPreflight", .handler = preflight},
+    {.method = FL_HTTP_POST,
+     .path = "/getImages",
+     .name = "GetImages",
+     .handler = fl_pb_get_images,
+     .flags = FL_ROUTE_AWS},
+    {.method = FL_HTTP_OPTIONS,
+     .path = "/getImages",
+     .name = "CORSPreflight",
+     .handler = preflight},
+    {.method = FL_HTTP_POST,
+     .path = "/getDASHStreamingSessionURL",
+     .name = "GetDASHStreamingSessionURL",
+     .handler = fl_pb_get_dash_session_url,
+     .flags = FL_ROUTE_AWS},
+    {.method = FL_HTTP_OPTIONS,
+     .path = "/getDASHStreamingSessionURL",
+     .name = "CORSPreflight",
+     .handler = preflight},
+    DASH("getDASHManifest.mpd", "GetDASHManifest", fl_pb_dash_manifest),
+    DASH("getMP4InitFragment.mp4", "GetDASHMP4InitFragment", fl_pb_dash_init),
+    DASH("getMP4MediaFragment.mp4", "GetDASHMP4MediaFragment", fl_pb_dash_media),
+    {.method = FL_HTTP_GET,
+     .path = "/dash/v1/",
+     .name = "DASHOther",
+     .handler = fl_pb_dash_other,
+     .match = FL_MATCH_PREFIX},
+    {.method = FL_HTTP_OPTIONS,
+     .path = "/dash/v1/",
+     .name = "CORSPreflight",
+     .handler = preflight,
+     .match = FL_MATCH_PREFIX},
     HLS("getHLSMasterPlaylist.m3u8", "GetHLSMasterPlaylist", fl_pb_hls_master),
     HLS("getHLSMediaPlaylist.m3u8", "GetHLSMediaPlaylist", fl_pb_hls_media),
     HLS("getMP4InitFragment.mp4", "GetMP4InitFragment", fl_pb_hls_init),
@@ -132,6 +176,17 @@ static void pb_metrics(void *state, fl_buf_t *out)
                               "Bytes of HLS segments served.", pb->segment_bytes);
     fl_metrics_render_counter(out, "framelog_hls_remux_failures_total",
                               "HLS segments that could not be remuxed.", pb->remux_failures);
+    fl_metrics_render_counter(out, "framelog_clips_total", "GetClip responses started.", pb->clips);
+    fl_metrics_render_counter(out, "framelog_clip_bytes_total", "Bytes of GetClip MP4s written.",
+                              pb->clip_bytes);
+    fl_metrics_render_counter(out, "framelog_clip_failures_total",
+                              "GetClip MP4s cut short by a fragment that could not be remuxed.",
+                              pb->clip_failures);
+    fl_metrics_render_counter(out, "framelog_images_total", "GetImages samples with an image.",
+                              pb->images);
+    fl_metrics_render_counter(out, "framelog_image_errors_total",
+                              "GetImages samples answered NO_MEDIA or MEDIA_ERROR.",
+                              pb->image_errors);
 }
 
 const fl_module_t fl_playback_module = {
