@@ -434,6 +434,9 @@ static int park(fl_http_req_t *r, hls_job_t *j, int stage)
     j->w.a = &j->a;
     j->a.done = hls_resume;
     fl_http_await(r, &j->a);
+    /* lws's own timeout of a request that has not answered (5 s) must not
+     * cut it: its deadline (llhls.c) or the leader it joined bounds it */
+    lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
     if (stage != STAGE_JOINED)
         fl_pb_follow_park(j->follow, &j->w);
     return 0;
@@ -696,6 +699,7 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
             j->w.a = &j->a;
             j->a.done = hls_resume;
             fl_http_await(r, &j->a);
+            lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
             return;
         }
         j->lead = t == FL_PB_LEAD;
