@@ -131,8 +131,8 @@ static int request(conn_t *c, const char *method, const char *path, const char *
     if (json)
         snprintf(cl_line, sizeof cl_line,
                  "Content-Type: application/json\r\nContent-Length: %zu\r\n", strlen(json));
-    int hn = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s\r\n",
-                      method, path, g_port, cl_line);
+    int hn = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s\r\n", method,
+                      path, g_port, cl_line);
     if (hn <= 0 || (size_t)hn >= sizeof head || send(c->fd, head, (size_t)hn, MSG_NOSIGNAL) != hn)
         return -1;
     if (json && send(c->fd, json, strlen(json), MSG_NOSIGNAL) != (ssize_t)strlen(json))
@@ -256,7 +256,7 @@ static void *follow(void *arg)
     conn_t c, cs;
     if (conn_open(&c) || conn_open(&cs))
         return NULL;
-    static __thread char (*done)[1200];
+    static __thread char(*done)[1200];
     done = malloc(4096 * sizeof *done);
     size_t nd = 0;
     unit_t *u = malloc(256 * sizeof *u);

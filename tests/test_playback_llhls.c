@@ -61,8 +61,8 @@ static int http_get(const char *url, char **body, size_t *len)
     char *dir = fl_test_mkdtemp("get");
     char bpath[4200];
     snprintf(bpath, sizeof bpath, "%s/body", dir);
-    char *argv[] = {"curl", "-sS", "--max-time", "60", "-o", bpath, "-w", "%{http_code}",
-                    (char *)url, NULL};
+    char *argv[] = {"curl", "-sS", "--max-time",   "60",        "-o",
+                    bpath,  "-w",  "%{http_code}", (char *)url, NULL};
     char *out = NULL;
     ck_assert_int_eq(fl_test_run(argv, 90000, &out, NULL), 0);
     int status = atoi(out);
@@ -190,8 +190,13 @@ static void start_producer(const fl_test_server_t *s, const char *stream, int fr
  * refused before). */
 static char *live_session(const fl_test_server_t *s, const char *stream, const char *container)
 {
-    char *args[] = {"--stream-name",   (char *)stream, "--playback-mode", "LIVE",
-                    "--container-format", (char *)container, NULL};
+    char *args[] = {"--stream-name",
+                    (char *)stream,
+                    "--playback-mode",
+                    "LIVE",
+                    "--container-format",
+                    (char *)container,
+                    NULL};
     char *url = NULL;
     for (int i = 0; i < 200 && !url; i++) { /* a few seconds of fragments at most */
         url = session_url(s, args);
@@ -379,8 +384,13 @@ START_TEST(parallel_fetches_of_one_segment_remux_it_once)
              "FragmentSelectorType=PRODUCER_TIMESTAMP,TimestampRange={StartTimestamp=%.3f,"
              "EndTimestamp=%.3f}",
              start - 1, start + 100);
-    char *args[] = {"--stream-name", "sf", "--playback-mode", "ON_DEMAND",
-                    "--hls-fragment-selector", sel, NULL};
+    char *args[] = {"--stream-name",
+                    "sf",
+                    "--playback-mode",
+                    "ON_DEMAND",
+                    "--hls-fragment-selector",
+                    sel,
+                    NULL};
     char *url = session_url(&s, args);
     ck_assert_ptr_nonnull(url);
     char *media = sibling(url, "getHLSMediaPlaylist.m3u8", "");
@@ -433,8 +443,7 @@ START_TEST(parallel_fetches_of_one_segment_remux_it_once)
     double joined = metric(&s, "framelog_hls_cache_joins_total") - j0;
     double hits = metric(&s, "framelog_hls_cache_hits_total") - h0;
     ck_assert_int_eq(joined + hits, N - 1);
-    fprintf(stderr, "%d fetches: 1 remux, %.0f joined it, %.0f from the cache\n", N, joined,
-            hits);
+    fprintf(stderr, "%d fetches: 1 remux, %.0f joined it, %.0f from the cache\n", N, joined, hits);
     ck_assert_int_gt(metric(&s, "framelog_hls_cache_bytes"), 1000);
     fl_test_rmtree(dir);
     free(pl);

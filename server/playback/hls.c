@@ -159,11 +159,12 @@ static size_t put_parts(hls_job_t *j, fl_buf_t *o, const fl_pb_llfrag_t *f, cons
 {
     size_t k = 0;
     for (; k < f->n_parts && f->parts[k].complete; k++)
-        fl_buf_printf(o,
-                      "#EXT-X-PART:DURATION=%u.%03u,URI=\"getMP4MediaFragment.mp4?FragmentNumber=%s&"
-                      "PartNumber=%zu&SessionToken=%s\"%s\n",
-                      f->parts[k].duration_ms / 1000, f->parts[k].duration_ms % 1000, number, k,
-                      j->token, f->parts[k].independent ? ",INDEPENDENT=YES" : "");
+        fl_buf_printf(
+            o,
+            "#EXT-X-PART:DURATION=%u.%03u,URI=\"getMP4MediaFragment.mp4?FragmentNumber=%s&"
+            "PartNumber=%zu&SessionToken=%s\"%s\n",
+            f->parts[k].duration_ms / 1000, f->parts[k].duration_ms % 1000, number, k, j->token,
+            f->parts[k].independent ? ",INDEPENDENT=YES" : "");
     return k;
 }
 
@@ -308,8 +309,8 @@ static int tail_media(hls_job_t *j, fl_pb_media_t *m)
                              fl_slice(p->data.p + p->offs[i], p->frames[i].data.n));
     fl_pb_media_seal(m);
     if (rc)
-        return fl_api_error(&j->err, 500, "InternalFailure", "a part of stream %s: %s",
-                            j->ref.name, fl_strerror(rc));
+        return fl_api_error(&j->err, 500, "InternalFailure", "a part of stream %s: %s", j->ref.name,
+                            fl_strerror(rc));
     return 0;
 }
 

@@ -47,9 +47,9 @@
 #include "common/error.h"
 #include "server/playback/playback.h"
 
-#define FL_PB_LL_KEEP     4
-#define FL_PB_LL_BYTES    (32u << 20)
-#define FL_PB_LL_IDLE_MS  15000
+#define FL_PB_LL_KEEP      4
+#define FL_PB_LL_BYTES     (32u << 20)
+#define FL_PB_LL_IDLE_MS   15000
 #define ADVANCE_PART_LIMIT 3
 
 typedef struct lfrag {
@@ -64,6 +64,7 @@ typedef struct lfrag {
     int64_t first_ms, end_ms; /* over every frame, as ingest counts a fragment's duration */
     int have_first;
     size_t starts[FL_PB_MAX_PARTS];
+    int64_t from_ns[FL_PB_MAX_PARTS];
     size_t n_parts;
 } lfrag_t;
 
@@ -114,7 +115,8 @@ static void lfrag_free(lfrag_t *lf)
 static void recut(lfrag_t *lf)
 {
     if (lf->usable)
-        lf->n_parts = fl_pb_part_starts(lf->m.frames, lf->m.n_frames, lf->clock, lf->starts);
+        lf->n_parts =
+            fl_pb_part_starts(lf->m.frames, lf->m.n_frames, lf->clock, lf->starts, lf->from_ns);
 }
 
 /* The newest fragment numbered seq that was not dropped, or NULL. */
@@ -273,8 +275,8 @@ static void on_fragment(fl_pb_follow_t *f, const fl_live_event_t *ev)
     fl_buf_init(&lf->tracks, 0);
     fl_buf_append(&lf->tracks, ev->tracks.p, ev->tracks.n);
     lf->tracks_hash = fnv1a(ev->tracks);
-    lf->usable = !lf->tracks.err && fl_pb_media_tracks(ev->tracks, &lf->m) == 0 &&
-                 lf->m.n_tracks > 0;
+    lf->usable =
+        !lf->tracks.err && fl_pb_media_tracks(ev->tracks, &lf->m) == 0 && lf->m.n_tracks > 0;
     lf->clock = fl_pb_clock_track(&lf->m);
     if (f->tail)
         f->tail->next = lf;
@@ -409,8 +411,9 @@ int fl_pb_follow_snapshot(fl_pb_follow_t *f, const fl_pb_session_t *s, fl_pb_llf
         o->ended = lf->ended;
         o->dropped = 0;
         o->n_parts = lf->n_parts;
-        fl_pb_part_info(lf->m.frames, lf->m.n_frames, lf->clock, lf->starts, lf->n_parts,
-                        lf->ended, lf->first_ms * 1000000, lf->end_ms * 1000000, o->parts);
+        fl_pb_part_info(lf->m.frames, lf->m.n_frames, lf->clock, lf->starts, lf->from_ns,
+                        lf->n_parts, lf->ended, lf->first_ms * 1000000, lf->end_ms * 1000000,
+                        o->parts);
     }
     *v = out;
     *n = k;
@@ -435,7 +438,7 @@ int fl_pb_follow_part(fl_pb_follow_t *f, uint64_t seq, int part, fl_pb_partsrc_t
     lfrag_t *lf = find(f, seq);
     if (!lf)
         return f->tail && (seq == f->tail->seq + 1 || seq == f->tail->seq) ? FL_EAGAIN
-                                                                            : FL_ENOTFOUND;
+                                                                           : FL_ENOTFOUND;
     if (!lf->usable)
         return FL_ENOTFOUND;
     if (part < 0 || (size_t)part >= complete_parts(lf))

@@ -80,7 +80,7 @@ static int on_event(void *data, const fl_mkv_event_t *ev)
 }
 
 static int add_frame(fl_pb_media_t *m, uint64_t track, int64_t pts_ns, int64_t duration_ns,
-                 int keyframe, fl_slice_t data)
+                     int keyframe, fl_slice_t data)
 {
     if (!track_kept(m, track))
         return 0;
@@ -187,8 +187,7 @@ int64_t fl_pb_track_duration(const fl_pb_media_t *m, uint64_t track)
     return 0;
 }
 
-int fl_pb_media_add(fl_pb_media_t *m, uint64_t track, int64_t pts_ns, int keyframe,
-                    fl_slice_t data)
+int fl_pb_media_add(fl_pb_media_t *m, uint64_t track, int64_t pts_ns, int keyframe, fl_slice_t data)
 {
     /* as the parser gives a stored SimpleBlock: the track's DefaultDuration */
     return add_frame(m, track, pts_ns, fl_pb_track_duration(m, track), keyframe, data);
@@ -214,16 +213,20 @@ uint64_t fl_pb_clock_track(const fl_pb_media_t *m)
 
 /* ---- LL-HLS parts ---- */
 
-size_t fl_pb_part_starts(const fl_av_frame_t *f, size_t n, uint64_t clock, size_t *starts)
+size_t fl_pb_part_starts(const fl_av_frame_t *f, size_t n, uint64_t clock, size_t *starts,
+                         int64_t *from_ns)
 {
     const int64_t target = (int64_t)FL_PB_PART_TARGET_MS * 1000000, tol = 1000000;
     size_t parts = 0;
     int64_t start = 0, prev = 0, front = 0, step = 0;
+    int reordered = 0, seen_after = 0;
     for (size_t i = 0; i < n; i++) {
         if (f[i].track != clock)
             continue;
         int64_t pts = f[i].pts_ns;
         if (parts == 0) {
+            if (from_ns)
+                from_ns[parts] = pts;
             starts[parts++] = 0; /* the first part takes what precedes it too */
             start = prev = front = pts;
             continue;
@@ -235,27 +238,44 @@ size_t fl_pb_part_starts(const fl_av_frame_t *f, size_t n, uint64_t clock, size_
             step = d;
         prev = pts;
         /* cut before a frame that moves the picture on (not a B-frame)
-         * when the part would outgrow the target with it */
+         * when the part would outgrow the target with it — in a stream
+         * without B-frames: once a fragment showed reordering it is not
+         * cut further (browsers' MSE stalled on such parts), so a B-frame
+         * stream has one part per fragment */
+        if (pts < front)
+            reordered = 1;
+        /* (not before the third frame: a B-frame shows by then) */
         if (pts > front) {
-            if (parts < FL_PB_MAX_PARTS && pts - start + step > target + tol) {
+            if (!reordered && ++seen_after >= 2 && parts < FL_PB_MAX_PARTS &&
+                pts - start + step > target + tol) {
+                /* the new part is presented from the first time not yet
+                 * presented: this frame's, or with B-frames that follow
+                 * it in decode order, the step after the part before's
+                 * last (known now, so a listed duration never changes) */
+                start = front + step < pts ? front + step : pts;
+                if (from_ns)
+                    from_ns[parts] = start;
                 starts[parts++] = i;
-                start = pts;
             }
             front = pts;
         }
     }
-    if (parts == 0 && n > 0)
+    if (parts == 0 && n > 0) {
+        if (from_ns)
+            from_ns[parts] = f[0].pts_ns;
         starts[parts++] = 0;
+    }
     return parts;
 }
 
 void fl_pb_part_info(const fl_av_frame_t *f, size_t n, uint64_t clock, const size_t *starts,
-                     size_t parts, int ended, int64_t first_ns, int64_t end_ns, fl_pb_part_t *out)
+                     const int64_t *from_ns, size_t parts, int ended, int64_t first_ns,
+                     int64_t end_ns, fl_pb_part_t *out)
 {
     for (size_t k = 0; k < parts; k++) {
         size_t to = k + 1 < parts ? starts[k + 1] : n;
-        int64_t t0 = k == 0 ? first_ns : f[starts[k]].pts_ns;
-        int64_t t1 = k + 1 < parts ? f[starts[k + 1]].pts_ns : end_ns;
+        int64_t t0 = k == 0 ? first_ns : from_ns[k];
+        int64_t t1 = k + 1 < parts ? from_ns[k + 1] : end_ns;
         out[k].duration_ms = t1 > t0 ? (uint32_t)((t1 - t0 + 500000) / 1000000) : 1;
         if (out[k].duration_ms == 0)
             out[k].duration_ms = 1;
@@ -288,7 +308,7 @@ int fl_pb_media_part(const fl_pb_media_t *m, int part, fl_buf_t *out)
     size_t *starts = malloc(FL_PB_MAX_PARTS * sizeof *starts);
     if (!starts)
         return FL_ENOMEM;
-    size_t parts = fl_pb_part_starts(m->frames, m->n_frames, fl_pb_clock_track(m), starts);
+    size_t parts = fl_pb_part_starts(m->frames, m->n_frames, fl_pb_clock_track(m), starts, NULL);
     int rc = 0;
     if (part >= 0 && (size_t)part >= parts) {
         rc = FL_ENOTFOUND;

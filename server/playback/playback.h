@@ -48,11 +48,11 @@ typedef struct fl_playback {
     fl_pb_cache_t *cache;    /* remuxed segments (cache.c) */
     fl_pb_follow_t *follows; /* streams whose live tail LL-HLS follows (llhls.c) */
     size_t n_follows;
-    size_t n_waiting;          /* requests parked now (blocked reloads, parts, cache joins) */
-    uint64_t blocked_reloads;  /* playlist requests that waited (_HLS_msn) */
-    uint64_t waits_refused;    /* parked requests refused past FL_PB_MAX_WAITERS */
-    uint64_t waits_timed_out;  /* blocked requests answered 503 at their deadline */
-    uint64_t parts_from_tail;  /* parts made from the live tail (not yet durable) */
+    size_t n_waiting;         /* requests parked now (blocked reloads, parts, cache joins) */
+    uint64_t blocked_reloads; /* playlist requests that waited (_HLS_msn) */
+    uint64_t waits_refused;   /* parked requests refused past FL_PB_MAX_WAITERS */
+    uint64_t waits_timed_out; /* blocked requests answered 503 at their deadline */
+    uint64_t parts_from_tail; /* parts made from the live tail (not yet durable) */
 } fl_playback_t;
 
 extern const fl_module_t fl_playback_module;
@@ -167,7 +167,9 @@ uint64_t fl_pb_clock_track(const fl_pb_media_t *m);
  * time is past every earlier one's: not a B-frame) when the part would
  * outgrow FL_PB_PART_TARGET_MS with it (its duration guessed as the
  * smallest step between consecutive clock frames so far; 1 ms of slack
- * for millisecond times), at most FL_PB_MAX_PARTS parts. A part is remuxed alone (its own fMP4
+ * for millisecond times), at most FL_PB_MAX_PARTS parts; never before the
+ * third clock frame nor once the fragment showed a B-frame (such a stream
+ * gets one part per fragment). A part is remuxed alone (its own fMP4
  * moof+mdat, tfdt its first decode time); a LIVE session's fMP4 segment is
  * its parts' bytes one after the other, so parts concatenate to it. */
 #define FL_PB_PART_TARGET_MS 200
@@ -179,14 +181,19 @@ typedef struct {
     int complete;    /* no frame will join it */
 } fl_pb_part_t;
 
-/* The first frame index of each part (starts has FL_PB_MAX_PARTS room);
- * returns how many parts. */
-size_t fl_pb_part_starts(const fl_av_frame_t *f, size_t n, uint64_t clock, size_t *starts);
-/* Each part's duration (from the next part's first clock frame, or for
- * the last one from end_ns once the fragment ended; part 0 from first_ns,
- * the fragment's first frame), independence and completeness. */
+/* The first frame index of each part (starts has FL_PB_MAX_PARTS room)
+ * and, when from_ns is not NULL, when each is presented from (decided at
+ * the cut: the cut frame's time, or with B-frames after it in decode order
+ * the step after the previous part's last); returns how many parts. */
+size_t fl_pb_part_starts(const fl_av_frame_t *f, size_t n, uint64_t clock, size_t *starts,
+                         int64_t *from_ns);
+/* Each part's duration (from when it is presented, from_ns, part 0 from
+ * first_ns, the fragment's first frame, to when the next one is, or for
+ * the last one to end_ns once the fragment ended), independence and
+ * completeness. */
 void fl_pb_part_info(const fl_av_frame_t *f, size_t n, uint64_t clock, const size_t *starts,
-                     size_t parts, int ended, int64_t first_ns, int64_t end_ns, fl_pb_part_t *out);
+                     const int64_t *from_ns, size_t parts, int ended, int64_t first_ns,
+                     int64_t end_ns, fl_pb_part_t *out);
 /* Part `part` of a complete fragment's media (FL_ENOTFOUND past its last),
  * or with part < 0 all its parts one after the other, appended to out. */
 int fl_pb_media_part(const fl_pb_media_t *m, int part, fl_buf_t *out);
@@ -265,7 +272,7 @@ typedef struct {
 
 /* A part's frames copied out of the tail, for a worker to remux. */
 typedef struct {
-    fl_buf_t tracks; /* the Tracks element */
+    fl_buf_t tracks;       /* the Tracks element */
     fl_av_frame_t *frames; /* data.p NULL: frame i is at data.p + offs[i] */
     size_t *offs;
     size_t n;
