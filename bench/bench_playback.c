@@ -26,12 +26,15 @@
  * 2. Serving: VIEWERS keep-alive clients fetch the session's listed
  *    segments round-robin (the segment cache holds them: what N viewers
  *    of one stream cost) for SECONDS: segments/s, MB/s, p99 response.
- *    Reference: the same clients on GET /healthz, the server's bare HTTP
- *    round trip (requests/s), as a ratio.
+ *    References: the same clients fetching one such segment's bytes from
+ *    a bare thread-per-connection server in the bench (no parsing, no
+ *    token, no cache: what the loopback and the kernel give), as a ratio
+ *    of MB/s; and framelogd's GET /healthz (its bare HTTP round trip).
  * 3. Remux cost: the first fetch of each stored fragment (a cache miss:
- *    read, decrypt, parse, remux on a worker) and the cached fetch of the
- *    same, against `ffmpeg -c copy` of the same fragment (its Matroska from
- *    GetMediaForFragmentList) to fragmented MP4, per fragment.
+ *    read, decrypt, parse, remux on a worker, over HTTP) and the cached
+ *    fetch of the same, against `ffmpeg -c copy` of the same fragment (its
+ *    Matroska from GetMediaForFragmentList) to fragmented MP4: ffmpeg's
+ *    own -benchmark time (without its process start), per fragment.
  *
  * The bench's clients are plain blocking HTTP/1.1 over TCP (one thread
  * and one connection each), not libcurl, so that nothing but the kernel
@@ -77,16 +80,17 @@ static int64_t mono_ns(void)
 /* ---- a blocking HTTP/1.1 client, one connection ---- */
 
 typedef struct {
-    int fd;
+    int fd, port;
     char *buf; /* bytes read past the last response */
     size_t n, cap;
 } conn_t;
 
-static int conn_open(conn_t *c)
+static int conn_open_port(conn_t *c, int port)
 {
     memset(c, 0, sizeof *c);
+    c->port = port;
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0)
         return -1;
@@ -95,6 +99,11 @@ static int conn_open(conn_t *c)
     c->cap = 1 << 16;
     c->buf = malloc(c->cap);
     return c->buf ? 0 : -1;
+}
+
+static int conn_open(conn_t *c)
+{
+    return conn_open_port(c, g_port);
 }
 
 static void conn_close(conn_t *c)
@@ -144,9 +153,17 @@ static int request(conn_t *c, const char *method, const char *path, const char *
     size_t hl = (size_t)(end - c->buf) + 4;
     int status = atoi(c->buf + 9);
     size_t cl = 0;
+    int has_cl = 0;
     for (char *p = c->buf; p < end; p++)
-        if (strncasecmp(p, "\r\ncontent-length:", 17) == 0)
+        if (strncasecmp(p, "\r\ncontent-length:", 17) == 0) {
             cl = strtoul(p + 17, NULL, 10);
+            has_cl = 1;
+        }
+    if (!has_cl) { /* a streamed answer (GetMedia): until the server closes */
+        while (fill(c) == 0)
+            ;
+        cl = c->n - hl;
+    }
     while (c->n < hl + cl)
         if (fill(c))
             return -1;
@@ -320,6 +337,7 @@ static void report_delays(const char *name, follower_t *f, double *p50)
 typedef struct {
     unit_t *segs;
     size_t n_segs;
+    int port;
     const char *path; /* or a fixed path */
     volatile int *stop;
     size_t count, bytes;
@@ -332,7 +350,7 @@ static void *view(void *arg)
 {
     viewer_t *v = arg;
     conn_t c;
-    if (conn_open(&c)) {
+    if (conn_open_port(&c, v->port)) {
         v->failed = 1;
         return NULL;
     }
@@ -358,7 +376,8 @@ typedef struct {
     double rps, mbps, p99;
 } serve_t;
 
-static serve_t serve(int viewers, double secs, unit_t *segs, size_t n_segs, const char *path)
+static serve_t serve(int port, int viewers, double secs, unit_t *segs, size_t n_segs,
+                     const char *path)
 {
     volatile int stop = 0;
     viewer_t *v = calloc((size_t)viewers, sizeof *v);
@@ -367,6 +386,7 @@ static serve_t serve(int viewers, double secs, unit_t *segs, size_t n_segs, cons
         v[i].segs = segs;
         v[i].n_segs = n_segs;
         v[i].path = path;
+        v[i].port = port;
         v[i].stop = &stop;
         v[i].cap_lat = 200000;
         v[i].lat = malloc(v[i].cap_lat * sizeof *v[i].lat);
@@ -398,6 +418,76 @@ static serve_t serve(int viewers, double secs, unit_t *segs, size_t n_segs, cons
     return r;
 }
 
+/* ---- the reference server: the same bytes, nothing else ---- */
+
+static char *g_static;
+static size_t g_static_n;
+
+static void *static_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[16384], head[128];
+    size_t n = 0;
+    int hn = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
+                      g_static_n);
+    for (;;) {
+        ssize_t r = recv(fd, buf + n, sizeof buf - n, 0);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        char *e;
+        while ((e = memmem(buf, n, "\r\n\r\n", 4)) != NULL) {
+            size_t used = (size_t)(e - buf) + 4;
+            if (send(fd, head, (size_t)hn, MSG_NOSIGNAL | MSG_MORE) != hn ||
+                send(fd, g_static, g_static_n, MSG_NOSIGNAL) != (ssize_t)g_static_n)
+                goto out;
+            memmove(buf, buf + used, n - used);
+            n -= used;
+        }
+        if (n == sizeof buf)
+            break;
+    }
+out:
+    close(fd);
+    return NULL;
+}
+
+static void *static_accept(void *arg)
+{
+    int lfd = (int)(intptr_t)arg;
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0)
+            break;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        pthread_t t;
+        pthread_create(&t, NULL, static_conn, (void *)(intptr_t)fd);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+/* Serve body to every request on a free loopback port (a thread per
+ * connection); returns the port. */
+static int static_server(const char *body, size_t n)
+{
+    g_static = malloc(n);
+    memcpy(g_static, body, n);
+    g_static_n = n;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    if (bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 1024) ||
+        getsockname(lfd, (struct sockaddr *)&a, &al))
+        return 0;
+    pthread_t t;
+    pthread_create(&t, NULL, static_accept, (void *)(intptr_t)lfd);
+    pthread_detach(t);
+    return ntohs(a.sin_port);
+}
+
 /* ---- the producer ---- */
 
 static pid_t start_producer(const char *stream)
@@ -426,18 +516,35 @@ static pid_t start_producer(const char *stream)
     return pid;
 }
 
-static double ffmpeg_copy_ms(const char *mkv, int reps)
+/* ffmpeg -c copy of the fragment to fragmented MP4: its own time for the
+ * work (-benchmark's rtime, without the process's start), mean of reps;
+ * *whole gets the whole process's. */
+static double ffmpeg_copy_ms(const char *mkv, int reps, double *whole)
 {
     char cmd[1200];
     snprintf(cmd, sizeof cmd,
-             "ffmpeg -hide_banner -loglevel error -y -i %s -c copy -f mp4 "
-             "-movflags empty_moov+default_base_moof+frag_custom /dev/null",
+             "ffmpeg -hide_banner -loglevel info -benchmark -y -i %s -c copy -f mp4 "
+             "-movflags empty_moov+default_base_moof+frag_custom /dev/null 2>&1",
              mkv);
+    double sum = 0;
     int64_t t0 = mono_ns();
-    for (int i = 0; i < reps; i++)
-        if (system(cmd) != 0)
+    for (int i = 0; i < reps; i++) {
+        FILE *p = popen(cmd, "r");
+        if (!p)
             return -1;
-    return (double)(mono_ns() - t0) / 1e6 / reps;
+        char line[512];
+        double rt = -1;
+        while (fgets(line, sizeof line, p)) {
+            char *r = strstr(line, "rtime=");
+            if (r)
+                rt = atof(r + 6) * 1000;
+        }
+        if (pclose(p) != 0 || rt < 0)
+            return -1;
+        sum += rt;
+    }
+    *whole = (double)(mono_ns() - t0) / 1e6 / reps;
+    return sum / reps;
 }
 
 int main(int argc, char **argv)
@@ -532,12 +639,26 @@ int main(int argc, char **argv)
     free(pl);
     printf("\n2. serving: %d keep-alive viewers of one stream, %zu listed segments, %.0f s each\n",
            viewers, ns, secs);
-    serve_t hz = serve(viewers, secs, NULL, 0, "/healthz");
-    serve_t sv = serve(viewers, secs, segs, ns, NULL);
-    printf("  segments (cached)          %8.0f /s  %8.1f MB/s  p99 %6.2f ms\n", sv.rps, sv.mbps,
+    /* the reference: one of those segments' bytes, served by a bare
+     * thread-per-connection server in this process */
+    char *one_seg = NULL;
+    size_t one_n = 0;
+    once("GET", segs[ns > 1 ? ns - 2 : 0].uri, NULL, &one_seg, &one_n);
+    int sport = one_seg ? static_server(one_seg, one_n) : 0;
+    free(one_seg);
+    serve_t sv = serve(g_port, viewers, secs, segs, ns, NULL);
+    serve_t st = sport ? serve(sport, viewers, secs, NULL, 0, "/segment") : (serve_t){0, 0, 0};
+    serve_t hz = serve(g_port, viewers, secs, NULL, 0, "/healthz");
+    printf("  framelogd segments (cached) %8.0f /s  %8.1f MB/s  p99 %6.2f ms\n", sv.rps, sv.mbps,
            sv.p99);
-    printf("  reference GET /healthz     %8.0f /s  %8s       p99 %6.2f ms\n", hz.rps, "", hz.p99);
-    printf("  ratio segments/healthz:    %.2f (requests/s)\n", hz.rps > 0 ? sv.rps / hz.rps : 0);
+    printf("  reference: the same bytes   %8.0f /s  %8.1f MB/s  p99 %6.2f ms  (bare server, "
+           "%zu-byte segment)\n",
+           st.rps, st.mbps, st.p99, one_n);
+    printf("  reference: GET /healthz     %8.0f /s  %8s       p99 %6.2f ms  (framelogd's bare "
+           "HTTP round trip)\n",
+           hz.rps, "", hz.p99);
+    if (st.mbps > 0)
+        printf("  ratio framelogd/bare bytes: %.2f (MB/s)\n", sv.mbps / st.mbps);
 
     /* 3. remux: a cold fetch of each older stored fragment, the cached
      * fetch, and ffmpeg -c copy of the same fragment */
@@ -546,7 +667,7 @@ int main(int argc, char **argv)
     int nc = 0;
     char mkv[800];
     snprintf(mkv, sizeof mkv, "%s/frag.mkv", dir);
-    double ff = -1;
+    double ff = -1, ff_whole = 0;
     {
         /* a MPEG_TS LIVE session: its segments are not cached yet */
         char *r2 = NULL;
@@ -594,7 +715,7 @@ int main(int argc, char **argv)
                     if (f) {
                         fwrite(mk, 1, mn, f);
                         fclose(f);
-                        ff = ffmpeg_copy_ms(mkv, 5);
+                        ff = ffmpeg_copy_ms(mkv, 5, &ff_whole);
                     }
                 }
                 free(mk);
@@ -608,9 +729,10 @@ int main(int argc, char **argv)
                "(MPEG-TS, %d fragments)\n",
                cold / nc, warm / nc, nc);
         if (ff > 0)
-            printf("  reference ffmpeg -c copy to fMP4     %7.2f ms (a process per fragment)\n"
-                   "  ratio ffmpeg/framelogd first fetch: %.1fx; first/cached fetch: %.1fx\n",
-                   ff, ff / (cold / nc), (cold / nc) / (warm / nc));
+            printf("  reference ffmpeg -c copy to fMP4     %7.2f ms (its -benchmark rtime; the "
+                   "whole process %.0f ms)\n"
+                   "  ratio framelogd first fetch/ffmpeg: %.2f; first/cached fetch: %.1fx\n",
+                   ff, ff_whole, (cold / nc) / ff, (cold / nc) / (warm / nc));
     }
     free(segs);
     free(fp.delays);

@@ -278,10 +278,12 @@ static void on_fragment(fl_pb_follow_t *f, const fl_live_event_t *ev)
     lf->usable =
         !lf->tracks.err && fl_pb_media_tracks(ev->tracks, &lf->m) == 0 && lf->m.n_tracks > 0;
     lf->clock = fl_pb_clock_track(&lf->m);
-    if (f->tail)
+    if (f->tail) {
+        recut(f->tail); /* cut as it ended (dropped ones too) */
         f->tail->next = lf;
-    else
+    } else {
         f->head = lf;
+    }
     f->tail = lf;
     f->bytes += lfrag_bytes(lf);
 }
@@ -290,12 +292,10 @@ static void on_fragment(fl_pb_follow_t *f, const fl_live_event_t *ev)
 static void pump(fl_pb_follow_t *f)
 {
     fl_live_event_t ev;
-    int changed = 0;
     while (f->lr && !f->rejoin) {
         fl_live_next(f->lr, &ev);
         if (ev.type == FL_LIVE_NONE)
             break;
-        changed = 1;
         switch (ev.type) {
         case FL_LIVE_FRAGMENT:
             on_fragment(f, &ev);
@@ -305,6 +305,7 @@ static void pump(fl_pb_follow_t *f)
             break;
         case FL_LIVE_END:
             if (f->tail && f->tail->seq == ev.seq) {
+                recut(f->tail); /* (its last frames came in this batch) */
                 f->tail->ended = 1;
                 int64_t len = f->tail->end_ms - f->tail->first_ms;
                 if (len > f->max_frag_ms)
@@ -327,7 +328,6 @@ static void pump(fl_pb_follow_t *f)
     }
     if (f->tail)
         recut(f->tail);
-    (void)changed;
     trim(f);
     check_waiters(f);
 }
