@@ -428,8 +428,8 @@ static void *static_conn(void *arg)
     int fd = (int)(intptr_t)arg;
     char buf[16384], head[128];
     size_t n = 0;
-    int hn = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
-                      g_static_n);
+    int hn =
+        snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", g_static_n);
     for (;;) {
         ssize_t r = recv(fd, buf + n, sizeof buf - n, 0);
         if (r <= 0)
