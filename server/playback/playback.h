@@ -7,10 +7,14 @@
  *   session.c   GetHLSStreamingSessionURL (`POST /getHLSStreamingSessionURL`)
  *   hls.c       the session's paths under /hls/v1/: playlists and segments
  *   media.c     a stored fragment as tracks and frames, its codec strings,
- *               and its remux to fMP4 / MPEG-TS (media/av.h)
+ *               its remux to fMP4 / MPEG-TS (media/av.h), and LL-HLS parts
+ *   llhls.c     LL-HLS: following a stream's live tail, parked requests
+ *               (blocking reloads, parts not complete yet)
+ *   cache.c     remuxed segments and parts, made once (single-flight)
  *
  * Every storage read and every remux runs on the worker pool
- * (fl_http_async_or_busy); the loop only checks tokens and answers.
+ * (fl_http_async_or_busy); the loop only checks tokens, follows live
+ * tails, parks requests and answers.
  */
 #ifndef FL_SERVER_PLAYBACK_PLAYBACK_H
 #define FL_SERVER_PLAYBACK_PLAYBACK_H
