@@ -481,8 +481,8 @@ static void async_done(fl_job_t *job)
         r->async = NULL;
         r->state = FL_REQ_IDLE;
     }
-    a->done(a, r); /* frees a */
-    if (r && r->state != FL_REQ_WRITING && r->state != FL_REQ_STREAM) {
+    a->done(a, r); /* frees a, or hands the request on (async or await again) */
+    if (r && r->state != FL_REQ_WRITING && r->state != FL_REQ_STREAM && r->state != FL_REQ_ASYNC) {
         fl_error("http: async %s did not respond (bug)", r->route_name);
         fl_http_respond_error(r, 500, "InternalFailure", "internal error");
     }

@@ -115,7 +115,9 @@ const fl_route_t *fl_route_match(const fl_route_t *table, fl_http_method_t metho
  * a worker thread and must not touch the request; done() runs on the loop
  * thread afterwards with the request, or with NULL when the client has gone
  * meanwhile, and then frees the async struct (which the handler allocated,
- * usually as the first member of its own job struct). */
+ * usually as the first member of its own job struct) — or, instead of
+ * responding, hands the request on to another stage (fl_http_async_or_busy
+ * or fl_http_await again, with this struct or another). */
 typedef struct fl_http_async fl_http_async_t;
 struct fl_http_async {
     fl_job_t job;       /* the pool's */

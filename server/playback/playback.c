@@ -148,6 +148,11 @@ static int pb_init(struct fl_server *s, void **state, char *err, size_t errlen)
     for (int i = 0; i < cfg->n_listen; i++)
         if (!fl_config_host_is_loopback(cfg->listen[i].host))
             pb->cors_any = 0;
+    if (fl_pb_cache_new(&pb->cache) != 0) {
+        free(pb);
+        snprintf(err, errlen, "playback: out of memory");
+        return FL_ENOMEM;
+    }
     *state = pb;
     return 0;
 }
@@ -155,9 +160,17 @@ static int pb_init(struct fl_server *s, void **state, char *err, size_t errlen)
 static void pb_fini(void *state)
 {
     fl_playback_t *pb = state;
-    if (pb)
-        memset(pb->key, 0, sizeof pb->key);
+    if (!pb)
+        return;
+    fl_pb_follow_free_all(pb);
+    fl_pb_cache_free(pb->cache);
+    memset(pb->key, 0, sizeof pb->key);
     free(pb);
+}
+
+static void pb_tick(void *state)
+{
+    fl_pb_follow_tick(state, 0);
 }
 
 static void pb_metrics(void *state, fl_buf_t *out)
@@ -187,6 +200,41 @@ static void pb_metrics(void *state, fl_buf_t *out)
     fl_metrics_render_counter(out, "framelog_image_errors_total",
                               "GetImages samples answered NO_MEDIA or MEDIA_ERROR.",
                               pb->image_errors);
+    fl_metrics_render_counter(out, "framelog_hls_remuxes_total",
+                              "HLS media segments and parts remuxed (each made once, then cached).",
+                              pb->remuxes);
+    fl_pb_cache_stats_t st;
+    fl_pb_cache_stats(pb->cache, &st);
+    fl_metrics_render_counter(out, "framelog_hls_cache_hits_total",
+                              "HLS segments answered from the segment cache.", st.hits);
+    fl_metrics_render_counter(out, "framelog_hls_cache_joins_total",
+                              "HLS segment requests that waited for the same segment being made "
+                              "for another request (single-flight).",
+                              st.joins);
+    fl_metrics_render_counter(out, "framelog_hls_cache_misses_total",
+                              "HLS segment requests that made their segment.", st.misses);
+    fl_metrics_render_counter(out, "framelog_hls_cache_evictions_total",
+                              "Segments evicted from the segment cache.", st.evictions);
+    fl_metrics_render_gauge(out, "framelog_hls_cache_bytes", "Bytes held by the segment cache.",
+                            (int64_t)st.bytes);
+    fl_metrics_render_gauge(out, "framelog_hls_cache_entries",
+                            "Segments held or being made in the segment cache.",
+                            (int64_t)st.entries);
+    fl_metrics_render_gauge(out, "framelog_hls_live_follows",
+                            "Streams whose live tail LL-HLS follows.", (int64_t)pb->n_follows);
+    fl_metrics_render_gauge(out, "framelog_hls_waiting",
+                            "HLS requests parked now (blocked reloads, parts, cache joins).",
+                            (int64_t)pb->n_waiting);
+    fl_metrics_render_counter(out, "framelog_hls_blocked_reloads_total",
+                              "LL-HLS playlist requests that waited for their _HLS_msn/_HLS_part.",
+                              pb->blocked_reloads);
+    fl_metrics_render_counter(out, "framelog_hls_waits_refused_total",
+                              "HLS requests refused: too many waiting.", pb->waits_refused);
+    fl_metrics_render_counter(out, "framelog_hls_waits_timed_out_total",
+                              "Parked HLS requests answered 503 at their deadline.",
+                              pb->waits_timed_out);
+    fl_metrics_render_counter(out, "framelog_hls_parts_from_tail_total",
+                              "LL-HLS parts made from the live tail.", pb->parts_from_tail);
 }
 
 const fl_module_t fl_playback_module = {
@@ -194,5 +242,6 @@ const fl_module_t fl_playback_module = {
     .init = pb_init,
     .fini = pb_fini,
     .routes = pb_routes,
+    .tick = pb_tick,
     .metrics = pb_metrics,
 };
