@@ -34,6 +34,7 @@ typedef struct {
     char *account_id;          /* in ARNs */
     char *advertised_endpoint; /* GetDataEndpoint's answer, or NULL: the address
                                   a request came in on */
+    long records_throttle;     /* 1: Kinesis' per-shard rates on data streams */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given
