@@ -632,7 +632,11 @@ START_TEST(every_route_asks_the_access_check)
              "\"Operation\":\"INCREASE_DATA_RETENTION\",\"Tags\":{\"a\":\"b\"},"
              "\"TagKeyList\":[\"a\"],\"ResourceARN\":\"%s\","
              "\"TagList\":[{\"Key\":\"a\",\"Value\":\"b\"}],\"APIName\":\"GET_MEDIA\","
-             "\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"},\"Fragments\":[\"1\"]}",
+             "\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"},\"Fragments\":[\"1\"],"
+             "\"ClipFragmentSelector\":{\"FragmentSelectorType\":\"SERVER_TIMESTAMP\","
+             "\"TimestampRange\":{\"StartTimestamp\":1,\"EndTimestamp\":2}},"
+             "\"ImageSelectorType\":\"SERVER_TIMESTAMP\",\"StartTimestamp\":1,"
+             "\"EndTimestamp\":2,\"SamplingInterval\":3000,\"Format\":\"JPEG\"}",
              arn);
     for (int i = 0; kvs_paths[i]; i++) {
         int st = curl_post(s, &nobody, KVS, kvs_paths[i],
@@ -661,7 +665,7 @@ START_TEST(every_route_asks_the_access_check)
                         "\"TagKeys\":[\"a\"],\"NewStartingHashKey\":\"1\",\"ShardToSplit\":"
                         "\"shardId-000000000000\",\"AdjacentShardToMerge\":"
                         "\"shardId-000000000001\",\"TargetShardCount\":2,\"ScalingType\":"
-                        "\"UNIFORM_SCALING\"}";
+                        "\"UNIFORM_SCALING\",\"EncryptionType\":\"KMS\",\"KeyId\":\"alias/aws/kinesis\"}";
     for (int i = 0; kds_ops[i]; i++) {
         char target[128];
         snprintf(target, sizeof target, "x-amz-target: Kinesis_20131202.%s", kds_ops[i]);
