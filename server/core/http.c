@@ -353,7 +353,7 @@ static int is_cbor(fl_http_req_t *r)
     char ct[64];
     if (lws_hdr_copy(r->wsi, ct, sizeof ct, WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
         return 0;
-    return strncasecmp(ct, "application/x-amz-cbor-1.1", 26) == 0;
+    return strncasecmp(ct, "application/x-amz-cbor-1.1", 26) == 0 && (ct[26] == 0 || ct[26] == ';');
 }
 
 /* Replace a CBOR body with the JSON it stands for; the answer goes back in
@@ -364,7 +364,6 @@ static int cbor_body(fl_http_req_t *r)
     fl_buf_t json;
     fl_buf_init(&json, 0);
     size_t off = 0;
-    r->cbor = 1; /* errors too */
     int rc = fl_cbor_to_json(fl_buf_slice(&r->body), &lim, &json, &off);
     if (rc) {
         fl_buf_free(&json);
@@ -384,10 +383,13 @@ static int prepare_aws(fl_http_req_t *r)
 {
     if (prepare_principal(r) != 0)
         return -1;
+    if (r->route->cbor && is_cbor(r)) {
+        r->cbor = 1; /* the answer goes back in CBOR, errors and all */
+        if (r->body.n && cbor_body(r) != 0)
+            return -1;
+    }
     if (r->body.n == 0)
         return 0;
-    if (r->route->cbor && is_cbor(r) && cbor_body(r) != 0)
-        return -1;
     fl_json_limits_t lim = {.max_depth = 16,
                             .max_values = 20000,
                             .max_string = r->route->max_body ? r->route->max_body : 65536};
