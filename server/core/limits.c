@@ -83,8 +83,10 @@ int fl_budget_take(fl_budget_t *b, uint64_t n)
 {
     uint64_t cur = atomic_load(&b->used);
     do {
-        if (cur + n > b->max || cur + n < cur)
+        if (cur + n > b->max || cur + n < cur) {
+            atomic_fetch_add(&b->refused, 1);
             return FL_ELIMIT;
+        }
     } while (!atomic_compare_exchange_weak(&b->used, &cur, cur + n));
     return 0;
 }
@@ -152,7 +154,11 @@ int64_t fl_limits_heads(const fl_limits_t *l)
 
 uint64_t fl_limits_hits(const fl_limits_t *l, fl_limit_t what)
 {
-    return atomic_load(&((fl_limits_t *)l)->hits[what]);
+    fl_limits_t *m = (fl_limits_t *)l;
+    uint64_t n = atomic_load(&m->hits[what]);
+    if (what == FL_LIMIT_FRAGMENT_MEMORY)
+        n += atomic_load(&m->fragments.refused); /* ingest takes from the budget itself */
+    return n;
 }
 
 fl_budget_t *fl_limits_fragment_budget(fl_limits_t *l)

@@ -51,6 +51,7 @@ typedef enum {
 typedef struct {
     _Atomic uint64_t used;
     uint64_t max;
+    _Atomic uint64_t refused; /* takes refused */
 } fl_budget_t;
 
 /* Take n bytes of the budget: 0, or FL_ELIMIT when that would pass max

@@ -21,6 +21,7 @@
  */
 #include "server/core/listen.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "server/core/server_internal.h"
@@ -98,16 +99,21 @@ int fl_refuse_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         lws_callback_on_writable(wsi);
         return 0;
     case LWS_CALLBACK_RAW_WRITEABLE: {
-        static const char resp[] = "HTTP/1.1 400 Bad Request\r\n"
-                                   "Content-Type: text/plain\r\n"
-                                   "Content-Length: 24\r\n"
-                                   "Connection: close\r\n"
-                                   "\r\n"
-                                   "not an HTTP/1.1 request\n";
+        /* on a TLS port, plain bytes are most likely http:// for https:// */
+        const char *why = s->cfg->tls_cert ? "this port speaks TLS: use https:// (and wss://)\n"
+                                           : "not an HTTP/1.1 request\n";
+        char resp[256];
+        int n = snprintf(resp, sizeof resp,
+                         "HTTP/1.1 400 Bad Request\r\n"
+                         "Content-Type: text/plain\r\n"
+                         "Content-Length: %zu\r\n"
+                         "Connection: close\r\n"
+                         "\r\n%s",
+                         strlen(why), why);
         uint8_t buf[LWS_PRE + sizeof resp];
-        memcpy(buf + LWS_PRE, resp, sizeof resp - 1);
-        if (lws_write(wsi, buf + LWS_PRE, sizeof resp - 1, LWS_WRITE_RAW) > 0)
-            s->metrics.bytes_sent += sizeof resp - 1;
+        memcpy(buf + LWS_PRE, resp, (size_t)n);
+        if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW) > 0)
+            s->metrics.bytes_sent += (uint64_t)n;
         return -1; /* answered: close */
     }
     default:

@@ -18,7 +18,10 @@
  */
 #include "server/core/tls.h"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -84,6 +87,23 @@ static char *slurp(const char *path, size_t *n)
     return p;
 }
 
+/* Do the files hold a certificate and the private key that matches it?
+ * (lws takes what it is given: checked first, so that a half-written or
+ * wrong file never replaces a working certificate.) */
+static int pem_pair_ok(const char *c, size_t nc, const char *k, size_t nk)
+{
+    BIO *cb = BIO_new_mem_buf(c, (int)nc), *kb = BIO_new_mem_buf(k, (int)nk);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *pk = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    int ok = x && pk && X509_check_private_key(x, pk) == 1;
+    EVP_PKEY_free(pk);
+    X509_free(x);
+    BIO_free(cb);
+    BIO_free(kb);
+    ERR_clear_error();
+    return ok;
+}
+
 int fl_tls_reload(struct lws_context *ctx, const char *cert, const char *key)
 {
     if (!cert || !key)
@@ -94,6 +114,11 @@ int fl_tls_reload(struct lws_context *ctx, const char *cert, const char *key)
     if (!c || !k || !nc || !nk) {
         fl_error("tls: SIGHUP: cannot read %s or %s: keeping the certificate in use", cert, key);
         rc = FL_EIO;
+    } else if (!pem_pair_ok(c, nc, k, nk)) {
+        fl_error("tls: SIGHUP: %s and %s are not a PEM certificate and its private key: keeping "
+                 "the certificate in use",
+                 cert, key);
+        rc = FL_EINVAL;
     } else if (lws_tls_cert_updated(ctx, cert, key, c, nc, k, nk) != 0) {
         fl_error("tls: SIGHUP: %s / %s do not load: keeping the certificate in use", cert, key);
         rc = FL_EINVAL;
