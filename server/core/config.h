@@ -27,9 +27,15 @@ typedef struct {
     char *tls_cert;
     char *tls_key;
     fl_diag_level_t log_level;
-    long max_body_bytes;     /* largest request body a JSON API accepts */
-    long max_connections;    /* open connections before new ones are refused */
-    long max_fragment_bytes; /* PutMedia: a fragment past it is refused (4001) */
+    long max_body_bytes;       /* largest request body a JSON API accepts */
+    long max_connections;      /* open connections before new ones are refused */
+    long max_fragment_bytes;   /* PutMedia: a fragment past it is refused (4001) */
+    char *region;              /* in ARNs */
+    char *account_id;          /* in ARNs */
+    char *advertised_endpoint; /* GetDataEndpoint's answer, or NULL: the address
+                                  a request came in on */
+    long records_throttle;     /* 1: Kinesis' per-shard rates on data streams */
+
     /* limits (docs/security.md "Limits") */
     long header_timeout_s;            /* a request head must be complete within */
     long idle_timeout_s;              /* keep-alive idle between requests */
@@ -39,10 +45,6 @@ typedef struct {
     long putmedia_max_bytes_per_s;    /* PutMedia upload rate per stream */
     long putmedia_max_connects_per_s; /* PutMedia connections per stream per second */
     long getmedia_max_readers;        /* open GetMedia readers per stream */
-    char *region;                     /* in ARNs */
-    char *account_id;                 /* in ARNs */
-    char *advertised_endpoint;        /* GetDataEndpoint's answer, or NULL: the address
-                                         a request came in on */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given
