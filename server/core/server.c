@@ -198,6 +198,10 @@ static void lws_log_emit(int level, const char *line)
     fl_diag_level_t l = level == LLL_ERR    ? FL_DIAG_ERROR
                         : level == LLL_WARN ? FL_DIAG_WARN
                                             : FL_DIAG_DEBUG;
+    /* a client's head too large for the buffer is the client's problem,
+     * counted as header_unfinished (limits.h), not a server error */
+    if (l == FL_DIAG_ERROR && strstr(line, "Ran out of header data space"))
+        l = FL_DIAG_WARN;
     char buf[1024];
     size_t n = strlen(line);
     if (n >= sizeof buf)
