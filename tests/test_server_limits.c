@@ -832,33 +832,44 @@ START_TEST(full_disk_acks_every_received_fragment)
     run_ok(pl);
 
     /* eight fragments of 500 kB at once: the first may fit, the others
-     * cannot */
-    int fd = putmedia_open(&s, "full");
-    fl_buf_t b, got;
-    fl_buf_init(&b, 0);
-    fl_buf_init(&got, 0);
-    mkv_header(&b);
-    for (int i = 0; i < 8; i++) {
-        mkv_cluster(&b, tc, 100000);
-        tc += 1000;
+     * cannot. Whether several are in flight when the first completion
+     * comes depends on the machine's speed: try again (new fragments,
+     * new connection) until a round had at least two fail together. Every
+     * round, every fragment acked RECEIVED must get PERSISTED or ERROR. */
+    int together = 0, all_errors = 0;
+    for (int round = 0; round < 10 && !together; round++) {
+        int fd = putmedia_open(&s, "full");
+        fl_buf_t b, got;
+        fl_buf_init(&b, 0);
+        fl_buf_init(&got, 0);
+        mkv_header(&b);
+        for (int i = 0; i < 8; i++) {
+            mkv_cluster(&b, tc, 100000);
+            tc += 1000;
+        }
+        send_chunk(fd, &b);
+        send_all(fd, "0\r\n\r\n", 5);
+        read_acks(fd, &got, "no such thing", 1); /* to the end of the response */
+        close(fd);
+        const char *acks = (const char *)got.p;
+        int received = count_str(acks, "\"RECEIVED\"");
+        int persisted = count_str(acks, "\"PERSISTED\"");
+        int errors = count_str(acks, "\"ERROR\"");
+        ck_assert_msg(strncmp(acks, "HTTP/1.1 200", 12) == 0 || strstr(acks, "ConnectionLimit"),
+                      "%s", acks);
+        ck_assert_msg(persisted + errors == received, "%d RECEIVED, %d PERSISTED, %d ERROR: %s",
+                      received, persisted, errors, acks);
+        ck_assert_msg(count_str(acks, "\"ErrorId\":5001") == errors, "%s", acks);
+        together = errors >= 2;
+        all_errors += errors;
+        fl_buf_free(&b);
+        fl_buf_free(&got);
+        usleep(300000); /* within the stream's 5 connections a second */
     }
-    send_chunk(fd, &b);
-    send_all(fd, "0\r\n\r\n", 5);
-    read_acks(fd, &got, "no such thing", 1); /* to the end of the response */
-    close(fd);
-    const char *acks = (const char *)got.p;
-    int received = count_str(acks, "\"RECEIVED\"");
-    int persisted = count_str(acks, "\"PERSISTED\"");
-    int errors = count_str(acks, "\"ERROR\"");
-    ck_assert_msg(received >= 2 && errors >= 2, "%s", acks);
-    ck_assert_msg(persisted + errors == received, "%d RECEIVED, %d PERSISTED, %d ERROR: %s",
-                  received, persisted, errors, acks);
-    ck_assert_msg(count_str(acks, "\"ErrorId\":5001") == errors, "%s", acks);
+    ck_assert_msg(together, "no round had two appends fail together");
     char *log = fl_test_proc_stderr(&s.proc);
-    ck_assert_int_eq(count_str(log, "not stored"), errors);
+    ck_assert_int_eq(count_str(log, "not stored"), all_errors);
     free(log);
-    fl_buf_free(&b);
-    fl_buf_free(&got);
 
     /* room again: the producer goes on */
     char *pl2[] = {"prlimit", "--pid", pid, "--fsize=unlimited:unlimited", NULL};
