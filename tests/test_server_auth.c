@@ -658,14 +658,15 @@ START_TEST(every_route_asks_the_access_check)
                                           "PutRecords",
                                           "GetShardIterator",
                                           NULL};
-    const char *kbody = "{\"StreamName\":\"rec-1\",\"ShardCount\":1,\"PartitionKey\":\"k\","
-                        "\"Data\":\"AA==\",\"Records\":[{\"Data\":\"AA==\",\"PartitionKey\":"
-                        "\"k\"}],\"ShardId\":\"shardId-000000000000\",\"ShardIteratorType\":"
-                        "\"LATEST\",\"RetentionPeriodHours\":48,\"Tags\":{\"a\":\"b\"},"
-                        "\"TagKeys\":[\"a\"],\"NewStartingHashKey\":\"1\",\"ShardToSplit\":"
-                        "\"shardId-000000000000\",\"AdjacentShardToMerge\":"
-                        "\"shardId-000000000001\",\"TargetShardCount\":2,\"ScalingType\":"
-                        "\"UNIFORM_SCALING\",\"EncryptionType\":\"KMS\",\"KeyId\":\"alias/aws/kinesis\"}";
+    const char *kbody =
+        "{\"StreamName\":\"rec-1\",\"ShardCount\":1,\"PartitionKey\":\"k\","
+        "\"Data\":\"AA==\",\"Records\":[{\"Data\":\"AA==\",\"PartitionKey\":"
+        "\"k\"}],\"ShardId\":\"shardId-000000000000\",\"ShardIteratorType\":"
+        "\"LATEST\",\"RetentionPeriodHours\":48,\"Tags\":{\"a\":\"b\"},"
+        "\"TagKeys\":[\"a\"],\"NewStartingHashKey\":\"1\",\"ShardToSplit\":"
+        "\"shardId-000000000000\",\"AdjacentShardToMerge\":"
+        "\"shardId-000000000001\",\"TargetShardCount\":2,\"ScalingType\":"
+        "\"UNIFORM_SCALING\",\"EncryptionType\":\"KMS\",\"KeyId\":\"alias/aws/kinesis\"}";
     for (int i = 0; kds_ops[i]; i++) {
         char target[128];
         snprintf(target, sizeof target, "x-amz-target: Kinesis_20131202.%s", kds_ops[i]);

@@ -27,6 +27,7 @@ static void api_metrics(fl_http_req_t *req)
     fl_buf_t b;
     fl_buf_init(&b, 0);
     fl_metrics_render(&s->metrics, &b);
+    fl_limits_render(s->limits, &b);
     for (int i = 0; i < s->n_modules; i++)
         if (s->modules[i]->metrics)
             s->modules[i]->metrics(s->states[i], &b);

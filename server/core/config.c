@@ -47,6 +47,26 @@ static const opt_t fl_options[] = {
      * limit is never refused by storage (5001) */
     {"max-fragment-bytes", OPT_LONG, F(max_fragment_bytes), "50000000", 1024, FL_LOG_MAX_PAYLOAD,
      "N", "PutMedia: largest fragment as stored (ack error 4001 past it)"},
+    /* limits that keep one client from hurting others (docs/security.md) */
+    {"header-timeout", OPT_LONG, F(header_timeout_s), "10", 1, 3600, "SECONDS",
+     "a connection that has not sent a whole request head by then is closed"},
+    {"idle-timeout", OPT_LONG, F(idle_timeout_s), "30", 1, 3600, "SECONDS",
+     "a kept-alive connection idle between requests this long is closed"},
+    {"max-connections-per-address", OPT_LONG, F(max_connections_per_address), "1024", 1, 1000000,
+     "N", "open connections from one source address before its new ones are refused"},
+    {"max-fragment-memory", OPT_LONG, F(max_fragment_memory), "1073741824", 1 << 20, 1L << 40, "N",
+     "PutMedia: bytes of unfinished fragments held across all connections (ack error 5000 past "
+     "it)"},
+    {"putmedia-max-connection-seconds", OPT_LONG, F(putmedia_max_connection_s), "2700", 1, 86400,
+     "SECONDS", "PutMedia: a connection this old ends with ack error 4003, as AWS's 45 minutes"},
+    {"putmedia-max-bytes-per-second", OPT_LONG, F(putmedia_max_bytes_per_s), "12500000", 1024,
+     1L << 40, "N", "PutMedia: a stream's upload rate; a faster producer is read more slowly"},
+    {"putmedia-max-connections-per-second", OPT_LONG, F(putmedia_max_connects_per_s), "5", 1,
+     1000000, "N",
+     "PutMedia: new connections to one stream per second (past it: 400 "
+     "ConnectionLimitExceededException)"},
+    {"getmedia-max-readers", OPT_LONG, F(getmedia_max_readers), "256", 1, 1000000, "N",
+     "GetMedia: open readers of one stream (past it: 400 ConnectionLimitExceededException)"},
     {"region", OPT_STRING, F(region), "us-east-1", 0, 0, "NAME", "region named in stream ARNs"},
     {"account-id", OPT_STRING, F(account_id), "000000000000", 0, 0, "DIGITS",
      "account named in stream ARNs"},
@@ -340,4 +360,12 @@ void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
                   fl_diag_level_name(c->log_level), c->max_body_bytes, c->max_connections,
                   c->max_fragment_bytes, c->region, c->account_id,
                   c->advertised_endpoint ? c->advertised_endpoint : "-");
+    fl_buf_printf(out,
+                  " header-timeout=%ld idle-timeout=%ld max-connections-per-address=%ld"
+                  " max-fragment-memory=%ld putmedia-max-connection-seconds=%ld"
+                  " putmedia-max-bytes-per-second=%ld putmedia-max-connections-per-second=%ld"
+                  " getmedia-max-readers=%ld",
+                  c->header_timeout_s, c->idle_timeout_s, c->max_connections_per_address,
+                  c->max_fragment_memory, c->putmedia_max_connection_s, c->putmedia_max_bytes_per_s,
+                  c->putmedia_max_connects_per_s, c->getmedia_max_readers);
 }

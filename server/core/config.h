@@ -35,6 +35,16 @@ typedef struct {
     char *advertised_endpoint; /* GetDataEndpoint's answer, or NULL: the address
                                   a request came in on */
     long records_throttle;     /* 1: Kinesis' per-shard rates on data streams */
+
+    /* limits (docs/security.md "Limits") */
+    long header_timeout_s;            /* a request head must be complete within */
+    long idle_timeout_s;              /* keep-alive idle between requests */
+    long max_connections_per_address; /* open connections from one source address */
+    long max_fragment_memory;         /* unfinished PutMedia fragments, all connections */
+    long putmedia_max_connection_s;   /* PutMedia connection age (4003 past it) */
+    long putmedia_max_bytes_per_s;    /* PutMedia upload rate per stream */
+    long putmedia_max_connects_per_s; /* PutMedia connections per stream per second */
+    long getmedia_max_readers;        /* open GetMedia readers per stream */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given

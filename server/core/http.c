@@ -23,8 +23,10 @@
 #include "common/diag.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "server/core/listen.h"
 #include "server/core/module.h"
 #include "server/core/server_internal.h"
+#include "server/core/tls.h"
 
 static struct fl_server *server_of(struct lws *wsi)
 {
@@ -414,7 +416,7 @@ static int is_cbor(fl_http_req_t *r)
     char ct[64];
     if (lws_hdr_copy(r->wsi, ct, sizeof ct, WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
         return 0;
-    return strncasecmp(ct, "application/x-amz-cbor-1.1", 26) == 0;
+    return strncasecmp(ct, "application/x-amz-cbor-1.1", 26) == 0 && (ct[26] == 0 || ct[26] == ';');
 }
 
 /* Replace a CBOR body with the JSON it stands for; the answer goes back in
@@ -425,7 +427,6 @@ static int cbor_body(fl_http_req_t *r)
     fl_buf_t json;
     fl_buf_init(&json, 0);
     size_t off = 0;
-    r->cbor = 1; /* errors too */
     int rc = fl_cbor_to_json(fl_buf_slice(&r->body), &lim, &json, &off);
     if (rc) {
         fl_buf_free(&json);
@@ -445,10 +446,13 @@ static int prepare_aws(fl_http_req_t *r)
 {
     if (prepare_principal(r, 1) != 0)
         return -1;
+    if (r->route->cbor && is_cbor(r)) {
+        r->cbor = 1; /* the answer goes back in CBOR, errors and all */
+        if (r->body.n && cbor_body(r) != 0)
+            return -1;
+    }
     if (r->body.n == 0)
         return 0;
-    if (r->route->cbor && is_cbor(r) && cbor_body(r) != 0)
-        return -1;
     fl_json_limits_t lim = {.max_depth = 16,
                             .max_values = 20000,
                             .max_string = r->route->max_body ? r->route->max_body : 65536};
@@ -625,6 +629,46 @@ static void respond_no_route(fl_http_req_t *r)
                               fl_http_method_name(r->method), r->path);
 }
 
+/* The request head's size as lws keeps it: the values of the headers it
+ * knows (custom headers, which it cannot list, count in its buffer only,
+ * FL_LIMIT_HEADER_BUFFER). */
+static size_t head_bytes(struct lws *wsi)
+{
+    size_t n = 0;
+    for (int t = 0; t < (int)WSI_TOKEN_COUNT; t++) {
+        int l = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (l > 0)
+            n += (size_t)l;
+    }
+    return n;
+}
+
+/* Refusals before routing: plain HTTP on a TLS port, a head too large.
+ * Returns 1 when answered (the connection then closes). */
+static int refuse_early(fl_http_req_t *r, struct lws *wsi)
+{
+    struct fl_server *s = r->srv;
+    if (fl_listen_plain_on_tls(wsi)) {
+        r->body_too_large = 1;
+        fl_limits_hit(s->limits, FL_LIMIT_BAD_REQUEST, "answered 400 to plain HTTP on a TLS port");
+        fl_http_respond_error(r, 400, "BadRequestException",
+                              "this port speaks TLS: use https:// (and wss://)");
+        return 1;
+    }
+    size_t n = head_bytes(wsi);
+    if (n > FL_LIMIT_HEADER_BYTES) {
+        r->body_too_large = 1;
+        fl_limits_hit(s->limits, FL_LIMIT_HEADER_TOO_LARGE,
+                      "answered 431 to a request head of %zu bytes (the limit is %d)", n,
+                      FL_LIMIT_HEADER_BYTES);
+        fl_http_respond_error(r, 431, "RequestHeaderFieldsTooLarge",
+                              "the request head is %zu bytes; the limit is %d", n,
+                              FL_LIMIT_HEADER_BYTES);
+        return 1;
+    }
+    return 0;
+}
+
 static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
 {
     struct fl_server *s = r->srv;
@@ -634,6 +678,8 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
     snprintf(r->path, sizeof r->path, "%s", uri ? uri : "");
     make_request_id(s, r->request_id, sizeof r->request_id);
     r->route_name = "other";
+    if (refuse_early(r, wsi))
+        return 0;
 
     int found_path = 0;
     char target[128] = "";
@@ -690,6 +736,7 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
     long max_body = r->route->max_body ? (long)r->route->max_body : s->cfg->max_body_bytes;
     if (clen > max_body) {
         r->body_too_large = 1;
+        fl_limits_hit(s->limits, FL_LIMIT_BODY_TOO_LARGE, NULL);
         fl_http_respond_error(r, 413, "InvalidArgumentException",
                               "request body of %ld bytes exceeds the limit of %ld", clen, max_body);
         return 0;
@@ -716,14 +763,35 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 
     switch (reason) {
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        if (s->metrics.open_connections >= s->cfg->max_connections) {
+        /* in: the accepted descriptor; the caps of limits.c */
+        if (fl_limits_accept(s->limits, (int)(lws_intptr_t)in,
+                             s->metrics.open_connections + fl_limits_heads(s->limits))) {
             s->metrics.connections_refused++;
-            fl_warn("refusing a connection: %lld open (--max-connections)",
-                    (long long)s->metrics.open_connections);
             return 1;
         }
         s->metrics.connections_total++;
         return 0;
+
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        /* user: the vhost's SSL_CTX, just made */
+        return fl_tls_ctx_setup(user) ? 1 : 0;
+
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        fl_listen_head_begin(wsi); /* accepted: its head is to come */
+        return 0;
+
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+        fl_listen_head_end(wsi, 1); /* a whole head (any later one is a keep-alive's) */
+        return 0;
+
+    case LWS_CALLBACK_WSI_DESTROY:
+        fl_listen_head_end(wsi, 0); /* closed in its head: slow, idle, too large or gone */
+        break;
+
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        fl_listen_head_end(wsi, 1);
+        /* no WebSocket in plain text on a TLS port */
+        return fl_listen_plain_on_tls(wsi) ? -1 : 0;
 
     case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
         if (r && !r->counted_connection) {
@@ -786,6 +854,7 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         fl_buf_append(&r->body, in, len);
         if (r->body.err) {
             r->body_too_large = 1;
+            fl_limits_hit(s->limits, FL_LIMIT_BODY_TOO_LARGE, NULL);
             fl_http_respond_error(r, 413, "InvalidArgumentException",
                                   "request body exceeds the limit of %zu bytes", r->body.max);
         }

@@ -36,7 +36,9 @@
 
 #include "common/diag.h"
 #include "common/error.h"
+#include "server/core/listen.h"
 #include "server/core/server_internal.h"
+#include "server/core/tls.h"
 #include "server/core/token.h"
 
 static int failf(char *err, size_t errlen, int code, const char *fmt, ...)
@@ -61,7 +63,9 @@ static int signal_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_RAW_RX_FILE: {
         struct signalfd_siginfo si;
         ssize_t n = read(s->signal_fd, &si, sizeof si);
-        if (n == (ssize_t)sizeof si) {
+        if (n == (ssize_t)sizeof si && si.ssi_signo == SIGHUP) {
+            fl_tls_reload(s->ctx, s->cfg->tls_cert, s->cfg->tls_key);
+        } else if (n == (ssize_t)sizeof si) {
             fl_info("stopping on %s", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
             atomic_store(&s->stop, 1);
             fl_server_loop_stop(s);
@@ -117,6 +121,7 @@ static int build_protocols(struct fl_server *s, char *err, size_t errlen)
     static const struct lws_protocols raw[] = {
         {"fl-signal", signal_callback, 0, 0, 0, NULL, 0},
         {"fl-store", completion_callback, 0, 0, 0, NULL, 0},
+        {"fl-refuse", fl_refuse_callback, 0, 0, 0, NULL, 0},
     };
     int n = 0;
     s->protocols[n++] = http;
@@ -130,6 +135,7 @@ static int build_protocols(struct fl_server *s, char *err, size_t errlen)
     }
     s->protocols[n++] = raw[0];
     s->protocols[n++] = raw[1];
+    s->protocols[n++] = raw[2];
     memset(&s->protocols[n], 0, sizeof s->protocols[n]);
     return 0;
 }
@@ -185,6 +191,11 @@ fl_workers_t *fl_server_workers(const fl_server_t *s)
     return s->workers;
 }
 
+struct fl_limits *fl_server_limits(const fl_server_t *s)
+{
+    return s->limits;
+}
+
 fl_metrics_t *fl_server_metrics(fl_server_t *s)
 {
     return &s->metrics;
@@ -201,6 +212,10 @@ static void lws_log_emit(int level, const char *line)
     fl_diag_level_t l = level == LLL_ERR    ? FL_DIAG_ERROR
                         : level == LLL_WARN ? FL_DIAG_WARN
                                             : FL_DIAG_DEBUG;
+    /* a client's head too large for the buffer is the client's problem,
+     * counted as header_unfinished (limits.h), not a server error */
+    if (l == FL_DIAG_ERROR && strstr(line, "Ran out of header data space"))
+        l = FL_DIAG_WARN;
     char buf[1024];
     size_t n = strlen(line);
     if (n >= sizeof buf)
@@ -249,9 +264,12 @@ int fl_server_prepare_signals(void)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* certificate reload (tls.c) */
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         return FL_EINVAL;
     signal(SIGPIPE, SIG_IGN);
+    /* a file size limit is an I/O error (EFBIG) to storage, not a death */
+    signal(SIGXFSZ, SIG_IGN);
     return 0;
 }
 
@@ -343,20 +361,39 @@ static void format_addr(const char *host, int port, char *out, size_t n)
     snprintf(out, n, "%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
-static int check_security(const fl_config_t *cfg, char *err, size_t errlen)
+static int check_security(const struct fl_server *s, char *err, size_t errlen)
 {
+    const fl_config_t *cfg = s->cfg;
     for (int i = 0; i < cfg->n_listen; i++) {
         if (fl_config_host_is_loopback(cfg->listen[i].host))
             continue;
         char a[300];
         format_addr(cfg->listen[i].host, cfg->listen[i].port, a, sizeof a);
-        /* DESIGN.md: outside loopback, TLS and access keys are required;
-         * access-key verification is not built yet, so refuse. */
-        return failf(err, errlen, FL_EINVAL,
-                     "refusing to listen on %s: a non-loopback listener needs TLS "
-                     "(--tls-cert/--tls-key) and access keys, and access keys are not "
-                     "supported yet; listen on 127.0.0.1",
-                     a);
+        /* DESIGN.md: outside loopback, TLS and access keys are required */
+        if (!cfg->tls_cert)
+            return failf(err, errlen, FL_EINVAL,
+                         "refusing to listen on %s: a non-loopback listener needs TLS "
+                         "(--tls-cert and --tls-key)",
+                         a);
+    }
+    return 0;
+}
+
+/* After the modules' init (server/auth knows the keys): a non-loopback
+ * listener needs access keys too. */
+static int check_keys(const struct fl_server *s, char *err, size_t errlen)
+{
+    const fl_config_t *cfg = s->cfg;
+    for (int i = 0; i < cfg->n_listen; i++) {
+        if (fl_config_host_is_loopback(cfg->listen[i].host))
+            continue;
+        char a[300];
+        format_addr(cfg->listen[i].host, cfg->listen[i].port, a, sizeof a);
+        if (!fl_server_has_access_keys(s))
+            return failf(err, errlen, FL_EINVAL,
+                         "refusing to listen on %s: a non-loopback listener needs access keys "
+                         "(see docs/security.md), and this server has none",
+                         a);
     }
     return 0;
 }
@@ -383,6 +420,10 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     s->cfg = cfg;
     s->signal_fd = -1;
     fl_metrics_init(&s->metrics);
+    if ((rc = fl_limits_new(cfg, &s->limits)) != 0) {
+        failf(err, errlen, rc, "out of memory");
+        goto fail;
+    }
     if (getrandom(s->request_id_key, sizeof s->request_id_key, 0) !=
         (ssize_t)sizeof s->request_id_key)
         memset(s->request_id_key, 0x5a, sizeof s->request_id_key);
@@ -396,7 +437,7 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     }
     if ((rc = build_protocols(s, err, errlen)) != 0)
         goto fail;
-    if ((rc = check_security(cfg, err, errlen)) != 0)
+    if ((rc = check_security(s, err, errlen)) != 0)
         goto fail;
     if (cfg->tls_cert) {
         if ((rc = check_readable("--tls-cert", cfg->tls_cert, err, errlen)) != 0 ||
@@ -453,6 +494,11 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     /* header buffers for connections still in their handshake: enough for
      * a thousand producers reconnecting at once (lws's default is small) */
     info.max_http_header_pool = 1024;
+    /* limits.c: every open connection may be in its head at once (a head
+     * not done in --header-timeout is closed), so slow heads never hold
+     * the pool that new requests wait for; heads up to the buffer are
+     * answered (431 past FL_LIMIT_HEADER_BYTES) */
+    fl_limits_info(cfg, &info);
     /* the loop's read buffer: one recv takes up to this much of a
      * connection's bytes (lws's default, 4 KiB, costs a recv and a trip
      * through lws's service per 4 KiB of video); it matches the PutMedia
@@ -489,6 +535,7 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
             vi.ssl_cert_filepath = cfg->tls_cert;
             vi.ssl_private_key_filepath = cfg->tls_key;
         }
+        fl_limits_vhost_info(cfg, &vi); /* timeouts, TLS policy, bytes that are not HTTP */
         struct lws_vhost *vh = lws_create_vhost(s->ctx, &vi);
         if (!vh) {
             rc = failf(err, errlen, FL_EINVAL, "cannot listen on %s%s", a,
@@ -510,6 +557,7 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* certificate reload (tls.c) */
     s->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (s->signal_fd < 0) {
         rc = failf(err, errlen, -errno, "signalfd: %s", strerror(errno));
@@ -547,6 +595,8 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
         if (m->init && (rc = m->init(s, &s->states[s->n_inited], err, errlen)) != 0)
             goto fail;
     }
+    if ((rc = check_keys(s, err, errlen)) != 0)
+        goto fail;
     *out = s;
     return 0;
 
@@ -564,11 +614,8 @@ int fl_server_run(fl_server_t *s)
     if (!b.err)
         fl_info("%s", (char *)b.p);
     fl_buf_free(&b);
-    /* open when nobody-in-particular may do anything (no module refuses) */
-    fl_principal_t anon;
-    const char *why = NULL;
-    memset(&anon, 0, sizeof anon);
-    if (fl_server_access(s, &anon, "*", "*", &why) == 0)
+    /* open while no module refuses a request without keys (listen.c) */
+    if (!fl_server_has_access_keys(s))
         fl_info("framelogd %s: running open (bound to loopback only, no access keys): for local "
                 "development",
                 FL_VERSION);
@@ -652,6 +699,7 @@ void fl_server_free(fl_server_t *s)
             s->modules[s->n_inited]->fini(s->states[s->n_inited]);
     }
     fl_store_close(s->store); /* after every user of it is gone */
+    fl_limits_free(s->limits);
     if (had_ctx)
         fl_info("stopped after %.1f s", fl_metrics_uptime_s(&s->metrics));
     explicit_bzero(s->token_key, sizeof s->token_key);

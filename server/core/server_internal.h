@@ -13,6 +13,7 @@
 
 #include "server/core/config.h"
 #include "server/core/http.h"
+#include "server/core/limits.h"
 #include "server/core/metrics.h"
 #include "server/core/module.h"
 #include "server/core/server.h"
@@ -41,7 +42,7 @@ struct fl_server {
     int n_inited; /* modules whose init() succeeded (fini for those) */
     /* the protocols every vhost serves: http, the modules' WebSocket
      * subprotocols, then the core's raw descriptors; NULL-ended */
-    struct lws_protocols protocols[FL_MAX_WS_PROTOS + 4];
+    struct lws_protocols protocols[FL_MAX_WS_PROTOS + 5];
     uv_loop_t uv_loop; /* the event loop, libuv's (lws runs on it) */
     int uv_loop_ready;
     uv_timer_t tick_timer; /* housekeeping every FL_TICK_MS; how late it
@@ -49,6 +50,7 @@ struct fl_server {
     int tick_timer_on;
     uint64_t lag_due_ns;
     void *foreign_loops[1];
+    fl_limits_t *limits; /* limits.h: caps per address, memory budget, counters */
 };
 
 /* Leave the event loop (loop thread only; after stop is set). */

@@ -118,6 +118,10 @@ struct putmedia {
     int64_t dup_abs_ms;   /* its producer timecode */
     resend_wait_t *waits; /* PERSISTED acks of such resends (counted in pending) */
     size_t n_waits, cap_waits;
+    /* limits (docs/security.md) */
+    fl_stream_rate_t *rate; /* the stream's upload bucket (rates.c), held */
+    int throttled;          /* past the stream's upload rate: not read until refilled */
+    int64_t opened_ms;      /* monotonic: for the connection age cap (4003) */
 };
 
 static void sink_release(sink_t *s)
@@ -137,9 +141,9 @@ static int64_t now_ms(void)
  * unwritten acks are both within bounds (back-pressure). */
 static void update_flow(putmedia_t *pm)
 {
-    int pause =
-        pm->loading || pm->pending >= FL_PUTMEDIA_MAX_PENDING || pm->out.n > FL_PUTMEDIA_MAX_OUT;
-    int resume = !pm->loading && pm->pending < FL_PUTMEDIA_MAX_PENDING / 2 &&
+    int pause = pm->loading || pm->throttled || pm->pending >= FL_PUTMEDIA_MAX_PENDING ||
+                pm->out.n > FL_PUTMEDIA_MAX_OUT;
+    int resume = !pm->loading && !pm->throttled && pm->pending < FL_PUTMEDIA_MAX_PENDING / 2 &&
                  pm->out.n <= FL_PUTMEDIA_MAX_OUT / 2;
     if (pause && !pm->paused) {
         pm->paused = 1;
@@ -150,15 +154,19 @@ static void update_flow(putmedia_t *pm)
     }
 }
 
-/* Queue an ack for the producer. The first ERROR is the last ack: the
- * response ends with it, as AWS's does. An ERROR from the ingest (about
- * the bytes) is deferrable: it waits until the fragments received before
- * it are acked PERSISTED (or ERROR 5001), so that a producer learns what
- * it may drop before it reconnects; an ERROR from storage goes out at
- * once, in order. */
-static void queue_ack(putmedia_t *pm, const fl_ack_t *a, int deferrable)
+/* Queue an ack for the producer. After the first ERROR nothing more is
+ * read, and no BUFFERING, RECEIVED or IDLE goes out; but every fragment
+ * acked RECEIVED still gets its final ack, PERSISTED or ERROR 5001, even
+ * after an ERROR (`final`: a storage completion's ack), so a producer
+ * never waits for a fragment the server gave up on (with several appends
+ * failing together on a full disk, only the first ERROR used to go out).
+ * An ERROR from the ingest (about the bytes) is deferrable: it waits until
+ * the fragments received before it are acked, so that a producer learns
+ * what it may drop before it reconnects; an ERROR from storage goes out at
+ * once, in order. The response ends once nothing is in flight. */
+static void queue_ack_final(putmedia_t *pm, const fl_ack_t *a, int deferrable, int final)
 {
-    if (pm->error_sent)
+    if (pm->error_sent && !final)
         return;
     if (a->type == FL_ACK_ERROR) {
         pm->failed = 1; /* no more of the body is read */
@@ -180,6 +188,11 @@ static void queue_ack(putmedia_t *pm, const fl_ack_t *a, int deferrable)
     lws_callback_on_writable(pm->wsi);
 }
 
+static void queue_ack(putmedia_t *pm, const fl_ack_t *a, int deferrable)
+{
+    queue_ack_final(pm, a, deferrable, 0);
+}
+
 /* One fragment fewer in flight: an ERROR held for it may go now. */
 static void pending_done(putmedia_t *pm)
 {
@@ -187,7 +200,7 @@ static void pending_done(putmedia_t *pm)
     if (pm->pending == 0 && pm->has_held_error) {
         fl_ack_t e = pm->held_error;
         pm->has_held_error = 0;
-        queue_ack(pm, &e, 0);
+        queue_ack_final(pm, &e, 0, 1);
     }
     update_flow(pm);
     lws_callback_on_writable(pm->wsi);
@@ -290,7 +303,7 @@ static void wake_waits(putmedia_t *pm, uint64_t seq, int status)
             a.type = FL_ACK_ERROR;
             a.error_id = FL_ACK_ERR_ARCHIVAL;
         }
-        queue_ack(pm, &a, 0);
+        queue_ack_final(pm, &a, 0, 1);
         pending_done(pm);
     }
     pm->n_waits = k;
@@ -346,7 +359,7 @@ static void on_completion(fl_completion_t *c, int status, uint64_t seq)
         if (status)
             fl_error("putmedia %s: fragment %s not stored: %s", pm->ref.name, f->number,
                      fl_strerror(status));
-        queue_ack(pm, &a, 0);
+        queue_ack_final(pm, &a, 0, 1);
         pending_done(pm); /* updates the flow */
         wake_waits(pm, f->seq, status);
     }
@@ -427,6 +440,35 @@ static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms
 }
 
 /* ---- the session, whatever the transport ---- */
+
+/* Has the stream's upload bucket refilled (no debt left)? */
+static int pm_rate_ok(putmedia_t *pm)
+{
+    if (!pm->rate)
+        return 1;
+    double bps = (double)fl_server_config(pm->kvs->srv)->putmedia_max_bytes_per_s;
+    return fl_bucket_take(&pm->rate->bytes, bps, bps, 0, fl_time_mono_ns()) == 0 &&
+           pm->rate->bytes.tokens >= 0;
+}
+
+/* n body bytes arrived from the producer: they count against the
+ * stream's upload rate (KVS's 12.5 MB/s); past it, the connection is not
+ * read until the bucket refills (TCP then slows the producer down), which
+ * keeps one fast producer from taking the loop and the disk from others. */
+static void pm_rx_charge(putmedia_t *pm, size_t n)
+{
+    if (!pm->rate || pm->throttled)
+        return;
+    double bps = (double)fl_server_config(pm->kvs->srv)->putmedia_max_bytes_per_s;
+    if (fl_bucket_charge(&pm->rate->bytes, bps, bps, (double)n, fl_time_mono_ns()) < 0) {
+        pm->throttled = 1;
+        fl_limits_hit(fl_server_limits(pm->kvs->srv), FL_LIMIT_UPLOAD_RATE,
+                      "PutMedia to %s faster than %ld bytes/s "
+                      "(--putmedia-max-bytes-per-second): reading it more slowly",
+                      pm->ref.name, fl_server_config(pm->kvs->srv)->putmedia_max_bytes_per_s);
+        update_flow(pm);
+    }
+}
 
 static void pm_end_body(putmedia_t *pm, int clean);
 
@@ -617,6 +659,24 @@ static putmedia_t *pm_open(fl_kvs_t *kvs, struct lws *wsi, int ws, pm_args_t *a,
     fl_stream_ref_t ref;
     if (fl_stream_get(kvs->video, &want, &ref, err) != 0)
         return NULL;
+    /* KVS's connection rate per stream: a producer reconnecting in a loop
+     * is told to slow down before it costs the stream's other work */
+    const fl_config_t *cfg = fl_server_config(kvs->srv);
+    fl_stream_rate_t *rate = fl_kvs_rates_hold(kvs->rates, ref.name);
+    double cps = (double)cfg->putmedia_max_connects_per_s;
+    if (rate && fl_bucket_take(&rate->connects, cps, cps, 1, fl_time_mono_ns()) != 0) {
+        fl_limits_hit(fl_server_limits(kvs->srv), FL_LIMIT_CONNECT_RATE,
+                      "refused a PutMedia connection to %s: more than %ld a second "
+                      "(--putmedia-max-connections-per-second)",
+                      ref.name, cfg->putmedia_max_connects_per_s);
+        fl_api_error(err, 400, "ConnectionLimitExceededException",
+                     "too many PutMedia connections to stream %s: at most %ld a second", ref.name,
+                     cfg->putmedia_max_connects_per_s);
+        fl_kvs_rates_release(rate);
+        fl_stream_put(&ref);
+        return NULL;
+    }
+    o.budget = fl_limits_fragment_budget(fl_server_limits(kvs->srv));
     /* no timecode before what the stream already holds */
     fl_log_shard_info_t *sh = NULL;
     size_t nsh = 0;
@@ -632,6 +692,9 @@ static putmedia_t *pm_open(fl_kvs_t *kvs, struct lws *wsi, int ws, pm_args_t *a,
     pm->kvs = kvs;
     pm->ws = ws;
     pm->ref = ref;
+    pm->rate = rate;
+    rate = NULL;
+    pm->opened_ms = now_ms();
     sink->refs = 1;
     sink->pm = pm;
     pm->sink = sink;
@@ -667,6 +730,7 @@ static putmedia_t *pm_open(fl_kvs_t *kvs, struct lws *wsi, int ws, pm_args_t *a,
     recent_load(pm);
     return pm;
 nomem:
+    fl_kvs_rates_release(rate);
     fl_stream_put(&ref);
     free(sink);
     free(pm);
@@ -702,6 +766,7 @@ static void pm_close(putmedia_t *pm)
         pm->next->prev = pm->prev;
     pm->sink->pm = NULL;
     sink_release(pm->sink);
+    fl_kvs_rates_release(pm->rate);
     fl_ingest_free(pm->ingest);
     if (pm->ref.hub->producer == pm)
         pm->ref.hub->producer = NULL;
@@ -729,11 +794,32 @@ void fl_putmedia_tick(void *state)
 {
     fl_kvs_t *kvs = state;
     int64_t now = now_ms();
-    for (putmedia_t *pm = kvs->putmedia; pm; pm = pm->next)
+    const fl_config_t *cfg = fl_server_config(kvs->srv);
+    for (putmedia_t *pm = kvs->putmedia; pm; pm = pm->next) {
+        if (pm->throttled && pm_rate_ok(pm)) {
+            pm->throttled = 0; /* the stream's bucket refilled: read on */
+            update_flow(pm);
+        }
+        if (!pm->failed && !pm->body_ended &&
+            now - pm->opened_ms >= cfg->putmedia_max_connection_s * 1000) {
+            /* AWS ends a PutMedia connection after 45 minutes with 4003;
+             * the producer reconnects. Fragments already received are
+             * acked first; the one in progress is dropped. */
+            fl_limits_hit(fl_server_limits(kvs->srv), FL_LIMIT_CONNECTION_AGE,
+                          "ending a PutMedia connection to %s after %ld s "
+                          "(--putmedia-max-connection-seconds): ack error 4003",
+                          pm->ref.name, cfg->putmedia_max_connection_s);
+            fl_ingest_abort(pm->ingest, FL_ACK_ERR_CONNECTION_TOO_LONG,
+                            "connection open longer than --putmedia-max-connection-seconds");
+            pm->failed = 1;
+            pm_end_body(pm, 0);
+        }
         if (!pm->failed && !pm->body_ended && now - pm->last_ack_ms >= FL_PUTMEDIA_IDLE_MS) {
             fl_ack_t a = {.type = FL_ACK_IDLE};
             queue_ack(pm, &a, 0);
         }
+    }
+    fl_kvs_rates_prune(kvs->rates, fl_time_mono_ns());
 }
 
 /* ---- HTTP: POST /putMedia ---- */
@@ -815,8 +901,10 @@ static void pm_input_end(putmedia_t *pm)
 
 static int pm_http_body(fl_http_req_t *r, fl_slice_t in)
 {
-    if (r->stream)
+    if (r->stream) {
+        pm_rx_charge(r->stream, in.n);
         pm_input(r->stream, in);
+    }
     return 0;
 }
 
@@ -962,6 +1050,7 @@ int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, v
             return 0;
         }
         cm->bytes_received += len;
+        pm_rx_charge(w->pm, len);
         if (len)
             pm_input(w->pm, fl_slice(in, len));
         return 0;

@@ -567,10 +567,10 @@ static int filter_keeps(const shard_filter_t *f, const fl_log_shard_info_t *sh, 
     case SF_AT_TIMESTAMP: {
         /* before the stream existed: its first shards */
         int64_t t = f->ts_ns < info->created_ns ? info->created_ns : f->ts_ns;
-        return sh[i].created_ns <= t && closed_at(sh, n, i) > t;
+        return sh[i].created_ns <= t && closed_at(sh, n, i) >= t;
     }
-    case SF_FROM_TIMESTAMP:
-        return closed_at(sh, n, i) > f->ts_ns;
+    case SF_FROM_TIMESTAMP: /* never before the trim horizon, as AWS */
+        return closed_at(sh, n, i) >= (f->ts_ns < horizon ? horizon : f->ts_ns);
     default:
         return 1;
     }
