@@ -68,7 +68,6 @@ typedef enum { FL_AV_JPEG = 1, FL_AV_PNG = 2 } fl_av_image_t;
 int fl_av_thumbnail(const fl_mkv_track_t *track, fl_slice_t keyframe, fl_av_image_t fmt,
                     unsigned width, unsigned height, fl_buf_t *out);
 
-
 /* ---- a streaming video decoder (server hooks' decoded frames) ---- */
 
 typedef enum {

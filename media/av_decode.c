@@ -52,7 +52,8 @@ int fl_av_decoder_new(const fl_mkv_track_t *track, fl_av_decoder_t **out)
     d->pkt = av_packet_alloc();
     d->src = av_frame_alloc();
     d->dst = av_frame_alloc();
-    if (!d->dec || !d->pkt || !d->src || !d->dst || avcodec_parameters_to_context(d->dec, par) < 0) {
+    if (!d->dec || !d->pkt || !d->src || !d->dst ||
+        avcodec_parameters_to_context(d->dec, par) < 0) {
         rc = FL_ENOMEM;
         goto fail;
     }
@@ -176,8 +177,8 @@ int fl_av_decoder_convert(fl_av_decoder_t *d, fl_av_pixfmt_t fmt, unsigned width
         d->dh != h || d->dfmt != pf) {
         sws_freeContext(d->sws);
         av_frame_unref(d->dst);
-        d->sws = sws_getContext(sw, sh, (enum AVPixelFormat)d->src->format, w, h, pf,
-                                SWS_BILINEAR, NULL, NULL, NULL);
+        d->sws = sws_getContext(sw, sh, (enum AVPixelFormat)d->src->format, w, h, pf, SWS_BILINEAR,
+                                NULL, NULL, NULL);
         if (!d->sws)
             return FL_EUNSUPPORTED;
         d->dst->format = pf;

@@ -122,8 +122,7 @@ static void on_session(void *data, const char *stream, uint64_t log_id, fl_slice
         rc = fl_fragment_tracks(tracks, take_tracks, &b);
     }
     if (rc) {
-        fl_warn("hooks: stream %s: its session is not shown to hooks: %s", stream,
-                fl_strerror(rc));
+        fl_warn("hooks: stream %s: its session is not shown to hooks: %s", stream, fl_strerror(rc));
         hk_stream_unref(st);
         free(s);
         hk_ev_unref(ev);

@@ -324,7 +324,8 @@ static void started(hk_hook_t *h, const hk_ev_t *ev)
 {
     if (!h->pl->stream_started)
         return;
-    flh_stream_t s = {.stream = ev->st->name, .tracks = ev->st->tracks, .n_tracks = ev->st->n_tracks};
+    flh_stream_t s = {
+        .stream = ev->st->name, .tracks = ev->st->tracks, .n_tracks = ev->st->n_tracks};
     h->pl->stream_started(h->self, &s);
 }
 
@@ -363,7 +364,8 @@ static void dispatch(hk_hook_t *h, hk_ev_t *ev)
             atomic_fetch_add_explicit(&h->delivered, 1, memory_order_relaxed);
             h->pl->frame(h->self, &f.f);
         }
-        if (ev->video && h->pl->decoded && atomic_load_explicit(&h->want_decoded, memory_order_relaxed))
+        if (ev->video && h->pl->decoded &&
+            atomic_load_explicit(&h->want_decoded, memory_order_relaxed))
             decode(h, ev);
         break;
     }

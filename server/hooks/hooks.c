@@ -56,8 +56,8 @@ static int hooks_init(struct fl_server *s, void **state, char *err, size_t errle
     for (int i = 0; i < hs->n; i++) {
         rc = hk_hook_start(hs->hooks[i]);
         if (rc) {
-            snprintf(err, errlen, "hook %s: cannot start its thread: %s",
-                     hs->hooks[i]->pl->name, fl_strerror(rc));
+            snprintf(err, errlen, "hook %s: cannot start its thread: %s", hs->hooks[i]->pl->name,
+                     fl_strerror(rc));
             goto fail;
         }
     }
@@ -112,8 +112,7 @@ static void hooks_metrics(void *state, fl_buf_t *out)
     for (size_t k = 0; k < sizeof host / sizeof host[0]; k++) {
         series(out, host[k].name, "counter", host[k].help);
         for (int i = 0; i < hs->n; i++) {
-            atomic_uint_fast64_t *v =
-                (atomic_uint_fast64_t *)((char *)hs->hooks[i] + host[k].off);
+            atomic_uint_fast64_t *v = (atomic_uint_fast64_t *)((char *)hs->hooks[i] + host[k].off);
             fl_buf_printf(out, "%s{hook=\"%s\"} %" PRIu64 "\n", host[k].name,
                           hs->hooks[i]->pl->name, (uint64_t)atomic_load(v));
         }

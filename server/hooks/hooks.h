@@ -38,11 +38,11 @@ extern const fl_module_t fl_hooks_module;
 #define FL_HOOK_QUEUE_BYTES   (64 << 20) /* frame bytes a hook's queue pins */
 #define FL_HOOK_MAX_COUNTERS  16         /* a hook's own counters */
 #define FL_HOOK_COUNTER_NAME  48
-#define FL_HOOK_MAX_LOGS      8  /* data streams a hook writes to, handles kept open */
-#define FL_HOOK_MAX_DECODERS  16 /* video tracks a hook decodes at once */
+#define FL_HOOK_MAX_LOGS      8          /* data streams a hook writes to, handles kept open */
+#define FL_HOOK_MAX_DECODERS  16         /* video tracks a hook decodes at once */
 #define FL_HOOK_RECORD_MAX    (1u << 20) /* a record's data (Kinesis Data Streams' limit) */
 #define FL_HOOK_KEY_MAX       256u
-#define FL_HOOK_DATA_NAME_MAX 128 /* a data stream's name */
+#define FL_HOOK_DATA_NAME_MAX 128          /* a data stream's name */
 #define FL_HOOK_DROP_LOG_NS   1000000000LL /* drops are logged at most this often */
 
 /* A producer's session on a stream: its tracks, as hooks see them.
@@ -176,7 +176,7 @@ struct fl_hooks {
         struct hk_session *next;
         const char *key; /* the tail's name pointer (stable while the tail lives) */
         hk_stream_t *st;
-    } *sessions;
+    } * sessions;
     int observing; /* the observers are registered */
 };
 

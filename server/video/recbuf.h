@@ -36,8 +36,8 @@ typedef struct fl_recbuf_old fl_recbuf_old_t;
 typedef struct {
     atomic_uint refs;
     fl_buf_t b;
-    int pinned;             /* loop thread only */
-    fl_recbuf_old_t *old;   /* retired allocations of a pinned record */
+    int pinned;           /* loop thread only */
+    fl_recbuf_old_t *old; /* retired allocations of a pinned record */
 } fl_recbuf_t;
 
 /* A new buffer with one reference, room for `reserve` bytes (allocated now,
