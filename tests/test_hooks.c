@@ -12,7 +12,8 @@
  *   held frame bytes stay unchanged while the fragment's record grows;
  *   records a hook writes land in a data stream and reach other hooks, as
  *   PutRecord's do;
- *   refusals at start: another ABI, a missing file, an init that fails.
+ *   refusals at start: another major ABI or a newer minor, a missing
+ *   file, a shared object that is no hook, an init that fails.
  *
  * Hooks write what they see to files named by their config (framecount's
  * out=PATH, tests/hooks/test_hook.c); the test waits for those lines with
@@ -611,6 +612,13 @@ START_TEST(refuses_another_abi)
 }
 END_TEST
 
+START_TEST(refuses_newer_minor)
+{
+    /* built for a newer minor than the server's: it may use what is not there */
+    refused(hook_path("thook_minor"), "built for hook ABI 1.99, but framelogd has 1.0");
+}
+END_TEST
+
 START_TEST(refuses_missing_file)
 {
     refused("/nonexistent/nohook.so,a=b", "cannot read /nonexistent/nohook.so");
@@ -652,6 +660,7 @@ int main(void)
     suite_add_tcase(s, t);
     t = tcase_create("refusals");
     tcase_add_test(t, refuses_another_abi);
+    tcase_add_test(t, refuses_newer_minor);
     tcase_add_test(t, refuses_missing_file);
     tcase_add_test(t, refuses_failed_init);
     tcase_add_test(t, refuses_not_a_hook);
