@@ -160,8 +160,10 @@ typedef struct {
     uint32_t frames;
 } flh_fragment_t;
 
-/* A record appended to a data stream (by PutRecord(s) or by a hook), once
- * durable. */
+/* A record appended to a data stream (by PutRecord(s) or by another hook),
+ * as storage takes it (it is durable shortly after). A hook does not get
+ * the records it wrote from its callbacks (those from threads of its own
+ * come back to it). */
 typedef struct {
     const char *stream; /* the data stream's name */
     uint32_t shard;     /* storage's shard id (ShardId "shardId-%012u") */
