@@ -145,6 +145,47 @@ static char *metrics(const fl_test_server_t *s)
     return out;
 }
 
+/* Create stream "cam" and push file to it (RELATIVE timecodes from
+ * 1700000000 s): every fragment acked PERSISTED. */
+static void push_cam(const fl_test_server_t *s, const char *file, int fragments)
+{
+    create_stream(s, "cam");
+    char *acks = NULL;
+    ck_assert_int_eq(put_media(s, "cam", file, 1700000000.0, &acks, NULL), 0);
+    check_ack_order(acks, fragments);
+    free(acks);
+}
+
+/* ffmpeg: secs of a lavfi video source (with a 440 Hz tone as AAC when
+ * audio) encoded with the codec arguments (NULL-ended) into Matroska at
+ * out. */
+static void make_clip(const char *out, const char *video, const char *secs, int audio,
+                      const char *const codec[])
+{
+    const char *argv[48] = {"ffmpeg", "-hide_banner", "-loglevel", "error",
+                            "-f",     "lavfi",        "-i",        video};
+    int n = 8;
+    if (audio) {
+        const char *a[] = {"-f", "lavfi", "-i", "sine=frequency=440"};
+        for (int i = 0; i < 4; i++)
+            argv[n++] = a[i];
+    }
+    argv[n++] = "-t";
+    argv[n++] = secs;
+    for (int i = 0; codec[i] && n < 36; i++)
+        argv[n++] = codec[i];
+    if (audio) {
+        argv[n++] = "-c:a";
+        argv[n++] = "aac";
+    }
+    const char *tail[] = {"-pix_fmt", "yuv420p", "-cluster_time_limit", "10000", "-f",
+                          "matroska", out};
+    for (int i = 0; i < 7; i++)
+        argv[n++] = tail[i];
+    argv[n] = NULL;
+    ck_assert_int_eq(fl_test_run((char *const *)argv, 120000, NULL, NULL), 0);
+}
+
 /* ---- framecount ---- */
 
 static void push_and_compare(const char *file, int fragments, int min_frames)
@@ -156,11 +197,7 @@ static void push_and_compare(const char *file, int fragments, int min_frames)
     char *extra[] = {"--hook", arg, NULL};
     fl_test_server_t s;
     fl_test_server_start(&s, NULL, extra);
-    create_stream(&s, "cam");
-    char *acks = NULL;
-    ck_assert_int_eq(put_media(&s, "cam", file, 1700000000.0, &acks, NULL), 0);
-    check_ack_order(acks, fragments);
-    free(acks);
+    push_cam(&s, file, fragments);
     get_media_earliest(&s, "cam", out);
     wait_lines(seen, "persisted ", fragments);
     wait_lines(seen, "stop cam", 1);
@@ -191,17 +228,9 @@ START_TEST(framecount_h265)
     make_media();
     char hevc[4300];
     snprintf(hevc, sizeof hevc, "%s/hevc.mkv", g_dir);
-    char *ff[] = {"ffmpeg",       "-hide_banner",
-                  "-loglevel",    "error",
-                  "-f",           "lavfi",
-                  "-i",           "testsrc=size=320x240:rate=25",
-                  "-t",           "4",
-                  "-c:v",         "libx265",
-                  "-x265-params", "log-level=none:keyint=50:min-keyint=50:scenecut=0",
-                  "-pix_fmt",     "yuv420p",
-                  "-f",           "matroska",
-                  hevc,           NULL};
-    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+    const char *hevc_args[] = {"-c:v", "libx265", "-x265-params",
+                               "log-level=none:keyint=50:min-keyint=50:scenecut=0", NULL};
+    make_clip(hevc, "testsrc=size=320x240:rate=25", "4", 0, hevc_args);
     push_and_compare(hevc, 2, 100);
     fl_test_rmtree(g_dir);
 }
@@ -220,11 +249,7 @@ START_TEST(decoded_size_and_format)
     char *extra[] = {"--hook", a1, "--hook", a2, NULL};
     fl_test_server_t s;
     fl_test_server_start(&s, NULL, extra);
-    create_stream(&s, "cam");
-    char *acks = NULL;
-    ck_assert_int_eq(put_media(&s, "cam", g_mkv, 1700000000.0, &acks, NULL), 0);
-    check_ack_order(acks, 3);
-    free(acks);
+    push_cam(&s, g_mkv, 3);
     wait_lines(gray, "stop cam", 1);
     wait_lines(rgb, "stop cam", 1);
     /* all 180 video frames (the decoders are drained at the stream's end) */
@@ -285,11 +310,7 @@ START_TEST(key_frames_only)
     char *extra[] = {"--hook", arg, NULL};
     fl_test_server_t s;
     fl_test_server_start(&s, NULL, extra);
-    create_stream(&s, "cam");
-    char *acks = NULL;
-    ck_assert_int_eq(put_media(&s, "cam", g_mkv, 1700000000.0, &acks, NULL), 0);
-    check_ack_order(acks, 3);
-    free(acks);
+    push_cam(&s, g_mkv, 3);
     wait_lines(keys, "stop cam", 1);
     /* one per GOP: 6 s with a key frame every 2 s */
     ck_assert_int_eq(count_lines(keys, "decoded "), 3);
@@ -330,39 +351,9 @@ START_TEST(slow_hook_isolated)
     snprintf(seen, sizeof seen, "%s/framecount.txt", g_dir);
     snprintf(slow, sizeof slow, "%s/slow.txt", g_dir);
     snprintf(live, sizeof live, "%s/live.mkv", g_dir);
-    char *ff[] = {"ffmpeg",
-                  "-hide_banner",
-                  "-loglevel",
-                  "error",
-                  "-f",
-                  "lavfi",
-                  "-i",
-                  "testsrc=size=160x120:rate=30",
-                  "-f",
-                  "lavfi",
-                  "-i",
-                  "sine=frequency=440",
-                  "-t",
-                  "20",
-                  "-c:v",
-                  "libx264",
-                  "-g",
-                  "60",
-                  "-keyint_min",
-                  "60",
-                  "-sc_threshold",
-                  "0",
-                  "-pix_fmt",
-                  "yuv420p",
-                  "-c:a",
-                  "aac",
-                  "-cluster_time_limit",
-                  "10000",
-                  "-f",
-                  "matroska",
-                  in,
-                  NULL};
-    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+    const char *h264[] = {"-c:v", "libx264",       "-g", "60", "-keyint_min",
+                          "60",   "-sc_threshold", "0",  NULL};
+    make_clip(in, "testsrc=size=160x120:rate=30", "20", 1, h264);
     snprintf(a1, sizeof a1, "%s,sleep_ms=200,out=%s", hook_path("thook_slow"), slow);
     snprintf(a2, sizeof a2, "%s,out=%s", FL_FRAMECOUNT, seen);
     char *extra[] = {"--hook", a1, "--hook", a2, NULL};
@@ -448,42 +439,14 @@ START_TEST(held_frames_survive_growth)
     char in[4300], seen[4300], arg[8700];
     snprintf(in, sizeof in, "%s/big.mkv", g_dir);
     snprintf(seen, sizeof seen, "%s/held.txt", g_dir);
-    char *ff[] = {"ffmpeg",
-                  "-hide_banner",
-                  "-loglevel",
-                  "error",
-                  "-f",
-                  "lavfi",
-                  "-i",
-                  "testsrc2=size=640x360:rate=30",
-                  "-t",
-                  "4",
-                  "-c:v",
-                  "libx264",
-                  "-b:v",
-                  "8M",
-                  "-g",
-                  "60",
-                  "-keyint_min",
-                  "60",
-                  "-sc_threshold",
-                  "0",
-                  "-pix_fmt",
-                  "yuv420p",
-                  "-f",
-                  "matroska",
-                  in,
-                  NULL};
-    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+    const char *h264[] = {"-c:v",        "libx264", "-b:v",          "8M", "-g", "60",
+                          "-keyint_min", "60",      "-sc_threshold", "0",  NULL};
+    make_clip(in, "testsrc2=size=640x360:rate=30", "4", 0, h264);
     snprintf(arg, sizeof arg, "%s,hold=1,out=%s", hook_path("thook"), seen);
     char *extra[] = {"--hook", arg, NULL};
     fl_test_server_t s;
     fl_test_server_start(&s, NULL, extra);
-    create_stream(&s, "cam");
-    char *acks = NULL;
-    ck_assert_int_eq(put_media(&s, "cam", in, 1700000000.0, &acks, NULL), 0);
-    check_ack_order(acks, 2);
-    free(acks);
+    push_cam(&s, in, 2);
     wait_lines(seen, "stop cam", 1);
     ck_assert_int_eq(count_lines(seen, "frame "), 120);
     ck_assert_int_eq(count_lines(seen, "HOLD-CHANGED"), 0);
@@ -531,11 +494,7 @@ START_TEST(records_out_and_in)
     ck_assert_int_eq(kds(&s, "CreateStream", "{\"StreamName\":\"results\",\"ShardCount\":1}", &out),
                      0);
     free(out);
-    create_stream(&s, "cam");
-    char *acks = NULL;
-    ck_assert_int_eq(put_media(&s, "cam", g_mkv, 1700000000.0, &acks, NULL), 0);
-    check_ack_order(acks, 3);
-    free(acks);
+    push_cam(&s, g_mkv, 3);
     wait_lines(a, "stop cam", 1);
     /* one record per key frame, written */
     ck_assert_int_eq(count_lines(a, "wrote 0"), 3);
