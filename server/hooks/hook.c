@@ -12,16 +12,20 @@
  *
  * The thread takes events in batches (at most FL_HOOK_BATCH, one lock
  * each) and calls the plugin for one at a time, so a hook's callbacks never
- * run concurrently and come in the order the events were seen. Only a
- * sleeping hook thread is woken by a push. Decoded frames are made here too (libavcodec through
- * media/av.h): a decoder per video track, which waits for a key frame after any gap (a drop, a
- * decode error, a new session). At stop the thread delivers what is queued but frames, then calls
- * stop: nothing after it.
+ * run concurrently and come in the order the events were seen. Wake-ups
+ * are few: an idle hook thread is woken by the first event at once; one
+ * that just worked naps FL_HOOK_NAP_NS first and is woken early only by a
+ * full batch, so frames arriving steadily from many producers cost one
+ * wake-up per batch rather than one each (at most FL_HOOK_NAP_NS later). Decoded frames are made
+ * here too (libavcodec through media/av.h): a decoder per video track, which waits for a key frame
+ * after any gap (a drop, a decode error, a new session). At stop the thread delivers what is queued
+ * but frames, then calls stop: nothing after it.
  */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "common/diag.h"
@@ -119,9 +123,9 @@ void hk_hook_push(hk_hook_t *h, hk_ev_t *ev)
         h->frames_q++;
         h->bytes_q += n;
     }
-    /* a hook at work takes what is queued when it is done: only a
-     * sleeping one is woken */
-    if (h->waiting)
+    /* a hook at work takes what is queued when it is done; an idle one is
+     * woken at once, a napping one when a batch is full (pop_batch) */
+    if (h->waiting == 2 || (h->waiting == 1 && h->count >= FL_HOOK_BATCH))
         pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
 }
@@ -133,11 +137,30 @@ void hk_hook_push(hk_hook_t *h, hk_ev_t *ev)
 static size_t pop_batch(hk_hook_t *h, hk_ev_t **out, size_t max)
 {
     pthread_mutex_lock(&h->mu);
+    if (h->count == 0 && !h->stopping && h->busy) {
+        /* it just worked: a short nap, woken only by a full batch, so
+         * that frames arriving steadily are taken a few at a time rather
+         * than each with a wake-up of its own */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += FL_HOOK_NAP_NS;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        h->waiting = 1; /* napping */
+        while (h->count < FL_HOOK_BATCH && !h->stopping &&
+               pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0)
+            ;
+        h->waiting = 0;
+    }
     while (h->count == 0 && !h->stopping) {
-        h->waiting = 1;
+        /* idle: the next event wakes it at once */
+        h->waiting = 2;
         pthread_cond_wait(&h->cv, &h->mu);
         h->waiting = 0;
     }
+    h->busy = h->count > 0;
     size_t n = 0;
     while (h->count && n < max) {
         hk_ev_t *ev = h->ring[h->head];

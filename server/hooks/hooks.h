@@ -38,6 +38,7 @@ extern const fl_module_t fl_hooks_module;
 #define FL_HOOK_QUEUE_FRAMES  768        /* of which frames and records (the rest: control) */
 #define FL_HOOK_QUEUE_BYTES   (64 << 20) /* frame bytes a hook's queue pins */
 #define FL_HOOK_BATCH         16         /* events a hook's thread takes at once */
+#define FL_HOOK_NAP_NS        2000000L   /* a busy hook's wait for a batch to fill */
 #define FL_HOOK_MAX_COUNTERS  16         /* a hook's own counters */
 #define FL_HOOK_COUNTER_NAME  48
 #define FL_HOOK_MAX_LOGS      8          /* data streams a hook writes to, handles kept open */
@@ -137,7 +138,8 @@ struct flh_ctx {
     size_t frames_q; /* frames and records queued */
     size_t bytes_q;  /* their bytes */
     int stopping;
-    int waiting; /* the hook's thread sleeps on cv */
+    int waiting; /* the hook's thread waits on cv: 1 napping, 2 idle */
+    int busy;    /* it took events last time (the next wait is a nap) */
     uint64_t drops_unlogged;
     int64_t last_drop_log_ns;
     flh_decode_req_t req; /* when want_decoded */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -84,7 +85,11 @@ int hk_load(fl_hooks_t *hs, const char *arg, hk_hook_t **out, char *err, size_t 
     h->hs = hs;
     pthread_mutex_init(&h->mu, NULL);
     pthread_mutex_init(&h->logs_mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the hook's naps (hook.c) */
+    pthread_cond_init(&h->cv, &ca);
+    pthread_condattr_destroy(&ca);
     h->arg = strdup(arg);
     if (!h->arg) {
         rc = refuse(err, errlen, "--hook %s: out of memory", arg);
