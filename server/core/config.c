@@ -61,6 +61,9 @@ static const opt_t fl_options[] = {
     {"advertised-endpoint", OPT_STRING, F(advertised_endpoint), NULL, 0, 0, "URL",
      "GetDataEndpoint answers this scheme://host[:port] instead of the address a request came "
      "in on (behind a proxy or NAT)"},
+    {"records-throttle", OPT_LONG, F(records_throttle), "1", 0, 1, "0|1",
+     "data streams: 1 applies Kinesis' per-shard rates (1 MiB/s and 1,000 records/s in, 5 "
+     "GetRecords/s and 2 MiB/s out); 0 turns them off for a single-tenant box"},
     {"hook", OPT_LIST, F(hooks), NULL, 0, 0, "PATH.so[,KEY=VALUE...]",
      "load an analytics hook (repeatable; docs/hooks.md)"},
     {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},

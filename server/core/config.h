@@ -41,6 +41,7 @@ typedef struct {
     char *account_id;          /* in ARNs */
     char *advertised_endpoint; /* GetDataEndpoint's answer, or NULL: the address
                                   a request came in on */
+    long records_throttle;     /* 1: Kinesis' per-shard rates on data streams */
     fl_config_list_t hooks;    /* --hook PATH.so[,key=value...] (server/hooks/) */
 } fl_config_t;
 

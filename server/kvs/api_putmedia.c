@@ -99,6 +99,7 @@ struct putmedia {
     int64_t last_ack_ms;
     sink_t *sink;
     uint64_t seq;                 /* of the fragment being received */
+    int64_t begin_ns;             /* when its first bytes came: its server timestamp */
     struct putmedia *prev, *next; /* the module's sessions (kvs->putmedia) */
 
     /* the stream's recent fragments are being loaded (resends are told
@@ -216,9 +217,12 @@ static int h_begin(void *data, int64_t tc, int64_t abs_ms, char *number, size_t 
     free(sh);
     fl_fragment_number(pm->ref.info.id, pm->seq, number, cap);
     (void)tc;
-    /* the tail shares the record being built: frames are not copied */
+    /* the tail shares the record being built: frames are not copied; it
+     * and storage know the fragment by the same server timestamp (LL-HLS
+     * parts from the tail and segments from storage share a timeline) */
+    pm->begin_ns = fl_time_real_ns();
     if (live_of(pm))
-        fl_live_begin_shared(live_of(pm), pm->seq, abs_ms, fl_time_real_ns(),
+        fl_live_begin_shared(live_of(pm), pm->seq, abs_ms, pm->begin_ns,
                              fl_ingest_record(pm->ingest));
     return 0;
 }
@@ -387,6 +391,7 @@ static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms
     fl_log_record_t rec;
     memset(&rec, 0, sizeof rec);
     rec.producer_ts_ns = abs_ms * 1000000;
+    rec.server_ts_ns = pm->begin_ns;
     rec.payload = record;
     uint64_t seq;
     /* storage writes the record where it is and lets it go when written */

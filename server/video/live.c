@@ -66,6 +66,8 @@ struct fl_live {
     int have_last;
     uint64_t trimmed_max; /* highest seq of a complete fragment that left */
     int have_trimmed;
+    uint64_t durable_max; /* highest seq storage made durable */
+    int have_durable;
     fl_live_reader_t *readers;
     size_t n_readers;
     /* observers (live.h) and what they are told of the stream */
@@ -363,8 +365,21 @@ void fl_live_durable(fl_live_t *l, uint64_t seq)
             f->durable = 1;
         }
     }
+    if (!l->have_durable || seq > l->durable_max) {
+        l->durable_max = seq;
+        l->have_durable = 1;
+    }
     trim(l);
     enforce_budget(l);
+    wake_all(l); /* readers that wait for PERSISTED (LIVE playlists) */
+}
+
+int fl_live_durable_seq(const fl_live_t *l, uint64_t *seq)
+{
+    if (!l->have_durable)
+        return FL_ENOTFOUND;
+    *seq = l->durable_max;
+    return 0;
 }
 
 int fl_live_join(fl_live_t *l, uint64_t seq, void (*wake)(void *data), void *data,

@@ -102,8 +102,12 @@ int fl_live_frame(fl_live_t *l, uint64_t track, int64_t pts_ms, int64_t duration
                   fl_slice_t bytes);
 /* The open fragment is complete (ok) or was dropped (cut off, refused). */
 void fl_live_end(fl_live_t *l, int ok);
-/* Storage made fragment seq durable: the tail may let it go. */
+/* Storage made fragment seq durable: the tail may let it go. Readers are
+ * woken (the PERSISTED event: LIVE playlists wait for it). */
 void fl_live_durable(fl_live_t *l, uint64_t seq);
+/* The highest sequence number storage made durable while this tail
+ * existed: 0, or FL_ENOTFOUND before the first. */
+int fl_live_durable_seq(const fl_live_t *l, uint64_t *seq);
 /* Storage failed to keep fragment seq: it will never be durable; it counts
  * as dropped from now on, so the tail can let it go. */
 void fl_live_lost(fl_live_t *l, uint64_t seq);
