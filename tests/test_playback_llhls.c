@@ -54,9 +54,9 @@ static char *session_url(const fl_test_server_t *s, char **args)
     return url;
 }
 
-/* GET url with curl: the status; the body into *body (malloc'd, *len its
- * length) when not NULL. */
-static int http_get(const char *url, char **body, size_t *len)
+/* GET url with curl (binary-safe, unlike the harness's http_get): the status; the body into *body
+ * (malloc'd, *len its length) when not NULL. */
+static int get_body(const char *url, char **body, size_t *len)
 {
     char *dir = fl_test_mkdtemp("get");
     char bpath[4200];
@@ -106,7 +106,7 @@ static double metric(const fl_test_server_t *s, const char *name)
     char url[128];
     snprintf(url, sizeof url, "%s/metrics", s->url);
     char *text = NULL;
-    ck_assert_int_eq(http_get(url, &text, NULL), 200);
+    ck_assert_int_eq(get_body(url, &text, NULL), 200);
     double v = fl_test_metric(text, name);
     free(text);
     return v;
@@ -224,7 +224,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
     int with_parts = 0;
     for (int i = 0; i < 100 && !with_parts; i++) {
         free(pl);
-        ck_assert_int_eq(http_get(media, &pl, NULL), 200);
+        ck_assert_int_eq(get_body(media, &pl, NULL), 200);
         with_parts = strstr(pl, "#EXT-X-PART:DURATION=") != NULL;
         if (!with_parts)
             usleep(200000);
@@ -256,7 +256,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
         snprintf(q, sizeof q, "&_HLS_msn=%llu&_HLS_part=%d", seq_of(number), part);
         char *blocking = sibling(url, "getHLSMediaPlaylist.m3u8", q);
         free(pl);
-        ck_assert_int_eq(http_get(blocking, &pl, NULL), 200);
+        ck_assert_int_eq(get_body(blocking, &pl, NULL), 200);
         free(blocking);
         char seg[128];
         snprintf(seg, sizeof seg, "getMP4MediaFragment.mp4?FragmentNumber=%s&SessionToken", number);
@@ -271,7 +271,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
             char *pu = sibling(url, "getMP4MediaFragment.mp4", q2);
             char *body = NULL;
             size_t n = 0;
-            ck_assert_int_eq(http_get(pu, &body, &n), 200);
+            ck_assert_int_eq(get_body(pu, &body, &n), 200);
             ck_assert_int_gt(n, 100);
             ck_assert_msg(memcmp(body + 4, "moof", 4) == 0, "a part is an fMP4 moof+mdat");
             free(body);
@@ -288,10 +288,10 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
     char q[160];
     snprintf(q, sizeof q, "&_HLS_msn=%llu", seq_of(f0) + 3);
     char *far = sibling(url, "getHLSMediaPlaylist.m3u8", q);
-    ck_assert_int_eq(http_get(far, NULL, NULL), 400);
+    ck_assert_int_eq(get_body(far, NULL, NULL), 400);
     free(far);
     far = sibling(url, "getHLSMediaPlaylist.m3u8", "&_HLS_part=1");
-    ck_assert_int_eq(http_get(far, NULL, NULL), 400);
+    ck_assert_int_eq(get_body(far, NULL, NULL), 400);
     free(far);
 
     /* once f0 is durable (a blocking reload for its segment), its parts
@@ -300,7 +300,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
     snprintf(q, sizeof q, "&_HLS_msn=%llu", seq_of(f0));
     char *until = sibling(url, "getHLSMediaPlaylist.m3u8", q);
     free(pl);
-    ck_assert_int_eq(http_get(until, &pl, NULL), 200);
+    ck_assert_int_eq(get_body(until, &pl, NULL), 200);
     free(until);
     char seg[128];
     snprintf(seg, sizeof seg, "getMP4MediaFragment.mp4?FragmentNumber=%s&SessionToken", f0);
@@ -317,7 +317,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
         char *pu = sibling(url, "getMP4MediaFragment.mp4", q2);
         char *body = NULL;
         size_t n = 0;
-        ck_assert_int_eq(http_get(pu, &body, &n), 200);
+        ck_assert_int_eq(get_body(pu, &body, &n), 200);
         ck_assert_uint_le(have + n, cap);
         memcpy(cat + have, body, n);
         have += n;
@@ -329,7 +329,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
     char *su = sibling(url, "getMP4MediaFragment.mp4", q3);
     char *whole = NULL;
     size_t wn = 0;
-    ck_assert_int_eq(http_get(su, &whole, &wn), 200);
+    ck_assert_int_eq(get_body(su, &whole, &wn), 200);
     ck_assert_msg(wn == have && memcmp(whole, cat, wn) == 0,
                   "%d parts (%zu bytes) differ from the segment (%zu bytes)", parts, have, wn);
     free(whole);
@@ -354,7 +354,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
     char *ts = live_session(&s, "ll", "MPEG_TS");
     char *tsm = sibling(ts, "getHLSMediaPlaylist.m3u8", "");
     free(pl);
-    ck_assert_int_eq(http_get(tsm, &pl, NULL), 200);
+    ck_assert_int_eq(get_body(tsm, &pl, NULL), 200);
     ck_assert_int_eq(count_str(pl, "#EXT-X-PART"), 0);
     ck_assert_int_gt(count_str(pl, "#EXTINF:"), 0);
     free(tsm);
@@ -395,7 +395,7 @@ START_TEST(parallel_fetches_of_one_segment_remux_it_once)
     ck_assert_ptr_nonnull(url);
     char *media = sibling(url, "getHLSMediaPlaylist.m3u8", "");
     char *pl = NULL;
-    ck_assert_int_eq(http_get(media, &pl, NULL), 200);
+    ck_assert_int_eq(get_body(media, &pl, NULL), 200);
     const char *line = strstr(pl, "\ngetMP4MediaFragment.mp4?");
     ck_assert_ptr_nonnull(line);
     char rel[2048];
