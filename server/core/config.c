@@ -16,7 +16,15 @@
 #include "common/error.h"
 #include "storage/log.h"
 
-typedef enum { OPT_LISTEN, OPT_STRING, OPT_LOGLEVEL, OPT_LONG, OPT_HELP, OPT_VERSION } opt_type_t;
+typedef enum {
+    OPT_LISTEN,
+    OPT_STRING,
+    OPT_LIST,
+    OPT_LOGLEVEL,
+    OPT_LONG,
+    OPT_HELP,
+    OPT_VERSION
+} opt_type_t;
 
 typedef struct {
     const char *name;
@@ -76,6 +84,8 @@ static const opt_t fl_options[] = {
     {"records-throttle", OPT_LONG, F(records_throttle), "1", 0, 1, "0|1",
      "data streams: 1 applies Kinesis' per-shard rates (1 MiB/s and 1,000 records/s in, 5 "
      "GetRecords/s and 2 MiB/s out); 0 turns them off for a single-tenant box"},
+    {"hook", OPT_LIST, F(hooks), NULL, 0, 0, "PATH.so[,KEY=VALUE...]",
+     "load an analytics hook (repeatable; docs/hooks.md)"},
     {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},
     {"version", OPT_VERSION, 0, NULL, 0, 0, NULL, "print the version and exit"},
 };
@@ -223,6 +233,17 @@ static int apply(fl_config_t *c, const opt_t *o, const char *val, int *listen_se
         *field = dup;
         return 0;
     }
+    case OPT_LIST: {
+        fl_config_list_t *field = (fl_config_list_t *)(base + o->field);
+        if (!*val)
+            return failf(err, errlen, "--%s: empty value", o->name);
+        if (field->n >= FL_CONFIG_MAX_LIST)
+            return failf(err, errlen, "--%s: at most %d", o->name, FL_CONFIG_MAX_LIST);
+        if (!(field->v[field->n] = strdup(val)))
+            return failf(err, errlen, "out of memory");
+        field->n++;
+        return 0;
+    }
     case OPT_LOGLEVEL: {
         fl_diag_level_t *field = (fl_diag_level_t *)(base + o->field);
         if (fl_diag_level_parse(val, field) != 0)
@@ -258,6 +279,9 @@ void fl_config_free(fl_config_t *c)
     free(c->region);
     free(c->account_id);
     free(c->advertised_endpoint);
+    for (int i = 0; i < c->hooks.n; i++)
+        free(c->hooks.v[i]);
+    c->hooks.n = 0;
     c->data_dir = c->tls_cert = c->tls_key = c->region = c->account_id = NULL;
     c->advertised_endpoint = NULL;
 }
@@ -368,4 +392,6 @@ void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
                   c->header_timeout_s, c->idle_timeout_s, c->max_connections_per_address,
                   c->max_fragment_memory, c->putmedia_max_connection_s, c->putmedia_max_bytes_per_s,
                   c->putmedia_max_connects_per_s, c->getmedia_max_readers);
+    for (int i = 0; i < c->hooks.n; i++)
+        fl_buf_printf(out, " hook=%s", c->hooks.v[i]);
 }
