@@ -16,7 +16,15 @@
 #include "common/error.h"
 #include "storage/log.h"
 
-typedef enum { OPT_LISTEN, OPT_STRING, OPT_LOGLEVEL, OPT_LONG, OPT_HELP, OPT_VERSION } opt_type_t;
+typedef enum {
+    OPT_LISTEN,
+    OPT_STRING,
+    OPT_LIST,
+    OPT_LOGLEVEL,
+    OPT_LONG,
+    OPT_HELP,
+    OPT_VERSION
+} opt_type_t;
 
 typedef struct {
     const char *name;
@@ -53,6 +61,8 @@ static const opt_t fl_options[] = {
     {"advertised-endpoint", OPT_STRING, F(advertised_endpoint), NULL, 0, 0, "URL",
      "GetDataEndpoint answers this scheme://host[:port] instead of the address a request came "
      "in on (behind a proxy or NAT)"},
+    {"hook", OPT_LIST, F(hooks), NULL, 0, 0, "PATH.so[,KEY=VALUE...]",
+     "load an analytics hook (repeatable; docs/hooks.md)"},
     {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},
     {"version", OPT_VERSION, 0, NULL, 0, 0, NULL, "print the version and exit"},
 };
@@ -200,6 +210,17 @@ static int apply(fl_config_t *c, const opt_t *o, const char *val, int *listen_se
         *field = dup;
         return 0;
     }
+    case OPT_LIST: {
+        fl_config_list_t *field = (fl_config_list_t *)(base + o->field);
+        if (!*val)
+            return failf(err, errlen, "--%s: empty value", o->name);
+        if (field->n >= FL_CONFIG_MAX_LIST)
+            return failf(err, errlen, "--%s: at most %d", o->name, FL_CONFIG_MAX_LIST);
+        if (!(field->v[field->n] = strdup(val)))
+            return failf(err, errlen, "out of memory");
+        field->n++;
+        return 0;
+    }
     case OPT_LOGLEVEL: {
         fl_diag_level_t *field = (fl_diag_level_t *)(base + o->field);
         if (fl_diag_level_parse(val, field) != 0)
@@ -235,6 +256,9 @@ void fl_config_free(fl_config_t *c)
     free(c->region);
     free(c->account_id);
     free(c->advertised_endpoint);
+    for (int i = 0; i < c->hooks.n; i++)
+        free(c->hooks.v[i]);
+    c->hooks.n = 0;
     c->data_dir = c->tls_cert = c->tls_key = c->region = c->account_id = NULL;
     c->advertised_endpoint = NULL;
 }
@@ -337,4 +361,6 @@ void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
                   fl_diag_level_name(c->log_level), c->max_body_bytes, c->max_connections,
                   c->max_fragment_bytes, c->region, c->account_id,
                   c->advertised_endpoint ? c->advertised_endpoint : "-");
+    for (int i = 0; i < c->hooks.n; i++)
+        fl_buf_printf(out, " hook=%s", c->hooks.v[i]);
 }

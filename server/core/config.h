@@ -14,6 +14,13 @@
 #include "common/diag.h"
 
 #define FL_CONFIG_MAX_LISTEN 16
+#define FL_CONFIG_MAX_LIST   16 /* values of a repeatable string option (--hook) */
+
+/* A repeatable string option's values, in the order given. */
+typedef struct {
+    char *v[FL_CONFIG_MAX_LIST];
+    int n;
+} fl_config_list_t;
 
 typedef struct {
     char host[256]; /* IPv4/IPv6 literal or name; brackets stripped */
@@ -34,6 +41,7 @@ typedef struct {
     char *account_id;          /* in ARNs */
     char *advertised_endpoint; /* GetDataEndpoint's answer, or NULL: the address
                                   a request came in on */
+    fl_config_list_t hooks;    /* --hook PATH.so[,key=value...] (server/hooks/) */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given

@@ -13,6 +13,7 @@
 #include "common/awstime.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "server/core/datarec.h"
 
 #define T(op, h, max)                                                                              \
     {                                                                                              \
@@ -93,7 +94,7 @@ const fl_module_t fl_records_module = {
 
 void fl_rec_log_name(const char *name, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "d/%s", name);
+    fl_datarec_log_name(name, buf, cap);
 }
 
 void fl_rec_arn(const fl_records_t *rs, const char *name, char *buf, size_t cap)
