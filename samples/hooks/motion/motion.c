@@ -19,7 +19,8 @@
  * Config (`--hook motion.so,stream=NAME[,key=value...]`): stream
  * (required: a data stream made beforehand, e.g. `aws kinesis
  * create-stream`), threshold, delta, fps, width, height, video (only this
- * video stream; default every one). README.md beside this file.
+ * video stream; default every one). Counters: frames_compared,
+ * records_written, record_errors. README.md beside this file.
  *
  * Invariants: every callback runs on the hook's own thread, one at a time
  * (framelog/hook.h), so the state needs no lock. A stream's previous frame
