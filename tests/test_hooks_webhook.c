@@ -194,23 +194,35 @@ static void check_records(const receiver_t *r, size_t from, char **seqs, int n)
     free_docs(docs);
 }
 
-static receiver_t *new_receiver(void)
+/* A receiver knowing secret, framelogd with the webhook pointed at it
+ * (extra: more config), and the data stream "events". */
+static receiver_t *setup(fl_test_server_t *s, const char *secret, const char *extra)
 {
     receiver_t *r = calloc(1, sizeof *r);
     r->dir = fl_test_mkdtemp("receiver");
     snprintf(r->log, sizeof r->log, "%s/events.jsonl", r->dir);
+    receiver_start(r, secret);
+    start_server(s, r, extra);
+    AWS_OK(s, NULL, "kinesis", "create-stream", "--stream-name", "events", "--shard-count", "1");
     return r;
+}
+
+static void teardown(fl_test_server_t *s, receiver_t *r)
+{
+    ck_assert_int_eq(fl_test_server_stop(s, 30000), 0);
+    fl_test_server_free(s);
+    if (r->proc.pid > 0)
+        receiver_stop(r);
+    fl_test_rmtree(r->dir);
+    free(r);
 }
 
 START_TEST(webhook_every_event_once_and_signed)
 {
     make_media(); /* 6 s of H.264 + AAC: 3 fragments */
-    receiver_t *r = new_receiver();
-    receiver_start(r, SECRET);
     fl_test_server_t s;
-    start_server(&s, r, "");
+    receiver_t *r = setup(&s, SECRET, "");
     create_stream(&s, "door");
-    AWS_OK(&s, NULL, "kinesis", "create-stream", "--stream-name", "events", "--shard-count", "1");
 
     char *acks = NULL, *err = NULL;
     ck_assert_int_eq(put_media(&s, "door", g_mkv, 1700000000.0, &acks, &err), 0);
@@ -268,22 +280,15 @@ START_TEST(webhook_every_event_once_and_signed)
     free(acks);
     free(err);
 
-    ck_assert_int_eq(fl_test_server_stop(&s, 30000), 0);
-    fl_test_server_free(&s);
-    receiver_stop(r);
-    fl_test_rmtree(r->dir);
-    free(r);
+    teardown(&s, r);
     fl_test_rmtree(g_dir);
 }
 END_TEST
 
 START_TEST(webhook_retries_then_drops)
 {
-    receiver_t *r = new_receiver();
-    receiver_start(r, SECRET);
     fl_test_server_t s;
-    start_server(&s, r, ",queue=4,backoff_ms=50,backoff_max_ms=200,timeout_ms=3000");
-    AWS_OK(&s, NULL, "kinesis", "create-stream", "--stream-name", "events", "--shard-count", "1");
+    receiver_t *r = setup(&s, SECRET, ",queue=4,backoff_ms=50,backoff_max_ms=200,timeout_ms=3000");
     char *seqs[20];
     put_records(&s, "events", 1, seqs);
     wait_received(r, 1);
@@ -320,11 +325,7 @@ START_TEST(webhook_retries_then_drops)
     ck_assert_msg(strstr(log, "queue full") != NULL, "%s", log);
     free(log);
 
-    ck_assert_int_eq(fl_test_server_stop(&s, 30000), 0);
-    fl_test_server_free(&s);
-    receiver_stop(r);
-    fl_test_rmtree(r->dir);
-    free(r);
+    teardown(&s, r);
 }
 END_TEST
 
@@ -332,11 +333,8 @@ END_TEST
  * refusal is not retried, it is counted as failed. */
 START_TEST(webhook_wrong_secret_refused)
 {
-    receiver_t *r = new_receiver();
-    receiver_start(r, "another secret");
     fl_test_server_t s;
-    start_server(&s, r, ",backoff_ms=50");
-    AWS_OK(&s, NULL, "kinesis", "create-stream", "--stream-name", "events", "--shard-count", "1");
+    receiver_t *r = setup(&s, "another secret", ",backoff_ms=50");
     char *seqs[2];
     put_records(&s, "events", 2, seqs);
     wait_counter(&s, "events_failed", 2);
@@ -349,17 +347,12 @@ START_TEST(webhook_wrong_secret_refused)
     ck_assert_int_le(counter(&s, "events_delivered"), 0);
     free(seqs[0]);
     free(seqs[1]);
-    ck_assert_int_eq(fl_test_server_stop(&s, 30000), 0);
-    fl_test_server_free(&s);
-    receiver_stop(r);
-    fl_test_rmtree(r->dir);
-    free(r);
+    teardown(&s, r);
 }
 END_TEST
 
 START_TEST(webhook_config_refused)
 {
-    char *data = fl_test_mkdtemp("data");
     char bad[4300];
     const char *cases[][2] = {
         {",secret=x", "url="},
@@ -370,15 +363,9 @@ START_TEST(webhook_config_refused)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(bad, sizeof bad, "%s%s", FL_HOOK_WEBHOOK, cases[i][0]);
-        char *argv[] = {FL_FRAMELOGD, "--listen", "127.0.0.1:0", "--data-dir",
-                        data,         "--hook",   bad,           NULL};
-        char *err = NULL;
-        int rc = fl_test_run(argv, 60000, NULL, &err);
-        ck_assert_msg(rc == 1, "exit %d for %s: %s", rc, cases[i][0], err);
-        ck_assert_msg(strstr(err, cases[i][1]) != NULL, "for %s: %s", cases[i][0], err);
-        free(err);
+        char *args[] = {"--hook", bad, NULL};
+        fl_test_server_refused(args, cases[i][1]);
     }
-    fl_test_rmtree(data);
 }
 END_TEST
 
