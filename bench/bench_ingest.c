@@ -2,7 +2,7 @@
  * bench/bench_ingest.c — PutMedia ingest under many producers, against the
  * real framelogd on loopback, beside the raw disk measured in the same run.
  *
- *   bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR]
+ *   bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-x SERVER-FLAG]...
  *
  * For each N (default 1,100,1000): starts framelogd (the build's) on a free
  * loopback port with a fresh data dir under DIR (default /var/tmp), creates
@@ -32,6 +32,8 @@
  * frame carries the time it was due, the latencies show it. The server's
  * acks come back as text frames, parsed (7/16/64-bit lengths, split across
  * reads or several per read; a ping gets its pong, a close its echo).
+ * -x passes one more flag to framelogd (repeatable; bench_hooks runs this
+ * bench with --hook flags).
  * Environment: FL_BENCH_FRAMELOGD runs another server binary, FL_BENCH_WRAP
  * a command in front of it (e.g. "valgrind --tool=callgrind").
  *
@@ -138,6 +140,9 @@ typedef struct {
 } bench_t;
 
 static bench_t B;
+/* -x flags, after --max-connections N */
+static const char *server_flags[40] = {"--max-connections", "100000", NULL};
+static int n_server_flags = 2;
 
 static int64_t mono(void)
 {
@@ -886,8 +891,7 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
     char dir[640];
     snprintf(dir, sizeof dir, "%s/ingest-%d", base, n);
     int port = 0;
-    const char *const flags[] = {"--max-connections", "100000", NULL};
-    pid_t pid = fl_bench_start_framelogd(FL_FRAMELOGD, dir, flags, &port);
+    pid_t pid = fl_bench_start_framelogd(FL_FRAMELOGD, dir, server_flags, &port);
     for (int i = 0; i < n; i++) {
         char body[128];
         snprintf(body, sizeof body, "{\"StreamName\":\"b%d\",\"DataRetentionInHours\":1}", i);
@@ -1024,8 +1028,11 @@ int main(int argc, char **argv)
             secs = atof(argv[i + 1]);
         else if (strcmp(argv[i], "-d") == 0)
             base = argv[i + 1];
+        else if (strcmp(argv[i], "-x") == 0 && n_server_flags < 38)
+            server_flags[n_server_flags++] = argv[i + 1];
         else {
-            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR]\n");
+            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-x "
+                            "SERVER-FLAG]...\n");
             return 2;
         }
     }

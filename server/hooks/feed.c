@@ -230,6 +230,11 @@ static const fl_live_observer_t observer = {
     .durable = on_durable,
 };
 
+const fl_live_observer_t *hk_feed_observer(void)
+{
+    return &observer;
+}
+
 /* A record appended to a data stream (any thread). */
 static void on_record(void *data, const fl_datarec_t *r)
 {

@@ -25,6 +25,7 @@
 
 #include "media/av.h"
 #include "server/core/module.h"
+#include "server/video/live.h"
 #include "server/video/recbuf.h"
 #include "server/video/validate.h"
 #include "storage/log.h"
@@ -205,6 +206,9 @@ void hk_host_close(hk_hook_t *h);
 
 /* feed.c */
 int hk_feed_start(fl_hooks_t *hs);
+/* The live-tail observer hk_feed_start registers, its data an fl_hooks_t
+ * (bench/bench_hooks drives it directly). */
+const fl_live_observer_t *hk_feed_observer(void);
 void hk_feed_stop(fl_hooks_t *hs);
 
 #endif
