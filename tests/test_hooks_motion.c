@@ -204,8 +204,8 @@ START_TEST(motion_records_only_while_moving)
         free(datas[i]);
         free(keys[i]);
     }
-    fprintf(stderr, "motion: %ld frames compared, %ld records, from %lld ms to %lld ms\n",
-            compared, moving, first - start_ms, last - start_ms);
+    fprintf(stderr, "motion: %ld frames compared, %ld records, from %lld ms to %lld ms\n", compared,
+            moving, first - start_ms, last - start_ms);
     /* and all through it: from its start to its end */
     ck_assert_msg(first <= switch_ms + GOP_MS, "first record at %lld ms", first - start_ms);
     ck_assert_msg(last >= end_ms - GOP_MS, "last record at %lld ms", last - start_ms);
