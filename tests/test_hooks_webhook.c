@@ -3,8 +3,8 @@
  * webhook) in the real framelogd, POSTing to the sample receiver
  * (samples/hooks/webhook/receiver.py, Python's http.server) started by
  * the test: every event arrives once and its X-Framelog-Signature
- * verifies; with the receiver down the events are retried and arrive
- * when it is back; down for longer, the bounded queue drops the rest and
+ * verifies, the first ones after 503 answers that are retried; with the receiver down the events
+ * are retried and arrive when it is back; down for longer, the bounded queue drops the rest and
  * counts them; a receiver with another secret refuses them (not retried);
  * a config without a URL or secret stops framelogd at start.
  */
@@ -22,18 +22,24 @@
 typedef struct {
     fl_test_proc_t proc;
     int port;
+    int fail; /* the receiver answers 503 to its first `fail` POSTs */
     char *dir;
     char log[4200]; /* its JSON lines, across restarts */
 } receiver_t;
 
-/* Start the receiver (port 0: any free port) appending to r->log. */
+/* Start the receiver (port 0: any free port) appending to r->log; it
+ * answers 503 to its first r->fail POSTs. */
 static void receiver_start(receiver_t *r, const char *secret)
 {
-    char port[16];
+    char port[16], fail[16];
     snprintf(port, sizeof port, "%d", r->port);
-    char *argv[] = {
-        "python3", FL_WEBHOOK_RECEIVER, "--secret", (char *)secret, "--port", port, "--log", r->log,
-        NULL};
+    snprintf(fail, sizeof fail, "%d", r->fail);
+    char *argv[] = {"python3",  FL_WEBHOOK_RECEIVER,
+                    "--secret", (char *)secret,
+                    "--port",   port,
+                    "--log",    r->log,
+                    "--fail",   fail,
+                    NULL};
     ck_assert_int_eq(fl_test_spawn(&r->proc, argv, NULL), 0);
     for (int i = 0; i < 600; i++) {
         char *out = fl_test_proc_stdout(&r->proc);
@@ -194,11 +200,13 @@ static void check_records(const receiver_t *r, size_t from, char **seqs, int n)
     free_docs(docs);
 }
 
-/* A receiver knowing secret, framelogd with the webhook pointed at it
- * (extra: more config), and the data stream "events". */
-static receiver_t *setup(fl_test_server_t *s, const char *secret, const char *extra)
+/* A receiver knowing secret (answering 503 to its first `fail` POSTs),
+ * framelogd with the webhook pointed at it (extra: more config), and the
+ * data stream "events". */
+static receiver_t *setup(fl_test_server_t *s, const char *secret, int fail, const char *extra)
 {
     receiver_t *r = calloc(1, sizeof *r);
+    r->fail = fail;
     r->dir = fl_test_mkdtemp("receiver");
     snprintf(r->log, sizeof r->log, "%s/events.jsonl", r->dir);
     receiver_start(r, secret);
@@ -221,7 +229,7 @@ START_TEST(webhook_every_event_once_and_signed)
 {
     make_media(); /* 6 s of H.264 + AAC: 3 fragments */
     fl_test_server_t s;
-    receiver_t *r = setup(&s, SECRET, "");
+    receiver_t *r = setup(&s, SECRET, 2, ",backoff_ms=100"); /* two 503s first */
     create_stream(&s, "door");
 
     char *acks = NULL, *err = NULL;
@@ -234,6 +242,7 @@ START_TEST(webhook_every_event_once_and_signed)
     wait_received(r, 7);
     ck_assert_int_eq(counter(&s, "events_queued"), 7);
     ck_assert_int_eq(counter(&s, "events_delivered"), 7);
+    ck_assert_int_eq(counter(&s, "attempts_failed"), 2); /* the 503s, retried */
     size_t n;
     fl_json_doc_t **docs = received(r, &n);
     int started = 0, stopped = 0, persisted = 0, records = 0;
@@ -288,7 +297,8 @@ END_TEST
 START_TEST(webhook_retries_then_drops)
 {
     fl_test_server_t s;
-    receiver_t *r = setup(&s, SECRET, ",queue=4,backoff_ms=50,backoff_max_ms=200,timeout_ms=3000");
+    receiver_t *r =
+        setup(&s, SECRET, 0, ",queue=4,backoff_ms=50,backoff_max_ms=200,timeout_ms=3000");
     char *seqs[20];
     put_records(&s, "events", 1, seqs);
     wait_received(r, 1);
@@ -334,7 +344,7 @@ END_TEST
 START_TEST(webhook_wrong_secret_refused)
 {
     fl_test_server_t s;
-    receiver_t *r = setup(&s, "another secret", ",backoff_ms=50");
+    receiver_t *r = setup(&s, "another secret", 0, ",backoff_ms=50");
     char *seqs[2];
     put_records(&s, "events", 2, seqs);
     wait_counter(&s, "events_failed", 2);
