@@ -2,7 +2,7 @@
  * bench/bench_hooks.c — what analytics hooks (server/hooks/) cost, each
  * figure beside a reference measured in the same run:
  *
- *   bench_hooks [-s SECONDS] [-n PRODUCERS] [-d DIR]
+ *   bench_hooks [-s SECONDS] [-n PRODUCERS] [-r ROUNDS] [-d DIR]
  *
  * 1. Dispatch: the hooks' live-tail observer (what the event loop runs per
  *    frame) driven directly with synthetic 8,333-byte frames in a shared
@@ -10,8 +10,9 @@
  *    hook, against memcpy of the same frame. The hooks' threads consume
  *    meanwhile (pushes are paced so that no queue overflows).
  * 2. Ingest ack p99 at PRODUCERS (default 100) WebSocket producers
- *    (bench_ingest, run three times): no hook; framecount; four hooks, one
- *    of which sleeps 200 ms per frame — as ratios to the no-hook run
+ *    (bench_ingest): no hook; framecount; four hooks, one of which sleeps
+ *    200 ms per frame — ROUNDS (default 3) interleaved rounds of the
+ *    three, each case's median p99 as a ratio to the no-hook median
  *    (target <= 1.1).
  * 3. Decode: a decoded-frame hook (every frame, YUV 4:2:0 at the stream's
  *    size) fed an H.264 stream made by ffmpeg at the start, in frames per
@@ -232,19 +233,41 @@ static double ingest_p99(int producers, double secs, const char *dir, const char
     return p99;
 }
 
-static void bench_acks(int producers, double secs, const char *dir)
+static int cmp_double(const void *a, const void *b)
 {
-    printf("ingest, %d producers (bench_ingest, %.0f s each):\n", producers, secs);
-    double none = ingest_p99(producers, secs, dir, NULL);
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Rounds of the three cases, interleaved so that the machine's other load
+ * falls on all of them alike; each case's median p99. */
+static void bench_acks(int producers, double secs, int rounds, const char *dir)
+{
+    printf("ingest, %d producers (bench_ingest, %.0f s each, %d rounds of: no hook, framecount, "
+           "four hooks one slow):\n",
+           producers, secs, rounds);
     const char *one[] = {"--hook=" FL_FRAMECOUNT, NULL};
-    double fc = ingest_p99(producers, secs, dir, one);
     const char *four[] = {"--hook=" FL_FRAMECOUNT, "--hook=" FL_HOOK_DIR "/thook.so",
                           "--hook=" FL_HOOK_DIR "/thook_b.so",
                           "--hook=" FL_HOOK_DIR "/thook_slow.so,sleep_ms=200", NULL};
-    double fourp = ingest_p99(producers, secs, dir, four);
-    printf("  ack p99: no hook %.1f ms (reference); framecount %.1f ms = %.2f; four hooks, one "
-           "slow %.1f ms = %.2f (target <= 1.1)\n\n",
-           none, fc, fc / none, fourp, fourp / none);
+    double none[16], fc[16], fourp[16];
+    if (rounds > 16)
+        rounds = 16;
+    for (int r = 0; r < rounds; r++) {
+        none[r] = ingest_p99(producers, secs, dir, NULL);
+        fc[r] = ingest_p99(producers, secs, dir, one);
+        fourp[r] = ingest_p99(producers, secs, dir, four);
+    }
+    double m0 = median(none, rounds), m1 = median(fc, rounds), m4 = median(fourp, rounds);
+    printf("  ack p99, median of %d: no hook %.1f ms (reference); framecount %.1f ms = %.2f; four "
+           "hooks, one slow %.1f ms = %.2f (target <= 1.1)\n\n",
+           rounds, m0, m1, m1 / m0, m4, m4 / m0);
 }
 
 /* ---- 3. decode ---- */
@@ -389,7 +412,7 @@ static void bench_decode(const char *dir)
 int main(int argc, char **argv)
 {
     double secs = 10;
-    int producers = 100;
+    int producers = 100, rounds = 3;
     const char *base = "/var/tmp";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "-s") == 0)
@@ -398,8 +421,11 @@ int main(int argc, char **argv)
             producers = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "-d") == 0)
             base = argv[i + 1];
+        else if (strcmp(argv[i], "-r") == 0)
+            rounds = atoi(argv[i + 1]) > 0 ? atoi(argv[i + 1]) : 1;
         else {
-            fprintf(stderr, "usage: bench_hooks [-s SECONDS] [-n PRODUCERS] [-d DIR]\n");
+            fprintf(stderr,
+                    "usage: bench_hooks [-s SECONDS] [-n PRODUCERS] [-r ROUNDS] [-d DIR]\n");
             return 2;
         }
     }
@@ -410,7 +436,7 @@ int main(int argc, char **argv)
     fl_diag_set_level(FL_DIAG_WARN);
     bench_dispatch();
     bench_decode(dir);
-    bench_acks(producers, secs, dir);
+    bench_acks(producers, secs, rounds, dir);
     rmdir(dir);
     return 0;
 }

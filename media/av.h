@@ -14,7 +14,9 @@
  *   moof+mdat media segment per call, e.g. per fragment for HLS);
  * - MPEG-TS (one call, e.g. an HLS .ts segment);
  * - plain MP4 (one call, mdat then moov: GetClip);
- * - a key frame decoded and scaled to JPEG or PNG (GetImages).
+ * - a key frame decoded and scaled to JPEG or PNG (GetImages);
+ * - a streaming video decoder whose pictures come out converted to a pixel
+ *   format and size (server hooks' decoded frames).
  *
  * Timestamps: Matroska frames carry presentation times only; decode times
  * are rebuilt as the sorted presentation times of the run, shifted back by

@@ -4,7 +4,8 @@
  *
  * Pictures are converted into one reusable frame of the asked format and
  * size; the converter is made again only when the source or the target
- * changes. Timestamps go through as the packets' pts, in the caller's
+ * changes. A picture already in the asked format and size is handed out
+ * as the decoder made it (no copy). Timestamps go through as the packets' pts, in the caller's
  * units.
  */
 #include <libavcodec/avcodec.h>
@@ -173,6 +174,14 @@ int fl_av_decoder_convert(fl_av_decoder_t *d, fl_av_pixfmt_t fmt, unsigned width
     }
     if (w < 1 || h < 1)
         return FL_EINVAL;
+    if (pf == d->src->format && w == sw && h == sh) {
+        /* already what is asked: the decoder's own planes, no copy */
+        for (int i = 0; i < 4; i++) {
+            out->planes[i] = d->src->data[i];
+            out->strides[i] = d->src->linesize[i];
+        }
+        return 0;
+    }
     if (!d->sws || d->sw != sw || d->sh != sh || d->sfmt != d->src->format || d->dw != w ||
         d->dh != h || d->dfmt != pf) {
         sws_freeContext(d->sws);

@@ -13,9 +13,10 @@ fl_test_hook(thook_b)
 fl_test_hook(thook_slow)
 fl_test_hook(thook_decode DEFS TEST_HOOK_NO_FRAME)
 fl_test_hook(thook_abi2 DEFS TEST_HOOK_ABI_MAJOR=2)
+fl_test_hook(thook_minor DEFS TEST_HOOK_ABI_MINOR=99)
 
 fl_add_test(test_hooks SOURCES test_hooks.c LIBS fl_test_media_harness TIMEOUT 600)
-add_dependencies(test_hooks framelogd framecount thook thook_b thook_slow thook_decode thook_abi2)
+add_dependencies(test_hooks framelogd framecount thook thook_b thook_slow thook_decode thook_abi2 thook_minor)
 target_compile_definitions(test_hooks PRIVATE
   FL_FRAMECOUNT="$<TARGET_FILE:framecount>"
   FL_HOOK_DIR="$<TARGET_FILE_DIR:thook>")

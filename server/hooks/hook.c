@@ -307,6 +307,24 @@ static void decode(hk_hook_t *h, const hk_ev_t *ev)
     }
 }
 
+/* The session ended: the pictures its decoders still hold come out. */
+static void drain_stream(hk_hook_t *h, const hk_stream_t *st)
+{
+    if (!h->pl->decoded || !atomic_load_explicit(&h->want_decoded, memory_order_relaxed))
+        return;
+    flh_decode_req_t req;
+    pthread_mutex_lock(&h->mu);
+    req = h->req;
+    pthread_mutex_unlock(&h->mu);
+    for (size_t i = 0; i < h->n_dec; i++) {
+        hk_decoder_t *d = &h->dec[i];
+        if (d->st != st || !d->d || d->need_key || req.key_frames_only)
+            continue;
+        fl_av_decoder_drain(d->d);
+        deliver_pictures(h, d, &req);
+    }
+}
+
 /* ---- dispatch ---- */
 
 /* A frame as the plugin gets it; frame_hold finds the event behind it. */
@@ -336,6 +354,7 @@ static void dispatch(hk_hook_t *h, hk_ev_t *ev)
         started(h, ev);
         break;
     case HK_STOPPED:
+        drain_stream(h, ev->st);
         decoders_drop(h, ev->st);
         if (h->pl->stream_stopped)
             h->pl->stream_stopped(h->self, ev->st->name);
