@@ -2,7 +2,9 @@
  * bench/bench_hooks.c — what analytics hooks (server/hooks/) cost, each
  * figure beside a reference measured in the same run:
  *
- *   bench_hooks [-s SECONDS] [-n PRODUCERS] [-r ROUNDS] [-d DIR]
+ *   bench_hooks [-s SECONDS] [-n PRODUCERS] [-r ROUNDS] [-d DIR] [-p PARTS]
+ *
+ * PARTS: a comma-separated choice of dispatch, decode, acks (default all).
  *
  * 1. Dispatch: the hooks' live-tail observer (what the event loop runs per
  *    frame) driven directly with synthetic 8,333-byte frames in a shared
@@ -413,6 +415,7 @@ int main(int argc, char **argv)
 {
     double secs = 10;
     int producers = 100, rounds = 3;
+    const char *parts = "dispatch,decode,acks";
     const char *base = "/var/tmp";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "-s") == 0)
@@ -421,11 +424,14 @@ int main(int argc, char **argv)
             producers = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "-d") == 0)
             base = argv[i + 1];
+        else if (strcmp(argv[i], "-p") == 0)
+            parts = argv[i + 1];
         else if (strcmp(argv[i], "-r") == 0)
             rounds = atoi(argv[i + 1]) > 0 ? atoi(argv[i + 1]) : 1;
         else {
             fprintf(stderr,
-                    "usage: bench_hooks [-s SECONDS] [-n PRODUCERS] [-r ROUNDS] [-d DIR]\n");
+                    "usage: bench_hooks [-s SECONDS] [-n PRODUCERS] [-r ROUNDS] [-d DIR] [-p "
+                    "dispatch,decode,acks]\n");
             return 2;
         }
     }
@@ -434,9 +440,12 @@ int main(int argc, char **argv)
     if (!mkdtemp(dir))
         die("mkdtemp");
     fl_diag_set_level(FL_DIAG_WARN);
-    bench_dispatch();
-    bench_decode(dir);
-    bench_acks(producers, secs, rounds, dir);
+    if (strstr(parts, "dispatch"))
+        bench_dispatch();
+    if (strstr(parts, "decode"))
+        bench_decode(dir);
+    if (strstr(parts, "acks"))
+        bench_acks(producers, secs, rounds, dir);
     rmdir(dir);
     return 0;
 }

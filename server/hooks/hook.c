@@ -10,12 +10,13 @@
  * and records go first: the last FL_HOOK_QUEUE - FL_HOOK_QUEUE_FRAMES
  * places are kept for stream started/stopped and fragment persisted.
  *
- * The thread pops one event at a time and calls the plugin, so a hook's
- * callbacks never run concurrently and come in the order the events were
- * seen. Decoded frames are made here too (libavcodec through media/av.h):
- * a decoder per video track, which waits for a key frame after any gap
- * (a drop, a decode error, a new session). At stop the thread delivers
- * what is queued but frames, then calls stop: nothing after it.
+ * The thread takes events in batches (at most FL_HOOK_BATCH, one lock
+ * each) and calls the plugin for one at a time, so a hook's callbacks never
+ * run concurrently and come in the order the events were seen. Only a
+ * sleeping hook thread is woken by a push. Decoded frames are made here too (libavcodec through
+ * media/av.h): a decoder per video track, which waits for a key frame after any gap (a drop, a
+ * decode error, a new session). At stop the thread delivers what is queued but frames, then calls
+ * stop: nothing after it.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -118,30 +119,38 @@ void hk_hook_push(hk_hook_t *h, hk_ev_t *ev)
         h->frames_q++;
         h->bytes_q += n;
     }
-    pthread_cond_signal(&h->cv);
+    /* a hook at work takes what is queued when it is done: only a
+     * sleeping one is woken */
+    if (h->waiting)
+        pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
 }
 
-/* The next event, or NULL when stopping and nothing is left. Frames are
- * not delivered once stopping. */
-static hk_ev_t *pop(hk_hook_t *h, int *stopping)
+/* Take up to max queued events into out (one lock for a batch, so that
+ * the feeding thread and the hook meet on the mutex once per batch, not
+ * per frame); waits while there are none. 0 when stopping and nothing is
+ * left. */
+static size_t pop_batch(hk_hook_t *h, hk_ev_t **out, size_t max)
 {
     pthread_mutex_lock(&h->mu);
-    while (h->count == 0 && !h->stopping)
+    while (h->count == 0 && !h->stopping) {
+        h->waiting = 1;
         pthread_cond_wait(&h->cv, &h->mu);
-    hk_ev_t *ev = NULL;
-    if (h->count) {
-        ev = h->ring[h->head];
+        h->waiting = 0;
+    }
+    size_t n = 0;
+    while (h->count && n < max) {
+        hk_ev_t *ev = h->ring[h->head];
         h->head = (h->head + 1) % FL_HOOK_QUEUE;
         h->count--;
         if (droppable(ev)) {
             h->frames_q--;
             h->bytes_q -= ev_bytes(ev);
         }
+        out[n++] = ev;
     }
-    *stopping = h->stopping;
     pthread_mutex_unlock(&h->mu);
-    return ev;
+    return n;
 }
 
 /* ---- decoded frames ---- */
@@ -417,14 +426,16 @@ static void dispatch(hk_hook_t *h, hk_ev_t *ev)
 static void *hook_main(void *arg)
 {
     hk_hook_t *h = arg;
-    for (;;) {
-        int stopping;
-        hk_ev_t *ev = pop(h, &stopping);
-        if (!ev)
-            break;
-        if (!(stopping && ev->type == HK_FRAME))
-            dispatch(h, ev);
-        hk_ev_unref(ev);
+    hk_ev_t *batch[FL_HOOK_BATCH];
+    size_t n;
+    while ((n = pop_batch(h, batch, FL_HOOK_BATCH)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            /* once stopping, frames are not delivered */
+            int stopping = atomic_load_explicit(&h->stop_flag, memory_order_relaxed);
+            if (!(stopping && batch[i]->type == HK_FRAME))
+                dispatch(h, batch[i]);
+            hk_ev_unref(batch[i]);
+        }
     }
     /* the last callback: nothing comes after it */
     while (h->n_dec)
@@ -455,6 +466,7 @@ void hk_hook_stop_begin(hk_hook_t *h)
 {
     pthread_mutex_lock(&h->mu);
     h->stopping = 1;
+    atomic_store(&h->stop_flag, 1);
     pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
 }

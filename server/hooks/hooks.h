@@ -37,6 +37,7 @@ extern const fl_module_t fl_hooks_module;
 #define FL_HOOK_QUEUE         1024       /* events queued per hook */
 #define FL_HOOK_QUEUE_FRAMES  768        /* of which frames and records (the rest: control) */
 #define FL_HOOK_QUEUE_BYTES   (64 << 20) /* frame bytes a hook's queue pins */
+#define FL_HOOK_BATCH         16         /* events a hook's thread takes at once */
 #define FL_HOOK_MAX_COUNTERS  16         /* a hook's own counters */
 #define FL_HOOK_COUNTER_NAME  48
 #define FL_HOOK_MAX_LOGS      8          /* data streams a hook writes to, handles kept open */
@@ -136,6 +137,7 @@ struct flh_ctx {
     size_t frames_q; /* frames and records queued */
     size_t bytes_q;  /* their bytes */
     int stopping;
+    int waiting; /* the hook's thread sleeps on cv */
     uint64_t drops_unlogged;
     int64_t last_drop_log_ns;
     flh_decode_req_t req; /* when want_decoded */
@@ -145,6 +147,7 @@ struct flh_ctx {
 
     /* read without the lock by the feeding threads */
     atomic_int want_decoded;
+    atomic_int stop_flag; /* stopping, for the hook's thread between batches */
     atomic_int decode_key_only;
     /* metrics */
     atomic_uint_fast64_t dropped, delivered, decoded, holds;
