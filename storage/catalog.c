@@ -9,6 +9,7 @@
  *
  *   meta(k TEXT PRIMARY KEY, v INTEGER)            -- 'epoch'
  *   master_keys(id TEXT PRIMARY KEY, path TEXT)
+ *   master_key_checks(id TEXT PRIMARY KEY, check_blob BLOB)  -- keys.c
  *   logs(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE,
  *        created_ns, version, retention_hours, key_id TEXT,
  *        wrapped_key BLOB,                         -- NULL once deleting
@@ -65,6 +66,8 @@ static int exec(fl_catalog_t *c, const char *sql)
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS master_keys(id TEXT PRIMARY KEY, path TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS master_key_checks(id TEXT PRIMARY KEY,"
+    " check_blob BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS logs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " name TEXT UNIQUE NOT NULL, created_ns INTEGER NOT NULL, version INTEGER NOT NULL,"
     " retention_hours INTEGER NOT NULL, key_id TEXT NOT NULL, wrapped_key BLOB,"
@@ -218,6 +221,37 @@ int fl_catalog_bump_epoch(fl_catalog_t *c, uint32_t *epoch_out)
 int fl_catalog_mkey_add(fl_catalog_t *c, const char *id, const char *path)
 {
     return run(c, "INSERT OR REPLACE INTO master_keys(id, path) VALUES(?, ?)", "tt", id, path);
+}
+
+int fl_catalog_mkey_check_get(fl_catalog_t *c, const char *id, uint8_t *out, size_t cap, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "SELECT check_blob FROM master_key_checks WHERE id = ?", -1,
+                                &st, NULL);
+    if (rc != SQLITE_OK)
+        return sql_err(c, rc, "master_key_checks");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    int out_rc = FL_ENOTFOUND;
+    if (rc == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        if (len > cap)
+            len = cap;
+        if (len)
+            memcpy(out, sqlite3_column_blob(st, 0), len);
+        *n = len;
+        out_rc = 0;
+    } else if (rc != SQLITE_DONE) {
+        out_rc = sql_err(c, rc, "master_key_checks");
+    }
+    sqlite3_finalize(st);
+    return out_rc;
+}
+
+int fl_catalog_mkey_check_set(fl_catalog_t *c, const char *id, const uint8_t *check, size_t n)
+{
+    return run(c, "INSERT OR REPLACE INTO master_key_checks(id, check_blob) VALUES(?, ?)", "tb", id,
+               check, (int)n);
 }
 
 int fl_catalog_mkeys(fl_catalog_t *c, int (*cb)(void *arg, const char *id, const char *path),

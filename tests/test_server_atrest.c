@@ -1,0 +1,229 @@
+/*
+ * tests/test_server_atrest.c — keys at rest, against the real framelogd:
+ * the master key kept outside the data dir (--master-key-file, -env, -fd),
+ * a copy of the data dir alone neither starts nor reveals a frame's bytes,
+ * and the right key serves the video back (GetMedia).
+ *
+ * The known frame bytes are x264's SEI text ("x264 - core ...", in the first
+ * frame of every fragment's GOP): GetMedia's output must hold it (so the
+ * grep can fail), the stored files must not.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "media_harness.h"
+
+static const char *FRAME = "x264 - core";
+
+/* Start framelogd on dir with args, through `sh -c` when shell is given
+ * (descriptor redirections), with env_extra; like fl_test_server_start. */
+static void start_with(fl_test_server_t *s, const char *dir, char *const extra[],
+                       char *const env_extra[], const char *shell_redirect)
+{
+    memset(s, 0, sizeof *s);
+    s->data_dir = strdup(dir);
+    char *argv[64];
+    int n = 0;
+    char cmd[8192];
+    if (shell_redirect) {
+        int k = snprintf(cmd, sizeof cmd, "exec %s --listen 127.0.0.1:0 --data-dir %s",
+                         FL_FRAMELOGD, dir);
+        for (int i = 0; extra && extra[i]; i++)
+            k += snprintf(cmd + k, sizeof cmd - (size_t)k, " %s", extra[i]);
+        snprintf(cmd + k, sizeof cmd - (size_t)k, " %s", shell_redirect);
+        argv[n++] = "sh";
+        argv[n++] = "-c";
+        argv[n++] = cmd;
+    } else {
+        argv[n++] = FL_FRAMELOGD;
+        argv[n++] = "--listen";
+        argv[n++] = "127.0.0.1:0";
+        argv[n++] = "--data-dir";
+        argv[n++] = (char *)dir;
+        for (int i = 0; extra && extra[i] && n < 62; i++)
+            argv[n++] = extra[i];
+    }
+    argv[n] = NULL;
+    ck_assert_int_eq(fl_test_spawn(&s->proc, argv, env_extra), 0);
+    long long deadline = fl_test_now_ms() + 60000;
+    while (fl_test_now_ms() < deadline) {
+        char *log = fl_test_proc_stderr(&s->proc);
+        char *at = strstr(log, "listening on http");
+        char *colon = at ? strstr(at, "127.0.0.1:") : NULL;
+        if (colon) {
+            s->port = atoi(colon + strlen("127.0.0.1:"));
+            snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+            free(log);
+            return;
+        }
+        if (fl_test_wait(&s->proc, 0) != -1)
+            ck_abort_msg("framelogd exited before listening: %s", log);
+        free(log);
+        usleep(10000);
+    }
+    ck_abort_msg("framelogd did not start");
+}
+
+/* framelogd on dir with args must refuse to start; its stderr (malloc'd). */
+static char *refuses(const char *dir, const char *arg1, const char *arg2)
+{
+    char *argv[] = {FL_FRAMELOGD, "--listen",   "127.0.0.1:0", "--data-dir",
+                    (char *)dir,  (char *)arg1, (char *)arg2,  NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(argv, 60000, &out, &err);
+    ck_assert_msg(rc == 1, "framelogd did not refuse (%d): %s", rc, err);
+    free(out);
+    return err;
+}
+
+/* Occurrences of needle in every file under dir. */
+static int count_in_tree(const char *dir, const char *needle)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char p[4400];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        ck_assert_int_eq(lstat(p, &st), 0);
+        if (S_ISDIR(st.st_mode))
+            n += count_in_tree(p, needle);
+        else if (S_ISREG(st.st_mode) && st.st_size > 0)
+            n += count_in_file(p, needle);
+    }
+    closedir(d);
+    return n;
+}
+
+static void copy_tree(const char *from, const char *to)
+{
+    char *argv[] = {"cp", "-a", (char *)from, (char *)to, NULL};
+    ck_assert_int_eq(fl_test_run(argv, 60000, NULL, NULL), 0);
+}
+
+/* The key bytes (8..39) of a key file as 64 hex digits. */
+static void key_hex(const char *keyfile, char hex[65])
+{
+    size_t n;
+    char *k = fl_test_read_file(keyfile, &n);
+    ck_assert_uint_eq(n, 44);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)k[8 + i]);
+    free(k);
+}
+
+/* GetMedia of stream gives the pushed video back: same packets, and the
+ * known frame bytes in it. */
+static void serves_video(const fl_test_server_t *s, const char *stream, const char *tag)
+{
+    char out[4400];
+    snprintf(out, sizeof out, "%s/out-%s.mkv", g_dir, tag);
+    get_media_earliest(s, stream, out);
+    ck_assert_int_gt(count_in_file(out, FRAME), 0);
+    char *pin = probe(g_mkv), *pout = probe(out);
+    same_packets(pin, pout, 1700000000000LL);
+    free(pin);
+    free(pout);
+}
+
+START_TEST(copied_data_dir_is_unreadable)
+{
+    make_media();
+    ck_assert_int_gt(count_in_file(g_mkv, FRAME), 0);
+    char *data = fl_test_mkdtemp("atrest-data");
+    char *keys = fl_test_mkdtemp("atrest-keys");
+    char keyfile[4200], copy[4200];
+    snprintf(keyfile, sizeof keyfile, "%s/master.key", keys);
+    snprintf(copy, sizeof copy, "%s/copy", keys);
+
+    fl_test_server_t s;
+    char *args[] = {"--master-key-file", keyfile, NULL};
+    fl_test_server_start(&s, data, args);
+    char *log = fl_test_proc_stderr(&s.proc);
+    ck_assert_msg(strstr(log, "master key: file "), "start-up names the key's source: %s", log);
+    free(log);
+    create_stream(&s, "atrest-cam");
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "atrest-cam", g_mkv, 1700000000.0, &acks, &err), 0);
+    ck_assert_int_eq(count_acks(acks, "PERSISTED"), 3);
+    free(acks);
+    free(err);
+    ck_assert_int_eq(fl_test_server_stop(&s, 30000), 0);
+    fl_test_server_free(&s);
+
+    /* the key is not in the data dir; the copy is the data dir alone */
+    char p[8800];
+    snprintf(p, sizeof p, "%s/master.key", data);
+    ck_assert_int_ne(access(p, F_OK), 0);
+    copy_tree(data, copy);
+    ck_assert_int_eq(count_in_tree(copy, FRAME), 0);
+
+    /* without the key (a fresh master.key in the copy), with a wrong key in
+     * the environment: refused in one line */
+    char *e = refuses(copy, NULL, NULL);
+    ck_assert_msg(strstr(e, "is not the key its streams were sealed with"), "%s", e);
+    const char *line = strstr(e, "framelogd: ");
+    ck_assert_msg(line && strstr(line, "is not the key") && strchr(line, '\n') == strrchr(e, '\n'),
+                  "one last line with the reason: %s", e);
+    free(e);
+    setenv("ATREST_WRONG_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+           1);
+    e = refuses(copy, "--master-key-env", "ATREST_WRONG_KEY");
+    ck_assert_msg(strstr(e, "environment variable ATREST_WRONG_KEY is not the key"), "%s", e);
+    free(e);
+    setenv("ATREST_WRONG_KEY", "not-a-key", 1);
+    e = refuses(copy, "--master-key-env", "ATREST_WRONG_KEY");
+    ck_assert_msg(strstr(e, "not a key"), "%s", e);
+    free(e);
+    snprintf(p, sizeof p, "%s/master.key", copy);
+    ck_assert_int_ne(access(p, F_OK), 0); /* the refused start made no key there */
+
+    /* with the key: from the file, from the environment, from a descriptor */
+    fl_test_server_start(&s, copy, args);
+    serves_video(&s, "atrest-cam", "file");
+    fl_test_server_free(&s);
+
+    char hex[65], env[128];
+    key_hex(keyfile, hex);
+    snprintf(env, sizeof env, "ATREST_KEY=%s", hex);
+    char *env_extra[] = {env, NULL};
+    char *eargs[] = {"--master-key-env", "ATREST_KEY", NULL};
+    start_with(&s, copy, eargs, env_extra, NULL);
+    log = fl_test_proc_stderr(&s.proc);
+    ck_assert_msg(strstr(log, "master key: environment variable ATREST_KEY"), "%s", log);
+    free(log);
+    serves_video(&s, "atrest-cam", "env");
+    fl_test_server_free(&s);
+
+    char redir[4500];
+    snprintf(redir, sizeof redir, "3<%s", keyfile);
+    char *fargs[] = {"--master-key-fd", "3", NULL};
+    start_with(&s, copy, fargs, NULL, redir);
+    serves_video(&s, "atrest-cam", "fd");
+    fl_test_server_free(&s);
+
+    fl_test_rmtree(data);
+    fl_test_rmtree(keys);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("server_atrest");
+    TCase *tc = tcase_create("keys");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, copied_data_dir_is_unreadable);
+    suite_add_tcase(s, tc);
+    return fl_test_main(s);
+}
