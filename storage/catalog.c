@@ -4,8 +4,8 @@
  * open epoch, in SQLite.
  *
  * The database is <dir>/catalog.db in WAL mode with synchronous=FULL, so a
- * committed change survives power loss. Every multi-row change is one
- * transaction (fl_catalog_begin/commit). Schema (user_version = 1):
+ * committed change survives power loss. Its files (-wal, -shm too) are 0600. Every multi-row change
+ * is one transaction (fl_catalog_begin/commit). Schema (user_version = 1):
  *
  *   meta(k TEXT PRIMARY KEY, v INTEGER)            -- 'epoch'
  *   master_keys(id TEXT PRIMARY KEY, path TEXT)
@@ -24,11 +24,15 @@
  * folder name can never be taken by a new log. The handle is used under
  * the store's cat_mu only.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/diag.h"
 #include "storage_internal.h"
@@ -81,8 +85,36 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS attrs(log_id INTEGER NOT NULL, k TEXT NOT NULL,"
     " v TEXT NOT NULL, PRIMARY KEY(log_id, k));";
 
+/* The catalog holds stream names, tags and wrapped keys: its files are
+ * 0600. SQLite makes -wal and -shm with the database file's mode, so the
+ * file is made (or narrowed) first; older files are narrowed too. */
+static int narrow_modes(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fl_error("catalog %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) && fchmod(fd, 0600) < 0)
+        rc = -errno;
+    close(fd);
+    static const char *const sfx[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < 2 && rc == 0; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+        if (stat(p, &st) == 0 && (st.st_mode & 077) && chmod(p, 0600) < 0)
+            rc = -errno;
+    }
+    return rc;
+}
+
 int fl_catalog_open(const char *path, fl_catalog_t **out)
 {
+    int nrc = narrow_modes(path);
+    if (nrc < 0)
+        return nrc;
     fl_catalog_t *c = calloc(1, sizeof *c);
     if (!c)
         return FL_ENOMEM;

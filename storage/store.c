@@ -64,8 +64,8 @@ static int check_keys(fl_store_t *s, int add)
             if ((rc = fl_keys_check_make(m->key, m->id, c)) == 0)
                 rc = fl_catalog_mkey_check_set(s->cat, m->id, c, sizeof c);
         } else if (rc == 0 && fl_keys_check_ok(m->key, m->id, c, n) < 0) {
-            fl_error("data dir %s: master key '%s' is not the key its streams were sealed with",
-                     s->dir, m->id);
+            fl_error("data dir %s: master key '%s' is not the key it was sealed with", s->dir,
+                     m->id);
             rc = FL_ECRYPTO;
         } else if (rc == FL_ENOTFOUND) {
             rc = 0;
@@ -88,8 +88,7 @@ static int no_new_key(fl_store_t *s, const char *key_path)
         return 0;
     }
     if (fd == -ENOENT && fl_catalog_mkey_check_get(s->cat, "default", c, sizeof c, &n) == 0) {
-        fl_error("data dir %s: no master key at %s, and its streams were sealed with one", s->dir,
-                 key_path);
+        fl_error("data dir %s: no master key at %s, and it was sealed with one", s->dir, key_path);
         return FL_ECRYPTO;
     }
     return 0;

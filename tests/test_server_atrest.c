@@ -172,7 +172,7 @@ START_TEST(copied_data_dir_is_unreadable)
     /* without the key (a fresh master.key in the copy), with a wrong key in
      * the environment: refused in one line */
     char *e = refuses(copy, NULL, NULL);
-    ck_assert_msg(strstr(e, "is not the key its streams were sealed with"), "%s", e);
+    ck_assert_msg(strstr(e, "is not the key this data dir was sealed with"), "%s", e);
     const char *line = strstr(e, "framelogd: ");
     ck_assert_msg(line && strstr(line, "is not the key") && strchr(line, '\n') == strrchr(e, '\n'),
                   "one last line with the reason: %s", e);
@@ -218,12 +218,83 @@ START_TEST(copied_data_dir_is_unreadable)
 }
 END_TEST
 
+/* Every file under dir is 0600 and every folder 0700 (dir itself aside);
+ * the number of files seen. */
+static int check_modes(const char *dir, int top)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char p[4400];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        ck_assert_int_eq(lstat(p, &st), 0);
+        if (S_ISDIR(st.st_mode)) {
+            ck_assert_msg((st.st_mode & 0777) == 0700, "%s: mode %03o", p, st.st_mode & 0777);
+            n += check_modes(p, 0);
+        } else {
+            ck_assert_msg((st.st_mode & 0777) == 0600, "%s: mode %03o", p, st.st_mode & 0777);
+            n++;
+        }
+    }
+    closedir(d);
+    (void)top;
+    return n;
+}
+
+START_TEST(files_are_private)
+{
+    make_media();
+    umask(022); /* what a service usually runs with */
+    char *data = fl_test_mkdtemp("atrest-modes");
+    char *keys = fl_test_mkdtemp("atrest-modes-key");
+    char keyfile[4200], p[8800];
+    snprintf(keyfile, sizeof keyfile, "%s/master.key", keys);
+    /* a catalog left 0644 by an older framelogd is narrowed */
+    fl_test_server_t s;
+    fl_test_server_start(&s, data, NULL);
+    fl_test_server_free(&s);
+    snprintf(p, sizeof p, "%s/catalog.db", data);
+    ck_assert_int_eq(chmod(p, 0644), 0);
+
+    char *args[] = {"--master-key-file", keyfile, NULL};
+    snprintf(p, sizeof p, "%s/master.key", data);
+    ck_assert_int_eq(rename(p, keyfile), 0); /* the key moves out of the data dir */
+    snprintf(p, sizeof p, "%s/catalog.db", data);
+    fl_test_server_start(&s, data, args);
+    create_stream(&s, "modes-cam");
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "modes-cam", g_mkv, 1700000000.0, &acks, &err), 0);
+    ck_assert_int_eq(count_acks(acks, "PERSISTED"), 3);
+    free(acks);
+    free(err);
+    /* while it runs: catalog.db, -wal, -shm, segments, indexes, keys */
+    const char *must[] = {"catalog.db", "catalog.db-wal", "catalog.db-shm", "server.key", "LOCK"};
+    for (size_t i = 0; i < sizeof must / sizeof *must; i++) {
+        snprintf(p, sizeof p, "%s/%s", data, must[i]);
+        ck_assert_msg(access(p, F_OK) == 0, "%s missing", p);
+    }
+    ck_assert_int_ge(check_modes(data, 1), 7);
+    struct stat st;
+    ck_assert_int_eq(stat(keyfile, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    fl_test_server_free(&s);
+    fl_test_rmtree(data);
+    fl_test_rmtree(keys);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("server_atrest");
     TCase *tc = tcase_create("keys");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, copied_data_dir_is_unreadable);
+    tcase_add_test(tc, files_are_private);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
 }

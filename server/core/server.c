@@ -418,8 +418,8 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     if (rc != 0) {
         if (rc == FL_ECRYPTO)
             failf(err, errlen, rc,
-                  "cannot open the storage in %s: the master key from %s is not the key its "
-                  "streams were sealed with (or is missing)",
+                  "cannot open the storage in %s: the master key from %s is not the key this "
+                  "data dir was sealed with (or is missing)",
                   cfg->data_dir, mk.what);
         else
             failf(err, errlen, rc, "cannot open the storage in %s: %s", cfg->data_dir,
