@@ -4,7 +4,11 @@
  * open epoch, in SQLite.
  *
  * The database is <dir>/catalog.db in WAL mode with synchronous=FULL, so a
- * committed change survives power loss. Its files (-wal, -shm too) are 0600. Every multi-row change
+ * committed change survives power loss. Its files (-wal, -shm too) are 0600.
+ * secure_delete is on (deleted rows are zeroed in their pages), and a log's
+ * delete ends with a TRUNCATE checkpoint (fl_catalog_scrub) twice: after its
+ * wrapped key is zeroed, and after its rows are gone, so neither the key
+ * nor its name, tags and attributes stay in catalog.db-wal. Every multi-row change
  * is one transaction (fl_catalog_begin/commit). Schema (user_version = 1):
  *
  *   meta(k TEXT PRIMARY KEY, v INTEGER)            -- 'epoch'
@@ -143,6 +147,7 @@ int fl_catalog_open(const char *path, fl_catalog_t **out)
         goto fail;
     }
     if ((rc = exec(c, "PRAGMA journal_mode=WAL")) < 0 ||
+        (rc = exec(c, "PRAGMA secure_delete=ON")) < 0 ||
         (rc = exec(c, "PRAGMA synchronous=FULL")) < 0 ||
         (rc = exec(c, "PRAGMA foreign_keys=OFF")) < 0 || (rc = exec(c, "BEGIN")) < 0)
         goto fail;
@@ -344,7 +349,31 @@ int fl_catalog_log_mark_deleting(fl_catalog_t *c, uint64_t id)
     if (rc == 0)
         rc = run(c, "UPDATE logs SET wrapped_key = NULL, deleting = 1 WHERE id = ?", "i",
                  (int64_t)id);
+    /* The WAL still holds the pages as they were, key included: copy the
+     * new ones into the database and cut the WAL to nothing. */
+    if (rc == 0)
+        rc = fl_catalog_scrub(c);
     return rc;
+}
+
+int fl_catalog_scrub(fl_catalog_t *c)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sql_err(c, rc, "wal_checkpoint");
+    rc = sqlite3_step(st);
+    /* a row (busy, log frames, checkpointed): busy = 1 when a reader kept
+     * it from finishing */
+    int busy = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 1;
+    int out = rc == SQLITE_ROW ? 0 : sql_err(c, rc, "wal_checkpoint");
+    sqlite3_finalize(st);
+    if (out == 0 && busy) {
+        fl_warn("catalog: the WAL could not be emptied (a reader held it); the next delete or "
+                "open empties it");
+        out = 0;
+    }
+    return out;
 }
 
 int fl_catalog_log_remove(fl_catalog_t *c, uint64_t id)
@@ -359,7 +388,10 @@ int fl_catalog_log_remove(fl_catalog_t *c, uint64_t id)
         fl_catalog_rollback(c);
         return rc;
     }
-    return fl_catalog_commit(c);
+    rc = fl_catalog_commit(c);
+    /* its name, tags and attributes: zeroed in the pages (secure_delete),
+     * and gone from the WAL */
+    return rc == 0 ? fl_catalog_scrub(c) : rc;
 }
 
 int fl_catalog_logs(fl_catalog_t *c, int (*cb)(void *arg, const fl_cat_log_t *row), void *arg)

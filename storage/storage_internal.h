@@ -334,6 +334,9 @@ typedef struct {
 } fl_cat_shard_t;
 
 int fl_catalog_open(const char *path, fl_catalog_t **out);
+/* Checkpoint the WAL into the database and truncate it to nothing
+ * (deleted rows then survive nowhere: secure_delete zeroes their pages). */
+int fl_catalog_scrub(fl_catalog_t *c);
 /* A master key's key check (keys.c): get into out[cap] (*n: its length;
  * FL_ENOTFOUND without one) or set it. */
 int fl_catalog_mkey_check_get(fl_catalog_t *c, const char *id, uint8_t *out, size_t cap, size_t *n);

@@ -288,6 +288,116 @@ START_TEST(files_are_private)
 }
 END_TEST
 
+/* Occurrences of needle in catalog.db, -wal and -shm of dir. */
+static int count_in_catalog(const char *dir, const char *needle)
+{
+    static const char *const f[] = {"catalog.db", "catalog.db-wal", "catalog.db-shm"};
+    int n = 0;
+    for (size_t i = 0; i < 3; i++) {
+        char p[4400];
+        snprintf(p, sizeof p, "%s/%s", dir, f[i]);
+        if (access(p, F_OK) == 0)
+            n += count_in_file(p, needle);
+    }
+    return n;
+}
+
+START_TEST(delete_is_crypto_erase)
+{
+    make_media();
+    char *data = fl_test_mkdtemp("atrest-erase");
+    char *keys = fl_test_mkdtemp("atrest-erase-key");
+    char keyfile[4200], old[4200], mix[4200], p[8800], q[8800];
+    snprintf(keyfile, sizeof keyfile, "%s/master.key", keys);
+    snprintf(old, sizeof old, "%s/old", keys);
+    snprintf(mix, sizeof mix, "%s/mix", keys);
+    char *args[] = {"--master-key-file", keyfile, NULL};
+    fl_test_server_t s;
+    fl_test_server_start(&s, data, args);
+    char *out = NULL;
+    ck_assert_int_eq(post_json(&s, "/createStream",
+                               "{\"StreamName\":\"erase-me-cam\",\"DataRetentionInHours\":24,"
+                               "\"Tags\":{\"erasetagkey\":\"erasetagvalue\"}}",
+                               &out),
+                     0);
+    ck_assert_msg(strstr(out, "StreamARN"), "%s", out);
+    free(out);
+    create_stream(&s, "keep-cam");
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "erase-me-cam", g_mkv, 1700000000.0, &acks, &err), 0);
+    ck_assert_int_eq(count_acks(acks, "PERSISTED"), 3);
+    free(acks);
+    free(err);
+    ck_assert_int_eq(fl_test_server_stop(&s, 30000), 0);
+    fl_test_server_free(&s);
+    ck_assert_int_gt(count_in_catalog(data, "erase-me-cam"), 0); /* the grep can fail */
+    ck_assert_int_gt(count_in_catalog(data, "erasetagvalue"), 0);
+    copy_tree(data, old); /* segments and catalog before the delete */
+
+    fl_test_server_start(&s, data, args);
+    ck_assert_int_eq(post_json(&s, "/describeStream", "{\"StreamName\":\"erase-me-cam\"}", &out),
+                     0);
+    char *arn = strstr(out, "\"StreamARN\":\"");
+    ck_assert_ptr_nonnull(arn);
+    arn += strlen("\"StreamARN\":\"");
+    *strchr(arn, '"') = 0;
+    char body[1024];
+    snprintf(body, sizeof body, "{\"StreamARN\":\"%s\"}", arn);
+    free(out);
+    ck_assert_int_eq(post_json(&s, "/deleteStream", body, &out), 0);
+    free(out);
+    int gone = 0;
+    for (int i = 0; i < 600 && !gone; i++) {
+        ck_assert_int_eq(
+            post_json(&s, "/describeStream", "{\"StreamName\":\"erase-me-cam\"}", &out), 0);
+        gone = strstr(out, "ResourceNotFoundException") != NULL;
+        free(out);
+        if (!gone)
+            usleep(100000);
+    }
+    ck_assert(gone);
+    /* while the server still runs: nothing of it in the catalog's files */
+    ck_assert_int_eq(count_in_catalog(data, "erase-me-cam"), 0);
+    ck_assert_int_eq(count_in_catalog(data, "erasetagvalue"), 0);
+    ck_assert_int_eq(count_in_catalog(data, "erasetagkey"), 0);
+    ck_assert_int_gt(count_in_catalog(data, "keep-cam"), 0);
+    ck_assert_int_eq(fl_test_server_stop(&s, 30000), 0);
+    fl_test_server_free(&s);
+    ck_assert_int_eq(count_in_catalog(data, "erase-me-cam"), 0);
+
+    /* the segments copied before the delete, with the catalog and key left
+     * after it: the stream is gone, its bytes unreadable */
+    copy_tree(data, mix);
+    snprintf(p, sizeof p, "%s/logs", mix);
+    fl_test_rmtree(strdup(p));
+    snprintf(p, sizeof p, "%s/logs", old);
+    snprintf(q, sizeof q, "%s/logs", mix);
+    copy_tree(p, q);
+    ck_assert_int_eq(count_in_tree(q, FRAME), 0);
+    fl_test_server_start(&s, mix, args);
+    ck_assert_int_eq(post_json(&s, "/describeStream", "{\"StreamName\":\"erase-me-cam\"}", &out),
+                     0);
+    ck_assert_msg(strstr(out, "ResourceNotFoundException"), "%s", out);
+    free(out);
+    ck_assert_int_eq(post_json(&s, "/listStreams", "{}", &out), 0);
+    ck_assert_msg(!strstr(out, "erase-me-cam") && strstr(out, "keep-cam"), "%s", out);
+    free(out);
+    char media[4400];
+    snprintf(media, sizeof media, "%s/erased.mkv", keys);
+    get_media_earliest(&s, "erase-me-cam", media);
+    ck_assert_int_eq(count_in_file(media, FRAME), 0);
+    fl_test_server_free(&s);
+
+    /* the old catalog does hold the key: the copy of before is readable
+     * with it (what the delete took away) */
+    fl_test_server_start(&s, old, args);
+    serves_video(&s, "erase-me-cam", "old");
+    fl_test_server_free(&s);
+    fl_test_rmtree(data);
+    fl_test_rmtree(keys);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("server_atrest");
@@ -295,6 +405,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, copied_data_dir_is_unreadable);
     tcase_add_test(tc, files_are_private);
+    tcase_add_test(tc, delete_is_crypto_erase);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
 }
