@@ -300,6 +300,18 @@ int fl_master_key_read_fd(int fd, uint8_t key[32])
     return rc;
 }
 
+int fl_master_key_load_file(const char *path, int create, uint8_t key[32])
+{
+    const fl_store_io_t *io = fl_store_io_default();
+    if (!create) {
+        int fd = io->open(io->ctx, path, O_RDONLY, 0);
+        if (fd < 0)
+            return fd;
+        io->close(io->ctx, fd);
+    }
+    return fl_keys_load_or_create(io, path, key);
+}
+
 void fl_master_key_wipe(void *p, size_t n)
 {
     OPENSSL_cleanse(p, n);

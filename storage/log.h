@@ -139,6 +139,16 @@ int fl_master_key_parse(const void *buf, size_t n, uint8_t key[32]);
 /* Read a master key (as fl_master_key_parse takes it) from fd to its end,
  * at most 4 KiB, then close fd. */
 int fl_master_key_read_fd(int fd, uint8_t key[32]);
+/* Read the master key file at path (created 0600 when create and it is
+ * missing). */
+int fl_master_key_load_file(const char *path, int create, uint8_t key[32]);
+/* Re-wrap every catalog value sealed by the default master key (each
+ * stream's data key, the key check) from old_key to new_key, in one
+ * transaction, without touching segments; the data dir must not be open
+ * (FL_EBUSY). FL_ECRYPTO: old_key is not the data dir's key. *n_streams:
+ * data keys re-wrapped. */
+int fl_store_rotate_master_key(const char *dir, const uint8_t old_key[32],
+                               const uint8_t new_key[32], size_t *n_streams);
 /* Wipe key material (not optimised away). */
 void fl_master_key_wipe(void *p, size_t n);
 

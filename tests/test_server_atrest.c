@@ -398,6 +398,96 @@ START_TEST(delete_is_crypto_erase)
 }
 END_TEST
 
+/* sha256sum of every segment file under dir/logs, sorted (malloc'd). */
+static char *segment_sums(const char *dir)
+{
+    char cmd[4600];
+    snprintf(cmd, sizeof cmd, "cd '%s/logs' && find . -name '*.seg' -exec sha256sum {} + | sort",
+             dir);
+    char *argv[] = {"sh", "-c", cmd, NULL};
+    char *out = NULL;
+    ck_assert_int_eq(fl_test_run(argv, 60000, &out, NULL), 0);
+    ck_assert_msg(strstr(out, ".seg"), "no segments: %s", out);
+    return out;
+}
+
+START_TEST(rotation_rewraps_keys_only)
+{
+    make_media();
+    char *data = fl_test_mkdtemp("atrest-rot");
+    char *keys = fl_test_mkdtemp("atrest-rot-key");
+    char keyfile[4200];
+    snprintf(keyfile, sizeof keyfile, "%s/new.key", keys);
+    fl_test_server_t s;
+    fl_test_server_start(&s, data, NULL); /* today's default: master.key in the data dir */
+    char *log = fl_test_proc_stderr(&s.proc);
+    ck_assert_msg(strstr(log, "master.key in the data dir (a copy of the data dir can be read"),
+                  "%s", log);
+    free(log);
+    create_stream(&s, "rot-cam");
+    create_stream(&s, "rot-empty");
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(&s, "rot-cam", g_mkv, 1700000000.0, &acks, &err), 0);
+    ck_assert_int_eq(count_acks(acks, "PERSISTED"), 3);
+    free(acks);
+    free(err);
+
+    /* refused while the server runs */
+    char *rot[] = {FL_FRAMELOGD, "rotate-master-key",     "--data-dir",
+                   data,         "--new-master-key-file", keyfile,
+                   NULL};
+    char *out = NULL;
+    err = NULL;
+    ck_assert_int_eq(fl_test_run(rot, 60000, &out, &err), 1);
+    ck_assert_msg(strstr(err, "stop framelogd first"), "%s", err);
+    free(out);
+    free(err);
+    ck_assert_int_eq(fl_test_server_stop(&s, 30000), 0);
+    fl_test_server_free(&s);
+
+    char *before = segment_sums(data);
+    ck_assert_int_eq(fl_test_run(rot, 60000, &out, &err), 0);
+    ck_assert_msg(strstr(out, "2 stream keys re-wrapped"), "%s / %s", out, err);
+    free(out);
+    free(err);
+    char *after = segment_sums(data);
+    ck_assert_str_eq(before, after); /* no video rewritten */
+    free(before);
+    free(after);
+
+    /* the old key (still in the data dir) opens nothing; the new one serves */
+    char *e = refuses(data, NULL, NULL);
+    ck_assert_msg(strstr(e, "is not the key this data dir was sealed with"), "%s", e);
+    free(e);
+    char *args[] = {"--master-key-file", keyfile, NULL};
+    fl_test_server_start(&s, data, args);
+    serves_video(&s, "rot-cam", "rotated");
+    fl_test_server_free(&s);
+
+    /* and once more, from the file to a key in the environment */
+    char hex[65], env[128];
+    memset(hex, 'a', 64);
+    hex[64] = 0;
+    setenv("ATREST_ROT_KEY", hex, 1);
+    char *rot2[] = {
+        FL_FRAMELOGD, "rotate-master-key",    "--data-dir",     data, "--master-key-file",
+        keyfile,      "--new-master-key-env", "ATREST_ROT_KEY", NULL};
+    ck_assert_int_eq(fl_test_run(rot2, 60000, &out, &err), 0);
+    free(out);
+    free(err);
+    e = refuses(data, "--master-key-file", keyfile);
+    free(e);
+    snprintf(env, sizeof env, "ATREST_ROT_KEY=%s", hex);
+    char *env_extra[] = {env, NULL};
+    char *eargs[] = {"--master-key-env", "ATREST_ROT_KEY", NULL};
+    start_with(&s, data, eargs, env_extra, NULL);
+    serves_video(&s, "rot-cam", "rotated2");
+    fl_test_server_free(&s);
+    fl_test_rmtree(data);
+    fl_test_rmtree(keys);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("server_atrest");
@@ -406,6 +496,7 @@ int main(void)
     tcase_add_test(tc, copied_data_dir_is_unreadable);
     tcase_add_test(tc, files_are_private);
     tcase_add_test(tc, delete_is_crypto_erase);
+    tcase_add_test(tc, rotation_rewraps_keys_only);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
 }

@@ -96,3 +96,95 @@ void fl_master_key_src_done(fl_master_key_src_t *src)
     fl_master_key_wipe(src->key, sizeof src->key);
     src->have_key = 0;
 }
+
+/* The key src names, as bytes (a file is read, and created when create). */
+static int src_key(fl_master_key_src_t *src, const char *data_dir, int create, char *err,
+                   size_t errlen)
+{
+    if (src->have_key)
+        return 0;
+    char p[4200];
+    if (src->path[0])
+        snprintf(p, sizeof p, "%s", src->path);
+    else
+        snprintf(p, sizeof p, "%s/master.key", data_dir);
+    int rc = fl_master_key_load_file(p, create, src->key);
+    if (rc < 0)
+        return failf(err, errlen, rc, src->what, fl_strerror(rc));
+    src->have_key = 1;
+    return 0;
+}
+
+int fl_master_key_rotate_main(int argc, char **argv)
+{
+    const char *dir = NULL, *o[3] = {NULL, NULL, NULL}, *n[3] = {NULL, NULL, NULL};
+    static const char *const names[] = {"file", "env", "fd"};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int hit = 0;
+        if (strcmp(a, "--data-dir") == 0 && v) {
+            dir = v;
+            hit = 1;
+        }
+        for (int k = 0; k < 3 && !hit; k++) {
+            char on[64], nn[64];
+            snprintf(on, sizeof on, "--master-key-%s", names[k]);
+            snprintf(nn, sizeof nn, "--new-master-key-%s", names[k]);
+            if (strcmp(a, on) == 0 && v)
+                o[k] = v, hit = 1;
+            else if (strcmp(a, nn) == 0 && v)
+                n[k] = v, hit = 1;
+        }
+        if (!hit) {
+            fprintf(stderr,
+                    "usage: framelogd rotate-master-key --data-dir DIR\n"
+                    "         [--master-key-file F | --master-key-env NAME | --master-key-fd N]"
+                    "   (the current key; default DIR/master.key)\n"
+                    "          --new-master-key-file F | --new-master-key-env NAME |"
+                    " --new-master-key-fd N   (a new file is created 0600)\n");
+            return 2;
+        }
+        i++;
+    }
+    if (!dir || (!n[0] && !n[1] && !n[2])) {
+        fprintf(stderr, "framelogd rotate-master-key: --data-dir and a --new-master-key-* are "
+                        "required (see --help)\n");
+        return 2;
+    }
+    char err[4600];
+    fl_master_key_src_t old_src, new_src;
+    memset(&old_src, 0, sizeof old_src);
+    memset(&new_src, 0, sizeof new_src);
+    int rc = fl_master_key_resolve(o[0], o[1], o[2], dir, &old_src, err, sizeof err);
+    if (rc == 0)
+        rc = src_key(&old_src, dir, 0, err, sizeof err);
+    if (rc == 0) {
+        rc = fl_master_key_resolve(n[0], n[1], n[2], dir, &new_src, err, sizeof err);
+        if (rc == 0 && !new_src.have_key && old_src.path[0] && new_src.path[0] &&
+            strcmp(old_src.path, new_src.path) == 0)
+            rc = failf(err, sizeof err, FL_EINVAL, new_src.what, "is the current key's file");
+        if (rc == 0)
+            rc = src_key(&new_src, dir, 1, err, sizeof err);
+        if (rc == 0 && memcmp(old_src.key, new_src.key, 32) == 0)
+            rc = failf(err, sizeof err, FL_EINVAL, new_src.what, "is the current key");
+    }
+    size_t streams = 0;
+    if (rc == 0) {
+        rc = fl_store_rotate_master_key(dir, old_src.key, new_src.key, &streams);
+        if (rc < 0)
+            snprintf(err, sizeof err, "cannot rotate the master key of %s: %s", dir,
+                     rc == FL_EBUSY     ? "in use by another process (stop framelogd first)"
+                     : rc == FL_ECRYPTO ? "the current key is not the one it was sealed with"
+                                        : fl_strerror(rc));
+    }
+    if (rc == 0)
+        printf("master key of %s rotated: %zu stream keys re-wrapped under %s; start framelogd "
+               "with it from now on (the old key opens nothing)\n",
+               dir, streams, new_src.what);
+    else
+        fprintf(stderr, "framelogd rotate-master-key: %s\n", err);
+    fl_master_key_src_done(&old_src);
+    fl_master_key_src_done(&new_src);
+    return rc == 0 ? 0 : 1;
+}

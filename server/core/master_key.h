@@ -31,6 +31,10 @@ int fl_master_key_resolve(const char *file, const char *env, const char *fd, con
                           fl_master_key_src_t *src, char *err, size_t errlen);
 /* Point the store options at the resolved key. */
 void fl_master_key_apply(const fl_master_key_src_t *src, fl_store_opts_t *so);
+/* `framelogd rotate-master-key --data-dir DIR [--master-key-file|-env|-fd
+ * CURRENT] --new-master-key-file|-env|-fd NEW` (argv[0] is the command's
+ * name): re-wraps every stream's data key, no video rewritten. Exit code. */
+int fl_master_key_rotate_main(int argc, char **argv);
 /* Wipe the key. */
 void fl_master_key_src_done(fl_master_key_src_t *src);
 
