@@ -42,6 +42,14 @@ static const opt_t fl_options[] = {
      "address to listen on (repeatable; port 0 picks a free port)"},
     {"data-dir", OPT_STRING, F(data_dir), "./framelog-data", 0, 0, "DIR",
      "where streams are stored (created if missing)"},
+    {"master-key-file", OPT_STRING, F(master_key_file), NULL, 0, 0, "FILE",
+     "master key file outside the data dir (created 0600 if missing), so a copy of the data dir "
+     "alone is unreadable; default: DIR/master.key"},
+    {"master-key-env", OPT_STRING, F(master_key_env), NULL, 0, 0, "NAME",
+     "read the master key from environment variable NAME (64 hex digits or 44 characters of "
+     "base64; removed from the environment once read)"},
+    {"master-key-fd", OPT_STRING, F(master_key_fd), NULL, 0, 0, "N",
+     "read the master key from descriptor N to its end (hex, base64 or a key file's bytes)"},
     {"tls-cert", OPT_STRING, F(tls_cert), NULL, 0, 0, "FILE",
      "PEM certificate: serve HTTPS/WSS (with --tls-key)"},
     {"tls-key", OPT_STRING, F(tls_key), NULL, 0, 0, "FILE", "PEM private key for --tls-cert"},
@@ -284,6 +292,10 @@ void fl_config_free(fl_config_t *c)
     c->hooks.n = 0;
     c->data_dir = c->tls_cert = c->tls_key = c->region = c->account_id = NULL;
     c->advertised_endpoint = NULL;
+    free(c->master_key_file);
+    free(c->master_key_env);
+    free(c->master_key_fd);
+    c->master_key_file = c->master_key_env = c->master_key_fd = NULL;
 }
 
 int fl_config_parse(fl_config_t *c, int argc, char **argv, void *out_stream, char *err,

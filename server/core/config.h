@@ -31,6 +31,9 @@ typedef struct {
     fl_listen_addr_t listen[FL_CONFIG_MAX_LISTEN];
     int n_listen;
     char *data_dir;
+    char *master_key_file; /* the master key: at most one of these three */
+    char *master_key_env;
+    char *master_key_fd;
     char *tls_cert;
     char *tls_key;
     fl_diag_level_t log_level;
