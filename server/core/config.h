@@ -55,7 +55,7 @@ typedef struct {
     long putmedia_max_bytes_per_s;    /* PutMedia upload rate per stream */
     long putmedia_max_connects_per_s; /* PutMedia connections per stream per second */
     long getmedia_max_readers;        /* open GetMedia readers per stream */
-    fl_config_list_t hooks;    /* --hook PATH.so[,key=value...] (server/hooks/) */
+    fl_config_list_t hooks;           /* --hook PATH.so[,key=value...] (server/hooks/) */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given

@@ -51,7 +51,7 @@ struct fl_server {
     int tick_timer_on;
     uint64_t lag_due_ns;
     void *foreign_loops[1];
-    fl_limits_t *limits; /* limits.h: caps per address, memory budget, counters */
+    fl_limits_t *limits;            /* limits.h: caps per address, memory budget, counters */
     fl_datarec_observers_t datarec; /* datarec.h: set at start, read-only after */
 };
 
