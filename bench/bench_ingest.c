@@ -2,7 +2,7 @@
  * bench/bench_ingest.c — PutMedia ingest under many producers, against the
  * real framelogd on loopback, beside the raw disk measured in the same run.
  *
- *   bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t]
+ *   bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-x SERVER-FLAG]...
  *
  * For each N (default 1,100,1000): starts framelogd (the build's) on a free
  * loopback port with a fresh data dir under DIR (default /var/tmp), creates
@@ -32,6 +32,8 @@
  * frame carries the time it was due, the latencies show it. The server's
  * acks come back as text frames, parsed (7/16/64-bit lengths, split across
  * reads or several per read; a ping gets its pong, a close its echo).
+ * -x passes one more flag to framelogd (repeatable; bench_hooks runs this
+ * bench with --hook flags).
  * Environment: FL_BENCH_FRAMELOGD runs another server binary, FL_BENCH_WRAP
  * a command in front of it (e.g. "valgrind --tool=callgrind").
  *
@@ -151,6 +153,9 @@ typedef struct {
 } bench_t;
 
 static bench_t B;
+/* -x flags, after --max-connections N */
+static const char *server_flags[40] = {"--max-connections", "100000", NULL};
+static int n_server_flags = 2;
 
 static int64_t mono(void)
 {
@@ -1036,15 +1041,19 @@ static double run(int n, double secs, const char *base, double raw_mbps, double 
     char dir[640];
     snprintf(dir, sizeof dir, "%s/ingest-%d%s", base, n, tls ? "-tls" : "");
     int port = 0;
-    const char *const flags[] = {"--max-connections",
-                                 "100000",
-                                 "--max-connections-per-address",
-                                 "100000",
-                                 tls ? "--tls-cert" : NULL,
-                                 tls ? tls[0] : NULL,
-                                 "--tls-key",
-                                 tls ? tls[1] : NULL,
-                                 NULL};
+    const char *flags[48];
+    int nf = 0;
+    flags[nf++] = "--max-connections-per-address";
+    flags[nf++] = "100000";
+    if (tls) {
+        flags[nf++] = "--tls-cert";
+        flags[nf++] = tls[0];
+        flags[nf++] = "--tls-key";
+        flags[nf++] = tls[1];
+    }
+    for (int i = 0; i < n_server_flags; i++) /* --max-connections 100000, then -x flags */
+        flags[nf++] = server_flags[i];
+    flags[nf] = NULL;
     pid_t pid = fl_bench_start_framelogd(FL_FRAMELOGD, dir, flags, &port);
     for (int i = 0; i < n; i++) {
         char body[128];
@@ -1211,8 +1220,11 @@ int main(int argc, char **argv)
             secs = atof(argv[i + 1]);
         else if (strcmp(argv[i], "-d") == 0)
             base = argv[i + 1];
+        else if (strcmp(argv[i], "-x") == 0 && n_server_flags < 38)
+            server_flags[n_server_flags++] = argv[i + 1];
         else {
-            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t]\n");
+            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-x "
+                            "SERVER-FLAG]...\n");
             return 2;
         }
     }

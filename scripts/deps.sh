@@ -17,7 +17,7 @@ BUILD_PKGS="build-essential cmake pkg-config git libssl-dev
 libwebsockets-dev libmbedtls-dev libsrtp2-dev
 libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
 libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
-libsqlite3-dev check libuv1-dev"
+libsqlite3-dev check libuv1-dev libcurl4-openssl-dev"
 
 TEST_PKGS="clang clang-format libclang-rt-14-dev curl ffmpeg
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good

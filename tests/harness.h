@@ -60,6 +60,10 @@ typedef struct {
  * one) and extra flags (NULL-terminated, may be NULL); wait until it logs
  * where it listens. Returns 0, or fails the current test. */
 int fl_test_server_start(fl_test_server_t *s, const char *data_dir, char *const extra_args[]);
+/* framelogd with these extra flags (NULL-terminated) refuses to start:
+ * it exits 1, never listens, and its stderr holds message. Fails the
+ * current test otherwise. */
+void fl_test_server_refused(char *const extra_args[], const char *message);
 /* SIGTERM, wait up to timeout_ms; returns the wait status or -1 on timeout. */
 int fl_test_server_stop(fl_test_server_t *s, int timeout_ms);
 /* Kill -9 and reap. */

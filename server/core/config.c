@@ -16,7 +16,15 @@
 #include "common/error.h"
 #include "storage/log.h"
 
-typedef enum { OPT_LISTEN, OPT_STRING, OPT_LOGLEVEL, OPT_LONG, OPT_HELP, OPT_VERSION } opt_type_t;
+typedef enum {
+    OPT_LISTEN,
+    OPT_STRING,
+    OPT_LIST,
+    OPT_LOGLEVEL,
+    OPT_LONG,
+    OPT_HELP,
+    OPT_VERSION
+} opt_type_t;
 
 typedef struct {
     const char *name;
@@ -34,6 +42,14 @@ static const opt_t fl_options[] = {
      "address to listen on (repeatable; port 0 picks a free port)"},
     {"data-dir", OPT_STRING, F(data_dir), "./framelog-data", 0, 0, "DIR",
      "where streams are stored (created if missing)"},
+    {"master-key-file", OPT_STRING, F(master_key_file), NULL, 0, 0, "FILE",
+     "master key file outside the data dir (created 0600 if missing), so a copy of the data dir "
+     "alone is unreadable; default: DIR/master.key"},
+    {"master-key-env", OPT_STRING, F(master_key_env), NULL, 0, 0, "NAME",
+     "read the master key from environment variable NAME (64 hex digits or 44 characters of "
+     "base64; removed from the environment once read)"},
+    {"master-key-fd", OPT_STRING, F(master_key_fd), NULL, 0, 0, "N",
+     "read the master key from descriptor N to its end (hex, base64 or a key file's bytes)"},
     {"tls-cert", OPT_STRING, F(tls_cert), NULL, 0, 0, "FILE",
      "PEM certificate: serve HTTPS/WSS (with --tls-key)"},
     {"tls-key", OPT_STRING, F(tls_key), NULL, 0, 0, "FILE", "PEM private key for --tls-cert"},
@@ -76,6 +92,8 @@ static const opt_t fl_options[] = {
     {"records-throttle", OPT_LONG, F(records_throttle), "1", 0, 1, "0|1",
      "data streams: 1 applies Kinesis' per-shard rates (1 MiB/s and 1,000 records/s in, 5 "
      "GetRecords/s and 2 MiB/s out); 0 turns them off for a single-tenant box"},
+    {"hook", OPT_LIST, F(hooks), NULL, 0, 0, "PATH.so[,KEY=VALUE...]",
+     "load an analytics hook (repeatable; docs/hooks.md)"},
     {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},
     {"version", OPT_VERSION, 0, NULL, 0, 0, NULL, "print the version and exit"},
 };
@@ -223,6 +241,17 @@ static int apply(fl_config_t *c, const opt_t *o, const char *val, int *listen_se
         *field = dup;
         return 0;
     }
+    case OPT_LIST: {
+        fl_config_list_t *field = (fl_config_list_t *)(base + o->field);
+        if (!*val)
+            return failf(err, errlen, "--%s: empty value", o->name);
+        if (field->n >= FL_CONFIG_MAX_LIST)
+            return failf(err, errlen, "--%s: at most %d", o->name, FL_CONFIG_MAX_LIST);
+        if (!(field->v[field->n] = strdup(val)))
+            return failf(err, errlen, "out of memory");
+        field->n++;
+        return 0;
+    }
     case OPT_LOGLEVEL: {
         fl_diag_level_t *field = (fl_diag_level_t *)(base + o->field);
         if (fl_diag_level_parse(val, field) != 0)
@@ -258,8 +287,15 @@ void fl_config_free(fl_config_t *c)
     free(c->region);
     free(c->account_id);
     free(c->advertised_endpoint);
+    for (int i = 0; i < c->hooks.n; i++)
+        free(c->hooks.v[i]);
+    c->hooks.n = 0;
     c->data_dir = c->tls_cert = c->tls_key = c->region = c->account_id = NULL;
     c->advertised_endpoint = NULL;
+    free(c->master_key_file);
+    free(c->master_key_env);
+    free(c->master_key_fd);
+    c->master_key_file = c->master_key_env = c->master_key_fd = NULL;
 }
 
 int fl_config_parse(fl_config_t *c, int argc, char **argv, void *out_stream, char *err,
@@ -368,4 +404,6 @@ void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
                   c->header_timeout_s, c->idle_timeout_s, c->max_connections_per_address,
                   c->max_fragment_memory, c->putmedia_max_connection_s, c->putmedia_max_bytes_per_s,
                   c->putmedia_max_connects_per_s, c->getmedia_max_readers);
+    for (int i = 0; i < c->hooks.n; i++)
+        fl_buf_printf(out, " hook=%s", c->hooks.v[i]);
 }

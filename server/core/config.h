@@ -14,6 +14,13 @@
 #include "common/diag.h"
 
 #define FL_CONFIG_MAX_LISTEN 16
+#define FL_CONFIG_MAX_LIST   16 /* values of a repeatable string option (--hook) */
+
+/* A repeatable string option's values, in the order given. */
+typedef struct {
+    char *v[FL_CONFIG_MAX_LIST];
+    int n;
+} fl_config_list_t;
 
 typedef struct {
     char host[256]; /* IPv4/IPv6 literal or name; brackets stripped */
@@ -24,6 +31,9 @@ typedef struct {
     fl_listen_addr_t listen[FL_CONFIG_MAX_LISTEN];
     int n_listen;
     char *data_dir;
+    char *master_key_file; /* the master key: at most one of these three */
+    char *master_key_env;
+    char *master_key_fd;
     char *tls_cert;
     char *tls_key;
     fl_diag_level_t log_level;
@@ -45,6 +55,7 @@ typedef struct {
     long putmedia_max_bytes_per_s;    /* PutMedia upload rate per stream */
     long putmedia_max_connects_per_s; /* PutMedia connections per stream per second */
     long getmedia_max_readers;        /* open GetMedia readers per stream */
+    fl_config_list_t hooks;           /* --hook PATH.so[,key=value...] (server/hooks/) */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given

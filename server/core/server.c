@@ -37,6 +37,7 @@
 #include "common/diag.h"
 #include "common/error.h"
 #include "server/core/listen.h"
+#include "server/core/master_key.h"
 #include "server/core/server_internal.h"
 #include "server/core/tls.h"
 #include "server/core/token.h"
@@ -459,14 +460,33 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     if ((rc = fl_token_key_load(cfg->data_dir, s->token_key, err, errlen)) != 0)
         goto fail;
 
+    fl_master_key_src_t mk;
+    if ((rc = fl_master_key_resolve(cfg->master_key_file, cfg->master_key_env, cfg->master_key_fd,
+                                    cfg->data_dir, &mk, err, errlen)) != 0)
+        goto fail;
     fl_store_opts_t so;
     memset(&so, 0, sizeof so);
     so.dir = cfg->data_dir;
-    if ((rc = fl_store_open(&so, &s->store)) != 0) {
-        failf(err, errlen, rc, "cannot open the storage in %s: %s", cfg->data_dir,
-              rc == FL_EBUSY ? "another framelogd uses it" : fl_strerror(rc));
+    fl_master_key_apply(&mk, &so);
+    rc = fl_store_open(&so, &s->store);
+    fl_master_key_src_done(&mk);
+    if (rc != 0) {
+        if (rc == FL_ECRYPTO)
+            failf(err, errlen, rc,
+                  "cannot open the storage in %s: the master key from %s is not the key this "
+                  "data dir was sealed with (or is missing)",
+                  cfg->data_dir, mk.what);
+        else
+            failf(err, errlen, rc, "cannot open the storage in %s: %s", cfg->data_dir,
+                  rc == FL_EBUSY ? "another framelogd uses it" : fl_strerror(rc));
         goto fail;
     }
+    if (mk.in_data_dir)
+        fl_info("master key: %s (a copy of the data dir can be read; keep the key elsewhere "
+                "with --master-key-file, --master-key-env or --master-key-fd)",
+                mk.what);
+    else
+        fl_info("master key: %s", mk.what);
 
     lws_set_log_level(LLL_ERR | LLL_WARN | (cfg->log_level == FL_DIAG_DEBUG ? LLL_NOTICE : 0),
                       lws_log_emit);

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "server/core/config.h"
+#include "server/core/datarec.h"
 #include "server/core/http.h"
 #include "server/core/limits.h"
 #include "server/core/metrics.h"
@@ -50,7 +51,8 @@ struct fl_server {
     int tick_timer_on;
     uint64_t lag_due_ns;
     void *foreign_loops[1];
-    fl_limits_t *limits; /* limits.h: caps per address, memory budget, counters */
+    fl_limits_t *limits;            /* limits.h: caps per address, memory budget, counters */
+    fl_datarec_observers_t datarec; /* datarec.h: set at start, read-only after */
 };
 
 /* Leave the event loop (loop thread only; after stop is set). */

@@ -768,8 +768,10 @@ static void pm_close(putmedia_t *pm)
     sink_release(pm->sink);
     fl_kvs_rates_release(pm->rate);
     fl_ingest_free(pm->ingest);
-    if (pm->ref.hub->producer == pm)
+    if (pm->ref.hub->producer == pm) {
         pm->ref.hub->producer = NULL;
+        fl_live_session_end(pm->ref.hub->live);
+    }
     fl_stream_put(&pm->ref);
     fl_buf_free(&pm->out);
     fl_buf_free(&pm->held);

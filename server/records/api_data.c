@@ -27,6 +27,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "server/core/datarec.h"
 #include "server/core/token.h"
 #include "server/records/records.h"
 
@@ -306,25 +307,24 @@ static void put(fl_http_req_t *r, int many)
         o->job = j;
         o->shard = p[i].shard;
         o->data_len = p[i].data.n;
-        fl_log_record_t rec;
-        memset(&rec, 0, sizeof rec);
         /* no producer time in the API: the arrival is the record's time on
-         * the timeline it shares with video fragments */
-        rec.producer_ts_ns = now_ns;
-        rec.key = fl_slice_str(p[i].key);
-        rec.payload = fl_buf_slice(&p[i].data);
+         * the timeline it shares with video fragments; observers (hooks)
+         * hear of it (fl_datarec_append) */
         if (fl_rec_throttle_put(st.rs, st.info.id, o->shard, o->data_len) != 0) {
             o->status = THROTTLED; /* over the shard's rate: this record alone */
             continue;
         }
-        o->status = fl_log_append(st.log, o->shard, &rec, &o->base, &o->seq);
+        o->status = fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, fl_slice_str(p[i].key),
+                                      fl_buf_slice(&p[i].data), now_ns, &o->base, &o->seq);
         /* a reshard on a worker closed the shard since it was looked up:
          * the key's shard is one of the children now */
         for (int again = 0; o->status == FL_ECLOSED && again < RESHARD_RETRIES; again++) {
             if (shard_of(st.log, &p[i]) != 0)
                 break;
             o->shard = p[i].shard;
-            o->status = fl_log_append(st.log, o->shard, &rec, &o->base, &o->seq);
+            o->status =
+                fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, fl_slice_str(p[i].key),
+                                  fl_buf_slice(&p[i].data), now_ns, &o->base, &o->seq);
         }
         if (!o->status)
             j->pending++;

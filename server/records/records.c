@@ -15,6 +15,7 @@
 #include "common/awstime.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "server/core/datarec.h"
 
 /* What differs between the API's JSON 1.1 and CBOR forms (common/cbor.h):
  * the blob and timestamp members of its shapes (reference/kds-shapes.md). */
@@ -159,7 +160,7 @@ const fl_module_t fl_records_module = {
 
 void fl_rec_log_name(const char *name, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "d/%s", name);
+    fl_datarec_log_name(name, buf, cap);
 }
 
 void fl_rec_arn(const fl_records_t *rs, const char *name, char *buf, size_t cap)

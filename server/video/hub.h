@@ -50,6 +50,11 @@ typedef struct fl_hub_entry {
 } fl_hub_entry_t;
 
 int fl_hub_new(fl_hub_t **out);
+/* Add an observer of every live tail (live.h), at start, before any tail
+ * exists (a module's init). FL_ELIMIT past FL_LIVE_MAX_OBSERVERS. */
+int fl_hub_observe(fl_hub_t *h, const fl_live_observer_t *obs, void *data);
+/* Remove it (its module stops; tails still open stop calling it). */
+void fl_hub_unobserve(fl_hub_t *h, const fl_live_observer_t *obs, void *data);
 void fl_hub_free(fl_hub_t *h);
 /* The entry for name, created if need be; users++. NULL when out of
  * memory. */

@@ -293,7 +293,9 @@ static int on_frame(fl_ingest_t *in, const fl_mkv_frame_t *f)
      * takes, so a fragment within the limit is never refused there */
     if (b->n + f->data.n + 32 > in->o.max_fragment_bytes)
         return fail(in, FL_ACK_ERR_TOO_LARGE, "fragment larger than the limit");
-    if (fl_mkv_write_simple_block(b, f->track, rel, f->keyframe, f->data) != 0 || b->err)
+    /* through the record, so that a pinned one keeps the frames it lent */
+    if (fl_recbuf_grow(in->rec, f->data.n + 32) != 0 ||
+        fl_mkv_write_simple_block(b, f->track, rel, f->keyframe, f->data) != 0 || b->err)
         return fail(in, FL_ACK_ERR_INTERNAL, "out of memory");
     in->n_frames++;
     /* what the record's allocation grew by comes out of the shared budget

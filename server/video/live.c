@@ -11,6 +11,7 @@
  */
 #include "server/video/live.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,7 +70,19 @@ struct fl_live {
     int have_durable;
     fl_live_reader_t *readers;
     size_t n_readers;
+    /* observers (live.h) and what they are told of the stream */
+    const fl_live_observers_t *obs;
+    char name[256];
+    uint64_t log_id;
+    int session_open; /* a session began and its end was not told yet */
 };
+
+/* How many observers the tail has (loops below call each one's callback
+ * when it has one). */
+static int n_obs(const fl_live_t *l)
+{
+    return l->obs ? l->obs->n : 0;
+}
 
 static void frag_free(frag_t *f)
 {
@@ -152,6 +165,7 @@ int fl_live_new(const fl_live_opts_t *opts, fl_live_t **out)
     if (!l)
         return FL_ENOMEM;
     l->max_bytes = opts && opts->max_bytes ? opts->max_bytes : (size_t)64 << 20;
+    l->obs = opts ? opts->observers : NULL;
     fl_buf_init(&l->tracks, 1 << 20);
     *out = l;
     return 0;
@@ -161,6 +175,7 @@ void fl_live_free(fl_live_t *l)
 {
     if (!l)
         return;
+    fl_live_session_end(l);
     /* readers must leave before; cut them loose so they do */
     for (fl_live_reader_t *r = l->readers; r; r = r->next) {
         if (r->frag)
@@ -181,11 +196,34 @@ void fl_live_free(fl_live_t *l)
     free(l);
 }
 
+void fl_live_identify(fl_live_t *l, const char *name, uint64_t log_id)
+{
+    snprintf(l->name, sizeof l->name, "%s", name);
+    l->log_id = log_id;
+}
+
 int fl_live_session(fl_live_t *l, fl_slice_t tracks)
 {
+    fl_live_session_end(l);
     fl_buf_reset(&l->tracks);
     fl_buf_append(&l->tracks, tracks.p, tracks.n);
-    return l->tracks.err;
+    if (l->tracks.err)
+        return l->tracks.err;
+    l->session_open = 1;
+    for (int i = 0; i < n_obs(l); i++)
+        if (l->obs->obs[i]->session)
+            l->obs->obs[i]->session(l->obs->data[i], l->name, l->log_id, tracks);
+    return 0;
+}
+
+void fl_live_session_end(fl_live_t *l)
+{
+    if (!l->session_open)
+        return;
+    l->session_open = 0;
+    for (int i = 0; i < n_obs(l); i++)
+        if (l->obs->obs[i]->session_end)
+            l->obs->obs[i]->session_end(l->obs->data[i], l->name);
 }
 
 static int begin(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t server_ns,
@@ -283,6 +321,12 @@ int fl_live_frame(fl_live_t *l, uint64_t track, int64_t pts_ms, int64_t duration
     fr->off = off;
     fr->len = bytes.n;
     l->bytes += bytes.n;
+    for (int i = 0; i < n_obs(l); i++)
+        if (l->obs->obs[i]->frame)
+            l->obs->obs[i]->frame(l->obs->data[i], l->name, l->log_id, f->seq, f->producer_ms,
+                                  f->server_ns, track, pts_ms, duration_ms, keyframe,
+                                  f->shared ? fl_slice(b->p + off, bytes.n) : bytes,
+                                  f->shared ? f->buf : NULL);
     enforce_budget(l);
     wake_all(l);
     return 0;
@@ -309,9 +353,18 @@ void fl_live_lost(fl_live_t *l, uint64_t seq)
 
 void fl_live_durable(fl_live_t *l, uint64_t seq)
 {
-    for (frag_t *f = l->head; f; f = f->next)
-        if (f->seq == seq && f->state != FRAG_DROPPED)
+    for (frag_t *f = l->head; f; f = f->next) {
+        if (f->seq == seq && f->state != FRAG_DROPPED) {
+            if (!f->durable) {
+                for (int i = 0; i < n_obs(l); i++)
+                    if (l->obs->obs[i]->durable)
+                        l->obs->obs[i]->durable(l->obs->data[i], l->name, l->log_id, f->seq,
+                                                f->producer_ms, f->server_ns, (uint64_t)f->bytes,
+                                                (uint32_t)f->n_frames);
+            }
             f->durable = 1;
+        }
+    }
     if (!l->have_durable || seq > l->durable_max) {
         l->durable_max = seq;
         l->have_durable = 1;
