@@ -21,9 +21,7 @@
 struct fl_akeys {
     sqlite3 *db;
     uint8_t master[32];
-    sqlite3_stmt *dv; /* PRAGMA data_version */
-    int64_t last_dv;  /* -1: never read */
-    int64_t last_ver; /* the counter at last_dv */
+    sqlite3_stmt *dv; /* SELECT of the change counter, kept prepared */
 };
 
 static const char akeys_schema[] =
@@ -110,21 +108,26 @@ int fl_akeys_open_secret(const uint8_t master[32], const char *id, const uint8_t
     return rc;
 }
 
-static int open_db(const char *dir, const uint8_t master[32], fl_akeys_t **out)
+static int open_db(const char *dir, const uint8_t master[32], int make_catalog, fl_akeys_t **out)
 {
     char path[4096];
+    int rc;
     snprintf(path, sizeof path, "%s/catalog.db", dir);
-    /* the store's schema and version checks first (a catalog made now) */
-    fl_catalog_t *cat = NULL;
-    int rc = fl_catalog_open(path, &cat);
-    if (rc < 0)
-        return rc;
-    fl_catalog_close(cat);
+    /* The command line: the store's schema and version checks first (a
+     * catalog made now). Never in a process whose store has the catalog
+     * open: fl_catalog_open opens and closes the file itself, and closing
+     * any descriptor of it drops the process's POSIX locks on it, so
+     * another process would take the WAL away from under the store. */
+    if (make_catalog) {
+        fl_catalog_t *cat = NULL;
+        if ((rc = fl_catalog_open(path, &cat)) < 0)
+            return rc;
+        fl_catalog_close(cat);
+    }
     fl_akeys_t *a = calloc(1, sizeof *a);
     if (!a)
         return FL_ENOMEM;
     memcpy(a->master, master, 32);
-    a->last_dv = -1;
     rc = sqlite3_open_v2(path, &a->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         rc = db_err(a->db, rc, path);
@@ -139,9 +142,9 @@ static int open_db(const char *dir, const uint8_t master[32], fl_akeys_t **out)
     }
     if ((rc = exec(a->db, "COMMIT")) < 0)
         goto fail;
-    rc = sqlite3_prepare_v2(a->db, "PRAGMA data_version", -1, &a->dv, NULL);
+    rc = sqlite3_prepare_v2(a->db, "SELECT v FROM meta WHERE k = 'access_keys'", -1, &a->dv, NULL);
     if (rc != SQLITE_OK) {
-        rc = db_err(a->db, rc, "data_version");
+        rc = db_err(a->db, rc, "version");
         goto fail;
     }
     *out = a;
@@ -162,7 +165,7 @@ int fl_akeys_open(const char *dir, const char *master_key_path, fl_akeys_t **out
     uint8_t k[32];
     if ((rc = fl_keys_load_or_create(io, master_key_path ? master_key_path : kp, k)) < 0)
         return rc;
-    rc = open_db(dir, k, out);
+    rc = open_db(dir, k, 1, out);
     OPENSSL_cleanse(k, sizeof k);
     return rc;
 }
@@ -177,7 +180,7 @@ int fl_akeys_open_store(fl_store_t *s, fl_akeys_t **out)
     pthread_mutex_unlock(&s->cat_mu);
     if (!m)
         return FL_ENOTFOUND;
-    int rc = open_db(s->dir, k, out);
+    int rc = open_db(s->dir, k, 0, out);
     OPENSSL_cleanse(k, sizeof k);
     return rc;
 }
@@ -355,25 +358,14 @@ int fl_akeys_set_policy(fl_akeys_t *a, const char *id, const char *policy)
 
 int fl_akeys_version(fl_akeys_t *a, int64_t *out)
 {
+    /* the counter itself, every time: SQLite's data_version missed commits
+     * made after another connection's wal_checkpoint(TRUNCATE) (the
+     * catalog scrubs its WAL at open and after deletes) */
     int s = sqlite3_step(a->dv);
-    int64_t dv = s == SQLITE_ROW ? sqlite3_column_int64(a->dv, 0) : -2;
+    int64_t v = s == SQLITE_ROW ? sqlite3_column_int64(a->dv, 0) : 0;
     sqlite3_reset(a->dv);
-    if (s != SQLITE_ROW)
-        return db_err(a->db, s, "data_version");
-    if (dv == a->last_dv) {
-        *out = a->last_ver;
-        return 0;
-    }
-    sqlite3_stmt *st = NULL;
-    s = sqlite3_prepare_v2(a->db, "SELECT v FROM meta WHERE k = 'access_keys'", -1, &st, NULL);
-    if (s == SQLITE_OK)
-        s = sqlite3_step(st);
-    int64_t v = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
     if (s != SQLITE_ROW && s != SQLITE_DONE)
         return db_err(a->db, s, "version");
-    a->last_dv = dv;
-    a->last_ver = v;
     *out = v;
     return 0;
 }

@@ -16,8 +16,7 @@
  * store's: the `framelogd keys` commands write while the server runs (the
  * store's LOCK is not taken), and the server reads. Every change bumps a
  * counter in the catalog in the same transaction, so a reader learns of a
- * change with one cheap call (fl_akeys_version: SQLite's data_version
- * first, the counter only when another connection has committed).
+ * change with one cheap call (fl_akeys_version: one prepared SELECT).
  *
  * Table (in catalog.db, created on first use):
  *   access_keys(id TEXT PRIMARY KEY, user TEXT, active INTEGER,
@@ -83,7 +82,7 @@ void fl_akeys_list_free(fl_akey_t *v, size_t n);
 int fl_akeys_set_active(fl_akeys_t *a, const char *id, int active);
 /* Replace a key's policy (NULL: none); FL_ENOTFOUND without it. */
 int fl_akeys_set_policy(fl_akeys_t *a, const char *id, const char *policy);
-/* The change counter (cheap when nothing changed since the last call). */
+/* The change counter (one prepared SELECT of one row). */
 int fl_akeys_version(fl_akeys_t *a, int64_t *out);
 
 /* The one place an access key's secret is sealed and opened by a master
