@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/diag.h"
+#include "server/auth/auth.h"
 #include "server/core/config.h"
 #include "server/core/master_key.h"
 #include "server/core/server.h"
@@ -16,6 +17,8 @@
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "keys") == 0)
+        return fl_auth_keys_main(argc - 1, argv + 1);
     fl_config_t cfg;
     char err[1024];
     if (argc > 1 && strcmp(argv[1], "rotate-master-key") == 0)

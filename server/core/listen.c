@@ -24,15 +24,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/core/module.h"
 #include "server/core/server_internal.h"
 #include "server/core/tls.h"
 
 int fl_server_has_access_keys(const fl_server_t *s)
 {
-    /* access keys are server/auth's (issue 16, SigV4 verification): until
-     * they exist, a server has none */
-    (void)s;
-    return 0;
+    /* access keys are server/auth's: a server has them when its access
+     * check refuses a request that carries none (the modules are inited) */
+    fl_principal_t anon;
+    const char *why = NULL;
+    memset(&anon, 0, sizeof anon);
+    return fl_server_access(s, &anon, "*", "*", &why) != 0;
 }
 
 void fl_limits_info(const fl_config_t *cfg, struct lws_context_creation_info *info)

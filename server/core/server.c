@@ -163,6 +163,20 @@ int fl_server_access(const struct fl_server *s, const fl_principal_t *who, const
     return 0;
 }
 
+int fl_server_authenticate(const struct fl_server *s, const fl_auth_req_t *req, fl_principal_t *who,
+                           fl_api_error_t *err)
+{
+    for (int i = 0; i < s->n_modules; i++)
+        if (s->modules[i]->authenticate)
+            return s->modules[i]->authenticate(s->states[i], req, who, err);
+    /* no module proves identities: the Authorization header, unverified */
+    fl_sigv4_canon_auth_t auth;
+    const char *why = NULL;
+    if (fl_http_principal(req->wsi, who, &auth, &why) != 0)
+        return fl_api_error(err, 400, "IncompleteSignatureException", "%s", why);
+    return 0;
+}
+
 const fl_config_t *fl_server_config(const fl_server_t *s)
 {
     return s->cfg;
@@ -362,6 +376,20 @@ static int check_security(const struct fl_server *s, char *err, size_t errlen)
                          "refusing to listen on %s: a non-loopback listener needs TLS "
                          "(--tls-cert and --tls-key)",
                          a);
+    }
+    return 0;
+}
+
+/* After the modules' init (server/auth knows the keys): a non-loopback
+ * listener needs access keys too. */
+static int check_keys(const struct fl_server *s, char *err, size_t errlen)
+{
+    const fl_config_t *cfg = s->cfg;
+    for (int i = 0; i < cfg->n_listen; i++) {
+        if (fl_config_host_is_loopback(cfg->listen[i].host))
+            continue;
+        char a[300];
+        format_addr(cfg->listen[i].host, cfg->listen[i].port, a, sizeof a);
         if (!fl_server_has_access_keys(s))
             return failf(err, errlen, FL_EINVAL,
                          "refusing to listen on %s: a non-loopback listener needs access keys "
@@ -587,6 +615,8 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
         if (m->init && (rc = m->init(s, &s->states[s->n_inited], err, errlen)) != 0)
             goto fail;
     }
+    if ((rc = check_keys(s, err, errlen)) != 0)
+        goto fail;
     *out = s;
     return 0;
 
@@ -604,9 +634,13 @@ int fl_server_run(fl_server_t *s)
     if (!b.err)
         fl_info("%s", (char *)b.p);
     fl_buf_free(&b);
-    fl_info("framelogd %s: running open (bound to loopback only, no access keys): for local "
-            "development",
-            FL_VERSION);
+    /* open while no module refuses a request without keys (listen.c) */
+    if (!fl_server_has_access_keys(s))
+        fl_info("framelogd %s: running open (bound to loopback only, no access keys): for local "
+                "development",
+                FL_VERSION);
+    else
+        fl_info("framelogd %s: access keys in use: every request must be signed", FL_VERSION);
     const char *scheme = s->cfg->tls_cert ? "https" : "http";
     for (int i = 0; i < s->n_vhosts; i++) {
         char a[300];
