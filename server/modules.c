@@ -6,6 +6,7 @@
  */
 #include "server/modules.h"
 
+#include "server/console/console.h"
 #include "server/kvs/kvs.h"
 #include "server/playback/playback.h"
 #include "server/records/records.h"
@@ -17,5 +18,6 @@ const fl_module_t *const fl_modules[] = {
     &fl_kvs_module,      /* the Kinesis Video APIs */
     &fl_playback_module, /* HLS sessions */
     &fl_records_module,  /* the Kinesis Data Streams API */
+    &fl_console_module,  /* the web console at /console/ */
     NULL,
 };

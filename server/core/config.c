@@ -53,6 +53,8 @@ static const opt_t fl_options[] = {
     {"advertised-endpoint", OPT_STRING, F(advertised_endpoint), NULL, 0, 0, "URL",
      "GetDataEndpoint answers this scheme://host[:port] instead of the address a request came "
      "in on (behind a proxy or NAT)"},
+    {"console-dir", OPT_STRING, F(console_dir), NULL, 0, 0, "DIR",
+     "the web console's files (default: the installed copy, else the source tree's)"},
     {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},
     {"version", OPT_VERSION, 0, NULL, 0, 0, NULL, "print the version and exit"},
 };
@@ -235,6 +237,8 @@ void fl_config_free(fl_config_t *c)
     free(c->region);
     free(c->account_id);
     free(c->advertised_endpoint);
+    free(c->console_dir);
+    c->console_dir = NULL;
     c->data_dir = c->tls_cert = c->tls_key = c->region = c->account_id = NULL;
     c->advertised_endpoint = NULL;
 }
@@ -337,4 +341,5 @@ void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
                   fl_diag_level_name(c->log_level), c->max_body_bytes, c->max_connections,
                   c->max_fragment_bytes, c->region, c->account_id,
                   c->advertised_endpoint ? c->advertised_endpoint : "-");
+    fl_buf_printf(out, " console-dir=%s", c->console_dir ? c->console_dir : "-");
 }

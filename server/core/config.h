@@ -34,6 +34,8 @@ typedef struct {
     char *account_id;          /* in ARNs */
     char *advertised_endpoint; /* GetDataEndpoint's answer, or NULL: the address
                                   a request came in on */
+    char *console_dir;         /* the web console's files, or NULL: the installed
+                                  or source-tree copy (server/console/) */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given

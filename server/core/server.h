@@ -38,6 +38,10 @@ fl_store_t *fl_server_store(const fl_server_t *s);
 fl_workers_t *fl_server_workers(const fl_server_t *s);
 /* The first listener's URL, e.g. "http://127.0.0.1:8080". */
 const char *fl_server_base_url(const fl_server_t *s);
+/* Does a module serve method on path (with X-Amz-Target target, or NULL)?
+ * For pages that show only what this server offers (the console). */
+int fl_server_has_route(const fl_server_t *s, fl_http_method_t method, const char *path,
+                        const char *target);
 
 /* The core's counters (loop thread only): connections and bytes that a
  * module's own protocol carries count there too. */
