@@ -7,7 +7,8 @@
  *          no-cache for the console's own files and a year for the
  *          versioned vendor/ files; nothing outside the folder is reachable;
  *          --console-dir serves another folder, and a missing one stops
- *          framelogd at start with a one-line reason.
+ *          framelogd at start with a one-line reason; `cmake --install`
+ *          puts the files where the installed framelogd finds them.
  * status:  GET /framelog/features names the APIs this server has; POST
  *          /framelog/listStreamStatus says, per stream, whether a producer
  *          is connected, the newest fragment, the recent bitrate, retention
@@ -252,6 +253,43 @@ static double num(const fl_json_t *v)
     return atof(v->str);
 }
 
+/* `cmake --install` carries the console next to the binary, and the
+ * installed framelogd finds it there (before the source tree's copy). */
+START_TEST(installed_framelogd_finds_its_console)
+{
+    char *prefix = fl_test_mkdtemp("prefix");
+    char *inst[] = {"cmake", "--install", FL_BINARY_DIR, "--prefix", prefix, NULL};
+    char *out = NULL, *err = NULL;
+    ck_assert_msg(fl_test_run(inst, 120000, &out, &err) == 0, "%s %s", out, err);
+    free(out);
+    free(err);
+    char p[4400], bin[4400], want[4400];
+    snprintf(p, sizeof p, "%s/share/framelog/console/vendor/hls.js-1.7.4/LICENSE", prefix);
+    ck_assert_int_eq(access(p, R_OK), 0);
+    snprintf(bin, sizeof bin, "%s/bin/framelogd", prefix);
+    snprintf(want, sizeof want, "files from %s/bin/../share/framelog/console at /console/",
+             prefix);
+    char *data = fl_test_mkdtemp("data");
+    char *argv[] = {bin, "--listen", "127.0.0.1:0", "--data-dir", data, NULL};
+    fl_test_proc_t proc;
+    ck_assert_int_eq(fl_test_spawn(&proc, argv, NULL), 0);
+    char *log = NULL;
+    long long t0 = fl_test_now_ms();
+    for (;;) {
+        free(log);
+        log = fl_test_proc_stderr(&proc);
+        if ((log && strstr(log, want)) || fl_test_now_ms() - t0 > 30000)
+            break;
+        usleep(100000);
+    }
+    ck_assert_msg(log && strstr(log, want), "wanted '%s' in: %s", want, log);
+    free(log);
+    fl_test_proc_free(&proc);
+    fl_test_rmtree(data);
+    fl_test_rmtree(prefix);
+}
+END_TEST
+
 static fl_json_doc_t *post(const fl_test_server_t *s, const char *path, const char *json,
                            int want_status)
 {
@@ -459,6 +497,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("files");
     tcase_add_test(t, root_redirects_and_files_are_cached);
     tcase_add_test(t, console_dir_flag);
+    tcase_add_test(t, installed_framelogd_finds_its_console);
     suite_add_tcase(s, t);
     t = tcase_create("status");
     tcase_add_test(t, features_and_stream_status);

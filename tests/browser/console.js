@@ -67,7 +67,9 @@ async function kinesis(op, body) {
     const page = await context.newPage();
     page.on('console', m => { if (m.type() === 'error') errors.push('console: ' + m.text()); });
     page.on('pageerror', e => errors.push('page: ' + e.message));
-    page.on('requestfailed', r => { if (!/getClip/.test(r.url()) || !clip) errors.push('request failed: ' + r.url() + ' ' + (r.failure() || {}).errorText); });
+    // a load the page cancels (hls.js stopping a segment when the player
+    // switches to a replay) is ERR_ABORTED: not a failure
+    page.on('requestfailed', r => { const why = (r.failure() || {}).errorText; if (why !== 'net::ERR_ABORTED') errors.push('request failed: ' + r.url() + ' ' + why); });
     page.on('response', r => { if (r.status() >= 400) errors.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`); });
     const shot = async name => page.screenshot({ path: path.join(dir, name + '.png') });
 
@@ -162,7 +164,7 @@ async function kinesis(op, body) {
     const rw = await until('the replayed frame is near the clicked time', () => page.evaluate(f => {
       const w = document.querySelector('.wall');
       const t = Number(w.dataset.t || 0);
-      return t && t >= f - 1500 && t <= f + 8000 && /REPLAY/.test(document.querySelector('.mode').textContent) && { t, from: f };
+      return t && t >= f - 1500 && t <= f + 5000 && /REPLAY/.test(document.querySelector('.mode').textContent) && { t, from: f };
     }, from), 30000);
     const advancing = await until('replay advances', () => page.evaluate(t0 => Number(document.querySelector('.wall').dataset.t) > t0 + 1000, rw.t), 30000);
     steps.replay = { clickedAt: target, from, frameAt: rw.t, clickedFromX: Math.abs(from - target) < 2 * ((await page.evaluate(() => { const c = document.querySelector('canvas.timeline'); return (Number(c.dataset.end) - Number(c.dataset.start)) / c.clientWidth; }))) + 50, advancing };
@@ -177,10 +179,15 @@ async function kinesis(op, body) {
     // clip: shift+drag a range of ~4 s starting 1 s into the first fragment
     const features = await (await fetch(base + '/framelog/features')).json();
     const a = target - 1000, b = target + 3000;
+    // freeze the view (stop following live) so the range stays put, and
+    // zoom in around it with the wheel
+    if (await page.getAttribute('text=Follow live', 'aria-pressed') === 'true') await page.click('text=Follow live');
+    await page.mouse.move(box.x + x, box.y + box.height / 2);
+    await page.mouse.wheel(0, -500);
+    await sleep(500);
     const xa = await page.evaluate(t => { const c = document.querySelector('canvas.timeline'); return ((t - Number(c.dataset.start)) / (Number(c.dataset.end) - Number(c.dataset.start))) * c.clientWidth; }, a);
     const xb = await page.evaluate(t => { const c = document.querySelector('canvas.timeline'); return ((t - Number(c.dataset.start)) / (Number(c.dataset.end) - Number(c.dataset.start))) * c.clientWidth; }, b);
-    // freeze the view: stop following live, so the range stays put
-    await page.click('text=Follow live');
+
     await page.keyboard.down('Shift');
     await page.mouse.move(box.x + xa, box.y + box.height / 2);
     await page.mouse.down();
@@ -190,6 +197,8 @@ async function kinesis(op, body) {
     await page.keyboard.up('Shift');
     await page.waitForSelector('.clip p');
     const sel = await page.evaluate(() => document.querySelector('.clip p').textContent);
+    const secs = Number((sel.match(/\(([\d.]+) s\)/) || [])[1]);
+    if (!(secs > 3 && secs < 5)) throw new Error('clip: selected ' + sel + ' for 4 s');
     if (features.APIs.GetClip) {
       const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 120000 }), page.click('text=Download MP4')]);
       await dl.saveAs(path.join(dir, 'clip.mp4'));
@@ -210,7 +219,7 @@ async function kinesis(op, body) {
       const v = document.querySelector('[data-plot=ingest] .plot-value');
       return v && /bit\/s/.test(v.textContent) && v.textContent;
     }), 30000);
-    await sleep(4000);
+    await sleep(12000); // a few samples more, for the plots
     await shot('server');
 
     // keyboard: from the top of the Streams page, Tab to the stream's link

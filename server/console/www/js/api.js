@@ -17,7 +17,8 @@ const KEY = 'framelog.key';
 const AUTH_ERRORS = new Set(['MissingAuthenticationTokenException', 'UnrecognizedClientException',
   'InvalidSignatureException', 'SignatureDoesNotMatch', 'IncompleteSignatureException',
   'NotAuthorizedException', 'AccessDeniedException', 'ExpiredTokenException',
-  'InvalidClientTokenId', 'MissingAuthenticationToken']);
+  'InvalidClientTokenId', 'MissingAuthenticationToken', 'UnrecognizedClient', 'InvalidSignature',
+  'ExpiredToken']);
 
 export class ApiError extends Error {
   constructor(status, type, message) {

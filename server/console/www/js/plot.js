@@ -34,7 +34,9 @@ export class Plot {
     let max = 0;
     for (const p of pts) for (const v of p.v) if (v !== null && v > max) max = v;
     max = max > 0 ? max * 1.15 : 1;
-    const t1 = Date.now(), t0 = t1 - 10 * 60e3;
+    // the last 10 minutes, or since the first sample (at least a minute)
+    const t1 = Date.now();
+    const t0 = Math.max(t1 - 10 * 60e3, Math.min(t1 - 60e3, pts.length ? pts[0].t : t1));
     const x = t => ((t - t0) / (t1 - t0)) * W;
     const y = v => H - 14 - (v / max) * (H - 24);
     g.strokeStyle = css.getPropertyValue('--grid').trim() || '#ddd';
@@ -44,7 +46,8 @@ export class Plot {
     g.textBaseline = 'top';
     g.fillText(this.fmt(max / 1.15), 2, 2);
     g.textBaseline = 'bottom';
-    g.fillText('−10 min', 2, H);
+    const back = (t1 - t0) / 1000;
+    g.fillText(back >= 120 ? `−${Math.round(back / 60)} min` : `−${Math.round(back)} s`, 2, H);
     g.fillText('now', W - 22, H);
     this.names.forEach((name, i) => {
       g.strokeStyle = css.getPropertyValue(COLORS[i]).trim() || (i ? '#e07b00' : '#1d6fdc');

@@ -42,9 +42,13 @@ function quantile(prev, cur, name, q) {
   return null;
 }
 
+// Kept while the tab is open, so that the plots are there on coming back
+// (sampled only while the page is shown).
+const samples = []; // {t, v: [[series values] per plot]}
+let prev = null;
+
 export function mount(root, ctx) {
-  let gone = false, timer = null, prev = null;
-  const samples = []; // {t, v: {series: value}}
+  let gone = false, timer = null;
   const defs = [
     { id: 'ingest', title: 'Ingest', unit: 'bit/s', fmt: bitrate, series: [['video in', (c, p, dt) => rate(c, p, 'framelog_ingest_bytes_total', dt) * 8]] },
     { id: 'producers', title: 'Producers and live readers', unit: '', series: [['producers', c => c.get('framelog_producers')], ['live readers', c => c.get('framelog_live_readers')]] },
@@ -68,6 +72,7 @@ export function mount(root, ctx) {
     grid.append(p.root);
     return p;
   });
+  defs.forEach((def, i) => plots[i].set(samples.map(s => ({ t: s.t, v: s.v[i] }))));
   const tbody = el('tbody');
   root.append(el('h1', { text: 'Server' }), facts, grid,
     el('h2', { text: 'Retention and disk, by stream' }),
@@ -80,6 +85,7 @@ export function mount(root, ctx) {
       const cur = parseMetrics(await api.metricsText());
       const t = Date.now();
       if (gone) return;
+      if (prev && t - prev.t > 4 * SAMPLE_MS) samples.push({ t: t - 1, v: defs.map(def => def.series.map(() => null)) }); // a gap
       if (prev) {
         const dt = (t - prev.t) / 1000;
         const v = defs.map(def => def.series.map(s => { const x = s[1](cur, prev.m, dt); return Number.isFinite(x) ? x : null; }));

@@ -54,8 +54,8 @@ export function mount(root, ctx, name) {
   root.append(
     el('p', { class: 'crumbs' }, el('a', { href: '#/streams', text: 'Streams' }), ' / ', name),
     el('h1', {}, name, ' ', badge, ' ', facts),
-    el('div', { class: 'player' }, video, wall,
-      el('div', { class: 'player-bar' }, modeLabel, delay, liveBtn)),
+    el('div', { class: 'player' }, video, wall),
+    el('div', { class: 'player-bar' }, modeLabel, delay, liveBtn),
     playerNote);
   const tl = new Timeline(root, {
     onPlay: t => playAt(t),
@@ -80,6 +80,9 @@ export function mount(root, ctx, name) {
   }
   function attach(url, startPosition) {
     stopPlayer();
+    wall.textContent = '';
+    delete wall.dataset.t;
+    delete delay.dataset.ms;
     if (!window.Hls || !Hls.isSupported()) {
       playerNote.textContent = 'This browser has no Media Source Extensions; open the session URL in a native HLS player.';
       if (video.canPlayType('application/vnd.apple.mpegurl')) video.src = url;
