@@ -267,8 +267,7 @@ START_TEST(installed_framelogd_finds_its_console)
     snprintf(p, sizeof p, "%s/share/framelog/console/vendor/hls.js-1.7.4/LICENSE", prefix);
     ck_assert_int_eq(access(p, R_OK), 0);
     snprintf(bin, sizeof bin, "%s/bin/framelogd", prefix);
-    snprintf(want, sizeof want, "files from %s/bin/../share/framelog/console at /console/",
-             prefix);
+    snprintf(want, sizeof want, "files from %s/bin/../share/framelog/console at /console/", prefix);
     char *data = fl_test_mkdtemp("data");
     char *argv[] = {bin, "--listen", "127.0.0.1:0", "--data-dir", data, NULL};
     fl_test_proc_t proc;
