@@ -14,7 +14,9 @@
  *   moof+mdat media segment per call, e.g. per fragment for HLS);
  * - MPEG-TS (one call, e.g. an HLS .ts segment);
  * - plain MP4 (one call, mdat then moov: GetClip);
- * - a key frame decoded and scaled to JPEG or PNG (GetImages).
+ * - a key frame decoded and scaled to JPEG or PNG (thumbnails);
+ * - the pictures a run of frames shows at chosen times, as JPEG or PNG
+ *   (GetImages).
  *
  * Timestamps: Matroska frames carry presentation times only; decode times
  * are rebuilt as the sorted presentation times of the run, shifted back by
@@ -67,5 +69,19 @@ typedef enum { FL_AV_JPEG = 1, FL_AV_PNG = 2 } fl_av_image_t;
  * source size). */
 int fl_av_thumbnail(const fl_mkv_track_t *track, fl_slice_t keyframe, fl_av_image_t fmt,
                     unsigned width, unsigned height, fl_buf_t *out);
+
+/* The pictures of one video track at chosen times, as images. frames:
+ * the track's frames of one run in decode order, starting at a key frame
+ * (other tracks' frames are skipped). times: n_times presentation times,
+ * ascending. For each time, the picture on screen then (the last whose
+ * presentation time is at or before it; the first for a time before every
+ * picture) is scaled to width x height (as fl_av_thumbnail; 0 keeps the
+ * aspect ratio) and encoded as JPEG (quality 1..100, 0 for a default) or
+ * PNG, appended to outs[i], with errs[i] 0 — or errs[i] an FL_E* code when
+ * no picture could be decoded or encoded for it. Returns 0, or an FL_E*
+ * code when the decoder could not be opened (every errs[i] then says it). */
+int fl_av_images_at(const fl_mkv_track_t *track, const fl_av_frame_t *frames, size_t n,
+                    const int64_t *times, size_t n_times, fl_av_image_t fmt, unsigned width,
+                    unsigned height, int quality, fl_buf_t *outs, int *errs);
 
 #endif

@@ -345,6 +345,12 @@ int fl_test_awsl(const fl_test_server_t *s, char **out, char **err, ...)
 
 int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char **err)
 {
+    return fl_test_aws_bin("aws", s, args, out, err);
+}
+
+int fl_test_aws_bin(const char *bin, const fl_test_server_t *s, char *const args[], char **out,
+                    char **err)
+{
     static char *env[] = {"AWS_ACCESS_KEY_ID=AKIDFRAMELOGTEST",
                           "AWS_SECRET_ACCESS_KEY=framelog-test-secret",
                           "AWS_DEFAULT_REGION=us-west-2",
@@ -357,7 +363,7 @@ int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char 
                           NULL};
     char *argv[56];
     int n = 0;
-    argv[n++] = "aws";
+    argv[n++] = (char *)bin;
     for (int i = 0; args[i] && n < 50; i++)
         argv[n++] = args[i];
     argv[n++] = "--endpoint-url";

@@ -81,6 +81,11 @@ double fl_test_metric(const char *text, const char *series);
  * (malloc'd) when not NULL. */
 int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char **err);
 
+/* fl_test_aws with another CLI: bin is "aws" (the first on PATH: v1 here)
+ * or "/usr/bin/aws" (Debian's v2). */
+int fl_test_aws_bin(const char *bin, const fl_test_server_t *s, char *const args[], char **out,
+                    char **err);
+
 /* fl_test_aws with the arguments as a NULL-terminated list; fails the
  * current test on a timeout. */
 int fl_test_awsl(const fl_test_server_t *s, char **out, char **err, ...);

@@ -29,7 +29,9 @@ void fl_pb_cors(fl_http_req_t *r)
     if (!pb || !pb->cors_any)
         return;
     fl_http_add_header(r, "Access-Control-Allow-Origin", "*");
-    fl_http_add_header(r, "Access-Control-Expose-Headers", "x-amzn-RequestId, x-amzn-ErrorType");
+    fl_http_add_header(r, "Access-Control-Expose-Headers",
+                       "x-amzn-RequestId, x-amzn-ErrorType, x-framelog-clip-fragments, "
+                       "x-framelog-clip-estimated-bytes");
 }
 
 /* OPTIONS on a playback path: the CORS preflight. */
@@ -61,6 +63,21 @@ static const fl_route_t pb_routes[] = {
      .flags = FL_ROUTE_AWS},
     {.method = FL_HTTP_OPTIONS,
      .path = "/getHLSStreamingSessionURL",
+     .name = "CORSPreflight",
+     .handler = preflight},
+    {.method = FL_HTTP_POST,
+     .path = "/getClip",
+     .name = "GetClip",
+     .handler = fl_pb_get_clip,
+     .flags = FL_ROUTE_AWS},
+    {.method = FL_HTTP_OPTIONS, .path = "/getClip", .name = "CORSPreflight", .handler = preflight},
+    {.method = FL_HTTP_POST,
+     .path = "/getImages",
+     .name = "GetImages",
+     .handler = fl_pb_get_images,
+     .flags = FL_ROUTE_AWS},
+    {.method = FL_HTTP_OPTIONS,
+     .path = "/getImages",
      .name = "CORSPreflight",
      .handler = preflight},
     HLS("getHLSMasterPlaylist.m3u8", "GetHLSMasterPlaylist", fl_pb_hls_master),
@@ -132,6 +149,17 @@ static void pb_metrics(void *state, fl_buf_t *out)
                               "Bytes of HLS segments served.", pb->segment_bytes);
     fl_metrics_render_counter(out, "framelog_hls_remux_failures_total",
                               "HLS segments that could not be remuxed.", pb->remux_failures);
+    fl_metrics_render_counter(out, "framelog_clips_total", "GetClip responses started.", pb->clips);
+    fl_metrics_render_counter(out, "framelog_clip_bytes_total", "Bytes of GetClip MP4s written.",
+                              pb->clip_bytes);
+    fl_metrics_render_counter(out, "framelog_clip_failures_total",
+                              "GetClip MP4s cut short by a fragment that could not be remuxed.",
+                              pb->clip_failures);
+    fl_metrics_render_counter(out, "framelog_images_total", "GetImages samples with an image.",
+                              pb->images);
+    fl_metrics_render_counter(out, "framelog_image_errors_total",
+                              "GetImages samples answered NO_MEDIA or MEDIA_ERROR.",
+                              pb->image_errors);
 }
 
 const fl_module_t fl_playback_module = {

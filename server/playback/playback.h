@@ -8,6 +8,9 @@
  *   hls.c       the session's paths under /hls/v1/: playlists and segments
  *   media.c     a stored fragment as tracks and frames, its codec strings,
  *               and its remux to fMP4 / MPEG-TS (media/av.h)
+ *   fields.c    request fields all of the room's calls read alike
+ *   clip.c      GetClip (`POST /getClip`): one MP4, streamed as it is made
+ *   images.c    GetImages (`POST /getImages`): JPEG/PNG samples, NextToken
  *
  * Every storage read and every remux runs on the worker pool
  * (fl_http_async_or_busy); the loop only checks tokens and answers.
@@ -41,6 +44,11 @@ typedef struct fl_playback {
     uint64_t segments;       /* init and media segments served */
     uint64_t segment_bytes;  /* their bytes */
     uint64_t remux_failures; /* segments that could not be made */
+    uint64_t clips;          /* GetClip responses started */
+    uint64_t clip_bytes;     /* their bytes written */
+    uint64_t clip_failures;  /* clips cut short by a fragment that failed to remux */
+    uint64_t images;         /* GetImages samples answered with an image */
+    uint64_t image_errors;   /* and with NO_MEDIA or MEDIA_ERROR */
 } fl_playback_t;
 
 extern const fl_module_t fl_playback_module;
@@ -56,6 +64,55 @@ void fl_pb_hls_init(fl_http_req_t *r);
 void fl_pb_hls_mp4_fragment(fl_http_req_t *r);
 void fl_pb_hls_ts_fragment(fl_http_req_t *r);
 void fl_pb_hls_other(fl_http_req_t *r);
+void fl_pb_get_clip(fl_http_req_t *r);   /* clip.c */
+void fl_pb_get_images(fl_http_req_t *r); /* images.c */
+
+/* ---- request fields (fields.c; loop thread) ---- */
+
+/* An optional string member of obj that must be one of names (NULL-ended):
+ * its index, dflt when absent or null, or -1 after answering the 400. */
+int fl_pb_enum_field(fl_http_req_t *r, const fl_json_t *obj, const char *field,
+                     const char *const *names, int dflt);
+/* An optional integer member of the body in [lo, hi]: 0 with *out (dflt
+ * when absent or null), or -1 after answering the 400. */
+int fl_pb_int_field(fl_http_req_t *r, const char *field, int64_t lo, int64_t hi, int64_t dflt,
+                    int64_t *out);
+/* A timestamp member of obj (epoch seconds, exact): 1 with *ns, 0 when
+ * absent or null, -1 after answering the 400. */
+int fl_pb_ts_field(fl_http_req_t *r, const fl_json_t *obj, const char *field, int64_t *ns);
+/* An optional object member of obj: it, or NULL when absent or null (*bad
+ * 0), or NULL with *bad 1 after answering the 400 (another type). */
+const fl_json_t *fl_pb_object_field(fl_http_req_t *r, const fl_json_t *obj, const char *field,
+                                    int *bad);
+/* The stream the body names (StreamName or StreamARN), reached through its
+ * reference with the access check for action: 0 with ref held (put it),
+ * or -1 after answering the error. */
+int fl_pb_stream_of(fl_http_req_t *r, const char *action, fl_stream_ref_t *ref);
+
+/* ---- GetImages' page tokens (images.c) ---- */
+
+/* A GetImages request, as its NextToken names it. */
+typedef struct {
+    fl_pb_selector_t selector;
+    fl_av_image_t format;
+    int quality;            /* JPEGQuality 1..100; 0 for PNG */
+    unsigned width, height; /* 0: the source's (height alone: aspect kept) */
+    uint32_t interval_ms;
+    int64_t incarnation_ms;
+    int64_t start_ns, end_ns;
+    int64_t next_ns; /* the first sample of the page asked for */
+    char name[FL_STREAM_NAME_MAX + 1];
+} fl_pb_images_req_t;
+
+/* The NextToken that continues request q at sample next_ns, sealed under
+ * key (the server's token key, kind FL_TOKEN_IMAGES_PAGE) and written to
+ * out as base64 with padding. 0 or an FL_E* code. */
+int fl_pb_images_token_seal(const uint8_t *key, const fl_pb_images_req_t *q, int64_t next_ns,
+                            int64_t now_ms, fl_buf_t *out);
+/* Check and read a NextToken: 0 with *q (next_ns unset) and *next_ns;
+ * FL_EMALFORMED (not ours, altered, or fields out of bounds), FL_EEXPIRED. */
+int fl_pb_images_token_open(const uint8_t *key, fl_slice_t text, int64_t now_ms,
+                            fl_pb_images_req_t *q, int64_t *next_ns);
 
 /* ---- stored fragments as media (media.c; worker threads) ---- */
 
