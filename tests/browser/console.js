@@ -14,6 +14,7 @@
 //   timeline   the timeline holds the pushed fragments (drawn in the data colour)
 //   replay     a click 2 s after the first fragment plays ON_DEMAND from there
 //              (the frame's wall-clock time is near the clicked time)
+//   thumbnail  (when the server has GetImages) hovering shows a JPEG of that time
 //   records    records put in the companion data stream (<stream>-events) are
 //              listed and marked
 //   clip       (when the server has GetClip) a selected range downloads as
@@ -169,6 +170,21 @@ async function kinesis(op, body) {
     const advancing = await until('replay advances', () => page.evaluate(t0 => Number(document.querySelector('.wall').dataset.t) > t0 + 1000, rw.t), 30000);
     steps.replay = { clickedAt: target, from, frameAt: rw.t, clickedFromX: Math.abs(from - target) < 2 * ((await page.evaluate(() => { const c = document.querySelector('canvas.timeline'); return (Number(c.dataset.end) - Number(c.dataset.start)) / c.clientWidth; }))) + 50, advancing };
     await shot('stream-replay');
+
+    // thumbnails: hover over the clicked time
+    const featuresEarly = await (await fetch(base + '/framelog/features')).json();
+    if (featuresEarly.APIs.GetImages) {
+      const xh = await page.evaluate(t => { const c = document.querySelector('canvas.timeline'); return ((t - Number(c.dataset.start)) / (Number(c.dataset.end) - Number(c.dataset.start))) * c.clientWidth; }, target);
+      await page.mouse.move(box.x + xh - 3, box.y + box.height / 2);
+      await page.mouse.move(box.x + xh, box.y + box.height / 2);
+      steps.thumbnail = await until('a thumbnail on hover', () => page.evaluate(() => {
+        const img = document.querySelector('.tip img');
+        return img && !img.hidden && img.src.startsWith('data:image/jpeg') && img.complete && img.naturalWidth > 0 && { w: img.naturalWidth, h: img.naturalHeight };
+      }), 30000);
+      await shot('stream-thumbnail');
+    } else {
+      steps.thumbnail = 'waits for GetImages';
+    }
 
     // records
     steps.records = await until('records listed', () => page.evaluate(() => {

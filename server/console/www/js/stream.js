@@ -193,22 +193,24 @@ export function mount(root, ctx, name) {
   timers.push(setInterval(() => { tl.tick(); if (tl.follow) scheduleFetch(); }, 2000));
 
   // ---- thumbnails ----
+  // one picture per second of the timeline at most, cached for the page
   const thumbs = new Map();
   async function thumbnail(t) {
     const f = fragmentAt(t);
-    if (!f || f.s > t + 60e3) return null;
-    if (!thumbs.has(f.n)) {
-      thumbs.set(f.n, (async () => {
+    if (!f || f.s > t) return null; // a gap: no picture
+    const sec = Math.floor(t / 1000) * 1000;
+    if (!thumbs.has(sec)) {
+      thumbs.set(sec, (async () => {
         try {
           const r = await api.kvs('getImages', { StreamName: name, ImageSelectorType: 'PRODUCER_TIMESTAMP',
-            StartTimestamp: api.ts(f.s), EndTimestamp: api.ts(Math.max(f.e, f.s + 1)), SamplingInterval: 3000,
-            Format: 'JPEG', WidthPixels: 160, MaxResults: 1 });
+            StartTimestamp: api.ts(sec), EndTimestamp: api.ts(sec), Format: 'JPEG', HeightPixels: 90,
+            FormatConfig: { JPEGQuality: '70' }, MaxResults: 1 });
           const img = (r.Images || []).find(i => i.ImageContent);
           return img ? 'data:image/jpeg;base64,' + img.ImageContent : null;
         } catch (e) { return null; }
       })());
     }
-    return thumbs.get(f.n);
+    return thumbs.get(sec);
   }
 
   // ---- clips ----
@@ -233,10 +235,15 @@ export function mount(root, ctx, name) {
     bar.removeAttribute('value');
     status.textContent = 'asking the server…';
     try {
+      // GetClip takes the fragments that start in the range: start at the
+      // one that holds the selection's start
+      const f = fragmentAt(sel.a);
+      const start = f && f.s <= sel.a ? f.s : sel.a;
       const body = JSON.stringify({ StreamName: name, ClipFragmentSelector: { FragmentSelectorType: 'PRODUCER_TIMESTAMP',
-        TimestampRange: { StartTimestamp: api.ts(sel.a), EndTimestamp: api.ts(sel.b) } } });
+        TimestampRange: { StartTimestamp: api.ts(start), EndTimestamp: api.ts(sel.b) } } });
       const res = await api.request('POST', '/getClip', { body, headers: { 'Content-Type': 'application/json' } });
-      const total = Number(res.headers.get('Content-Length')) || 0;
+      // the length when the server knows it, else framelog's estimate
+      const total = Number(res.headers.get('Content-Length')) || Number(res.headers.get('x-framelog-clip-estimated-bytes')) || 0;
       const reader = res.body.getReader();
       const parts = [];
       let got = 0;
@@ -245,7 +252,7 @@ export function mount(root, ctx, name) {
         if (done) break;
         parts.push(value);
         got += value.length;
-        if (total) { bar.max = total; bar.value = got; }
+        if (total) { bar.max = total; bar.value = Math.min(got, total); }
         status.textContent = `${bytes(got)}${total ? ' of ' + bytes(total) : ''}`;
       }
       const blob = new Blob(parts, { type: 'video/mp4' });

@@ -167,7 +167,7 @@ export class Timeline {
     c.addEventListener('blur', () => { this.tip.hidden = true; });
   }
 
-  async hover(x) {
+  hover(x) {
     const t = this.x2t(x);
     const [label, img] = this.tip.children;
     label.textContent = dateTime(t);
@@ -176,10 +176,14 @@ export class Timeline {
     this.tip.style.left = Math.max(0, Math.min(w - 170, x - 85)) + 'px';
     this.hoverT = t;
     if (!this.opts.thumbnail) { img.hidden = true; return; }
-    const src = await this.opts.thumbnail(t);
-    if (this.hoverT !== t) return;
-    img.hidden = !src;
-    if (src) img.src = src;
+    // ask only once the pointer rests a moment
+    clearTimeout(this.thumbTimer);
+    this.thumbTimer = setTimeout(async () => {
+      const src = await this.opts.thumbnail(t);
+      if (this.hoverT !== t) return;
+      img.hidden = !src;
+      if (src) img.src = src;
+    }, 150);
   }
 
   draw() {
