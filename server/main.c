@@ -6,14 +6,18 @@
 #include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/diag.h"
 #include "server/core/config.h"
 #include "server/core/server.h"
+#include "server/auth/auth.h"
 #include "server/modules.h"
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "keys") == 0)
+        return fl_auth_keys_main(argc - 1, argv + 1);
     fl_config_t cfg;
     char err[1024];
     int rc = fl_config_parse(&cfg, argc, argv, stdout, err, sizeof err);

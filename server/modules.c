@@ -6,6 +6,7 @@
  */
 #include "server/modules.h"
 
+#include "server/auth/auth.h"
 #include "server/console/console.h"
 #include "server/kvs/kvs.h"
 #include "server/playback/playback.h"
@@ -14,6 +15,7 @@
 
 const fl_module_t *const fl_modules[] = {
     &fl_health_module,   /* GET /healthz, GET /metrics */
+    &fl_auth_module,     /* SigV4 verification, access keys, policies */
     &fl_video_module,    /* streams, live tails (no routes: the features' base) */
     &fl_kvs_module,      /* the Kinesis Video APIs */
     &fl_playback_module, /* HLS sessions */

@@ -17,11 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/clock.h"
 #include "common/diag.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "server/core/module.h"
 #include "server/core/server_internal.h"
 
 static struct fl_server *server_of(struct lws *wsi)
@@ -306,13 +308,73 @@ int fl_http_principal(struct lws *wsi, fl_principal_t *who, fl_sigv4_canon_auth_
     return 0;
 }
 
-/* FL_ROUTE_AWS: who asks (the Authorization header). Returns 0, or
- * responds with the error and returns -1. */
-static int prepare_principal(fl_http_req_t *r)
+int fl_http_wsi_header(struct lws *wsi, const char *name, char *buf, size_t cap)
 {
-    const char *why = NULL;
-    if (fl_http_principal(r->wsi, &r->who, &r->auth, &why) != 0) {
-        fl_http_respond_error(r, 400, "IncompleteSignatureException", "%s", why);
+    size_t nl = strlen(name);
+    char key[80];
+    if (nl == 0 || nl + 2 > sizeof key || cap == 0)
+        return -1;
+    /* one of lws's known headers ("host:"), else a custom one */
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        const unsigned char *ts = lws_token_to_string((enum lws_token_indexes)t);
+        if (!ts || strncasecmp((const char *)ts, name, nl) != 0 || ts[nl] != ':' || ts[nl + 1])
+            continue;
+        int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (len <= 0 || (size_t)len >= cap)
+            return -1;
+        return lws_hdr_copy(wsi, buf, (int)cap, (enum lws_token_indexes)t) == len ? len : -1;
+    }
+    snprintf(key, sizeof key, "%s:", name);
+    int len = lws_hdr_custom_length(wsi, key, (int)nl + 1);
+    if (len < 0 || (size_t)len >= cap)
+        return -1;
+    return lws_hdr_custom_copy(wsi, buf, (int)cap, key, (int)nl + 1) == len ? len : -1;
+}
+
+int fl_http_wsi_query(struct lws *wsi, fl_buf_t *out)
+{
+    char frag[FL_SIGV4_CANON_MAX_AUTHORIZATION + 1];
+    fl_sigv4_canon_sink_t sink = fl_sigv4_canon_buf_sink(out);
+    for (int i = 0; i < FL_SIGV4_CANON_MAX_QUERY + 1; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0) {
+            if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0)
+                return FL_ELIMIT; /* a fragment longer than we take */
+            return out->err;
+        }
+        if (i == FL_SIGV4_CANON_MAX_QUERY)
+            return FL_ELIMIT;
+        if (n == 0)
+            continue;
+        const char *eq = memchr(frag, '=', (size_t)n);
+        size_t kl = eq ? (size_t)(eq - frag) : (size_t)n;
+        if (out->n)
+            fl_buf_append(out, "&", 1);
+        fl_sigv4_canon_uri_encode(fl_slice(frag, kl), 0, sink);
+        fl_buf_append(out, "=", 1);
+        if (eq)
+            fl_sigv4_canon_uri_encode(fl_slice(eq + 1, (size_t)n - kl - 1), 0, sink);
+    }
+    return out->err;
+}
+
+/* FL_ROUTE_AWS: who asks, proven by the authenticate step (module.h).
+ * Returns 0, or responds with the error and returns -1. */
+static int prepare_principal(fl_http_req_t *r, int body_known)
+{
+    const fl_route_t *rt = r->route;
+    fl_auth_req_t q = {
+        .wsi = r->wsi,
+        .method = r->method,
+        .path = r->path,
+        .service = (rt->flags & FL_ROUTE_JSON11) ? "kinesis" : "kinesisvideo",
+        .json11 = (rt->flags & FL_ROUTE_JSON11) != 0,
+        .body_known = body_known,
+        .body = fl_buf_slice(&r->body),
+    };
+    fl_api_error_t err;
+    if (fl_server_authenticate(r->srv, &q, &r->who, &err) != 0) {
+        fl_http_respond_api_error(r, &err);
         return -1;
     }
     r->has_auth = r->who.has_key;
@@ -323,7 +385,7 @@ static int prepare_principal(fl_http_req_t *r)
  * with the error and returns -1. */
 static int prepare_aws(fl_http_req_t *r)
 {
-    if (prepare_principal(r) != 0)
+    if (prepare_principal(r, 1) != 0)
         return -1;
     if (r->body.n == 0)
         return 0;
@@ -538,7 +600,7 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
     r->route_name = r->route->name;
 
     if (r->route->stream) {
-        if ((r->route->flags & FL_ROUTE_AWS) && prepare_principal(r) != 0) {
+        if ((r->route->flags & FL_ROUTE_AWS) && prepare_principal(r, 0) != 0) {
             r->body_too_large = 1; /* refused: its body is never read */
             return 0;
         }

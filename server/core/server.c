@@ -156,6 +156,20 @@ int fl_server_access(const struct fl_server *s, const fl_principal_t *who, const
     return 0;
 }
 
+int fl_server_authenticate(const struct fl_server *s, const fl_auth_req_t *req,
+                           fl_principal_t *who, fl_api_error_t *err)
+{
+    for (int i = 0; i < s->n_modules; i++)
+        if (s->modules[i]->authenticate)
+            return s->modules[i]->authenticate(s->states[i], req, who, err);
+    /* no module proves identities: the Authorization header, unverified */
+    fl_sigv4_canon_auth_t auth;
+    const char *why = NULL;
+    if (fl_http_principal(req->wsi, who, &auth, &why) != 0)
+        return fl_api_error(err, 400, "IncompleteSignatureException", "%s", why);
+    return 0;
+}
+
 const fl_config_t *fl_server_config(const fl_server_t *s)
 {
     return s->cfg;
@@ -550,9 +564,16 @@ int fl_server_run(fl_server_t *s)
     if (!b.err)
         fl_info("%s", (char *)b.p);
     fl_buf_free(&b);
-    fl_info("framelogd %s: running open (bound to loopback only, no access keys): for local "
-            "development",
-            FL_VERSION);
+    /* open when nobody-in-particular may do anything (no module refuses) */
+    fl_principal_t anon;
+    const char *why = NULL;
+    memset(&anon, 0, sizeof anon);
+    if (fl_server_access(s, &anon, "*", "*", &why) == 0)
+        fl_info("framelogd %s: running open (bound to loopback only, no access keys): for local "
+                "development",
+                FL_VERSION);
+    else
+        fl_info("framelogd %s: access keys in use: every request must be signed", FL_VERSION);
     const char *scheme = s->cfg->tls_cert ? "https" : "http";
     for (int i = 0; i < s->n_vhosts; i++) {
         char a[300];

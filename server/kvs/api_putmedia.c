@@ -924,10 +924,15 @@ int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, v
                sizeof a.start);
         fl_api_error_t err;
         fl_principal_t who;
-        fl_sigv4_canon_auth_t auth;
-        const char *why = NULL;
-        if (fl_http_principal(wsi, &who, &auth, &why) != 0)
-            fl_api_error(&err, 400, "IncompleteSignatureException", "%s", why);
+        char path[512] = "";
+        if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) < 0)
+            path[0] = 0;
+        fl_auth_req_t q = {.wsi = wsi,
+                           .method = FL_HTTP_GET,
+                           .path = path,
+                           .service = "kinesisvideo"};
+        if (fl_server_authenticate(srv, &q, &who, &err) != 0)
+            ; /* refused: err says why */
         else
             w->pm = pm_open(fl_server_state(srv, &fl_kvs_module), wsi, 1, &a, &who, &err);
         if (!w->pm) {

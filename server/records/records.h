@@ -31,6 +31,7 @@
 #include "storage/log.h"
 
 #define FL_RECORDS_NAME_MAX     128 /* StreamName */
+#define FL_RECORDS_ITER_KEY_MAX 128 /* the access key an iterator carries */
 #define FL_RECORDS_MAX_RECORD   (1u << 20)
 #define FL_RECORDS_MAX_PUT      500 /* records in one PutRecords */
 #define FL_RECORDS_MAX_PUT_SIZE (5u << 20)
