@@ -22,7 +22,9 @@
  *          companion data stream's records, the Server page's plots, the
  *          keyboard path and the phone layout, with no error in the
  *          browser's console. Screenshots in <build>/tests/console-artifacts/
- *          (docs/console/ holds copies). Skips, saying so, without chromium,
+ *          (docs/console/ holds copies). With access keys on, the sign-in
+ *          form refuses a wrong key with the server's reason and signs
+ *          every call with the right one. Skips, saying so, without chromium,
  *          node or the npm packages (scripts/deps.sh --test).
  */
 #include <math.h>
@@ -491,6 +493,63 @@ START_TEST(console_in_chromium)
 }
 END_TEST
 
+/* AccessKey.<name> of `keys create`'s answer into out. */
+static void json_str(const char *text, const char *name, char *out, size_t cap)
+{
+    fl_json_doc_t *d = NULL;
+    ck_assert_msg(fl_json_parse(fl_slice_str(text), NULL, &d, NULL) == 0, "%s", text);
+    const fl_json_t *v = fl_json_get(fl_json_get(fl_json_root(d), "AccessKey"), name);
+    ck_assert_msg(v && v->type == FL_JSON_STRING && v->len < cap, "no %s in %s", name, text);
+    memcpy(out, v->str, v->len + 1);
+    fl_json_free(d);
+}
+
+/* With access keys on: the console asks for a key, refuses a wrong one with
+ * a message on the page, signs every call with the right one (SigV4 in
+ * the browser) and keeps the secret in the tab's sessionStorage only. */
+START_TEST(console_sign_in_with_access_keys)
+{
+    if (!have_browser()) {
+        fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing\n");
+        return;
+    }
+    char *data = fl_test_mkdtemp("keys");
+    char *argv[] = {FL_FRAMELOGD, "keys", "create", "console-admin", "--data-dir", data, NULL};
+    char *out = NULL, *err = NULL;
+    ck_assert_msg(fl_test_run(argv, 60000, &out, &err) == 0, "keys create: %s", err);
+    char ak[160], sk[160];
+    json_str(out, "AccessKeyId", ak, sizeof ak);
+    json_str(out, "SecretAccessKey", sk, sizeof sk);
+    free(out);
+    free(err);
+    fl_test_server_t s;
+    fl_test_server_start(&s, data, NULL);
+    /* locked: the features say so, and an unsigned call is refused */
+    char u[256];
+    char *body = NULL;
+    url(u, sizeof u, &s, "/framelog/features");
+    ck_assert_int_eq(http("GET", u, NULL, NULL, &body, NULL), 200);
+    ck_assert_ptr_nonnull(strstr(body, "\"SignInRequired\":true"));
+    free(body);
+    url(u, sizeof u, &s, "/framelog/listStreamStatus");
+    ck_assert_int_eq(http("POST", u, NULL, "{}", &body, NULL), 403);
+    free(body);
+
+    char art[4200];
+    snprintf(art, sizeof art, "%s/tests/console-artifacts", FL_BINARY_DIR);
+    mkdir(art, 0755);
+    char *node[] = {"node", FL_SOURCE_DIR "/tests/browser/console_signin.js", s.url, ak, sk, art,
+                    NULL};
+    int rc = fl_test_run(node, 300000, &out, &err);
+    ck_assert_msg(rc == 0, "sign-in failed (%d): %s / %s", rc, out, err);
+    ck_assert_ptr_nonnull(strstr(out, "\"errors\":[]"));
+    free(out);
+    free(err);
+    fl_test_server_free(&s);
+    fl_test_rmtree(data);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("console");
@@ -504,6 +563,7 @@ static Suite *suite(void)
     suite_add_tcase(s, t);
     t = tcase_create("browser");
     tcase_add_test(t, console_in_chromium);
+    tcase_add_test(t, console_sign_in_with_access_keys);
     suite_add_tcase(s, t);
     return s;
 }

@@ -72,6 +72,8 @@ async function kinesis(op, body) {
     // switches to a replay) is ERR_ABORTED: not a failure
     page.on('requestfailed', r => { const why = (r.failure() || {}).errorText; if (why !== 'net::ERR_ABORTED') errors.push('request failed: ' + r.url() + ' ' + why); });
     page.on('response', r => { if (r.status() >= 400) errors.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`); });
+    const thumbCalls = [];
+    page.on('response', async r => { if (r.url().endsWith('/getImages')) thumbCalls.push([r.request().postData(), (await r.text().catch(() => '')).slice(0, 200)]); });
     const shot = async name => page.screenshot({ path: path.join(dir, name + '.png') });
 
     // sigv4: AWS's test suite, get-vanilla
@@ -177,10 +179,15 @@ async function kinesis(op, body) {
       const xh = await page.evaluate(t => { const c = document.querySelector('canvas.timeline'); return ((t - Number(c.dataset.start)) / (Number(c.dataset.end) - Number(c.dataset.start))) * c.clientWidth; }, target);
       await page.mouse.move(box.x + xh - 3, box.y + box.height / 2);
       await page.mouse.move(box.x + xh, box.y + box.height / 2);
-      steps.thumbnail = await until('a thumbnail on hover', () => page.evaluate(() => {
-        const img = document.querySelector('.tip img');
-        return img && !img.hidden && img.src.startsWith('data:image/jpeg') && img.complete && img.naturalWidth > 0 && { w: img.naturalWidth, h: img.naturalHeight };
-      }), 30000);
+      let jiggle = 0;
+      // (moving a pixel now and then, as a hand does, if no picture came)
+      steps.thumbnail = await until('a thumbnail on hover', async () => {
+        if (++jiggle % 8 === 0) await page.mouse.move(box.x + xh + (jiggle % 16 ? 1 : -1), box.y + box.height / 2);
+        return page.evaluate(() => {
+          const img = document.querySelector('.tip img');
+          return img && !img.hidden && img.src.startsWith('data:image/jpeg') && img.complete && img.naturalWidth > 0 && { w: img.naturalWidth, h: img.naturalHeight };
+        });
+      }, 30000).catch(async e => { throw new Error(e.message + ' ' + JSON.stringify(await page.evaluate(() => { const tip = document.querySelector('.tip'); return { tip: tip.hidden, text: tip.textContent, src: tip.querySelector('img').src.slice(0, 40) }; })) + ' ' + JSON.stringify(thumbCalls)); });
       await shot('stream-thumbnail');
     } else {
       steps.thumbnail = 'waits for GetImages';

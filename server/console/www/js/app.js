@@ -57,7 +57,7 @@ function setupSignIn() {
     } catch (e) {
       api.setKey(null);
       document.getElementById('signin-error').textContent =
-        'Refused: ' + (e.detail || e.type || e.message);
+        `Refused (${e.type || 'HTTP ' + e.status}): ${e.detail || e.message}`;
     }
   });
   api.on('auth', e => {

@@ -198,7 +198,7 @@ export function mount(root, ctx, name) {
   async function thumbnail(t) {
     const f = fragmentAt(t);
     if (!f || f.s > t) return null; // a gap: no picture
-    const sec = Math.floor(t / 1000) * 1000;
+    const sec = Math.min(Math.max(Math.floor(t / 1000) * 1000, Math.ceil(f.s)), Math.floor(f.e));
     if (!thumbs.has(sec)) {
       thumbs.set(sec, (async () => {
         try {
