@@ -14,11 +14,13 @@
 import { sign } from './sigv4.js';
 
 const KEY = 'framelog.key';
+// Errors that mean "who are you?" (the sign-in form), as opposed to "you
+// may not" (AccessDeniedException: the key is fine, its policy says no;
+// shown where the call was made).
 const AUTH_ERRORS = new Set(['MissingAuthenticationTokenException', 'UnrecognizedClientException',
   'InvalidSignatureException', 'SignatureDoesNotMatch', 'IncompleteSignatureException',
-  'NotAuthorizedException', 'AccessDeniedException', 'ExpiredTokenException',
-  'InvalidClientTokenId', 'MissingAuthenticationToken', 'UnrecognizedClient', 'InvalidSignature',
-  'ExpiredToken']);
+  'ExpiredTokenException', 'InvalidClientTokenId', 'MissingAuthenticationToken',
+  'UnrecognizedClient', 'InvalidSignature', 'ExpiredToken']);
 
 export class ApiError extends Error {
   constructor(status, type, message) {
