@@ -7,6 +7,7 @@
 #include "server/modules.h"
 
 #include "server/auth/auth.h"
+#include "server/console/console.h"
 #include "server/hooks/hooks.h"
 #include "server/kvs/kvs.h"
 #include "server/playback/playback.h"
@@ -20,6 +21,7 @@ const fl_module_t *const fl_modules[] = {
     &fl_kvs_module,      /* the Kinesis Video APIs */
     &fl_playback_module, /* HLS sessions */
     &fl_records_module,  /* the Kinesis Data Streams API */
+    &fl_console_module,  /* the web console at /console/ */
     &fl_hooks_module,    /* --hook analytics plugins (last: stops first) */
     NULL,
 };

@@ -229,6 +229,7 @@ typedef struct {
     uint32_t retention_hours;
     uint32_t open_shards;
     uint32_t total_shards;
+    uint64_t bytes; /* of its segment files on disk */
 } fl_log_info_t;
 
 /* Create a log; *out gets a handle to it (see Threads above). */

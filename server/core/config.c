@@ -94,6 +94,8 @@ static const opt_t fl_options[] = {
      "GetRecords/s and 2 MiB/s out); 0 turns them off for a single-tenant box"},
     {"hook", OPT_LIST, F(hooks), NULL, 0, 0, "PATH.so[,KEY=VALUE...]",
      "load an analytics hook (repeatable; docs/hooks.md)"},
+    {"console-dir", OPT_STRING, F(console_dir), NULL, 0, 0, "DIR",
+     "the web console's files (default: the installed copy, else the source tree's)"},
     {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},
     {"version", OPT_VERSION, 0, NULL, 0, 0, NULL, "print the version and exit"},
 };
@@ -290,6 +292,8 @@ void fl_config_free(fl_config_t *c)
     for (int i = 0; i < c->hooks.n; i++)
         free(c->hooks.v[i]);
     c->hooks.n = 0;
+    free(c->console_dir);
+    c->console_dir = NULL;
     c->data_dir = c->tls_cert = c->tls_key = c->region = c->account_id = NULL;
     c->advertised_endpoint = NULL;
     free(c->master_key_file);
@@ -406,4 +410,5 @@ void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
                   c->putmedia_max_connects_per_s, c->getmedia_max_readers);
     for (int i = 0; i < c->hooks.n; i++)
         fl_buf_printf(out, " hook=%s", c->hooks.v[i]);
+    fl_buf_printf(out, " console-dir=%s", c->console_dir ? c->console_dir : "-");
 }

@@ -56,6 +56,8 @@ typedef struct {
     long putmedia_max_connects_per_s; /* PutMedia connections per stream per second */
     long getmedia_max_readers;        /* open GetMedia readers per stream */
     fl_config_list_t hooks;           /* --hook PATH.so[,key=value...] (server/hooks/) */
+    char *console_dir;                /* the web console's files, or NULL: the installed
+                                         or source-tree copy (server/console/) */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given
