@@ -516,41 +516,12 @@ static void hls_resume(fl_http_async_t *a, fl_http_req_t *r)
         playlist_go(r, j);
 }
 
-/* The value of query argument name ("SessionToken") into buf, NUL-ended:
- * 0, -1 when absent, -2 when longer than cap - 1 (or than any token).
- * Unlike
- * lws_get_urlarg_by_name, an argument too long for buf does not hide the
- * ones after it. */
-static int query_arg(struct lws *wsi, const char *name, char *buf, size_t cap)
-{
-    char frag[FL_PB_TOKEN_CAP + 64];
-    size_t nl = strlen(name);
-    for (int i = 0; i < 32; i++) {
-        int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (len <= 0)
-            break;
-        /* an argument longer than any token is nobody's: skipped */
-        if ((size_t)len <= nl || (size_t)len + 1 > sizeof frag)
-            continue;
-        if (lws_hdr_copy_fragment(wsi, frag, (int)sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) != len)
-            continue;
-        if (memcmp(frag, name, nl) != 0 || frag[nl] != '=')
-            continue;
-        if ((size_t)len - nl - 1 + 1 > cap)
-            return -2;
-        memcpy(buf, frag + nl + 1, (size_t)len - nl - 1);
-        buf[len - nl - 1] = 0;
-        return 0;
-    }
-    return -1;
-}
-
 /* A decimal query argument: 1 with *v, 0 when absent, -1 when not a
  * number up to max. */
 static int query_num(struct lws *wsi, const char *name, uint64_t max, uint64_t *v)
 {
     char buf[32];
-    int rc = query_arg(wsi, name, buf, sizeof buf);
+    int rc = fl_pb_query_arg(wsi, name, buf, sizeof buf);
     if (rc == -1)
         return 0;
     if (rc != 0 || !buf[0] || strlen(buf) > 20)
@@ -584,7 +555,7 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
     j->now_ms = fl_time_real_ns() / 1000000;
 
     char buf[FL_PB_TOKEN_CAP];
-    const char *tok = query_arg(r->wsi, "SessionToken", buf, sizeof buf) == 0 ? buf : NULL;
+    const char *tok = fl_pb_query_arg(r->wsi, "SessionToken", buf, sizeof buf) == 0 ? buf : NULL;
     int rc = tok ? fl_pb_token_decode(pb->key, fl_slice_str(tok), j->now_ms, &j->s) : FL_EINVAL;
     if (rc) {
         pb->token_refusals++;
@@ -606,7 +577,7 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
         goto fail;
     }
     char num[FL_FRAGMENT_NUMBER_CAP];
-    int fa = query_arg(r->wsi, "FragmentNumber", num, sizeof num);
+    int fa = fl_pb_query_arg(r->wsi, "FragmentNumber", num, sizeof num);
     const char *fn = fa == 0 ? num : NULL;
     uint64_t log_id = 0;
     if (fn || fa == -2) {
