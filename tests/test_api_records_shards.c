@@ -254,6 +254,42 @@ START_TEST(tags_as_aws_limits_them)
 }
 END_TEST
 
+/* ListShards of stream with filter, one shard a page, following NextToken
+ * (which must keep the filter: AWS refuses a ShardFilter beside it), lists
+ * these shard ids. */
+static void expect_pages(const fl_test_server_t *s, const char *stream, const char *filter,
+                         const char *want)
+{
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    char *token = NULL;
+    for (int page = 0; page < 16; page++) {
+        fl_json_doc_t *d;
+        if (!token)
+            OK_JSON(s, &d, "list-shards", "--stream-name", stream, "--shard-filter", filter,
+                    "--max-results", "1", "--no-paginate");
+        else
+            OK_JSON(s, &d, "list-shards", "--next-token", token, "--max-results", "1",
+                    "--no-paginate");
+        free(token);
+        token = NULL;
+        for (const fl_json_t *e = member(d, "Shards")->child; e; e = e->next)
+            fl_buf_printf(&b, "%s%s", b.n ? " " : "",
+                          str(e, "ShardId") + strlen("shardId-00000000"));
+        const fl_json_t *t = fl_json_get(fl_json_root(d), "NextToken");
+        if (t && t->type == FL_JSON_STRING)
+            token = strdup(t->str);
+        fl_json_free(d);
+        if (!token)
+            break;
+    }
+    fl_buf_u8(&b, 0);
+    ck_assert_msg(token == NULL, "%s: still a NextToken after 16 pages", filter);
+    ck_assert_msg(strcmp((char *)b.p, want) == 0, "%s, paged: %s, want %s", filter, (char *)b.p,
+                  want);
+    fl_buf_free(&b);
+}
+
 START_TEST(shard_filters_and_encryption)
 {
     fl_test_server_t s;
@@ -274,6 +310,12 @@ START_TEST(shard_filters_and_encryption)
                "0000 0002 0003"); /* the future: what is open */
     AWS_FAILS(&s, "InvalidArgumentException", "kinesis", "list-shards", "--stream-name", "f",
               "--shard-filter", "Type=AT_TIMESTAMP");
+    /* the pages of a filtered listing keep its filter */
+    expect_pages(&s, "f", "Type=AT_LATEST", "0000 0002 0003");
+    expect_pages(&s, "f", "Type=AT_TIMESTAMP,Timestamp=1000000000", "0000 0001");
+    expect_pages(&s, "f", "Type=AFTER_SHARD_ID,ShardId=shardId-000000000000", "0001 0002 0003");
+    AWS_FAILS(&s, "InvalidArgumentException", "kinesis", "list-shards", "--next-token", "f/0/9",
+              "--no-paginate");
 
     /* always encrypted: start is in effect already, stop cannot be */
     AWS_OK(&s, NULL, "kinesis", "start-stream-encryption", "--stream-name", "f",

@@ -5,6 +5,7 @@
  * What changes the catalog (and waits for its fsync) runs on the worker
  * pool; what reads storage's in-memory metadata answers on the loop.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -476,7 +477,7 @@ typedef struct {
     int64_t ts_ns;  /* AT_TIMESTAMP, FROM_TIMESTAMP */
 } shard_filter_t;
 
-static int parse_filter(fl_http_req_t *r, int has_token, shard_filter_t *f)
+static int parse_filter(fl_http_req_t *r, shard_filter_t *f)
 {
     static const char *const names[] = {
         "",          "AFTER_SHARD_ID", "AT_TRIM_HORIZON", "FROM_TRIM_HORIZON",
@@ -488,11 +489,6 @@ static int parse_filter(fl_http_req_t *r, int has_token, shard_filter_t *f)
     const fl_json_t *t = fl_json_get(sf, "Type");
     if (sf->type != FL_JSON_OBJECT || !t || t->type != FL_JSON_STRING) {
         fl_http_respond_error(r, 400, "InvalidArgumentException", "ShardFilter.Type is required");
-        return -1;
-    }
-    if (has_token) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "NextToken and ShardFilter cannot be given together");
         return -1;
     }
     for (size_t i = 1; i < sizeof names / sizeof names[0]; i++)
@@ -576,26 +572,74 @@ static int filter_keeps(const shard_filter_t *f, const fl_log_shard_info_t *sh, 
     }
 }
 
+/* ListShards' NextToken: "<stream>/<last shard listed>", then, when the
+ * first page had a ShardFilter, "/<type>" and for the timestamp types
+ * "/<ns>": AWS refuses a ShardFilter beside a NextToken, so the token
+ * carries it and every page keeps the first page's filter. Stream names
+ * hold no '/' (fl_rec_valid_name). No state is kept between pages. */
+static int parse_list_token(const char *s, char *name, size_t cap, uint32_t *after,
+                            shard_filter_t *f)
+{
+    char part[4][32];
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s || (size_t)(slash - s) >= cap)
+        return -1;
+    memcpy(name, s, (size_t)(slash - s));
+    name[slash - s] = 0;
+    size_t np = 0;
+    for (const char *p = slash + 1;; np++) {
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (np == 3 || len == 0 || len >= sizeof part[0])
+            return -1;
+        memcpy(part[np], p, len);
+        part[np][len] = 0;
+        if (!e) {
+            np++;
+            break;
+        }
+        p = e + 1;
+    }
+    memset(f, 0, sizeof *f);
+    if (fl_rec_parse_shard_id(part[0], after) != 0)
+        return -1;
+    if (np == 1)
+        return 0;
+    char *end;
+    unsigned long t = strtoul(part[1], &end, 10);
+    if (*end || t <= SF_NONE || t > SF_FROM_TIMESTAMP || t == SF_AFTER_SHARD_ID)
+        return -1;
+    f->type = (sf_type_t)t;
+    int timed = f->type == SF_AT_TIMESTAMP || f->type == SF_FROM_TIMESTAMP;
+    if (timed != (np == 3))
+        return -1;
+    if (timed) {
+        errno = 0;
+        long long ns = strtoll(part[2], &end, 10);
+        if (*end || errno)
+            return -1;
+        f->ts_ns = ns;
+    }
+    return 0;
+}
+
 void fl_rec_list_shards(fl_http_req_t *r)
 {
-    /* NextToken is the last shard id listed, so a page needs no state */
     const fl_json_t *tok = fl_http_json(r, "NextToken");
     const fl_json_t *ex = fl_http_json(r, "ExclusiveStartShardId");
     uint32_t after = 0;
     int has_after = 0;
     const char *name = NULL;
     char tname[FL_RECORDS_NAME_MAX + 1];
+    shard_filter_t f;
+    memset(&f, 0, sizeof f);
     if (tok) {
-        /* "<stream>/<shard number>" */
-        const char *slash = tok->type == FL_JSON_STRING ? strrchr(tok->str, '/') : NULL;
-        if (!slash || (size_t)(slash - tok->str) >= sizeof tname ||
-            fl_rec_parse_shard_id(slash + 1, &after) != 0) {
+        if (tok->type != FL_JSON_STRING ||
+            parse_list_token(tok->str, tname, sizeof tname, &after, &f) != 0) {
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "NextToken is not a token this server gave");
             return;
         }
-        memcpy(tname, tok->str, (size_t)(slash - tok->str));
-        tname[slash - tok->str] = 0;
         name = tname;
         has_after = 1;
         if (fl_http_json(r, "StreamName")) {
@@ -614,11 +658,19 @@ void fl_rec_list_shards(fl_http_req_t *r)
     int64_t max = 1000;
     if (fl_http_json_int(r, "MaxResults", 1, 10000, &max) < 0)
         return;
-    shard_filter_t f;
-    if (parse_filter(r, tok != NULL, &f) != 0)
+    if (tok) {
+        if (fl_http_json(r, "ShardFilter")) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException",
+                                  "NextToken and ShardFilter cannot be given together");
+            return;
+        }
+    } else if (parse_filter(r, &f) != 0) {
         return;
+    }
     if (f.type == SF_AFTER_SHARD_ID) {
-        after = f.shard;
+        /* the filter's start, folded into the token's shard on later pages */
+        if (!has_after || f.shard > after)
+            after = f.shard;
         has_after = 1;
     }
     fl_rec_stream_t st;
@@ -654,8 +706,14 @@ void fl_rec_list_shards(fl_http_req_t *r)
         last = sh[i].id;
     }
     fl_buf_u8(&b, ']');
-    if (more)
-        fl_buf_printf(&b, ",\"NextToken\":\"%s/%" PRIu32 "\"", st.name, last);
+    if (more) {
+        fl_buf_printf(&b, ",\"NextToken\":\"%s/%" PRIu32, st.name, last);
+        if (f.type != SF_NONE && f.type != SF_AFTER_SHARD_ID)
+            fl_buf_printf(&b, "/%d", (int)f.type);
+        if (f.type == SF_AT_TIMESTAMP || f.type == SF_FROM_TIMESTAMP)
+            fl_buf_printf(&b, "/%" PRId64, f.ts_ns);
+        fl_buf_u8(&b, '"');
+    }
     fl_buf_u8(&b, '}');
     fl_rec_respond(r, &b);
     fl_buf_free(&b);
