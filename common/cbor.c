@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -372,5 +373,16 @@ int fl_cbor_from_json(const fl_json_t *v, const fl_cbor_shape_t *shape, fl_buf_t
     int rc = value(v, NULL, shape, out);
     if (!rc && out->err)
         rc = FL_ENOMEM;
+    return rc;
+}
+
+int fl_cbor_from_json_text(fl_slice_t json, const fl_cbor_shape_t *shape, fl_buf_t *out)
+{
+    fl_json_limits_t lim = {.max_depth = 64, .max_values = SIZE_MAX, .max_string = SIZE_MAX};
+    fl_json_doc_t *d = NULL;
+    int rc = fl_json_parse(json, &lim, &d, NULL);
+    if (!rc)
+        rc = fl_cbor_from_json(fl_json_root(d), shape, out);
+    fl_json_free(d);
     return rc;
 }

@@ -52,4 +52,9 @@ int fl_cbor_to_json(fl_slice_t cbor, const fl_cbor_limits_t *lim, fl_buf_t *json
  * that is not a number) / FL_ENOMEM. */
 int fl_cbor_from_json(const fl_json_t *v, const fl_cbor_shape_t *shape, fl_buf_t *out);
 
+/* The same from JSON text (an answer the server wrote: parsed without size
+ * limits, depth 64): 0, or the parser's error, FL_EINVAL or FL_ENOMEM.
+ * out keeps what was appended before the error. */
+int fl_cbor_from_json_text(fl_slice_t json, const fl_cbor_shape_t *shape, fl_buf_t *out);
+
 #endif

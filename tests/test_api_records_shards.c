@@ -139,6 +139,29 @@ START_TEST(split_merge_and_their_lineage)
 }
 END_TEST
 
+/* The open shards of stream have the ranges of the shards of ref (a stream
+ * created with that count). */
+static void expect_same_ranges(const fl_test_server_t *s, const char *stream, const char *ref)
+{
+    fl_json_doc_t *want, *got;
+    OK_JSON(s, &want, "list-shards", "--stream-name", ref);
+    OK_JSON(s, &got, "list-shards", "--stream-name", stream, "--shard-filter", "Type=AT_LATEST");
+    const fl_json_t *w = member(want, "Shards")->child, *g = member(got, "Shards")->child;
+    ck_assert_int_eq(member(got, "Shards")->count, member(want, "Shards")->count);
+    /* ids ascend in creation order, not hash order: compare as sets */
+    for (; w; w = w->next) {
+        const char *lo = str(fl_json_get(w, "HashKeyRange"), "StartingHashKey");
+        const char *hi = str(fl_json_get(w, "HashKeyRange"), "EndingHashKey");
+        int found = 0;
+        for (const fl_json_t *e = g; e; e = e->next)
+            found |= strcmp(str(fl_json_get(e, "HashKeyRange"), "StartingHashKey"), lo) == 0 &&
+                     strcmp(str(fl_json_get(e, "HashKeyRange"), "EndingHashKey"), hi) == 0;
+        ck_assert_msg(found, "%s: no open shard [%s, %s]", stream, lo, hi);
+    }
+    fl_json_free(want);
+    fl_json_free(got);
+}
+
 START_TEST(update_shard_count_makes_uniform_ranges)
 {
     fl_test_server_t s;
@@ -155,23 +178,13 @@ START_TEST(update_shard_count_makes_uniform_ranges)
     ck_assert_int_eq(v, 3);
     fl_json_free(d);
     /* the open shards have the ranges of a stream created with three */
-    fl_json_doc_t *want, *got;
-    OK_JSON(&s, &want, "list-shards", "--stream-name", "three");
-    OK_JSON(&s, &got, "list-shards", "--stream-name", "a", "--shard-filter", "Type=AT_LATEST");
-    const fl_json_t *w = member(want, "Shards")->child, *g = member(got, "Shards")->child;
-    ck_assert_int_eq(member(got, "Shards")->count, 3);
-    /* ids ascend in creation order, not hash order: compare as sets */
-    for (; w; w = w->next) {
-        const char *lo = str(fl_json_get(w, "HashKeyRange"), "StartingHashKey");
-        const char *hi = str(fl_json_get(w, "HashKeyRange"), "EndingHashKey");
-        int found = 0;
-        for (const fl_json_t *e = g; e; e = e->next)
-            found |= strcmp(str(fl_json_get(e, "HashKeyRange"), "StartingHashKey"), lo) == 0 &&
-                     strcmp(str(fl_json_get(e, "HashKeyRange"), "EndingHashKey"), hi) == 0;
-        ck_assert_msg(found, "no open shard [%s, %s]", lo, hi);
-    }
-    fl_json_free(want);
-    fl_json_free(got);
+    expect_same_ranges(&s, "a", "three");
+    /* scaling down from ranges that do not line up (fifths to thirds):
+     * merged as it goes, split where a third's boundary falls inside */
+    AWS_OK(&s, NULL, "kinesis", "create-stream", "--stream-name", "five", "--shard-count", "5");
+    AWS_OK(&s, NULL, "kinesis", "update-shard-count", "--stream-name", "five",
+           "--target-shard-count", "3", "--scaling-type", "UNIFORM_SCALING");
+    expect_same_ranges(&s, "five", "three");
 
     /* at most double, at least half; UNIFORM_SCALING only */
     AWS_FAILS(&s, "LimitExceededException", "kinesis", "update-shard-count", "--stream-name", "a",
@@ -188,7 +201,7 @@ START_TEST(update_shard_count_makes_uniform_ranges)
 
     OK_JSON(&s, &d, "describe-limits");
     ck_assert_int_eq(fl_json_int64(member(d, "OpenShardCount"), &v), 0);
-    ck_assert_int_eq(v, 10); /* 3 + 3 + the on-demand stream's 4 */
+    ck_assert_int_eq(v, 13); /* 3 + 3 + 3 + the on-demand stream's 4 */
     ck_assert_int_eq(fl_json_int64(member(d, "ShardLimit"), &v), 0);
     ck_assert_int_gt(v, 6);
     fl_json_free(d);

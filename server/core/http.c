@@ -114,12 +114,7 @@ int fl_http_add_header(fl_http_req_t *r, const char *name, const char *value)
  * allow). */
 static int json_to_cbor(fl_http_req_t *r, fl_slice_t body)
 {
-    fl_json_limits_t lim = {.max_depth = 64, .max_values = SIZE_MAX, .max_string = SIZE_MAX};
-    fl_json_doc_t *d = NULL;
-    int rc = fl_json_parse(body, &lim, &d, NULL);
-    if (!rc)
-        rc = fl_cbor_from_json(fl_json_root(d), r->route->cbor, &r->resp);
-    fl_json_free(d);
+    int rc = fl_cbor_from_json_text(body, r->route->cbor, &r->resp);
     if (rc) {
         fl_error("http: %s: the answer does not go into CBOR (%s): sent as JSON", r->route_name,
                  fl_strerror(rc));

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,18 @@ static admin_job_t *job_new(fl_http_req_t *r, void (*work)(fl_rec_job_t *j))
     return (admin_job_t *)fl_rec_job_new(r, sizeof(admin_job_t), work);
 }
 
+static pthread_mutex_t shard_limit_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void fl_rec_shard_limit_lock(void)
+{
+    pthread_mutex_lock(&shard_limit_mu);
+}
+
+void fl_rec_shard_limit_unlock(void)
+{
+    pthread_mutex_unlock(&shard_limit_mu);
+}
+
 int fl_rec_count_shards(fl_store_t *store, uint32_t *open_out, uint32_t *on_demand_out)
 {
     char **names = NULL;
@@ -77,9 +90,19 @@ int fl_rec_count_shards(fl_store_t *store, uint32_t *open_out, uint32_t *on_dema
     return 0;
 }
 
+static void create_locked(fl_rec_job_t *base, admin_job_t *j);
+
 static void create_work(fl_rec_job_t *base)
 {
     admin_job_t *j = (admin_job_t *)base;
+    fl_rec_shard_limit_lock();
+    create_locked(base, j);
+    fl_rec_shard_limit_unlock();
+}
+
+/* create_work's check and creation, under the shard limit's lock. */
+static void create_locked(fl_rec_job_t *base, admin_job_t *j)
+{
     uint32_t open = 0, od = 0;
     if ((base->rc = fl_rec_count_shards(base->store, &open, &od)) != 0)
         return;

@@ -24,6 +24,7 @@
 
 #include "common/awstime.h"
 #include "common/base64.h"
+#include "common/cbor.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -528,11 +529,15 @@ typedef struct {
     int64_t behind_ms;
     fl_buf_t recs;     /* the Records array's members */
     fl_buf_t children; /* ChildShards' members, at a closed end */
+    /* the answer, made on the worker: JSON, or CBOR when the request came
+     * in CBOR (cbor: its route's shape, NULL for JSON) */
+    const fl_cbor_shape_t *cbor;
+    fl_buf_t body;
+    int body_cbor;
 } get_job_t;
 
-static void get_work(fl_http_async_t *a)
+static void read_work(get_job_t *j)
 {
-    get_job_t *j = (get_job_t *)a;
     fl_log_read_opts_t o = {.from = j->it.from == FROM_TS ? FL_LOG_AT_SERVER_TS : FL_LOG_AT_SEQ,
                             .seq = j->it.pos,
                             .ts_ns = (int64_t)j->it.pos,
@@ -617,6 +622,52 @@ static void get_work(fl_http_async_t *a)
     fl_log_batch_free(&b);
 }
 
+/* The answer, on the worker: the records read, MillisBehindLatest and the
+ * next iterator (sealing is a keyed MAC: no loop state), then CBOR when
+ * asked, so a 10 MiB answer is never transcoded on the event loop. */
+static void get_work(fl_http_async_t *a)
+{
+    get_job_t *j = (get_job_t *)a;
+    read_work(j);
+    if (j->rc)
+        return;
+    fl_buf_t *b = &j->body;
+    fl_buf_append_str(b, "{\"Records\":[");
+    fl_buf_append(b, j->recs.p, j->recs.n);
+    fl_buf_printf(b, "],\"MillisBehindLatest\":%" PRId64, j->behind_ms);
+    if (j->closed_end) {
+        fl_buf_append_str(b, ",\"ChildShards\":[");
+        fl_buf_append(b, j->children.p, j->children.n);
+        fl_buf_u8(b, ']');
+    } else {
+        iter_t next = j->it;
+        if (!j->again_ts) {
+            next.from = FROM_SEQ;
+            next.pos = j->next_seq;
+        }
+        fl_buf_append_str(b, ",\"NextShardIterator\":\"");
+        if (seal_iter(j->st.rs, &next, b) != 0)
+            b->err = FL_ENOMEM;
+        fl_buf_u8(b, '"');
+    }
+    fl_buf_u8(b, '}');
+    fl_buf_free(&j->recs);
+    fl_buf_free(&j->children);
+    if (j->cbor && !b->err) {
+        fl_buf_t c;
+        fl_buf_init(&c, 0);
+        if (fl_cbor_from_json_text(fl_buf_slice(b), j->cbor, &c) == 0 && !c.err) {
+            fl_buf_free(b);
+            *b = c;
+            j->body_cbor = 1;
+        } else {
+            fl_error("records: GetRecords of %s: the answer does not go into CBOR: sent as JSON",
+                     j->st.name);
+            fl_buf_free(&c);
+        }
+    }
+}
+
 static void get_done(fl_http_async_t *a, fl_http_req_t *r)
 {
     get_job_t *j = (get_job_t *)a;
@@ -634,34 +685,15 @@ static void get_done(fl_http_async_t *a, fl_http_req_t *r)
         if (j->rc) {
             fl_http_respond_error(r, 500, "InternalFailureException", "reading %s: %s", j->st.name,
                                   fl_strerror(j->rc));
+        } else if (j->body_cbor) {
+            fl_http_respond(r, 200, "application/x-amz-cbor-1.1", fl_buf_slice(&j->body));
         } else {
-            fl_buf_t b;
-            fl_buf_init(&b, 0);
-            fl_buf_append_str(&b, "{\"Records\":[");
-            fl_buf_append(&b, j->recs.p, j->recs.n);
-            fl_buf_printf(&b, "],\"MillisBehindLatest\":%" PRId64, j->behind_ms);
-            if (j->closed_end) {
-                fl_buf_append_str(&b, ",\"ChildShards\":[");
-                fl_buf_append(&b, j->children.p, j->children.n);
-                fl_buf_u8(&b, ']');
-            } else {
-                iter_t next = j->it;
-                if (!j->again_ts) {
-                    next.from = FROM_SEQ;
-                    next.pos = j->next_seq;
-                }
-                fl_buf_append_str(&b, ",\"NextShardIterator\":\"");
-                if (seal_iter(rs, &next, &b) != 0)
-                    b.err = FL_ENOMEM;
-                fl_buf_u8(&b, '"');
-            }
-            fl_buf_u8(&b, '}');
-            fl_rec_respond(r, &b);
-            fl_buf_free(&b);
+            fl_rec_respond(r, &j->body);
         }
     }
     fl_buf_free(&j->recs);
     fl_buf_free(&j->children);
+    fl_buf_free(&j->body);
     fl_rec_put(&j->st);
     free(j);
 }
@@ -743,6 +775,8 @@ void fl_rec_get_records(fl_http_req_t *r)
     j->limit = (size_t)limit;
     fl_buf_init(&j->recs, 0);
     fl_buf_init(&j->children, 0);
+    fl_buf_init(&j->body, 0);
+    j->cbor = r->cbor ? r->route->cbor : NULL;
     j->a.work = get_work;
     j->a.done = get_done;
     if (fl_http_async_or_busy(r, &j->a, "ProvisionedThroughputExceededException") != 0) {

@@ -5,15 +5,23 @@
  * Storage does one split or merge at a time, each one catalog transaction
  * (storage/reshard.c): the parent closes (readable until retention) and
  * the children open with their lineage. UpdateShardCount is a sequence of
- * them, as Kinesis does it: first every open shard that straddles one of
- * the N uniform boundaries (fl_log_uniform_range, the ranges a stream
- * created with N shards has) is split there, then the shards inside each
- * uniform range are merged pairwise into one. Each step is durable on its
- * own, so a crash in between leaves a consistent, if not yet uniform, set
- * of shards; calling UpdateShardCount again finishes the job when scaling
- * up (scaling down, the split phase may leave more than twice the target
- * open, which the retry's limit check refuses: the next session's fix is
- * to merge first when scaling down).
+ * them, as Kinesis does it, towards the N uniform ranges (fl_log_uniform_range,
+ * the ranges a stream created with N shards has), walked in hash-key order:
+ * the first shard that is not yet exactly a uniform range always starts at
+ * one (the shards before it are done); it is split at the next boundary
+ * when it holds it, else merged with its right neighbour. So the open
+ * shards never number more than one above the larger of the old and new
+ * counts (scaling down merges as it goes, it does not split everything
+ * first), and every step has its lineage. Each step is durable on its own:
+ * a crash in between leaves a consistent, if not yet uniform, set of
+ * shards, and the target is kept in the stream's attributes
+ * ("update_target") until the job ends, so calling UpdateShardCount again
+ * with the same target finishes it even where the half-to-double check on
+ * the shards open now would refuse it.
+ *
+ * The account's shard limit: the count of open shards and the step that
+ * adds shards are one critical section (fl_rec_shard_limit_lock), so two
+ * streams resharding or being created at once cannot both pass the check.
  *
  * One reshard at a time per stream (fl_rec_begin_update on the loop: the
  * others get ResourceInUseException, DescribeStream says UPDATING). The
@@ -143,9 +151,13 @@ static void split_work(fl_rec_job_t *base)
 {
     shard_job_t *j = (shard_job_t *)base;
     uint32_t kids[2];
-    if (!provisioned(base) || !room_for(base, 1))
+    if (!provisioned(base))
         return;
-    int rc = fl_log_split_shard(base->st.log, j->shard, j->at, kids);
+    fl_rec_shard_limit_lock();
+    int rc = room_for(base, 1) ? fl_log_split_shard(base->st.log, j->shard, j->at, kids) : 0;
+    fl_rec_shard_limit_unlock();
+    if (base->rc || base->err_type)
+        return;
     if (rc == FL_EINVAL) {
         char id[32];
         fl_rec_shard_id(j->shard, id, sizeof id);
@@ -251,27 +263,26 @@ static int open_shards(fl_log_t *log, fl_log_shard_info_t **out, size_t *n_out)
     return 0;
 }
 
-/* Is h the start of one of the n uniform ranges (bounds: their starts,
- * ascending)? */
-static int is_bound(const uint8_t (*bounds)[16], uint32_t n, const uint8_t h[16])
+/* The index of the uniform range that starts at h (bounds: their starts,
+ * ascending), or -1. */
+static long bound_index(const uint8_t (*bounds)[16], uint32_t n, const uint8_t h[16])
 {
     uint32_t lo = 0, hi = n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         int c = memcmp(bounds[mid], h, 16);
         if (c == 0)
-            return 1;
+            return (long)mid;
         if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return 0;
+    return -1;
 }
 
-/* One step towards n uniform shards: split a shard that straddles a
- * boundary, else merge two neighbours inside one range. *done once the
- * open shards are exactly the n ranges. */
+/* One step towards n uniform shards, in hash-key order (see the top of
+ * the file). *done once the open shards are exactly the n ranges. */
 static int uniform_step(fl_log_t *log, const uint8_t (*bounds)[16], uint32_t n, int *done)
 {
     fl_log_shard_info_t *sh = NULL;
@@ -280,29 +291,46 @@ static int uniform_step(fl_log_t *log, const uint8_t (*bounds)[16], uint32_t n, 
     if (rc)
         return rc;
     *done = 0;
-    /* a boundary strictly inside a shard: split there */
-    for (size_t i = 0, b = 1; i < m && b < n; i++) {
-        while (b < n && memcmp(bounds[b], sh[i].hash_start, 16) <= 0)
-            b++;
-        if (b < n && memcmp(bounds[b], sh[i].hash_end, 16) <= 0) {
-            uint32_t kids[2];
-            rc = fl_log_split_shard(log, sh[i].id, bounds[b], kids);
+    for (size_t i = 0; i < m; i++) {
+        long k = bound_index(bounds, n, sh[i].hash_start);
+        if (k < 0) { /* the shards before i are done, so this cannot be */
+            rc = FL_ESTATE;
+            break;
+        }
+        if ((uint32_t)k + 1 < n && memcmp(bounds[k + 1], sh[i].hash_end, 16) <= 0) {
+            uint32_t kids[2]; /* it holds the next boundary: split there */
+            rc = fl_log_split_shard(log, sh[i].id, bounds[k + 1], kids);
             free(sh);
             return rc;
         }
-    }
-    /* two neighbours with no boundary between them: merge */
-    for (size_t i = 0; i + 1 < m; i++) {
-        if (!is_bound(bounds, n, sh[i + 1].hash_start)) {
-            uint32_t kid;
-            rc = fl_log_merge_shards(log, sh[i].id, sh[i + 1].id, &kid);
-            free(sh);
-            return rc;
+        int last_range = (uint32_t)k + 1 == n;
+        int ends_range = last_range
+                             ? i + 1 == m
+                             : i + 1 < m && memcmp(sh[i + 1].hash_start, bounds[k + 1], 16) == 0;
+        if (ends_range)
+            continue; /* exactly range k */
+        if (i + 1 == m) {
+            rc = FL_ESTATE; /* short of its range's end, with nothing after it */
+            break;
         }
+        uint32_t kid; /* short of its range's end: take in its neighbour */
+        rc = fl_log_merge_shards(log, sh[i].id, sh[i + 1].id, &kid);
+        free(sh);
+        return rc;
     }
     free(sh);
-    *done = 1;
-    return 0;
+    *done = rc == 0;
+    return rc;
+}
+
+/* The target of an UpdateShardCount that has not ended (a crash cut it),
+ * or 0. */
+static uint32_t pending_target(fl_log_t *log)
+{
+    char v[16] = "";
+    if (fl_log_attr_get(log, "update_target", v, sizeof v) != 0 || !*v)
+        return 0;
+    return (uint32_t)strtoul(v, NULL, 10);
 }
 
 static void update_work(fl_rec_job_t *base)
@@ -310,8 +338,18 @@ static void update_work(fl_rec_job_t *base)
     shard_job_t *j = (shard_job_t *)base;
     if (!provisioned(base))
         return;
-    if (j->target > j->current && !room_for(base, j->target - j->current))
+    fl_log_info_t li;
+    if ((base->rc = fl_log_info(base->st.log, &li)) != 0)
         return;
+    j->current = li.open_shards;
+    uint64_t t = j->target, cur = j->current;
+    if ((t > 2 * cur || t * 2 < cur) && pending_target(base->st.log) != j->target) {
+        fl_rec_job_fail(base, "LimitExceededException",
+                        "TargetShardCount %u for stream %s must be between half and double its "
+                        "%u open shards.",
+                        j->target, base->name, j->current);
+        return;
+    }
     uint8_t(*bounds)[16] = calloc(j->target, sizeof *bounds);
     if (!bounds) {
         base->rc = FL_ENOMEM;
@@ -320,15 +358,26 @@ static void update_work(fl_rec_job_t *base)
     uint8_t end[16];
     for (uint32_t i = 0; i < j->target; i++)
         fl_log_uniform_range(i, j->target, bounds[i], end);
-    /* every step removes a boundary crossing or a shard, so this ends;
-     * the bound is a guard against a storage surprise */
+    char tv[16];
+    snprintf(tv, sizeof tv, "%u", j->target);
+    /* the limit's check and every step that adds shards, as one */
+    fl_rec_shard_limit_lock();
+    if (room_for(base, j->target > j->current ? j->target - j->current : 0))
+        base->rc = fl_log_attr_set(base->st.log, "update_target", tv);
+    /* every step ends a range in place or removes a shard that straddles
+     * none, so this ends; the bound is a guard against a storage surprise */
     size_t max_steps = 4 * ((size_t)j->target + j->current) + 16;
     int done = 0;
-    for (size_t step = 0; !done && !base->rc && step < max_steps; step++)
+    for (size_t step = 0; !base->err_type && !done && !base->rc && step < max_steps; step++)
         base->rc = uniform_step(base->st.log, (const uint8_t(*)[16])bounds, j->target, &done);
+    fl_rec_shard_limit_unlock();
     free(bounds);
+    if (base->err_type)
+        return;
     if (!base->rc && !done)
         base->rc = FL_ESTATE;
+    if (!base->rc)
+        base->rc = fl_log_attr_set(base->st.log, "update_target", "");
     if (base->rc)
         return;
     fl_buf_t *b = &base->out;
@@ -356,19 +405,9 @@ void fl_rec_update_shard_count(fl_http_req_t *r)
     fl_rec_stream_t st;
     if (fl_rec_get(r, &st) != 0)
         return;
-    uint32_t cur = st.info.open_shards;
-    if ((uint64_t)target > 2 * (uint64_t)cur || (uint64_t)target * 2 < cur) {
-        fl_http_respond_error(r, 400, "LimitExceededException",
-                              "TargetShardCount %" PRId64 " for stream %s must be between half "
-                              "and double its %u open shards.",
-                              target, st.name, cur);
-        fl_rec_put(&st);
-        return;
-    }
     shard_job_t *j = begin(r, &st, update_work);
     if (!j)
         return;
-    j->target = (uint32_t)target;
-    j->current = cur;
+    j->target = (uint32_t)target; /* checked against the open shards on the worker */
     fl_rec_job_submit(r, &j->j);
 }

@@ -145,6 +145,11 @@ void fl_rec_counters_drop(fl_records_t *rs, const char *name);
 /* Open shards over all data streams, and how many are ON_DEMAND (on a
  * worker: it opens each). */
 int fl_rec_count_shards(fl_store_t *store, uint32_t *open_out, uint32_t *on_demand_out);
+/* Held around a check of the account's shard limit and the change that adds
+ * shards (CreateStream, SplitShard, UpdateShardCount), on workers: two
+ * streams at once cannot both pass the check. */
+void fl_rec_shard_limit_lock(void);
+void fl_rec_shard_limit_unlock(void);
 
 /* Tags of a request (CreateStream's and AddTagsToStream's Tags map),
  * checked as AWS does; free with fl_rec_tags_free. Responds and returns
