@@ -27,50 +27,67 @@ struct fl_av_decoder {
     int sw, sh, sfmt, dw, dh, dfmt;
 };
 
-int fl_av_decoder_new(const fl_mkv_track_t *track, fl_av_decoder_t **out)
+int fl_av_open_decoder(const fl_mkv_track_t *track, AVRational tb, AVCodecContext **out)
 {
-    *out = NULL;
     int rc = 0;
-    fl_av_decoder_t *d = calloc(1, sizeof *d);
+    *out = NULL;
     AVCodecParameters *par = avcodec_parameters_alloc();
-    if (!d || !par) {
-        rc = FL_ENOMEM;
-        goto fail;
-    }
+    AVCodecContext *dec = NULL;
+    if (!par)
+        return FL_ENOMEM;
     rc = fl_av_track_params(track, par);
     if (rc)
-        goto fail;
+        goto out;
     if (par->codec_type != AVMEDIA_TYPE_VIDEO) {
-        rc = FL_EUNSUPPORTED;
-        goto fail;
+        rc = FL_EINVAL;
+        goto out;
     }
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
     if (!codec) {
         rc = FL_EUNSUPPORTED;
-        goto fail;
+        goto out;
     }
-    d->dec = avcodec_alloc_context3(codec);
+    dec = avcodec_alloc_context3(codec);
+    if (!dec || avcodec_parameters_to_context(dec, par) < 0) {
+        rc = FL_ENOMEM;
+        goto out;
+    }
+    dec->thread_count = 1;
+    dec->pkt_timebase = tb;
+    if (avcodec_open2(dec, codec, NULL) < 0) {
+        rc = FL_EMALFORMED;
+        goto out;
+    }
+    *out = dec;
+    dec = NULL;
+out:
+    avcodec_free_context(&dec);
+    avcodec_parameters_free(&par);
+    return rc;
+}
+
+int fl_av_decoder_new(const fl_mkv_track_t *track, fl_av_decoder_t **out)
+{
+    *out = NULL;
+    fl_av_decoder_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return FL_ENOMEM;
     d->pkt = av_packet_alloc();
     d->src = av_frame_alloc();
     d->dst = av_frame_alloc();
-    if (!d->dec || !d->pkt || !d->src || !d->dst ||
-        avcodec_parameters_to_context(d->dec, par) < 0) {
-        rc = FL_ENOMEM;
-        goto fail;
+    int rc = d->pkt && d->src && d->dst ? fl_av_open_decoder(track, (AVRational){1, 1000}, &d->dec)
+                                        : FL_ENOMEM;
+    if (rc) {
+        fl_av_decoder_free(d);
+        return rc == FL_EINVAL ? FL_EUNSUPPORTED : rc; /* not video: not decodable here */
     }
-    d->dec->thread_count = 1;
-    d->dec->pkt_timebase = (AVRational){1, 1000};
-    if (avcodec_open2(d->dec, codec, NULL) < 0) {
-        rc = FL_EMALFORMED;
-        goto fail;
-    }
-    avcodec_parameters_free(&par);
     *out = d;
     return 0;
-fail:
-    avcodec_parameters_free(&par);
-    fl_av_decoder_free(d);
-    return rc;
+}
+
+const AVFrame *fl_av_decoder_frame(const fl_av_decoder_t *d)
+{
+    return d->src;
 }
 
 void fl_av_decoder_free(fl_av_decoder_t *d)

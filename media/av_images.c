@@ -2,7 +2,8 @@
  * media/av_images.c — the pictures a run of frames shows at chosen times,
  * as JPEG or PNG (see av.h, fl_av_images_at): GetImages' samples.
  *
- * The run is decoded from its key frame in decode order with one decoder;
+ * The run is decoded from its key frame in decode order with one decoder
+ * (av_decode.c's fl_av_decoder_t, its raw pictures: fl_av_decoder_frame);
  * pictures come out in presentation order (the decoder reorders), each
  * with its packet's time (best_effort_timestamp, in ns). A time is
  * answered by the last picture at or before it, so the picture is kept
@@ -40,7 +41,7 @@ static void answer(pick_t *p, const AVFrame *pic)
 }
 
 /* A new picture in presentation order. */
-static int on_picture(pick_t *p, AVFrame *pic)
+static int on_picture(pick_t *p, const AVFrame *pic)
 {
     int64_t t =
         pic->best_effort_timestamp != AV_NOPTS_VALUE ? pic->best_effort_timestamp : pic->pts;
@@ -57,19 +58,17 @@ static int on_picture(pick_t *p, AVFrame *pic)
     return 0;
 }
 
-static int drain(AVCodecContext *dec, AVFrame *pic, pick_t *p)
+/* Every picture the decoder has ready. */
+static int drain(fl_av_decoder_t *d, pick_t *p)
 {
-    for (;;) {
-        int e = avcodec_receive_frame(dec, pic);
-        if (e == AVERROR(EAGAIN) || e == AVERROR_EOF)
-            return 0;
-        if (e < 0)
-            return 0; /* a damaged picture: go on with the next packets */
-        int rc = on_picture(p, pic);
-        av_frame_unref(pic);
+    fl_av_picture_t pic;
+    /* FL_EAGAIN: none ready; a damaged picture: go on with the next packets */
+    while (fl_av_decoder_receive(d, &pic) == 0) {
+        int rc = on_picture(p, fl_av_decoder_frame(d));
         if (rc)
             return rc;
     }
+    return 0;
 }
 
 int fl_av_images_at(const fl_mkv_track_t *track, const fl_av_frame_t *frames, size_t n,
@@ -88,44 +87,35 @@ int fl_av_images_at(const fl_mkv_track_t *track, const fl_av_frame_t *frames, si
         errs[i] = FL_EMALFORMED; /* until answered */
     if ((fmt != FL_AV_JPEG && fmt != FL_AV_PNG) || quality < 0 || quality > 100)
         return FL_EINVAL;
-    AVCodecContext *dec = NULL;
-    AVPacket *pkt = av_packet_alloc();
-    AVFrame *pic = av_frame_alloc();
+    fl_av_decoder_t *d = NULL;
     p.prev = av_frame_alloc();
-    int rc = pkt && pic && p.prev ? fl_av_open_decoder(track, &dec) : FL_ENOMEM;
+    int rc = p.prev ? fl_av_decoder_new(track, &d) : FL_ENOMEM;
+    if (rc == FL_EUNSUPPORTED && track->type != FL_MKV_TRACK_VIDEO)
+        rc = FL_EINVAL;
     if (rc)
         goto out;
     for (size_t i = 0; i < n && p.k < n_times; i++) {
         const fl_av_frame_t *f = &frames[i];
-        if (f->track != track->number || f->data.n == 0 ||
-            f->data.n > INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE)
+        if (f->track != track->number || f->data.n == 0)
             continue;
-        av_packet_unref(pkt);
-        if (av_new_packet(pkt, (int)f->data.n) < 0) {
-            rc = FL_ENOMEM;
+        int e = fl_av_decoder_send(d, f->data, f->pts_ns, f->keyframe);
+        if (e == FL_ENOMEM) {
+            rc = e;
             goto out;
         }
-        memcpy(pkt->data, f->data.p, f->data.n);
-        pkt->pts = f->pts_ns;
-        pkt->dts = AV_NOPTS_VALUE;
-        pkt->flags = f->keyframe ? AV_PKT_FLAG_KEY : 0;
-        int e = avcodec_send_packet(dec, pkt);
-        if (e < 0 && e != AVERROR(EAGAIN) && e != AVERROR_INVALIDDATA)
-            break;
-        if ((rc = drain(dec, pic, &p)) != 0)
+        /* a packet libavcodec refuses: go on with the next ones */
+        if ((rc = drain(d, &p)) != 0)
             goto out;
     }
-    avcodec_send_packet(dec, NULL);
-    if ((rc = drain(dec, pic, &p)) != 0)
+    fl_av_decoder_drain(d);
+    if ((rc = drain(d, &p)) != 0)
         goto out;
     /* times after the last picture: the last picture */
     while (p.k < n_times && p.have_prev)
         answer(&p, p.prev);
 out:
     av_frame_free(&p.prev);
-    av_frame_free(&pic);
-    av_packet_free(&pkt);
-    avcodec_free_context(&dec);
+    fl_av_decoder_free(d);
     if (rc)
         for (size_t i = p.k; i < n_times; i++)
             errs[i] = rc;

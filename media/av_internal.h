@@ -16,9 +16,13 @@ enum AVCodecID fl_av_codec_id(fl_slice_t mkv_codec_id);
 /* Fill par from a track (extradata copied). 0, FL_EUNSUPPORTED or FL_ENOMEM. */
 int fl_av_track_params(const fl_mkv_track_t *t, AVCodecParameters *par);
 /* A decoder for a video track (CodecPrivate as extradata, one thread,
- * packet times in ns). 0, FL_EINVAL (not video), FL_EUNSUPPORTED,
- * FL_EMALFORMED (libav refused the track), FL_ENOMEM. */
-int fl_av_open_decoder(const fl_mkv_track_t *track, AVCodecContext **out);
+ * packet times in units of tb). 0, FL_EINVAL (not video), FL_EUNSUPPORTED,
+ * FL_EMALFORMED (libav refused the track), FL_ENOMEM. The one place a
+ * decoder is opened (av_decode.c). */
+int fl_av_open_decoder(const fl_mkv_track_t *track, AVRational tb, AVCodecContext **out);
+/* The picture fl_av_decoder_receive returned last, as libavcodec made it
+ * (valid until the next call on the decoder): for the image encoders. */
+const AVFrame *fl_av_decoder_frame(const fl_av_decoder_t *d);
 /* Scale a decoded picture to width x height (0 for either keeps the aspect
  * ratio, both 0 the size; JPEG sizes round down to even) and encode it as
  * JPEG (quality 1..100, 0 for the thumbnails' default) or PNG, appended to

@@ -5,9 +5,10 @@
  *
  * The decoder gets the track's CodecPrivate as extradata, so length-prefixed
  * H.264/H.265 frames decode as stored; it is flushed after the one packet so
- * that a decoder with frame delay still returns the picture. The track's
- * decoder (fl_av_open_decoder) and the scale-and-encode step
- * (fl_av_encode_image) are shared with av_images.c (av_internal.h).
+ * that a decoder with frame delay still returns the picture. It decodes
+ * through the one decoder (av_decode.c, fl_av_decoder_t); the
+ * scale-and-encode step (fl_av_encode_image) is shared with av_images.c
+ * (av_internal.h).
  */
 #include <libavcodec/avcodec.h>
 #include <libavutil/frame.h>
@@ -19,78 +20,27 @@
 #include "media/av.h"
 #include "media/av_internal.h"
 
-static int decode_one(const fl_mkv_track_t *track, fl_slice_t data, AVFrame *frame)
-{
-    AVCodecContext *dec = NULL;
-    AVPacket *pkt = av_packet_alloc();
-    int rc = pkt ? fl_av_open_decoder(track, &dec) : FL_ENOMEM;
-    if (rc)
-        goto out;
-    if (data.n == 0 || data.n > INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE ||
-        av_new_packet(pkt, (int)data.n) < 0) {
-        rc = data.n ? FL_ENOMEM : FL_EINVAL;
-        goto out;
-    }
-    memcpy(pkt->data, data.p, data.n);
-    pkt->flags = AV_PKT_FLAG_KEY;
-    if (avcodec_send_packet(dec, pkt) < 0 || avcodec_send_packet(dec, NULL) < 0 ||
-        avcodec_receive_frame(dec, frame) < 0)
-        rc = FL_EMALFORMED;
-out:
-    av_packet_free(&pkt);
-    avcodec_free_context(&dec);
-    return rc;
-}
-
-int fl_av_open_decoder(const fl_mkv_track_t *track, AVCodecContext **out)
-{
-    int rc = 0;
-    *out = NULL;
-    AVCodecParameters *par = avcodec_parameters_alloc();
-    AVCodecContext *dec = NULL;
-    if (!par)
-        return FL_ENOMEM;
-    rc = fl_av_track_params(track, par);
-    if (rc)
-        goto out;
-    if (par->codec_type != AVMEDIA_TYPE_VIDEO) {
-        rc = FL_EINVAL;
-        goto out;
-    }
-    const AVCodec *codec = avcodec_find_decoder(par->codec_id);
-    if (!codec) {
-        rc = FL_EUNSUPPORTED;
-        goto out;
-    }
-    dec = avcodec_alloc_context3(codec);
-    if (!dec || avcodec_parameters_to_context(dec, par) < 0) {
-        rc = FL_ENOMEM;
-        goto out;
-    }
-    dec->thread_count = 1;
-    dec->pkt_timebase = (AVRational){1, 1000000000};
-    if (avcodec_open2(dec, codec, NULL) < 0) {
-        rc = FL_EMALFORMED;
-        goto out;
-    }
-    *out = dec;
-    dec = NULL;
-out:
-    avcodec_free_context(&dec);
-    avcodec_parameters_free(&par);
-    return rc;
-}
-
 int fl_av_thumbnail(const fl_mkv_track_t *track, fl_slice_t keyframe, fl_av_image_t fmt,
                     unsigned width, unsigned height, fl_buf_t *out)
 {
     if ((fmt != FL_AV_JPEG && fmt != FL_AV_PNG) || width > 8192 || height > 8192)
         return FL_EINVAL;
-    AVFrame *src = av_frame_alloc();
-    int rc = src ? decode_one(track, keyframe, src) : FL_ENOMEM;
-    if (rc == 0)
-        rc = fl_av_encode_image(src, fmt, width, height, 0, out);
-    av_frame_free(&src);
+    /* the one packet, then a drain: a decoder with frame delay still
+     * gives its picture */
+    fl_av_decoder_t *d = NULL;
+    fl_av_picture_t pic;
+    int rc = fl_av_decoder_new(track, &d);
+    if (rc == FL_EUNSUPPORTED && track->type != FL_MKV_TRACK_VIDEO)
+        rc = FL_EINVAL;
+    if (!rc)
+        rc = keyframe.n ? fl_av_decoder_send(d, keyframe, 0, 1) : FL_EINVAL;
+    if (!rc)
+        rc = fl_av_decoder_drain(d);
+    if (!rc && fl_av_decoder_receive(d, &pic) != 0)
+        rc = FL_EMALFORMED;
+    if (!rc)
+        rc = fl_av_encode_image(fl_av_decoder_frame(d), fmt, width, height, 0, out);
+    fl_av_decoder_free(d);
     return rc;
 }
 
