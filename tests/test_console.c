@@ -493,6 +493,64 @@ START_TEST(console_in_chromium)
 }
 END_TEST
 
+/* The timeline zoomed out to 7 days over an archive with more fragments
+ * than the exact view lists: three bursts of 60 one-second fragments
+ * (PutMedia with producer times of 6.5 days ago, 6.5 days ago + 1 h, and
+ * 20 minutes ago), the page asking ListFragments 10 at a time
+ * (`?fragmentPage=10`: the exact view's cap is 100 fragments), so the
+ * newest burst lies past the cap. tests/browser/console_timeline.js checks
+ * that the timeline covers every burst and not the gap, says it is
+ * sampled, plays and shows a thumbnail from the newest burst. */
+START_TEST(console_timeline_week)
+{
+    if (!have_browser()) {
+        fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing\n");
+        return;
+    }
+    char *dir = fl_test_mkdtemp("console-week");
+    char mkv[4300], art[4200];
+    snprintf(mkv, sizeof mkv, "%s/burst.mkv", dir);
+    /* 60 s of 64x64, every frame a key frame and a cluster: 60 fragments */
+    char *ff[] = {"ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                  "testsrc=size=64x64:rate=1", "-frames:v", "60", "-c:v", "libx264", "-g", "1",
+                  "-pix_fmt", "yuv420p", "-cluster_time_limit", "10", "-f", "matroska", mkv,
+                  NULL};
+    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+    snprintf(art, sizeof art, "%s/tests/console-artifacts", FL_BINARY_DIR);
+    mkdir(art, 0755);
+
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "week-cam");
+    double now = (double)time(NULL);
+    const double starts[] = {now - 6.5 * 86400, now - 6.5 * 86400 + 3600, now - 1200};
+    char bursts[512];
+    size_t n = 0;
+    n += (size_t)snprintf(bursts + n, sizeof bursts - n, "[");
+    for (int i = 0; i < 3; i++) {
+        char *acks = NULL, *err = NULL;
+        ck_assert_msg(put_media(&s, "week-cam", mkv, starts[i], &acks, &err) == 0, "%s", err);
+        check_ack_order(acks, 60);
+        free(acks);
+        free(err);
+        n += (size_t)snprintf(bursts + n, sizeof bursts - n, "%s[%.0f,%.0f]", i ? "," : "",
+                              starts[i] * 1000, (starts[i] + 60) * 1000);
+    }
+    snprintf(bursts + n, sizeof bursts - n, "]");
+    char *argv[] = {"node", FL_SOURCE_DIR "/tests/browser/console_timeline.js", s.url, "week-cam",
+                    bursts, art, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(argv, 400000, &out, &err);
+    ck_assert_msg(rc == 0, "the week view failed (%d): %s / %s", rc, out, err);
+    ck_assert_ptr_nonnull(strstr(out, "\"errors\":[]"));
+    fprintf(stderr, "week view: %s\n", out);
+    free(out);
+    free(err);
+    fl_test_server_free(&s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
 /* AccessKey.<name> of `keys create`'s answer into out. */
 static void json_str(const char *text, const char *name, char *out, size_t cap)
 {
@@ -563,6 +621,7 @@ static Suite *suite(void)
     suite_add_tcase(s, t);
     t = tcase_create("browser");
     tcase_add_test(t, console_in_chromium);
+    tcase_add_test(t, console_timeline_week);
     tcase_add_test(t, console_sign_in_with_access_keys);
     suite_add_tcase(s, t);
     return s;

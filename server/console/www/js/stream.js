@@ -26,6 +26,10 @@ import { el, bitrate, age, clock, dateTime, toast, b64ToText, bytes } from './ut
 import { Timeline } from './timeline.js';
 
 const GAP_MS = 1500;
+// ListFragments' page size: 1000, AWS's largest; `?fragmentPage=N` in the
+// console's URL (1..1000) sets a smaller one, so that a test crosses the
+// exact view's cap (MAX_FRAGMENT_PAGES pages) with a few hundred fragments
+const FRAGMENT_PAGE = Math.min(1000, Math.max(1, Number(new URLSearchParams(location.search).get('fragmentPage')) || 1000));
 const MAX_FRAGMENT_PAGES = 10;
 const REPLAY_SPAN_MS = 3600e3;
 const MAX_RECORDS = 500;
@@ -165,22 +169,29 @@ export function mount(root, ctx, name) {
       if (last && f.s - last.e <= GAP_MS) last.e = Math.max(last.e, f.e);
       else spans.push({ s: f.s, e: f.e });
     }
-    tl.setSpans(spans);
+    showSpans(spans);
     root.dataset.fragments = String(frags.length);
+  }
+  function note(n) { tl.setNote(n); root.dataset.note = n; }
+  // the spans drawn, those in view as [[start, end], ...] epoch ms in
+  // data-spans (for tests and tools, as data-fragments)
+  function showSpans(spans) {
+    tl.setSpans(spans);
+    root.dataset.spans = JSON.stringify(spans.filter(s => s.e >= tl.start && s.s <= tl.end).map(s => [Math.round(s.s), Math.round(s.e)]));
   }
   async function fetchFragments() {
     if (fetching) { fetchAgain = true; return; }
     fetching = true;
     const a = tl.start - 30e3, b = Math.min(tl.end, Date.now() + 60e3);
     try {
-      const r = await api.all('listFragments', { StreamName: name, MaxResults: 1000,
+      const r = await api.all('listFragments', { StreamName: name, MaxResults: FRAGMENT_PAGE,
         FragmentSelector: { FragmentSelectorType: 'PRODUCER_TIMESTAMP', TimestampRange: { StartTimestamp: api.ts(a), EndTimestamp: api.ts(b) } } },
       'Fragments', MAX_FRAGMENT_PAGES);
       if (gone) return;
       const got = r.items.map(f => ({ s: f.ProducerTimestamp * 1000, e: f.ProducerTimestamp * 1000 + f.FragmentLengthInMilliseconds,
         n: f.FragmentNumber, size: f.FragmentSizeInBytes }));
       frags = frags.filter(f => f.s < a || f.s > b).concat(got).sort((x, y) => x.s - y.s);
-      tl.setNote(r.truncated ? `showing the first ${got.length} fragments of this range: zoom in for the rest` : '');
+      note(r.truncated ? `showing the first ${got.length} fragments of this range: zoom in for the rest` : '');
       merge();
       if (companion) await fetchRecords(a, b);
     } catch (e) {
