@@ -494,9 +494,9 @@ START_TEST(console_in_chromium)
 END_TEST
 
 /* The timeline zoomed out to 7 days over an archive with more fragments
- * than the exact view lists: three bursts of 60 one-second fragments
- * (PutMedia with producer times of 6.5 days ago, 6.5 days ago + 1 h, and
- * 20 minutes ago), the page asking ListFragments 10 at a time
+ * than the exact view lists: three bursts of 60 fragments of 10 s (PutMedia
+ * with producer times from 6.5 days ago, 6.5 days ago + 1 h, and 30
+ * minutes ago; 10 minutes each, more than a pixel of the 7-day view), the page asking ListFragments 10 at a time
  * (`?fragmentPage=10`: the exact view's cap is 100 fragments), so the
  * newest burst lies past the cap. tests/browser/console_timeline.js checks
  * that the timeline covers every burst and not the gap, says it is
@@ -510,9 +510,10 @@ START_TEST(console_timeline_week)
     char *dir = fl_test_mkdtemp("console-week");
     char mkv[4300], art[4200];
     snprintf(mkv, sizeof mkv, "%s/burst.mkv", dir);
-    /* 60 s of 64x64, every frame a key frame and a cluster: 60 fragments */
+    /* 10 min of 64x64, a frame every 10 s, each a key frame and a cluster:
+     * 60 fragments */
     char *ff[] = {"ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                  "testsrc=size=64x64:rate=1", "-frames:v", "60", "-c:v", "libx264", "-g", "1",
+                  "testsrc=size=64x64:rate=0.1", "-frames:v", "60", "-c:v", "libx264", "-g", "1",
                   "-pix_fmt", "yuv420p", "-cluster_time_limit", "10", "-f", "matroska", mkv,
                   NULL};
     ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
@@ -523,7 +524,7 @@ START_TEST(console_timeline_week)
     fl_test_server_start(&s, NULL, NULL);
     create_stream(&s, "week-cam");
     double now = (double)time(NULL);
-    const double starts[] = {now - 6.5 * 86400, now - 6.5 * 86400 + 3600, now - 1200};
+    const double starts[] = {now - 6.5 * 86400, now - 6.5 * 86400 + 3600, now - 1800};
     char bursts[512];
     size_t n = 0;
     n += (size_t)snprintf(bursts + n, sizeof bursts - n, "[");
@@ -534,7 +535,7 @@ START_TEST(console_timeline_week)
         free(acks);
         free(err);
         n += (size_t)snprintf(bursts + n, sizeof bursts - n, "%s[%.0f,%.0f]", i ? "," : "",
-                              starts[i] * 1000, (starts[i] + 60) * 1000);
+                              starts[i] * 1000, (starts[i] + 600) * 1000);
     }
     snprintf(bursts + n, sizeof bursts - n, "]");
     char *argv[] = {"node", FL_SOURCE_DIR "/tests/browser/console_timeline.js", s.url, "week-cam",

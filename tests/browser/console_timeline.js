@@ -73,7 +73,7 @@ async function until(what, fn, ms = 60000, every = 250) {
     });
     const week = await until('the 7-day view covering every burst', async () => {
       const v = seen = await view();
-      return v.end - v.start > 6.9 * 86400e3 && v.busy !== '1' && bursts.every(([a, b]) => covers(v.spans, a, b)) && v;
+      return v.end - v.start > 6.9 * 86400e3 && v.busy !== '1' && (v.mode !== 'sampled' || v.ms > 0) && bursts.every(([a, b]) => covers(v.spans, a, b)) && v;
     }, 120000, 500).catch(e => { throw new Error(`week: ${e.message.split(' (last')[0]}; bursts ${burstsJson}, seen ${JSON.stringify(seen)}`); });
     const report = Object.assign({}, week, { spans: week.spans.length });
     const mid = (bursts[bursts.length - 2][1] + last[0]) / 2;
@@ -102,13 +102,24 @@ async function until(what, fn, ms = 60000, every = 250) {
     const features = await (await fetch(base + '/framelog/features')).json();
     if (features.APIs.GetImages) {
       const tip = () => page.evaluate(() => { const i = document.querySelector('.tip img'); return { shown: !i.hidden && i.src.startsWith('data:image/jpeg') && i.complete && i.naturalWidth > 0 }; });
-      await page.mouse.move(box.x + x - 3, box.y + box.height / 2);
-      await page.mouse.move(box.x + x, box.y + box.height / 2);
-      const got = await until('a thumbnail on the burst', async () => (await tip()).shown, 30000);
+      // a pixel is 8 minutes: find one whose time (data-hover) is inside
+      // the newest burst, a quarter pixel at a time
+      const y = box.y + box.height / 2;
+      let xb = null;
+      for (let dx = -2; dx <= 2 && xb === null; dx += 0.25) {
+        await page.mouse.move(box.x + x + dx, y);
+        const h = Number(await page.getAttribute('canvas.timeline', 'data-hover'));
+        if (h >= last[0] + 5000 && h <= last[1] - 5000) xb = x + dx;
+      }
+      if (xb === null) throw new Error('thumbnail: no pixel inside the newest burst');
+      await page.mouse.move(box.x + xb - 3, y);
+      await page.mouse.move(box.x + xb, y);
+      const got = await until('a thumbnail on the burst', async () => (await tip()).shown, 30000)
+        .catch(e => { throw new Error(e.message + ' ' + JSON.stringify(images)); });
       const n = images.length;
       const xg = await xOf(mid);
-      await page.mouse.move(box.x + xg - 3, box.y + box.height / 2);
-      await page.mouse.move(box.x + xg, box.y + box.height / 2);
+      await page.mouse.move(box.x + xg - 3, y);
+      await page.mouse.move(box.x + xg, y);
       await until('GetImages asked in the gap', () => images.length > n && images.length, 30000);
       await sleep(500);
       const gap = await tip();
