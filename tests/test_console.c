@@ -22,7 +22,10 @@
  *          companion data stream's records, the Server page's plots, the
  *          keyboard path and the phone layout, with no error in the
  *          browser's console. Screenshots in <build>/tests/console-artifacts/
- *          (docs/console/ holds copies). With access keys on, the sign-in
+ *          (docs/console/ holds copies). Zoomed out to 7 days over more
+ *          fragments than the exact view lists, the timeline is sampled
+ *          and covers the oldest and the newest burst, not the gap
+ *          between. With access keys on, the sign-in
  *          form refuses a wrong key with the server's reason and signs
  *          every call with the right one. Skips, saying so, without chromium,
  *          node or the npm packages (scripts/deps.sh --test).
@@ -422,7 +425,9 @@ START_TEST(console_in_chromium)
     char *dir = fl_test_mkdtemp("console-media");
     char video[4300], art[4200];
     snprintf(video, sizeof video, "%s/camera.mp4", dir);
-    /* 60 s of 320x240 at 25 fps, a key frame every second (one fragment each) */
+    /* 60 s of 320x240 at 25 fps, a key frame every second (one fragment
+     * each), no B-frames as a camera's low-latency encoding (LL-HLS parts
+     * of 200 ms; a fragment with B-frames is one part) */
     char *ff[] = {"ffmpeg",
                   "-hide_banner",
                   "-loglevel",
@@ -436,6 +441,8 @@ START_TEST(console_in_chromium)
                   "60",
                   "-c:v",
                   "libx264",
+                  "-bf",
+                  "0",
                   "-g",
                   "25",
                   "-keyint_min",
@@ -496,11 +503,12 @@ END_TEST
 /* The timeline zoomed out to 7 days over an archive with more fragments
  * than the exact view lists: three bursts of 60 fragments of 10 s (PutMedia
  * with producer times from 6.5 days ago, 6.5 days ago + 1 h, and 30
- * minutes ago; 10 minutes each, more than a pixel of the 7-day view), the page asking ListFragments 10 at a time
- * (`?fragmentPage=10`: the exact view's cap is 100 fragments), so the
- * newest burst lies past the cap. tests/browser/console_timeline.js checks
- * that the timeline covers every burst and not the gap, says it is
- * sampled, plays and shows a thumbnail from the newest burst. */
+ * minutes ago; 10 minutes each, more than a pixel of the 7-day view), the
+ * page asking ListFragments 10 at a time (`?fragmentPage=10`: the exact
+ * view's cap is 100 fragments), so the newest burst lies past the cap.
+ * tests/browser/console_timeline.js checks that the timeline covers
+ * every burst and not the gap, says it is sampled, plays and shows a
+ * thumbnail from the newest burst. */
 START_TEST(console_timeline_week)
 {
     if (!have_browser()) {
@@ -512,9 +520,28 @@ START_TEST(console_timeline_week)
     snprintf(mkv, sizeof mkv, "%s/burst.mkv", dir);
     /* 10 min of 64x64, a frame every 10 s, each a key frame and a cluster:
      * 60 fragments */
-    char *ff[] = {"ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                  "testsrc=size=64x64:rate=0.1", "-frames:v", "60", "-c:v", "libx264", "-g", "1",
-                  "-pix_fmt", "yuv420p", "-cluster_time_limit", "10", "-f", "matroska", mkv,
+    char *ff[] = {"ffmpeg",
+                  "-hide_banner",
+                  "-loglevel",
+                  "error",
+                  "-y",
+                  "-f",
+                  "lavfi",
+                  "-i",
+                  "testsrc=size=64x64:rate=0.1",
+                  "-frames:v",
+                  "60",
+                  "-c:v",
+                  "libx264",
+                  "-g",
+                  "1",
+                  "-pix_fmt",
+                  "yuv420p",
+                  "-cluster_time_limit",
+                  "10",
+                  "-f",
+                  "matroska",
+                  mkv,
                   NULL};
     ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
     snprintf(art, sizeof art, "%s/tests/console-artifacts", FL_BINARY_DIR);
@@ -538,8 +565,9 @@ START_TEST(console_timeline_week)
                               starts[i] * 1000, (starts[i] + 600) * 1000);
     }
     snprintf(bursts + n, sizeof bursts - n, "]");
-    char *argv[] = {"node", FL_SOURCE_DIR "/tests/browser/console_timeline.js", s.url, "week-cam",
-                    bursts, art, NULL};
+    char *argv[] = {
+        "node", FL_SOURCE_DIR "/tests/browser/console_timeline.js", s.url, "week-cam", bursts, art,
+        NULL};
     char *out = NULL, *err = NULL;
     int rc = fl_test_run(argv, 400000, &out, &err);
     ck_assert_msg(rc == 0, "the week view failed (%d): %s / %s", rc, out, err);

@@ -11,6 +11,9 @@
 //   live       framelog-put --realtime pushes VIDEO_FILE; the row says live
 //   plays      the stream page plays LIVE: currentTime advances, the frame is
 //              not blank, the frame's wall-clock time and the delay are shown
+//   llhls      the label says LIVE · LL-HLS, the playlist has parts, hls.js
+//              loads parts (FRAG_LOADED with a part), currentTime advances and
+//              the delay from live is under the fragment duration (1 s)
 //   timeline   the timeline holds the pushed fragments (drawn in the data colour)
 //   replay     a click 2 s after the first fragment plays ON_DEMAND from there
 //              (the frame's wall-clock time is near the clicked time)
@@ -135,6 +138,25 @@ async function kinesis(op, body) {
     }), 20000);
     if (Math.abs(wall.delayMs) > 60000) throw new Error('plays: delay from live ' + wall.delayMs);
     steps.plays = { currentTime: played, frame, wall };
+    // llhls: the playlist has parts, hls.js loads them (FRAG_LOADED with a
+    // part), the label says so, the video goes on, and the frame on screen
+    // is less than a fragment (1 s) behind live
+    const ll = await until('LL-HLS parts loaded', () => page.evaluate(() => {
+      const v = document.querySelector('video');
+      return /LIVE · LL-HLS/.test(document.querySelector('.mode').textContent) && Number(v.dataset.playlistParts) > 0 &&
+        Number(v.dataset.partsLoaded) >= 5 && { parts: Number(v.dataset.partsLoaded), playlistParts: Number(v.dataset.playlistParts), t: v.currentTime };
+    }), 60000);
+    let lastDelay = null;
+    const low = await until('the delay from live under a fragment (1 s)', () => page.evaluate(() => {
+      const ms = Number(document.querySelector('.delay').dataset.ms);
+      return { ms, ok: ms > -250 && ms < 1000 };
+    }).then(d => { lastDelay = d.ms; return d.ok && d.ms; }), 60000, 200)
+      .catch(e => { throw new Error(e.message + ' last delay ' + lastDelay); });
+    const llOn = await until('LL-HLS goes on', () => page.evaluate(p => {
+      const v = document.querySelector('video');
+      return v.currentTime > p.t + 1.5 && Number(v.dataset.partsLoaded) > p.parts && { parts: Number(v.dataset.partsLoaded), currentTime: v.currentTime };
+    }, ll), 30000);
+    steps.llhls = { label: await page.evaluate(() => document.querySelector('.mode').textContent), playlistParts: ll.playlistParts, partsLoaded: llOn.parts, delayMs: low };
     await sleep(1500);
     await shot('stream-live');
 

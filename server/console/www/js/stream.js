@@ -12,7 +12,11 @@
 //
 // Timeline: ListFragments (producer timestamps) for the range in view,
 // paged, at most MAX_FRAGMENT_PAGES pages; fragments closer than GAP_MS
-// merge into one bar, anything else is a gap. Thumbnails on hover from
+// merge into one bar, anything else is a gap. A view wider than
+// SAMPLE_ABOVE_MS that one page does not hold is sampled instead: one
+// ListFragments (MaxResults 1) per bucket of a few pixels, a bucket with a
+// fragment drawn whole; a click or a thumbnail there asks the server
+// around that time (locate(), GetImages' NO_MEDIA). Thumbnails on hover from
 // GetImages, clips from GetClip, each shown only when the server has the
 // API (GET /framelog/features).
 //
@@ -106,22 +110,32 @@ export function mount(root, ctx, name) {
     stopPlayer();
     wall.textContent = '';
     delete wall.dataset.t;
+    delete video.dataset.playlistParts;
+    delete video.dataset.partsLoaded;
     delete delay.dataset.ms;
     if (!window.Hls || !Hls.isSupported()) {
       playerNote.textContent = 'This browser has no Media Source Extensions; open the session URL in a native HLS player.';
       if (video.canPlayType('application/vnd.apple.mpegurl')) video.src = url;
       return;
     }
-    hls = new Hls({ lowLatencyMode: true, startPosition: startPosition ?? -1, backBufferLength: 30 });
+    // live: after a stall hls.js moves its target latency back by
+    // liveSyncOnStallIncrease (1 s by default: past a 1 s fragment's worth
+    // at the first stall of a start) and plays up to 1.5x to reach it
+    hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, liveSyncOnStallIncrease: 0.1,
+      startPosition: startPosition ?? -1, backBufferLength: 30 });
     hls.on(Hls.Events.ERROR, (e, d) => {
       if (!d.fatal) return;
       playerNote.textContent = `Playback stopped: ${d.details}.`;
       stopPlayer();
     });
+    // (for tests and tools: the playlist's parts, the parts loaded)
+    let partsLoaded = 0;
     hls.on(Hls.Events.LEVEL_LOADED, (e, d) => {
       const ll = d.details && d.details.partList && d.details.partList.length;
       if (mode === 'live') modeLabel.textContent = ll ? 'LIVE · LL-HLS' : 'LIVE · HLS';
+      video.dataset.playlistParts = String(ll || 0);
     });
+    hls.on(Hls.Events.FRAG_LOADED, (e, d) => { if (d.part) video.dataset.partsLoaded = String(++partsLoaded); });
     hls.loadSource(url);
     hls.attachMedia(video);
     hls.on(Hls.Events.MANIFEST_PARSED, () => { video.play().catch(() => {}); });
