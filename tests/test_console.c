@@ -467,6 +467,7 @@ START_TEST(console_in_chromium)
     ck_assert_msg(rc == 0, "the console test failed (%d): %s / %s", rc, out, err);
     ck_assert_ptr_nonnull(strstr(out, "\"ok\":true"));
     ck_assert_ptr_nonnull(strstr(out, "\"errors\":[]"));
+    fprintf(stderr, "console: %s\n", out); /* the LL-HLS delay, among others */
     /* the screenshots the docs use */
     static const char *const shots[] = {"streams",          "stream-live", "stream-replay",
                                         "stream-selection", "server",      "streams-phone",
@@ -573,6 +574,10 @@ START_TEST(console_timeline_week)
     ck_assert_msg(rc == 0, "the week view failed (%d): %s / %s", rc, out, err);
     ck_assert_ptr_nonnull(strstr(out, "\"errors\":[]"));
     fprintf(stderr, "week view: %s\n", out);
+    char png[4400];
+    struct stat st;
+    snprintf(png, sizeof png, "%s/stream-week.png", art);
+    ck_assert_msg(stat(png, &st) == 0 && st.st_size > 5000, "%s", png);
     free(out);
     free(err);
     fl_test_server_free(&s);

@@ -9,7 +9,8 @@
 // bursts, oldest first; together they hold more fragments than the exact
 // view's cap, which the page's `?fragmentPage=10` makes 10 pages of 10
 // (docs/console.md), and the newest burst lies past the first 100.
-// Steps (each must pass; the first failure ends the run):
+// Steps (each must pass; the first failure ends the run), once the stream
+// is idle (no LIVE player):
 //   week       the 7-day view's spans (main's data-spans) cover every burst,
 //              the oldest and the newest, and not the middle between them;
 //              the timeline says it is sampled (data-mode, its note)
@@ -57,6 +58,16 @@ async function until(what, fn, ms = 60000, every = 250) {
     const images = [];
     page.on('response', async r => { if (r.url().endsWith('/getImages')) images.push((await r.text().catch(() => '')).slice(0, 120)); });
 
+    // the stream idle first (its newest fragment arrived 26 s ago or more),
+    // so that the page does not start a LIVE player on the newest burst
+    // (its blocking playlist reloads would wait for fragments that never
+    // come, and end in 503s)
+    await until('the stream idle', async () => {
+      const r = await (await fetch(base + '/framelog/listStreamStatus', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ StreamName: NAME }) })).json();
+      const f = r.StreamStatus[0].LastFragment;
+      return f && f.AgeInMilliseconds > 26000;
+    }, 90000, 1000);
     await page.goto(`${base}/console/?fragmentPage=10#/stream/${NAME}`);
     await page.waitForSelector('canvas.timeline');
     await page.click('.zooms button:has-text("7 days")');
