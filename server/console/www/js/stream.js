@@ -280,7 +280,11 @@ export function mount(root, ctx, name) {
   // kept), and the next fetch goes on.
   async function sample(b) {
     const gen = viewGen;
-    if (!zoomStats || Math.abs(sampledSpan - (tl.end - tl.start)) >= 1) zoomStats = { t0: performance.now(), requests: 0, ms: 0 };
+    if (!zoomStats || Math.abs(sampledSpan - (tl.end - tl.start)) >= 1) {
+      zoomStats = { t0: performance.now(), requests: 0, ms: 0 };
+      delete root.dataset.sampleRequests;
+      delete root.dataset.sampleMs;
+    }
     sampledSpan = tl.end - tl.start;
     const n = Math.min(MAX_BUCKETS, Math.max(1, Math.floor(tl.canvas.clientWidth / BUCKET_PX) || MAX_BUCKETS));
     const w = BUCKET_WIDTHS.find(x => x >= (tl.end - tl.start) / n) || BUCKET_WIDTHS[BUCKET_WIDTHS.length - 1];
