@@ -22,7 +22,10 @@
  *          companion data stream's records, the Server page's plots, the
  *          keyboard path and the phone layout, with no error in the
  *          browser's console. Screenshots in <build>/tests/console-artifacts/
- *          (docs/console/ holds copies). With access keys on, the sign-in
+ *          (docs/console/ holds copies). Zoomed out to 7 days over more
+ *          fragments than the exact view lists, the timeline is sampled
+ *          and covers the oldest and the newest burst, not the gap
+ *          between. With access keys on, the sign-in
  *          form refuses a wrong key with the server's reason and signs
  *          every call with the right one. Skips, saying so, without chromium,
  *          node or the npm packages (scripts/deps.sh --test).
@@ -422,7 +425,9 @@ START_TEST(console_in_chromium)
     char *dir = fl_test_mkdtemp("console-media");
     char video[4300], art[4200];
     snprintf(video, sizeof video, "%s/camera.mp4", dir);
-    /* 60 s of 320x240 at 25 fps, a key frame every second (one fragment each) */
+    /* 60 s of 320x240 at 25 fps, a key frame every second (one fragment
+     * each), no B-frames as a camera's low-latency encoding (LL-HLS parts
+     * of 200 ms; a fragment with B-frames is one part) */
     char *ff[] = {"ffmpeg",
                   "-hide_banner",
                   "-loglevel",
@@ -436,6 +441,8 @@ START_TEST(console_in_chromium)
                   "60",
                   "-c:v",
                   "libx264",
+                  "-bf",
+                  "0",
                   "-g",
                   "25",
                   "-keyint_min",
@@ -460,6 +467,7 @@ START_TEST(console_in_chromium)
     ck_assert_msg(rc == 0, "the console test failed (%d): %s / %s", rc, out, err);
     ck_assert_ptr_nonnull(strstr(out, "\"ok\":true"));
     ck_assert_ptr_nonnull(strstr(out, "\"errors\":[]"));
+    fprintf(stderr, "console: %s\n", out); /* the LL-HLS delay, among others */
     /* the screenshots the docs use */
     static const char *const shots[] = {"streams",          "stream-live", "stream-replay",
                                         "stream-selection", "server",      "streams-phone",
@@ -486,6 +494,90 @@ START_TEST(console_in_chromium)
     } else {
         fprintf(stderr, "note: no GetClip on this server; the clip step checked the note\n");
     }
+    free(out);
+    free(err);
+    fl_test_server_free(&s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* The timeline zoomed out to 7 days over an archive with more fragments
+ * than the exact view lists: three bursts of 60 fragments of 10 s (PutMedia
+ * with producer times from 6.5 days ago, 6.5 days ago + 1 h, and 30
+ * minutes ago; 10 minutes each, more than a pixel of the 7-day view), the
+ * page asking ListFragments 10 at a time (`?fragmentPage=10`: the exact
+ * view's cap is 100 fragments), so the newest burst lies past the cap.
+ * tests/browser/console_timeline.js checks that the timeline covers
+ * every burst and not the gap, says it is sampled, plays and shows a
+ * thumbnail from the newest burst. */
+START_TEST(console_timeline_week)
+{
+    if (!have_browser()) {
+        fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing\n");
+        return;
+    }
+    char *dir = fl_test_mkdtemp("console-week");
+    char mkv[4300], art[4200];
+    snprintf(mkv, sizeof mkv, "%s/burst.mkv", dir);
+    /* 10 min of 64x64, a frame every 10 s, each a key frame and a cluster:
+     * 60 fragments */
+    char *ff[] = {"ffmpeg",
+                  "-hide_banner",
+                  "-loglevel",
+                  "error",
+                  "-y",
+                  "-f",
+                  "lavfi",
+                  "-i",
+                  "testsrc=size=64x64:rate=0.1",
+                  "-frames:v",
+                  "60",
+                  "-c:v",
+                  "libx264",
+                  "-g",
+                  "1",
+                  "-pix_fmt",
+                  "yuv420p",
+                  "-cluster_time_limit",
+                  "10",
+                  "-f",
+                  "matroska",
+                  mkv,
+                  NULL};
+    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+    snprintf(art, sizeof art, "%s/tests/console-artifacts", FL_BINARY_DIR);
+    mkdir(art, 0755);
+
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "week-cam");
+    double now = (double)time(NULL);
+    const double starts[] = {now - 6.5 * 86400, now - 6.5 * 86400 + 3600, now - 1800};
+    char bursts[512];
+    size_t n = 0;
+    n += (size_t)snprintf(bursts + n, sizeof bursts - n, "[");
+    for (int i = 0; i < 3; i++) {
+        char *acks = NULL, *err = NULL;
+        ck_assert_msg(put_media(&s, "week-cam", mkv, starts[i], &acks, &err) == 0, "%s", err);
+        check_ack_order(acks, 60);
+        free(acks);
+        free(err);
+        n += (size_t)snprintf(bursts + n, sizeof bursts - n, "%s[%.0f,%.0f]", i ? "," : "",
+                              starts[i] * 1000, (starts[i] + 600) * 1000);
+    }
+    snprintf(bursts + n, sizeof bursts - n, "]");
+    char *argv[] = {
+        "node", FL_SOURCE_DIR "/tests/browser/console_timeline.js", s.url, "week-cam", bursts, art,
+        NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(argv, 400000, &out, &err);
+    ck_assert_msg(rc == 0, "the week view failed (%d): %s / %s", rc, out, err);
+    ck_assert_ptr_nonnull(strstr(out, "\"errors\":[]"));
+    fprintf(stderr, "week view: %s\n", out);
+    char png[4400];
+    struct stat st;
+    snprintf(png, sizeof png, "%s/stream-week.png", art);
+    ck_assert_msg(stat(png, &st) == 0 && st.st_size > 5000, "%s", png);
     free(out);
     free(err);
     fl_test_server_free(&s);
@@ -563,6 +655,7 @@ static Suite *suite(void)
     suite_add_tcase(s, t);
     t = tcase_create("browser");
     tcase_add_test(t, console_in_chromium);
+    tcase_add_test(t, console_timeline_week);
     tcase_add_test(t, console_sign_in_with_access_keys);
     suite_add_tcase(s, t);
     return s;

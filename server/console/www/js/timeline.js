@@ -175,6 +175,7 @@ export class Timeline {
     const w = this.canvas.clientWidth;
     this.tip.style.left = Math.max(0, Math.min(w - 170, x - 85)) + 'px';
     this.hoverT = t;
+    this.canvas.dataset.hover = String(Math.round(t)); // the time under the pointer, for tests
     if (!this.opts.thumbnail) { img.hidden = true; return; }
     // ask only once the pointer rests a moment
     clearTimeout(this.thumbTimer);

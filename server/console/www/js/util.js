@@ -38,6 +38,15 @@ export function age(ms) {
   return (s / 86400).toFixed(1) + ' d';
 }
 
+// A round length of time: "30 s", "15 min", "2 h", "1 day".
+export function duration(ms) {
+  if (ms < 60e3) return Math.round(ms / 1000) + ' s';
+  if (ms < 3600e3) return Math.round(ms / 60e3) + ' min';
+  if (ms < 86400e3) return Math.round(ms / 3600e3) + ' h';
+  const d = Math.round(ms / 86400e3);
+  return d + (d === 1 ? ' day' : ' days');
+}
+
 export function hours(h) {
   if (!h) return 'forever';
   if (h % 24 === 0) return (h / 24) + ' d';
