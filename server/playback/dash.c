@@ -145,7 +145,6 @@ static int parse_session(fl_http_req_t *r, fl_pb_session_t *s)
 
 void fl_pb_get_dash_session_url(fl_http_req_t *r)
 {
-    fl_pb_cors(r);
     if (!r->json) {
         fl_http_respond_error(r, 400, "InvalidArgumentException",
                               "a JSON body with StreamName or StreamARN is required");
@@ -371,7 +370,6 @@ static int open_session(fl_http_req_t *r, const char *action, int64_t now_ms, fl
 
 void fl_pb_dash_manifest(fl_http_req_t *r)
 {
-    fl_pb_cors(r);
     mpd_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
@@ -497,7 +495,6 @@ static void seg_done(fl_http_async_t *a, fl_http_req_t *r)
 
 static void segment(fl_http_req_t *r, int init)
 {
-    fl_pb_cors(r);
     seg_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
@@ -568,6 +565,5 @@ void fl_pb_dash_media(fl_http_req_t *r)
 
 void fl_pb_dash_other(fl_http_req_t *r)
 {
-    fl_pb_cors(r);
     fl_http_respond_error(r, 404, "UnknownOperationException", "no such DASH path: %s", r->path);
 }

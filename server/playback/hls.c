@@ -541,7 +541,6 @@ static int query_num(struct lws *wsi, const char *name, uint64_t max, uint64_t *
 static void hls_start(fl_http_req_t *r, hls_op_t op)
 {
     fl_playback_t *pb = r->mod;
-    fl_pb_cors(r);
     hls_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
@@ -737,6 +736,5 @@ void fl_pb_hls_ts_fragment(fl_http_req_t *r)
 
 void fl_pb_hls_other(fl_http_req_t *r)
 {
-    fl_pb_cors(r);
     fl_http_respond_error(r, 404, "UnknownOperationException", "no such HLS path: %s", r->path);
 }

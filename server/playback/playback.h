@@ -2,7 +2,7 @@
  * server/playback/playback.h — the playback room: HLS sessions over the
  * stored fragments, shared by the files of server/playback/ only.
  *
- *   playback.c  the module: its state (the playback key), routes, CORS
+ *   playback.c  the module: its state (the playback key), routes
  *   token.c     session tokens (token.h)
  *   session.c   GetHLSStreamingSessionURL (`POST /getHLSStreamingSessionURL`)
  *   hls.c       the session's paths under /hls/v1/: playlists and segments
@@ -45,7 +45,6 @@ typedef struct fl_playback {
     struct fl_server *srv;
     fl_video_t *video;
     uint8_t key[FL_PB_KEY_BYTES];
-    int cors_any; /* every listener is loopback: Access-Control-Allow-Origin: * */
     /* counters for /metrics (loop thread) */
     uint64_t sessions;       /* session URLs handed out */
     uint64_t token_refusals; /* requests with a forged, altered or expired token */
@@ -70,9 +69,6 @@ typedef struct fl_playback {
 } fl_playback_t;
 
 extern const fl_module_t fl_playback_module;
-
-/* The CORS headers every playback response carries (before responding). */
-void fl_pb_cors(fl_http_req_t *r);
 
 /* Routes (session.c, hls.c). */
 void fl_pb_get_hls_session_url(fl_http_req_t *r);

@@ -168,7 +168,6 @@ fail:
 
 void fl_pb_get_hls_session_url(fl_http_req_t *r)
 {
-    fl_pb_cors(r);
     if (!r->json) {
         fl_http_respond_error(r, 400, "InvalidArgumentException",
                               "a JSON body with StreamName or StreamARN is required");
