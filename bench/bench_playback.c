@@ -2,7 +2,7 @@
  * bench/bench_playback.c — HLS playback against the real framelogd on
  * loopback, each figure beside a reference measured in the same run.
  *
- *   bench_playback [-n VIEWERS] [-s SECONDS] [-d DIR]
+ *   bench_playback [-n VIEWERS] [-p PLAYERS] [-s SECONDS] [-d DIR]
  *
  * Starts framelogd (the build's) with a fresh data dir under DIR (default
  * /var/tmp), creates a stream and pushes it in real time, frame by frame:
@@ -23,6 +23,16 @@
  *    last byte. p50/p99 of each and the ratio. A frame cannot reach a
  *    plain client before its whole 2 s fragment is durable, nor an LL
  *    client before its 200 ms part is complete.
+ * 1b. Glass to glass, in the same window: two more clients of a LIVE
+ *    session by PRODUCER_TIMESTAMP, so that a unit's program date-time is
+ *    its first frame's producer time: one follows the playlist as hls.js
+ *    does without LL-HLS (a reload a target duration after a playlist that
+ *    changed, half of one after one that did not), one with blocking
+ *    reloads and parts as hls.js does with it. Producer time -> the unit's
+ *    last byte at the client, p50/p99, beside the issue's targets (LIVE:
+ *    fragment + 0.5 s; LL-HLS: 1 s) and AWS's documented 3-5 s. The
+ *    producer's clock starts when it is spawned, so the figure includes its
+ *    start-up (it errs high).
  * 2. Serving: VIEWERS keep-alive clients fetch the session's listed
  *    segments round-robin (the segment cache holds them: what N viewers
  *    of one stream cost) for SECONDS: segments/s, MB/s, p99 response.
@@ -35,6 +45,17 @@
  *    fetch of the same, against `ffmpeg -c copy` of the same fragment (its
  *    Matroska from GetMediaForFragmentList) to fragmented MP4: ffmpeg's
  *    own -benchmark time (without its process start), per fragment.
+ * 4. Playing viewers, framelogd against nginx: PLAYERS (500) threads that
+ *    play the live stream as a player does (load the media playlist,
+ *    fetch the init segment and the newest segment, then reload as hls.js
+ *    does and fetch each new segment once), arriving over 2 s, for 3 x
+ *    SECONDS; then the same against Debian's nginx (an unprivileged
+ *    process, a temporary config, one worker, sendfile, `daemon off;`, a
+ *    free loopback port) serving the same segments as static files, which
+ *    a mirror thread copies from framelogd's playlist as they appear (and
+ *    the playlist, rewritten to name them, without the LL-HLS lines).
+ *    Server CPU (user + system from /proc, nginx's worker included) and
+ *    the p99 of segment responses, as ratios framelogd/nginx.
  *
  * The bench's clients are plain blocking HTTP/1.1 over TCP (one thread
  * and one connection each), not libcurl, so that nothing but the kernel
@@ -513,7 +534,8 @@ typedef struct {
     size_t segs, bytes, loads;
     int64_t *lat; /* segment response times */
     size_t n_lat, cap_lat;
-    int failed;
+    size_t errors;      /* answers other than 200, retried as players do */
+    char first_err[96]; /* the first: status and path */
 } player_t;
 
 /* The segment URIs (lines not starting with '#'), the #EXT-X-MAP URI and
@@ -540,14 +562,30 @@ static size_t playlist_uris(const char *pl, char (*uri)[1200], size_t max, char 
     return n;
 }
 
+/* A request that did not get its 200: counted, the connection made anew
+ * when it broke, and a pause before the next try (hls.js retries too). */
+static void player_error(player_t *v, conn_t *c, int status, const char *path)
+{
+    if (!v->errors++)
+        snprintf(v->first_err, sizeof v->first_err, "%d %.80s", status, path);
+    if (status < 0) {
+        conn_close(c);
+        conn_open_port(c, v->port);
+    }
+    usleep(500000);
+}
+
 static int player_get(player_t *v, conn_t *c, const char *rel)
 {
     char path[1400];
     snprintf(path, sizeof path, "%s%s", v->dir, rel);
     size_t len = 0;
     int64_t t0 = mono_ns();
-    if (request(c, "GET", path, NULL, NULL, &len) != 200)
+    int st = request(c, "GET", path, NULL, NULL, &len);
+    if (st != 200) {
+        player_error(v, c, st, path);
         return -1;
+    }
     if (v->n_lat < v->cap_lat)
         v->lat[v->n_lat++] = mono_ns() - t0;
     v->segs++;
@@ -561,27 +599,29 @@ static void *play(void *arg)
     conn_t c;
     /* viewers arrive over a target duration, not at one instant */
     usleep(rand_r(&v->seed) % 2000000);
-    if (conn_open_port(&c, v->port)) {
-        v->failed = 1;
-        return NULL;
-    }
+    conn_open_port(&c, v->port);
     char(*uri)[1200] = malloc(64 * sizeof *uri);
     char last[1200] = "", map[1200];
+    int have_init = 0;
     while (!*v->stop) {
         char *pl = NULL;
-        if (request(&c, "GET", v->playlist, NULL, &pl, NULL) != 200) {
+        int st = request(&c, "GET", v->playlist, NULL, &pl, NULL);
+        if (st != 200) {
             free(pl);
-            v->failed = 1;
-            break;
+            player_error(v, &c, st, v->playlist);
+            continue;
         }
         v->loads++;
         double target;
         size_t n = playlist_uris(pl, uri, 64, map, sizeof map, &target);
         free(pl);
         size_t from = n; /* the first new one */
-        if (!last[0]) {
+        if (!have_init) {
             if (map[0] && player_get(v, &c, map) != 0)
-                v->failed = 1;
+                continue;
+            have_init = 1;
+        }
+        if (!last[0]) {
             from = n ? n - 1 : 0;
         } else {
             for (size_t i = 0; i < n; i++)
@@ -590,14 +630,12 @@ static void *play(void *arg)
             if (from == n && n && strcmp(uri[n - 1], last) != 0)
                 from = 0; /* fell behind the window: all of it */
         }
-        for (size_t i = from; i < n && !*v->stop; i++)
-            if (player_get(v, &c, uri[i]) != 0)
-                v->failed = 1;
         int changed = from < n;
-        if (n)
-            snprintf(last, sizeof last, "%s", uri[n - 1]);
-        if (v->failed)
-            break;
+        for (size_t i = from; i < n && !*v->stop; i++) {
+            if (player_get(v, &c, uri[i]) != 0)
+                break; /* retried at the next load */
+            snprintf(last, sizeof last, "%s", uri[i]);
+        }
         for (int64_t t_end = mono_ns() + (int64_t)(target * (changed ? 1e9 : 5e8));
              !*v->stop && mono_ns() < t_end;)
             usleep(50000);
@@ -657,8 +695,9 @@ static double cpu_s(pid_t pid)
 
 typedef struct {
     double cpu_s, wall_s, segs_s, mbps, p50, p99;
-    size_t segs, loads;
-    int failed;
+    size_t segs, loads, errors;
+    int failed; /* viewers that met an error, or never started */
+    char first_err[96];
 } players_t;
 
 static players_t run_players(pid_t server, int port, const char *dir, const char *playlist,
@@ -695,7 +734,10 @@ static players_t run_players(pid_t server, int port, const char *dir, const char
         r.loads += v[i].loads;
         bytes += v[i].bytes;
         nl += v[i].n_lat;
-        r.failed += v[i].failed;
+        r.errors += v[i].errors;
+        r.failed += v[i].errors > 0;
+        if (v[i].errors && !r.first_err[0])
+            snprintf(r.first_err, sizeof r.first_err, "%s", v[i].first_err);
     }
     r.wall_s = (double)(mono_ns() - t0) / 1e9;
     r.cpu_s = cpu_s(server) - c0;
@@ -730,6 +772,7 @@ typedef struct {
     const char *www;
     volatile int *stop;
     size_t copied;
+    volatile int ready; /* a playlist is written */
 } mirror_t;
 
 static int write_file(const char *dir, const char *name, const char *p, size_t n)
@@ -759,6 +802,7 @@ static void *mirror(void *arg)
         }
         size_t cap = strlen(pl) + 4096, n = 0;
         char *o = malloc(cap);
+        int complete = 1; /* every file it names is there */
         for (const char *l = pl; *l;) {
             size_t len = strcspn(l, "\n");
             char name[128], path[1400];
@@ -772,8 +816,9 @@ static void *mirror(void *arg)
                     char *b = NULL;
                     size_t bn = 0;
                     hls_path(l + 16, strcspn(l + 16, "\""), path, sizeof path);
-                    if (request(&c, "GET", path, NULL, &b, &bn) == 200)
-                        write_file(m->www, "init.mp4", b, bn);
+                    if (request(&c, "GET", path, NULL, &b, &bn) != 200 ||
+                        write_file(m->www, "init.mp4", b, bn) != 0)
+                        complete = 0;
                     free(b);
                 }
                 n += (size_t)snprintf(o + n, cap - n, "#EXT-X-MAP:URI=\"init.mp4\"\n");
@@ -790,6 +835,8 @@ static void *mirror(void *arg)
                     if (request(&c, "GET", path, NULL, &b, &bn) == 200 &&
                         write_file(m->www, name, b, bn) == 0)
                         m->copied++;
+                    else
+                        complete = 0;
                     free(b);
                 }
                 n += (size_t)snprintf(o + n, cap - n, "%s\n", name);
@@ -800,7 +847,8 @@ static void *mirror(void *arg)
             if (*l)
                 l++;
         }
-        write_file(m->www, "live.m3u8", o, n);
+        if (complete && write_file(m->www, "live.m3u8", o, n) == 0)
+            m->ready = 1;
         free(o);
         free(pl);
         for (int i = 0; i < 5 && !*m->stop; i++)
@@ -895,9 +943,11 @@ static pid_t start_nginx(const char *dir, const char *www, int *port)
 static void report_players(const char *name, const players_t *r, int viewers)
 {
     printf("  %-10s CPU %5.1f%% of a core (%6.2f s in %.1f s)  %7.0f segments/s  %6.1f MB/s  "
-           "segment p50 %6.2f ms  p99 %7.2f ms  (%zu playlist loads; %d of %d viewers failed)\n",
+           "segment p50 %6.2f ms  p99 %7.2f ms  (%zu playlist loads; %zu errors, retried, in %d "
+           "of %d viewers%s%s)\n",
            name, 100 * r->cpu_s / r->wall_s, r->cpu_s, r->wall_s, r->segs_s, r->mbps, r->p50,
-           r->p99, r->loads, r->failed, viewers);
+           r->p99, r->loads, r->errors, r->failed, viewers, r->first_err[0] ? "; first: " : "",
+           r->first_err);
 }
 
 /* ---- the producer ---- */
@@ -1201,6 +1251,8 @@ int main(int argc, char **argv)
         mirror_t mi = {.media = media, .www = www, .stop = &mstop};
         pthread_t tm;
         pthread_create(&tm, NULL, mirror, &mi);
+        for (int i = 0; i < 300 && !mi.ready; i++)
+            usleep(100000);
         players_t rf =
             run_players(srv, g_port, "/hls/v1/", strstr(media, "/hls/v1/"), players, secs * 3);
         report_players("framelogd", &rf, players);
