@@ -9,7 +9,7 @@
 #   scripts/deps.sh --test   also the tools the test suite drives (and the
 #                            browser tests' npm packages, tests/browser/)
 #   scripts/deps.sh --bench  also the peer tools benchmarks compare against
-#                            (kinesalite, bench/node/)
+#                            (nginx; kinesalite, bench/node/)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -24,9 +24,16 @@ gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 awscli python3-boto3 openssl chromium nodejs faketime"
 
+# the peers benchmarks compare against (bench_playback: nginx serving the
+# same segments as static files)
+BENCH_PKGS="nginx"
+
 pkgs=$BUILD_PKGS
 if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
 	pkgs="$pkgs $TEST_PKGS"
+fi
+if [ "${1:-}" = "--bench" ]; then
+	pkgs="$pkgs $BENCH_PKGS"
 fi
 
 missing=""

@@ -2,7 +2,8 @@
  * tests/test_playback_browser.c — a browser plays framelog's HLS: headless
  * Chromium (Debian's) with hls.js, from a page on another origin
  * (tests/browser/play_hls.js), for ON_DEMAND fMP4 and MPEG-TS sessions and
- * a LIVE session while a producer streams in real time. Each asserts that
+ * a LIVE session while a producer streams in real time, and GetClip's MP4
+ * in a <video> (tests/browser/play_clip.js). Each asserts that
  * currentTime advances, the video has the pushed size, hls.js reports no
  * fatal error and a frame is not blank; the screenshots are kept in
  * <build>/tests/browser-artifacts/.
@@ -251,11 +252,43 @@ START_TEST(hls_js_plays_live_ll_hls_parts)
 }
 END_TEST
 
+/* GetClip's MP4 (fragmented, moov first: docs/playback.md) plays in
+ * Chromium's <video>: a page on another origin fetches it (CORS) and plays
+ * it from a blob URL. */
+START_TEST(chromium_plays_a_clip)
+{
+    if (!have_browser()) {
+        fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing\n");
+        return;
+    }
+    fl_test_server_t s;
+    pushed_stream(&s, "clip");
+    char body[512], dir[4200], shot[4300];
+    snprintf(body, sizeof body,
+             "{\"StreamName\":\"clip\",\"ClipFragmentSelector\":{\"FragmentSelectorType\":"
+             "\"PRODUCER_TIMESTAMP\",\"TimestampRange\":{\"StartTimestamp\":%.3f,"
+             "\"EndTimestamp\":%.3f}}}",
+             g_start - 1, g_start + 100);
+    snprintf(dir, sizeof dir, "%s/tests/browser-artifacts", FL_BINARY_DIR);
+    mkdir(dir, 0755);
+    snprintf(shot, sizeof shot, "%s/clip.png", dir);
+    char *argv[] = {"node", FL_SOURCE_DIR "/tests/browser/play_clip.js", s.url, body, shot, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(argv, 120000, &out, &err);
+    ck_assert_msg(rc == 0, "the clip did not play (%d): %s / %s", rc, out, err);
+    ck_assert_msg(strstr(out, "\"width\":320,\"height\":240") != NULL, "%s", out);
+    free(out);
+    free(err);
+    fl_test_server_free(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("playback_browser");
     TCase *t = tcase_create("on_demand");
     tcase_add_test(t, hls_js_plays_on_demand_fmp4_and_ts);
+    tcase_add_test(t, chromium_plays_a_clip);
     suite_add_tcase(s, t);
     t = tcase_create("live");
     tcase_add_test(t, hls_js_plays_live);

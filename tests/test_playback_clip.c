@@ -154,6 +154,17 @@ START_TEST(clip_of_a_range_probes_as_mp4_with_its_duration)
                   "%s", h);
     ck_assert_msg(strstr(h, "video/mp4") != NULL, "%s", h);
     free(h);
+    /* the fragmented MP4 with its moov first is a file tools take as it
+     * is: ffmpeg copies it into a plain MP4 (one moov, faststart) with
+     * every frame */
+    char copy[4300];
+    snprintf(copy, sizeof copy, "%s/copy.mp4", dir);
+    char *ffc[] = {"ffmpeg", "-hide_banner", "-loglevel", "error",      "-y", "-i", path,
+                   "-c",     "copy",         "-movflags", "+faststart", copy, NULL};
+    ck_assert_int_eq(fl_test_run(ffc, 120000, NULL, NULL), 0);
+    probe_clip(copy, &p);
+    ck_assert_int_eq(p.frames, 180);
+    ck_assert_str_eq(p.codec, "h264");
     char *pre = NULL;
     snprintf(url, sizeof url, "%s/getClip", s.url);
     ck_assert_int_eq(http_get(url, "OPTIONS", NULL, &pre), 204);

@@ -138,7 +138,11 @@ static void features(fl_http_req_t *r)
 }
 
 static const fl_route_t console_routes[] = {
-    {.method = FL_HTTP_GET, .path = "/framelog/features", .name = "Features", .handler = features},
+    {.method = FL_HTTP_GET,
+     .path = "/framelog/features",
+     .name = "Features",
+     .handler = features,
+     .flags = FL_ROUTE_CORS},
     {.method = FL_HTTP_GET, .path = "/", .name = "ConsoleRedirect", .handler = root},
     {.method = FL_HTTP_GET, .path = "/console", .name = "ConsoleRedirect", .handler = console_bare},
     {.method = FL_HTTP_GET,

@@ -59,7 +59,7 @@ const char *fl_console_content_type(const char *name);
 typedef struct fl_console {
     struct fl_server *srv;
     fl_console_files_t files;
-    char looked[4200]; /* where the files were looked for, for the 404 */
+    char looked[8400]; /* where the files were looked for, for the 404 (two paths) */
 } fl_console_t;
 
 extern const fl_module_t fl_console_module;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "server/core/cors.h"
 #include "storage/log.h"
 
 typedef enum {
@@ -96,6 +97,10 @@ static const opt_t fl_options[] = {
      "load an analytics hook (repeatable; docs/hooks.md)"},
     {"console-dir", OPT_STRING, F(console_dir), NULL, 0, 0, "DIR",
      "the web console's files (default: the installed copy, else the source tree's)"},
+    {"cors-origins", OPT_STRING, F(cors_origins), NULL, 0, 0, "LIST",
+     "origins whose pages may call the APIs and play streams (comma-separated "
+     "scheme://host[:port], * for any, none for none); default: any origin while every listener "
+     "is loopback, none otherwise"},
     {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},
     {"version", OPT_VERSION, 0, NULL, 0, 0, NULL, "print the version and exit"},
 };
@@ -294,6 +299,8 @@ void fl_config_free(fl_config_t *c)
     c->hooks.n = 0;
     free(c->console_dir);
     c->console_dir = NULL;
+    free(c->cors_origins);
+    c->cors_origins = NULL;
     c->data_dir = c->tls_cert = c->tls_key = c->region = c->account_id = NULL;
     c->advertised_endpoint = NULL;
     free(c->master_key_file);
@@ -373,6 +380,11 @@ int fl_config_parse(fl_config_t *c, int argc, char **argv, void *out_stream, cha
                    c->advertised_endpoint);
         goto fail;
     }
+    if (c->cors_origins) {
+        fl_cors_t cors;
+        if ((rc = fl_cors_parse(c->cors_origins, NULL, &cors, err, errlen)) != 0)
+            goto fail;
+    }
     if (!c->tls_cert != !c->tls_key) {
         rc = failf(err, errlen, "--tls-cert and --tls-key go together");
         goto fail;
@@ -411,4 +423,5 @@ void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
     for (int i = 0; i < c->hooks.n; i++)
         fl_buf_printf(out, " hook=%s", c->hooks.v[i]);
     fl_buf_printf(out, " console-dir=%s", c->console_dir ? c->console_dir : "-");
+    fl_buf_printf(out, " cors-origins=%s", c->cors_origins ? c->cors_origins : "-");
 }

@@ -58,6 +58,8 @@ typedef struct {
     fl_config_list_t hooks;           /* --hook PATH.so[,key=value...] (server/hooks/) */
     char *console_dir;                /* the web console's files, or NULL: the installed
                                          or source-tree copy (server/console/) */
+    char *cors_origins;               /* origins pages may call from (core/cors.h), or
+                                         NULL: any while every listener is loopback */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given

@@ -23,6 +23,7 @@
 #include "common/diag.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "server/core/cors.h"
 #include "server/core/listen.h"
 #include "server/core/module.h"
 #include "server/core/server_internal.h"
@@ -204,6 +205,8 @@ static int write_headers(fl_http_req_t *r, int status, const char *content_type,
                                         (const uint8_t *)r->extra[i].value,
                                         (int)strlen(r->extra[i].value), &p, end))
             return -1;
+    if (fl_cors_write_headers(r, &p, end))
+        return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     r->srv->metrics.bytes_sent += (uint64_t)(p - start);
@@ -676,6 +679,8 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
     if (refuse_early(r, wsi))
         return 0;
 
+    if (fl_cors_preflight(r))
+        return 0;
     int found_path = 0;
     char target[128] = "";
     if (lws_hdr_custom_length(wsi, "x-amz-target:", 13) > 0 &&
@@ -699,6 +704,7 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
         return 0;
     }
     r->route_name = r->route->name;
+    fl_cors_request(r);
 
     if (r->route->stream) {
         if ((r->route->flags & FL_ROUTE_AWS) && prepare_principal(r, 0) != 0) {

@@ -54,6 +54,9 @@ typedef struct fl_http_req fl_http_req_t;
  * application/x-amz-json-1.1 body. Without it, rest-json: the type in the
  * x-amzn-ErrorType header (and in the body too). */
 #define FL_ROUTE_JSON11 2
+/* Callable from pages on other origins (core/cors.h), as every
+ * FL_ROUTE_AWS route is: playlists, segments, the /framelog/ routes. */
+#define FL_ROUTE_CORS 4
 
 /* A streaming route (PutMedia, GetMedia) takes over the request once its
  * headers are in: the body reaches it as it arrives, and it writes its
@@ -107,7 +110,7 @@ typedef struct {
 /* The best route of table for a request (see fl_route_t), or NULL. *score
  * is how well it matched (compare across tables: higher wins); *found_path
  * is set when the path matches a route under another method (-> 405).
- * target is the request's X-Amz-Target ("" without one). */
+ * target is the request's X-Amz-Target ("" without one; NULL: any). */
 const fl_route_t *fl_route_match(const fl_route_t *table, fl_http_method_t method, const char *path,
                                  const char *target, int *score, int *found_path);
 
@@ -174,6 +177,14 @@ struct fl_http_req {
         char value[160];
     } extra[FL_HTTP_MAX_EXTRA_HEADERS];
     int n_extra;
+    /* CORS (cors.c): what the answer's head says to another origin */
+    uint8_t cors;            /* 0 nothing, else Access-Control-Allow-Origin */
+    uint8_t cors_vary;       /* Vary: Origin */
+    uint8_t cors_preflight;  /* a preflight's answer */
+    const char *cors_expose; /* the module's exposed headers, or NULL */
+    char cors_origin[128];
+    char cors_methods[16];
+    char cors_headers[384];
 };
 
 /* Hand a to the worker pool; the handler then returns without responding,

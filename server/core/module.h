@@ -85,6 +85,9 @@ typedef struct fl_module {
      * The core asks the first module that has one. */
     int (*authenticate)(void *state, const fl_auth_req_t *req, fl_principal_t *who,
                         fl_api_error_t *err);
+    /* Headers of this module's answers that a page on another origin may
+     * read, beyond core's (cors.c), comma-separated; may be NULL. */
+    const char *cors_expose;
 } fl_module_t;
 
 /* The state init() made for m in this server, or NULL if m is not one of

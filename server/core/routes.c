@@ -31,7 +31,7 @@ const fl_route_t *fl_route_match(const fl_route_t *table, fl_http_method_t metho
             sc = 8192;
         }
         if (r->target) {
-            if (strcmp(r->target, target) != 0)
+            if (target && strcmp(r->target, target) != 0)
                 continue;
             sc += 16384;
         }

@@ -421,6 +421,8 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     s->cfg = cfg;
     s->signal_fd = -1;
     fl_metrics_init(&s->metrics);
+    if ((rc = fl_cors_parse(cfg->cors_origins, cfg, &s->cors, err, errlen)) != 0)
+        goto fail;
     if ((rc = fl_limits_new(cfg, &s->limits)) != 0) {
         failf(err, errlen, rc, "out of memory");
         goto fail;

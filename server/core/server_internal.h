@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "server/core/config.h"
+#include "server/core/cors.h"
 #include "server/core/datarec.h"
 #include "server/core/http.h"
 #include "server/core/limits.h"
@@ -53,6 +54,7 @@ struct fl_server {
     void *foreign_loops[1];
     fl_limits_t *limits;            /* limits.h: caps per address, memory budget, counters */
     fl_datarec_observers_t datarec; /* datarec.h: set at start, read-only after */
+    fl_cors_t cors;                 /* cors.h: --cors-origins, read-only after start */
 };
 
 /* Leave the event loop (loop thread only; after stop is set). */
@@ -60,7 +62,7 @@ void fl_server_loop_stop(struct fl_server *s);
 
 /* The route for a request over every module's routes; *mod is that
  * module's state; *found_path is set when the path exists under another
- * method (-> 405). */
+ * method (-> 405). target NULL: any route's target matches. */
 const fl_route_t *fl_server_route(const struct fl_server *s, fl_http_method_t method,
                                   const char *path, const char *target, void **mod,
                                   int *found_path);

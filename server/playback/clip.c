@@ -353,7 +353,6 @@ static int parse_clip(fl_http_req_t *r, fl_pb_session_t *s)
 void fl_pb_get_clip(fl_http_req_t *r)
 {
     fl_playback_t *pb = r->mod;
-    fl_pb_cors(r);
     if (!r->json) {
         fl_http_respond_error(r, 400, "InvalidArgumentException",
                               "a JSON body with StreamName or StreamARN and "

@@ -145,7 +145,6 @@ static int parse_session(fl_http_req_t *r, fl_pb_session_t *s)
 
 void fl_pb_get_dash_session_url(fl_http_req_t *r)
 {
-    fl_pb_cors(r);
     if (!r->json) {
         fl_http_respond_error(r, 400, "InvalidArgumentException",
                               "a JSON body with StreamName or StreamARN is required");
@@ -321,57 +320,8 @@ static void mpd_done(fl_http_async_t *a, fl_http_req_t *r)
     free(j);
 }
 
-/* The session of a /dash/v1/ request: its token checked (a DASH
- * session's, authentic, not expired) into s and token, and its stream
- * reached with the session's key and the path's action, of the token's
- * incarnation. 0 with ref held, or -1 after answering the error. */
-static int open_session(fl_http_req_t *r, const char *action, int64_t now_ms, fl_pb_session_t *s,
-                        char *token, size_t cap, fl_stream_ref_t *ref)
-{
-    fl_playback_t *pb = r->mod;
-    int qa = fl_pb_query_arg(r->wsi, "SessionToken", token, cap);
-    int rc = qa == 0 ? fl_pb_token_decode(pb->key, fl_slice_str(token), now_ms, s) : FL_EINVAL;
-    if (rc == 0 && !s->dash)
-        rc = FL_EINVAL; /* an HLS session's token */
-    if (rc) {
-        pb->token_refusals++;
-        fl_http_respond_error(r, 403, "NotAuthorizedException",
-                              rc == FL_EEXPIRED ? "the session token has expired"
-                              : qa == 0         ? "the session token is not valid"
-                                                : "SessionToken is missing or not valid");
-        return -1;
-    }
-    /* the session's rights are those of the key it was issued to */
-    fl_principal_t who;
-    memset(&who, 0, sizeof who);
-    if (s->key_id[0]) {
-        who.has_key = 1;
-        snprintf(who.access_key, sizeof who.access_key, "%s", s->key_id);
-    }
-    fl_stream_want_t want = {
-        .name = s->name,
-        .action = action,
-        .who = &who,
-        .name_field = "StreamName",
-        .arn_field = "StreamARN",
-    };
-    fl_api_error_t err;
-    if (fl_stream_get(pb->video, &want, ref, &err) != 0) {
-        fl_http_respond_api_error(r, &err);
-        return -1;
-    }
-    if (ref->info.created_ns / 1000000 != s->incarnation_ms) {
-        fl_http_respond_error(r, 404, "ResourceNotFoundException",
-                              "the session's stream %s was deleted", s->name);
-        fl_stream_put(ref);
-        return -1;
-    }
-    return 0;
-}
-
 void fl_pb_dash_manifest(fl_http_req_t *r)
 {
-    fl_pb_cors(r);
     mpd_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
@@ -380,8 +330,8 @@ void fl_pb_dash_manifest(fl_http_req_t *r)
     fl_buf_init(&j->out, 0);
     j->pb = r->mod;
     j->now_ms = fl_time_real_ns() / 1000000;
-    if (open_session(r, "kinesisvideo:GetDASHManifest", j->now_ms, &j->s, j->token, sizeof j->token,
-                     &j->ref) != 0)
+    if (fl_pb_session_open(r, "kinesisvideo:GetDASHManifest", j->now_ms, 1, &j->s, j->token,
+                           sizeof j->token, &j->ref) != 0)
         goto fail;
     j->a.work = mpd_work;
     j->a.done = mpd_done;
@@ -497,7 +447,6 @@ static void seg_done(fl_http_async_t *a, fl_http_req_t *r)
 
 static void segment(fl_http_req_t *r, int init)
 {
-    fl_pb_cors(r);
     seg_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
@@ -536,9 +485,9 @@ static void segment(fl_http_req_t *r, int init)
         j->track = t;
         j->has_track = 1;
     }
-    if (open_session(r,
-                     init ? "kinesisvideo:GetMP4InitFragment" : "kinesisvideo:GetMP4MediaFragment",
-                     j->now_ms, &j->s, token, sizeof token, &j->ref) != 0)
+    if (fl_pb_session_open(
+            r, init ? "kinesisvideo:GetMP4InitFragment" : "kinesisvideo:GetMP4MediaFragment",
+            j->now_ms, 1, &j->s, token, sizeof token, &j->ref) != 0)
         goto fail;
     if (j->has_seq && log_id != j->ref.info.id) {
         fl_http_respond_error(r, 404, "ResourceNotFoundException",
@@ -568,6 +517,5 @@ void fl_pb_dash_media(fl_http_req_t *r)
 
 void fl_pb_dash_other(fl_http_req_t *r)
 {
-    fl_pb_cors(r);
     fl_http_respond_error(r, 404, "UnknownOperationException", "no such DASH path: %s", r->path);
 }

@@ -541,7 +541,6 @@ static int query_num(struct lws *wsi, const char *name, uint64_t max, uint64_t *
 static void hls_start(fl_http_req_t *r, hls_op_t op)
 {
     fl_playback_t *pb = r->mod;
-    fl_pb_cors(r);
     hls_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
@@ -554,21 +553,9 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
     j->hls_part = -1;
     j->now_ms = fl_time_real_ns() / 1000000;
 
-    char buf[FL_PB_TOKEN_CAP];
-    const char *tok = fl_pb_query_arg(r->wsi, "SessionToken", buf, sizeof buf) == 0 ? buf : NULL;
-    int rc = tok ? fl_pb_token_decode(pb->key, fl_slice_str(tok), j->now_ms, &j->s) : FL_EINVAL;
-    if (rc) {
-        pb->token_refusals++;
-        if (rc == FL_EEXPIRED)
-            fl_http_respond_error(r, 403, "NotAuthorizedException",
-                                  "the session token has expired");
-        else
-            fl_http_respond_error(r, 403, "NotAuthorizedException",
-                                  tok ? "the session token is not valid"
-                                      : "SessionToken is missing or not valid");
+    if (fl_pb_session_open(r, op_action[op], j->now_ms, 0, &j->s, j->token, sizeof j->token,
+                           &j->ref) != 0)
         goto fail;
-    }
-    snprintf(j->token, sizeof j->token, "%s", tok);
     if ((op == OP_TS && j->s.container != FL_PB_TS) ||
         ((op == OP_INIT || op == OP_MP4) && j->s.container != FL_PB_FMP4)) {
         fl_http_respond_error(r, 400, "InvalidArgumentException",
@@ -594,30 +581,6 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
         goto fail;
     }
 
-    /* the session's rights are those of the key it was issued to */
-    fl_principal_t who;
-    memset(&who, 0, sizeof who);
-    if (j->s.key_id[0]) {
-        who.has_key = 1;
-        snprintf(who.access_key, sizeof who.access_key, "%s", j->s.key_id);
-    }
-    fl_stream_want_t want = {
-        .name = j->s.name,
-        .action = op_action[op],
-        .who = &who,
-        .name_field = "StreamName",
-        .arn_field = "StreamARN",
-    };
-    fl_api_error_t err;
-    if (fl_stream_get(pb->video, &want, &j->ref, &err) != 0) {
-        fl_http_respond_api_error(r, &err);
-        goto fail;
-    }
-    if (j->ref.info.created_ns / 1000000 != j->s.incarnation_ms) {
-        fl_http_respond_error(r, 404, "ResourceNotFoundException",
-                              "the session's stream %s was deleted", j->s.name);
-        goto fail;
-    }
     if (j->has_seq && log_id != j->ref.info.id) {
         fl_http_respond_error(r, 404, "ResourceNotFoundException",
                               "fragment %s is not one of stream %s", fn, j->s.name);
@@ -737,6 +700,5 @@ void fl_pb_hls_ts_fragment(fl_http_req_t *r)
 
 void fl_pb_hls_other(fl_http_req_t *r)
 {
-    fl_pb_cors(r);
     fl_http_respond_error(r, 404, "UnknownOperationException", "no such HLS path: %s", r->path);
 }

@@ -424,7 +424,6 @@ static int parse_images(fl_http_req_t *r, fl_pb_images_req_t *q, int64_t *max_re
 void fl_pb_get_images(fl_http_req_t *r)
 {
     fl_playback_t *pb = r->mod;
-    fl_pb_cors(r);
     if (!r->json) {
         fl_http_respond_error(r, 400, "InvalidArgumentException",
                               "a JSON body with StreamName or StreamARN, ImageSelectorType, "

@@ -1,14 +1,13 @@
 /*
  * server/playback/playback.c — the playback room as a module
  * (core/module.h): the playback key (token.h), the routes of HLS sessions,
- * the CORS headers every playback response carries and the preflight
- * answer, and the room's counters.
+ * and the room's counters.
  *
  * CORS: browsers play HLS from pages on other origins (hls.js fetches
- * playlists and segments with XHR), so every response of this room says
- * who may read it. While every listener is loopback (the only way
- * framelogd runs until access keys exist) that is any origin; otherwise no
- * origin, until an allowed-origins flag exists (docs/playback.md).
+ * playlists and segments with XHR), so every route of this room is a
+ * CORS route (FL_ROUTE_AWS, or FL_ROUTE_CORS for the GETs): the core
+ * answers preflights and says who may read each answer (core/cors.h,
+ * --cors-origins).
  */
 #include "server/playback/playback.h"
 
@@ -23,41 +22,16 @@
 #include "server/core/metrics.h"
 #include "server/core/server.h"
 
-void fl_pb_cors(fl_http_req_t *r)
-{
-    const fl_playback_t *pb = r->mod;
-    if (!pb || !pb->cors_any)
-        return;
-    fl_http_add_header(r, "Access-Control-Allow-Origin", "*");
-    fl_http_add_header(r, "Access-Control-Expose-Headers",
-                       "x-amzn-RequestId, x-amzn-ErrorType, x-framelog-clip-fragments, "
-                       "x-framelog-clip-estimated-bytes");
-}
-
-/* OPTIONS on a playback path: the CORS preflight. */
-static void preflight(fl_http_req_t *r)
-{
-    const fl_playback_t *pb = r->mod;
-    if (pb->cors_any) {
-        fl_http_add_header(r, "Access-Control-Allow-Origin", "*");
-        fl_http_add_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        fl_http_add_header(r, "Access-Control-Allow-Headers",
-                           "Authorization, Content-Type, Range, X-Amz-Date, "
-                           "X-Amz-Security-Token, X-Amz-User-Agent, X-Amz-Target, "
-                           "amz-sdk-invocation-id, amz-sdk-request");
-        fl_http_add_header(r, "Access-Control-Max-Age", "600");
-    }
-    fl_http_respond(r, 204, "text/plain", fl_slice(NULL, 0));
-}
-
 #define HLS(p, n, h)                                                                               \
     {                                                                                              \
-        .method = FL_HTTP_GET, .path = "/hls/v1/" p, .name = n, .handler = h                       \
+        .method = FL_HTTP_GET, .path = "/hls/v1/" p, .name = n, .handler = h,                      \
+        .flags = FL_ROUTE_CORS                                                                     \
     }
 
 #define DASH(p, n, h)                                                                              \
     {                                                                                              \
-        .method = FL_HTTP_GET, .path = "/dash/v1/" p, .name = n, .handler = h                      \
+        .method = FL_HTTP_GET, .path = "/dash/v1/" p, .name = n, .handler = h,                     \
+        .flags = FL_ROUTE_CORS                                                                     \
     }
 
 static const fl_route_t pb_routes[] = {
@@ -66,34 +40,21 @@ static const fl_route_t pb_routes[] = {
      .name = "GetHLSStreamingSessionURL",
      .handler = fl_pb_get_hls_session_url,
      .flags = FL_ROUTE_AWS},
-    {.method = FL_HTTP_OPTIONS,
-     .path = "/getHLSStreamingSessionURL",
-     .name = "CORSPreflight",
-     .handler = preflight},
     {.method = FL_HTTP_POST,
      .path = "/getClip",
      .name = "GetClip",
      .handler = fl_pb_get_clip,
      .flags = FL_ROUTE_AWS},
-    {.method = FL_HTTP_OPTIONS, .path = "/getClip", .name = "CORSPreflight", .handler = preflight},
     {.method = FL_HTTP_POST,
      .path = "/getImages",
      .name = "GetImages",
      .handler = fl_pb_get_images,
      .flags = FL_ROUTE_AWS},
-    {.method = FL_HTTP_OPTIONS,
-     .path = "/getImages",
-     .name = "CORSPreflight",
-     .handler = preflight},
     {.method = FL_HTTP_POST,
      .path = "/getDASHStreamingSessionURL",
      .name = "GetDASHStreamingSessionURL",
      .handler = fl_pb_get_dash_session_url,
      .flags = FL_ROUTE_AWS},
-    {.method = FL_HTTP_OPTIONS,
-     .path = "/getDASHStreamingSessionURL",
-     .name = "CORSPreflight",
-     .handler = preflight},
     DASH("getDASHManifest.mpd", "GetDASHManifest", fl_pb_dash_manifest),
     DASH("getMP4InitFragment.mp4", "GetDASHMP4InitFragment", fl_pb_dash_init),
     DASH("getMP4MediaFragment.mp4", "GetDASHMP4MediaFragment", fl_pb_dash_media),
@@ -101,11 +62,7 @@ static const fl_route_t pb_routes[] = {
      .path = "/dash/v1/",
      .name = "DASHOther",
      .handler = fl_pb_dash_other,
-     .match = FL_MATCH_PREFIX},
-    {.method = FL_HTTP_OPTIONS,
-     .path = "/dash/v1/",
-     .name = "CORSPreflight",
-     .handler = preflight,
+     .flags = FL_ROUTE_CORS,
      .match = FL_MATCH_PREFIX},
     HLS("getHLSMasterPlaylist.m3u8", "GetHLSMasterPlaylist", fl_pb_hls_master),
     HLS("getHLSMediaPlaylist.m3u8", "GetHLSMediaPlaylist", fl_pb_hls_media),
@@ -117,11 +74,7 @@ static const fl_route_t pb_routes[] = {
      .path = "/hls/v1/",
      .name = "HLSOther",
      .handler = fl_pb_hls_other,
-     .match = FL_MATCH_PREFIX},
-    {.method = FL_HTTP_OPTIONS,
-     .path = "/hls/v1/",
-     .name = "CORSPreflight",
-     .handler = preflight,
+     .flags = FL_ROUTE_CORS,
      .match = FL_MATCH_PREFIX},
     {.path = NULL},
 };
@@ -140,14 +93,9 @@ static int pb_init(struct fl_server *s, void **state, char *err, size_t errlen)
         snprintf(err, errlen, "playback: the video module must come first in the module list");
         return FL_EINVAL;
     }
-    const fl_config_t *cfg = fl_server_config(s);
     /* the sessions' key: the server's token key (core/token.h), made for
      * this purpose only */
     fl_token_subkey(fl_server_token_key(s), FL_PB_KEY_LABEL, pb->key);
-    pb->cors_any = cfg->n_listen > 0;
-    for (int i = 0; i < cfg->n_listen; i++)
-        if (!fl_config_host_is_loopback(cfg->listen[i].host))
-            pb->cors_any = 0;
     if (fl_pb_cache_new(&pb->cache) != 0) {
         free(pb);
         snprintf(err, errlen, "playback: out of memory");
@@ -244,4 +192,6 @@ const fl_module_t fl_playback_module = {
     .routes = pb_routes,
     .tick = pb_tick,
     .metrics = pb_metrics,
+    /* GetClip's (clip.c) */
+    .cors_expose = "x-framelog-clip-fragments, x-framelog-clip-estimated-bytes",
 };

@@ -2,7 +2,7 @@
  * server/playback/playback.h — the playback room: HLS sessions over the
  * stored fragments, shared by the files of server/playback/ only.
  *
- *   playback.c  the module: its state (the playback key), routes, CORS
+ *   playback.c  the module: its state (the playback key), routes
  *   token.c     session tokens (token.h)
  *   session.c   GetHLSStreamingSessionURL (`POST /getHLSStreamingSessionURL`)
  *   hls.c       the session's paths under /hls/v1/: playlists and segments
@@ -45,7 +45,6 @@ typedef struct fl_playback {
     struct fl_server *srv;
     fl_video_t *video;
     uint8_t key[FL_PB_KEY_BYTES];
-    int cors_any; /* every listener is loopback: Access-Control-Allow-Origin: * */
     /* counters for /metrics (loop thread) */
     uint64_t sessions;       /* session URLs handed out */
     uint64_t token_refusals; /* requests with a forged, altered or expired token */
@@ -71,9 +70,6 @@ typedef struct fl_playback {
 
 extern const fl_module_t fl_playback_module;
 
-/* The CORS headers every playback response carries (before responding). */
-void fl_pb_cors(fl_http_req_t *r);
-
 /* Routes (session.c, hls.c). */
 void fl_pb_get_hls_session_url(fl_http_req_t *r);
 void fl_pb_hls_master(fl_http_req_t *r);
@@ -82,7 +78,15 @@ void fl_pb_hls_init(fl_http_req_t *r);
 void fl_pb_hls_mp4_fragment(fl_http_req_t *r);
 void fl_pb_hls_ts_fragment(fl_http_req_t *r);
 void fl_pb_hls_other(fl_http_req_t *r);
-void fl_pb_get_clip(fl_http_req_t *r);             /* clip.c */
+void fl_pb_get_clip(fl_http_req_t *r); /* clip.c */
+/* The session of a request on a session's path (session.c): its
+ * SessionToken checked (authentic, not expired; a DASH session's when
+ * dash) into s and token (cap bytes), and its stream reached with the
+ * session's key and the path's action, of the token's incarnation. 0
+ * with ref held (put it), or -1 after answering the error (403 for the
+ * token, the stream's error, 404 for a deleted stream). */
+int fl_pb_session_open(fl_http_req_t *r, const char *action, int64_t now_ms, int dash,
+                       fl_pb_session_t *s, char *token, size_t cap, fl_stream_ref_t *ref);
 void fl_pb_get_images(fl_http_req_t *r);           /* images.c */
 void fl_pb_get_dash_session_url(fl_http_req_t *r); /* dash.c */
 void fl_pb_dash_manifest(fl_http_req_t *r);

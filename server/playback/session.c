@@ -19,6 +19,10 @@
  * DisplayFragmentTimestamp NEVER, Expires 300 s,
  * MaxMediaPlaylistFragmentResults 5 (LIVE, LIVE_REPLAY) or 1000
  * (ON_DEMAND).
+ *
+ * And the other end of a session: fl_pb_session_open, the one check of a
+ * SessionToken and reach of its stream that every path of an HLS or DASH
+ * session makes (hls.c, dash.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +113,50 @@ static void session_done(fl_http_async_t *a, fl_http_req_t *r)
     free(j);
 }
 
+int fl_pb_session_open(fl_http_req_t *r, const char *action, int64_t now_ms, int dash,
+                       fl_pb_session_t *s, char *token, size_t cap, fl_stream_ref_t *ref)
+{
+    fl_playback_t *pb = r->mod;
+    int qa = fl_pb_query_arg(r->wsi, "SessionToken", token, cap);
+    int rc = qa == 0 ? fl_pb_token_decode(pb->key, fl_slice_str(token), now_ms, s) : FL_EINVAL;
+    if (rc == 0 && dash && !s->dash)
+        rc = FL_EINVAL; /* an HLS session's token on a DASH path */
+    if (rc) {
+        pb->token_refusals++;
+        fl_http_respond_error(r, 403, "NotAuthorizedException",
+                              rc == FL_EEXPIRED ? "the session token has expired"
+                              : qa == 0         ? "the session token is not valid"
+                                                : "SessionToken is missing or not valid");
+        return -1;
+    }
+    /* the session's rights are those of the key it was issued to */
+    fl_principal_t who;
+    memset(&who, 0, sizeof who);
+    if (s->key_id[0]) {
+        who.has_key = 1;
+        snprintf(who.access_key, sizeof who.access_key, "%s", s->key_id);
+    }
+    fl_stream_want_t want = {
+        .name = s->name,
+        .action = action,
+        .who = &who,
+        .name_field = "StreamName",
+        .arn_field = "StreamARN",
+    };
+    fl_api_error_t err;
+    if (fl_stream_get(pb->video, &want, ref, &err) != 0) {
+        fl_http_respond_api_error(r, &err);
+        return -1;
+    }
+    if (ref->info.created_ns / 1000000 != s->incarnation_ms) {
+        fl_http_respond_error(r, 404, "ResourceNotFoundException",
+                              "the session's stream %s was deleted", s->name);
+        fl_stream_put(ref);
+        return -1;
+    }
+    return 0;
+}
+
 static const char *const containers[] = {"FRAGMENTED_MP4", "MPEG_TS", NULL};
 static const char *const discs[] = {"ALWAYS", "NEVER", "ON_DISCONTINUITY", NULL};
 static const char *const displays[] = {"NEVER", "ALWAYS", NULL};
@@ -168,7 +216,6 @@ fail:
 
 void fl_pb_get_hls_session_url(fl_http_req_t *r)
 {
-    fl_pb_cors(r);
     if (!r->json) {
         fl_http_respond_error(r, 400, "InvalidArgumentException",
                               "a JSON body with StreamName or StreamARN is required");
