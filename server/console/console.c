@@ -196,7 +196,7 @@ static int console_init(struct fl_server *s, void **state, char *err, size_t err
         }
         if (rc == FL_ENOTFOUND && FL_CONSOLE_SOURCE_DIR[0]) {
             rc = fl_console_files_load(&c->files, FL_CONSOLE_SOURCE_DIR, why, sizeof why);
-            snprintf(c->looked, sizeof c->looked, "%s and %s", inst, FL_CONSOLE_SOURCE_DIR);
+            snprintf(c->looked, sizeof c->looked, "%.4000s and %s", inst, FL_CONSOLE_SOURCE_DIR);
         }
         if (rc == FL_ENOTFOUND) {
             fl_warn("console: its files are in none of %s; running without the web console "
