@@ -22,3 +22,7 @@ if(TARGET gstframelog)
   endif()
   add_dependencies(test_server_auth gstframelog)
 endif()
+# KmsKeyId / KeyId: AWS KMS key references read as master key names
+fl_add_test(test_common_kms_keys SOURCES test_common_kms_keys.c LIBS fl_common LABELS auth)
+fl_add_fuzz_target(fuzz_kms_key_id SOURCES fuzz/fuzz_kms_key_id.c LIBS fl_common
+                   CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/fuzz_kms_key_id)
