@@ -108,22 +108,11 @@ int fl_akeys_open_secret(const uint8_t master[32], const char *id, const uint8_t
     return rc;
 }
 
-static int open_db(const char *dir, const uint8_t master[32], int make_catalog, fl_akeys_t **out)
+static int open_db(const char *dir, const uint8_t master[32], fl_akeys_t **out)
 {
     char path[4096];
     int rc;
     snprintf(path, sizeof path, "%s/catalog.db", dir);
-    /* The command line: the store's schema and version checks first (a
-     * catalog made now). Never in a process whose store has the catalog
-     * open: fl_catalog_open opens and closes the file itself, and closing
-     * any descriptor of it drops the process's POSIX locks on it, so
-     * another process would take the WAL away from under the store. */
-    if (make_catalog) {
-        fl_catalog_t *cat = NULL;
-        if ((rc = fl_catalog_open(path, &cat)) < 0)
-            return rc;
-        fl_catalog_close(cat);
-    }
     fl_akeys_t *a = calloc(1, sizeof *a);
     if (!a)
         return FL_ENOMEM;
@@ -154,18 +143,37 @@ fail:
     return rc;
 }
 
-int fl_akeys_open(const char *dir, const char *master_key_path, fl_akeys_t **out)
+int fl_akeys_open(const fl_store_opts_t *o, fl_akeys_t **out)
 {
     const fl_store_io_t *io = fl_store_io_default();
+    const char *dir = o->dir;
     int rc = fl_io_mkdir(io, dir);
     if (rc < 0)
         return rc;
-    char kp[4096];
+    char kp[4096], cp[4096];
     snprintf(kp, sizeof kp, "%s/master.key", dir);
-    uint8_t k[32];
-    if ((rc = fl_keys_load_or_create(io, master_key_path ? master_key_path : kp, k)) < 0)
+    snprintf(cp, sizeof cp, "%s/catalog.db", dir);
+    /* The store's schema and version checks first (a catalog made now).
+     * Never in a process whose store has the catalog open: fl_catalog_open
+     * opens and closes the file itself, and closing any descriptor of it
+     * drops the process's POSIX locks on it, so another process would take
+     * the WAL away from under the store. */
+    fl_catalog_t *cat = NULL;
+    if ((rc = fl_catalog_open(cp, &cat)) < 0)
         return rc;
-    rc = open_db(dir, k, 1, out);
+    /* the key the server would take, by the same rules (keys.c) */
+    uint8_t k[32], c[FL_WRAPPED_KEY_LEN];
+    size_t n;
+    rc = fl_keys_default_load(io, cat, dir, o->master_key,
+                              o->master_key_path ? o->master_key_path : kp, k);
+    /* a data dir never sealed is sealed now, so that a server started with
+     * another key refuses at once rather than failing each signature */
+    if (rc == 0 && fl_catalog_mkey_check_get(cat, "default", c, sizeof c, &n) == FL_ENOTFOUND &&
+        (rc = fl_keys_check_make(k, "default", c)) == 0)
+        rc = fl_catalog_mkey_check_set(cat, "default", c, sizeof c);
+    fl_catalog_close(cat);
+    if (rc == 0)
+        rc = open_db(dir, k, out);
     OPENSSL_cleanse(k, sizeof k);
     return rc;
 }
@@ -180,7 +188,7 @@ int fl_akeys_open_store(fl_store_t *s, fl_akeys_t **out)
     pthread_mutex_unlock(&s->cat_mu);
     if (!m)
         return FL_ENOTFOUND;
-    int rc = open_db(s->dir, k, 0, out);
+    int rc = open_db(s->dir, k, out);
     OPENSSL_cleanse(k, sizeof k);
     return rc;
 }
@@ -370,45 +378,99 @@ int fl_akeys_version(fl_akeys_t *a, int64_t *out)
     return 0;
 }
 
+/* One row's id and its secret sealed under the new master key. */
+typedef struct {
+    char id[FL_AKEY_ID_MAX + 1];
+    uint8_t sealed[FL_AKEY_SEALED_LEN];
+} resealed_t;
+
+int fl_akeys_rewrap_db(sqlite3 *db, const uint8_t old_master[32], const uint8_t new_master[32],
+                       size_t *n_out)
+{
+    sqlite3_stmt *st = NULL;
+    resealed_t *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0, s;
+    *n_out = 0;
+    /* a catalog no `framelogd keys` ever touched has no table: nothing sealed */
+    s = sqlite3_prepare_v2(db,
+                           "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                           "'access_keys'",
+                           -1, &st, NULL);
+    if (s != SQLITE_OK)
+        return db_err(db, s, "rewrap");
+    s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (s == SQLITE_DONE)
+        return 0;
+    if (s != SQLITE_ROW)
+        return db_err(db, s, "rewrap");
+    s = sqlite3_prepare_v2(db, "SELECT id, secret FROM access_keys ORDER BY id", -1, &st, NULL);
+    if (s != SQLITE_OK)
+        return db_err(db, s, "rewrap");
+    while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            resealed_t *nv = realloc(v, nc * sizeof *nv);
+            if (!nv) {
+                rc = FL_ENOMEM;
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        resealed_t *r = &v[n++];
+        char secret[FL_AKEY_SECRET_LEN + 1];
+        snprintf(r->id, sizeof r->id, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = fl_akeys_open_secret(old_master, r->id, sqlite3_column_blob(st, 1),
+                                  (size_t)sqlite3_column_bytes(st, 1), secret);
+        if (rc < 0)
+            fl_error("access key %s: its secret does not open with the old master key", r->id);
+        else
+            rc = fl_akeys_seal_secret(new_master, r->id, secret, r->sealed);
+        OPENSSL_cleanse(secret, sizeof secret);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = db_err(db, s, "rewrap");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == 0) {
+        s = sqlite3_prepare_v2(db, "UPDATE access_keys SET secret = ? WHERE id = ?", -1, &st, NULL);
+        if (s != SQLITE_OK)
+            rc = db_err(db, s, "rewrap");
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sqlite3_bind_blob(st, 1, v[i].sealed, FL_AKEY_SEALED_LEN, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, v[i].id, -1, SQLITE_STATIC);
+        s = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (s != SQLITE_DONE)
+            rc = db_err(db, s, "rewrap");
+    }
+    sqlite3_finalize(st);
+    if (rc == 0)
+        rc = exec(db, "UPDATE meta SET v = v + 1 WHERE k = 'access_keys'");
+    if (rc == 0)
+        *n_out = n;
+    if (v)
+        OPENSSL_cleanse(v, cap * sizeof *v);
+    free(v);
+    return rc;
+}
+
 int fl_akeys_rewrap(fl_akeys_t *a, const uint8_t old_master[32], const uint8_t new_master[32])
 {
-    fl_akey_t *v = NULL;
-    size_t n = 0;
-    uint8_t saved[32];
-    memcpy(saved, a->master, 32);
-    memcpy(a->master, old_master, 32);
-    int rc = fl_akeys_list(a, 1, &v, &n);
-    memcpy(a->master, saved, 32);
-    OPENSSL_cleanse(saved, sizeof saved);
+    size_t n;
+    int rc = exec(a->db, "BEGIN IMMEDIATE");
     if (rc < 0)
         return rc;
-    if ((rc = exec(a->db, "BEGIN IMMEDIATE")) < 0)
-        goto out;
-    for (size_t i = 0; i < n && !rc; i++) {
-        uint8_t sealed[FL_AKEY_SEALED_LEN];
-        sqlite3_stmt *st = NULL;
-        if ((rc = fl_akeys_seal_secret(new_master, v[i].id, v[i].secret, sealed)) < 0)
-            break;
-        int s = sqlite3_prepare_v2(a->db, "UPDATE access_keys SET secret = ? WHERE id = ?", -1, &st,
-                                   NULL);
-        if (s == SQLITE_OK) {
-            sqlite3_bind_blob(st, 1, sealed, sizeof sealed, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, v[i].id, -1, SQLITE_STATIC);
-            s = sqlite3_step(st);
-        }
-        sqlite3_finalize(st);
-        if (s != SQLITE_DONE)
-            rc = db_err(a->db, s, "rewrap");
-    }
-    if (!rc)
-        rc = bump(a);
+    rc = fl_akeys_rewrap_db(a->db, old_master, new_master, &n);
     if (!rc)
         rc = exec(a->db, "COMMIT");
     if (rc)
         exec(a->db, "ROLLBACK");
     else
         memcpy(a->master, new_master, 32);
-out:
-    fl_akeys_list_free(v, n);
     return rc;
 }

@@ -63,10 +63,14 @@ typedef struct {
     char *policy;                        /* NUL-terminated JSON, or NULL; owned */
 } fl_akey_t;
 
-/* Open the access keys of the data dir dir (created if missing, with its
- * catalog), sealing with the master key at master_key_path (NULL:
- * <dir>/master.key, created 0600 if missing). For the command line. */
-int fl_akeys_open(const char *dir, const char *master_key_path, fl_akeys_t **out);
+/* Open the access keys of the data dir o->dir (created if missing, with its
+ * catalog), sealing with the default master key that fl_store_open would
+ * take from the same options (o->master_key, or the file o->master_key_path,
+ * NULL: <dir>/master.key; made 0600 only for a data dir never sealed) and
+ * checked against the data dir's key check (FL_ECRYPTO: another key, or its
+ * file missing). Only o->dir, o->master_key and o->master_key_path are read.
+ * For the command line: the store's LOCK is not taken. */
+int fl_akeys_open(const fl_store_opts_t *o, fl_akeys_t **out);
 /* The same for an open store, with the store's default master key. */
 int fl_akeys_open_store(fl_store_t *s, fl_akeys_t **out);
 void fl_akeys_close(fl_akeys_t *a);

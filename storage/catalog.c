@@ -14,6 +14,8 @@
  *   meta(k TEXT PRIMARY KEY, v INTEGER)            -- 'epoch'
  *   master_keys(id TEXT PRIMARY KEY, path TEXT)
  *   master_key_checks(id TEXT PRIMARY KEY, check_blob BLOB)  -- keys.c
+ *   named_keys(id TEXT PRIMARY KEY, created_ns INTEGER,
+ *              wrapped_key BLOB)                 -- named_keys.c
  *   logs(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE,
  *        created_ns, version, retention_hours, key_id TEXT,
  *        wrapped_key BLOB,                         -- NULL once deleting
@@ -76,6 +78,8 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS master_keys(id TEXT PRIMARY KEY, path TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS master_key_checks(id TEXT PRIMARY KEY,"
     " check_blob BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS named_keys(id TEXT PRIMARY KEY, created_ns INTEGER NOT NULL,"
+    " wrapped_key BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS logs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " name TEXT UNIQUE NOT NULL, created_ns INTEGER NOT NULL, version INTEGER NOT NULL,"
     " retention_hours INTEGER NOT NULL, key_id TEXT NOT NULL, wrapped_key BLOB,"
@@ -171,6 +175,11 @@ void fl_catalog_close(fl_catalog_t *c)
         return;
     sqlite3_close(c->db);
     free(c);
+}
+
+struct sqlite3 *fl_catalog_db(fl_catalog_t *c)
+{
+    return c->db;
 }
 
 int fl_catalog_begin(fl_catalog_t *c)
@@ -307,6 +316,41 @@ int fl_catalog_mkeys(fl_catalog_t *c, int (*cb)(void *arg, const char *id, const
         out = sql_err(c, rc, "master_keys");
     sqlite3_finalize(st);
     return out;
+}
+
+int fl_catalog_named_key_set(fl_catalog_t *c, const char *id, int64_t created_ns,
+                             const uint8_t *wrapped, size_t n)
+{
+    if (created_ns)
+        return run(c, "INSERT INTO named_keys(id, created_ns, wrapped_key) VALUES(?, ?, ?)", "tib",
+                   id, created_ns, wrapped, (int)n);
+    return run(c, "UPDATE named_keys SET wrapped_key = ? WHERE id = ?", "bt", wrapped, (int)n, id);
+}
+
+int fl_catalog_named_keys(fl_catalog_t *c,
+                          int (*cb)(void *arg, const char *id, const uint8_t *wrapped, size_t n),
+                          void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "SELECT id, wrapped_key FROM named_keys ORDER BY id", -1,
+                                &st, NULL);
+    if (rc != SQLITE_OK)
+        return sql_err(c, rc, "named_keys");
+    int out = 0;
+    while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        out = cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
+                 (size_t)sqlite3_column_bytes(st, 1));
+    if (out == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        out = sql_err(c, rc, "named_keys");
+    sqlite3_finalize(st);
+    return out;
+}
+
+int fl_catalog_log_set_master(fl_catalog_t *c, uint64_t id, const char *key_id,
+                              const uint8_t *wrapped, size_t n)
+{
+    return run(c, "UPDATE logs SET key_id = ?, wrapped_key = ? WHERE id = ?", "tbi", key_id,
+               wrapped, (int)n, (int64_t)id);
 }
 
 int fl_catalog_log_insert(fl_catalog_t *c, const char *name, int64_t created_ns,

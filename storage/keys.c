@@ -132,8 +132,8 @@ int fl_keys_load_or_create(const fl_store_io_t *io, const char *path, uint8_t ke
 static void wrap_aad(uint8_t *aad, size_t *n, uint64_t log_id, const char *key_id)
 {
     size_t kl = strlen(key_id);
-    if (kl > 63)
-        kl = 63;
+    if (kl > FL_LOG_MAX_KEY_ID)
+        kl = FL_LOG_MAX_KEY_ID;
     memcpy(aad, "FLDK", 4);
     fl_store_le64(aad + 4, log_id);
     memcpy(aad + 12, key_id, kl);
@@ -143,7 +143,7 @@ static void wrap_aad(uint8_t *aad, size_t *n, uint64_t log_id, const char *key_i
 int fl_keys_wrap(const uint8_t master[32], const char *key_id, uint64_t log_id,
                  const uint8_t dk[32], uint8_t out[FL_WRAPPED_KEY_LEN])
 {
-    uint8_t aad[80];
+    uint8_t aad[12 + FL_LOG_MAX_KEY_ID];
     size_t aadn;
     int len, rc = FL_ECRYPTO;
     wrap_aad(aad, &aadn, log_id, key_id);
@@ -170,7 +170,7 @@ int fl_keys_unwrap(const uint8_t master[32], const char *key_id, uint64_t log_id
         return FL_ECORRUPT;
     if (wrapped[0] != 1)
         return FL_EVERSION;
-    uint8_t aad[80], tag[16];
+    uint8_t aad[12 + FL_LOG_MAX_KEY_ID], tag[16];
     size_t aadn;
     int len, rc = FL_ECRYPTO;
     wrap_aad(aad, &aadn, log_id, key_id);
@@ -318,6 +318,39 @@ void fl_master_key_wipe(void *p, size_t n)
 }
 
 /* ---- which key sealed this data dir ---- */
+
+int fl_keys_default_load(const fl_store_io_t *io, fl_catalog_t *cat, const char *dir,
+                         const uint8_t *given, const char *path, uint8_t key[32])
+{
+    uint8_t c[FL_WRAPPED_KEY_LEN];
+    size_t n = 0;
+    int have_check = fl_catalog_mkey_check_get(cat, "default", c, sizeof c, &n);
+    if (have_check < 0 && have_check != FL_ENOTFOUND)
+        return have_check;
+    int rc = 0;
+    if (given) {
+        memcpy(key, given, 32);
+    } else {
+        int fd = io->open(io->ctx, path, O_RDONLY, 0);
+        if (fd >= 0) {
+            io->close(io->ctx, fd);
+        } else if (fd == -ENOENT && have_check == 0) {
+            /* sealed already: a missing key file is refused, never made anew */
+            fl_error("data dir %s: no master key at %s, and it was sealed with one", dir, path);
+            return FL_ECRYPTO;
+        }
+        if ((rc = fl_keys_load_or_create(io, path, key)) < 0) {
+            fl_error("master key default (%s): %s", path, fl_strerror(rc));
+            return rc;
+        }
+    }
+    if (have_check == 0 && fl_keys_check_ok(key, "default", c, n) < 0) {
+        fl_error("data dir %s: master key 'default' is not the key it was sealed with", dir);
+        OPENSSL_cleanse(key, 32);
+        return FL_ECRYPTO;
+    }
+    return 0;
+}
 
 int fl_keys_check_make(const uint8_t master[32], const char *key_id,
                        uint8_t out[FL_WRAPPED_KEY_LEN])

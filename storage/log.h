@@ -62,6 +62,7 @@
 #define FL_LOG_MAX_KEY     256u        /* bytes of a partition key */
 #define FL_LOG_MAX_SHARDS  4096u       /* open shards in one log at creation */
 #define FL_LOG_MAX_NAME    512u        /* bytes of a log name: [A-Za-z0-9_.:/-] */
+#define FL_LOG_MAX_KEY_ID  256u        /* bytes of a master key id */
 #define FL_LOG_MAX_TAG_KEY 512u        /* bytes of a tag or attribute key */
 #define FL_LOG_MAX_TAG_VAL 1024u       /* bytes of a tag or attribute value */
 
@@ -130,6 +131,12 @@ void fl_store_close(fl_store_t *s);
  * 0600 if missing); remembered in the catalog for later opens. The default
  * key is "default". */
 int fl_store_add_master_key(fl_store_t *s, const char *key_id, const char *path);
+/* Make sure a named master key key_id (1..FL_LOG_MAX_KEY_ID bytes) exists:
+ * a key already known (the default, a registered or a named one) is taken
+ * as it is; otherwise a random key is made, kept in the catalog wrapped by
+ * the default master key (docs/storage-format.md, "Named master keys") and
+ * logged; *created (may be NULL) says which. */
+int fl_store_named_key_ensure(fl_store_t *s, const char *key_id, int *created);
 
 /* A master key given as text or bytes into key: 64 hexadecimal digits,
  * or the standard base64 of 32 bytes (44 characters with its padding), with
@@ -142,13 +149,19 @@ int fl_master_key_read_fd(int fd, uint8_t key[32]);
 /* Read the master key file at path (created 0600 when create and it is
  * missing). */
 int fl_master_key_load_file(const char *path, int create, uint8_t key[32]);
+/* What a rotation re-wrapped. */
+typedef struct {
+    size_t streams;     /* data keys of logs under the default key */
+    size_t access_keys; /* access keys' secrets (storage/access_keys.h) */
+    size_t named_keys;  /* master keys kept wrapped by the default one */
+} fl_rotate_counts_t;
 /* Re-wrap every catalog value sealed by the default master key (each
- * stream's data key, the key check) from old_key to new_key, in one
- * transaction, without touching segments; the data dir must not be open
- * (FL_EBUSY). FL_ECRYPTO: old_key is not the data dir's key. *n_streams:
- * data keys re-wrapped. */
+ * stream's data key, the key check, the access keys' secrets, the named
+ * master keys) from old_key to new_key, in one transaction, without
+ * touching segments; the data dir must not be open (FL_EBUSY).
+ * FL_ECRYPTO: old_key is not the data dir's key. */
 int fl_store_rotate_master_key(const char *dir, const uint8_t old_key[32],
-                               const uint8_t new_key[32], size_t *n_streams);
+                               const uint8_t new_key[32], fl_rotate_counts_t *counts);
 /* Wipe key material (not optimised away). */
 void fl_master_key_wipe(void *p, size_t n);
 
@@ -223,7 +236,7 @@ typedef struct {
 typedef struct {
     uint64_t id;
     char name[FL_LOG_MAX_NAME + 1];
-    char master_key_id[64];
+    char master_key_id[FL_LOG_MAX_KEY_ID + 1];
     int64_t created_ns;
     uint64_t version; /* bumped by every change of the log's metadata */
     uint32_t retention_hours;
@@ -251,6 +264,10 @@ void fl_log_list_free(char **names, size_t n);
 
 int fl_log_info(fl_log_t *log, fl_log_info_t *out);
 int fl_log_set_retention(fl_log_t *log, uint32_t hours);
+/* Wrap the log's data key under the known master key key_id instead (the
+ * data key and the stored chunks do not change); bumps the version.
+ * FL_ENOTFOUND if key_id is not a known master key. */
+int fl_log_set_master_key(fl_log_t *log, const char *key_id);
 /* Tags (the user's labels) and attributes (the application's own fields,
  * e.g. a stream's media type): NUL-terminated UTF-8 strings, keys 1..512
  * bytes, values up to 1024 bytes. Each change bumps the log's version. */

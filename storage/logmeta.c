@@ -368,6 +368,39 @@ int fl_log_set_retention(fl_log_t *log, uint32_t hours)
     return rc;
 }
 
+int fl_log_set_master_key(fl_log_t *log, const char *key_id)
+{
+    if (!log || !key_id || !*key_id || strlen(key_id) > FL_LOG_MAX_KEY_ID)
+        return FL_EINVAL;
+    fl_store_t *s = log->store;
+    uint8_t w[FL_WRAPPED_KEY_LEN];
+    pthread_mutex_lock(&s->cat_mu);
+    fl_master_key_t *m = fl_keys_master_find(s, key_id);
+    int rc = log->deleting ? FL_ENOTFOUND : !m ? FL_ENOTFOUND : 0;
+    if (rc == 0 && strcmp(log->key_id, key_id) == 0)
+        goto out; /* already */
+    if (rc == 0)
+        rc = fl_keys_wrap(m->key, key_id, log->id, log->key, w);
+    if (rc == 0 && (rc = fl_catalog_begin(s->cat)) == 0) {
+        rc = fl_catalog_log_set_master(s->cat, log->id, key_id, w, sizeof w);
+        if (rc == 0)
+            rc = fl_catalog_log_bump_version(s->cat, log->id);
+        if (rc == 0)
+            rc = fl_catalog_commit(s->cat);
+        else
+            fl_catalog_rollback(s->cat);
+    }
+    if (rc == 0) {
+        pthread_mutex_lock(&s->mu);
+        snprintf(log->key_id, sizeof log->key_id, "%s", key_id);
+        log->version++;
+        pthread_mutex_unlock(&s->mu);
+    }
+out:
+    pthread_mutex_unlock(&s->cat_mu);
+    return rc;
+}
+
 static int kv_change(fl_log_t *log, int attrs, const char *key, const char *value)
 {
     if (!log || !key || !*key || strlen(key) > FL_LOG_MAX_TAG_KEY ||

@@ -9,11 +9,13 @@
  * After the commit the WAL is checkpointed and truncated, so the values
  * sealed by the old key survive nowhere in the catalog's files.
  *
- * Sealed by the master key today: each log's wrapped data key (logs whose
- * key id is "default") and the key check (keys.c). rewrap_sealed() is the
- * one place that lists them: anything else sealed by the master key (the
- * access keys' secrets of storage/access_keys.c, once merged) is added
- * there.
+ * Sealed by the master key: each log's wrapped data key (logs whose key id
+ * is "default"), the key check (keys.c), every named master key
+ * (named_keys.c: the logs under a named key need nothing, their key stays)
+ * and every access key's secret (access_keys.c). rewrap_sealed() is the one place that lists them,
+ * and all of them change in the one transaction: a crash mid-rotation leaves everything sealed
+ * under the old key (nothing committed) or everything under the new one, never a mix, so no value
+ * is left sealed under a key that is gone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,22 +54,25 @@ static int rewrap_log(void *arg, const fl_cat_log_t *row)
 }
 
 /* Every value the default master key seals, from old to new (inside the
- * caller's transaction). The access keys' secrets (storage/access_keys.c,
- * branch wip-sigv4: fl_akeys_rewrap) belong here too once that is in. */
+ * caller's transaction), counted in counts. */
 static int rewrap_sealed(fl_catalog_t *cat, const uint8_t old_key[32], const uint8_t new_key[32],
-                         size_t *n_out)
+                         fl_rotate_counts_t *counts)
 {
     rw_ctx_t c = {cat, old_key, new_key, 0};
     int rc = fl_catalog_logs(cat, rewrap_log, &c);
     uint8_t chk[FL_WRAPPED_KEY_LEN];
     if (rc == 0 && (rc = fl_keys_check_make(new_key, "default", chk)) == 0)
         rc = fl_catalog_mkey_check_set(cat, "default", chk, sizeof chk);
-    *n_out = c.n;
+    if (rc == 0)
+        rc = fl_named_keys_rewrap(cat, old_key, new_key, &counts->named_keys);
+    if (rc == 0)
+        rc = fl_akeys_rewrap_db(fl_catalog_db(cat), old_key, new_key, &counts->access_keys);
+    counts->streams = c.n;
     return rc;
 }
 
 int fl_store_rotate_master_key(const char *dir, const uint8_t old_key[32],
-                               const uint8_t new_key[32], size_t *n_streams)
+                               const uint8_t new_key[32], fl_rotate_counts_t *counts)
 {
     char lock_path[4200], cat_path[4200];
     snprintf(lock_path, sizeof lock_path, "%s/LOCK", dir);
@@ -100,7 +105,8 @@ int fl_store_rotate_master_key(const char *dir, const uint8_t old_key[32],
     if (rc == 0)
         rc = fl_catalog_begin(cat);
     if (rc == 0) {
-        rc = rewrap_sealed(cat, old_key, new_key, n_streams);
+        memset(counts, 0, sizeof *counts);
+        rc = rewrap_sealed(cat, old_key, new_key, counts);
         if (rc == 0)
             rc = fl_catalog_commit(cat);
         else

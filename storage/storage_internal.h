@@ -83,6 +83,24 @@ int fl_keys_unwrap(const uint8_t master[32], const char *key_id, uint64_t log_id
                    const uint8_t *wrapped, size_t n, uint8_t dk[32]);
 void fl_keys_wipe(void *p, size_t n);
 
+/* ---- named_keys.c ---- */
+typedef struct fl_catalog fl_catalog_t;
+/* Open every named master key with the default one into s->mkeys (at open;
+ * FL_ECRYPTO if one does not open). */
+int fl_named_keys_load(fl_store_t *s);
+/* Re-wrap every named key from old_key to new_key inside the caller's
+ * transaction (rotate.c); *n: how many. */
+int fl_named_keys_rewrap(fl_catalog_t *cat, const uint8_t old_key[32], const uint8_t new_key[32],
+                         size_t *n);
+
+/* ---- access_keys.c ---- */
+struct sqlite3;
+/* Re-seal every access key's secret from old_master to new_master inside
+ * the caller's transaction on db (the catalog's, for rotate.c); *n: how
+ * many. FL_ECRYPTO if a secret does not open with old_master. */
+int fl_akeys_rewrap_db(struct sqlite3 *db, const uint8_t old_master[32],
+                       const uint8_t new_master[32], size_t *n);
+
 /* ---- chunk.c ---- */
 typedef struct {
     uint32_t shard;
@@ -197,7 +215,7 @@ struct fl_log {
     uint64_t id;
     char *name;
     char *dir;
-    char key_id[64];
+    char key_id[FL_LOG_MAX_KEY_ID + 1];
     uint8_t key[32];
     int64_t created_ns;
     uint64_t version;
@@ -251,13 +269,22 @@ typedef struct fl_ctl {
 } fl_ctl_t;
 
 typedef struct {
-    char id[64];
+    char id[FL_LOG_MAX_KEY_ID + 1];
     uint8_t key[32];
 } fl_master_key_t;
 
 typedef struct fl_catalog fl_catalog_t;
 
 /* ---- keys.c: the store's master keys (under cat_mu) ---- */
+/* The default master key of the data dir dir whose catalog is cat, into
+ * key: the bytes given (env, descriptor), or the key file at path, made
+ * 0600 only while the catalog has no key check for it (a data dir never
+ * sealed; a sealed one with its key file missing is refused, FL_ECRYPTO).
+ * Either way checked against the key check when there is one (FL_ECRYPTO:
+ * another key). The store's open and the `framelogd keys` commands
+ * (access_keys.c) both go through here, so they take the same key. */
+int fl_keys_default_load(const fl_store_io_t *io, fl_catalog_t *cat, const char *dir,
+                         const uint8_t *given, const char *path, uint8_t key[32]);
 fl_master_key_t *fl_keys_master_find(fl_store_t *s, const char *id);
 /* Load (or create) the master key file at path under id. */
 int fl_keys_master_load(fl_store_t *s, const char *id, const char *path);
@@ -334,6 +361,9 @@ typedef struct {
 } fl_cat_shard_t;
 
 int fl_catalog_open(const char *path, fl_catalog_t **out);
+/* The catalog's SQLite connection, for storage's other tables kept in the
+ * same file (access_keys.c) to join the catalog's transaction. */
+struct sqlite3 *fl_catalog_db(fl_catalog_t *c);
 /* Checkpoint the WAL into the database and truncate it to nothing
  * (deleted rows then survive nowhere: secure_delete zeroes their pages). */
 int fl_catalog_scrub(fl_catalog_t *c);
@@ -352,6 +382,16 @@ int fl_catalog_mkeys(fl_catalog_t *c, int (*cb)(void *arg, const char *id, const
 int fl_catalog_log_insert(fl_catalog_t *c, const char *name, int64_t created_ns,
                           uint32_t retention_hours, const char *key_id, uint64_t *id_out);
 int fl_catalog_log_set_key(fl_catalog_t *c, uint64_t id, const uint8_t *wrapped, size_t n);
+/* The log's master key id and its data key wrapped by it, together. */
+int fl_catalog_log_set_master(fl_catalog_t *c, uint64_t id, const char *key_id,
+                              const uint8_t *wrapped, size_t n);
+/* named_keys rows (named_keys.c): insert one (created_ns > 0) or replace
+ * the wrapped key of one (created_ns 0); each row, ordered by id. */
+int fl_catalog_named_key_set(fl_catalog_t *c, const char *id, int64_t created_ns,
+                             const uint8_t *wrapped, size_t n);
+int fl_catalog_named_keys(fl_catalog_t *c,
+                          int (*cb)(void *arg, const char *id, const uint8_t *wrapped, size_t n),
+                          void *arg);
 int fl_catalog_log_set_retention(fl_catalog_t *c, uint64_t id, uint32_t hours);
 int fl_catalog_log_bump_version(fl_catalog_t *c, uint64_t id);
 /* Destroy the wrapped key and mark the log as being deleted. */

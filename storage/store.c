@@ -9,7 +9,8 @@
  *   <dir>/logs/<id>/NNNN.seg, NNNN.idx   segments and indexes (segment.c)
  *
  * Open: take the lock, load the master keys (the default one from its file
- * or as bytes the caller read elsewhere), check them against the catalog's
+ * or as bytes the caller read elsewhere, registered ones from their files,
+ * named ones from the catalog: named_keys.c), check them against the catalog's
  * key checks (keys.c: another key is refused in one line), bump the epoch in the catalog
  * (durably, before any chunk is sealed: nonces and sequence numbers of this
  * open are then fresh), load the logs (load.c: finish deletes that a crash
@@ -76,24 +77,6 @@ static int check_keys(fl_store_t *s, int add)
     return 0;
 }
 
-/* A data dir sealed under a default key is never given a fresh one: a
- * missing key file there is refused, not created. */
-static int no_new_key(fl_store_t *s, const char *key_path)
-{
-    uint8_t c[FL_WRAPPED_KEY_LEN];
-    size_t n;
-    int fd = s->io.open(s->io.ctx, key_path, O_RDONLY, 0);
-    if (fd >= 0) {
-        s->io.close(s->io.ctx, fd);
-        return 0;
-    }
-    if (fd == -ENOENT && fl_catalog_mkey_check_get(s->cat, "default", c, sizeof c, &n) == 0) {
-        fl_error("data dir %s: no master key at %s, and it was sealed with one", s->dir, key_path);
-        return FL_ECRYPTO;
-    }
-    return 0;
-}
-
 int fl_store_open(const fl_store_opts_t *o, fl_store_t **out)
 {
     if (!o || !o->dir || !out || !*o->dir)
@@ -147,14 +130,18 @@ int fl_store_open(const fl_store_opts_t *o, fl_store_t **out)
     }
     if ((rc = fl_catalog_open(cat_path, &s->cat)) < 0)
         goto fail;
-    if (!o->master_key && (rc = no_new_key(s, key_path)) < 0)
-        goto fail;
-    if ((rc = o->master_key ? fl_keys_master_set(s, "default", o->master_key)
-                            : fl_keys_master_load(s, "default", key_path)) < 0)
+    uint8_t dk[32];
+    rc = fl_keys_default_load(&s->io, s->cat, s->dir, o->master_key, key_path, dk);
+    if (rc == 0)
+        rc = fl_keys_master_set(s, "default", dk);
+    fl_keys_wipe(dk, sizeof dk);
+    if (rc < 0)
         goto fail;
     if ((rc = fl_catalog_bump_epoch(s->cat, &s->epoch)) < 0)
         goto fail;
     if ((rc = fl_catalog_mkeys(s->cat, mkey_cb, s)) < 0)
+        goto fail;
+    if ((rc = fl_named_keys_load(s)) < 0)
         goto fail;
     if ((rc = check_keys(s, 0)) < 0)
         goto fail;

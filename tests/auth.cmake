@@ -2,7 +2,7 @@
 # policies end to end (curl, the AWS CLI v1 and v2, boto3, framelog-put and
 # faketime), the policy parser and the verifier in-process, and their fuzz
 # targets.
-fl_add_test(test_server_auth SOURCES test_server_auth.c LIBS fl_test_media_harness TIMEOUT 2400
+fl_add_test(test_server_auth SOURCES test_server_auth.c LIBS fl_test_media_harness TIMEOUT 3600
             LABELS auth)
 target_compile_definitions(test_server_auth PRIVATE FL_FRAMELOG_PUT="$<TARGET_FILE:framelog-put>")
 add_dependencies(test_server_auth framelogd framelog-put)
@@ -22,3 +22,7 @@ if(TARGET gstframelog)
   endif()
   add_dependencies(test_server_auth gstframelog)
 endif()
+# KmsKeyId / KeyId: AWS KMS key references read as master key names
+fl_add_test(test_common_kms_keys SOURCES test_common_kms_keys.c LIBS fl_common LABELS auth)
+fl_add_fuzz_target(fuzz_kms_key_id SOURCES fuzz/fuzz_kms_key_id.c LIBS fl_common
+                   CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/fuzz_kms_key_id)

@@ -447,7 +447,8 @@ START_TEST(rotation_rewraps_keys_only)
 
     char *before = segment_sums(data);
     ck_assert_int_eq(fl_test_run(rot, 60000, &out, &err), 0);
-    ck_assert_msg(strstr(out, "2 stream keys re-wrapped"), "%s / %s", out, err);
+    ck_assert_msg(strstr(out, "2 stream keys, 0 named master keys and 0 access keys re-wrapped"),
+                  "%s / %s", out, err);
     free(out);
     free(err);
     char *after = segment_sums(data);

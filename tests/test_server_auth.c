@@ -753,6 +753,72 @@ START_TEST(hls_sessions_and_iterators_carry_their_key)
 }
 END_TEST
 
+/* An HLS session URL carries the key that asked for it: made by a
+ * temporary key, it plays until that key expires, then 403 (AWS's Expires
+ * is 300 s at least; the key's expiry is the short bound). */
+START_TEST(hls_url_works_until_its_key_expires)
+{
+    make_media();
+    locked_t l;
+    locked_start(&l);
+    fl_test_server_t *s = &l.s;
+    char *err = NULL, *out = NULL;
+    ck_assert_msg(put_as(s, &l.admin, "cam-exp", NULL, &err) == 0, "%s", err);
+    free(err);
+    char *pf =
+        policy_file(l.dir, "hls-exp",
+                    "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":[\"kinesisvideo:GetHLS*\","
+                    "\"kinesisvideo:GetMP4*\"],\"Resource\":\"*\"}}");
+    ck_assert_int_eq(keys_cmd(l.dir, &out, &err, "create", "short", "--policy", pf, "--temporary",
+                              "--expires", "40s", NULL),
+                     0);
+    creds_t c;
+    memset(&c, 0, sizeof c);
+    json_field(out, "AccessKeyId", c.ak, sizeof c.ak);
+    json_field(out, "SecretAccessKey", c.sk, sizeof c.sk);
+    json_field(out, "SessionToken", c.tok, sizeof c.tok);
+    free(out);
+    free(err);
+    free(pf);
+    char range[256], a[32], b[32];
+    time_t now = time(NULL), from = now - 3600, to = now + 60;
+    strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%SZ", gmtime(&from));
+    strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", gmtime(&to));
+    snprintf(range, sizeof range,
+             "FragmentSelectorType=SERVER_TIMESTAMP,TimestampRange={StartTimestamp=%s,"
+             "EndTimestamp=%s}",
+             a, b);
+    int rc = aws_as("/usr/bin/aws", s, &c, "us-east-1", &out, &err, "kinesis-video-archived-media",
+                    "get-hls-streaming-session-url", "--stream-name", "cam-exp", "--playback-mode",
+                    "ON_DEMAND", "--hls-fragment-selector", range, NULL);
+    ck_assert_msg(rc == 0, "get-hls-streaming-session-url: %s", err);
+    free(err);
+    char url[2048];
+    json_field(out, "HLSStreamingSessionURL", url, sizeof url);
+    free(out);
+    char *get[] = {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url, NULL};
+    ck_assert_int_eq(fl_test_run(get, RUN_MS, &out, NULL), 0);
+    ck_assert_msg(strcmp(out, "200") == 0, "master playlist: %s", out);
+    free(out);
+    /* the same URL again and again: 200 until the key's expiry, then 403
+     * (a condition waited for, bounded generously; no duration asserted) */
+    int n = 0, last = 200;
+    while (last == 200 && n++ < 600) {
+        ck_assert_int_eq(fl_test_run(get, RUN_MS, &out, NULL), 0);
+        last = atoi(out);
+        free(out);
+        if (last == 200)
+            usleep(250000);
+    }
+    ck_assert_int_eq(last, 403);
+    char *body[] = {"curl", "-s", url, NULL};
+    ck_assert_int_eq(fl_test_run(body, RUN_MS, &out, NULL), 0);
+    ck_assert_msg(strstr(out, "expired"), "%s", out);
+    free(out);
+    locked_stop(&l);
+}
+END_TEST
+
 /* ---- the SDK and GStreamer, with verification on ---- */
 
 START_TEST(sdk_signs_and_says_which_clock_is_off)
@@ -779,11 +845,15 @@ START_TEST(sdk_signs_and_says_which_clock_is_off)
     ck_assert_msg(rc == 0, "4 min ahead: %s", err);
     free(err);
     rc = put_as(s, &l.admin, "sdk-1", "-6m", &err);
-    ck_assert_msg(rc != 0 && strstr(err, "Signature expired") && strstr(err, "clock"), "%s", err);
+    ck_assert_msg(rc != 0 && strstr(err, "Signature expired") &&
+                      strstr(err, "this device's clock is more than 5 minutes behind the server's"),
+                  "%s", err);
     free(err);
     rc = put_as(s, &l.admin, "sdk-1", "+6m", &err);
-    ck_assert_msg(rc != 0 && strstr(err, "Signature not yet current") && strstr(err, "clock"), "%s",
-                  err);
+    ck_assert_msg(
+        rc != 0 && strstr(err, "Signature not yet current") &&
+            strstr(err, "this device's clock is more than 5 minutes ahead of the server's"),
+        "%s", err);
     free(err);
     locked_stop(&l);
 }
@@ -854,6 +924,403 @@ START_TEST(gst_sink_signs_with_verification_on)
 }
 END_TEST
 
+/* ---- keys at rest: the master key's sources, KMS key ids, rotation ---- */
+
+/* GetMedia of stream from EARLIEST as c (curl --aws-sigv4) into out: the
+ * HTTP status. */
+static int get_media_as(const fl_test_server_t *s, const creds_t *c, const char *stream,
+                        const char *out)
+{
+    char url[256], user[200], body[300], tok[200];
+    snprintf(url, sizeof url, "%s/getMedia", s->url);
+    snprintf(user, sizeof user, "%s:%s", c->ak, c->sk);
+    snprintf(body, sizeof body,
+             "{\"StreamName\":\"%s\",\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"}}",
+             stream);
+    snprintf(tok, sizeof tok, "x-amz-security-token: %s", c->tok);
+    char *argv[] = {"curl",
+                    "-s",
+                    "-m",
+                    "60",
+                    "-o",
+                    (char *)out,
+                    "-w",
+                    "%{http_code}",
+                    "--aws-sigv4",
+                    KVS,
+                    "--user",
+                    user,
+                    "-H",
+                    c->tok[0] ? tok : "x-test: 1",
+                    "--data-binary",
+                    body,
+                    url,
+                    NULL};
+    char *o = NULL;
+    int rc = fl_test_run(argv, RUN_MS, &o, NULL);
+    ck_assert_msg(rc == 0 || rc == 28, "curl exited %d", rc);
+    int st = atoi(o);
+    free(o);
+    return st;
+}
+
+/* The stream plays back as c: GetMedia answers 200 with the frames' bytes. */
+static void plays(const fl_test_server_t *s, const creds_t *c, const char *dir, const char *stream)
+{
+    char out[4200];
+    snprintf(out, sizeof out, "%s-%s.mkv", dir, stream);
+    int st = get_media_as(s, c, stream, out);
+    ck_assert_msg(st == 200, "GetMedia %s: %d", stream, st);
+    ck_assert_msg(count_in_file(out, "x264 - core") > 0, "GetMedia %s: no frames", stream);
+    unlink(out);
+}
+
+/* 64 hex digits of a fresh key. */
+static void hex_key(char hex[65], char fill)
+{
+    memset(hex, fill, 64);
+    hex[64] = 0;
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+/* `framelogd keys` takes the master key from where framelogd does
+ * (--master-key-file, -env, -fd), checks it against the data dir, and
+ * never leaves a master.key where the server would not look. */
+START_TEST(keys_cli_takes_the_servers_master_key_sources)
+{
+    char *dir = new_dir();
+    char *kd = fl_test_mkdtemp("auth-mk");
+    char kf[4200];
+    snprintf(kf, sizeof kf, "%s/master.key", kd);
+    char *out = NULL, *err = NULL;
+    /* a fresh data dir, the key file outside it: made there, not in DIR */
+    ck_assert_int_eq(keys_cmd(dir, &out, &err, "create", "admin", "--master-key-file", kf, NULL),
+                     0);
+    creds_t admin;
+    memset(&admin, 0, sizeof admin);
+    json_field(out, "AccessKeyId", admin.ak, sizeof admin.ak);
+    json_field(out, "SecretAccessKey", admin.sk, sizeof admin.sk);
+    free(out);
+    free(err);
+    ck_assert(exists(kd, "master.key"));
+    ck_assert(!exists(dir, "master.key"));
+    /* without the flag: refused, and still no master.key in the data dir */
+    ck_assert_int_eq(keys_cmd(dir, &out, &err, "list", NULL), 1);
+    ck_assert_msg(strstr(err, "is not the key this data dir was sealed with"), "%s", err);
+    free(out);
+    free(err);
+    ck_assert(!exists(dir, "master.key"));
+    /* two sources at once: refused as framelogd refuses them */
+    ck_assert_int_eq(
+        keys_cmd(dir, &out, &err, "list", "--master-key-file", kf, "--master-key-env", "X", NULL),
+        1);
+    ck_assert_msg(strstr(err, "give at most one of"), "%s", err);
+    free(out);
+    free(err);
+    /* the server with the same flag verifies the key */
+    fl_test_server_t s;
+    char *args[] = {"--master-key-file", kf, NULL};
+    fl_test_server_start(&s, dir, args);
+    char *r = NULL;
+    ck_assert_int_eq(curl_post(&s, &admin, KVS, "/listStreams", "{}", NULL, 30, &r), 200);
+    free(r);
+    /* --master-key-fd while it runs: a key made so verifies at once */
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "exec %s keys create fd-key --master-key-fd 3 --data-dir '%s' 3<'%s'",
+             FL_FRAMELOGD, dir, kf);
+    char *sh[] = {"sh", "-c", cmd, NULL};
+    ck_assert_int_eq(fl_test_run(sh, RUN_MS, &out, &err), 0);
+    creds_t fdk;
+    memset(&fdk, 0, sizeof fdk);
+    json_field(out, "AccessKeyId", fdk.ak, sizeof fdk.ak);
+    json_field(out, "SecretAccessKey", fdk.sk, sizeof fdk.sk);
+    free(out);
+    free(err);
+    ck_assert_int_eq(curl_post(&s, &fdk, KVS, "/listStreams", "{}", NULL, 30, &r), 200);
+    free(r);
+    fl_test_server_free(&s);
+    ck_assert(!exists(dir, "master.key"));
+
+    /* --master-key-env: a fresh data dir sealed by a key in the environment */
+    char *dir2 = new_dir();
+    char hex[65], other[65];
+    hex_key(hex, 'c');
+    hex_key(other, 'd');
+    setenv("FL_TEST_MK", hex, 1);
+    ck_assert_int_eq(
+        keys_cmd(dir2, &out, &err, "create", "env-key", "--master-key-env", "FL_TEST_MK", NULL), 0);
+    creds_t envk;
+    memset(&envk, 0, sizeof envk);
+    json_field(out, "AccessKeyId", envk.ak, sizeof envk.ak);
+    json_field(out, "SecretAccessKey", envk.sk, sizeof envk.sk);
+    free(out);
+    free(err);
+    ck_assert(!exists(dir2, "master.key"));
+    /* another key in the variable: refused */
+    setenv("FL_TEST_MK", other, 1);
+    ck_assert_int_eq(keys_cmd(dir2, &out, &err, "list", "--master-key-env", "FL_TEST_MK", NULL), 1);
+    ck_assert_msg(strstr(err, "is not the key this data dir was sealed with"), "%s", err);
+    free(out);
+    free(err);
+    /* and no key at all (no variable, no file): refused, nothing made */
+    ck_assert_int_eq(keys_cmd(dir2, &out, &err, "list", NULL), 1);
+    free(out);
+    free(err);
+    ck_assert(!exists(dir2, "master.key"));
+    setenv("FL_TEST_MK", hex, 1);
+    char *eargs[] = {"--master-key-env", "FL_TEST_MK", NULL};
+    fl_test_server_start(&s, dir2, eargs);
+    ck_assert_int_eq(curl_post(&s, &envk, KVS, "/listStreams", "{}", NULL, 30, &r), 200);
+    free(r);
+    fl_test_server_free(&s);
+    unsetenv("FL_TEST_MK");
+    fl_test_rmtree(dir2);
+    fl_test_rmtree(kd);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* An AWS CLI v2 call as c that must succeed; its stdout (malloc'd). */
+static char *aws_ok(const fl_test_server_t *s, const creds_t *c, char *const args[])
+{
+    char e1[128], e2[128], e3[200];
+    snprintf(e1, sizeof e1, "AWS_ACCESS_KEY_ID=%s", c->ak);
+    snprintf(e2, sizeof e2, "AWS_SECRET_ACCESS_KEY=%s", c->sk);
+    snprintf(e3, sizeof e3, "AWS_SESSION_TOKEN=%s", c->tok);
+    char *argv[64];
+    int n = 0;
+    argv[n++] = "env";
+    argv[n++] = "-u";
+    argv[n++] = "AWS_SESSION_TOKEN";
+    argv[n++] = e1;
+    argv[n++] = e2;
+    if (c->tok[0])
+        argv[n++] = e3;
+    argv[n++] = "AWS_DEFAULT_REGION=us-east-1";
+    argv[n++] = "AWS_EC2_METADATA_DISABLED=true";
+    argv[n++] = "AWS_CONFIG_FILE=/dev/null";
+    argv[n++] = "AWS_SHARED_CREDENTIALS_FILE=/dev/null";
+    argv[n++] = "AWS_PAGER=";
+    argv[n++] = "AWS_MAX_ATTEMPTS=1";
+    argv[n++] = "/usr/bin/aws";
+    for (int i = 0; args[i] && n < 56; i++)
+        argv[n++] = args[i];
+    argv[n++] = "--endpoint-url";
+    argv[n++] = (char *)s->url;
+    argv[n++] = "--output";
+    argv[n++] = "json";
+    argv[n] = NULL;
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(argv, RUN_MS, &out, &err);
+    ck_assert_msg(rc == 0, "aws %s %s: %d %s", args[0], args[1], rc, err);
+    free(err);
+    return out;
+}
+
+/* The same call must fail with etype and msg in its error. */
+static void aws_fails(const fl_test_server_t *s, const creds_t *c, const char *etype,
+                      const char *msg, char *const args[])
+{
+    char *a[9] = {NULL};
+    for (int n = 0; args[n] && n < 8; n++)
+        a[n] = args[n];
+    char *out = NULL, *err = NULL;
+    int rc = aws_as("/usr/bin/aws", s, c, "us-east-1", &out, &err, a[0], a[1], a[2], a[3], a[4],
+                    a[5], a[6], a[7], NULL);
+    ck_assert_msg(rc != 0 && strstr(err, etype) && strstr(err, msg), "expected %s (%s): %d %s",
+                  etype, msg, rc, err);
+    free(out);
+    free(err);
+}
+
+#define KMS_KEY_ARN   "arn:aws:kms:us-east-1:123456789012:key/1234ABCD-12ab-34cd-56ef-1234567890ab"
+#define KMS_KEY_ID    "1234abcd-12ab-34cd-56ef-1234567890ab"
+#define KMS_ALIAS     "alias/framelog-test"
+#define KMS_ALIAS_ARN "arn:aws:kms:eu-west-1:123456789012:alias/framelog-test"
+#define KMS_AWS       "arn:aws:kms:us-east-1:123456789012:alias/aws/kinesisvideo"
+
+static const char *const kms_refs[] = {KMS_KEY_ARN, KMS_KEY_ID, KMS_ALIAS, KMS_ALIAS_ARN, KMS_AWS};
+static const char *const kms_streams[] = {"kms-arn", "kms-id", "kms-alias", "kms-alias-arn",
+                                          "kms-aws"};
+
+/* Every stream plays, every key verifies, the data stream reads back. */
+static void all_readable(const fl_test_server_t *s, const locked_t *l)
+{
+    for (int i = 0; i < 5; i++)
+        plays(s, &l->admin, l->dir, kms_streams[i]);
+    plays(s, &l->temp, l->dir, "kms-none");
+    char *ls[] = {"kinesisvideo", "list-streams", NULL};
+    free(aws_ok(s, &l->temp, ls));
+    char *it[] = {"kinesis",    "get-shard-iterator",   "--stream-name",         "rec-kms",
+                  "--shard-id", "shardId-000000000000", "--shard-iterator-type", "TRIM_HORIZON",
+                  NULL};
+    char *out = aws_ok(s, &l->admin, it);
+    char iter[1024];
+    json_field(out, "ShardIterator", iter, sizeof iter);
+    free(out);
+    char *gr[] = {"kinesis", "get-records", "--shard-iterator", iter, NULL};
+    out = aws_ok(s, &l->admin, gr);
+    ck_assert_msg(strstr(out, "\"Data\": \"aGVsbG8=\""), "%s", out);
+    free(out);
+}
+
+/* KmsKeyId / KeyId in each AWS KMS form names a master key (made on first
+ * use, logged); DescribeStream returns what was given; a malformed one is
+ * InvalidArgumentException; restarts and a master-key rotation keep every
+ * stream readable and every access key verifying. */
+START_TEST(kms_key_ids_name_master_keys_and_rotation_keeps_them)
+{
+    make_media();
+    locked_t l;
+    locked_start(&l);
+    fl_test_server_t *s = &l.s;
+    char *err = NULL;
+    for (int i = 0; i < 5; i++) {
+        char *cs[] = {"kinesisvideo",
+                      "create-stream",
+                      "--stream-name",
+                      (char *)kms_streams[i],
+                      "--kms-key-id",
+                      (char *)kms_refs[i],
+                      "--data-retention-in-hours",
+                      "24",
+                      NULL};
+        free(aws_ok(s, &l.admin, cs));
+        char *ds[] = {"kinesisvideo", "describe-stream", "--stream-name", (char *)kms_streams[i],
+                      NULL};
+        char *out = aws_ok(s, &l.admin, ds);
+        char got[600];
+        json_field(out, "KmsKeyId", got, sizeof got);
+        ck_assert_str_eq(got, kms_refs[i]);
+        free(out);
+        ck_assert_msg(put_as(s, &l.admin, kms_streams[i], NULL, &err) == 0, "%s", err);
+        free(err);
+    }
+    ck_assert_msg(put_as(s, &l.admin, "kms-none", NULL, &err) == 0, "%s", err);
+    free(err);
+    /* the key ARN and its id name one key, the alias and its ARN another:
+     * two keys made, each logged once; AWS's managed key is the default */
+    char *log = fl_test_proc_stderr(&s->proc);
+    int made = 0;
+    for (const char *p = log; (p = strstr(p, "first use, master key")) != NULL; p++)
+        made++;
+    ck_assert_msg(made == 2 && strstr(log, "'key/" KMS_KEY_ID "'") &&
+                      strstr(log, "'" KMS_ALIAS "'"),
+                  "%s", log);
+    free(log);
+    /* malformed references: AWS's InvalidArgumentException, saying what */
+    char *bad1[] = {"kinesisvideo",
+                    "create-stream",
+                    "--stream-name",
+                    "bad",
+                    "--kms-key-id",
+                    "arn:aws:kms:us-east-1:1234:key/" KMS_KEY_ID,
+                    NULL};
+    aws_fails(s, &l.admin, "InvalidArgumentException", "account must be 12 digits", bad1);
+    char *bad2[] = {"kinesisvideo",
+                    "create-stream",
+                    "--stream-name",
+                    "bad",
+                    "--kms-key-id",
+                    "alias/has space",
+                    NULL};
+    aws_fails(s, &l.admin, "InvalidArgumentException", "alias/ and 1 to 250 characters", bad2);
+    char *bad3[] = {"kinesisvideo",
+                    "create-stream",
+                    "--stream-name",
+                    "bad",
+                    "--kms-key-id",
+                    "arn:aws:kms:us-east-1:123456789012:key/not-a-uuid",
+                    NULL};
+    aws_fails(s, &l.admin, "InvalidArgumentException", "must be a UUID", bad3);
+    char *bad4[] = {"kinesisvideo",
+                    "create-stream",
+                    "--stream-name",
+                    "bad",
+                    "--kms-key-id",
+                    "no-such-key",
+                    NULL};
+    aws_fails(s, &l.admin, "InvalidArgumentException", "not a KMS key reference", bad4);
+    char *nobad[] = {"kinesisvideo", "describe-stream", "--stream-name", "bad", NULL};
+    aws_fails(s, &l.admin, "ResourceNotFoundException", "", nobad);
+
+    /* Kinesis Data Streams: StartStreamEncryption names the key the same way */
+    char *kc[] = {"kinesis", "create-stream", "--stream-name", "rec-kms", "--shard-count", "1",
+                  NULL};
+    free(aws_ok(s, &l.admin, kc));
+    char *kbad[] = {"kinesis",
+                    "start-stream-encryption",
+                    "--stream-name",
+                    "rec-kms",
+                    "--encryption-type",
+                    "KMS",
+                    "--key-id",
+                    "alias/",
+                    NULL};
+    aws_fails(s, &l.admin, "InvalidArgumentException", "not a valid KMS key", kbad);
+    char *ke[] = {"kinesis",
+                  "start-stream-encryption",
+                  "--stream-name",
+                  "rec-kms",
+                  "--encryption-type",
+                  "KMS",
+                  "--key-id",
+                  KMS_ALIAS_ARN,
+                  NULL};
+    free(aws_ok(s, &l.admin, ke));
+    char *kd[] = {"kinesis", "describe-stream-summary", "--stream-name", "rec-kms", NULL};
+    char *out = aws_ok(s, &l.admin, kd);
+    char got[600];
+    json_field(out, "KeyId", got, sizeof got);
+    ck_assert_str_eq(got, KMS_ALIAS_ARN);
+    free(out);
+    char *pr[] = {"kinesis", "put-record", "--stream-name", "rec-kms", "--partition-key",
+                  "k",       "--data",     "aGVsbG8=",      NULL};
+    free(aws_ok(s, &l.admin, pr));
+    all_readable(s, &l);
+
+    /* a restart reads the named keys back from the catalog */
+    fl_test_server_free(s);
+    fl_test_server_start(s, l.dir, NULL);
+    all_readable(s, &l);
+    ck_assert_int_eq(fl_test_server_stop(s, 30000), 0);
+    fl_test_server_free(s);
+
+    /* rotate the master key: every stream keeps playing, every key verifies */
+    char *kdir = fl_test_mkdtemp("auth-rot");
+    char nk[4200];
+    snprintf(nk, sizeof nk, "%s/new.key", kdir);
+    char *rot[] = {
+        FL_FRAMELOGD, "rotate-master-key", "--data-dir", l.dir, "--new-master-key-file", nk, NULL};
+    ck_assert_int_eq(fl_test_run(rot, RUN_MS, &out, &err), 0);
+    ck_assert_msg(strstr(out, "2 stream keys, 2 named master keys and 2 access keys re-wrapped"),
+                  "%s / %s", out, err);
+    free(out);
+    free(err);
+    char *args[] = {"--master-key-file", nk, NULL};
+    fl_test_server_start(s, l.dir, args);
+    all_readable(s, &l);
+    /* a key made after the rotation, with the new key, verifies too */
+    ck_assert_int_eq(keys_cmd(l.dir, &out, &err, "create", "after", "--master-key-file", nk, NULL),
+                     0);
+    creds_t after;
+    memset(&after, 0, sizeof after);
+    json_field(out, "AccessKeyId", after.ak, sizeof after.ak);
+    json_field(out, "SecretAccessKey", after.sk, sizeof after.sk);
+    free(out);
+    free(err);
+    plays(s, &after, l.dir, "kms-alias");
+    fl_test_rmtree(kdir);
+    locked_stop(&l);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("server_auth");
@@ -871,6 +1338,11 @@ static Suite *suite(void)
     tcase_add_test(t, policy_matrix);
     tcase_add_test(t, every_route_asks_the_access_check);
     tcase_add_test(t, hls_sessions_and_iterators_carry_their_key);
+    tcase_add_test(t, hls_url_works_until_its_key_expires);
+    suite_add_tcase(s, t);
+    t = tcase_create("atrest");
+    tcase_add_test(t, keys_cli_takes_the_servers_master_key_sources);
+    tcase_add_test(t, kms_key_ids_name_master_keys_and_rotation_keeps_them);
     suite_add_tcase(s, t);
     t = tcase_create("sdk");
     tcase_add_test(t, sdk_signs_and_says_which_clock_is_off);

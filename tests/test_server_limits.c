@@ -654,7 +654,8 @@ static int run_framelogd(char *const args[], char **err)
     return fl_test_run(argv, 30000, NULL, err);
 }
 
-/* A listener outside loopback needs TLS, and access keys: one line each. */
+/* A listener outside loopback needs TLS, and access keys: one line each;
+ * with both it serves the AWS CLI over https (a test CA). */
 START_TEST(non_loopback_needs_tls_and_keys)
 {
     char *dir = fl_test_mkdtemp("pub");
@@ -679,6 +680,95 @@ START_TEST(non_loopback_needs_tls_and_keys)
     ck_assert_msg(strstr(last, "needs access keys") && strchr(last, '\n') == err + strlen(err) - 1,
                   "%s", err);
     free(err);
+
+    /* with TLS and a key it starts, and the AWS CLI v2 reaches it over
+     * https with the test CA, for Kinesis Video and Kinesis alike */
+    char *keys[] = {FL_FRAMELOGD, "keys", "create", "ops", "--data-dir", dir, NULL};
+    char *kout = NULL;
+    ck_assert_int_eq(fl_test_run(keys, 60000, &kout, NULL), 0);
+    char ak[64] = "", sk[64] = "";
+    const char *a = strstr(kout, "\"AccessKeyId\": \""),
+               *b = strstr(kout, "\"SecretAccessKey\": \"");
+    ck_assert_msg(a && b, "%s", kout);
+    sscanf(a + strlen("\"AccessKeyId\": \""), "%63[^\"]", ak);
+    sscanf(b + strlen("\"SecretAccessKey\": \""), "%63[^\"]", sk);
+    free(kout);
+    char *argv[12];
+    int n = 0;
+    argv[n++] = FL_FRAMELOGD;
+    for (int i = 0; tls[i]; i++)
+        argv[n++] = tls[i];
+    argv[n] = NULL;
+    fl_test_proc_t proc;
+    ck_assert_int_eq(fl_test_spawn(&proc, argv, NULL), 0);
+    int port = 0;
+    for (long long end = fl_test_now_ms() + 60000; !port && fl_test_now_ms() < end;) {
+        char *log = fl_test_proc_stderr(&proc);
+        const char *at = strstr(log, "listening on https://0.0.0.0:");
+        if (at)
+            port = atoi(at + strlen("listening on https://0.0.0.0:"));
+        else if (fl_test_wait(&proc, 0) != -1)
+            ck_abort_msg("framelogd exited: %s", log);
+        free(log);
+        if (!port)
+            usleep(20000);
+    }
+    ck_assert_int_gt(port, 0);
+    char endpoint[64], bundle[4300], e_ak[100], e_sk[100];
+    snprintf(endpoint, sizeof endpoint, "https://127.0.0.1:%d", port);
+    snprintf(bundle, sizeof bundle, "AWS_CA_BUNDLE=%s", p.ca);
+    snprintf(e_ak, sizeof e_ak, "AWS_ACCESS_KEY_ID=%s", ak);
+    snprintf(e_sk, sizeof e_sk, "AWS_SECRET_ACCESS_KEY=%s", sk);
+    static const char *const calls[][8] = {
+        {"kinesisvideo", "create-stream", "--stream-name", "pub-cam", "--data-retention-in-hours",
+         "1", NULL},
+        {"kinesisvideo", "describe-stream", "--stream-name", "pub-cam", NULL},
+        {"kinesis", "create-stream", "--stream-name", "pub-rec", "--shard-count", "1", NULL},
+        {"kinesis", "put-record", "--stream-name", "pub-rec", "--partition-key", "k", "--data",
+         "aGVsbG8="},
+        {"kinesis", "describe-stream-summary", "--stream-name", "pub-rec", NULL},
+    };
+    static const char *const want[] = {"StreamARN", "\"StreamName\": \"pub-cam\"", "",
+                                       "SequenceNumber", "\"OpenShardCount\": 1"};
+    for (size_t c = 0; c < sizeof calls / sizeof calls[0]; c++) {
+        char *aws[32];
+        int k = 0;
+        aws[k++] = "env";
+        aws[k++] = bundle;
+        aws[k++] = e_ak;
+        aws[k++] = e_sk;
+        aws[k++] = "AWS_DEFAULT_REGION=us-east-1";
+        aws[k++] = "AWS_CONFIG_FILE=/dev/null";
+        aws[k++] = "AWS_SHARED_CREDENTIALS_FILE=/dev/null";
+        aws[k++] = "AWS_MAX_ATTEMPTS=1";
+        aws[k++] = "/usr/bin/aws";
+        for (int i = 0; i < 8 && calls[c][i]; i++)
+            aws[k++] = (char *)calls[c][i];
+        aws[k++] = "--endpoint-url";
+        aws[k++] = endpoint;
+        aws[k++] = "--output";
+        aws[k++] = "json";
+        aws[k] = NULL;
+        char *out = NULL;
+        err = NULL;
+        int rc = fl_test_run(aws, 90000, &out, &err);
+        ck_assert_msg(rc == 0 && strstr(out, want[c]), "aws %s %s: %d %s %s", calls[c][0],
+                      calls[c][1], rc, out, err);
+        free(out);
+        free(err);
+    }
+    /* unsigned, over TLS: refused */
+    char url[128];
+    snprintf(url, sizeof url, "%s/listStreams", endpoint);
+    char *curl[] = {"curl", "-sS", "--max-time", "60", "--cacert",     p.ca, "-X", "POST", "-d",
+                    "{}",   "-o",  "/dev/null",  "-w", "%{http_code}", url,  NULL};
+    char *out = NULL;
+    ck_assert_int_eq(fl_test_run(curl, 65000, &out, NULL), 0);
+    ck_assert_str_eq(out, "403");
+    free(out);
+    kill(proc.pid, SIGTERM);
+    ck_assert_int_eq(fl_test_wait(&proc, 60000), 0);
+    fl_test_proc_free(&proc);
     fl_test_rmtree(p.dir);
     fl_test_rmtree(dir);
 }

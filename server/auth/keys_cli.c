@@ -6,8 +6,12 @@
  *   keys list
  *   keys revoke ID
  *   keys policy ID FILE
- * each with --data-dir DIR (default ./framelog-data) and optionally
- * --master-key-file PATH (default DIR/master.key).
+ * each with --data-dir DIR (default ./framelog-data) and the master key as
+ * framelogd takes it: --master-key-file PATH, --master-key-env NAME or
+ * --master-key-fd N (default DIR/master.key), resolved by the server's own
+ * code (server/core/master_key.c) and loaded and checked by the store's
+ * (fl_akeys_open: the same key, the same refusals; a key file is made only
+ * where framelogd would make it, for a data dir never sealed).
  *
  * create prints the secret once, as `aws iam create-access-key` does:
  *   {"AccessKey":{"UserName","AccessKeyId","Status","SecretAccessKey","CreateDate"}}
@@ -31,6 +35,7 @@
 #include "common/json.h"
 #include "server/auth/auth.h"
 #include "server/auth/policy.h"
+#include "server/core/master_key.h"
 #include "storage/access_keys.h"
 
 #define ADMIN_POLICY                                                                               \
@@ -44,7 +49,8 @@ static int usage(void)
                     "       framelogd keys list\n"
                     "       framelogd keys revoke ID\n"
                     "       framelogd keys policy ID FILE\n"
-                    "  each with --data-dir DIR [--master-key-file PATH]\n");
+                    "  each with --data-dir DIR and, as framelogd is started with,\n"
+                    "  [--master-key-file PATH | --master-key-env NAME | --master-key-fd N]\n");
     return 2;
 }
 
@@ -256,7 +262,8 @@ static int cmd_list(fl_akeys_t *db)
 
 int fl_auth_keys_main(int argc, char **argv)
 {
-    const char *dir = "./framelog-data", *mk = NULL, *policy = NULL, *expires = NULL;
+    const char *dir = "./framelog-data", *policy = NULL, *expires = NULL;
+    const char *mk_file = NULL, *mk_env = NULL, *mk_fd = NULL;
     const char *pos[3] = {NULL, NULL, NULL};
     int npos = 0, temporary = 0;
     fl_diag_set_level(FL_DIAG_WARN);
@@ -266,7 +273,11 @@ int fl_auth_keys_main(int argc, char **argv)
         if (strcmp(a, "--data-dir") == 0 && next)
             dir = argv[++i];
         else if (strcmp(a, "--master-key-file") == 0 && next)
-            mk = argv[++i];
+            mk_file = argv[++i];
+        else if (strcmp(a, "--master-key-env") == 0 && next)
+            mk_env = argv[++i];
+        else if (strcmp(a, "--master-key-fd") == 0 && next)
+            mk_fd = argv[++i];
         else if (strcmp(a, "--policy") == 0 && next)
             policy = argv[++i];
         else if (strcmp(a, "--expires") == 0 && next)
@@ -289,9 +300,28 @@ int fl_auth_keys_main(int argc, char **argv)
     if (want != npos || ((policy || expires || temporary) && strcmp(cmd, "create") != 0))
         return usage();
     fl_akeys_t *db = NULL;
-    int rc = fl_akeys_open(dir, mk, &db);
+    fl_master_key_src_t mk;
+    char err[4600];
+    int rc = fl_master_key_resolve(mk_file, mk_env, mk_fd, dir, &mk, err, sizeof err);
     if (rc) {
-        fprintf(stderr, "framelogd keys: data dir %s: %s\n", dir, fl_strerror(rc));
+        fprintf(stderr, "framelogd keys: %s\n", err);
+        return 1;
+    }
+    fl_store_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.dir = dir;
+    fl_master_key_apply(&mk, &so);
+    rc = fl_akeys_open(&so, &db);
+    fl_master_key_src_done(&mk);
+    if (rc) {
+        if (rc == FL_ECRYPTO)
+            fprintf(stderr,
+                    "framelogd keys: data dir %s: the master key from %s is not the key this "
+                    "data dir was sealed with (or is missing): give the --master-key-file, "
+                    "--master-key-env or --master-key-fd framelogd runs with\n",
+                    dir, mk.what);
+        else
+            fprintf(stderr, "framelogd keys: data dir %s: %s\n", dir, fl_strerror(rc));
         return 1;
     }
     int code = 0;

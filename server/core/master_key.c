@@ -169,9 +169,10 @@ int fl_master_key_rotate_main(int argc, char **argv)
         if (rc == 0 && memcmp(old_src.key, new_src.key, 32) == 0)
             rc = failf(err, sizeof err, FL_EINVAL, new_src.what, "is the current key");
     }
-    size_t streams = 0;
+    fl_rotate_counts_t counts;
+    memset(&counts, 0, sizeof counts);
     if (rc == 0) {
-        rc = fl_store_rotate_master_key(dir, old_src.key, new_src.key, &streams);
+        rc = fl_store_rotate_master_key(dir, old_src.key, new_src.key, &counts);
         if (rc < 0)
             snprintf(err, sizeof err, "cannot rotate the master key of %s: %s", dir,
                      rc == FL_EBUSY     ? "in use by another process (stop framelogd first)"
@@ -179,9 +180,10 @@ int fl_master_key_rotate_main(int argc, char **argv)
                                         : fl_strerror(rc));
     }
     if (rc == 0)
-        printf("master key of %s rotated: %zu stream keys re-wrapped under %s; start framelogd "
-               "with it from now on (the old key opens nothing)\n",
-               dir, streams, new_src.what);
+        printf("master key of %s rotated: %zu stream keys, %zu named master keys and %zu access "
+               "keys re-wrapped under %s; start framelogd with it from now on (the old key opens "
+               "nothing)\n",
+               dir, counts.streams, counts.named_keys, counts.access_keys, new_src.what);
     else
         fprintf(stderr, "framelogd rotate-master-key: %s\n", err);
     fl_master_key_src_done(&old_src);

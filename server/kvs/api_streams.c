@@ -19,6 +19,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "server/kvs/kvs.h"
+#include "server/video/kms.h"
 #include "server/video/streams.h"
 #include "server/video/validate.h"
 
@@ -370,8 +371,7 @@ static void job_work(fl_http_async_t *a)
     case OP_CREATE:
         rc = fl_video_streams_create(j->st, &j->info, j->tags, j->n_tags, &info);
         if (rc == FL_EINVAL)
-            snprintf(j->msg, sizeof j->msg, "KmsKeyId %s is not a configured master key",
-                     j->info.kms_key_id);
+            fl_kms_unknown_msg("KmsKeyId", j->info.kms_key_id, j->msg, sizeof j->msg);
         /* a storage tier given at creation is kept as the update keeps it */
         if (!rc && j->cfg[0])
             rc = fl_video_streams_config_set(j->st, j->info.name, -1, NULL, STORAGE_CONFIG, j->cfg);
@@ -584,6 +584,12 @@ void fl_api_create_stream(fl_http_req_t *r)
                    NULL) ||
         get_int(r, "DataRetentionInHours", 0, 0, 87600, &hours, &has_hours) ||
         get_tags(r, j, "Tags", 0, 0) || get_config(r, j, STORAGE_CONFIG, 0, storage_config)) {
+        job_free(j);
+        return;
+    }
+    char kmsg[700];
+    if (in->kms_key_id[0] && fl_kms_check("KmsKeyId", in->kms_key_id, kmsg, sizeof kmsg) != 0) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException", "%s", kmsg);
         job_free(j);
         return;
     }

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "server/records/records.h"
+#include "server/video/kms.h"
 
 #define DEFAULT_RETENTION_H 24
 #define MAX_RETENTION_H     8760
@@ -412,7 +413,9 @@ static void describe_work(fl_rec_job_t *base)
      * master key named by KmsKeyId (docs/storage-format.md) */
     fl_buf_append_str(b, ",\"EnhancedMonitoring\":[{\"ShardLevelMetrics\":[]}]");
     put_str(b, "EncryptionType", "KMS", 1);
-    put_str(b, "KeyId", st->info.master_key_id, 1);
+    char key_id[FL_KMS_REF_MAX + 1];
+    fl_kms_shown(st->log, st->info.master_key_id, key_id, sizeof key_id);
+    put_str(b, "KeyId", key_id, 1);
     if (j->summary) {
         fl_buf_printf(b, ",\"OpenShardCount\":%u,\"ConsumerCount\":0", st->info.open_shards);
     } else {

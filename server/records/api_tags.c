@@ -13,8 +13,11 @@
  *
  * Encryption: every data stream is encrypted at rest under its own data
  * key, wrapped by a master key (docs/storage-format.md), from creation to
- * deletion. StartStreamEncryption with KMS is therefore already in effect
- * and answers 200; StopStreamEncryption cannot be honoured and says so.
+ * deletion. StartStreamEncryption with KMS re-wraps the stream's data key
+ * under the master key its KeyId names (server/video/kms.h: a KMS key ARN,
+ * key id, alias or alias ARN names a master key made on first use; no
+ * record is rewritten) and keeps the KeyId as given for DescribeStream;
+ * StopStreamEncryption cannot be honoured and says so.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -25,6 +28,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "server/records/records.h"
+#include "server/video/kms.h"
 #include "server/video/validate.h"
 
 static pthread_mutex_t tags_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -285,6 +289,29 @@ void fl_rec_list_tags(fl_http_req_t *r)
 
 /* ---- encryption ---- */
 
+typedef struct {
+    fl_rec_job_t j; /* first */
+    char ref[FL_KMS_REF_MAX + 1];
+} enc_job_t;
+
+static void start_work(fl_rec_job_t *base)
+{
+    enc_job_t *j = (enc_job_t *)base;
+    char id[FL_LOG_MAX_KEY_ID + 1];
+    int rc = fl_kms_master_key(base->store, j->ref, id);
+    if (rc == 0)
+        rc = fl_log_set_master_key(base->st.log, id);
+    if (rc == FL_ENOTFOUND || rc == FL_EMALFORMED || rc == FL_EINVAL) {
+        char msg[600];
+        fl_kms_unknown_msg("KeyId", j->ref, msg, sizeof msg);
+        fl_rec_job_fail(base, "InvalidArgumentException", "%.250s", msg);
+        return;
+    }
+    if (rc == 0)
+        rc = fl_log_attr_set(base->st.log, FL_KMS_ATTR, j->ref);
+    base->rc = rc;
+}
+
 static void encryption(fl_http_req_t *r, int start)
 {
     const fl_json_t *et = fl_http_json(r, "EncryptionType");
@@ -298,17 +325,35 @@ static void encryption(fl_http_req_t *r, int start)
         fl_http_respond_error(r, 400, "InvalidArgumentException", "KeyId is required");
         return;
     }
+    char msg[700];
+    if (start && (kid->len > FL_KMS_REF_MAX || memchr(kid->str, 0, kid->len) ||
+                  fl_kms_check("KeyId", kid->str, msg, sizeof msg) != 0)) {
+        if (kid->len > FL_KMS_REF_MAX || memchr(kid->str, 0, kid->len))
+            snprintf(msg, sizeof msg, "KeyId is not a valid KMS key: at most %d characters",
+                     FL_KMS_REF_MAX);
+        fl_http_respond_error(r, 400, "InvalidArgumentException", "%s", msg);
+        return;
+    }
     fl_rec_stream_t st;
     if (fl_rec_get(r, &st) != 0)
         return;
-    if (start)
-        fl_http_respond(r, 200, "application/x-amz-json-1.1", fl_slice_str("{}"));
-    else
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "Stream %s stays encrypted: framelog keeps every data stream "
-                              "encrypted at rest under its own data key (wrapped by master key "
-                              "%s) and cannot turn that off.",
-                              st.name, st.info.master_key_id);
+    if (start) {
+        enc_job_t *j = (enc_job_t *)fl_rec_job_new(r, sizeof *j, start_work);
+        if (!j) {
+            fl_rec_put(&st);
+            return;
+        }
+        j->j.st = st;
+        snprintf(j->j.name, sizeof j->j.name, "%s", st.name);
+        snprintf(j->ref, sizeof j->ref, "%s", kid->str);
+        fl_rec_job_submit(r, &j->j);
+        return;
+    }
+    fl_http_respond_error(r, 400, "InvalidArgumentException",
+                          "Stream %s stays encrypted: framelog keeps every data stream "
+                          "encrypted at rest under its own data key (wrapped by master key "
+                          "%s) and cannot turn that off.",
+                          st.name, st.info.master_key_id);
     fl_rec_put(&st);
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "server/video/kms.h"
 
 #define LOG_PREFIX  "v/"
 #define ATTR_DEVICE "DeviceName"
@@ -72,7 +73,7 @@ static int info_of(fl_video_streams_t *st, fl_log_t *log, const char *name, fl_s
     snprintf(out->name, sizeof out->name, "%s", name);
     out->creation_ns = li.created_ns;
     fl_video_streams_arn(st, name, li.created_ns, out->arn, sizeof out->arn);
-    snprintf(out->kms_key_id, sizeof out->kms_key_id, "%s", li.master_key_id);
+    fl_kms_shown(log, li.master_key_id, out->kms_key_id, sizeof out->kms_key_id);
     snprintf(out->version, sizeof out->version, "%" PRIu64, li.version);
     out->retention_hours = li.retention_hours;
     rc = fl_log_attr_get(log, ATTR_DEVICE, out->device_name, sizeof out->device_name);
@@ -130,8 +131,18 @@ int fl_video_streams_create(fl_video_streams_t *st, const fl_stream_info_t *in,
         keys[i] = tags[i].key;
         vals[i] = tags[i].value;
     }
-    const char *akeys[2], *avals[2];
+    const char *akeys[3], *avals[3];
     size_t n_attrs = 0;
+    char key_id[FL_LOG_MAX_KEY_ID + 1] = "";
+    if (in->kms_key_id[0]) {
+        int krc = fl_kms_master_key(st->store, in->kms_key_id, key_id);
+        if (krc)
+            return krc == FL_EMALFORMED ? FL_EINVAL : krc;
+        if (strcmp(key_id, in->kms_key_id) != 0) { /* a KMS reference: kept as given */
+            akeys[n_attrs] = FL_KMS_ATTR;
+            avals[n_attrs++] = in->kms_key_id;
+        }
+    }
     if (in->device_name[0]) {
         akeys[n_attrs] = ATTR_DEVICE;
         avals[n_attrs++] = in->device_name;
@@ -144,7 +155,7 @@ int fl_video_streams_create(fl_video_streams_t *st, const fl_stream_info_t *in,
     memset(&o, 0, sizeof o);
     o.shard_count = 1;
     o.retention_hours = in->retention_hours;
-    o.master_key_id = in->kms_key_id[0] ? in->kms_key_id : NULL;
+    o.master_key_id = key_id[0] ? key_id : NULL;
     o.tag_keys = keys;
     o.tag_values = vals;
     o.n_tags = n_tags;

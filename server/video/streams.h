@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/kms_key_id.h"
 #include "server/video/validate.h"
 #include "storage/log.h"
 
@@ -31,7 +32,7 @@ typedef struct {
     char arn[1100];
     char device_name[129];
     char media_type[129];
-    char kms_key_id[257];
+    char kms_key_id[FL_KMS_REF_MAX + 1]; /* as given (DescribeStream shows it) */
     char version[24];
     int64_t creation_ns;
     uint32_t retention_hours;
