@@ -645,13 +645,16 @@ START_TEST(kill_9_during_ingest_from_several_producers)
     }
     fl_test_server_kill(&s);
     char *acked[3];
+    int cut = 0;
     for (int i = 0; i < 3; i++) {
         fl_test_wait(&p[i], 30000);
         acked[i] = fl_test_proc_stdout(&p[i]);
         fl_test_proc_free(&p[i]);
-        /* the upload was cut: not every fragment was persisted */
-        ck_assert_int_lt(count_acks(acked[i], "PERSISTED"), 3);
+        cut += count_acks(acked[i], "PERSISTED") < 3;
     }
+    /* the kill came mid-way: some upload was cut (on a loaded machine a
+     * producer may finish before the slowest has its first PERSISTED) */
+    ck_assert_int_ge(cut, 1);
     fl_test_server_free(&s);
 
     fl_test_server_start(&s, dir, NULL);
