@@ -53,6 +53,8 @@ static const opt_t fl_options[] = {
     {"advertised-endpoint", OPT_STRING, F(advertised_endpoint), NULL, 0, 0, "URL",
      "GetDataEndpoint answers this scheme://host[:port] instead of the address a request came "
      "in on (behind a proxy or NAT)"},
+    {"loops", OPT_LONG, F(loops), "0", 0, FL_CONFIG_MAX_LOOPS, "N",
+     "event loops serving connections, each on its own thread (0: one per core)"},
     {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},
     {"version", OPT_VERSION, 0, NULL, 0, 0, NULL, "print the version and exit"},
 };
@@ -337,4 +339,5 @@ void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
                   fl_diag_level_name(c->log_level), c->max_body_bytes, c->max_connections,
                   c->max_fragment_bytes, c->region, c->account_id,
                   c->advertised_endpoint ? c->advertised_endpoint : "-");
+    fl_buf_printf(out, " loops=%ld", c->loops);
 }

@@ -14,6 +14,8 @@
 #include "common/diag.h"
 
 #define FL_CONFIG_MAX_LISTEN 16
+/* Event loops (--loops): each its own thread, lws context and libuv loop. */
+#define FL_CONFIG_MAX_LOOPS 16
 
 typedef struct {
     char host[256]; /* IPv4/IPv6 literal or name; brackets stripped */
@@ -34,6 +36,7 @@ typedef struct {
     char *account_id;          /* in ARNs */
     char *advertised_endpoint; /* GetDataEndpoint's answer, or NULL: the address
                                   a request came in on */
+    long loops;                /* event loops; 0: one per online core */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given

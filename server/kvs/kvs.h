@@ -17,11 +17,13 @@
 #include "server/video/stream_ref.h"
 #include "server/video/video.h"
 
-/* The module's state. Loop thread only. */
+/* The module's state. The session lists are per loop, each touched by
+ * its loop only. */
 typedef struct fl_kvs {
     struct fl_server *srv;
     fl_video_t *video;
-    struct putmedia *putmedia; /* PutMedia sessions (api_putmedia.c's list) */
+    struct putmedia *putmedia[FL_CONFIG_MAX_LOOPS]; /* PutMedia sessions (api_putmedia.c's
+                                                       lists), by loop */
 } fl_kvs_t;
 
 extern const fl_module_t fl_kvs_module;
@@ -51,8 +53,9 @@ void fl_api_describe_media_storage_configuration(fl_http_req_t *req);
 
 /* Media (api_putmedia.c, api_getmedia.c, api_fragments.c). */
 extern const fl_http_stream_ops_t fl_putmedia_ops;
-/* Housekeeping, every FL_TICK_MS: IDLE acks to producers that got none. */
-void fl_putmedia_tick(void *kvs);
+/* Housekeeping, every FL_TICK_MS on each loop: IDLE acks to that loop's
+ * producers that got none. */
+void fl_putmedia_tick(void *kvs, int loop);
 int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                             size_t len);
 void fl_api_get_media(fl_http_req_t *req);

@@ -27,20 +27,20 @@
 #include "server/video/video.h"
 #include "storage/log.h"
 
-/* The module's state. Loop thread only, but for key (read-only after init)
+/* The module's state. Shared by the loops: key is read-only after init
  * and the counters marked atomic. */
 typedef struct fl_playback {
     struct fl_server *srv;
     fl_video_t *video;
     uint8_t key[FL_PB_KEY_BYTES];
     int cors_any; /* every listener is loopback: Access-Control-Allow-Origin: * */
-    /* counters for /metrics (loop thread) */
-    uint64_t sessions;       /* session URLs handed out */
-    uint64_t token_refusals; /* requests with a forged, altered or expired token */
-    uint64_t playlists;      /* playlists served */
-    uint64_t segments;       /* init and media segments served */
-    uint64_t segment_bytes;  /* their bytes */
-    uint64_t remux_failures; /* segments that could not be made */
+    /* counters for /metrics (every loop bumps them) */
+    _Atomic uint64_t sessions;       /* session URLs handed out */
+    _Atomic uint64_t token_refusals; /* requests with a forged, altered or expired token */
+    _Atomic uint64_t playlists;      /* playlists served */
+    _Atomic uint64_t segments;       /* init and media segments served */
+    _Atomic uint64_t segment_bytes;  /* their bytes */
+    _Atomic uint64_t remux_failures; /* segments that could not be made */
 } fl_playback_t;
 
 extern const fl_module_t fl_playback_module;

@@ -50,6 +50,7 @@ static int records_init(struct fl_server *s, void **state, char *err, size_t err
         return FL_ENOMEM;
     }
     rs->srv = s;
+    pthread_mutex_init(&rs->in_use_mu, NULL);
     *state = rs;
     return 0;
 }
@@ -64,6 +65,7 @@ static void records_fini(void *state)
         rs->in_use = u->next;
         free(u);
     }
+    pthread_mutex_destroy(&rs->in_use_mu);
     free(rs);
 }
 
@@ -199,22 +201,26 @@ void fl_rec_respond(fl_http_req_t *r, fl_buf_t *body)
 
 static void use(fl_records_t *rs, uint64_t id)
 {
+    pthread_mutex_lock(&rs->in_use_mu);
     for (fl_rec_use_t *u = rs->in_use; u; u = u->next)
         if (u->log_id == id) {
             u->users++;
+            pthread_mutex_unlock(&rs->in_use_mu);
             return;
         }
     fl_rec_use_t *u = calloc(1, sizeof *u);
-    if (!u)
-        return; /* not counted: a delete meanwhile is refused by storage's own checks */
-    u->log_id = id;
-    u->users = 1;
-    u->next = rs->in_use;
-    rs->in_use = u;
+    if (u) { /* else not counted: a delete meanwhile is refused by storage's own checks */
+        u->log_id = id;
+        u->users = 1;
+        u->next = rs->in_use;
+        rs->in_use = u;
+    }
+    pthread_mutex_unlock(&rs->in_use_mu);
 }
 
 static void unuse(fl_records_t *rs, uint64_t id)
 {
+    pthread_mutex_lock(&rs->in_use_mu);
     for (fl_rec_use_t **p = &rs->in_use; *p; p = &(*p)->next) {
         if ((*p)->log_id != id)
             continue;
@@ -223,8 +229,9 @@ static void unuse(fl_records_t *rs, uint64_t id)
             *p = u->next;
             free(u);
         }
-        return;
+        break;
     }
+    pthread_mutex_unlock(&rs->in_use_mu);
 }
 
 int fl_rec_access(fl_http_req_t *r, const char *name)
@@ -340,8 +347,14 @@ void fl_rec_put(fl_rec_stream_t *st)
 /* Is the data stream in use (DeleteStream waits for none)? */
 int fl_rec_in_use(const fl_records_t *rs, uint64_t log_id)
 {
+    fl_records_t *w = (fl_records_t *)rs; /* the lock only */
+    int users = 0;
+    pthread_mutex_lock(&w->in_use_mu);
     for (const fl_rec_use_t *u = rs->in_use; u; u = u->next)
-        if (u->log_id == log_id)
-            return u->users;
-    return 0;
+        if (u->log_id == log_id) {
+            users = u->users;
+            break;
+        }
+    pthread_mutex_unlock(&w->in_use_mu);
+    return users;
 }

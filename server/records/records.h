@@ -23,6 +23,7 @@
 #ifndef FL_SERVER_RECORDS_RECORDS_H
 #define FL_SERVER_RECORDS_RECORDS_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "server/core/http.h"
@@ -49,9 +50,10 @@ typedef struct fl_rec_use {
 
 typedef struct fl_records {
     struct fl_server *srv;
+    pthread_mutex_t in_use_mu; /* the loops share in_use */
     fl_rec_use_t *in_use;
-    /* metrics */
-    uint64_t records_in, bytes_in, records_out, bytes_out;
+    /* metrics (every loop bumps them) */
+    _Atomic uint64_t records_in, bytes_in, records_out, bytes_out;
 } fl_records_t;
 
 extern const fl_module_t fl_records_module;

@@ -15,10 +15,21 @@
  * (fragment, frame index); a reader that falls more than max_bytes behind
  * is cut loose (it resumes from the archive).
  *
- * Threads: the loop thread only. The tail never blocks and copies a frame
+ * Threads: the tail belongs to one event loop (opts.loop) and is touched
+ * only on that loop's thread. The tail never blocks and copies a frame
  * at most once (not at all when the fragment's frames are in its shared
  * record, fl_live_begin_shared); readers are told "there is more" through
  * their wake hook and pull events with fl_live_next().
+ *
+ * Other loops (--loops N, opts.srv set) use the same calls: a producer-side
+ * call made on another loop is posted to the tail's loop with a copy of
+ * the frame's bytes (a shared record may still move); a reader joined from
+ * another loop is a remote reader: a proxy reader on the tail's loop pulls
+ * events and posts each (bytes copied) to the reader's loop, where
+ * fl_live_next hands them out in order; the reader's wake hook runs there.
+ * No lock: only the inboxes of fl_server_post. A remote reader more than
+ * FL_LIVE_REMOTE_BUDGET bytes behind stops the proxy, which then falls
+ * behind in the tail and is cut loose like a local reader (FL_LIVE_CUT).
  *
  * Invariants (checked by fl_live_check in debug builds):
  *   fragments are in increasing seq; at most the last one is open;
@@ -36,12 +47,21 @@
 typedef struct fl_live fl_live_t;
 typedef struct fl_live_reader fl_live_reader_t;
 
+struct fl_server;
+
 typedef struct {
-    size_t max_bytes; /* frame bytes kept per stream; 0: 64 MiB */
+    size_t max_bytes;        /* frame bytes kept per stream; 0: 64 MiB */
+    struct fl_server *srv;   /* NULL: one thread, no posting */
+    int loop;                /* the loop the tail belongs to */
 } fl_live_opts_t;
 
+/* Bytes posted to a remote reader and not yet handed out, before its
+ * proxy waits. */
+#define FL_LIVE_REMOTE_BUDGET (4u << 20)
+
 int fl_live_new(const fl_live_opts_t *opts, fl_live_t **out);
-/* Readers still joined are cut loose (their wake hook is called). */
+/* Readers still joined are cut loose (their wake hook is called). From
+ * another loop, the free is posted to the tail's. */
 void fl_live_free(fl_live_t *l);
 
 /* ---- the producer side (ingest hooks) ---- */

@@ -22,6 +22,7 @@ static int video_init(struct fl_server *s, void **state, char *err, size_t errle
                                    &v->streams)) != 0 ||
         (rc = fl_hub_new(&v->hub)) != 0)
         goto fail;
+    fl_hub_set_server(v->hub, s);
     *state = v;
     return 0;
 fail:
