@@ -2,7 +2,7 @@
  * bench/bench_ingest.c — PutMedia ingest under many producers, against the
  * real framelogd on loopback, beside the raw disk measured in the same run.
  *
- *   bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR]
+ *   bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-l LOOPS] [-r RUNS]
  *
  * For each N (default 1,100,1000): starts framelogd (the build's) on a free
  * loopback port with a fresh data dir under DIR (default /var/tmp), creates
@@ -32,6 +32,9 @@
  * frame carries the time it was due, the latencies show it. The server's
  * acks come back as text frames, parsed (7/16/64-bit lengths, split across
  * reads or several per read; a ping gets its pong, a close its echo).
+ * -l passes --loops LOOPS to framelogd (default: its own, one per core);
+ * -r repeats each case RUNS times in a row. After each run it prints the
+ * CPU each event loop's thread used (framelog_loop_cpu_seconds_total).
  * Environment: FL_BENCH_FRAMELOGD runs another server binary, FL_BENCH_WRAP
  * a command in front of it (e.g. "valgrind --tool=callgrind").
  *
@@ -881,12 +884,28 @@ static void producers_main(int first, int count, int n, int port, int64_t start_
     free(B.ack_lat);
 }
 
+/* framelogd's --loops for every run (NULL: its default, one per core). */
+static const char *g_loops;
+
+#define MAX_LOOPS 16
+
+/* Each loop's CPU seconds so far (framelog_loop_cpu_seconds_total). */
+static void loop_cpu(int port, double out[MAX_LOOPS])
+{
+    for (int i = 0; i < MAX_LOOPS; i++) {
+        char name[80];
+        snprintf(name, sizeof name, "framelog_loop_cpu_seconds_total{loop=\"%d\"}", i);
+        out[i] = metric(port, name);
+    }
+}
+
 static void run(int n, double secs, const char *base, double raw_mbps, double raw_p99)
 {
     char dir[640];
     snprintf(dir, sizeof dir, "%s/ingest-%d", base, n);
     int port = 0;
-    const char *const flags[] = {"--max-connections", "100000", NULL};
+    const char *const flags[] = {"--max-connections", "100000", g_loops ? "--loops" : NULL,
+                                 g_loops, NULL};
     pid_t pid = fl_bench_start_framelogd(FL_FRAMELOGD, dir, flags, &port);
     for (int i = 0; i < n; i++) {
         char body[128];
@@ -932,6 +951,8 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
         usleep(1000);
     atomic_store(&rd.measuring, 1);
     double cpu0 = cpu_seconds(pid);
+    double lc0[MAX_LOOPS], lc1[MAX_LOOPS];
+    loop_cpu(port, lc0);
     unsigned long long all0, steal0, all1, steal1;
     machine_ticks(&all0, &steal0);
     int64_t t_measure = mono();
@@ -939,6 +960,7 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
         usleep(1000);
     double el = (double)(mono() - t_measure) / 1e9;
     double cpu = (cpu_seconds(pid) - cpu0) / el * 100;
+    loop_cpu(port, lc1);
     machine_ticks(&all1, &steal1);
     double steal_pct = all1 > all0 ? 100.0 * (double)(steal1 - steal0) / (double)(all1 - all0) : 0;
     atomic_store(&rd.measuring, 0);
@@ -979,6 +1001,19 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
            "", ticks, ticks - metric(port, "framelog_event_loop_lag_ms_bucket{le=\"5\"}"),
            ticks - metric(port, "framelog_event_loop_lag_ms_bucket{le=\"20\"}"),
            ticks - metric(port, "framelog_event_loop_lag_ms_bucket{le=\"50\"}"));
+    /* each event loop's thread: the ingest spread over the cores */
+    printf("%6s  CPU per event loop (%% of a core):", "");
+    for (int i = 0; i < MAX_LOOPS; i++)
+        if (lc1[i] > 0)
+            printf(" loop %d %5.1f%%", i, (lc1[i] - lc0[i]) / el * 100);
+    printf("; late ticks (> 50 ms) per loop:");
+    for (int i = 0; i < MAX_LOOPS; i++) {
+        char name[80];
+        snprintf(name, sizeof name, "framelog_loop_late_ticks_total{loop=\"%d\"}", i);
+        if (lc1[i] > 0)
+            printf(" %.0f", metric(port, name));
+    }
+    printf("\n");
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
 
@@ -1017,6 +1052,7 @@ int main(int argc, char **argv)
     const char *ns = "1,100,1000";
     double secs = 10;
     const char *base = "/var/tmp";
+    int runs = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "-n") == 0)
             ns = argv[i + 1];
@@ -1024,8 +1060,13 @@ int main(int argc, char **argv)
             secs = atof(argv[i + 1]);
         else if (strcmp(argv[i], "-d") == 0)
             base = argv[i + 1];
+        else if (strcmp(argv[i], "-l") == 0)
+            g_loops = argv[i + 1];
+        else if (strcmp(argv[i], "-r") == 0)
+            runs = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR]\n");
+            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-l LOOPS] "
+                            "[-r RUNS]\n");
             return 2;
         }
     }
@@ -1050,8 +1091,11 @@ int main(int argc, char **argv)
            "p50 %.2f p99 %.2f ms\n\n",
            raw, per.p50, per.p99);
     char *list = strdup(ns);
+    printf("framelogd --loops %s, %d run%s of each case\n\n", g_loops ? g_loops : "(default)",
+           runs, runs == 1 ? "" : "s");
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ","))
-        run(atoi(tok), secs, refdir, raw, per.p99);
+        for (int r = 0; r < runs; r++)
+            run(atoi(tok), secs, refdir, raw, per.p99);
     free(list);
     rmdir(refdir);
     return 0;

@@ -227,6 +227,15 @@ fl_metrics_t *fl_server_metrics(fl_server_t *s)
     return &fl_server_this_loop(s)->metrics;
 }
 
+int fl_server_vhost_port(struct fl_server *s, struct lws_vhost *vh)
+{
+    for (int k = 0; k < s->n_loops; k++)
+        for (int i = 0; i < s->n_vhosts; i++)
+            if (s->loops[k].vhosts[i] == vh)
+                return s->ports[i];
+    return -1;
+}
+
 void fl_server_metrics_sum(struct fl_server *s, fl_metrics_t *out)
 {
     out->start_mono_ns = s->start_mono_ns;

@@ -87,6 +87,8 @@ struct fl_server {
 fl_loop_t *fl_server_this_loop(struct fl_server *s);
 /* The loops' metrics summed into out (fl_metrics_init'ed by the caller). */
 void fl_server_metrics_sum(struct fl_server *s, fl_metrics_t *out);
+/* The port of the listener vhost vh serves (any loop's), or -1. */
+int fl_server_vhost_port(struct fl_server *s, struct lws_vhost *vh);
 /* Run what other threads posted to this loop, and its workers' done()s. */
 void fl_server_loop_drain(fl_loop_t *l);
 

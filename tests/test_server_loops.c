@@ -1,0 +1,194 @@
+/*
+ * tests/test_server_loops.c — framelogd with several event loops against
+ * the real server: many producers (curl, chunked POST /putMedia, paced by
+ * --limit-rate so that each takes seconds) push at once while a GetMedia
+ * reader per stream (curl, from EARLIEST, started once every producer is
+ * in) reads what is stored and then follows the live tail until its
+ * producer ends; the kernel spreads the connections over the loops,
+ * so producers and readers of one stream land on different loops and the
+ * frames cross through the loops' inboxes. Every reader must get every
+ * frame of its stream, in order (ffprobe's packet list, compared line by
+ * line: counts, never time). And --loops 1 still serves the same way.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "media_harness.h"
+
+#define MAX_STREAMS 12
+
+/* Start a reader of stream into out, from EARLIEST (then live). */
+static void spawn_reader(const fl_test_server_t *s, const char *stream, const char *out,
+                         fl_test_proc_t *p)
+{
+    static char url[256], body[MAX_STREAMS][512];
+    static int k;
+    snprintf(url, sizeof url, "%s/getMedia", s->url);
+    char *b = body[k++ % MAX_STREAMS];
+    snprintf(b, 512, "{\"StreamName\":\"%s\",\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"}}",
+             stream);
+    char *argv[] = {"curl", "-sS", "-N", "--max-time", "120", "-o", (char *)out, "--data-binary",
+                    b,      url,   NULL};
+    ck_assert_int_eq(fl_test_spawn(p, argv, NULL), 0);
+}
+
+/* Start a producer pushing the test file to stream (as put_media does). */
+static void spawn_producer(const fl_test_server_t *s, const char *stream, double start,
+                           fl_test_proc_t *p)
+{
+    char url[256], h_name[300], h_start[100], data[4300];
+    snprintf(url, sizeof url, "%s/putMedia", s->url);
+    snprintf(h_name, sizeof h_name, "x-amzn-stream-name: %s", stream);
+    snprintf(h_start, sizeof h_start, "x-amzn-producer-start-timestamp: %.3f", start);
+    snprintf(data, sizeof data, "@%s", g_mkv);
+    char *argv[] = {"curl",
+                    "-sS",
+                    "-N",
+                    "--max-time",
+                    "120",
+                    "--limit-rate",
+                    "60k",
+                    "-H",
+                    h_name,
+                    "-H",
+                    "x-amzn-fragment-timecode-type: RELATIVE",
+                    "-H",
+                    h_start,
+                    "-H",
+                    "Transfer-Encoding: chunked",
+                    "-H",
+                    "Expect: 100-continue",
+                    "-H",
+                    "Content-Type: application/octet-stream",
+                    "--data-binary",
+                    data,
+                    url,
+                    NULL};
+    ck_assert_int_eq(fl_test_spawn(p, argv, NULL), 0);
+}
+
+static int lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* n streams, n producers at once, then a reader each; every reader gets
+ * every frame. */
+static void many_producers_and_readers(const char *loops, int n)
+{
+    make_media();
+    fl_test_server_t s;
+    char *args[] = {"--loops", (char *)loops, NULL};
+    ck_assert_int_eq(fl_test_server_start(&s, NULL, args), 0);
+    char name[MAX_STREAMS][32], out[MAX_STREAMS][4300];
+    fl_test_proc_t readers[MAX_STREAMS], producers[MAX_STREAMS];
+    for (int i = 0; i < n; i++) {
+        snprintf(name[i], sizeof name[i], "loops%d", i);
+        snprintf(out[i], sizeof out[i], "%s/live%d.mkv", g_dir, i);
+        create_stream(&s, name[i]);
+    }
+    double start = (double)time(NULL);
+    for (int i = 0; i < n; i++)
+        spawn_producer(&s, name[i], start, &producers[i]);
+    /* every producer is in before the readers start */
+    char *metrics = NULL;
+    long long until = fl_test_now_ms() + 60000;
+    for (;;) {
+        free(metrics);
+        metrics = NULL;
+        char url[256];
+        snprintf(url, sizeof url, "%s/metrics", s.url);
+        char *argv[] = {"curl", "-sS", url, NULL};
+        fl_test_run(argv, 10000, &metrics, NULL);
+        if ((metrics && fl_test_metric(metrics, "framelog_producers") >= n) ||
+            fl_test_now_ms() > until)
+            break;
+        usleep(100000);
+    }
+    ck_assert_msg(metrics && fl_test_metric(metrics, "framelog_producers") >= n,
+                  "the producers did not all connect");
+    /* the kernel spread them: with several loops, more than one has
+     * connections (12 over 4 loops all on one: 4 / 4^12) */
+    int used = 0, n_loops = atoi(loops);
+    for (int k = 0; k < n_loops; k++) {
+        char series[80];
+        snprintf(series, sizeof series, "framelog_loop_open_connections{loop=\"%d\"}", k);
+        used += fl_test_metric(metrics, series) > 0;
+    }
+    ck_assert_msg(n_loops == 1 ? used == 1 : used > 1, "connections on %d of %d loops", used,
+                  n_loops);
+    free(metrics);
+    for (int i = 0; i < n; i++)
+        spawn_reader(&s, name[i], out[i], &readers[i]);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(fl_test_wait(&producers[i], 120000), 0);
+        fl_test_proc_free(&producers[i]);
+    }
+    /* a reader's response ends once its producer is gone */
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_ne(fl_test_wait(&readers[i], 120000), -1);
+        fl_test_proc_free(&readers[i]);
+    }
+    char *pin = probe(g_mkv);
+    for (int i = 0; i < n; i++) {
+        char *pout = probe(out[i]);
+        /* the same packets in the same order: each reader saw every frame
+         * of its stream (timestamps are the producer's, shifted by start) */
+        ck_assert_msg(lines(pin) == lines(pout), "stream %d: %d packets in, %d out", i, lines(pin),
+                      lines(pout));
+        same_packets(pin, pout, (long long)start * 1000);
+        free(pout);
+    }
+    free(pin);
+    fl_test_server_free(&s);
+    fl_test_rmtree(g_dir);
+}
+
+START_TEST(many_producers_across_loops_reach_live_readers_on_other_loops)
+{
+    many_producers_and_readers("4", MAX_STREAMS);
+}
+END_TEST
+
+START_TEST(one_loop_still_serves)
+{
+    many_producers_and_readers("1", 3);
+}
+END_TEST
+
+/* /metrics shows each loop's own series, one per loop. */
+START_TEST(metrics_have_a_series_per_loop)
+{
+    fl_test_server_t s;
+    char *args[] = {"--loops", "3", NULL};
+    ck_assert_int_eq(fl_test_server_start(&s, NULL, args), 0);
+    char url[256], *m = NULL;
+    snprintf(url, sizeof url, "%s/metrics", s.url);
+    char *argv[] = {"curl", "-sS", url, NULL};
+    ck_assert_int_eq(fl_test_run(argv, 10000, &m, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(m, "framelog_loop_cpu_seconds_total{loop=\"2\"}"));
+    ck_assert_ptr_null(strstr(m, "framelog_loop_cpu_seconds_total{loop=\"3\"}"));
+    ck_assert_ptr_nonnull(strstr(m, "framelog_loop_late_ticks_total{loop=\"0\"}"));
+    ck_assert_ptr_nonnull(strstr(m, "framelog_event_loop_lag_ms_count"));
+    free(m);
+    fl_test_server_free(&s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("server_loops");
+    TCase *tc = tcase_create("loops");
+    tcase_set_timeout(tc, 400);
+    tcase_add_test(tc, many_producers_across_loops_reach_live_readers_on_other_loops);
+    tcase_add_test(tc, one_loop_still_serves);
+    tcase_add_test(tc, metrics_have_a_series_per_loop);
+    suite_add_tcase(su, tc);
+    return fl_test_main(su);
+}
