@@ -135,6 +135,17 @@ static void many_producers_and_readers(const char *loops, int n)
         ck_assert_int_ne(fl_test_wait(&readers[i], 120000), -1);
         fl_test_proc_free(&readers[i]);
     }
+    /* with several loops, frames did cross: readers on another loop than
+     * their stream's tail (12 streams: all on one loop each, 1 / 4^12) */
+    if (n_loops > 1) {
+        char url[256];
+        snprintf(url, sizeof url, "%s/metrics", s.url);
+        char *argv[] = {"curl", "-sS", url, NULL};
+        ck_assert_int_eq(fl_test_run(argv, 10000, &metrics, NULL), 0);
+        ck_assert_msg(fl_test_metric(metrics, "framelog_live_remote_events_total") > 0,
+                      "no live event crossed loops");
+        free(metrics);
+    }
     char *pin = probe(g_mkv);
     for (int i = 0; i < n; i++) {
         char *pout = probe(out[i]);

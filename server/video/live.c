@@ -158,6 +158,18 @@ static void enforce_budget(fl_live_t *l)
 
 /* ---- other loops ---- */
 
+static _Atomic uint64_t remote_events, remote_ops;
+
+uint64_t fl_live_remote_events(void)
+{
+    return remote_events;
+}
+
+uint64_t fl_live_remote_ops(void)
+{
+    return remote_ops;
+}
+
 /* Is the caller on another loop than the tail's? */
 static int elsewhere(const fl_live_t *l)
 {
@@ -224,6 +236,7 @@ static int post_op(fl_live_t *l, op_t op, uint64_t seq, uint64_t track, int64_t 
     m->n = bytes.n;
     if (bytes.n)
         memcpy(m->bytes, bytes.p, bytes.n);
+    atomic_fetch_add_explicit(&remote_ops, 1, memory_order_relaxed);
     fl_server_post(l->srv, l->loop, &m->post);
     return 0;
 }
@@ -325,6 +338,7 @@ static int send_event(rlink_t *k, const fl_live_event_t *ev)
         e->ev.bytes = fl_slice(e->bytes, b.n);
     k->queued += b.n;
     atomic_fetch_add(&k->refs, 1);
+    atomic_fetch_add_explicit(&remote_events, 1, memory_order_relaxed);
     fl_server_post(k->srv, k->reader_loop, &e->post);
     return 0;
 }

@@ -123,6 +123,12 @@ int fl_live_join(fl_live_t *l, uint64_t seq, void (*wake)(void *data), void *dat
 void fl_live_next(fl_live_reader_t *r, fl_live_event_t *ev);
 void fl_live_leave(fl_live_reader_t *r);
 
+/* Events posted to readers on another loop than their tail's, and
+ * producer calls posted to a tail on another loop, in this process (for
+ * /metrics). */
+uint64_t fl_live_remote_events(void);
+uint64_t fl_live_remote_ops(void);
+
 /* For /metrics and tests. */
 size_t fl_live_bytes(const fl_live_t *l);
 size_t fl_live_fragments(const fl_live_t *l);
