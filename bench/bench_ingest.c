@@ -904,8 +904,8 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
     char dir[640];
     snprintf(dir, sizeof dir, "%s/ingest-%d", base, n);
     int port = 0;
-    const char *const flags[] = {"--max-connections", "100000", g_loops ? "--loops" : NULL,
-                                 g_loops, NULL};
+    const char *const flags[] = {"--max-connections", "100000", g_loops ? "--loops" : NULL, g_loops,
+                                 NULL};
     pid_t pid = fl_bench_start_framelogd(FL_FRAMELOGD, dir, flags, &port);
     for (int i = 0; i < n; i++) {
         char body[128];
@@ -1091,8 +1091,8 @@ int main(int argc, char **argv)
            "p50 %.2f p99 %.2f ms\n\n",
            raw, per.p50, per.p99);
     char *list = strdup(ns);
-    printf("framelogd --loops %s, %d run%s of each case\n\n", g_loops ? g_loops : "(default)",
-           runs, runs == 1 ? "" : "s");
+    printf("framelogd --loops %s, %d run%s of each case\n\n", g_loops ? g_loops : "(default)", runs,
+           runs == 1 ? "" : "s");
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ","))
         for (int r = 0; r < runs; r++)
             run(atoi(tok), secs, refdir, raw, per.p99);

@@ -28,10 +28,11 @@ static void spawn_reader(const fl_test_server_t *s, const char *stream, const ch
     static int k;
     snprintf(url, sizeof url, "%s/getMedia", s->url);
     char *b = body[k++ % MAX_STREAMS];
-    snprintf(b, 512, "{\"StreamName\":\"%s\",\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"}}",
+    snprintf(b, 512,
+             "{\"StreamName\":\"%s\",\"StartSelector\":{\"StartSelectorType\":\"EARLIEST\"}}",
              stream);
-    char *argv[] = {"curl", "-sS", "-N", "--max-time", "120", "-o", (char *)out, "--data-binary",
-                    b,      url,   NULL};
+    char *argv[] = {"curl",      "-sS",           "-N", "--max-time", "120", "-o",
+                    (char *)out, "--data-binary", b,    url,          NULL};
     ck_assert_int_eq(fl_test_spawn(p, argv, NULL), 0);
 }
 

@@ -461,7 +461,8 @@ static void close_stream(fl_http_req_t *r)
     if (r && r->state == FL_REQ_STREAM) {
         if (r->sops->closed)
             r->sops->closed(r);
-        fl_metrics_count_request(fl_server_metrics(r->srv), r->route_name, r->status ? r->status : 499);
+        fl_metrics_count_request(fl_server_metrics(r->srv), r->route_name,
+                                 r->status ? r->status : 499);
         r->stream = NULL;
         r->state = FL_REQ_DONE;
     }

@@ -21,7 +21,7 @@
 /* A histogram of milliseconds (bounds 1, 2, 5 ... 5000). */
 typedef struct {
     _Atomic uint64_t le[FL_METRICS_MS_BUCKETS + 1]; /* last: +Inf */
-    _Atomic uint64_t sum_us; /* microseconds: an atomic add, no float CAS */
+    _Atomic uint64_t sum_us;                        /* microseconds: an atomic add, no float CAS */
     _Atomic uint64_t count;
 } fl_metric_ms_hist_t;
 
@@ -34,7 +34,7 @@ typedef struct {
 typedef struct {
     int64_t start_mono_ns;
     fl_metric_req_t req[FL_METRICS_MAX_SERIES];
-    _Atomic int n_req;                /* entries below it are filled */
+    _Atomic int n_req;               /* entries below it are filled */
     _Atomic uint64_t bytes_received; /* request bodies */
     _Atomic uint64_t bytes_sent;     /* response headers and bodies */
     _Atomic int64_t open_connections;

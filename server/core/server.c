@@ -499,9 +499,9 @@ static int loop_listen(fl_loop_t *l, int i, int port, char *err, size_t errlen)
         struct sockaddr_storage got;
         socklen_t gl = sizeof got;
         if (getsockname(fd, (struct sockaddr *)&got, &gl) == 0)
-            l->s->ports[i] = ntohs(got.ss_family == AF_INET6
-                                       ? ((struct sockaddr_in6 *)&got)->sin6_port
-                                       : ((struct sockaddr_in *)&got)->sin_port);
+            l->s->ports[i] =
+                ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                                : ((struct sockaddr_in *)&got)->sin_port);
         l->s->n_vhosts = i + 1;
     }
     li->l = l;
@@ -651,8 +651,7 @@ static int loop_new(struct fl_server *s, fl_loop_t *lp, int share, char *err, si
                          cfg->tls_cert ? " (check the TLS certificate and key)" : "");
         lp->vhosts[i] = vh;
         if (share) {
-            if ((rc = loop_listen(lp, i, lp->index == 0 ? l->port : s->ports[i], err, errlen)) !=
-                0)
+            if ((rc = loop_listen(lp, i, lp->index == 0 ? l->port : s->ports[i], err, errlen)) != 0)
                 return rc;
         } else if (lp->index == 0) {
             s->ports[i] = lws_get_vhost_listen_port(vh);
@@ -761,9 +760,8 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     /* storage completions arrive through the loop too; lws closes what it
      * adopts, so it gets its own descriptor of the store's eventfd */
     fd.filefd = dup(fl_store_completion_fd(s->store));
-    if (fd.filefd < 0 ||
-        !lws_adopt_descriptor_vhost(s->loops[0].vhosts[0], LWS_ADOPT_RAW_FILE_DESC, fd, "fl-store",
-                                    NULL)) {
+    if (fd.filefd < 0 || !lws_adopt_descriptor_vhost(s->loops[0].vhosts[0], LWS_ADOPT_RAW_FILE_DESC,
+                                                     fd, "fl-store", NULL)) {
         if (fd.filefd >= 0)
             close(fd.filefd);
         rc = failf(err, errlen, FL_EINVAL, "cannot watch storage completions on the event loop");
@@ -969,8 +967,7 @@ void fl_server_free(fl_server_t *s)
         loop_close(&s->loops[i]);
     fl_store_close(s->store); /* after every user of it is gone */
     if (had_ctx)
-        fl_info("stopped after %.1f s",
-                (double)(fl_time_mono_ns() - s->start_mono_ns) / 1e9);
+        fl_info("stopped after %.1f s", (double)(fl_time_mono_ns() - s->start_mono_ns) / 1e9);
     explicit_bzero(s->token_key, sizeof s->token_key);
     free(s);
 }

@@ -56,8 +56,8 @@ struct fl_completion {
     int status;
     uint64_t seq;
 };
-void fl_completion_init(fl_completion_t *c, void (*done)(fl_completion_t *c, int status,
-                                                         uint64_t seq));
+void fl_completion_init(fl_completion_t *c,
+                        void (*done)(fl_completion_t *c, int status, uint64_t seq));
 
 /* The core's own module: GET /healthz and GET /metrics. */
 extern const fl_module_t fl_health_module;

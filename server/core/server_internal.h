@@ -51,7 +51,7 @@ typedef struct fl_loop {
         struct fl_loop *l;
         int i, fd, on;
     } listeners[FL_CONFIG_MAX_LISTEN];
-    pthread_t thread;            /* loops 1..n-1; loop 0 runs on fl_server_run's thread */
+    pthread_t thread; /* loops 1..n-1; loop 0 runs on fl_server_run's thread */
     int thread_on;
 } fl_loop_t;
 
@@ -64,12 +64,12 @@ struct fl_server {
     int n_loops;
     int ports[FL_CONFIG_MAX_LISTEN]; /* the bound ports (port 0 resolved) */
     int n_vhosts;
-    char base_url[320];        /* the first listener's URL, e.g. http://127.0.0.1:8080 */
-    _Atomic int stop;          /* set by a signal or fl_server_stop() */
-    int signal_fd;             /* signalfd for SIGINT/SIGTERM, adopted by loop 0 */
-    int64_t start_mono_ns;     /* for uptime */
+    char base_url[320];               /* the first listener's URL, e.g. http://127.0.0.1:8080 */
+    _Atomic int stop;                 /* set by a signal or fl_server_stop() */
+    int signal_fd;                    /* signalfd for SIGINT/SIGTERM, adopted by loop 0 */
+    int64_t start_mono_ns;            /* for uptime */
     _Atomic int64_t open_connections; /* over every loop, for --max-connections */
-    uint8_t request_id_key[8]; /* random, so request ids differ across runs */
+    uint8_t request_id_key[8];        /* random, so request ids differ across runs */
     _Atomic uint64_t request_seq;
     fl_store_t *store;     /* the data dir's storage */
     uint8_t token_key[32]; /* seals tokens (token.h), from <data-dir>/server.key */

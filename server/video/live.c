@@ -250,9 +250,9 @@ struct rlink {
     fl_live_reader_t *proxy;  /* tail's loop only: the proxy, or NULL */
     fl_live_reader_t *reader; /* reader's loop only: NULL once it left */
     int reader_loop, tail_loop;
-    uint64_t seq; /* join at */
-    atomic_size_t queued;     /* bytes posted, not yet handed out */
-    atomic_int pump_pending;  /* pump_post is in the tail loop's inbox */
+    uint64_t seq;            /* join at */
+    atomic_size_t queued;    /* bytes posted, not yet handed out */
+    atomic_int pump_pending; /* pump_post is in the tail loop's inbox */
     fl_post_t join_post, pump_post, leave_post;
 };
 
@@ -463,7 +463,7 @@ static void remote_leave(fl_live_reader_t *r)
         e = n;
     }
     fl_server_post(k->srv, k->tail_loop, &k->leave_post); /* carries the proxy side's ref */
-    link_unref(k); /* the reader side's */
+    link_unref(k);                                        /* the reader side's */
     free(r);
 }
 

@@ -50,9 +50,9 @@ typedef struct fl_live_reader fl_live_reader_t;
 struct fl_server;
 
 typedef struct {
-    size_t max_bytes;        /* frame bytes kept per stream; 0: 64 MiB */
-    struct fl_server *srv;   /* NULL: one thread, no posting */
-    int loop;                /* the loop the tail belongs to */
+    size_t max_bytes;      /* frame bytes kept per stream; 0: 64 MiB */
+    struct fl_server *srv; /* NULL: one thread, no posting */
+    int loop;              /* the loop the tail belongs to */
 } fl_live_opts_t;
 
 /* Bytes posted to a remote reader and not yet handed out, before its
