@@ -691,33 +691,46 @@ static int http_post(int port, const char *path, const char *body)
     return atoi(resp + 9);
 }
 
-/* One counter from the server's /metrics (0 when missing). */
-static double metric(int port, const char *name)
+/* The server's /metrics text (a static buffer, "" when unreachable). */
+static const char *metrics_text(int port)
 {
+    static char resp[1 << 16];
+    resp[0] = 0;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
-        return 0;
+        return resp;
     }
     static const char req[] =
         "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     if (write(fd, req, sizeof req - 1) != (ssize_t)sizeof req - 1) {
         close(fd);
-        return 0;
+        return resp;
     }
-    static char resp[1 << 16];
     size_t n = 0;
     ssize_t got;
     while (n < sizeof resp - 1 && (got = read(fd, resp + n, sizeof resp - 1 - n)) > 0)
         n += (size_t)got;
     close(fd);
     resp[n] = 0;
+    return resp;
+}
+
+/* One counter of a /metrics text (0 when missing). */
+static double metric_in(const char *resp, const char *name)
+{
     char key[128];
     snprintf(key, sizeof key, "\n%s ", name);
     const char *at = strstr(resp, key);
     return at ? atof(at + strlen(key)) : 0;
+}
+
+/* One counter from the server's /metrics (0 when missing). */
+static double metric(int port, const char *name)
+{
+    return metric_in(metrics_text(port), name);
 }
 
 /* The machine's CPU ticks so far (all, and stolen by the hypervisor) from
@@ -889,13 +902,16 @@ static const char *g_loops;
 
 #define MAX_LOOPS 16
 
-/* Each loop's CPU seconds so far (framelog_loop_cpu_seconds_total). */
+/* Each loop's CPU seconds so far (framelog_loop_cpu_seconds_total), from
+ * one /metrics request (a loaded server answers slowly: each request
+ * would eat into the measured window). */
 static void loop_cpu(int port, double out[MAX_LOOPS])
 {
+    const char *m = metrics_text(port);
     for (int i = 0; i < MAX_LOOPS; i++) {
         char name[80];
         snprintf(name, sizeof name, "framelog_loop_cpu_seconds_total{loop=\"%d\"}", i);
-        out[i] = metric(port, name);
+        out[i] = metric_in(m, name);
     }
 }
 
@@ -952,15 +968,19 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
     atomic_store(&rd.measuring, 1);
     double cpu0 = cpu_seconds(pid);
     double lc0[MAX_LOOPS], lc1[MAX_LOOPS];
+    int64_t t_lc0 = mono();
     loop_cpu(port, lc0);
+    t_lc0 = (t_lc0 + mono()) / 2; /* when the loops' figures were taken, about */
     unsigned long long all0, steal0, all1, steal1;
     machine_ticks(&all0, &steal0);
-    int64_t t_measure = mono();
+    int64_t t_measure = t_lc0;
     while (mono() < end)
         usleep(1000);
     double el = (double)(mono() - t_measure) / 1e9;
     double cpu = (cpu_seconds(pid) - cpu0) / el * 100;
+    int64_t t_lc1 = mono();
     loop_cpu(port, lc1);
+    double el_lc = (double)((t_lc1 + mono()) / 2 - t_lc0) / 1e9;
     machine_ticks(&all1, &steal1);
     double steal_pct = all1 > all0 ? 100.0 * (double)(steal1 - steal0) / (double)(all1 - all0) : 0;
     atomic_store(&rd.measuring, 0);
@@ -1005,13 +1025,14 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
     printf("%6s  CPU per event loop (%% of a core):", "");
     for (int i = 0; i < MAX_LOOPS; i++)
         if (lc1[i] > 0)
-            printf(" loop %d %5.1f%%", i, (lc1[i] - lc0[i]) / el * 100);
+            printf(" loop %d %5.1f%%", i, (lc1[i] - lc0[i]) / el_lc * 100);
     printf("; late ticks (> 50 ms) per loop:");
+    const char *mt = metrics_text(port);
     for (int i = 0; i < MAX_LOOPS; i++) {
         char name[80];
         snprintf(name, sizeof name, "framelog_loop_late_ticks_total{loop=\"%d\"}", i);
         if (lc1[i] > 0)
-            printf(" %.0f", metric(port, name));
+            printf(" %.0f", metric_in(mt, name));
     }
     printf("\n");
     kill(pid, SIGTERM);
