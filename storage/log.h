@@ -253,6 +253,8 @@ typedef struct {
     uint64_t next_seq;          /* the next sequence number it will assign */
     int64_t max_producer_ts_ns; /* the largest producer timestamp appended so far
                                    (kept across restarts; 0: none) */
+    int64_t created_ns;         /* when it opened (the log's creation, or the
+                                   split or merge that made it) */
 } fl_log_shard_info_t;
 
 /* All shards of the log, open and closed, by id; free() the array. */
@@ -265,6 +267,10 @@ int fl_log_split_shard(fl_log_t *log, uint32_t shard, const uint8_t new_start[16
                        uint32_t children_out[2]);
 /* Close two adjacent open shards and open one child covering both. */
 int fl_log_merge_shards(fl_log_t *log, uint32_t shard, uint32_t adjacent, uint32_t *child_out);
+/* Range i of n equal hash-key ranges covering the whole space, as a log
+ * created with n shards has them (resharding to n uniform shards aims at
+ * these). */
+void fl_log_uniform_range(uint32_t i, uint32_t n, uint8_t start[16], uint8_t end[16]);
 
 /* ---- records ---- */
 

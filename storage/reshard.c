@@ -34,6 +34,7 @@ static void shard_info(const fl_shard_t *sh, fl_log_shard_info_t *o)
         o->first_seq = sh->trim_seq;
     o->next_seq = sh->next_seq;
     o->max_producer_ts_ns = sh->max_pts;
+    o->created_ns = sh->created_ns;
 }
 
 int fl_log_shards(fl_log_t *log, fl_log_shard_info_t **out, size_t *n_out)
@@ -167,6 +168,11 @@ int fl_log_split_shard(fl_log_t *log, uint32_t shard, const uint8_t new_start[16
         children_out[1] = kids[1].id;
     }
     return rc;
+}
+
+void fl_log_uniform_range(uint32_t i, uint32_t n, uint8_t start[16], uint8_t end[16])
+{
+    fl_hashrange_nth(i, n, start, end);
 }
 
 int fl_log_merge_shards(fl_log_t *log, uint32_t shard, uint32_t adjacent, uint32_t *child_out)

@@ -53,6 +53,9 @@ static const opt_t fl_options[] = {
     {"advertised-endpoint", OPT_STRING, F(advertised_endpoint), NULL, 0, 0, "URL",
      "GetDataEndpoint answers this scheme://host[:port] instead of the address a request came "
      "in on (behind a proxy or NAT)"},
+    {"records-throttle", OPT_LONG, F(records_throttle), "1", 0, 1, "0|1",
+     "data streams: 1 applies Kinesis' per-shard rates (1 MiB/s and 1,000 records/s in, 5 "
+     "GetRecords/s and 2 MiB/s out); 0 turns them off for a single-tenant box"},
     {"loops", OPT_LONG, F(loops), "0", 0, FL_CONFIG_MAX_LOOPS, "N",
      "event loops serving connections, each on its own thread (0: one per core)"},
     {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},

@@ -36,6 +36,7 @@ typedef struct {
     char *account_id;          /* in ARNs */
     char *advertised_endpoint; /* GetDataEndpoint's answer, or NULL: the address
                                   a request came in on */
+    long records_throttle;     /* 1: Kinesis' per-shard rates on data streams */
     long loops;                /* event loops; 0: one per online core */
 } fl_config_t;
 

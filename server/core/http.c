@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/clock.h"
 #include "common/diag.h"
@@ -104,6 +105,28 @@ int fl_http_add_header(fl_http_req_t *r, const char *name, const char *value)
     return 0;
 }
 
+/* A JSON 1.1 answer in CBOR for a request that came in CBOR
+ * (route->cbor names its blobs and timestamps) into r->resp: 0, or -1 with
+ * the JSON kept (and logged: the handler wrote what its shape does not
+ * allow). */
+static int json_to_cbor(fl_http_req_t *r, fl_slice_t body)
+{
+    fl_json_limits_t lim = {.max_depth = 64, .max_values = SIZE_MAX, .max_string = SIZE_MAX};
+    fl_json_doc_t *d = NULL;
+    int rc = fl_json_parse(body, &lim, &d, NULL);
+    if (!rc)
+        rc = fl_cbor_from_json(fl_json_root(d), r->route->cbor, &r->resp);
+    fl_json_free(d);
+    if (rc) {
+        fl_error("http: %s: the answer does not go into CBOR (%s): sent as JSON", r->route_name,
+                 fl_strerror(rc));
+        fl_buf_reset(&r->resp);
+        fl_buf_append(&r->resp, body.p, body.n);
+        return -1;
+    }
+    return 0;
+}
+
 void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_slice_t body)
 {
     if (r->state == FL_REQ_WRITING || r->state == FL_REQ_DONE) {
@@ -111,7 +134,12 @@ void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_
         return;
     }
     fl_buf_reset(&r->resp);
-    fl_buf_append(&r->resp, body.p, body.n);
+    if (r->cbor && content_type && strcmp(content_type, "application/x-amz-json-1.1") == 0) {
+        if (json_to_cbor(r, body) == 0)
+            content_type = "application/x-amz-cbor-1.1";
+    } else {
+        fl_buf_append(&r->resp, body.p, body.n);
+    }
     if (r->resp.err) {
         status = 500;
         content_type = "application/json";
@@ -319,6 +347,37 @@ static int prepare_principal(fl_http_req_t *r)
     return 0;
 }
 
+/* Does the request say its body is CBOR (AWS's Java SDK)? */
+static int is_cbor(fl_http_req_t *r)
+{
+    char ct[64];
+    if (lws_hdr_copy(r->wsi, ct, sizeof ct, WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
+        return 0;
+    return strncasecmp(ct, "application/x-amz-cbor-1.1", 26) == 0;
+}
+
+/* Replace a CBOR body with the JSON it stands for; the answer goes back in
+ * CBOR. Returns 0, or responds and returns -1. */
+static int cbor_body(fl_http_req_t *r)
+{
+    fl_cbor_limits_t lim = {.max_depth = 16, .max_items = 20000};
+    fl_buf_t json;
+    fl_buf_init(&json, 0);
+    size_t off = 0;
+    r->cbor = 1; /* errors too */
+    int rc = fl_cbor_to_json(fl_buf_slice(&r->body), &lim, &json, &off);
+    if (rc) {
+        fl_buf_free(&json);
+        fl_http_respond_error(r, 400, "SerializationException",
+                              "request body is not valid CBOR: %s at byte %zu", fl_strerror(rc),
+                              off);
+        return -1;
+    }
+    fl_buf_free(&r->body);
+    r->body = json;
+    return 0;
+}
+
 /* FL_ROUTE_AWS: the identity and the JSON body. Returns 0, or responds
  * with the error and returns -1. */
 static int prepare_aws(fl_http_req_t *r)
@@ -327,6 +386,8 @@ static int prepare_aws(fl_http_req_t *r)
         return -1;
     if (r->body.n == 0)
         return 0;
+    if (r->route->cbor && is_cbor(r) && cbor_body(r) != 0)
+        return -1;
     fl_json_limits_t lim = {.max_depth = 16,
                             .max_values = 20000,
                             .max_string = r->route->max_body ? r->route->max_body : 65536};

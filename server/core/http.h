@@ -18,6 +18,7 @@
 #include <libwebsockets.h>
 
 #include "common/bytes.h"
+#include "common/cbor.h"
 #include "common/json.h"
 #include "common/sigv4_canon.h"
 #include "server/core/workers.h"
@@ -96,6 +97,11 @@ typedef struct {
     fl_route_match_t match;
     const char *target; /* X-Amz-Target, or NULL: any (or none) */
     size_t max_body;    /* largest body (and JSON string) taken; 0: --max-body-bytes */
+    /* FL_ROUTE_JSON11 routes that also take `application/x-amz-cbor-1.1`
+     * (common/cbor.h): the body is read as the JSON it stands for, and the
+     * answer (errors too) goes back in CBOR with these blobs and
+     * timestamps. NULL: JSON only. */
+    const fl_cbor_shape_t *cbor;
 } fl_route_t;
 
 /* The best route of table for a request (see fl_route_t), or NULL. *score
@@ -146,6 +152,7 @@ struct fl_http_req {
     int64_t start_mono_ns;
     int counted_connection; /* this wsi is in open_connections */
     fl_json_doc_t *json;    /* FL_ROUTE_AWS: the parsed body (NULL if empty) */
+    int cbor;               /* the body came as CBOR: so goes the answer */
     int has_auth;           /* FL_ROUTE_AWS: an Authorization header was parsed */
     fl_sigv4_canon_auth_t auth;
     fl_principal_t who;               /* FL_ROUTE_AWS: who asks (from auth) */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/awstime.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/json.h"
 #include "server/records/records.h"
@@ -18,26 +20,18 @@
 #define MAX_RETENTION_H     8760
 #define ON_DEMAND_SHARDS    4
 
-typedef enum { OP_CREATE, OP_DELETE, OP_LIST, OP_RETENTION, OP_DESCRIBE } op_t;
-
 typedef struct {
-    fl_http_async_t a; /* first */
-    op_t op;
-    fl_store_t *store;
-    fl_records_t *rs;
-    char name[FL_RECORDS_NAME_MAX + 1];
+    fl_rec_job_t j; /* first */
     char after[FL_RECORDS_NAME_MAX + 1];
     uint32_t shards;
     uint32_t hours;
     const char *mode;
     size_t limit;
-    int summary;          /* OP_DESCRIBE */
-    uint32_t after_shard; /* OP_DESCRIBE: ExclusiveStartShardId */
+    int summary;          /* describe */
+    int updating;         /* describe: a reshard runs */
+    uint32_t after_shard; /* describe: ExclusiveStartShardId */
     int has_after;
-    fl_log_t *log; /* OP_RETENTION: held by st */
-    fl_rec_stream_t st;
-    int rc;
-    fl_buf_t out;
+    fl_rec_tags_t tags; /* create */
 } admin_job_t;
 
 static void put_str(fl_buf_t *b, const char *key, const char *val, int comma)
@@ -49,145 +43,153 @@ static void put_str(fl_buf_t *b, const char *key, const char *val, int comma)
     fl_json_write_string(b, fl_slice_str(val));
 }
 
-static void describe_work(admin_job_t *j);
-
-static void admin_work(fl_http_async_t *a)
+static admin_job_t *job_new(fl_http_req_t *r, void (*work)(fl_rec_job_t *j))
 {
-    admin_job_t *j = (admin_job_t *)a;
-    char ln[FL_LOG_MAX_NAME + 1];
-    fl_rec_log_name(j->name, ln, sizeof ln);
-    switch (j->op) {
-    case OP_CREATE: {
-        const char *ak[] = {"mode"};
-        const char *av[] = {j->mode};
-        fl_log_opts_t o = {.shard_count = j->shards,
-                           .retention_hours = DEFAULT_RETENTION_H,
-                           .attr_keys = ak,
-                           .attr_values = av,
-                           .n_attrs = 1};
+    return (admin_job_t *)fl_rec_job_new(r, sizeof(admin_job_t), work);
+}
+
+int fl_rec_count_shards(fl_store_t *store, uint32_t *open_out, uint32_t *on_demand_out)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = fl_log_list(store, &names, &n);
+    if (rc)
+        return rc;
+    uint32_t open = 0, od = 0;
+    for (size_t i = 0; i < n; i++) {
         fl_log_t *log;
-        j->rc = fl_log_create(j->store, ln, &o, &log);
-        if (!j->rc)
-            fl_log_close(log);
-        break;
-    }
-    case OP_DELETE:
-        j->rc = fl_log_delete(j->store, ln);
-        break;
-    case OP_RETENTION:
-        j->rc = fl_log_set_retention(j->log, j->hours);
-        break;
-    case OP_DESCRIBE:
-        describe_work(j);
-        break;
-    case OP_LIST: {
-        char **names = NULL;
-        size_t n = 0, shown = 0;
-        j->rc = fl_log_list(j->store, &names, &n);
-        if (j->rc)
-            break;
-        fl_buf_append_str(&j->out, "{\"StreamNames\":[");
-        fl_buf_t sums;
-        fl_buf_init(&sums, 0);
-        int more = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (strncmp(names[i], "d/", 2) != 0)
-                continue; /* video streams and other logs */
-            const char *nm = names[i] + 2;
-            if (j->after[0] && strcmp(nm, j->after) <= 0)
-                continue;
-            if (shown == j->limit) {
-                more = 1;
-                break;
-            }
-            fl_log_t *log;
-            fl_log_info_t li;
-            if (fl_log_open(j->store, names[i], &log) != 0)
-                continue; /* deleted meanwhile */
-            if (fl_log_info(log, &li) != 0) {
-                fl_log_close(log);
-                continue;
-            }
-            char arn[FL_RECORDS_NAME_MAX + 256];
-            fl_rec_arn(j->rs, nm, arn, sizeof arn);
+        fl_log_info_t li;
+        if (strncmp(names[i], "d/", 2) != 0 || fl_log_open(store, names[i], &log) != 0)
+            continue;
+        if (fl_log_info(log, &li) == 0) {
             char mode[32] = "PROVISIONED";
             fl_log_attr_get(log, "mode", mode, sizeof mode);
-            fl_log_close(log);
-            if (shown)
-                fl_buf_u8(&j->out, ',');
-            fl_json_write_string(&j->out, fl_slice_str(nm));
-            fl_buf_append_str(&sums, shown ? ",{" : "{");
-            put_str(&sums, "StreamName", nm, 0);
-            put_str(&sums, "StreamARN", arn, 1);
-            put_str(&sums, "StreamStatus", "ACTIVE", 1);
-            fl_buf_append_str(&sums, ",\"StreamModeDetails\":{");
-            put_str(&sums, "StreamMode", mode, 0);
-            fl_buf_append_str(&sums, "},\"StreamCreationTimestamp\":");
-            fl_rec_put_time(&sums, li.created_ns);
-            fl_buf_u8(&sums, '}');
-            shown++;
+            open += li.open_shards;
+            od += strcmp(mode, "ON_DEMAND") == 0;
         }
-        fl_buf_printf(&j->out, "],\"HasMoreStreams\":%s,\"StreamSummaries\":[",
-                      more ? "true" : "false");
-        fl_buf_append(&j->out, sums.p, sums.n);
-        fl_buf_append_str(&j->out, "]}");
-        fl_buf_free(&sums);
-        fl_log_list_free(names, n);
-        break;
+        fl_log_close(log);
     }
-    }
+    fl_log_list_free(names, n);
+    *open_out = open;
+    if (on_demand_out)
+        *on_demand_out = od;
+    return 0;
 }
 
-static void admin_done(fl_http_async_t *a, fl_http_req_t *r)
+static void create_work(fl_rec_job_t *base)
 {
-    admin_job_t *j = (admin_job_t *)a;
-    fl_rec_put(&j->st);
-    if (r) {
-        const char *acct = fl_server_config(j->rs->srv)->account_id;
-        if (j->rc == FL_EEXISTS)
-            fl_http_respond_error(r, 400, "ResourceInUseException",
-                                  "Stream %s under account %s already exists.", j->name, acct);
-        else if (j->rc == FL_ENOTFOUND)
-            fl_http_respond_error(r, 400, "ResourceNotFoundException",
-                                  "Stream %s under account %s not found.", j->name, acct);
-        else if (j->rc == FL_EBUSY)
-            fl_http_respond_error(r, 400, "ResourceInUseException", "Stream %s is in use.",
-                                  j->name);
-        else if (j->rc)
-            fl_http_respond_error(r, 500, "InternalFailureException", "stream %s: %s", j->name,
-                                  fl_strerror(j->rc));
-        else if (j->op == OP_LIST || j->op == OP_DESCRIBE)
-            fl_rec_respond(r, &j->out);
-        else
-            fl_http_respond(r, 200, "application/x-amz-json-1.1", fl_slice_str("{}"));
+    admin_job_t *j = (admin_job_t *)base;
+    uint32_t open = 0, od = 0;
+    if ((base->rc = fl_rec_count_shards(base->store, &open, &od)) != 0)
+        return;
+    if (open + j->shards > FL_RECORDS_SHARD_LIMIT) {
+        fl_rec_job_fail(base, "LimitExceededException",
+                        "This request would exceed the shard limit for the account: %u open "
+                        "shards, %u asked, limit %u.",
+                        open, j->shards, FL_RECORDS_SHARD_LIMIT);
+        return;
     }
-    fl_buf_free(&j->out);
-    free(j);
+    if (strcmp(j->mode, "ON_DEMAND") == 0 && od + 1 > FL_RECORDS_ON_DEMAND_LIMIT) {
+        fl_rec_job_fail(base, "LimitExceededException",
+                        "This request would exceed the limit of %u on-demand streams.",
+                        FL_RECORDS_ON_DEMAND_LIMIT);
+        return;
+    }
+    char ln[FL_LOG_MAX_NAME + 1];
+    fl_rec_log_name(base->name, ln, sizeof ln);
+    const char *ak[] = {"mode"};
+    const char *av[] = {j->mode};
+    fl_log_opts_t o = {.shard_count = j->shards,
+                       .retention_hours = DEFAULT_RETENTION_H,
+                       .attr_keys = ak,
+                       .attr_values = av,
+                       .n_attrs = 1,
+                       .tag_keys = (const char *const *)j->tags.keys,
+                       .tag_values = (const char *const *)j->tags.values,
+                       .n_tags = j->tags.n};
+    fl_log_t *log;
+    base->rc = fl_log_create(base->store, ln, &o, &log);
+    if (!base->rc)
+        fl_log_close(log);
 }
 
-static admin_job_t *job_new(fl_http_req_t *r, op_t op)
+static void create_after(fl_rec_job_t *base)
 {
-    admin_job_t *j = calloc(1, sizeof *j);
-    if (!j) {
-        fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
-        return NULL;
-    }
-    j->op = op;
-    j->rs = r->mod;
-    j->store = fl_server_store(j->rs->srv);
-    j->a.work = admin_work;
-    j->a.done = admin_done;
-    fl_buf_init(&j->out, 0);
-    return j;
+    fl_rec_tags_free(&((admin_job_t *)base)->tags);
 }
 
-static void submit(fl_http_req_t *r, admin_job_t *j)
+static void delete_work(fl_rec_job_t *j)
 {
-    if (fl_http_async_or_busy(r, &j->a, "LimitExceededException") != 0) {
-        fl_rec_put(&j->st);
-        fl_buf_free(&j->out);
-        free(j);
+    char ln[FL_LOG_MAX_NAME + 1];
+    fl_rec_log_name(j->name, ln, sizeof ln);
+    j->rc = fl_log_delete(j->store, ln);
+}
+
+static void delete_after(fl_rec_job_t *j)
+{
+    if (!j->rc)
+        fl_rec_counters_drop(j->rs, j->name);
+}
+
+static void retention_work(fl_rec_job_t *base)
+{
+    base->rc = fl_log_set_retention(base->st.log, ((admin_job_t *)base)->hours);
+}
+
+static void list_work(fl_rec_job_t *base)
+{
+    admin_job_t *j = (admin_job_t *)base;
+    char **names = NULL;
+    size_t n = 0, shown = 0;
+    if ((base->rc = fl_log_list(base->store, &names, &n)) != 0)
+        return;
+    fl_buf_t *out = &base->out;
+    fl_buf_append_str(out, "{\"StreamNames\":[");
+    fl_buf_t sums;
+    fl_buf_init(&sums, 0);
+    int more = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(names[i], "d/", 2) != 0)
+            continue; /* video streams and other logs */
+        const char *nm = names[i] + 2;
+        if (j->after[0] && strcmp(nm, j->after) <= 0)
+            continue;
+        if (shown == j->limit) {
+            more = 1;
+            break;
+        }
+        fl_log_t *log;
+        fl_log_info_t li;
+        if (fl_log_open(base->store, names[i], &log) != 0)
+            continue; /* deleted meanwhile */
+        if (fl_log_info(log, &li) != 0) {
+            fl_log_close(log);
+            continue;
+        }
+        char arn[FL_RECORDS_NAME_MAX + 256];
+        fl_rec_arn(base->rs, nm, arn, sizeof arn);
+        char mode[32] = "PROVISIONED";
+        fl_log_attr_get(log, "mode", mode, sizeof mode);
+        fl_log_close(log);
+        if (shown)
+            fl_buf_u8(out, ',');
+        fl_json_write_string(out, fl_slice_str(nm));
+        fl_buf_append_str(&sums, shown ? ",{" : "{");
+        put_str(&sums, "StreamName", nm, 0);
+        put_str(&sums, "StreamARN", arn, 1);
+        put_str(&sums, "StreamStatus", "ACTIVE", 1);
+        fl_buf_append_str(&sums, ",\"StreamModeDetails\":{");
+        put_str(&sums, "StreamMode", mode, 0);
+        fl_buf_append_str(&sums, "},\"StreamCreationTimestamp\":");
+        fl_rec_put_time(&sums, li.created_ns);
+        fl_buf_u8(&sums, '}');
+        shown++;
     }
+    fl_buf_printf(out, "],\"HasMoreStreams\":%s,\"StreamSummaries\":[", more ? "true" : "false");
+    fl_buf_append(out, sums.p, sums.n);
+    fl_buf_append_str(out, "]}");
+    fl_buf_free(&sums);
+    fl_log_list_free(names, n);
 }
 
 void fl_rec_create_stream(fl_http_req_t *r)
@@ -223,15 +225,25 @@ void fl_rec_create_stream(fl_http_req_t *r)
         }
         shards = ON_DEMAND_SHARDS;
     }
-    if (fl_rec_access(r, n->str) != 0)
+    fl_rec_tags_t tags = {0};
+    const fl_json_t *tj = fl_http_json(r, "Tags");
+    if (tj && fl_rec_tags_parse(r, tj, &tags) != 0)
         return;
-    admin_job_t *j = job_new(r, OP_CREATE);
-    if (!j)
+    if (fl_rec_access(r, n->str) != 0) {
+        fl_rec_tags_free(&tags);
         return;
-    snprintf(j->name, sizeof j->name, "%s", n->str);
+    }
+    admin_job_t *j = job_new(r, create_work);
+    if (!j) {
+        fl_rec_tags_free(&tags);
+        return;
+    }
+    snprintf(j->j.name, sizeof j->j.name, "%s", n->str);
     j->shards = (uint32_t)shards;
     j->mode = mode;
-    submit(r, j);
+    j->tags = tags;
+    j->j.after = create_after;
+    fl_rec_job_submit(r, &j->j);
 }
 
 void fl_rec_delete_stream(fl_http_req_t *r)
@@ -246,11 +258,12 @@ void fl_rec_delete_stream(fl_http_req_t *r)
                               "Stream %s has calls in flight; retry when they are done", st.name);
         return;
     }
-    admin_job_t *j = job_new(r, OP_DELETE);
+    fl_rec_job_t *j = fl_rec_job_new(r, sizeof *j, delete_work);
     if (!j)
         return;
+    j->after = delete_after;
     snprintf(j->name, sizeof j->name, "%s", st.name);
-    submit(r, j);
+    fl_rec_job_submit(r, j);
 }
 
 static void retention(fl_http_req_t *r, int increase)
@@ -277,16 +290,15 @@ static void retention(fl_http_req_t *r, int increase)
         fl_rec_put(&st);
         return;
     }
-    admin_job_t *j = job_new(r, OP_RETENTION);
+    admin_job_t *j = job_new(r, retention_work);
     if (!j) {
         fl_rec_put(&st);
         return;
     }
-    j->st = st;
-    j->log = st.log;
+    j->j.st = st;
     j->hours = (uint32_t)hours;
-    snprintf(j->name, sizeof j->name, "%s", st.name);
-    submit(r, j);
+    snprintf(j->j.name, sizeof j->j.name, "%s", st.name);
+    fl_rec_job_submit(r, &j->j);
 }
 
 void fl_rec_increase_retention(fl_http_req_t *r)
@@ -307,13 +319,13 @@ void fl_rec_list_streams(fl_http_req_t *r)
     const fl_json_t *after = fl_http_json(r, "ExclusiveStartStreamName");
     if (fl_rec_access(r, NULL) != 0)
         return;
-    admin_job_t *j = job_new(r, OP_LIST);
+    admin_job_t *j = job_new(r, list_work);
     if (!j)
         return;
     j->limit = (size_t)limit;
     if (after && after->type == FL_JSON_STRING)
         snprintf(j->after, sizeof j->after, "%s", after->str);
-    submit(r, j);
+    fl_rec_job_submit(r, &j->j);
 }
 
 /* One shard's JSON (Shard shape). */
@@ -347,21 +359,22 @@ static void put_shard(fl_buf_t *b, const fl_log_shard_info_t *s)
 /* Describe a stream, on a worker (the mode is a catalog attribute, and a
  * catalog read may wait behind another call's commit): summary, or full
  * with the shards after j->after_shard, at most j->limit. */
-static void describe_work(admin_job_t *j)
+static void describe_work(fl_rec_job_t *base)
 {
-    const fl_rec_stream_t *st = &j->st;
+    admin_job_t *j = (admin_job_t *)base;
+    const fl_rec_stream_t *st = &base->st;
     fl_log_shard_info_t *sh = NULL;
     size_t n = 0;
-    if ((j->rc = fl_log_shards(st->log, &sh, &n)) != 0)
+    if ((base->rc = fl_log_shards(st->log, &sh, &n)) != 0)
         return;
     char mode[32] = "PROVISIONED";
     fl_log_attr_get(st->log, "mode", mode, sizeof mode);
-    fl_buf_t *b = &j->out;
+    fl_buf_t *b = &base->out;
     fl_buf_append_str(b,
                       j->summary ? "{\"StreamDescriptionSummary\":{" : "{\"StreamDescription\":{");
     put_str(b, "StreamName", st->name, 0);
     put_str(b, "StreamARN", st->arn, 1);
-    put_str(b, "StreamStatus", "ACTIVE", 1);
+    put_str(b, "StreamStatus", j->updating ? "UPDATING" : "ACTIVE", 1);
     fl_buf_append_str(b, ",\"StreamModeDetails\":{");
     put_str(b, "StreamMode", mode, 0);
     fl_buf_printf(
@@ -417,18 +430,19 @@ static void describe(fl_http_req_t *r, int summary)
     fl_rec_stream_t st;
     if (fl_rec_get(r, &st) != 0)
         return;
-    admin_job_t *j = job_new(r, OP_DESCRIBE);
+    admin_job_t *j = job_new(r, describe_work);
     if (!j) {
         fl_rec_put(&st);
         return;
     }
-    j->st = st;
+    j->updating = fl_rec_updating(&st);
+    j->j.st = st;
     j->summary = summary;
     j->limit = (size_t)limit;
     j->after_shard = after;
     j->has_after = has_after;
-    snprintf(j->name, sizeof j->name, "%s", st.name);
-    submit(r, j);
+    snprintf(j->j.name, sizeof j->j.name, "%s", st.name);
+    fl_rec_job_submit(r, &j->j);
 }
 
 void fl_rec_describe_stream(fl_http_req_t *r)
@@ -439,6 +453,123 @@ void fl_rec_describe_stream(fl_http_req_t *r)
 void fl_rec_describe_stream_summary(fl_http_req_t *r)
 {
     describe(r, 1);
+}
+
+/* ListShards' ShardFilter. */
+typedef enum {
+    SF_NONE,
+    SF_AFTER_SHARD_ID,
+    SF_AT_TRIM_HORIZON,
+    SF_FROM_TRIM_HORIZON,
+    SF_AT_LATEST,
+    SF_AT_TIMESTAMP,
+    SF_FROM_TIMESTAMP
+} sf_type_t;
+
+typedef struct {
+    sf_type_t type;
+    uint32_t shard; /* AFTER_SHARD_ID */
+    int64_t ts_ns;  /* AT_TIMESTAMP, FROM_TIMESTAMP */
+} shard_filter_t;
+
+static int parse_filter(fl_http_req_t *r, int has_token, shard_filter_t *f)
+{
+    static const char *const names[] = {
+        "",          "AFTER_SHARD_ID", "AT_TRIM_HORIZON", "FROM_TRIM_HORIZON",
+        "AT_LATEST", "AT_TIMESTAMP",   "FROM_TIMESTAMP"};
+    memset(f, 0, sizeof *f);
+    const fl_json_t *sf = fl_http_json(r, "ShardFilter");
+    if (!sf)
+        return 0;
+    const fl_json_t *t = fl_json_get(sf, "Type");
+    if (sf->type != FL_JSON_OBJECT || !t || t->type != FL_JSON_STRING) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException", "ShardFilter.Type is required");
+        return -1;
+    }
+    if (has_token) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "NextToken and ShardFilter cannot be given together");
+        return -1;
+    }
+    for (size_t i = 1; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(t->str, names[i]) == 0)
+            f->type = (sf_type_t)i;
+    const fl_json_t *id = fl_json_get(sf, "ShardId");
+    const fl_json_t *ts = fl_json_get(sf, "Timestamp");
+    switch (f->type) {
+    case SF_NONE:
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "ShardFilter.Type must be AFTER_SHARD_ID, AT_TRIM_HORIZON, "
+                              "FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP or FROM_TIMESTAMP");
+        return -1;
+    case SF_AFTER_SHARD_ID:
+        if (!id || id->type != FL_JSON_STRING || fl_rec_parse_shard_id(id->str, &f->shard) != 0) {
+            fl_http_respond_error(
+                r, 400, "InvalidArgumentException",
+                "ShardFilter.ShardId (a shard id) is required for AFTER_SHARD_ID");
+            return -1;
+        }
+        break;
+    case SF_AT_TIMESTAMP:
+    case SF_FROM_TIMESTAMP:
+        if (!ts || fl_awstime_parse_json(ts, &f->ts_ns) != 0) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException",
+                                  "ShardFilter.Timestamp is required for %s", t->str);
+            return -1;
+        }
+        break;
+    default:
+        break;
+    }
+    if ((id && f->type != SF_AFTER_SHARD_ID) ||
+        (ts && f->type != SF_AT_TIMESTAMP && f->type != SF_FROM_TIMESTAMP)) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "ShardFilter.%s does not go with Type %s",
+                              id ? "ShardId" : "Timestamp", t->str);
+        return -1;
+    }
+    return 0;
+}
+
+/* When shard i closed: the creation of the first shard that names it as a
+ * parent (INT64_MAX while it is open). */
+static int64_t closed_at(const fl_log_shard_info_t *sh, size_t n, size_t i)
+{
+    if (sh[i].open)
+        return INT64_MAX;
+    int64_t t = INT64_MAX;
+    for (size_t k = 0; k < n; k++)
+        if ((sh[k].parent == sh[i].id || sh[k].adjacent_parent == sh[i].id) && sh[k].created_ns < t)
+            t = sh[k].created_ns;
+    return t == INT64_MAX ? sh[i].created_ns : t;
+}
+
+/* Does the filter keep shard i? A shard lives from its creation to its
+ * close; the trim horizon is the oldest moment retention keeps (never
+ * before the stream was made). */
+static int filter_keeps(const shard_filter_t *f, const fl_log_shard_info_t *sh, size_t n, size_t i,
+                        const fl_log_info_t *info, int64_t now)
+{
+    int64_t horizon = now - (int64_t)info->retention_hours * 3600 * 1000000000LL;
+    if (horizon < info->created_ns)
+        horizon = info->created_ns;
+    switch (f->type) {
+    case SF_AT_LATEST:
+        return sh[i].open;
+    case SF_AT_TRIM_HORIZON:
+        return sh[i].created_ns <= horizon && closed_at(sh, n, i) > horizon;
+    case SF_FROM_TRIM_HORIZON:
+        return closed_at(sh, n, i) > horizon;
+    case SF_AT_TIMESTAMP: {
+        /* before the stream existed: its first shards */
+        int64_t t = f->ts_ns < info->created_ns ? info->created_ns : f->ts_ns;
+        return sh[i].created_ns <= t && closed_at(sh, n, i) > t;
+    }
+    case SF_FROM_TIMESTAMP:
+        return closed_at(sh, n, i) > f->ts_ns;
+    default:
+        return 1;
+    }
 }
 
 void fl_rec_list_shards(fl_http_req_t *r)
@@ -479,6 +610,13 @@ void fl_rec_list_shards(fl_http_req_t *r)
     int64_t max = 1000;
     if (fl_http_json_int(r, "MaxResults", 1, 10000, &max) < 0)
         return;
+    shard_filter_t f;
+    if (parse_filter(r, tok != NULL, &f) != 0)
+        return;
+    if (f.type == SF_AFTER_SHARD_ID) {
+        after = f.shard;
+        has_after = 1;
+    }
     fl_rec_stream_t st;
     if ((name ? fl_rec_get_named(r, name, &st) : fl_rec_get(r, &st)) != 0)
         return;
@@ -496,8 +634,11 @@ void fl_rec_list_shards(fl_http_req_t *r)
     size_t shown = 0;
     uint32_t last = 0;
     int more = 0;
+    int64_t now = fl_time_real_ns();
     for (size_t i = 0; i < n; i++) {
         if (has_after && sh[i].id <= after)
+            continue;
+        if (!filter_keeps(&f, sh, n, i, &st.info, now))
             continue;
         if (shown == (size_t)max) {
             more = 1;

@@ -32,6 +32,10 @@
 
 #define FROM_SEQ 0
 #define FROM_TS  1
+/* a record over its shard's rate (never an append's own answer) */
+#define THROTTLED FL_EBUSY
+/* appends retried when a reshard closed the shard under them */
+#define RESHARD_RETRIES 4
 
 static int64_t wall_ms(void)
 {
@@ -67,23 +71,47 @@ static void put_json_shard(fl_buf_t *b, uint32_t shard)
     fl_buf_printf(b, "\"ShardId\":\"%s\"", id);
 }
 
+/* A record refused for throughput: 1 with AWS's message in why (the
+ * shard's rate, or storage's full queue), else 0. */
+static int throttle_message(const put_job_t *j, const put_one_t *o, char *why, size_t cap)
+{
+    char id[32];
+    fl_rec_shard_id(o->shard, id, sizeof id);
+    if (o->status == THROTTLED)
+        snprintf(why, cap, "Rate exceeded for shard %s in stream %s under account %s.", id,
+                 j->st.name, fl_server_config(j->st.rs->srv)->account_id);
+    else if (o->status == FL_EAGAIN)
+        snprintf(why, cap, "Rate exceeded: storage's queue is full; retry");
+    else
+        return 0;
+    return 1;
+}
+
 static void put_done(fl_http_async_t *a, fl_http_req_t *r)
 {
     put_job_t *j = (put_job_t *)a;
     fl_records_t *rs = j->st.rs;
-    for (size_t i = 0; i < j->n; i++)
+    fl_rec_counters_t *c = fl_rec_counters(rs, j->st.name);
+    for (size_t i = 0; i < j->n; i++) {
         if (!j->one[i].status) {
             rs->records_in++;
             rs->bytes_in += j->one[i].data_len;
+            if (c) {
+                c->records_in++;
+                c->bytes_in += j->one[i].data_len;
+            }
+        } else if (j->one[i].status == THROTTLED && c) {
+            c->throttled++;
         }
+    }
     if (r) {
         fl_buf_t b;
         fl_buf_init(&b, 0);
         if (!j->many) {
             put_one_t *o = &j->one[0];
-            if (o->status == FL_EAGAIN) {
-                fl_http_respond_error(r, 400, "ProvisionedThroughputExceededException",
-                                      "Rate exceeded: storage's queue is full; retry");
+            char why[FL_RECORDS_NAME_MAX + 160];
+            if (throttle_message(j, o, why, sizeof why)) {
+                fl_http_respond_error(r, 400, "ProvisionedThroughputExceededException", "%s", why);
             } else if (o->status) {
                 fl_http_respond_error(r, 500, "InternalFailureException",
                                       "the record was not stored: %s", fl_strerror(o->status));
@@ -107,13 +135,13 @@ static void put_done(fl_http_async_t *a, fl_http_req_t *r)
                     put_json_shard(&b, o->shard);
                     fl_buf_printf(&b, ",\"SequenceNumber\":\"%" PRIu64 "\"}", o->seq);
                 } else {
-                    int throttled = o->status == FL_EAGAIN;
+                    char why[FL_RECORDS_NAME_MAX + 160];
+                    int throttled = throttle_message(j, o, why, sizeof why);
                     fl_buf_printf(&b, "\"ErrorCode\":\"%s\",\"ErrorMessage\":",
                                   throttled ? "ProvisionedThroughputExceededException"
                                             : "InternalFailureException");
-                    fl_json_write_string(
-                        &b, fl_slice_str(throttled ? "Rate exceeded: storage's queue is full"
-                                                   : fl_strerror(o->status)));
+                    fl_json_write_string(&b,
+                                         fl_slice_str(throttled ? why : fl_strerror(o->status)));
                     fl_buf_u8(&b, '}');
                 }
             }
@@ -161,7 +189,17 @@ typedef struct {
     fl_buf_t data;
     const char *key;
     uint32_t shard;
+    int has_hk;     /* ExplicitHashKey given */
+    uint8_t hk[16]; /* and its value */
 } parsed_t;
+
+/* The open shard for a parsed record: its ExplicitHashKey's, or its
+ * partition key's. */
+static int shard_of(fl_log_t *log, parsed_t *p)
+{
+    return p->has_hk ? shard_for_hash(log, p->hk, &p->shard)
+                     : fl_log_shard_for_key(log, fl_slice_str(p->key), &p->shard);
+}
 
 /* One record's members (Data, PartitionKey, ExplicitHashKey). Responds
  * and returns -1 on bad input. */
@@ -194,20 +232,17 @@ static int parse_record(fl_http_req_t *r, const fl_json_t *obj, fl_log_t *log, p
         return -1;
     }
     p->key = k->str;
-    int rc;
     if (h) {
-        uint8_t hk[16];
         if (h->type != FL_JSON_STRING || memchr(h->str, 0, h->len) ||
-            fl_rec_u128_parse(h->str, hk) != 0) {
+            fl_rec_u128_parse(h->str, p->hk) != 0) {
             fl_buf_free(&p->data);
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "%sExplicitHashKey must be a decimal from 0 to 2^128-1", where);
             return -1;
         }
-        rc = shard_for_hash(log, hk, &p->shard);
-    } else {
-        rc = fl_log_shard_for_key(log, fl_slice(k->str, k->len), &p->shard);
+        p->has_hk = 1;
     }
+    int rc = shard_of(log, p);
     if (rc) {
         fl_buf_free(&p->data);
         fl_http_respond_error(r, 500, "InternalFailureException", "no open shard for the key: %s",
@@ -278,7 +313,19 @@ static void put(fl_http_req_t *r, int many)
         rec.producer_ts_ns = now_ns;
         rec.key = fl_slice_str(p[i].key);
         rec.payload = fl_buf_slice(&p[i].data);
+        if (fl_rec_throttle_put(st.rs, st.info.id, o->shard, o->data_len) != 0) {
+            o->status = THROTTLED; /* over the shard's rate: this record alone */
+            continue;
+        }
         o->status = fl_log_append(st.log, o->shard, &rec, &o->base, &o->seq);
+        /* a reshard on a worker closed the shard since it was looked up:
+         * the key's shard is one of the children now */
+        for (int again = 0; o->status == FL_ECLOSED && again < RESHARD_RETRIES; again++) {
+            if (shard_of(st.log, &p[i]) != 0)
+                break;
+            o->shard = p[i].shard;
+            o->status = fl_log_append(st.log, o->shard, &rec, &o->base, &o->seq);
+        }
         if (!o->status)
             j->pending++;
     }
@@ -524,8 +571,16 @@ static void get_work(fl_http_async_t *a)
     size_t n = 0;
     if (!rc && fl_log_shards(j->st.log, &sh, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
-            if (sh[i].id == j->it.shard && j->next_seq < sh[i].next_seq && last_ts)
+            if (sh[i].id != j->it.shard)
+                continue;
+            if (j->next_seq < sh[i].next_seq && last_ts)
                 j->behind_ms = (fl_time_real_ns() - last_ts) / 1000000;
+            /* the last records of a closed shard: its end is here too, as
+             * Kinesis answers ChildShards with them */
+            if (!sh[i].open && j->next_seq >= sh[i].next_seq)
+                j->closed_end = 1;
+        }
+        for (size_t i = 0; i < n; i++) {
             if (j->closed_end &&
                 (sh[i].parent == j->it.shard || sh[i].adjacent_parent == j->it.shard)) {
                 char id[32], parent[32], lo[40], hi[40];
@@ -557,6 +612,13 @@ static void get_done(fl_http_async_t *a, fl_http_req_t *r)
     fl_records_t *rs = j->st.rs;
     rs->records_out += j->count;
     rs->bytes_out += j->bytes;
+    fl_rec_throttle_out(rs, j->st.info.id, j->it.shard, j->bytes);
+    fl_rec_counters_t *c = fl_rec_counters(rs, j->st.name);
+    if (c && !j->rc) {
+        c->records_out += j->count;
+        c->bytes_out += j->bytes;
+        c->iterator_age_ms = j->behind_ms;
+    }
     if (r) {
         if (j->rc) {
             fl_http_respond_error(r, 500, "InternalFailureException", "reading %s: %s", j->st.name,
@@ -632,6 +694,19 @@ void fl_rec_get_records(fl_http_req_t *r)
     if (j->st.info.created_ns != it.created_ns) {
         fl_http_respond_error(r, 400, "ResourceNotFoundException",
                               "Stream %s was deleted since the iterator was made", it.name);
+        fl_rec_put(&j->st);
+        free(j);
+        return;
+    }
+    if (fl_rec_throttle_get(rs, j->st.info.id, it.shard) != 0) {
+        char id[32];
+        fl_rec_shard_id(it.shard, id, sizeof id);
+        fl_rec_counters_t *c = fl_rec_counters(rs, j->st.name);
+        if (c)
+            c->throttled++;
+        fl_http_respond_error(r, 400, "ProvisionedThroughputExceededException",
+                              "Rate exceeded for shard %s in stream %s under account %s.", id,
+                              j->st.name, fl_server_config(rs->srv)->account_id);
         fl_rec_put(&j->st);
         free(j);
         return;

@@ -6,6 +6,8 @@
 #include "server/records/records.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +16,18 @@
 #include "common/error.h"
 #include "common/json.h"
 
+/* What differs between the API's JSON 1.1 and CBOR forms (common/cbor.h):
+ * the blob and timestamp members of its shapes (reference/kds-shapes.md). */
+static const char *const kds_blobs[] = {"Data", NULL};
+static const char *const kds_times[] = {"ApproximateArrivalTimestamp", "StreamCreationTimestamp",
+                                        "ConsumerCreationTimestamp", "Timestamp", NULL};
+static const fl_cbor_shape_t kds_cbor = {.blobs = kds_blobs, .timestamps = kds_times};
+
 #define T(op, h, max)                                                                              \
     {                                                                                              \
         .method = FL_HTTP_POST, .path = "/", .target = "Kinesis_20131202." op,                     \
         .name = "Kinesis." op, .handler = h, .flags = FL_ROUTE_AWS | FL_ROUTE_JSON11,              \
-        .max_body = max                                                                            \
+        .max_body = max, .cbor = &kds_cbor                                                         \
     }
 
 /* PutRecords: 5 MiB of data, base64 in JSON (4/3), keys and framing */
@@ -39,6 +48,15 @@ static const fl_route_t records_routes[] = {
     T("PutRecords", fl_rec_put_records, PUT_BODY_MAX),
     T("GetShardIterator", fl_rec_get_shard_iterator, 0),
     T("GetRecords", fl_rec_get_records, 0),
+    T("SplitShard", fl_rec_split_shard, 0),
+    T("MergeShards", fl_rec_merge_shards, 0),
+    T("UpdateShardCount", fl_rec_update_shard_count, 0),
+    T("AddTagsToStream", fl_rec_add_tags, 0),
+    T("RemoveTagsFromStream", fl_rec_remove_tags, 0),
+    T("ListTagsForStream", fl_rec_list_tags, 0),
+    T("StartStreamEncryption", fl_rec_start_encryption, 0),
+    T("StopStreamEncryption", fl_rec_stop_encryption, 0),
+    T("DescribeLimits", fl_rec_describe_limits, 0),
     {.path = NULL},
 };
 
@@ -51,6 +69,8 @@ static int records_init(struct fl_server *s, void **state, char *err, size_t err
     }
     rs->srv = s;
     pthread_mutex_init(&rs->in_use_mu, NULL);
+    pthread_mutex_init(&rs->throttle_mu, NULL);
+    rs->throttle = fl_server_config(s)->records_throttle != 0;
     *state = rs;
     return 0;
 }
@@ -65,13 +85,15 @@ static void records_fini(void *state)
         rs->in_use = u->next;
         free(u);
     }
+    fl_rec_throttle_free(rs);
     pthread_mutex_destroy(&rs->in_use_mu);
+    pthread_mutex_destroy(&rs->throttle_mu);
     free(rs);
 }
 
 static void records_metrics(void *state, fl_buf_t *o)
 {
-    const fl_records_t *rs = state;
+    fl_records_t *rs = state;
     fl_metrics_render_counter(o, "framelog_records_in_total",
                               "Data-stream records made durable (PutRecord, PutRecords).",
                               rs->records_in);
@@ -81,6 +103,53 @@ static void records_metrics(void *state, fl_buf_t *o)
                               rs->records_out);
     fl_metrics_render_counter(o, "framelog_records_out_bytes_total", "Data bytes of those records.",
                               rs->bytes_out);
+    fl_buf_append_str(o, "# HELP framelog_records_throttled_total Records (put) and GetRecords "
+                         "calls (get) refused by a shard's rate.\n"
+                         "# TYPE framelog_records_throttled_total counter\n");
+    fl_buf_printf(o, "framelog_records_throttled_total{op=\"put\"} %" PRIu64 "\n",
+                  rs->throttled_put);
+    fl_buf_printf(o, "framelog_records_throttled_total{op=\"get\"} %" PRIu64 "\n",
+                  rs->throttled_get);
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } per[] = {
+        {"framelog_records_stream_in_total", "counter", "Records made durable, per data stream.",
+         offsetof(fl_rec_counters_t, records_in)},
+        {"framelog_records_stream_in_bytes_total", "counter", "Their data bytes.",
+         offsetof(fl_rec_counters_t, bytes_in)},
+        {"framelog_records_stream_out_total", "counter",
+         "Records returned by GetRecords, per data stream.",
+         offsetof(fl_rec_counters_t, records_out)},
+        {"framelog_records_stream_out_bytes_total", "counter", "Their data bytes.",
+         offsetof(fl_rec_counters_t, bytes_out)},
+        {"framelog_records_stream_throttled_total", "counter",
+         "Records and GetRecords calls refused by a shard's rate, per data stream.",
+         offsetof(fl_rec_counters_t, throttled)},
+        {"framelog_records_iterator_age_ms", "gauge",
+         "MillisBehindLatest of the data stream's last GetRecords.",
+         offsetof(fl_rec_counters_t, iterator_age_ms)},
+    };
+    pthread_mutex_lock(&rs->throttle_mu); /* the list; the counts are atomics */
+    for (size_t k = 0; k < sizeof per / sizeof per[0]; k++) {
+        if (!rs->counters)
+            break;
+        fl_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", per[k].name, per[k].help, per[k].name,
+                      per[k].type);
+        for (const fl_rec_counters_t *c = rs->counters; c; c = c->next) {
+            const void *f = (const char *)c + per[k].off;
+            uint64_t v = per[k].off == offsetof(fl_rec_counters_t, iterator_age_ms)
+                             ? (uint64_t) * (const int64_t *)f
+                             : *(const uint64_t *)f;
+            fl_buf_printf(o, "%s{stream=\"%s\"} %" PRIu64 "\n", per[k].name, c->name, v);
+        }
+    }
+    pthread_mutex_unlock(&rs->throttle_mu);
+}
+
+static void records_tick(void *state)
+{
+    fl_rec_throttle_tick(state);
 }
 
 const fl_module_t fl_records_module = {
@@ -89,6 +158,7 @@ const fl_module_t fl_records_module = {
     .fini = records_fini,
     .routes = records_routes,
     .metrics = records_metrics,
+    .tick = records_tick,
 };
 
 /* ---- names ---- */
@@ -357,4 +427,126 @@ int fl_rec_in_use(const fl_records_t *rs, uint64_t log_id)
         }
     pthread_mutex_unlock(&w->in_use_mu);
     return users;
+}
+
+int fl_rec_updating(const fl_rec_stream_t *st)
+{
+    int updating = 0;
+    pthread_mutex_lock(&st->rs->in_use_mu);
+    for (const fl_rec_use_t *u = st->rs->in_use; u; u = u->next)
+        if (u->log_id == st->info.id) {
+            updating = u->updating;
+            break;
+        }
+    pthread_mutex_unlock(&st->rs->in_use_mu);
+    return updating;
+}
+
+int fl_rec_begin_update(fl_http_req_t *r, fl_rec_stream_t *st)
+{
+    pthread_mutex_lock(&st->rs->in_use_mu);
+    for (fl_rec_use_t *u = st->rs->in_use; u; u = u->next) {
+        if (u->log_id != st->info.id)
+            continue;
+        if (u->updating) {
+            pthread_mutex_unlock(&st->rs->in_use_mu);
+            fl_http_respond_error(r, 400, "ResourceInUseException",
+                                  "Stream %s under account %s is UPDATING: a reshard is running; "
+                                  "retry when it is ACTIVE.",
+                                  st->name, fl_server_config(st->rs->srv)->account_id);
+            return -1;
+        }
+        u->updating = 1;
+        pthread_mutex_unlock(&st->rs->in_use_mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&st->rs->in_use_mu);
+    /* not counted (out of memory at use()): refuse rather than run unguarded */
+    fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
+    return -1;
+}
+
+void fl_rec_end_update(fl_rec_stream_t *st)
+{
+    pthread_mutex_lock(&st->rs->in_use_mu);
+    for (fl_rec_use_t *u = st->rs->in_use; u; u = u->next)
+        if (u->log_id == st->info.id)
+            u->updating = 0;
+    pthread_mutex_unlock(&st->rs->in_use_mu);
+}
+
+/* ---- calls that run on a worker ---- */
+
+static void job_work(fl_http_async_t *a)
+{
+    fl_rec_job_t *j = (fl_rec_job_t *)a;
+    if (j->work && !j->rc)
+        j->work(j);
+}
+
+static void job_done(fl_http_async_t *a, fl_http_req_t *r)
+{
+    fl_rec_job_t *j = (fl_rec_job_t *)a;
+    if (j->after)
+        j->after(j);
+    if (r) {
+        const char *acct = fl_server_config(j->rs->srv)->account_id;
+        if (j->err_type)
+            fl_http_respond_error(r, 400, j->err_type, "%s", j->msg);
+        else if (j->rc == FL_EEXISTS)
+            fl_http_respond_error(r, 400, "ResourceInUseException",
+                                  "Stream %s under account %s already exists.", j->name, acct);
+        else if (j->rc == FL_ENOTFOUND)
+            fl_http_respond_error(r, 400, "ResourceNotFoundException",
+                                  "Stream %s under account %s not found.", j->name, acct);
+        else if (j->rc == FL_EBUSY)
+            fl_http_respond_error(r, 400, "ResourceInUseException", "Stream %s is in use.",
+                                  j->name);
+        else if (j->rc)
+            fl_http_respond_error(r, 500, "InternalFailureException", "stream %s: %s", j->name,
+                                  fl_strerror(j->rc));
+        else if (j->out.n || j->out.err)
+            fl_rec_respond(r, &j->out);
+        else
+            fl_http_respond(r, 200, "application/x-amz-json-1.1", fl_slice_str("{}"));
+    }
+    fl_rec_put(&j->st);
+    fl_buf_free(&j->out);
+    free(j);
+}
+
+fl_rec_job_t *fl_rec_job_new(fl_http_req_t *r, size_t size, void (*work)(fl_rec_job_t *j))
+{
+    fl_rec_job_t *j = calloc(1, size < sizeof *j ? sizeof *j : size);
+    if (!j) {
+        fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
+        return NULL;
+    }
+    j->rs = r->mod;
+    j->store = fl_server_store(j->rs->srv);
+    j->work = work;
+    j->a.work = job_work;
+    j->a.done = job_done;
+    fl_buf_init(&j->out, 0);
+    return j;
+}
+
+void fl_rec_job_submit(fl_http_req_t *r, fl_rec_job_t *j)
+{
+    if (fl_http_async_or_busy(r, &j->a, "LimitExceededException") != 0) {
+        if (j->after)
+            j->after(j);
+        fl_rec_put(&j->st);
+        fl_buf_free(&j->out);
+        free(j);
+    }
+}
+
+void fl_rec_job_fail(fl_rec_job_t *j, const char *err_type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j->msg, sizeof j->msg, fmt, ap);
+    va_end(ap);
+    j->err_type = err_type;
 }

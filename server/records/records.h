@@ -12,13 +12,19 @@
  *   api_admin.c   CreateStream, DeleteStream, DescribeStream(Summary),
  *                 ListStreams, ListShards, retention
  *   api_data.c    PutRecord(s), GetShardIterator, GetRecords
+ *   api_shards.c  SplitShard, MergeShards, UpdateShardCount
+ *   api_tags.c    tags, Start/StopStreamEncryption, DescribeLimits
+ *   throttle.c    per-shard rates, per-stream counters
  *
  * Names: ShardId is "shardId-" and the storage shard id in 12 digits;
  * SequenceNumber is storage's sequence number in decimal (it only grows
  * within a shard, across restarts too); the ARN is
  * arn:aws:kinesis:<region>:<account>:stream/<name>.
  *
- * Loop thread only, but for what runs on workers (said where it does).
+ * A call runs on its connection's loop, and the loops share the module
+ * state: in_use under in_use_mu, the rates and per-stream counters under
+ * throttle_mu (throttle.c), the totals atomic. Work on workers is said
+ * where it runs.
  */
 #ifndef FL_SERVER_RECORDS_RECORDS_H
 #define FL_SERVER_RECORDS_RECORDS_H
@@ -26,6 +32,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "common/json.h"
 #include "server/core/http.h"
 #include "server/core/module.h"
 #include "server/core/server.h"
@@ -39,6 +46,23 @@
 #define FL_RECORDS_ITERATOR_MS  (5 * 60 * 1000)
 #define FL_RECORDS_GET_LIMIT    10000
 #define FL_RECORDS_GET_BYTES    (10u << 20)
+/* DescribeLimits' figures, enforced: open shards over all data streams,
+ * and on-demand streams. */
+#define FL_RECORDS_SHARD_LIMIT     4096
+#define FL_RECORDS_ON_DEMAND_LIMIT 50
+/* Kinesis' rates per shard (throttle.c): in, bytes and records a second;
+ * out, GetRecords calls and bytes a second. */
+#define FL_RECORDS_IN_BYTES_S   (1 << 20)
+#define FL_RECORDS_IN_RECORDS_S 1000
+#define FL_RECORDS_GETS_S       5
+#define FL_RECORDS_OUT_BYTES_S  (2 << 20)
+/* Tags: per stream, per AddTagsToStream (AWS's), per RemoveTagsFromStream
+ * and ListTagsForStream page; key and value bytes. */
+#define FL_RECORDS_MAX_TAGS      50
+#define FL_RECORDS_MAX_TAGS_CALL 200
+#define FL_RECORDS_MAX_TAG_KEYS  50
+#define FL_RECORDS_TAG_KEY_MAX   128
+#define FL_RECORDS_TAG_VALUE_MAX 256
 
 /* A data stream in use (a request or a job holds it): DeleteStream waits
  * for none. */
@@ -46,14 +70,34 @@ typedef struct fl_rec_use {
     struct fl_rec_use *next;
     uint64_t log_id;
     int users;
+    int updating; /* a reshard is running (UPDATING; others wait) */
 } fl_rec_use_t;
+
+/* A shard's token buckets (throttle.c). */
+typedef struct fl_rec_bucket fl_rec_bucket_t;
+
+/* A data stream's series in /metrics. */
+typedef struct fl_rec_counters {
+    struct fl_rec_counters *next;
+    char name[FL_RECORDS_NAME_MAX + 1];
+    _Atomic uint64_t records_in, bytes_in, records_out, bytes_out, throttled;
+    _Atomic int64_t iterator_age_ms; /* MillisBehindLatest of the last GetRecords */
+} fl_rec_counters_t;
 
 typedef struct fl_records {
     struct fl_server *srv;
     pthread_mutex_t in_use_mu; /* the loops share in_use */
     fl_rec_use_t *in_use;
+    int throttle; /* --records-throttle */
+    /* the loops share the buckets and the counters: under throttle_mu */
+    pthread_mutex_t throttle_mu;
+    fl_rec_bucket_t **buckets;
+    fl_rec_counters_t *counters;
+    fl_rec_counters_t *dropped; /* of deleted streams: freed at the end (a
+                                   loop may still hold one) */
     /* metrics (every loop bumps them) */
     _Atomic uint64_t records_in, bytes_in, records_out, bytes_out;
+    _Atomic uint64_t throttled_put, throttled_get;
 } fl_records_t;
 
 extern const fl_module_t fl_records_module;
@@ -81,6 +125,70 @@ void fl_rec_put(fl_rec_stream_t *st);
 int fl_rec_access(fl_http_req_t *r, const char *name);
 /* How many calls hold the data stream with this log id now. */
 int fl_rec_in_use(const fl_records_t *rs, uint64_t log_id);
+/* Is a reshard (SplitShard, MergeShards, UpdateShardCount) running on the
+ * held stream? Begin one: responds ResourceInUseException and returns -1
+ * while another runs. End it (the job's after hook). */
+int fl_rec_updating(const fl_rec_stream_t *st);
+int fl_rec_begin_update(fl_http_req_t *r, fl_rec_stream_t *st);
+void fl_rec_end_update(fl_rec_stream_t *st);
+
+/* The rates (throttle.c): a record of bytes into the shard, a GetRecords
+ * call on it: 0, or -1 when over its rate (counted; nothing consumed).
+ * out: the bytes a GetRecords returned. tick drops idle buckets. */
+int fl_rec_throttle_put(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_t bytes);
+int fl_rec_throttle_get(fl_records_t *rs, uint64_t log_id, uint32_t shard);
+void fl_rec_throttle_out(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_t bytes);
+void fl_rec_throttle_tick(fl_records_t *rs);
+void fl_rec_throttle_free(fl_records_t *rs);
+/* The stream's counters (made on first use; NULL when out of memory), and
+ * their end with the stream. */
+fl_rec_counters_t *fl_rec_counters(fl_records_t *rs, const char *name);
+void fl_rec_counters_drop(fl_records_t *rs, const char *name);
+
+/* Open shards over all data streams, and how many are ON_DEMAND (on a
+ * worker: it opens each). */
+int fl_rec_count_shards(fl_store_t *store, uint32_t *open_out, uint32_t *on_demand_out);
+
+/* Tags of a request (CreateStream's and AddTagsToStream's Tags map),
+ * checked as AWS does; free with fl_rec_tags_free. Responds and returns
+ * -1 on bad input. */
+typedef struct {
+    char **keys;
+    char **values;
+    size_t n;
+} fl_rec_tags_t;
+int fl_rec_tags_parse(fl_http_req_t *r, const fl_json_t *map, fl_rec_tags_t *out);
+void fl_rec_tags_free(fl_rec_tags_t *t);
+
+/* A call that runs on a worker (what changes or reads the catalog waits
+ * for its fsync or behind another call's commit). work() runs there: it
+ * sets rc (an FL_E* code, mapped to AWS's error by the answer), or names
+ * the error itself with err_type and msg, and fills out. On the loop,
+ * after() (may be NULL) runs, then the answer: the error, out as a JSON
+ * 1.1 body, or {} when out is empty; st, when held, is given back last.
+ * A bigger struct starts with one and passes its size. */
+typedef struct fl_rec_job fl_rec_job_t;
+struct fl_rec_job {
+    fl_http_async_t a; /* first */
+    fl_records_t *rs;
+    fl_store_t *store;
+    fl_rec_stream_t st;
+    char name[FL_RECORDS_NAME_MAX + 1]; /* the stream, for messages */
+    void (*work)(fl_rec_job_t *j);
+    void (*after)(fl_rec_job_t *j);
+    int rc;
+    const char *err_type;
+    char msg[256];
+    fl_buf_t out;
+};
+/* NULL (having answered) when out of memory. */
+fl_rec_job_t *fl_rec_job_new(fl_http_req_t *r, size_t size, void (*work)(fl_rec_job_t *j));
+/* Hand j to a worker. When the pool is full it answers, puts j->st and
+ * frees j. */
+void fl_rec_job_submit(fl_http_req_t *r, fl_rec_job_t *j);
+/* work() names its error: err_type and a printf message. */
+void fl_rec_job_fail(fl_rec_job_t *j, const char *err_type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The log name of a data stream, and its ARN. */
 void fl_rec_log_name(const char *name, char *buf, size_t cap);
@@ -114,5 +222,14 @@ void fl_rec_put_record(fl_http_req_t *r);
 void fl_rec_put_records(fl_http_req_t *r);
 void fl_rec_get_shard_iterator(fl_http_req_t *r);
 void fl_rec_get_records(fl_http_req_t *r);
+void fl_rec_split_shard(fl_http_req_t *r);
+void fl_rec_merge_shards(fl_http_req_t *r);
+void fl_rec_update_shard_count(fl_http_req_t *r);
+void fl_rec_add_tags(fl_http_req_t *r);
+void fl_rec_remove_tags(fl_http_req_t *r);
+void fl_rec_list_tags(fl_http_req_t *r);
+void fl_rec_start_encryption(fl_http_req_t *r);
+void fl_rec_stop_encryption(fl_http_req_t *r);
+void fl_rec_describe_limits(fl_http_req_t *r);
 
 #endif
