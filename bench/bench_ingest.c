@@ -32,7 +32,8 @@
  * frame carries the time it was due, the latencies show it. The server's
  * acks come back as text frames, parsed (7/16/64-bit lengths, split across
  * reads or several per read; a ping gets its pong, a close its echo).
- * -l passes --loops LOOPS to framelogd (default: its own, one per core);
+ * -l passes --loops LOOPS to framelogd (default: its own, 1; 0 is one
+ * per core);
  * -r repeats each case RUNS times in a row. After each run it prints the
  * CPU each event loop's thread used (framelog_loop_cpu_seconds_total).
  * Environment: FL_BENCH_FRAMELOGD runs another server binary, FL_BENCH_WRAP
@@ -897,7 +898,7 @@ static void producers_main(int first, int count, int n, int port, int64_t start_
     free(B.ack_lat);
 }
 
-/* framelogd's --loops for every run (NULL: its default, one per core). */
+/* framelogd's --loops for every run (NULL: its default). */
 static const char *g_loops;
 
 #define MAX_LOOPS 16

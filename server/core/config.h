@@ -37,7 +37,7 @@ typedef struct {
     char *advertised_endpoint; /* GetDataEndpoint's answer, or NULL: the address
                                   a request came in on */
     long records_throttle;     /* 1: Kinesis' per-shard rates on data streams */
-    long loops;                /* event loops; 0: one per online core */
+    long loops;                /* event loops (default 1); 0: one per online core */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given
