@@ -141,8 +141,9 @@ pid_t fl_bench_start_framelogd(const char *framelogd, const char *dir, const cha
         execv(bin, (char *const *)argv);
         _exit(127);
     }
-    /* the port the kernel chose, from the "listening on" line */
-    const char *tag = "listening on http://127.0.0.1:";
+    /* the port the kernel chose, from the "listening on" line (http:// or
+     * https://) */
+    const char *tag = "://127.0.0.1:";
     for (int i = 0; i < 6000; i++) {
         usleep(10000);
         FILE *f = fopen(log, "r");
@@ -150,7 +151,7 @@ pid_t fl_bench_start_framelogd(const char *framelogd, const char *dir, const cha
             continue;
         char line[1024];
         while (fgets(line, sizeof line, f)) {
-            char *at = strstr(line, tag);
+            char *at = strstr(line, "listening on http") ? strstr(line, tag) : NULL;
             if (at)
                 *port = atoi(at + strlen(tag));
         }

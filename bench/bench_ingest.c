@@ -2,7 +2,8 @@
  * bench/bench_ingest.c — PutMedia ingest under many producers, against the
  * real framelogd on loopback, beside the raw disk measured in the same run.
  *
- *   bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-l LOOPS] [-r RUNS]
+ *   bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-x SERVER-FLAG]...
+ *                [-l LOOPS] [-r RUNS]
  *
  * For each N (default 1,100,1000): starts framelogd (the build's) on a free
  * loopback port with a fresh data dir under DIR (default /var/tmp), creates
@@ -32,6 +33,8 @@
  * frame carries the time it was due, the latencies show it. The server's
  * acks come back as text frames, parsed (7/16/64-bit lengths, split across
  * reads or several per read; a ping gets its pong, a close its echo).
+ * -x passes one more flag to framelogd (repeatable; bench_hooks runs this
+ * bench with --hook flags).
  * -l passes --loops LOOPS to framelogd (default: its own, 1; 0 is one
  * per core);
  * -r repeats each case RUNS times in a row. After each run it prints the
@@ -54,6 +57,11 @@
  *     clients themselves sent late.
  * References in the same run, on the same disk: streaming write+fdatasync
  * MB/s and the fdatasync p99 of 512 KiB writes (one fragment's size).
+ * With -t, each N runs twice, in plain text and then over TLS (a server
+ * certificate made for the run with the openssl CLI; the producers, the
+ * reader and the control calls all speak TLS through OpenSSL, nonblocking
+ * for the producers), and the server's CPU over TLS is printed as a ratio
+ * to its CPU in plain text for the same load.
  * Targets (issue): 1,000 producers sustained on 2 cores with ack p99 < 50
  * ms; live latency p99 < 20 ms. The bench prints what it gets: on a 2-core
  * machine the producers themselves share the cores with the server.
@@ -63,6 +71,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -94,9 +104,14 @@ typedef struct {
 } pend_t;
 
 /* A producer's connection: CONNECTING (nonblocking connect under way) ->
- * UPGRADING (upgrade request sent, waiting for the 101) -> STREAMING ->
- * CLOSED (by either side, or a failed connect or upgrade). */
-enum { P_CONNECTING, P_UPGRADING, P_STREAMING, P_CLOSED };
+ * HANDSHAKE (TLS only) -> UPGRADING (upgrade request sent, waiting for the
+ * 101) -> STREAMING -> CLOSED (by either side, or a failed connect or
+ * upgrade). */
+enum { P_CONNECTING, P_HANDSHAKE, P_UPGRADING, P_STREAMING, P_CLOSED };
+
+/* -t: the client side of TLS (NULL: plain text). Set before the client
+ * processes fork; each uses its copy. */
+static SSL_CTX *g_tls;
 
 #define WS_ROOM 16 /* bytes kept before a message's payload for its frame header (<= 14) */
 #define MSG_CAP (FRAME_BYTES + 4096)      /* the largest message: one frame plus Matroska */
@@ -106,6 +121,7 @@ enum { P_CONNECTING, P_UPGRADING, P_STREAMING, P_CLOSED };
 typedef struct {
     int id;
     int fd;
+    SSL *ssl; /* -t only */
     int state;
     int header_sent;
     int want_out;          /* EPOLLOUT is in the fd's epoll interest */
@@ -142,6 +158,9 @@ typedef struct {
 } bench_t;
 
 static bench_t B;
+/* -x flags, after --max-connections N */
+static const char *server_flags[40] = {"--max-connections", "100000", NULL};
+static int n_server_flags = 2;
 
 static int64_t mono(void)
 {
@@ -283,9 +302,42 @@ static void close_producer(producer_t *p)
 {
     if (p->state == P_CLOSED)
         return;
+    SSL_free(p->ssl);
+    p->ssl = NULL;
     close(p->fd); /* leaves the epoll set with it */
     p->fd = -1;
     p->state = P_CLOSED;
+}
+
+/* send(2), or SSL_write over TLS with the same contract: bytes taken, or
+ * -1 with errno EAGAIN (try again with the same bytes) or another error. */
+static ssize_t io_send(producer_t *p, const uint8_t *d, size_t n)
+{
+    if (!p->ssl)
+        return send(p->fd, d, n, MSG_NOSIGNAL);
+    int r = SSL_write(p->ssl, d, (int)n);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(p->ssl, r);
+    errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+    ERR_clear_error();
+    return -1;
+}
+
+/* read(2), or SSL_read over TLS: bytes, 0 at the end, -1 with errno. */
+static ssize_t io_recv(producer_t *p, uint8_t *d, size_t n)
+{
+    if (!p->ssl)
+        return read(p->fd, d, n);
+    int r = SSL_read(p->ssl, d, (int)n);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(p->ssl, r);
+    ERR_clear_error();
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : ECONNRESET;
+    return -1;
 }
 
 /* Send n bytes (at most one message: n < OUT_CAP) after whatever is still
@@ -297,7 +349,7 @@ static int tx(producer_t *p, const uint8_t *d, size_t n)
 {
     size_t w = 0;
     if (p->out_n == 0) {
-        ssize_t r = send(p->fd, d, n, MSG_NOSIGNAL);
+        ssize_t r = io_send(p, d, n);
         if (r < 0 && errno != EAGAIN && errno != EINTR) {
             close_producer(p);
             return -1;
@@ -329,7 +381,7 @@ static void flush_out(producer_t *p)
         want_out(p, 0);
         return;
     }
-    ssize_t r = send(p->fd, p->out + p->out_off, p->out_n, MSG_NOSIGNAL);
+    ssize_t r = io_send(p, p->out + p->out_off, p->out_n);
     if (r < 0) {
         if (errno != EAGAIN && errno != EINTR)
             close_producer(p);
@@ -517,14 +569,25 @@ static void send_upgrade(producer_t *p)
 
 /* EPOLLIN: one read (the interest is level-triggered, so more comes on
  * the next wait), then the 101 response or frames. */
+static void on_readable_once(producer_t *p, int64_t now);
+
+/* Over TLS, one read may leave decrypted bytes inside OpenSSL that epoll
+ * does not see: read on while it holds some. */
 static void on_readable(producer_t *p, int64_t now)
+{
+    do
+        on_readable_once(p, now);
+    while (p->state != P_CLOSED && p->ssl && SSL_pending(p->ssl) > 0);
+}
+
+static void on_readable_once(producer_t *p, int64_t now)
 {
     if (p->rx_n == RX_CAP) { /* an upgrade response that does not end */
         fprintf(stderr, "bench_ingest: producer %d: no end to the upgrade response\n", p->id);
         close_producer(p);
         return;
     }
-    ssize_t r = read(p->fd, p->rx + p->rx_n, RX_CAP - p->rx_n);
+    ssize_t r = io_recv(p, p->rx + p->rx_n, RX_CAP - p->rx_n);
     if (r < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (r <= 0) {
@@ -552,6 +615,25 @@ static void on_readable(producer_t *p, int64_t now)
     rx_frames(p);
 }
 
+/* -t: one step of the TLS handshake; the upgrade request once done. */
+static void tls_handshake(producer_t *p)
+{
+    int r = SSL_do_handshake(p->ssl);
+    if (r == 1) {
+        want_out(p, 0);
+        send_upgrade(p);
+        return;
+    }
+    int e = SSL_get_error(p->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        want_out(p, e == SSL_ERROR_WANT_WRITE);
+        return;
+    }
+    fprintf(stderr, "bench_ingest: producer %d: TLS handshake failed\n", p->id);
+    ERR_clear_error();
+    close_producer(p);
+}
+
 /* EPOLLOUT on a connecting socket: connected, or failed. */
 static void on_connected(producer_t *p)
 {
@@ -560,6 +642,17 @@ static void on_connected(producer_t *p)
     if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
         fprintf(stderr, "bench_ingest: producer %d: connect: %s\n", p->id, strerror(err));
         close_producer(p);
+        return;
+    }
+    if (g_tls) {
+        if (!(p->ssl = SSL_new(g_tls))) {
+            close_producer(p);
+            return;
+        }
+        SSL_set_fd(p->ssl, p->fd);
+        SSL_set_connect_state(p->ssl);
+        p->state = P_HANDSHAKE;
+        tls_handshake(p);
         return;
     }
     want_out(p, 0);
@@ -593,7 +686,69 @@ static int connect_producer(producer_t *p, int port)
     return 0;
 }
 
-/* ---- the live reader: a plain socket on its own thread ---- */
+/* ---- blocking connections (the reader, control calls, metrics) ---- */
+
+typedef struct {
+    int fd;
+    SSL *ssl;
+} bconn_t;
+
+static int bconn_open(bconn_t *c, int port)
+{
+    c->ssl = NULL;
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0)
+        goto fail;
+    if (g_tls) {
+        if (!(c->ssl = SSL_new(g_tls)))
+            goto fail;
+        SSL_set_fd(c->ssl, c->fd);
+        if (SSL_connect(c->ssl) != 1)
+            goto fail;
+    }
+    return 0;
+fail:
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    return -1;
+}
+
+static ssize_t bconn_write(bconn_t *c, const void *p, size_t n)
+{
+    return c->ssl ? SSL_write(c->ssl, p, (int)n) : write(c->fd, p, n);
+}
+
+/* read(2)'s contract: bytes, 0 at the end, -1 with errno (EAGAIN on the
+ * reader's receive timeout). */
+static ssize_t bconn_read(bconn_t *c, void *p, size_t n)
+{
+    if (!c->ssl)
+        return read(c->fd, p, n);
+    int r = SSL_read(c->ssl, p, (int)n);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(c->ssl, r);
+    ERR_clear_error();
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    errno = e == SSL_ERROR_WANT_READ || (e == SSL_ERROR_SYSCALL && errno == EAGAIN) ? EAGAIN
+                                                                                    : ECONNRESET;
+    return -1;
+}
+
+static void bconn_close(bconn_t *c)
+{
+    SSL_free(c->ssl);
+    if (c->fd >= 0)
+        close(c->fd);
+}
+
+/* ---- the live reader: its own connection on its own thread ---- */
 
 typedef struct {
     int port;
@@ -620,10 +775,8 @@ static int reader_event(void *data, const fl_mkv_event_t *ev)
 static void *reader_main(void *arg)
 {
     reader_t *r = arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+    bconn_t c;
+    if (bconn_open(&c, r->port) != 0)
         return NULL;
     const char *body = "{\"StreamName\":\"b0\",\"StartSelector\":{\"StartSelectorType\":\"NOW\"}}";
     char req[512];
@@ -631,8 +784,10 @@ static void *reader_main(void *arg)
                      "POST /getMedia HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                      "application/json\r\nContent-Length: %zu\r\n\r\n%s",
                      strlen(body), body);
-    if (write(fd, req, (size_t)n) != n)
+    if (bconn_write(&c, req, (size_t)n) != n) {
+        bconn_close(&c);
         return NULL;
+    }
     fl_mkv_parser_t *p;
     fl_mkv_parser_new(NULL, reader_event, r, &p);
     static uint8_t buf[1 << 16];
@@ -640,9 +795,9 @@ static void *reader_main(void *arg)
     size_t hdr = 0;
     char head[8192];
     struct timeval tv = {0, 200000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     while (!atomic_load(&r->stop)) {
-        ssize_t got = read(fd, buf, sizeof buf);
+        ssize_t got = bconn_read(&c, buf, sizeof buf);
         if (got < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
         if (got <= 0)
@@ -661,7 +816,7 @@ static void *reader_main(void *arg)
             fl_mkv_parser_feed(p, buf + off, (size_t)got - off);
     }
     fl_mkv_parser_free(p);
-    close(fd);
+    bconn_close(&c);
     return NULL;
 }
 
@@ -669,23 +824,21 @@ static void *reader_main(void *arg)
 
 static int http_post(int port, const char *path, const char *body)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+    bconn_t c;
+    if (bconn_open(&c, port) != 0)
         return -1;
     char req[1024];
     int n = snprintf(req, sizeof req,
                      "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: "
                      "%zu\r\n\r\n%s",
                      path, strlen(body), body);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
+    if (bconn_write(&c, req, (size_t)n) != n) {
+        bconn_close(&c);
         return -1;
     }
     char resp[256];
-    ssize_t got = read(fd, resp, sizeof resp - 1);
-    close(fd);
+    ssize_t got = bconn_read(&c, resp, sizeof resp - 1);
+    bconn_close(&c);
     if (got < 12)
         return -1;
     resp[got] = 0;
@@ -697,24 +850,20 @@ static const char *metrics_text(int port)
 {
     static char resp[1 << 16];
     resp[0] = 0;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
+    bconn_t c;
+    if (bconn_open(&c, port) != 0)
         return resp;
-    }
     static const char req[] =
         "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if (write(fd, req, sizeof req - 1) != (ssize_t)sizeof req - 1) {
-        close(fd);
+    if (bconn_write(&c, req, sizeof req - 1) != (ssize_t)sizeof req - 1) {
+        bconn_close(&c);
         return resp;
     }
     size_t n = 0;
     ssize_t got;
-    while (n < sizeof resp - 1 && (got = read(fd, resp + n, sizeof resp - 1 - n)) > 0)
+    while (n < sizeof resp - 1 && (got = bconn_read(&c, resp + n, sizeof resp - 1 - n)) > 0)
         n += (size_t)got;
-    close(fd);
+    bconn_close(&c);
     resp[n] = 0;
     return resp;
 }
@@ -732,6 +881,21 @@ static double metric_in(const char *resp, const char *name)
 static double metric(int port, const char *name)
 {
     return metric_in(metrics_text(port), name);
+}
+
+#define MAX_LOOPS 16
+
+/* Each loop's CPU seconds so far (framelog_loop_cpu_seconds_total), from
+ * one /metrics request (a loaded server answers slowly: each request
+ * would eat into the measured window). */
+static void loop_cpu(int port, double out[MAX_LOOPS])
+{
+    const char *m = metrics_text(port);
+    for (int i = 0; i < MAX_LOOPS; i++) {
+        char name[80];
+        snprintf(name, sizeof name, "framelog_loop_cpu_seconds_total{loop=\"%d\"}", i);
+        out[i] = metric_in(m, name);
+    }
 }
 
 /* The machine's CPU ticks so far (all, and stolen by the hypervisor) from
@@ -867,6 +1031,10 @@ static void producers_main(int first, int count, int n, int port, int64_t start_
                 on_connected(p);
                 continue;
             }
+            if (p->state == P_HANDSHAKE) {
+                tls_handshake(p);
+                continue;
+            }
             if (p->state != P_CLOSED && (ev & EPOLLOUT))
                 flush_out(p);
             if (p->state != P_CLOSED && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
@@ -898,31 +1066,27 @@ static void producers_main(int first, int count, int n, int port, int64_t start_
     free(B.ack_lat);
 }
 
-/* framelogd's --loops for every run (NULL: its default). */
-static const char *g_loops;
-
-#define MAX_LOOPS 16
-
-/* Each loop's CPU seconds so far (framelog_loop_cpu_seconds_total), from
- * one /metrics request (a loaded server answers slowly: each request
- * would eat into the measured window). */
-static void loop_cpu(int port, double out[MAX_LOOPS])
-{
-    const char *m = metrics_text(port);
-    for (int i = 0; i < MAX_LOOPS; i++) {
-        char name[80];
-        snprintf(name, sizeof name, "framelog_loop_cpu_seconds_total{loop=\"%d\"}", i);
-        out[i] = metric_in(m, name);
-    }
-}
-
-static void run(int n, double secs, const char *base, double raw_mbps, double raw_p99)
+/* One case; returns the server's CPU (% of a core). tls: the server's
+ * certificate and key files (NULL: plain text). */
+static double run(int n, double secs, const char *base, double raw_mbps, double raw_p99,
+                  const char *const tls[2])
 {
     char dir[640];
-    snprintf(dir, sizeof dir, "%s/ingest-%d", base, n);
+    snprintf(dir, sizeof dir, "%s/ingest-%d%s", base, n, tls ? "-tls" : "");
     int port = 0;
-    const char *const flags[] = {"--max-connections", "100000", g_loops ? "--loops" : NULL, g_loops,
-                                 NULL};
+    const char *flags[48];
+    int nf = 0;
+    flags[nf++] = "--max-connections-per-address";
+    flags[nf++] = "100000";
+    if (tls) {
+        flags[nf++] = "--tls-cert";
+        flags[nf++] = tls[0];
+        flags[nf++] = "--tls-key";
+        flags[nf++] = tls[1];
+    }
+    for (int i = 0; i < n_server_flags; i++) /* --max-connections 100000, then -x flags */
+        flags[nf++] = server_flags[i];
+    flags[nf] = NULL;
     pid_t pid = fl_bench_start_framelogd(FL_FRAMELOGD, dir, flags, &port);
     for (int i = 0; i < n; i++) {
         char body[128];
@@ -1044,12 +1208,12 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
     double offered = (double)n * FPS * FRAME_BYTES / 1e6;
     double sent = (double)B.bytes_sent / el / 1e6;
     double durable = (double)B.persisted * FRAMES_PER_FRAGMENT * FRAME_BYTES / el / 1e6;
-    printf("%6d producers: offered %7.1f MB/s, sent %7.1f MB/s (%.2f), durable %7.1f MB/s "
+    printf("%6d producers%s: offered %7.1f MB/s, sent %7.1f MB/s (%.2f), durable %7.1f MB/s "
            "(%.2f of raw disk) | server CPU %5.1f%% (clients %5.1f%%) | PERSISTED p50 %7.1f "
            "p99 %7.1f ms (%zu acks) | live p50 %6.1f p99 %6.1f ms (%zu frames) | errors %llu, "
            "dropped connections %d\n",
-           n, offered, sent, sent / offered, durable, durable / raw_mbps, cpu,
-           client_cpu / el * 100, fl_bench_pct(B.ack_lat, B.n_ack_lat, .5),
+           n, tls ? " over TLS" : "", offered, sent, sent / offered, durable, durable / raw_mbps,
+           cpu, client_cpu / el * 100, fl_bench_pct(B.ack_lat, B.n_ack_lat, .5),
            fl_bench_pct(B.ack_lat, B.n_ack_lat, .99), B.n_ack_lat, fl_bench_pct(rd.lat, rd.n, .5),
            fl_bench_pct(rd.lat, rd.n, .99), rd.n, (unsigned long long)B.errors, closed);
     printf("%6s  clients: %llu frames sent, later than due by > 5 ms: %llu, > 20 ms: %llu, > 50 "
@@ -1067,6 +1231,28 @@ static void run(int n, double secs, const char *base, double raw_mbps, double ra
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s.log'", dir, dir);
     if (system(cmd) != 0)
         fprintf(stderr, "bench_ingest: could not remove %s\n", dir);
+    return cpu;
+}
+
+/* -t: a self-signed certificate for the run, and the client context
+ * (verification off: the bench measures the cost of TLS, not trust). */
+static void tls_prepare(const char *dir, char *cert, char *key, size_t cap)
+{
+    snprintf(cert, cap, "%s/tls-cert.pem", dir);
+    snprintf(key, cap, "%s/tls-key.pem", dir);
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '%s' "
+             "-out '%s' -days 1 -subj /CN=127.0.0.1 2>/dev/null",
+             key, cert);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "bench_ingest: -t needs the openssl CLI\n");
+        exit(1);
+    }
+    g_tls = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(g_tls, SSL_VERIFY_NONE, NULL);
+    /* a message left half-sent is retried from p->out, which may move */
+    SSL_CTX_set_mode(g_tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 }
 
 int main(int argc, char **argv)
@@ -1074,21 +1260,34 @@ int main(int argc, char **argv)
     const char *ns = "1,100,1000";
     double secs = 10;
     const char *base = "/var/tmp";
+    int with_tls = 0;
     int runs = 1;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "-n") == 0)
+    const char *loops = NULL;
+    for (int i = 1; i < argc; i += 2) {
+        if (strcmp(argv[i], "-t") == 0) {
+            with_tls = 1;
+            i--; /* no value */
+        } else if (i + 1 >= argc) {
+            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-x "
+                            "SERVER-FLAG]... [-l LOOPS] [-r RUNS]\n");
+            return 2;
+        } else if (strcmp(argv[i], "-n") == 0)
             ns = argv[i + 1];
         else if (strcmp(argv[i], "-s") == 0)
             secs = atof(argv[i + 1]);
         else if (strcmp(argv[i], "-d") == 0)
             base = argv[i + 1];
-        else if (strcmp(argv[i], "-l") == 0)
-            g_loops = argv[i + 1];
-        else if (strcmp(argv[i], "-r") == 0)
+        else if (strcmp(argv[i], "-x") == 0 && n_server_flags < 38)
+            server_flags[n_server_flags++] = argv[i + 1];
+        else if (strcmp(argv[i], "-l") == 0 && n_server_flags < 37) {
+            loops = argv[i + 1];
+            server_flags[n_server_flags++] = "--loops";
+            server_flags[n_server_flags++] = loops;
+        } else if (strcmp(argv[i], "-r") == 0)
             runs = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-l LOOPS] "
-                            "[-r RUNS]\n");
+            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-x "
+                            "SERVER-FLAG]... [-l LOOPS] [-r RUNS]\n");
             return 2;
         }
     }
@@ -1112,13 +1311,31 @@ int main(int argc, char **argv)
     printf("raw disk, same run: streaming write+fdatasync %.1f MB/s; 512 KiB write+fdatasync "
            "p50 %.2f p99 %.2f ms\n\n",
            raw, per.p50, per.p99);
+    char cert[700], key[700];
+    if (with_tls)
+        tls_prepare(refdir, cert, key, sizeof cert);
+    const char *const tls[2] = {cert, key};
     char *list = strdup(ns);
-    printf("framelogd --loops %s, %d run%s of each case\n\n", g_loops ? g_loops : "(default)", runs,
+    printf("framelogd --loops %s, %d run%s of each case\n\n", loops ? loops : "(default)", runs,
            runs == 1 ? "" : "s");
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ","))
-        for (int r = 0; r < runs; r++)
-            run(atoi(tok), secs, refdir, raw, per.p99);
+        for (int r = 0; r < runs; r++) {
+            SSL_CTX *keep = g_tls;
+            g_tls = NULL; /* the plain-text run first */
+            double plain = run(atoi(tok), secs, refdir, raw, per.p99, NULL);
+            g_tls = keep;
+            if (with_tls) {
+                double over = run(atoi(tok), secs, refdir, raw, per.p99, tls);
+                printf("%6d producers: server CPU over TLS %.1f%% / plain text %.1f%% = x%.2f\n\n",
+                       atoi(tok), over, plain, plain > 0 ? over / plain : 0);
+            }
+        }
     free(list);
+    if (with_tls) {
+        unlink(cert);
+        unlink(key);
+        SSL_CTX_free(g_tls);
+    }
     rmdir(refdir);
     return 0;
 }

@@ -172,8 +172,9 @@ static int timestamp(rd_t *r)
         return put_float(r, a, v);
     if ((m != 0 && m != 1) || a == INDEFINITE)
         return FL_EMALFORMED;
-    /* |ms| within what ns in 64 bits holds (years 1678..2262) */
-    if (v > (uint64_t)INT64_MAX / 1000000)
+    /* |ms| within what ns in 64 bits holds (years 1678..2262); a negative
+     * one is -1 - v */
+    if (v >= (uint64_t)INT64_MAX / 1000000)
         return FL_ELIMIT;
     int64_t ms = m == 0 ? (int64_t)v : -1 - (int64_t)v;
     fl_awstime_buf_epoch(r->out, ms * 1000000, 3);

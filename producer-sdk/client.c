@@ -283,6 +283,20 @@ void flp_error_message(const char *body, size_t n, char *msg, size_t cap)
     }
     if (!msg[0])
         snprintf(msg, cap, "%.*s", (int)(n < 200 ? n : 200), body);
+    size_t l = strlen(msg);
+    snprintf(msg + l, cap - l, "%s", flp_clock_hint(msg));
+}
+
+const char *flp_clock_hint(const char *msg)
+{
+    /* the server's words for a request dated outside its 5 minutes (AWS's) */
+    if (strstr(msg, "Signature expired"))
+        return " (this device's clock is more than 5 minutes behind the server's: set the "
+               "clock, e.g. with NTP)";
+    if (strstr(msg, "Signature not yet current"))
+        return " (this device's clock is more than 5 minutes ahead of the server's: set the "
+               "clock, e.g. with NTP)";
+    return "";
 }
 
 /* ---- control plane ---- */

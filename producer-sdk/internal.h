@@ -50,5 +50,8 @@ int flp_client_prepare(flp_client_t *c, flp_request_t *req, const char *method, 
 /* Parse "s" from a server error body {"message":"..."} or the
  * x-amzn-ErrorType name into msg. */
 void flp_error_message(const char *body, size_t n, char *msg, size_t cap);
+/* A hint naming the clock when msg is a SigV4 refusal for the request's
+ * date ("Signature expired", "Signature not yet current"), else "". */
+const char *flp_clock_hint(const char *msg);
 
 #endif

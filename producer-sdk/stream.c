@@ -1207,12 +1207,14 @@ static void *sender_main(void *arg)
             continue;
         }
         if (e == FLP_ECLOSED) {
-            flp_logf(s->c, FLP_LOG_WARN, "stream %s: the server closed the connection (%d %s)",
-                     s->name, close_code, err);
+            flp_logf(s->c, FLP_LOG_WARN, "stream %s: the server closed the connection (%d %s%s)",
+                     s->name, close_code, err, flp_clock_hint(err));
             if (close_code == 1008 && s->cb.error) {
+                char why[sizeof err + 160];
+                snprintf(why, sizeof why, "%s%s", err, flp_clock_hint(err));
                 pthread_mutex_unlock(&s->mu);
                 s->cb.error(s->cb.ctx, strstr(err, "NotFound") ? FLP_ENOTFOUND : FLP_ESERVER, 0,
-                            err);
+                            why);
                 pthread_mutex_lock(&s->mu);
             }
             drop_conn(s, 0);

@@ -8,6 +8,8 @@
 #   scripts/deps.sh          build and run dependencies
 #   scripts/deps.sh --test   also the tools the test suite drives (and the
 #                            browser tests' npm packages, tests/browser/)
+#   scripts/deps.sh --bench  also the peer tools benchmarks compare against
+#                            (kinesalite, bench/node/)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -15,15 +17,15 @@ BUILD_PKGS="build-essential cmake pkg-config git libssl-dev
 libwebsockets-dev libmbedtls-dev libsrtp2-dev
 libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
 libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
-libsqlite3-dev check libuv1-dev"
+libsqlite3-dev check libuv1-dev libcurl4-openssl-dev"
 
 TEST_PKGS="clang clang-format libclang-rt-14-dev curl ffmpeg
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-awscli python3-boto3 openssl chromium nodejs"
+awscli python3-boto3 openssl chromium nodejs faketime"
 
 pkgs=$BUILD_PKGS
-if [ "${1:-}" = "--test" ]; then
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
 	pkgs="$pkgs $TEST_PKGS"
 fi
 
@@ -37,6 +39,12 @@ done
 # npm packages of the browser tests (playwright-core drives Debian's
 # chromium, hls.js plays): pinned in tests/browser/package-lock.json.
 browser_deps() {
+	if [ "${1:-}" = "--bench" ]; then # the benchmarks' peers, pinned in bench/node/
+		[ -d bench/node/node_modules/kinesalite ] && return 0
+		command -v npm >/dev/null 2>&1 || ${SUDO:-} apt-get install -y -qq --no-install-recommends npm >/dev/null
+		(cd bench/node && npm ci --silent --no-audit --no-fund >/dev/null)
+		return 0
+	fi
 	[ "${1:-}" = "--test" ] || return 0
 	[ -d tests/browser/node_modules/hls.js ] && [ -d tests/browser/node_modules/playwright-core ] && return 0
 	echo "deps: installing the browser tests' npm packages" >&2

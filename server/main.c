@@ -6,16 +6,23 @@
 #include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/diag.h"
+#include "server/auth/auth.h"
 #include "server/core/config.h"
+#include "server/core/master_key.h"
 #include "server/core/server.h"
 #include "server/modules.h"
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "keys") == 0)
+        return fl_auth_keys_main(argc - 1, argv + 1);
     fl_config_t cfg;
     char err[1024];
+    if (argc > 1 && strcmp(argv[1], "rotate-master-key") == 0)
+        return fl_master_key_rotate_main(argc - 1, argv + 1);
     int rc = fl_config_parse(&cfg, argc, argv, stdout, err, sizeof err);
     if (rc == FL_CONFIG_EXIT)
         return 0;

@@ -6,6 +6,9 @@
  */
 #include "server/modules.h"
 
+#include "server/auth/auth.h"
+#include "server/console/console.h"
+#include "server/hooks/hooks.h"
 #include "server/kvs/kvs.h"
 #include "server/playback/playback.h"
 #include "server/records/records.h"
@@ -13,9 +16,12 @@
 
 const fl_module_t *const fl_modules[] = {
     &fl_health_module,   /* GET /healthz, GET /metrics */
+    &fl_auth_module,     /* SigV4 verification, access keys, policies */
     &fl_video_module,    /* streams, live tails (no routes: the features' base) */
     &fl_kvs_module,      /* the Kinesis Video APIs */
     &fl_playback_module, /* HLS sessions */
     &fl_records_module,  /* the Kinesis Data Streams API */
+    &fl_console_module,  /* the web console at /console/ */
+    &fl_hooks_module,    /* --hook analytics plugins (last: stops first) */
     NULL,
 };

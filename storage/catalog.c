@@ -4,11 +4,16 @@
  * open epoch, in SQLite.
  *
  * The database is <dir>/catalog.db in WAL mode with synchronous=FULL, so a
- * committed change survives power loss. Every multi-row change is one
- * transaction (fl_catalog_begin/commit). Schema (user_version = 1):
+ * committed change survives power loss. Its files (-wal, -shm too) are 0600.
+ * secure_delete is on (deleted rows are zeroed in their pages), and a log's
+ * delete ends with a TRUNCATE checkpoint (fl_catalog_scrub) twice: after its
+ * wrapped key is zeroed, and after its rows are gone, so neither the key
+ * nor its name, tags and attributes stay in catalog.db-wal. Every multi-row change
+ * is one transaction (fl_catalog_begin/commit). Schema (user_version = 1):
  *
  *   meta(k TEXT PRIMARY KEY, v INTEGER)            -- 'epoch'
  *   master_keys(id TEXT PRIMARY KEY, path TEXT)
+ *   master_key_checks(id TEXT PRIMARY KEY, check_blob BLOB)  -- keys.c
  *   logs(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE,
  *        created_ns, version, retention_hours, key_id TEXT,
  *        wrapped_key BLOB,                         -- NULL once deleting
@@ -23,11 +28,15 @@
  * folder name can never be taken by a new log. The handle is used under
  * the store's cat_mu only.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/diag.h"
 #include "storage_internal.h"
@@ -65,6 +74,8 @@ static int exec(fl_catalog_t *c, const char *sql)
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS master_keys(id TEXT PRIMARY KEY, path TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS master_key_checks(id TEXT PRIMARY KEY,"
+    " check_blob BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS logs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " name TEXT UNIQUE NOT NULL, created_ns INTEGER NOT NULL, version INTEGER NOT NULL,"
     " retention_hours INTEGER NOT NULL, key_id TEXT NOT NULL, wrapped_key BLOB,"
@@ -78,8 +89,36 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS attrs(log_id INTEGER NOT NULL, k TEXT NOT NULL,"
     " v TEXT NOT NULL, PRIMARY KEY(log_id, k));";
 
+/* The catalog holds stream names, tags and wrapped keys: its files are
+ * 0600. SQLite makes -wal and -shm with the database file's mode, so the
+ * file is made (or narrowed) first; older files are narrowed too. */
+static int narrow_modes(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fl_error("catalog %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) && fchmod(fd, 0600) < 0)
+        rc = -errno;
+    close(fd);
+    static const char *const sfx[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < 2 && rc == 0; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+        if (stat(p, &st) == 0 && (st.st_mode & 077) && chmod(p, 0600) < 0)
+            rc = -errno;
+    }
+    return rc;
+}
+
 int fl_catalog_open(const char *path, fl_catalog_t **out)
 {
+    int nrc = narrow_modes(path);
+    if (nrc < 0)
+        return nrc;
     fl_catalog_t *c = calloc(1, sizeof *c);
     if (!c)
         return FL_ENOMEM;
@@ -108,6 +147,7 @@ int fl_catalog_open(const char *path, fl_catalog_t **out)
         goto fail;
     }
     if ((rc = exec(c, "PRAGMA journal_mode=WAL")) < 0 ||
+        (rc = exec(c, "PRAGMA secure_delete=ON")) < 0 ||
         (rc = exec(c, "PRAGMA synchronous=FULL")) < 0 ||
         (rc = exec(c, "PRAGMA foreign_keys=OFF")) < 0 || (rc = exec(c, "BEGIN")) < 0)
         goto fail;
@@ -220,6 +260,37 @@ int fl_catalog_mkey_add(fl_catalog_t *c, const char *id, const char *path)
     return run(c, "INSERT OR REPLACE INTO master_keys(id, path) VALUES(?, ?)", "tt", id, path);
 }
 
+int fl_catalog_mkey_check_get(fl_catalog_t *c, const char *id, uint8_t *out, size_t cap, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "SELECT check_blob FROM master_key_checks WHERE id = ?", -1,
+                                &st, NULL);
+    if (rc != SQLITE_OK)
+        return sql_err(c, rc, "master_key_checks");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    int out_rc = FL_ENOTFOUND;
+    if (rc == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        if (len > cap)
+            len = cap;
+        if (len)
+            memcpy(out, sqlite3_column_blob(st, 0), len);
+        *n = len;
+        out_rc = 0;
+    } else if (rc != SQLITE_DONE) {
+        out_rc = sql_err(c, rc, "master_key_checks");
+    }
+    sqlite3_finalize(st);
+    return out_rc;
+}
+
+int fl_catalog_mkey_check_set(fl_catalog_t *c, const char *id, const uint8_t *check, size_t n)
+{
+    return run(c, "INSERT OR REPLACE INTO master_key_checks(id, check_blob) VALUES(?, ?)", "tb", id,
+               check, (int)n);
+}
+
 int fl_catalog_mkeys(fl_catalog_t *c, int (*cb)(void *arg, const char *id, const char *path),
                      void *arg)
 {
@@ -278,7 +349,31 @@ int fl_catalog_log_mark_deleting(fl_catalog_t *c, uint64_t id)
     if (rc == 0)
         rc = run(c, "UPDATE logs SET wrapped_key = NULL, deleting = 1 WHERE id = ?", "i",
                  (int64_t)id);
+    /* The WAL still holds the pages as they were, key included: copy the
+     * new ones into the database and cut the WAL to nothing. */
+    if (rc == 0)
+        rc = fl_catalog_scrub(c);
     return rc;
+}
+
+int fl_catalog_scrub(fl_catalog_t *c)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sql_err(c, rc, "wal_checkpoint");
+    rc = sqlite3_step(st);
+    /* a row (busy, log frames, checkpointed): busy = 1 when a reader kept
+     * it from finishing */
+    int busy = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 1;
+    int out = rc == SQLITE_ROW ? 0 : sql_err(c, rc, "wal_checkpoint");
+    sqlite3_finalize(st);
+    if (out == 0 && busy) {
+        fl_warn("catalog: the WAL could not be emptied (a reader held it); the next delete or "
+                "open empties it");
+        out = 0;
+    }
+    return out;
 }
 
 int fl_catalog_log_remove(fl_catalog_t *c, uint64_t id)
@@ -293,7 +388,10 @@ int fl_catalog_log_remove(fl_catalog_t *c, uint64_t id)
         fl_catalog_rollback(c);
         return rc;
     }
-    return fl_catalog_commit(c);
+    rc = fl_catalog_commit(c);
+    /* its name, tags and attributes: zeroed in the pages (secure_delete),
+     * and gone from the WAL */
+    return rc == 0 ? fl_catalog_scrub(c) : rc;
 }
 
 int fl_catalog_logs(fl_catalog_t *c, int (*cb)(void *arg, const fl_cat_log_t *row), void *arg)

@@ -25,8 +25,17 @@
  * cannot be moved to another log or presented under another key id.
  *
  * The store's master keys (s->mkeys, by id; "default" first) are loaded at
- * open and when fl_store_add_master_key registers one, under cat_mu.
+ * open and when fl_store_add_master_key registers one, under cat_mu. The
+ * default key may instead be given by the caller as bytes (read from an
+ * environment variable or a descriptor: fl_master_key_parse takes 64 hex
+ * digits, 44 characters of base64, or a key file's 44 bytes).
+ *
+ * Key check (61 bytes, in master_key_checks.check_blob): a wrapped data key
+ * of 32 zero bytes for log id 0 (no log has id 0), so opening a data dir
+ * with another master key fails at once with a clear reason instead of
+ * later, per stream.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -35,7 +44,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "common/base64.h"
+#include "common/bytes.h"
 #include "common/diag.h"
 #include "storage_internal.h"
 
@@ -193,6 +205,23 @@ fl_master_key_t *fl_keys_master_find(fl_store_t *s, const char *id)
     return NULL;
 }
 
+int fl_keys_master_set(fl_store_t *s, const char *id, const uint8_t k[32])
+{
+    if (strlen(id) == 0 || strlen(id) >= sizeof s->mkeys[0].id)
+        return FL_EINVAL;
+    fl_master_key_t *m = fl_keys_master_find(s, id);
+    if (!m) {
+        fl_master_key_t *v = realloc(s->mkeys, (s->nmkeys + 1) * sizeof *v);
+        if (!v)
+            return FL_ENOMEM;
+        s->mkeys = v;
+        m = &v[s->nmkeys++];
+        snprintf(m->id, sizeof m->id, "%s", id);
+    }
+    memcpy(m->key, k, 32);
+    return 0;
+}
+
 int fl_keys_master_load(fl_store_t *s, const char *id, const char *path)
 {
     if (strlen(id) == 0 || strlen(id) >= sizeof s->mkeys[0].id)
@@ -203,18 +232,104 @@ int fl_keys_master_load(fl_store_t *s, const char *id, const char *path)
         fl_error("master key %s (%s): %s", id, path, fl_strerror(rc));
         return rc;
     }
-    fl_master_key_t *m = fl_keys_master_find(s, id);
-    if (!m) {
-        fl_master_key_t *v = realloc(s->mkeys, (s->nmkeys + 1) * sizeof *v);
-        if (!v) {
-            fl_keys_wipe(k, sizeof k);
-            return FL_ENOMEM;
-        }
-        s->mkeys = v;
-        m = &v[s->nmkeys++];
-        snprintf(m->id, sizeof m->id, "%s", id);
-    }
-    memcpy(m->key, k, 32);
+    rc = fl_keys_master_set(s, id, k);
     fl_keys_wipe(k, sizeof k);
-    return 0;
+    return rc;
+}
+
+/* ---- master keys given by the caller (environment, descriptor) ---- */
+
+int fl_master_key_parse(const void *buf, size_t n, uint8_t key[32])
+{
+    const uint8_t *b = buf;
+    if (n == MK_LEN && memcmp(b, "FLMK", 4) == 0)
+        return mk_parse(b, n, "(given)", key);
+    while (n && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r'))
+        b++, n--;
+    while (n && (b[n - 1] == ' ' || b[n - 1] == '\t' || b[n - 1] == '\n' || b[n - 1] == '\r'))
+        n--;
+    if (n == 64) {
+        int ok = 1;
+        for (size_t i = 0; i < 32 && ok; i++) {
+            int hi = fl_hex_digit(b[2 * i]), lo = fl_hex_digit(b[2 * i + 1]);
+            ok = hi >= 0 && lo >= 0;
+            key[i] = (uint8_t)(hi << 4 | lo);
+        }
+        if (ok)
+            return 0;
+        OPENSSL_cleanse(key, 32);
+        return FL_EMALFORMED;
+    }
+    if (n == 44) {
+        fl_buf_t d;
+        fl_buf_init(&d, 64);
+        int rc = fl_base64_decode(&d, fl_slice(b, n));
+        if (rc == 0 && d.err == 0 && d.n == 32)
+            memcpy(key, d.p, 32);
+        else
+            rc = FL_EMALFORMED;
+        if (d.p)
+            OPENSSL_cleanse(d.p, d.cap);
+        fl_buf_free(&d);
+        return rc;
+    }
+    return FL_EMALFORMED;
+}
+
+int fl_master_key_read_fd(int fd, uint8_t key[32])
+{
+    uint8_t b[4097];
+    size_t n = 0;
+    int rc = 0;
+    while (n < sizeof b) {
+        ssize_t r = read(fd, b + n, sizeof b - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = -errno;
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (rc == 0)
+        rc = n == sizeof b ? FL_ELIMIT : fl_master_key_parse(b, n, key);
+    OPENSSL_cleanse(b, sizeof b);
+    return rc;
+}
+
+int fl_master_key_load_file(const char *path, int create, uint8_t key[32])
+{
+    const fl_store_io_t *io = fl_store_io_default();
+    if (!create) {
+        int fd = io->open(io->ctx, path, O_RDONLY, 0);
+        if (fd < 0)
+            return fd;
+        io->close(io->ctx, fd);
+    }
+    return fl_keys_load_or_create(io, path, key);
+}
+
+void fl_master_key_wipe(void *p, size_t n)
+{
+    OPENSSL_cleanse(p, n);
+}
+
+/* ---- which key sealed this data dir ---- */
+
+int fl_keys_check_make(const uint8_t master[32], const char *key_id,
+                       uint8_t out[FL_WRAPPED_KEY_LEN])
+{
+    static const uint8_t zero[32];
+    return fl_keys_wrap(master, key_id, 0, zero, out);
+}
+
+int fl_keys_check_ok(const uint8_t master[32], const char *key_id, const uint8_t *check, size_t n)
+{
+    uint8_t k[32];
+    int rc = fl_keys_unwrap(master, key_id, 0, check, n, k);
+    OPENSSL_cleanse(k, sizeof k);
+    return rc;
 }

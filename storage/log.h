@@ -99,6 +99,10 @@ const fl_store_io_t *fl_store_io_default(void);
 typedef struct {
     const char *dir;                /* data directory; created if missing */
     const char *master_key_path;    /* NULL: <dir>/master.key, created 0600 */
+    const uint8_t *master_key;      /* 32 bytes the caller holds (read from an
+                                       environment variable or a descriptor:
+                                       fl_master_key_parse); NULL: the file
+                                       at master_key_path. Copied. */
     uint64_t segment_max_bytes;     /* 0: 256 MiB; a segment rolls past it */
     uint64_t retention_max_bytes;   /* 0: no limit; whole data dir, oldest first */
     uint32_t chunk_max_bytes;       /* 0: 4 MiB of records per chunk (a bigger
@@ -126,6 +130,27 @@ void fl_store_close(fl_store_t *s);
  * 0600 if missing); remembered in the catalog for later opens. The default
  * key is "default". */
 int fl_store_add_master_key(fl_store_t *s, const char *key_id, const char *path);
+
+/* A master key given as text or bytes into key: 64 hexadecimal digits,
+ * or the standard base64 of 32 bytes (44 characters with its padding), with
+ * surrounding white space ignored; or the 44 bytes of a master key file
+ * (docs/storage-format.md). FL_EMALFORMED otherwise. */
+int fl_master_key_parse(const void *buf, size_t n, uint8_t key[32]);
+/* Read a master key (as fl_master_key_parse takes it) from fd to its end,
+ * at most 4 KiB, then close fd. */
+int fl_master_key_read_fd(int fd, uint8_t key[32]);
+/* Read the master key file at path (created 0600 when create and it is
+ * missing). */
+int fl_master_key_load_file(const char *path, int create, uint8_t key[32]);
+/* Re-wrap every catalog value sealed by the default master key (each
+ * stream's data key, the key check) from old_key to new_key, in one
+ * transaction, without touching segments; the data dir must not be open
+ * (FL_EBUSY). FL_ECRYPTO: old_key is not the data dir's key. *n_streams:
+ * data keys re-wrapped. */
+int fl_store_rotate_master_key(const char *dir, const uint8_t old_key[32],
+                               const uint8_t new_key[32], size_t *n_streams);
+/* Wipe key material (not optimised away). */
+void fl_master_key_wipe(void *p, size_t n);
 
 /* The store's open epoch (see sequence numbers above). */
 uint32_t fl_store_epoch(const fl_store_t *s);
@@ -204,6 +229,7 @@ typedef struct {
     uint32_t retention_hours;
     uint32_t open_shards;
     uint32_t total_shards;
+    uint64_t bytes; /* of its segment files on disk */
 } fl_log_info_t;
 
 /* Create a log; *out gets a handle to it (see Threads above). */

@@ -345,6 +345,8 @@ int fl_log_info(fl_log_t *log, fl_log_info_t *out)
         out->total_shards++;
         out->open_shards += log->shards[i]->open != 0;
     }
+    for (size_t i = 0; i < log->nsegs; i++)
+        out->bytes += log->segs[i].size;
     pthread_mutex_unlock(&s->mu);
     return 0;
 }

@@ -71,6 +71,11 @@ int fl_io_replace_file(const fl_store_io_t *io, const char *dir, const char *pat
 
 /* ---- keys.c ---- */
 int fl_keys_random(uint8_t *p, size_t n);
+/* The key check of a master key (keys.c): make one, or 0 if check opens
+ * under master (FL_ECRYPTO: another key). */
+int fl_keys_check_make(const uint8_t master[32], const char *key_id,
+                       uint8_t out[FL_WRAPPED_KEY_LEN]);
+int fl_keys_check_ok(const uint8_t master[32], const char *key_id, const uint8_t *check, size_t n);
 int fl_keys_load_or_create(const fl_store_io_t *io, const char *path, uint8_t key[32]);
 int fl_keys_wrap(const uint8_t master[32], const char *key_id, uint64_t log_id,
                  const uint8_t dk[32], uint8_t out[FL_WRAPPED_KEY_LEN]);
@@ -256,6 +261,8 @@ typedef struct fl_catalog fl_catalog_t;
 fl_master_key_t *fl_keys_master_find(fl_store_t *s, const char *id);
 /* Load (or create) the master key file at path under id. */
 int fl_keys_master_load(fl_store_t *s, const char *id, const char *path);
+/* Set (or add) the master key id to k. */
+int fl_keys_master_set(fl_store_t *s, const char *id, const uint8_t k[32]);
 
 #define FL_WBUF_CLASSES 13 /* 64 KiB .. 256 MiB */
 
@@ -327,6 +334,13 @@ typedef struct {
 } fl_cat_shard_t;
 
 int fl_catalog_open(const char *path, fl_catalog_t **out);
+/* Checkpoint the WAL into the database and truncate it to nothing
+ * (deleted rows then survive nowhere: secure_delete zeroes their pages). */
+int fl_catalog_scrub(fl_catalog_t *c);
+/* A master key's key check (keys.c): get into out[cap] (*n: its length;
+ * FL_ENOTFOUND without one) or set it. */
+int fl_catalog_mkey_check_get(fl_catalog_t *c, const char *id, uint8_t *out, size_t cap, size_t *n);
+int fl_catalog_mkey_check_set(fl_catalog_t *c, const char *id, const uint8_t *check, size_t n);
 void fl_catalog_close(fl_catalog_t *c);
 int fl_catalog_begin(fl_catalog_t *c);
 int fl_catalog_commit(fl_catalog_t *c);

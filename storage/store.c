@@ -8,7 +8,9 @@
  *   <dir>/catalog.db (+ -wal, -shm)   SQLite catalog (catalog.c)
  *   <dir>/logs/<id>/NNNN.seg, NNNN.idx   segments and indexes (segment.c)
  *
- * Open: take the lock, load the master keys, bump the epoch in the catalog
+ * Open: take the lock, load the master keys (the default one from its file
+ * or as bytes the caller read elsewhere), check them against the catalog's
+ * key checks (keys.c: another key is refused in one line), bump the epoch in the catalog
  * (durably, before any chunk is sealed: nonces and sequence numbers of this
  * open are then fresh), load the logs (load.c: finish deletes that a crash
  * interrupted, unwrap each log's data key, recover each log's segments) and
@@ -21,6 +23,7 @@
  *
  * Layering: the top of storage/; nothing in storage/ calls into this file.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +47,51 @@ static char *path_join(const char *a, const char *b)
 static int mkey_cb(void *arg, const char *id, const char *path)
 {
     return strcmp(id, "default") == 0 ? 0 : fl_keys_master_load(arg, id, path);
+}
+
+/* Each master key against its key check in the catalog (keys.c): another
+ * key than the one the data dir was sealed with is refused here, in one
+ * line, before any stream is touched. With add, a key without a check
+ * (a new data dir, or one made before checks) gets one. */
+static int check_keys(fl_store_t *s, int add)
+{
+    for (size_t i = 0; i < s->nmkeys; i++) {
+        fl_master_key_t *m = &s->mkeys[i];
+        uint8_t c[FL_WRAPPED_KEY_LEN];
+        size_t n = 0;
+        int rc = fl_catalog_mkey_check_get(s->cat, m->id, c, sizeof c, &n);
+        if (rc == FL_ENOTFOUND && add) {
+            if ((rc = fl_keys_check_make(m->key, m->id, c)) == 0)
+                rc = fl_catalog_mkey_check_set(s->cat, m->id, c, sizeof c);
+        } else if (rc == 0 && fl_keys_check_ok(m->key, m->id, c, n) < 0) {
+            fl_error("data dir %s: master key '%s' is not the key it was sealed with", s->dir,
+                     m->id);
+            rc = FL_ECRYPTO;
+        } else if (rc == FL_ENOTFOUND) {
+            rc = 0;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A data dir sealed under a default key is never given a fresh one: a
+ * missing key file there is refused, not created. */
+static int no_new_key(fl_store_t *s, const char *key_path)
+{
+    uint8_t c[FL_WRAPPED_KEY_LEN];
+    size_t n;
+    int fd = s->io.open(s->io.ctx, key_path, O_RDONLY, 0);
+    if (fd >= 0) {
+        s->io.close(s->io.ctx, fd);
+        return 0;
+    }
+    if (fd == -ENOENT && fl_catalog_mkey_check_get(s->cat, "default", c, sizeof c, &n) == 0) {
+        fl_error("data dir %s: no master key at %s, and it was sealed with one", s->dir, key_path);
+        return FL_ECRYPTO;
+    }
+    return 0;
 }
 
 int fl_store_open(const fl_store_opts_t *o, fl_store_t **out)
@@ -97,15 +145,22 @@ int fl_store_open(const fl_store_opts_t *o, fl_store_t **out)
         rc = -errno;
         goto fail;
     }
-    if ((rc = fl_keys_master_load(s, "default", key_path)) < 0)
-        goto fail;
     if ((rc = fl_catalog_open(cat_path, &s->cat)) < 0)
+        goto fail;
+    if (!o->master_key && (rc = no_new_key(s, key_path)) < 0)
+        goto fail;
+    if ((rc = o->master_key ? fl_keys_master_set(s, "default", o->master_key)
+                            : fl_keys_master_load(s, "default", key_path)) < 0)
         goto fail;
     if ((rc = fl_catalog_bump_epoch(s->cat, &s->epoch)) < 0)
         goto fail;
     if ((rc = fl_catalog_mkeys(s->cat, mkey_cb, s)) < 0)
         goto fail;
+    if ((rc = check_keys(s, 0)) < 0)
+        goto fail;
     if ((rc = fl_store_load_logs(s)) < 0)
+        goto fail;
+    if ((rc = check_keys(s, 1)) < 0)
         goto fail;
     if ((rc = fl_writer_start(s)) < 0)
         goto fail;

@@ -281,6 +281,28 @@ int fl_test_server_start(fl_test_server_t *s, const char *data_dir, char *const 
     return -1;
 }
 
+void fl_test_server_refused(char *const extra_args[], const char *message)
+{
+    char *dir = fl_test_mkdtemp("refused");
+    char *argv[64];
+    int n = 0;
+    argv[n++] = FL_FRAMELOGD;
+    argv[n++] = "--listen";
+    argv[n++] = "127.0.0.1:0";
+    argv[n++] = "--data-dir";
+    argv[n++] = dir;
+    for (int i = 0; extra_args && extra_args[i] && n < 62; i++)
+        argv[n++] = extra_args[i];
+    argv[n] = NULL;
+    char *err = NULL;
+    int rc = fl_test_run(argv, 60000, NULL, &err);
+    ck_assert_msg(rc == 1, "framelogd exited %d: %s", rc, err);
+    ck_assert_msg(strstr(err, message) != NULL, "expected \"%s\" in: %s", message, err);
+    ck_assert_msg(strstr(err, "listening on") == NULL, "it started: %s", err);
+    free(err);
+    fl_test_rmtree(dir);
+}
+
 int fl_test_server_stop(fl_test_server_t *s, int timeout_ms)
 {
     if (s->proc.pid <= 0)
@@ -345,6 +367,12 @@ int fl_test_awsl(const fl_test_server_t *s, char **out, char **err, ...)
 
 int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char **err)
 {
+    return fl_test_aws_bin("aws", s, args, out, err);
+}
+
+int fl_test_aws_bin(const char *bin, const fl_test_server_t *s, char *const args[], char **out,
+                    char **err)
+{
     static char *env[] = {"AWS_ACCESS_KEY_ID=AKIDFRAMELOGTEST",
                           "AWS_SECRET_ACCESS_KEY=framelog-test-secret",
                           "AWS_DEFAULT_REGION=us-west-2",
@@ -357,7 +385,7 @@ int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char 
                           NULL};
     char *argv[56];
     int n = 0;
-    argv[n++] = "aws";
+    argv[n++] = (char *)bin;
     for (int i = 0; args[i] && n < 50; i++)
         argv[n++] = args[i];
     argv[n++] = "--endpoint-url";

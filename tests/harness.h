@@ -60,6 +60,10 @@ typedef struct {
  * one) and extra flags (NULL-terminated, may be NULL); wait until it logs
  * where it listens. Returns 0, or fails the current test. */
 int fl_test_server_start(fl_test_server_t *s, const char *data_dir, char *const extra_args[]);
+/* framelogd with these extra flags (NULL-terminated) refuses to start:
+ * it exits 1, never listens, and its stderr holds message. Fails the
+ * current test otherwise. */
+void fl_test_server_refused(char *const extra_args[], const char *message);
 /* SIGTERM, wait up to timeout_ms; returns the wait status or -1 on timeout. */
 int fl_test_server_stop(fl_test_server_t *s, int timeout_ms);
 /* Kill -9 and reap. */
@@ -80,6 +84,11 @@ double fl_test_metric(const char *text, const char *series);
  * exit code, or -1 on timeout (60 s); stdout and stderr into *out / *err
  * (malloc'd) when not NULL. */
 int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char **err);
+
+/* fl_test_aws with another CLI: bin is "aws" (the first on PATH: v1 here)
+ * or "/usr/bin/aws" (Debian's v2). */
+int fl_test_aws_bin(const char *bin, const fl_test_server_t *s, char *const args[], char **out,
+                    char **err);
 
 /* fl_test_aws with the arguments as a NULL-terminated list; fails the
  * current test on a timeout. */

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 char *g_dir;
 char g_mkv[4200];
+double g_start;
 
 void make_media(void)
 {
@@ -220,4 +222,46 @@ int count_in_file(const char *path, const char *needle)
         count++;
     free(d);
     return count;
+}
+
+/* GET url with curl: the status; body and headers into *body / *headers
+ * (malloc'd) when not NULL. */
+int http_get(const char *url, const char *method, char **body, char **headers)
+{
+    char *dir = fl_test_mkdtemp("get");
+    char bpath[4200], hpath[4200];
+    snprintf(bpath, sizeof bpath, "%s/body", dir);
+    snprintf(hpath, sizeof hpath, "%s/headers", dir);
+    char *argv[] = {"curl", "-sS",          "--max-time", "60",
+                    "-X",   (char *)method, "-H",         "Origin: http://player.example",
+                    "-o",   bpath,          "-D",         hpath,
+                    "-w",   "%{http_code}", (char *)url,  NULL};
+    char *out = NULL;
+    ck_assert_int_eq(fl_test_run(argv, 90000, &out, NULL), 0);
+    int status = atoi(out);
+    free(out);
+    if (body) {
+        *body = fl_test_read_file(bpath, NULL);
+        if (!*body)
+            *body = strdup("");
+    }
+    if (headers)
+        *headers = fl_test_read_file(hpath, NULL);
+    fl_test_rmtree(dir);
+    return status;
+}
+
+/* A server with stream `name` holding the test file's 3 fragments, pushed
+ * with producer times from 60 s ago. */
+void pushed_stream(fl_test_server_t *s, const char *name)
+{
+    make_media();
+    fl_test_server_start(s, NULL, NULL);
+    create_stream(s, name);
+    g_start = (double)time(NULL) - 60;
+    char *acks = NULL, *err = NULL;
+    ck_assert_int_eq(put_media(s, name, g_mkv, g_start, &acks, &err), 0);
+    check_ack_order(acks, 3);
+    free(acks);
+    free(err);
 }

@@ -37,5 +37,13 @@ char *probe(const char *file);
 void same_packets(const char *in, const char *out, long long shift_ms);
 /* Occurrences of needle in a file. */
 int count_in_file(const char *path, const char *needle);
+/* curl url with method (and an Origin header): the status; body and
+ * headers into *body / *headers (malloc'd) when not NULL. */
+int http_get(const char *url, const char *method, char **body, char **headers);
+/* Start a server (fl_test_server_start) with stream `name` holding the
+ * test file's 3 fragments, pushed with producer times from g_start, 60 s
+ * ago. */
+extern double g_start;
+void pushed_stream(fl_test_server_t *s, const char *name);
 
 #endif

@@ -2,7 +2,8 @@
  * tests/test_api_records.c — the Kinesis Data Streams API through the real
  * AWS CLI (`aws kinesis ... --endpoint-url`) against the real framelogd:
  * streams and shards, records in and out byte for byte, iterator types,
- * durability across kill -9, and the errors in JSON 1.1's shape.
+ * durability across kill -9 (one record through the CLI; several boto3
+ * writers, tests/records_kill9.py), and the errors in JSON 1.1's shape.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -253,6 +254,60 @@ START_TEST(an_acked_record_survives_kill_9)
 }
 END_TEST
 
+/* Lines in a file (0 if absent). */
+static size_t lines_in(const char *path)
+{
+    size_t n = 0, len = 0;
+    char *t = fl_test_read_file(path, &len);
+    for (size_t i = 0; t && i < len; i++)
+        n += t[i] == '\n';
+    free(t);
+    return n;
+}
+
+/* Several boto3 writers put records until framelogd is killed with -9;
+ * every record whose answer named a sequence number is read back after
+ * the restart (tests/records_kill9.py). */
+START_TEST(acked_records_of_several_writers_survive_kill_9)
+{
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    char *dir = strdup(s.data_dir);
+    char *tmp = fl_test_mkdtemp("kill9");
+    char acked[512];
+    snprintf(acked, sizeof acked, "%s/acked", tmp);
+    char *wargs[] = {
+        "/usr/bin/python3", FL_SOURCE_DIR "/tests/records_kill9.py", "write", s.url, acked, NULL};
+    fl_test_proc_t w;
+    ck_assert_int_eq(fl_test_spawn(&w, wargs, NULL), 0);
+    /* progress, not time: 2,000 acknowledged records, then the kill */
+    for (int i = 0; lines_in(acked) < 2000; i++) {
+        ck_assert_msg(fl_test_wait(&w, 100) == -1, "the writers stopped early: %s",
+                      fl_test_proc_stderr(&w));
+        ck_assert_msg(i < 6000, "2,000 records were not acknowledged in 10 minutes");
+    }
+    fl_test_server_kill(&s);
+    int st = fl_test_wait(&w, 120000);
+    ck_assert_msg(st == 0, "writers (%d): %s", st, fl_test_proc_stderr(&w));
+    fl_test_proc_free(&w);
+    s.own_data_dir = 0;
+    fl_test_server_free(&s);
+
+    fl_test_server_t s2;
+    fl_test_server_start(&s2, dir, NULL);
+    char *cargs[] = {
+        "/usr/bin/python3", FL_SOURCE_DIR "/tests/records_kill9.py", "check", s2.url, acked, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(cargs, 300000, &out, &err);
+    ck_assert_msg(rc == 0 && out && strncmp(out, "OK ", 3) == 0, "check (%d): %s %s", rc, out, err);
+    free(out);
+    free(err);
+    fl_test_server_free(&s2);
+    fl_test_rmtree(dir);
+    fl_test_rmtree(tmp);
+}
+END_TEST
+
 START_TEST(errors_are_json_1_1_and_clear)
 {
     fl_test_server_t s;
@@ -303,6 +358,7 @@ int main(void)
     TCase *tc = tcase_create("records");
     tcase_add_test(tc, streams_shards_and_records_round_trip);
     tcase_add_test(tc, an_acked_record_survives_kill_9);
+    tcase_add_test(tc, acked_records_of_several_writers_survive_kill_9);
     tcase_add_test(tc, errors_are_json_1_1_and_clear);
     suite_add_tcase(su, tc);
     return fl_test_main(su);

@@ -180,10 +180,15 @@ START_TEST(update_shard_count_makes_uniform_ranges)
               "--target-shard-count", "1", "--scaling-type", "UNIFORM_SCALING");
     AWS_FAILS(&s, "ResourceNotFoundException", "kinesis", "update-shard-count", "--stream-name",
               "nope", "--target-shard-count", "1", "--scaling-type", "UNIFORM_SCALING");
+    /* ON_DEMAND streams scale themselves */
+    AWS_OK(&s, NULL, "kinesis", "create-stream", "--stream-name", "od", "--stream-mode-details",
+           "StreamMode=ON_DEMAND");
+    AWS_FAILS(&s, "ValidationException", "kinesis", "update-shard-count", "--stream-name", "od",
+              "--target-shard-count", "5", "--scaling-type", "UNIFORM_SCALING");
 
     OK_JSON(&s, &d, "describe-limits");
     ck_assert_int_eq(fl_json_int64(member(d, "OpenShardCount"), &v), 0);
-    ck_assert_int_eq(v, 6);
+    ck_assert_int_eq(v, 10); /* 3 + 3 + the on-demand stream's 4 */
     ck_assert_int_eq(fl_json_int64(member(d, "ShardLimit"), &v), 0);
     ck_assert_int_gt(v, 6);
     fl_json_free(d);
@@ -233,6 +238,8 @@ START_TEST(tags_as_aws_limits_them)
 
     AWS_FAILS(&s, "InvalidArgumentException", "kinesis", "add-tags-to-stream", "--stream-name", "t",
               "--tags", "aws:owner=x");
+    AWS_FAILS(&s, "InvalidArgumentException", "kinesis", "add-tags-to-stream", "--stream-name", "t",
+              "--tags", "AWS:owner=x");
     /* 48 more make 50: allowed; one more is not */
     char many[48 * 12];
     size_t n = 0;

@@ -110,8 +110,9 @@ START_TEST(refusals_and_limits)
     REFUSED("5f4201026103ff", FL_EMALFORMED);   /* a text chunk in a byte string */
     REFUSED("c1637a7a7a", FL_EMALFORMED);       /* a timestamp that is text */
     REFUSED("c11bffffffffffffff00", FL_ELIMIT); /* past 2262 */
+    REFUSED("c13b000008637bd05af6", FL_ELIMIT); /* before 1678 (-1 - v overflows in ns) */
     REFUSED("818181818100", FL_ELIMIT);         /* deeper than 4 */
-    char many[2 + 2 * 70 + 1] = "9846";         /* 70 items: more than 64 */
+    char many[4 + 2 * 70 + 1] = "9846";         /* 70 items: more than 64 */
     for (int i = 0; i < 70; i++)
         memcpy(many + 4 + 2 * i, "00", 3);
     REFUSED(many, FL_ELIMIT);

@@ -188,6 +188,66 @@ START_TEST(hls_js_plays_live)
 }
 END_TEST
 
+/* LL-HLS: a producer pushing frame by frame in real time (GStreamer), and
+ * hls.js in low-latency mode fetching parts as the tail makes them. */
+START_TEST(hls_js_plays_live_ll_hls_parts)
+{
+    if (!have_browser()) {
+        fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing\n");
+        return;
+    }
+    char *ins[] = {"gst-inspect-1.0", "--exists", "x264enc", NULL};
+    if (fl_test_run(ins, 60000, NULL, NULL) != 0) {
+        fprintf(stderr, "skipped: GStreamer's x264enc is missing\n");
+        return;
+    }
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create_stream(&s, "webll");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "gst-launch-1.0 -q videotestsrc is-live=true num-buffers=2400 ! "
+             "video/x-raw,width=320,height=240,framerate=30/1 ! "
+             "x264enc tune=zerolatency key-int-max=60 bitrate=1000 ! h264parse ! "
+             "matroskamux streamable=true min-cluster-duration=0 ! fdsink fd=1 | "
+             "curl -sS -N --max-time 200 -H 'x-amzn-stream-name: webll' "
+             "-H 'x-amzn-fragment-timecode-type: RELATIVE' "
+             "-H 'x-amzn-producer-start-timestamp: %.3f' -H 'Transfer-Encoding: chunked' "
+             "-H 'Content-Type: application/octet-stream' -X POST -T - %s/putMedia",
+             (double)time(NULL), s.url);
+    char *sh[] = {"sh", "-c", cmd, NULL};
+    fl_test_proc_t prod;
+    ck_assert_int_eq(fl_test_spawn(&prod, sh, NULL), 0);
+    char *a1[] = {"--stream-name", "webll", "--playback-mode", "LIVE", NULL};
+    char *url = NULL;
+    for (int i = 0; i < 200 && !url; i++) {
+        url = session_url(&s, a1);
+        if (!url)
+            usleep(250000);
+    }
+    ck_assert_msg(url != NULL, "no LIVE session");
+    char dir[4200], shot[4300];
+    snprintf(dir, sizeof dir, "%s/tests/browser-artifacts", FL_BINARY_DIR);
+    mkdir(dir, 0755);
+    snprintf(shot, sizeof shot, "%s/live_ll_hls.png", dir);
+    char *argv[] = {"node", FL_SOURCE_DIR "/tests/browser/play_hls.js", url, shot, "40", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(argv, 120000, &out, &err);
+    ck_assert_msg(rc == 0, "the browser did not play (%d): %s / %s", rc, out, err);
+    ck_assert_msg(strstr(out, "\"width\":320,\"height\":240") != NULL, "%s", out);
+    /* hls.js read the parts and fetched some */
+    const char *pl = strstr(out, "\"partList\":");
+    const char *pa = strstr(out, "\"parts\":");
+    ck_assert_msg(pl && atoi(pl + 11) > 0 && pa && atoi(pa + 8) > 0, "no LL-HLS parts: %s", out);
+    fprintf(stderr, "hls.js LL-HLS: %s\n", out);
+    free(out);
+    free(err);
+    free(url);
+    fl_test_proc_free(&prod);
+    fl_test_server_free(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("playback_browser");
@@ -196,6 +256,7 @@ static Suite *suite(void)
     suite_add_tcase(s, t);
     t = tcase_create("live");
     tcase_add_test(t, hls_js_plays_live);
+    tcase_add_test(t, hls_js_plays_live_ll_hls_parts);
     suite_add_tcase(s, t);
     return s;
 }

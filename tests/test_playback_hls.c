@@ -112,33 +112,6 @@ static char *first_pts(const char *url)
     return out;
 }
 
-/* GET url with curl: the status; body and headers into *body / *headers
- * (malloc'd) when not NULL. */
-static int http_get(const char *url, const char *method, char **body, char **headers)
-{
-    char *dir = fl_test_mkdtemp("get");
-    char bpath[4200], hpath[4200];
-    snprintf(bpath, sizeof bpath, "%s/body", dir);
-    snprintf(hpath, sizeof hpath, "%s/headers", dir);
-    char *argv[] = {"curl", "-sS",          "--max-time", "60",
-                    "-X",   (char *)method, "-H",         "Origin: http://player.example",
-                    "-o",   bpath,          "-D",         hpath,
-                    "-w",   "%{http_code}", (char *)url,  NULL};
-    char *out = NULL;
-    ck_assert_int_eq(fl_test_run(argv, 90000, &out, NULL), 0);
-    int status = atoi(out);
-    free(out);
-    if (body) {
-        *body = fl_test_read_file(bpath, NULL);
-        if (!*body)
-            *body = strdup("");
-    }
-    if (headers)
-        *headers = fl_test_read_file(hpath, NULL);
-    fl_test_rmtree(dir);
-    return status;
-}
-
 /* The URL with its path's file name replaced by name (same query). */
 static char *sibling(const char *url, const char *name)
 {
@@ -158,23 +131,6 @@ static int count_str(const char *hay, const char *needle)
     for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
         n++;
     return n;
-}
-
-static double g_start;
-
-/* A server with stream `name` holding the test file's 3 fragments, pushed
- * with producer times from 60 s ago. */
-static void pushed_stream(fl_test_server_t *s, const char *name)
-{
-    make_media();
-    fl_test_server_start(s, NULL, NULL);
-    create_stream(s, name);
-    g_start = (double)time(NULL) - 60;
-    char *acks = NULL, *err = NULL;
-    ck_assert_int_eq(put_media(s, name, g_mkv, g_start, &acks, &err), 0);
-    check_ack_order(acks, 3);
-    free(acks);
-    free(err);
 }
 
 static void selector(char *buf, size_t cap, const char *type, double t0, double t1)

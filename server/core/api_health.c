@@ -70,6 +70,18 @@ static void api_metrics(fl_http_req_t *req)
     fl_metrics_render(sum, &b);
     free(sum);
     render_loops(s, &b);
+    fl_limits_render(s->limits, &b);
+    fl_store_stats_t st;
+    fl_store_stats(fl_server_store(s), &st);
+    fl_metrics_render_gauge(&b, "framelog_storage_bytes", "Bytes of segment files on disk.",
+                            (int64_t)st.segment_bytes);
+    fl_metrics_render_gauge(&b, "framelog_storage_pending_bytes",
+                            "Bytes of appends queued or in flight.", (int64_t)st.pending_bytes);
+    fl_metrics_render_counter(&b, "framelog_storage_expired_segments_total",
+                              "Segments removed by retention.", st.expired_segments);
+    fl_metrics_render_counter(&b, "framelog_storage_fdatasyncs_total",
+                              "Segment fdatasyncs (group commits reaching the disk).",
+                              st.fdatasyncs);
     for (int i = 0; i < s->n_modules; i++)
         if (s->modules[i]->metrics)
             s->modules[i]->metrics(s->states[i], &b);

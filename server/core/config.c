@@ -16,7 +16,15 @@
 #include "common/error.h"
 #include "storage/log.h"
 
-typedef enum { OPT_LISTEN, OPT_STRING, OPT_LOGLEVEL, OPT_LONG, OPT_HELP, OPT_VERSION } opt_type_t;
+typedef enum {
+    OPT_LISTEN,
+    OPT_STRING,
+    OPT_LIST,
+    OPT_LOGLEVEL,
+    OPT_LONG,
+    OPT_HELP,
+    OPT_VERSION
+} opt_type_t;
 
 typedef struct {
     const char *name;
@@ -34,6 +42,14 @@ static const opt_t fl_options[] = {
      "address to listen on (repeatable; port 0 picks a free port)"},
     {"data-dir", OPT_STRING, F(data_dir), "./framelog-data", 0, 0, "DIR",
      "where streams are stored (created if missing)"},
+    {"master-key-file", OPT_STRING, F(master_key_file), NULL, 0, 0, "FILE",
+     "master key file outside the data dir (created 0600 if missing), so a copy of the data dir "
+     "alone is unreadable; default: DIR/master.key"},
+    {"master-key-env", OPT_STRING, F(master_key_env), NULL, 0, 0, "NAME",
+     "read the master key from environment variable NAME (64 hex digits or 44 characters of "
+     "base64; removed from the environment once read)"},
+    {"master-key-fd", OPT_STRING, F(master_key_fd), NULL, 0, 0, "N",
+     "read the master key from descriptor N to its end (hex, base64 or a key file's bytes)"},
     {"tls-cert", OPT_STRING, F(tls_cert), NULL, 0, 0, "FILE",
      "PEM certificate: serve HTTPS/WSS (with --tls-key)"},
     {"tls-key", OPT_STRING, F(tls_key), NULL, 0, 0, "FILE", "PEM private key for --tls-cert"},
@@ -47,6 +63,26 @@ static const opt_t fl_options[] = {
      * limit is never refused by storage (5001) */
     {"max-fragment-bytes", OPT_LONG, F(max_fragment_bytes), "50000000", 1024, FL_LOG_MAX_PAYLOAD,
      "N", "PutMedia: largest fragment as stored (ack error 4001 past it)"},
+    /* limits that keep one client from hurting others (docs/security.md) */
+    {"header-timeout", OPT_LONG, F(header_timeout_s), "10", 1, 3600, "SECONDS",
+     "a connection that has not sent a whole request head by then is closed"},
+    {"idle-timeout", OPT_LONG, F(idle_timeout_s), "30", 1, 3600, "SECONDS",
+     "a kept-alive connection idle between requests this long is closed"},
+    {"max-connections-per-address", OPT_LONG, F(max_connections_per_address), "1024", 1, 1000000,
+     "N", "open connections from one source address before its new ones are refused"},
+    {"max-fragment-memory", OPT_LONG, F(max_fragment_memory), "1073741824", 1 << 20, 1L << 40, "N",
+     "PutMedia: bytes of unfinished fragments held across all connections (ack error 5000 past "
+     "it)"},
+    {"putmedia-max-connection-seconds", OPT_LONG, F(putmedia_max_connection_s), "2700", 1, 86400,
+     "SECONDS", "PutMedia: a connection this old ends with ack error 4003, as AWS's 45 minutes"},
+    {"putmedia-max-bytes-per-second", OPT_LONG, F(putmedia_max_bytes_per_s), "12500000", 1024,
+     1L << 40, "N", "PutMedia: a stream's upload rate; a faster producer is read more slowly"},
+    {"putmedia-max-connections-per-second", OPT_LONG, F(putmedia_max_connects_per_s), "5", 1,
+     1000000, "N",
+     "PutMedia: new connections to one stream per second (past it: 400 "
+     "ConnectionLimitExceededException)"},
+    {"getmedia-max-readers", OPT_LONG, F(getmedia_max_readers), "256", 1, 1000000, "N",
+     "GetMedia: open readers of one stream (past it: 400 ConnectionLimitExceededException)"},
     {"region", OPT_STRING, F(region), "us-east-1", 0, 0, "NAME", "region named in stream ARNs"},
     {"account-id", OPT_STRING, F(account_id), "000000000000", 0, 0, "DIGITS",
      "account named in stream ARNs"},
@@ -60,6 +96,10 @@ static const opt_t fl_options[] = {
      * lists and cache are per process, not per loop, as it landed) */
     {"loops", OPT_LONG, F(loops), "1", 0, FL_CONFIG_MAX_LOOPS, "N",
      "event loops serving connections, each on its own thread (0: one per core)"},
+    {"hook", OPT_LIST, F(hooks), NULL, 0, 0, "PATH.so[,KEY=VALUE...]",
+     "load an analytics hook (repeatable; docs/hooks.md)"},
+    {"console-dir", OPT_STRING, F(console_dir), NULL, 0, 0, "DIR",
+     "the web console's files (default: the installed copy, else the source tree's)"},
     {"help", OPT_HELP, 0, NULL, 0, 0, NULL, "print this help and exit"},
     {"version", OPT_VERSION, 0, NULL, 0, 0, NULL, "print the version and exit"},
 };
@@ -207,6 +247,17 @@ static int apply(fl_config_t *c, const opt_t *o, const char *val, int *listen_se
         *field = dup;
         return 0;
     }
+    case OPT_LIST: {
+        fl_config_list_t *field = (fl_config_list_t *)(base + o->field);
+        if (!*val)
+            return failf(err, errlen, "--%s: empty value", o->name);
+        if (field->n >= FL_CONFIG_MAX_LIST)
+            return failf(err, errlen, "--%s: at most %d", o->name, FL_CONFIG_MAX_LIST);
+        if (!(field->v[field->n] = strdup(val)))
+            return failf(err, errlen, "out of memory");
+        field->n++;
+        return 0;
+    }
     case OPT_LOGLEVEL: {
         fl_diag_level_t *field = (fl_diag_level_t *)(base + o->field);
         if (fl_diag_level_parse(val, field) != 0)
@@ -242,8 +293,17 @@ void fl_config_free(fl_config_t *c)
     free(c->region);
     free(c->account_id);
     free(c->advertised_endpoint);
+    for (int i = 0; i < c->hooks.n; i++)
+        free(c->hooks.v[i]);
+    c->hooks.n = 0;
+    free(c->console_dir);
+    c->console_dir = NULL;
     c->data_dir = c->tls_cert = c->tls_key = c->region = c->account_id = NULL;
     c->advertised_endpoint = NULL;
+    free(c->master_key_file);
+    free(c->master_key_env);
+    free(c->master_key_fd);
+    c->master_key_file = c->master_key_env = c->master_key_fd = NULL;
 }
 
 int fl_config_parse(fl_config_t *c, int argc, char **argv, void *out_stream, char *err,
@@ -345,4 +405,15 @@ void fl_config_describe(const fl_config_t *c, fl_buf_t *out)
                   c->max_fragment_bytes, c->region, c->account_id,
                   c->advertised_endpoint ? c->advertised_endpoint : "-");
     fl_buf_printf(out, " loops=%ld", c->loops);
+    fl_buf_printf(out,
+                  " header-timeout=%ld idle-timeout=%ld max-connections-per-address=%ld"
+                  " max-fragment-memory=%ld putmedia-max-connection-seconds=%ld"
+                  " putmedia-max-bytes-per-second=%ld putmedia-max-connections-per-second=%ld"
+                  " getmedia-max-readers=%ld",
+                  c->header_timeout_s, c->idle_timeout_s, c->max_connections_per_address,
+                  c->max_fragment_memory, c->putmedia_max_connection_s, c->putmedia_max_bytes_per_s,
+                  c->putmedia_max_connects_per_s, c->getmedia_max_readers);
+    for (int i = 0; i < c->hooks.n; i++)
+        fl_buf_printf(out, " hook=%s", c->hooks.v[i]);
+    fl_buf_printf(out, " console-dir=%s", c->console_dir ? c->console_dir : "-");
 }

@@ -16,6 +16,13 @@
 #define FL_CONFIG_MAX_LISTEN 16
 /* Event loops (--loops): each its own thread, lws context and libuv loop. */
 #define FL_CONFIG_MAX_LOOPS 16
+#define FL_CONFIG_MAX_LIST  16 /* values of a repeatable string option (--hook) */
+
+/* A repeatable string option's values, in the order given. */
+typedef struct {
+    char *v[FL_CONFIG_MAX_LIST];
+    int n;
+} fl_config_list_t;
 
 typedef struct {
     char host[256]; /* IPv4/IPv6 literal or name; brackets stripped */
@@ -26,6 +33,9 @@ typedef struct {
     fl_listen_addr_t listen[FL_CONFIG_MAX_LISTEN];
     int n_listen;
     char *data_dir;
+    char *master_key_file; /* the master key: at most one of these three */
+    char *master_key_env;
+    char *master_key_fd;
     char *tls_cert;
     char *tls_key;
     fl_diag_level_t log_level;
@@ -38,6 +48,19 @@ typedef struct {
                                   a request came in on */
     long records_throttle;     /* 1: Kinesis' per-shard rates on data streams */
     long loops;                /* event loops (default 1); 0: one per online core */
+
+    /* limits (docs/security.md "Limits") */
+    long header_timeout_s;            /* a request head must be complete within */
+    long idle_timeout_s;              /* keep-alive idle between requests */
+    long max_connections_per_address; /* open connections from one source address */
+    long max_fragment_memory;         /* unfinished PutMedia fragments, all connections */
+    long putmedia_max_connection_s;   /* PutMedia connection age (4003 past it) */
+    long putmedia_max_bytes_per_s;    /* PutMedia upload rate per stream */
+    long putmedia_max_connects_per_s; /* PutMedia connections per stream per second */
+    long getmedia_max_readers;        /* open GetMedia readers per stream */
+    fl_config_list_t hooks;           /* --hook PATH.so[,key=value...] (server/hooks/) */
+    char *console_dir;                /* the web console's files, or NULL: the installed
+                                         or source-tree copy (server/console/) */
 } fl_config_t;
 
 /* Returned (positive) by fl_config_parse when --help or --version was given

@@ -23,7 +23,10 @@
 #include "common/diag.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "server/core/listen.h"
+#include "server/core/module.h"
 #include "server/core/server_internal.h"
+#include "server/core/tls.h"
 
 static struct fl_server *server_of(struct lws *wsi)
 {
@@ -334,13 +337,73 @@ int fl_http_principal(struct lws *wsi, fl_principal_t *who, fl_sigv4_canon_auth_
     return 0;
 }
 
-/* FL_ROUTE_AWS: who asks (the Authorization header). Returns 0, or
- * responds with the error and returns -1. */
-static int prepare_principal(fl_http_req_t *r)
+int fl_http_wsi_header(struct lws *wsi, const char *name, char *buf, size_t cap)
 {
-    const char *why = NULL;
-    if (fl_http_principal(r->wsi, &r->who, &r->auth, &why) != 0) {
-        fl_http_respond_error(r, 400, "IncompleteSignatureException", "%s", why);
+    size_t nl = strlen(name);
+    char key[80];
+    if (nl == 0 || nl + 2 > sizeof key || cap == 0)
+        return -1;
+    /* one of lws's known headers ("host:"), else a custom one */
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        const unsigned char *ts = lws_token_to_string((enum lws_token_indexes)t);
+        if (!ts || strncasecmp((const char *)ts, name, nl) != 0 || ts[nl] != ':' || ts[nl + 1])
+            continue;
+        int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (len <= 0 || (size_t)len >= cap)
+            return -1;
+        return lws_hdr_copy(wsi, buf, (int)cap, (enum lws_token_indexes)t) == len ? len : -1;
+    }
+    snprintf(key, sizeof key, "%s:", name);
+    int len = lws_hdr_custom_length(wsi, key, (int)nl + 1);
+    if (len < 0 || (size_t)len >= cap)
+        return -1;
+    return lws_hdr_custom_copy(wsi, buf, (int)cap, key, (int)nl + 1) == len ? len : -1;
+}
+
+int fl_http_wsi_query(struct lws *wsi, fl_buf_t *out)
+{
+    char frag[FL_SIGV4_CANON_MAX_AUTHORIZATION + 1];
+    fl_sigv4_canon_sink_t sink = fl_sigv4_canon_buf_sink(out);
+    for (int i = 0; i < FL_SIGV4_CANON_MAX_QUERY + 1; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0) {
+            if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0)
+                return FL_ELIMIT; /* a fragment longer than we take */
+            return out->err;
+        }
+        if (i == FL_SIGV4_CANON_MAX_QUERY)
+            return FL_ELIMIT;
+        if (n == 0)
+            continue;
+        const char *eq = memchr(frag, '=', (size_t)n);
+        size_t kl = eq ? (size_t)(eq - frag) : (size_t)n;
+        if (out->n)
+            fl_buf_append(out, "&", 1);
+        fl_sigv4_canon_uri_encode(fl_slice(frag, kl), 0, sink);
+        fl_buf_append(out, "=", 1);
+        if (eq)
+            fl_sigv4_canon_uri_encode(fl_slice(eq + 1, (size_t)n - kl - 1), 0, sink);
+    }
+    return out->err;
+}
+
+/* FL_ROUTE_AWS: who asks, proven by the authenticate step (module.h).
+ * Returns 0, or responds with the error and returns -1. */
+static int prepare_principal(fl_http_req_t *r, int body_known)
+{
+    const fl_route_t *rt = r->route;
+    fl_auth_req_t q = {
+        .wsi = r->wsi,
+        .method = r->method,
+        .path = r->path,
+        .service = (rt->flags & FL_ROUTE_JSON11) ? "kinesis" : "kinesisvideo",
+        .json11 = (rt->flags & FL_ROUTE_JSON11) != 0,
+        .body_known = body_known,
+        .body = fl_buf_slice(&r->body),
+    };
+    fl_api_error_t err;
+    if (fl_server_authenticate(r->srv, &q, &r->who, &err) != 0) {
+        fl_http_respond_api_error(r, &err);
         return -1;
     }
     r->has_auth = r->who.has_key;
@@ -353,7 +416,7 @@ static int is_cbor(fl_http_req_t *r)
     char ct[64];
     if (lws_hdr_copy(r->wsi, ct, sizeof ct, WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
         return 0;
-    return strncasecmp(ct, "application/x-amz-cbor-1.1", 26) == 0;
+    return strncasecmp(ct, "application/x-amz-cbor-1.1", 26) == 0 && (ct[26] == 0 || ct[26] == ';');
 }
 
 /* Replace a CBOR body with the JSON it stands for; the answer goes back in
@@ -364,7 +427,6 @@ static int cbor_body(fl_http_req_t *r)
     fl_buf_t json;
     fl_buf_init(&json, 0);
     size_t off = 0;
-    r->cbor = 1; /* errors too */
     int rc = fl_cbor_to_json(fl_buf_slice(&r->body), &lim, &json, &off);
     if (rc) {
         fl_buf_free(&json);
@@ -382,12 +444,15 @@ static int cbor_body(fl_http_req_t *r)
  * with the error and returns -1. */
 static int prepare_aws(fl_http_req_t *r)
 {
-    if (prepare_principal(r) != 0)
+    if (prepare_principal(r, 1) != 0)
         return -1;
+    if (r->route->cbor && is_cbor(r)) {
+        r->cbor = 1; /* the answer goes back in CBOR, errors and all */
+        if (r->body.n && cbor_body(r) != 0)
+            return -1;
+    }
     if (r->body.n == 0)
         return 0;
-    if (r->route->cbor && is_cbor(r) && cbor_body(r) != 0)
-        return -1;
     fl_json_limits_t lim = {.max_depth = 16,
                             .max_values = 20000,
                             .max_string = r->route->max_body ? r->route->max_body : 65536};
@@ -481,8 +546,8 @@ static void async_done(fl_job_t *job)
         r->async = NULL;
         r->state = FL_REQ_IDLE;
     }
-    a->done(a, r); /* frees a */
-    if (r && r->state != FL_REQ_WRITING && r->state != FL_REQ_STREAM) {
+    a->done(a, r); /* frees a, or hands the request on (async or await again) */
+    if (r && r->state != FL_REQ_WRITING && r->state != FL_REQ_STREAM && r->state != FL_REQ_ASYNC) {
         fl_error("http: async %s did not respond (bug)", r->route_name);
         fl_http_respond_error(r, 500, "InternalFailure", "internal error");
     }
@@ -565,6 +630,46 @@ static void respond_no_route(fl_http_req_t *r)
                               fl_http_method_name(r->method), r->path);
 }
 
+/* The request head's size as lws keeps it: the values of the headers it
+ * knows (custom headers, which it cannot list, count in its buffer only,
+ * FL_LIMIT_HEADER_BUFFER). */
+static size_t head_bytes(struct lws *wsi)
+{
+    size_t n = 0;
+    for (int t = 0; t < (int)WSI_TOKEN_COUNT; t++) {
+        int l = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (l > 0)
+            n += (size_t)l;
+    }
+    return n;
+}
+
+/* Refusals before routing: plain HTTP on a TLS port, a head too large.
+ * Returns 1 when answered (the connection then closes). */
+static int refuse_early(fl_http_req_t *r, struct lws *wsi)
+{
+    struct fl_server *s = r->srv;
+    if (fl_listen_plain_on_tls(wsi)) {
+        r->body_too_large = 1;
+        fl_limits_hit(s->limits, FL_LIMIT_BAD_REQUEST, "answered 400 to plain HTTP on a TLS port");
+        fl_http_respond_error(r, 400, "BadRequestException",
+                              "this port speaks TLS: use https:// (and wss://)");
+        return 1;
+    }
+    size_t n = head_bytes(wsi);
+    if (n > FL_LIMIT_HEADER_BYTES) {
+        r->body_too_large = 1;
+        fl_limits_hit(s->limits, FL_LIMIT_HEADER_TOO_LARGE,
+                      "answered 431 to a request head of %zu bytes (the limit is %d)", n,
+                      FL_LIMIT_HEADER_BYTES);
+        fl_http_respond_error(r, 431, "RequestHeaderFieldsTooLarge",
+                              "the request head is %zu bytes; the limit is %d", n,
+                              FL_LIMIT_HEADER_BYTES);
+        return 1;
+    }
+    return 0;
+}
+
 static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
 {
     struct fl_server *s = r->srv;
@@ -574,6 +679,8 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
     snprintf(r->path, sizeof r->path, "%s", uri ? uri : "");
     make_request_id(s, r->request_id, sizeof r->request_id);
     r->route_name = "other";
+    if (refuse_early(r, wsi))
+        return 0;
 
     int found_path = 0;
     char target[128] = "";
@@ -600,7 +707,7 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
     r->route_name = r->route->name;
 
     if (r->route->stream) {
-        if ((r->route->flags & FL_ROUTE_AWS) && prepare_principal(r) != 0) {
+        if ((r->route->flags & FL_ROUTE_AWS) && prepare_principal(r, 0) != 0) {
             r->body_too_large = 1; /* refused: its body is never read */
             return 0;
         }
@@ -630,6 +737,7 @@ static int on_http(fl_http_req_t *r, struct lws *wsi, const char *uri)
     long max_body = r->route->max_body ? (long)r->route->max_body : s->cfg->max_body_bytes;
     if (clen > max_body) {
         r->body_too_large = 1;
+        fl_limits_hit(s->limits, FL_LIMIT_BODY_TOO_LARGE, NULL);
         fl_http_respond_error(r, 413, "InvalidArgumentException",
                               "request body of %ld bytes exceeds the limit of %ld", clen, max_body);
         return 0;
@@ -656,14 +764,36 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 
     switch (reason) {
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        if (s->open_connections >= s->cfg->max_connections) {
+        /* in: the accepted descriptor; the caps of limits.c (open: over
+         * every loop) */
+        if (fl_limits_accept(s->limits, (int)(lws_intptr_t)in,
+                             s->open_connections + fl_limits_heads(s->limits))) {
             fl_server_metrics(s)->connections_refused++;
-            fl_warn("refusing a connection: %lld open (--max-connections)",
-                    (long long)s->open_connections);
             return 1;
         }
         fl_server_metrics(s)->connections_total++;
         return 0;
+
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        /* user: the vhost's SSL_CTX, just made */
+        return fl_tls_ctx_setup(user) ? 1 : 0;
+
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        fl_listen_head_begin(wsi); /* accepted: its head is to come */
+        return 0;
+
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+        fl_listen_head_end(wsi, 1); /* a whole head (any later one is a keep-alive's) */
+        return 0;
+
+    case LWS_CALLBACK_WSI_DESTROY:
+        fl_listen_head_end(wsi, 0); /* closed in its head: slow, idle, too large or gone */
+        break;
+
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        fl_listen_head_end(wsi, 1);
+        /* no WebSocket in plain text on a TLS port */
+        return fl_listen_plain_on_tls(wsi) ? -1 : 0;
 
     case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
         if (r && !r->counted_connection) {
@@ -728,6 +858,7 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         fl_buf_append(&r->body, in, len);
         if (r->body.err) {
             r->body_too_large = 1;
+            fl_limits_hit(s->limits, FL_LIMIT_BODY_TOO_LARGE, NULL);
             fl_http_respond_error(r, 413, "InvalidArgumentException",
                                   "request body exceeds the limit of %zu bytes", r->body.max);
         }

@@ -115,7 +115,9 @@ const fl_route_t *fl_route_match(const fl_route_t *table, fl_http_method_t metho
  * a worker thread and must not touch the request; done() runs on the loop
  * thread afterwards with the request, or with NULL when the client has gone
  * meanwhile, and then frees the async struct (which the handler allocated,
- * usually as the first member of its own job struct). */
+ * usually as the first member of its own job struct) — or, instead of
+ * responding, hands the request on to another stage (fl_http_async_or_busy
+ * or fl_http_await again, with this struct or another). */
 typedef struct fl_http_async fl_http_async_t;
 struct fl_http_async {
     fl_job_t job;       /* the pool's */
@@ -230,6 +232,17 @@ int fl_http_json_int(fl_http_req_t *r, const char *key, int64_t min, int64_t max
  * header), or -1 with *why when the header is malformed. */
 int fl_http_principal(struct lws *wsi, fl_principal_t *who, fl_sigv4_canon_auth_t *auth,
                       const char **why);
+
+/* A request header of a connection (HTTP or WebSocket upgrade) by its
+ * lower-case name ("host", "x-amz-date"), lws's known headers and custom
+ * ones alike, into buf: its length, or -1 when absent or longer than
+ * cap - 1. */
+int fl_http_wsi_header(struct lws *wsi, const char *name, char *buf, size_t cap);
+/* The request's query (after '?') as name=value pairs joined by '&', each
+ * name and value percent-encoded again (lws hands them over decoded), so
+ * that SigV4's canonical query of it is the client's. Appended to out;
+ * 0, or FL_ELIMIT / FL_ENOMEM (out's error). */
+int fl_http_wsi_query(struct lws *wsi, fl_buf_t *out);
 
 /* The protocol callback for HTTP on every listener. */
 int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

@@ -49,9 +49,25 @@ struct fl_server;
 #define FL_MAX_MODULES   16
 #define FL_MAX_WS_PROTOS 16
 
-/* Who asks is an fl_principal_t (http.h): filled by the core from the
- * request's SigV4 Authorization, empty when it has none. Whether the
- * identity is proven is an access check's concern. */
+/* Who asks is an fl_principal_t (http.h), filled by the authenticate step
+ * (below) for every AWS route: HTTP requests once their body is in (at
+ * their headers for streaming routes), and the PutMedia WebSocket upgrade.
+ * Without a module that authenticates, the core reads the identity from
+ * the Authorization header unverified (empty when there is none). */
+
+/* What a request offers as proof of who sends it: the connection (its
+ * headers and URI arguments, read with fl_http_wsi_header and
+ * fl_http_wsi_query), method and path as received, the signing name the
+ * route belongs to, and its body when the route has read it whole. */
+typedef struct {
+    struct lws *wsi;
+    fl_http_method_t method;
+    const char *path;    /* without the query */
+    const char *service; /* "kinesisvideo", "kinesis": the scope's service */
+    int json11;          /* errors in the JSON 1.1 shape (Kinesis Data Streams) */
+    int body_known;      /* body is the whole body; else not read yet (streaming) */
+    fl_slice_t body;
+} fl_auth_req_t;
 
 typedef struct fl_module {
     const char *name; /* in logs: "video", "kvs", ... */
@@ -77,6 +93,11 @@ typedef struct fl_module {
                   const char **why);
     /* Every FL_TICK_MS on each loop, with that loop's index. */
     void (*loop_tick)(void *state, int loop);
+    /* Prove who sends req: 0 with who filled (has_key 0: anonymous, when
+     * the server runs open), or -1 with the AWS error to answer in err.
+     * The core asks the first module that has one. */
+    int (*authenticate)(void *state, const fl_auth_req_t *req, fl_principal_t *who,
+                        fl_api_error_t *err);
 } fl_module_t;
 
 /* A message for a loop (fl_server_post): embed it, set fn; fn runs on
@@ -105,5 +126,10 @@ void *fl_server_state(const struct fl_server *s, const fl_module_t *m);
  * in turn. Returns 0 or -EACCES with *why. */
 int fl_server_access(const struct fl_server *s, const fl_principal_t *who, const char *action,
                      const char *resource, const char **why);
+
+/* The authenticate step (see fl_module_t.authenticate) for every AWS
+ * route, HTTP and WebSocket alike: 0 with who, or -1 with err. */
+int fl_server_authenticate(const struct fl_server *s, const fl_auth_req_t *req, fl_principal_t *who,
+                           fl_api_error_t *err);
 
 #endif

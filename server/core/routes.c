@@ -70,3 +70,11 @@ const fl_route_t *fl_server_route(const struct fl_server *s, fl_http_method_t me
         *found_path = 0;
     return best;
 }
+
+int fl_server_has_route(const struct fl_server *s, fl_http_method_t method, const char *path,
+                        const char *target)
+{
+    void *mod;
+    int found_path;
+    return fl_server_route(s, method, path, target ? target : "", &mod, &found_path) != NULL;
+}

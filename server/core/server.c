@@ -48,7 +48,10 @@
 #include "common/clock.h"
 #include "common/diag.h"
 #include "common/error.h"
+#include "server/core/listen.h"
+#include "server/core/master_key.h"
 #include "server/core/server_internal.h"
+#include "server/core/tls.h"
 #include "server/core/token.h"
 
 static int failf(char *err, size_t errlen, int code, const char *fmt, ...)
@@ -62,6 +65,36 @@ static int failf(char *err, size_t errlen, int code, const char *fmt, ...)
     return code;
 }
 
+/* SIGHUP: each loop reloads the certificate into its own context, on its
+ * own thread (lws's SSL_CTXs are its context's). */
+typedef struct {
+    fl_post_t post;
+    struct fl_server *s;
+} tls_reload_msg_t;
+
+static void tls_reload_run(fl_post_t *p)
+{
+    tls_reload_msg_t *m = (tls_reload_msg_t *)p;
+    fl_loop_t *l = fl_server_this_loop(m->s);
+    if (l->ctx)
+        fl_tls_reload(l->ctx, m->s->cfg->tls_cert, m->s->cfg->tls_key);
+    free(m);
+}
+
+static void tls_reload_all(struct fl_server *s)
+{
+    for (int i = 0; i < s->n_loops; i++) {
+        tls_reload_msg_t *m = calloc(1, sizeof *m);
+        if (!m) {
+            fl_error("tls: SIGHUP: out of memory: loop %d keeps its certificate", i);
+            continue;
+        }
+        m->post.fn = tls_reload_run;
+        m->s = s;
+        fl_server_post(s, i, &m->post);
+    }
+}
+
 static int signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                            size_t len)
 {
@@ -73,7 +106,9 @@ static int signal_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_RAW_RX_FILE: {
         struct signalfd_siginfo si;
         ssize_t n = read(s->signal_fd, &si, sizeof si);
-        if (n == (ssize_t)sizeof si) {
+        if (n == (ssize_t)sizeof si && si.ssi_signo == SIGHUP) {
+            tls_reload_all(s);
+        } else if (n == (ssize_t)sizeof si) {
             fl_info("stopping on %s", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
             atomic_store(&s->stop, 1);
             fl_server_loop_stop(s);
@@ -150,6 +185,7 @@ static int build_protocols(struct fl_server *s, char *err, size_t errlen)
     static const struct lws_protocols raw[] = {
         {"fl-signal", signal_callback, 0, 0, 0, NULL, 0},
         {"fl-store", completion_callback, 0, 0, 0, NULL, 0},
+        {"fl-refuse", fl_refuse_callback, 0, 0, 0, NULL, 0},
     };
     int n = 0;
     s->protocols[n++] = http;
@@ -163,6 +199,7 @@ static int build_protocols(struct fl_server *s, char *err, size_t errlen)
     }
     s->protocols[n++] = raw[0];
     s->protocols[n++] = raw[1];
+    s->protocols[n++] = raw[2];
     memset(&s->protocols[n], 0, sizeof s->protocols[n]);
     return 0;
 }
@@ -186,6 +223,20 @@ int fl_server_access(const struct fl_server *s, const fl_principal_t *who, const
         if (rc)
             return -EACCES;
     }
+    return 0;
+}
+
+int fl_server_authenticate(const struct fl_server *s, const fl_auth_req_t *req, fl_principal_t *who,
+                           fl_api_error_t *err)
+{
+    for (int i = 0; i < s->n_modules; i++)
+        if (s->modules[i]->authenticate)
+            return s->modules[i]->authenticate(s->states[i], req, who, err);
+    /* no module proves identities: the Authorization header, unverified */
+    fl_sigv4_canon_auth_t auth;
+    const char *why = NULL;
+    if (fl_http_principal(req->wsi, who, &auth, &why) != 0)
+        return fl_api_error(err, 400, "IncompleteSignatureException", "%s", why);
     return 0;
 }
 
@@ -220,6 +271,11 @@ fl_loop_t *fl_server_this_loop(struct fl_server *s)
 fl_workers_t *fl_server_workers(const fl_server_t *s)
 {
     return fl_server_this_loop((struct fl_server *)s)->workers;
+}
+
+struct fl_limits *fl_server_limits(const fl_server_t *s)
+{
+    return s->limits;
 }
 
 fl_metrics_t *fl_server_metrics(fl_server_t *s)
@@ -303,6 +359,10 @@ static void lws_log_emit(int level, const char *line)
     fl_diag_level_t l = level == LLL_ERR    ? FL_DIAG_ERROR
                         : level == LLL_WARN ? FL_DIAG_WARN
                                             : FL_DIAG_DEBUG;
+    /* a client's head too large for the buffer is the client's problem,
+     * counted as header_unfinished (limits.h), not a server error */
+    if (l == FL_DIAG_ERROR && strstr(line, "Ran out of header data space"))
+        l = FL_DIAG_WARN;
     char buf[1024];
     size_t n = strlen(line);
     if (n >= sizeof buf)
@@ -362,9 +422,12 @@ int fl_server_prepare_signals(void)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* certificate reload (tls.c) */
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         return FL_EINVAL;
     signal(SIGPIPE, SIG_IGN);
+    /* a file size limit is an I/O error (EFBIG) to storage, not a death */
+    signal(SIGXFSZ, SIG_IGN);
     return 0;
 }
 
@@ -456,10 +519,11 @@ static void on_accept(uv_poll_t *h, int status, int events)
         int fd = accept4(li->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return; /* EAGAIN, or a transient error: the next wake-up */
-        if (l->s->open_connections >= l->s->cfg->max_connections) {
+        /* the caps of limits.c, as http.c applies them to what lws
+         * accepts itself (one loop) */
+        if (fl_limits_accept(l->s->limits, fd,
+                             l->s->open_connections + fl_limits_heads(l->s->limits))) {
             l->metrics.connections_refused++;
-            fl_warn("refusing a connection: %lld open (--max-connections)",
-                    (long long)l->s->open_connections);
             close(fd);
             continue;
         }
@@ -546,20 +610,39 @@ static void format_addr(const char *host, int port, char *out, size_t n)
     snprintf(out, n, "%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
-static int check_security(const fl_config_t *cfg, char *err, size_t errlen)
+static int check_security(const struct fl_server *s, char *err, size_t errlen)
 {
+    const fl_config_t *cfg = s->cfg;
     for (int i = 0; i < cfg->n_listen; i++) {
         if (fl_config_host_is_loopback(cfg->listen[i].host))
             continue;
         char a[300];
         format_addr(cfg->listen[i].host, cfg->listen[i].port, a, sizeof a);
-        /* DESIGN.md: outside loopback, TLS and access keys are required;
-         * access-key verification is not built yet, so refuse. */
-        return failf(err, errlen, FL_EINVAL,
-                     "refusing to listen on %s: a non-loopback listener needs TLS "
-                     "(--tls-cert/--tls-key) and access keys, and access keys are not "
-                     "supported yet; listen on 127.0.0.1",
-                     a);
+        /* DESIGN.md: outside loopback, TLS and access keys are required */
+        if (!cfg->tls_cert)
+            return failf(err, errlen, FL_EINVAL,
+                         "refusing to listen on %s: a non-loopback listener needs TLS "
+                         "(--tls-cert and --tls-key)",
+                         a);
+    }
+    return 0;
+}
+
+/* After the modules' init (server/auth knows the keys): a non-loopback
+ * listener needs access keys too. */
+static int check_keys(const struct fl_server *s, char *err, size_t errlen)
+{
+    const fl_config_t *cfg = s->cfg;
+    for (int i = 0; i < cfg->n_listen; i++) {
+        if (fl_config_host_is_loopback(cfg->listen[i].host))
+            continue;
+        char a[300];
+        format_addr(cfg->listen[i].host, cfg->listen[i].port, a, sizeof a);
+        if (!fl_server_has_access_keys(s))
+            return failf(err, errlen, FL_EINVAL,
+                         "refusing to listen on %s: a non-loopback listener needs access keys "
+                         "(see docs/security.md), and this server has none",
+                         a);
     }
     return 0;
 }
@@ -608,6 +691,11 @@ static int loop_new(struct fl_server *s, fl_loop_t *lp, int share, char *err, si
     /* header buffers for connections still in their handshake: enough for
      * a thousand producers reconnecting at once (lws's default is small) */
     info.max_http_header_pool = 1024;
+    /* limits.c: every open connection may be in its head at once (a head
+     * not done in --header-timeout is closed), so slow heads never hold
+     * the pool that new requests wait for; heads up to the buffer are
+     * answered (431 past FL_LIMIT_HEADER_BYTES) */
+    fl_limits_info(cfg, &info);
     /* the loop's read buffer: one recv takes up to this much of a
      * connection's bytes (lws's default, 4 KiB, costs a recv and a trip
      * through lws's service per 4 KiB of video); it matches the PutMedia
@@ -645,6 +733,7 @@ static int loop_new(struct fl_server *s, fl_loop_t *lp, int share, char *err, si
             vi.ssl_cert_filepath = cfg->tls_cert;
             vi.ssl_private_key_filepath = cfg->tls_key;
         }
+        fl_limits_vhost_info(cfg, &vi); /* timeouts, TLS policy, bytes that are not HTTP */
         struct lws_vhost *vh = lws_create_vhost(lp->ctx, &vi);
         if (!vh)
             return failf(err, errlen, FL_EINVAL, "cannot listen on %s%s", a,
@@ -675,6 +764,10 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     s->cfg = cfg;
     s->signal_fd = -1;
     s->start_mono_ns = fl_time_mono_ns();
+    if ((rc = fl_limits_new(cfg, &s->limits)) != 0) {
+        failf(err, errlen, rc, "out of memory");
+        goto fail;
+    }
     if (getrandom(s->request_id_key, sizeof s->request_id_key, 0) !=
         (ssize_t)sizeof s->request_id_key)
         memset(s->request_id_key, 0x5a, sizeof s->request_id_key);
@@ -688,7 +781,7 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     }
     if ((rc = build_protocols(s, err, errlen)) != 0)
         goto fail;
-    if ((rc = check_security(cfg, err, errlen)) != 0)
+    if ((rc = check_security(s, err, errlen)) != 0)
         goto fail;
     if (cfg->tls_cert) {
         if ((rc = check_readable("--tls-cert", cfg->tls_cert, err, errlen)) != 0 ||
@@ -710,14 +803,33 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     if ((rc = fl_token_key_load(cfg->data_dir, s->token_key, err, errlen)) != 0)
         goto fail;
 
+    fl_master_key_src_t mk;
+    if ((rc = fl_master_key_resolve(cfg->master_key_file, cfg->master_key_env, cfg->master_key_fd,
+                                    cfg->data_dir, &mk, err, errlen)) != 0)
+        goto fail;
     fl_store_opts_t so;
     memset(&so, 0, sizeof so);
     so.dir = cfg->data_dir;
-    if ((rc = fl_store_open(&so, &s->store)) != 0) {
-        failf(err, errlen, rc, "cannot open the storage in %s: %s", cfg->data_dir,
-              rc == FL_EBUSY ? "another framelogd uses it" : fl_strerror(rc));
+    fl_master_key_apply(&mk, &so);
+    rc = fl_store_open(&so, &s->store);
+    fl_master_key_src_done(&mk);
+    if (rc != 0) {
+        if (rc == FL_ECRYPTO)
+            failf(err, errlen, rc,
+                  "cannot open the storage in %s: the master key from %s is not the key this "
+                  "data dir was sealed with (or is missing)",
+                  cfg->data_dir, mk.what);
+        else
+            failf(err, errlen, rc, "cannot open the storage in %s: %s", cfg->data_dir,
+                  rc == FL_EBUSY ? "another framelogd uses it" : fl_strerror(rc));
         goto fail;
     }
+    if (mk.in_data_dir)
+        fl_info("master key: %s (a copy of the data dir can be read; keep the key elsewhere "
+                "with --master-key-file, --master-key-env or --master-key-fd)",
+                mk.what);
+    else
+        fl_info("master key: %s", mk.what);
 
     lws_set_log_level(LLL_ERR | LLL_WARN | (cfg->log_level == FL_DIAG_DEBUG ? LLL_NOTICE : 0),
                       lws_log_emit);
@@ -744,6 +856,7 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* certificate reload (tls.c) */
     s->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (s->signal_fd < 0) {
         rc = failf(err, errlen, -errno, "signalfd: %s", strerror(errno));
@@ -782,6 +895,8 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
         if (m->init && (rc = m->init(s, &s->states[s->n_inited], err, errlen)) != 0)
             goto fail;
     }
+    if ((rc = check_keys(s, err, errlen)) != 0)
+        goto fail;
     *out = s;
     return 0;
 
@@ -824,9 +939,13 @@ int fl_server_run(fl_server_t *s)
     if (!b.err)
         fl_info("%s", (char *)b.p);
     fl_buf_free(&b);
-    fl_info("framelogd %s: running open (bound to loopback only, no access keys): for local "
-            "development",
-            FL_VERSION);
+    /* open while no module refuses a request without keys (listen.c) */
+    if (!fl_server_has_access_keys(s))
+        fl_info("framelogd %s: running open (bound to loopback only, no access keys): for local "
+                "development",
+                FL_VERSION);
+    else
+        fl_info("framelogd %s: access keys in use: every request must be signed", FL_VERSION);
     const char *scheme = s->cfg->tls_cert ? "https" : "http";
     for (int i = 0; i < s->n_vhosts; i++) {
         char a[300];
@@ -966,6 +1085,7 @@ void fl_server_free(fl_server_t *s)
     for (int i = 0; i < s->n_loops; i++)
         loop_close(&s->loops[i]);
     fl_store_close(s->store); /* after every user of it is gone */
+    fl_limits_free(s->limits);
     if (had_ctx)
         fl_info("stopped after %.1f s", (double)(fl_time_mono_ns() - s->start_mono_ns) / 1e9);
     explicit_bzero(s->token_key, sizeof s->token_key);

@@ -37,8 +37,17 @@ const fl_config_t *fl_server_config(const fl_server_t *s);
 fl_store_t *fl_server_store(const fl_server_t *s);
 /* The worker pool of the calling thread's loop (done() runs there). */
 fl_workers_t *fl_server_workers(const fl_server_t *s);
+/* The limits of limits.h (any thread). */
+struct fl_limits *fl_server_limits(const fl_server_t *s);
+/* Does this server have access keys? A listener outside loopback needs
+ * them (DESIGN.md). 0 until access keys exist (server/auth/). */
+int fl_server_has_access_keys(const fl_server_t *s);
 /* The first listener's URL, e.g. "http://127.0.0.1:8080". */
 const char *fl_server_base_url(const fl_server_t *s);
+/* Does a module serve method on path (with X-Amz-Target target, or NULL)?
+ * For pages that show only what this server offers (the console). */
+int fl_server_has_route(const fl_server_t *s, fl_http_method_t method, const char *path,
+                        const char *target);
 
 /* The core's counters of the calling thread's loop: connections and bytes
  * that a module's own protocol carries count there too. */

@@ -13,7 +13,9 @@
 #include <uv.h>
 
 #include "server/core/config.h"
+#include "server/core/datarec.h"
 #include "server/core/http.h"
+#include "server/core/limits.h"
 #include "server/core/metrics.h"
 #include "server/core/module.h"
 #include "server/core/server.h"
@@ -80,7 +82,9 @@ struct fl_server {
     int n_inited; /* modules whose init() succeeded (fini for those) */
     /* the protocols every vhost serves: http, the modules' WebSocket
      * subprotocols, then the core's raw descriptors; NULL-ended */
-    struct lws_protocols protocols[FL_MAX_WS_PROTOS + 4];
+    struct lws_protocols protocols[FL_MAX_WS_PROTOS + 5];
+    fl_limits_t *limits;            /* limits.h: caps per address, memory budget, counters */
+    fl_datarec_observers_t datarec; /* datarec.h: set at start, read-only after */
 };
 
 /* The loop the calling thread runs (loop 0 off the loops). */

@@ -29,6 +29,7 @@ struct fl_server;
 /* Kinds (one per feature that seals tokens; never reuse a number). */
 #define FL_TOKEN_SHARD_ITERATOR 1
 #define FL_TOKEN_HLS_SESSION    2
+#define FL_TOKEN_IMAGES_PAGE    3 /* GetImages NextToken (server/playback/images.c) */
 
 /* Seal payload as a token of kind that expires at expires_ms; the text is
  * appended to out (NUL-terminated). FL_ELIMIT for a payload too long. */

@@ -64,11 +64,12 @@ typedef struct {
 
 struct getmedia {
     fl_http_req_t *r;
-    fl_stream_ref_t ref;   /* the stream: name, log, hub entry (live tail) */
-    fl_log_read_opts_t at; /* where the next read starts */
-    int reading;           /* a read job is out */
-    int caught_up;         /* the last read found nothing new */
-    uint64_t *list;        /* GetMediaForFragmentList: the fragments, in order */
+    fl_stream_rate_t *rate; /* held: counts this reader (--getmedia-max-readers) */
+    fl_stream_ref_t ref;    /* the stream: name, log, hub entry (live tail) */
+    fl_log_read_opts_t at;  /* where the next read starts */
+    int reading;            /* a read job is out */
+    int caught_up;          /* the last read found nothing new */
+    uint64_t *list;         /* GetMediaForFragmentList: the fragments, in order */
     size_t n_list, list_pos;
     fl_live_reader_t *lr; /* in the tail, or NULL while in the archive */
     int64_t cluster_ms;   /* live: the open Cluster's timecode */
@@ -492,6 +493,10 @@ static void gm_closed(fl_http_req_t *r)
     if (!gm)
         return;
     fl_video_of(r->srv)->metrics.live_readers--;
+    if (gm->rate) {
+        gm->rate->readers--;
+        fl_kvs_rates_release(gm->rate);
+    }
     fl_live_leave(gm->lr);
     fl_stream_put(&gm->ref);
     gm->sink->gm = NULL;
@@ -531,9 +536,27 @@ int fl_api_media_stream(fl_http_req_t *r, const char *action, fl_stream_ref_t *r
 static void start_reader(fl_http_req_t *r, fl_stream_ref_t *ref, fl_log_read_opts_t at,
                          uint64_t *list, size_t n_list)
 {
+    /* readers per stream are capped (AWS answers past its own cap with
+     * ConnectionLimitExceededException) */
+    fl_kvs_t *kvs = r->mod;
+    long max_readers = fl_server_config(r->srv)->getmedia_max_readers;
+    fl_stream_rate_t *rate = fl_kvs_rates_hold(kvs->rates, ref->name);
+    if (rate && rate->readers >= max_readers) {
+        fl_limits_hit(fl_server_limits(r->srv), FL_LIMIT_GETMEDIA_READERS,
+                      "refused a reader of %s: %d open (--getmedia-max-readers)", ref->name,
+                      rate->readers);
+        fl_kvs_rates_release(rate);
+        free(list);
+        fl_stream_put(ref);
+        fl_http_respond_error(r, 400, "ConnectionLimitExceededException",
+                              "stream %s has %ld readers open, the most it serves at once",
+                              ref->name, max_readers);
+        return;
+    }
     getmedia_t *gm = calloc(1, sizeof *gm);
     gsink_t *sink = calloc(1, sizeof *sink);
     if (!gm || !sink) {
+        fl_kvs_rates_release(rate);
         free(gm);
         free(sink);
         free(list);
@@ -543,6 +566,9 @@ static void start_reader(fl_http_req_t *r, fl_stream_ref_t *ref, fl_log_read_opt
     }
     gm->r = r;
     gm->ref = *ref;
+    gm->rate = rate;
+    if (rate)
+        rate->readers++;
     gm->at = at;
     gm->list = list;
     gm->n_list = n_list;

@@ -102,6 +102,7 @@ struct putmedia {
     struct putmedia *prev, *next; /* its loop's sessions (kvs->putmedia[loop]) */
     int loop;                     /* the loop its connection is on */
     uint64_t id;                  /* tells it from a later session at the same address */
+    int64_t begin_ns;             /* when its first bytes came: its server timestamp */
 
     /* the stream's recent fragments are being loaded (resends are told
      * from them): the body waits in held, its clean end in held_end */
@@ -119,6 +120,10 @@ struct putmedia {
     int64_t dup_abs_ms;   /* its producer timecode */
     resend_wait_t *waits; /* PERSISTED acks of such resends (counted in pending) */
     size_t n_waits, cap_waits;
+    /* limits (docs/security.md) */
+    fl_stream_rate_t *rate; /* the stream's upload bucket (rates.c), held */
+    int throttled;          /* past the stream's upload rate: not read until refilled */
+    int64_t opened_ms;      /* monotonic: for the connection age cap (4003) */
 };
 
 static void sink_release(sink_t *s)
@@ -138,9 +143,9 @@ static int64_t now_ms(void)
  * unwritten acks are both within bounds (back-pressure). */
 static void update_flow(putmedia_t *pm)
 {
-    int pause =
-        pm->loading || pm->pending >= FL_PUTMEDIA_MAX_PENDING || pm->out.n > FL_PUTMEDIA_MAX_OUT;
-    int resume = !pm->loading && pm->pending < FL_PUTMEDIA_MAX_PENDING / 2 &&
+    int pause = pm->loading || pm->throttled || pm->pending >= FL_PUTMEDIA_MAX_PENDING ||
+                pm->out.n > FL_PUTMEDIA_MAX_OUT;
+    int resume = !pm->loading && !pm->throttled && pm->pending < FL_PUTMEDIA_MAX_PENDING / 2 &&
                  pm->out.n <= FL_PUTMEDIA_MAX_OUT / 2;
     if (pause && !pm->paused) {
         pm->paused = 1;
@@ -151,15 +156,19 @@ static void update_flow(putmedia_t *pm)
     }
 }
 
-/* Queue an ack for the producer. The first ERROR is the last ack: the
- * response ends with it, as AWS's does. An ERROR from the ingest (about
- * the bytes) is deferrable: it waits until the fragments received before
- * it are acked PERSISTED (or ERROR 5001), so that a producer learns what
- * it may drop before it reconnects; an ERROR from storage goes out at
- * once, in order. */
-static void queue_ack(putmedia_t *pm, const fl_ack_t *a, int deferrable)
+/* Queue an ack for the producer. After the first ERROR nothing more is
+ * read, and no BUFFERING, RECEIVED or IDLE goes out; but every fragment
+ * acked RECEIVED still gets its final ack, PERSISTED or ERROR 5001, even
+ * after an ERROR (`final`: a storage completion's ack), so a producer
+ * never waits for a fragment the server gave up on (with several appends
+ * failing together on a full disk, only the first ERROR used to go out).
+ * An ERROR from the ingest (about the bytes) is deferrable: it waits until
+ * the fragments received before it are acked, so that a producer learns
+ * what it may drop before it reconnects; an ERROR from storage goes out at
+ * once, in order. The response ends once nothing is in flight. */
+static void queue_ack_final(putmedia_t *pm, const fl_ack_t *a, int deferrable, int final)
 {
-    if (pm->error_sent)
+    if (pm->error_sent && !final)
         return;
     if (a->type == FL_ACK_ERROR) {
         pm->failed = 1; /* no more of the body is read */
@@ -181,6 +190,11 @@ static void queue_ack(putmedia_t *pm, const fl_ack_t *a, int deferrable)
     lws_callback_on_writable(pm->wsi);
 }
 
+static void queue_ack(putmedia_t *pm, const fl_ack_t *a, int deferrable)
+{
+    queue_ack_final(pm, a, deferrable, 0);
+}
+
 /* One fragment fewer in flight: an ERROR held for it may go now. */
 static void pending_done(putmedia_t *pm)
 {
@@ -188,7 +202,7 @@ static void pending_done(putmedia_t *pm)
     if (pm->pending == 0 && pm->has_held_error) {
         fl_ack_t e = pm->held_error;
         pm->has_held_error = 0;
-        queue_ack(pm, &e, 0);
+        queue_ack_final(pm, &e, 0, 1);
     }
     update_flow(pm);
     lws_callback_on_writable(pm->wsi);
@@ -218,9 +232,12 @@ static int h_begin(void *data, int64_t tc, int64_t abs_ms, char *number, size_t 
     free(sh);
     fl_fragment_number(pm->ref.info.id, pm->seq, number, cap);
     (void)tc;
-    /* the tail shares the record being built: frames are not copied */
+    /* the tail shares the record being built: frames are not copied; it
+     * and storage know the fragment by the same server timestamp (LL-HLS
+     * parts from the tail and segments from storage share a timeline) */
+    pm->begin_ns = fl_time_real_ns();
     if (live_of(pm))
-        fl_live_begin_shared(live_of(pm), pm->seq, abs_ms, fl_time_real_ns(),
+        fl_live_begin_shared(live_of(pm), pm->seq, abs_ms, pm->begin_ns,
                              fl_ingest_record(pm->ingest));
     return 0;
 }
@@ -289,7 +306,7 @@ static void wake_waits(putmedia_t *pm, uint64_t seq, int status)
             a.type = FL_ACK_ERROR;
             a.error_id = FL_ACK_ERR_ARCHIVAL;
         }
-        queue_ack(pm, &a, 0);
+        queue_ack_final(pm, &a, 0, 1);
         pending_done(pm);
     }
     pm->n_waits = k;
@@ -414,7 +431,7 @@ static void on_completion(fl_completion_t *c, int status, uint64_t seq)
         if (status)
             fl_error("putmedia %s: fragment %s not stored: %s", pm->ref.name, f->number,
                      fl_strerror(status));
-        queue_ack(pm, &a, 0);
+        queue_ack_final(pm, &a, 0, 1);
         pending_done(pm); /* updates the flow */
         wake_waits(pm, f->seq, status);
     }
@@ -460,6 +477,7 @@ static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms
     fl_log_record_t rec;
     memset(&rec, 0, sizeof rec);
     rec.producer_ts_ns = abs_ms * 1000000;
+    rec.server_ts_ns = pm->begin_ns;
     rec.payload = record;
     uint64_t seq;
     /* storage writes the record where it is and lets it go when written */
@@ -495,6 +513,35 @@ static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms
 }
 
 /* ---- the session, whatever the transport ---- */
+
+/* Has the stream's upload bucket refilled (no debt left)? */
+static int pm_rate_ok(putmedia_t *pm)
+{
+    if (!pm->rate)
+        return 1;
+    double bps = (double)fl_server_config(pm->kvs->srv)->putmedia_max_bytes_per_s;
+    return fl_bucket_take(&pm->rate->bytes, bps, bps, 0, fl_time_mono_ns()) == 0 &&
+           pm->rate->bytes.tokens >= 0;
+}
+
+/* n body bytes arrived from the producer: they count against the
+ * stream's upload rate (KVS's 12.5 MB/s); past it, the connection is not
+ * read until the bucket refills (TCP then slows the producer down), which
+ * keeps one fast producer from taking the loop and the disk from others. */
+static void pm_rx_charge(putmedia_t *pm, size_t n)
+{
+    if (!pm->rate || pm->throttled)
+        return;
+    double bps = (double)fl_server_config(pm->kvs->srv)->putmedia_max_bytes_per_s;
+    if (fl_bucket_charge(&pm->rate->bytes, bps, bps, (double)n, fl_time_mono_ns()) < 0) {
+        pm->throttled = 1;
+        fl_limits_hit(fl_server_limits(pm->kvs->srv), FL_LIMIT_UPLOAD_RATE,
+                      "PutMedia to %s faster than %ld bytes/s "
+                      "(--putmedia-max-bytes-per-second): reading it more slowly",
+                      pm->ref.name, fl_server_config(pm->kvs->srv)->putmedia_max_bytes_per_s);
+        update_flow(pm);
+    }
+}
 
 static void pm_end_body(putmedia_t *pm, int clean);
 
@@ -708,6 +755,24 @@ static putmedia_t *pm_open(fl_kvs_t *kvs, struct lws *wsi, int ws, pm_args_t *a,
     fl_stream_ref_t ref;
     if (fl_stream_get(kvs->video, &want, &ref, err) != 0)
         return NULL;
+    /* KVS's connection rate per stream: a producer reconnecting in a loop
+     * is told to slow down before it costs the stream's other work */
+    const fl_config_t *cfg = fl_server_config(kvs->srv);
+    fl_stream_rate_t *rate = fl_kvs_rates_hold(kvs->rates, ref.name);
+    double cps = (double)cfg->putmedia_max_connects_per_s;
+    if (rate && fl_bucket_take(&rate->connects, cps, cps, 1, fl_time_mono_ns()) != 0) {
+        fl_limits_hit(fl_server_limits(kvs->srv), FL_LIMIT_CONNECT_RATE,
+                      "refused a PutMedia connection to %s: more than %ld a second "
+                      "(--putmedia-max-connections-per-second)",
+                      ref.name, cfg->putmedia_max_connects_per_s);
+        fl_api_error(err, 400, "ConnectionLimitExceededException",
+                     "too many PutMedia connections to stream %s: at most %ld a second", ref.name,
+                     cfg->putmedia_max_connects_per_s);
+        fl_kvs_rates_release(rate);
+        fl_stream_put(&ref);
+        return NULL;
+    }
+    o.budget = fl_limits_fragment_budget(fl_server_limits(kvs->srv));
     /* no timecode before what the stream already holds */
     fl_log_shard_info_t *sh = NULL;
     size_t nsh = 0;
@@ -723,6 +788,9 @@ static putmedia_t *pm_open(fl_kvs_t *kvs, struct lws *wsi, int ws, pm_args_t *a,
     pm->kvs = kvs;
     pm->ws = ws;
     pm->ref = ref;
+    pm->rate = rate;
+    rate = NULL;
+    pm->opened_ms = now_ms();
     sink->refs = 1;
     sink->pm = pm;
     pm->sink = sink;
@@ -763,6 +831,7 @@ static putmedia_t *pm_open(fl_kvs_t *kvs, struct lws *wsi, int ws, pm_args_t *a,
     recent_load(pm);
     return pm;
 nomem:
+    fl_kvs_rates_release(rate);
     fl_stream_put(&ref);
     free(sink);
     free(pm);
@@ -798,11 +867,17 @@ static void pm_close(putmedia_t *pm)
         pm->next->prev = pm->prev;
     pm->sink->pm = NULL;
     sink_release(pm->sink);
+    fl_kvs_rates_release(pm->rate);
     fl_ingest_free(pm->ingest);
+    /* the hub's producer field is shared by the loops; the observers
+     * hear the end on the tail's loop, outside the hub's lock */
     fl_hub_lock(pm->kvs->video->hub);
-    if (pm->ref.hub->producer == pm)
+    int was_producer = pm->ref.hub->producer == pm;
+    if (was_producer)
         pm->ref.hub->producer = NULL;
     fl_hub_unlock(pm->kvs->video->hub);
+    if (was_producer)
+        fl_live_session_end(pm->ref.hub->live);
     fl_stream_put(&pm->ref);
     fl_buf_free(&pm->out);
     fl_buf_free(&pm->held);
@@ -827,11 +902,33 @@ void fl_putmedia_tick(void *state, int loop)
 {
     fl_kvs_t *kvs = state;
     int64_t now = now_ms();
-    for (putmedia_t *pm = kvs->putmedia[loop]; pm; pm = pm->next)
+    const fl_config_t *cfg = fl_server_config(kvs->srv);
+    for (putmedia_t *pm = kvs->putmedia[loop]; pm; pm = pm->next) {
+        if (pm->throttled && pm_rate_ok(pm)) {
+            pm->throttled = 0; /* the stream's bucket refilled: read on */
+            update_flow(pm);
+        }
+        if (!pm->failed && !pm->body_ended &&
+            now - pm->opened_ms >= cfg->putmedia_max_connection_s * 1000) {
+            /* AWS ends a PutMedia connection after 45 minutes with 4003;
+             * the producer reconnects. Fragments already received are
+             * acked first; the one in progress is dropped. */
+            fl_limits_hit(fl_server_limits(kvs->srv), FL_LIMIT_CONNECTION_AGE,
+                          "ending a PutMedia connection to %s after %ld s "
+                          "(--putmedia-max-connection-seconds): ack error 4003",
+                          pm->ref.name, cfg->putmedia_max_connection_s);
+            fl_ingest_abort(pm->ingest, FL_ACK_ERR_CONNECTION_TOO_LONG,
+                            "connection open longer than --putmedia-max-connection-seconds");
+            pm->failed = 1;
+            pm_end_body(pm, 0);
+        }
         if (!pm->failed && !pm->body_ended && now - pm->last_ack_ms >= FL_PUTMEDIA_IDLE_MS) {
             fl_ack_t a = {.type = FL_ACK_IDLE};
             queue_ack(pm, &a, 0);
         }
+    }
+    if (loop == 0)
+        fl_kvs_rates_prune(kvs->rates, fl_time_mono_ns());
 }
 
 /* ---- HTTP: POST /putMedia ---- */
@@ -913,8 +1010,10 @@ static void pm_input_end(putmedia_t *pm)
 
 static int pm_http_body(fl_http_req_t *r, fl_slice_t in)
 {
-    if (r->stream)
+    if (r->stream) {
+        pm_rx_charge(r->stream, in.n);
         pm_input(r->stream, in);
+    }
     return 0;
 }
 
@@ -1027,10 +1126,13 @@ int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, v
                sizeof a.start);
         fl_api_error_t err;
         fl_principal_t who;
-        fl_sigv4_canon_auth_t auth;
-        const char *why = NULL;
-        if (fl_http_principal(wsi, &who, &auth, &why) != 0)
-            fl_api_error(&err, 400, "IncompleteSignatureException", "%s", why);
+        char path[512] = "";
+        if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) < 0)
+            path[0] = 0;
+        fl_auth_req_t q = {
+            .wsi = wsi, .method = FL_HTTP_GET, .path = path, .service = "kinesisvideo"};
+        if (fl_server_authenticate(srv, &q, &who, &err) != 0)
+            ; /* refused: err says why */
         else
             w->pm = pm_open(fl_server_state(srv, &fl_kvs_module), wsi, 1, &a, &who, &err);
         if (!w->pm) {
@@ -1057,6 +1159,7 @@ int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, v
             return 0;
         }
         cm->bytes_received += len;
+        pm_rx_charge(w->pm, len);
         if (len)
             pm_input(w->pm, fl_slice(in, len));
         return 0;

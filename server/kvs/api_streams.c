@@ -1149,6 +1149,21 @@ void fl_api_describe_media_storage_configuration(fl_http_req_t *r)
         bad_arg(r, "%s is required", "ChannelName or ChannelARN");
         return;
     }
+    /* the access check names the channel, as for a stream */
+    const fl_config_t *cfg = fl_server_config(r->srv);
+    char arn[600];
+    const char *why = NULL;
+    if (which == n)
+        snprintf(arn, sizeof arn, "arn:aws:kinesisvideo:%s:%s:channel/%.256s/*", cfg->region,
+                 cfg->account_id, which->str);
+    else
+        snprintf(arn, sizeof arn, "%.500s", which->str);
+    if (fl_server_access(r->srv, &r->who, "kinesisvideo:DescribeMediaStorageConfiguration", arn,
+                         &why) != 0) {
+        fl_http_respond_error(r, 403, "AccessDeniedException", "%s on %s: %s",
+                              "kinesisvideo:DescribeMediaStorageConfiguration", arn, why);
+        return;
+    }
     fl_http_respond_error(r, 404, "ResourceNotFoundException",
                           "signaling channel %.256s not found (framelog has no signaling "
                           "channels yet)",

@@ -83,12 +83,20 @@ static int kvs_init(struct fl_server *s, void **state, char *err, size_t errlen)
         snprintf(err, errlen, "kvs: the video module must come first in the module list");
         return FL_EINVAL;
     }
+    if (fl_kvs_rates_new(&k->rates) != 0) {
+        free(k);
+        snprintf(err, errlen, "kvs: out of memory");
+        return FL_ENOMEM;
+    }
     *state = k;
     return 0;
 }
 
 static void kvs_fini(void *state)
 {
+    fl_kvs_t *k = state;
+    if (k)
+        fl_kvs_rates_free(k->rates);
     free(state);
 }
 

@@ -10,12 +10,33 @@
 
 #include <libwebsockets.h>
 
+#include "common/clock.h"
 #include "server/core/http.h"
+#include "server/core/limits.h"
 #include "server/core/metrics.h"
 #include "server/core/module.h"
 #include "server/core/server.h"
 #include "server/video/stream_ref.h"
 #include "server/video/video.h"
+
+/* Per-stream admission state of the media APIs (rates.c). */
+typedef struct fl_stream_rate {
+    struct fl_stream_rate *next;
+    char name[FL_STREAM_NAME_MAX + 1];
+    fl_bucket_t connects; /* PutMedia connections (--putmedia-max-connections-per-second) */
+    fl_bucket_t bytes;    /* PutMedia body bytes (--putmedia-max-bytes-per-second) */
+    int readers;          /* open GetMedia readers (--getmedia-max-readers) */
+    int holders;          /* connections holding the entry */
+    int64_t last_ns;      /* monotonic: last held or released */
+} fl_stream_rate_t;
+typedef struct fl_kvs_rates fl_kvs_rates_t;
+int fl_kvs_rates_new(fl_kvs_rates_t **out);
+void fl_kvs_rates_free(fl_kvs_rates_t *r);
+/* The entry for a stream, made if need be, held (NULL: out of memory). */
+fl_stream_rate_t *fl_kvs_rates_hold(fl_kvs_rates_t *r, const char *name);
+void fl_kvs_rates_release(fl_stream_rate_t *e);
+/* Drop entries nobody holds that have been idle long enough (the tick). */
+void fl_kvs_rates_prune(fl_kvs_rates_t *r, int64_t now_ns);
 
 /* The module's state. The session lists are per loop, each touched by
  * its loop only. */
@@ -24,6 +45,7 @@ typedef struct fl_kvs {
     fl_video_t *video;
     struct putmedia *putmedia[FL_CONFIG_MAX_LOOPS]; /* PutMedia sessions (api_putmedia.c's
                                                        lists), by loop */
+    fl_kvs_rates_t *rates;                          /* per-stream admission (rates.c) */
 } fl_kvs_t;
 
 extern const fl_module_t fl_kvs_module;

@@ -68,7 +68,26 @@ typedef struct {
     const char *ctype;
     fl_api_error_t err; /* status 0: no error */
     int remux_failed;
+    int remuxed;
+    /* LL-HLS (LIVE fMP4 sessions) */
+    int ll;
+    int has_msn, hls_part; /* _HLS_msn, _HLS_part (-1: none) */
+    uint64_t msn;
+    int part; /* PartNumber (-1: the whole segment) */
+    fl_pb_follow_t *follow;
+    fl_pb_llfrag_t *snap; /* the tail as the playlist sees it */
+    size_t n_snap;
+    fl_pb_partsrc_t src; /* a part from the tail */
+    int from_tail;
+    /* the cache */
+    int lead; /* this job makes key's bytes for everyone */
+    fl_pb_ckey_t key;
+    /* parked */
+    fl_pb_wait_t w;
+    int stage; /* STAGE_*: what to do when it resumes */
 } hls_job_t;
+
+enum { STAGE_NONE, STAGE_JOINED, STAGE_PART, STAGE_PLAYLIST };
 
 static const char m3u8_type[] = "application/vnd.apple.mpegurl";
 
@@ -135,6 +154,20 @@ out:
     fl_log_batch_free(&b);
 }
 
+/* The #EXT-X-PART lines of a fragment's complete parts; returns how many. */
+static size_t put_parts(hls_job_t *j, fl_buf_t *o, const fl_pb_llfrag_t *f, const char *number)
+{
+    size_t k = 0;
+    for (; k < f->n_parts && f->parts[k].complete; k++)
+        fl_buf_printf(
+            o,
+            "#EXT-X-PART:DURATION=%u.%03u,URI=\"getMP4MediaFragment.mp4?FragmentNumber=%s&"
+            "PartNumber=%zu&SessionToken=%s\"%s\n",
+            f->parts[k].duration_ms / 1000, f->parts[k].duration_ms % 1000, number, k, j->token,
+            f->parts[k].independent ? ",INDEPENDENT=YES" : "");
+    return k;
+}
+
 static void media_work(hls_job_t *j)
 {
     fl_pb_entry_t *v = NULL;
@@ -160,7 +193,30 @@ static void media_work(hls_job_t *j)
     fl_buf_t *o = &j->out;
     fl_buf_printf(o, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%u\n", fmp4 ? 7 : 3,
                   (max_ms + 999) / 1000);
+    /* the tail's fragment that follows the last segment: its parts so far */
+    const fl_pb_llfrag_t *open = NULL;
+    if (j->ll) {
+        uint32_t part_ms = FL_PB_PART_TARGET_MS;
+        for (size_t k = 0; k < j->n_snap; k++) {
+            if (!open && (n ? j->snap[k].seq == v[n - 1].seq + 1 : k == 0) &&
+                (!n || j->snap[k].tracks_hash == v[n - 1].tracks_hash))
+                open = &j->snap[k];
+            for (size_t p = 0; p < j->snap[k].n_parts; p++)
+                if (j->snap[k].parts[p].duration_ms > part_ms)
+                    part_ms = j->snap[k].parts[p].duration_ms;
+        }
+        fl_buf_printf(o,
+                      "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=%u.%03u\n"
+                      "#EXT-X-PART-INF:PART-TARGET=%u.%03u\n",
+                      3 * part_ms / 1000, 3 * part_ms % 1000, part_ms / 1000, part_ms % 1000);
+    }
+    /* LIVE: numbered from the newest, which is its storage sequence number
+     * (blocking reloads name segments by it) */
     uint64_t msn = sliding && n ? v[0].seq : 0;
+    if (j->s.mode == FL_PB_LIVE && n)
+        msn = v[n - 1].seq - (n - 1);
+    else if (j->s.mode == FL_PB_LIVE && open)
+        msn = open->seq;
     fl_buf_printf(o, "#EXT-X-MEDIA-SEQUENCE:%" PRIu64 "\n", msn);
     if (sliding && j->s.discontinuity == FL_PB_DISC_ALWAYS)
         fl_buf_printf(o, "#EXT-X-DISCONTINUITY-SEQUENCE:%" PRIu64 "\n", msn);
@@ -192,9 +248,47 @@ static void media_work(hls_job_t *j)
             put_iso(o, v[i].ts_ns);
             fl_buf_u8(o, '\n');
         }
+        for (size_t k = 0; j->ll && k < j->n_snap; k++)
+            if (j->snap[k].seq == v[i].seq && j->snap[k].ended)
+                put_parts(j, o, &j->snap[k], number);
         fl_buf_printf(o, "#EXTINF:%u.%03u,\n%s?FragmentNumber=%s&SessionToken=%s\n",
                       v[i].duration_ms / 1000, v[i].duration_ms % 1000,
                       fmp4 ? "getMP4MediaFragment.mp4" : "getTSFragment.ts", number, j->token);
+    }
+    if (j->ll) {
+        /* the fragment still arriving (or not yet durable): its parts
+         * after the last segment, then a hint of the next part */
+        uint64_t next_seq = n ? v[n - 1].seq + 1 : 0;
+        size_t next_part = 0;
+        if (open) {
+            char number[FL_FRAGMENT_NUMBER_CAP];
+            fl_fragment_number(j->ref.info.id, open->seq, number, sizeof number);
+            if (n && j->s.discontinuity == FL_PB_DISC_ALWAYS)
+                fl_buf_append_str(o, "#EXT-X-DISCONTINUITY\n");
+            if (n && j->s.discontinuity == FL_PB_DISC_ON &&
+                llabs(open->ts_ns - (v[n - 1].ts_ns + (int64_t)v[n - 1].duration_ms * 1000000)) >
+                    DISC_GAP_NS)
+                fl_buf_append_str(o, "#EXT-X-DISCONTINUITY\n");
+            if (j->s.display_ts) {
+                fl_buf_append_str(o, "#EXT-X-PROGRAM-DATE-TIME:");
+                put_iso(o, open->ts_ns);
+                fl_buf_u8(o, '\n');
+            }
+            next_part = put_parts(j, o, open, number);
+            next_seq = open->seq;
+            if (open->ended) {
+                next_seq++;
+                next_part = 0;
+            }
+        }
+        if (n || open) {
+            char number[FL_FRAGMENT_NUMBER_CAP];
+            fl_fragment_number(j->ref.info.id, next_seq, number, sizeof number);
+            fl_buf_printf(o,
+                          "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"getMP4MediaFragment.mp4?"
+                          "FragmentNumber=%s&PartNumber=%zu&SessionToken=%s\"\n",
+                          number, next_part, j->token);
+        }
     }
     if (ended)
         fl_buf_append_str(o, "#EXT-X-ENDLIST\n");
@@ -203,18 +297,43 @@ out:
     free(v);
 }
 
+/* A part copied from the live tail, as media with the session's times. */
+static int tail_media(hls_job_t *j, fl_pb_media_t *m)
+{
+    const fl_pb_partsrc_t *p = &j->src;
+    int64_t shift = j->s.selector == FL_PB_PRODUCER_TS ? 0 : p->server_ns - p->producer_ns;
+    int rc = fl_pb_media_tracks(fl_buf_slice(&p->tracks), m);
+    for (size_t i = 0; i < p->n && !rc; i++)
+        rc = fl_pb_media_add(m, p->frames[i].track, p->frames[i].pts_ns + shift,
+                             p->frames[i].keyframe,
+                             fl_slice(p->data.p + p->offs[i], p->frames[i].data.n));
+    fl_pb_media_seal(m);
+    if (rc)
+        return fl_api_error(&j->err, 500, "InternalFailure", "a part of stream %s: %s", j->ref.name,
+                            fl_strerror(rc));
+    return 0;
+}
+
 static void segment_work(hls_job_t *j)
 {
     fl_log_batch_t b;
     fl_pb_media_t m;
     memset(&b, 0, sizeof b);
     memset(&m, 0, sizeof m);
-    if (open_fragment(j, &b, j->op != OP_INIT, &m))
+    if (j->from_tail ? tail_media(j, &m) : open_fragment(j, &b, j->op != OP_INIT, &m))
         goto out;
     fl_log_batch_free(&b); /* the frames are copied: let the record go before remuxing */
+    j->remuxed = j->op != OP_INIT;
     int rc = j->op == OP_INIT  ? fl_pb_media_init(&m, &j->out)
+             : j->from_tail    ? fl_pb_media_fmp4(&m, &j->out) /* the part's frames only */
+             : j->part >= 0    ? fl_pb_media_part(&m, j->part, &j->out)
+             : j->ll           ? fl_pb_media_part(&m, -1, &j->out)
              : j->op == OP_MP4 ? fl_pb_media_fmp4(&m, &j->out)
                                : fl_pb_media_ts(&m, &j->out);
+    if (rc == FL_ENOTFOUND) {
+        fl_api_error(&j->err, 404, "ResourceNotFoundException", "no such part of the fragment");
+        goto out;
+    }
     if (rc) {
         j->remux_failed = 1;
         fl_api_error(&j->err, 500, "InternalFailure", "remuxing a fragment of stream %s: %s",
@@ -242,58 +361,181 @@ static void hls_work(fl_http_async_t *a)
 
 /* ---- loop side ---- */
 
+static void job_free(hls_job_t *j)
+{
+    fl_stream_put(&j->ref);
+    fl_buf_free(&j->out);
+    fl_pb_partsrc_free(&j->src);
+    free(j->snap);
+    free(j);
+}
+
+static void respond_segment(fl_http_req_t *r, hls_job_t *j, fl_slice_t body)
+{
+    j->pb->segments++;
+    j->pb->segment_bytes += body.n;
+    fl_http_respond(r, 200, j->op == OP_TS ? "video/mp2t" : "video/mp4", body);
+}
+
 static void hls_done(fl_http_async_t *a, fl_http_req_t *r)
 {
     hls_job_t *j = (hls_job_t *)a;
     fl_playback_t *pb = j->pb;
-    fl_stream_put(&j->ref);
     pb->remux_failures += (uint64_t)j->remux_failed;
+    pb->remuxes += (uint64_t)j->remuxed;
+    fl_slice_t body = fl_buf_slice(&j->out);
+    if (j->lead) /* everyone who joined is answered now too */
+        body = fl_pb_cache_put(pb->cache, &j->key, &j->err, &j->out);
     if (r) {
         if (j->err.status) {
             fl_http_respond_api_error(r, &j->err);
+        } else if (j->op == OP_MASTER || j->op == OP_MEDIA) {
+            pb->playlists++;
+            if (j->s.mode != FL_PB_ON_DEMAND)
+                fl_http_add_header(r, "Cache-Control", "no-cache");
+            fl_http_respond(r, 200, j->ctype, body);
         } else {
-            if (j->op == OP_MASTER || j->op == OP_MEDIA) {
-                pb->playlists++;
-                if (j->s.mode != FL_PB_ON_DEMAND)
-                    fl_http_add_header(r, "Cache-Control", "no-cache");
-            } else {
-                pb->segments++;
-                pb->segment_bytes += j->out.n;
-            }
-            fl_http_respond(r, 200, j->ctype, fl_buf_slice(&j->out));
+            respond_segment(r, j, body);
         }
     }
-    fl_buf_free(&j->out);
-    free(j);
+    job_free(j);
 }
 
-/* The value of query argument name ("SessionToken") into buf, NUL-ended:
- * 0, -1 when absent, -2 when longer than cap - 1 (or than any token).
- * Unlike
- * lws_get_urlarg_by_name, an argument too long for buf does not hide the
- * ones after it. */
-static int query_arg(struct lws *wsi, const char *name, char *buf, size_t cap)
+/* Hand the job to a worker (from the loop, with its request). */
+static void submit(fl_http_req_t *r, hls_job_t *j)
 {
-    char frag[FL_PB_TOKEN_CAP + 64];
-    size_t nl = strlen(name);
-    for (int i = 0; i < 32; i++) {
-        int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (len <= 0)
-            break;
-        /* an argument longer than any token is nobody's: skipped */
-        if ((size_t)len <= nl || (size_t)len + 1 > sizeof frag)
-            continue;
-        if (lws_hdr_copy_fragment(wsi, frag, (int)sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) != len)
-            continue;
-        if (memcmp(frag, name, nl) != 0 || frag[nl] != '=')
-            continue;
-        if ((size_t)len - nl - 1 + 1 > cap)
-            return -2;
-        memcpy(buf, frag + nl + 1, (size_t)len - nl - 1);
-        buf[len - nl - 1] = 0;
-        return 0;
+    j->a.work = hls_work;
+    j->a.done = hls_done;
+    if (fl_http_async_or_busy(r, &j->a, "ClientLimitExceededException") != 0) {
+        if (j->lead) {
+            fl_api_error(&j->err, 503, "ServiceUnavailableException",
+                         "the server is busy; retry later");
+            fl_pb_cache_put(j->pb->cache, &j->key, &j->err, &j->out);
+        }
+        job_free(j);
     }
-    return -1;
+}
+
+static void hls_resume(fl_http_async_t *a, fl_http_req_t *r);
+
+/* Park the request (the job's w says until what); 0, or -1 having
+ * answered 503 (too many parked). */
+static int park(fl_http_req_t *r, hls_job_t *j, int stage)
+{
+    fl_playback_t *pb = j->pb;
+    if (pb->n_waiting >= FL_PB_MAX_WAITERS) {
+        pb->waits_refused++;
+        fl_http_add_header(r, "Retry-After", "1");
+        fl_http_respond_error(r, 503, "ClientLimitExceededException",
+                              "too many requests are waiting; retry later");
+        return -1;
+    }
+    pb->n_waiting++;
+    j->stage = stage;
+    j->w.a = &j->a;
+    j->a.done = hls_resume;
+    fl_http_await(r, &j->a);
+    /* lws's own timeout of a request that has not answered (5 s) must not
+     * cut it: its deadline (llhls.c) or the leader it joined bounds it */
+    lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
+    if (stage != STAGE_JOINED)
+        fl_pb_follow_park(j->follow, &j->w);
+    return 0;
+}
+
+/* A part of a LIVE fMP4 session: from the tail while it has it (waiting
+ * for it to be complete), else from storage. */
+static void part_go(fl_http_req_t *r, hls_job_t *j)
+{
+    int rc = j->follow ? fl_pb_follow_part(j->follow, j->seq, j->part, &j->src) : FL_ENOTFOUND;
+    if (rc == 0) {
+        j->from_tail = 1;
+    } else if (rc == FL_EAGAIN) {
+        j->w.kind = FL_PB_WAIT_PART;
+        j->w.seq = j->seq;
+        j->w.part = j->part;
+        if (park(r, j, STAGE_PART) == 0)
+            return;
+        if (j->lead) {
+            fl_api_error(&j->err, 503, "ClientLimitExceededException",
+                         "too many requests are waiting; retry later");
+            fl_pb_cache_put(j->pb->cache, &j->key, &j->err, &j->out);
+        }
+        job_free(j);
+        return;
+    }
+    submit(r, j);
+}
+
+/* A playlist: with LL-HLS, what the tail has (copied now), then storage
+ * on a worker. */
+static void playlist_go(fl_http_req_t *r, hls_job_t *j)
+{
+    if (j->follow && fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0) {
+        fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+        job_free(j);
+        return;
+    }
+    submit(r, j);
+}
+
+/* A parked request resumes: its condition came, its deadline passed, or
+ * (for one that joined) the segment it waited for is made. */
+static void hls_resume(fl_http_async_t *a, fl_http_req_t *r)
+{
+    hls_job_t *j = (hls_job_t *)a;
+    fl_playback_t *pb = j->pb;
+    pb->n_waiting--;
+    const fl_api_error_t *err = j->w.err;
+    int stage = j->stage;
+    j->stage = STAGE_NONE;
+    if (stage == STAGE_JOINED) {
+        if (r && err->status)
+            fl_http_respond_api_error(r, err);
+        else if (r)
+            respond_segment(r, j, j->w.bytes);
+        job_free(j);
+        return;
+    }
+    if (!r || err->status) {
+        if (r) {
+            fl_http_add_header(r, "Retry-After", "1");
+            fl_http_respond_api_error(r, err);
+        }
+        if (j->lead) { /* those who joined it ask again */
+            fl_api_error(&j->err, 503, "ServiceUnavailableException",
+                         "the part is not available yet; retry");
+            fl_pb_cache_put(pb->cache, &j->key, &j->err, &j->out);
+        }
+        job_free(j);
+        return;
+    }
+    if (stage == STAGE_PART)
+        part_go(r, j);
+    else
+        playlist_go(r, j);
+}
+
+/* A decimal query argument: 1 with *v, 0 when absent, -1 when not a
+ * number up to max. */
+static int query_num(struct lws *wsi, const char *name, uint64_t max, uint64_t *v)
+{
+    char buf[32];
+    int rc = fl_pb_query_arg(wsi, name, buf, sizeof buf);
+    if (rc == -1)
+        return 0;
+    if (rc != 0 || !buf[0] || strlen(buf) > 20)
+        return -1;
+    uint64_t x = 0;
+    for (const char *p = buf; *p; p++) {
+        if (*p < '0' || *p > '9' || x > (UINT64_MAX - 9) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    if (x > max)
+        return -1;
+    *v = x;
+    return 1;
 }
 
 static void hls_start(fl_http_req_t *r, hls_op_t op)
@@ -308,10 +550,12 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
     fl_buf_init(&j->out, 0);
     j->pb = pb;
     j->op = op;
+    j->part = -1;
+    j->hls_part = -1;
     j->now_ms = fl_time_real_ns() / 1000000;
 
     char buf[FL_PB_TOKEN_CAP];
-    const char *tok = query_arg(r->wsi, "SessionToken", buf, sizeof buf) == 0 ? buf : NULL;
+    const char *tok = fl_pb_query_arg(r->wsi, "SessionToken", buf, sizeof buf) == 0 ? buf : NULL;
     int rc = tok ? fl_pb_token_decode(pb->key, fl_slice_str(tok), j->now_ms, &j->s) : FL_EINVAL;
     if (rc) {
         pb->token_refusals++;
@@ -333,7 +577,7 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
         goto fail;
     }
     char num[FL_FRAGMENT_NUMBER_CAP];
-    int fa = query_arg(r->wsi, "FragmentNumber", num, sizeof num);
+    int fa = fl_pb_query_arg(r->wsi, "FragmentNumber", num, sizeof num);
     const char *fn = fa == 0 ? num : NULL;
     uint64_t log_id = 0;
     if (fn || fa == -2) {
@@ -379,15 +623,91 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
                               "fragment %s is not one of stream %s", fn, j->s.name);
         goto fail;
     }
-    j->a.work = hls_work;
-    j->a.done = hls_done;
-    if (fl_http_async_or_busy(r, &j->a, "ClientLimitExceededException") != 0)
+    /* LL-HLS: LIVE sessions in fMP4 (parts are fMP4 moof+mdat) */
+    j->ll = j->s.mode == FL_PB_LIVE && j->s.container == FL_PB_FMP4;
+    uint64_t pnum = 0;
+    int pa = query_num(r->wsi, "PartNumber", FL_PB_MAX_PARTS - 1, &pnum);
+    if (pa < 0 || (pa > 0 && (op != OP_MP4 || !j->ll))) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "PartNumber is a part of a LIVE FRAGMENTED_MP4 session's "
+                              "fragment: 0 to %d",
+                              FL_PB_MAX_PARTS - 1);
         goto fail;
+    }
+    if (pa > 0)
+        j->part = (int)pnum;
+    if (op == OP_MEDIA && j->ll) {
+        int ma = query_num(r->wsi, "_HLS_msn", UINT64_MAX, &j->msn);
+        int pp = query_num(r->wsi, "_HLS_part", FL_PB_MAX_PARTS - 1, &pnum);
+        if (ma < 0 || pp < 0 || (pp > 0 && ma == 0)) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException",
+                                  "_HLS_msn must be a media sequence number, and _HLS_part a "
+                                  "part number with it");
+            goto fail;
+        }
+        j->has_msn = ma > 0;
+        j->hls_part = pp > 0 ? (int)pnum : -1;
+    }
+    if (j->ll && (op == OP_MEDIA || op == OP_MP4))
+        j->follow = fl_pb_follow(pb, &j->ref); /* NULL: plain HLS */
+
+    if ((op == OP_MP4 || op == OP_TS) && j->has_seq) {
+        /* one remux for everyone who asks at once (cache.c) */
+        j->key.log_id = j->ref.info.id;
+        j->key.seq = j->seq;
+        j->key.part = j->part >= 0 ? j->part : j->ll ? FL_PB_WHOLE_PARTS : FL_PB_WHOLE;
+        j->key.container = (uint8_t)j->s.container;
+        j->key.selector = (uint8_t)j->s.selector;
+        fl_slice_t hit;
+        fl_pb_take_t t = fl_pb_cache_take(pb->cache, &j->key, &j->w, &hit);
+        if (t == FL_PB_HIT) {
+            respond_segment(r, j, hit);
+            job_free(j);
+            return;
+        }
+        if (t == FL_PB_JOIN) { /* (bounded by the connections, not refused) */
+            pb->n_waiting++;
+            j->stage = STAGE_JOINED;
+            j->w.a = &j->a;
+            j->a.done = hls_resume;
+            fl_http_await(r, &j->a);
+            lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
+            return;
+        }
+        j->lead = t == FL_PB_LEAD;
+        if (j->part >= 0) {
+            part_go(r, j);
+            return;
+        }
+        submit(r, j);
+        return;
+    }
+    if (op == OP_MEDIA && j->follow && j->has_msn) {
+        int ready = fl_pb_follow_ready(j->follow, j->msn, j->hls_part);
+        if (ready < 0) {
+            fl_http_respond_error(r, 400, "InvalidArgumentException",
+                                  "_HLS_msn/_HLS_part ask for more than two segments (or three "
+                                  "parts) past the playlist's last");
+            goto fail;
+        }
+        if (ready == 0) {
+            pb->blocked_reloads++;
+            j->w.kind = FL_PB_WAIT_PLAYLIST;
+            j->w.msn = j->msn;
+            j->w.part = j->hls_part;
+            if (park(r, j, STAGE_PLAYLIST) != 0)
+                goto fail;
+            return;
+        }
+    }
+    if (op == OP_MEDIA) {
+        playlist_go(r, j);
+        return;
+    }
+    submit(r, j);
     return;
 fail:
-    fl_stream_put(&j->ref);
-    fl_buf_free(&j->out);
-    free(j);
+    job_free(j);
 }
 
 void fl_pb_hls_master(fl_http_req_t *r)

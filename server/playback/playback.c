@@ -29,7 +29,9 @@ void fl_pb_cors(fl_http_req_t *r)
     if (!pb || !pb->cors_any)
         return;
     fl_http_add_header(r, "Access-Control-Allow-Origin", "*");
-    fl_http_add_header(r, "Access-Control-Expose-Headers", "x-amzn-RequestId, x-amzn-ErrorType");
+    fl_http_add_header(r, "Access-Control-Expose-Headers",
+                       "x-amzn-RequestId, x-amzn-ErrorType, x-framelog-clip-fragments, "
+                       "x-framelog-clip-estimated-bytes");
 }
 
 /* OPTIONS on a playback path: the CORS preflight. */
@@ -53,6 +55,11 @@ static void preflight(fl_http_req_t *r)
         .method = FL_HTTP_GET, .path = "/hls/v1/" p, .name = n, .handler = h                       \
     }
 
+#define DASH(p, n, h)                                                                              \
+    {                                                                                              \
+        .method = FL_HTTP_GET, .path = "/dash/v1/" p, .name = n, .handler = h                      \
+    }
+
 static const fl_route_t pb_routes[] = {
     {.method = FL_HTTP_POST,
      .path = "/getHLSStreamingSessionURL",
@@ -63,6 +70,43 @@ static const fl_route_t pb_routes[] = {
      .path = "/getHLSStreamingSessionURL",
      .name = "CORSPreflight",
      .handler = preflight},
+    {.method = FL_HTTP_POST,
+     .path = "/getClip",
+     .name = "GetClip",
+     .handler = fl_pb_get_clip,
+     .flags = FL_ROUTE_AWS},
+    {.method = FL_HTTP_OPTIONS, .path = "/getClip", .name = "CORSPreflight", .handler = preflight},
+    {.method = FL_HTTP_POST,
+     .path = "/getImages",
+     .name = "GetImages",
+     .handler = fl_pb_get_images,
+     .flags = FL_ROUTE_AWS},
+    {.method = FL_HTTP_OPTIONS,
+     .path = "/getImages",
+     .name = "CORSPreflight",
+     .handler = preflight},
+    {.method = FL_HTTP_POST,
+     .path = "/getDASHStreamingSessionURL",
+     .name = "GetDASHStreamingSessionURL",
+     .handler = fl_pb_get_dash_session_url,
+     .flags = FL_ROUTE_AWS},
+    {.method = FL_HTTP_OPTIONS,
+     .path = "/getDASHStreamingSessionURL",
+     .name = "CORSPreflight",
+     .handler = preflight},
+    DASH("getDASHManifest.mpd", "GetDASHManifest", fl_pb_dash_manifest),
+    DASH("getMP4InitFragment.mp4", "GetDASHMP4InitFragment", fl_pb_dash_init),
+    DASH("getMP4MediaFragment.mp4", "GetDASHMP4MediaFragment", fl_pb_dash_media),
+    {.method = FL_HTTP_GET,
+     .path = "/dash/v1/",
+     .name = "DASHOther",
+     .handler = fl_pb_dash_other,
+     .match = FL_MATCH_PREFIX},
+    {.method = FL_HTTP_OPTIONS,
+     .path = "/dash/v1/",
+     .name = "CORSPreflight",
+     .handler = preflight,
+     .match = FL_MATCH_PREFIX},
     HLS("getHLSMasterPlaylist.m3u8", "GetHLSMasterPlaylist", fl_pb_hls_master),
     HLS("getHLSMediaPlaylist.m3u8", "GetHLSMediaPlaylist", fl_pb_hls_media),
     HLS("getMP4InitFragment.mp4", "GetMP4InitFragment", fl_pb_hls_init),
@@ -104,6 +148,11 @@ static int pb_init(struct fl_server *s, void **state, char *err, size_t errlen)
     for (int i = 0; i < cfg->n_listen; i++)
         if (!fl_config_host_is_loopback(cfg->listen[i].host))
             pb->cors_any = 0;
+    if (fl_pb_cache_new(&pb->cache) != 0) {
+        free(pb);
+        snprintf(err, errlen, "playback: out of memory");
+        return FL_ENOMEM;
+    }
     *state = pb;
     return 0;
 }
@@ -111,9 +160,17 @@ static int pb_init(struct fl_server *s, void **state, char *err, size_t errlen)
 static void pb_fini(void *state)
 {
     fl_playback_t *pb = state;
-    if (pb)
-        memset(pb->key, 0, sizeof pb->key);
+    if (!pb)
+        return;
+    fl_pb_follow_free_all(pb);
+    fl_pb_cache_free(pb->cache);
+    memset(pb->key, 0, sizeof pb->key);
     free(pb);
+}
+
+static void pb_tick(void *state)
+{
+    fl_pb_follow_tick(state, 0);
 }
 
 static void pb_metrics(void *state, fl_buf_t *out)
@@ -132,6 +189,52 @@ static void pb_metrics(void *state, fl_buf_t *out)
                               "Bytes of HLS segments served.", pb->segment_bytes);
     fl_metrics_render_counter(out, "framelog_hls_remux_failures_total",
                               "HLS segments that could not be remuxed.", pb->remux_failures);
+    fl_metrics_render_counter(out, "framelog_clips_total", "GetClip responses started.", pb->clips);
+    fl_metrics_render_counter(out, "framelog_clip_bytes_total", "Bytes of GetClip MP4s written.",
+                              pb->clip_bytes);
+    fl_metrics_render_counter(out, "framelog_clip_failures_total",
+                              "GetClip MP4s cut short by a fragment that could not be remuxed.",
+                              pb->clip_failures);
+    fl_metrics_render_counter(out, "framelog_images_total", "GetImages samples with an image.",
+                              pb->images);
+    fl_metrics_render_counter(out, "framelog_image_errors_total",
+                              "GetImages samples answered NO_MEDIA or MEDIA_ERROR.",
+                              pb->image_errors);
+    fl_metrics_render_counter(out, "framelog_hls_remuxes_total",
+                              "HLS media segments and parts remuxed (each made once, then cached).",
+                              pb->remuxes);
+    fl_pb_cache_stats_t st;
+    fl_pb_cache_stats(pb->cache, &st);
+    fl_metrics_render_counter(out, "framelog_hls_cache_hits_total",
+                              "HLS segments answered from the segment cache.", st.hits);
+    fl_metrics_render_counter(out, "framelog_hls_cache_joins_total",
+                              "HLS segment requests that waited for the same segment being made "
+                              "for another request (single-flight).",
+                              st.joins);
+    fl_metrics_render_counter(out, "framelog_hls_cache_misses_total",
+                              "HLS segment requests that made their segment.", st.misses);
+    fl_metrics_render_counter(out, "framelog_hls_cache_evictions_total",
+                              "Segments evicted from the segment cache.", st.evictions);
+    fl_metrics_render_gauge(out, "framelog_hls_cache_bytes", "Bytes held by the segment cache.",
+                            (int64_t)st.bytes);
+    fl_metrics_render_gauge(out, "framelog_hls_cache_entries",
+                            "Segments held or being made in the segment cache.",
+                            (int64_t)st.entries);
+    fl_metrics_render_gauge(out, "framelog_hls_live_follows",
+                            "Streams whose live tail LL-HLS follows.", (int64_t)pb->n_follows);
+    fl_metrics_render_gauge(out, "framelog_hls_waiting",
+                            "HLS requests parked now (blocked reloads, parts, cache joins).",
+                            (int64_t)pb->n_waiting);
+    fl_metrics_render_counter(out, "framelog_hls_blocked_reloads_total",
+                              "LL-HLS playlist requests that waited for their _HLS_msn/_HLS_part.",
+                              pb->blocked_reloads);
+    fl_metrics_render_counter(out, "framelog_hls_waits_refused_total",
+                              "HLS requests refused: too many waiting.", pb->waits_refused);
+    fl_metrics_render_counter(out, "framelog_hls_waits_timed_out_total",
+                              "Parked HLS requests answered 503 at their deadline.",
+                              pb->waits_timed_out);
+    fl_metrics_render_counter(out, "framelog_hls_parts_from_tail_total",
+                              "LL-HLS parts made from the live tail.", pb->parts_from_tail);
 }
 
 const fl_module_t fl_playback_module = {
@@ -139,5 +242,6 @@ const fl_module_t fl_playback_module = {
     .init = pb_init,
     .fini = pb_fini,
     .routes = pb_routes,
+    .tick = pb_tick,
     .metrics = pb_metrics,
 };

@@ -7,10 +7,19 @@
  *   session.c   GetHLSStreamingSessionURL (`POST /getHLSStreamingSessionURL`)
  *   hls.c       the session's paths under /hls/v1/: playlists and segments
  *   media.c     a stored fragment as tracks and frames, its codec strings,
- *               and its remux to fMP4 / MPEG-TS (media/av.h)
+ *               its remux to fMP4 / MPEG-TS (media/av.h), and LL-HLS parts
+ *   fields.c    request fields all of the room's calls read alike
+ *   clip.c      GetClip (`POST /getClip`): one MP4, streamed as it is made
+ *   images.c    GetImages (`POST /getImages`): JPEG/PNG samples, NextToken
+ *   dash.c      GetDASHStreamingSessionURL, and the session's MPD and
+ *               one-track fMP4 segments under /dash/v1/
+ *   llhls.c     LL-HLS: following a stream's live tail, parked requests
+ *               (blocking reloads, parts not complete yet)
+ *   cache.c     remuxed segments and parts, made once (single-flight)
  *
  * Every storage read and every remux runs on the worker pool
- * (fl_http_async_or_busy); the loop only checks tokens and answers.
+ * (fl_http_async_or_busy); the loop only checks tokens, follows live
+ * tails, parks requests and answers.
  */
 #ifndef FL_SERVER_PLAYBACK_PLAYBACK_H
 #define FL_SERVER_PLAYBACK_PLAYBACK_H
@@ -27,8 +36,12 @@
 #include "server/video/video.h"
 #include "storage/log.h"
 
+typedef struct fl_pb_cache fl_pb_cache_t;
+typedef struct fl_pb_follow fl_pb_follow_t;
+
 /* The module's state. Shared by the loops: key is read-only after init
- * and the counters marked atomic. */
+ * and the counters are atomic; the cache and the follow lists are per loop
+ * (llhls.c, cache.c). */
 typedef struct fl_playback {
     struct fl_server *srv;
     fl_video_t *video;
@@ -41,6 +54,20 @@ typedef struct fl_playback {
     _Atomic uint64_t segments;       /* init and media segments served */
     _Atomic uint64_t segment_bytes;  /* their bytes */
     _Atomic uint64_t remux_failures; /* segments that could not be made */
+    _Atomic uint64_t clips;          /* GetClip responses started */
+    _Atomic uint64_t clip_bytes;     /* their bytes written */
+    _Atomic uint64_t clip_failures;  /* clips cut short by a fragment that failed to remux */
+    _Atomic uint64_t images;         /* GetImages samples answered with an image */
+    _Atomic uint64_t image_errors;   /* and with NO_MEDIA or MEDIA_ERROR */
+    _Atomic uint64_t remuxes;        /* segments and parts remuxed (cache misses made) */
+    fl_pb_cache_t *cache;            /* remuxed segments (cache.c) */
+    fl_pb_follow_t *follows;         /* streams whose live tail LL-HLS follows (llhls.c) */
+    size_t n_follows;
+    size_t n_waiting; /* requests parked now (blocked reloads, parts, cache joins) */
+    _Atomic uint64_t blocked_reloads; /* playlist requests that waited (_HLS_msn) */
+    _Atomic uint64_t waits_refused;   /* parked requests refused past FL_PB_MAX_WAITERS */
+    _Atomic uint64_t waits_timed_out; /* blocked requests answered 503 at their deadline */
+    _Atomic uint64_t parts_from_tail; /* parts made from the live tail (not yet durable) */
 } fl_playback_t;
 
 extern const fl_module_t fl_playback_module;
@@ -56,6 +83,79 @@ void fl_pb_hls_init(fl_http_req_t *r);
 void fl_pb_hls_mp4_fragment(fl_http_req_t *r);
 void fl_pb_hls_ts_fragment(fl_http_req_t *r);
 void fl_pb_hls_other(fl_http_req_t *r);
+void fl_pb_get_clip(fl_http_req_t *r);             /* clip.c */
+void fl_pb_get_images(fl_http_req_t *r);           /* images.c */
+void fl_pb_get_dash_session_url(fl_http_req_t *r); /* dash.c */
+void fl_pb_dash_manifest(fl_http_req_t *r);
+void fl_pb_dash_init(fl_http_req_t *r);
+void fl_pb_dash_media(fl_http_req_t *r);
+void fl_pb_dash_other(fl_http_req_t *r);
+
+/* ---- request fields (fields.c; loop thread) ---- */
+
+/* An optional string member of obj that must be one of names (NULL-ended):
+ * its index, dflt when absent or null, or -1 after answering the 400. */
+int fl_pb_enum_field(fl_http_req_t *r, const fl_json_t *obj, const char *field,
+                     const char *const *names, int dflt);
+/* An optional integer member of the body in [lo, hi]: 0 with *out (dflt
+ * when absent or null), or -1 after answering the 400. */
+int fl_pb_int_field(fl_http_req_t *r, const char *field, int64_t lo, int64_t hi, int64_t dflt,
+                    int64_t *out);
+/* A timestamp member of obj (epoch seconds, exact): 1 with *ns, 0 when
+ * absent or null, -1 after answering the 400. */
+int fl_pb_ts_field(fl_http_req_t *r, const fl_json_t *obj, const char *field, int64_t *ns);
+/* An optional object member of obj: it, or NULL when absent or null (*bad
+ * 0), or NULL with *bad 1 after answering the 400 (another type). */
+const fl_json_t *fl_pb_object_field(fl_http_req_t *r, const fl_json_t *obj, const char *field,
+                                    int *bad);
+/* The stream the body names (StreamName or StreamARN), reached through its
+ * reference with the access check for action: 0 with ref held (put it),
+ * or -1 after answering the error. */
+int fl_pb_stream_of(fl_http_req_t *r, const char *action, fl_stream_ref_t *ref);
+/* What HLS and DASH session calls share, into s: PlaybackMode, the
+ * selector object named selector_field (FragmentSelectorType,
+ * TimestampRange with the rules of each mode), Expires (issued and expiry
+ * times) and the fragment cap named max_field. 0, or -1 after the 400. */
+#define FL_PB_ON_DEMAND_MAX_NS (24LL * 3600 * 1000000000) /* AWS: a range of at most 24 h */
+int fl_pb_session_fields(fl_http_req_t *r, const char *selector_field, const char *max_field,
+                         fl_pb_session_t *s);
+/* Hand out a session URL (session.c): on a worker, the session's first
+ * fragment must be playable (H.264/H.265 video with codec private data;
+ * for LIVE at most 30 s old); then `{"<field>": "<base><path>?SessionToken=
+ * <token>"}`, the token being s (its stream fields filled from the stream
+ * the body names, reached with action). Responds in every case. */
+void fl_pb_session_url(fl_http_req_t *r, const fl_pb_session_t *s, const char *action,
+                       const char *path, const char *field);
+/* The value of query argument name ("SessionToken") into buf, NUL-ended:
+ * 0, -1 when absent, -2 when longer than cap - 1 (or than any token). An
+ * argument too long for buf does not hide the ones after it (as
+ * lws_get_urlarg_by_name's would). */
+int fl_pb_query_arg(struct lws *wsi, const char *name, char *buf, size_t cap);
+
+/* ---- GetImages' page tokens (images.c) ---- */
+
+/* A GetImages request, as its NextToken names it. */
+typedef struct {
+    fl_pb_selector_t selector;
+    fl_av_image_t format;
+    int quality;            /* JPEGQuality 1..100; 0 for PNG */
+    unsigned width, height; /* 0: the source's (height alone: aspect kept) */
+    uint32_t interval_ms;
+    int64_t incarnation_ms;
+    int64_t start_ns, end_ns;
+    int64_t next_ns; /* the first sample of the page asked for */
+    char name[FL_STREAM_NAME_MAX + 1];
+} fl_pb_images_req_t;
+
+/* The NextToken that continues request q at sample next_ns, sealed under
+ * key (the server's token key, kind FL_TOKEN_IMAGES_PAGE) and written to
+ * out as base64 with padding. 0 or an FL_E* code. */
+int fl_pb_images_token_seal(const uint8_t *key, const fl_pb_images_req_t *q, int64_t next_ns,
+                            int64_t now_ms, fl_buf_t *out);
+/* Check and read a NextToken: 0 with *q (next_ns unset) and *next_ns;
+ * FL_EMALFORMED (not ours, altered, or fields out of bounds), FL_EEXPIRED. */
+int fl_pb_images_token_open(const uint8_t *key, fl_slice_t text, int64_t now_ms,
+                            fl_pb_images_req_t *q, int64_t *next_ns);
 
 /* ---- stored fragments as media (media.c; worker threads) ---- */
 
@@ -131,5 +231,163 @@ int fl_pb_in_range(const fl_pb_session_t *s, const fl_log_record_t *rec);
 int fl_pb_media_init(const fl_pb_media_t *m, fl_buf_t *out);
 int fl_pb_media_fmp4(const fl_pb_media_t *m, fl_buf_t *out);
 int fl_pb_media_ts(const fl_pb_media_t *m, fl_buf_t *out);
+
+/* A media of a Tracks element only (no frames yet), to which frames are
+ * added as the live tail gives them: kept tracks only, each with its
+ * track's DefaultDuration, which is what the parser gives for a stored
+ * SimpleBlock, so the frames equal those fl_pb_media_open reads back from
+ * the stored record. Seal before using the frames. */
+int fl_pb_media_tracks(fl_slice_t tracks, fl_pb_media_t *m);
+int fl_pb_media_add(fl_pb_media_t *m, uint64_t track, int64_t pts_ns, int keyframe,
+                    fl_slice_t data);
+void fl_pb_media_seal(fl_pb_media_t *m);
+int fl_pb_kept(const fl_pb_media_t *m, uint64_t track);
+int64_t fl_pb_track_duration(const fl_pb_media_t *m, uint64_t track);
+/* The track parts are cut by: the first video track (else the first). */
+uint64_t fl_pb_clock_track(const fl_pb_media_t *m);
+
+/* ---- LL-HLS parts (media.c; any thread) ----
+ *
+ * A fragment is cut into parts at frame boundaries by one rule that sees
+ * only the frames (in stored order) up to the cut, so the live tail and
+ * the archive cut alike: part 0 starts at the first frame; a new part
+ * starts before a frame of the clock track that moves the picture on (its
+ * time is past every earlier one's: not a B-frame) when the part would
+ * outgrow FL_PB_PART_TARGET_MS with it (its duration guessed as the
+ * smallest step between consecutive clock frames so far; 1 ms of slack
+ * for millisecond times), at most FL_PB_MAX_PARTS parts; never before the
+ * third clock frame nor once the fragment showed a B-frame (such a stream
+ * gets one part per fragment). A part is remuxed alone (its own fMP4
+ * moof+mdat, tfdt its first decode time); a LIVE session's fMP4 segment is
+ * its parts' bytes one after the other, so parts concatenate to it. */
+#define FL_PB_PART_TARGET_MS 200
+#define FL_PB_MAX_PARTS      128
+
+typedef struct {
+    uint32_t duration_ms;
+    int independent; /* starts with a key frame of the clock track */
+    int complete;    /* no frame will join it */
+} fl_pb_part_t;
+
+/* The first frame index of each part (starts has FL_PB_MAX_PARTS room)
+ * and, when from_ns is not NULL, when each is presented from (decided at
+ * the cut: the cut frame's time, or with B-frames after it in decode order
+ * the step after the previous part's last); returns how many parts. */
+size_t fl_pb_part_starts(const fl_av_frame_t *f, size_t n, uint64_t clock, size_t *starts,
+                         int64_t *from_ns);
+/* Each part's duration (from when it is presented, from_ns, part 0 from
+ * first_ns, the fragment's first frame, to when the next one is, or for
+ * the last one to end_ns once the fragment ended), independence and
+ * completeness. */
+void fl_pb_part_info(const fl_av_frame_t *f, size_t n, uint64_t clock, const size_t *starts,
+                     const int64_t *from_ns, size_t parts, int ended, int64_t first_ns,
+                     int64_t end_ns, fl_pb_part_t *out);
+/* Part `part` of a complete fragment's media (FL_ENOTFOUND past its last),
+ * or with part < 0 all its parts one after the other, appended to out. */
+int fl_pb_media_part(const fl_pb_media_t *m, int part, fl_buf_t *out);
+
+/* ---- parked requests (cache.c, llhls.c; loop thread) ---- */
+
+/* How many requests may be parked at once, whatever for (a blocked
+ * playlist reload, a part not complete yet, a segment another request is
+ * making). Past it: 503 and Retry-After (they would hold connections). */
+#define FL_PB_MAX_WAITERS 4096
+
+/* A parked request: embedded in its job; a->done runs when it is fired
+ * (fl_http_await_done), with the outcome in err and bytes. */
+typedef struct fl_pb_wait {
+    struct fl_pb_wait *next;
+    fl_http_async_t *a;
+    /* llhls.c: what it waits for */
+    int kind; /* FL_PB_WAIT_* */
+    uint64_t msn, seq;
+    int part; /* -1: none */
+    int64_t deadline_ms;
+    /* the outcome, set before a->done runs */
+    const fl_api_error_t *err; /* status 0: ready */
+    fl_slice_t bytes;          /* cache: the segment */
+} fl_pb_wait_t;
+
+/* ---- the segment cache (cache.c; loop thread) ---- */
+
+#define FL_PB_CACHE_BYTES   (64u << 20)
+#define FL_PB_CACHE_ENTRIES 4096
+
+typedef struct {
+    uint64_t log_id, seq;
+    int32_t part;      /* >= 0 a part; FL_PB_WHOLE; FL_PB_WHOLE_PARTS (a LIVE session's) */
+    uint8_t container; /* fl_pb_container_t */
+    uint8_t selector;  /* fl_pb_selector_t: which times the segment carries */
+} fl_pb_ckey_t;
+#define FL_PB_WHOLE       (-1)
+#define FL_PB_WHOLE_PARTS (-2)
+
+typedef struct {
+    uint64_t hits, joins, misses, evictions;
+    size_t bytes, entries;
+} fl_pb_cache_stats_t;
+
+typedef enum {
+    FL_PB_HIT,     /* *hit holds the bytes (valid until the next take) */
+    FL_PB_JOIN,    /* another request makes it: w is queued; park the request */
+    FL_PB_LEAD,    /* make it, then fl_pb_cache_put */
+    FL_PB_UNCACHED /* out of memory: make it without the cache */
+} fl_pb_take_t;
+
+int fl_pb_cache_new(fl_pb_cache_t **out);
+void fl_pb_cache_free(fl_pb_cache_t *c);
+fl_pb_take_t fl_pb_cache_take(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_pb_wait_t *w,
+                              fl_slice_t *hit);
+/* The leader's outcome: kept when it succeeded (bytes are moved into the
+ * cache), handed to the requests that joined (they are answered now).
+ * Returns the bytes to answer with (valid until the next take). */
+fl_slice_t fl_pb_cache_put(fl_pb_cache_t *c, const fl_pb_ckey_t *k, const fl_api_error_t *err,
+                           fl_buf_t *bytes);
+void fl_pb_cache_forget(fl_pb_cache_t *c, uint64_t log_id, uint64_t seq);
+void fl_pb_cache_stats(const fl_pb_cache_t *c, fl_pb_cache_stats_t *st);
+
+/* ---- LL-HLS: following a stream's live tail (llhls.c; loop thread) ---- */
+
+/* A fragment as a LIVE playlist's job sees the tail: its parts so far. */
+typedef struct {
+    uint64_t seq;
+    int64_t ts_ns;        /* the session's timestamp of it */
+    uint64_t tracks_hash; /* of its Tracks element, as select.c hashes it */
+    int ended, dropped;
+    size_t n_parts;
+    fl_pb_part_t parts[FL_PB_MAX_PARTS];
+} fl_pb_llfrag_t;
+
+/* A part's frames copied out of the tail, for a worker to remux. */
+typedef struct {
+    fl_buf_t tracks;       /* the Tracks element */
+    fl_av_frame_t *frames; /* data.p NULL: frame i is at data.p + offs[i] */
+    size_t *offs;
+    size_t n;
+    fl_buf_t data;
+    int64_t server_ns, producer_ns; /* the fragment's, for the session's shift */
+} fl_pb_partsrc_t;
+void fl_pb_partsrc_free(fl_pb_partsrc_t *p);
+
+#define FL_PB_WAIT_PLAYLIST 1 /* until (msn, part) is in the playlist */
+#define FL_PB_WAIT_PART     2 /* until part (seq, part) is complete */
+
+/* The stream's follower, made (and joined to its live tail) if need be;
+ * NULL when out of memory. */
+fl_pb_follow_t *fl_pb_follow(fl_playback_t *pb, const fl_stream_ref_t *ref);
+/* A snapshot of the follower's fragments for session s (malloc'd). */
+int fl_pb_follow_snapshot(fl_pb_follow_t *f, const fl_pb_session_t *s, fl_pb_llfrag_t **v,
+                          size_t *n);
+/* Is (msn, part) in a playlist now? 1 yes, 0 not yet, -1 too far ahead (400). */
+int fl_pb_follow_ready(fl_pb_follow_t *f, uint64_t msn, int part);
+/* Part (seq, part) from the tail: 0 copied into out, FL_EAGAIN not
+ * complete yet (park), FL_ENOTFOUND (not in the tail: read storage). */
+int fl_pb_follow_part(fl_pb_follow_t *f, uint64_t seq, int part, fl_pb_partsrc_t *out);
+/* Park w (fl_http_await already called, FL_PB_MAX_WAITERS checked) until
+ * its condition holds or its deadline passes (then w->err is a 503). */
+void fl_pb_follow_park(fl_pb_follow_t *f, fl_pb_wait_t *w);
+/* Every tick: deadlines, idle followers. */
+void fl_pb_follow_tick(fl_playback_t *pb, int64_t now_ms);
+void fl_pb_follow_free_all(fl_playback_t *pb);
 
 #endif

@@ -28,8 +28,7 @@
 #include "common/error.h"
 #include "server/playback/playback.h"
 
-#define LIVE_WINDOW_MS   30000
-#define ON_DEMAND_MAX_NS (24LL * 3600 * 1000000000) /* AWS: a range of at most 24 h */
+#define LIVE_WINDOW_MS 30000
 
 typedef struct {
     fl_http_async_t a; /* first */
@@ -39,6 +38,8 @@ typedef struct {
     char base[320];
     int64_t now_ms;
     fl_api_error_t err; /* status 0: no error */
+    const char *path;   /* the session's first URL: the master playlist, the MPD */
+    const char *field;  /* the answer's member: HLSStreamingSessionURL, … */
     char url[FL_PB_TOKEN_CAP + 400];
 } session_job_t;
 
@@ -81,8 +82,7 @@ static void session_work(fl_http_async_t *a)
         fl_api_error(&j->err, 500, "InternalFailure", "could not make the session token");
         goto out;
     }
-    snprintf(j->url, sizeof j->url, "%s/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=%s", j->base,
-             token);
+    snprintf(j->url, sizeof j->url, "%s%s?SessionToken=%s", j->base, j->path, token);
 out:
     fl_pb_media_free(&m);
     fl_log_batch_free(&b);
@@ -98,7 +98,7 @@ static void session_done(fl_http_async_t *a, fl_http_req_t *r)
         } else {
             fl_buf_t out;
             fl_buf_init(&out, 0);
-            fl_buf_append_str(&out, "{\"HLSStreamingSessionURL\":");
+            fl_buf_printf(&out, "{\"%s\":", j->field);
             fl_json_write_string(&out, fl_slice_str(j->url));
             fl_buf_append_str(&out, "}");
             j->pb->sessions++;
@@ -109,57 +109,6 @@ static void session_done(fl_http_async_t *a, fl_http_req_t *r)
     free(j);
 }
 
-/* An optional string field that must be one of names (NULL-ended): its
- * index, dflt when absent, or -1 after answering the error. */
-static int enum_field(fl_http_req_t *r, const fl_json_t *obj, const char *field,
-                      const char *const *names, int dflt)
-{
-    const fl_json_t *v = obj ? fl_json_get(obj, field) : NULL;
-    if (!v || v->type == FL_JSON_NULL)
-        return dflt;
-    if (v->type == FL_JSON_STRING)
-        for (int i = 0; names[i]; i++)
-            if (strcmp(v->str, names[i]) == 0)
-                return i;
-    char list[200] = "";
-    size_t n = 0;
-    for (int i = 0; names[i]; i++)
-        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", names[i]);
-    fl_http_respond_error(r, 400, "InvalidArgumentException", "%s must be one of %s", field, list);
-    return -1;
-}
-
-/* An optional integer field in [lo, hi]: 0 with *out (dflt when absent or
- * null), or -1 after answering the error. */
-static int int_field(fl_http_req_t *r, const char *field, int64_t lo, int64_t hi, int64_t dflt,
-                     int64_t *out)
-{
-    const fl_json_t *v = fl_http_json(r, field);
-    *out = dflt;
-    if (v && v->type == FL_JSON_NULL)
-        return 0;
-    return fl_http_json_int(r, field, lo, hi, out) < 0 ? -1 : 0;
-}
-
-/* A timestamp (epoch seconds, with a fraction) of obj: 1 with *ns, 0 when
- * absent, -1 after answering the error. */
-static int ts_field(fl_http_req_t *r, const fl_json_t *obj, const char *field, int64_t *ns)
-{
-    const fl_json_t *v = obj ? fl_json_get(obj, field) : NULL;
-    double t;
-    if (!v || v->type == FL_JSON_NULL)
-        return 0;
-    if (fl_json_double(v, &t) != 0 || t < 0 || t > 1e11) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "%s must be a timestamp in epoch seconds", field);
-        return -1;
-    }
-    *ns = (int64_t)(t * 1e9 + 0.5);
-    return 1;
-}
-
-static const char *const modes[] = {"LIVE", "LIVE_REPLAY", "ON_DEMAND", NULL};
-static const char *const selectors[] = {"SERVER_TIMESTAMP", "PRODUCER_TIMESTAMP", NULL};
 static const char *const containers[] = {"FRAGMENTED_MP4", "MPEG_TS", NULL};
 static const char *const discs[] = {"ALWAYS", "NEVER", "ON_DISCONTINUITY", NULL};
 static const char *const displays[] = {"NEVER", "ALWAYS", NULL};
@@ -168,126 +117,39 @@ static const char *const displays[] = {"NEVER", "ALWAYS", NULL};
  * -1 after answering the error. */
 static int parse_session(fl_http_req_t *r, fl_pb_session_t *s)
 {
-    int mode = enum_field(r, fl_json_root(r->json), "PlaybackMode", modes, 0);
-    if (mode < 0)
+    if (fl_pb_session_fields(r, "HLSFragmentSelector", "MaxMediaPlaylistFragmentResults", s) != 0)
         return -1;
-    s->mode = (fl_pb_mode_t)(mode + 1);
-    const fl_json_t *sel = fl_http_json(r, "HLSFragmentSelector");
-    if (sel && sel->type != FL_JSON_NULL && sel->type != FL_JSON_OBJECT) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "HLSFragmentSelector must be an object");
-        return -1;
-    }
-    if (sel && sel->type == FL_JSON_NULL)
-        sel = NULL;
-    int st = enum_field(r, sel, "FragmentSelectorType", selectors, 0);
-    if (st < 0)
-        return -1;
-    s->selector = (fl_pb_selector_t)st;
-    const fl_json_t *range = sel ? fl_json_get(sel, "TimestampRange") : NULL;
-    if (range && range->type == FL_JSON_NULL)
-        range = NULL;
-    if (range && range->type != FL_JSON_OBJECT) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "TimestampRange must be an object");
-        return -1;
-    }
-    int hs = ts_field(r, range, "StartTimestamp", &s->start_ns);
-    if (hs < 0)
-        return -1;
-    int he = ts_field(r, range, "EndTimestamp", &s->end_ns);
-    if (he < 0)
-        return -1;
-    s->has_start = hs;
-    s->has_end = he;
-    if (s->mode == FL_PB_LIVE && range) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "a LIVE session takes no TimestampRange");
-        return -1;
-    }
-    if (s->mode == FL_PB_ON_DEMAND && (!hs || !he)) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "an ON_DEMAND session needs HLSFragmentSelector with a "
-                              "TimestampRange of StartTimestamp and EndTimestamp");
-        return -1;
-    }
-    if (s->mode == FL_PB_LIVE_REPLAY && !hs) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "a LIVE_REPLAY session needs HLSFragmentSelector with a "
-                              "TimestampRange with StartTimestamp");
-        return -1;
-    }
-    if (hs && he && s->end_ns <= s->start_ns) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "EndTimestamp must be later than StartTimestamp");
-        return -1;
-    }
-    if (s->mode == FL_PB_ON_DEMAND && s->end_ns - s->start_ns > ON_DEMAND_MAX_NS) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "an ON_DEMAND TimestampRange spans at most 24 hours");
-        return -1;
-    }
-    int c = enum_field(r, fl_json_root(r->json), "ContainerFormat", containers, 0);
+    int c = fl_pb_enum_field(r, fl_json_root(r->json), "ContainerFormat", containers, 0);
     if (c < 0)
         return -1;
     s->container = (fl_pb_container_t)c;
-    int d = enum_field(r, fl_json_root(r->json), "DiscontinuityMode", discs,
-                       s->selector == FL_PB_PRODUCER_TS ? FL_PB_DISC_NEVER : FL_PB_DISC_ALWAYS);
+    int d =
+        fl_pb_enum_field(r, fl_json_root(r->json), "DiscontinuityMode", discs,
+                         s->selector == FL_PB_PRODUCER_TS ? FL_PB_DISC_NEVER : FL_PB_DISC_ALWAYS);
     if (d < 0)
         return -1;
     s->discontinuity = (fl_pb_disc_t)d;
-    int disp = enum_field(r, fl_json_root(r->json), "DisplayFragmentTimestamp", displays, 0);
+    int disp = fl_pb_enum_field(r, fl_json_root(r->json), "DisplayFragmentTimestamp", displays, 0);
     if (disp < 0)
         return -1;
     s->display_ts = disp;
-    int64_t expires, max;
-    if (int_field(r, "Expires", 300, 43200, 300, &expires) ||
-        int_field(r, "MaxMediaPlaylistFragmentResults", 1, 5000,
-                  s->mode == FL_PB_ON_DEMAND ? 1000 : 5, &max))
-        return -1;
-    s->max_fragments = (unsigned)max;
-    s->issued_ms = fl_time_real_ns() / 1000000;
-    s->expires_ms = s->issued_ms + expires * 1000;
     return 0;
 }
 
-void fl_pb_get_hls_session_url(fl_http_req_t *r)
+void fl_pb_session_url(fl_http_req_t *r, const fl_pb_session_t *s, const char *action,
+                       const char *path, const char *field)
 {
-    fl_playback_t *pb = r->mod;
-    fl_pb_cors(r);
-    if (!r->json) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "a JSON body with StreamName or StreamARN is required");
-        return;
-    }
     session_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
         return;
     }
-    j->pb = pb;
-    if (parse_session(r, &j->s) != 0)
+    j->pb = r->mod;
+    j->s = *s;
+    j->path = path;
+    j->field = field;
+    if (fl_pb_stream_of(r, action, &j->ref) != 0)
         goto fail;
-    const fl_json_t *name = fl_http_json(r, "StreamName"), *arn = fl_http_json(r, "StreamARN");
-    if ((name && name->type != FL_JSON_STRING && name->type != FL_JSON_NULL) ||
-        (arn && arn->type != FL_JSON_STRING && arn->type != FL_JSON_NULL)) {
-        fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "StreamName and StreamARN are strings");
-        goto fail;
-    }
-    fl_stream_want_t want = {
-        .name = name && name->type == FL_JSON_STRING ? name->str : NULL,
-        .arn = arn && arn->type == FL_JSON_STRING ? arn->str : NULL,
-        .action = "kinesisvideo:GetHLSStreamingSessionURL",
-        .who = &r->who,
-        .name_field = "StreamName",
-        .arn_field = "StreamARN",
-    };
-    fl_api_error_t err;
-    if (fl_stream_get(pb->video, &want, &j->ref, &err) != 0) {
-        fl_http_respond_api_error(r, &err);
-        goto fail;
-    }
     snprintf(j->s.name, sizeof j->s.name, "%s", j->ref.name);
     j->s.incarnation_ms = j->ref.info.created_ns / 1000000;
     if (r->who.has_key)
@@ -302,4 +164,20 @@ void fl_pb_get_hls_session_url(fl_http_req_t *r)
 fail:
     fl_stream_put(&j->ref);
     free(j);
+}
+
+void fl_pb_get_hls_session_url(fl_http_req_t *r)
+{
+    fl_pb_cors(r);
+    if (!r->json) {
+        fl_http_respond_error(r, 400, "InvalidArgumentException",
+                              "a JSON body with StreamName or StreamARN is required");
+        return;
+    }
+    fl_pb_session_t s;
+    memset(&s, 0, sizeof s);
+    if (parse_session(r, &s) != 0)
+        return;
+    fl_pb_session_url(r, &s, "kinesisvideo:GetHLSStreamingSessionURL",
+                      "/hls/v1/getHLSMasterPlaylist.m3u8", "HLSStreamingSessionURL");
 }

@@ -37,7 +37,8 @@ int fl_pb_token_encode(const uint8_t key[FL_PB_KEY_BYTES], const fl_pb_session_t
     raw[2] = (uint8_t)s->selector;
     raw[3] = (uint8_t)s->container;
     raw[4] = (uint8_t)s->discontinuity;
-    raw[5] = (uint8_t)((s->display_ts ? 1 : 0) | (s->has_start ? 2 : 0) | (s->has_end ? 4 : 0));
+    raw[5] = (uint8_t)((s->display_ts ? 1 : 0) | (s->has_start ? 2 : 0) | (s->has_end ? 4 : 0) |
+                       (s->dash ? 8 : 0) | (s->display_number ? 16 : 0));
     fl_store_le16(raw + 6, (uint16_t)s->max_fragments);
     fl_store_le64(raw + 8, (uint64_t)s->incarnation_ms);
     fl_store_le64(raw + 16, (uint64_t)(s->has_start ? s->start_ns : 0));
@@ -91,7 +92,7 @@ int fl_pb_token_decode(const uint8_t key[FL_PB_KEY_BYTES], fl_slice_t text, int6
     if (raw[0] != FL_PB_TOKEN_VERSION)
         return FL_EVERSION;
     if (raw[1] < FL_PB_LIVE || raw[1] > FL_PB_ON_DEMAND || raw[2] > 1 || raw[3] > 1 || raw[4] > 2 ||
-        raw[5] > 7)
+        raw[5] > 31)
         return FL_EMALFORMED;
     memset(out, 0, sizeof *out);
     out->mode = (fl_pb_mode_t)raw[1];
@@ -101,6 +102,8 @@ int fl_pb_token_decode(const uint8_t key[FL_PB_KEY_BYTES], fl_slice_t text, int6
     out->display_ts = raw[5] & 1;
     out->has_start = (raw[5] >> 1) & 1;
     out->has_end = (raw[5] >> 2) & 1;
+    out->dash = (raw[5] >> 3) & 1;
+    out->display_number = (raw[5] >> 4) & 1;
     out->max_fragments = fl_load_le16(raw + 6);
     out->incarnation_ms = (int64_t)fl_load_le64(raw + 8);
     out->start_ns = (int64_t)fl_load_le64(raw + 16);
@@ -113,9 +116,12 @@ int fl_pb_token_decode(const uint8_t key[FL_PB_KEY_BYTES], fl_slice_t text, int6
     out->key_id[kn] = 0;
     /* only what fl_pb_token_encode writes: one text per session */
     const char *why;
-    int bad = out->max_fragments == 0 || out->max_fragments > 5000 ||
-              (!out->has_start && out->start_ns) || (!out->has_end && out->end_ns) ||
-              fl_valid_stream_name(fl_slice(out->name, nn), &why) != 0;
+    int bad =
+        out->max_fragments == 0 || out->max_fragments > 5000 ||
+        (!out->has_start && out->start_ns) || (!out->has_end && out->end_ns) ||
+        (out->display_number && !out->dash) ||
+        (out->dash && (out->container != FL_PB_FMP4 || out->discontinuity != FL_PB_DISC_NEVER)) ||
+        fl_valid_stream_name(fl_slice(out->name, nn), &why) != 0;
     for (size_t i = 0; i < kn; i++)
         bad |= out->key_id[i] <= ' ' || out->key_id[i] > '~';
     if (bad)

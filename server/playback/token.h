@@ -25,7 +25,10 @@
  *   3      1     container: 0 FRAGMENTED_MP4, 1 MPEG_TS
  *   4      1     discontinuity: 0 ALWAYS, 1 NEVER, 2 ON_DISCONTINUITY
  *   5      1     flags: bit 0 DisplayFragmentTimestamp ALWAYS,
- *                       bit 1 has a start, bit 2 has an end
+ *                       bit 1 has a start, bit 2 has an end,
+ *                       bit 3 a DASH session (container FRAGMENTED_MP4,
+ *                       discontinuity NEVER), bit 4 DisplayFragmentNumber
+ *                       ALWAYS (DASH only)
  *   6      2     MaxMediaPlaylistFragmentResults (1..5000)
  *   8      8     the stream's incarnation: its creation time, epoch ms
  *   16     8     range start, epoch ns (0 without)
@@ -72,6 +75,8 @@ typedef struct {
     fl_pb_container_t container;
     fl_pb_disc_t discontinuity;
     int display_ts;
+    int dash;           /* a GetDASHStreamingSessionURL session (dash.c) */
+    int display_number; /* DASH: DisplayFragmentNumber ALWAYS */
     int has_start, has_end;
     unsigned max_fragments;
     int64_t incarnation_ms;

@@ -251,16 +251,20 @@ void fl_rec_delete_stream(fl_http_req_t *r)
     fl_rec_stream_t st;
     if (fl_rec_get(r, &st) != 0)
         return;
-    uint64_t id = st.info.id;
-    fl_rec_put(&st); /* the delete's own hold must not count */
-    if (fl_rec_in_use(r->mod, id)) {
+    /* the delete holds the stream, and nobody else may: from here on no
+     * call gets it, so the worker deletes the incarnation checked here */
+    if (fl_rec_begin_delete(&st) != 0) {
         fl_http_respond_error(r, 400, "ResourceInUseException",
                               "Stream %s has calls in flight; retry when they are done", st.name);
+        fl_rec_put(&st);
         return;
     }
     fl_rec_job_t *j = fl_rec_job_new(r, sizeof *j, delete_work);
-    if (!j)
+    if (!j) {
+        fl_rec_put(&st);
         return;
+    }
+    j->st = st;
     j->after = delete_after;
     snprintf(j->name, sizeof j->name, "%s", st.name);
     fl_rec_job_submit(r, j);
@@ -563,10 +567,10 @@ static int filter_keeps(const shard_filter_t *f, const fl_log_shard_info_t *sh, 
     case SF_AT_TIMESTAMP: {
         /* before the stream existed: its first shards */
         int64_t t = f->ts_ns < info->created_ns ? info->created_ns : f->ts_ns;
-        return sh[i].created_ns <= t && closed_at(sh, n, i) > t;
+        return sh[i].created_ns <= t && closed_at(sh, n, i) >= t;
     }
-    case SF_FROM_TIMESTAMP:
-        return closed_at(sh, n, i) > f->ts_ns;
+    case SF_FROM_TIMESTAMP: /* never before the trim horizon, as AWS */
+        return closed_at(sh, n, i) >= (f->ts_ns < horizon ? horizon : f->ts_ns);
     default:
         return 1;
     }

@@ -27,6 +27,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "server/core/datarec.h"
 #include "server/core/token.h"
 #include "server/records/records.h"
 
@@ -306,25 +307,24 @@ static void put(fl_http_req_t *r, int many)
         o->job = j;
         o->shard = p[i].shard;
         o->data_len = p[i].data.n;
-        fl_log_record_t rec;
-        memset(&rec, 0, sizeof rec);
         /* no producer time in the API: the arrival is the record's time on
-         * the timeline it shares with video fragments */
-        rec.producer_ts_ns = now_ns;
-        rec.key = fl_slice_str(p[i].key);
-        rec.payload = fl_buf_slice(&p[i].data);
+         * the timeline it shares with video fragments; observers (hooks)
+         * hear of it (fl_datarec_append) */
         if (fl_rec_throttle_put(st.rs, st.info.id, o->shard, o->data_len) != 0) {
             o->status = THROTTLED; /* over the shard's rate: this record alone */
             continue;
         }
-        o->status = fl_log_append(st.log, o->shard, &rec, &o->base, &o->seq);
+        o->status = fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, fl_slice_str(p[i].key),
+                                      fl_buf_slice(&p[i].data), now_ns, &o->base, &o->seq);
         /* a reshard on a worker closed the shard since it was looked up:
          * the key's shard is one of the children now */
         for (int again = 0; o->status == FL_ECLOSED && again < RESHARD_RETRIES; again++) {
             if (shard_of(st.log, &p[i]) != 0)
                 break;
             o->shard = p[i].shard;
-            o->status = fl_log_append(st.log, o->shard, &rec, &o->base, &o->seq);
+            o->status =
+                fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, fl_slice_str(p[i].key),
+                                  fl_buf_slice(&p[i].data), now_ns, &o->base, &o->seq);
         }
         if (!o->status)
             j->pending++;
@@ -364,20 +364,23 @@ typedef struct {
     uint64_t pos;
     int64_t created_ns;
     char name[FL_RECORDS_NAME_MAX + 1];
+    char key[FL_RECORDS_ITER_KEY_MAX + 1]; /* the access key it was issued to, or "" */
 } iter_t;
 
 static int seal_iter(fl_records_t *rs, const iter_t *it, fl_buf_t *out)
 {
-    uint8_t p[22 + FL_RECORDS_NAME_MAX];
-    size_t nl = strlen(it->name);
+    uint8_t p[23 + FL_RECORDS_NAME_MAX + FL_RECORDS_ITER_KEY_MAX];
+    size_t nl = strlen(it->name), kl = strlen(it->key);
     p[0] = (uint8_t)it->from;
     fl_store_be32(p + 1, it->shard);
     fl_store_be64(p + 5, it->pos);
     fl_store_be64(p + 13, (uint64_t)it->created_ns);
     p[21] = (uint8_t)nl;
     memcpy(p + 22, it->name, nl);
+    p[22 + nl] = (uint8_t)kl;
+    memcpy(p + 23 + nl, it->key, kl);
     return fl_token_seal(fl_server_token_key(rs->srv), FL_TOKEN_SHARD_ITERATOR,
-                         fl_slice(p, 22 + nl), wall_ms() + FL_RECORDS_ITERATOR_MS, out);
+                         fl_slice(p, 23 + nl + kl), wall_ms() + FL_RECORDS_ITERATOR_MS, out);
 }
 
 static int open_iter(fl_records_t *rs, fl_slice_t text, iter_t *it)
@@ -386,16 +389,22 @@ static int open_iter(fl_records_t *rs, fl_slice_t text, iter_t *it)
     fl_buf_init(&p, 0);
     int rc =
         fl_token_open(fl_server_token_key(rs->srv), FL_TOKEN_SHARD_ITERATOR, text, wall_ms(), &p);
-    if (!rc && (p.n < 22 || p.n != 22 + (size_t)p.p[21] || p.p[21] > FL_RECORDS_NAME_MAX ||
-                p.p[0] > FROM_TS))
+    /* the key's length byte and the key follow the name (an iterator
+     * from before keys ends at the name: issued to nobody) */
+    size_t nl = p.n > 21 ? p.p[21] : 0;
+    size_t kl = !rc && p.n > 22 + nl ? p.p[22 + nl] : 0;
+    if (!rc && (p.n < 22 || nl > FL_RECORDS_NAME_MAX || p.p[0] > FROM_TS ||
+                kl > FL_RECORDS_ITER_KEY_MAX || (p.n != 22 + nl && p.n != 23 + nl + kl)))
         rc = FL_EMALFORMED; /* ours, but not an iterator we write (cannot happen) */
     if (!rc) {
         it->from = p.p[0];
         it->shard = fl_load_be32(p.p + 1);
         it->pos = fl_load_be64(p.p + 5);
         it->created_ns = (int64_t)fl_load_be64(p.p + 13);
-        memcpy(it->name, p.p + 22, p.p[21]);
-        it->name[p.p[21]] = 0;
+        memcpy(it->name, p.p + 22, nl);
+        it->name[nl] = 0;
+        memcpy(it->key, p.p + 23 + nl, kl);
+        it->key[kl] = 0;
     }
     fl_buf_free(&p);
     return rc;
@@ -488,6 +497,8 @@ void fl_rec_get_shard_iterator(fl_http_req_t *r)
     }
     it.created_ns = st.info.created_ns;
     snprintf(it.name, sizeof it.name, "%s", st.name);
+    if (r->who.has_key) /* the iterator carries the rights of the key that asked */
+        snprintf(it.key, sizeof it.key, "%.*s", FL_RECORDS_ITER_KEY_MAX, r->who.access_key);
     fl_buf_append_str(&b, "{\"ShardIterator\":\"");
     if (seal_iter(rs, &it, &b) != 0) {
         fl_http_respond_error(r, 500, "InternalFailureException", "cannot make an iterator");
@@ -688,6 +699,23 @@ void fl_rec_get_records(fl_http_req_t *r)
         return;
     }
     if (fl_rec_get_named(r, it.name, &j->st) != 0) {
+        free(j);
+        return;
+    }
+    /* the key the iterator was issued to must still be allowed to read */
+    fl_principal_t ik;
+    memset(&ik, 0, sizeof ik);
+    if (it.key[0]) {
+        ik.has_key = 1;
+        snprintf(ik.access_key, sizeof ik.access_key, "%s", it.key);
+    }
+    char arn[FL_RECORDS_NAME_MAX + 256];
+    const char *why = NULL;
+    fl_rec_arn(rs, it.name, arn, sizeof arn);
+    if (fl_server_access(rs->srv, &ik, "kinesis:GetRecords", arn, &why) != 0) {
+        fl_http_respond_error(r, 400, "AccessDeniedException",
+                              "kinesis:GetRecords on %s by the iterator's key: %s", arn, why);
+        fl_rec_put(&j->st);
         free(j);
         return;
     }

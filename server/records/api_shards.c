@@ -10,7 +10,10 @@
  * created with N shards has) is split there, then the shards inside each
  * uniform range are merged pairwise into one. Each step is durable on its
  * own, so a crash in between leaves a consistent, if not yet uniform, set
- * of shards, and calling UpdateShardCount again finishes the job.
+ * of shards; calling UpdateShardCount again finishes the job when scaling
+ * up (scaling down, the split phase may leave more than twice the target
+ * open, which the retry's limit check refuses: the next session's fix is
+ * to merge first when scaling down).
  *
  * One reshard at a time per stream (fl_rec_begin_update on the loop: the
  * others get ResourceInUseException, DescribeStream says UPDATING). The
@@ -71,6 +74,35 @@ static int room_for(fl_rec_job_t *j, uint32_t more)
     return 1;
 }
 
+/* Resharding is for PROVISIONED streams only, as AWS's: ON_DEMAND ones
+ * scale themselves. 1, or 0 having named the error. */
+static int provisioned(fl_rec_job_t *j)
+{
+    char mode[32] = "PROVISIONED";
+    fl_log_attr_get(j->st.log, "mode", mode, sizeof mode);
+    if (strcmp(mode, "ON_DEMAND") == 0) {
+        fl_rec_job_fail(j, "ValidationException",
+                        "Stream %s is in ON_DEMAND mode: its shards are not split, merged or "
+                        "counted by hand.",
+                        j->name);
+        return 0;
+    }
+    return 1;
+}
+
+/* The one of two shards that does not exist (FL_ENOTFOUND from a merge). */
+static uint32_t missing_of(fl_log_t *log, uint32_t a, uint32_t b)
+{
+    fl_log_shard_info_t *sh = NULL;
+    size_t n = 0;
+    int a_found = 0;
+    if (fl_log_shards(log, &sh, &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            a_found |= sh[i].id == a;
+    free(sh);
+    return a_found ? b : a;
+}
+
 static void end_update(fl_rec_job_t *j)
 {
     fl_rec_end_update(&j->st);
@@ -111,7 +143,7 @@ static void split_work(fl_rec_job_t *base)
 {
     shard_job_t *j = (shard_job_t *)base;
     uint32_t kids[2];
-    if (!room_for(base, 1))
+    if (!provisioned(base) || !room_for(base, 1))
         return;
     int rc = fl_log_split_shard(base->st.log, j->shard, j->at, kids);
     if (rc == FL_EINVAL) {
@@ -156,6 +188,8 @@ static void merge_work(fl_rec_job_t *base)
 {
     shard_job_t *j = (shard_job_t *)base;
     uint32_t kid;
+    if (!provisioned(base))
+        return;
     int rc = fl_log_merge_shards(base->st.log, j->shard, j->adjacent, &kid);
     if (rc == FL_EINVAL) {
         char a[32], b[32];
@@ -163,6 +197,9 @@ static void merge_work(fl_rec_job_t *base)
         fl_rec_shard_id(j->adjacent, b, sizeof b);
         fl_rec_job_fail(base, "InvalidArgumentException",
                         "Shards %s and %s in stream %s are not adjacent.", a, b, base->name);
+    } else if (rc == FL_ENOTFOUND) {
+        uint32_t gone = missing_of(base->st.log, j->shard, j->adjacent);
+        fail(base, rc, gone, gone);
     } else if (rc) {
         fail(base, rc, j->shard, j->adjacent);
     }
@@ -271,6 +308,8 @@ static int uniform_step(fl_log_t *log, const uint8_t (*bounds)[16], uint32_t n, 
 static void update_work(fl_rec_job_t *base)
 {
     shard_job_t *j = (shard_job_t *)base;
+    if (!provisioned(base))
+        return;
     if (j->target > j->current && !room_for(base, j->target - j->current))
         return;
     uint8_t(*bounds)[16] = calloc(j->target, sizeof *bounds);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/error.h"
 #include "common/json.h"
@@ -49,7 +50,7 @@ static int check_key(fl_http_req_t *r, const char *k, size_t kl)
                               (int)(kl > 128 ? 128 : kl), k, why);
         return -1;
     }
-    if (kl >= 4 && strncmp(k, "aws:", 4) == 0) {
+    if (kl >= 4 && strncasecmp(k, "aws:", 4) == 0) { /* every case of it, as AWS */
         fl_http_respond_error(r, 400, "InvalidArgumentException",
                               "tag key %.*s: the prefix aws: is reserved", (int)kl, k);
         return -1;

@@ -15,6 +15,7 @@
 #include "common/awstime.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "server/core/datarec.h"
 
 /* What differs between the API's JSON 1.1 and CBOR forms (common/cbor.h):
  * the blob and timestamp members of its shapes (reference/kds-shapes.md). */
@@ -165,7 +166,7 @@ const fl_module_t fl_records_module = {
 
 void fl_rec_log_name(const char *name, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "d/%s", name);
+    fl_datarec_log_name(name, buf, cap);
 }
 
 void fl_rec_arn(const fl_records_t *rs, const char *name, char *buf, size_t cap)
@@ -304,6 +305,27 @@ static void unuse(fl_records_t *rs, uint64_t id)
     pthread_mutex_unlock(&rs->in_use_mu);
 }
 
+static int being_deleted(const fl_records_t *rs, uint64_t id)
+{
+    for (const fl_rec_use_t *u = rs->in_use; u; u = u->next)
+        if (u->log_id == id)
+            return u->deleting;
+    return 0;
+}
+
+int fl_rec_begin_delete(fl_rec_stream_t *st)
+{
+    for (fl_rec_use_t *u = st->rs->in_use; u; u = u->next) {
+        if (u->log_id != st->info.id)
+            continue;
+        if (u->users != 1)
+            return -1;
+        u->deleting = 1;
+        return 0;
+    }
+    return -1; /* not counted (out of memory at use()): refuse */
+}
+
 int fl_rec_access(fl_http_req_t *r, const char *name)
 {
     fl_records_t *rs = r->mod;
@@ -367,6 +389,8 @@ static int resolve(fl_http_req_t *r, const char *name, const char *arn, fl_rec_s
     int rc = fl_log_open(fl_server_store(rs->srv), ln, &st->log);
     if (!rc)
         rc = fl_log_info(st->log, &st->info);
+    if (!rc && being_deleted(rs, st->info.id))
+        rc = FL_ENOTFOUND; /* DELETING: as AWS, not found for new calls */
     if (rc && st->log) {
         fl_log_close(st->log);
         st->log = NULL;

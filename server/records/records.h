@@ -39,6 +39,7 @@
 #include "storage/log.h"
 
 #define FL_RECORDS_NAME_MAX     128 /* StreamName */
+#define FL_RECORDS_ITER_KEY_MAX 128 /* the access key an iterator carries */
 #define FL_RECORDS_MAX_RECORD   (1u << 20)
 #define FL_RECORDS_MAX_PUT      500 /* records in one PutRecords */
 #define FL_RECORDS_MAX_PUT_SIZE (5u << 20)
@@ -71,6 +72,7 @@ typedef struct fl_rec_use {
     uint64_t log_id;
     int users;
     int updating; /* a reshard is running (UPDATING; others wait) */
+    int deleting; /* DeleteStream runs: no new call gets the stream */
 } fl_rec_use_t;
 
 /* A shard's token buckets (throttle.c). */
@@ -125,6 +127,10 @@ void fl_rec_put(fl_rec_stream_t *st);
 int fl_rec_access(fl_http_req_t *r, const char *name);
 /* How many calls hold the data stream with this log id now. */
 int fl_rec_in_use(const fl_records_t *rs, uint64_t log_id);
+/* DeleteStream holds st and no other call does: from now on no call gets
+ * the stream (ResourceNotFoundException), so the delete removes the
+ * incarnation that was checked. 0, or -1 when others hold it. */
+int fl_rec_begin_delete(fl_rec_stream_t *st);
 /* Is a reshard (SplitShard, MergeShards, UpdateShardCount) running on the
  * held stream? Begin one: responds ResourceInUseException and returns -1
  * while another runs. End it (the job's after hook). */

@@ -164,3 +164,38 @@ int fl_fragment_number_parse(const char *s, uint64_t *log_id, uint64_t *seq)
     *seq = (uint64_t)v;
     return 0;
 }
+
+typedef struct {
+    int (*each)(void *data, const fl_mkv_track_t *t, size_t n);
+    void *data;
+    int seen;
+} tracks_walk_t;
+
+static int tracks_event(void *data, const fl_mkv_event_t *ev)
+{
+    tracks_walk_t *w = data;
+    if (ev->type != FL_MKV_EV_TRACKS || w->seen++)
+        return 0;
+    return w->each(w->data, ev->u.tracks.v, ev->u.tracks.n);
+}
+
+int fl_fragment_tracks(fl_slice_t tracks,
+                       int (*each)(void *data, const fl_mkv_track_t *t, size_t n), void *data)
+{
+    tracks_walk_t w = {.each = each, .data = data};
+    fl_mkv_parser_t *p = NULL;
+    fl_buf_t head;
+    fl_buf_init(&head, 0);
+    fl_mkv_write_ebml_header(&head, NULL);
+    fl_mkv_write_segment_start(&head);
+    int rc = head.err ? FL_ENOMEM : fl_mkv_parser_new(NULL, tracks_event, &w, &p);
+    if (rc == 0)
+        rc = fl_mkv_parser_feed(p, head.p, head.n);
+    if (rc == 0)
+        rc = fl_mkv_parser_feed(p, tracks.p, tracks.n);
+    fl_mkv_parser_free(p);
+    fl_buf_free(&head);
+    if (rc == 0 && !w.seen)
+        rc = FL_EMALFORMED;
+    return rc;
+}

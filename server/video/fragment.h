@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "common/bytes.h"
+#include "media/mkv.h"
 
 #define FL_FRAGMENT_VERSION  1
 #define FL_FRAGMENT_HEADER   24
@@ -72,5 +73,11 @@ int fl_fragment_length_ms(const fl_fragment_t *f, uint32_t *ms);
 void fl_fragment_number(uint64_t log_id, uint64_t seq, char *buf, size_t cap);
 /* Parse one back: FL_EINVAL if it is not a number this server gives. */
 int fl_fragment_number_parse(const char *s, uint64_t *log_id, uint64_t *seq);
+
+/* The TrackEntries of a Tracks element (a record's, or the live tail's
+ * session Tracks), handed to each(data, tracks, n) at once, valid during
+ * the call. 0, FL_EMALFORMED, FL_ENOMEM or each's own code. */
+int fl_fragment_tracks(fl_slice_t tracks,
+                       int (*each)(void *data, const fl_mkv_track_t *t, size_t n), void *data);
 
 #endif

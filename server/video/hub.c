@@ -18,6 +18,7 @@ struct fl_hub {
     fl_hub_entry_t *head;
     size_t n;
     struct fl_server *srv;
+    fl_live_observers_t obs; /* every tail's; set at start, read-only after */
 };
 
 int fl_hub_new(fl_hub_t **out)
@@ -63,6 +64,29 @@ void fl_hub_free(fl_hub_t *h)
     free(h);
 }
 
+int fl_hub_observe(fl_hub_t *h, const fl_live_observer_t *obs, void *data)
+{
+    if (h->obs.n >= FL_LIVE_MAX_OBSERVERS)
+        return FL_ELIMIT;
+    h->obs.obs[h->obs.n] = obs;
+    h->obs.data[h->obs.n] = data;
+    h->obs.n++;
+    return 0;
+}
+
+void fl_hub_unobserve(fl_hub_t *h, const fl_live_observer_t *obs, void *data)
+{
+    int k = 0;
+    for (int i = 0; i < h->obs.n; i++) {
+        if (h->obs.obs[i] == obs && h->obs.data[i] == data)
+            continue;
+        h->obs.obs[k] = h->obs.obs[i];
+        h->obs.data[k] = h->obs.data[i];
+        k++;
+    }
+    h->obs.n = k;
+}
+
 fl_hub_entry_t *fl_hub_find(fl_hub_t *h, const char *name)
 {
     fl_hub_lock(h);
@@ -88,7 +112,7 @@ fl_hub_entry_t *fl_hub_acquire(fl_hub_t *h, const char *name)
     if (!e) {
         e = calloc(1, sizeof *e);
         /* the tail belongs to this loop: ops from other loops are posted */
-        fl_live_opts_t o = {.srv = h->srv, .loop = fl_server_loop()};
+        fl_live_opts_t o = {.observers = &h->obs, .srv = h->srv, .loop = fl_server_loop()};
         if (!e || fl_live_new(&o, &e->live) != 0) {
             free(e);
             fl_hub_unlock(h);
@@ -96,6 +120,7 @@ fl_hub_entry_t *fl_hub_acquire(fl_hub_t *h, const char *name)
         }
         e->hub = h;
         snprintf(e->name, sizeof e->name, "%s", name);
+        fl_live_identify(e->live, name, 0);
         e->next = h->head;
         h->head = e;
         h->n++;

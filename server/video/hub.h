@@ -62,6 +62,11 @@ void fl_hub_set_server(fl_hub_t *h, struct fl_server *srv);
 /* Hold the hub's lock around reads and writes of an entry's fields. */
 void fl_hub_lock(fl_hub_t *h);
 void fl_hub_unlock(fl_hub_t *h);
+/* Add an observer of every live tail (live.h), at start, before any tail
+ * exists (a module's init). FL_ELIMIT past FL_LIVE_MAX_OBSERVERS. */
+int fl_hub_observe(fl_hub_t *h, const fl_live_observer_t *obs, void *data);
+/* Remove it (its module stops; tails still open stop calling it). */
+void fl_hub_unobserve(fl_hub_t *h, const fl_live_observer_t *obs, void *data);
 void fl_hub_free(fl_hub_t *h);
 /* The entry for name, created if need be; users++. NULL when out of
  * memory. */

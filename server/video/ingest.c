@@ -73,7 +73,8 @@ struct fl_ingest {
     uint32_t n_frames;
     int64_t first_ms, end_ms;
     int first_key;
-    int dup; /* a resend of a stored fragment: acked again, not stored */
+    int dup;        /* a resend of a stored fragment: acked again, not stored */
+    size_t charged; /* bytes of o.budget that rec holds (its allocation) */
 
     size_t last_rec; /* bytes of the last record: the next one's first allocation */
     uint64_t stored;
@@ -120,6 +121,9 @@ static void clear_meta(fl_ingest_t *in)
 /* The open fragment's record is not wanted (any more) by the session. */
 static void drop_rec(fl_ingest_t *in)
 {
+    if (in->charged)
+        fl_budget_give(in->o.budget, in->charged);
+    in->charged = 0;
     fl_recbuf_unref(in->rec);
     in->rec = NULL;
 }
@@ -289,9 +293,20 @@ static int on_frame(fl_ingest_t *in, const fl_mkv_frame_t *f)
      * takes, so a fragment within the limit is never refused there */
     if (b->n + f->data.n + 32 > in->o.max_fragment_bytes)
         return fail(in, FL_ACK_ERR_TOO_LARGE, "fragment larger than the limit");
-    if (fl_mkv_write_simple_block(b, f->track, rel, f->keyframe, f->data) != 0 || b->err)
+    /* through the record, so that a pinned one keeps the frames it lent */
+    if (fl_recbuf_grow(in->rec, f->data.n + 32) != 0 ||
+        fl_mkv_write_simple_block(b, f->track, rel, f->keyframe, f->data) != 0 || b->err)
         return fail(in, FL_ACK_ERR_INTERNAL, "out of memory");
     in->n_frames++;
+    /* what the record's allocation grew by comes out of the shared budget
+     * (after the fact: one growth past the cap at most per session) */
+    if (in->o.budget && b->cap > in->charged) {
+        if (fl_budget_take(in->o.budget, b->cap - in->charged) != 0)
+            return fail(in, FL_ACK_ERR_INTERNAL,
+                        "the server holds its limit of unfinished fragments "
+                        "(--max-fragment-memory): retry");
+        in->charged = b->cap;
+    }
     /* the frame as stored: the live tail keeps it where it is */
     if (in->h.frame)
         in->h.frame(in->h.data, in->number, f->track, pts, dur, f->keyframe,

@@ -31,6 +31,7 @@
 
 #include "common/bytes.h"
 #include "media/mkv_parser.h"
+#include "server/core/limits.h"
 #include "server/video/fragment.h"
 #include "server/video/recbuf.h"
 
@@ -86,6 +87,11 @@ typedef struct {
     int64_t min_abs_ms;          /* fragments before this (the stream's last stored timecode)
                                     are refused with 4004; 0: none */
     const fl_mkv_limits_t *mkv;  /* NULL: the parser's defaults */
+    /* shared by every session (NULL: none): the memory the open fragment's
+     * record holds is taken from it as the record grows and given back
+     * when the record is handed on or dropped; a fragment that would pass
+     * it fails with 5000, which producers retry (--max-fragment-memory) */
+    fl_budget_t *budget;
 } fl_ingest_opts_t;
 
 typedef struct {

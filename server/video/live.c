@@ -12,6 +12,7 @@
 #include "server/video/live.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,9 +78,23 @@ struct fl_live {
     int have_last;
     uint64_t trimmed_max; /* highest seq of a complete fragment that left */
     int have_trimmed;
+    uint64_t durable_max; /* highest seq storage made durable */
+    int have_durable;
     fl_live_reader_t *readers;
     size_t n_readers;
+    /* observers (live.h) and what they are told of the stream */
+    const fl_live_observers_t *obs;
+    char name[256];
+    uint64_t log_id;
+    int session_open; /* a session began and its end was not told yet */
 };
+
+/* How many observers the tail has (loops below call each one's callback
+ * when it has one). */
+static int n_obs(const fl_live_t *l)
+{
+    return l->obs ? l->obs->n : 0;
+}
 
 static void frag_free(frag_t *f)
 {
@@ -177,7 +192,17 @@ static int elsewhere(const fl_live_t *l)
 }
 
 /* A producer-side call made on another loop, for the tail's loop. */
-typedef enum { OP_SESSION, OP_BEGIN, OP_FRAME, OP_END, OP_DURABLE, OP_LOST, OP_FREE } op_t;
+typedef enum {
+    OP_IDENTIFY,
+    OP_SESSION,
+    OP_SESSION_END,
+    OP_BEGIN,
+    OP_FRAME,
+    OP_END,
+    OP_DURABLE,
+    OP_LOST,
+    OP_FREE
+} op_t;
 typedef struct {
     fl_post_t post;
     fl_live_t *l;
@@ -194,8 +219,14 @@ static void op_run(fl_post_t *p)
     op_msg_t *m = (op_msg_t *)p;
     fl_live_t *l = m->l;
     switch (m->op) {
+    case OP_IDENTIFY:
+        fl_live_identify(l, (const char *)m->bytes, m->seq);
+        break;
     case OP_SESSION:
         fl_live_session(l, fl_slice(m->bytes, m->n));
+        break;
+    case OP_SESSION_END:
+        fl_live_session_end(l);
         break;
     case OP_BEGIN:
         fl_live_begin(l, m->seq, m->a, m->b);
@@ -475,6 +506,7 @@ int fl_live_new(const fl_live_opts_t *opts, fl_live_t **out)
     l->max_bytes = opts && opts->max_bytes ? opts->max_bytes : (size_t)64 << 20;
     l->srv = opts ? opts->srv : NULL;
     l->loop = opts ? opts->loop : 0;
+    l->obs = opts ? opts->observers : NULL;
     fl_buf_init(&l->tracks, 1 << 20);
     *out = l;
     return 0;
@@ -489,6 +521,7 @@ void fl_live_free(fl_live_t *l)
             return;
         /* no memory for the message: nothing better than freeing here */
     }
+    fl_live_session_end(l);
     /* readers must leave before; cut them loose so they do */
     for (fl_live_reader_t *r = l->readers; r; r = r->next) {
         if (r->frag)
@@ -509,13 +542,44 @@ void fl_live_free(fl_live_t *l)
     free(l);
 }
 
+void fl_live_identify(fl_live_t *l, const char *name, uint64_t log_id)
+{
+    if (elsewhere(l)) {
+        post_op(l, OP_IDENTIFY, log_id, 0, 0, 0, 0, fl_slice(name, strlen(name) + 1));
+        return;
+    }
+    snprintf(l->name, sizeof l->name, "%s", name);
+    l->log_id = log_id;
+}
+
 int fl_live_session(fl_live_t *l, fl_slice_t tracks)
 {
     if (elsewhere(l))
         return post_op(l, OP_SESSION, 0, 0, 0, 0, 0, tracks);
+    fl_live_session_end(l);
     fl_buf_reset(&l->tracks);
     fl_buf_append(&l->tracks, tracks.p, tracks.n);
-    return l->tracks.err;
+    if (l->tracks.err)
+        return l->tracks.err;
+    l->session_open = 1;
+    for (int i = 0; i < n_obs(l); i++)
+        if (l->obs->obs[i]->session)
+            l->obs->obs[i]->session(l->obs->data[i], l->name, l->log_id, tracks);
+    return 0;
+}
+
+void fl_live_session_end(fl_live_t *l)
+{
+    if (elsewhere(l)) {
+        post_op(l, OP_SESSION_END, 0, 0, 0, 0, 0, fl_slice(NULL, 0));
+        return;
+    }
+    if (!l->session_open)
+        return;
+    l->session_open = 0;
+    for (int i = 0; i < n_obs(l); i++)
+        if (l->obs->obs[i]->session_end)
+            l->obs->obs[i]->session_end(l->obs->data[i], l->name);
 }
 
 static int begin(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t server_ns,
@@ -619,6 +683,12 @@ int fl_live_frame(fl_live_t *l, uint64_t track, int64_t pts_ms, int64_t duration
     fr->off = off;
     fr->len = bytes.n;
     l->bytes += bytes.n;
+    for (int i = 0; i < n_obs(l); i++)
+        if (l->obs->obs[i]->frame)
+            l->obs->obs[i]->frame(l->obs->data[i], l->name, l->log_id, f->seq, f->producer_ms,
+                                  f->server_ns, track, pts_ms, duration_ms, keyframe,
+                                  f->shared ? fl_slice(b->p + off, bytes.n) : bytes,
+                                  f->shared ? f->buf : NULL);
     enforce_budget(l);
     wake_all(l);
     return 0;
@@ -657,11 +727,33 @@ void fl_live_durable(fl_live_t *l, uint64_t seq)
         post_op(l, OP_DURABLE, seq, 0, 0, 0, 0, fl_slice(NULL, 0));
         return;
     }
-    for (frag_t *f = l->head; f; f = f->next)
-        if (f->seq == seq && f->state != FRAG_DROPPED)
+    for (frag_t *f = l->head; f; f = f->next) {
+        if (f->seq == seq && f->state != FRAG_DROPPED) {
+            if (!f->durable) {
+                for (int i = 0; i < n_obs(l); i++)
+                    if (l->obs->obs[i]->durable)
+                        l->obs->obs[i]->durable(l->obs->data[i], l->name, l->log_id, f->seq,
+                                                f->producer_ms, f->server_ns, (uint64_t)f->bytes,
+                                                (uint32_t)f->n_frames);
+            }
             f->durable = 1;
+        }
+    }
+    if (!l->have_durable || seq > l->durable_max) {
+        l->durable_max = seq;
+        l->have_durable = 1;
+    }
     trim(l);
     enforce_budget(l);
+    wake_all(l); /* readers that wait for PERSISTED (LIVE playlists) */
+}
+
+int fl_live_durable_seq(const fl_live_t *l, uint64_t *seq)
+{
+    if (!l->have_durable)
+        return FL_ENOTFOUND;
+    *seq = l->durable_max;
+    return 0;
 }
 
 int fl_live_join(fl_live_t *l, uint64_t seq, void (*wake)(void *data), void *data,

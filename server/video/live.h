@@ -49,10 +49,46 @@ typedef struct fl_live_reader fl_live_reader_t;
 
 struct fl_server;
 
+/* An observer of every live tail: what the producer side feeds, as it is
+ * fed, on the tail's loop (the features that process media in-process —
+ * hooks — register one through fl_hub_observe; video knows none of them).
+ * A tail calls it once per event whichever loop the producer is on; with
+ * several loops, tails of different loops call it at the same time.
+ * An observer must not block and must not call back into the tail. Every
+ * callback may be NULL. `stream` is the stream's name, `log_id` its
+ * incarnation (fragment numbers are fl_fragment_number(log_id, seq)). */
 typedef struct {
-    size_t max_bytes;      /* frame bytes kept per stream; 0: 64 MiB */
-    struct fl_server *srv; /* NULL: one thread, no posting */
-    int loop;              /* the loop the tail belongs to */
+    /* A producer's session began (its Tracks element); a session still
+     * open on the tail ended first. */
+    void (*session)(void *data, const char *stream, uint64_t log_id, fl_slice_t tracks);
+    /* The session ended (the producer left, or the tail goes). */
+    void (*session_end)(void *data, const char *stream);
+    /* A frame of fragment seq, as the tail receives it. When rec is not
+     * NULL, bytes lie inside rec (the fragment's shared record): take a
+     * reference (fl_recbuf_ref) and fl_recbuf_pin it to read them on
+     * another thread later; otherwise copy them during the call. */
+    void (*frame)(void *data, const char *stream, uint64_t log_id, uint64_t seq,
+                  int64_t fragment_ms, int64_t server_ns, uint64_t track, int64_t pts_ms,
+                  int64_t duration_ms, int keyframe, fl_slice_t bytes, fl_recbuf_t *rec);
+    /* Fragment seq is durable (bytes: its frames'). */
+    void (*durable)(void *data, const char *stream, uint64_t log_id, uint64_t seq,
+                    int64_t producer_ms, int64_t server_ns, uint64_t bytes, uint32_t frames);
+} fl_live_observer_t;
+
+#define FL_LIVE_MAX_OBSERVERS 4
+
+/* The observers every tail of a hub calls (hub.h owns the list). */
+typedef struct {
+    const fl_live_observer_t *obs[FL_LIVE_MAX_OBSERVERS];
+    void *data[FL_LIVE_MAX_OBSERVERS];
+    int n;
+} fl_live_observers_t;
+
+typedef struct {
+    size_t max_bytes;                     /* frame bytes kept per stream; 0: 64 MiB */
+    const fl_live_observers_t *observers; /* NULL: none; must outlive the tail */
+    struct fl_server *srv;                /* NULL: one thread, no posting */
+    int loop;                             /* the loop the tail belongs to */
 } fl_live_opts_t;
 
 /* Bytes posted to a remote reader and not yet handed out, before its
@@ -66,8 +102,14 @@ void fl_live_free(fl_live_t *l);
 
 /* ---- the producer side (ingest hooks) ---- */
 
+/* Which stream the tail is of, for its observers (name copied; log_id:
+ * the incarnation the fragment numbers are of). */
+void fl_live_identify(fl_live_t *l, const char *name, uint64_t log_id);
+
 /* A new session's Tracks element (copied). */
 int fl_live_session(fl_live_t *l, fl_slice_t tracks);
+/* The producer's session ended (observers hear of it; readers do not). */
+void fl_live_session_end(fl_live_t *l);
 /* A fragment starts with sequence seq (its fragment number's). */
 int fl_live_begin(fl_live_t *l, uint64_t seq, int64_t producer_ms, int64_t server_ns);
 /* The same, for a fragment whose frames are already in rec, the record the
@@ -82,8 +124,12 @@ int fl_live_frame(fl_live_t *l, uint64_t track, int64_t pts_ms, int64_t duration
                   fl_slice_t bytes);
 /* The open fragment is complete (ok) or was dropped (cut off, refused). */
 void fl_live_end(fl_live_t *l, int ok);
-/* Storage made fragment seq durable: the tail may let it go. */
+/* Storage made fragment seq durable: the tail may let it go. Readers are
+ * woken (the PERSISTED event: LIVE playlists wait for it). */
 void fl_live_durable(fl_live_t *l, uint64_t seq);
+/* The highest sequence number storage made durable while this tail
+ * existed: 0, or FL_ENOTFOUND before the first. */
+int fl_live_durable_seq(const fl_live_t *l, uint64_t *seq);
 /* Storage failed to keep fragment seq: it will never be durable; it counts
  * as dropped from now on, so the tail can let it go. */
 void fl_live_lost(fl_live_t *l, uint64_t seq);

@@ -90,6 +90,8 @@ int fl_stream_get(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t *
                                 ref->name);
         return fl_api_error(err, 500, "InternalFailure", "out of memory");
     }
+    /* the incarnation its tail's fragment numbers are of */
+    fl_live_identify(ref->hub->live, ref->name, ref->info.id);
     return 0;
 }
 

@@ -6,7 +6,9 @@
 //   node play_hls.js URL SCREENSHOT.png [SECONDS]
 //
 // Prints one JSON line: {ok, currentTime, advanced, width, height, fatal,
-// errors, nonBlank} and exits 0 when the video played (currentTime moved
+// errors, nonBlank, parts (LL-HLS parts hls.js loaded), partList (parts its
+// last playlist listed), latency (hls.js's live latency estimate, s)} and
+// exits 0 when the video played (currentTime moved
 // on by more than 1.5 s, a size, no fatal hls.js error, a frame that is not
 // one colour).
 'use strict';
@@ -22,9 +24,15 @@ const page_html = `<!doctype html><html><body style="margin:0;background:#000">
 <video id="v" muted playsinline width="320" height="240"></video>
 <script src="/hls.js"></script>
 <script>
-window.result = { fatal: null, errors: [] };
+window.result = { fatal: null, errors: [], parts: 0, partList: 0 };
 const v = document.getElementById('v');
-const hls = new Hls({ enableWorker: false });
+const hls = new Hls({ enableWorker: false, lowLatencyMode: true });
+window.hls = hls;
+// LL-HLS: parts hls.js fetched, and the parts its last playlist listed
+hls.on(Hls.Events.FRAG_LOADED, (e, d) => { if (d.part) window.result.parts++; });
+hls.on(Hls.Events.LEVEL_LOADED, (e, d) => {
+  window.result.partList = d.details.partList ? d.details.partList.length : 0;
+});
 hls.on(Hls.Events.ERROR, (e, d) => {
   window.result.errors.push(d.type + ':' + d.details);
   if (d.fatal) window.result.fatal = d.type + ':' + d.details;
@@ -76,7 +84,8 @@ const server = http.createServer((req, res) => {
     while (Date.now() - t0 < seconds * 1000) {
       st = await page.evaluate(() => {
         const v = document.getElementById('v');
-        return { t: v.currentTime, w: v.videoWidth, h: v.videoHeight, r: window.result };
+        return { t: v.currentTime, w: v.videoWidth, h: v.videoHeight, r: window.result,
+                 latency: window.hls.latency };
       });
       if (first === null && st.t > 0) first = st.t;
       if (st.r.fatal || (first !== null && st.t - first > 1.5)) break;
@@ -89,6 +98,7 @@ const server = http.createServer((req, res) => {
       ok: !st.r.fatal && advanced > 1.5 && st.w > 0 && frame.distinct > 4,
       currentTime: st.t, advanced, width: st.w, height: st.h, fatal: st.r.fatal,
       errors: st.r.errors.slice(0, 10), nonBlank: frame.distinct,
+      parts: st.r.parts, partList: st.r.partList, latency: st.latency,
     };
   } finally {
     await browser.close();
