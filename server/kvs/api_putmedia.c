@@ -520,8 +520,7 @@ static int pm_rate_ok(putmedia_t *pm)
     if (!pm->rate)
         return 1;
     double bps = (double)fl_server_config(pm->kvs->srv)->putmedia_max_bytes_per_s;
-    return fl_bucket_take(&pm->rate->bytes, bps, bps, 0, fl_time_mono_ns()) == 0 &&
-           pm->rate->bytes.tokens >= 0;
+    return fl_bucket_tokens(&pm->rate->bytes, bps, bps, fl_time_mono_ns()) >= 0;
 }
 
 /* n body bytes arrived from the producer: they count against the
