@@ -148,11 +148,16 @@ static int pb_init(struct fl_server *s, void **state, char *err, size_t errlen)
     for (int i = 0; i < cfg->n_listen; i++)
         if (!fl_config_host_is_loopback(cfg->listen[i].host))
             pb->cors_any = 0;
-    if (fl_pb_cache_new(&pb->cache) != 0) {
-        free(pb);
-        snprintf(err, errlen, "playback: out of memory");
-        return FL_ENOMEM;
-    }
+    /* a segment cache per event loop (playback.h) */
+    pb->n_loops = fl_server_loops(s);
+    for (int i = 0; i < pb->n_loops; i++)
+        if (fl_pb_cache_new(&pb->caches[i]) != 0) {
+            for (int k = 0; k < i; k++)
+                fl_pb_cache_free(pb->caches[k]);
+            free(pb);
+            snprintf(err, errlen, "playback: out of memory");
+            return FL_ENOMEM;
+        }
     *state = pb;
     return 0;
 }
@@ -163,14 +168,15 @@ static void pb_fini(void *state)
     if (!pb)
         return;
     fl_pb_follow_free_all(pb);
-    fl_pb_cache_free(pb->cache);
+    for (int i = 0; i < pb->n_loops; i++)
+        fl_pb_cache_free(pb->caches[i]);
     memset(pb->key, 0, sizeof pb->key);
     free(pb);
 }
 
-static void pb_tick(void *state)
+static void pb_loop_tick(void *state, int loop)
 {
-    fl_pb_follow_tick(state, 0);
+    fl_pb_follow_tick(state, loop);
 }
 
 static void pb_metrics(void *state, fl_buf_t *out)
@@ -203,8 +209,19 @@ static void pb_metrics(void *state, fl_buf_t *out)
     fl_metrics_render_counter(out, "framelog_hls_remuxes_total",
                               "HLS media segments and parts remuxed (each made once, then cached).",
                               pb->remuxes);
+    /* the loops' caches, summed */
     fl_pb_cache_stats_t st;
-    fl_pb_cache_stats(pb->cache, &st);
+    memset(&st, 0, sizeof st);
+    for (int i = 0; i < pb->n_loops; i++) {
+        fl_pb_cache_stats_t one;
+        fl_pb_cache_stats(pb->caches[i], &one);
+        st.hits += one.hits;
+        st.joins += one.joins;
+        st.misses += one.misses;
+        st.evictions += one.evictions;
+        st.bytes += one.bytes;
+        st.entries += one.entries;
+    }
     fl_metrics_render_counter(out, "framelog_hls_cache_hits_total",
                               "HLS segments answered from the segment cache.", st.hits);
     fl_metrics_render_counter(out, "framelog_hls_cache_joins_total",
@@ -242,6 +259,6 @@ const fl_module_t fl_playback_module = {
     .init = pb_init,
     .fini = pb_fini,
     .routes = pb_routes,
-    .tick = pb_tick,
+    .loop_tick = pb_loop_tick,
     .metrics = pb_metrics,
 };

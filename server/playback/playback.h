@@ -24,11 +24,13 @@
 #ifndef FL_SERVER_PLAYBACK_PLAYBACK_H
 #define FL_SERVER_PLAYBACK_PLAYBACK_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "common/bytes.h"
 #include "media/av.h"
 #include "media/mkv.h"
+#include "server/core/config.h"
 #include "server/core/http.h"
 #include "server/core/module.h"
 #include "server/playback/token.h"
@@ -39,9 +41,12 @@
 typedef struct fl_pb_cache fl_pb_cache_t;
 typedef struct fl_pb_follow fl_pb_follow_t;
 
-/* The module's state. Shared by the loops: key is read-only after init
- * and the counters are atomic; the cache and the follow lists are per loop
- * (llhls.c, cache.c). */
+/* The module's state. Shared by the loops (--loops): key is read-only
+ * after init and the counters are atomic; the segment cache and the
+ * LL-HLS followers are per loop (each touched by its loop's thread only:
+ * a request parks on, and is answered from, its own loop's), so a
+ * stream followed from two loops has a follower on each (one on another
+ * loop than the tail's reads it as a remote reader, live.h). */
 typedef struct fl_playback {
     struct fl_server *srv;
     fl_video_t *video;
@@ -60,10 +65,12 @@ typedef struct fl_playback {
     _Atomic uint64_t images;         /* GetImages samples answered with an image */
     _Atomic uint64_t image_errors;   /* and with NO_MEDIA or MEDIA_ERROR */
     _Atomic uint64_t remuxes;        /* segments and parts remuxed (cache misses made) */
-    fl_pb_cache_t *cache;            /* remuxed segments (cache.c) */
-    fl_pb_follow_t *follows;         /* streams whose live tail LL-HLS follows (llhls.c) */
-    size_t n_follows;
-    size_t n_waiting; /* requests parked now (blocked reloads, parts, cache joins) */
+    int n_loops;
+    fl_pb_cache_t *caches[FL_CONFIG_MAX_LOOPS];   /* remuxed segments (cache.c), by loop */
+    fl_pb_follow_t *follows[FL_CONFIG_MAX_LOOPS]; /* streams whose live tail LL-HLS follows
+                                                     (llhls.c), by loop */
+    _Atomic size_t n_follows;
+    _Atomic size_t n_waiting; /* requests parked now (blocked reloads, parts, cache joins) */
     _Atomic uint64_t blocked_reloads; /* playlist requests that waited (_HLS_msn) */
     _Atomic uint64_t waits_refused;   /* parked requests refused past FL_PB_MAX_WAITERS */
     _Atomic uint64_t waits_timed_out; /* blocked requests answered 503 at their deadline */
@@ -383,11 +390,30 @@ int fl_pb_follow_ready(fl_pb_follow_t *f, uint64_t msn, int part);
 /* Part (seq, part) from the tail: 0 copied into out, FL_EAGAIN not
  * complete yet (park), FL_ENOTFOUND (not in the tail: read storage). */
 int fl_pb_follow_part(fl_pb_follow_t *f, uint64_t seq, int part, fl_pb_partsrc_t *out);
+/* The calling loop's segment cache. */
+static inline fl_pb_cache_t *fl_pb_cache_of(const fl_playback_t *pb)
+{
+    return pb->caches[fl_server_loop()];
+}
+
+/* One more request parked, unless FL_PB_MAX_WAITERS are (over every
+ * loop): 0, or -1 (not counted). */
+static inline int fl_pb_wait_begin(fl_playback_t *pb)
+{
+    if (atomic_fetch_add(&pb->n_waiting, 1) >= FL_PB_MAX_WAITERS) {
+        atomic_fetch_sub(&pb->n_waiting, 1);
+        return -1;
+    }
+    return 0;
+}
+
 /* Park w (fl_http_await already called, FL_PB_MAX_WAITERS checked) until
  * its condition holds or its deadline passes (then w->err is a 503). */
 void fl_pb_follow_park(fl_pb_follow_t *f, fl_pb_wait_t *w);
 /* Every tick: deadlines, idle followers. */
-void fl_pb_follow_tick(fl_playback_t *pb, int64_t now_ms);
+/* The calling loop's followers: rejoins, deadlines, idle ones go (its
+ * loop_tick). */
+void fl_pb_follow_tick(fl_playback_t *pb, int loop);
 void fl_pb_follow_free_all(fl_playback_t *pb);
 
 #endif

@@ -64,6 +64,9 @@ struct fl_live_reader {
     uint64_t cut_seq;
     void (*wake)(void *data);
     void *data;
+    /* a remote reader: the tail's durable seq, as its proxy posted it */
+    int have_durable;
+    uint64_t durable_max;
 };
 
 struct fl_live {
@@ -285,7 +288,16 @@ struct rlink {
     atomic_size_t queued;    /* bytes posted, not yet handed out */
     atomic_int pump_pending; /* pump_post is in the tail loop's inbox */
     fl_post_t join_post, pump_post, leave_post;
+    int durable_sent; /* tail's loop only: the durable seq posted last */
+    uint64_t durable_seq;
 };
+
+/* A new durable seq of the tail, for a remote reader. */
+typedef struct {
+    fl_post_t post;
+    rlink_t *link;
+    uint64_t seq;
+} rdurable_t;
 
 /* A posted event: an fl_live_event_t with its bytes (tracks or frame). */
 struct revent {
@@ -351,6 +363,42 @@ static void proxy_wake(void *data)
     pump_soon(k, k->tail_loop);
 }
 
+/* Reader's loop: the tail's durable seq moved. */
+static void rdurable_run(fl_post_t *p)
+{
+    rdurable_t *d = (rdurable_t *)p;
+    rlink_t *k = d->link;
+    fl_live_reader_t *r = k->reader;
+    if (r && (!r->have_durable || d->seq > r->durable_max)) {
+        r->have_durable = 1;
+        r->durable_max = d->seq;
+        if (r->wake)
+            r->wake(r->data);
+    }
+    free(d);
+    link_unref(k);
+}
+
+/* Tail's loop: tell the reader of a durable seq it was not told yet. */
+static void send_durable(rlink_t *k)
+{
+    uint64_t seq;
+    /* the proxy's tail (NULL once the tail is gone: k->l may be too) */
+    if (!k->proxy || !k->proxy->l || fl_live_durable_seq(k->proxy->l, &seq) != 0 ||
+        (k->durable_sent && seq <= k->durable_seq))
+        return;
+    rdurable_t *d = malloc(sizeof *d);
+    if (!d)
+        return; /* the next wake-up tries again */
+    d->post.fn = rdurable_run;
+    d->link = k;
+    d->seq = seq;
+    k->durable_sent = 1;
+    k->durable_seq = seq;
+    atomic_fetch_add(&k->refs, 1);
+    fl_server_post(k->srv, k->reader_loop, &d->post);
+}
+
 static int send_event(rlink_t *k, const fl_live_event_t *ev)
 {
     fl_slice_t b = ev->type == FL_LIVE_FRAGMENT ? ev->tracks : ev->bytes;
@@ -382,7 +430,7 @@ static void pump(rlink_t *k)
     while (k->proxy && k->queued < FL_LIVE_REMOTE_BUDGET) {
         fl_live_next(k->proxy, &ev);
         if (ev.type == FL_LIVE_NONE)
-            return;
+            break;
         if (send_event(k, &ev) != 0) {
             ev.type = FL_LIVE_CUT; /* out of memory: back to storage */
             if (send_event(k, &ev) != 0)
@@ -393,6 +441,7 @@ static void pump(rlink_t *k)
             k->proxy = NULL;
         }
     }
+    send_durable(k); /* after the events before it */
 }
 
 /* Tail's loop: the reader asks to join. */
@@ -746,6 +795,17 @@ void fl_live_durable(fl_live_t *l, uint64_t seq)
     trim(l);
     enforce_budget(l);
     wake_all(l); /* readers that wait for PERSISTED (LIVE playlists) */
+}
+
+int fl_live_reader_durable_seq(const fl_live_reader_t *r, uint64_t *seq)
+{
+    if (r->link) {
+        if (!r->have_durable)
+            return FL_ENOTFOUND;
+        *seq = r->durable_max;
+        return 0;
+    }
+    return r->l ? fl_live_durable_seq(r->l, seq) : FL_ENOTFOUND;
 }
 
 int fl_live_durable_seq(const fl_live_t *l, uint64_t *seq)

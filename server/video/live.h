@@ -130,6 +130,11 @@ void fl_live_durable(fl_live_t *l, uint64_t seq);
 /* The highest sequence number storage made durable while this tail
  * existed: 0, or FL_ENOTFOUND before the first. */
 int fl_live_durable_seq(const fl_live_t *l, uint64_t *seq);
+/* The same, as reader r knows it: the tail's own (a reader on the tail's
+ * loop), or for a remote reader what its proxy last posted (the proxy
+ * posts each new durable seq after the events before it, and r's wake
+ * hook runs, as a local reader's does on fl_live_durable). */
+int fl_live_reader_durable_seq(const fl_live_reader_t *r, uint64_t *seq);
 /* Storage failed to keep fragment seq: it will never be durable; it counts
  * as dropped from now on, so the tail can let it go. */
 void fl_live_lost(fl_live_t *l, uint64_t seq);
