@@ -9,10 +9,20 @@
  * frames cross through the loops' inboxes. Every reader must get every
  * frame of its stream, in order (ffprobe's packet list, compared line by
  * line: counts, never time). And --loops 1 still serves the same way.
+ *
+ * What main's features keep on several loops: a hook (framecount) loaded
+ * into the four-loop run sees every frame of every stream exactly once,
+ * whichever loop the producer and the tail are on; the per-address
+ * connection cap holds over the loops (connections from one address
+ * spread over two loops are counted together).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,13 +89,23 @@ static int lines(const char *s)
     return n;
 }
 
+static char *get_metrics(const fl_test_server_t *s)
+{
+    char url[256], *m = NULL;
+    snprintf(url, sizeof url, "%s/metrics", s->url);
+    char *argv[] = {"curl", "-sS", url, NULL};
+    ck_assert_int_eq(fl_test_run(argv, 10000, &m, NULL), 0);
+    ck_assert_ptr_nonnull(m);
+    return m;
+}
+
 /* n streams, n producers at once, then a reader each; every reader gets
- * every frame. */
-static void many_producers_and_readers(const char *loops, int n)
+ * every frame; with_hook: framecount counts every frame once. */
+static void many_producers_and_readers(const char *loops, int n, int with_hook)
 {
     make_media();
     fl_test_server_t s;
-    char *args[] = {"--loops", (char *)loops, NULL};
+    char *args[] = {"--loops", (char *)loops, with_hook ? "--hook" : NULL, FL_FRAMECOUNT, NULL};
     ck_assert_int_eq(fl_test_server_start(&s, NULL, args), 0);
     char name[MAX_STREAMS][32], out[MAX_STREAMS][4300];
     fl_test_proc_t readers[MAX_STREAMS], producers[MAX_STREAMS];
@@ -158,6 +178,25 @@ static void many_producers_and_readers(const char *loops, int n)
         same_packets(pin, pout, (long long)start * 1000);
         free(pout);
     }
+    if (with_hook) {
+        /* the hook's thread may still be at it: wait for the count (or a
+         * minute), then it must be every frame of every stream, once */
+        int want = n * lines(pin);
+        double got = 0;
+        long long until_h = fl_test_now_ms() + 60000;
+        do {
+            free(metrics);
+            metrics = get_metrics(&s);
+            got = fl_test_metric(metrics, "framelog_hook_frames_total{hook=\"framecount\"}");
+            if (got >= want)
+                break;
+            usleep(100000);
+        } while (fl_test_now_ms() < until_h);
+        ck_assert_int_eq(
+            (int)fl_test_metric(metrics, "framelog_hook_dropped_total{hook=\"framecount\"}"), 0);
+        ck_assert_msg((int)got == want, "the hook saw %d frames of %d", (int)got, want);
+        free(metrics);
+    }
     free(pin);
     fl_test_server_free(&s);
     fl_test_rmtree(g_dir);
@@ -165,13 +204,69 @@ static void many_producers_and_readers(const char *loops, int n)
 
 START_TEST(many_producers_across_loops_reach_live_readers_on_other_loops)
 {
-    many_producers_and_readers("4", MAX_STREAMS);
+    many_producers_and_readers("4", MAX_STREAMS, 1);
 }
 END_TEST
 
 START_TEST(one_loop_still_serves)
 {
-    many_producers_and_readers("1", 3);
+    many_producers_and_readers("1", 3, 0);
+}
+END_TEST
+
+/* --max-connections-per-address over two loops: twelve connections from
+ * 127.0.0.2 (the kernel spreads them over both loops' listen sockets),
+ * each sending half a request head so that it stays open; exactly the
+ * cap's three stay, the others are refused and counted. (/metrics is read
+ * from 127.0.0.1, another address.) */
+START_TEST(per_address_cap_holds_across_loops)
+{
+    fl_test_server_t s;
+    /* (a long --header-timeout: the kept ones must outlive a slow check) */
+    char *args[] = {"--loops", "2", "--max-connections-per-address", "3", "--header-timeout",
+                    "300",     NULL};
+    ck_assert_int_eq(fl_test_server_start(&s, NULL, args), 0);
+    enum { N = 12 };
+    int fd[N];
+    for (int i = 0; i < N; i++) {
+        fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+        ck_assert_int_ge(fd[i], 0);
+        struct sockaddr_in me = {.sin_family = AF_INET};
+        inet_pton(AF_INET, "127.0.0.2", &me.sin_addr);
+        ck_assert_int_eq(bind(fd[i], (struct sockaddr *)&me, sizeof me), 0);
+        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port)};
+        inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+        ck_assert_int_eq(connect(fd[i], (struct sockaddr *)&to, sizeof to), 0);
+        static const char half[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+        (void)!write(fd[i], half, sizeof half - 1);
+    }
+    /* every connection was looked at: N - 3 refusals counted (or a minute) */
+    char *m = NULL;
+    double hits = 0;
+    long long until = fl_test_now_ms() + 60000;
+    do {
+        free(m);
+        m = get_metrics(&s);
+        hits =
+            fl_test_metric(m, "framelog_limit_hits_total{limit=\"max_connections_per_address\"}");
+        if (hits >= N - 3)
+            break;
+        usleep(100000);
+    } while (fl_test_now_ms() < until);
+    free(m);
+    ck_assert_int_eq((int)hits, N - 3);
+    /* the refused ones are closed by the server (EOF or reset), the three
+     * kept ones are still open */
+    int open = 0;
+    for (int i = 0; i < N; i++) {
+        struct pollfd p = {.fd = fd[i], .events = POLLIN};
+        char c;
+        int closed = poll(&p, 1, 2000) == 1 && recv(fd[i], &c, 1, MSG_DONTWAIT) <= 0;
+        open += !closed;
+        close(fd[i]);
+    }
+    ck_assert_int_eq(open, 3);
+    fl_test_server_free(&s);
 }
 END_TEST
 
@@ -202,6 +297,7 @@ int main(void)
     tcase_add_test(tc, many_producers_across_loops_reach_live_readers_on_other_loops);
     tcase_add_test(tc, one_loop_still_serves);
     tcase_add_test(tc, metrics_have_a_series_per_loop);
+    tcase_add_test(tc, per_address_cap_holds_across_loops);
     suite_add_tcase(su, tc);
     return fl_test_main(su);
 }

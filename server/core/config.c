@@ -92,8 +92,8 @@ static const opt_t fl_options[] = {
     {"records-throttle", OPT_LONG, F(records_throttle), "1", 0, 1, "0|1",
      "data streams: 1 applies Kinesis' per-shard rates (1 MiB/s and 1,000 records/s in, 5 "
      "GetRecords/s and 2 MiB/s out); 0 turns them off for a single-tenant box"},
-    /* 1 until every module is safe on several loops (LL-HLS's follow
-     * lists and cache are per process, not per loop, as it landed) */
+    /* 1: the suite runs with one loop; every module is safe on several
+     * (docs/ARCHITECTURE.md, "Event loops") */
     {"loops", OPT_LONG, F(loops), "1", 0, FL_CONFIG_MAX_LOOPS, "N",
      "event loops serving connections, each on its own thread (0: one per core)"},
     {"hook", OPT_LIST, F(hooks), NULL, 0, 0, "PATH.so[,KEY=VALUE...]",
