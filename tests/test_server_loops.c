@@ -105,7 +105,9 @@ static void many_producers_and_readers(const char *loops, int n, int with_hook)
 {
     make_media();
     fl_test_server_t s;
-    char *args[] = {"--loops", (char *)loops, with_hook ? "--hook" : NULL, FL_FRAMECOUNT, NULL};
+    char *args[] = {
+        "--loops",     (char *)loops, "--low-latency-hls", "0", with_hook ? "--hook" : NULL,
+        FL_FRAMECOUNT, NULL};
     ck_assert_int_eq(fl_test_server_start(&s, NULL, args), 0);
     char name[MAX_STREAMS][32], out[MAX_STREAMS][4300];
     fl_test_proc_t readers[MAX_STREAMS], producers[MAX_STREAMS];
@@ -183,6 +185,7 @@ static void many_producers_and_readers(const char *loops, int n, int with_hook)
          * minute), then it must be every frame of every stream, once */
         int want = n * lines(pin);
         double got = 0;
+        metrics = NULL; /* (freed above) */
         long long until_h = fl_test_now_ms() + 60000;
         do {
             free(metrics);
@@ -223,8 +226,15 @@ START_TEST(per_address_cap_holds_across_loops)
 {
     fl_test_server_t s;
     /* (a long --header-timeout: the kept ones must outlive a slow check) */
-    char *args[] = {"--loops", "2", "--max-connections-per-address", "3", "--header-timeout",
-                    "300",     NULL};
+    char *args[] = {"--loops",
+                    "2",
+                    "--low-latency-hls",
+                    "0",
+                    "--max-connections-per-address",
+                    "3",
+                    "--header-timeout",
+                    "300",
+                    NULL};
     ck_assert_int_eq(fl_test_server_start(&s, NULL, args), 0);
     enum { N = 12 };
     int fd[N];
@@ -270,11 +280,22 @@ START_TEST(per_address_cap_holds_across_loops)
 }
 END_TEST
 
+/* LL-HLS is not safe on several loops yet: framelogd says so and stops,
+ * unless it is turned off. */
+START_TEST(several_loops_refuse_low_latency_hls)
+{
+    char *two[] = {"--loops", "2", NULL};
+    fl_test_server_refused(two, "--loops 2: low-latency HLS is not safe on several event loops");
+    char *per_core[] = {"--loops", "0", NULL};
+    fl_test_server_refused(per_core, "add --low-latency-hls 0");
+}
+END_TEST
+
 /* /metrics shows each loop's own series, one per loop. */
 START_TEST(metrics_have_a_series_per_loop)
 {
     fl_test_server_t s;
-    char *args[] = {"--loops", "3", NULL};
+    char *args[] = {"--loops", "3", "--low-latency-hls", "0", NULL};
     ck_assert_int_eq(fl_test_server_start(&s, NULL, args), 0);
     char url[256], *m = NULL;
     snprintf(url, sizeof url, "%s/metrics", s.url);
@@ -298,6 +319,7 @@ int main(void)
     tcase_add_test(tc, one_loop_still_serves);
     tcase_add_test(tc, metrics_have_a_series_per_loop);
     tcase_add_test(tc, per_address_cap_holds_across_loops);
+    tcase_add_test(tc, several_loops_refuse_low_latency_hls);
     suite_add_tcase(su, tc);
     return fl_test_main(su);
 }

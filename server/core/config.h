@@ -47,6 +47,7 @@ typedef struct {
     char *advertised_endpoint; /* GetDataEndpoint's answer, or NULL: the address
                                   a request came in on */
     long records_throttle;     /* 1: Kinesis' per-shard rates on data streams */
+    long low_latency_hls;      /* 1: LIVE fMP4 HLS sessions are LL-HLS (needs --loops 1) */
     long loops;                /* event loops (default 1); 0: one per online core */
 
     /* limits (docs/security.md "Limits") */

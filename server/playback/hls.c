@@ -41,6 +41,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "server/core/server.h"
 #include "server/playback/playback.h"
 #include "server/video/fragment.h"
 
@@ -623,7 +624,9 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
         goto fail;
     }
     /* LL-HLS: LIVE sessions in fMP4 (parts are fMP4 moof+mdat) */
-    j->ll = j->s.mode == FL_PB_LIVE && j->s.container == FL_PB_FMP4;
+    /* (--low-latency-hls 0: LIVE fMP4 is served as plain LIVE HLS) */
+    j->ll = j->s.mode == FL_PB_LIVE && j->s.container == FL_PB_FMP4 &&
+            fl_server_config(r->srv)->low_latency_hls;
     uint64_t pnum = 0;
     int pa = query_num(r->wsi, "PartNumber", FL_PB_MAX_PARTS - 1, &pnum);
     if (pa < 0 || (pa > 0 && (op != OP_MP4 || !j->ll))) {
