@@ -284,10 +284,22 @@ END_TEST
  * unless it is turned off. */
 START_TEST(several_loops_refuse_low_latency_hls)
 {
-    char *two[] = {"--loops", "2", NULL};
-    fl_test_server_refused(two, "--loops 2: low-latency HLS is not safe on several event loops");
-    char *per_core[] = {"--loops", "0", NULL};
-    fl_test_server_refused(per_core, "add --low-latency-hls 0");
+    const char *loops[] = {"2", "0"};
+    for (int i = 0; i < 2; i++) {
+        char *dir = fl_test_mkdtemp("refused");
+        char *argv[] = {FL_FRAMELOGD, "--listen", "127.0.0.1:0",    "--data-dir",
+                        dir,          "--loops",  (char *)loops[i], NULL};
+        char *err = NULL;
+        int rc = fl_test_run(argv, 60000, NULL, &err);
+        /* a configuration error: exit 2, one line naming the way out */
+        ck_assert_msg(rc == 2, "framelogd exited %d: %s", rc, err);
+        ck_assert_msg(strstr(err, "low-latency HLS is not safe on several event loops") &&
+                          strstr(err, "add --low-latency-hls 0") &&
+                          strchr(err, '\n') == err + strlen(err) - 1,
+                      "%s", err);
+        free(err);
+        fl_test_rmtree(dir);
+    }
 }
 END_TEST
 
