@@ -3,6 +3,7 @@
  * real framelogd on loopback, beside the raw disk measured in the same run.
  *
  *   bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-x SERVER-FLAG]...
+ *                [-l LOOPS] [-r RUNS]
  *
  * For each N (default 1,100,1000): starts framelogd (the build's) on a free
  * loopback port with a fresh data dir under DIR (default /var/tmp), creates
@@ -34,6 +35,10 @@
  * reads or several per read; a ping gets its pong, a close its echo).
  * -x passes one more flag to framelogd (repeatable; bench_hooks runs this
  * bench with --hook flags).
+ * -l passes --loops LOOPS to framelogd (default: its own, 1; 0 is one
+ * per core), with --low-latency-hls 0 unless LOOPS is 1;
+ * -r repeats each case RUNS times in a row. After each run it prints the
+ * CPU each event loop's thread used (framelog_loop_cpu_seconds_total).
  * Environment: FL_BENCH_FRAMELOGD runs another server binary, FL_BENCH_WRAP
  * a command in front of it (e.g. "valgrind --tool=callgrind").
  *
@@ -840,29 +845,57 @@ static int http_post(int port, const char *path, const char *body)
     return atoi(resp + 9);
 }
 
-/* One counter from the server's /metrics (0 when missing). */
-static double metric(int port, const char *name)
+/* The server's /metrics text (a static buffer, "" when unreachable). */
+static const char *metrics_text(int port)
 {
+    static char resp[1 << 16];
+    resp[0] = 0;
     bconn_t c;
     if (bconn_open(&c, port) != 0)
-        return 0;
+        return resp;
     static const char req[] =
         "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     if (bconn_write(&c, req, sizeof req - 1) != (ssize_t)sizeof req - 1) {
         bconn_close(&c);
-        return 0;
+        return resp;
     }
-    static char resp[1 << 16];
     size_t n = 0;
     ssize_t got;
     while (n < sizeof resp - 1 && (got = bconn_read(&c, resp + n, sizeof resp - 1 - n)) > 0)
         n += (size_t)got;
     bconn_close(&c);
     resp[n] = 0;
+    return resp;
+}
+
+/* One counter of a /metrics text (0 when missing). */
+static double metric_in(const char *resp, const char *name)
+{
     char key[128];
     snprintf(key, sizeof key, "\n%s ", name);
     const char *at = strstr(resp, key);
     return at ? atof(at + strlen(key)) : 0;
+}
+
+/* One counter from the server's /metrics (0 when missing). */
+static double metric(int port, const char *name)
+{
+    return metric_in(metrics_text(port), name);
+}
+
+#define MAX_LOOPS 16
+
+/* Each loop's CPU seconds so far (framelog_loop_cpu_seconds_total), from
+ * one /metrics request (a loaded server answers slowly: each request
+ * would eat into the measured window). */
+static void loop_cpu(int port, double out[MAX_LOOPS])
+{
+    const char *m = metrics_text(port);
+    for (int i = 0; i < MAX_LOOPS; i++) {
+        char name[80];
+        snprintf(name, sizeof name, "framelog_loop_cpu_seconds_total{loop=\"%d\"}", i);
+        out[i] = metric_in(m, name);
+    }
 }
 
 /* The machine's CPU ticks so far (all, and stolen by the hypervisor) from
@@ -1099,13 +1132,20 @@ static double run(int n, double secs, const char *base, double raw_mbps, double 
         usleep(1000);
     atomic_store(&rd.measuring, 1);
     double cpu0 = cpu_seconds(pid);
+    double lc0[MAX_LOOPS], lc1[MAX_LOOPS];
+    int64_t t_lc0 = mono();
+    loop_cpu(port, lc0);
+    t_lc0 = (t_lc0 + mono()) / 2; /* when the loops' figures were taken, about */
     unsigned long long all0, steal0, all1, steal1;
     machine_ticks(&all0, &steal0);
-    int64_t t_measure = mono();
+    int64_t t_measure = t_lc0;
     while (mono() < end)
         usleep(1000);
     double el = (double)(mono() - t_measure) / 1e9;
     double cpu = (cpu_seconds(pid) - cpu0) / el * 100;
+    int64_t t_lc1 = mono();
+    loop_cpu(port, lc1);
+    double el_lc = (double)((t_lc1 + mono()) / 2 - t_lc0) / 1e9;
     machine_ticks(&all1, &steal1);
     double steal_pct = all1 > all0 ? 100.0 * (double)(steal1 - steal0) / (double)(all1 - all0) : 0;
     atomic_store(&rd.measuring, 0);
@@ -1146,6 +1186,20 @@ static double run(int n, double secs, const char *base, double raw_mbps, double 
            "", ticks, ticks - metric(port, "framelog_event_loop_lag_ms_bucket{le=\"5\"}"),
            ticks - metric(port, "framelog_event_loop_lag_ms_bucket{le=\"20\"}"),
            ticks - metric(port, "framelog_event_loop_lag_ms_bucket{le=\"50\"}"));
+    /* each event loop's thread: the ingest spread over the cores */
+    printf("%6s  CPU per event loop (%% of a core):", "");
+    for (int i = 0; i < MAX_LOOPS; i++)
+        if (lc1[i] > 0)
+            printf(" loop %d %5.1f%%", i, (lc1[i] - lc0[i]) / el_lc * 100);
+    printf("; late ticks (> 50 ms) per loop:");
+    const char *mt = metrics_text(port);
+    for (int i = 0; i < MAX_LOOPS; i++) {
+        char name[80];
+        snprintf(name, sizeof name, "framelog_loop_late_ticks_total{loop=\"%d\"}", i);
+        if (lc1[i] > 0)
+            printf(" %.0f", metric_in(mt, name));
+    }
+    printf("\n");
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
 
@@ -1207,12 +1261,15 @@ int main(int argc, char **argv)
     double secs = 10;
     const char *base = "/var/tmp";
     int with_tls = 0;
+    int runs = 1;
+    const char *loops = NULL;
     for (int i = 1; i < argc; i += 2) {
         if (strcmp(argv[i], "-t") == 0) {
             with_tls = 1;
             i--; /* no value */
         } else if (i + 1 >= argc) {
-            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t]\n");
+            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-x "
+                            "SERVER-FLAG]... [-l LOOPS] [-r RUNS]\n");
             return 2;
         } else if (strcmp(argv[i], "-n") == 0)
             ns = argv[i + 1];
@@ -1222,9 +1279,18 @@ int main(int argc, char **argv)
             base = argv[i + 1];
         else if (strcmp(argv[i], "-x") == 0 && n_server_flags < 38)
             server_flags[n_server_flags++] = argv[i + 1];
+        else if (strcmp(argv[i], "-l") == 0 && n_server_flags < 35) {
+            loops = argv[i + 1];
+            server_flags[n_server_flags++] = "--loops";
+            server_flags[n_server_flags++] = loops;
+            /* (LL-HLS is not safe on several loops yet; one loop keeps it) */
+            server_flags[n_server_flags++] = "--low-latency-hls";
+            server_flags[n_server_flags++] = strcmp(loops, "1") == 0 ? "1" : "0";
+        } else if (strcmp(argv[i], "-r") == 0)
+            runs = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-x "
-                            "SERVER-FLAG]...\n");
+                            "SERVER-FLAG]... [-l LOOPS] [-r RUNS]\n");
             return 2;
         }
     }
@@ -1253,17 +1319,20 @@ int main(int argc, char **argv)
         tls_prepare(refdir, cert, key, sizeof cert);
     const char *const tls[2] = {cert, key};
     char *list = strdup(ns);
-    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-        SSL_CTX *keep = g_tls;
-        g_tls = NULL; /* the plain-text run first */
-        double plain = run(atoi(tok), secs, refdir, raw, per.p99, NULL);
-        g_tls = keep;
-        if (with_tls) {
-            double over = run(atoi(tok), secs, refdir, raw, per.p99, tls);
-            printf("%6d producers: server CPU over TLS %.1f%% / plain text %.1f%% = x%.2f\n\n",
-                   atoi(tok), over, plain, plain > 0 ? over / plain : 0);
+    printf("framelogd --loops %s, %d run%s of each case\n\n", loops ? loops : "(default)", runs,
+           runs == 1 ? "" : "s");
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ","))
+        for (int r = 0; r < runs; r++) {
+            SSL_CTX *keep = g_tls;
+            g_tls = NULL; /* the plain-text run first */
+            double plain = run(atoi(tok), secs, refdir, raw, per.p99, NULL);
+            g_tls = keep;
+            if (with_tls) {
+                double over = run(atoi(tok), secs, refdir, raw, per.p99, tls);
+                printf("%6d producers: server CPU over TLS %.1f%% / plain text %.1f%% = x%.2f\n\n",
+                       atoi(tok), over, plain, plain > 0 ? over / plain : 0);
+            }
         }
-    }
     free(list);
     if (with_tls) {
         unlink(cert);

@@ -3,7 +3,12 @@
  * (authenticate) and decides what they may do (access).
  *
  * The key table is a copy of the catalog's access keys with their secrets
- * unsealed and their policies parsed, owned by the loop thread. Before each
+ * unsealed and their policies parsed. With several event loops (--loops)
+ * each loop has its own table, with its own catalog connection, reloaded
+ * on its own; a table's lock is its loop's (threads that run no loop, the
+ * workers, use loop 0's under the same lock), so loops never wait for
+ * each other to authenticate, and a reload on one loop never frees keys
+ * another is reading. Before each
  * decision the module asks the catalog for its access-key change counter
  * (fl_akeys_version: one PRAGMA when nothing changed) and reloads the table
  * when it moved, so `framelogd keys revoke` or `keys policy` from another
@@ -29,6 +34,8 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,16 +63,38 @@ typedef struct {
     uint8_t skey[32];
 } akey_ent_t;
 
+/* One loop's copy of the keys. */
 typedef struct {
-    fl_server_t *srv;
-    fl_akeys_t *db;
-    int64_t version; /* of the table below; -1: never loaded */
+    pthread_mutex_t mu; /* guards everything below */
+    int index;          /* its loop (0 logs the reloads) */
+    fl_akeys_t *db;     /* its own catalog connection */
+    int64_t version;    /* of the table below; -1: never loaded */
     akey_ent_t *keys;
     size_t n;
+} akey_table_t;
+
+typedef struct {
+    fl_server_t *srv;
+    akey_table_t t[FL_CONFIG_MAX_LOOPS];
+    int n_tables;
     const char *region;
-    /* counters */
-    uint64_t verified, missing, unknown, bad_signature, expired, denied;
+    /* counters (every loop) */
+    _Atomic uint64_t verified, missing, unknown, bad_signature, expired, denied;
 } auth_t;
+
+/* The calling loop's table, locked. */
+static akey_table_t *table_lock(auth_t *a)
+{
+    int i = fl_server_loop();
+    akey_table_t *t = &a->t[i < a->n_tables ? i : 0];
+    pthread_mutex_lock(&t->mu);
+    return t;
+}
+
+static void table_unlock(akey_table_t *t)
+{
+    pthread_mutex_unlock(&t->mu);
+}
 
 static void keys_free(akey_ent_t *k, size_t n)
 {
@@ -77,9 +106,9 @@ static void keys_free(akey_ent_t *k, size_t n)
     free(k);
 }
 
-/* Reload the table when the catalog's counter moved. On failure the old
- * table stays (and the failure is logged). */
-static void refresh(auth_t *a)
+/* Reload the table when the catalog's counter moved (its lock held). On
+ * failure the old table stays (and the failure is logged). */
+static void refresh(akey_table_t *a)
 {
     int64_t v;
     if (fl_akeys_version(a->db, &v) != 0 || v == a->version)
@@ -113,14 +142,14 @@ static void refresh(auth_t *a)
     keys_free(a->keys, a->n);
     a->keys = k;
     a->n = n;
-    if (a->version >= 0)
+    if (a->version >= 0 && a->index == 0) /* once, not once per loop */
         fl_info("access keys reloaded: %zu", n);
-    if (a->version >= 0 && was_open && n)
+    if (a->version >= 0 && a->index == 0 && was_open && n)
         fl_info("access keys exist now: every request must be signed");
     a->version = v;
 }
 
-static akey_ent_t *find(const auth_t *a, const char *id)
+static akey_ent_t *find(const akey_table_t *a, const char *id)
 {
     for (size_t i = 0; i < a->n; i++)
         if (strcmp(a->keys[i].id, id) == 0)
@@ -128,23 +157,31 @@ static akey_ent_t *find(const auth_t *a, const char *id)
     return NULL;
 }
 
+static void auth_fini(void *state);
+
 static int auth_init(struct fl_server *s, void **state, char *err, size_t errlen)
 {
     auth_t *a = calloc(1, sizeof *a);
     if (!a)
         return FL_ENOMEM;
     a->srv = s;
-    a->version = -1;
     a->region = fl_server_config(s)->region;
-    int rc = fl_akeys_open_store(fl_server_store(s), &a->db);
-    if (rc) {
-        snprintf(err, errlen, "access keys: %s", fl_strerror(rc));
-        free(a);
-        return rc;
+    for (int i = 0; i < fl_server_loops(s) && i < FL_CONFIG_MAX_LOOPS; i++) {
+        akey_table_t *t = &a->t[i];
+        pthread_mutex_init(&t->mu, NULL);
+        t->index = i;
+        t->version = -1;
+        a->n_tables = i + 1;
+        int rc = fl_akeys_open_store(fl_server_store(s), &t->db);
+        if (rc) {
+            snprintf(err, errlen, "access keys: %s", fl_strerror(rc));
+            auth_fini(a);
+            return rc;
+        }
+        refresh(t);
     }
-    refresh(a);
-    if (a->n)
-        fl_info("access keys: %zu in the catalog: every request must be signed", a->n);
+    if (a->t[0].n)
+        fl_info("access keys: %zu in the catalog: every request must be signed", a->t[0].n);
     else
         fl_info("access keys: none: unsigned requests are served (create one with `framelogd "
                 "keys create NAME --data-dir DIR` to require signatures)");
@@ -157,19 +194,32 @@ static void auth_fini(void *state)
     auth_t *a = state;
     if (!a)
         return;
-    keys_free(a->keys, a->n);
-    fl_akeys_close(a->db);
+    for (int i = 0; i < a->n_tables; i++) {
+        keys_free(a->t[i].keys, a->t[i].n);
+        fl_akeys_close(a->t[i].db);
+        pthread_mutex_destroy(&a->t[i].mu);
+    }
     free(a);
 }
 
+/* Loop 0's tick: its table (and the log line of a reload) follows the
+ * catalog even when no request comes; each loop's follows at its next
+ * request. */
 static void auth_tick(void *state)
 {
-    refresh(state);
+    auth_t *a = state;
+    akey_table_t *t = &a->t[0];
+    pthread_mutex_lock(&t->mu);
+    refresh(t);
+    pthread_mutex_unlock(&t->mu);
 }
 
 static void auth_metrics(void *state, fl_buf_t *o)
 {
-    const auth_t *a = state;
+    auth_t *a = state;
+    akey_table_t *t = table_lock(a);
+    size_t n_keys = t->n;
+    table_unlock(t);
     fl_metrics_render_counter(o, "framelog_auth_verified_total",
                               "Requests whose SigV4 signature was verified.", a->verified);
     fl_metrics_render_counter(o, "framelog_auth_missing_total",
@@ -184,17 +234,21 @@ static void auth_metrics(void *state, fl_buf_t *o)
                               "Requests with an expired temporary key.", a->expired);
     fl_metrics_render_counter(o, "framelog_auth_denied_total", "Access checks a policy denied.",
                               a->denied);
-    fl_metrics_render_gauge(o, "framelog_auth_keys", "Access keys in the catalog.", (int64_t)a->n);
+    fl_metrics_render_gauge(o, "framelog_auth_keys", "Access keys in the catalog.",
+                            (int64_t)n_keys);
 }
 
 static int access_cb(void *state, const fl_principal_t *who, const char *action,
                      const char *resource, const char **why)
 {
     auth_t *a = state;
-    refresh(a);
-    if (a->n == 0)
+    akey_table_t *t = table_lock(a);
+    refresh(t);
+    if (t->n == 0) {
+        table_unlock(t);
         return 0;
-    const akey_ent_t *k = who && who->has_key ? find(a, who->access_key) : NULL;
+    }
+    const akey_ent_t *k = who && who->has_key ? find(t, who->access_key) : NULL;
     int64_t now_ms = fl_time_real_ns() / 1000000;
     if (!who || !who->has_key)
         *why = "the request is not signed";
@@ -204,8 +258,11 @@ static int access_cb(void *state, const fl_principal_t *who, const char *action,
         *why = "the access key is revoked";
     else if (k->expires_ms && now_ms > k->expires_ms)
         *why = "the access key has expired";
-    else if (fl_policy_allows(k->policy, action, resource, why))
+    else if (fl_policy_allows(k->policy, action, resource, why)) {
+        table_unlock(t);
         return 0;
+    }
+    table_unlock(t); /* (*why is a literal) */
     a->denied++;
     return -EACCES;
 }
@@ -260,7 +317,8 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
     auth_t *a = state;
     int st = fl_sigv4_status(q->json11);
     memset(who, 0, sizeof *who);
-    refresh(a);
+    akey_table_t *t = table_lock(a);
+    refresh(t);
 
     fl_sigv4_canon_auth_t au;
     const char *why = "malformed";
@@ -281,7 +339,7 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
         int prc =
             qrc ? FL_ENOTFOUND : fl_sigv4_canon_parse_presigned(fl_buf_slice(&query), &au, &why);
         if (prc == FL_ENOTFOUND) {
-            if (a->n) {
+            if (t->n) {
                 a->missing++;
                 fl_api_error(err, 403, "MissingAuthenticationTokenException",
                              "Missing Authentication Token");
@@ -296,11 +354,11 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
         }
         presigned = 1;
     }
-    if (qrc && a->n) {
+    if (qrc && t->n) {
         fl_api_error(err, 400, "IncompleteSignatureException", "the query is too long to verify");
         goto out;
     }
-    if (a->n == 0) {
+    if (t->n == 0) {
         /* open: the identity as given, unverified */
         who->has_key = 1;
         snprintf(who->access_key, sizeof who->access_key, "%s", au.access_key);
@@ -310,7 +368,7 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
         goto out;
     }
 
-    akey_ent_t *k = find(a, au.access_key);
+    akey_ent_t *k = find(t, au.access_key);
     int64_t now_ms = fl_time_real_ns() / 1000000;
     if (!k || !k->active) {
         a->unknown++;
@@ -392,6 +450,7 @@ static int authenticate(void *state, const fl_auth_req_t *q, fl_principal_t *who
     snprintf(who->service, sizeof who->service, "%s", au.service);
     rc = 0;
 out:
+    table_unlock(t);
     if (rc)
         fl_debug("auth: %s %s refused: %s: %s", fl_http_method_name(q->method), q->path, err->type,
                  err->msg);

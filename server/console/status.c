@@ -11,7 +11,8 @@
  * STATUS_WINDOW_NS of producer time before the newest, at most
  * STATUS_MAX_FRAGMENTS — for the newest fragment's times and the recent
  * bitrate (their stored bytes over the time they span). Back on the loop,
- * whether a producer is connected comes from the hub, and each stream
+ * whether a producer is connected comes from the hub (under its lock: the
+ * hub is shared by the event loops), and each stream
  * passes the access check (kinesisvideo:DescribeStream on its ARN; the
  * call itself is kinesisvideo:ListStreams on "*", as ListStreams is);
  * streams the caller may not describe are left out.
@@ -185,7 +186,12 @@ static void st_done(fl_http_async_t *a, fl_http_req_t *r)
         if (fl_server_access(r->srv, &r->who, "kinesisvideo:DescribeStream", row->info.arn, &why) !=
             0)
             continue;
+        /* the hub is shared by the loops: its entry may go (a producer
+         * leaving on another loop) once the lock is let go */
+        fl_hub_lock(j->video->hub);
         fl_hub_entry_t *e = fl_hub_find(j->video->hub, row->info.name);
+        int producer = e && e->producer;
+        fl_hub_unlock(j->video->hub);
         fl_buf_append_str(&b, first ? "{\"StreamName\":" : ",{\"StreamName\":");
         first = 0;
         fl_json_write_string(&b, fl_slice_str(row->info.name));
@@ -194,7 +200,7 @@ static void st_done(fl_http_async_t *a, fl_http_req_t *r)
         fl_buf_printf(&b,
                       ",\"DataRetentionInHours\":%" PRIu32 ",\"SizeOnDiskBytes\":%" PRIu64
                       ",\"ProducerConnected\":%s,\"RecentBitrate\":%.0f",
-                      row->info.retention_hours, row->bytes, e && e->producer ? "true" : "false",
+                      row->info.retention_hours, row->bytes, producer ? "true" : "false",
                       row->bitrate);
         if (row->has_last) {
             char number[FL_FRAGMENT_NUMBER_CAP];

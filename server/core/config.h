@@ -14,7 +14,9 @@
 #include "common/diag.h"
 
 #define FL_CONFIG_MAX_LISTEN 16
-#define FL_CONFIG_MAX_LIST   16 /* values of a repeatable string option (--hook) */
+/* Event loops (--loops): each its own thread, lws context and libuv loop. */
+#define FL_CONFIG_MAX_LOOPS 16
+#define FL_CONFIG_MAX_LIST  16 /* values of a repeatable string option (--hook) */
 
 /* A repeatable string option's values, in the order given. */
 typedef struct {
@@ -45,6 +47,8 @@ typedef struct {
     char *advertised_endpoint; /* GetDataEndpoint's answer, or NULL: the address
                                   a request came in on */
     long records_throttle;     /* 1: Kinesis' per-shard rates on data streams */
+    long low_latency_hls;      /* 1: LIVE fMP4 HLS sessions are LL-HLS (needs --loops 1) */
+    long loops;                /* event loops (default 1); 0: one per online core */
 
     /* limits (docs/security.md "Limits") */
     long header_timeout_s;            /* a request head must be complete within */

@@ -209,7 +209,7 @@ static int write_headers(fl_http_req_t *r, int status, const char *content_type,
         return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
-    r->srv->metrics.bytes_sent += (uint64_t)(p - start);
+    fl_server_metrics(r->srv)->bytes_sent += (uint64_t)(p - start);
     r->status = status;
     r->headers_sent = 1;
     return 0;
@@ -222,7 +222,7 @@ static int write_body_pre(fl_http_req_t *r, uint8_t *p, size_t n, int final)
         return -1; /* callers write at most a chunk at a time */
     if (lws_write(r->wsi, p, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
         return -1;
-    r->srv->metrics.bytes_sent += n;
+    fl_server_metrics(r->srv)->bytes_sent += n;
     return 0;
 }
 
@@ -300,7 +300,7 @@ static int write_some(fl_http_req_t *r)
     }
 
     /* the whole response is out */
-    fl_metrics_count_request(&s->metrics, r->route_name, r->status);
+    fl_metrics_count_request(fl_server_metrics(s), r->route_name, r->status);
     fl_debug("http %s %s %d %zu bytes %.2f ms id=%s", fl_http_method_name(r->method), r->path,
              r->status, r->resp.n, (double)(fl_time_mono_ns() - r->start_mono_ns) / 1e6,
              r->request_id);
@@ -492,7 +492,7 @@ void fl_http_base_url(fl_http_req_t *r, char *buf, size_t cap)
     /* a port is what follows the last ':' outside an [IPv6] literal */
     const char *close = strrchr(host, ']');
     int has_port = strchr(close ? close : host, ':') != NULL;
-    int port = lws_get_vhost_listen_port(lws_get_vhost(r->wsi));
+    int port = fl_server_vhost_port(r->srv, lws_get_vhost(r->wsi));
     const char *scheme = lws_is_ssl(r->wsi) ? "https" : "http";
     if (has_port || port <= 0)
         snprintf(buf, cap, "%s://%s", scheme, host);
@@ -557,7 +557,7 @@ int fl_http_async_or_busy(fl_http_req_t *r, fl_http_async_t *a, const char *busy
     a->job.work = async_work;
     a->job.done = async_done;
     a->job.data = NULL;
-    int rc = fl_workers_submit(r->srv->workers, &a->job);
+    int rc = fl_workers_submit(fl_server_workers(r->srv), &a->job);
     if (rc) {
         fl_http_respond_error(r, 400, busy_type, "the server is busy; retry later");
         return rc;
@@ -585,7 +585,8 @@ static void close_stream(fl_http_req_t *r)
     if (r && r->state == FL_REQ_STREAM) {
         if (r->sops->closed)
             r->sops->closed(r);
-        fl_metrics_count_request(&r->srv->metrics, r->route_name, r->status ? r->status : 499);
+        fl_metrics_count_request(fl_server_metrics(r->srv), r->route_name,
+                                 r->status ? r->status : 499);
         r->stream = NULL;
         r->state = FL_REQ_DONE;
     }
@@ -764,13 +765,14 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 
     switch (reason) {
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        /* in: the accepted descriptor; the caps of limits.c */
+        /* in: the accepted descriptor; the caps of limits.c (open: over
+         * every loop) */
         if (fl_limits_accept(s->limits, (int)(lws_intptr_t)in,
-                             s->metrics.open_connections + fl_limits_heads(s->limits))) {
-            s->metrics.connections_refused++;
+                             s->open_connections + fl_limits_heads(s->limits))) {
+            fl_server_metrics(s)->connections_refused++;
             return 1;
         }
-        s->metrics.connections_total++;
+        fl_server_metrics(s)->connections_total++;
         return 0;
 
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
@@ -799,15 +801,16 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             r->wsi = wsi;
             r->srv = s;
             r->counted_connection = 1;
-            s->metrics.open_connections++;
+            fl_server_metrics(s)->open_connections++;
+            s->open_connections++;
         }
         break;
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         /* woken by another thread: finished jobs wait for the loop, or
          * fl_server_stop() asked the loop to end */
-        if (s && s->workers)
-            fl_workers_drain(s->workers);
+        if (s)
+            fl_server_loop_drain(fl_server_this_loop(s));
         if (s && atomic_load(&s->stop))
             fl_server_loop_stop(s);
         return 0;
@@ -827,7 +830,8 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         close_stream(r);
         if (r) {
             if (r->counted_connection) {
-                s->metrics.open_connections--;
+                fl_server_metrics(s)->open_connections--;
+                s->open_connections--;
                 r->counted_connection = 0;
             }
             fl_buf_free(&r->body);
@@ -844,12 +848,12 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 
     case LWS_CALLBACK_HTTP_BODY:
         if (r->state == FL_REQ_STREAM) {
-            s->metrics.bytes_received += len;
+            fl_server_metrics(s)->bytes_received += len;
             return r->sops->body && r->sops->body(r, fl_slice(in, len)) < 0 ? -1 : 0;
         }
         if (r->state != FL_REQ_BODY)
             return 0; /* a body we already answered (error) */
-        s->metrics.bytes_received += len;
+        fl_server_metrics(s)->bytes_received += len;
         if (r->no_route)
             return 0; /* read to keep the connection, and dropped */
         fl_buf_append(&r->body, in, len);

@@ -282,24 +282,53 @@ void fl_limits_render(const fl_limits_t *l, fl_buf_t *out)
                   atomic_load(&((fl_limits_t *)l)->fragments.used), fl_limits_heads(l));
 }
 
+/* Token buckets as one atomic each (limits.h): full_ns is when the bucket
+ * is full again; taking n tokens moves it n / rate seconds later, from now
+ * at the earliest (a bucket does not fill past burst). */
+static double tokens_at(int64_t full_ns, double rate, double burst, int64_t now_ns)
+{
+    int64_t owed = full_ns > now_ns ? full_ns - now_ns : 0;
+    return burst - (double)owed / 1e9 * rate;
+}
+
+static int bucket_move(fl_bucket_t *b, double rate, double burst, double n, int64_t now_ns,
+                       int force, double *left)
+{
+    if (rate <= 0) { /* no refill: nothing to take from */
+        *left = 0;
+        return force ? 0 : FL_ELIMIT;
+    }
+    int64_t cost = (int64_t)(n / rate * 1e9);
+    int64_t cur = atomic_load(&b->full_ns);
+    for (;;) {
+        int64_t next = (cur > now_ns ? cur : now_ns) + cost;
+        if (!force && tokens_at(next, rate, burst, now_ns) < 0) {
+            *left = tokens_at(cur, rate, burst, now_ns);
+            return FL_ELIMIT;
+        }
+        if (atomic_compare_exchange_weak(&b->full_ns, &cur, next)) {
+            *left = tokens_at(next, rate, burst, now_ns);
+            return 0;
+        }
+    }
+}
+
 int fl_bucket_take(fl_bucket_t *b, double rate, double burst, double n, int64_t now_ns)
 {
-    if (!b->last_ns) {
-        b->tokens = burst;
-        b->last_ns = now_ns;
-    }
-    double t = b->tokens + (double)(now_ns - b->last_ns) / 1e9 * rate;
-    b->tokens = t > burst ? burst : t;
-    b->last_ns = now_ns;
-    if (b->tokens < n)
-        return FL_ELIMIT;
-    b->tokens -= n;
-    return 0;
+    double left;
+    return bucket_move(b, rate, burst, n, now_ns, 0, &left);
 }
 
 double fl_bucket_charge(fl_bucket_t *b, double rate, double burst, double n, int64_t now_ns)
 {
-    if (fl_bucket_take(b, rate, burst, n, now_ns) != 0)
-        b->tokens -= n;
-    return b->tokens;
+    double left;
+    bucket_move(b, rate, burst, n, now_ns, 1, &left);
+    return left;
+}
+
+double fl_bucket_tokens(const fl_bucket_t *b, double rate, double burst, int64_t now_ns)
+{
+    if (rate <= 0)
+        return 0;
+    return tokens_at(atomic_load(&((fl_bucket_t *)b)->full_ns), rate, burst, now_ns);
 }

@@ -90,19 +90,23 @@ fl_budget_t *fl_limits_fragment_budget(fl_limits_t *l);
 /* The limits' series, Prometheus text, for GET /metrics. */
 void fl_limits_render(const fl_limits_t *l, fl_buf_t *out);
 
-/* A token bucket: rate tokens a second, at most burst held. Loop thread
- * of its owner only. */
+/* A token bucket: rate tokens a second, at most burst held. Lock-free:
+ * any thread (several loops may charge one stream's bucket at once). It
+ * is one atomic, the time at which it will be full again (a "theoretical
+ * arrival time", GCRA): tokens = burst - (full_ns - now) * rate; a zeroed
+ * bucket is full. */
 typedef struct {
-    double tokens;
-    int64_t last_ns;
+    _Atomic int64_t full_ns;
 } fl_bucket_t;
 
 /* Refill b at rate per second (at most burst) as of now_ns (monotonic),
  * then take n tokens if there are that many: 0, or FL_ELIMIT (nothing
- * taken). A first call starts the bucket full. */
+ * taken). A new bucket is full. */
 int fl_bucket_take(fl_bucket_t *b, double rate, double burst, double n, int64_t now_ns);
 /* Take n tokens whatever is left (the bucket may go below zero: a debt
  * paid back by time). Returns the tokens left. */
 double fl_bucket_charge(fl_bucket_t *b, double rate, double burst, double n, int64_t now_ns);
+/* The tokens held as of now_ns (below zero: a debt). */
+double fl_bucket_tokens(const fl_bucket_t *b, double rate, double burst, int64_t now_ns);
 
 #endif

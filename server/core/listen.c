@@ -116,7 +116,7 @@ int fl_refuse_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         uint8_t buf[LWS_PRE + sizeof resp];
         memcpy(buf + LWS_PRE, resp, (size_t)n);
         if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW) > 0)
-            s->metrics.bytes_sent += (uint64_t)n;
+            fl_server_metrics(s)->bytes_sent += (uint64_t)n;
         return -1; /* answered: close */
     }
     default:

@@ -32,10 +32,46 @@ void fl_metrics_count_request(fl_metrics_t *m, const char *route, int status)
             }
         m->n_req--; /* reuse the last slot for the overflow series */
     }
-    m->req[m->n_req].route = route;
-    m->req[m->n_req].status = status;
-    m->req[m->n_req].count = 1;
-    m->n_req++;
+    int n = m->n_req;
+    m->req[n].route = route;
+    m->req[n].status = status;
+    m->req[n].count = 1;
+    atomic_store_explicit(&m->n_req, n + 1, memory_order_release); /* published */
+}
+
+static void count_n(fl_metrics_t *m, const char *route, int status, uint64_t count)
+{
+    for (int i = 0; i < m->n_req; i++) {
+        if (m->req[i].status == status && strcmp(m->req[i].route, route) == 0) {
+            m->req[i].count += count;
+            return;
+        }
+    }
+    fl_metrics_count_request(m, route, status);
+    for (int i = 0; i < m->n_req; i++)
+        if (m->req[i].status == status && strcmp(m->req[i].route, route) == 0)
+            m->req[i].count += count - 1;
+}
+
+void fl_metrics_hist_add(fl_metric_ms_hist_t *sum, const fl_metric_ms_hist_t *h)
+{
+    for (int i = 0; i <= FL_METRICS_MS_BUCKETS; i++)
+        sum->le[i] += h->le[i];
+    sum->sum_us += h->sum_us;
+    sum->count += h->count;
+}
+
+void fl_metrics_add(fl_metrics_t *sum, const fl_metrics_t *m)
+{
+    int n = atomic_load_explicit(&m->n_req, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        count_n(sum, m->req[i].route, m->req[i].status, m->req[i].count);
+    sum->bytes_received += m->bytes_received;
+    sum->bytes_sent += m->bytes_sent;
+    sum->open_connections += m->open_connections;
+    sum->connections_total += m->connections_total;
+    sum->connections_refused += m->connections_refused;
+    fl_metrics_hist_add(&sum->loop_lag, &m->loop_lag);
 }
 
 static const double fl_ms_bounds[FL_METRICS_MS_BUCKETS] = {1,   2,   5,   10,   20,   50,
@@ -47,7 +83,7 @@ void fl_metrics_observe_ms(fl_metric_ms_hist_t *h, double ms)
     while (i < FL_METRICS_MS_BUCKETS && ms > fl_ms_bounds[i])
         i++;
     h->le[i]++;
-    h->sum_ms += ms;
+    h->sum_us += (uint64_t)(ms * 1000.0 + 0.5);
     h->count++;
 }
 
@@ -64,7 +100,7 @@ void fl_metrics_render_ms_hist(fl_buf_t *o, const char *name, const char *help,
         else
             fl_buf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
     }
-    fl_buf_printf(o, "%s_sum %.3f\n", name, h->sum_ms);
+    fl_buf_printf(o, "%s_sum %.3f\n", name, (double)h->sum_us / 1000.0);
     fl_buf_printf(o, "%s_count %llu\n", name, (unsigned long long)h->count);
 }
 

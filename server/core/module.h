@@ -20,6 +20,17 @@
  * A module finds its own state, and another module's (a feature finds
  * video's), with fl_server_state(). Route handlers also get their module's
  * state as r->mod.
+ *
+ * Loops (--loops N): the core runs N event loops, each on its own thread,
+ * and a connection lives on the loop that accepted it. So a module's state
+ * is shared by N threads: what handlers touch must be per loop (an array
+ * indexed by fl_server_loop(), the loop the calling thread runs), atomic,
+ * or under the module's own lock at cold moments (connect, close). tick()
+ * runs on loop 0 only; loop_tick() runs on every loop. To act on another
+ * loop's things (a session that lives there), post a message to it with
+ * fl_server_post(): a lock-free inbox and a uv_async wake-up, run on that
+ * loop's thread in the order each sender posted. With --loops 1 all of
+ * this is one thread, as before.
  */
 #ifndef FL_SERVER_CORE_MODULE_H
 #define FL_SERVER_CORE_MODULE_H
@@ -70,7 +81,7 @@ typedef struct fl_module {
     /* WebSocket subprotocols, ended by an entry with name NULL; may be
      * NULL. Their per-session data is the protocol's own. */
     const struct lws_protocols *ws;
-    /* Every FL_TICK_MS on the loop. */
+    /* Every FL_TICK_MS on loop 0. */
     void (*tick)(void *state);
     /* Append this module's series (Prometheus text) to GET /metrics. */
     void (*metrics)(void *state, fl_buf_t *out);
@@ -80,6 +91,8 @@ typedef struct fl_module {
      * everything is allowed (loopback development). */
     int (*access)(void *state, const fl_principal_t *who, const char *action, const char *resource,
                   const char **why);
+    /* Every FL_TICK_MS on each loop, with that loop's index. */
+    void (*loop_tick)(void *state, int loop);
     /* Prove who sends req: 0 with who filled (has_key 0: anonymous, when
      * the server runs open), or -1 with the AWS error to answer in err.
      * The core asks the first module that has one. */
@@ -89,6 +102,23 @@ typedef struct fl_module {
      * read, beyond core's (cors.c), comma-separated; may be NULL. */
     const char *cors_expose;
 } fl_module_t;
+
+/* A message for a loop (fl_server_post): embed it, set fn; fn runs on
+ * that loop's thread and may free the message. */
+typedef struct fl_post fl_post_t;
+struct fl_post {
+    void (*fn)(fl_post_t *p);
+    fl_post_t *next; /* the inbox's */
+};
+
+/* The loops this server runs (--loops), and the one the calling thread
+ * runs: 0 .. n-1 (0 on threads that run no loop: init, workers). */
+int fl_server_loops(const struct fl_server *s);
+int fl_server_loop(void);
+/* Run p->fn(p) on loop `loop` (any thread; lock-free). Messages posted by
+ * one thread run in the order posted. After the loops stopped, they run at
+ * fl_server_free, before the modules' fini. */
+void fl_server_post(struct fl_server *s, int loop, fl_post_t *p);
 
 /* The state init() made for m in this server, or NULL if m is not one of
  * its modules. */

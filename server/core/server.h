@@ -28,13 +28,14 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
                   char *err, size_t errlen);
 /* Serve until a stop signal. Returns 0 after a clean stop. */
 int fl_server_run(fl_server_t *s);
-/* Ask the loop to stop (thread-safe). */
+/* Ask the loops to stop (thread-safe). */
 void fl_server_stop(fl_server_t *s);
 void fl_server_free(fl_server_t *s);
 
 /* What modules may use of the server (module.h for the rest). */
 const fl_config_t *fl_server_config(const fl_server_t *s);
 fl_store_t *fl_server_store(const fl_server_t *s);
+/* The worker pool of the calling thread's loop (done() runs there). */
 fl_workers_t *fl_server_workers(const fl_server_t *s);
 /* The limits of limits.h (any thread). */
 struct fl_limits *fl_server_limits(const fl_server_t *s);
@@ -48,16 +49,24 @@ const char *fl_server_base_url(const fl_server_t *s);
 int fl_server_has_route(const fl_server_t *s, fl_http_method_t method, const char *path,
                         const char *target);
 
-/* The core's counters (loop thread only): connections and bytes that a
- * module's own protocol carries count there too. */
+/* The core's counters of the calling thread's loop: connections and bytes
+ * that a module's own protocol carries count there too. */
 fl_metrics_t *fl_server_metrics(fl_server_t *s);
 
-/* Storage completions are dispatched on the loop to the fl_completion_t
- * each append was given as its cookie. */
+/* Storage completions are dispatched to the fl_completion_t each append
+ * was given as its cookie, on the loop that appended (fl_completion_init
+ * notes which: call it on that loop before the append). */
 typedef struct fl_completion fl_completion_t;
 struct fl_completion {
     void (*done)(fl_completion_t *c, int status, uint64_t seq);
+    int loop; /* the loop done() runs on */
+    /* the core's: the hand-over to that loop */
+    fl_post_t post;
+    int status;
+    uint64_t seq;
 };
+void fl_completion_init(fl_completion_t *c,
+                        void (*done)(fl_completion_t *c, int status, uint64_t seq));
 
 /* The core's own module: GET /healthz and GET /metrics. */
 extern const fl_module_t fl_health_module;

@@ -7,6 +7,7 @@
 #define FL_SERVER_CORE_SERVER_INTERNAL_H
 
 #include <libwebsockets.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
@@ -22,19 +23,57 @@
 #include "server/core/workers.h"
 #include "storage/log.h"
 
-struct fl_server {
-    const fl_config_t *cfg;
+/* One event loop (--loops): its own thread, libuv loop and lws context
+ * with a listener on every --listen address (SO_REUSEPORT: the kernel
+ * spreads new connections over the loops), its own workers, metrics and
+ * housekeeping tick, and an inbox other threads post to (fl_server_post):
+ * a lock-free stack taken whole by the loop when `wake` fires. */
+typedef struct fl_loop {
+    struct fl_server *s;
+    int index;
     struct lws_context *ctx;
     struct lws_vhost *vhosts[FL_CONFIG_MAX_LISTEN];
+    uv_loop_t uv_loop; /* the event loop, libuv's (lws runs on it) */
+    int uv_loop_ready;
+    void *foreign_loops[1];
+    uv_async_t wake; /* inbox, workers' completions and stop requests */
+    int wake_on;
+    _Atomic(fl_post_t *) inbox;
+    fl_metrics_t metrics;  /* this loop's; /metrics sums the loops */
+    fl_workers_t *workers; /* catalog writes and other blocking work */
+    uv_timer_t tick_timer; /* housekeeping every FL_TICK_MS; how late it
+                              fires is the loop's lag (metrics.loop_lag) */
+    int tick_timer_on;
+    uint64_t lag_due_ns;
+    _Atomic uint64_t cpu_ns;     /* the loop thread's CPU time, sampled at each tick */
+    _Atomic uint64_t late_ticks; /* ticks late by more than FL_LOOP_LATE_MS */
+    /* with several loops: each loop's own listen sockets (SO_REUSEPORT),
+     * accepted from here and adopted into its context */
+    struct fl_listener {
+        uv_poll_t poll;
+        struct fl_loop *l;
+        int i, fd, on;
+    } listeners[FL_CONFIG_MAX_LISTEN];
+    pthread_t thread; /* loops 1..n-1; loop 0 runs on fl_server_run's thread */
+    int thread_on;
+} fl_loop_t;
+
+/* A tick this late counts in framelog_loop_late_ticks_total. */
+#define FL_LOOP_LATE_MS 50
+
+struct fl_server {
+    const fl_config_t *cfg;
+    fl_loop_t loops[FL_CONFIG_MAX_LOOPS];
+    int n_loops;
     int ports[FL_CONFIG_MAX_LISTEN]; /* the bound ports (port 0 resolved) */
     int n_vhosts;
-    char base_url[320];        /* the first listener's URL, e.g. http://127.0.0.1:8080 */
-    _Atomic int stop;          /* set by a signal or fl_server_stop() */
-    int signal_fd;             /* signalfd for SIGINT/SIGTERM, adopted by the loop */
-    fl_metrics_t metrics;      /* loop thread only */
-    uint8_t request_id_key[8]; /* random, so request ids differ across runs */
-    uint64_t request_seq;
-    fl_workers_t *workers; /* catalog writes and other blocking work */
+    char base_url[320];               /* the first listener's URL, e.g. http://127.0.0.1:8080 */
+    _Atomic int stop;                 /* set by a signal or fl_server_stop() */
+    int signal_fd;                    /* signalfd for SIGINT/SIGTERM, adopted by loop 0 */
+    int64_t start_mono_ns;            /* for uptime */
+    _Atomic int64_t open_connections; /* over every loop, for --max-connections */
+    uint8_t request_id_key[8];        /* random, so request ids differ across runs */
+    _Atomic uint64_t request_seq;
     fl_store_t *store;     /* the data dir's storage */
     uint8_t token_key[32]; /* seals tokens (token.h), from <data-dir>/server.key */
     /* the modules (module.h), their states, in list order */
@@ -45,19 +84,21 @@ struct fl_server {
     /* the protocols every vhost serves: http, the modules' WebSocket
      * subprotocols, then the core's raw descriptors; NULL-ended */
     struct lws_protocols protocols[FL_MAX_WS_PROTOS + 5];
-    uv_loop_t uv_loop; /* the event loop, libuv's (lws runs on it) */
-    int uv_loop_ready;
-    uv_timer_t tick_timer; /* housekeeping every FL_TICK_MS; how late it
-                              fires is the loop's lag (metrics.loop_lag) */
-    int tick_timer_on;
-    uint64_t lag_due_ns;
-    void *foreign_loops[1];
     fl_limits_t *limits;            /* limits.h: caps per address, memory budget, counters */
     fl_datarec_observers_t datarec; /* datarec.h: set at start, read-only after */
     fl_cors_t cors;                 /* cors.h: --cors-origins, read-only after start */
 };
 
-/* Leave the event loop (loop thread only; after stop is set). */
+/* The loop the calling thread runs (loop 0 off the loops). */
+fl_loop_t *fl_server_this_loop(struct fl_server *s);
+/* The loops' metrics summed into out (fl_metrics_init'ed by the caller). */
+void fl_server_metrics_sum(struct fl_server *s, fl_metrics_t *out);
+/* The port of the listener vhost vh serves (any loop's), or -1. */
+int fl_server_vhost_port(struct fl_server *s, struct lws_vhost *vh);
+/* Run what other threads posted to this loop, and its workers' done()s. */
+void fl_server_loop_drain(fl_loop_t *l);
+
+/* Set stop and make every loop leave (any thread). */
 void fl_server_loop_stop(struct fl_server *s);
 
 /* The route for a request over every module's routes; *mod is that

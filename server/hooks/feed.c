@@ -8,8 +8,12 @@
  * record is pinned and held instead, recbuf.h), else copied once.
  *
  * The sessions open now (one per stream with a producer) are kept here,
- * loop thread only: a frame finds its stream's tracks (is it video? which
- * decoder?) without parsing anything.
+ * a list per event loop (--loops): a stream's tail calls its observers on
+ * its own loop, whichever loop its producer is on (a producer elsewhere
+ * posts its frames to the tail's loop, live.h), so each frame reaches the
+ * hooks once, and each list is touched by one thread with no lock. A
+ * frame finds its stream's tracks (is it video? which decoder?) without
+ * parsing anything.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -85,9 +89,15 @@ static int take_tracks(void *data, const fl_mkv_track_t *t, size_t n)
     return 0;
 }
 
+/* The calling loop's sessions. */
+static session_t **sessions_of(fl_hooks_t *hs)
+{
+    return &hs->sessions[fl_server_loop()];
+}
+
 static session_t *session_find(fl_hooks_t *hs, const char *stream, session_t ***link)
 {
-    for (session_t **pp = &hs->sessions; *pp; pp = &(*pp)->next)
+    for (session_t **pp = sessions_of(hs); *pp; pp = &(*pp)->next)
         if ((*pp)->key == stream || strcmp((*pp)->st->name, stream) == 0) {
             if (link)
                 *link = pp;
@@ -130,8 +140,8 @@ static void on_session(void *data, const char *stream, uint64_t log_id, fl_slice
     }
     s->key = stream;
     s->st = st;
-    s->next = hs->sessions;
-    hs->sessions = s;
+    s->next = *sessions_of(hs);
+    *sessions_of(hs) = s;
     atomic_fetch_add(&st->refs, 1);
     ev->st = st;
     push_all(hs, ev, 0); /* every hook: its thread learns of the session */
@@ -287,10 +297,11 @@ void hk_feed_stop(fl_hooks_t *hs)
         fl_datarec_unobserve(hs->srv, on_record, hs);
         hs->observing = 0;
     }
-    while (hs->sessions) {
-        session_t *s = hs->sessions;
-        hs->sessions = s->next;
-        hk_stream_unref(s->st);
-        free(s);
-    }
+    for (int i = 0; i < FL_CONFIG_MAX_LOOPS; i++)
+        while (hs->sessions[i]) {
+            session_t *s = hs->sessions[i];
+            hs->sessions[i] = s->next;
+            hk_stream_unref(s->st);
+            free(s);
+        }
 }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "media/av.h"
+#include "server/core/config.h"
 #include "server/core/module.h"
 #include "server/video/live.h"
 #include "server/video/recbuf.h"
@@ -177,12 +178,14 @@ struct fl_hooks {
     struct fl_server *srv;
     hk_hook_t *hooks[FL_HOOKS_MAX];
     int n;
-    /* the loop thread's: the sessions open now, by stream (feed.c) */
+    /* the sessions open now, by stream (feed.c), a list per event loop:
+     * a tail calls its observers on its own loop (live.h), so each list
+     * is touched by its loop's thread only */
     struct hk_session {
         struct hk_session *next;
         const char *key; /* the tail's name pointer (stable while the tail lives) */
         hk_stream_t *st;
-    } * sessions;
+    } * sessions[FL_CONFIG_MAX_LOOPS];
     int observing; /* the observers are registered */
 };
 

@@ -494,7 +494,7 @@ static void gm_closed(fl_http_req_t *r)
         return;
     fl_video_of(r->srv)->metrics.live_readers--;
     if (gm->rate) {
-        gm->rate->readers--;
+        fl_kvs_rates_reader_end(gm->rate);
         fl_kvs_rates_release(gm->rate);
     }
     fl_live_leave(gm->lr);
@@ -541,10 +541,11 @@ static void start_reader(fl_http_req_t *r, fl_stream_ref_t *ref, fl_log_read_opt
     fl_kvs_t *kvs = r->mod;
     long max_readers = fl_server_config(r->srv)->getmedia_max_readers;
     fl_stream_rate_t *rate = fl_kvs_rates_hold(kvs->rates, ref->name);
-    if (rate && rate->readers >= max_readers) {
+    int open = 0;
+    /* counted now (atomically: readers on other loops count too) */
+    if (rate && fl_kvs_rates_reader_begin(rate, max_readers, &open) != 0) {
         fl_limits_hit(fl_server_limits(r->srv), FL_LIMIT_GETMEDIA_READERS,
-                      "refused a reader of %s: %d open (--getmedia-max-readers)", ref->name,
-                      rate->readers);
+                      "refused a reader of %s: %d open (--getmedia-max-readers)", ref->name, open);
         fl_kvs_rates_release(rate);
         free(list);
         fl_stream_put(ref);
@@ -556,6 +557,8 @@ static void start_reader(fl_http_req_t *r, fl_stream_ref_t *ref, fl_log_read_opt
     getmedia_t *gm = calloc(1, sizeof *gm);
     gsink_t *sink = calloc(1, sizeof *sink);
     if (!gm || !sink) {
+        if (rate)
+            fl_kvs_rates_reader_end(rate);
         fl_kvs_rates_release(rate);
         free(gm);
         free(sink);
@@ -567,8 +570,6 @@ static void start_reader(fl_http_req_t *r, fl_stream_ref_t *ref, fl_log_read_opt
     gm->r = r;
     gm->ref = *ref;
     gm->rate = rate;
-    if (rate)
-        rate->readers++;
     gm->at = at;
     gm->list = list;
     gm->n_list = n_list;

@@ -99,8 +99,10 @@ struct putmedia {
     int64_t last_ack_ms;
     sink_t *sink;
     uint64_t seq;                 /* of the fragment being received */
+    struct putmedia *prev, *next; /* its loop's sessions (kvs->putmedia[loop]) */
+    int loop;                     /* the loop its connection is on */
+    uint64_t id;                  /* tells it from a later session at the same address */
     int64_t begin_ns;             /* when its first bytes came: its server timestamp */
-    struct putmedia *prev, *next; /* the module's sessions (kvs->putmedia) */
 
     /* the stream's recent fragments are being loaded (resends are told
      * from them): the body waits in held, its clean end in held_end */
@@ -247,7 +249,8 @@ static void h_ack(void *data, const fl_ack_t *a)
         pm->dup_in_flight = 0;
         /* the first append may have completed while the resend arrived:
          * look again (its wake-up is gone by now) */
-        fl_hub_recent_t *r = fl_hub_recent_find(pm->ref.hub, pm->dup_abs_ms);
+        fl_hub_recent_t got;
+        fl_hub_recent_t *r = fl_hub_recent_find(pm->ref.hub, pm->dup_abs_ms, &got) ? &got : NULL;
         if (!r || r->seq != pm->dup_seq) {
             /* it failed (never stored) and the resend was not kept: an
              * ERROR the producer retries (5001), not a PERSISTED */
@@ -333,6 +336,72 @@ static void h_dropped(void *data)
 }
 
 static void pm_evict(void *producer);
+static void pm_evict_here(putmedia_t *pm);
+static void pm_resume(putmedia_t *pm);
+
+/* ---- a session on another loop ----
+ * The stream's producer may be a session on another loop (it reconnected
+ * there). What is done to it is posted to its loop, where the session is
+ * looked for among that loop's sessions by address and id (it may have
+ * gone meanwhile). pm_call is called with the hub locked: a session clears
+ * itself from the hub entry under that lock before it is freed. */
+typedef enum { PMC_EVICT, PMC_WAKE_WAITS, PMC_RESUME } pm_call_kind_t;
+typedef struct {
+    fl_post_t post;
+    fl_kvs_t *kvs;
+    putmedia_t *pm;
+    uint64_t id;
+    pm_call_kind_t kind;
+    uint64_t seq;
+    int status;
+} pm_call_t;
+
+static void wake_waits(putmedia_t *pm, uint64_t seq, int status);
+
+static void pm_call_do(putmedia_t *pm, pm_call_kind_t kind, uint64_t seq, int status)
+{
+    switch (kind) {
+    case PMC_EVICT:
+        pm_evict_here(pm);
+        break;
+    case PMC_WAKE_WAITS:
+        wake_waits(pm, seq, status);
+        break;
+    case PMC_RESUME:
+        pm_resume(pm);
+        break;
+    }
+}
+
+static void pm_call_run(fl_post_t *p)
+{
+    pm_call_t *m = (pm_call_t *)p;
+    for (putmedia_t *pm = m->kvs->putmedia[fl_server_loop()]; pm; pm = pm->next)
+        if (pm == m->pm && pm->id == m->id) {
+            pm_call_do(pm, m->kind, m->seq, m->status);
+            break;
+        }
+    free(m);
+}
+
+static void pm_call(putmedia_t *pm, pm_call_kind_t kind, uint64_t seq, int status)
+{
+    if (pm->loop == fl_server_loop()) {
+        pm_call_do(pm, kind, seq, status);
+        return;
+    }
+    pm_call_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return;
+    m->post.fn = pm_call_run;
+    m->kvs = pm->kvs;
+    m->pm = pm;
+    m->id = pm->id;
+    m->kind = kind;
+    m->seq = seq;
+    m->status = status;
+    fl_server_post(pm->kvs->srv, pm->loop, &m->post);
+}
 
 static void on_completion(fl_completion_t *c, int status, uint64_t seq)
 {
@@ -341,8 +410,11 @@ static void on_completion(fl_completion_t *c, int status, uint64_t seq)
     fl_hub_recent_done(f->hub, f->seq, status);
     /* the stream's producer now (a reconnected one) may wait for this
      * fragment: it sent it again */
-    if (f->hub->producer && f->hub->evict == pm_evict && f->hub->producer != pm)
-        wake_waits(f->hub->producer, f->seq, status);
+    fl_hub_lock(f->video->hub);
+    putmedia_t *now = f->hub->producer;
+    if (now && f->hub->evict == pm_evict && now != pm)
+        pm_call(now, PMC_WAKE_WAITS, f->seq, status);
+    fl_hub_unlock(f->video->hub);
     if (status) {
         fl_live_lost(f->hub->live, f->seq); /* never durable: let the tail go on */
     } else {
@@ -375,9 +447,10 @@ static void on_completion(fl_completion_t *c, int status, uint64_t seq)
 static int h_stored(void *data, int64_t abs_ms, char *number, size_t cap)
 {
     putmedia_t *pm = data;
-    fl_hub_recent_t *r = fl_hub_recent_find(pm->ref.hub, abs_ms);
-    if (!r)
+    fl_hub_recent_t got;
+    if (!fl_hub_recent_find(pm->ref.hub, abs_ms, &got))
         return 0;
+    const fl_hub_recent_t *r = &got;
     fl_fragment_number(pm->ref.info.id, r->seq, number, cap);
     pm->dup_in_flight = !r->durable;
     pm->dup_seq = r->seq;
@@ -394,7 +467,7 @@ static int h_fragment(void *data, const char *number, int64_t tc, int64_t abs_ms
     pending_frag_t *f = calloc(1, sizeof *f);
     if (!f)
         return FL_ACK_ERR_INTERNAL;
-    f->base.done = on_completion;
+    fl_completion_init(&f->base, on_completion);
     f->sink = pm->sink;
     f->video = pm->kvs->video;
     f->hub = pm->ref.hub;
@@ -447,8 +520,7 @@ static int pm_rate_ok(putmedia_t *pm)
     if (!pm->rate)
         return 1;
     double bps = (double)fl_server_config(pm->kvs->srv)->putmedia_max_bytes_per_s;
-    return fl_bucket_take(&pm->rate->bytes, bps, bps, 0, fl_time_mono_ns()) == 0 &&
-           pm->rate->bytes.tokens >= 0;
+    return fl_bucket_tokens(&pm->rate->bytes, bps, bps, fl_time_mono_ns()) >= 0;
 }
 
 /* n body bytes arrived from the producer: they count against the
@@ -476,8 +548,15 @@ static void pm_end_body(putmedia_t *pm, int clean);
  * fragment is dropped; fragments already appended still get stored. */
 static void pm_evict(void *producer)
 {
-    putmedia_t *pm = producer;
-    pm->ref.hub->producer = NULL;
+    pm_call(producer, PMC_EVICT, 0, 0); /* hub locked (pm_open) */
+}
+
+static void pm_evict_here(putmedia_t *pm)
+{
+    fl_hub_lock(pm->kvs->video->hub);
+    if (pm->ref.hub->producer == pm)
+        pm->ref.hub->producer = NULL;
+    fl_hub_unlock(pm->kvs->video->hub);
     pm->failed = 1;
     pm_end_body(pm, 0);
     lws_set_timeout(pm->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
@@ -545,24 +624,38 @@ static void recent_load_done(fl_job_t *job)
         fl_warn("putmedia %s: reading its recent fragments: %s (older resends are refused with "
                 "4004)",
                 e->name, fl_strerror(j->rc));
+    fl_hub_lock(j->kvs->video->hub);
     for (unsigned i = 0; i < j->n; i++)
         fl_hub_recent_add(e, j->got[i].abs_ms, j->got[i].seq, 1);
     e->recent_state = FL_HUB_RECENT_LOADED;
+    putmedia_t *here = NULL; /* resumed after the lock: it reads its body */
     if (e->producer && e->evict == pm_evict) {
         putmedia_t *pm = e->producer;
-        if (pm->loading) {
-            pm->loading = 0;
-            fl_buf_t held = pm->held;
-            fl_buf_init(&pm->held, 0);
-            pm_input(pm, fl_buf_slice(&held));
-            fl_buf_free(&held);
-            if (pm->held_end)
-                pm_input_end(pm);
-            update_flow(pm);
-        }
+        if (pm->loop == fl_server_loop())
+            here = pm;
+        else
+            pm_call(pm, PMC_RESUME, 0, 0);
     }
+    fl_hub_unlock(j->kvs->video->hub);
+    if (here)
+        pm_resume(here);
     fl_hub_release(j->kvs->video->hub, e);
     free(j);
+}
+
+/* The map is loaded: a session that waited for it reads on. */
+static void pm_resume(putmedia_t *pm)
+{
+    if (!pm->loading)
+        return;
+    pm->loading = 0;
+    fl_buf_t held = pm->held;
+    fl_buf_init(&pm->held, 0);
+    pm_input(pm, fl_buf_slice(&held));
+    fl_buf_free(&held);
+    if (pm->held_end)
+        pm_input_end(pm);
+    update_flow(pm);
 }
 
 /* Make sure the stream's recent fragments are known before this session
@@ -570,6 +663,7 @@ static void recent_load_done(fl_job_t *job)
 static void recent_load(putmedia_t *pm)
 {
     fl_hub_entry_t *e = pm->ref.hub;
+    fl_hub_lock(pm->kvs->video->hub);
     if (e->recent_state == FL_HUB_RECENT_LOADED && e->recent_log_id != pm->ref.info.id) {
         /* the name now belongs to a new incarnation of the stream (deleted
          * and created again while someone held the entry) */
@@ -608,6 +702,7 @@ static void recent_load(putmedia_t *pm)
             e->recent_state = FL_HUB_RECENT_LOADED; /* nothing stored, or nothing to do it with */
     }
     pm->loading = e->recent_state == FL_HUB_RECENT_LOADING;
+    fl_hub_unlock(pm->kvs->video->hub);
     update_flow(pm);
 }
 
@@ -713,17 +808,22 @@ static putmedia_t *pm_open(fl_kvs_t *kvs, struct lws *wsi, int ws, pm_args_t *a,
     if (fl_ingest_new(&o, &h, &pm->ingest) != 0)
         goto nomem;
     fl_hub_entry_t *e = ref.hub;
+    static _Atomic uint64_t ids;
+    pm->loop = fl_server_loop();
+    pm->id = ++ids;
+    pm->last_ack_ms = now_ms();
+    pm->next = kvs->putmedia[pm->loop];
+    if (pm->next)
+        pm->next->prev = pm;
+    kvs->putmedia[pm->loop] = pm;
+    fl_hub_lock(kvs->video->hub);
     if (e->producer) {
         fl_info("putmedia %s: a new producer connected; ending the previous one", ref.name);
         e->evict(e->producer);
     }
     e->producer = pm;
     e->evict = pm_evict;
-    pm->last_ack_ms = now_ms();
-    pm->next = kvs->putmedia;
-    if (pm->next)
-        pm->next->prev = pm;
-    kvs->putmedia = pm;
+    fl_hub_unlock(kvs->video->hub);
     kvs->video->metrics.producers++;
     fl_info("putmedia %s: producer connected over %s (%s timecodes)", ref.name,
             ws ? "WebSocket" : "HTTP", o.relative ? "RELATIVE" : "ABSOLUTE");
@@ -761,17 +861,22 @@ static void pm_close(putmedia_t *pm)
     if (pm->prev)
         pm->prev->next = pm->next;
     else
-        pm->kvs->putmedia = pm->next;
+        pm->kvs->putmedia[pm->loop] = pm->next;
     if (pm->next)
         pm->next->prev = pm->prev;
     pm->sink->pm = NULL;
     sink_release(pm->sink);
     fl_kvs_rates_release(pm->rate);
     fl_ingest_free(pm->ingest);
-    if (pm->ref.hub->producer == pm) {
+    /* the hub's producer field is shared by the loops; the observers
+     * hear the end on the tail's loop, outside the hub's lock */
+    fl_hub_lock(pm->kvs->video->hub);
+    int was_producer = pm->ref.hub->producer == pm;
+    if (was_producer)
         pm->ref.hub->producer = NULL;
+    fl_hub_unlock(pm->kvs->video->hub);
+    if (was_producer)
         fl_live_session_end(pm->ref.hub->live);
-    }
     fl_stream_put(&pm->ref);
     fl_buf_free(&pm->out);
     fl_buf_free(&pm->held);
@@ -792,12 +897,12 @@ static int pm_done(const putmedia_t *pm)
  * sessions rather than a timer per connection: lws keeps its timers in one
  * sorted list, and a thousand producers' timers, re-armed together every
  * 3 s, held the event loop for up to 100 ms each time. */
-void fl_putmedia_tick(void *state)
+void fl_putmedia_tick(void *state, int loop)
 {
     fl_kvs_t *kvs = state;
     int64_t now = now_ms();
     const fl_config_t *cfg = fl_server_config(kvs->srv);
-    for (putmedia_t *pm = kvs->putmedia; pm; pm = pm->next) {
+    for (putmedia_t *pm = kvs->putmedia[loop]; pm; pm = pm->next) {
         if (pm->throttled && pm_rate_ok(pm)) {
             pm->throttled = 0; /* the stream's bucket refilled: read on */
             update_flow(pm);
@@ -821,7 +926,8 @@ void fl_putmedia_tick(void *state)
             queue_ack(pm, &a, 0);
         }
     }
-    fl_kvs_rates_prune(kvs->rates, fl_time_mono_ns());
+    if (loop == 0)
+        fl_kvs_rates_prune(kvs->rates, fl_time_mono_ns());
 }
 
 /* ---- HTTP: POST /putMedia ---- */

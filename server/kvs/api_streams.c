@@ -81,7 +81,9 @@ static void job_free(sjob_t *j)
     if (!j)
         return;
     if (j->hub_entry) {
+        fl_hub_lock(j->hub);
         j->hub_entry->deleting = 0;
+        fl_hub_unlock(j->hub);
         fl_hub_release(j->hub, j->hub_entry);
     }
     free(j->tags);
@@ -506,7 +508,9 @@ static void job_done(fl_http_async_t *a, fl_http_req_t *r)
 {
     sjob_t *j = (sjob_t *)a;
     if (j->hub_entry) {
+        fl_hub_lock(j->hub);
         j->hub_entry->deleting = 0;
+        fl_hub_unlock(j->hub);
         fl_hub_release(j->hub, j->hub_entry);
         j->hub_entry = NULL;
     }
@@ -692,23 +696,31 @@ void fl_api_delete_stream(fl_http_req_t *r)
     /* A producer or reader holds the stream's log: deleting it under them
      * is refused. While the delete runs, the stream's hub entry says
      * "deleting", so that no new producer or reader starts on it. */
-    fl_hub_entry_t *e = fl_hub_find(fl_video_of(r->srv)->hub, j->name);
+    fl_hub_t *hub = fl_video_of(r->srv)->hub;
+    fl_hub_lock(hub); /* until the entry says "deleting" (other loops) */
+    fl_hub_entry_t *e = fl_hub_find(hub, j->name);
     if (e) {
+        int users = e->users;
+        fl_hub_unlock(hub);
         fl_http_respond_error(r, 400, "ResourceInUseException",
                               "stream %s has producers or readers connected (%d); delete it "
                               "when they have gone",
-                              j->name, e->users);
+                              j->name, users);
         job_free(j);
         return;
     }
     j->hub = fl_video_of(r->srv)->hub;
+    fl_hub_lock(j->hub);
     j->hub_entry = fl_hub_acquire(j->hub, j->name);
+    if (j->hub_entry)
+        j->hub_entry->deleting = 1;
+    fl_hub_unlock(j->hub);
+    fl_hub_unlock(hub);
     if (!j->hub_entry) {
         fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
         job_free(j);
         return;
     }
-    j->hub_entry->deleting = 1;
     submit(r, j);
 }
 

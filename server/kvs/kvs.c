@@ -106,5 +106,5 @@ const fl_module_t fl_kvs_module = {
     .fini = kvs_fini,
     .routes = kvs_routes,
     .ws = kvs_ws,
-    .tick = fl_putmedia_tick,
+    .loop_tick = fl_putmedia_tick,
 };

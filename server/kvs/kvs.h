@@ -19,15 +19,19 @@
 #include "server/video/stream_ref.h"
 #include "server/video/video.h"
 
-/* Per-stream admission state of the media APIs (rates.c). */
+/* Per-stream admission state of the media APIs (rates.c), shared by the
+ * loops: the buckets and the reader count are atomic (a stream's
+ * producers and readers may be on different loops); the table's own
+ * fields are under its lock. */
 typedef struct fl_stream_rate {
     struct fl_stream_rate *next;
+    struct fl_kvs_rates *tab;
     char name[FL_STREAM_NAME_MAX + 1];
     fl_bucket_t connects; /* PutMedia connections (--putmedia-max-connections-per-second) */
     fl_bucket_t bytes;    /* PutMedia body bytes (--putmedia-max-bytes-per-second) */
-    int readers;          /* open GetMedia readers (--getmedia-max-readers) */
-    int holders;          /* connections holding the entry */
-    int64_t last_ns;      /* monotonic: last held or released */
+    _Atomic int readers;  /* open GetMedia readers (--getmedia-max-readers) */
+    int holders;          /* connections holding the entry (table's lock) */
+    int64_t last_ns;      /* monotonic: last held or released (table's lock) */
 } fl_stream_rate_t;
 typedef struct fl_kvs_rates fl_kvs_rates_t;
 int fl_kvs_rates_new(fl_kvs_rates_t **out);
@@ -35,15 +39,21 @@ void fl_kvs_rates_free(fl_kvs_rates_t *r);
 /* The entry for a stream, made if need be, held (NULL: out of memory). */
 fl_stream_rate_t *fl_kvs_rates_hold(fl_kvs_rates_t *r, const char *name);
 void fl_kvs_rates_release(fl_stream_rate_t *e);
+/* Count one more GetMedia reader unless max are open: 0, or FL_ELIMIT
+ * (*open: how many are). Give it back with fl_kvs_rates_reader_end. */
+int fl_kvs_rates_reader_begin(fl_stream_rate_t *e, long max, int *open);
+void fl_kvs_rates_reader_end(fl_stream_rate_t *e);
 /* Drop entries nobody holds that have been idle long enough (the tick). */
 void fl_kvs_rates_prune(fl_kvs_rates_t *r, int64_t now_ns);
 
-/* The module's state. Loop thread only. */
+/* The module's state. The session lists are per loop, each touched by
+ * its loop only. */
 typedef struct fl_kvs {
     struct fl_server *srv;
     fl_video_t *video;
-    struct putmedia *putmedia; /* PutMedia sessions (api_putmedia.c's list) */
-    fl_kvs_rates_t *rates;     /* per-stream admission (rates.c) */
+    struct putmedia *putmedia[FL_CONFIG_MAX_LOOPS]; /* PutMedia sessions (api_putmedia.c's
+                                                       lists), by loop */
+    fl_kvs_rates_t *rates;                          /* per-stream admission (rates.c) */
 } fl_kvs_t;
 
 extern const fl_module_t fl_kvs_module;
@@ -73,8 +83,9 @@ void fl_api_describe_media_storage_configuration(fl_http_req_t *req);
 
 /* Media (api_putmedia.c, api_getmedia.c, api_fragments.c). */
 extern const fl_http_stream_ops_t fl_putmedia_ops;
-/* Housekeeping, every FL_TICK_MS: IDLE acks to producers that got none. */
-void fl_putmedia_tick(void *kvs);
+/* Housekeeping, every FL_TICK_MS on each loop: IDLE acks to that loop's
+ * producers that got none. */
+void fl_putmedia_tick(void *kvs, int loop);
 int fl_putmedia_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                             size_t len);
 void fl_api_get_media(fl_http_req_t *req);

@@ -8,10 +8,18 @@
  * entries no connection holds are dropped by fl_kvs_rates_prune() once
  * they have been idle long enough for their buckets to be full again.
  * Entries are allocated one by one (a holder keeps a pointer) in a small
- * chained hash. Loop thread only, like the rest of the kvs module.
+ * chained hash.
+ *
+ * Threads (--loops): the table is shared by the loops. Holding, releasing
+ * and pruning (a connection's start and end, the tick) take its lock; the
+ * buckets and the reader count are atomics, so the per-chunk upload
+ * charge takes no lock (limits.h).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/error.h"
 
 #include "server/kvs/kvs.h"
 
@@ -21,6 +29,7 @@
 #define FL_RATES_IDLE_NS INT64_C(2000000000)
 
 struct fl_kvs_rates {
+    pthread_mutex_t mu; /* guards b, and each entry's holders and last_ns */
     fl_stream_rate_t *b[FL_RATES_BUCKETS];
 };
 
@@ -35,7 +44,10 @@ static unsigned hash_name(const char *s)
 int fl_kvs_rates_new(fl_kvs_rates_t **out)
 {
     *out = calloc(1, sizeof **out);
-    return *out ? 0 : -1;
+    if (!*out)
+        return -1;
+    pthread_mutex_init(&(*out)->mu, NULL);
+    return 0;
 }
 
 void fl_kvs_rates_free(fl_kvs_rates_t *r)
@@ -48,6 +60,7 @@ void fl_kvs_rates_free(fl_kvs_rates_t *r)
             r->b[i] = e->next;
             free(e);
         }
+    pthread_mutex_destroy(&r->mu);
     free(r);
 }
 
@@ -55,18 +68,23 @@ fl_stream_rate_t *fl_kvs_rates_hold(fl_kvs_rates_t *r, const char *name)
 {
     unsigned h = hash_name(name);
     fl_stream_rate_t *e;
+    pthread_mutex_lock(&r->mu);
     for (e = r->b[h]; e; e = e->next)
         if (strcmp(e->name, name) == 0)
             break;
     if (!e) {
-        if (strlen(name) >= sizeof e->name || !(e = calloc(1, sizeof *e)))
+        if (strlen(name) >= sizeof e->name || !(e = calloc(1, sizeof *e))) {
+            pthread_mutex_unlock(&r->mu);
             return NULL;
+        }
         strcpy(e->name, name);
+        e->tab = r;
         e->next = r->b[h];
         r->b[h] = e;
     }
     e->holders++;
     e->last_ns = fl_time_mono_ns();
+    pthread_mutex_unlock(&r->mu);
     return e;
 }
 
@@ -74,12 +92,33 @@ void fl_kvs_rates_release(fl_stream_rate_t *e)
 {
     if (!e)
         return;
+    pthread_mutex_lock(&e->tab->mu);
     e->holders--;
     e->last_ns = fl_time_mono_ns();
+    pthread_mutex_unlock(&e->tab->mu);
+}
+
+int fl_kvs_rates_reader_begin(fl_stream_rate_t *e, long max, int *open)
+{
+    int cur = atomic_load(&e->readers);
+    do {
+        if (cur >= max) {
+            *open = cur;
+            return FL_ELIMIT;
+        }
+    } while (!atomic_compare_exchange_weak(&e->readers, &cur, cur + 1));
+    *open = cur + 1;
+    return 0;
+}
+
+void fl_kvs_rates_reader_end(fl_stream_rate_t *e)
+{
+    atomic_fetch_sub(&e->readers, 1);
 }
 
 void fl_kvs_rates_prune(fl_kvs_rates_t *r, int64_t now_ns)
 {
+    pthread_mutex_lock(&r->mu);
     for (int i = 0; i < FL_RATES_BUCKETS; i++)
         for (fl_stream_rate_t **pe = &r->b[i]; *pe;) {
             fl_stream_rate_t *e = *pe;
@@ -90,4 +129,5 @@ void fl_kvs_rates_prune(fl_kvs_rates_t *r, int64_t now_ns)
                 pe = &e->next;
             }
         }
+    pthread_mutex_unlock(&r->mu);
 }

@@ -1,6 +1,8 @@
 /*
  * server/playback/cache.c — the segment cache: remuxed segments and parts
- * kept in memory, with single-flight. Loop thread only.
+ * kept in memory, with single-flight. One cache per event loop (--loops),
+ * touched by its loop's thread only, but for its counters and sizes,
+ * atomic so that GET /metrics on any loop may read them.
  *
  * A segment is made once however many viewers ask for it at once: the
  * first request for a key leads (it remuxes on a worker); requests for the
@@ -25,6 +27,7 @@
  * its hash bucket and in the LRU list exactly once; waiters hang only on
  * entries being made.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,8 +49,8 @@ typedef struct centry {
 struct fl_pb_cache {
     centry_t *bucket[BUCKETS];
     centry_t *head, *tail;
-    size_t n, bytes;
-    fl_pb_cache_stats_t st;
+    _Atomic size_t n, bytes;
+    _Atomic uint64_t hits, joins, misses, evictions;
 };
 
 static size_t hash(const fl_pb_ckey_t *k)
@@ -134,7 +137,7 @@ static void shrink(fl_pb_cache_t *c)
         centry_t *prev = e->prev;
         if (e->ready) {
             remove_entry(c, e);
-            c->st.evictions++;
+            c->evictions++;
         }
         e = prev;
     }
@@ -148,13 +151,13 @@ fl_pb_take_t fl_pb_cache_take(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_pb_wai
         unlink_lru(c, e);
         push_lru(c, e);
         *hit = fl_buf_slice(&e->bytes);
-        c->st.hits++;
+        c->hits++;
         return FL_PB_HIT;
     }
     if (e) {
         w->next = e->waiters;
         e->waiters = w;
-        c->st.joins++;
+        c->joins++;
         return FL_PB_JOIN;
     }
     shrink(c); /* (here, so that what put returned stayed valid until now) */
@@ -168,7 +171,7 @@ fl_pb_take_t fl_pb_cache_take(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_pb_wai
     c->bucket[b] = e;
     push_lru(c, e);
     c->n++;
-    c->st.misses++;
+    c->misses++;
     return FL_PB_LEAD;
 }
 
@@ -222,7 +225,10 @@ void fl_pb_cache_forget(fl_pb_cache_t *c, uint64_t log_id, uint64_t seq)
 
 void fl_pb_cache_stats(const fl_pb_cache_t *c, fl_pb_cache_stats_t *st)
 {
-    *st = c->st;
+    st->hits = c->hits;
+    st->joins = c->joins;
+    st->misses = c->misses;
+    st->evictions = c->evictions;
     st->bytes = c->bytes;
     st->entries = c->n;
 }

@@ -41,6 +41,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "server/core/server.h"
 #include "server/playback/playback.h"
 #include "server/video/fragment.h"
 
@@ -385,7 +386,7 @@ static void hls_done(fl_http_async_t *a, fl_http_req_t *r)
     pb->remuxes += (uint64_t)j->remuxed;
     fl_slice_t body = fl_buf_slice(&j->out);
     if (j->lead) /* everyone who joined is answered now too */
-        body = fl_pb_cache_put(pb->cache, &j->key, &j->err, &j->out);
+        body = fl_pb_cache_put(fl_pb_cache_of(pb), &j->key, &j->err, &j->out);
     if (r) {
         if (j->err.status) {
             fl_http_respond_api_error(r, &j->err);
@@ -410,7 +411,7 @@ static void submit(fl_http_req_t *r, hls_job_t *j)
         if (j->lead) {
             fl_api_error(&j->err, 503, "ServiceUnavailableException",
                          "the server is busy; retry later");
-            fl_pb_cache_put(j->pb->cache, &j->key, &j->err, &j->out);
+            fl_pb_cache_put(fl_pb_cache_of(j->pb), &j->key, &j->err, &j->out);
         }
         job_free(j);
     }
@@ -423,14 +424,13 @@ static void hls_resume(fl_http_async_t *a, fl_http_req_t *r);
 static int park(fl_http_req_t *r, hls_job_t *j, int stage)
 {
     fl_playback_t *pb = j->pb;
-    if (pb->n_waiting >= FL_PB_MAX_WAITERS) {
+    if (fl_pb_wait_begin(pb) != 0) {
         pb->waits_refused++;
         fl_http_add_header(r, "Retry-After", "1");
         fl_http_respond_error(r, 503, "ClientLimitExceededException",
                               "too many requests are waiting; retry later");
         return -1;
     }
-    pb->n_waiting++;
     j->stage = stage;
     j->w.a = &j->a;
     j->a.done = hls_resume;
@@ -459,7 +459,7 @@ static void part_go(fl_http_req_t *r, hls_job_t *j)
         if (j->lead) {
             fl_api_error(&j->err, 503, "ClientLimitExceededException",
                          "too many requests are waiting; retry later");
-            fl_pb_cache_put(j->pb->cache, &j->key, &j->err, &j->out);
+            fl_pb_cache_put(fl_pb_cache_of(j->pb), &j->key, &j->err, &j->out);
         }
         job_free(j);
         return;
@@ -505,7 +505,7 @@ static void hls_resume(fl_http_async_t *a, fl_http_req_t *r)
         if (j->lead) { /* those who joined it ask again */
             fl_api_error(&j->err, 503, "ServiceUnavailableException",
                          "the part is not available yet; retry");
-            fl_pb_cache_put(pb->cache, &j->key, &j->err, &j->out);
+            fl_pb_cache_put(fl_pb_cache_of(pb), &j->key, &j->err, &j->out);
         }
         job_free(j);
         return;
@@ -587,7 +587,9 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
         goto fail;
     }
     /* LL-HLS: LIVE sessions in fMP4 (parts are fMP4 moof+mdat) */
-    j->ll = j->s.mode == FL_PB_LIVE && j->s.container == FL_PB_FMP4;
+    /* (--low-latency-hls 0: LIVE fMP4 is served as plain LIVE HLS) */
+    j->ll = j->s.mode == FL_PB_LIVE && j->s.container == FL_PB_FMP4 &&
+            fl_server_config(r->srv)->low_latency_hls;
     uint64_t pnum = 0;
     int pa = query_num(r->wsi, "PartNumber", FL_PB_MAX_PARTS - 1, &pnum);
     if (pa < 0 || (pa > 0 && (op != OP_MP4 || !j->ll))) {
@@ -622,7 +624,7 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
         j->key.container = (uint8_t)j->s.container;
         j->key.selector = (uint8_t)j->s.selector;
         fl_slice_t hit;
-        fl_pb_take_t t = fl_pb_cache_take(pb->cache, &j->key, &j->w, &hit);
+        fl_pb_take_t t = fl_pb_cache_take(fl_pb_cache_of(pb), &j->key, &j->w, &hit);
         if (t == FL_PB_HIT) {
             respond_segment(r, j, hit);
             job_free(j);

@@ -1,8 +1,13 @@
 /*
  * server/playback/llhls.c — low-latency HLS: following a stream's live
  * tail (server/video/live.h) for its LIVE fMP4 sessions, and the requests
- * parked until the tail or storage has what they ask for. Loop thread
- * only (the tail is the loop's).
+ * parked until the tail or storage has what they ask for. Each event loop
+ * (--loops) has its own followers, touched by its thread only: a request
+ * finds its loop's follower of the stream (made if need be) and parks on
+ * it. A follower on another loop than the stream's tail joins it as a
+ * remote reader (live.h): the tail's events and its durable seq come
+ * posted, and wake the follower on its own loop as they would on the
+ * tail's.
  *
  * A follower per stream (not per viewer) joins the tail as one reader and
  * copies, per fragment, its Tracks element and its kept frames (those
@@ -76,6 +81,8 @@ struct fl_pb_follow {
     uint64_t log_id;
     int have_d0;
     uint64_t d0; /* storage's newest fragment when the follower began */
+    int have_dt;
+    uint64_t dt; /* the tail's durable seq as the reader last told it */
     fl_live_reader_t *lr;
     int rejoin; /* cut loose: join again at the next tick */
     lfrag_t *head, *tail;
@@ -129,14 +136,18 @@ static lfrag_t *find(fl_pb_follow_t *f, uint64_t seq)
     return hit;
 }
 
-/* The newest durable sequence number known: the tail's PERSISTED events,
- * else storage's newest when the follower began. */
-static int durable(const fl_pb_follow_t *f, uint64_t *d)
+/* The newest durable sequence number known: the tail's PERSISTED events
+ * (as the follower's reader knows them, kept across a rejoin), else
+ * storage's newest when the follower began. */
+static int durable(fl_pb_follow_t *f, uint64_t *d)
 {
     uint64_t t;
-    int have = fl_live_durable_seq(f->hub->live, &t) == 0;
-    if (have && (!f->have_d0 || t >= f->d0)) {
-        *d = t;
+    if (f->lr && fl_live_reader_durable_seq(f->lr, &t) == 0 && (!f->have_dt || t > f->dt)) {
+        f->dt = t;
+        f->have_dt = 1;
+    }
+    if (f->have_dt && (!f->have_d0 || f->dt >= f->d0)) {
+        *d = f->dt;
         return 1;
     }
     if (f->have_d0) {
@@ -317,7 +328,7 @@ static void pump(fl_pb_follow_t *f)
                 f->tail->dropped = f->tail->ended = 1;
             }
             /* its number goes to the next fragment: parts made of it go */
-            fl_pb_cache_forget(f->pb->cache, f->log_id, ev.seq);
+            fl_pb_cache_forget(fl_pb_cache_of(f->pb), f->log_id, ev.seq);
             break;
         case FL_LIVE_CUT:
             f->rejoin = 1; /* (not here: the tail is waking its readers) */
@@ -349,7 +360,8 @@ static int join(fl_pb_follow_t *f)
 
 fl_pb_follow_t *fl_pb_follow(fl_playback_t *pb, const fl_stream_ref_t *ref)
 {
-    for (fl_pb_follow_t *f = pb->follows; f; f = f->next)
+    fl_pb_follow_t **list = &pb->follows[fl_server_loop()];
+    for (fl_pb_follow_t *f = *list; f; f = f->next)
         if (f->log_id == ref->info.id) {
             f->used_ms = now_ms();
             return f;
@@ -381,8 +393,8 @@ fl_pb_follow_t *fl_pb_follow(fl_playback_t *pb, const fl_stream_ref_t *ref)
         free(f);
         return NULL;
     }
-    f->next = pb->follows;
-    pb->follows = f;
+    f->next = *list;
+    *list = f;
     pb->n_follows++;
     pump(f);
     return f;
@@ -512,11 +524,10 @@ static void follow_free(fl_playback_t *pb, fl_pb_follow_t *f)
     free(f);
 }
 
-void fl_pb_follow_tick(fl_playback_t *pb, int64_t unused)
+void fl_pb_follow_tick(fl_playback_t *pb, int loop)
 {
-    (void)unused;
     int64_t now = now_ms();
-    for (fl_pb_follow_t **pp = &pb->follows; *pp;) {
+    for (fl_pb_follow_t **pp = &pb->follows[loop]; *pp;) {
         fl_pb_follow_t *f = *pp;
         if (f->rejoin) {
             fl_live_leave(f->lr);
@@ -562,10 +573,11 @@ void fl_pb_follow_tick(fl_playback_t *pb, int64_t unused)
 
 void fl_pb_follow_free_all(fl_playback_t *pb)
 {
-    while (pb->follows) {
-        fl_pb_follow_t *f = pb->follows;
-        pb->follows = f->next;
-        follow_free(pb, f);
-    }
+    for (int i = 0; i < FL_CONFIG_MAX_LOOPS; i++)
+        while (pb->follows[i]) {
+            fl_pb_follow_t *f = pb->follows[i];
+            pb->follows[i] = f->next;
+            follow_free(pb, f);
+        }
     pb->n_follows = 0;
 }

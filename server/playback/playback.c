@@ -96,11 +96,16 @@ static int pb_init(struct fl_server *s, void **state, char *err, size_t errlen)
     /* the sessions' key: the server's token key (core/token.h), made for
      * this purpose only */
     fl_token_subkey(fl_server_token_key(s), FL_PB_KEY_LABEL, pb->key);
-    if (fl_pb_cache_new(&pb->cache) != 0) {
-        free(pb);
-        snprintf(err, errlen, "playback: out of memory");
-        return FL_ENOMEM;
-    }
+    /* a segment cache per event loop (playback.h) */
+    pb->n_loops = fl_server_loops(s);
+    for (int i = 0; i < pb->n_loops; i++)
+        if (fl_pb_cache_new(&pb->caches[i]) != 0) {
+            for (int k = 0; k < i; k++)
+                fl_pb_cache_free(pb->caches[k]);
+            free(pb);
+            snprintf(err, errlen, "playback: out of memory");
+            return FL_ENOMEM;
+        }
     *state = pb;
     return 0;
 }
@@ -111,14 +116,15 @@ static void pb_fini(void *state)
     if (!pb)
         return;
     fl_pb_follow_free_all(pb);
-    fl_pb_cache_free(pb->cache);
+    for (int i = 0; i < pb->n_loops; i++)
+        fl_pb_cache_free(pb->caches[i]);
     memset(pb->key, 0, sizeof pb->key);
     free(pb);
 }
 
-static void pb_tick(void *state)
+static void pb_loop_tick(void *state, int loop)
 {
-    fl_pb_follow_tick(state, 0);
+    fl_pb_follow_tick(state, loop);
 }
 
 static void pb_metrics(void *state, fl_buf_t *out)
@@ -151,8 +157,19 @@ static void pb_metrics(void *state, fl_buf_t *out)
     fl_metrics_render_counter(out, "framelog_hls_remuxes_total",
                               "HLS media segments and parts remuxed (each made once, then cached).",
                               pb->remuxes);
+    /* the loops' caches, summed */
     fl_pb_cache_stats_t st;
-    fl_pb_cache_stats(pb->cache, &st);
+    memset(&st, 0, sizeof st);
+    for (int i = 0; i < pb->n_loops; i++) {
+        fl_pb_cache_stats_t one;
+        fl_pb_cache_stats(pb->caches[i], &one);
+        st.hits += one.hits;
+        st.joins += one.joins;
+        st.misses += one.misses;
+        st.evictions += one.evictions;
+        st.bytes += one.bytes;
+        st.entries += one.entries;
+    }
     fl_metrics_render_counter(out, "framelog_hls_cache_hits_total",
                               "HLS segments answered from the segment cache.", st.hits);
     fl_metrics_render_counter(out, "framelog_hls_cache_joins_total",
@@ -190,7 +207,7 @@ const fl_module_t fl_playback_module = {
     .init = pb_init,
     .fini = pb_fini,
     .routes = pb_routes,
-    .tick = pb_tick,
+    .loop_tick = pb_loop_tick,
     .metrics = pb_metrics,
     /* GetClip's (clip.c) */
     .cors_expose = "x-framelog-clip-fragments, x-framelog-clip-estimated-bytes",

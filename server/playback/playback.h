@@ -24,11 +24,13 @@
 #ifndef FL_SERVER_PLAYBACK_PLAYBACK_H
 #define FL_SERVER_PLAYBACK_PLAYBACK_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "common/bytes.h"
 #include "media/av.h"
 #include "media/mkv.h"
+#include "server/core/config.h"
 #include "server/core/http.h"
 #include "server/core/module.h"
 #include "server/playback/token.h"
@@ -39,33 +41,39 @@
 typedef struct fl_pb_cache fl_pb_cache_t;
 typedef struct fl_pb_follow fl_pb_follow_t;
 
-/* The module's state. Loop thread only, but for key (read-only after init)
- * and the counters marked atomic. */
+/* The module's state. Shared by the loops (--loops): key is read-only
+ * after init and the counters are atomic; the segment cache and the
+ * LL-HLS followers are per loop (each touched by its loop's thread only:
+ * a request parks on, and is answered from, its own loop's), so a
+ * stream followed from two loops has a follower on each (one on another
+ * loop than the tail's reads it as a remote reader, live.h). */
 typedef struct fl_playback {
     struct fl_server *srv;
     fl_video_t *video;
     uint8_t key[FL_PB_KEY_BYTES];
-    /* counters for /metrics (loop thread) */
-    uint64_t sessions;       /* session URLs handed out */
-    uint64_t token_refusals; /* requests with a forged, altered or expired token */
-    uint64_t playlists;      /* playlists served */
-    uint64_t segments;       /* init and media segments served */
-    uint64_t segment_bytes;  /* their bytes */
-    uint64_t remux_failures; /* segments that could not be made */
-    uint64_t clips;          /* GetClip responses started */
-    uint64_t clip_bytes;     /* their bytes written */
-    uint64_t clip_failures;  /* clips cut short by a fragment that failed to remux */
-    uint64_t images;         /* GetImages samples answered with an image */
-    uint64_t image_errors;   /* and with NO_MEDIA or MEDIA_ERROR */
-    uint64_t remuxes;        /* segments and parts remuxed (cache misses made) */
-    fl_pb_cache_t *cache;    /* remuxed segments (cache.c) */
-    fl_pb_follow_t *follows; /* streams whose live tail LL-HLS follows (llhls.c) */
-    size_t n_follows;
-    size_t n_waiting;         /* requests parked now (blocked reloads, parts, cache joins) */
-    uint64_t blocked_reloads; /* playlist requests that waited (_HLS_msn) */
-    uint64_t waits_refused;   /* parked requests refused past FL_PB_MAX_WAITERS */
-    uint64_t waits_timed_out; /* blocked requests answered 503 at their deadline */
-    uint64_t parts_from_tail; /* parts made from the live tail (not yet durable) */
+    /* counters for /metrics (every loop bumps them) */
+    _Atomic uint64_t sessions;       /* session URLs handed out */
+    _Atomic uint64_t token_refusals; /* requests with a forged, altered or expired token */
+    _Atomic uint64_t playlists;      /* playlists served */
+    _Atomic uint64_t segments;       /* init and media segments served */
+    _Atomic uint64_t segment_bytes;  /* their bytes */
+    _Atomic uint64_t remux_failures; /* segments that could not be made */
+    _Atomic uint64_t clips;          /* GetClip responses started */
+    _Atomic uint64_t clip_bytes;     /* their bytes written */
+    _Atomic uint64_t clip_failures;  /* clips cut short by a fragment that failed to remux */
+    _Atomic uint64_t images;         /* GetImages samples answered with an image */
+    _Atomic uint64_t image_errors;   /* and with NO_MEDIA or MEDIA_ERROR */
+    _Atomic uint64_t remuxes;        /* segments and parts remuxed (cache misses made) */
+    int n_loops;
+    fl_pb_cache_t *caches[FL_CONFIG_MAX_LOOPS];   /* remuxed segments (cache.c), by loop */
+    fl_pb_follow_t *follows[FL_CONFIG_MAX_LOOPS]; /* streams whose live tail LL-HLS follows
+                                                     (llhls.c), by loop */
+    _Atomic size_t n_follows;
+    _Atomic size_t n_waiting; /* requests parked now (blocked reloads, parts, cache joins) */
+    _Atomic uint64_t blocked_reloads; /* playlist requests that waited (_HLS_msn) */
+    _Atomic uint64_t waits_refused;   /* parked requests refused past FL_PB_MAX_WAITERS */
+    _Atomic uint64_t waits_timed_out; /* blocked requests answered 503 at their deadline */
+    _Atomic uint64_t parts_from_tail; /* parts made from the live tail (not yet durable) */
 } fl_playback_t;
 
 extern const fl_module_t fl_playback_module;
@@ -386,11 +394,30 @@ int fl_pb_follow_ready(fl_pb_follow_t *f, uint64_t msn, int part);
 /* Part (seq, part) from the tail: 0 copied into out, FL_EAGAIN not
  * complete yet (park), FL_ENOTFOUND (not in the tail: read storage). */
 int fl_pb_follow_part(fl_pb_follow_t *f, uint64_t seq, int part, fl_pb_partsrc_t *out);
+/* The calling loop's segment cache. */
+static inline fl_pb_cache_t *fl_pb_cache_of(const fl_playback_t *pb)
+{
+    return pb->caches[fl_server_loop()];
+}
+
+/* One more request parked, unless FL_PB_MAX_WAITERS are (over every
+ * loop): 0, or -1 (not counted). */
+static inline int fl_pb_wait_begin(fl_playback_t *pb)
+{
+    if (atomic_fetch_add(&pb->n_waiting, 1) >= FL_PB_MAX_WAITERS) {
+        atomic_fetch_sub(&pb->n_waiting, 1);
+        return -1;
+    }
+    return 0;
+}
+
 /* Park w (fl_http_await already called, FL_PB_MAX_WAITERS checked) until
  * its condition holds or its deadline passes (then w->err is a 503). */
 void fl_pb_follow_park(fl_pb_follow_t *f, fl_pb_wait_t *w);
 /* Every tick: deadlines, idle followers. */
-void fl_pb_follow_tick(fl_playback_t *pb, int64_t now_ms);
+/* The calling loop's followers: rejoins, deadlines, idle ones go (its
+ * loop_tick). */
+void fl_pb_follow_tick(fl_playback_t *pb, int loop);
 void fl_pb_follow_free_all(fl_playback_t *pb);
 
 #endif

@@ -304,7 +304,7 @@ static void put(fl_http_req_t *r, int many)
     int64_t now_ns = fl_time_real_ns();
     for (size_t i = 0; i < n; i++) {
         put_one_t *o = &j->one[i];
-        o->base.done = put_completed;
+        fl_completion_init(&o->base, put_completed);
         o->job = j;
         o->shard = p[i].shard;
         o->data_len = p[i].data.n;

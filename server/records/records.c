@@ -69,6 +69,8 @@ static int records_init(struct fl_server *s, void **state, char *err, size_t err
         return FL_ENOMEM;
     }
     rs->srv = s;
+    pthread_mutex_init(&rs->in_use_mu, NULL);
+    pthread_mutex_init(&rs->throttle_mu, NULL);
     rs->throttle = fl_server_config(s)->records_throttle != 0;
     *state = rs;
     return 0;
@@ -85,12 +87,14 @@ static void records_fini(void *state)
         free(u);
     }
     fl_rec_throttle_free(rs);
+    pthread_mutex_destroy(&rs->in_use_mu);
+    pthread_mutex_destroy(&rs->throttle_mu);
     free(rs);
 }
 
 static void records_metrics(void *state, fl_buf_t *o)
 {
-    const fl_records_t *rs = state;
+    fl_records_t *rs = state;
     fl_metrics_render_counter(o, "framelog_records_in_total",
                               "Data-stream records made durable (PutRecord, PutRecords).",
                               rs->records_in);
@@ -127,6 +131,7 @@ static void records_metrics(void *state, fl_buf_t *o)
          "MillisBehindLatest of the data stream's last GetRecords.",
          offsetof(fl_rec_counters_t, iterator_age_ms)},
     };
+    pthread_mutex_lock(&rs->throttle_mu); /* the list; the counts are atomics */
     for (size_t k = 0; k < sizeof per / sizeof per[0]; k++) {
         if (!rs->counters)
             break;
@@ -140,6 +145,7 @@ static void records_metrics(void *state, fl_buf_t *o)
             fl_buf_printf(o, "%s{stream=\"%s\"} %" PRIu64 "\n", per[k].name, c->name, v);
         }
     }
+    pthread_mutex_unlock(&rs->throttle_mu);
 }
 
 static void records_tick(void *state)
@@ -266,22 +272,26 @@ void fl_rec_respond(fl_http_req_t *r, fl_buf_t *body)
 
 static void use(fl_records_t *rs, uint64_t id)
 {
+    pthread_mutex_lock(&rs->in_use_mu);
     for (fl_rec_use_t *u = rs->in_use; u; u = u->next)
         if (u->log_id == id) {
             u->users++;
+            pthread_mutex_unlock(&rs->in_use_mu);
             return;
         }
     fl_rec_use_t *u = calloc(1, sizeof *u);
-    if (!u)
-        return; /* not counted: a delete meanwhile is refused by storage's own checks */
-    u->log_id = id;
-    u->users = 1;
-    u->next = rs->in_use;
-    rs->in_use = u;
+    if (u) { /* else not counted: a delete meanwhile is refused by storage's own checks */
+        u->log_id = id;
+        u->users = 1;
+        u->next = rs->in_use;
+        rs->in_use = u;
+    }
+    pthread_mutex_unlock(&rs->in_use_mu);
 }
 
 static void unuse(fl_records_t *rs, uint64_t id)
 {
+    pthread_mutex_lock(&rs->in_use_mu);
     for (fl_rec_use_t **p = &rs->in_use; *p; p = &(*p)->next) {
         if ((*p)->log_id != id)
             continue;
@@ -290,8 +300,9 @@ static void unuse(fl_records_t *rs, uint64_t id)
             *p = u->next;
             free(u);
         }
-        return;
+        break;
     }
+    pthread_mutex_unlock(&rs->in_use_mu);
 }
 
 static int being_deleted(const fl_records_t *rs, uint64_t id)
@@ -430,26 +441,39 @@ void fl_rec_put(fl_rec_stream_t *st)
 /* Is the data stream in use (DeleteStream waits for none)? */
 int fl_rec_in_use(const fl_records_t *rs, uint64_t log_id)
 {
+    fl_records_t *w = (fl_records_t *)rs; /* the lock only */
+    int users = 0;
+    pthread_mutex_lock(&w->in_use_mu);
     for (const fl_rec_use_t *u = rs->in_use; u; u = u->next)
-        if (u->log_id == log_id)
-            return u->users;
-    return 0;
+        if (u->log_id == log_id) {
+            users = u->users;
+            break;
+        }
+    pthread_mutex_unlock(&w->in_use_mu);
+    return users;
 }
 
 int fl_rec_updating(const fl_rec_stream_t *st)
 {
+    int updating = 0;
+    pthread_mutex_lock(&st->rs->in_use_mu);
     for (const fl_rec_use_t *u = st->rs->in_use; u; u = u->next)
-        if (u->log_id == st->info.id)
-            return u->updating;
-    return 0;
+        if (u->log_id == st->info.id) {
+            updating = u->updating;
+            break;
+        }
+    pthread_mutex_unlock(&st->rs->in_use_mu);
+    return updating;
 }
 
 int fl_rec_begin_update(fl_http_req_t *r, fl_rec_stream_t *st)
 {
+    pthread_mutex_lock(&st->rs->in_use_mu);
     for (fl_rec_use_t *u = st->rs->in_use; u; u = u->next) {
         if (u->log_id != st->info.id)
             continue;
         if (u->updating) {
+            pthread_mutex_unlock(&st->rs->in_use_mu);
             fl_http_respond_error(r, 400, "ResourceInUseException",
                                   "Stream %s under account %s is UPDATING: a reshard is running; "
                                   "retry when it is ACTIVE.",
@@ -457,8 +481,10 @@ int fl_rec_begin_update(fl_http_req_t *r, fl_rec_stream_t *st)
             return -1;
         }
         u->updating = 1;
+        pthread_mutex_unlock(&st->rs->in_use_mu);
         return 0;
     }
+    pthread_mutex_unlock(&st->rs->in_use_mu);
     /* not counted (out of memory at use()): refuse rather than run unguarded */
     fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
     return -1;
@@ -466,9 +492,11 @@ int fl_rec_begin_update(fl_http_req_t *r, fl_rec_stream_t *st)
 
 void fl_rec_end_update(fl_rec_stream_t *st)
 {
+    pthread_mutex_lock(&st->rs->in_use_mu);
     for (fl_rec_use_t *u = st->rs->in_use; u; u = u->next)
         if (u->log_id == st->info.id)
             u->updating = 0;
+    pthread_mutex_unlock(&st->rs->in_use_mu);
 }
 
 /* ---- calls that run on a worker ---- */

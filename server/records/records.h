@@ -21,11 +21,15 @@
  * within a shard, across restarts too); the ARN is
  * arn:aws:kinesis:<region>:<account>:stream/<name>.
  *
- * Loop thread only, but for what runs on workers (said where it does).
+ * A call runs on its connection's loop, and the loops share the module
+ * state: in_use under in_use_mu, the rates and per-stream counters under
+ * throttle_mu (throttle.c), the totals atomic. Work on workers is said
+ * where it runs.
  */
 #ifndef FL_SERVER_RECORDS_RECORDS_H
 #define FL_SERVER_RECORDS_RECORDS_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "common/json.h"
@@ -78,19 +82,24 @@ typedef struct fl_rec_bucket fl_rec_bucket_t;
 typedef struct fl_rec_counters {
     struct fl_rec_counters *next;
     char name[FL_RECORDS_NAME_MAX + 1];
-    uint64_t records_in, bytes_in, records_out, bytes_out, throttled;
-    int64_t iterator_age_ms; /* MillisBehindLatest of the last GetRecords */
+    _Atomic uint64_t records_in, bytes_in, records_out, bytes_out, throttled;
+    _Atomic int64_t iterator_age_ms; /* MillisBehindLatest of the last GetRecords */
 } fl_rec_counters_t;
 
 typedef struct fl_records {
     struct fl_server *srv;
+    pthread_mutex_t in_use_mu; /* the loops share in_use */
     fl_rec_use_t *in_use;
     int throttle; /* --records-throttle */
+    /* the loops share the buckets and the counters: under throttle_mu */
+    pthread_mutex_t throttle_mu;
     fl_rec_bucket_t **buckets;
     fl_rec_counters_t *counters;
-    /* metrics */
-    uint64_t records_in, bytes_in, records_out, bytes_out;
-    uint64_t throttled_put, throttled_get;
+    fl_rec_counters_t *dropped; /* of deleted streams: freed at the end (a
+                                   loop may still hold one) */
+    /* metrics (every loop bumps them) */
+    _Atomic uint64_t records_in, bytes_in, records_out, bytes_out;
+    _Atomic uint64_t throttled_put, throttled_get;
 } fl_records_t;
 
 extern const fl_module_t fl_records_module;

@@ -18,9 +18,12 @@
  * use, not the shards that exist. Per-stream counters are a list by name,
  * dropped when the stream is deleted.
  *
- * Loop thread only. Tokens are integers in units of 1/10^9 of a token
- * (refill = rate × elapsed ns, exactly), never floating point.
+ * Every loop calls in: each call holds rs->throttle_mu (a few hundred
+ * nanoseconds, once per record call); a stream's counters are atomics,
+ * and a deleted stream's stay allocated until the end. Tokens are integers in units of 1/10^9 of a
+ * token (refill = rate × elapsed ns, exactly), never floating point.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +95,7 @@ static fl_rec_bucket_t *bucket(fl_records_t *rs, uint64_t log_id, uint32_t shard
     return b;
 }
 
-int fl_rec_throttle_put(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_t bytes)
+static int throttle_put(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_t bytes)
 {
     if (!rs->throttle)
         return 0;
@@ -109,7 +112,7 @@ int fl_rec_throttle_put(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_
     return 0;
 }
 
-int fl_rec_throttle_get(fl_records_t *rs, uint64_t log_id, uint32_t shard)
+static int throttle_get(fl_records_t *rs, uint64_t log_id, uint32_t shard)
 {
     if (!rs->throttle)
         return 0;
@@ -124,19 +127,40 @@ int fl_rec_throttle_get(fl_records_t *rs, uint64_t log_id, uint32_t shard)
     return 0;
 }
 
+int fl_rec_throttle_put(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_t bytes)
+{
+    pthread_mutex_lock(&rs->throttle_mu);
+    int rc = throttle_put(rs, log_id, shard, bytes);
+    pthread_mutex_unlock(&rs->throttle_mu);
+    return rc;
+}
+
+int fl_rec_throttle_get(fl_records_t *rs, uint64_t log_id, uint32_t shard)
+{
+    pthread_mutex_lock(&rs->throttle_mu);
+    int rc = throttle_get(rs, log_id, shard);
+    pthread_mutex_unlock(&rs->throttle_mu);
+    return rc;
+}
+
 void fl_rec_throttle_out(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_t bytes)
 {
     if (!rs->throttle)
         return;
+    pthread_mutex_lock(&rs->throttle_mu);
     fl_rec_bucket_t *b = bucket(rs, log_id, shard);
     if (b)
         b->tokens[T_OUT_BYTES] -= (int64_t)bytes * NANO;
+    pthread_mutex_unlock(&rs->throttle_mu);
 }
 
 void fl_rec_throttle_tick(fl_records_t *rs)
 {
-    if (!rs->buckets)
+    pthread_mutex_lock(&rs->throttle_mu);
+    if (!rs->buckets) {
+        pthread_mutex_unlock(&rs->throttle_mu);
         return;
+    }
     int64_t now = fl_time_mono_ns();
     for (size_t k = 0; k < BUCKETS; k++) {
         for (fl_rec_bucket_t **p = &rs->buckets[k]; *p;) {
@@ -149,6 +173,7 @@ void fl_rec_throttle_tick(fl_records_t *rs)
             }
         }
     }
+    pthread_mutex_unlock(&rs->throttle_mu);
 }
 
 void fl_rec_throttle_free(fl_records_t *rs)
@@ -168,29 +193,39 @@ void fl_rec_throttle_free(fl_records_t *rs)
         rs->counters = c->next;
         free(c);
     }
+    while (rs->dropped) {
+        fl_rec_counters_t *c = rs->dropped;
+        rs->dropped = c->next;
+        free(c);
+    }
 }
 
 fl_rec_counters_t *fl_rec_counters(fl_records_t *rs, const char *name)
 {
-    for (fl_rec_counters_t *c = rs->counters; c; c = c->next)
+    pthread_mutex_lock(&rs->throttle_mu);
+    fl_rec_counters_t *c = rs->counters;
+    for (; c; c = c->next)
         if (strcmp(c->name, name) == 0)
-            return c;
-    fl_rec_counters_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    snprintf(c->name, sizeof c->name, "%s", name);
-    c->next = rs->counters;
-    rs->counters = c;
+            break;
+    if (!c && (c = calloc(1, sizeof *c)) != NULL) {
+        snprintf(c->name, sizeof c->name, "%s", name);
+        c->next = rs->counters;
+        rs->counters = c;
+    }
+    pthread_mutex_unlock(&rs->throttle_mu);
     return c;
 }
 
 void fl_rec_counters_drop(fl_records_t *rs, const char *name)
 {
+    pthread_mutex_lock(&rs->throttle_mu);
     for (fl_rec_counters_t **p = &rs->counters; *p; p = &(*p)->next)
         if (strcmp((*p)->name, name) == 0) {
             fl_rec_counters_t *c = *p;
             *p = c->next;
-            free(c);
-            return;
+            c->next = rs->dropped; /* another loop may be counting on it */
+            rs->dropped = c;
+            break;
         }
+    pthread_mutex_unlock(&rs->throttle_mu);
 }

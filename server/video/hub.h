@@ -1,7 +1,11 @@
 /*
  * server/video/hub.h — who is using which video stream right now: its live tail,
  * its producer (one at a time: the newest connection wins) and its readers.
- * Loop thread only.
+ * Shared by the loops: the hub and every entry's fields but `live` are
+ * under the hub's lock (recursive), taken at connect and close and once a
+ * fragment for the recent map, never per frame. An entry's live tail
+ * belongs to the loop that made the entry (live.h: other loops' calls are
+ * posted there). `producer` is atomic: the ingest reads it per frame.
  *
  * An entry exists while someone uses the stream (users > 0); the live tail
  * lives and dies with it. A stream being deleted is marked so that no new
@@ -11,6 +15,8 @@
 #define FL_SERVER_HUB_H
 
 #include "server/video/live.h"
+
+struct fl_server;
 #include "server/video/validate.h"
 
 typedef struct fl_hub fl_hub_t;
@@ -37,9 +43,10 @@ typedef enum {
 
 typedef struct fl_hub_entry {
     struct fl_hub_entry *next;
+    fl_hub_t *hub;
     char name[FL_STREAM_NAME_MAX + 1];
     fl_live_t *live;
-    void *producer;                /* the PutMedia session feeding it, or NULL */
+    void *_Atomic producer;        /* the PutMedia session feeding it, or NULL */
     void (*evict)(void *producer); /* ends that session (a newer one came) */
     int users;
     int deleting;
@@ -50,6 +57,11 @@ typedef struct fl_hub_entry {
 } fl_hub_entry_t;
 
 int fl_hub_new(fl_hub_t **out);
+/* The server whose loops use the hub (live tails post across them). */
+void fl_hub_set_server(fl_hub_t *h, struct fl_server *srv);
+/* Hold the hub's lock around reads and writes of an entry's fields. */
+void fl_hub_lock(fl_hub_t *h);
+void fl_hub_unlock(fl_hub_t *h);
 /* Add an observer of every live tail (live.h), at start, before any tail
  * exists (a module's init). FL_ELIMIT past FL_LIVE_MAX_OBSERVERS. */
 int fl_hub_observe(fl_hub_t *h, const fl_live_observer_t *obs, void *data);
@@ -69,12 +81,12 @@ fl_hub_entry_t *fl_hub_find(fl_hub_t *h, const char *name);
 /* Note a fragment appended (in flight) at the newest end, forgetting the
  * oldest past FL_HUB_RECENT. */
 void fl_hub_recent_add(fl_hub_entry_t *e, int64_t abs_ms, uint64_t seq, int durable);
-/* The fragment with exactly this producer timecode, or NULL. */
-fl_hub_recent_t *fl_hub_recent_find(fl_hub_entry_t *e, int64_t abs_ms);
+/* The fragment with exactly this producer timecode: 1 and *out, or 0. */
+int fl_hub_recent_find(fl_hub_entry_t *e, int64_t abs_ms, fl_hub_recent_t *out);
 /* Its append completed: durable (status 0), or forgotten (never stored). */
 void fl_hub_recent_done(fl_hub_entry_t *e, uint64_t seq, int status);
 
 /* Streams in use now (with a producer or readers), for /metrics. */
-size_t fl_hub_streams(const fl_hub_t *h);
+size_t fl_hub_streams(fl_hub_t *h);
 
 #endif

@@ -15,10 +15,21 @@
  * (fragment, frame index); a reader that falls more than max_bytes behind
  * is cut loose (it resumes from the archive).
  *
- * Threads: the loop thread only. The tail never blocks and copies a frame
+ * Threads: the tail belongs to one event loop (opts.loop) and is touched
+ * only on that loop's thread. The tail never blocks and copies a frame
  * at most once (not at all when the fragment's frames are in its shared
  * record, fl_live_begin_shared); readers are told "there is more" through
  * their wake hook and pull events with fl_live_next().
+ *
+ * Other loops (--loops N, opts.srv set) use the same calls: a producer-side
+ * call made on another loop is posted to the tail's loop with a copy of
+ * the frame's bytes (a shared record may still move); a reader joined from
+ * another loop is a remote reader: a proxy reader on the tail's loop pulls
+ * events and posts each (bytes copied) to the reader's loop, where
+ * fl_live_next hands them out in order; the reader's wake hook runs there.
+ * No lock: only the inboxes of fl_server_post. A remote reader more than
+ * FL_LIVE_REMOTE_BUDGET bytes behind stops the proxy, which then falls
+ * behind in the tail and is cut loose like a local reader (FL_LIVE_CUT).
  *
  * Invariants (checked by fl_live_check in debug builds):
  *   fragments are in increasing seq; at most the last one is open;
@@ -36,9 +47,13 @@
 typedef struct fl_live fl_live_t;
 typedef struct fl_live_reader fl_live_reader_t;
 
+struct fl_server;
+
 /* An observer of every live tail: what the producer side feeds, as it is
- * fed, on the loop thread (the features that process media in-process —
+ * fed, on the tail's loop (the features that process media in-process —
  * hooks — register one through fl_hub_observe; video knows none of them).
+ * A tail calls it once per event whichever loop the producer is on; with
+ * several loops, tails of different loops call it at the same time.
  * An observer must not block and must not call back into the tail. Every
  * callback may be NULL. `stream` is the stream's name, `log_id` its
  * incarnation (fragment numbers are fl_fragment_number(log_id, seq)). */
@@ -72,10 +87,17 @@ typedef struct {
 typedef struct {
     size_t max_bytes;                     /* frame bytes kept per stream; 0: 64 MiB */
     const fl_live_observers_t *observers; /* NULL: none; must outlive the tail */
+    struct fl_server *srv;                /* NULL: one thread, no posting */
+    int loop;                             /* the loop the tail belongs to */
 } fl_live_opts_t;
 
+/* Bytes posted to a remote reader and not yet handed out, before its
+ * proxy waits. */
+#define FL_LIVE_REMOTE_BUDGET (4u << 20)
+
 int fl_live_new(const fl_live_opts_t *opts, fl_live_t **out);
-/* Readers still joined are cut loose (their wake hook is called). */
+/* Readers still joined are cut loose (their wake hook is called). From
+ * another loop, the free is posted to the tail's. */
 void fl_live_free(fl_live_t *l);
 
 /* ---- the producer side (ingest hooks) ---- */
@@ -108,6 +130,11 @@ void fl_live_durable(fl_live_t *l, uint64_t seq);
 /* The highest sequence number storage made durable while this tail
  * existed: 0, or FL_ENOTFOUND before the first. */
 int fl_live_durable_seq(const fl_live_t *l, uint64_t *seq);
+/* The same, as reader r knows it: the tail's own (a reader on the tail's
+ * loop), or for a remote reader what its proxy last posted (the proxy
+ * posts each new durable seq after the events before it, and r's wake
+ * hook runs, as a local reader's does on fl_live_durable). */
+int fl_live_reader_durable_seq(const fl_live_reader_t *r, uint64_t *seq);
 /* Storage failed to keep fragment seq: it will never be durable; it counts
  * as dropped from now on, so the tail can let it go. */
 void fl_live_lost(fl_live_t *l, uint64_t seq);
@@ -146,6 +173,12 @@ int fl_live_join(fl_live_t *l, uint64_t seq, void (*wake)(void *data), void *dat
 /* The next event for the reader. */
 void fl_live_next(fl_live_reader_t *r, fl_live_event_t *ev);
 void fl_live_leave(fl_live_reader_t *r);
+
+/* Events posted to readers on another loop than their tail's, and
+ * producer calls posted to a tail on another loop, in this process (for
+ * /metrics). */
+uint64_t fl_live_remote_events(void);
+uint64_t fl_live_remote_ops(void);
 
 /* For /metrics and tests. */
 size_t fl_live_bytes(const fl_live_t *l);

@@ -76,13 +76,16 @@ int fl_stream_get(fl_video_t *v, const fl_stream_want_t *want, fl_stream_ref_t *
 {
     if (resolve(v, want, ref, err) != 0)
         return -1;
+    fl_hub_lock(v->hub);
     fl_hub_entry_t *e = fl_hub_find(v->hub, ref->name);
-    if (!(e && e->deleting))
+    int deleting = e && e->deleting;
+    if (!deleting)
         ref->hub = fl_hub_acquire(v->hub, ref->name);
+    fl_hub_unlock(v->hub);
     if (!ref->hub) {
         fl_log_close(ref->log);
         ref->log = NULL;
-        if (e && e->deleting)
+        if (deleting)
             return fl_api_error(err, 400, "ResourceInUseException", "stream %s is being deleted",
                                 ref->name);
         return fl_api_error(err, 500, "InternalFailure", "out of memory");

@@ -8,7 +8,8 @@
  * the readers). fl_stream_put() lets go. HTTP routes and WebSocket
  * sessions alike go through here, so the access check has one place.
  *
- * Loop thread only (the hub is the loop's). A stream being deleted gives
+ * Any loop (the hub has its lock); a reference is put on the loop that
+ * got it. A stream being deleted gives
  * no new reference.
  */
 #ifndef FL_SERVER_VIDEO_STREAM_REF_H

@@ -22,6 +22,7 @@ static int video_init(struct fl_server *s, void **state, char *err, size_t errle
                                    &v->streams)) != 0 ||
         (rc = fl_hub_new(&v->hub)) != 0)
         goto fail;
+    fl_hub_set_server(v->hub, s);
     *state = v;
     return 0;
 fail:
@@ -57,6 +58,12 @@ static void video_metrics(void *state, fl_buf_t *o)
     fl_metrics_render_gauge(o, "framelog_producers", "PutMedia sessions open now.", m->producers);
     fl_metrics_render_gauge(o, "framelog_live_readers", "GetMedia responses open now.",
                             m->live_readers);
+    fl_metrics_render_counter(o, "framelog_live_remote_events_total",
+                              "Live-tail events handed to a reader on another event loop.",
+                              fl_live_remote_events());
+    fl_metrics_render_counter(o, "framelog_live_remote_ops_total",
+                              "Producer calls posted to a live tail on another event loop.",
+                              fl_live_remote_ops());
     fl_metrics_render_ms_hist(o, "framelog_ack_persisted_ms",
                               "Milliseconds from a fragment's RECEIVED to its PERSISTED ack.",
                               &m->ack);

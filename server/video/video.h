@@ -6,8 +6,8 @@
  * Video is a module (core/module.h) with state and metrics but no routes:
  * the features that serve video (kvs/ now; playback/, hooks/, webrtc/
  * later) find it with fl_video_of() and reach a stream only through a
- * stream reference (stream_ref.h). Loop thread only, but for `streams`,
- * whose calls are thread-safe.
+ * stream reference (stream_ref.h). Shared by the loops: `streams` is
+ * thread-safe, the hub has its lock (hub.h), the metrics are atomics.
  */
 #ifndef FL_SERVER_VIDEO_VIDEO_H
 #define FL_SERVER_VIDEO_VIDEO_H
@@ -19,13 +19,14 @@
 #include "server/video/hub.h"
 #include "server/video/streams.h"
 
+/* Bumped by every loop: atomics. */
 typedef struct {
-    uint64_t fragments_in;      /* fragments appended by PutMedia */
-    uint64_t fragments_resent;  /* resends of stored fragments, acked again */
-    uint64_t fragment_bytes_in; /* their stored bytes */
-    int64_t producers;          /* PutMedia sessions open */
-    int64_t live_readers;       /* GetMedia responses open */
-    fl_metric_ms_hist_t ack;    /* PERSISTED latency: RECEIVED to durable */
+    _Atomic uint64_t fragments_in;      /* fragments appended by PutMedia */
+    _Atomic uint64_t fragments_resent;  /* resends of stored fragments, acked again */
+    _Atomic uint64_t fragment_bytes_in; /* their stored bytes */
+    _Atomic int64_t producers;          /* PutMedia sessions open */
+    _Atomic int64_t live_readers;       /* GetMedia responses open */
+    fl_metric_ms_hist_t ack;            /* PERSISTED latency: RECEIVED to durable */
 } fl_video_metrics_t;
 
 typedef struct fl_video {
