@@ -51,7 +51,7 @@ void fl_limits_vhost_info(const fl_config_t *cfg, struct lws_context_creation_in
     vi->timeout_secs_ah_idle = (unsigned)cfg->header_timeout_s;
     vi->options |= LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
     vi->listen_accept_role = "raw-skt";
-    vi->listen_accept_protocol = "fl-refuse";
+    vi->listen_accept_protocol = "fl-h2"; /* h2.c: HTTP/2, else fl-refuse */
     if (cfg->tls_cert) {
         fl_tls_vhost_info(vi);
         vi->options |= LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT;

@@ -43,7 +43,7 @@ struct fl_server {
     int n_inited; /* modules whose init() succeeded (fini for those) */
     /* the protocols every vhost serves: http, the modules' WebSocket
      * subprotocols, then the core's raw descriptors; NULL-ended */
-    struct lws_protocols protocols[FL_MAX_WS_PROTOS + 5];
+    struct lws_protocols protocols[FL_MAX_WS_PROTOS + 6];
     uv_loop_t uv_loop; /* the event loop, libuv's (lws runs on it) */
     int uv_loop_ready;
     uv_timer_t tick_timer; /* housekeeping every FL_TICK_MS; how late it
