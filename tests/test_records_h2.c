@@ -34,7 +34,8 @@ START_TEST(js_sdk_v3_over_h2)
     char *out = NULL, *err = NULL;
     int rc = fl_test_run(args, 500000, &out, &err);
     ck_assert_msg(rc == 0, "kds_h2.js (%d): %s %s", rc, out, err);
-    ck_assert_msg(out && strstr(out, "\"read\":10000") && strstr(out, "\"typed_error\":true"),
+    ck_assert_msg(out && strstr(out, "\"read\":10000") && strstr(out, "\"typed_error\":true") &&
+                      strstr(out, "\"unserved\":2"),
                   "kds_h2.js: %s", out);
     fprintf(stderr, "kds_h2.js: %s", out);
     free(out);

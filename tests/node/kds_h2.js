@@ -7,7 +7,9 @@
 // single PutRecord calls), reads every shard from TRIM_HORIZON to its end
 // and checks that every record comes back once, in order per shard, byte
 // for byte; then an unknown stream must be a typed
-// ResourceNotFoundException. Retries are off (maxAttempts 1): any error
+// ResourceNotFoundException, and RegisterStreamConsumer and SubscribeToShard
+// (enhanced fan-out, not built) a typed InvalidArgumentException that says
+// so. Retries are off (maxAttempts 1): any error
 // fails. Prints one JSON line of counts and exits 0, or names the first
 // mismatch and exits 1.
 'use strict';
@@ -15,7 +17,8 @@ const crypto = require('crypto');
 const {
   KinesisClient, CreateStreamCommand, DescribeStreamSummaryCommand, PutRecordsCommand,
   PutRecordCommand, ListShardsCommand, GetShardIteratorCommand, GetRecordsCommand,
-  ResourceNotFoundException,
+  ResourceNotFoundException, InvalidArgumentException, RegisterStreamConsumerCommand,
+  SubscribeToShardCommand,
 } = require('@aws-sdk/client-kinesis');
 
 const [endpoint, stream] = process.argv.slice(2);
@@ -98,8 +101,28 @@ async function main() {
     if (!typed) fail(`unknown stream: ${e.name} (${e.constructor.name}): ${e.message}`);
   }
   if (!typed) fail('unknown stream: no error');
+
+  // enhanced fan-out is not built: a typed error that says so
+  const arn = sum.StreamDescriptionSummary.StreamARN;
+  let unserved = 0;
+  for (const cmd of [
+    new RegisterStreamConsumerCommand({ StreamARN: arn, ConsumerName: 'c1' }),
+    new SubscribeToShardCommand({
+      ConsumerARN: `${arn}/consumer/c1:1`, ShardId: 'shardId-000000000000',
+      StartingPosition: { Type: 'TRIM_HORIZON' },
+    }),
+  ]) {
+    try {
+      await kds.send(cmd);
+      fail(`${cmd.constructor.name}: no error`);
+    } catch (e) {
+      if (!(e instanceof InvalidArgumentException) || !/not implemented/.test(e.message))
+        fail(`${cmd.constructor.name}: ${e.name}: ${e.message}`);
+      unserved++;
+    }
+  }
   kds.destroy();
-  console.log(JSON.stringify({ handler: handlerName, put: TOTAL, read, shards: shards.length, typed_error: typed }));
+  console.log(JSON.stringify({ handler: handlerName, put: TOTAL, read, shards: shards.length, typed_error: typed, unserved }));
 }
 
 main().catch((e) => fail(`${e.name}: ${e.message}`));
