@@ -3,7 +3,9 @@
  * listener, beside HTTP/1.1, with real clients:
  * - the AWS SDK for JavaScript v3 (@aws-sdk/client-kinesis, HTTP/2 only)
  *   puts 10,000 records over 8 shards and reads them all back, and gets a
- *   typed ResourceNotFoundException (tests/node/kds_h2.js);
+ *   typed ResourceNotFoundException (tests/node/kds_h2.js); the same
+ *   signed with a real access key (the SDK signs :authority), and a wrong
+ *   secret refused;
  * - curl --http2-prior-knowledge sends a PutRecords of 5 MiB of data (the
  *   largest Kinesis takes) and reads it back byte for byte over HTTP/2;
  * - HTTP/1.1 on the same port still works, and bytes that are neither
@@ -41,6 +43,47 @@ START_TEST(js_sdk_v3_over_h2)
     free(out);
     free(err);
     fl_test_server_free(&s);
+}
+END_TEST
+
+/* The same signed with a real access key, which the server verifies
+ * (the SDK signs HTTP/2's :authority pseudo-header). */
+START_TEST(js_sdk_v3_signed_over_h2)
+{
+    ck_assert_msg(fl_test_have("node"), "node is missing (scripts/deps.sh --test)");
+    char *dir = fl_test_mkdtemp("h2keys");
+    char *ka[] = {FL_FRAMELOGD, "keys", "create", "js", "--data-dir", dir, NULL};
+    char *out = NULL, *err = NULL;
+    ck_assert_msg(fl_test_run(ka, 60000, &out, &err) == 0, "keys create: %s", err);
+    fl_json_doc_t *k = NULL;
+    ck_assert_int_eq(fl_json_parse(fl_slice_str(out), NULL, &k, NULL), 0);
+    const fl_json_t *root = fl_json_root(k), *ak = fl_json_get(root, "AccessKeyId"),
+                    *sk = fl_json_get(root, "SecretAccessKey");
+    if (!ak || !sk) { /* {"AccessKey": {...}} as IAM's CreateAccessKey */
+        root = fl_json_get(root, "AccessKey");
+        ak = fl_json_get(root, "AccessKeyId");
+        sk = fl_json_get(root, "SecretAccessKey");
+    }
+    ck_assert_msg(ak && sk, "keys create: %s", out);
+    char eak[200], esk[200];
+    snprintf(eak, sizeof eak, "FL_AK=%s", ak->str);
+    snprintf(esk, sizeof esk, "FL_SK=%s", sk->str);
+    fl_json_free(k);
+    free(out);
+    free(err);
+    fl_test_server_t s;
+    fl_test_server_start(&s, dir, no_throttle);
+    char *args[] = {"env", eak, esk, "FL_TOTAL=1000", "node", FL_SOURCE_DIR "/tests/node/kds_h2.js",
+                    s.url, "js-h2-signed", NULL};
+    int rc = fl_test_run(args, 300000, &out, &err);
+    ck_assert_msg(rc == 0, "kds_h2.js signed (%d): %s %s", rc, out, err);
+    ck_assert_msg(out && strstr(out, "\"read\":1000,") &&
+                      strstr(out, "\"refused\":\"InvalidSignatureException\""),
+                  "kds_h2.js signed: %s", out);
+    free(out);
+    free(err);
+    fl_test_server_free(&s);
+    fl_test_rmtree(dir);
 }
 END_TEST
 
@@ -191,6 +234,7 @@ int main(void)
     tcase_add_test(tc, http1_still_served_beside_h2);
     tcase_add_test(tc, curl_h2_put_records_5mib);
     tcase_add_test(tc, js_sdk_v3_over_h2);
+    tcase_add_test(tc, js_sdk_v3_signed_over_h2);
     suite_add_tcase(su, tc);
     return fl_test_main(su);
 }

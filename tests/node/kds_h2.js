@@ -22,7 +22,12 @@ const {
 } = require('@aws-sdk/client-kinesis');
 
 const [endpoint, stream] = process.argv.slice(2);
-const TOTAL = 10000, BATCH = 490, SINGLE = 200;
+// FL_TOTAL: fewer records (the signed run); FL_AK/FL_SK: an access key of
+// the server (else any: the server runs open)
+const TOTAL = Number(process.env.FL_TOTAL || 10000), BATCH = 490, SINGLE = Math.min(200, TOTAL / 2);
+const credentials = {
+  accessKeyId: process.env.FL_AK || 'AKIDEXAMPLE', secretAccessKey: process.env.FL_SK || 'secret',
+};
 
 function fail(msg) {
   console.error('FAIL: ' + msg);
@@ -31,8 +36,7 @@ function fail(msg) {
 
 async function main() {
   const kds = new KinesisClient({
-    endpoint, region: 'us-east-1', maxAttempts: 1,
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+    endpoint, region: 'us-east-1', maxAttempts: 1, credentials,
   });
   const handler = kds.config.requestHandler;
   const handlerName = handler && handler.constructor ? handler.constructor.name : String(handler);
@@ -122,7 +126,25 @@ async function main() {
     }
   }
   kds.destroy();
-  console.log(JSON.stringify({ handler: handlerName, put: TOTAL, read, shards: shards.length, typed_error: typed, unserved }));
+
+  // with access keys, a wrong secret is refused, typed
+  let refused = 'n/a';
+  if (process.env.FL_AK) {
+    const bad = new KinesisClient({
+      endpoint, region: 'us-east-1', maxAttempts: 1,
+      credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: 'wrong' },
+    });
+    try {
+      await bad.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
+      fail('a wrong secret was accepted');
+    } catch (e) {
+      if (e.name !== 'InvalidSignatureException' || e.$metadata.httpStatusCode !== 400)
+        fail(`wrong secret: ${e.name}: ${e.message}`);
+      refused = e.name;
+    }
+    bad.destroy();
+  }
+  console.log(JSON.stringify({ handler: handlerName, put: TOTAL, read, shards: shards.length, typed_error: typed, unserved, refused }));
 }
 
 main().catch((e) => fail(`${e.name}: ${e.message}`));
