@@ -73,7 +73,8 @@ static int check_name(fl_slice_t s)
         uint8_t c = s.p[i];
         /* a leading ':' is HTTP/2's pseudo-header (the AWS SDK for
          * JavaScript v3 signs ":authority") */
-        if (!(is_unreserved(c) || (c && strchr("!#$%&'*+^`|", c)) || (c == ':' && i == 0 && s.n > 1)))
+        if (!(is_unreserved(c) || (c && strchr("!#$%&'*+^`|", c)) ||
+              (c == ':' && i == 0 && s.n > 1)))
             return FL_EMALFORMED;
     }
     return 0;

@@ -27,8 +27,8 @@ static char *const no_throttle[] = {"--records-throttle", "0", NULL};
 START_TEST(js_sdk_v3_over_h2)
 {
     ck_assert_msg(fl_test_have("node"), "node is missing (scripts/deps.sh --test)");
-    ck_assert_msg(access(FL_SOURCE_DIR "/tests/node/node_modules/@aws-sdk/client-kinesis",
-                         R_OK) == 0,
+    ck_assert_msg(access(FL_SOURCE_DIR "/tests/node/node_modules/@aws-sdk/client-kinesis", R_OK) ==
+                      0,
                   "tests/node/node_modules is missing (scripts/deps.sh --test)");
     fl_test_server_t s;
     fl_test_server_start(&s, NULL, no_throttle);
@@ -73,8 +73,11 @@ START_TEST(js_sdk_v3_signed_over_h2)
     free(err);
     fl_test_server_t s;
     fl_test_server_start(&s, dir, no_throttle);
-    char *args[] = {"env", eak, esk, "FL_TOTAL=1000", "node", FL_SOURCE_DIR "/tests/node/kds_h2.js",
-                    s.url, "js-h2-signed", NULL};
+    char *args[] = {"env",  eak,
+                    esk,    "FL_TOTAL=1000",
+                    "node", FL_SOURCE_DIR "/tests/node/kds_h2.js",
+                    s.url,  "js-h2-signed",
+                    NULL};
     int rc = fl_test_run(args, 300000, &out, &err);
     ck_assert_msg(rc == 0, "kds_h2.js signed (%d): %s %s", rc, out, err);
     ck_assert_msg(out && strstr(out, "\"read\":1000,") &&
@@ -96,9 +99,19 @@ static fl_json_doc_t *h2_call(const fl_test_server_t *s, const char *target, con
     snprintf(hdr, sizeof hdr, "X-Amz-Target: Kinesis_20131202.%s", target);
     snprintf(data, sizeof data, "@%s", body_file);
     snprintf(url, sizeof url, "%s/", s->url);
-    char *args[] = {"curl", "-sS", "--http2-prior-knowledge", "-w", "\n%{http_version} %{http_code}",
-                    "-H", hdr, "-H", "Content-Type: application/x-amz-json-1.1", "--data-binary",
-                    data, url, NULL};
+    char *args[] = {"curl",
+                    "-sS",
+                    "--http2-prior-knowledge",
+                    "-w",
+                    "\n%{http_version} %{http_code}",
+                    "-H",
+                    hdr,
+                    "-H",
+                    "Content-Type: application/x-amz-json-1.1",
+                    "--data-binary",
+                    data,
+                    url,
+                    NULL};
     char *out = NULL, *err = NULL;
     int rc = fl_test_run(args, 300000, &out, &err);
     ck_assert_msg(rc == 0 && out, "curl %s (%d): %s", target, rc, err);
@@ -211,14 +224,16 @@ START_TEST(http1_still_served_beside_h2)
     fl_test_server_start(&s, NULL, NULL);
     char url[96];
     snprintf(url, sizeof url, "%s/healthz", s.url);
-    char *a1[] = {"curl", "-sS", "--http1.1", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
-                  url, NULL};
+    char *a1[] = {
+        "curl", "-sS", "--http1.1", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+        url,    NULL};
     char *out = NULL;
     ck_assert_int_eq(fl_test_run(a1, 60000, &out, NULL), 0);
     ck_assert_msg(out && strcmp(out, "1.1 200") == 0, "HTTP/1.1: %s", out);
     free(out);
-    char *a2[] = {"curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
-                  "%{http_version} %{http_code}", url, NULL};
+    char *a2[] = {"curl",      "-sS", "--http2-prior-knowledge",      "-o",
+                  "/dev/null", "-w",  "%{http_version} %{http_code}", url,
+                  NULL};
     ck_assert_int_eq(fl_test_run(a2, 60000, &out, NULL), 0);
     ck_assert_msg(out && strcmp(out, "2 200") == 0, "HTTP/2: %s", out);
     free(out);

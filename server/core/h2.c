@@ -79,11 +79,11 @@ typedef struct h2_stream {
     char path[FL_H2_MAX_PATH + 1];
     char authority[256];
     char host[256];
-    char clen[24]; /* the client's content-length, "" when none */
-    fl_buf_t fields; /* "name: value\r\n"... as forwarded */
-    int bad;         /* a field over a limit: reset once the head is in */
-    int chunked;     /* the body goes chunk-encoded (no content-length) */
-    fl_buf_t up;     /* bytes for the socket pair */
+    char clen[24];     /* the client's content-length, "" when none */
+    fl_buf_t fields;   /* "name: value\r\n"... as forwarded */
+    int bad;           /* a field over a limit: reset once the head is in */
+    int chunked;       /* the body goes chunk-encoded (no content-length) */
+    fl_buf_t up;       /* bytes for the socket pair */
     size_t unconsumed; /* DATA bytes received and not yet given back */
     int up_end;        /* the request is complete */
     /* the response */
@@ -91,9 +91,9 @@ typedef struct h2_stream {
     int head_done;
     fl_buf_t down; /* body bytes for the client */
     size_t down_off;
-    int down_eof;  /* the socket pair closed: nothing more */
-    int deferred;  /* nghttp2 waits for more down bytes */
-    int paused;    /* the socket pair's reading is paused */
+    int down_eof; /* the socket pair closed: nothing more */
+    int deferred; /* nghttp2 waits for more down bytes */
+    int paused;   /* the socket pair's reading is paused */
 } h2_stream_t;
 
 struct fl_h2_conn {
@@ -259,7 +259,7 @@ static ssize_t down_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 
 static int is_hop_field(fl_slice_t n)
 {
-    static const char *const hop[] = {"connection", "keep-alive",        "transfer-encoding",
+    static const char *const hop[] = {"connection", "keep-alive",       "transfer-encoding",
                                       "upgrade",    "proxy-connection", NULL};
     for (int i = 0; hop[i]; i++)
         if (n.n == strlen(hop[i]) && strncasecmp((const char *)n.p, hop[i], n.n) == 0)
@@ -509,8 +509,8 @@ static int cb_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     return 0;
 }
 
-static int cb_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
-                   size_t len, void *user)
+static int cb_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                   void *user)
 {
     (void)flags;
     fl_h2_conn_t *c = user;
@@ -574,12 +574,12 @@ static void conn_free(fl_h2_conn_t *c)
 {
     if (!c)
         return;
+    nghttp2_session_del(c->ng); /* first: it holds pointers to the streams */
     while (c->streams) {
         h2_stream_t *st = c->streams;
         c->streams = st->next;
         stream_free(st);
     }
-    nghttp2_session_del(c->ng);
     fl_buf_free(&c->out);
     free(c);
 }
