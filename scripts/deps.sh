@@ -22,7 +22,7 @@ libsqlite3-dev check libuv1-dev libcurl4-openssl-dev libnghttp2-dev"
 TEST_PKGS="clang clang-format libclang-rt-14-dev curl ffmpeg
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-awscli python3-boto3 openssl chromium nodejs faketime"
+awscli python3-boto3 openssl chromium nodejs faketime nghttp2-client"
 
 pkgs=$BUILD_PKGS
 if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then

@@ -8,6 +8,7 @@
  *   secret refused;
  * - curl --http2-prior-knowledge sends a PutRecords of 5 MiB of data (the
  *   largest Kinesis takes) and reads it back byte for byte over HTTP/2;
+ * - h2load multiplexes 96 PutRecords of 150 kB over 2 connections;
  * - HTTP/1.1 on the same port still works, and bytes that are neither
  *   still get a plain 400.
  */
@@ -218,6 +219,91 @@ START_TEST(curl_h2_put_records_5mib)
 }
 END_TEST
 
+/* Many streams at once on few connections (h2load, nghttp2's load tool):
+ * 96 PutRecords of 150 kB each, 16 streams in flight on each of 2
+ * connections, every one answered 200, and every record stored. */
+START_TEST(h2load_multiplexed_uploads)
+{
+    ck_assert_msg(fl_test_have("h2load"), "h2load is missing (nghttp2-client, scripts/deps.sh)");
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, no_throttle);
+    char *dir = fl_test_mkdtemp("h2load");
+    char path[4096];
+    write_body(dir, "create.json", "{\"StreamName\":\"many\",\"ShardCount\":2}", path, sizeof path);
+    fl_json_free(h2_call(&s, "CreateStream", path, 200));
+
+    enum { REC = 150000, N = 96 };
+    uint8_t *raw = malloc(REC);
+    ck_assert_ptr_nonnull(raw);
+    memset(raw, 'r', REC);
+    fl_buf_t body;
+    fl_buf_init(&body, 0);
+    fl_buf_append_str(&body,
+                      "{\"StreamName\":\"many\",\"Records\":[{\"PartitionKey\":\"k\",\"Data\":\"");
+    fl_base64_encode(&body, fl_slice(raw, REC));
+    fl_buf_append_str(&body, "\"}]}");
+    free(raw);
+    char put[4200], url[96];
+    snprintf(put, sizeof put, "%s/put.json", dir);
+    ck_assert_int_eq(fl_test_write_file(put, body.p, body.n), 0);
+    fl_buf_free(&body);
+    snprintf(url, sizeof url, "%s/", s.url);
+    char *args[] = {"h2load",
+                    "-n",
+                    "96",
+                    "-c",
+                    "2",
+                    "-m",
+                    "16",
+                    "-d",
+                    put,
+                    "-H",
+                    "x-amz-target: Kinesis_20131202.PutRecords",
+                    "-H",
+                    "content-type: application/x-amz-json-1.1",
+                    url,
+                    NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(args, 300000, &out, &err);
+    ck_assert_msg(rc == 0 && out, "h2load (%d): %s %s", rc, out, err);
+    ck_assert_msg(strstr(out, "96 succeeded, 0 failed, 0 errored") && strstr(out, "96 2xx"),
+                  "h2load: %s", out);
+    free(out);
+    free(err);
+
+    /* every record is there: the two shards hold 96 */
+    int total = 0;
+    for (int sh = 0; sh < 2; sh++) {
+        char it[512];
+        snprintf(it, sizeof it,
+                 "{\"StreamName\":\"many\",\"ShardId\":\"shardId-00000000000%d\","
+                 "\"ShardIteratorType\":\"TRIM_HORIZON\"}",
+                 sh);
+        write_body(dir, "it.json", it, path, sizeof path);
+        fl_json_doc_t *d = h2_call(&s, "GetShardIterator", path, 200);
+        char get[2048];
+        snprintf(get, sizeof get, "{\"ShardIterator\":\"%s\"}",
+                 fl_json_get(fl_json_root(d), "ShardIterator")->str);
+        fl_json_free(d);
+        /* one GetRecords returns at most 10 MiB: read to the end */
+        for (int calls = 0; calls < 50; calls++) {
+            write_body(dir, "get.json", get, path, sizeof path);
+            d = h2_call(&s, "GetRecords", path, 200);
+            size_t got = fl_json_get(fl_json_root(d), "Records")->count;
+            total += (int)got;
+            snprintf(get, sizeof get, "{\"ShardIterator\":\"%s\"}",
+                     fl_json_get(fl_json_root(d), "NextShardIterator")->str);
+            fl_json_free(d);
+            if (got == 0)
+                break;
+        }
+    }
+    ck_assert_int_eq(total, N);
+    fl_test_rmtree(dir);
+    fl_test_server_free(&s);
+}
+END_TEST
+
 START_TEST(http1_still_served_beside_h2)
 {
     fl_test_server_t s;
@@ -248,6 +334,7 @@ int main(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, http1_still_served_beside_h2);
     tcase_add_test(tc, curl_h2_put_records_5mib);
+    tcase_add_test(tc, h2load_multiplexed_uploads);
     tcase_add_test(tc, js_sdk_v3_over_h2);
     tcase_add_test(tc, js_sdk_v3_signed_over_h2);
     suite_add_tcase(su, tc);
