@@ -71,7 +71,10 @@ static int check_name(fl_slice_t s)
         return FL_ELIMIT;
     for (size_t i = 0; i < s.n; i++) {
         uint8_t c = s.p[i];
-        if (!(is_unreserved(c) || (c && strchr("!#$%&'*+^`|", c))))
+        /* a leading ':' is HTTP/2's pseudo-header (the AWS SDK for
+         * JavaScript v3 signs ":authority") */
+        if (!(is_unreserved(c) || (c && strchr("!#$%&'*+^`|", c)) ||
+              (c == ':' && i == 0 && s.n > 1)))
             return FL_EMALFORMED;
     }
     return 0;

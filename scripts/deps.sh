@@ -17,12 +17,12 @@ BUILD_PKGS="build-essential cmake pkg-config git libssl-dev
 libwebsockets-dev libmbedtls-dev libsrtp2-dev
 libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
 libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
-libsqlite3-dev check libuv1-dev libcurl4-openssl-dev"
+libsqlite3-dev check libuv1-dev libcurl4-openssl-dev libnghttp2-dev"
 
 TEST_PKGS="clang clang-format libclang-rt-14-dev curl ffmpeg
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-awscli python3-boto3 openssl chromium nodejs faketime"
+awscli python3-boto3 openssl chromium nodejs faketime nghttp2-client"
 
 # the peers benchmarks compare against (bench_playback: nginx serving the
 # same segments as static files)
@@ -43,6 +43,17 @@ for p in $pkgs; do
 	fi
 done
 
+# npm packages of the Node tests (the AWS SDK for JavaScript v3 over
+# HTTP/2): pinned in tests/node/package-lock.json.
+node_deps() {
+	[ -d tests/node/node_modules/@aws-sdk/client-kinesis ] && return 0
+	echo "deps: installing the Node tests' npm packages" >&2
+	if ! command -v npm >/dev/null 2>&1; then
+		${SUDO:-} apt-get install -y -qq --no-install-recommends npm >/dev/null
+	fi
+	(cd tests/node && npm ci --silent --no-audit --no-fund >/dev/null)
+}
+
 # npm packages of the browser tests (playwright-core drives Debian's
 # chromium, hls.js plays): pinned in tests/browser/package-lock.json.
 browser_deps() {
@@ -53,6 +64,7 @@ browser_deps() {
 		return 0
 	fi
 	[ "${1:-}" = "--test" ] || return 0
+	node_deps
 	[ -d tests/browser/node_modules/hls.js ] && [ -d tests/browser/node_modules/playwright-core ] && return 0
 	echo "deps: installing the browser tests' npm packages" >&2
 	if ! command -v npm >/dev/null 2>&1; then # Debian's nodejs comes without it

@@ -287,7 +287,9 @@ static void gather_headers(struct lws *wsi, const char *list, signed_hdrs_t *sh)
         if (l && l < sizeof name) {
             memcpy(name, p, l);
             name[l] = 0;
-            int vl = fl_http_wsi_header(wsi, name, val, sizeof val);
+            /* HTTP/2's :authority reaches us as Host (core/h2.c) */
+            int vl = fl_http_wsi_header(wsi, strcmp(name, ":authority") == 0 ? "host" : name, val,
+                                        sizeof val);
             if (vl >= 0) {
                 offs[sh->n] = sh->vals.n;
                 lens[sh->n] = (size_t)vl;

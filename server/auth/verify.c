@@ -188,13 +188,14 @@ int fl_sigv4_verify(const fl_sigv4_check_t *c, const char *secret, fl_api_error_
                             "Signature expired: %s is now earlier than %s (%s - %lld sec.)", d_req,
                             d_lim, d_now, (long long)a->expires);
     }
-    /* host must be signed (every AWS signer signs it) */
+    /* host must be signed (every AWS signer signs it; over HTTP/2 the
+     * AWS SDK for JavaScript v3 signs :authority, which stands for it) */
     const char *sh = a->signed_headers;
     int host = 0;
     for (const char *p = sh; *p;) {
         const char *e = strchr(p, ';');
         size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == 4 && memcmp(p, "host", 4) == 0)
+        if ((l == 4 && memcmp(p, "host", 4) == 0) || (l == 10 && memcmp(p, ":authority", 10) == 0))
             host = 1;
         p += l + (e ? 1 : 0);
     }

@@ -11,9 +11,11 @@
  *   bytes: a client trickling a byte a second is closed all the same).
  * - Idle: a kept-alive connection idle between requests --idle-timeout
  *   seconds is closed.
- * - Not HTTP: a connection whose first line is not an HTTP request is
- *   handed (lws's "fallback" to a raw socket) to fl_refuse_callback, which
- *   answers a plain 400 and closes, instead of lws's HTML 403.
+ * - Not HTTP/1.1: a connection whose first line is not an HTTP request is
+ *   handed (lws's "fallback" to a raw socket) to h2.c, which serves it as
+ *   HTTP/2 when it opens with the h2c preface and otherwise passes it to
+ *   fl_refuse_callback, which answers a plain 400 and closes, instead of
+ *   lws's HTML 403.
  * - TLS listeners take plain bytes too (lws looks at the first byte), so
  *   that plain HTTP sent to a TLS port is answered 400 with a reason
  *   (http.c asks fl_listen_plain_on_tls) rather than reset; nothing else
@@ -51,7 +53,7 @@ void fl_limits_vhost_info(const fl_config_t *cfg, struct lws_context_creation_in
     vi->timeout_secs_ah_idle = (unsigned)cfg->header_timeout_s;
     vi->options |= LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
     vi->listen_accept_role = "raw-skt";
-    vi->listen_accept_protocol = "fl-refuse";
+    vi->listen_accept_protocol = "fl-h2"; /* h2.c: HTTP/2, else fl-refuse */
     if (cfg->tls_cert) {
         fl_tls_vhost_info(vi);
         vi->options |= LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT;

@@ -48,6 +48,7 @@
 #include "common/clock.h"
 #include "common/diag.h"
 #include "common/error.h"
+#include "server/core/h2.h"
 #include "server/core/listen.h"
 #include "server/core/master_key.h"
 #include "server/core/server_internal.h"
@@ -186,6 +187,7 @@ static int build_protocols(struct fl_server *s, char *err, size_t errlen)
         {"fl-signal", signal_callback, 0, 0, 0, NULL, 0},
         {"fl-store", completion_callback, 0, 0, 0, NULL, 0},
         {"fl-refuse", fl_refuse_callback, 0, 0, 0, NULL, 0},
+        {"fl-h2", fl_h2_callback, sizeof(fl_h2_pss_t), 0, 0, NULL, 0},
     };
     int n = 0;
     s->protocols[n++] = http;
@@ -200,6 +202,7 @@ static int build_protocols(struct fl_server *s, char *err, size_t errlen)
     s->protocols[n++] = raw[0];
     s->protocols[n++] = raw[1];
     s->protocols[n++] = raw[2];
+    s->protocols[n++] = raw[3];
     memset(&s->protocols[n], 0, sizeof s->protocols[n]);
     return 0;
 }

@@ -83,7 +83,7 @@ struct fl_server {
     int n_inited; /* modules whose init() succeeded (fini for those) */
     /* the protocols every vhost serves: http, the modules' WebSocket
      * subprotocols, then the core's raw descriptors; NULL-ended */
-    struct lws_protocols protocols[FL_MAX_WS_PROTOS + 5];
+    struct lws_protocols protocols[FL_MAX_WS_PROTOS + 6];
     fl_limits_t *limits;            /* limits.h: caps per address, memory budget, counters */
     fl_datarec_observers_t datarec; /* datarec.h: set at start, read-only after */
     fl_cors_t cors;                 /* cors.h: --cors-origins, read-only after start */

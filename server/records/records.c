@@ -24,6 +24,19 @@ static const char *const kds_times[] = {"ApproximateArrivalTimestamp", "StreamCr
                                         "ConsumerCreationTimestamp", "Timestamp", NULL};
 static const fl_cbor_shape_t kds_cbor = {.blobs = kds_blobs, .timestamps = kds_times};
 
+/* Enhanced fan-out (stream consumers and SubscribeToShard's HTTP/2 event
+ * stream) is not built: these calls say so, as InvalidArgumentException
+ * (every one of them may answer it), rather than a bare 404. */
+static void not_served(fl_http_req_t *r)
+{
+    const char *op = strchr(r->route_name, '.');
+    fl_http_respond_error(r, 400, "InvalidArgumentException",
+                          "%s is not served by framelog: enhanced fan-out (stream consumers and "
+                          "SubscribeToShard) is not implemented; read shards with "
+                          "GetShardIterator and GetRecords (docs/records.md)",
+                          op ? op + 1 : r->route_name);
+}
+
 #define T(op, h, max)                                                                              \
     {                                                                                              \
         .method = FL_HTTP_POST, .path = "/", .target = "Kinesis_20131202." op,                     \
@@ -58,6 +71,11 @@ static const fl_route_t records_routes[] = {
     T("StartStreamEncryption", fl_rec_start_encryption, 0),
     T("StopStreamEncryption", fl_rec_stop_encryption, 0),
     T("DescribeLimits", fl_rec_describe_limits, 0),
+    T("RegisterStreamConsumer", not_served, 0),
+    T("DescribeStreamConsumer", not_served, 0),
+    T("ListStreamConsumers", not_served, 0),
+    T("DeregisterStreamConsumer", not_served, 0),
+    T("SubscribeToShard", not_served, 0),
     {.path = NULL},
 };
 

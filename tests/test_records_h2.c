@@ -1,0 +1,356 @@
+/*
+ * tests/test_records_h2.c — HTTP/2 (prior-knowledge h2c) on framelogd's
+ * listener, beside HTTP/1.1, with real clients:
+ * - the AWS SDK for JavaScript v3 (@aws-sdk/client-kinesis, HTTP/2 only)
+ *   puts 10,000 records over 8 shards and reads them all back, and gets a
+ *   typed ResourceNotFoundException (tests/node/kds_h2.js); the same
+ *   signed with a real access key (the SDK signs :authority), and a wrong
+ *   secret refused;
+ * - curl --http2-prior-knowledge sends a PutRecords of 5 MiB of data (the
+ *   largest Kinesis takes) and reads it back byte for byte over HTTP/2;
+ * - h2load multiplexes 96 PutRecords of 150 kB over 2 connections;
+ * - HTTP/1.1 on the same port still works, and bytes that are neither
+ *   still get a plain 400.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/base64.h"
+#include "common/bytes.h"
+#include "common/json.h"
+#include "harness.h"
+
+static char *const no_throttle[] = {"--records-throttle", "0", NULL};
+
+/* Stop the server: it exits 0, and under the sanitizers says nothing of
+ * errors or leaks (h2.c's streams, socket pairs and sessions all freed). */
+static void stop_clean(fl_test_server_t *s)
+{
+    int st = fl_test_server_stop(s, 60000);
+    char *e = fl_test_proc_stderr(&s->proc);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "framelogd stop: %d: %s", st,
+                  e ? e + (strlen(e) > 3000 ? strlen(e) - 3000 : 0) : "");
+    ck_assert_msg(!e || !strstr(e, "Sanitizer"), "framelogd: %s", strstr(e, "Sanitizer"));
+    free(e);
+    fl_test_server_free(s);
+}
+
+START_TEST(js_sdk_v3_over_h2)
+{
+    ck_assert_msg(fl_test_have("node"), "node is missing (scripts/deps.sh --test)");
+    ck_assert_msg(access(FL_SOURCE_DIR "/tests/node/node_modules/@aws-sdk/client-kinesis", R_OK) ==
+                      0,
+                  "tests/node/node_modules is missing (scripts/deps.sh --test)");
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, no_throttle);
+    char *args[] = {"node", FL_SOURCE_DIR "/tests/node/kds_h2.js", s.url, "js-h2", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(args, 500000, &out, &err);
+    ck_assert_msg(rc == 0, "kds_h2.js (%d): %s %s", rc, out, err);
+    ck_assert_msg(out && strstr(out, "\"read\":10000") && strstr(out, "\"typed_error\":true") &&
+                      strstr(out, "\"unserved\":2"),
+                  "kds_h2.js: %s", out);
+    fprintf(stderr, "kds_h2.js: %s", out);
+    free(out);
+    free(err);
+    stop_clean(&s);
+}
+END_TEST
+
+/* The same signed with a real access key, which the server verifies
+ * (the SDK signs HTTP/2's :authority pseudo-header). */
+START_TEST(js_sdk_v3_signed_over_h2)
+{
+    ck_assert_msg(fl_test_have("node"), "node is missing (scripts/deps.sh --test)");
+    char *dir = fl_test_mkdtemp("h2keys");
+    char *ka[] = {FL_FRAMELOGD, "keys", "create", "js", "--data-dir", dir, NULL};
+    char *out = NULL, *err = NULL;
+    ck_assert_msg(fl_test_run(ka, 60000, &out, &err) == 0, "keys create: %s", err);
+    fl_json_doc_t *k = NULL;
+    ck_assert_int_eq(fl_json_parse(fl_slice_str(out), NULL, &k, NULL), 0);
+    const fl_json_t *root = fl_json_root(k), *ak = fl_json_get(root, "AccessKeyId"),
+                    *sk = fl_json_get(root, "SecretAccessKey");
+    if (!ak || !sk) { /* {"AccessKey": {...}} as IAM's CreateAccessKey */
+        root = fl_json_get(root, "AccessKey");
+        ak = fl_json_get(root, "AccessKeyId");
+        sk = fl_json_get(root, "SecretAccessKey");
+    }
+    ck_assert_msg(ak && sk, "keys create: %s", out);
+    char eak[200], esk[200];
+    snprintf(eak, sizeof eak, "FL_AK=%s", ak->str);
+    snprintf(esk, sizeof esk, "FL_SK=%s", sk->str);
+    fl_json_free(k);
+    free(out);
+    free(err);
+    fl_test_server_t s;
+    fl_test_server_start(&s, dir, no_throttle);
+    char *args[] = {"env",  eak,
+                    esk,    "FL_TOTAL=1000",
+                    "node", FL_SOURCE_DIR "/tests/node/kds_h2.js",
+                    s.url,  "js-h2-signed",
+                    NULL};
+    int rc = fl_test_run(args, 300000, &out, &err);
+    ck_assert_msg(rc == 0, "kds_h2.js signed (%d): %s %s", rc, out, err);
+    ck_assert_msg(out && strstr(out, "\"read\":1000,") &&
+                      strstr(out, "\"refused\":\"InvalidSignatureException\""),
+                  "kds_h2.js signed: %s", out);
+    free(out);
+    free(err);
+    stop_clean(&s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* curl over h2c: POST / with target and body (a file); the answer's JSON,
+ * after checking that HTTP/2 carried it and the status. */
+static fl_json_doc_t *h2_call(const fl_test_server_t *s, const char *target, const char *body_file,
+                              int want_status)
+{
+    char hdr[128], data[4200], url[96];
+    snprintf(hdr, sizeof hdr, "X-Amz-Target: Kinesis_20131202.%s", target);
+    snprintf(data, sizeof data, "@%s", body_file);
+    snprintf(url, sizeof url, "%s/", s->url);
+    char *args[] = {"curl",
+                    "-sS",
+                    "--http2-prior-knowledge",
+                    "-w",
+                    "\n%{http_version} %{http_code}",
+                    "-H",
+                    hdr,
+                    "-H",
+                    "Content-Type: application/x-amz-json-1.1",
+                    "--data-binary",
+                    data,
+                    url,
+                    NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(args, 300000, &out, &err);
+    ck_assert_msg(rc == 0 && out, "curl %s (%d): %s", target, rc, err);
+    char *tail = strrchr(out, '\n');
+    ck_assert_ptr_nonnull(tail);
+    int ver = 0, code = 0;
+    ck_assert_msg(sscanf(tail + 1, "%d %d", &ver, &code) == 2, "curl: %s", tail + 1);
+    ck_assert_msg(ver == 2, "%s went over HTTP/%d, not HTTP/2", target, ver);
+    *tail = 0;
+    ck_assert_msg(code == want_status, "%s: HTTP %d: %.400s", target, code, out);
+    fl_json_doc_t *d = NULL;
+    fl_json_limits_t lim = {.max_depth = 16, .max_values = 100000, .max_string = 16u << 20};
+    ck_assert_msg(fl_json_parse(fl_slice_str(out), &lim, &d, NULL) == 0, "%s: not JSON: %.300s",
+                  target, out);
+    free(out);
+    free(err);
+    return d;
+}
+
+static void write_body(const char *dir, const char *name, const char *json, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", dir, name);
+    ck_assert_int_eq(fl_test_write_file(path, json, strlen(json)), 0);
+}
+
+START_TEST(curl_h2_put_records_5mib)
+{
+    ck_assert_msg(fl_test_have("curl"), "curl is missing");
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, no_throttle);
+    char *dir = fl_test_mkdtemp("h2body");
+    char path[4096];
+
+    write_body(dir, "create.json", "{\"StreamName\":\"big\",\"ShardCount\":1}", path, sizeof path);
+    fl_json_free(h2_call(&s, "CreateStream", path, 200));
+
+    /* 5 records of 1 MiB less their keys: 5 MiB in all, Kinesis' largest */
+    enum { N = 5, REC = (1 << 20) - 8 };
+    fl_buf_t body, b64[N];
+    fl_buf_init(&body, 0);
+    fl_buf_append_str(&body, "{\"StreamName\":\"big\",\"Records\":[");
+    uint8_t *raw = malloc(REC);
+    ck_assert_ptr_nonnull(raw);
+    for (int i = 0; i < N; i++) {
+        for (size_t off = 0; off < REC;) {
+            ssize_t g = getrandom(raw + off, REC - off, 0);
+            ck_assert(g > 0);
+            off += (size_t)g;
+        }
+        fl_buf_init(&b64[i], 0);
+        fl_base64_encode(&b64[i], fl_slice(raw, REC));
+        fl_buf_printf(&body, "%s{\"PartitionKey\":\"key-%d\",\"Data\":\"", i ? "," : "", i);
+        fl_buf_append(&body, b64[i].p, b64[i].n);
+        fl_buf_append_str(&body, "\"}");
+    }
+    fl_buf_append_str(&body, "]}");
+    free(raw);
+    ck_assert_int_eq(body.err, 0);
+    snprintf(path, sizeof path, "%s/put.json", dir);
+    ck_assert_int_eq(fl_test_write_file(path, body.p, body.n), 0);
+    fprintf(stderr, "PutRecords body: %zu bytes over h2c\n", body.n);
+    fl_json_doc_t *put = h2_call(&s, "PutRecords", path, 200);
+    int64_t failed = -1;
+    ck_assert_int_eq(fl_json_int64(fl_json_get(fl_json_root(put), "FailedRecordCount"), &failed),
+                     0);
+    ck_assert_int_eq(failed, 0);
+    fl_json_free(put);
+
+    write_body(dir, "it.json",
+               "{\"StreamName\":\"big\",\"ShardId\":\"shardId-000000000000\","
+               "\"ShardIteratorType\":\"TRIM_HORIZON\"}",
+               path, sizeof path);
+    fl_json_doc_t *it = h2_call(&s, "GetShardIterator", path, 200);
+    const fl_json_t *itv = fl_json_get(fl_json_root(it), "ShardIterator");
+    ck_assert_ptr_nonnull(itv);
+    char get[2048];
+    snprintf(get, sizeof get, "{\"ShardIterator\":\"%s\"}", itv->str);
+    fl_json_free(it);
+    write_body(dir, "get.json", get, path, sizeof path);
+    fl_json_doc_t *got = h2_call(&s, "GetRecords", path, 200);
+    const fl_json_t *recs = fl_json_get(fl_json_root(got), "Records");
+    ck_assert_ptr_nonnull(recs);
+    ck_assert_int_eq((int)recs->count, N);
+    const fl_json_t *rec = recs->child;
+    for (int i = 0; i < N; i++, rec = rec->next) {
+        const fl_json_t *d = fl_json_get(rec, "Data");
+        ck_assert_ptr_nonnull(d);
+        ck_assert_msg(fl_slice_eq(fl_slice(d->str, d->len), fl_buf_slice(&b64[i])),
+                      "record %d differs", i);
+        fl_buf_free(&b64[i]);
+    }
+    fl_json_free(got);
+
+    /* an error over h2: JSON 1.1's shape, status 400 */
+    write_body(dir, "none.json", "{\"StreamName\":\"no-such\"}", path, sizeof path);
+    fl_json_doc_t *e = h2_call(&s, "DescribeStreamSummary", path, 400);
+    const fl_json_t *ty = fl_json_get(fl_json_root(e), "__type");
+    ck_assert_msg(ty && ty->str && strcmp(ty->str, "ResourceNotFoundException") == 0, "no __type");
+    fl_json_free(e);
+
+    fl_buf_free(&body);
+    fl_test_rmtree(dir);
+    stop_clean(&s);
+}
+END_TEST
+
+/* Many streams at once on few connections (h2load, nghttp2's load tool):
+ * 96 PutRecords of 150 kB each, 16 streams in flight on each of 2
+ * connections, every one answered 200, and every record stored. */
+START_TEST(h2load_multiplexed_uploads)
+{
+    ck_assert_msg(fl_test_have("h2load"), "h2load is missing (nghttp2-client, scripts/deps.sh)");
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, no_throttle);
+    char *dir = fl_test_mkdtemp("h2load");
+    char path[4096];
+    write_body(dir, "create.json", "{\"StreamName\":\"many\",\"ShardCount\":2}", path, sizeof path);
+    fl_json_free(h2_call(&s, "CreateStream", path, 200));
+
+    enum { REC = 150000, N = 96 };
+    uint8_t *raw = malloc(REC);
+    ck_assert_ptr_nonnull(raw);
+    memset(raw, 'r', REC);
+    fl_buf_t body;
+    fl_buf_init(&body, 0);
+    fl_buf_append_str(&body,
+                      "{\"StreamName\":\"many\",\"Records\":[{\"PartitionKey\":\"k\",\"Data\":\"");
+    fl_base64_encode(&body, fl_slice(raw, REC));
+    fl_buf_append_str(&body, "\"}]}");
+    free(raw);
+    char put[4200], url[96];
+    snprintf(put, sizeof put, "%s/put.json", dir);
+    ck_assert_int_eq(fl_test_write_file(put, body.p, body.n), 0);
+    fl_buf_free(&body);
+    snprintf(url, sizeof url, "%s/", s.url);
+    char *args[] = {"h2load",
+                    "-n",
+                    "96",
+                    "-c",
+                    "2",
+                    "-m",
+                    "16",
+                    "-d",
+                    put,
+                    "-H",
+                    "x-amz-target: Kinesis_20131202.PutRecords",
+                    "-H",
+                    "content-type: application/x-amz-json-1.1",
+                    url,
+                    NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(args, 300000, &out, &err);
+    ck_assert_msg(rc == 0 && out, "h2load (%d): %s %s", rc, out, err);
+    ck_assert_msg(strstr(out, "96 succeeded, 0 failed, 0 errored") && strstr(out, "96 2xx"),
+                  "h2load: %s", out);
+    free(out);
+    free(err);
+
+    /* every record is there: the two shards hold 96 */
+    int total = 0;
+    for (int sh = 0; sh < 2; sh++) {
+        char it[512];
+        snprintf(it, sizeof it,
+                 "{\"StreamName\":\"many\",\"ShardId\":\"shardId-00000000000%d\","
+                 "\"ShardIteratorType\":\"TRIM_HORIZON\"}",
+                 sh);
+        write_body(dir, "it.json", it, path, sizeof path);
+        fl_json_doc_t *d = h2_call(&s, "GetShardIterator", path, 200);
+        char get[2048];
+        snprintf(get, sizeof get, "{\"ShardIterator\":\"%s\"}",
+                 fl_json_get(fl_json_root(d), "ShardIterator")->str);
+        fl_json_free(d);
+        /* one GetRecords returns at most 10 MiB: read to the end */
+        for (int calls = 0; calls < 50; calls++) {
+            write_body(dir, "get.json", get, path, sizeof path);
+            d = h2_call(&s, "GetRecords", path, 200);
+            size_t got = fl_json_get(fl_json_root(d), "Records")->count;
+            total += (int)got;
+            snprintf(get, sizeof get, "{\"ShardIterator\":\"%s\"}",
+                     fl_json_get(fl_json_root(d), "NextShardIterator")->str);
+            fl_json_free(d);
+            if (got == 0)
+                break;
+        }
+    }
+    ck_assert_int_eq(total, N);
+    fl_test_rmtree(dir);
+    stop_clean(&s);
+}
+END_TEST
+
+START_TEST(http1_still_served_beside_h2)
+{
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    char url[96];
+    snprintf(url, sizeof url, "%s/healthz", s.url);
+    char *a1[] = {
+        "curl", "-sS", "--http1.1", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+        url,    NULL};
+    char *out = NULL;
+    ck_assert_int_eq(fl_test_run(a1, 60000, &out, NULL), 0);
+    ck_assert_msg(out && strcmp(out, "1.1 200") == 0, "HTTP/1.1: %s", out);
+    free(out);
+    char *a2[] = {"curl",      "-sS", "--http2-prior-knowledge",      "-o",
+                  "/dev/null", "-w",  "%{http_version} %{http_code}", url,
+                  NULL};
+    ck_assert_int_eq(fl_test_run(a2, 60000, &out, NULL), 0);
+    ck_assert_msg(out && strcmp(out, "2 200") == 0, "HTTP/2: %s", out);
+    free(out);
+    stop_clean(&s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("records_h2");
+    TCase *tc = tcase_create("h2");
+    tcase_set_timeout(tc, 900);
+    tcase_add_test(tc, http1_still_served_beside_h2);
+    tcase_add_test(tc, curl_h2_put_records_5mib);
+    tcase_add_test(tc, h2load_multiplexed_uploads);
+    tcase_add_test(tc, js_sdk_v3_over_h2);
+    tcase_add_test(tc, js_sdk_v3_signed_over_h2);
+    suite_add_tcase(su, tc);
+    return fl_test_main(su);
+}
