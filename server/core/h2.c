@@ -654,7 +654,7 @@ static int conn_writeable(fl_h2_conn_t *c)
     size_t n = c->out.n - LWS_PRE;
     if (lws_write(c->wsi, c->out.p + LWS_PRE, n, LWS_WRITE_RAW) != (int)n)
         return -1;
-    c->srv->metrics.bytes_sent += n;
+    fl_server_metrics(c->srv)->bytes_sent += n;
     fl_buf_reset(&c->out);
     if (nghttp2_session_want_write(c->ng)) {
         lws_callback_on_writable(c->wsi);
@@ -706,12 +706,13 @@ int fl_h2_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
             if (!ps->c)
                 return -1;
             ps->kind = 1;
-            s->metrics.open_connections++;
+            fl_server_metrics(s)->open_connections++;
+            s->open_connections++;
             lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)s->cfg->idle_timeout_s);
         }
         if (ps->kind == 2)
             return 0; /* refused: not read any further */
-        s->metrics.bytes_received += len;
+        fl_server_metrics(s)->bytes_received += len;
         if (nghttp2_session_mem_recv(ps->c->ng, in, len) < 0)
             return -1;
         kick(ps->c);
@@ -734,7 +735,8 @@ int fl_h2_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
             if (ps_st)
                 pipe_closed(ps_st);
         } else if (ps->kind == 1) {
-            s->metrics.open_connections--;
+            fl_server_metrics(s)->open_connections--;
+            s->open_connections--;
             ps->c->wsi = NULL;
             conn_free(ps->c);
             ps->c = NULL;
