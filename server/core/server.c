@@ -187,7 +187,14 @@ static int build_protocols(struct fl_server *s, char *err, size_t errlen)
         {"fl-signal", signal_callback, 0, 0, 0, NULL, 0},
         {"fl-store", completion_callback, 0, 0, 0, NULL, 0},
         {"fl-refuse", fl_refuse_callback, 0, 0, 0, NULL, 0},
-        {"fl-h2", fl_h2_callback, sizeof(fl_h2_pss_t), 0, 0, NULL, 0},
+        /* the listeners' accept protocol (listen.c): lws gives a new
+         * connection this protocol's session data and, when an HTTP head
+         * on it never completes, closes it through the http callback with
+         * that same data: so it is as large as a request (zeroed, it reads
+         * as a request that never began) */
+        {"fl-h2", fl_h2_callback,
+         sizeof(fl_h2_pss_t) > sizeof(fl_http_req_t) ? sizeof(fl_h2_pss_t) : sizeof(fl_http_req_t),
+         0, 0, NULL, 0},
     };
     int n = 0;
     s->protocols[n++] = http;
