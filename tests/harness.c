@@ -346,7 +346,15 @@ int fl_test_main(Suite *s)
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
+    int ran = srunner_ntests_run(sr);
     srunner_free(sr);
+    /* ctest runs one case of a program at a time (CK_RUN_CASE, see
+     * tests/CMakeLists.txt): a case that matched nothing is a mistake */
+    const char *only = getenv("CK_RUN_CASE");
+    if (ran == 0 && only && *only) {
+        fprintf(stderr, "no test ran: no test case named '%s'\n", only);
+        return EXIT_FAILURE;
+    }
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 

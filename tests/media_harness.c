@@ -3,25 +3,35 @@
  */
 #include "media_harness.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 char *g_dir;
 char g_mkv[4200];
 double g_start;
 
-void make_media(void)
+/* The 6 s test clip is the same for every test: made once per build tree
+ * (FL_BINARY_DIR/test-media, renamed into place, so tests running side
+ * by side never read half a file) and copied into each test's own
+ * folder. Delete the folder to make it again. */
+static void make_shared_clip(const char *path)
 {
-    if (g_dir)
+    if (access(path, R_OK) == 0)
         return;
-    g_dir = fl_test_mkdtemp("media");
-    snprintf(g_mkv, sizeof g_mkv, "%s/in.mkv", g_dir);
+    char dir[4096], tmp[4200];
+    snprintf(dir, sizeof dir, "%s/test-media", FL_BINARY_DIR);
+    mkdir(dir, 0755);
+    snprintf(tmp, sizeof tmp, "%s/in.mkv.%d", dir, (int)getpid());
     char *ff[] = {"ffmpeg",
                   "-hide_banner",
                   "-loglevel",
                   "error",
+                  "-y",
                   "-f",
                   "lavfi",
                   "-i",
@@ -48,9 +58,26 @@ void make_media(void)
                   "10000",
                   "-f",
                   "matroska",
-                  g_mkv,
+                  tmp,
                   NULL};
     ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+    ck_assert_msg(rename(tmp, path) == 0, "rename %s: %s", tmp, strerror(errno));
+}
+
+void make_media(void)
+{
+    if (g_dir)
+        return;
+    char shared[4200];
+    snprintf(shared, sizeof shared, "%s/test-media/in.mkv", FL_BINARY_DIR);
+    make_shared_clip(shared);
+    g_dir = fl_test_mkdtemp("media");
+    snprintf(g_mkv, sizeof g_mkv, "%s/in.mkv", g_dir);
+    size_t n = 0;
+    char *clip = fl_test_read_file(shared, &n);
+    ck_assert_msg(clip && n > 0, "cannot read %s", shared);
+    ck_assert_int_eq(fl_test_write_file(g_mkv, clip, n), 0);
+    free(clip);
 }
 
 int post_json(const fl_test_server_t *s, const char *path, const char *json, char **out)

@@ -9,8 +9,10 @@
 #include "harness.h"
 
 /* The test media folder and its file: 6 s of H.264 320x240 at 30 fps + AAC,
- * a key frame every 2 s (3 fragments). Made by make_media() in each test
- * (Check forks each), removed with fl_test_rmtree(g_dir). */
+ * a key frame every 2 s (3 fragments). make_media() in each test (Check
+ * forks each) copies it into a fresh g_dir from the build tree's one copy
+ * (made by the first test that asks, FL_BINARY_DIR/test-media); removed
+ * with fl_test_rmtree(g_dir). */
 extern char *g_dir;
 extern char g_mkv[4200];
 void make_media(void);

@@ -755,22 +755,19 @@ END_TEST
 
 /* An HLS session URL carries the key that asked for it: made by a
  * temporary key, it plays until that key expires, then 403 (AWS's Expires
- * is 300 s at least; the key's expiry is the short bound). */
-START_TEST(hls_url_works_until_its_key_expires)
+ * is 300 s at least; the key's expiry is the short bound). The key lives
+ * 12 s; on a machine so busy that the URL expired before its first play,
+ * the case runs again with a key of 60 s (progress, not a clock, decides). */
+static int hls_url_until_key_expires(locked_t *l, const char *key_name, const char *expires)
 {
-    make_media();
-    locked_t l;
-    locked_start(&l);
-    fl_test_server_t *s = &l.s;
+    fl_test_server_t *s = &l->s;
     char *err = NULL, *out = NULL;
-    ck_assert_msg(put_as(s, &l.admin, "cam-exp", NULL, &err) == 0, "%s", err);
-    free(err);
     char *pf =
-        policy_file(l.dir, "hls-exp",
+        policy_file(l->dir, key_name,
                     "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":[\"kinesisvideo:GetHLS*\","
                     "\"kinesisvideo:GetMP4*\"],\"Resource\":\"*\"}}");
-    ck_assert_int_eq(keys_cmd(l.dir, &out, &err, "create", "short", "--policy", pf, "--temporary",
-                              "--expires", "40s", NULL),
+    ck_assert_int_eq(keys_cmd(l->dir, &out, &err, "create", key_name, "--policy", pf, "--temporary",
+                              "--expires", expires, NULL),
                      0);
     creds_t c;
     memset(&c, 0, sizeof c);
@@ -791,6 +788,11 @@ START_TEST(hls_url_works_until_its_key_expires)
     int rc = aws_as("/usr/bin/aws", s, &c, "us-east-1", &out, &err, "kinesis-video-archived-media",
                     "get-hls-streaming-session-url", "--stream-name", "cam-exp", "--playback-mode",
                     "ON_DEMAND", "--hls-fragment-selector", range, NULL);
+    if (rc != 0 && strstr(err, "expired")) {
+        free(out);
+        free(err);
+        return 0; /* the key expired before it was used: too busy */
+    }
     ck_assert_msg(rc == 0, "get-hls-streaming-session-url: %s", err);
     free(err);
     char url[2048];
@@ -798,12 +800,15 @@ START_TEST(hls_url_works_until_its_key_expires)
     free(out);
     char *get[] = {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url, NULL};
     ck_assert_int_eq(fl_test_run(get, RUN_MS, &out, NULL), 0);
-    ck_assert_msg(strcmp(out, "200") == 0, "master playlist: %s", out);
+    int first = atoi(out);
     free(out);
+    if (first == 403)
+        return 0; /* expired before its first play: too busy */
+    ck_assert_msg(first == 200, "master playlist: %d", first);
     /* the same URL again and again: 200 until the key's expiry, then 403
      * (a condition waited for, bounded generously; no duration asserted) */
     int n = 0, last = 200;
-    while (last == 200 && n++ < 600) {
+    while (last == 200 && n++ < 1000) {
         ck_assert_int_eq(fl_test_run(get, RUN_MS, &out, NULL), 0);
         last = atoi(out);
         free(out);
@@ -815,6 +820,20 @@ START_TEST(hls_url_works_until_its_key_expires)
     ck_assert_int_eq(fl_test_run(body, RUN_MS, &out, NULL), 0);
     ck_assert_msg(strstr(out, "expired"), "%s", out);
     free(out);
+    return 1;
+}
+
+START_TEST(hls_url_works_until_its_key_expires)
+{
+    make_media();
+    locked_t l;
+    locked_start(&l);
+    char *err = NULL;
+    ck_assert_msg(put_as(&l.s, &l.admin, "cam-exp", NULL, &err) == 0, "%s", err);
+    free(err);
+    if (!hls_url_until_key_expires(&l, "short", "12s"))
+        ck_assert_msg(hls_url_until_key_expires(&l, "longer", "60s"),
+                      "a 60 s key expired before its URL played once");
     locked_stop(&l);
 }
 END_TEST
