@@ -317,6 +317,52 @@ START_TEST(acks_arrive_one_per_chunk)
 }
 END_TEST
 
+/* A producer that sends fragments much faster than real time (AWS's
+ * producers replaying their buffer after a reconnect, or curl sending a
+ * file of 100 ms fragments) gets every ack: 300 fragments in one piece.
+ * (libwebsockets writes nothing to a connection whose reading is paused;
+ * the acks waiting for that pause to end kept it from ending, and the
+ * producer heard nothing after its first few fragments.) */
+START_TEST(a_burst_of_short_fragments_gets_every_ack)
+{
+    enum { N = 300 };
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create(&s, "burst");
+    uint64_t t0 = (uint64_t)time(NULL) * 1000;
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    mkv_header(&b);
+    for (int i = 0; i < N; i++)
+        mkv_cluster(&b, t0 + 200 * (uint64_t)i, 1);
+    int fd = dial(&s);
+    putmedia_head(fd, "burst");
+    send_chunk(fd, &b);
+    send_all(fd, "0\r\n\r\n", 5);
+    fl_buf_t got;
+    fl_buf_init(&got, 0);
+    read_until(fd, &got, NULL, 0);
+    close(fd);
+    char(*acks)[400] = malloc(sizeof(char[4 * N][400]));
+    ck_assert_ptr_nonnull(acks);
+    int n = ack_chunks((const char *)got.p, acks, 4 * N);
+    int kinds[3] = {0};
+    for (int i = 0; i < n; i++) {
+        kinds[0] += is_ack(acks[i], "BUFFERING");
+        kinds[1] += is_ack(acks[i], "RECEIVED");
+        kinds[2] += is_ack(acks[i], "PERSISTED");
+        ck_assert_msg(!is_ack(acks[i], "ERROR"), "%s", acks[i]);
+    }
+    ck_assert_msg(kinds[0] == N && kinds[1] == N && kinds[2] == N,
+                  "%d BUFFERING, %d RECEIVED, %d PERSISTED of %d fragments", kinds[0], kinds[1],
+                  kinds[2], N);
+    free(acks);
+    fl_buf_free(&got);
+    fl_buf_free(&b);
+    fl_test_server_free(&s);
+}
+END_TEST
+
 /* ---- ERROR acks ---- */
 
 START_TEST(an_error_names_its_fragment_and_is_the_last_ack)
@@ -572,6 +618,7 @@ static Suite *suite(void)
     suite_add_tcase(s, t);
     t = tcase_create("acks");
     tcase_add_test(t, acks_arrive_one_per_chunk);
+    tcase_add_test(t, a_burst_of_short_fragments_gets_every_ack);
     tcase_add_test(t, an_error_names_its_fragment_and_is_the_last_ack);
     tcase_add_test(t, a_resumed_body_is_refused_about_no_fragment);
     suite_add_tcase(s, t);

@@ -138,15 +138,30 @@ static int64_t now_ms(void)
 }
 
 #define FL_PUTMEDIA_MAX_OUT 65536
+/* HTTP: unwritten acks past this end the session (see update_flow) */
+#define FL_PUTMEDIA_MAX_OUT_HTTP (1024 * 1024)
 
 /* Read from the producer only while its fragments in flight and its
- * unwritten acks are both within bounds (back-pressure). */
+ * unwritten acks are both within bounds (back-pressure).
+ *
+ * Over HTTP, unwritten acks do not pause the reading: libwebsockets 4.1.6
+ * delivers no HTTP_WRITEABLE to a connection whose reading is paused
+ * (lws_rx_flow_control), so acks waiting for a pause to end kept it from
+ * ending. A producer that sent fragments faster than their acks went out
+ * (AWS's producers replaying their buffer after a reconnect; curl sending
+ * a file of 100 ms fragments) got no ack after the first few, and lws
+ * closed the connection 5 s later. Over HTTP the acks instead queue while
+ * the producer sends (a few hundred bytes per fragment) and go out, one
+ * chunk per write, whenever the reading is not paused for storage; a
+ * producer that never reads them is cut off at FL_PUTMEDIA_MAX_OUT_HTTP
+ * (queue_ack_final). */
 static void update_flow(putmedia_t *pm)
 {
+    size_t out = pm->ws ? pm->out.n : 0;
     int pause = pm->loading || pm->throttled || pm->pending >= FL_PUTMEDIA_MAX_PENDING ||
-                pm->out.n > FL_PUTMEDIA_MAX_OUT;
+                out > FL_PUTMEDIA_MAX_OUT;
     int resume = !pm->loading && !pm->throttled && pm->pending < FL_PUTMEDIA_MAX_PENDING / 2 &&
-                 pm->out.n <= FL_PUTMEDIA_MAX_OUT / 2;
+                 out <= FL_PUTMEDIA_MAX_OUT / 2;
     if (pause && !pm->paused) {
         pm->paused = 1;
         lws_rx_flow_control(pm->wsi, 0);
@@ -185,6 +200,13 @@ static void queue_ack_final(putmedia_t *pm, const fl_ack_t *a, int deferrable, i
     }
     fl_ack_format(a, &pm->out);
     fl_buf_u8(&pm->out, '\n');
+    if (!pm->ws && pm->out.n > FL_PUTMEDIA_MAX_OUT_HTTP && !pm->closing) {
+        /* it sends and never reads its acks (update_flow) */
+        fl_warn("putmedia %s: %zu bytes of acks unread by the producer: connection closed",
+                pm->ref.name, pm->out.n);
+        pm->failed = 1;
+        pm->closing = 1;
+    }
     pm->last_ack_ms = now_ms();
     update_flow(pm);
     lws_callback_on_writable(pm->wsi);
