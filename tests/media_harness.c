@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,8 +101,8 @@ void create_stream(const fl_test_server_t *s, const char *name)
 }
 
 /* curl a file to /putMedia as a chunked body; the ack stream into *acks. */
-int put_media(const fl_test_server_t *s, const char *stream, const char *file, double start_ts,
-              char **acks, char **err)
+int put_media_spawn(const fl_test_server_t *s, const char *stream, const char *file,
+                    double start_ts, const char *rate, fl_test_proc_t *p)
 {
     char url[256], h_name[300], h_start[100];
     snprintf(url, sizeof url, "%s/putMedia", s->url);
@@ -109,33 +110,60 @@ int put_media(const fl_test_server_t *s, const char *stream, const char *file, d
     snprintf(h_start, sizeof h_start, "x-amzn-producer-start-timestamp: %.3f", start_ts);
     char data[4300];
     snprintf(data, sizeof data, "@%s", file);
-    char *argv[] = {"curl",
-                    "-sS",
-                    "-N",
-                    "--max-time",
-                    "60",
-                    "-H",
-                    h_name,
-                    "-H",
-                    "x-amzn-fragment-timecode-type: RELATIVE",
-                    "-H",
-                    h_start,
-                    "-H",
-                    "x-amzn-fragment-acknowledgment-required: 1",
-                    "-H",
-                    "Transfer-Encoding: chunked",
-                    "-H",
-                    "Expect: 100-continue",
-                    "-H",
-                    "Content-Type: application/octet-stream",
-                    "--data-binary",
-                    data,
-                    url,
-                    NULL};
-    return fl_test_run(argv, 90000, acks, err);
+    char *argv[32] = {"curl",
+                      "-sS",
+                      "-N",
+                      "--max-time",
+                      rate ? "120" : "60",
+                      "-H",
+                      h_name,
+                      "-H",
+                      "x-amzn-fragment-timecode-type: RELATIVE",
+                      "-H",
+                      h_start,
+                      "-H",
+                      "x-amzn-fragment-acknowledgment-required: 1",
+                      "-H",
+                      "Transfer-Encoding: chunked",
+                      "-H",
+                      "Expect: 100-continue",
+                      "-H",
+                      "Content-Type: application/octet-stream",
+                      "--data-binary",
+                      data};
+    int n = 21;
+    if (rate) {
+        argv[n++] = "--limit-rate";
+        argv[n++] = (char *)rate;
+    }
+    argv[n++] = url;
+    argv[n] = NULL;
+    return fl_test_spawn(p, argv, NULL);
 }
 
-/* Count lines of acks with an EventType. */
+int put_media(const fl_test_server_t *s, const char *stream, const char *file, double start_ts,
+              char **acks, char **err)
+{
+    fl_test_proc_t p;
+    if (acks)
+        *acks = NULL;
+    if (err)
+        *err = NULL;
+    if (put_media_spawn(s, stream, file, start_ts, NULL, &p) != 0) {
+        fl_test_proc_free(&p);
+        return -1;
+    }
+    int st = fl_test_wait(&p, 90000);
+    if (acks)
+        *acks = fl_test_proc_stdout(&p);
+    if (err)
+        *err = fl_test_proc_stderr(&p);
+    fl_test_proc_free(&p);
+    if (st == -1)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
 void get_media_earliest(const fl_test_server_t *s, const char *stream, const char *out)
 {
     char url[256], json[512];

@@ -25,6 +25,10 @@ void create_stream(const fl_test_server_t *s, const char *name);
  * start_ts); the ack stream into *acks. */
 int put_media(const fl_test_server_t *s, const char *stream, const char *file, double start_ts,
               char **acks, char **err);
+/* The same curl, started and left running in *p (its acks on its stdout);
+ * rate: curl's --limit-rate (a producer paced like a camera), or NULL. */
+int put_media_spawn(const fl_test_server_t *s, const char *stream, const char *file,
+                    double start_ts, const char *rate, fl_test_proc_t *p);
 /* GetMedia from EARLIEST with curl into the file out, until the server
  * ends the stream; fails the test otherwise. */
 void get_media_earliest(const fl_test_server_t *s, const char *stream, const char *out);

@@ -46,39 +46,11 @@ static void spawn_reader(const fl_test_server_t *s, const char *stream, const ch
     ck_assert_int_eq(fl_test_spawn(p, argv, NULL), 0);
 }
 
-/* Start a producer pushing the test file to stream (as put_media does). */
+/* Start a producer pushing the test file to stream, paced. */
 static void spawn_producer(const fl_test_server_t *s, const char *stream, double start,
                            fl_test_proc_t *p)
 {
-    char url[256], h_name[300], h_start[100], data[4300];
-    snprintf(url, sizeof url, "%s/putMedia", s->url);
-    snprintf(h_name, sizeof h_name, "x-amzn-stream-name: %s", stream);
-    snprintf(h_start, sizeof h_start, "x-amzn-producer-start-timestamp: %.3f", start);
-    snprintf(data, sizeof data, "@%s", g_mkv);
-    char *argv[] = {"curl",
-                    "-sS",
-                    "-N",
-                    "--max-time",
-                    "120",
-                    "--limit-rate",
-                    "20k",
-                    "-H",
-                    h_name,
-                    "-H",
-                    "x-amzn-fragment-timecode-type: RELATIVE",
-                    "-H",
-                    h_start,
-                    "-H",
-                    "Transfer-Encoding: chunked",
-                    "-H",
-                    "Expect: 100-continue",
-                    "-H",
-                    "Content-Type: application/octet-stream",
-                    "--data-binary",
-                    data,
-                    url,
-                    NULL};
-    ck_assert_int_eq(fl_test_spawn(p, argv, NULL), 0);
+    ck_assert_int_eq(put_media_spawn(s, stream, g_mkv, start, "20k", p), 0);
 }
 
 static int lines(const char *s)
