@@ -128,7 +128,8 @@ int fl_store_open(const fl_store_opts_t *opts, fl_store_t **out);
 void fl_store_close(fl_store_t *s);
 
 /* Register a further master key under key_id (loaded from path, created
- * 0600 if missing); remembered in the catalog for later opens. The default
+ * 0600 if missing); remembered in the catalog for later opens, until a
+ * rotation makes it a named key (fl_store_rotate_master_key). The default
  * key is "default". */
 int fl_store_add_master_key(fl_store_t *s, const char *key_id, const char *path);
 /* Make sure a named master key key_id (1..FL_LOG_MAX_KEY_ID bytes) exists:
@@ -158,7 +159,11 @@ typedef struct {
 /* Re-wrap every catalog value sealed by the default master key (each
  * stream's data key, the key check, the access keys' secrets, the named
  * master keys) from old_key to new_key, in one transaction, without
- * touching segments; the data dir must not be open (FL_EBUSY).
+ * touching segments; the data dir must not be open (FL_EBUSY). Keys
+ * registered with fl_store_add_master_key are retired in the same
+ * transaction: their streams' data keys are re-wrapped under a fresh key
+ * of the same id, kept as a named master key (counted in named_keys), and
+ * their files are no longer read (one that cannot be read: refused).
  * FL_ECRYPTO: old_key is not the data dir's key. */
 int fl_store_rotate_master_key(const char *dir, const uint8_t old_key[32],
                                const uint8_t new_key[32], fl_rotate_counts_t *counts);

@@ -21,6 +21,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/diag.h"
 #include "storage_internal.h"
@@ -99,6 +100,17 @@ int fl_named_keys_rewrap(fl_catalog_t *cat, const uint8_t old_key[32], const uin
     free(c.ids);
     free(c.w);
     return rc;
+}
+
+int fl_named_keys_adopt(fl_catalog_t *cat, const uint8_t default_key[32], const char *id,
+                        const uint8_t key[32])
+{
+    uint8_t w[FL_WRAPPED_KEY_LEN];
+    int rc = fl_keys_wrap(default_key, id, NAMED_LOG_ID, key, w);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return rc < 0 ? rc : fl_catalog_named_key_set(cat, id, now > 0 ? now : 1, w, sizeof w);
 }
 
 int fl_store_named_key_ensure(fl_store_t *s, const char *id, int *created)

@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "harness.h"
 #include "storage/log.h"
+#include "storage/storage_internal.h" /* fl_keys_unwrap: what a key opens */
 
 /* ---- helpers ---- */
 
@@ -301,6 +302,62 @@ START_TEST(named_master_key_is_remembered)
     ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
     ck_assert(fl_slice_eq_str(b.records[0].payload, "hello"));
     fl_log_batch_free(&b);
+    fl_store_close(s);
+
+    /* a rotation retires the registered key too: its stream stays
+     * readable (without the key's file), and neither old key opens what
+     * the catalog keeps */
+    char dp[512], np[512];
+    snprintf(dp, sizeof dp, "%s/master.key", dir);
+    snprintf(np, sizeof np, "%s/new.key", dir);
+    uint8_t old_default[32], new_default[32], tenant[32], dk[32];
+    ck_assert_int_eq(fl_master_key_load_file(dp, 0, old_default), 0);
+    ck_assert_int_eq(fl_master_key_load_file(np, 1, new_default), 0);
+    ck_assert_int_eq(fl_master_key_load_file(kp, 0, tenant), 0);
+    uint8_t wrapped[FL_WRAPPED_KEY_LEN];
+    int64_t log_id = 0;
+    char cat[600];
+    snprintf(cat, sizeof cat, "%s/catalog.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    for (int round = 0; round < 2; round++) {
+        ck_assert_int_eq(sqlite3_open_v2(cat, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT id, wrapped_key FROM logs WHERE name = 'x'",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+        log_id = sqlite3_column_int64(st, 0);
+        ck_assert_int_eq(sqlite3_column_bytes(st, 1), FL_WRAPPED_KEY_LEN);
+        memcpy(wrapped, sqlite3_column_blob(st, 1), FL_WRAPPED_KEY_LEN);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        /* before: the tenant key opens it; after: it does not */
+        ck_assert_int_eq(fl_keys_unwrap(tenant, "tenant", (uint64_t)log_id, wrapped,
+                                        FL_WRAPPED_KEY_LEN, dk) == 0,
+                         round == 0);
+        if (round == 0) {
+            fl_rotate_counts_t counts;
+            ck_assert_int_eq(fl_store_rotate_master_key(dir, old_default, new_default, &counts), 0);
+            ck_assert_uint_eq(counts.streams, 1);
+            ck_assert_uint_eq(counts.named_keys, 1);
+        }
+    }
+    ck_assert_int_eq(unlink(kp), 0);
+    fl_store_opts_t with_old = {0};
+    with_old.master_key = old_default;
+    with_old.dir = dir;
+    ck_assert_int_eq(fl_store_open(&with_old, &s), FL_ECRYPTO);
+    fl_store_opts_t with_new = {0};
+    with_new.master_key = new_default;
+    s = open_store(dir, &with_new);
+    ck_assert_int_eq(fl_log_open(s, "x", &log), 0);
+    ck_assert_int_eq(fl_log_info(log, &info), 0);
+    ck_assert_str_eq(info.master_key_id, "tenant");
+    memset(&b, 0, sizeof b);
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert(b.count >= 1 && fl_slice_eq_str(b.records[0].payload, "hello"));
+    fl_log_batch_free(&b);
+    fl_log_close(log);
     fl_store_close(s);
     fl_test_rmtree(dir);
 }
