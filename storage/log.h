@@ -236,6 +236,11 @@ typedef struct {
     const char *const *attr_keys;
     const char *const *attr_values;
     size_t n_attrs;
+    /* 1: a master_key_id not known yet is made, as a named master key
+     * (fl_store_named_key_ensure), in the log's catalog transaction (a
+     * failed or interrupted create leaves no key behind); 0: FL_ENOTFOUND */
+    int make_master_key;
+    int *master_key_made; /* NULL, or set to 1 when it was made */
 } fl_log_opts_t;
 
 typedef struct {
@@ -273,6 +278,14 @@ int fl_log_set_retention(fl_log_t *log, uint32_t hours);
  * data key and the stored chunks do not change); bumps the version.
  * FL_ENOTFOUND if key_id is not a known master key. */
 int fl_log_set_master_key(fl_log_t *log, const char *key_id);
+/* The same, with more in its one catalog transaction. */
+typedef struct {
+    int make;               /* key_id not known yet: made as a named master key */
+    const char *attr_key;   /* NULL, or an attribute set (as fl_log_attr_set) */
+    const char *attr_value; /*   to this value */
+    int *made;              /* NULL, or set to 1 when the key was made */
+} fl_log_key_opts_t;
+int fl_log_set_master_key_ex(fl_log_t *log, const char *key_id, const fl_log_key_opts_t *o);
 /* Tags (the user's labels) and attributes (the application's own fields,
  * e.g. a stream's media type): NUL-terminated UTF-8 strings, keys 1..512
  * bytes, values up to 1024 bytes. Each change bumps the log's version. */

@@ -16,10 +16,10 @@
  * from its own file (fl_store_add_master_key) is retired too: its logs'
  * data keys are re-wrapped under a fresh random key of the same id, kept
  * from then on as a named key (wrapped by the new default key), and its
- * file and key check are forgotten, so no old key opens anything left. rewrap_sealed() is the one place that lists them,
- * and all of them change in the one transaction: a crash mid-rotation leaves everything sealed
- * under the old key (nothing committed) or everything under the new one, never a mix, so no value
- * is left sealed under a key that is gone.
+ * file and key check are forgotten, so no old key opens anything left. rewrap_sealed() is the one
+ * place that lists them, and all of them change in the one transaction: a crash mid-rotation leaves
+ * everything sealed under the old key (nothing committed) or everything under the new one, never a
+ * mix, so no value is left sealed under a key that is gone.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -92,6 +92,12 @@ int fl_named_keys_load(fl_store_t *s);
  * transaction (rotate.c); *n: how many. */
 int fl_named_keys_rewrap(fl_catalog_t *cat, const uint8_t old_key[32], const uint8_t new_key[32],
                          size_t *n);
+/* Make the named key id: a random key into key, its row inserted (wrapped
+ * by the default master key) inside the caller's transaction, cat_mu held;
+ * the caller registers it (fl_keys_master_set) once committed. */
+int fl_named_key_make(fl_store_t *s, const char *id, uint8_t key[32]);
+/* Log that the named key id was made (once committed). */
+void fl_named_key_made(const char *id);
 /* Insert the named key id (its bytes: key) wrapped by default_key, inside
  * the caller's transaction (rotate.c: a registered key made named). */
 int fl_named_keys_adopt(fl_catalog_t *cat, const uint8_t default_key[32], const char *id,

@@ -357,6 +357,30 @@ START_TEST(named_master_key_is_remembered)
     ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
     ck_assert(b.count >= 1 && fl_slice_eq_str(b.records[0].payload, "hello"));
     fl_log_batch_free(&b);
+
+    /* a named key made for a log, or for its key switch, is made in that
+     * catalog transaction (with the switch's attribute), never apart */
+    int made = 1;
+    fl_log_t *y = NULL;
+    fl_log_opts_t mk = {0};
+    mk.master_key_id = "alias/k";
+    mk.make_master_key = 1;
+    mk.master_key_made = &made;
+    ck_assert_int_eq(fl_log_create(s, "x", &mk, &y), FL_EEXISTS);
+    ck_assert_int_eq(made, 0);
+    fl_log_opts_t known_only = {0};
+    known_only.master_key_id = "alias/k";
+    ck_assert_int_eq(fl_log_create(s, "y", &known_only, &y), FL_ENOTFOUND);
+    fl_log_key_opts_t ko = {1, "kms", "alias/k", &made};
+    ck_assert_int_eq(fl_log_set_master_key_ex(log, "alias/k", &ko), 0);
+    ck_assert_int_eq(made, 1);
+    char val[64];
+    ck_assert_int_eq(fl_log_attr_get(log, "kms", val, sizeof val), 0);
+    ck_assert_str_eq(val, "alias/k");
+    ck_assert_int_eq(fl_log_info(log, &info), 0);
+    ck_assert_str_eq(info.master_key_id, "alias/k");
+    ck_assert_int_eq(fl_log_create(s, "y", &known_only, &y), 0);
+    fl_log_close(y);
     fl_log_close(log);
     fl_store_close(s);
     fl_test_rmtree(dir);
@@ -411,7 +435,7 @@ START_TEST(create_list_info_tags_retention)
     ck_assert_uint_eq(info.version, v + 5);
     /* tags and attributes can come with the creation, atomically */
     const char *tk[] = {"b", "a"}, *tv[] = {"2", "1"}, *ak[] = {"DeviceName"}, *av[] = {"cam"};
-    fl_log_opts_t with = {1, 0, NULL, tk, tv, 2, ak, av, 1};
+    fl_log_opts_t with = {1, 0, NULL, tk, tv, 2, ak, av, 1, 0, NULL};
     ck_assert_int_eq(fl_log_create(s, "v/with:tags", &with, &x), 0);
     char **keys, **vals;
     ck_assert_int_eq(fl_log_tags(x, &keys, &vals, &n), 0);
@@ -426,7 +450,7 @@ START_TEST(create_list_info_tags_retention)
     memset(longv, 'x', sizeof longv - 1);
     ck_assert_int_eq(fl_log_tag_set(x, "k", longv), FL_EINVAL);
     const char *bad_v[] = {longv, "1"};
-    fl_log_opts_t bad = {1, 0, NULL, tk, bad_v, 2, NULL, NULL, 0};
+    fl_log_opts_t bad = {1, 0, NULL, tk, bad_v, 2, NULL, NULL, 0, 0, NULL};
     ck_assert_int_eq(fl_log_create(s, "bad", &bad, &x), FL_EINVAL);
     fl_store_close(s);
     /* all of it is in the catalog */
