@@ -25,10 +25,10 @@
  *   callback: lws 4.1.6 shuts the socket (SHUT_WR) before it says
  *   LWS_CALLBACK_CLOSED_HTTP, so nothing can be written there. The one
  *   moment before that shutdown that names the connection is lws's own
- *   debug line "__lws_close_free_wsi: <wsi>: caller: lws_read_h1 bail"
+ *   info line "__lws_close_free_wsi: <wsi>: caller: lws_read_h1 bail"
  *   (preceded, for an overflow, by the warning "Ran out of header data
  *   space"). So while a connection of this process is in its head, lws's
- *   debug level is on (fl_listen_lws_line filters every such line away);
+ *   info level is on (fl_listen_lws_line filters every such line away);
  *   on a bail of a connection still in its first head, the answer (431
  *   RequestHeaderFieldsTooLarge or 400 BadRequestException) is written to
  *   its socket (SSL_write over TLS) before lws shuts it. The wsi named in
@@ -242,12 +242,12 @@ int fl_listen_lws_line(int level, const char *line)
         if (strstr(line, ": caller: lws_read_h1 bail") &&
             sscanf(k + strlen("__lws_close_free_wsi: "), "%p", &p) == 1)
             for (size_t i = 0; i < t_nheads; i++)
-                if (t_heads[i] == p) {
+                if (t_heads[i] == p && lws_get_opaque_user_data(p) == &in_head) {
                     answer_refused_head(p, overflow);
                     break;
                 }
     }
-    return 1; /* lws's debug lines are ours only to read */
+    return 1; /* lws's info lines are ours only to read */
 }
 
 int fl_listen_plain_on_tls(struct lws *wsi)

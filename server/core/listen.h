@@ -35,10 +35,10 @@ void fl_listen_head_end(struct lws *wsi, int completed);
  * is closed should lws ever complete it. */
 int fl_listen_head_answered(struct lws *wsi);
 
-/* lws's log level and emitter (lws_set_log_level): level, plus lws's debug
+/* lws's log level and emitter (lws_set_log_level): level, plus lws's info
  * lines while connections are in their heads (listen.c). */
 void fl_listen_lws_log(int level, void (*emit)(int level, const char *line));
-/* Every lws log line first: 1 when it is not to be logged (lws's debug
+/* Every lws log line first: 1 when it is not to be logged (lws's info
  * lines, read for heads lws refuses). */
 int fl_listen_lws_line(int level, const char *line);
 
