@@ -2,7 +2,7 @@
  * bench/bench_ingest.c — PutMedia ingest under many producers, against the
  * real framelogd on loopback, beside the raw disk measured in the same run.
  *
- *   bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-x SERVER-FLAG]...
+ *   bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-k] [-x SERVER-FLAG]...
  *                [-l LOOPS] [-r RUNS]
  *
  * For each N (default 1,100,1000): starts framelogd (the build's) on a free
@@ -62,6 +62,13 @@
  * reader and the control calls all speak TLS through OpenSSL, nonblocking
  * for the producers), and the server's CPU over TLS is printed as a ratio
  * to its CPU in plain text for the same load.
+ * -k (and -t, which implies it) runs the server locked: each case makes an
+ * access key in its data dir (framelogd keys create) before the server
+ * starts, and every request is signed with it (AWS SigV4, by the producer
+ * SDK's signer over common/sigv4_canon): each producer's WebSocket upgrade
+ * (UNSIGNED-PAYLOAD, as AWS's producers sign PutMedia), the control calls
+ * and the reader's GetMedia. So both runs of -t verify a signature per
+ * connection, as a server facing a network does, and the ratio is TLS's.
  * Targets (issue): 1,000 producers sustained on 2 cores with ack p99 < 50
  * ms; live latency p99 < 20 ms. The bench prints what it gets: on a 2-core
  * machine the producers themselves share the cores with the server.
@@ -84,6 +91,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench_common.h"
@@ -92,6 +100,7 @@
 #include "common/clock.h"
 #include "media/mkv_parser.h"
 #include "media/mkv_writer.h"
+#include "sigv4_sign.h" /* the producer SDK's signer (producer-sdk/) */
 
 #define FPS                 30
 #define FRAME_BYTES         8333
@@ -112,6 +121,37 @@ enum { P_CONNECTING, P_HANDSHAKE, P_UPGRADING, P_STREAMING, P_CLOSED };
 /* -t: the client side of TLS (NULL: plain text). Set before the client
  * processes fork; each uses its copy. */
 static SSL_CTX *g_tls;
+/* -k: sign every request; the case's access key (made before its server
+ * starts, inherited by the client processes) */
+static int g_sign;
+static char g_ak[64], g_sk[64];
+
+/* The SigV4 header lines of a request (each ending in CRLF) into out; ""
+ * without -k. body NULL: UNSIGNED-PAYLOAD (the upgrade of a PutMedia). */
+static void sign_lines(const char *method, const char *path, const char *body, char *out,
+                       size_t cap)
+{
+    out[0] = 0;
+    if (!g_sign)
+        return;
+    flp_sigv4_request_t sr = {.method = method,
+                              .path = path,
+                              .host = "127.0.0.1",
+                              .body = (const uint8_t *)body,
+                              .body_len = body ? strlen(body) : 0,
+                              .region = "us-east-1",
+                              .service = "kinesisvideo",
+                              .access_key = g_ak,
+                              .secret_key = g_sk,
+                              .now = time(NULL)};
+    flp_sigv4_result_t res;
+    if (flp_sigv4_sign(&sr, &res) != 0) {
+        fprintf(stderr, "bench_ingest: cannot sign %s %s\n", method, path);
+        exit(1);
+    }
+    snprintf(out, cap, "X-Amz-Date: %s\r\nX-Amz-Content-Sha256: %s\r\nAuthorization: %s\r\n",
+             res.amz_date, res.payload_hash, res.authorization);
+}
 
 #define WS_ROOM 16 /* bytes kept before a message's payload for its frame header (<= 14) */
 #define MSG_CAP (FRAME_BYTES + 4096)      /* the largest message: one frame plus Matroska */
@@ -554,14 +594,16 @@ static void send_upgrade(producer_t *p)
     fl_buf_t key;
     fl_buf_init(&key, 0);
     fl_base64_encode(&key, fl_slice(nonce, sizeof nonce));
-    char req[512];
+    char path[96], sig[1200], req[2048];
+    snprintf(path, sizeof path, "/putMedia?StreamName=b%d&FragmentTimecodeType=ABSOLUTE", p->id);
+    sign_lines("GET", path, NULL, sig, sizeof sig);
     int n = snprintf(req, sizeof req,
-                     "GET /putMedia?StreamName=b%d&FragmentTimecodeType=ABSOLUTE HTTP/1.1\r\n"
+                     "GET %s HTTP/1.1\r\n"
                      "Pragma: no-cache\r\nCache-Control: no-cache\r\nHost: 127.0.0.1\r\n"
                      "Origin: http://127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %.*s\r\nSec-WebSocket-Protocol: framelog-putmedia-v1\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n",
-                     p->id, (int)key.n, (const char *)key.p);
+                     "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                     path, (int)key.n, (const char *)key.p, sig);
     fl_buf_free(&key);
     p->state = P_UPGRADING;
     tx(p, (const uint8_t *)req, (size_t)n);
@@ -779,11 +821,12 @@ static void *reader_main(void *arg)
     if (bconn_open(&c, r->port) != 0)
         return NULL;
     const char *body = "{\"StreamName\":\"b0\",\"StartSelector\":{\"StartSelectorType\":\"NOW\"}}";
-    char req[512];
+    char sig[1200], req[2048];
+    sign_lines("POST", "/getMedia", body, sig, sizeof sig);
     int n = snprintf(req, sizeof req,
                      "POST /getMedia HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                     "application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                     strlen(body), body);
+                     "application/json\r\nContent-Length: %zu\r\n%s\r\n%s",
+                     strlen(body), sig, body);
     if (bconn_write(&c, req, (size_t)n) != n) {
         bconn_close(&c);
         return NULL;
@@ -827,11 +870,12 @@ static int http_post(int port, const char *path, const char *body)
     bconn_t c;
     if (bconn_open(&c, port) != 0)
         return -1;
-    char req[1024];
+    char sig[1200], req[3072];
+    sign_lines("POST", path, body, sig, sizeof sig);
     int n = snprintf(req, sizeof req,
                      "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: "
-                     "%zu\r\n\r\n%s",
-                     path, strlen(body), body);
+                     "%zu\r\n%s\r\n%s",
+                     path, strlen(body), sig, body);
     if (bconn_write(&c, req, (size_t)n) != n) {
         bconn_close(&c);
         return -1;
@@ -1066,6 +1110,38 @@ static void producers_main(int first, int count, int n, int port, int64_t start_
     free(B.ack_lat);
 }
 
+/* A JSON string field's value ("Name": "value") into out. */
+static int json_str(const char *text, const char *name, char *out, size_t cap)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\"", name);
+    const char *p = strstr(text, key);
+    p = p ? strchr(p + strlen(key), '"') : NULL;
+    const char *e = p ? strchr(p + 1, '"') : NULL;
+    if (!e || (size_t)(e - p - 1) >= cap)
+        return -1;
+    snprintf(out, cap, "%.*s", (int)(e - p - 1), p + 1);
+    return 0;
+}
+
+/* -k: an access key in the case's data dir (which locks the server it
+ * starts), into g_ak / g_sk. */
+static void make_access_key(const char *dir)
+{
+    const char *env = getenv("FL_BENCH_FRAMELOGD");
+    char cmd[2048], out[4096];
+    snprintf(cmd, sizeof cmd, "'%s' keys create bench --data-dir '%s'",
+             env && *env ? env : FL_FRAMELOGD, dir);
+    FILE *f = popen(cmd, "r");
+    size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    out[n] = 0;
+    if (!f || pclose(f) != 0 || json_str(out, "AccessKeyId", g_ak, sizeof g_ak) != 0 ||
+        json_str(out, "SecretAccessKey", g_sk, sizeof g_sk) != 0) {
+        fprintf(stderr, "bench_ingest: %s: no access key made: %s\n", cmd, out);
+        exit(1);
+    }
+}
+
 /* One case; returns the server's CPU (% of a core). tls: the server's
  * certificate and key files (NULL: plain text). */
 static double run(int n, double secs, const char *base, double raw_mbps, double raw_p99,
@@ -1087,6 +1163,8 @@ static double run(int n, double secs, const char *base, double raw_mbps, double 
     for (int i = 0; i < n_server_flags; i++) /* --max-connections 100000, then -x flags */
         flags[nf++] = server_flags[i];
     flags[nf] = NULL;
+    if (g_sign)
+        make_access_key(dir);
     pid_t pid = fl_bench_start_framelogd(FL_FRAMELOGD, dir, flags, &port);
     for (int i = 0; i < n; i++) {
         char body[128];
@@ -1265,10 +1343,13 @@ int main(int argc, char **argv)
     const char *loops = NULL;
     for (int i = 1; i < argc; i += 2) {
         if (strcmp(argv[i], "-t") == 0) {
-            with_tls = 1;
+            with_tls = g_sign = 1; /* TLS is measured as a network sees it: signed */
+            i--;                   /* no value */
+        } else if (strcmp(argv[i], "-k") == 0) {
+            g_sign = 1;
             i--; /* no value */
         } else if (i + 1 >= argc) {
-            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-x "
+            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-k] [-x "
                             "SERVER-FLAG]... [-l LOOPS] [-r RUNS]\n");
             return 2;
         } else if (strcmp(argv[i], "-n") == 0)
@@ -1289,7 +1370,7 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "-r") == 0)
             runs = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-x "
+            fprintf(stderr, "usage: bench_ingest [-n N[,N...]] [-s SECONDS] [-d DIR] [-t] [-k] [-x "
                             "SERVER-FLAG]... [-l LOOPS] [-r RUNS]\n");
             return 2;
         }
@@ -1319,8 +1400,9 @@ int main(int argc, char **argv)
         tls_prepare(refdir, cert, key, sizeof cert);
     const char *const tls[2] = {cert, key};
     char *list = strdup(ns);
-    printf("framelogd --loops %s, %d run%s of each case\n\n", loops ? loops : "(default)", runs,
-           runs == 1 ? "" : "s");
+    printf("framelogd --loops %s, %d run%s of each case%s\n\n", loops ? loops : "(default)", runs,
+           runs == 1 ? "" : "s",
+           g_sign ? "; locked, every request signed (SigV4) and verified" : "");
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ","))
         for (int r = 0; r < runs; r++) {
             SSL_CTX *keep = g_tls;

@@ -269,6 +269,12 @@ int fl_catalog_mkey_add(fl_catalog_t *c, const char *id, const char *path)
     return run(c, "INSERT OR REPLACE INTO master_keys(id, path) VALUES(?, ?)", "tt", id, path);
 }
 
+int fl_catalog_mkey_remove(fl_catalog_t *c, const char *id)
+{
+    int rc = run(c, "DELETE FROM master_keys WHERE id = ?", "t", id);
+    return rc < 0 ? rc : run(c, "DELETE FROM master_key_checks WHERE id = ?", "t", id);
+}
+
 int fl_catalog_mkey_check_get(fl_catalog_t *c, const char *id, uint8_t *out, size_t cap, size_t *n)
 {
     sqlite3_stmt *st = NULL;

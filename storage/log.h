@@ -128,7 +128,8 @@ int fl_store_open(const fl_store_opts_t *opts, fl_store_t **out);
 void fl_store_close(fl_store_t *s);
 
 /* Register a further master key under key_id (loaded from path, created
- * 0600 if missing); remembered in the catalog for later opens. The default
+ * 0600 if missing); remembered in the catalog for later opens, until a
+ * rotation makes it a named key (fl_store_rotate_master_key). The default
  * key is "default". */
 int fl_store_add_master_key(fl_store_t *s, const char *key_id, const char *path);
 /* Make sure a named master key key_id (1..FL_LOG_MAX_KEY_ID bytes) exists:
@@ -158,7 +159,11 @@ typedef struct {
 /* Re-wrap every catalog value sealed by the default master key (each
  * stream's data key, the key check, the access keys' secrets, the named
  * master keys) from old_key to new_key, in one transaction, without
- * touching segments; the data dir must not be open (FL_EBUSY).
+ * touching segments; the data dir must not be open (FL_EBUSY). Keys
+ * registered with fl_store_add_master_key are retired in the same
+ * transaction: their streams' data keys are re-wrapped under a fresh key
+ * of the same id, kept as a named master key (counted in named_keys), and
+ * their files are no longer read (one that cannot be read: refused).
  * FL_ECRYPTO: old_key is not the data dir's key. */
 int fl_store_rotate_master_key(const char *dir, const uint8_t old_key[32],
                                const uint8_t new_key[32], fl_rotate_counts_t *counts);
@@ -231,6 +236,11 @@ typedef struct {
     const char *const *attr_keys;
     const char *const *attr_values;
     size_t n_attrs;
+    /* 1: a master_key_id not known yet is made, as a named master key
+     * (fl_store_named_key_ensure), in the log's catalog transaction (a
+     * failed or interrupted create leaves no key behind); 0: FL_ENOTFOUND */
+    int make_master_key;
+    int *master_key_made; /* NULL, or set to 1 when it was made */
 } fl_log_opts_t;
 
 typedef struct {
@@ -268,6 +278,14 @@ int fl_log_set_retention(fl_log_t *log, uint32_t hours);
  * data key and the stored chunks do not change); bumps the version.
  * FL_ENOTFOUND if key_id is not a known master key. */
 int fl_log_set_master_key(fl_log_t *log, const char *key_id);
+/* The same, with more in its one catalog transaction. */
+typedef struct {
+    int make;               /* key_id not known yet: made as a named master key */
+    const char *attr_key;   /* NULL, or an attribute set (as fl_log_attr_set) */
+    const char *attr_value; /*   to this value */
+    int *made;              /* NULL, or set to 1 when the key was made */
+} fl_log_key_opts_t;
+int fl_log_set_master_key_ex(fl_log_t *log, const char *key_id, const fl_log_key_opts_t *o);
 /* Tags (the user's labels) and attributes (the application's own fields,
  * e.g. a stream's media type): NUL-terminated UTF-8 strings, keys 1..512
  * bytes, values up to 1024 bytes. Each change bumps the log's version. */

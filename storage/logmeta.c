@@ -70,15 +70,19 @@ int fl_log_create(fl_store_t *s, const char *name, const fl_log_opts_t *opts, fl
     fl_log_t *log = NULL;
     fl_shard_t **shards = calloc(nsh, sizeof *shards);
     fl_cat_shard_t *rows = calloc(nsh, sizeof *rows);
-    uint8_t dk[32], wrapped[FL_WRAPPED_KEY_LEN];
+    uint8_t dk[32], wrapped[FL_WRAPPED_KEY_LEN], made[32];
     uint64_t id = 0;
-    int rc = FL_ENOMEM, in_txn = 0;
+    int rc = FL_ENOMEM, in_txn = 0, making = 0;
     int64_t now = fl_clock_now(&s->clock);
+    if (opts->master_key_made)
+        *opts->master_key_made = 0;
+    if (strlen(key_id) > FL_LOG_MAX_KEY_ID)
+        return FL_EINVAL;
     pthread_mutex_lock(&s->cat_mu);
     if (!shards || !rows)
         goto fail;
     fl_master_key_t *m = fl_keys_master_find(s, key_id);
-    if (!m) {
+    if (!m && !opts->make_master_key) {
         rc = FL_ENOTFOUND;
         fl_error("log %s: unknown master key '%s'", name, key_id);
         goto fail;
@@ -95,13 +99,17 @@ int fl_log_create(fl_store_t *s, const char *name, const fl_log_opts_t *opts, fl
     if ((rc = fl_catalog_begin(s->cat)) < 0)
         goto fail;
     in_txn = 1;
+    /* a master key made for this log is made in its transaction */
+    if (!m && (rc = fl_named_key_make(s, key_id, made)) < 0)
+        goto fail;
+    making = !m;
     if ((rc = fl_catalog_log_insert(s->cat, name, now, opts->retention_hours, key_id, &id)) < 0)
         goto fail;
     if (!(log = fl_log_new(s, id, name))) {
         rc = FL_ENOMEM;
         goto fail;
     }
-    if ((rc = fl_keys_wrap(m->key, key_id, id, dk, wrapped)) < 0 ||
+    if ((rc = fl_keys_wrap(m ? m->key : made, key_id, id, dk, wrapped)) < 0 ||
         (rc = fl_catalog_log_set_key(s->cat, id, wrapped, sizeof wrapped)) < 0)
         goto fail;
     uint64_t next = (uint64_t)s->epoch << FL_SEQ_EPOCH_SHIFT;
@@ -132,6 +140,14 @@ int fl_log_create(fl_store_t *s, const char *name, const fl_log_opts_t *opts, fl
         goto fail;
     }
     in_txn = 0;
+    if (making) {
+        /* committed: a failure here leaves the key for the next open */
+        if (fl_keys_master_set(s, key_id, made) < 0)
+            fl_warn("master key '%s': kept in the catalog, loaded at the next open", key_id);
+        fl_named_key_made(key_id);
+        if (opts->master_key_made)
+            *opts->master_key_made = 1;
+    }
     memcpy(log->key, dk, 32);
     snprintf(log->key_id, sizeof log->key_id, "%s", key_id);
     log->created_ns = now;
@@ -153,6 +169,7 @@ int fl_log_create(fl_store_t *s, const char *name, const fl_log_opts_t *opts, fl
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_unlock(&s->cat_mu);
     fl_keys_wipe(dk, sizeof dk);
+    fl_keys_wipe(made, sizeof made);
     free(rows);
     *out = log;
     return 0;
@@ -161,6 +178,7 @@ fail:
         fl_catalog_rollback(s->cat);
     pthread_mutex_unlock(&s->cat_mu);
     fl_keys_wipe(dk, sizeof dk);
+    fl_keys_wipe(made, sizeof made);
     if (shards)
         for (uint32_t i = 0; i < nsh; i++)
             fl_shard_free(shards[i]);
@@ -370,25 +388,51 @@ int fl_log_set_retention(fl_log_t *log, uint32_t hours)
 
 int fl_log_set_master_key(fl_log_t *log, const char *key_id)
 {
-    if (!log || !key_id || !*key_id || strlen(key_id) > FL_LOG_MAX_KEY_ID)
+    return fl_log_set_master_key_ex(log, key_id, NULL);
+}
+
+int fl_log_set_master_key_ex(fl_log_t *log, const char *key_id, const fl_log_key_opts_t *o)
+{
+    fl_log_key_opts_t none = {0};
+    if (!o)
+        o = &none;
+    if (o->made)
+        *o->made = 0;
+    if (!log || !key_id || !*key_id || strlen(key_id) > FL_LOG_MAX_KEY_ID ||
+        (o->attr_key && (!*o->attr_key || strlen(o->attr_key) > FL_LOG_MAX_TAG_KEY ||
+                         !o->attr_value || strlen(o->attr_value) > FL_LOG_MAX_TAG_VAL)))
         return FL_EINVAL;
     fl_store_t *s = log->store;
-    uint8_t w[FL_WRAPPED_KEY_LEN];
+    uint8_t w[FL_WRAPPED_KEY_LEN], made[32];
     pthread_mutex_lock(&s->cat_mu);
     fl_master_key_t *m = fl_keys_master_find(s, key_id);
-    int rc = log->deleting ? FL_ENOTFOUND : !m ? FL_ENOTFOUND : 0;
-    if (rc == 0 && strcmp(log->key_id, key_id) == 0)
+    int rc = log->deleting ? FL_ENOTFOUND : !m && !o->make ? FL_ENOTFOUND : 0;
+    int same = rc == 0 && strcmp(log->key_id, key_id) == 0, making = 0;
+    if (rc == 0 && same && !o->attr_key)
         goto out; /* already */
-    if (rc == 0)
-        rc = fl_keys_wrap(m->key, key_id, log->id, log->key, w);
+    /* the key made (if any), the key switch and the attribute: one
+     * transaction, so a crash or failure between them leaves none */
     if (rc == 0 && (rc = fl_catalog_begin(s->cat)) == 0) {
-        rc = fl_catalog_log_set_master(s->cat, log->id, key_id, w, sizeof w);
+        if (!m && (rc = fl_named_key_make(s, key_id, made)) == 0)
+            making = 1;
+        if (rc == 0 && !same &&
+            (rc = fl_keys_wrap(m ? m->key : made, key_id, log->id, log->key, w)) == 0)
+            rc = fl_catalog_log_set_master(s->cat, log->id, key_id, w, sizeof w);
+        if (rc == 0 && o->attr_key)
+            rc = fl_catalog_kv_set(s->cat, 1, log->id, o->attr_key, o->attr_value);
         if (rc == 0)
             rc = fl_catalog_log_bump_version(s->cat, log->id);
         if (rc == 0)
             rc = fl_catalog_commit(s->cat);
         else
             fl_catalog_rollback(s->cat);
+    }
+    if (rc == 0 && making) {
+        if (fl_keys_master_set(s, key_id, made) < 0)
+            fl_warn("master key '%s': kept in the catalog, loaded at the next open", key_id);
+        fl_named_key_made(key_id);
+        if (o->made)
+            *o->made = 1;
     }
     if (rc == 0) {
         pthread_mutex_lock(&s->mu);
@@ -398,6 +442,7 @@ int fl_log_set_master_key(fl_log_t *log, const char *key_id)
     }
 out:
     pthread_mutex_unlock(&s->cat_mu);
+    fl_keys_wipe(made, sizeof made);
     return rc;
 }
 

@@ -21,6 +21,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/diag.h"
 #include "storage_internal.h"
@@ -101,6 +102,39 @@ int fl_named_keys_rewrap(fl_catalog_t *cat, const uint8_t old_key[32], const uin
     return rc;
 }
 
+int fl_named_keys_adopt(fl_catalog_t *cat, const uint8_t default_key[32], const char *id,
+                        const uint8_t key[32])
+{
+    uint8_t w[FL_WRAPPED_KEY_LEN];
+    int rc = fl_keys_wrap(default_key, id, NAMED_LOG_ID, key, w);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return rc < 0 ? rc : fl_catalog_named_key_set(cat, id, now > 0 ? now : 1, w, sizeof w);
+}
+
+int fl_named_key_make(fl_store_t *s, const char *id, uint8_t key[32])
+{
+    fl_master_key_t *d = fl_keys_master_find(s, "default");
+    uint8_t w[FL_WRAPPED_KEY_LEN];
+    if (!d)
+        return FL_ENOTFOUND;
+    int rc = fl_keys_random(key, 32);
+    if (rc == 0)
+        rc = fl_keys_wrap(d->key, id, NAMED_LOG_ID, key, w);
+    int64_t now = fl_clock_now(&s->clock);
+    if (rc == 0)
+        rc = fl_catalog_named_key_set(s->cat, id, now > 0 ? now : 1, w, sizeof w);
+    if (rc < 0)
+        fl_keys_wipe(key, 32);
+    return rc;
+}
+
+void fl_named_key_made(const char *id)
+{
+    fl_info("master key '%s' created (kept in the catalog, wrapped by the default master key)", id);
+}
+
 int fl_store_named_key_ensure(fl_store_t *s, const char *id, int *created)
 {
     size_t l = id ? strlen(id) : 0;
@@ -112,23 +146,13 @@ int fl_store_named_key_ensure(fl_store_t *s, const char *id, int *created)
     int rc = 0;
     if (fl_keys_master_find(s, id))
         goto out;
-    fl_master_key_t *d = fl_keys_master_find(s, "default");
-    uint8_t k[32], w[FL_WRAPPED_KEY_LEN];
-    if (!d) {
-        rc = FL_ENOTFOUND;
-        goto out;
-    }
-    if ((rc = fl_keys_random(k, sizeof k)) == 0 &&
-        (rc = fl_keys_wrap(d->key, id, NAMED_LOG_ID, k, w)) == 0) {
-        int64_t now = fl_clock_now(&s->clock);
-        rc = fl_catalog_named_key_set(s->cat, id, now > 0 ? now : 1, w, sizeof w);
-    }
+    uint8_t k[32];
+    rc = fl_named_key_make(s, id, k); /* one INSERT: its own transaction */
     if (rc == 0)
         rc = fl_keys_master_set(s, id, k);
     fl_keys_wipe(k, sizeof k);
     if (rc == 0) {
-        fl_info("master key '%s' created (kept in the catalog, wrapped by the default master key)",
-                id);
+        fl_named_key_made(id);
         if (created)
             *created = 1;
     }

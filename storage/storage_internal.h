@@ -92,6 +92,16 @@ int fl_named_keys_load(fl_store_t *s);
  * transaction (rotate.c); *n: how many. */
 int fl_named_keys_rewrap(fl_catalog_t *cat, const uint8_t old_key[32], const uint8_t new_key[32],
                          size_t *n);
+/* Make the named key id: a random key into key, its row inserted (wrapped
+ * by the default master key) inside the caller's transaction, cat_mu held;
+ * the caller registers it (fl_keys_master_set) once committed. */
+int fl_named_key_make(fl_store_t *s, const char *id, uint8_t key[32]);
+/* Log that the named key id was made (once committed). */
+void fl_named_key_made(const char *id);
+/* Insert the named key id (its bytes: key) wrapped by default_key, inside
+ * the caller's transaction (rotate.c: a registered key made named). */
+int fl_named_keys_adopt(fl_catalog_t *cat, const uint8_t default_key[32], const char *id,
+                        const uint8_t key[32]);
 
 /* ---- access_keys.c ---- */
 struct sqlite3;
@@ -379,6 +389,8 @@ int fl_catalog_bump_epoch(fl_catalog_t *c, uint32_t *epoch_out);
 int fl_catalog_mkey_add(fl_catalog_t *c, const char *id, const char *path);
 int fl_catalog_mkeys(fl_catalog_t *c, int (*cb)(void *arg, const char *id, const char *path),
                      void *arg);
+/* Forget a registered master key: its path and its key check. */
+int fl_catalog_mkey_remove(fl_catalog_t *c, const char *id);
 int fl_catalog_log_insert(fl_catalog_t *c, const char *name, int64_t created_ns,
                           uint32_t retention_hours, const char *key_id, uint64_t *id_out);
 int fl_catalog_log_set_key(fl_catalog_t *c, uint64_t id, const uint8_t *wrapped, size_t n);

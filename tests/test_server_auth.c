@@ -1223,6 +1223,17 @@ START_TEST(kms_key_ids_name_master_keys_and_rotation_keeps_them)
     }
     ck_assert_msg(put_as(s, &l.admin, "kms-none", NULL, &err) == 0, "%s", err);
     free(err);
+    /* a CreateStream that fails (its name is taken) makes no key: a new
+     * key and its stream are made in one catalog transaction (the
+     * rotation below counts the named keys too) */
+    char *taken[] = {"kinesisvideo",
+                     "create-stream",
+                     "--stream-name",
+                     "kms-arn",
+                     "--kms-key-id",
+                     "alias/never-made",
+                     NULL};
+    aws_fails(s, &l.admin, "ResourceInUseException", "", taken);
     /* the key ARN and its id name one key, the alias and its ARN another:
      * two keys made, each logged once; AWS's managed key is the default */
     char *log = fl_test_proc_stderr(&s->proc);

@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "harness.h"
 #include "storage/log.h"
+#include "storage/storage_internal.h" /* fl_keys_unwrap: what a key opens */
 
 /* ---- helpers ---- */
 
@@ -302,6 +303,86 @@ START_TEST(named_master_key_is_remembered)
     ck_assert(fl_slice_eq_str(b.records[0].payload, "hello"));
     fl_log_batch_free(&b);
     fl_store_close(s);
+
+    /* a rotation retires the registered key too: its stream stays
+     * readable (without the key's file), and neither old key opens what
+     * the catalog keeps */
+    char dp[512], np[512];
+    snprintf(dp, sizeof dp, "%s/master.key", dir);
+    snprintf(np, sizeof np, "%s/new.key", dir);
+    uint8_t old_default[32], new_default[32], tenant[32], dk[32];
+    ck_assert_int_eq(fl_master_key_load_file(dp, 0, old_default), 0);
+    ck_assert_int_eq(fl_master_key_load_file(np, 1, new_default), 0);
+    ck_assert_int_eq(fl_master_key_load_file(kp, 0, tenant), 0);
+    uint8_t wrapped[FL_WRAPPED_KEY_LEN];
+    int64_t log_id = 0;
+    char cat[600];
+    snprintf(cat, sizeof cat, "%s/catalog.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    for (int round = 0; round < 2; round++) {
+        ck_assert_int_eq(sqlite3_open_v2(cat, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT id, wrapped_key FROM logs WHERE name = 'x'",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+        log_id = sqlite3_column_int64(st, 0);
+        ck_assert_int_eq(sqlite3_column_bytes(st, 1), FL_WRAPPED_KEY_LEN);
+        memcpy(wrapped, sqlite3_column_blob(st, 1), FL_WRAPPED_KEY_LEN);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        /* before: the tenant key opens it; after: it does not */
+        ck_assert_int_eq(fl_keys_unwrap(tenant, "tenant", (uint64_t)log_id, wrapped,
+                                        FL_WRAPPED_KEY_LEN, dk) == 0,
+                         round == 0);
+        if (round == 0) {
+            fl_rotate_counts_t counts;
+            ck_assert_int_eq(fl_store_rotate_master_key(dir, old_default, new_default, &counts), 0);
+            ck_assert_uint_eq(counts.streams, 1);
+            ck_assert_uint_eq(counts.named_keys, 1);
+        }
+    }
+    ck_assert_int_eq(unlink(kp), 0);
+    fl_store_opts_t with_old = {0};
+    with_old.master_key = old_default;
+    with_old.dir = dir;
+    ck_assert_int_eq(fl_store_open(&with_old, &s), FL_ECRYPTO);
+    fl_store_opts_t with_new = {0};
+    with_new.master_key = new_default;
+    s = open_store(dir, &with_new);
+    ck_assert_int_eq(fl_log_open(s, "x", &log), 0);
+    ck_assert_int_eq(fl_log_info(log, &info), 0);
+    ck_assert_str_eq(info.master_key_id, "tenant");
+    memset(&b, 0, sizeof b);
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+    ck_assert(b.count >= 1 && fl_slice_eq_str(b.records[0].payload, "hello"));
+    fl_log_batch_free(&b);
+
+    /* a named key made for a log, or for its key switch, is made in that
+     * catalog transaction (with the switch's attribute), never apart */
+    int made = 1;
+    fl_log_t *y = NULL;
+    fl_log_opts_t mk = {0};
+    mk.master_key_id = "alias/k";
+    mk.make_master_key = 1;
+    mk.master_key_made = &made;
+    ck_assert_int_eq(fl_log_create(s, "x", &mk, &y), FL_EEXISTS);
+    ck_assert_int_eq(made, 0);
+    fl_log_opts_t known_only = {0};
+    known_only.master_key_id = "alias/k";
+    ck_assert_int_eq(fl_log_create(s, "y", &known_only, &y), FL_ENOTFOUND);
+    fl_log_key_opts_t ko = {1, "kms", "alias/k", &made};
+    ck_assert_int_eq(fl_log_set_master_key_ex(log, "alias/k", &ko), 0);
+    ck_assert_int_eq(made, 1);
+    char val[64];
+    ck_assert_int_eq(fl_log_attr_get(log, "kms", val, sizeof val), 0);
+    ck_assert_str_eq(val, "alias/k");
+    ck_assert_int_eq(fl_log_info(log, &info), 0);
+    ck_assert_str_eq(info.master_key_id, "alias/k");
+    ck_assert_int_eq(fl_log_create(s, "y", &known_only, &y), 0);
+    fl_log_close(y);
+    fl_log_close(log);
+    fl_store_close(s);
     fl_test_rmtree(dir);
 }
 END_TEST
@@ -354,7 +435,7 @@ START_TEST(create_list_info_tags_retention)
     ck_assert_uint_eq(info.version, v + 5);
     /* tags and attributes can come with the creation, atomically */
     const char *tk[] = {"b", "a"}, *tv[] = {"2", "1"}, *ak[] = {"DeviceName"}, *av[] = {"cam"};
-    fl_log_opts_t with = {1, 0, NULL, tk, tv, 2, ak, av, 1};
+    fl_log_opts_t with = {1, 0, NULL, tk, tv, 2, ak, av, 1, 0, NULL};
     ck_assert_int_eq(fl_log_create(s, "v/with:tags", &with, &x), 0);
     char **keys, **vals;
     ck_assert_int_eq(fl_log_tags(x, &keys, &vals, &n), 0);
@@ -369,7 +450,7 @@ START_TEST(create_list_info_tags_retention)
     memset(longv, 'x', sizeof longv - 1);
     ck_assert_int_eq(fl_log_tag_set(x, "k", longv), FL_EINVAL);
     const char *bad_v[] = {longv, "1"};
-    fl_log_opts_t bad = {1, 0, NULL, tk, bad_v, 2, NULL, NULL, 0};
+    fl_log_opts_t bad = {1, 0, NULL, tk, bad_v, 2, NULL, NULL, 0, 0, NULL};
     ck_assert_int_eq(fl_log_create(s, "bad", &bad, &x), FL_EINVAL);
     fl_store_close(s);
     /* all of it is in the catalog */

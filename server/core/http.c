@@ -784,6 +784,8 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return 0;
 
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+        if (fl_listen_head_answered(wsi))
+            return -1;              /* already refused (listen.c): never served */
         fl_listen_head_end(wsi, 1); /* a whole head (any later one is a keep-alive's) */
         return 0;
 

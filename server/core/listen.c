@@ -20,11 +20,33 @@
  *   that plain HTTP sent to a TLS port is answered 400 with a reason
  *   (http.c asks fl_listen_plain_on_tls) rather than reset; nothing else
  *   is served in plain text there.
+ * - Heads lws's parser refuses (past its FL_LIMIT_HEADER_BUFFER buffer, or
+ *   a malformed request line such as a URL holding %00) never reach a
+ *   callback: lws 4.1.6 shuts the socket (SHUT_WR) before it says
+ *   LWS_CALLBACK_CLOSED_HTTP, so nothing can be written there. The one
+ *   moment before that shutdown that names the connection is lws's own
+ *   info line "__lws_close_free_wsi: <wsi>: caller: lws_read_h1 bail"
+ *   (preceded, for an overflow, by the warning "Ran out of header data
+ *   space"). So while a connection of this process is in its head, lws's
+ *   info level is on (fl_listen_lws_line filters every such line away);
+ *   on a bail of a connection still in its first head, the answer (431
+ *   RequestHeaderFieldsTooLarge or 400 BadRequestException) is written to
+ *   its socket (SSL_write over TLS) before lws shuts it. The wsi named in
+ *   a log line is only used when it is in this thread's set of
+ *   connections in their head (lws formats lines in one static buffer that
+ *   several loops share, so a line may be garbled); an answered connection
+ *   is closed should its head ever complete. Closes for other reasons
+ *   (timeout, peer gone) are not this caller and stay unanswered.
  */
 #include "server/core/listen.h"
 
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "server/core/module.h"
 #include "server/core/server_internal.h"
@@ -60,13 +82,77 @@ void fl_limits_vhost_info(const fl_config_t *cfg, struct lws_context_creation_in
     }
 }
 
-static char in_head, head_done; /* marks: only their addresses matter */
+static char in_head, head_done, head_answered; /* marks: only their addresses matter */
+
+/* This thread's connections in their first head (each loop is a thread):
+ * the wsis a log line may name. Freed when empty. */
+static __thread struct lws **t_heads;
+static __thread size_t t_nheads, t_capheads;
+/* lws said "Ran out of header data space" on this thread: the next bail
+ * is that head's */
+static __thread int t_overflow;
+
+/* lws's log level: the server's, plus LLL_INFO while any connection of the
+ * process is in its head (process-wide, as lws's level is) */
+static pthread_mutex_t lvl_mu = PTHREAD_MUTEX_INITIALIZER;
+static int lvl_base = LLL_ERR | LLL_WARN, lvl_heads;
+static void (*lvl_emit)(int level, const char *line);
+
+void fl_listen_lws_log(int level, void (*emit)(int level, const char *line))
+{
+    pthread_mutex_lock(&lvl_mu);
+    lvl_base = level;
+    lvl_emit = emit;
+    lws_set_log_level(lvl_heads ? level | LLL_INFO : level, emit);
+    pthread_mutex_unlock(&lvl_mu);
+}
+
+static void heads_count(int d)
+{
+    pthread_mutex_lock(&lvl_mu);
+    int was = lvl_heads;
+    lvl_heads += d;
+    if (!was != !lvl_heads)
+        lws_set_log_level(lvl_heads ? lvl_base | LLL_INFO : lvl_base, lvl_emit);
+    pthread_mutex_unlock(&lvl_mu);
+}
+
+static void heads_add(struct lws *wsi)
+{
+    if (t_nheads == t_capheads) {
+        size_t nc = t_capheads ? t_capheads * 2 : 64;
+        struct lws **v = realloc(t_heads, nc * sizeof *v);
+        if (!v)
+            return; /* not answerable: closed unanswered, as before */
+        t_heads = v;
+        t_capheads = nc;
+    }
+    t_heads[t_nheads++] = wsi;
+    heads_count(1);
+}
+
+static void heads_remove(struct lws *wsi)
+{
+    for (size_t i = t_nheads; i-- > 0;) {
+        if (t_heads[i] != wsi)
+            continue;
+        t_heads[i] = t_heads[--t_nheads];
+        heads_count(-1);
+        break;
+    }
+    if (!t_nheads) {
+        free(t_heads);
+        t_heads = NULL;
+        t_capheads = 0;
+    }
+}
 
 void fl_listen_head_begin(struct lws *wsi)
 {
     struct fl_server *s = lws_context_user(lws_get_context(wsi));
     lws_set_opaque_user_data(wsi, &in_head);
     fl_limits_head_add(s->limits, 1);
+    heads_add(wsi);
 }
 
 void fl_listen_head_end(struct lws *wsi, int completed)
@@ -75,12 +161,93 @@ void fl_listen_head_end(struct lws *wsi, int completed)
     if (lws_get_opaque_user_data(wsi) != &in_head)
         return;
     lws_set_opaque_user_data(wsi, &head_done);
+    heads_remove(wsi);
     fl_limits_head_add(s->limits, -1);
     if (!completed && !atomic_load(&s->stop))
         fl_limits_hit(s->limits, FL_LIMIT_HEADER_UNFINISHED,
                       "closed a connection that did not send a whole request head (slow, "
-                      "idle, too large or gone; --header-timeout %ld s)",
+                      "idle or gone; --header-timeout %ld s)",
                       s->cfg->header_timeout_s);
+}
+
+int fl_listen_head_answered(struct lws *wsi)
+{
+    return lws_get_opaque_user_data(wsi) == &head_answered;
+}
+
+/* lws refuses wsi's first head and is about to shut its socket: answer
+ * 431 (overflow) or 400 first, unless the peer is gone or we stop. */
+static void answer_refused_head(struct lws *wsi, int overflow)
+{
+    struct fl_server *s = lws_context_user(lws_get_context(wsi));
+    int fd = lws_get_socket_fd(wsi);
+    char c;
+    if (atomic_load(&s->stop) || fd < 0 || recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+        return;                 /* stopping, or the peer is gone: header_unfinished */
+    fl_listen_head_end(wsi, 1); /* answered, not unfinished */
+    lws_set_opaque_user_data(wsi, &head_answered);
+    const char *type, *status, *msg;
+    if (overflow) {
+        type = "RequestHeaderFieldsTooLarge";
+        status = "431 Request Header Fields Too Large";
+        msg = "the request head does not fit the server's 16384-byte head buffer";
+        fl_limits_hit(s->limits, FL_LIMIT_HEADER_TOO_LARGE,
+                      "answered 431 to a request head past the %d-byte head buffer",
+                      FL_LIMIT_HEADER_BUFFER);
+    } else {
+        type = "BadRequestException";
+        status = "400 Bad Request";
+        msg = "the request head is not valid HTTP/1.1 (a malformed request line or header, or "
+              "a URL holding %00)";
+        fl_limits_hit(s->limits, FL_LIMIT_BAD_REQUEST,
+                      "answered 400 to a request head the HTTP parser refused");
+    }
+    char body[256], resp[640];
+    int nb = snprintf(body, sizeof body, "{\"__type\":\"%s\",\"message\":\"%s\"}\n", type, msg);
+    int n = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 %s\r\n"
+                     "Content-Type: application/json\r\n"
+                     "x-amzn-ErrorType: %s\r\n"
+                     "Content-Length: %d\r\n"
+                     "Connection: close\r\n"
+                     "\r\n%s",
+                     status, type, nb, body);
+    long w;
+    SSL *ssl = lws_is_ssl(wsi) ? lws_get_ssl(wsi) : NULL;
+    w = ssl ? SSL_write(ssl, resp, n) : send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    /* what is still unread would make the close a reset, which can take
+     * the answer with it: read a bounded amount away */
+    char sink[4096];
+    for (int i = 0; i < 64; i++)
+        if ((ssl ? SSL_read(ssl, sink, sizeof sink) : recv(fd, sink, sizeof sink, MSG_DONTWAIT)) <=
+            0)
+            break;
+    if (w > 0)
+        fl_server_metrics(s)->bytes_sent += (uint64_t)w;
+}
+
+int fl_listen_lws_line(int level, const char *line)
+{
+    if (strstr(line, "Ran out of header data space")) {
+        t_overflow = 1; /* answered 431 and counted, or counted unfinished */
+        return 1;
+    }
+    if (level != LLL_INFO)
+        return 0;
+    const char *k = strstr(line, "__lws_close_free_wsi: ");
+    if (k && strstr(line, ": caller: ")) {
+        void *p = NULL;
+        int overflow = t_overflow;
+        t_overflow = 0;
+        if (strstr(line, ": caller: lws_read_h1 bail") &&
+            sscanf(k + strlen("__lws_close_free_wsi: "), "%p", &p) == 1)
+            for (size_t i = 0; i < t_nheads; i++)
+                if (t_heads[i] == p && lws_get_opaque_user_data(p) == &in_head) {
+                    answer_refused_head(p, overflow);
+                    break;
+                }
+    }
+    return 1; /* lws's info lines are ours only to read */
 }
 
 int fl_listen_plain_on_tls(struct lws *wsi)

@@ -31,6 +31,17 @@ int fl_refuse_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 void fl_listen_head_begin(struct lws *wsi);
 void fl_listen_head_end(struct lws *wsi, int completed);
 
+/* A head lws refused and framelogd answered (431 or 400): the connection
+ * is closed should lws ever complete it. */
+int fl_listen_head_answered(struct lws *wsi);
+
+/* lws's log level and emitter (lws_set_log_level): level, plus lws's info
+ * lines while connections are in their heads (listen.c). */
+void fl_listen_lws_log(int level, void (*emit)(int level, const char *line));
+/* Every lws log line first: 1 when it is not to be logged (lws's info
+ * lines, read for heads lws refuses). */
+int fl_listen_lws_line(int level, const char *line);
+
 /* A request that came in plain on a TLS listener (lws lets it through to
  * answer it): 1 if so. */
 int fl_listen_plain_on_tls(struct lws *wsi);

@@ -366,13 +366,11 @@ const char *fl_server_base_url(const fl_server_t *s)
 /* lws logs through us, one line per event, at our level. */
 static void lws_log_emit(int level, const char *line)
 {
+    if (fl_listen_lws_line(level, line))
+        return;
     fl_diag_level_t l = level == LLL_ERR    ? FL_DIAG_ERROR
                         : level == LLL_WARN ? FL_DIAG_WARN
                                             : FL_DIAG_DEBUG;
-    /* a client's head too large for the buffer is the client's problem,
-     * counted as header_unfinished (limits.h), not a server error */
-    if (l == FL_DIAG_ERROR && strstr(line, "Ran out of header data space"))
-        l = FL_DIAG_WARN;
     char buf[1024];
     size_t n = strlen(line);
     if (n >= sizeof buf)
@@ -843,7 +841,7 @@ int fl_server_new(const fl_config_t *cfg, const fl_module_t *const *modules, fl_
     else
         fl_info("master key: %s", mk.what);
 
-    lws_set_log_level(LLL_ERR | LLL_WARN | (cfg->log_level == FL_DIAG_DEBUG ? LLL_NOTICE : 0),
+    fl_listen_lws_log(LLL_ERR | LLL_WARN | (cfg->log_level == FL_DIAG_DEBUG ? LLL_NOTICE : 0),
                       lws_log_emit);
 
     long n_loops = cfg->loops;

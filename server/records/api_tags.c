@@ -298,17 +298,22 @@ static void start_work(fl_rec_job_t *base)
 {
     enc_job_t *j = (enc_job_t *)base;
     char id[FL_LOG_MAX_KEY_ID + 1];
-    int rc = fl_kms_master_key(base->store, j->ref, id);
-    if (rc == 0)
-        rc = fl_log_set_master_key(base->st.log, id);
+    int make = 0, made = 0;
+    int rc = fl_kms_master_key(j->ref, id, &make);
+    if (rc == 0) {
+        /* a key made on first use, the switch and KeyId as given: one
+         * catalog transaction */
+        fl_log_key_opts_t ko = {make, FL_KMS_ATTR, j->ref, &made};
+        rc = fl_log_set_master_key_ex(base->st.log, id, &ko);
+    }
+    if (made)
+        fl_kms_made(j->ref, id);
     if (rc == FL_ENOTFOUND || rc == FL_EMALFORMED || rc == FL_EINVAL) {
         char msg[600];
         fl_kms_unknown_msg("KeyId", j->ref, msg, sizeof msg);
         fl_rec_job_fail(base, "InvalidArgumentException", "%.250s", msg);
         return;
     }
-    if (rc == 0)
-        rc = fl_log_attr_set(base->st.log, FL_KMS_ATTR, j->ref);
     base->rc = rc;
 }
 

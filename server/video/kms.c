@@ -1,7 +1,8 @@
 /*
  * server/video/kms.c — KmsKeyId / KeyId to a master key of the store (see
  * kms.h). Invariant: fl_kms_master_key is the one place a KMS reference
- * becomes a master key, for Kinesis Video and Kinesis Data Streams alike.
+ * becomes a master key id, for Kinesis Video and Kinesis Data Streams
+ * alike; storage makes a new one in the transaction that first uses it.
  */
 #include "server/video/kms.h"
 
@@ -32,9 +33,10 @@ int fl_kms_check(const char *field, const char *ref, char *msg, size_t cap)
     return 0;
 }
 
-int fl_kms_master_key(fl_store_t *s, const char *ref, char id[FL_LOG_MAX_KEY_ID + 1])
+int fl_kms_master_key(const char *ref, char id[FL_LOG_MAX_KEY_ID + 1], int *make)
 {
     char name[FL_KMS_NAME_MAX + 1];
+    *make = 0;
     int rc = fl_kms_key_ref(fl_slice_str(ref), name, NULL);
     if (rc < 0)
         return rc;
@@ -45,13 +47,13 @@ int fl_kms_master_key(fl_store_t *s, const char *ref, char id[FL_LOG_MAX_KEY_ID 
         return 0;
     }
     snprintf(id, FL_LOG_MAX_KEY_ID + 1, "%s", name);
-    if (strcmp(name, "default") == 0)
-        return 0;
-    int created = 0;
-    rc = fl_store_named_key_ensure(s, name, &created);
-    if (rc == 0 && created)
-        fl_info("KMS key %s: first use, master key '%s' made for it", ref, name);
-    return rc;
+    *make = strcmp(name, "default") != 0;
+    return 0;
+}
+
+void fl_kms_made(const char *ref, const char *id)
+{
+    fl_info("KMS key %s: first use, master key '%s' made for it", ref, id);
 }
 
 void fl_kms_unknown_msg(const char *field, const char *ref, char *msg, size_t cap)

@@ -22,10 +22,16 @@
 /* Check ref on the loop (no I/O): 0, or FL_EMALFORMED with a message for
  * InvalidArgumentException in msg (field: "KmsKeyId" or "KeyId"). */
 int fl_kms_check(const char *field, const char *ref, char *msg, size_t cap);
-/* On a worker: the master key id ref names into id (made on first use,
- * then logged). FL_EMALFORMED as fl_kms_check; ids that are not KMS
- * references are passed through (the caller's FL_ENOTFOUND says unknown). */
-int fl_kms_master_key(fl_store_t *s, const char *ref, char id[FL_LOG_MAX_KEY_ID + 1]);
+/* The master key id ref names, into id; *make says whether it is to be
+ * made on first use (a KMS reference to a named key): the caller passes
+ * it to storage, which makes the key in the transaction of the stream's
+ * creation or key switch (fl_log_opts_t.make_master_key,
+ * fl_log_set_master_key_ex), then fl_kms_made logs a key that was made.
+ * FL_EMALFORMED as fl_kms_check; ids that are not KMS references are
+ * passed through (the caller's FL_ENOTFOUND says unknown). No I/O. */
+int fl_kms_master_key(const char *ref, char id[FL_LOG_MAX_KEY_ID + 1], int *make);
+/* Log the first use of ref, whose master key id was just made. */
+void fl_kms_made(const char *ref, const char *id);
 /* The message for a ref that names no master key (FL_ENOTFOUND). */
 void fl_kms_unknown_msg(const char *field, const char *ref, char *msg, size_t cap);
 /* What DescribeStream shows: the reference the stream was given, else its

@@ -134,8 +134,9 @@ int fl_video_streams_create(fl_video_streams_t *st, const fl_stream_info_t *in,
     const char *akeys[3], *avals[3];
     size_t n_attrs = 0;
     char key_id[FL_LOG_MAX_KEY_ID + 1] = "";
+    int make_key = 0, key_made = 0;
     if (in->kms_key_id[0]) {
-        int krc = fl_kms_master_key(st->store, in->kms_key_id, key_id);
+        int krc = fl_kms_master_key(in->kms_key_id, key_id, &make_key);
         if (krc)
             return krc == FL_EMALFORMED ? FL_EINVAL : krc;
         if (strcmp(key_id, in->kms_key_id) != 0) { /* a KMS reference: kept as given */
@@ -156,6 +157,8 @@ int fl_video_streams_create(fl_video_streams_t *st, const fl_stream_info_t *in,
     o.shard_count = 1;
     o.retention_hours = in->retention_hours;
     o.master_key_id = key_id[0] ? key_id : NULL;
+    o.make_master_key = make_key; /* in the stream's own transaction */
+    o.master_key_made = &key_made;
     o.tag_keys = keys;
     o.tag_values = vals;
     o.n_tags = n_tags;
@@ -169,6 +172,8 @@ int fl_video_streams_create(fl_video_streams_t *st, const fl_stream_info_t *in,
     int rc = fl_log_create(st->store, ln, &o, &log);
     if (rc == FL_ENOTFOUND)
         rc = FL_EINVAL; /* the master key id is unknown */
+    if (key_made)
+        fl_kms_made(in->kms_key_id, key_id);
     if (!rc) {
         rc = info_of(st, log, in->name, out);
         fl_log_close(log);
