@@ -1367,11 +1367,15 @@ static Suite *suite(void)
     t = tcase_create("policies");
     tcase_add_test(t, policy_matrix);
     tcase_add_test(t, every_route_asks_the_access_check);
+    suite_add_tcase(s, t);
+    t = tcase_create("sessions");
     tcase_add_test(t, hls_sessions_and_iterators_carry_their_key);
     tcase_add_test(t, hls_url_works_until_its_key_expires);
     suite_add_tcase(s, t);
     t = tcase_create("atrest");
     tcase_add_test(t, keys_cli_takes_the_servers_master_key_sources);
+    suite_add_tcase(s, t);
+    t = tcase_create("kms");
     tcase_add_test(t, kms_key_ids_name_master_keys_and_rotation_keeps_them);
     suite_add_tcase(s, t);
     t = tcase_create("sdk");
