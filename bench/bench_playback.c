@@ -796,9 +796,15 @@ static void *mirror(void *arg)
         return NULL;
     while (!*m->stop) {
         char *pl = NULL;
-        if (request(&c, "GET", m->media, NULL, &pl, NULL) != 200) {
+        int st = request(&c, "GET", m->media, NULL, &pl, NULL);
+        if (st != 200) { /* a broken connection is made anew; try again */
             free(pl);
-            break;
+            if (st < 0) {
+                conn_close(&c);
+                conn_open(&c);
+            }
+            usleep(100000);
+            continue;
         }
         size_t cap = strlen(pl) + 4096, n = 0;
         char *o = malloc(cap);
@@ -895,7 +901,11 @@ static pid_t start_nginx(const char *dir, const char *www, int *port)
             "  client_body_temp_path %s/body; proxy_temp_path %s/proxy;\n"
             "  fastcgi_temp_path %s/fastcgi; uwsgi_temp_path %s/uwsgi; scgi_temp_path %s/scgi;\n"
             "  types { application/vnd.apple.mpegurl m3u8; video/mp4 mp4; }\n"
-            "  server { listen 127.0.0.1:%d; root %s; }\n"
+            /* the playlist is replaced (rename) every fragment: not from
+             * open_file_cache, whose fd would serve the old one for
+             * open_file_cache_valid (60 s); segments never change */
+            "  server { listen 127.0.0.1:%d; root %s;\n"
+            "    location ~ \\.m3u8$ { open_file_cache off; } }\n"
             "}\n",
             ndir, ndir, ndir, ndir, ndir, ndir, ndir, *port, www);
     fclose(f);
