@@ -412,7 +412,7 @@ static void list_put(hls_job_t *j)
     fl_buf_free(&b);
     j->lead = 0;
     if (!j->err.status) {
-        if (j->follow && !j->snap &&
+        if (j->ll && j->follow && !j->snap &&
             fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0)
             fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
         else
@@ -568,7 +568,7 @@ static void respond_playlist(fl_http_req_t *r, hls_job_t *j)
 /* Write the playlist of a list the job has, on the loop, and answer. */
 static void playlist_text(fl_http_req_t *r, hls_job_t *j)
 {
-    if (j->follow && fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0)
+    if (j->ll && j->follow && fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0)
         fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
     else
         media_text(j);
@@ -604,7 +604,7 @@ static void playlist_go(fl_http_req_t *r, hls_job_t *j)
             return;
         }
         j->lead = t == FL_PB_LEAD; /* else out of memory: made without the cache */
-        if (!j->lead && j->follow &&
+        if (!j->lead && j->ll && j->follow &&
             fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0) {
             fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
             job_free(j);
@@ -613,7 +613,7 @@ static void playlist_go(fl_http_req_t *r, hls_job_t *j)
         submit(r, j);
         return;
     }
-    if (j->follow && fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0) {
+    if (j->ll && j->follow && fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0) {
         fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
         job_free(j);
         return;
@@ -769,6 +769,8 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
     }
     if (j->ll && (op == OP_MEDIA || op == OP_MP4))
         j->follow = fl_pb_follow(pb, &j->ref); /* NULL: plain HLS */
+    else if (op == OP_MEDIA && j->s.mode == FL_PB_LIVE && fl_server_config(r->srv)->low_latency_hls)
+        j->follow = fl_pb_follow(pb, &j->ref); /* for held reloads only (no parts) */
 
     if ((op == OP_MP4 || op == OP_TS) && j->has_seq) {
         /* one remux for everyone who asks at once (cache.c) */
@@ -818,6 +820,23 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
                 goto fail;
             return;
         }
+    }
+    /* a LIVE reload without _HLS_msn that would see nothing new waits for
+     * the next segment (fl_pb_follow_hold), unless many wait already */
+    uint64_t next;
+    int64_t deadline;
+    if (op == OP_MEDIA && j->follow && !j->has_msn &&
+        atomic_load(&pb->n_waiting) < FL_PB_MAX_WAITERS / 2 &&
+        fl_pb_follow_hold(j->follow, &next, &deadline)) {
+        pb->held_reloads++;
+        j->w.kind = FL_PB_WAIT_PLAYLIST;
+        j->w.msn = next;
+        j->w.part = -1;
+        j->w.hold = 1;
+        if (park(r, j, STAGE_PLAYLIST) != 0)
+            goto fail;
+        j->w.deadline_ms = deadline;
+        return;
     }
     if (op == OP_MEDIA) {
         playlist_go(r, j);

@@ -227,6 +227,10 @@ static void pb_metrics(void *state, fl_buf_t *out)
     fl_metrics_render_counter(out, "framelog_hls_waits_timed_out_total",
                               "Parked HLS requests answered 503 at their deadline.",
                               pb->waits_timed_out);
+    fl_metrics_render_counter(out, "framelog_hls_held_reloads_total",
+                              "LIVE playlist reloads without _HLS_msn held until the next "
+                              "segment was durable.",
+                              pb->held_reloads);
     fl_metrics_render_counter(out, "framelog_hls_parts_from_tail_total",
                               "LL-HLS parts made from the live tail.", pb->parts_from_tail);
 }

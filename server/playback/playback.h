@@ -79,6 +79,7 @@ typedef struct fl_playback {
     _Atomic uint64_t blocked_reloads; /* playlist requests that waited (_HLS_msn) */
     _Atomic uint64_t waits_refused;   /* parked requests refused past FL_PB_MAX_WAITERS */
     _Atomic uint64_t waits_timed_out; /* blocked requests answered 503 at their deadline */
+    _Atomic uint64_t held_reloads;    /* plain LIVE reloads held for the next segment */
     _Atomic uint64_t parts_from_tail; /* parts made from the live tail (not yet durable) */
     /* LIVE lists (FL_PB_LIST): a stream's edge generation, bumped by every
      * PERSISTED event of its live tail (an observer, on the tail's loop),
@@ -331,6 +332,8 @@ typedef struct fl_pb_wait {
     uint64_t msn, seq;
     int part; /* -1: none */
     int64_t deadline_ms;
+    int hold; /* a plain reload held for the next segment: at its deadline
+                 it is answered as the playlist is then, not 503 */
     /* the outcome, set before a->done runs */
     const fl_api_error_t *err; /* status 0: ready */
     fl_slice_t bytes;          /* cache: the segment */
@@ -422,6 +425,16 @@ int fl_pb_follow_snapshot(fl_pb_follow_t *f, const fl_pb_session_t *s, fl_pb_llf
                           size_t *n);
 /* Is (msn, part) in a playlist now? 1 yes, 0 not yet, -1 too far ahead (400). */
 int fl_pb_follow_ready(fl_pb_follow_t *f, uint64_t msn, int part);
+/* A LIVE reload without _HLS_msn (a player without LL-HLS): should it
+ * wait for the next segment? 1 with *msn (the next segment's) and
+ * *deadline_ms (monotonic) when the newest segment has been durable for
+ * FL_PB_HOLD_AFTER_MS or more and the next one is arriving in the tail:
+ * such a reload would see nothing new, and its player would not look
+ * again for half a target duration or more; held, it gets the segment the
+ * moment it is durable. A reload sooner after the newest segment may not
+ * have seen it: answered at once. 0: answer now. */
+#define FL_PB_HOLD_AFTER_MS 250
+int fl_pb_follow_hold(fl_pb_follow_t *f, uint64_t *msn, int64_t *deadline_ms);
 /* Part (seq, part) from the tail: 0 copied into out, FL_EAGAIN not
  * complete yet (park), FL_ENOTFOUND (not in the tail: read storage). */
 int fl_pb_follow_part(fl_pb_follow_t *f, uint64_t seq, int part, fl_pb_partsrc_t *out);
