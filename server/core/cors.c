@@ -185,8 +185,12 @@ int fl_cors_allow_headers(const char *req, size_t n, char *out, size_t cap)
     char low[FL_CORS_HEADERS_MAX];
     if (n >= sizeof low)
         return base;
-    for (size_t i = 0; i < n; i++)
-        low[i] = (char)tolower((unsigned char)req[i]);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)req[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return base; /* (it would go back in a response header) */
+        low[i] = (char)tolower(ch);
+    }
     low[n] = 0;
     const char *p = low;
     for (;;) {
