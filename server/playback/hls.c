@@ -465,6 +465,19 @@ static void submit(fl_http_req_t *r, hls_job_t *j)
 
 static void hls_resume(fl_http_async_t *a, fl_http_req_t *r);
 
+/* Park the request on a cache entry another request is making (w queued
+ * by fl_pb_cache_take): answered when it is made. Bounded by the
+ * connections, not refused. */
+static void joined(fl_http_req_t *r, hls_job_t *j, int stage)
+{
+    j->pb->n_waiting++;
+    j->stage = stage;
+    j->w.a = &j->a;
+    j->a.done = hls_resume;
+    fl_http_await(r, &j->a);
+    lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
+}
+
 /* Park the request (the job's w says until what); 0, or -1 having
  * answered 503 (too many parked). */
 static int park(fl_http_req_t *r, hls_job_t *j, int stage)
@@ -595,12 +608,7 @@ static void playlist_go(fl_http_req_t *r, hls_job_t *j)
             return;
         }
         if (t == FL_PB_JOIN) { /* (bounded by the connections, not refused) */
-            j->pb->n_waiting++;
-            j->stage = STAGE_LISTED;
-            j->w.a = &j->a;
-            j->a.done = hls_resume;
-            fl_http_await(r, &j->a);
-            lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
+            joined(r, j, STAGE_LISTED);
             return;
         }
         j->lead = t == FL_PB_LEAD; /* else out of memory: made without the cache */
@@ -787,12 +795,7 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
             return;
         }
         if (t == FL_PB_JOIN) { /* (bounded by the connections, not refused) */
-            pb->n_waiting++;
-            j->stage = STAGE_JOINED;
-            j->w.a = &j->a;
-            j->a.done = hls_resume;
-            fl_http_await(r, &j->a);
-            lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
+            joined(r, j, STAGE_JOINED);
             return;
         }
         j->lead = t == FL_PB_LEAD;
@@ -864,12 +867,7 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
                 return;
             }
             if (t == FL_PB_JOIN) {
-                pb->n_waiting++;
-                j->stage = STAGE_JOINED;
-                j->w.a = &j->a;
-                j->a.done = hls_resume;
-                fl_http_await(r, &j->a);
-                lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
+                joined(r, j, STAGE_JOINED);
                 return;
             }
             j->lead = t == FL_PB_LEAD;
