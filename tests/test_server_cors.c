@@ -200,6 +200,20 @@ START_TEST(default_loopback_allows_any_origin_on_every_api)
     const char *del[] = {"Access-Control-Request-Method: DELETE", NULL};
     ck_assert_int_eq(preflight(&s, "/listStreams", o, del, &h), 405);
     free(h);
+    /* answers the core gives before any route is known: a page reads
+     * them (an unknown path; a CORS path's other method), but a path of
+     * no CORS route (/metrics, above) stays without */
+    snprintf(url, sizeof url, "%s/no/such/path", s.url);
+    ck_assert_int_eq(req("GET", url, o, NULL, NULL, &h), 404);
+    ck_assert_str_eq(hval(h, "Access-Control-Allow-Origin"), "*");
+    ck_assert_msg(strcasestr(hval(h, "Access-Control-Expose-Headers"), "x-amzn-ErrorType"), "%s",
+                  h);
+    ck_assert_str_eq(hval(h, "x-amzn-ErrorType"), "UnknownOperationException");
+    free(h);
+    snprintf(url, sizeof url, "%s/listStreams", s.url);
+    ck_assert_int_eq(req("GET", url, o, NULL, NULL, &h), 405);
+    ck_assert_str_eq(hval(h, "Access-Control-Allow-Origin"), "*");
+    free(h);
     fl_test_server_free(&s);
 }
 END_TEST

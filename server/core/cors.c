@@ -85,6 +85,16 @@ static int cors_route(const fl_route_t *rt)
     return rt && (rt->flags & (FL_ROUTE_AWS | FL_ROUTE_CORS));
 }
 
+int fl_cors_origin_allowed(const fl_cors_t *c, const char *origin, size_t n)
+{
+    if (c->any)
+        return 1;
+    for (int i = 0; i < c->n; i++)
+        if (strlen(c->origins[i]) == n && memcmp(c->origins[i], origin, n) == 0)
+            return 1;
+    return 0;
+}
+
 /* Note on r what the policy answers its Origin: 1 allowed or any origin
  * (r->cors set), 0 no Origin, -1 refused. */
 static int note_origin(fl_http_req_t *r)
@@ -100,13 +110,33 @@ static int note_origin(fl_http_req_t *r)
         return 0; /* a same-origin or non-browser request */
     char origin[FL_CORS_ORIGIN_MAX];
     int n = fl_http_wsi_header(r->wsi, "origin", origin, sizeof origin);
-    for (int i = 0; n > 0 && i < c->n; i++)
-        if (strcmp(c->origins[i], origin) == 0) {
-            r->cors = CORS_ORIGIN;
-            memcpy(r->cors_origin, origin, (size_t)n + 1);
-            return 1;
-        }
+    if (n > 0 && fl_cors_origin_allowed(c, origin, (size_t)n)) {
+        r->cors = CORS_ORIGIN;
+        memcpy(r->cors_origin, origin, (size_t)n + 1);
+        return 1;
+    }
     return -1;
+}
+
+/* Has r's path a CORS route under some method? */
+static int path_has_cors_route(fl_http_req_t *r)
+{
+    for (int m = FL_HTTP_GET; m <= FL_HTTP_PATCH; m++) {
+        void *mod;
+        int found_path;
+        if (cors_route(
+                fl_server_route(r->srv, (fl_http_method_t)m, r->path, NULL, &mod, &found_path)))
+            return 1;
+    }
+    return 0;
+}
+
+void fl_cors_unrouted(fl_http_req_t *r)
+{
+    /* a path whose routes are none of a page's (/metrics) stays without */
+    if (r->cors != CORS_NONE || (r->no_route == 405 && !path_has_cors_route(r)))
+        return;
+    (void)note_origin(r);
 }
 
 void fl_cors_request(fl_http_req_t *r)
@@ -145,20 +175,24 @@ static int header_allowed(const char *h, size_t n)
     return 0;
 }
 
-/* Access-Control-Allow-Headers: the requested ones when every one is
- * allowed (lower-cased, so the SDK's amz-sdk-* and x-amz-* pass whatever
- * their names), else the base list (the browser then names the one
- * refused). */
-static void allow_headers(fl_http_req_t *r)
+int fl_cors_allow_headers(const char *req, size_t n, char *out, size_t cap)
 {
-    char req[sizeof r->cors_headers];
-    snprintf(r->cors_headers, sizeof r->cors_headers, "%s", BASE_ALLOW_HEADERS);
-    int n = fl_http_wsi_header(r->wsi, "access-control-request-headers", req, sizeof req);
-    if (n <= 0)
-        return;
-    for (int i = 0; i < n; i++)
-        req[i] = (char)tolower((unsigned char)req[i]);
-    const char *p = req;
+    if (cap == 0)
+        return -1;
+    int base = snprintf(out, cap, "%s", BASE_ALLOW_HEADERS) >= (int)cap ? -1 : 0;
+    if (n == 0 || n >= cap || memchr(req, 0, n))
+        return base;
+    char low[FL_CORS_HEADERS_MAX];
+    if (n >= sizeof low)
+        return base;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)req[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return base; /* (it would go back in a response header) */
+        low[i] = (char)tolower(ch);
+    }
+    low[n] = 0;
+    const char *p = low;
     for (;;) {
         while (*p == ' ' || *p == '\t')
             p++;
@@ -167,12 +201,25 @@ static void allow_headers(fl_http_req_t *r)
         while (t && (p[t - 1] == ' ' || p[t - 1] == '\t'))
             t--;
         if (t && !header_allowed(p, t))
-            return;
+            return base;
         if (!p[len])
             break;
         p += len + 1;
     }
-    memcpy(r->cors_headers, req, (size_t)n + 1);
+    memcpy(out, low, n + 1);
+    return 1;
+}
+
+/* Access-Control-Allow-Headers: the requested ones when every one is
+ * allowed (lower-cased, so the SDK's amz-sdk-* and x-amz-* pass whatever
+ * their names), else the base list (the browser then names the one
+ * refused). */
+static void allow_headers(fl_http_req_t *r)
+{
+    char req[sizeof r->cors_headers];
+    int n = fl_http_wsi_header(r->wsi, "access-control-request-headers", req, sizeof req);
+    (void)fl_cors_allow_headers(req, n > 0 ? (size_t)n : 0, r->cors_headers,
+                                sizeof r->cors_headers);
 }
 
 int fl_cors_preflight(fl_http_req_t *r)

@@ -48,6 +48,23 @@ void fl_cors_request(fl_http_req_t *r);
  * else 0 (routed as any request). */
 int fl_cors_preflight(fl_http_req_t *r);
 
+/* An answer the core gives before any route is known (an unknown path, a
+ * method a CORS route's path does not take, a head refused): the CORS
+ * headers an allowed Origin gets on a CORS route, so that a page reads
+ * the error rather than a CORS failure. A path whose routes are not CORS
+ * routes (/metrics) gets none. */
+void fl_cors_unrouted(fl_http_req_t *r);
+
+/* The parsers of what a browser sends (pure: tests/fuzz/fuzz_cors.c).
+ * Is origin (n bytes, as sent) one the policy allows? 1 or 0. */
+int fl_cors_origin_allowed(const fl_cors_t *c, const char *origin, size_t n);
+/* Access-Control-Allow-Headers for a preflight's Access-Control-Request-
+ * Headers (req, n bytes): into out (cap bytes, NUL-ended) the requested
+ * names lower-cased when every one is allowed (1), else the base list
+ * (0); -1 when cap is too small for the base list. */
+#define FL_CORS_HEADERS_MAX 512
+int fl_cors_allow_headers(const char *req, size_t n, char *out, size_t cap);
+
 /* Append the CORS headers noted for r to a response head being made
  * (lws_add_http_header_by_name's arguments). 0 or -1. */
 int fl_cors_write_headers(fl_http_req_t *r, uint8_t **p, uint8_t *end);

@@ -620,6 +620,7 @@ static long body_length(struct lws *wsi)
  * method, else 404. */
 static void respond_no_route(fl_http_req_t *r)
 {
+    fl_cors_unrouted(r);
     if (r->no_route == 405)
         fl_http_respond_error(r, 405, "MethodNotAllowedException", "%s is not allowed on %s",
                               fl_http_method_name(r->method), r->path);
@@ -649,6 +650,7 @@ static int refuse_early(fl_http_req_t *r, struct lws *wsi)
     struct fl_server *s = r->srv;
     if (fl_listen_plain_on_tls(wsi)) {
         r->body_too_large = 1;
+        fl_cors_unrouted(r); /* a page reads why */
         fl_limits_hit(s->limits, FL_LIMIT_BAD_REQUEST, "answered 400 to plain HTTP on a TLS port");
         fl_http_respond_error(r, 400, "BadRequestException",
                               "this port speaks TLS: use https:// (and wss://)");
@@ -657,6 +659,7 @@ static int refuse_early(fl_http_req_t *r, struct lws *wsi)
     size_t n = head_bytes(wsi);
     if (n > FL_LIMIT_HEADER_BYTES) {
         r->body_too_large = 1;
+        fl_cors_unrouted(r);
         fl_limits_hit(s->limits, FL_LIMIT_HEADER_TOO_LARGE,
                       "answered 431 to a request head of %zu bytes (the limit is %d)", n,
                       FL_LIMIT_HEADER_BYTES);

@@ -12,7 +12,9 @@
  * failure is handed to those who joined and not kept (the next request
  * tries again).
  *
- * Keys: (stream log id, fragment sequence, part, container, selector).
+ * Keys: (stream log id, fragment sequence, part, container, selector);
+ * init segments and LIVE lists are kept here too (playback.h, FL_PB_INIT
+ * and FL_PB_LIST: the same single-flight and bounds).
  * Log ids differ across stream incarnations and a stored fragment never
  * changes, so an entry is never stale — but for one case: a fragment cut
  * off in the live tail (FL_LIVE_DROPPED) gives its sequence number to the
@@ -51,20 +53,23 @@ struct fl_pb_cache {
     centry_t *head, *tail;
     _Atomic size_t n, bytes;
     _Atomic uint64_t hits, joins, misses, evictions;
+    _Atomic uint64_t list_hits, list_misses; /* FL_PB_LIST keys, counted apart */
 };
 
 static size_t hash(const fl_pb_ckey_t *k)
 {
     uint64_t h = k->log_id * 0x9E3779B97F4A7C15ULL ^ k->seq * 0xC2B2AE3D27D4EB4FULL ^
                  (uint64_t)(uint32_t)k->part * 0x165667B19E3779F9ULL ^
-                 ((uint64_t)k->container << 8 | k->selector);
+                 ((uint64_t)k->container << 8 | k->selector) ^
+                 ((uint64_t)k->list << 32 | k->epoch_s) * 0x27D4EB2F165667C5ULL;
     return (size_t)(h ^ h >> 29) % BUCKETS;
 }
 
 static int key_eq(const fl_pb_ckey_t *a, const fl_pb_ckey_t *b)
 {
     return a->log_id == b->log_id && a->seq == b->seq && a->part == b->part &&
-           a->container == b->container && a->selector == b->selector;
+           a->container == b->container && a->selector == b->selector && a->list == b->list &&
+           a->epoch_s == b->epoch_s;
 }
 
 int fl_pb_cache_new(fl_pb_cache_t **out)
@@ -151,13 +156,19 @@ fl_pb_take_t fl_pb_cache_take(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_pb_wai
         unlink_lru(c, e);
         push_lru(c, e);
         *hit = fl_buf_slice(&e->bytes);
-        c->hits++;
+        if (k->part == FL_PB_LIST)
+            c->list_hits++;
+        else
+            c->hits++;
         return FL_PB_HIT;
     }
     if (e) {
         w->next = e->waiters;
         e->waiters = w;
-        c->joins++;
+        if (k->part == FL_PB_LIST)
+            c->list_hits++;
+        else
+            c->joins++;
         return FL_PB_JOIN;
     }
     shrink(c); /* (here, so that what put returned stayed valid until now) */
@@ -171,8 +182,22 @@ fl_pb_take_t fl_pb_cache_take(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_pb_wai
     c->bucket[b] = e;
     push_lru(c, e);
     c->n++;
-    c->misses++;
+    if (k->part == FL_PB_LIST)
+        c->list_misses++;
+    else
+        c->misses++;
     return FL_PB_LEAD;
+}
+
+int fl_pb_cache_peek(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_slice_t *hit)
+{
+    centry_t *e = find(c, k);
+    if (!e || !e->ready)
+        return 0;
+    unlink_lru(c, e);
+    push_lru(c, e);
+    *hit = fl_buf_slice(&e->bytes);
+    return 1;
 }
 
 fl_slice_t fl_pb_cache_put(fl_pb_cache_t *c, const fl_pb_ckey_t *k, const fl_api_error_t *err,
@@ -229,6 +254,8 @@ void fl_pb_cache_stats(const fl_pb_cache_t *c, fl_pb_cache_stats_t *st)
     st->joins = c->joins;
     st->misses = c->misses;
     st->evictions = c->evictions;
+    st->list_hits = c->list_hits;
+    st->list_misses = c->list_misses;
     st->bytes = c->bytes;
     st->entries = c->n;
 }

@@ -83,12 +83,18 @@ typedef struct {
     /* the cache */
     int lead; /* this job makes key's bytes for everyone */
     fl_pb_ckey_t key;
+    /* a media playlist's fragments (select.c; for LIVE, kept in the cache
+     * per live edge: FL_PB_LIST) */
+    int have_list;
+    fl_pb_entry_t *v;
+    size_t n;
+    int ended;
     /* parked */
     fl_pb_wait_t w;
     int stage; /* STAGE_*: what to do when it resumes */
 } hls_job_t;
 
-enum { STAGE_NONE, STAGE_JOINED, STAGE_PART, STAGE_PLAYLIST };
+enum { STAGE_NONE, STAGE_JOINED, STAGE_PART, STAGE_PLAYLIST, STAGE_LISTED };
 
 static const char m3u8_type[] = "application/vnd.apple.mpegurl";
 
@@ -169,21 +175,17 @@ static size_t put_parts(hls_job_t *j, fl_buf_t *o, const fl_pb_llfrag_t *f, cons
     return k;
 }
 
-static void media_work(hls_job_t *j)
+/* The media playlist's text of the job's list (and LL-HLS snapshot):
+ * on a worker, or on the loop when the list came from the cache. */
+static void media_text(hls_job_t *j)
 {
-    fl_pb_entry_t *v = NULL;
-    size_t n = 0;
-    int ended = 0;
-    int rc = fl_pb_select(j->ref.log, &j->s, j->now_ms, &v, &n, &ended);
-    if (rc) {
-        fl_api_error(&j->err, 500, "InternalFailure", "reading stream %s: %s", j->ref.name,
-                     fl_strerror(rc));
-        goto out;
-    }
+    const fl_pb_entry_t *v = j->v;
+    const size_t n = j->n;
+    const int ended = j->ended;
     if (n == 0 && j->s.mode == FL_PB_ON_DEMAND) {
         fl_api_error(&j->err, 404, "ResourceNotFoundException",
                      "no fragments in this session's range");
-        goto out;
+        return;
     }
     const int fmp4 = j->s.container == FL_PB_FMP4;
     const int sliding = j->s.mode != FL_PB_ON_DEMAND;
@@ -192,8 +194,11 @@ static void media_work(hls_job_t *j)
         if (v[i].duration_ms > max_ms)
             max_ms = v[i].duration_ms;
     fl_buf_t *o = &j->out;
+    /* RFC 8216 4.3.3.1: each EXTINF rounded to the nearest integer is at
+     * most the target duration (2.033 s fragments: 2, not 3; players
+     * reload a target duration after a new segment) */
     fl_buf_printf(o, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%u\n", fmp4 ? 7 : 3,
-                  (max_ms + 999) / 1000);
+                  (max_ms + 500) / 1000);
     /* the tail's fragment that follows the last segment: its parts so far */
     const fl_pb_llfrag_t *open = NULL;
     if (j->ll) {
@@ -294,8 +299,22 @@ static void media_work(hls_job_t *j)
     if (ended)
         fl_buf_append_str(o, "#EXT-X-ENDLIST\n");
     j->ctype = m3u8_type;
-out:
-    free(v);
+}
+
+static void media_work(hls_job_t *j)
+{
+    if (!j->have_list) {
+        int rc = fl_pb_select(j->ref.log, &j->s, j->now_ms, &j->v, &j->n, &j->ended);
+        if (rc) {
+            fl_api_error(&j->err, 500, "InternalFailure", "reading stream %s: %s", j->ref.name,
+                         fl_strerror(rc));
+            return;
+        }
+        j->have_list = 1;
+    }
+    if (j->lead && j->key.part == FL_PB_LIST)
+        return; /* the loop keeps the list, then writes the text (hls_done) */
+    media_text(j);
 }
 
 /* A part copied from the live tail, as media with the session's times. */
@@ -368,6 +387,7 @@ static void job_free(hls_job_t *j)
     fl_buf_free(&j->out);
     fl_pb_partsrc_free(&j->src);
     free(j->snap);
+    free(j->v);
     free(j);
 }
 
@@ -378,12 +398,38 @@ static void respond_segment(fl_http_req_t *r, hls_job_t *j, fl_slice_t body)
     fl_http_respond(r, 200, j->op == OP_TS ? "video/mp2t" : "video/mp4", body);
 }
 
+/* A LIVE list read by this job's worker: kept in the cache (those who
+ * joined write their playlists from it now), then this job's text. */
+static void list_put(hls_job_t *j)
+{
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    if (!j->err.status)
+        fl_buf_append(&b, (const uint8_t *)j->v, j->n * sizeof *j->v);
+    if (!j->err.status && b.err)
+        fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
+    fl_pb_cache_put(fl_pb_cache_of(j->pb), &j->key, &j->err, &b);
+    fl_buf_free(&b);
+    j->lead = 0;
+    if (!j->err.status) {
+        if (j->ll && j->follow && !j->snap &&
+            fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0)
+            fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
+        else
+            media_text(j);
+    }
+    if (!j->err.status && j->out.err)
+        fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
+}
+
 static void hls_done(fl_http_async_t *a, fl_http_req_t *r)
 {
     hls_job_t *j = (hls_job_t *)a;
     fl_playback_t *pb = j->pb;
     pb->remux_failures += (uint64_t)j->remux_failed;
     pb->remuxes += (uint64_t)j->remuxed;
+    if (j->lead && j->key.part == FL_PB_LIST)
+        list_put(j);
     fl_slice_t body = fl_buf_slice(&j->out);
     if (j->lead) /* everyone who joined is answered now too */
         body = fl_pb_cache_put(fl_pb_cache_of(pb), &j->key, &j->err, &j->out);
@@ -418,6 +464,19 @@ static void submit(fl_http_req_t *r, hls_job_t *j)
 }
 
 static void hls_resume(fl_http_async_t *a, fl_http_req_t *r);
+
+/* Park the request on a cache entry another request is making (w queued
+ * by fl_pb_cache_take): answered when it is made. Bounded by the
+ * connections, not refused. */
+static void joined(fl_http_req_t *r, hls_job_t *j, int stage)
+{
+    j->pb->n_waiting++;
+    j->stage = stage;
+    j->w.a = &j->a;
+    j->a.done = hls_resume;
+    fl_http_await(r, &j->a);
+    lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
+}
 
 /* Park the request (the job's w says until what); 0, or -1 having
  * answered 503 (too many parked). */
@@ -467,11 +526,102 @@ static void part_go(fl_http_req_t *r, hls_job_t *j)
     submit(r, j);
 }
 
-/* A playlist: with LL-HLS, what the tail has (copied now), then storage
- * on a worker. */
+/* The cache key of a LIVE session's list at the stream's edge now. */
+static void list_key(hls_job_t *j, fl_pb_ckey_t *k)
+{
+    memset(k, 0, sizeof *k);
+    k->log_id = j->ref.info.id;
+    k->seq = fl_pb_edge_gen(j->pb, j->ref.info.id);
+    k->part = FL_PB_LIST;
+    k->selector = (uint8_t)j->s.selector;
+    k->list = j->s.max_fragments ? j->s.max_fragments : 5;
+    k->epoch_s = (uint32_t)(j->now_ms / 1000 / FL_PB_LIST_MAX_AGE_S);
+}
+
+/* The list kept in the cache into the job: 0, or -1 out of memory. */
+static int list_from(hls_job_t *j, fl_slice_t b)
+{
+    size_t n = b.n / sizeof *j->v;
+    j->v = malloc((n ? n : 1) * sizeof *j->v);
+    if (!j->v)
+        return -1;
+    if (n)
+        memcpy(j->v, b.p, n * sizeof *j->v);
+    j->n = n;
+    j->ended = 0;
+    j->have_list = 1;
+    return 0;
+}
+
+/* The newest fragment of a LIVE session's list, when the cache has the
+ * list of the stream's edge now: 1 and *e, else 0 (nothing is made). */
+static int list_newest(hls_job_t *j, fl_pb_entry_t *e)
+{
+    fl_pb_ckey_t k;
+    fl_slice_t b;
+    list_key(j, &k);
+    if (!fl_pb_cache_peek(fl_pb_cache_of(j->pb), &k, &b) || b.n < sizeof *e)
+        return 0;
+    memcpy(e, b.p + b.n - sizeof *e, sizeof *e);
+    return 1;
+}
+
+static void respond_playlist(fl_http_req_t *r, hls_job_t *j)
+{
+    if (j->err.status) {
+        fl_http_respond_api_error(r, &j->err);
+        return;
+    }
+    j->pb->playlists++;
+    if (j->s.mode != FL_PB_ON_DEMAND)
+        fl_http_add_header(r, "Cache-Control", "no-cache");
+    fl_http_respond(r, 200, j->ctype, fl_buf_slice(&j->out));
+}
+
+/* Write the playlist of a list the job has, on the loop, and answer. */
+static void playlist_text(fl_http_req_t *r, hls_job_t *j)
+{
+    if (j->ll && j->follow && fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0)
+        fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
+    else
+        media_text(j);
+    if (!j->err.status && j->out.err)
+        fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
+    respond_playlist(r, j);
+    job_free(j);
+}
+
+/* A playlist. LIVE: the list of the stream's edge from the cache (read
+ * once per new durable fragment, whoever asks), the text written on the
+ * loop; else storage on a worker. With LL-HLS, what the tail has is
+ * copied on the loop when the text is written. */
 static void playlist_go(fl_http_req_t *r, hls_job_t *j)
 {
-    if (j->follow && fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0) {
+    if (j->s.mode == FL_PB_LIVE) {
+        fl_slice_t hit;
+        list_key(j, &j->key);
+        fl_pb_take_t t = fl_pb_cache_take(fl_pb_cache_of(j->pb), &j->key, &j->w, &hit);
+        if (t == FL_PB_HIT) {
+            if (list_from(j, hit) != 0)
+                fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
+            playlist_text(r, j);
+            return;
+        }
+        if (t == FL_PB_JOIN) { /* (bounded by the connections, not refused) */
+            joined(r, j, STAGE_LISTED);
+            return;
+        }
+        j->lead = t == FL_PB_LEAD; /* else out of memory: made without the cache */
+        if (!j->lead && j->ll && j->follow &&
+            fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0) {
+            fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
+            job_free(j);
+            return;
+        }
+        submit(r, j);
+        return;
+    }
+    if (j->ll && j->follow && fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0) {
         fl_http_respond_error(r, 500, "InternalFailure", "out of memory");
         job_free(j);
         return;
@@ -489,6 +639,18 @@ static void hls_resume(fl_http_async_t *a, fl_http_req_t *r)
     const fl_api_error_t *err = j->w.err;
     int stage = j->stage;
     j->stage = STAGE_NONE;
+    if (stage == STAGE_LISTED) { /* the list it waited for is made */
+        if (r && !err->status && list_from(j, j->w.bytes) != 0)
+            fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
+        else if (r && err->status)
+            j->err = *err;
+        if (r) {
+            playlist_text(r, j);
+            return;
+        }
+        job_free(j);
+        return;
+    }
     if (stage == STAGE_JOINED) {
         if (r && err->status)
             fl_http_respond_api_error(r, err);
@@ -615,6 +777,8 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
     }
     if (j->ll && (op == OP_MEDIA || op == OP_MP4))
         j->follow = fl_pb_follow(pb, &j->ref); /* NULL: plain HLS */
+    else if (op == OP_MEDIA && j->s.mode == FL_PB_LIVE && fl_server_config(r->srv)->low_latency_hls)
+        j->follow = fl_pb_follow(pb, &j->ref); /* for held reloads only (no parts) */
 
     if ((op == OP_MP4 || op == OP_TS) && j->has_seq) {
         /* one remux for everyone who asks at once (cache.c) */
@@ -631,12 +795,7 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
             return;
         }
         if (t == FL_PB_JOIN) { /* (bounded by the connections, not refused) */
-            pb->n_waiting++;
-            j->stage = STAGE_JOINED;
-            j->w.a = &j->a;
-            j->a.done = hls_resume;
-            fl_http_await(r, &j->a);
-            lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
+            joined(r, j, STAGE_JOINED);
             return;
         }
         j->lead = t == FL_PB_LEAD;
@@ -665,9 +824,54 @@ static void hls_start(fl_http_req_t *r, hls_op_t op)
             return;
         }
     }
+    /* a LIVE reload without _HLS_msn that would see nothing new waits for
+     * the next segment (fl_pb_follow_hold), unless many wait already */
+    uint64_t next;
+    int64_t deadline;
+    if (op == OP_MEDIA && j->follow && !j->has_msn &&
+        atomic_load(&pb->n_waiting) < FL_PB_MAX_WAITERS / 2 &&
+        fl_pb_follow_hold(j->follow, &next, &deadline)) {
+        pb->held_reloads++;
+        j->w.kind = FL_PB_WAIT_PLAYLIST;
+        j->w.msn = next;
+        j->w.part = -1;
+        j->w.hold = 1;
+        if (park(r, j, STAGE_PLAYLIST) != 0)
+            goto fail;
+        j->w.deadline_ms = deadline;
+        return;
+    }
     if (op == OP_MEDIA) {
         playlist_go(r, j);
         return;
+    }
+    /* LIVE: the session describes itself by its newest fragment, which
+     * the list of the stream's edge names when the cache has it (no read
+     * of the newest fragments to find it); its init segment is made once
+     * per set of tracks */
+    fl_pb_entry_t newest;
+    if ((op == OP_INIT || op == OP_MASTER) && !j->has_seq && j->s.mode == FL_PB_LIVE &&
+        list_newest(j, &newest)) {
+        j->has_seq = 1;
+        j->seq = newest.seq;
+        if (op == OP_INIT) {
+            j->key.log_id = j->ref.info.id;
+            j->key.seq = newest.tracks_hash;
+            j->key.part = FL_PB_INIT;
+            j->key.container = (uint8_t)j->s.container;
+            fl_slice_t hit;
+            fl_pb_take_t t = fl_pb_cache_take(fl_pb_cache_of(pb), &j->key, &j->w, &hit);
+            if (t == FL_PB_HIT) {
+                respond_segment(r, j, hit);
+                job_free(j);
+                return;
+            }
+            if (t == FL_PB_JOIN) {
+                joined(r, j, STAGE_JOINED);
+                return;
+            }
+            j->lead = t == FL_PB_LEAD;
+        }
     }
     submit(r, j);
     return;

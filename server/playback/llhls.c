@@ -82,7 +82,8 @@ struct fl_pb_follow {
     int have_d0;
     uint64_t d0; /* storage's newest fragment when the follower began */
     int have_dt;
-    uint64_t dt; /* the tail's durable seq as the reader last told it */
+    uint64_t dt;     /* the tail's durable seq as the reader last told it */
+    int64_t edge_ms; /* when the follower learned of it (monotonic) */
     fl_live_reader_t *lr;
     int rejoin; /* cut loose: join again at the next tick */
     lfrag_t *head, *tail;
@@ -145,6 +146,7 @@ static int durable(fl_pb_follow_t *f, uint64_t *d)
     if (f->lr && fl_live_reader_durable_seq(f->lr, &t) == 0 && (!f->have_dt || t > f->dt)) {
         f->dt = t;
         f->have_dt = 1;
+        f->edge_ms = now_ms(); /* (every wake-up asks: pump's trim) */
     }
     if (f->have_dt && (!f->have_d0 || f->dt >= f->d0)) {
         *d = f->dt;
@@ -186,6 +188,22 @@ int fl_pb_follow_ready(fl_pb_follow_t *f, uint64_t msn, int part)
     if (!lf->ended && (size_t)part > done + ADVANCE_PART_LIMIT)
         return -1;
     return 0;
+}
+
+int fl_pb_follow_hold(fl_pb_follow_t *f, uint64_t *msn, int64_t *deadline_ms)
+{
+    uint64_t d = 0;
+    if (!durable(f, &d) || !f->have_dt || f->dt != d)
+        return 0; /* no PERSISTED event seen yet: when the edge moved is unknown */
+    const lfrag_t *next = find(f, d + 1);
+    int64_t now = now_ms();
+    if (!next || now - f->edge_ms < FL_PB_HOLD_AFTER_MS)
+        return 0;
+    *msn = d + 1;
+    /* at most a fragment's length: a producer that stops gets its players
+     * the playlist as it is */
+    *deadline_ms = now + (f->max_frag_ms > 1000 ? f->max_frag_ms : 1000);
+    return 1;
 }
 
 /* Has w's condition come (1), or is it to be answered anyway (the
@@ -558,8 +576,9 @@ void fl_pb_follow_tick(fl_playback_t *pb, int loop)
         while (late) {
             fl_pb_wait_t *w = late;
             late = w->next;
-            pb->waits_timed_out++;
-            fire(pb, w, &late_err);
+            if (!w->hold)
+                pb->waits_timed_out++;
+            fire(pb, w, w->hold ? &ok_err : &late_err);
         }
         if (!f->waiters && now - f->used_ms > FL_PB_LL_IDLE_MS) {
             *pp = f->next;

@@ -79,6 +79,18 @@ static const fl_route_t pb_routes[] = {
     {.path = NULL},
 };
 
+/* A fragment of a stream is durable (the PERSISTED event, on its tail's
+ * loop): LIVE lists made before it are out of date. */
+static void pb_durable(void *data, const char *stream, uint64_t log_id, uint64_t seq,
+                       int64_t producer_ms, int64_t server_ns, uint64_t bytes, uint32_t frames)
+{
+    fl_playback_t *pb = data;
+    (void)stream, (void)seq, (void)producer_ms, (void)server_ns, (void)bytes, (void)frames;
+    atomic_fetch_add(&pb->edge_gen[(log_id ^ log_id >> 29) % FL_PB_EDGE_SLOTS], 1);
+}
+
+static const fl_live_observer_t pb_observer = {.durable = pb_durable};
+
 static int pb_init(struct fl_server *s, void **state, char *err, size_t errlen)
 {
     fl_playback_t *pb = calloc(1, sizeof *pb);
@@ -106,6 +118,13 @@ static int pb_init(struct fl_server *s, void **state, char *err, size_t errlen)
             snprintf(err, errlen, "playback: out of memory");
             return FL_ENOMEM;
         }
+    if (fl_hub_observe(pb->video->hub, &pb_observer, pb) != 0) {
+        for (int i = 0; i < pb->n_loops; i++)
+            fl_pb_cache_free(pb->caches[i]);
+        free(pb);
+        snprintf(err, errlen, "playback: too many live tail observers");
+        return FL_ELIMIT;
+    }
     *state = pb;
     return 0;
 }
@@ -115,6 +134,7 @@ static void pb_fini(void *state)
     fl_playback_t *pb = state;
     if (!pb)
         return;
+    fl_hub_unobserve(pb->video->hub, &pb_observer, pb);
     fl_pb_follow_free_all(pb);
     for (int i = 0; i < pb->n_loops; i++)
         fl_pb_cache_free(pb->caches[i]);
@@ -167,6 +187,8 @@ static void pb_metrics(void *state, fl_buf_t *out)
         st.joins += one.joins;
         st.misses += one.misses;
         st.evictions += one.evictions;
+        st.list_hits += one.list_hits;
+        st.list_misses += one.list_misses;
         st.bytes += one.bytes;
         st.entries += one.entries;
     }
@@ -180,6 +202,13 @@ static void pb_metrics(void *state, fl_buf_t *out)
                               "HLS segment requests that made their segment.", st.misses);
     fl_metrics_render_counter(out, "framelog_hls_cache_evictions_total",
                               "Segments evicted from the segment cache.", st.evictions);
+    fl_metrics_render_counter(out, "framelog_hls_live_lists_total",
+                              "LIVE playlists' fragment lists read from storage (once per new "
+                              "durable fragment, then shared by every viewer).",
+                              st.list_misses);
+    fl_metrics_render_counter(out, "framelog_hls_live_list_hits_total",
+                              "LIVE playlist requests whose fragment list was already made.",
+                              st.list_hits);
     fl_metrics_render_gauge(out, "framelog_hls_cache_bytes", "Bytes held by the segment cache.",
                             (int64_t)st.bytes);
     fl_metrics_render_gauge(out, "framelog_hls_cache_entries",
@@ -198,6 +227,10 @@ static void pb_metrics(void *state, fl_buf_t *out)
     fl_metrics_render_counter(out, "framelog_hls_waits_timed_out_total",
                               "Parked HLS requests answered 503 at their deadline.",
                               pb->waits_timed_out);
+    fl_metrics_render_counter(out, "framelog_hls_held_reloads_total",
+                              "LIVE playlist reloads without _HLS_msn held until the next "
+                              "segment was durable.",
+                              pb->held_reloads);
     fl_metrics_render_counter(out, "framelog_hls_parts_from_tail_total",
                               "LL-HLS parts made from the live tail.", pb->parts_from_tail);
 }

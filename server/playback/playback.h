@@ -41,6 +41,12 @@
 typedef struct fl_pb_cache fl_pb_cache_t;
 typedef struct fl_pb_follow fl_pb_follow_t;
 
+#define FL_PB_EDGE_SLOTS 1024
+/* A LIVE list is made again at least this often whatever the events say
+ * (a bound on its age should a fragment ever reach storage past the live
+ * tail), in seconds of the wall clock. */
+#define FL_PB_LIST_MAX_AGE_S 1
+
 /* The module's state. Shared by the loops (--loops): key is read-only
  * after init and the counters are atomic; the segment cache and the
  * LL-HLS followers are per loop (each touched by its loop's thread only:
@@ -73,7 +79,13 @@ typedef struct fl_playback {
     _Atomic uint64_t blocked_reloads; /* playlist requests that waited (_HLS_msn) */
     _Atomic uint64_t waits_refused;   /* parked requests refused past FL_PB_MAX_WAITERS */
     _Atomic uint64_t waits_timed_out; /* blocked requests answered 503 at their deadline */
+    _Atomic uint64_t held_reloads;    /* plain LIVE reloads held for the next segment */
     _Atomic uint64_t parts_from_tail; /* parts made from the live tail (not yet durable) */
+    /* LIVE lists (FL_PB_LIST): a stream's edge generation, bumped by every
+     * PERSISTED event of its live tail (an observer, on the tail's loop),
+     * in the slot of its log id (streams that share a slot only make
+     * each other's lists again sooner) */
+    _Atomic uint64_t edge_gen[FL_PB_EDGE_SLOTS];
 } fl_playback_t;
 
 extern const fl_module_t fl_playback_module;
@@ -297,6 +309,12 @@ void fl_pb_part_info(const fl_av_frame_t *f, size_t n, uint64_t clock, const siz
  * or with part < 0 all its parts one after the other, appended to out. */
 int fl_pb_media_part(const fl_pb_media_t *m, int part, fl_buf_t *out);
 
+/* The edge generation of stream log_id (any thread). */
+static inline uint64_t fl_pb_edge_gen(const fl_playback_t *pb, uint64_t log_id)
+{
+    return atomic_load(&pb->edge_gen[(log_id ^ log_id >> 29) % FL_PB_EDGE_SLOTS]);
+}
+
 /* ---- parked requests (cache.c, llhls.c; loop thread) ---- */
 
 /* How many requests may be parked at once, whatever for (a blocked
@@ -314,6 +332,8 @@ typedef struct fl_pb_wait {
     uint64_t msn, seq;
     int part; /* -1: none */
     int64_t deadline_ms;
+    int hold; /* a plain reload held for the next segment: at its deadline
+                 it is answered as the playlist is then, not 503 */
     /* the outcome, set before a->done runs */
     const fl_api_error_t *err; /* status 0: ready */
     fl_slice_t bytes;          /* cache: the segment */
@@ -326,15 +346,26 @@ typedef struct fl_pb_wait {
 
 typedef struct {
     uint64_t log_id, seq;
-    int32_t part;      /* >= 0 a part; FL_PB_WHOLE; FL_PB_WHOLE_PARTS (a LIVE session's) */
+    int32_t part;      /* >= 0 a part; FL_PB_WHOLE; FL_PB_WHOLE_PARTS (a LIVE session's);
+                          FL_PB_INIT; FL_PB_LIST */
     uint8_t container; /* fl_pb_container_t */
     uint8_t selector;  /* fl_pb_selector_t: which times the segment carries */
+    uint32_t list;     /* FL_PB_LIST: the window's size (MaxMediaPlaylistFragmentResults) */
+    uint32_t epoch_s;  /* FL_PB_LIST: the second it was asked in (FL_PB_LIST_MAX_AGE_S) */
 } fl_pb_ckey_t;
 #define FL_PB_WHOLE       (-1)
 #define FL_PB_WHOLE_PARTS (-2)
+/* An init segment (ftyp+moov): seq is the hash of the Tracks element it
+ * is made of (fl_pb_entry_t's tracks_hash), so one is made per track set,
+ * not per fragment. */
+#define FL_PB_INIT (-3)
+/* What a LIVE playlist lists (live.c): the fl_pb_entry_t array of the
+ * newest `list` durable fragments, seq the stream's edge generation. */
+#define FL_PB_LIST (-4)
 
 typedef struct {
     uint64_t hits, joins, misses, evictions;
+    uint64_t list_hits, list_misses; /* LIVE lists (FL_PB_LIST) answered from it, and made */
     size_t bytes, entries;
 } fl_pb_cache_stats_t;
 
@@ -349,6 +380,9 @@ int fl_pb_cache_new(fl_pb_cache_t **out);
 void fl_pb_cache_free(fl_pb_cache_t *c);
 fl_pb_take_t fl_pb_cache_take(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_pb_wait_t *w,
                               fl_slice_t *hit);
+/* The ready entry of k, if there is one (1 and *hit, valid until the next
+ * take), without leading or joining: 0 otherwise. */
+int fl_pb_cache_peek(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_slice_t *hit);
 /* The leader's outcome: kept when it succeeded (bytes are moved into the
  * cache), handed to the requests that joined (they are answered now).
  * Returns the bytes to answer with (valid until the next take). */
@@ -391,6 +425,16 @@ int fl_pb_follow_snapshot(fl_pb_follow_t *f, const fl_pb_session_t *s, fl_pb_llf
                           size_t *n);
 /* Is (msn, part) in a playlist now? 1 yes, 0 not yet, -1 too far ahead (400). */
 int fl_pb_follow_ready(fl_pb_follow_t *f, uint64_t msn, int part);
+/* A LIVE reload without _HLS_msn (a player without LL-HLS): should it
+ * wait for the next segment? 1 with *msn (the next segment's) and
+ * *deadline_ms (monotonic) when the newest segment has been durable for
+ * FL_PB_HOLD_AFTER_MS or more and the next one is arriving in the tail:
+ * such a reload would see nothing new, and its player would not look
+ * again for half a target duration or more; held, it gets the segment the
+ * moment it is durable. A reload sooner after the newest segment may not
+ * have seen it: answered at once. 0: answer now. */
+#define FL_PB_HOLD_AFTER_MS 250
+int fl_pb_follow_hold(fl_pb_follow_t *f, uint64_t *msn, int64_t *deadline_ms);
 /* Part (seq, part) from the tail: 0 copied into out, FL_EAGAIN not
  * complete yet (park), FL_ENOTFOUND (not in the tail: read storage). */
 int fl_pb_follow_part(fl_pb_follow_t *f, uint64_t seq, int part, fl_pb_partsrc_t *out);
