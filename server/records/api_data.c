@@ -338,10 +338,16 @@ static void put(fl_http_req_t *r, int many)
         o->status = fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, fl_slice_str(p[i].key),
                                       fl_buf_slice(&p[i].data), now_ns, &o->base, &o->seq);
         /* a reshard on a worker closed the shard since it was looked up:
-         * the key's shard is one of the children now */
+         * the key's shard is one of the children now, and the record is
+         * metered there (the closed parent gets its share back) */
         for (int again = 0; o->status == FL_ECLOSED && again < RESHARD_RETRIES; again++) {
             if (shard_of(st.log, &p[i]) != 0)
                 break;
+            if (fl_rec_throttle_move(st.rs, st.info.id, o->shard, p[i].shard, o->data_len) != 0) {
+                o->shard = p[i].shard;
+                o->status = THROTTLED;
+                break;
+            }
             o->shard = p[i].shard;
             o->status =
                 fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, fl_slice_str(p[i].key),
