@@ -165,8 +165,8 @@ START_TEST(long_ascii_runs_keep_limits_and_escapes)
             int rc = fl_json_parse(fl_slice(text, len + 2), &lim, &d, NULL);
             /* as before: a string of len bytes needs len + 4 <= max_string
              * for its last byte, so at most max - 3 bytes fit */
-            ck_assert_msg(rc == (len + 3 <= max ? 0 : FL_ELIMIT), "max %zu len %zu: %d", max,
-                          len, rc);
+            ck_assert_msg(rc == (len + 3 <= max ? 0 : FL_ELIMIT), "max %zu len %zu: %d", max, len,
+                          rc);
             if (!rc) {
                 ck_assert_uint_eq(fl_json_root(d)->len, len);
                 ck_assert_int_eq(memcmp(fl_json_root(d)->str, text + 1, len), 0);
