@@ -129,6 +129,8 @@ static int throttle_get(fl_records_t *rs, uint64_t log_id, uint32_t shard)
 
 int fl_rec_throttle_put(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_t bytes)
 {
+    if (!rs->throttle) /* set at start only: no lock per record when off */
+        return 0;
     pthread_mutex_lock(&rs->throttle_mu);
     int rc = throttle_put(rs, log_id, shard, bytes);
     pthread_mutex_unlock(&rs->throttle_mu);
@@ -156,6 +158,8 @@ int fl_rec_throttle_move(fl_records_t *rs, uint64_t log_id, uint32_t from, uint3
 
 int fl_rec_throttle_get(fl_records_t *rs, uint64_t log_id, uint32_t shard)
 {
+    if (!rs->throttle)
+        return 0;
     pthread_mutex_lock(&rs->throttle_mu);
     int rc = throttle_get(rs, log_id, shard);
     pthread_mutex_unlock(&rs->throttle_mu);
