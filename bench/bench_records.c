@@ -4,7 +4,11 @@
  * Kinesis emulator, from npm) driven by the same client in the same run,
  * and beside the raw disk (write+fdatasync, pread) measured in the run.
  *
- *   bench_records [-s SECONDS] [-d DIR] [-c MIB]
+ *   bench_records [-s SECONDS] [-d DIR] [-c MIB] [-k CASES]
+ *
+ * CASES: a comma-separated list of the PutRecords cases' numbers (0-7, in
+ * the order printed) to run, e.g. -k 6,7 for the 1 KiB batches (default:
+ * all); -c 0 skips the catch-up.
  *
  * PutRecords cases: records of 100 B and 1 KiB, batches of 1 (PutRecord)
  * and 500 (PutRecords), streams of 1 and 64 shards; each for SECONDS
@@ -455,21 +459,41 @@ static double raw_pread(const char *dir, size_t mib)
     return (double)mib * 1048576.0 / el / 1e6;
 }
 
+/* Case i is in the comma-separated list (NULL: every case). */
+static int case_wanted(const char *list, size_t i)
+{
+    if (!list)
+        return 1;
+    for (const char *p = list; *p;) {
+        char *end;
+        unsigned long v = strtoul(p, &end, 10);
+        if (end == p)
+            return 0;
+        if (v == i)
+            return 1;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     double secs = 5;
     const char *base = "/var/tmp";
     size_t mib = 256;
+    const char *only = NULL;
     int opt;
-    while ((opt = getopt(argc, argv, "s:d:c:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:d:c:k:")) != -1) {
         if (opt == 's')
             secs = atof(optarg);
         else if (opt == 'd')
             base = optarg;
         else if (opt == 'c')
             mib = (size_t)atol(optarg);
+        else if (opt == 'k')
+            only = optarg;
         else {
-            fprintf(stderr, "usage: bench_records [-s SECONDS] [-d DIR] [-c MIB]\n");
+            fprintf(stderr, "usage: bench_records [-s SECONDS] [-d DIR] [-c MIB] [-k CASES]\n");
             return 2;
         }
     }
@@ -497,6 +521,8 @@ int main(int argc, char **argv)
     } cases[] = {{100, 1, 1},   {100, 1, 64},   {1024, 1, 1},   {1024, 1, 64},
                  {100, 500, 1}, {100, 500, 64}, {1024, 500, 1}, {1024, 500, 64}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (!case_wanted(only, i))
+            continue;
         char name[64], label[64];
         snprintf(name, sizeof name, "b%zu-%zu-%d-%d", i, cases[i].size, cases[i].records,
                  cases[i].shards);
@@ -517,11 +543,13 @@ int main(int argc, char **argv)
             printf("  failed records: framelogd %" PRIu64 ", kinesalite %" PRIu64 "\n", f.failed,
                    k.failed);
     }
-    double got = catchup(fport, mib);
-    double raw = raw_pread(dir, mib);
-    printf("GetRecords catch-up, %zu MiB of 1 KiB records: %.1f MB/s; raw pread %.1f MB/s; "
-           "ratio %.2f\n",
-           mib, got, raw, raw > 0 ? got / raw : 0);
+    if (mib) {
+        double got = catchup(fport, mib);
+        double raw = raw_pread(dir, mib);
+        printf("GetRecords catch-up, %zu MiB of 1 KiB records: %.1f MB/s; raw pread %.1f MB/s; "
+               "ratio %.2f\n",
+               mib, got, raw, raw > 0 ? got / raw : 0);
+    }
     kill(fpid, SIGTERM);
     waitpid(fpid, NULL, 0);
     if (kpid) {

@@ -119,6 +119,19 @@ static size_t put_utf8(char *d, uint32_t cp)
     return 4;
 }
 
+/* 1 for the bytes a string copies as they are: printable ASCII but the
+ * quote and the backslash. */
+static const uint8_t plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 /* At an opening quote: decode into the string buffer. */
 static int parse_string(parser_t *ps, const char **out, size_t *out_len)
 {
@@ -137,6 +150,21 @@ static int parse_string(parser_t *ps, const char **out, size_t *out_len)
             return fail(ps, FL_ELIMIT);
         if (c < 0x20)
             return fail(ps, FL_EMALFORMED);
+        if (c < 0x80 && c != '\\') {
+            /* a run of plain ASCII (base64 blobs are all of it): copied at
+             * once, within the same limit */
+            size_t room = ps->lim.max_string - (size_t)(d - start) - 4;
+            size_t e = ps->off + 1, end = ps->n - ps->off > room ? ps->off + room + 1 : ps->n;
+            while (e + 4 <= end && (plain[ps->p[e]] & plain[ps->p[e + 1]] & plain[ps->p[e + 2]] &
+                                    plain[ps->p[e + 3]]))
+                e += 4;
+            while (e < end && plain[ps->p[e]])
+                e++;
+            memcpy(d, ps->p + ps->off, e - ps->off);
+            d += e - ps->off;
+            ps->off = e;
+            continue;
+        }
         if (c != '\\') {
             uint32_t cp;
             size_t l = fl_utf8_decode(ps->p + ps->off, ps->n - ps->off, &cp);

@@ -196,6 +196,51 @@ START_TEST(base64_round_trips_and_refuses_junk)
 }
 END_TEST
 
+/* Long texts (PutRecords' 1 MiB records) decode in one pass, also into a
+ * capped buffer: exactly at the cap fits, one byte over says FL_ELIMIT,
+ * and junk anywhere is still FL_EMALFORMED. */
+START_TEST(base64_long_texts_and_caps)
+{
+    enum { N = 3000 };
+    uint8_t *raw = malloc(N);
+    for (int i = 0; i < N; i++)
+        raw[i] = (uint8_t)(i * 7 + 3);
+    for (size_t n = N - 3; n <= N; n++) {
+        fl_buf_t e, d;
+        fl_buf_init(&e, 0);
+        fl_base64_encode(&e, fl_slice(raw, n));
+        ck_assert_uint_eq(e.n, (n + 2) / 3 * 4);
+        fl_buf_init(&d, n); /* capped at the decoded size: fits */
+        ck_assert_int_eq(fl_base64_decode(&d, fl_buf_slice(&e)), 0);
+        ck_assert(fl_slice_eq(fl_buf_slice(&d), fl_slice(raw, n)));
+        fl_buf_free(&d);
+        fl_buf_init(&d, n - 1); /* one byte short */
+        ck_assert_int_eq(fl_base64_decode(&d, fl_buf_slice(&e)), FL_ELIMIT);
+        fl_buf_free(&d);
+        for (size_t at = 0; at < e.n; at += e.n / 5 + 1) { /* junk here and there */
+            uint8_t was = e.p[at];
+            e.p[at] = '*';
+            fl_buf_init(&d, 0);
+            ck_assert_int_eq(fl_base64_decode(&d, fl_buf_slice(&e)), FL_EMALFORMED);
+            fl_buf_free(&d);
+            fl_buf_init(&d, n + 10);
+            ck_assert_int_eq(fl_base64_decode(&d, fl_buf_slice(&e)), FL_EMALFORMED);
+            fl_buf_free(&d);
+            e.p[at] = was;
+        }
+        /* after text already in the buffer, appended */
+        fl_buf_init(&d, 0);
+        fl_buf_append_str(&d, "ab");
+        ck_assert_int_eq(fl_base64_decode(&d, fl_buf_slice(&e)), 0);
+        ck_assert_uint_eq(d.n, n + 2);
+        ck_assert_int_eq(memcmp(d.p + 2, raw, n), 0);
+        fl_buf_free(&d);
+        fl_buf_free(&e);
+    }
+    free(raw);
+}
+END_TEST
+
 START_TEST(base64url_round_trips_unpadded_and_refuses_junk)
 {
     static const char *const vec[][2] = {
@@ -403,6 +448,7 @@ int main(void)
     tcase_add_test(tc, log_levels_parse);
     tcase_add_test(tc, clock_can_be_driven);
     tcase_add_test(tc, base64_round_trips_and_refuses_junk);
+    tcase_add_test(tc, base64_long_texts_and_caps);
     tcase_add_test(tc, base64url_round_trips_unpadded_and_refuses_junk);
     suite_add_tcase(s, tc);
     tc = tcase_create("fileio");

@@ -147,6 +147,55 @@ START_TEST(limits_hold)
 }
 END_TEST
 
+/* Long runs of plain ASCII (base64 blobs) are copied in one step: the
+ * string limit still holds to the byte, and what follows a run (escapes,
+ * UTF-8, control bytes) is still decoded or refused. */
+START_TEST(long_ascii_runs_keep_limits_and_escapes)
+{
+    enum { N = 5000 };
+    char *text = malloc(N + 64);
+    fl_json_doc_t *d = NULL;
+    for (size_t max = 4; max < 40; max++) {
+        fl_json_limits_t lim = {.max_depth = 4, .max_values = 8, .max_string = max};
+        for (size_t len = max > 8 ? max - 8 : 0; len < max + 4; len++) {
+            text[0] = '"';
+            for (size_t i = 0; i < len; i++)
+                text[1 + i] = (char)('A' + i % 26);
+            text[1 + len] = '"';
+            int rc = fl_json_parse(fl_slice(text, len + 2), &lim, &d, NULL);
+            /* as before: a string of len bytes needs len + 4 <= max_string
+             * for its last byte, so at most max - 3 bytes fit */
+            ck_assert_msg(rc == (len + 3 <= max ? 0 : FL_ELIMIT), "max %zu len %zu: %d", max, len,
+                          rc);
+            if (!rc) {
+                ck_assert_uint_eq(fl_json_root(d)->len, len);
+                ck_assert_int_eq(memcmp(fl_json_root(d)->str, text + 1, len), 0);
+                fl_json_free(d);
+            }
+        }
+    }
+    /* a run, an escape, UTF-8, a run again */
+    memset(text, 'x', N + 64);
+    text[0] = '"';
+    memcpy(text + 1000, "\\n\\u00e9\\\"\xc3\xa9", 12);
+    text[N] = '"';
+    ck_assert_int_eq(fl_json_parse(fl_slice(text, N + 1), NULL, &d, NULL), 0);
+    const fl_json_t *v = fl_json_root(d);
+    ck_assert_uint_eq(v->len, (N - 1) - 12 + 6);
+    ck_assert_int_eq(memcmp(v->str + 999, "\n\xc3\xa9\"\xc3\xa9x", 7), 0);
+    fl_json_free(d);
+    /* a control byte or a bad UTF-8 byte after a long run is refused */
+    text[3000] = '\n';
+    ck_assert_int_eq(fl_json_parse(fl_slice(text, N + 1), NULL, &d, NULL), FL_EMALFORMED);
+    text[3000] = (char)0xff;
+    ck_assert_int_eq(fl_json_parse(fl_slice(text, N + 1), NULL, &d, NULL), FL_EMALFORMED);
+    /* and a run that reaches the end of the input without its quote */
+    text[3000] = 'x';
+    ck_assert_int_eq(fl_json_parse(fl_slice(text, N), NULL, &d, NULL), FL_EMALFORMED);
+    free(text);
+}
+END_TEST
+
 START_TEST(writer_round_trips_every_byte)
 {
     uint8_t all[256];
@@ -179,6 +228,7 @@ int main(void)
     tcase_add_loop_test(tc, malformed_gives_error_and_offset, 0,
                         (int)(sizeof bads / sizeof bads[0]));
     tcase_add_test(tc, limits_hold);
+    tcase_add_test(tc, long_ascii_runs_keep_limits_and_escapes);
     suite_add_tcase(s, tc);
     tc = tcase_create("write");
     tcase_add_test(tc, writer_round_trips_every_byte);

@@ -44,6 +44,21 @@ static int64_t wall_ms(void)
     return fl_time_real_ns() / 1000000;
 }
 
+/* Answers of 500 or 10,000 records are built without printf: a literal,
+ * and a number in decimal. */
+#define LIT(b, s) fl_buf_append((b), (s), sizeof(s) - 1)
+
+static void put_u64(fl_buf_t *b, uint64_t v)
+{
+    char t[20];
+    size_t i = sizeof t;
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    fl_buf_append(b, t + i, sizeof t - i);
+}
+
 /* ---- puts ---- */
 
 typedef struct put_job put_job_t;
@@ -66,11 +81,13 @@ struct put_job {
     put_one_t one[];
 };
 
+/* "ShardId":"shardId-000000000001" (fl_rec_shard_id's form: 12 digits) */
 static void put_json_shard(fl_buf_t *b, uint32_t shard)
 {
-    char id[32];
-    fl_rec_shard_id(shard, id, sizeof id);
-    fl_buf_printf(b, "\"ShardId\":\"%s\"", id);
+    char t[] = "\"ShardId\":\"shardId-000000000000\"";
+    for (size_t i = sizeof t - 3; shard; i--, shard /= 10)
+        t[i] = (char)('0' + shard % 10);
+    LIT(b, t);
 }
 
 /* A record refused for throughput: 1 with AWS's message in why (the
@@ -130,12 +147,15 @@ static void put_done(fl_http_async_t *a, fl_http_req_t *r)
                 failed += j->one[i].status != 0;
             fl_buf_printf(&b, "{\"FailedRecordCount\":%zu,\"EncryptionType\":\"KMS\",\"Records\":[",
                           failed);
+            fl_buf_reserve(&b, j->n * 96);
             for (size_t i = 0; i < j->n; i++) {
                 put_one_t *o = &j->one[i];
                 fl_buf_append_str(&b, i ? ",{" : "{");
                 if (!o->status) {
                     put_json_shard(&b, o->shard);
-                    fl_buf_printf(&b, ",\"SequenceNumber\":\"%" PRIu64 "\"}", o->seq);
+                    LIT(&b, ",\"SequenceNumber\":\"");
+                    put_u64(&b, o->seq);
+                    LIT(&b, "\"}");
                 } else {
                     char why[FL_RECORDS_NAME_MAX + 160];
                     int throttled = throttle_message(j, o, why, sizeof why);
@@ -318,10 +338,16 @@ static void put(fl_http_req_t *r, int many)
         o->status = fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, fl_slice_str(p[i].key),
                                       fl_buf_slice(&p[i].data), now_ns, &o->base, &o->seq);
         /* a reshard on a worker closed the shard since it was looked up:
-         * the key's shard is one of the children now */
+         * the key's shard is one of the children now, and the record is
+         * metered there (the closed parent gets its share back) */
         for (int again = 0; o->status == FL_ECLOSED && again < RESHARD_RETRIES; again++) {
             if (shard_of(st.log, &p[i]) != 0)
                 break;
+            if (fl_rec_throttle_move(st.rs, st.info.id, o->shard, p[i].shard, o->data_len) != 0) {
+                o->shard = p[i].shard;
+                o->status = THROTTLED;
+                break;
+            }
             o->shard = p[i].shard;
             o->status =
                 fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, fl_slice_str(p[i].key),
@@ -527,7 +553,7 @@ typedef struct {
     uint64_t next_seq;
     size_t count, bytes;
     int64_t behind_ms;
-    fl_buf_t recs;     /* the Records array's members */
+    fl_buf_t recs;     /* the answer's start and the Records array's members */
     fl_buf_t children; /* ChildShards' members, at a closed end */
     /* the answer, made on the worker: JSON, or CBOR when the request came
      * in CBOR (cbor: its route's shape, NULL for JSON) */
@@ -566,18 +592,25 @@ static void read_work(get_job_t *j)
     }
     j->rc = rc;
     int64_t last_ts = 0;
+    if (!rc && b.count) { /* the members' room at once: 10 MiB of records grow no copies */
+        size_t need = b.bytes / 3 * 4 + 4 * b.count;
+        for (size_t i = 0; i < b.count; i++)
+            need += 160 + b.records[i].key.n;
+        fl_buf_reserve(&j->recs, need);
+    }
     for (size_t i = 0; !rc && i < b.count; i++) {
         const fl_log_record_t *rec = &b.records[i];
-        fl_buf_append_str(&j->recs, i ? ",{" : "{");
-        fl_buf_printf(
-            &j->recs,
-            "\"SequenceNumber\":\"%" PRIu64 "\",\"ApproximateArrivalTimestamp\":", rec->seq);
+        if (i)
+            LIT(&j->recs, ",");
+        LIT(&j->recs, "{\"SequenceNumber\":\"");
+        put_u64(&j->recs, rec->seq);
+        LIT(&j->recs, "\",\"ApproximateArrivalTimestamp\":");
         fl_rec_put_time(&j->recs, rec->server_ts_ns);
-        fl_buf_append_str(&j->recs, ",\"Data\":\"");
+        LIT(&j->recs, ",\"Data\":\"");
         fl_base64_encode(&j->recs, rec->payload);
-        fl_buf_append_str(&j->recs, "\",\"PartitionKey\":");
+        LIT(&j->recs, "\",\"PartitionKey\":");
         fl_json_write_string(&j->recs, rec->key);
-        fl_buf_append_str(&j->recs, ",\"EncryptionType\":\"KMS\"}");
+        LIT(&j->recs, ",\"EncryptionType\":\"KMS\"}");
         j->bytes += rec->payload.n;
         last_ts = rec->server_ts_ns;
     }
@@ -628,12 +661,16 @@ static void read_work(get_job_t *j)
 static void get_work(fl_http_async_t *a)
 {
     get_job_t *j = (get_job_t *)a;
+    /* the answer begins in recs, which becomes the body: the records are
+     * not copied again */
+    LIT(&j->recs, "{\"Records\":[");
     read_work(j);
     if (j->rc)
         return;
     fl_buf_t *b = &j->body;
-    fl_buf_append_str(b, "{\"Records\":[");
-    fl_buf_append(b, j->recs.p, j->recs.n);
+    fl_buf_free(b);
+    *b = j->recs;
+    fl_buf_init(&j->recs, 0);
     fl_buf_printf(b, "],\"MillisBehindLatest\":%" PRId64, j->behind_ms);
     if (j->closed_end) {
         fl_buf_append_str(b, ",\"ChildShards\":[");

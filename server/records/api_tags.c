@@ -7,9 +7,12 @@
  * Tags are storage's log tags (storage/log.h), checked as Kinesis Video's
  * are (server/video/validate.h: the same AWS pattern): keys 1..128, values
  * 0..256, at most FL_RECORDS_MAX_TAGS per stream, no "aws:" prefix. Changes
- * run on a worker (each waits for the catalog's fsync); tags_mu makes the
- * count check and the writes one step, so two calls cannot pass the limit
- * together.
+ * run on a worker (each waits for the catalog's fsync); the stream's
+ * tags_mu makes the count check and the writes one step, so two calls
+ * cannot pass the limit together. The locks are per stream (one of
+ * TAGS_LOCKS stripes, by the log's id, which names one incarnation of the
+ * stream): tag calls on different streams do not wait for each other's
+ * fsyncs, and a stripe needs no life cycle beside the stream's.
  *
  * Encryption: every data stream is encrypted at rest under its own data
  * key, wrapped by a master key (docs/storage-format.md), from creation to
@@ -31,7 +34,18 @@
 #include "server/video/kms.h"
 #include "server/video/validate.h"
 
-static pthread_mutex_t tags_mu = PTHREAD_MUTEX_INITIALIZER;
+#define TAGS_LOCKS 64
+#define M1         PTHREAD_MUTEX_INITIALIZER
+#define M8         M1, M1, M1, M1, M1, M1, M1, M1
+static pthread_mutex_t tags_mu[TAGS_LOCKS] = {M8, M8, M8, M8, M8, M8, M8, M8};
+#undef M8
+#undef M1
+
+/* The lock of the job's stream. */
+static pthread_mutex_t *stream_tags_mu(const fl_rec_job_t *base)
+{
+    return &tags_mu[base->st.info.id % TAGS_LOCKS];
+}
 
 void fl_rec_tags_free(fl_rec_tags_t *t)
 {
@@ -130,7 +144,7 @@ static void add_work(fl_rec_job_t *base)
     tag_job_t *j = (tag_job_t *)base;
     char **keys = NULL, **values = NULL;
     size_t n = 0;
-    pthread_mutex_lock(&tags_mu);
+    pthread_mutex_lock(stream_tags_mu(base));
     if ((base->rc = fl_log_tags(base->st.log, &keys, &values, &n)) != 0)
         goto out;
     size_t total = n;
@@ -149,20 +163,20 @@ static void add_work(fl_rec_job_t *base)
     for (size_t i = 0; i < j->tags.n && !base->rc; i++)
         base->rc = fl_log_tag_set(base->st.log, j->tags.keys[i], j->tags.values[i]);
 out:
-    pthread_mutex_unlock(&tags_mu);
+    pthread_mutex_unlock(stream_tags_mu(base));
     fl_log_tags_free(keys, values, n);
 }
 
 static void remove_work(fl_rec_job_t *base)
 {
     tag_job_t *j = (tag_job_t *)base;
-    pthread_mutex_lock(&tags_mu);
+    pthread_mutex_lock(stream_tags_mu(base));
     for (size_t i = 0; i < j->tags.n && !base->rc; i++) {
         base->rc = fl_log_tag_remove(base->st.log, j->tags.keys[i]);
         if (base->rc == FL_ENOTFOUND)
             base->rc = 0; /* as AWS: removing an absent tag is not an error */
     }
-    pthread_mutex_unlock(&tags_mu);
+    pthread_mutex_unlock(stream_tags_mu(base));
 }
 
 static void list_work(fl_rec_job_t *base)

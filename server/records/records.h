@@ -142,6 +142,11 @@ void fl_rec_end_update(fl_rec_stream_t *st);
  * call on it: 0, or -1 when over its rate (counted; nothing consumed).
  * out: the bytes a GetRecords returned. tick drops idle buckets. */
 int fl_rec_throttle_put(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_t bytes);
+/* A record metered on shard from goes to shard to instead (a reshard
+ * closed from between the lookup and the append): from gets its share
+ * back, to is charged; -1 (to charged nothing) when to is over its rate. */
+int fl_rec_throttle_move(fl_records_t *rs, uint64_t log_id, uint32_t from, uint32_t to,
+                         size_t bytes);
 int fl_rec_throttle_get(fl_records_t *rs, uint64_t log_id, uint32_t shard);
 void fl_rec_throttle_out(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_t bytes);
 void fl_rec_throttle_tick(fl_records_t *rs);

@@ -129,14 +129,37 @@ static int throttle_get(fl_records_t *rs, uint64_t log_id, uint32_t shard)
 
 int fl_rec_throttle_put(fl_records_t *rs, uint64_t log_id, uint32_t shard, size_t bytes)
 {
+    if (!rs->throttle) /* set at start only: no lock per record when off */
+        return 0;
     pthread_mutex_lock(&rs->throttle_mu);
     int rc = throttle_put(rs, log_id, shard, bytes);
     pthread_mutex_unlock(&rs->throttle_mu);
     return rc;
 }
 
+int fl_rec_throttle_move(fl_records_t *rs, uint64_t log_id, uint32_t from, uint32_t to,
+                         size_t bytes)
+{
+    if (!rs->throttle)
+        return 0;
+    pthread_mutex_lock(&rs->throttle_mu);
+    fl_rec_bucket_t *b = bucket(rs, log_id, from);
+    if (b) { /* its share back, within a bucket's size */
+        b->tokens[T_IN_BYTES] += (int64_t)bytes * NANO;
+        b->tokens[T_IN_RECS] += NANO;
+        for (int i = T_IN_BYTES; i <= T_IN_RECS; i++)
+            if (b->tokens[i] > cap[i] * NANO)
+                b->tokens[i] = cap[i] * NANO;
+    }
+    int rc = throttle_put(rs, log_id, to, bytes);
+    pthread_mutex_unlock(&rs->throttle_mu);
+    return rc;
+}
+
 int fl_rec_throttle_get(fl_records_t *rs, uint64_t log_id, uint32_t shard)
 {
+    if (!rs->throttle)
+        return 0;
     pthread_mutex_lock(&rs->throttle_mu);
     int rc = throttle_get(rs, log_id, shard);
     pthread_mutex_unlock(&rs->throttle_mu);
