@@ -128,8 +128,9 @@ static void records_metrics(void *state, fl_buf_t *o)
     fl_metrics_render_counter(o, "framelog_records_subscriptions_total",
                               "SubscribeToShard subscriptions started.", rs->subs_started);
     fl_metrics_render_counter(o, "framelog_records_subscriptions_refused_total",
-                              "SubscribeToShard calls refused by the 5 s rule "
-                              "(ResourceInUseException in the stream).",
+                              "SubscribeToShard calls refused: the consumer's subscription to the "
+                              "shard runs or began less than 5 s ago (ResourceInUseException in "
+                              "the stream).",
                               rs->subs_refused);
     fl_buf_printf(o,
                   "# HELP framelog_records_subscriptions Event streams open now "
