@@ -189,6 +189,9 @@ async function main() {
 
   kds.destroy();
   console.log(JSON.stringify({ put: total(), single, received, events, backlog: backlogSeen, in_use: inUse.name, positions: 4 }));
+  // a subscription left by a `break` stays open until the server ends it:
+  // do not wait for that
+  process.exit(0);
 }
 
 main().catch((e) => fail(`${e.name}: ${e.message}\n${e.stack}`));
