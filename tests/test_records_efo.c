@@ -268,10 +268,16 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("records_efo");
-    TCase *tc = tcase_create("efo");
+    TCase *tc = tcase_create("consumers");
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, consumers_through_cli_v2);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("js_h2");
+    tcase_set_timeout(tc, 900);
     tcase_add_test(tc, subscribe_through_js_sdk_v3_h2);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("boto3_http11");
+    tcase_set_timeout(tc, 900);
     tcase_add_test(tc, subscribe_through_boto3_http11);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
