@@ -29,8 +29,9 @@
  * "connection: close", and the body as it arrives (with the client's
  * content-length, else chunked); the HTTP/1.1 answer read back becomes the
  * stream's HEADERS (fields lower-cased, connection-specific ones dropped)
- * and DATA until the HTTP/1.1 side closes. A streaming answer (no length)
- * streams.
+ * and DATA until the HTTP/1.1 side closes. A streaming answer (no length,
+ * or chunked: decoded here, server/core/chunked.h) streams, each piece
+ * going out as DATA as it comes (SubscribeToShard's event stream).
  *
  * Invariants and limits:
  * - Loop thread only, like all of lws.
@@ -61,6 +62,7 @@
 
 #include "common/diag.h"
 #include "common/error.h"
+#include "server/core/chunked.h"
 #include "server/core/listen.h"
 #include "server/core/server_internal.h"
 
@@ -89,6 +91,8 @@ typedef struct h2_stream {
     /* the response */
     fl_buf_t rhead; /* its head, until complete */
     int head_done;
+    int down_chunked; /* the answer is chunk-encoded: decoded into down */
+    fl_chunked_t dechunk;
     fl_buf_t down; /* body bytes for the client */
     size_t down_off;
     int down_eof; /* the socket pair closed: nothing more */
@@ -267,6 +271,29 @@ static int is_hop_field(fl_slice_t n)
     return 0;
 }
 
+/* Body bytes of the answer for the client: as they are, or decoded from
+ * the chunked encoding. 0, or -1 on bad chunking or no memory. */
+static int down_body(h2_stream_t *st, const uint8_t *p, size_t n)
+{
+    if (!st->down_chunked) {
+        fl_buf_append(&st->down, p, n);
+        return st->down.err ? -1 : 0;
+    }
+    fl_slice_t in = fl_slice(p, n);
+    while (in.n && !fl_chunked_done(&st->dechunk)) {
+        size_t used = 0;
+        fl_slice_t data;
+        if (fl_chunked_decode(&st->dechunk, in, &used, &data) != 0)
+            return -1;
+        fl_buf_append(&st->down, data.p, data.n);
+        in.p += used;
+        in.n -= used;
+        if (used == 0)
+            break;
+    }
+    return st->down.err ? -1 : 0;
+}
+
 /* The response head is in st->rhead (len bytes of it): submit it. */
 static int submit_head(fl_h2_conn_t *c, h2_stream_t *st, size_t len)
 {
@@ -291,11 +318,18 @@ static int submit_head(fl_h2_conn_t *c, h2_stream_t *st, size_t len)
     nghttp2_data_provider prov = {.source.ptr = st, .read_callback = down_read};
     if (nghttp2_submit_response(c->ng, st->id, nv, n, &prov) != 0)
         return -1;
+    for (size_t i = 0; i < h.n; i++)
+        if (h.name[i].n == 17 &&
+            strncasecmp((const char *)h.name[i].p, "transfer-encoding", 17) == 0 &&
+            h.value[i].n == 7 && strncasecmp((const char *)h.value[i].p, "chunked", 7) == 0) {
+            st->down_chunked = 1;
+            fl_chunked_init(&st->dechunk);
+        }
     /* what followed the head is body */
-    fl_buf_append(&st->down, st->rhead.p + len, st->rhead.n - len);
+    int rc = down_body(st, st->rhead.p + len, st->rhead.n - len);
     fl_buf_free(&st->rhead);
     st->head_done = 1;
-    return st->down.err ? -1 : 0;
+    return rc;
 }
 
 /* Bytes of the HTTP/1.1 answer came over the socket pair. */
@@ -312,12 +346,10 @@ static void pipe_rx(h2_stream_t *st, const uint8_t *p, size_t n)
             reset(c, st, NGHTTP2_INTERNAL_ERROR);
             return;
         }
-    } else {
-        fl_buf_append(&st->down, p, n);
-        if (st->down.err) {
-            reset(c, st, NGHTTP2_INTERNAL_ERROR);
-            return;
-        }
+    } else if (down_body(st, p, n) != 0) {
+        fl_warn("h2: stream %d: the HTTP/1.1 side answered an unreadable body", st->id);
+        reset(c, st, NGHTTP2_INTERNAL_ERROR);
+        return;
     }
     if (st->down.n - st->down_off > FL_H2_DOWN_PAUSE && st->pipe && !st->paused) {
         st->paused = 1;

@@ -143,8 +143,24 @@ static void create_after(fl_rec_job_t *base)
     fl_rec_tags_free(&((admin_job_t *)base)->tags);
 }
 
+typedef struct {
+    fl_rec_job_t base; /* first */
+    int enforce;       /* EnforceConsumerDeletion */
+} delete_job_t;
+
 static void delete_work(fl_rec_job_t *j)
 {
+    /* as AWS: registered consumers keep the stream unless told to go with
+     * it (they are its catalog attributes: the delete removes them) */
+    fl_rec_consumer_t cs[FL_RECORDS_MAX_CONSUMERS];
+    size_t n = 0;
+    if (!((delete_job_t *)j)->enforce && fl_rec_consumers_load(j->st.log, cs, &n) == 0 && n) {
+        fl_rec_job_fail(j, "ResourceInUseException",
+                        "Stream %s has %zu registered consumers: deregister them or set "
+                        "EnforceConsumerDeletion",
+                        j->name, n);
+        return;
+    }
     char ln[FL_LOG_MAX_NAME + 1];
     fl_rec_log_name(j->name, ln, sizeof ln);
     j->rc = fl_log_delete(j->store, ln);
@@ -284,11 +300,20 @@ void fl_rec_delete_stream(fl_http_req_t *r)
         fl_rec_put(&st);
         return;
     }
-    fl_rec_job_t *j = fl_rec_job_new(r, sizeof *j, delete_work);
+    const fl_json_t *enforce = fl_http_json(r, "EnforceConsumerDeletion");
+    if (enforce && enforce->type != FL_JSON_TRUE && enforce->type != FL_JSON_FALSE &&
+        enforce->type != FL_JSON_NULL) {
+        fl_http_respond_error(r, 400, "SerializationException",
+                              "EnforceConsumerDeletion is a boolean");
+        fl_rec_put(&st);
+        return;
+    }
+    fl_rec_job_t *j = fl_rec_job_new(r, sizeof(delete_job_t), delete_work);
     if (!j) {
         fl_rec_put(&st);
         return;
     }
+    ((delete_job_t *)j)->enforce = enforce && enforce->type == FL_JSON_TRUE;
     j->st = st;
     j->after = delete_after;
     snprintf(j->name, sizeof j->name, "%s", st.name);

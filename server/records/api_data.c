@@ -111,8 +111,10 @@ static void put_done(fl_http_async_t *a, fl_http_req_t *r)
     put_job_t *j = (put_job_t *)a;
     fl_records_t *rs = j->st.rs;
     fl_rec_counters_t *c = fl_rec_counters(rs, j->st.name);
+    int stored = 0;
     for (size_t i = 0; i < j->n; i++) {
         if (!j->one[i].status) {
+            stored = 1;
             rs->records_in++;
             rs->bytes_in += j->one[i].data_len;
             if (c) {
@@ -123,6 +125,8 @@ static void put_done(fl_http_async_t *a, fl_http_req_t *r)
             c->throttled++;
         }
     }
+    if (stored) /* durable now: SubscribeToShard's readers of the stream */
+        fl_rec_sub_wake(rs, j->st.info.id);
     if (r) {
         fl_buf_t b;
         fl_buf_init(&b, 0);
@@ -437,8 +441,7 @@ static int open_iter(fl_records_t *rs, fl_slice_t text, iter_t *it)
     return rc;
 }
 
-/* Decimal sequence number into 64 bits: 0 or -1. */
-static int parse_seq(const char *s, uint64_t *out)
+int fl_rec_parse_seq(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
     if (!*s || strlen(s) > 20)
@@ -493,7 +496,7 @@ void fl_rec_get_shard_iterator(fl_http_req_t *r)
     } else if (strcmp(t, "LATEST") == 0) {
         it.pos = s->next_seq;
     } else if (strcmp(t, "AT_SEQUENCE_NUMBER") == 0 || strcmp(t, "AFTER_SEQUENCE_NUMBER") == 0) {
-        if (!sn || sn->type != FL_JSON_STRING || parse_seq(sn->str, &it.pos) != 0 ||
+        if (!sn || sn->type != FL_JSON_STRING || fl_rec_parse_seq(sn->str, &it.pos) != 0 ||
             (t[1] == 'F' && it.pos == UINT64_MAX)) {
             fl_http_respond_error(r, 400, "InvalidArgumentException",
                                   "StartingSequenceNumber is required for %s: a sequence number "
@@ -562,6 +565,43 @@ typedef struct {
     int body_cbor;
 } get_job_t;
 
+void fl_rec_record_json(fl_buf_t *b, const fl_log_record_t *rec)
+{
+    LIT(b, "{\"SequenceNumber\":\"");
+    put_u64(b, rec->seq);
+    LIT(b, "\",\"ApproximateArrivalTimestamp\":");
+    fl_rec_put_time(b, rec->server_ts_ns);
+    LIT(b, ",\"Data\":\"");
+    fl_base64_encode(b, rec->payload);
+    LIT(b, "\",\"PartitionKey\":");
+    fl_json_write_string(b, rec->key);
+    LIT(b, ",\"EncryptionType\":\"KMS\"}");
+}
+
+void fl_rec_children_json(fl_buf_t *b, const fl_log_shard_info_t *sh, size_t n, uint32_t shard)
+{
+    size_t start = b->n;
+    for (size_t i = 0; i < n; i++) {
+        if (sh[i].parent != shard && sh[i].adjacent_parent != shard)
+            continue;
+        char id[32], parent[32], lo[40], hi[40];
+        fl_rec_shard_id(sh[i].id, id, sizeof id);
+        fl_rec_u128_dec(sh[i].hash_start, lo);
+        fl_rec_u128_dec(sh[i].hash_end, hi);
+        fl_buf_printf(b, "%s{\"ShardId\":\"%s\",\"ParentShards\":[", b->n > start ? "," : "", id);
+        fl_rec_shard_id(sh[i].parent, parent, sizeof parent);
+        fl_buf_printf(b, "\"%s\"", parent);
+        if (sh[i].adjacent_parent != FL_LOG_NO_SHARD) {
+            fl_rec_shard_id(sh[i].adjacent_parent, parent, sizeof parent);
+            fl_buf_printf(b, ",\"%s\"", parent);
+        }
+        fl_buf_printf(b,
+                      "],\"HashKeyRange\":{\"StartingHashKey\":\"%s\",\"EndingHashKey\":"
+                      "\"%s\"}}",
+                      lo, hi);
+    }
+}
+
 static void read_work(get_job_t *j)
 {
     fl_log_read_opts_t o = {.from = j->it.from == FROM_TS ? FL_LOG_AT_SERVER_TS : FL_LOG_AT_SEQ,
@@ -602,15 +642,7 @@ static void read_work(get_job_t *j)
         const fl_log_record_t *rec = &b.records[i];
         if (i)
             LIT(&j->recs, ",");
-        LIT(&j->recs, "{\"SequenceNumber\":\"");
-        put_u64(&j->recs, rec->seq);
-        LIT(&j->recs, "\",\"ApproximateArrivalTimestamp\":");
-        fl_rec_put_time(&j->recs, rec->server_ts_ns);
-        LIT(&j->recs, ",\"Data\":\"");
-        fl_base64_encode(&j->recs, rec->payload);
-        LIT(&j->recs, "\",\"PartitionKey\":");
-        fl_json_write_string(&j->recs, rec->key);
-        LIT(&j->recs, ",\"EncryptionType\":\"KMS\"}");
+        fl_rec_record_json(&j->recs, rec);
         j->bytes += rec->payload.n;
         last_ts = rec->server_ts_ns;
     }
@@ -629,27 +661,8 @@ static void read_work(get_job_t *j)
             if (!sh[i].open && j->next_seq >= sh[i].next_seq)
                 j->closed_end = 1;
         }
-        for (size_t i = 0; i < n; i++) {
-            if (j->closed_end &&
-                (sh[i].parent == j->it.shard || sh[i].adjacent_parent == j->it.shard)) {
-                char id[32], parent[32], lo[40], hi[40];
-                fl_rec_shard_id(sh[i].id, id, sizeof id);
-                fl_rec_u128_dec(sh[i].hash_start, lo);
-                fl_rec_u128_dec(sh[i].hash_end, hi);
-                fl_buf_printf(&j->children, "%s{\"ShardId\":\"%s\",\"ParentShards\":[",
-                              j->children.n ? "," : "", id);
-                fl_rec_shard_id(sh[i].parent, parent, sizeof parent);
-                fl_buf_printf(&j->children, "\"%s\"", parent);
-                if (sh[i].adjacent_parent != FL_LOG_NO_SHARD) {
-                    fl_rec_shard_id(sh[i].adjacent_parent, parent, sizeof parent);
-                    fl_buf_printf(&j->children, ",\"%s\"", parent);
-                }
-                fl_buf_printf(&j->children,
-                              "],\"HashKeyRange\":{\"StartingHashKey\":\"%s\",\"EndingHashKey\":"
-                              "\"%s\"}}",
-                              lo, hi);
-            }
-        }
+        if (j->closed_end)
+            fl_rec_children_json(&j->children, sh, n, j->it.shard);
     }
     free(sh);
     fl_log_batch_free(&b);

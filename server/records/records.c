@@ -24,19 +24,6 @@ static const char *const kds_times[] = {"ApproximateArrivalTimestamp", "StreamCr
                                         "ConsumerCreationTimestamp", "Timestamp", NULL};
 static const fl_cbor_shape_t kds_cbor = {.blobs = kds_blobs, .timestamps = kds_times};
 
-/* Enhanced fan-out (stream consumers and SubscribeToShard's HTTP/2 event
- * stream) is not built: these calls say so, as InvalidArgumentException
- * (every one of them may answer it), rather than a bare 404. */
-static void not_served(fl_http_req_t *r)
-{
-    const char *op = strchr(r->route_name, '.');
-    fl_http_respond_error(r, 400, "InvalidArgumentException",
-                          "%s is not served by framelog: enhanced fan-out (stream consumers and "
-                          "SubscribeToShard) is not implemented; read shards with "
-                          "GetShardIterator and GetRecords (docs/records.md)",
-                          op ? op + 1 : r->route_name);
-}
-
 #define T(op, h, max)                                                                              \
     {                                                                                              \
         .method = FL_HTTP_POST, .path = "/", .target = "Kinesis_20131202." op,                     \
@@ -71,11 +58,11 @@ static const fl_route_t records_routes[] = {
     T("StartStreamEncryption", fl_rec_start_encryption, 0),
     T("StopStreamEncryption", fl_rec_stop_encryption, 0),
     T("DescribeLimits", fl_rec_describe_limits, 0),
-    T("RegisterStreamConsumer", not_served, 0),
-    T("DescribeStreamConsumer", not_served, 0),
-    T("ListStreamConsumers", not_served, 0),
-    T("DeregisterStreamConsumer", not_served, 0),
-    T("SubscribeToShard", not_served, 0),
+    T("RegisterStreamConsumer", fl_rec_register_consumer, 0),
+    T("DescribeStreamConsumer", fl_rec_describe_consumer, 0),
+    T("ListStreamConsumers", fl_rec_list_consumers, 0),
+    T("DeregisterStreamConsumer", fl_rec_deregister_consumer, 0),
+    T("SubscribeToShard", fl_rec_subscribe_to_shard, 0),
     {.path = NULL},
 };
 
@@ -90,6 +77,14 @@ static int records_init(struct fl_server *s, void **state, char *err, size_t err
     pthread_mutex_init(&rs->in_use_mu, NULL);
     pthread_mutex_init(&rs->throttle_mu, NULL);
     rs->throttle = fl_server_config(s)->records_throttle != 0;
+    if (fl_rec_sub_init(rs) != 0) {
+        fl_rec_sub_fini(rs);
+        pthread_mutex_destroy(&rs->in_use_mu);
+        pthread_mutex_destroy(&rs->throttle_mu);
+        free(rs);
+        snprintf(err, errlen, "records: out of memory");
+        return FL_ENOMEM;
+    }
     *state = rs;
     return 0;
 }
@@ -105,6 +100,7 @@ static void records_fini(void *state)
         free(u);
     }
     fl_rec_throttle_free(rs);
+    fl_rec_sub_fini(rs);
     pthread_mutex_destroy(&rs->in_use_mu);
     pthread_mutex_destroy(&rs->throttle_mu);
     free(rs);
@@ -129,6 +125,24 @@ static void records_metrics(void *state, fl_buf_t *o)
                   rs->throttled_put);
     fl_buf_printf(o, "framelog_records_throttled_total{op=\"get\"} %" PRIu64 "\n",
                   rs->throttled_get);
+    fl_metrics_render_counter(o, "framelog_records_subscriptions_total",
+                              "SubscribeToShard subscriptions started.", rs->subs_started);
+    fl_metrics_render_counter(o, "framelog_records_subscriptions_refused_total",
+                              "SubscribeToShard calls refused: the consumer's subscription to the "
+                              "shard runs or began less than 5 s ago (ResourceInUseException in "
+                              "the stream).",
+                              rs->subs_refused);
+    fl_buf_printf(o,
+                  "# HELP framelog_records_subscriptions Event streams open now "
+                  "(SubscribeToShard).\n# TYPE framelog_records_subscriptions gauge\n"
+                  "framelog_records_subscriptions %" PRId64 "\n",
+                  (int64_t)rs->subs_active);
+    fl_metrics_render_counter(o, "framelog_records_subscribe_events_total",
+                              "SubscribeToShardEvent events sent.", rs->sub_events);
+    fl_metrics_render_counter(o, "framelog_records_subscribe_records_total",
+                              "Records sent in those events.", rs->sub_records);
+    fl_metrics_render_counter(o, "framelog_records_subscribe_bytes_total",
+                              "Data bytes of those records.", rs->sub_bytes);
     static const struct {
         const char *name, *type, *help;
         size_t off;

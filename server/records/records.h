@@ -15,6 +15,8 @@
  *   api_shards.c  SplitShard, MergeShards, UpdateShardCount
  *   api_tags.c    tags, Start/StopStreamEncryption, DescribeLimits
  *   throttle.c    per-shard rates, per-stream counters
+ *   api_consumers.c  Register/Describe/List/DeregisterStreamConsumer
+ *   subscribe.c   SubscribeToShard: the event stream (enhanced fan-out)
  *
  * Names: ShardId is "shardId-" and the storage shard id in 12 digits;
  * SequenceNumber is storage's sequence number in decimal (it only grows
@@ -64,6 +66,20 @@
 #define FL_RECORDS_MAX_TAG_KEYS  50
 #define FL_RECORDS_TAG_KEY_MAX   128
 #define FL_RECORDS_TAG_VALUE_MAX 256
+/* Enhanced fan-out (AWS's figures): consumers per stream; a subscription
+ * lasts 5 minutes; the same consumer and shard again within 5 s is
+ * ResourceInUseException. An idle subscription gets an empty event every
+ * FL_RECORDS_SUB_HEARTBEAT_MS; one event holds at most
+ * FL_RECORDS_SUB_EVENT_BYTES of data; a subscriber's unsent events are
+ * held up to FL_RECORDS_SUB_BACKLOG bytes (no read past it). */
+#define FL_RECORDS_MAX_CONSUMERS     20
+#define FL_RECORDS_CONSUMER_NAME_MAX 128
+#define FL_RECORDS_SUB_MS            (5 * 60 * 1000)
+#define FL_RECORDS_SUB_AGAIN_MS      5000
+#define FL_RECORDS_SUB_HEARTBEAT_MS  5000
+#define FL_RECORDS_SUB_EVENT_BYTES   (1u << 20)
+#define FL_RECORDS_SUB_EVENT_RECORDS 10000
+#define FL_RECORDS_SUB_BACKLOG       (4u << 20)
 
 /* A data stream in use (a request or a job holds it): DeleteStream waits
  * for none. */
@@ -100,6 +116,18 @@ typedef struct fl_records {
     /* metrics (every loop bumps them) */
     _Atomic uint64_t records_in, bytes_in, records_out, bytes_out;
     _Atomic uint64_t throttled_put, throttled_get;
+    /* enhanced fan-out: consumers change under consumers_mu (on workers);
+     * subscriptions live on their loop, in subs[loop] (that loop's thread
+     * only), counted in n_subs[loop] for the waking side; recent holds the
+     * starts of the last 5 s (the again rule), under sub_mu */
+    pthread_mutex_t consumers_mu;
+    pthread_mutex_t sub_mu;
+    struct fl_rec_sub **subs;
+    _Atomic int *n_subs;
+    int n_loops;
+    struct fl_rec_sub_start *recent;
+    _Atomic uint64_t subs_started, subs_refused, sub_events, sub_records, sub_bytes;
+    _Atomic int64_t subs_active;
 } fl_records_t;
 
 extern const fl_module_t fl_records_module;
@@ -225,6 +253,36 @@ void fl_rec_put_time(fl_buf_t *b, int64_t ns);
 /* Answer with a JSON 1.1 body (the request's route has FL_ROUTE_JSON11). */
 void fl_rec_respond(fl_http_req_t *r, fl_buf_t *body);
 
+/* One record as GetRecords and SubscribeToShard list it (JSON object). */
+void fl_rec_record_json(fl_buf_t *b, const fl_log_record_t *rec);
+/* ChildShards' members: the shards of sh[0..n) whose parent is shard. */
+void fl_rec_children_json(fl_buf_t *b, const fl_log_shard_info_t *sh, size_t n, uint32_t shard);
+/* Decimal sequence number into 64 bits: 0 or -1. */
+int fl_rec_parse_seq(const char *s, uint64_t *out);
+
+/* A registered consumer (kept in the stream's catalog attributes
+ * "consumer.NN", NN its slot: "<creation epoch s> <name>", "" when free). */
+typedef struct {
+    char name[FL_RECORDS_CONSUMER_NAME_MAX + 1];
+    int64_t created_s;
+    int slot;
+} fl_rec_consumer_t;
+/* The consumers of log, in slot order (on a worker). */
+int fl_rec_consumers_load(fl_log_t *log, fl_rec_consumer_t out[FL_RECORDS_MAX_CONSUMERS],
+                          size_t *n_out);
+void fl_rec_consumer_arn(const fl_records_t *rs, const char *stream, const fl_rec_consumer_t *c,
+                         char *buf, size_t cap);
+/* arn:aws:kinesis:REGION:ACCOUNT:stream/NAME/consumer/CNAME:EPOCH of this
+ * server's region and account: 0 with its parts, or -1. */
+int fl_rec_parse_consumer_arn(const fl_records_t *rs, const char *arn, char *stream, size_t scap,
+                              char *consumer, size_t ccap, int64_t *epoch);
+/* Records durable in the stream with this log id: wake its subscribers
+ * (any loop). */
+void fl_rec_sub_wake(fl_records_t *rs, uint64_t log_id);
+/* Module life of the subscriptions: init and fini. */
+int fl_rec_sub_init(fl_records_t *rs);
+void fl_rec_sub_fini(fl_records_t *rs);
+
 /* Handlers. */
 void fl_rec_create_stream(fl_http_req_t *r);
 void fl_rec_delete_stream(fl_http_req_t *r);
@@ -247,5 +305,10 @@ void fl_rec_list_tags(fl_http_req_t *r);
 void fl_rec_start_encryption(fl_http_req_t *r);
 void fl_rec_stop_encryption(fl_http_req_t *r);
 void fl_rec_describe_limits(fl_http_req_t *r);
+void fl_rec_register_consumer(fl_http_req_t *r);
+void fl_rec_describe_consumer(fl_http_req_t *r);
+void fl_rec_list_consumers(fl_http_req_t *r);
+void fl_rec_deregister_consumer(fl_http_req_t *r);
+void fl_rec_subscribe_to_shard(fl_http_req_t *r);
 
 #endif
