@@ -187,8 +187,6 @@ static Suite *suite(void)
     tcase_add_test(t, every_altered_bit_is_refused);
     tcase_add_test(t, expiry_and_bounds);
     suite_add_tcase(s, t);
-    t = tcase_create("key");
-    suite_add_tcase(s, t);
     return s;
 }
 
