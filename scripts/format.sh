@@ -13,15 +13,15 @@ command -v clang-format >/dev/null || {
 files=$(find common media storage server producer-sdk samples tests bench -name node_modules -prune -o -name '*.[ch]' -print 2>/dev/null | sort)
 [ -n "$files" ] || exit 0
 if [ "${1:-}" = "--check" ]; then
-	bad=0
-	for f in $files; do
-		if ! clang-format --style=file "$f" | cmp -s - "$f"; then
-			echo "format: $f is not formatted"
-			bad=1
-		fi
-	done
-	[ $bad -eq 0 ] && echo "format: 1 passed, 0 failed"
-	exit $bad
+	# one clang-format for every file (one per file took 40 s of the suite)
+	# shellcheck disable=SC2086
+	bad=$(clang-format --style=file --dry-run $files 2>&1 | sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: .*clang-format.*/\1/p' | sort -u)
+	if [ -n "$bad" ]; then
+		for f in $bad; do echo "format: $f is not formatted"; done
+		exit 1
+	fi
+	echo "format: 1 passed, 0 failed"
+	exit 0
 fi
 # shellcheck disable=SC2086
 clang-format --style=file -i $files
