@@ -321,6 +321,17 @@ int fl_test_server_stop(fl_test_server_t *s, int timeout_ms)
     return fl_test_wait(&s->proc, timeout_ms);
 }
 
+void fl_test_server_stop_clean(fl_test_server_t *s)
+{
+    int st = fl_test_server_stop(s, 60000);
+    char *e = fl_test_proc_stderr(&s->proc);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "framelogd stop: %d: %s", st,
+                  e ? e + (strlen(e) > 3000 ? strlen(e) - 3000 : 0) : "");
+    ck_assert_msg(!e || !strstr(e, "Sanitizer"), "framelogd: %s", strstr(e, "Sanitizer"));
+    free(e);
+    fl_test_server_free(s);
+}
+
 void fl_test_server_kill(fl_test_server_t *s)
 {
     if (s->proc.pid > 0) {

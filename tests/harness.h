@@ -68,6 +68,9 @@ int fl_test_server_start(fl_test_server_t *s, const char *data_dir, char *const 
 void fl_test_server_refused(char *const extra_args[], const char *message);
 /* SIGTERM, wait up to timeout_ms; returns the wait status or -1 on timeout. */
 int fl_test_server_stop(fl_test_server_t *s, int timeout_ms);
+/* Stop the server and free it, failing the test unless it exited 0 and
+ * its stderr holds no sanitizer report (everything it held was freed). */
+void fl_test_server_stop_clean(fl_test_server_t *s);
 /* Kill -9 and reap. */
 void fl_test_server_kill(fl_test_server_t *s);
 /* Stop (if running) and free everything, removing an owned data dir. */

@@ -282,7 +282,10 @@ END_TEST
 
 /* ---- the ack stream ---- */
 
-START_TEST(acks_arrive_one_per_chunk)
+/* n fragments (mkv_cluster's), step_ms apart, sent to a new stream as one
+ * chunk of a PutMedia body (their acks crowd): counts of each ack kind
+ * (BUFFERING, RECEIVED, PERSISTED) into kinds; no ERROR. */
+static void push_in_one_chunk(int n, uint64_t step_ms, int kinds[3])
 {
     fl_test_server_t s;
     fl_test_server_start(&s, NULL, NULL);
@@ -291,29 +294,40 @@ START_TEST(acks_arrive_one_per_chunk)
     fl_buf_t b;
     fl_buf_init(&b, 0);
     mkv_header(&b);
-    for (int i = 0; i < 3; i++)
-        mkv_cluster(&b, t0 + 2000 * (uint64_t)i, 1);
+    for (int i = 0; i < n; i++)
+        mkv_cluster(&b, t0 + step_ms * (uint64_t)i, 1);
     int fd = dial(&s);
     putmedia_head(fd, "cam");
-    send_chunk(fd, &b); /* the three fragments in one piece: their acks crowd */
+    send_chunk(fd, &b);
     send_all(fd, "0\r\n\r\n", 5);
     fl_buf_t got;
     fl_buf_init(&got, 0);
     read_until(fd, &got, NULL, 0);
     close(fd);
-    char acks[32][400];
-    int n = ack_chunks((const char *)got.p, acks, 32);
-    int kinds[3] = {0};
-    for (int i = 0; i < n; i++) {
+    char(*acks)[400] = malloc(sizeof(char[400]) * 4 * (size_t)n);
+    ck_assert_ptr_nonnull(acks);
+    int k = ack_chunks((const char *)got.p, acks, 4 * n);
+    kinds[0] = kinds[1] = kinds[2] = 0;
+    for (int i = 0; i < k; i++) {
         kinds[0] += is_ack(acks[i], "BUFFERING");
         kinds[1] += is_ack(acks[i], "RECEIVED");
         kinds[2] += is_ack(acks[i], "PERSISTED");
         ck_assert_msg(!is_ack(acks[i], "ERROR"), "%s", acks[i]);
     }
-    ck_assert_msg(kinds[0] == 3 && kinds[1] == 3 && kinds[2] == 3, "%s", (const char *)got.p);
+    free(acks);
     fl_buf_free(&got);
     fl_buf_free(&b);
     fl_test_server_free(&s);
+}
+
+START_TEST(acks_arrive_one_per_chunk)
+{
+    int kinds[3];
+    push_in_one_chunk(3, 2000, kinds);
+    ck_assert_msg(kinds[0] == 3 && kinds[1] == 3 && kinds[2] == 3,
+                  "%d BUFFERING, %d RECEIVED, "
+                  "%d PERSISTED of 3 fragments",
+                  kinds[0], kinds[1], kinds[2]);
 }
 END_TEST
 
@@ -326,40 +340,11 @@ END_TEST
 START_TEST(a_burst_of_short_fragments_gets_every_ack)
 {
     enum { N = 300 };
-    fl_test_server_t s;
-    fl_test_server_start(&s, NULL, NULL);
-    create(&s, "burst");
-    uint64_t t0 = (uint64_t)time(NULL) * 1000;
-    fl_buf_t b;
-    fl_buf_init(&b, 0);
-    mkv_header(&b);
-    for (int i = 0; i < N; i++)
-        mkv_cluster(&b, t0 + 200 * (uint64_t)i, 1);
-    int fd = dial(&s);
-    putmedia_head(fd, "burst");
-    send_chunk(fd, &b);
-    send_all(fd, "0\r\n\r\n", 5);
-    fl_buf_t got;
-    fl_buf_init(&got, 0);
-    read_until(fd, &got, NULL, 0);
-    close(fd);
-    char(*acks)[400] = malloc(sizeof(char[4 * N][400]));
-    ck_assert_ptr_nonnull(acks);
-    int n = ack_chunks((const char *)got.p, acks, 4 * N);
-    int kinds[3] = {0};
-    for (int i = 0; i < n; i++) {
-        kinds[0] += is_ack(acks[i], "BUFFERING");
-        kinds[1] += is_ack(acks[i], "RECEIVED");
-        kinds[2] += is_ack(acks[i], "PERSISTED");
-        ck_assert_msg(!is_ack(acks[i], "ERROR"), "%s", acks[i]);
-    }
+    int kinds[3];
+    push_in_one_chunk(N, 200, kinds);
     ck_assert_msg(kinds[0] == N && kinds[1] == N && kinds[2] == N,
                   "%d BUFFERING, %d RECEIVED, %d PERSISTED of %d fragments", kinds[0], kinds[1],
                   kinds[2], N);
-    free(acks);
-    fl_buf_free(&got);
-    fl_buf_free(&b);
-    fl_test_server_free(&s);
 }
 END_TEST
 

@@ -25,19 +25,6 @@
 
 static char *const no_throttle[] = {"--records-throttle", "0", NULL};
 
-/* Stop the server: it exits 0, and under the sanitizers says nothing of
- * errors or leaks (subscriptions, their reads and wake-ups all freed). */
-static void stop_clean(fl_test_server_t *s)
-{
-    int st = fl_test_server_stop(s, 60000);
-    char *e = fl_test_proc_stderr(&s->proc);
-    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "framelogd stop: %d: %s", st,
-                  e ? e + (strlen(e) > 3000 ? strlen(e) - 3000 : 0) : "");
-    ck_assert_msg(!e || !strstr(e, "Sanitizer"), "framelogd: %s", strstr(e, "Sanitizer"));
-    free(e);
-    fl_test_server_free(s);
-}
-
 static int v2(const fl_test_server_t *s, char **out, char **err, va_list ap)
 {
     char *args[50];
@@ -187,7 +174,7 @@ START_TEST(consumers_through_cli_v2)
         ok(&s, "register-stream-consumer", "--stream-arn", arn, "--consumer-name", "new", NULL));
 
     /* kept across a restart */
-    stop_clean(&s);
+    fl_test_server_stop_clean(&s);
     fl_test_server_start(&s, dir, NULL);
     ck_assert_int_eq(count_consumers(&s, arn), 19);
     d = ok(&s, "describe-stream-consumer", "--stream-arn", arn, "--consumer-name", "new", NULL);
@@ -201,7 +188,7 @@ START_TEST(consumers_through_cli_v2)
     fails(&s, "ResourceNotFoundException", "list-stream-consumers", "--stream-arn", arn, NULL);
     ok(&s, "create-stream", "--stream-name", "fan", "--shard-count", "1", NULL);
     ck_assert_int_eq(count_consumers(&s, arn), 0);
-    stop_clean(&s);
+    fl_test_server_stop_clean(&s);
     fl_test_rmtree(dir);
 }
 END_TEST
@@ -242,7 +229,7 @@ START_TEST(subscribe_through_js_sdk_v3_h2)
     ck_assert_msg(fl_test_metric(m, "framelog_records_subscribe_events_total") >= 2, "%s", m);
     ck_assert_msg(fl_test_metric(m, "framelog_records_subscriptions") >= 0, "%s", m);
     free(m);
-    stop_clean(&s);
+    fl_test_server_stop_clean(&s);
 }
 END_TEST
 
@@ -261,7 +248,7 @@ START_TEST(subscribe_through_boto3_http11)
     fprintf(stderr, "records_efo.py: %s", out);
     free(out);
     free(err);
-    stop_clean(&s);
+    fl_test_server_stop_clean(&s);
 }
 END_TEST
 

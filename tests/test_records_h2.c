@@ -26,19 +26,6 @@
 
 static char *const no_throttle[] = {"--records-throttle", "0", NULL};
 
-/* Stop the server: it exits 0, and under the sanitizers says nothing of
- * errors or leaks (h2.c's streams, socket pairs and sessions all freed). */
-static void stop_clean(fl_test_server_t *s)
-{
-    int st = fl_test_server_stop(s, 60000);
-    char *e = fl_test_proc_stderr(&s->proc);
-    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "framelogd stop: %d: %s", st,
-                  e ? e + (strlen(e) > 3000 ? strlen(e) - 3000 : 0) : "");
-    ck_assert_msg(!e || !strstr(e, "Sanitizer"), "framelogd: %s", strstr(e, "Sanitizer"));
-    free(e);
-    fl_test_server_free(s);
-}
-
 START_TEST(js_sdk_v3_over_h2)
 {
     ck_assert_msg(fl_test_have("node"), "node is missing (scripts/deps.sh --test)");
@@ -57,7 +44,7 @@ START_TEST(js_sdk_v3_over_h2)
     fprintf(stderr, "kds_h2.js: %s", out);
     free(out);
     free(err);
-    stop_clean(&s);
+    fl_test_server_stop_clean(&s);
 }
 END_TEST
 
@@ -100,7 +87,7 @@ START_TEST(js_sdk_v3_signed_over_h2)
                   "kds_h2.js signed: %s", out);
     free(out);
     free(err);
-    stop_clean(&s);
+    fl_test_server_stop_clean(&s);
     fl_test_rmtree(dir);
 }
 END_TEST
@@ -229,7 +216,7 @@ START_TEST(curl_h2_put_records_5mib)
 
     fl_buf_free(&body);
     fl_test_rmtree(dir);
-    stop_clean(&s);
+    fl_test_server_stop_clean(&s);
 }
 END_TEST
 
@@ -314,7 +301,7 @@ START_TEST(h2load_multiplexed_uploads)
     }
     ck_assert_int_eq(total, N);
     fl_test_rmtree(dir);
-    stop_clean(&s);
+    fl_test_server_stop_clean(&s);
 }
 END_TEST
 
@@ -337,7 +324,7 @@ START_TEST(http1_still_served_beside_h2)
     ck_assert_int_eq(fl_test_run(a2, 60000, &out, NULL), 0);
     ck_assert_msg(out && strcmp(out, "2 200") == 0, "HTTP/2: %s", out);
     free(out);
-    stop_clean(&s);
+    fl_test_server_stop_clean(&s);
 }
 END_TEST
 

@@ -152,6 +152,15 @@ void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_
     lws_callback_on_writable(r->wsi);
 }
 
+void fl_http_error_body(fl_buf_t *b, const char *error_type, const char *msg)
+{
+    fl_buf_append_str(b, "{\"__type\":");
+    fl_json_write_string(b, fl_slice_str(error_type));
+    fl_buf_append_str(b, ",\"message\":");
+    fl_json_write_string(b, fl_slice_str(msg));
+    fl_buf_append_str(b, "}\n");
+}
+
 void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type, const char *fmt,
                            ...)
 {
@@ -162,11 +171,7 @@ void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type,
     va_end(ap);
     fl_buf_t b;
     fl_buf_init(&b, 0);
-    fl_buf_append_str(&b, "{\"__type\":");
-    fl_json_write_string(&b, fl_slice_str(error_type));
-    fl_buf_append_str(&b, ",\"message\":");
-    fl_json_write_string(&b, fl_slice_str(msg));
-    fl_buf_append_str(&b, "}\n");
+    fl_http_error_body(&b, error_type, msg);
     if (r->route && (r->route->flags & FL_ROUTE_JSON11)) {
         /* JSON 1.1: the type is the body's __type */
         fl_http_respond(r, status, "application/x-amz-json-1.1", fl_buf_slice(&b));

@@ -265,6 +265,9 @@ void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_
  * {"message": "..."}. */
 void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type, const char *fmt,
                            ...) __attribute__((format(printf, 4, 5)));
+/* The error body both shapes carry: {"__type":"...","message":"..."} and a
+ * newline, appended to b. */
+void fl_http_error_body(fl_buf_t *b, const char *error_type, const char *msg);
 /* Add a response header (before fl_http_respond*). Returns 0 or FL_ELIMIT. */
 int fl_http_add_header(fl_http_req_t *r, const char *name, const char *value);
 

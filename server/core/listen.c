@@ -48,6 +48,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "server/core/http.h"
 #include "server/core/module.h"
 #include "server/core/server_internal.h"
 #include "server/core/tls.h"
@@ -187,10 +188,14 @@ static void answer_refused_head(struct lws *wsi, int overflow)
     fl_listen_head_end(wsi, 1); /* answered, not unfinished */
     lws_set_opaque_user_data(wsi, &head_answered);
     const char *type, *status, *msg;
+    char overflow_msg[96];
     if (overflow) {
         type = "RequestHeaderFieldsTooLarge";
         status = "431 Request Header Fields Too Large";
-        msg = "the request head does not fit the server's 16384-byte head buffer";
+        snprintf(overflow_msg, sizeof overflow_msg,
+                 "the request head does not fit the server's %d-byte head buffer",
+                 FL_LIMIT_HEADER_BUFFER);
+        msg = overflow_msg;
         fl_limits_hit(s->limits, FL_LIMIT_HEADER_TOO_LARGE,
                       "answered 431 to a request head past the %d-byte head buffer",
                       FL_LIMIT_HEADER_BUFFER);
@@ -202,16 +207,19 @@ static void answer_refused_head(struct lws *wsi, int overflow)
         fl_limits_hit(s->limits, FL_LIMIT_BAD_REQUEST,
                       "answered 400 to a request head the HTTP parser refused");
     }
-    char body[256], resp[640];
-    int nb = snprintf(body, sizeof body, "{\"__type\":\"%s\",\"message\":\"%s\"}\n", type, msg);
+    fl_buf_t body;
+    fl_buf_init(&body, 0);
+    fl_http_error_body(&body, type, msg);
+    char resp[640];
     int n = snprintf(resp, sizeof resp,
                      "HTTP/1.1 %s\r\n"
                      "Content-Type: application/json\r\n"
                      "x-amzn-ErrorType: %s\r\n"
-                     "Content-Length: %d\r\n"
+                     "Content-Length: %zu\r\n"
                      "Connection: close\r\n"
-                     "\r\n%s",
-                     status, type, nb, body);
+                     "\r\n%.*s",
+                     status, type, body.n, (int)body.n, (const char *)body.p);
+    fl_buf_free(&body);
     long w;
     SSL *ssl = lws_is_ssl(wsi) ? lws_get_ssl(wsi) : NULL;
     w = ssl ? SSL_write(ssl, resp, n) : send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);

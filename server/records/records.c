@@ -132,11 +132,8 @@ static void records_metrics(void *state, fl_buf_t *o)
                               "shard runs or began less than 5 s ago (ResourceInUseException in "
                               "the stream).",
                               rs->subs_refused);
-    fl_buf_printf(o,
-                  "# HELP framelog_records_subscriptions Event streams open now "
-                  "(SubscribeToShard).\n# TYPE framelog_records_subscriptions gauge\n"
-                  "framelog_records_subscriptions %" PRId64 "\n",
-                  (int64_t)rs->subs_active);
+    fl_metrics_render_gauge(o, "framelog_records_subscriptions",
+                            "Event streams open now (SubscribeToShard).", (int64_t)rs->subs_active);
     fl_metrics_render_counter(o, "framelog_records_subscribe_events_total",
                               "SubscribeToShardEvent events sent.", rs->sub_events);
     fl_metrics_render_counter(o, "framelog_records_subscribe_records_total",

@@ -301,7 +301,15 @@ static void read_done(fl_job_t *job)
             s->ended = 1;
         } else {
             if (j->ev.n) {
-                fl_buf_append(&s->out, j->ev.p, j->ev.n);
+                if (!out_pending(s)) {
+                    /* nothing waits: the event's buffer becomes the output */
+                    fl_buf_free(&s->out);
+                    s->out = j->ev;
+                    s->out_off = 0;
+                    fl_buf_init(&j->ev, 0);
+                } else {
+                    fl_buf_append(&s->out, j->ev.p, j->ev.n);
+                }
                 s->last_event_ms = mono_ms();
                 rs->sub_events++;
                 rs->sub_records += j->count;
