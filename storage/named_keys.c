@@ -21,7 +21,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/diag.h"
 #include "storage_internal.h"
@@ -103,28 +102,21 @@ int fl_named_keys_rewrap(fl_catalog_t *cat, const uint8_t old_key[32], const uin
 }
 
 int fl_named_keys_adopt(fl_catalog_t *cat, const uint8_t default_key[32], const char *id,
-                        const uint8_t key[32])
+                        const uint8_t key[32], int64_t now_ns)
 {
     uint8_t w[FL_WRAPPED_KEY_LEN];
     int rc = fl_keys_wrap(default_key, id, NAMED_LOG_ID, key, w);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    return rc < 0 ? rc : fl_catalog_named_key_set(cat, id, now > 0 ? now : 1, w, sizeof w);
+    return rc < 0 ? rc : fl_catalog_named_key_set(cat, id, now_ns > 0 ? now_ns : 1, w, sizeof w);
 }
 
 int fl_named_key_make(fl_store_t *s, const char *id, uint8_t key[32])
 {
     fl_master_key_t *d = fl_keys_master_find(s, "default");
-    uint8_t w[FL_WRAPPED_KEY_LEN];
     if (!d)
         return FL_ENOTFOUND;
     int rc = fl_keys_random(key, 32);
     if (rc == 0)
-        rc = fl_keys_wrap(d->key, id, NAMED_LOG_ID, key, w);
-    int64_t now = fl_clock_now(&s->clock);
-    if (rc == 0)
-        rc = fl_catalog_named_key_set(s->cat, id, now > 0 ? now : 1, w, sizeof w);
+        rc = fl_named_keys_adopt(s->cat, d->key, id, key, fl_clock_now(&s->clock));
     if (rc < 0)
         fl_keys_wipe(key, 32);
     return rc;

@@ -29,6 +29,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/diag.h"
 #include "storage_internal.h"
 
@@ -141,7 +142,7 @@ static int rewrap_sealed(fl_catalog_t *cat, const uint8_t old_key[32], const uin
     if (rc == 0)
         rc = fl_named_keys_rewrap(cat, old_key, new_key, &counts->named_keys);
     for (size_t i = 1; i < c.nkeys && rc == 0; i++) {
-        rc = fl_named_keys_adopt(cat, new_key, c.keys[i].id, c.keys[i].new_key);
+        rc = fl_named_keys_adopt(cat, new_key, c.keys[i].id, c.keys[i].new_key, fl_time_real_ns());
         if (rc == 0)
             rc = fl_catalog_mkey_remove(cat, c.keys[i].id);
         counts->named_keys += rc == 0;

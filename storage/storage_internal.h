@@ -98,10 +98,11 @@ int fl_named_keys_rewrap(fl_catalog_t *cat, const uint8_t old_key[32], const uin
 int fl_named_key_make(fl_store_t *s, const char *id, uint8_t key[32]);
 /* Log that the named key id was made (once committed). */
 void fl_named_key_made(const char *id);
-/* Insert the named key id (its bytes: key) wrapped by default_key, inside
- * the caller's transaction (rotate.c: a registered key made named). */
+/* Insert the named key id (its bytes: key) wrapped by default_key, made
+ * at now_ns, inside the caller's transaction (fl_named_key_make; rotate.c:
+ * a registered key made named). */
 int fl_named_keys_adopt(fl_catalog_t *cat, const uint8_t default_key[32], const char *id,
-                        const uint8_t key[32]);
+                        const uint8_t key[32], int64_t now_ns);
 
 /* ---- access_keys.c ---- */
 struct sqlite3;

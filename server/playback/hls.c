@@ -534,7 +534,7 @@ static void list_key(hls_job_t *j, fl_pb_ckey_t *k)
     k->seq = fl_pb_edge_gen(j->pb, j->ref.info.id);
     k->part = FL_PB_LIST;
     k->selector = (uint8_t)j->s.selector;
-    k->list = j->s.max_fragments ? j->s.max_fragments : 5;
+    k->list = fl_pb_list_max(&j->s);
     k->epoch_s = (uint32_t)(j->now_ms / 1000 / FL_PB_LIST_MAX_AGE_S);
 }
 

@@ -227,6 +227,9 @@ typedef struct {
     uint64_t tracks_hash; /* of its Tracks element: a change is a new session */
 } fl_pb_entry_t;
 
+/* How many fragments a session's playlist lists at most: its
+ * MaxMediaPlaylistFragmentResults, or AWS's default of 5. */
+unsigned fl_pb_list_max(const fl_pb_session_t *s);
 /* The fragments a playlist of session s lists at now_ms, oldest first, at
  * most s->max_fragments (v is malloc'd; free it). *ended: the session's
  * range is complete (ON_DEMAND always; LIVE_REPLAY once past its end).

@@ -215,10 +215,15 @@ static void entry_of(const fl_pb_session_t *s, const fl_log_record_t *rec, fl_pb
     }
 }
 
+unsigned fl_pb_list_max(const fl_pb_session_t *s)
+{
+    return s->max_fragments ? s->max_fragments : 5;
+}
+
 int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_entry_t **v,
                  size_t *n, int *ended)
 {
-    ring_t ring = {.max = s->max_fragments ? s->max_fragments : 5};
+    ring_t ring = {.max = fl_pb_list_max(s)};
     *v = NULL;
     *n = 0;
     *ended = 0;
