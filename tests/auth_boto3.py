@@ -74,7 +74,7 @@ def ok(name, fn):
 kv = client("kinesisvideo")
 ok("right_key_kinesisvideo", lambda: kv.list_streams())
 ok("right_key_kinesis", lambda: client("kinesis").list_streams())
-refused("wrong_secret", lambda: client("kinesisvideo", sk=SK[:-1] + "x").list_streams(),
+refused("wrong_secret", lambda: client("kinesisvideo", sk=SK[:-1] + ("y" if SK[-1] == "x" else "x")).list_streams(),
         "InvalidSignatureException", "The request signature we calculated does not match")
 refused("wrong_secret_kinesis", lambda: client("kinesis", sk="nope").list_streams(),
         "InvalidSignatureException", "The request signature we calculated does not match")
@@ -151,7 +151,7 @@ refused("temporary_key_without_token",
         lambda: client("kinesisvideo", ak=TAK, sk=TSK).list_streams(),
         "UnrecognizedClientException")
 refused("temporary_key_wrong_token",
-        lambda: client("kinesisvideo", ak=TAK, sk=TSK, token=TTOK[:-1] + "Z").list_streams(),
+        lambda: client("kinesisvideo", ak=TAK, sk=TSK, token=TTOK[:-1] + ("Y" if TTOK[-1] == "Z" else "Z")).list_streams(),
         "UnrecognizedClientException")
 
 
