@@ -107,6 +107,14 @@ int fl_test_have(const char *prog)
     return system(cmd) == 0;
 }
 
+int fl_test_count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; p && (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
 int fl_test_spawn(fl_test_proc_t *p, char *const argv[], char *const env_extra[])
 {
     memset(p, 0, sizeof *p);

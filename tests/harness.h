@@ -125,4 +125,7 @@ long long fl_test_now_ms(void);
 /* Is a program on the PATH? */
 int fl_test_have(const char *prog);
 
+/* Occurrences of needle in the string hay (overlapping ones counted). */
+int fl_test_count(const char *hay, const char *needle);
+
 #endif

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/json.h"
+
 char *g_dir;
 char g_mkv[4200];
 double g_start;
@@ -180,10 +182,7 @@ int count_acks(const char *acks, const char *type)
 {
     char needle[64];
     snprintf(needle, sizeof needle, "\"EventType\":\"%s\"", type);
-    int n = 0;
-    for (const char *p = acks; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
+    return fl_test_count(acks, needle);
 }
 
 /* Every fragment gets BUFFERING, RECEIVED, PERSISTED in that order. */
@@ -319,4 +318,140 @@ void pushed_stream(fl_test_server_t *s, const char *name)
     check_ack_order(acks, 3);
     free(acks);
     free(err);
+}
+
+void make_clip(const char *out, const char *video, const char *secs, int audio,
+               const char *const codec[])
+{
+    const char *argv[48] = {"ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+                            "-f",     "lavfi",        "-i",        video};
+    int n = 9;
+    if (audio) {
+        const char *a[] = {"-f", "lavfi", "-i", "sine=frequency=440"};
+        for (int i = 0; i < 4; i++)
+            argv[n++] = a[i];
+    }
+    argv[n++] = "-t";
+    argv[n++] = secs;
+    for (int i = 0; codec[i] && n < 36; i++)
+        argv[n++] = codec[i];
+    if (audio) {
+        argv[n++] = "-c:a";
+        argv[n++] = "aac";
+    }
+    const char *tail[] = {"-pix_fmt", "yuv420p", "-cluster_time_limit", "10000", "-f",
+                          "matroska", out};
+    for (int i = 0; i < 7; i++)
+        argv[n++] = tail[i];
+    argv[n] = NULL;
+    ck_assert_int_eq(fl_test_run((char *const *)argv, 120000, NULL, NULL), 0);
+}
+
+void put_media_live(const fl_test_server_t *s, const char *stream, const char *mkv, int max_secs,
+                    fl_test_proc_t *p)
+{
+    /* curl -T - streams stdin as it comes (--data-binary @- would read it
+     * all first) */
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -hide_banner -loglevel error -re -i %s -c copy -cluster_time_limit 10000 "
+             "-f matroska - | curl -sS -N --max-time %d -H 'x-amzn-stream-name: %s' "
+             "-H 'x-amzn-fragment-timecode-type: RELATIVE' "
+             "-H 'x-amzn-producer-start-timestamp: %.3f' -H 'Transfer-Encoding: chunked' "
+             "-H 'Content-Type: application/octet-stream' -X POST -T - %s/putMedia",
+             mkv, max_secs, stream, (double)time(NULL), s->url);
+    char *sh[] = {"sh", "-c", cmd, NULL};
+    ck_assert_int_eq(fl_test_spawn(p, sh, NULL), 0);
+}
+
+/* `BIN kinesis-video-archived-media OP ARGS`: the answer's field. */
+static char *session_url(const char *bin, const fl_test_server_t *s, const char *op,
+                         const char *field, char **args, char **err)
+{
+    char *argv[40];
+    int n = 0;
+    argv[n++] = "kinesis-video-archived-media";
+    argv[n++] = (char *)op;
+    for (int i = 0; args[i] && n < 38; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    char *out = NULL, *e = NULL;
+    int rc = fl_test_aws_bin(bin, s, argv, &out, &e);
+    if (err)
+        *err = e;
+    else
+        free(e);
+    if (rc != 0) {
+        free(out);
+        return NULL;
+    }
+    fl_json_doc_t *d = NULL;
+    ck_assert_msg(fl_json_parse(fl_slice_str(out), NULL, &d, NULL) == 0, "%s", out);
+    const fl_json_t *u = fl_json_get(fl_json_root(d), field);
+    ck_assert_msg(u && u->type == FL_JSON_STRING, "%s", out);
+    char *url = strdup(u->str);
+    fl_json_free(d);
+    free(out);
+    return url;
+}
+
+char *hls_url(const fl_test_server_t *s, char **args, char **err)
+{
+    return session_url("aws", s, "get-hls-streaming-session-url", "HLSStreamingSessionURL", args,
+                       err);
+}
+
+char *hls_url_ok(const fl_test_server_t *s, char **args)
+{
+    char *err = NULL;
+    char *url = hls_url(s, args, &err);
+    ck_assert_msg(url != NULL, "get-hls-streaming-session-url failed: %s", err);
+    free(err);
+    ck_assert_msg(strstr(url, "/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=") != NULL, "%s",
+                  url);
+    return url;
+}
+
+char *dash_url(const fl_test_server_t *s, char **args, char **err)
+{
+    return session_url("/usr/bin/aws", s, "get-dash-streaming-session-url",
+                       "DASHStreamingSessionURL", args, err);
+}
+
+char *dash_url_ok(const fl_test_server_t *s, char **args)
+{
+    char *err = NULL;
+    char *url = dash_url(s, args, &err);
+    ck_assert_msg(url != NULL, "get-dash-streaming-session-url failed: %s", err);
+    free(err);
+    ck_assert_msg(strstr(url, "/dash/v1/getDASHManifest.mpd?SessionToken=") != NULL, "%s", url);
+    return url;
+}
+
+char *url_sibling(const char *url, const char *name, const char *more)
+{
+    const char *q = strchr(url, '?');
+    ck_assert_ptr_nonnull(q);
+    const char *slash = q;
+    while (slash > url && slash[-1] != '/')
+        slash--;
+    size_t n = (size_t)(slash - url) + strlen(name) + strlen(q) + strlen(more) + 1;
+    char *s = malloc(n);
+    snprintf(s, n, "%.*s%s%s%s", (int)(slash - url), url, name, q, more);
+    return s;
+}
+
+void ts_selector(char *buf, size_t cap, const char *type, double t0, double t1)
+{
+    snprintf(buf, cap,
+             "FragmentSelectorType=%s,TimestampRange={StartTimestamp=%.3f,EndTimestamp=%.3f}", type,
+             t0, t1);
+}
+
+int have_browser(int hls)
+{
+    return access("/usr/bin/chromium", X_OK) == 0 && fl_test_have("node") &&
+           (!hls || access(FL_SOURCE_DIR "/tests/browser/node_modules/hls.js/dist/hls.min.js",
+                           R_OK) == 0) &&
+           access(FL_SOURCE_DIR "/tests/browser/node_modules/playwright-core", R_OK) == 0;
 }

@@ -52,4 +52,34 @@ int http_get(const char *url, const char *method, char **body, char **headers);
 extern double g_start;
 void pushed_stream(fl_test_server_t *s, const char *name);
 
+/* ffmpeg: secs of the lavfi source video (with a 440 Hz AAC tone when
+ * audio) encoded with the codec arguments (NULL-ended) into the Matroska
+ * file out, one Cluster per key frame. */
+void make_clip(const char *out, const char *video, const char *secs, int audio,
+               const char *const codec[]);
+/* The Matroska file pushed to /putMedia at the pace of its timestamps
+ * (ffmpeg -re | curl, RELATIVE timecodes from now), started and left
+ * running in *p; curl gives up after max_secs. */
+void put_media_live(const fl_test_server_t *s, const char *stream, const char *mkv, int max_secs,
+                    fl_test_proc_t *p);
+
+/* `aws kinesis-video-archived-media get-hls-streaming-session-url ARGS`
+ * (NULL-ended): the URL (malloc'd), or NULL with the CLI's stderr in *err
+ * (when err is not NULL). */
+char *hls_url(const fl_test_server_t *s, char **args, char **err);
+/* The same, which must succeed and name the master playlist. */
+char *hls_url_ok(const fl_test_server_t *s, char **args);
+/* get-dash-streaming-session-url, with the AWS CLI v2. */
+char *dash_url(const fl_test_server_t *s, char **args, char **err);
+char *dash_url_ok(const fl_test_server_t *s, char **args);
+/* The URL with its path's file name replaced by name and more appended to
+ * its query (malloc'd). */
+char *url_sibling(const char *url, const char *name, const char *more);
+/* "FragmentSelectorType=TYPE,TimestampRange={StartTimestamp=T0,...}" as the
+ * CLI takes an HLS, DASH or clip fragment selector. */
+void ts_selector(char *buf, size_t cap, const char *type, double t0, double t1);
+/* Can the browser tests run: chromium, node, playwright-core (and hls.js
+ * when hls) from tests/browser (scripts/deps.sh --test)? */
+int have_browser(int hls);
+
 #endif

@@ -409,15 +409,9 @@ START_TEST(features_and_stream_status)
 }
 END_TEST
 
-static int have_browser(void)
-{
-    return access("/usr/bin/chromium", X_OK) == 0 && fl_test_have("node") &&
-           access(FL_SOURCE_DIR "/tests/browser/node_modules/playwright-core", R_OK) == 0;
-}
-
 START_TEST(console_in_chromium)
 {
-    if (!have_browser()) {
+    if (!have_browser(0)) {
         fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing "
                         "(scripts/deps.sh --test)\n");
         return;
@@ -511,7 +505,7 @@ END_TEST
  * thumbnail from the newest burst. */
 START_TEST(console_timeline_week)
 {
-    if (!have_browser()) {
+    if (!have_browser(0)) {
         fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing\n");
         return;
     }
@@ -600,7 +594,7 @@ static void json_str(const char *text, const char *name, char *out, size_t cap)
  * the browser) and keeps the secret in the tab's sessionStorage only. */
 START_TEST(console_sign_in_with_access_keys)
 {
-    if (!have_browser()) {
+    if (!have_browser(0)) {
         fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing\n");
         return;
     }

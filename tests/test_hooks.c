@@ -156,36 +156,6 @@ static void push_cam(const fl_test_server_t *s, const char *file, int fragments)
     free(acks);
 }
 
-/* ffmpeg: secs of a lavfi video source (with a 440 Hz tone as AAC when
- * audio) encoded with the codec arguments (NULL-ended) into Matroska at
- * out. */
-static void make_clip(const char *out, const char *video, const char *secs, int audio,
-                      const char *const codec[])
-{
-    const char *argv[48] = {"ffmpeg", "-hide_banner", "-loglevel", "error",
-                            "-f",     "lavfi",        "-i",        video};
-    int n = 8;
-    if (audio) {
-        const char *a[] = {"-f", "lavfi", "-i", "sine=frequency=440"};
-        for (int i = 0; i < 4; i++)
-            argv[n++] = a[i];
-    }
-    argv[n++] = "-t";
-    argv[n++] = secs;
-    for (int i = 0; codec[i] && n < 36; i++)
-        argv[n++] = codec[i];
-    if (audio) {
-        argv[n++] = "-c:a";
-        argv[n++] = "aac";
-    }
-    const char *tail[] = {"-pix_fmt", "yuv420p", "-cluster_time_limit", "10000", "-f",
-                          "matroska", out};
-    for (int i = 0; i < 7; i++)
-        argv[n++] = tail[i];
-    argv[n] = NULL;
-    ck_assert_int_eq(fl_test_run((char *const *)argv, 120000, NULL, NULL), 0);
-}
-
 /* ---- framecount ---- */
 
 static void push_and_compare(const char *file, int fragments, int min_frames)

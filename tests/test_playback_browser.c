@@ -21,36 +21,6 @@
 #include "common/json.h"
 #include "media_harness.h"
 
-static int have_browser(void)
-{
-    return access("/usr/bin/chromium", X_OK) == 0 && fl_test_have("node") &&
-           access(FL_SOURCE_DIR "/tests/browser/node_modules/hls.js/dist/hls.min.js", R_OK) == 0 &&
-           access(FL_SOURCE_DIR "/tests/browser/node_modules/playwright-core", R_OK) == 0;
-}
-
-static char *session_url(const fl_test_server_t *s, char **args)
-{
-    char *argv[40], *out = NULL, *err = NULL;
-    int n = 0;
-    argv[n++] = "kinesis-video-archived-media";
-    argv[n++] = "get-hls-streaming-session-url";
-    for (int i = 0; args[i] && n < 38; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    if (fl_test_aws(s, argv, &out, &err) != 0) {
-        free(out);
-        free(err);
-        return NULL;
-    }
-    free(err);
-    fl_json_doc_t *d = NULL;
-    ck_assert_msg(fl_json_parse(fl_slice_str(out), NULL, &d, NULL) == 0, "%s", out);
-    char *url = strdup(fl_json_get(fl_json_root(d), "HLSStreamingSessionURL")->str);
-    fl_json_free(d);
-    free(out);
-    return url;
-}
-
 /* Play url in the browser; the screenshot is kept as name.png. */
 static void plays(const char *url, const char *name)
 {
@@ -75,7 +45,7 @@ static void plays(const char *url, const char *name)
 
 START_TEST(hls_js_plays_on_demand_fmp4_and_ts)
 {
-    if (!have_browser()) {
+    if (!have_browser(1)) {
         fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing "
                         "(scripts/deps.sh --test)\n");
         return;
@@ -91,10 +61,7 @@ START_TEST(hls_js_plays_on_demand_fmp4_and_ts)
     free(acks);
     free(err);
     char sel[256];
-    snprintf(sel, sizeof sel,
-             "FragmentSelectorType=PRODUCER_TIMESTAMP,TimestampRange={StartTimestamp=%.3f,"
-             "EndTimestamp=%.3f}",
-             start - 1, start + 100);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", start - 1, start + 100);
     char *a1[] = {"--stream-name",
                   "web",
                   "--playback-mode",
@@ -102,7 +69,7 @@ START_TEST(hls_js_plays_on_demand_fmp4_and_ts)
                   "--hls-fragment-selector",
                   sel,
                   NULL};
-    char *url = session_url(&s, a1);
+    char *url = hls_url(&s, a1, NULL);
     ck_assert_ptr_nonnull(url);
     plays(url, "on_demand_fmp4");
     free(url);
@@ -115,7 +82,7 @@ START_TEST(hls_js_plays_on_demand_fmp4_and_ts)
                   "--hls-fragment-selector",
                   sel,
                   NULL};
-    url = session_url(&s, a2);
+    url = hls_url(&s, a2, NULL);
     ck_assert_ptr_nonnull(url);
     plays(url, "on_demand_ts");
     free(url);
@@ -125,7 +92,7 @@ END_TEST
 
 START_TEST(hls_js_plays_live)
 {
-    if (!have_browser()) {
+    if (!have_browser(1)) {
         fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing\n");
         return;
     }
@@ -135,52 +102,19 @@ START_TEST(hls_js_plays_live)
     create_stream(&s, "weblive");
     /* 120 s of 1 s fragments, sent at the pace of their timestamps (the
      * test ends the producer once the browser played) */
-    char mkv[4300], cmd[9000];
+    char mkv[4300];
     snprintf(mkv, sizeof mkv, "%s/weblive.mkv", g_dir);
-    char *ff[] = {"ffmpeg",
-                  "-hide_banner",
-                  "-loglevel",
-                  "error",
-                  "-y",
-                  "-f",
-                  "lavfi",
-                  "-i",
-                  "testsrc=size=320x240:rate=30",
-                  "-t",
-                  "120",
-                  "-c:v",
-                  "libx264",
-                  "-g",
-                  "30",
-                  "-keyint_min",
-                  "30",
-                  "-sc_threshold",
-                  "0",
-                  "-pix_fmt",
-                  "yuv420p",
-                  "-cluster_time_limit",
-                  "10000",
-                  "-f",
-                  "matroska",
-                  mkv,
-                  NULL};
-    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
-    snprintf(cmd, sizeof cmd,
-             "ffmpeg -hide_banner -loglevel error -re -i %s -c copy -cluster_time_limit 10000 "
-             "-f matroska - | curl -sS -N --max-time 200 -H 'x-amzn-stream-name: weblive' "
-             "-H 'x-amzn-fragment-timecode-type: RELATIVE' "
-             "-H 'x-amzn-producer-start-timestamp: %.3f' -H 'Transfer-Encoding: chunked' "
-             "-H 'Content-Type: application/octet-stream' -X POST -T - %s/putMedia",
-             mkv, (double)time(NULL), s.url);
-    char *sh[] = {"sh", "-c", cmd, NULL};
+    const char *h264[] = {"-c:v", "libx264",       "-g", "30", "-keyint_min",
+                          "30",   "-sc_threshold", "0",  NULL};
+    make_clip(mkv, "testsrc=size=320x240:rate=30", "120", 0, h264);
     fl_test_proc_t prod;
-    ck_assert_int_eq(fl_test_spawn(&prod, sh, NULL), 0);
+    put_media_live(&s, "weblive", mkv, 200, &prod);
     char *a1[] = {"--stream-name", "weblive", "--playback-mode", "LIVE", NULL};
     char *url = NULL;
     long long t0 = fl_test_now_ms();
     while (!url && fl_test_now_ms() - t0 < 20000) {
         if (fl_test_now_ms() - t0 > 3000) /* a few fragments first */
-            url = session_url(&s, a1);
+            url = hls_url(&s, a1, NULL);
         if (!url)
             usleep(500000);
     }
@@ -196,7 +130,7 @@ END_TEST
  * hls.js in low-latency mode fetching parts as the tail makes them. */
 START_TEST(hls_js_plays_live_ll_hls_parts)
 {
-    if (!have_browser()) {
+    if (!have_browser(1)) {
         fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing\n");
         return;
     }
@@ -225,7 +159,7 @@ START_TEST(hls_js_plays_live_ll_hls_parts)
     char *a1[] = {"--stream-name", "webll", "--playback-mode", "LIVE", NULL};
     char *url = NULL;
     for (int i = 0; i < 200 && !url; i++) {
-        url = session_url(&s, a1);
+        url = hls_url(&s, a1, NULL);
         if (!url)
             usleep(250000);
     }
@@ -257,7 +191,7 @@ END_TEST
  * it from a blob URL. */
 START_TEST(chromium_plays_a_clip)
 {
-    if (!have_browser()) {
+    if (!have_browser(1)) {
         fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing\n");
         return;
     }

@@ -17,13 +17,6 @@
 #include "common/json.h"
 #include "media_harness.h"
 
-static void clip_selector(char *buf, size_t cap, const char *type, double t0, double t1)
-{
-    snprintf(buf, cap,
-             "FragmentSelectorType=%s,TimestampRange={StartTimestamp=%.3f,EndTimestamp=%.3f}", type,
-             t0, t1);
-}
-
 typedef struct {
     char format[64];
     double duration;
@@ -92,7 +85,7 @@ START_TEST(clip_of_a_range_probes_as_mp4_with_its_duration)
     for (int c = 0; c < 2; c++) {
         /* the whole stream: 6 s, every frame */
         snprintf(path, sizeof path, "%s/all-%d.mp4", dir, c);
-        clip_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
+        ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
         char *err = NULL;
         ck_assert_msg(get_clip(clis[c], &s, "clip", sel, path, &err) == 0, "%s: %s", clis[c], err);
         free(err);
@@ -108,7 +101,7 @@ START_TEST(clip_of_a_range_probes_as_mp4_with_its_duration)
         /* 3 s from the start: fragments starting at 0 and 2 s (asked 3 s,
          * within one 2 s fragment) */
         snprintf(path, sizeof path, "%s/part-%d.mp4", dir, c);
-        clip_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start, g_start + 3);
+        ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start, g_start + 3);
         ck_assert_msg(get_clip(clis[c], &s, "clip", sel, path, &err) == 0, "%s", err);
         free(err);
         probe_clip(path, &p);
@@ -118,7 +111,7 @@ START_TEST(clip_of_a_range_probes_as_mp4_with_its_duration)
     /* by server time: the fragments arrived in the last minute */
     snprintf(path, sizeof path, "%s/server.mp4", dir);
     double now = (double)time(NULL);
-    clip_selector(sel, sizeof sel, "SERVER_TIMESTAMP", now - 300, now + 5);
+    ts_selector(sel, sizeof sel, "SERVER_TIMESTAMP", now - 300, now + 5);
     char *err = NULL;
     ck_assert_msg(get_clip("/usr/bin/aws", &s, "clip", sel, path, &err) == 0, "%s", err);
     free(err);
@@ -182,19 +175,19 @@ START_TEST(clip_errors_are_aws_errors)
     char sel[256];
     const char *AM = "kinesis-video-archived-media";
     /* end before start */
-    clip_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start + 10, g_start);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start + 10, g_start);
     AWS_FAILS(&s, "InvalidArgumentException", AM, "get-clip", "--stream-name", "clip",
               "--clip-fragment-selector", sel, "/dev/null");
     /* more than 24 h */
-    clip_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 90000, g_start + 10);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 90000, g_start + 10);
     AWS_FAILS(&s, "InvalidArgumentException", AM, "get-clip", "--stream-name", "clip",
               "--clip-fragment-selector", sel, "/dev/null");
     /* nothing in the range */
-    clip_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 600, g_start - 300);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 600, g_start - 300);
     AWS_FAILS(&s, "ResourceNotFoundException", AM, "get-clip", "--stream-name", "clip",
               "--clip-fragment-selector", sel, "/dev/null");
     /* no such stream */
-    clip_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start, g_start + 10);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start, g_start + 10);
     AWS_FAILS(&s, "ResourceNotFoundException", AM, "get-clip", "--stream-name", "nope",
               "--clip-fragment-selector", sel, "/dev/null");
     /* a selector type AWS does not have */
@@ -206,34 +199,15 @@ START_TEST(clip_errors_are_aws_errors)
     /* a stream of VP8 video: not H.264/H.265 */
     char vp8[4300];
     snprintf(vp8, sizeof vp8, "%s/vp8.mkv", g_dir);
-    char *ff[] = {"ffmpeg",
-                  "-hide_banner",
-                  "-loglevel",
-                  "error",
-                  "-f",
-                  "lavfi",
-                  "-i",
-                  "testsrc=size=160x120:rate=10",
-                  "-t",
-                  "2",
-                  "-c:v",
-                  "libvpx",
-                  "-g",
-                  "10",
-                  "-cluster_time_limit",
-                  "10000",
-                  "-f",
-                  "matroska",
-                  vp8,
-                  NULL};
-    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+    const char *vpx[] = {"-c:v", "libvpx", "-g", "10", NULL};
+    make_clip(vp8, "testsrc=size=160x120:rate=10", "2", 0, vpx);
     create_stream(&s, "vp8");
     char *acks = NULL, *err = NULL;
     ck_assert_int_eq(put_media(&s, "vp8", vp8, g_start, &acks, &err), 0);
     ck_assert_msg(count_acks(acks, "PERSISTED") >= 1, "%s / %s", acks, err);
     free(acks);
     free(err);
-    clip_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 10);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 10);
     AWS_FAILS(&s, "UnsupportedStreamMediaTypeException", AM, "get-clip", "--stream-name", "vp8",
               "--clip-fragment-selector", sel, "/dev/null");
     fl_test_server_free(&s);

@@ -17,51 +17,6 @@
 #include "common/json.h"
 #include "media_harness.h"
 
-/* get-dash-streaming-session-url ARGS with the CLI v2: the URL
- * (malloc'd), or NULL with stderr in *err. */
-static char *dash_url(const fl_test_server_t *s, char **args, char **err)
-{
-    char *argv[40];
-    int n = 0;
-    argv[n++] = "kinesis-video-archived-media";
-    argv[n++] = "get-dash-streaming-session-url";
-    for (int i = 0; args[i] && n < 38; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    char *out = NULL;
-    int rc = fl_test_aws_bin("/usr/bin/aws", s, argv, &out, err);
-    if (rc != 0) {
-        free(out);
-        return NULL;
-    }
-    fl_json_doc_t *d = NULL;
-    ck_assert_msg(fl_json_parse(fl_slice_str(out), NULL, &d, NULL) == 0, "%s", out);
-    const fl_json_t *u = fl_json_get(fl_json_root(d), "DASHStreamingSessionURL");
-    ck_assert_msg(u && u->type == FL_JSON_STRING, "%s", out);
-    char *url = strdup(u->str);
-    fl_json_free(d);
-    free(out);
-    ck_assert_msg(strstr(url, "/dash/v1/getDASHManifest.mpd?SessionToken=") != NULL, "%s", url);
-    return url;
-}
-
-static char *dash_url_ok(const fl_test_server_t *s, char **args)
-{
-    char *err = NULL;
-    char *url = dash_url(s, args, &err);
-    ck_assert_msg(url != NULL, "get-dash-streaming-session-url failed: %s", err);
-    free(err);
-    return url;
-}
-
-static int count_str(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
-}
-
 /* ffprobe the URL: "codec,width,height,packets" of its video (with
  * select, 1) or a "codec" line per stream (0) (malloc'd). Counting
  * the packets of the video alone: FFmpeg's DASH reader, following two
@@ -92,10 +47,7 @@ START_TEST(on_demand_manifest_plays_every_frame)
     fl_test_server_t s;
     pushed_stream(&s, "dash");
     char sel[256];
-    snprintf(sel, sizeof sel,
-             "FragmentSelectorType=PRODUCER_TIMESTAMP,TimestampRange={StartTimestamp=%.3f,"
-             "EndTimestamp=%.3f}",
-             g_start - 1, g_start + 100);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
     char *a[] = {"--stream-name",
                  "dash",
                  "--playback-mode",
@@ -117,10 +69,10 @@ START_TEST(on_demand_manifest_plays_every_frame)
     ck_assert_msg(strstr(mpd, "width=\"320\" height=\"240\"") != NULL, "%s", mpd);
     ck_assert_msg(strstr(mpd, "codecs=\"mp4a.40.2\"") != NULL, "%s", mpd);
     /* two tracks, three fragments each, numbered and timed */
-    ck_assert_int_eq(count_str(mpd, "<AdaptationSet"), 2);
-    ck_assert_int_eq(count_str(mpd, "<SegmentURL"), 6);
-    ck_assert_int_eq(count_str(mpd, "kvs:fn=\""), 6);
-    ck_assert_int_eq(count_str(mpd, "kvs:ts=\""), 6);
+    ck_assert_int_eq(fl_test_count(mpd, "<AdaptationSet"), 2);
+    ck_assert_int_eq(fl_test_count(mpd, "<SegmentURL"), 6);
+    ck_assert_int_eq(fl_test_count(mpd, "kvs:fn=\""), 6);
+    ck_assert_int_eq(fl_test_count(mpd, "kvs:ts=\""), 6);
     free(hdrs);
     free(mpd);
 
@@ -132,10 +84,7 @@ START_TEST(on_demand_manifest_plays_every_frame)
     free(probe);
 
     /* a range holding the middle fragment only */
-    snprintf(sel, sizeof sel,
-             "FragmentSelectorType=PRODUCER_TIMESTAMP,TimestampRange={StartTimestamp=%.3f,"
-             "EndTimestamp=%.3f}",
-             g_start + 1, g_start + 3);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start + 1, g_start + 3);
     char *b[] = {"--stream-name",
                  "dash",
                  "--playback-mode",
@@ -145,8 +94,8 @@ START_TEST(on_demand_manifest_plays_every_frame)
                  NULL};
     char *u2 = dash_url_ok(&s, b);
     ck_assert_int_eq(http_get(u2, "GET", &mpd, NULL), 200);
-    ck_assert_int_eq(count_str(mpd, "<SegmentURL"), 2);
-    ck_assert_int_eq(count_str(mpd, "kvs:fn"), 0);
+    ck_assert_int_eq(fl_test_count(mpd, "<SegmentURL"), 2);
+    ck_assert_int_eq(fl_test_count(mpd, "kvs:fn"), 0);
     free(mpd);
     probe = probe_streams(u2, 1);
     ck_assert_msg(strstr(probe, "h264,320,240,60") != NULL, "%s", probe);
@@ -192,7 +141,7 @@ START_TEST(live_and_replay_manifests_are_dynamic)
     ck_assert_msg(strstr(mpd, "type=\"dynamic\"") != NULL, "%s", mpd);
     ck_assert_msg(strstr(mpd, "availabilityStartTime=\"1970-01-01T00:00:00Z\"") != NULL, "%s", mpd);
     ck_assert_msg(strstr(mpd, "minimumUpdatePeriod=\"PT1S\"") != NULL, "%s", mpd);
-    ck_assert_int_eq(count_str(mpd, "<SegmentURL"), 6);
+    ck_assert_int_eq(fl_test_count(mpd, "<SegmentURL"), 6);
     ck_assert_msg(strcasestr(hdrs, "cache-control: no-cache") != NULL, "%s", hdrs);
     free(mpd);
     free(hdrs);
@@ -207,7 +156,7 @@ START_TEST(live_and_replay_manifests_are_dynamic)
                  NULL};
     url = dash_url_ok(&s, b);
     ck_assert_int_eq(http_get(url, "GET", &mpd, NULL), 200);
-    ck_assert_int_eq(count_str(mpd, "<SegmentURL"), 4);
+    ck_assert_int_eq(fl_test_count(mpd, "<SegmentURL"), 4);
     free(mpd);
     free(url);
     /* LIVE_REPLAY from the start: paced by the wall clock, so the first
@@ -227,7 +176,7 @@ START_TEST(live_and_replay_manifests_are_dynamic)
     url = dash_url_ok(&s, c);
     ck_assert_int_eq(http_get(url, "GET", &mpd, NULL), 200);
     ck_assert_msg(strstr(mpd, "type=\"dynamic\"") != NULL, "%s", mpd);
-    ck_assert_int_ge(count_str(mpd, "<SegmentURL"), 2);
+    ck_assert_int_ge(fl_test_count(mpd, "<SegmentURL"), 2);
     free(mpd);
     free(url);
     /* an HLS session's token does not open a DASH manifest */
@@ -275,17 +224,11 @@ START_TEST(session_errors_are_aws_errors)
     AWS_FAILS(&s, "InvalidArgumentException", AM, "get-dash-streaming-session-url", "--stream-name",
               "dash", "--playback-mode", "LIVE", "--dash-fragment-selector", sel);
     /* end before start */
-    snprintf(sel, sizeof sel,
-             "FragmentSelectorType=PRODUCER_TIMESTAMP,TimestampRange={StartTimestamp=%.3f,"
-             "EndTimestamp=%.3f}",
-             g_start + 5, g_start);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start + 5, g_start);
     AWS_FAILS(&s, "InvalidArgumentException", AM, "get-dash-streaming-session-url", "--stream-name",
               "dash", "--playback-mode", "ON_DEMAND", "--dash-fragment-selector", sel);
     /* nothing in the range */
-    snprintf(sel, sizeof sel,
-             "FragmentSelectorType=PRODUCER_TIMESTAMP,TimestampRange={StartTimestamp=%.3f,"
-             "EndTimestamp=%.3f}",
-             g_start - 900, g_start - 600);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 900, g_start - 600);
     AWS_FAILS(&s, "ResourceNotFoundException", AM, "get-dash-streaming-session-url",
               "--stream-name", "dash", "--playback-mode", "ON_DEMAND", "--dash-fragment-selector",
               sel);

@@ -25,44 +25,6 @@
 
 #define VIDEO_FRAMES 180 /* make_media(): 6 s at 30 fps */
 
-/* `aws kinesis-video-archived-media get-hls-streaming-session-url ARGS`:
- * the URL (malloc'd), or NULL with the CLI's stderr in *err. */
-static char *session_url(const fl_test_server_t *s, char **args, char **err)
-{
-    char *argv[40];
-    int n = 0;
-    argv[n++] = "kinesis-video-archived-media";
-    argv[n++] = "get-hls-streaming-session-url";
-    for (int i = 0; args[i] && n < 38; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    char *out = NULL;
-    int rc = fl_test_aws(s, argv, &out, err);
-    if (rc != 0) {
-        free(out);
-        return NULL;
-    }
-    fl_json_doc_t *d = NULL;
-    ck_assert_msg(fl_json_parse(fl_slice_str(out), NULL, &d, NULL) == 0, "%s", out);
-    const fl_json_t *u = fl_json_get(fl_json_root(d), "HLSStreamingSessionURL");
-    ck_assert_msg(u && u->type == FL_JSON_STRING, "%s", out);
-    char *url = strdup(u->str);
-    fl_json_free(d);
-    free(out);
-    return url;
-}
-
-static char *session_url_ok(const fl_test_server_t *s, char **args)
-{
-    char *err = NULL;
-    char *url = session_url(s, args, &err);
-    ck_assert_msg(url != NULL, "get-hls-streaming-session-url failed: %s", err);
-    free(err);
-    ck_assert_msg(strstr(url, "/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=") != NULL, "%s",
-                  url);
-    return url;
-}
-
 typedef struct {
     char codec[32];
     int width, height;
@@ -112,40 +74,12 @@ static char *first_pts(const char *url)
     return out;
 }
 
-/* The URL with its path's file name replaced by name (same query). */
-static char *sibling(const char *url, const char *name)
-{
-    const char *q = strchr(url, '?');
-    const char *slash = q;
-    while (slash > url && slash[-1] != '/')
-        slash--;
-    size_t n = (size_t)(slash - url) + strlen(name) + strlen(q) + 1;
-    char *s = malloc(n);
-    snprintf(s, n, "%.*s%s%s", (int)(slash - url), url, name, q);
-    return s;
-}
-
-static int count_str(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
-}
-
-static void selector(char *buf, size_t cap, const char *type, double t0, double t1)
-{
-    snprintf(buf, cap,
-             "FragmentSelectorType=%s,TimestampRange={StartTimestamp=%.3f,EndTimestamp=%.3f}", type,
-             t0, t1);
-}
-
 START_TEST(on_demand_fmp4_and_ts_play_every_frame)
 {
     fl_test_server_t s;
     pushed_stream(&s, "hls");
     char sel[256];
-    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
 
     /* fMP4 */
     char *a1[] = {"--stream-name",
@@ -155,7 +89,7 @@ START_TEST(on_demand_fmp4_and_ts_play_every_frame)
                   "--hls-fragment-selector",
                   sel,
                   NULL};
-    char *url = session_url_ok(&s, a1);
+    char *url = hls_url_ok(&s, a1);
     vprobe_t p;
     probe_video(url, &p);
     ck_assert_str_eq(p.codec, "h264");
@@ -180,13 +114,14 @@ START_TEST(on_demand_fmp4_and_ts_play_every_frame)
     ck_assert_msg(strcasestr(hdrs, "Access-Control-Allow-Origin: *") != NULL, "%s", hdrs);
     free(body);
     free(hdrs);
-    char *media = sibling(url, "getHLSMediaPlaylist.m3u8");
+    char *media = url_sibling(url, "getHLSMediaPlaylist.m3u8", "");
     ck_assert_int_eq(http_get(media, "GET", &body, NULL), 200);
-    ck_assert_int_eq(count_str(body, "#EXTINF:"), 3);
-    ck_assert_int_eq(count_str(body, "#EXT-X-ENDLIST"), 1);
-    ck_assert_int_eq(count_str(body, "#EXT-X-MAP:"), 1);
-    ck_assert_int_eq(count_str(body, "getMP4MediaFragment.mp4?FragmentNumber="), 3);
-    ck_assert_int_eq(count_str(body, "#EXT-X-DISCONTINUITY\n"), 0); /* NEVER for producer time */
+    ck_assert_int_eq(fl_test_count(body, "#EXTINF:"), 3);
+    ck_assert_int_eq(fl_test_count(body, "#EXT-X-ENDLIST"), 1);
+    ck_assert_int_eq(fl_test_count(body, "#EXT-X-MAP:"), 1);
+    ck_assert_int_eq(fl_test_count(body, "getMP4MediaFragment.mp4?FragmentNumber="), 3);
+    ck_assert_int_eq(fl_test_count(body, "#EXT-X-DISCONTINUITY\n"),
+                     0); /* NEVER for producer time */
     /* a segment: CORS too, and it is fMP4 */
     const char *seg = strstr(body, "getMP4MediaFragment.mp4?");
     char segurl[2000];
@@ -210,15 +145,15 @@ START_TEST(on_demand_fmp4_and_ts_play_every_frame)
              (int)(strrchr(url, '/') + 1 - url), url, junk, tok, (int)strcspn(num, "&"), num);
     ck_assert_int_eq(http_get(reordered, "GET", NULL, NULL), 200);
     /* the fMP4 segment of a TS session's path is refused */
-    char *ts_path = sibling(segurl, "getTSFragment.ts");
+    char *ts_path = url_sibling(segurl, "getTSFragment.ts", "");
     ck_assert_int_eq(http_get(ts_path, "GET", NULL, NULL), 400);
     free(ts_path);
     free(media);
     free(url);
 
     /* MPEG-TS, by server time, with program date-times */
-    selector(sel, sizeof sel, "SERVER_TIMESTAMP", (double)time(NULL) - 120,
-             (double)time(NULL) + 60);
+    ts_selector(sel, sizeof sel, "SERVER_TIMESTAMP", (double)time(NULL) - 120,
+                (double)time(NULL) + 60);
     char *a2[] = {"--stream-name",
                   "hls",
                   "--playback-mode",
@@ -230,24 +165,24 @@ START_TEST(on_demand_fmp4_and_ts_play_every_frame)
                   "--hls-fragment-selector",
                   sel,
                   NULL};
-    url = session_url_ok(&s, a2);
+    url = hls_url_ok(&s, a2);
     probe_video(url, &p);
     ck_assert_str_eq(p.codec, "h264");
     ck_assert_int_eq(p.width, 320);
     ck_assert_int_eq(p.height, 240);
     ck_assert_int_eq(p.frames, VIDEO_FRAMES);
-    media = sibling(url, "getHLSMediaPlaylist.m3u8");
+    media = url_sibling(url, "getHLSMediaPlaylist.m3u8", "");
     ck_assert_int_eq(http_get(media, "GET", &body, NULL), 200);
-    ck_assert_int_eq(count_str(body, "getTSFragment.ts?FragmentNumber="), 3);
-    ck_assert_int_eq(count_str(body, "#EXT-X-PROGRAM-DATE-TIME:20"), 3);
-    ck_assert_int_eq(count_str(body, "#EXT-X-DISCONTINUITY\n"), 2); /* ALWAYS for server time */
-    ck_assert_int_eq(count_str(body, "#EXT-X-MAP"), 0);
+    ck_assert_int_eq(fl_test_count(body, "getTSFragment.ts?FragmentNumber="), 3);
+    ck_assert_int_eq(fl_test_count(body, "#EXT-X-PROGRAM-DATE-TIME:20"), 3);
+    ck_assert_int_eq(fl_test_count(body, "#EXT-X-DISCONTINUITY\n"), 2); /* ALWAYS for server time */
+    ck_assert_int_eq(fl_test_count(body, "#EXT-X-MAP"), 0);
     free(body);
     free(media);
     free(url);
 
     /* a range that holds only the middle fragment: its 60 frames */
-    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start + 1.5, g_start + 2.5);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start + 1.5, g_start + 2.5);
     char *a3[] = {"--stream-name",
                   "hls",
                   "--playback-mode",
@@ -255,13 +190,13 @@ START_TEST(on_demand_fmp4_and_ts_play_every_frame)
                   "--hls-fragment-selector",
                   sel,
                   NULL};
-    url = session_url_ok(&s, a3);
+    url = hls_url_ok(&s, a3);
     probe_video(url, &p);
     ck_assert_int_eq(p.frames, 60);
     free(url);
 
     /* MaxMediaPlaylistFragmentResults */
-    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
     char *a4[] = {"--stream-name",
                   "hls",
                   "--playback-mode",
@@ -271,7 +206,7 @@ START_TEST(on_demand_fmp4_and_ts_play_every_frame)
                   "--hls-fragment-selector",
                   sel,
                   NULL};
-    url = session_url_ok(&s, a4);
+    url = hls_url_ok(&s, a4);
     probe_video(url, &p);
     ck_assert_int_eq(p.frames, 120);
     free(url);
@@ -287,23 +222,23 @@ START_TEST(bad_requests_get_aws_errors)
 
     /* LIVE, first: the stream's newest fragment must be at most 30 s old */
     char *a5[] = {"--stream-name", "hls", "--playback-mode", "LIVE", NULL};
-    char *url = session_url_ok(&s, a5);
-    char *media = sibling(url, "getHLSMediaPlaylist.m3u8"), *pl = NULL;
+    char *url = hls_url_ok(&s, a5);
+    char *media = url_sibling(url, "getHLSMediaPlaylist.m3u8", ""), *pl = NULL;
     ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
-    ck_assert_int_eq(count_str(pl, "#EXTINF:"), 3);
-    ck_assert_int_eq(count_str(pl, "#EXT-X-ENDLIST"), 0);
+    ck_assert_int_eq(fl_test_count(pl, "#EXTINF:"), 3);
+    ck_assert_int_eq(fl_test_count(pl, "#EXT-X-ENDLIST"), 0);
     free(pl);
     free(media);
     free(url);
 
     /* unknown stream */
     char *a1[] = {"--stream-name", "nope", "--playback-mode", "LIVE", NULL};
-    ck_assert_ptr_null(session_url(&s, a1, &err));
+    ck_assert_ptr_null(hls_url(&s, a1, &err));
     ck_assert_msg(strstr(err, "ResourceNotFoundException") != NULL, "%s", err);
     free(err);
 
     /* no fragments in the range */
-    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1000, g_start - 900);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1000, g_start - 900);
     char *a2[] = {"--stream-name",
                   "hls",
                   "--playback-mode",
@@ -311,18 +246,18 @@ START_TEST(bad_requests_get_aws_errors)
                   "--hls-fragment-selector",
                   sel,
                   NULL};
-    ck_assert_ptr_null(session_url(&s, a2, &err));
+    ck_assert_ptr_null(hls_url(&s, a2, &err));
     ck_assert_msg(strstr(err, "ResourceNotFoundException") != NULL, "%s", err);
     free(err);
 
     /* ON_DEMAND without a range; LIVE with one; Expires out of range */
     char *a3[] = {"--stream-name", "hls", "--playback-mode", "ON_DEMAND", NULL};
-    ck_assert_ptr_null(session_url(&s, a3, &err));
+    ck_assert_ptr_null(hls_url(&s, a3, &err));
     ck_assert_msg(strstr(err, "InvalidArgumentException") != NULL, "%s", err);
     free(err);
     char *a4[] = {
         "--stream-name", "hls", "--playback-mode", "LIVE", "--hls-fragment-selector", sel, NULL};
-    ck_assert_ptr_null(session_url(&s, a4, &err));
+    ck_assert_ptr_null(hls_url(&s, a4, &err));
     ck_assert_msg(strstr(err, "InvalidArgumentException") != NULL, "%s", err);
     free(err);
     char body[200];
@@ -350,7 +285,7 @@ START_TEST(tokens_are_checked_and_survive_a_restart)
     fl_test_server_t s;
     pushed_stream(&s, "hls");
     char sel[256];
-    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
     char *a1[] = {"--stream-name",
                   "hls",
                   "--playback-mode",
@@ -358,7 +293,7 @@ START_TEST(tokens_are_checked_and_survive_a_restart)
                   "--hls-fragment-selector",
                   sel,
                   NULL};
-    char *url = session_url_ok(&s, a1);
+    char *url = hls_url_ok(&s, a1);
     char *body = NULL, *hdrs = NULL;
     ck_assert_int_eq(http_get(url, "GET", NULL, NULL), 200);
 
@@ -431,7 +366,7 @@ START_TEST(tokens_are_checked_and_survive_a_restart)
     ck_assert_int_eq(http_get(expired, "GET", &body, NULL), 403);
     ck_assert_msg(strstr(body, "NotAuthorizedException") && strstr(body, "expired"), "%s", body);
     free(body);
-    char *seg = sibling(expired, "getHLSMediaPlaylist.m3u8");
+    char *seg = url_sibling(expired, "getHLSMediaPlaylist.m3u8", "");
     ck_assert_int_eq(http_get(seg, "GET", NULL, NULL), 403);
     free(seg);
 
@@ -477,47 +412,13 @@ START_TEST(live_advances_while_a_producer_streams)
     fl_test_server_start(&s, NULL, NULL);
     create_stream(&s, "live");
     /* 12 s of 1 s fragments, sent at the pace of its timestamps */
-    char mkv[4300], cmd[9000];
+    char mkv[4300];
     snprintf(mkv, sizeof mkv, "%s/live.mkv", g_dir);
-    char *ff[] = {"ffmpeg",
-                  "-hide_banner",
-                  "-loglevel",
-                  "error",
-                  "-y",
-                  "-f",
-                  "lavfi",
-                  "-i",
-                  "testsrc=size=320x240:rate=30",
-                  "-t",
-                  "12",
-                  "-c:v",
-                  "libx264",
-                  "-g",
-                  "30",
-                  "-keyint_min",
-                  "30",
-                  "-sc_threshold",
-                  "0",
-                  "-pix_fmt",
-                  "yuv420p",
-                  "-cluster_time_limit",
-                  "10000",
-                  "-f",
-                  "matroska",
-                  mkv,
-                  NULL};
-    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
-    snprintf(cmd, sizeof cmd,
-             "ffmpeg -hide_banner -loglevel error -re -i %s -c copy -cluster_time_limit 10000 "
-             "-f matroska - | curl -sS -N --max-time 60 -H 'x-amzn-stream-name: live' "
-             "-H 'x-amzn-fragment-timecode-type: RELATIVE' "
-             "-H 'x-amzn-producer-start-timestamp: %.3f' -H 'Transfer-Encoding: chunked' "
-             "-H 'Content-Type: application/octet-stream' -X POST -T - %s/putMedia",
-             mkv, (double)time(NULL), s.url);
-    /* curl -T - streams stdin as it comes (--data-binary @- would read it all first) */
-    char *sh[] = {"sh", "-c", cmd, NULL};
+    const char *h264[] = {"-c:v", "libx264",       "-g", "30", "-keyint_min",
+                          "30",   "-sc_threshold", "0",  NULL};
+    make_clip(mkv, "testsrc=size=320x240:rate=30", "12", 0, h264);
     fl_test_proc_t prod;
-    ck_assert_int_eq(fl_test_spawn(&prod, sh, NULL), 0);
+    put_media_live(&s, "live", mkv, 60, &prod);
 
     /* a session once the first fragment is there */
     char *url = NULL, *err = NULL;
@@ -530,14 +431,14 @@ START_TEST(live_advances_while_a_producer_streams)
                   NULL};
     long long t0 = fl_test_now_ms();
     while (!url && fl_test_now_ms() - t0 < 15000) {
-        url = session_url(&s, a1, &err);
+        url = hls_url(&s, a1, &err);
         free(err);
         err = NULL;
         if (!url)
             usleep(300000);
     }
     ck_assert_msg(url != NULL, "no LIVE session within 15 s");
-    char *media = sibling(url, "getHLSMediaPlaylist.m3u8");
+    char *media = url_sibling(url, "getHLSMediaPlaylist.m3u8", "");
     char first_seq[64] = "", last_seq[64] = "";
     /* the window moves while the producer streams (progress, not a clock:
      * polled until it moved 3 times or the producer's 12 s are over) */
@@ -546,8 +447,8 @@ START_TEST(live_advances_while_a_producer_streams)
         producing = prod.pid > 0 && fl_test_wait(&prod, 0) == -1;
         char *pl = NULL;
         ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
-        ck_assert_int_eq(count_str(pl, "#EXT-X-ENDLIST"), 0);
-        ck_assert_int_le(count_str(pl, "#EXTINF:"), 3);
+        ck_assert_int_eq(fl_test_count(pl, "#EXT-X-ENDLIST"), 0);
+        ck_assert_int_le(fl_test_count(pl, "#EXTINF:"), 3);
         const char *m = strstr(pl, "#EXT-X-MEDIA-SEQUENCE:");
         ck_assert_ptr_nonnull(m);
         char seq[64];
@@ -574,7 +475,7 @@ START_TEST(live_advances_while_a_producer_streams)
                   NULL};
     char *out = NULL;
     ck_assert_int_eq(fl_test_run(pv, 60000, &out, &err), 0);
-    ck_assert_msg(count_str(out, "\n") == 30, "%s / %s", out, err);
+    ck_assert_msg(fl_test_count(out, "\n") == 30, "%s / %s", out, err);
     free(out);
     free(err);
     free(media);
@@ -594,30 +495,9 @@ START_TEST(h265_plays_through_fmp4_and_ts)
     create_stream(&s, "hevc");
     char mkv[4300];
     snprintf(mkv, sizeof mkv, "%s/hevc.mkv", g_dir);
-    char *ff[] = {"ffmpeg",
-                  "-hide_banner",
-                  "-loglevel",
-                  "error",
-                  "-y",
-                  "-f",
-                  "lavfi",
-                  "-i",
-                  "testsrc=size=320x240:rate=30",
-                  "-t",
-                  "4",
-                  "-c:v",
-                  "libx265",
-                  "-x265-params",
-                  "keyint=60:min-keyint=60:scenecut=0:log-level=error",
-                  "-pix_fmt",
-                  "yuv420p",
-                  "-cluster_time_limit",
-                  "10000",
-                  "-f",
-                  "matroska",
-                  mkv,
-                  NULL};
-    ck_assert_int_eq(fl_test_run(ff, 120000, NULL, NULL), 0);
+    const char *h265[] = {"-c:v", "libx265", "-x265-params",
+                          "keyint=60:min-keyint=60:scenecut=0:log-level=error", NULL};
+    make_clip(mkv, "testsrc=size=320x240:rate=30", "4", 0, h265);
     double start = (double)time(NULL) - 60;
     char *acks = NULL, *err = NULL;
     ck_assert_int_eq(put_media(&s, "hevc", mkv, start, &acks, &err), 0);
@@ -625,7 +505,7 @@ START_TEST(h265_plays_through_fmp4_and_ts)
     free(acks);
     free(err);
     char sel[256];
-    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", start - 1, start + 100);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", start - 1, start + 100);
     char *a1[] = {"--stream-name",
                   "hevc",
                   "--playback-mode",
@@ -633,7 +513,7 @@ START_TEST(h265_plays_through_fmp4_and_ts)
                   "--hls-fragment-selector",
                   sel,
                   NULL};
-    char *url = session_url_ok(&s, a1);
+    char *url = hls_url_ok(&s, a1);
     char *body = NULL;
     ck_assert_int_eq(http_get(url, "GET", &body, NULL), 200);
     ck_assert_msg(strstr(body, "CODECS=\"hvc1.") && strstr(body, "RESOLUTION=320x240"), "%s", body);
@@ -653,7 +533,7 @@ START_TEST(h265_plays_through_fmp4_and_ts)
                   "--hls-fragment-selector",
                   sel,
                   NULL};
-    url = session_url_ok(&s, a2);
+    url = hls_url_ok(&s, a2);
     probe_video(url, &p);
     ck_assert_str_eq(p.codec, "hevc");
     ck_assert_int_eq(p.frames, 120);
@@ -671,8 +551,8 @@ static char *await_playlist(const char *media, int max, long long timeout_ms)
     for (;;) {
         char *pl = NULL;
         ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
-        ck_assert_msg(count_str(pl, "#EXTINF:") <= max, "%s", pl);
-        if (count_str(pl, "#EXT-X-ENDLIST") || fl_test_now_ms() - t0 > timeout_ms)
+        ck_assert_msg(fl_test_count(pl, "#EXTINF:") <= max, "%s", pl);
+        if (fl_test_count(pl, "#EXT-X-ENDLIST") || fl_test_now_ms() - t0 > timeout_ms)
             return pl;
         free(pl);
         usleep(200000);
@@ -687,7 +567,7 @@ START_TEST(live_replay_is_paced_and_ends)
     pushed_stream(&s, "hls");
     char sel[256];
     /* fragments start at +0, +2 and +4 s: the range holds the first two */
-    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 3);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 3);
     char *a1[] = {"--stream-name",
                   "hls",
                   "--playback-mode",
@@ -696,19 +576,20 @@ START_TEST(live_replay_is_paced_and_ends)
                   sel,
                   NULL};
     long long issued = fl_test_now_ms();
-    char *url = session_url_ok(&s, a1);
-    char *media = sibling(url, "getHLSMediaPlaylist.m3u8"), *pl = NULL;
+    char *url = hls_url_ok(&s, a1);
+    char *media = url_sibling(url, "getHLSMediaPlaylist.m3u8", ""), *pl = NULL;
     ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
     if (fl_test_now_ms() - issued < 2500) { /* the replay clock is not at +2 s yet */
-        ck_assert_msg(count_str(pl, "#EXTINF:") == 1, "%s", pl);
-        ck_assert_int_eq(count_str(pl, "#EXT-X-ENDLIST"), 0);
+        ck_assert_msg(fl_test_count(pl, "#EXTINF:") == 1, "%s", pl);
+        ck_assert_int_eq(fl_test_count(pl, "#EXT-X-ENDLIST"), 0);
     }
     free(pl);
     /* the second fragment comes once the replay clock reaches it (about
      * 3 s after the server issued the session, which is later than
      * `issued` by however long the CLI took), then the end */
     pl = await_playlist(media, 2, 20000);
-    ck_assert_msg(count_str(pl, "#EXTINF:") == 2 && count_str(pl, "#EXT-X-ENDLIST") == 1, "%s", pl);
+    ck_assert_msg(fl_test_count(pl, "#EXTINF:") == 2 && fl_test_count(pl, "#EXT-X-ENDLIST") == 1,
+                  "%s", pl);
     free(pl);
     vprobe_t p;
     probe_video(url, &p);
@@ -717,11 +598,12 @@ START_TEST(live_replay_is_paced_and_ends)
     free(url);
 
     /* a range past the newest fragment ends once the clock is past it */
-    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start + 3.5, g_start + 4.5);
-    url = session_url_ok(&s, a1);
-    media = sibling(url, "getHLSMediaPlaylist.m3u8");
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start + 3.5, g_start + 4.5);
+    url = hls_url_ok(&s, a1);
+    media = url_sibling(url, "getHLSMediaPlaylist.m3u8", "");
     pl = await_playlist(media, 1, 20000);
-    ck_assert_msg(count_str(pl, "#EXTINF:") == 1 && count_str(pl, "#EXT-X-ENDLIST") == 1, "%s", pl);
+    ck_assert_msg(fl_test_count(pl, "#EXTINF:") == 1 && fl_test_count(pl, "#EXT-X-ENDLIST") == 1,
+                  "%s", pl);
     free(pl);
     free(media);
     free(url);

@@ -30,30 +30,6 @@
 #include "common/json.h"
 #include "media_harness.h"
 
-static char *session_url(const fl_test_server_t *s, char **args)
-{
-    char *argv[40];
-    int n = 0;
-    argv[n++] = "kinesis-video-archived-media";
-    argv[n++] = "get-hls-streaming-session-url";
-    for (int i = 0; args[i] && n < 38; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    char *out = NULL, *err = NULL;
-    int rc = fl_test_aws(s, argv, &out, &err);
-    free(err);
-    if (rc != 0) {
-        free(out);
-        return NULL;
-    }
-    fl_json_doc_t *d = NULL;
-    ck_assert_msg(fl_json_parse(fl_slice_str(out), NULL, &d, NULL) == 0, "%s", out);
-    char *url = strdup(fl_json_get(fl_json_root(d), "HLSStreamingSessionURL")->str);
-    fl_json_free(d);
-    free(out);
-    return url;
-}
-
 /* GET url with curl (binary-safe, unlike the harness's http_get): the status; the body into *body
  * (malloc'd, *len its length) when not NULL. */
 static int get_body(const char *url, char **body, size_t *len)
@@ -77,28 +53,6 @@ static int get_body(const char *url, char **body, size_t *len)
     }
     fl_test_rmtree(dir);
     return status;
-}
-
-/* The URL with its path's file name replaced by name and more appended to
- * its query (malloc'd). */
-static char *sibling(const char *url, const char *name, const char *more)
-{
-    const char *q = strchr(url, '?');
-    const char *slash = q;
-    while (slash > url && slash[-1] != '/')
-        slash--;
-    size_t n = (size_t)(slash - url) + strlen(name) + strlen(q) + strlen(more) + 1;
-    char *s = malloc(n);
-    snprintf(s, n, "%.*s%s%s%s", (int)(slash - url), url, name, q, more);
-    return s;
-}
-
-static int count_str(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
 }
 
 static double metric(const fl_test_server_t *s, const char *name)
@@ -199,7 +153,7 @@ static char *live_session(const fl_test_server_t *s, const char *stream, const c
                     NULL};
     char *url = NULL;
     for (int i = 0; i < 200 && !url; i++) { /* a few seconds of fragments at most */
-        url = session_url(s, args);
+        url = hls_url(s, args, NULL);
         if (!url)
             usleep(250000);
     }
@@ -217,7 +171,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
     fl_test_proc_t prod;
     start_producer(&s, "ll", 3600, &prod); /* 120 s: ended by the test */
     char *url = live_session(&s, "ll", "FRAGMENTED_MP4");
-    char *media = sibling(url, "getHLSMediaPlaylist.m3u8", "");
+    char *media = url_sibling(url, "getHLSMediaPlaylist.m3u8", "");
     char *pl = NULL;
 
     /* the LL-HLS playlist: tags, then parts once the tail has some */
@@ -235,7 +189,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
     ck_assert_msg(strstr(pl, "#EXT-X-PART-INF:PART-TARGET=") != NULL, "%s", pl);
     ck_assert_msg(strstr(pl, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=") != NULL, "%s", pl);
     ck_assert_msg(strstr(pl, ",INDEPENDENT=YES") != NULL, "%s", pl);
-    ck_assert_int_eq(count_str(pl, "#EXT-X-ENDLIST"), 0);
+    ck_assert_int_eq(fl_test_count(pl, "#EXT-X-ENDLIST"), 0);
     /* every part within the advertised target */
     double target = atof(strstr(pl, "PART-TARGET=") + 12);
     for (const char *p = pl; (p = strstr(p, "#EXT-X-PART:DURATION=")) != NULL; p++)
@@ -265,7 +219,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
         if (round >= 6 && round % 2 == 0) {
             char q[160];
             snprintf(q, sizeof q, "&_HLS_msn=%llu&_HLS_part=%d", seq_of(number), part + 1);
-            char *ahead = sibling(url, "getHLSMediaPlaylist.m3u8", q);
+            char *ahead = url_sibling(url, "getHLSMediaPlaylist.m3u8", q);
             free(pl);
             ck_assert_int_eq(get_body(ahead, &pl, NULL), 200);
             free(ahead);
@@ -279,7 +233,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
         }
         char q[160];
         snprintf(q, sizeof q, "&_HLS_msn=%llu&_HLS_part=%d", seq_of(number), part);
-        char *blocking = sibling(url, "getHLSMediaPlaylist.m3u8", q);
+        char *blocking = url_sibling(url, "getHLSMediaPlaylist.m3u8", q);
         free(pl);
         ck_assert_int_eq(get_body(blocking, &pl, NULL), 200);
         free(blocking);
@@ -293,7 +247,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
             p0 = part;
             char q2[160];
             snprintf(q2, sizeof q2, "&FragmentNumber=%s&PartNumber=%d", number, part);
-            char *pu = sibling(url, "getMP4MediaFragment.mp4", q2);
+            char *pu = url_sibling(url, "getMP4MediaFragment.mp4", q2);
             char *body = NULL;
             size_t n = 0;
             ck_assert_int_eq(get_body(pu, &body, &n), 200);
@@ -315,10 +269,10 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
     int edge_part;
     ck_assert_msg(hint_of(pl, edge, sizeof edge, &edge_part) == 0, "%s", pl);
     snprintf(q, sizeof q, "&_HLS_msn=%llu", seq_of(edge) + 20); /* limit: 2 past the edge */
-    char *far = sibling(url, "getHLSMediaPlaylist.m3u8", q);
+    char *far = url_sibling(url, "getHLSMediaPlaylist.m3u8", q);
     ck_assert_int_eq(get_body(far, NULL, NULL), 400);
     free(far);
-    far = sibling(url, "getHLSMediaPlaylist.m3u8", "&_HLS_part=1");
+    far = url_sibling(url, "getHLSMediaPlaylist.m3u8", "&_HLS_part=1");
     ck_assert_int_eq(get_body(far, NULL, NULL), 400);
     free(far);
 
@@ -326,7 +280,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
      * — one of them made from the tail before — concatenate to the
      * segment storage serves */
     snprintf(q, sizeof q, "&_HLS_msn=%llu", seq_of(f0));
-    char *until = sibling(url, "getHLSMediaPlaylist.m3u8", q);
+    char *until = url_sibling(url, "getHLSMediaPlaylist.m3u8", q);
     free(pl);
     ck_assert_int_eq(get_body(until, &pl, NULL), 200);
     free(until);
@@ -342,7 +296,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
     for (int k = 0; k < parts; k++) {
         char q2[160];
         snprintf(q2, sizeof q2, "&FragmentNumber=%s&PartNumber=%d", f0, k);
-        char *pu = sibling(url, "getMP4MediaFragment.mp4", q2);
+        char *pu = url_sibling(url, "getMP4MediaFragment.mp4", q2);
         char *body = NULL;
         size_t n = 0;
         ck_assert_int_eq(get_body(pu, &body, &n), 200);
@@ -354,7 +308,7 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
     }
     char q3[160];
     snprintf(q3, sizeof q3, "&FragmentNumber=%s", f0);
-    char *su = sibling(url, "getMP4MediaFragment.mp4", q3);
+    char *su = url_sibling(url, "getMP4MediaFragment.mp4", q3);
     char *whole = NULL;
     size_t wn = 0;
     ck_assert_int_eq(get_body(su, &whole, &wn), 200);
@@ -374,17 +328,17 @@ START_TEST(ll_hls_parts_blocking_reloads_and_the_archive_agree)
                   NULL};
     char *out = NULL, *err = NULL;
     ck_assert_int_eq(fl_test_run(pv, 120000, &out, &err), 0);
-    ck_assert_msg(count_str(out, "\n") == 30, "%s / %s", out, err);
+    ck_assert_msg(fl_test_count(out, "\n") == 30, "%s / %s", out, err);
     free(out);
     free(err);
 
     /* an MPEG_TS session has no parts (they are fMP4) */
     char *ts = live_session(&s, "ll", "MPEG_TS");
-    char *tsm = sibling(ts, "getHLSMediaPlaylist.m3u8", "");
+    char *tsm = url_sibling(ts, "getHLSMediaPlaylist.m3u8", "");
     free(pl);
     ck_assert_int_eq(get_body(tsm, &pl, NULL), 200);
-    ck_assert_int_eq(count_str(pl, "#EXT-X-PART"), 0);
-    ck_assert_int_gt(count_str(pl, "#EXTINF:"), 0);
+    ck_assert_int_eq(fl_test_count(pl, "#EXT-X-PART"), 0);
+    ck_assert_int_gt(fl_test_count(pl, "#EXTINF:"), 0);
     free(tsm);
     free(ts);
     free(pl);
@@ -408,10 +362,7 @@ START_TEST(parallel_fetches_of_one_segment_remux_it_once)
     free(acks);
     free(err);
     char sel[256];
-    snprintf(sel, sizeof sel,
-             "FragmentSelectorType=PRODUCER_TIMESTAMP,TimestampRange={StartTimestamp=%.3f,"
-             "EndTimestamp=%.3f}",
-             start - 1, start + 100);
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", start - 1, start + 100);
     char *args[] = {"--stream-name",
                     "sf",
                     "--playback-mode",
@@ -419,9 +370,9 @@ START_TEST(parallel_fetches_of_one_segment_remux_it_once)
                     "--hls-fragment-selector",
                     sel,
                     NULL};
-    char *url = session_url(&s, args);
+    char *url = hls_url(&s, args, NULL);
     ck_assert_ptr_nonnull(url);
-    char *media = sibling(url, "getHLSMediaPlaylist.m3u8", "");
+    char *media = url_sibling(url, "getHLSMediaPlaylist.m3u8", "");
     char *pl = NULL;
     ck_assert_int_eq(get_body(media, &pl, NULL), 200);
     const char *line = strstr(pl, "\ngetMP4MediaFragment.mp4?");

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "harness.h"
+#include "media_harness.h"
 #include "server/core/config.h"
 #include "server/core/cors.h"
 
@@ -333,12 +333,6 @@ START_TEST(default_follows_the_listeners)
 }
 END_TEST
 
-static int have_browser(void)
-{
-    return access("/usr/bin/chromium", X_OK) == 0 && fl_test_have("node") &&
-           access(FL_SOURCE_DIR "/tests/browser/node_modules/playwright-core", R_OK) == 0;
-}
-
 static char *browser_run(const fl_test_server_t *s)
 {
     char *argv[] = {"node", FL_SOURCE_DIR "/tests/browser/cors_fetch.js", (char *)s->url, NULL};
@@ -354,7 +348,7 @@ static char *browser_run(const fl_test_server_t *s)
  * loopback, refused by the browser when the origin is not listed. */
 START_TEST(browser_page_on_another_origin_calls_the_apis)
 {
-    if (!have_browser()) {
+    if (!have_browser(0)) {
         fprintf(stderr, "skipped: chromium, node or tests/browser/node_modules missing "
                         "(scripts/deps.sh --test)\n");
         return;

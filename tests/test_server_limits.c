@@ -896,14 +896,6 @@ static void send_chunk(int fd, const fl_buf_t *b)
     send_chunk_or_closed(fd, b, 0);
 }
 
-static int count_str(const char *s, const char *needle)
-{
-    int n = 0;
-    for (const char *p = s; (p = strstr(p, needle)); p++)
-        n++;
-    return n;
-}
-
 /* Read the ack stream into got until it holds `count` occurrences of
  * needle, or the server closes (0), or 60 s of silence. */
 static int read_acks(int fd, fl_buf_t *got, const char *needle, int count)
@@ -911,7 +903,7 @@ static int read_acks(int fd, fl_buf_t *got, const char *needle, int count)
     for (;;) {
         fl_buf_u8(got, 0);
         got->n--;
-        if (count_str((const char *)got->p, needle) >= count)
+        if (fl_test_count((const char *)got->p, needle) >= count)
             return 1;
         uint8_t buf[8192];
         ssize_t r = recv(fd, buf, sizeof buf, 0);
@@ -1017,14 +1009,14 @@ START_TEST(full_disk_acks_every_received_fragment)
             continue;
         }
         const char *acks = (const char *)got.p;
-        int received = count_str(acks, "\"RECEIVED\"");
-        int persisted = count_str(acks, "\"PERSISTED\"");
-        int errors = count_str(acks, "\"ERROR\"");
+        int received = fl_test_count(acks, "\"RECEIVED\"");
+        int persisted = fl_test_count(acks, "\"PERSISTED\"");
+        int errors = fl_test_count(acks, "\"ERROR\"");
         ck_assert_msg(strncmp(acks, "HTTP/1.1 200", 12) == 0 || strstr(acks, "ConnectionLimit"),
                       "%s", acks);
         ck_assert_msg(persisted + errors == received, "%d RECEIVED, %d PERSISTED, %d ERROR: %s",
                       received, persisted, errors, acks);
-        ck_assert_msg(count_str(acks, "\"ErrorId\":5001") == errors, "%s", acks);
+        ck_assert_msg(fl_test_count(acks, "\"ErrorId\":5001") == errors, "%s", acks);
         together = errors >= 2;
         all_errors += errors;
         fl_buf_free(&b);
@@ -1033,7 +1025,7 @@ START_TEST(full_disk_acks_every_received_fragment)
     }
     ck_assert_msg(together, "no round had two appends fail together");
     char *log = fl_test_proc_stderr(&s.proc);
-    ck_assert_int_eq(count_str(log, "not stored"), all_errors);
+    ck_assert_int_eq(fl_test_count(log, "not stored"), all_errors);
     free(log);
 
     /* room again: the producer goes on */
@@ -1121,8 +1113,8 @@ START_TEST(putmedia_connection_age_is_capped)
     ck_assert_msg(ended, "no 4003: %s", got.p);
     read_acks(fd, &got, "no such thing", 1);
     const char *acks = (const char *)got.p;
-    ck_assert_int_eq(count_str(acks, "\"ERROR\""), 1);
-    ck_assert(count_str(acks, "\"PERSISTED\"") >= 1);
+    ck_assert_int_eq(fl_test_count(acks, "\"ERROR\""), 1);
+    ck_assert(fl_test_count(acks, "\"PERSISTED\"") >= 1);
     ck_assert(limit_hits(&s, "putmedia_connection_age") == 1);
     close(fd);
     fl_buf_free(&b);
@@ -1182,7 +1174,7 @@ START_TEST(putmedia_upload_rate_slows_the_producer)
     send_chunk(fd, &b);
     send_all(fd, "0\r\n\r\n", 5);
     read_acks(fd, &got, "no such thing", 1);
-    ck_assert_msg(count_str((const char *)got.p, "\"PERSISTED\"") == 6, "%s", got.p);
+    ck_assert_msg(fl_test_count((const char *)got.p, "\"PERSISTED\"") == 6, "%s", got.p);
     ck_assert(limit_hits(&s, "putmedia_upload_rate") >= 1);
     close(fd);
     fl_buf_free(&b);

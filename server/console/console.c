@@ -198,7 +198,7 @@ static int console_init(struct fl_server *s, void **state, char *err, size_t err
             rc = fl_console_files_load(&c->files, inst, why, sizeof why);
             snprintf(c->looked, sizeof c->looked, "%s", inst);
         }
-        if (rc == FL_ENOTFOUND && FL_CONSOLE_SOURCE_DIR[0]) {
+        if (rc == FL_ENOTFOUND && strlen(FL_CONSOLE_SOURCE_DIR) > 0) {
             rc = fl_console_files_load(&c->files, FL_CONSOLE_SOURCE_DIR, why, sizeof why);
             /* (a message: cut short when the paths are that long) */
             if (snprintf(c->looked, sizeof c->looked, "%s and %s", inst, FL_CONSOLE_SOURCE_DIR) < 0)

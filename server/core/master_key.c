@@ -119,7 +119,7 @@ int fl_master_key_rotate_main(int argc, char **argv)
 {
     const char *dir = NULL, *o[3] = {NULL, NULL, NULL}, *n[3] = {NULL, NULL, NULL};
     static const char *const names[] = {"file", "env", "fd"};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every flag takes a value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int hit = 0;
@@ -145,7 +145,6 @@ int fl_master_key_rotate_main(int argc, char **argv)
                     " --new-master-key-fd N   (a new file is created 0600)\n");
             return 2;
         }
-        i++;
     }
     if (!dir || (!n[0] && !n[1] && !n[2])) {
         fprintf(stderr, "framelogd rotate-master-key: --data-dir and a --new-master-key-* are "
