@@ -36,7 +36,7 @@
  * -x passes one more flag to framelogd (repeatable; bench_hooks runs this
  * bench with --hook flags).
  * -l passes --loops LOOPS to framelogd (default: its own, 1; 0 is one
- * per core), with --low-latency-hls 0 unless LOOPS is 1;
+ * per core);
  * -r repeats each case RUNS times in a row. After each run it prints the
  * CPU each event loop's thread used (framelog_loop_cpu_seconds_total).
  * Environment: FL_BENCH_FRAMELOGD runs another server binary, FL_BENCH_WRAP
@@ -1364,9 +1364,6 @@ int main(int argc, char **argv)
             loops = argv[i + 1];
             server_flags[n_server_flags++] = "--loops";
             server_flags[n_server_flags++] = loops;
-            /* (LL-HLS is not safe on several loops yet; one loop keeps it) */
-            server_flags[n_server_flags++] = "--low-latency-hls";
-            server_flags[n_server_flags++] = strcmp(loops, "1") == 0 ? "1" : "0";
         } else if (strcmp(argv[i], "-r") == 0)
             runs = atoi(argv[i + 1]);
         else {

@@ -259,14 +259,11 @@ int fl_test_server_start(fl_test_server_t *s, const char *data_dir, char *const 
     argv[n++] = "--data-dir";
     argv[n++] = s->data_dir;
     /* FL_TEST_LOOPS=N runs every server a suite starts with --loops N
-     * (a suite's own --loops, given after, wins), and so without LL-HLS,
-     * which is not safe on several loops yet */
+     * (a suite's own --loops, given after, wins) */
     const char *loops = getenv("FL_TEST_LOOPS");
     if (loops && *loops) {
         argv[n++] = "--loops";
         argv[n++] = (char *)loops;
-        argv[n++] = "--low-latency-hls";
-        argv[n++] = "0";
     }
     for (int i = 0; extra_args && extra_args[i] && n < 62; i++)
         argv[n++] = extra_args[i];

@@ -59,8 +59,7 @@ typedef struct {
 /* Start framelogd on 127.0.0.1:0 with data_dir (NULL: a fresh temporary
  * one) and extra flags (NULL-terminated, may be NULL); wait until it logs
  * where it listens. Returns 0, or fails the current test. The environment
- * variable FL_TEST_LOOPS=N adds --loops N --low-latency-hls 0 before the
- * extra flags. */
+ * variable FL_TEST_LOOPS=N adds --loops N before the extra flags. */
 int fl_test_server_start(fl_test_server_t *s, const char *data_dir, char *const extra_args[]);
 /* framelogd with these extra flags (NULL-terminated) refuses to start:
  * it exits 1, never listens, and its stderr holds message. Fails the

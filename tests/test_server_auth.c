@@ -148,16 +148,17 @@ static int curl_post(const fl_test_server_t *s, const creds_t *c, const char *sc
     return status;
 }
 
-/* An AWS CLI (bin) as c in region; exit code, stdout/stderr. */
-static int aws_as(const char *bin, const fl_test_server_t *s, const creds_t *c, const char *region,
-                  char **out, char **err, ...)
+/* An AWS CLI (bin) as c in region with args (NULL-ended), no config and
+ * no retries; exit code, stdout/stderr. */
+static int aws_argv(const char *bin, const fl_test_server_t *s, const creds_t *c,
+                    const char *region, char *const args[], char **out, char **err)
 {
     char e1[128], e2[128], e3[200], e4[64];
     snprintf(e1, sizeof e1, "AWS_ACCESS_KEY_ID=%s", c->ak);
     snprintf(e2, sizeof e2, "AWS_SECRET_ACCESS_KEY=%s", c->sk);
     snprintf(e3, sizeof e3, "AWS_SESSION_TOKEN=%s", c->tok);
     snprintf(e4, sizeof e4, "AWS_DEFAULT_REGION=%s", region);
-    char *argv[48];
+    char *argv[64];
     int n = 0;
     argv[n++] = "env";
     argv[n++] = "-u";
@@ -176,11 +177,8 @@ static int aws_as(const char *bin, const fl_test_server_t *s, const creds_t *c, 
     argv[n++] = "AWS_MAX_ATTEMPTS=1";
     argv[n++] = "AWS_RETRY_MODE=standard";
     argv[n++] = (char *)bin;
-    va_list ap;
-    va_start(ap, err);
-    for (char *a; (a = va_arg(ap, char *)) != NULL && n < 40;)
-        argv[n++] = a;
-    va_end(ap);
+    for (int i = 0; args[i] && n < 56; i++)
+        argv[n++] = args[i];
     argv[n++] = "--endpoint-url";
     argv[n++] = (char *)s->url;
     argv[n++] = "--output";
@@ -189,6 +187,21 @@ static int aws_as(const char *bin, const fl_test_server_t *s, const creds_t *c, 
     int rc = fl_test_run(argv, RUN_MS, out, err);
     ck_assert_msg(rc != -1, "%s timed out", bin);
     return rc;
+}
+
+/* The same with the arguments given one by one, NULL-ended. */
+static int aws_as(const char *bin, const fl_test_server_t *s, const creds_t *c, const char *region,
+                  char **out, char **err, ...)
+{
+    char *args[41];
+    int n = 0;
+    va_list ap;
+    va_start(ap, err);
+    for (char *a; (a = va_arg(ap, char *)) != NULL && n < 40;)
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    return aws_argv(bin, s, c, region, args, out, err);
 }
 
 /* framelog-put of the test media into stream as c (NULL: unsigned), the
@@ -1108,35 +1121,8 @@ END_TEST
 /* An AWS CLI v2 call as c that must succeed; its stdout (malloc'd). */
 static char *aws_ok(const fl_test_server_t *s, const creds_t *c, char *const args[])
 {
-    char e1[128], e2[128], e3[200];
-    snprintf(e1, sizeof e1, "AWS_ACCESS_KEY_ID=%s", c->ak);
-    snprintf(e2, sizeof e2, "AWS_SECRET_ACCESS_KEY=%s", c->sk);
-    snprintf(e3, sizeof e3, "AWS_SESSION_TOKEN=%s", c->tok);
-    char *argv[64];
-    int n = 0;
-    argv[n++] = "env";
-    argv[n++] = "-u";
-    argv[n++] = "AWS_SESSION_TOKEN";
-    argv[n++] = e1;
-    argv[n++] = e2;
-    if (c->tok[0])
-        argv[n++] = e3;
-    argv[n++] = "AWS_DEFAULT_REGION=us-east-1";
-    argv[n++] = "AWS_EC2_METADATA_DISABLED=true";
-    argv[n++] = "AWS_CONFIG_FILE=/dev/null";
-    argv[n++] = "AWS_SHARED_CREDENTIALS_FILE=/dev/null";
-    argv[n++] = "AWS_PAGER=";
-    argv[n++] = "AWS_MAX_ATTEMPTS=1";
-    argv[n++] = "/usr/bin/aws";
-    for (int i = 0; args[i] && n < 56; i++)
-        argv[n++] = args[i];
-    argv[n++] = "--endpoint-url";
-    argv[n++] = (char *)s->url;
-    argv[n++] = "--output";
-    argv[n++] = "json";
-    argv[n] = NULL;
     char *out = NULL, *err = NULL;
-    int rc = fl_test_run(argv, RUN_MS, &out, &err);
+    int rc = aws_argv("/usr/bin/aws", s, c, "us-east-1", args, &out, &err);
     ck_assert_msg(rc == 0, "aws %s %s: %d %s", args[0], args[1], rc, err);
     free(err);
     return out;
@@ -1146,12 +1132,8 @@ static char *aws_ok(const fl_test_server_t *s, const creds_t *c, char *const arg
 static void aws_fails(const fl_test_server_t *s, const creds_t *c, const char *etype,
                       const char *msg, char *const args[])
 {
-    char *a[9] = {NULL};
-    for (int n = 0; args[n] && n < 8; n++)
-        a[n] = args[n];
     char *out = NULL, *err = NULL;
-    int rc = aws_as("/usr/bin/aws", s, c, "us-east-1", &out, &err, a[0], a[1], a[2], a[3], a[4],
-                    a[5], a[6], a[7], NULL);
+    int rc = aws_argv("/usr/bin/aws", s, c, "us-east-1", args, &out, &err);
     ck_assert_msg(rc != 0 && strstr(err, etype) && strstr(err, msg), "expected %s (%s): %d %s",
                   etype, msg, rc, err);
     free(out);
@@ -1245,38 +1227,24 @@ START_TEST(kms_key_ids_name_master_keys_and_rotation_keeps_them)
                   "%s", log);
     free(log);
     /* malformed references: AWS's InvalidArgumentException, saying what */
-    char *bad1[] = {"kinesisvideo",
-                    "create-stream",
-                    "--stream-name",
-                    "bad",
-                    "--kms-key-id",
-                    "arn:aws:kms:us-east-1:1234:key/" KMS_KEY_ID,
-                    NULL};
-    aws_fails(s, &l.admin, "InvalidArgumentException", "account must be 12 digits", bad1);
-    char *bad2[] = {"kinesisvideo",
-                    "create-stream",
-                    "--stream-name",
-                    "bad",
-                    "--kms-key-id",
-                    "alias/has space",
-                    NULL};
-    aws_fails(s, &l.admin, "InvalidArgumentException", "alias/ and 1 to 250 characters", bad2);
-    char *bad3[] = {"kinesisvideo",
-                    "create-stream",
-                    "--stream-name",
-                    "bad",
-                    "--kms-key-id",
-                    "arn:aws:kms:us-east-1:123456789012:key/not-a-uuid",
-                    NULL};
-    aws_fails(s, &l.admin, "InvalidArgumentException", "must be a UUID", bad3);
-    char *bad4[] = {"kinesisvideo",
-                    "create-stream",
-                    "--stream-name",
-                    "bad",
-                    "--kms-key-id",
-                    "no-such-key",
-                    NULL};
-    aws_fails(s, &l.admin, "InvalidArgumentException", "not a KMS key reference", bad4);
+    static const struct {
+        const char *ref, *msg;
+    } bad[] = {
+        {"arn:aws:kms:us-east-1:1234:key/" KMS_KEY_ID, "account must be 12 digits"},
+        {"alias/has space", "alias/ and 1 to 250 characters"},
+        {"arn:aws:kms:us-east-1:123456789012:key/not-a-uuid", "must be a UUID"},
+        {"no-such-key", "not a KMS key reference"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *cs[] = {"kinesisvideo",
+                      "create-stream",
+                      "--stream-name",
+                      "bad",
+                      "--kms-key-id",
+                      (char *)bad[i].ref,
+                      NULL};
+        aws_fails(s, &l.admin, "InvalidArgumentException", bad[i].msg, cs);
+    }
     char *nobad[] = {"kinesisvideo", "describe-stream", "--stream-name", "bad", NULL};
     aws_fails(s, &l.admin, "ResourceNotFoundException", "", nobad);
 

@@ -77,9 +77,7 @@ static void many_producers_and_readers(const char *loops, int n, int with_hook)
 {
     make_media();
     fl_test_server_t s;
-    char *args[] = {
-        "--loops",     (char *)loops, "--low-latency-hls", "0", with_hook ? "--hook" : NULL,
-        FL_FRAMECOUNT, NULL};
+    char *args[] = {"--loops", (char *)loops, with_hook ? "--hook" : NULL, FL_FRAMECOUNT, NULL};
     ck_assert_int_eq(fl_test_server_start(&s, NULL, args), 0);
     char name[MAX_STREAMS][32], out[MAX_STREAMS][4300];
     fl_test_proc_t readers[MAX_STREAMS], producers[MAX_STREAMS];
@@ -198,15 +196,8 @@ START_TEST(per_address_cap_holds_across_loops)
 {
     fl_test_server_t s;
     /* (a long --header-timeout: the kept ones must outlive a slow check) */
-    char *args[] = {"--loops",
-                    "2",
-                    "--low-latency-hls",
-                    "0",
-                    "--max-connections-per-address",
-                    "3",
-                    "--header-timeout",
-                    "300",
-                    NULL};
+    char *args[] = {"--loops", "2", "--max-connections-per-address", "3", "--header-timeout",
+                    "300",     NULL};
     ck_assert_int_eq(fl_test_server_start(&s, NULL, args), 0);
     enum { N = 12 };
     int fd[N];
@@ -252,34 +243,11 @@ START_TEST(per_address_cap_holds_across_loops)
 }
 END_TEST
 
-/* LL-HLS is not safe on several loops yet: framelogd says so and stops,
- * unless it is turned off. */
-START_TEST(several_loops_refuse_low_latency_hls)
-{
-    const char *loops[] = {"2", "0"};
-    for (int i = 0; i < 2; i++) {
-        char *dir = fl_test_mkdtemp("refused");
-        char *argv[] = {FL_FRAMELOGD, "--listen", "127.0.0.1:0",    "--data-dir",
-                        dir,          "--loops",  (char *)loops[i], NULL};
-        char *err = NULL;
-        int rc = fl_test_run(argv, 60000, NULL, &err);
-        /* a configuration error: exit 2, one line naming the way out */
-        ck_assert_msg(rc == 2, "framelogd exited %d: %s", rc, err);
-        ck_assert_msg(strstr(err, "low-latency HLS is not safe on several event loops") &&
-                          strstr(err, "add --low-latency-hls 0") &&
-                          strchr(err, '\n') == err + strlen(err) - 1,
-                      "%s", err);
-        free(err);
-        fl_test_rmtree(dir);
-    }
-}
-END_TEST
-
 /* /metrics shows each loop's own series, one per loop. */
 START_TEST(metrics_have_a_series_per_loop)
 {
     fl_test_server_t s;
-    char *args[] = {"--loops", "3", "--low-latency-hls", "0", NULL};
+    char *args[] = {"--loops", "3", NULL};
     ck_assert_int_eq(fl_test_server_start(&s, NULL, args), 0);
     char url[256], *m = NULL;
     snprintf(url, sizeof url, "%s/metrics", s.url);
@@ -303,7 +271,6 @@ int main(void)
     tcase_add_test(tc, one_loop_still_serves);
     tcase_add_test(tc, metrics_have_a_series_per_loop);
     tcase_add_test(tc, per_address_cap_holds_across_loops);
-    tcase_add_test(tc, several_loops_refuse_low_latency_hls);
     suite_add_tcase(su, tc);
     return fl_test_main(su);
 }

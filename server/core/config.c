@@ -93,13 +93,12 @@ static const opt_t fl_options[] = {
     {"records-throttle", OPT_LONG, F(records_throttle), "1", 0, 1, "0|1",
      "data streams: 1 applies Kinesis' per-shard rates (1 MiB/s and 1,000 records/s in, 5 "
      "GetRecords/s and 2 MiB/s out); 0 turns them off for a single-tenant box"},
-    /* 1; more needs --low-latency-hls 0 (docs/ARCHITECTURE.md, "Event
-     * loops") */
+    /* docs/ARCHITECTURE.md, "Event loops" */
     {"loops", OPT_LONG, F(loops), "1", 0, FL_CONFIG_MAX_LOOPS, "N",
      "event loops serving connections, each on its own thread (0: one per core)"},
     {"low-latency-hls", OPT_LONG, F(low_latency_hls), "1", 0, 1, "0|1",
      "HLS: 1 serves LIVE fMP4 sessions as low-latency HLS (parts, blocking reloads); 0 as plain "
-     "LIVE HLS (needed with --loops other than 1)"},
+     "LIVE HLS"},
     {"hook", OPT_LIST, F(hooks), NULL, 0, 0, "PATH.so[,KEY=VALUE...]",
      "load an analytics hook (repeatable; docs/hooks.md)"},
     {"console-dir", OPT_STRING, F(console_dir), NULL, 0, 0, "DIR",
@@ -394,13 +393,6 @@ int fl_config_parse(fl_config_t *c, int argc, char **argv, void *out_stream, cha
     }
     if (!c->tls_cert != !c->tls_key) {
         rc = failf(err, errlen, "--tls-cert and --tls-key go together");
-        goto fail;
-    }
-    if (c->loops != 1 && c->low_latency_hls) {
-        rc = failf(err, errlen,
-                   "--loops %ld: low-latency HLS is not safe on several event loops yet; add "
-                   "--low-latency-hls 0 (plain LIVE HLS) or use --loops 1",
-                   c->loops);
         goto fail;
     }
     return 0;

@@ -7,7 +7,9 @@
  * it. A follower on another loop than the stream's tail joins it as a
  * remote reader (live.h): the tail's events and its durable seq come
  * posted, and wake the follower on its own loop as they would on the
- * tail's.
+ * tail's. Until they have all come (fl_live_reader_synced) such a
+ * follower holds a prefix of the tail's fragments: it answers nothing
+ * from it, and the requests on its loop wait (synced(), coming()).
  *
  * A follower per stream (not per viewer) joins the tail as one reader and
  * copies, per fragment, its Tracks element and its kept frames (those
@@ -159,6 +161,14 @@ static int durable(fl_pb_follow_t *f, uint64_t *d)
     return 0;
 }
 
+/* Has the tail told f all it held when f joined (fl_live_reader_synced)?
+ * Until then a follower on another loop than the tail's may hold a
+ * prefix of what the tail has: it answers nothing from it. */
+static int synced(const fl_pb_follow_t *f)
+{
+    return f->lr && fl_live_reader_synced(f->lr);
+}
+
 /* Complete parts of lf. */
 static size_t complete_parts(const lfrag_t *lf)
 {
@@ -175,8 +185,8 @@ int fl_pb_follow_ready(fl_pb_follow_t *f, uint64_t msn, int part)
         return 1;
     if (have && msn > d + 2)
         return -1;
-    if (part < 0)
-        return 0;
+    if (part < 0 || !synced(f))
+        return 0; /* (what an unsynced follower holds may be part of the tail's) */
     lfrag_t *lf = find(f, msn);
     if (!lf)
         return 0;
@@ -206,18 +216,32 @@ int fl_pb_follow_hold(fl_pb_follow_t *f, uint64_t *msn, int64_t *deadline_ms)
     return 1;
 }
 
+/* Is fragment seq, which f does not hold, still to come from the tail?
+ * The next one after f's newest; or, until f is synced (a follower on
+ * another loop than the tail's, whose first events are still being posted
+ * to it), one of the next two storage does not have: a request on that
+ * loop waits for them instead of finding nothing (past its deadline it is
+ * answered 503). */
+static int coming(fl_pb_follow_t *f, uint64_t seq)
+{
+    if (synced(f))
+        return f->tail && (seq == f->tail->seq + 1 || seq == f->tail->seq);
+    uint64_t d = 0;
+    return durable(f, &d) && seq > d && seq <= d + 2;
+}
+
 /* Has w's condition come (1), or is it to be answered anyway (the
  * fragment it waits on will not have the part: 1 too, the request looks
  * again and finds the answer)? */
 static int wait_over(fl_pb_follow_t *f, const fl_pb_wait_t *w)
 {
+    if (!synced(f))
+        return 0; /* its deadline answers it if the tail never tells */
     if (w->kind == FL_PB_WAIT_PLAYLIST)
         return fl_pb_follow_ready(f, w->msn, w->part) != 0;
     lfrag_t *lf = find(f, w->seq);
-    if (!lf) {
-        /* not begun yet: waits while it is the next one */
-        return !(f->tail && w->seq == f->tail->seq + 1) && !(f->tail && f->tail->seq == w->seq);
-    }
+    if (!lf)
+        return !coming(f, w->seq);
     return !lf->usable || (size_t)w->part < complete_parts(lf) || lf->ended;
 }
 
@@ -465,10 +489,9 @@ int fl_pb_follow_part(fl_pb_follow_t *f, uint64_t seq, int part, fl_pb_partsrc_t
 {
     memset(out, 0, sizeof *out);
     f->used_ms = now_ms();
-    lfrag_t *lf = find(f, seq);
+    lfrag_t *lf = synced(f) ? find(f, seq) : NULL;
     if (!lf)
-        return f->tail && (seq == f->tail->seq + 1 || seq == f->tail->seq) ? FL_EAGAIN
-                                                                           : FL_ENOTFOUND;
+        return coming(f, seq) ? FL_EAGAIN : FL_ENOTFOUND;
     if (!lf->usable)
         return FL_ENOTFOUND;
     if (part < 0 || (size_t)part >= complete_parts(lf))

@@ -67,6 +67,7 @@ struct fl_live_reader {
     /* a remote reader: the tail's durable seq, as its proxy posted it */
     int have_durable;
     uint64_t durable_max;
+    int synced; /* a remote reader: the events of its join have come */
 };
 
 struct fl_live {
@@ -290,12 +291,16 @@ struct rlink {
     fl_post_t join_post, pump_post, leave_post;
     int durable_sent; /* tail's loop only: the durable seq posted last */
     uint64_t durable_seq;
+    int synced_sent; /* tail's loop only: the join's events were followed by a mark */
 };
 
-/* A new durable seq of the tail, for a remote reader. */
+/* A new durable seq of the tail (has_seq), and the mark that the events
+ * the tail held when the reader joined were all posted before it (the
+ * first one), for a remote reader. */
 typedef struct {
     fl_post_t post;
     rlink_t *link;
+    int has_seq;
     uint64_t seq;
 } rdurable_t;
 
@@ -369,9 +374,12 @@ static void rdurable_run(fl_post_t *p)
     rdurable_t *d = (rdurable_t *)p;
     rlink_t *k = d->link;
     fl_live_reader_t *r = k->reader;
-    if (r && (!r->have_durable || d->seq > r->durable_max)) {
-        r->have_durable = 1;
-        r->durable_max = d->seq;
+    if (r && ((d->has_seq && (!r->have_durable || d->seq > r->durable_max)) || !r->synced)) {
+        r->synced = 1;
+        if (d->has_seq) {
+            r->have_durable = 1;
+            r->durable_max = d->seq;
+        }
         if (r->wake)
             r->wake(r->data);
     }
@@ -379,22 +387,27 @@ static void rdurable_run(fl_post_t *p)
     link_unref(k);
 }
 
-/* Tail's loop: tell the reader of a durable seq it was not told yet. */
+/* Tail's loop: tell the reader of a durable seq it was not told yet; the
+ * first call (the end of the join's events) posts even without one. */
 static void send_durable(rlink_t *k)
 {
-    uint64_t seq;
+    uint64_t seq = 0;
     /* the proxy's tail (NULL once the tail is gone: k->l may be too) */
-    if (!k->proxy || !k->proxy->l || fl_live_durable_seq(k->proxy->l, &seq) != 0 ||
-        (k->durable_sent && seq <= k->durable_seq))
+    int has = k->proxy && k->proxy->l && fl_live_durable_seq(k->proxy->l, &seq) == 0;
+    if (k->synced_sent && (!has || (k->durable_sent && seq <= k->durable_seq)))
         return;
     rdurable_t *d = malloc(sizeof *d);
     if (!d)
         return; /* the next wake-up tries again */
     d->post.fn = rdurable_run;
     d->link = k;
+    d->has_seq = has;
     d->seq = seq;
-    k->durable_sent = 1;
-    k->durable_seq = seq;
+    k->synced_sent = 1;
+    if (has) {
+        k->durable_sent = 1;
+        k->durable_seq = seq;
+    }
     atomic_fetch_add(&k->refs, 1);
     fl_server_post(k->srv, k->reader_loop, &d->post);
 }
@@ -427,10 +440,13 @@ static int send_event(rlink_t *k, const fl_live_event_t *ev)
 static void pump(rlink_t *k)
 {
     fl_live_event_t ev;
+    int drained = 0;
     while (k->proxy && k->queued < FL_LIVE_REMOTE_BUDGET) {
         fl_live_next(k->proxy, &ev);
-        if (ev.type == FL_LIVE_NONE)
+        if (ev.type == FL_LIVE_NONE) {
+            drained = 1;
             break;
+        }
         if (send_event(k, &ev) != 0) {
             ev.type = FL_LIVE_CUT; /* out of memory: back to storage */
             if (send_event(k, &ev) != 0)
@@ -441,7 +457,8 @@ static void pump(rlink_t *k)
             k->proxy = NULL;
         }
     }
-    send_durable(k); /* after the events before it */
+    if (drained || k->synced_sent)
+        send_durable(k); /* after the events before it; the first once all came */
 }
 
 /* Tail's loop: the reader asks to join. */
@@ -459,7 +476,7 @@ static void join_run(fl_post_t *p)
         k->proxy = NULL;
         return;
     }
-    pump(k);
+    pump(k); /* and the mark after the events (send_durable) */
 }
 
 /* Tail's loop: the reader left; so does the proxy. */
@@ -795,6 +812,11 @@ void fl_live_durable(fl_live_t *l, uint64_t seq)
     trim(l);
     enforce_budget(l);
     wake_all(l); /* readers that wait for PERSISTED (LIVE playlists) */
+}
+
+int fl_live_reader_synced(const fl_live_reader_t *r)
+{
+    return !r->link || r->synced;
 }
 
 int fl_live_reader_durable_seq(const fl_live_reader_t *r, uint64_t *seq)

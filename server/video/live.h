@@ -135,6 +135,12 @@ int fl_live_durable_seq(const fl_live_t *l, uint64_t *seq);
  * posts each new durable seq after the events before it, and r's wake
  * hook runs, as a local reader's does on fl_live_durable). */
 int fl_live_reader_durable_seq(const fl_live_reader_t *r, uint64_t *seq);
+/* Has reader r been handed (queued for fl_live_next) every event the tail
+ * held for it when it joined? Always for a reader on the tail's loop; a
+ * remote reader's come posted, and a mark after them sets this (its wake
+ * hook runs). Until then what r has seen may be part of a fragment the
+ * tail has whole. */
+int fl_live_reader_synced(const fl_live_reader_t *r);
 /* Storage failed to keep fragment seq: it will never be durable; it counts
  * as dropped from now on, so the tail can let it go. */
 void fl_live_lost(fl_live_t *l, uint64_t seq);
