@@ -258,10 +258,26 @@ int fl_listen_lws_line(int level, const char *line)
     return 1; /* lws's info lines are ours only to read */
 }
 
+int fl_listen_secure(struct lws *wsi)
+{
+    struct fl_server *s = lws_context_user(lws_get_context(wsi));
+    if (lws_is_ssl(wsi))
+        return 1;
+    if (!s->cfg->tls_cert)
+        return 0;
+    /* a stream of an HTTP/2 connection reaches the HTTP/1.1 code over an
+     * AF_UNIX socket pair (h2.c); on a TLS server its connection is TLS
+     * (h2tls.c), since h2c is refused there: no listener accepts AF_UNIX */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = lws_get_socket_fd(wsi);
+    return fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX;
+}
+
 int fl_listen_plain_on_tls(struct lws *wsi)
 {
     struct fl_server *s = lws_context_user(lws_get_context(wsi));
-    return s->cfg->tls_cert && !lws_is_ssl(wsi);
+    return s->cfg->tls_cert && !fl_listen_secure(wsi);
 }
 
 int fl_refuse_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
