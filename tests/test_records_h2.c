@@ -18,11 +18,11 @@
  *   HTTP/1.1 when asked (--http1.1) on the same port; the JS SDK's default
  *   handler (HTTP/2 only, ALPN "h2") works against https://.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -64,10 +64,15 @@ static void make_cert(const char *dir, char *cert, char *key, size_t cap)
 {
     snprintf(cert, cap, "%s/cert.pem", dir);
     snprintf(key, cap, "%s/key.pem", dir);
-    char *gen[] = {"openssl", "req",    "-x509", "-newkey", "rsa:2048",
-                   "-nodes",  "-keyout", key,    "-out",    cert,
-                   "-days",   "1",       "-subj", "/CN=127.0.0.1",
-                   "-addext", "subjectAltName=IP:127.0.0.1", NULL};
+    char *gen[] = {"openssl",  "req",
+                   "-x509",    "-newkey",
+                   "rsa:2048", "-nodes",
+                   "-keyout",  key,
+                   "-out",     cert,
+                   "-days",    "1",
+                   "-subj",    "/CN=127.0.0.1",
+                   "-addext",  "subjectAltName=IP:127.0.0.1",
+                   NULL};
     char *err = NULL;
     int rc = fl_test_run(gen, 60000, NULL, &err);
     ck_assert_msg(rc == 0, "openssl req: %s", err);
@@ -124,6 +129,7 @@ static void js_sdk_signed(int tls)
     ck_assert_msg(rc == 0, "kds_h2.js signed %s (%d): %s %s", url, rc, out, err);
     ck_assert_msg(out && strstr(out, tls ? "\"read\":2000," : "\"read\":1000,") &&
                       strstr(out, "\"handler\":\"NodeHttp2Handler\"") &&
+                      strstr(out, tls ? "\"alpn\":\"h2\"" : "\"alpn\":\"n/a\"") &&
                       strstr(out, "\"refused\":\"InvalidSignatureException\""),
                   "kds_h2.js signed %s: %s", url, out);
     fprintf(stderr, "kds_h2.js signed %s: %s", url, out);
@@ -424,11 +430,9 @@ static char *tls_get(int port, const char *cacert, const char *flag)
 {
     char url[96];
     snprintf(url, sizeof url, "https://127.0.0.1:%d/healthz", port);
-    char *args[] = {"curl",        "-sS",     "--cacert",
-                    (char *)cacert, "-o",     "/dev/null",
-                    "-w",          "%{http_version} %{http_code}",
-                    url,           (char *)flag,
-                    NULL};
+    char *args[] = {"curl", "-sS",        "--cacert", (char *)cacert,
+                    "-o",   "/dev/null",  "-w",       "%{http_version} %{http_code}",
+                    url,    (char *)flag, NULL};
     char *out = NULL, *err = NULL;
     int rc = fl_test_run(args, 60000, &out, &err);
     ck_assert_msg(rc == 0, "curl %s: %s", flag ? flag : "", err);
@@ -467,7 +471,8 @@ START_TEST(tls_serves_h2_and_http1_on_one_port)
     ck_assert_int_eq(send(fd, pri, sizeof pri - 1, MSG_NOSIGNAL), (ssize_t)sizeof pri - 1);
     char resp[1024];
     size_t got = 0;
-    for (ssize_t n; got < sizeof resp - 1 && (n = recv(fd, resp + got, sizeof resp - 1 - got, 0)) > 0;)
+    for (ssize_t n;
+         got < sizeof resp - 1 && (n = recv(fd, resp + got, sizeof resp - 1 - got, 0)) > 0;)
         got += (size_t)n;
     resp[got] = 0;
     close(fd);

@@ -29,8 +29,12 @@ static const struct {
     const char *file;
     int alpn, h2, http11;
 } real[] = {
-    {"openssl_h2_http11", 1, 1, 1},    {"openssl_no_alpn", 0, 0, 0}, {"openssl_tls12_http11", 1, 0, 1},
-    {"curl_http2", 1, 1, 1},           {"node_h2", 1, 1, 0},         {"curl_http2_two_records", 1, 1, 1},
+    {"openssl_h2_http11", 1, 1, 1},
+    {"openssl_no_alpn", 0, 0, 0},
+    {"openssl_tls12_http11", 1, 0, 1},
+    {"curl_http2", 1, 1, 1},
+    {"node_h2", 1, 1, 0},
+    {"curl_http2_two_records", 1, 1, 1},
 };
 
 START_TEST(real_hellos)
@@ -40,8 +44,7 @@ START_TEST(real_hellos)
         uint8_t *p = load(real[i].file, &n);
         fl_clienthello_t ch;
         ck_assert_msg(fl_clienthello_scan(fl_slice(p, n), &ch) == 0, "%s", real[i].file);
-        ck_assert_msg(ch.alpn == real[i].alpn && ch.h2 == real[i].h2 &&
-                          ch.http11 == real[i].http11,
+        ck_assert_msg(ch.alpn == real[i].alpn && ch.h2 == real[i].h2 && ch.http11 == real[i].http11,
                       "%s: alpn %d h2 %d http/1.1 %d", real[i].file, ch.alpn, ch.h2, ch.http11);
         ck_assert_uint_eq(ch.len, n);
         free(p);

@@ -488,7 +488,6 @@ static char *s_client_alpn(int port, const char *alpn, const char *a1, const cha
     return all;
 }
 
-
 /* TLS 1.2 and 1.3 only (1.0 and 1.1 refused with alert 70,
  * protocol_version), forward-secret AEAD suites only, for clients that
  * offer ALPN h2 (framelogd's own TLS) as for those that do not
@@ -582,8 +581,8 @@ START_TEST(tls_policy)
     memcpy(big, "X-Big: ", 7);
     memset(big + 7, 'a', 20 * 1024);
     big[7 + 20 * 1024] = 0;
-    char *big_curl[] = {"curl", "-sS", "-i", "--http1.1", "--max-time", "60", "--cacert",
-                        p.ca,   "-H",  big,  url,         NULL};
+    char *big_curl[] = {"curl",     "-sS", "-i", "--http1.1", "--max-time", "60",
+                        "--cacert", p.ca,  "-H", big,         url,          NULL};
     ck_assert_int_eq(fl_test_run(big_curl, 65000, &out, NULL), 0);
     ck_assert_msg(strncmp(out, "HTTP/1.1 431", 12) == 0, "%.300s", out);
     free(out);
@@ -815,8 +814,8 @@ static long long cpu_ticks(pid_t pid)
     const char *p = strrchr(st, ')'); /* after the command's name */
     unsigned long long ut = 0, sy = 0;
     ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &sy),
-                     2);
+    ck_assert_int_eq(
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &sy), 2);
     free(st);
     return (long long)(ut + sy);
 }
@@ -892,7 +891,8 @@ START_TEST(tls_clienthello_split_trickled_or_stalled)
             wait_ticks);
     ck_assert_msg((double)(cpu1 - cpu0) < 0.5 * wait_ticks,
                   "the server used %lld ticks of CPU over a wait of %.0f", cpu1 - cpu0, wait_ticks);
-    ck_assert_msg(metric_tls(&s, p.ca, "framelog_limit_hits_total{limit=\"header_unfinished\"}") >= 2,
+    ck_assert_msg(metric_tls(&s, p.ca, "framelog_limit_hits_total{limit=\"header_unfinished\"}") >=
+                      2,
                   "header_unfinished: %f",
                   metric_tls(&s, p.ca, "framelog_limit_hits_total{limit=\"header_unfinished\"}"));
     ck_assert(metric_tls(&s, p.ca, "framelog_connections_in_head") <= 1);

@@ -134,8 +134,8 @@ static void set_lowat(int fd, size_t n)
 /* What is left of --header-timeout since accept, in whole seconds (>= 1). */
 static int head_secs_left(const tconn_t *c)
 {
-    int64_t left = c->s->cfg->header_timeout_s * 1000000000LL -
-                   (fl_time_mono_ns() - c->accepted_ns);
+    int64_t left =
+        c->s->cfg->header_timeout_s * 1000000000LL - (fl_time_mono_ns() - c->accepted_ns);
     return left < 1000000000LL ? 1 : (int)(left / 1000000000LL);
 }
 
@@ -207,8 +207,8 @@ static int hand_to_lws(tconn_t *c)
     d.sockfd = c->fd;
     c->fd = -1;
     if (!lws_adopt_descriptor_vhost(lws_get_vhost(c->wsi),
-                                    LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | LWS_ADOPT_ALLOW_SSL, d, NULL,
-                                    NULL))
+                                    LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | LWS_ADOPT_ALLOW_SSL, d,
+                                    NULL, NULL))
         fl_warn("h2tls: libwebsockets did not adopt a TLS connection"); /* it closed it */
     return -1;
 }

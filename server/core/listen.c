@@ -16,10 +16,14 @@
  *   HTTP/2 when it opens with the h2c preface and otherwise passes it to
  *   fl_refuse_callback, which answers a plain 400 and closes, instead of
  *   lws's HTML 403.
- * - TLS listeners take plain bytes too (lws looks at the first byte), so
+ * - TLS listeners: h2tls.c looks at each connection's first bytes before
+ *   lws does and keeps the TLS clients that offer ALPN h2; the rest reach
+ *   lws, which takes plain bytes too (it looks at the first byte), so
  *   that plain HTTP sent to a TLS port is answered 400 with a reason
  *   (http.c asks fl_listen_plain_on_tls) rather than reset; nothing else
- *   is served in plain text there.
+ *   is served in plain text there. The streams of an HTTP/2 connection
+ *   over TLS reach http.c over AF_UNIX socket pairs (h2.c), which
+ *   fl_listen_secure counts as TLS.
  * - Heads lws's parser refuses (past its FL_LIMIT_HEADER_BUFFER buffer, or
  *   a malformed request line such as a URL holding %00) never reach a
  *   callback: lws 4.1.6 shuts the socket (SHUT_WR) before it says

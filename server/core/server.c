@@ -8,7 +8,9 @@
  * its own libuv loop and thread, each listening on every --listen address
  * with LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE (SO_REUSEPORT): the kernel
  * spreads new connections over the loops' listen sockets, and a connection
- * stays on the loop that accepted it. Loop 0 runs on fl_server_run's
+ * stays on the loop that accepted it. TLS listeners accept on framelogd's
+ * own listen sockets with one loop too, so that h2tls.c sees every
+ * ClientHello before lws's TLS (HTTP/2 by ALPN h2). Loop 0 runs on fl_server_run's
  * thread and also takes signals and storage completions; a completion for
  * an append made on another loop is posted to that loop's inbox (a
  * lock-free stack, woken by uv_async), which is how anything crosses loops.

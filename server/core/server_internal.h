@@ -57,7 +57,7 @@ typedef struct fl_loop {
     } listeners[FL_CONFIG_MAX_LISTEN];
     struct ssl_ctx_st *tls_h2; /* TLS listeners: the SSL_CTX h2tls.c serves
                                   HTTP/2 with (tls.c), swapped on SIGHUP */
-    pthread_t thread; /* loops 1..n-1; loop 0 runs on fl_server_run's thread */
+    pthread_t thread;          /* loops 1..n-1; loop 0 runs on fl_server_run's thread */
     int thread_on;
 } fl_loop_t;
 
