@@ -81,8 +81,10 @@ static load_t h2load(const char *url, const char *body, const char *cacert, int 
     while (fgets(line, sizeof line, p)) {
         double s, rps;
         long total, started, done, ok;
-        if (sscanf(line, "finished in %lfs, %lf req/s", &s, &rps) == 2) {
-            r.secs = s;
+        char unit[4];
+        /* "finished in 1.23s, 812.3 req/s, ..." (or "998.12ms") */
+        if (sscanf(line, "finished in %lf%3[^,], %lf req/s", &s, unit, &rps) == 3) {
+            r.secs = strcmp(unit, "ms") == 0 ? s / 1000.0 : strcmp(unit, "us") == 0 ? s / 1e6 : s;
             r.rps = rps;
         }
         if (sscanf(line, "requests: %ld total, %ld started, %ld done, %ld succeeded", &total,
