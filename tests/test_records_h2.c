@@ -1,6 +1,9 @@
 /*
- * tests/test_records_h2.c — HTTP/2 (prior-knowledge h2c) on framelogd's
- * listener, beside HTTP/1.1, with real clients:
+ * tests/test_records_h2.c — HTTP/2 on framelogd's listener, beside
+ * HTTP/1.1, with real clients: prior-knowledge h2c on a plain listener
+ * (case "h2") and ALPN "h2" on a TLS listener (case "tls": the same
+ * checks over https://, with a self-signed certificate for 127.0.0.1 the
+ * clients trust):
  * - the AWS SDK for JavaScript v3 (@aws-sdk/client-kinesis, HTTP/2 only)
  *   puts 10,000 records over 8 shards and reads them all back, and gets a
  *   typed ResourceNotFoundException (tests/node/kds_h2.js); the same
@@ -10,12 +13,19 @@
  *   largest Kinesis takes) and reads it back byte for byte over HTTP/2;
  * - h2load multiplexes 96 PutRecords of 150 kB over 2 connections;
  * - HTTP/1.1 on the same port still works, and bytes that are neither
- *   still get a plain 400.
+ *   still get a plain 400;
+ * - over TLS: curl negotiates HTTP/2 by ALPN (--http2, and by default),
+ *   HTTP/1.1 when asked (--http1.1) on the same port; the JS SDK's default
+ *   handler (HTTP/2 only, ALPN "h2") works against https://.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,9 +58,31 @@ START_TEST(js_sdk_v3_over_h2)
 }
 END_TEST
 
-/* The same signed with a real access key, which the server verifies
- * (the SDK signs HTTP/2's :authority pseudo-header). */
-START_TEST(js_sdk_v3_signed_over_h2)
+/* A self-signed certificate for 127.0.0.1 (and its key) in dir, which
+ * curl (--cacert) and node (NODE_EXTRA_CA_CERTS) then trust. */
+static void make_cert(const char *dir, char *cert, char *key, size_t cap)
+{
+    snprintf(cert, cap, "%s/cert.pem", dir);
+    snprintf(key, cap, "%s/key.pem", dir);
+    char *gen[] = {"openssl",  "req",
+                   "-x509",    "-newkey",
+                   "rsa:2048", "-nodes",
+                   "-keyout",  key,
+                   "-out",     cert,
+                   "-days",    "1",
+                   "-subj",    "/CN=127.0.0.1",
+                   "-addext",  "subjectAltName=IP:127.0.0.1",
+                   NULL};
+    char *err = NULL;
+    int rc = fl_test_run(gen, 60000, NULL, &err);
+    ck_assert_msg(rc == 0, "openssl req: %s", err);
+    free(err);
+}
+
+/* kds_h2.js signed with a real access key, which the server verifies
+ * (the SDK signs HTTP/2's :authority pseudo-header), over h2c (tls 0) or
+ * over https:// with ALPN "h2" (tls 1). */
+static void js_sdk_signed(int tls)
 {
     ck_assert_msg(fl_test_have("node"), "node is missing (scripts/deps.sh --test)");
     char *dir = fl_test_mkdtemp("h2keys");
@@ -73,37 +105,75 @@ START_TEST(js_sdk_v3_signed_over_h2)
     fl_json_free(k);
     free(out);
     free(err);
+    char cert[4200], key[4200], ca_env[4300], url[96];
+    make_cert(dir, cert, key, sizeof cert);
+    snprintf(ca_env, sizeof ca_env, "NODE_EXTRA_CA_CERTS=%s", cert);
+    char *tls_args[] = {"--records-throttle", "0", "--tls-cert", cert, "--tls-key", key, NULL};
     fl_test_server_t s;
-    fl_test_server_start(&s, dir, no_throttle);
-    char *args[] = {"env",  eak,
-                    esk,    "FL_TOTAL=1000",
-                    "node", FL_SOURCE_DIR "/tests/node/kds_h2.js",
-                    s.url,  "js-h2-signed",
+    fl_test_server_start(&s, dir, tls ? tls_args : no_throttle);
+    if (tls)
+        snprintf(url, sizeof url, "https://127.0.0.1:%d", s.port);
+    else
+        snprintf(url, sizeof url, "%s", s.url);
+    char *args[] = {"env",
+                    eak,
+                    esk,
+                    tls ? "FL_TOTAL=2000" : "FL_TOTAL=1000",
+                    ca_env,
+                    "node",
+                    FL_SOURCE_DIR "/tests/node/kds_h2.js",
+                    url,
+                    "js-h2-signed",
                     NULL};
     int rc = fl_test_run(args, 300000, &out, &err);
-    ck_assert_msg(rc == 0, "kds_h2.js signed (%d): %s %s", rc, out, err);
-    ck_assert_msg(out && strstr(out, "\"read\":1000,") &&
+    ck_assert_msg(rc == 0, "kds_h2.js signed %s (%d): %s %s", url, rc, out, err);
+    ck_assert_msg(out && strstr(out, tls ? "\"read\":2000," : "\"read\":1000,") &&
+                      strstr(out, "\"handler\":\"NodeHttp2Handler\"") &&
+                      strstr(out, tls ? "\"alpn\":\"h2\"" : "\"alpn\":\"n/a\"") &&
                       strstr(out, "\"refused\":\"InvalidSignatureException\""),
-                  "kds_h2.js signed: %s", out);
+                  "kds_h2.js signed %s: %s", url, out);
+    fprintf(stderr, "kds_h2.js signed %s: %s", url, out);
     free(out);
     free(err);
     fl_test_server_stop_clean(&s);
     fl_test_rmtree(dir);
 }
+
+START_TEST(js_sdk_v3_signed_over_h2)
+{
+    js_sdk_signed(0);
+}
 END_TEST
 
-/* curl over h2c: POST / with target and body (a file); the answer's JSON,
- * after checking that HTTP/2 carried it and the status. */
+/* The SDK's default handler against https://: ALPN "h2", 2,000 records
+ * over 8 shards read back, signed. */
+START_TEST(js_sdk_v3_signed_over_tls_h2)
+{
+    js_sdk_signed(1);
+}
+END_TEST
+
+/* The TLS certificate h2_call trusts: NULL for h2c to the plain
+ * listener, else curl --http2 to https:// with it as the CA (one test at
+ * a time in a process: Check forks each). */
+static const char *h2_cacert;
+
+/* curl over HTTP/2 (h2c, or ALPN h2 when h2_cacert is set): POST / with
+ * target and body (a file); the answer's JSON, after checking that HTTP/2
+ * carried it and the status. */
 static fl_json_doc_t *h2_call(const fl_test_server_t *s, const char *target, const char *body_file,
                               int want_status)
 {
     char hdr[128], data[4200], url[96];
     snprintf(hdr, sizeof hdr, "X-Amz-Target: Kinesis_20131202.%s", target);
     snprintf(data, sizeof data, "@%s", body_file);
-    snprintf(url, sizeof url, "%s/", s->url);
+    if (h2_cacert)
+        snprintf(url, sizeof url, "https://127.0.0.1:%d/", s->port);
+    else
+        snprintf(url, sizeof url, "%s/", s->url);
     char *args[] = {"curl",
                     "-sS",
-                    "--http2-prior-knowledge",
+                    h2_cacert ? "--http2" : "--http2-prior-knowledge",
                     "-w",
                     "\n%{http_version} %{http_code}",
                     "-H",
@@ -112,6 +182,8 @@ static fl_json_doc_t *h2_call(const fl_test_server_t *s, const char *target, con
                     "Content-Type: application/x-amz-json-1.1",
                     "--data-binary",
                     data,
+                    h2_cacert ? "--cacert" : url,
+                    h2_cacert ? (char *)h2_cacert : NULL,
                     url,
                     NULL};
     char *out = NULL, *err = NULL;
@@ -139,12 +211,11 @@ static void write_body(const char *dir, const char *name, const char *json, char
     ck_assert_int_eq(fl_test_write_file(path, json, strlen(json)), 0);
 }
 
-START_TEST(curl_h2_put_records_5mib)
+/* PutRecords of 5 MiB over HTTP/2 (h2_call's transport), read back byte
+ * for byte; an error's JSON 1.1 shape. */
+static void put_records_5mib(const fl_test_server_t *srv, char *dir)
 {
-    ck_assert_msg(fl_test_have("curl"), "curl is missing");
-    fl_test_server_t s;
-    fl_test_server_start(&s, NULL, no_throttle);
-    char *dir = fl_test_mkdtemp("h2body");
+    const fl_test_server_t s = *srv;
     char path[4096];
 
     write_body(dir, "create.json", "{\"StreamName\":\"big\",\"ShardCount\":1}", path, sizeof path);
@@ -213,8 +284,34 @@ START_TEST(curl_h2_put_records_5mib)
     const fl_json_t *ty = fl_json_get(fl_json_root(e), "__type");
     ck_assert_msg(ty && ty->str && strcmp(ty->str, "ResourceNotFoundException") == 0, "no __type");
     fl_json_free(e);
-
     fl_buf_free(&body);
+}
+
+START_TEST(curl_h2_put_records_5mib)
+{
+    ck_assert_msg(fl_test_have("curl"), "curl is missing");
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, no_throttle);
+    char *dir = fl_test_mkdtemp("h2body");
+    put_records_5mib(&s, dir);
+    fl_test_rmtree(dir);
+    fl_test_server_stop_clean(&s);
+}
+END_TEST
+
+/* The same over https://: curl --http2 negotiates h2 by ALPN. */
+START_TEST(curl_tls_h2_put_records_5mib)
+{
+    ck_assert_msg(fl_test_have("curl"), "curl is missing");
+    char *dir = fl_test_mkdtemp("h2tlsbody");
+    char cert[4200], key[4200];
+    make_cert(dir, cert, key, sizeof cert);
+    char *extra[] = {"--records-throttle", "0", "--tls-cert", cert, "--tls-key", key, NULL};
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, extra);
+    h2_cacert = cert;
+    put_records_5mib(&s, dir);
+    h2_cacert = NULL;
     fl_test_rmtree(dir);
     fl_test_server_stop_clean(&s);
 }
@@ -328,6 +425,64 @@ START_TEST(http1_still_served_beside_h2)
 }
 END_TEST
 
+/* GET /healthz over https with these curl flags: "<http_version> <code>". */
+static char *tls_get(int port, const char *cacert, const char *flag)
+{
+    char url[96];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/healthz", port);
+    char *args[] = {"curl", "-sS",        "--cacert", (char *)cacert,
+                    "-o",   "/dev/null",  "-w",       "%{http_version} %{http_code}",
+                    url,    (char *)flag, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(args, 60000, &out, &err);
+    ck_assert_msg(rc == 0, "curl %s: %s", flag ? flag : "", err);
+    free(err);
+    return out;
+}
+
+/* One TLS port: HTTP/2 for a client that offers h2 (curl --http2, and
+ * curl's default over https), HTTP/1.1 for one that asks for it; h2c in
+ * plain text there is still refused. */
+START_TEST(tls_serves_h2_and_http1_on_one_port)
+{
+    char *dir = fl_test_mkdtemp("h2tls");
+    char cert[4200], key[4200];
+    make_cert(dir, cert, key, sizeof cert);
+    char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, extra);
+    char *out = tls_get(s.port, cert, "--http2");
+    ck_assert_msg(strcmp(out, "2 200") == 0, "--http2 over TLS: %s", out);
+    free(out);
+    out = tls_get(s.port, cert, NULL);
+    ck_assert_msg(strcmp(out, "2 200") == 0, "curl's default over TLS: %s", out);
+    free(out);
+    out = tls_get(s.port, cert, "--http1.1");
+    ck_assert_msg(strcmp(out, "1.1 200") == 0, "--http1.1 over TLS: %s", out);
+    free(out);
+    /* the h2c preface in plain text: the plain 400 it always got */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 60};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    static const char pri[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    ck_assert_int_eq(send(fd, pri, sizeof pri - 1, MSG_NOSIGNAL), (ssize_t)sizeof pri - 1);
+    char resp[1024];
+    size_t got = 0;
+    for (ssize_t n;
+         got < sizeof resp - 1 && (n = recv(fd, resp + got, sizeof resp - 1 - got, 0)) > 0;)
+        got += (size_t)n;
+    resp[got] = 0;
+    close(fd);
+    ck_assert_msg(strncmp(resp, "HTTP/1.1 400", 12) == 0 && strstr(resp, "this port speaks TLS"),
+                  "h2c on the TLS port: %s", resp);
+    fl_test_server_stop_clean(&s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("records_h2");
@@ -338,6 +493,12 @@ int main(void)
     tcase_add_test(tc, h2load_multiplexed_uploads);
     tcase_add_test(tc, js_sdk_v3_over_h2);
     tcase_add_test(tc, js_sdk_v3_signed_over_h2);
+    suite_add_tcase(su, tc);
+    tc = tcase_create("tls");
+    tcase_set_timeout(tc, 900);
+    tcase_add_test(tc, tls_serves_h2_and_http1_on_one_port);
+    tcase_add_test(tc, curl_tls_h2_put_records_5mib);
+    tcase_add_test(tc, js_sdk_v3_signed_over_tls_h2);
     suite_add_tcase(su, tc);
     return fl_test_main(su);
 }

@@ -457,13 +457,27 @@ static void make_pki(pki_t *p)
     make_cert(p, p->cert, p->key);
 }
 
-/* openssl s_client's output for one handshake attempt. */
-static char *s_client(int port, const char *a1, const char *a2, const char *a3)
+/* openssl s_client's output for one handshake attempt, offering the ALPN
+ * list alpn (NULL: none). */
+static char *s_client_alpn(int port, const char *alpn, const char *a1, const char *a2,
+                           const char *a3)
 {
     char connect[64];
     snprintf(connect, sizeof connect, "127.0.0.1:%d", port);
-    char *argv[] = {"openssl",  "s_client", "-connect", connect,
-                    (char *)a1, (char *)a2, (char *)a3, NULL};
+    char *argv[10];
+    int k = 0;
+    argv[k++] = "openssl";
+    argv[k++] = "s_client";
+    argv[k++] = "-connect";
+    argv[k++] = connect;
+    if (alpn) {
+        argv[k++] = "-alpn";
+        argv[k++] = (char *)alpn;
+    }
+    argv[k++] = (char *)a1;
+    argv[k++] = (char *)a2;
+    argv[k++] = (char *)a3;
+    argv[k] = NULL;
     char *out = NULL, *err = NULL;
     fl_test_run(argv, 30000, &out, &err);
     size_t n = strlen(out) + strlen(err) + 2;
@@ -475,8 +489,11 @@ static char *s_client(int port, const char *a1, const char *a2, const char *a3)
 }
 
 /* TLS 1.2 and 1.3 only (1.0 and 1.1 refused with alert 70,
- * protocol_version), forward-secret AEAD suites only; curl and the AWS
- * CLI work with a CA made here; plain HTTP on the TLS port is told so. */
+ * protocol_version), forward-secret AEAD suites only, for clients that
+ * offer ALPN h2 (framelogd's own TLS) as for those that do not
+ * (libwebsockets'); ALPN selects h2 when offered, else http/1.1; curl and
+ * the AWS CLI work with a CA made here; plain HTTP on the TLS port is told
+ * so. */
 START_TEST(tls_policy)
 {
     pki_t p;
@@ -485,28 +502,43 @@ START_TEST(tls_policy)
     char *extra[] = {"--tls-cert", p.cert, "--tls-key", p.key, NULL};
     fl_test_server_start(&s, NULL, extra);
 
-    const char *old[] = {"-tls1", "-tls1_1"};
-    for (int i = 0; i < 2; i++) {
-        char *o = s_client(s.port, old[i], NULL, NULL);
-        ck_assert_msg(strstr(o, "alert number 70") || strstr(o, "alert protocol version"), "%s: %s",
-                      old[i], o);
+    /* no ALPN, http/1.1 (libwebsockets' TLS), h2 (framelogd's): one policy */
+    const char *alpns[] = {NULL, "http/1.1", "h2"};
+    for (int a = 0; a < 3; a++) {
+        const char *old[] = {"-tls1", "-tls1_1"};
+        for (int i = 0; i < 2; i++) {
+            char *o = s_client_alpn(s.port, alpns[a], old[i], NULL, NULL);
+            ck_assert_msg(strstr(o, "alert number 70") || strstr(o, "alert protocol version"),
+                          "%s %s: %s", old[i], alpns[a] ? alpns[a] : "", o);
+            free(o);
+        }
+        const char *weak[] = {"AES128-SHA", "AES256-SHA256", "AES128-GCM-SHA256",
+                              "ECDHE-RSA-AES128-SHA", "DHE-RSA-AES128-GCM-SHA256"};
+        for (int i = 0; i < 5; i++) {
+            char *o = s_client_alpn(s.port, alpns[a], "-tls1_2", "-cipher", weak[i]);
+            ck_assert_msg(strstr(o, "Cipher is (NONE)") != NULL, "%s %s accepted: %s", weak[i],
+                          alpns[a] ? alpns[a] : "", o);
+            free(o);
+        }
+        char *o = s_client_alpn(s.port, alpns[a], "-tls1_2", NULL, NULL);
+        ck_assert_msg(strstr(o, "Cipher is ECDHE-RSA-AES128-GCM-SHA256") ||
+                          strstr(o, "Cipher is ECDHE-RSA-AES256-GCM-SHA384") ||
+                          strstr(o, "Cipher is ECDHE-RSA-CHACHA20-POLY1305"),
+                      "%s: %s", alpns[a] ? alpns[a] : "", o);
+        if (alpns[a]) {
+            char want[64];
+            snprintf(want, sizeof want, "ALPN protocol: %s", alpns[a]);
+            ck_assert_msg(strstr(o, want) != NULL, "TLS 1.2, %s: %s", alpns[a], o);
+        }
+        free(o);
+        o = s_client_alpn(s.port, alpns[a], "-tls1_3", NULL, NULL);
+        ck_assert_msg(strstr(o, "New, TLSv1.3, Cipher is TLS_") != NULL, "%s", o);
         free(o);
     }
-    const char *weak[] = {"AES128-SHA", "AES256-SHA256", "AES128-GCM-SHA256",
-                          "ECDHE-RSA-AES128-SHA", "DHE-RSA-AES128-GCM-SHA256"};
-    for (int i = 0; i < 5; i++) {
-        char *o = s_client(s.port, "-tls1_2", "-cipher", weak[i]);
-        ck_assert_msg(strstr(o, "Cipher is (NONE)") != NULL, "%s accepted: %s", weak[i], o);
-        free(o);
-    }
-    char *o = s_client(s.port, "-tls1_2", NULL, NULL);
-    ck_assert_msg(strstr(o, "Cipher is ECDHE-RSA-AES128-GCM-SHA256") ||
-                      strstr(o, "Cipher is ECDHE-RSA-AES256-GCM-SHA384") ||
-                      strstr(o, "Cipher is ECDHE-RSA-CHACHA20-POLY1305"),
-                  "%s", o);
-    free(o);
-    o = s_client(s.port, "-tls1_3", NULL, NULL);
-    ck_assert_msg(strstr(o, "New, TLSv1.3, Cipher is TLS_") != NULL, "%s", o);
+    /* a client offering both gets h2 (what curl --http2 and browsers ask
+     * for); a WebSocket client offers http/1.1 alone */
+    char *o = s_client_alpn(s.port, "h2,http/1.1", "-tls1_3", NULL, NULL);
+    ck_assert_msg(strstr(o, "ALPN protocol: h2") != NULL, "h2,http/1.1: %s", o);
     free(o);
 
     char url[128];
@@ -543,21 +575,28 @@ START_TEST(tls_policy)
     free(out);
     free(err);
 
-    /* heads the HTTP parser refuses are answered over TLS too */
+    /* heads the HTTP/1.1 parser refuses are answered over TLS too (curl
+     * offers h2 first: asked for HTTP/1.1 here) */
     char big[20 * 1024 + 16];
     memcpy(big, "X-Big: ", 7);
     memset(big + 7, 'a', 20 * 1024);
     big[7 + 20 * 1024] = 0;
-    char *big_curl[] = {"curl", "-sS", "-i", "--max-time", "60", "--cacert",
-                        p.ca,   "-H",  big,  url,          NULL};
+    char *big_curl[] = {"curl",     "-sS", "-i", "--http1.1", "--max-time", "60",
+                        "--cacert", p.ca,  "-H", big,         url,          NULL};
     ck_assert_int_eq(fl_test_run(big_curl, 65000, &out, NULL), 0);
     ck_assert_msg(strncmp(out, "HTTP/1.1 431", 12) == 0, "%.300s", out);
     free(out);
     snprintf(url, sizeof url, "https://127.0.0.1:%d/putMedia%%00", s.port);
-    char *nul_curl[] = {"curl",     "-sS", "-i",           "--max-time", "60",
+    char *nul_curl[] = {"curl",     "-sS", "-i",           "--max-time", "60", "--http1.1",
                         "--cacert", p.ca,  "--path-as-is", url,          NULL};
     ck_assert_int_eq(fl_test_run(nul_curl, 65000, &out, NULL), 0);
     ck_assert_msg(strncmp(out, "HTTP/1.1 400", 12) == 0, "%.300s", out);
+    free(out);
+    /* over HTTP/2 the same head reaches the same parser (h2.c's stream):
+     * the same 400 */
+    nul_curl[5] = "--http2";
+    ck_assert_int_eq(fl_test_run(nul_curl, 65000, &out, NULL), 0);
+    ck_assert_msg(strncmp(out, "HTTP/2 400", 10) == 0, "%.300s", out);
     free(out);
 
     /* plain HTTP to the TLS port: a 400 that says so */
@@ -620,8 +659,46 @@ static int tls_healthz(SSL *ssl)
     return strncmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "\"status\":\"ok\"") != NULL;
 }
 
+/* On a TLS connection that negotiated h2: (the client preface and
+ * SETTINGS first, when first) a PING; 1 when the server's frames that
+ * follow hold its ACK. */
+static int h2_ping(SSL *ssl, int first)
+{
+    static const uint8_t preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                                     "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    static const uint8_t ping[] = "\x00\x00\x08\x06\x00\x00\x00\x00\x00"
+                                  "flping!!";
+    if (first && SSL_write(ssl, preface, (int)sizeof preface - 1) != (int)sizeof preface - 1)
+        return 0;
+    if (SSL_write(ssl, ping, (int)sizeof ping - 1) != (int)sizeof ping - 1)
+        return 0;
+    uint8_t buf[65536];
+    size_t got = 0;
+    for (int reads = 0; reads < 64; reads++) {
+        int n = SSL_read(ssl, buf + got, (int)(sizeof buf - got));
+        if (n <= 0)
+            return 0;
+        got += (size_t)n;
+        /* whole frames from the start */
+        size_t off = 0;
+        while (got - off >= 9) {
+            size_t len = ((size_t)buf[off] << 16) | ((size_t)buf[off + 1] << 8) | buf[off + 2];
+            if (got - off < 9 + len)
+                break;
+            if (buf[off + 3] == 6 && (buf[off + 4] & 1) && len == 8 &&
+                memcmp(buf + off + 9, "flping!!", 8) == 0)
+                return 1;
+            off += 9 + len;
+        }
+        memmove(buf, buf + off, got - off);
+        got -= off;
+    }
+    return 0;
+}
+
 /* SIGHUP loads the certificate files again: new handshakes get the new
- * certificate, a connection open across the reload goes on. */
+ * certificate, with ALPN h2 (framelogd's own TLS) as without (lws's), and
+ * connections open across the reload go on. */
 START_TEST(sighup_reloads_the_certificate)
 {
     pki_t p;
@@ -632,11 +709,23 @@ START_TEST(sighup_reloads_the_certificate)
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     ck_assert_int_eq(SSL_CTX_load_verify_locations(ctx, p.ca, NULL), 1);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    int fd1;
+    SSL_CTX *ctx_h2 = SSL_CTX_new(TLS_client_method());
+    ck_assert_int_eq(SSL_CTX_load_verify_locations(ctx_h2, p.ca, NULL), 1);
+    SSL_CTX_set_verify(ctx_h2, SSL_VERIFY_PEER, NULL);
+    ck_assert_int_eq(SSL_CTX_set_alpn_protos(ctx_h2, (const unsigned char *)"\x02h2", 3), 0);
+    int fd1, fd1h;
     SSL *before = tls_dial(ctx, s.port, &fd1);
-    char fp1[65], fp2[65];
+    SSL *before_h2 = tls_dial(ctx_h2, s.port, &fd1h);
+    char fp1[65], fp2[65], fph[65];
     peer_fingerprint(before, fp1);
+    peer_fingerprint(before_h2, fph);
+    ck_assert_str_eq(fp1, fph);
+    const unsigned char *alpn = NULL;
+    unsigned alen = 0;
+    SSL_get0_alpn_selected(before_h2, &alpn, &alen);
+    ck_assert_msg(alen == 2 && memcmp(alpn, "h2", 2) == 0, "no h2 negotiated");
     ck_assert(tls_healthz(before));
+    ck_assert_msg(h2_ping(before_h2, 1), "no PING answer over h2");
 
     /* a new certificate in the same files, then SIGHUP */
     make_cert(&p, p.cert, p.key);
@@ -653,10 +742,27 @@ START_TEST(sighup_reloads_the_certificate)
             usleep(100000);
     }
     ck_assert_msg(strcmp(fp1, fp2) != 0, "the certificate was not reloaded");
+    /* h2's handshakes get the new one too */
+    strcpy(fph, fp1);
+    deadline = fl_test_now_ms() + 60000;
+    while (strcmp(fph, fp1) == 0 && fl_test_now_ms() < deadline) {
+        int fd2;
+        SSL *after = tls_dial(ctx_h2, s.port, &fd2);
+        peer_fingerprint(after, fph);
+        SSL_free(after);
+        close(fd2);
+        if (strcmp(fph, fp1) == 0)
+            usleep(100000);
+    }
+    ck_assert_msg(strcmp(fph, fp2) == 0, "h2 handshakes did not get the new certificate");
     ck_assert_msg(tls_healthz(before), "the connection open across the reload was dropped");
+    ck_assert_msg(h2_ping(before_h2, 0), "the h2 connection open across the reload was dropped");
     SSL_free(before);
     close(fd1);
+    SSL_free(before_h2);
+    close(fd1h);
     SSL_CTX_free(ctx);
+    SSL_CTX_free(ctx_h2);
 
     /* a broken file keeps the certificate in use */
     ck_assert_int_eq(fl_test_write_file(p.cert, "junk", 4), 0);
@@ -680,6 +786,117 @@ START_TEST(sighup_reloads_the_certificate)
     ck_assert_int_eq(fl_test_run(curl, 65000, &out, NULL), 0);
     ck_assert_ptr_nonnull(strstr(out, "\"status\":\"ok\""));
     free(out);
+    fl_test_server_free(&s);
+    fl_test_rmtree(p.dir);
+}
+END_TEST
+
+/* A series of /metrics over https (the test CA). */
+static double metric_tls(const fl_test_server_t *s, const char *ca, const char *series)
+{
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/metrics", s->port);
+    char *argv[] = {"curl", "-sS", "--max-time", "60", "--cacert", (char *)ca, url, NULL};
+    char *out = NULL;
+    int rc = fl_test_run(argv, 65000, &out, NULL);
+    double v = rc == 0 ? fl_test_metric(out, series) : -1;
+    free(out);
+    return v;
+}
+
+/* A process's CPU time so far (user and system), in clock ticks. */
+static long long cpu_ticks(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    char *st = fl_test_read_file(path, NULL);
+    ck_assert_ptr_nonnull(st);
+    const char *p = strrchr(st, ')'); /* after the command's name */
+    unsigned long long ut = 0, sy = 0;
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &sy), 2);
+    free(st);
+    return (long long)(ut + sy);
+}
+
+/* A TLS listener reads each ClientHello before any TLS library does
+ * (docs/security.md, "TLS"): a ClientHello that arrives a byte per TCP
+ * segment is still served (node's HTTP/2 client, ALPN h2); one trickled
+ * slower than --header-timeout, and one that stops halfway, are closed at
+ * the header timeout, counted as header_unfinished, and cost the server
+ * no CPU while they wait (no busy polling: measured as the server's CPU
+ * time over the wait, against the wait itself). */
+START_TEST(tls_clienthello_split_trickled_or_stalled)
+{
+    ck_assert_msg(fl_test_have("node"), "node is missing (scripts/deps.sh --test)");
+    pki_t p;
+    make_pki(&p);
+    fl_test_server_t s;
+    char *extra[] = {"--tls-cert", p.cert, "--tls-key", p.key, "--header-timeout", "3", NULL};
+    fl_test_server_start(&s, NULL, extra);
+    size_t hn = 0;
+    char *hello =
+        fl_test_read_file(FL_SOURCE_DIR "/tests/fuzz/corpus/fuzz_clienthello/curl_http2", &hn);
+    ck_assert_msg(hello && hn > 300, "the captured ClientHello is missing");
+
+    /* half a ClientHello, then nothing */
+    int stalled = dial_from(s.port, 0);
+    ck_assert_int_ge(stalled, 0);
+    send_all(stalled, hello, hn / 2);
+    long long t0 = fl_test_now_ms(), cpu0 = cpu_ticks(s.proc.pid);
+
+    /* meanwhile a ClientHello in single bytes: served over h2 */
+    char url[96];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", s.port);
+    char *node[] = {"node", FL_SOURCE_DIR "/tests/node/h2_tls_split.js", url, p.ca, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(node, 120000, &out, &err);
+    ck_assert_msg(rc == 0, "h2_tls_split.js (%d): %s %s", rc, out, err);
+    int pieces = 0;
+    const char *pc = out ? strstr(out, "\"pieces\":") : NULL;
+    if (pc)
+        pieces = atoi(pc + strlen("\"pieces\":"));
+    ck_assert_msg(pieces > 100 && strstr(out, "\"alpn\":\"h2\"") && strstr(out, "\"status\":200") &&
+                      strstr(out, "\"ok\":true"),
+                  "h2_tls_split.js: %s", out);
+    free(out);
+    free(err);
+
+    /* a ClientHello trickled a byte each 100 ms: closed before it is all
+     * sent (the deadline runs from accept) */
+    int trickled = dial_from(s.port, 0);
+    size_t sent = 0;
+    while (sent < hn && !closed_by_server(trickled)) {
+        if (send(trickled, hello + sent, 1, MSG_NOSIGNAL) != 1)
+            break;
+        sent++;
+        usleep(100000);
+    }
+    ck_assert_msg(sent < hn, "the whole ClientHello (%zu bytes, a byte each 100 ms) went through",
+                  hn);
+    close(trickled);
+
+    /* the stalled one is closed too */
+    long long deadline = t0 + 60000;
+    while (!closed_by_server(stalled) && fl_test_now_ms() < deadline)
+        usleep(100000);
+    long long t1 = fl_test_now_ms(), cpu1 = cpu_ticks(s.proc.pid);
+    ck_assert_msg(closed_by_server(stalled), "half a ClientHello still open after 60 s");
+    close(stalled);
+    /* the server's CPU over the wait: well under half of it (a loop
+     * polling the waiting sockets would take all of a core) */
+    double wait_ticks = (double)(t1 - t0) * (double)sysconf(_SC_CLK_TCK) / 1000.0;
+    fprintf(stderr, "server CPU while ClientHellos waited: %lld ticks over %.0f\n", cpu1 - cpu0,
+            wait_ticks);
+    ck_assert_msg((double)(cpu1 - cpu0) < 0.5 * wait_ticks,
+                  "the server used %lld ticks of CPU over a wait of %.0f", cpu1 - cpu0, wait_ticks);
+    ck_assert_msg(metric_tls(&s, p.ca, "framelog_limit_hits_total{limit=\"header_unfinished\"}") >=
+                      2,
+                  "header_unfinished: %f",
+                  metric_tls(&s, p.ca, "framelog_limit_hits_total{limit=\"header_unfinished\"}"));
+    ck_assert(metric_tls(&s, p.ca, "framelog_connections_in_head") <= 1);
+    free(hello);
     fl_test_server_free(&s);
     fl_test_rmtree(p.dir);
 }
@@ -1308,6 +1525,7 @@ int main(void)
     tc = tcase_create("tls");
     tcase_add_test(tc, tls_policy);
     tcase_add_test(tc, sighup_reloads_the_certificate);
+    tcase_add_test(tc, tls_clienthello_split_trickled_or_stalled);
     tcase_add_test(tc, non_loopback_needs_tls_and_keys);
     suite_add_tcase(s, tc);
     tc = tcase_create("media");

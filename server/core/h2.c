@@ -1,6 +1,9 @@
 /*
- * server/core/h2.c — HTTP/2 (prior-knowledge h2c) on the plain listeners,
- * carried by nghttp2, served by the same HTTP/1.1 code as everything else.
+ * server/core/h2.c — HTTP/2 carried by nghttp2, served by the same
+ * HTTP/1.1 code as everything else: prior-knowledge h2c on the plain
+ * listeners, and ALPN "h2" on the TLS listeners (h2tls.c carries the TLS
+ * and drives the connection through fl_h2_conn_*: the transport is the
+ * one seam, fl_h2_io_t, and everything below it is shared).
  *
  * Why not libwebsockets' own HTTP/2: lws 4.1.6 turns it on for plain text
  * only with LWS_SERVER_OPTION_H2_PRIOR_KNOWLEDGE, which makes *every*
@@ -49,6 +52,12 @@
  *   socket pair (the HTTP/1.1 side sees a client that went away); a socket
  *   pair whose stream is gone finds its stream pointer NULL.
  * - An idle connection (no stream open) is closed after --idle-timeout.
+ * - Frames go out through the connection's fl_h2_io_t, one send per
+ *   writeable: lws_write on the raw socket for h2c, SSL_write then
+ *   lws_write of the records for h2tls.c; either takes all (lws keeps
+ *   what the socket did not take) or fails.
+ * - A connection is counted in the open connections from fl_h2_conn_new
+ *   to fl_h2_conn_free.
  */
 #include "server/core/h2.h"
 
@@ -68,8 +77,6 @@
 
 static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define PREFACE_LEN 24
-
-typedef struct fl_h2_conn fl_h2_conn_t;
 
 typedef struct h2_stream {
     struct h2_stream *next;
@@ -103,11 +110,11 @@ typedef struct h2_stream {
 struct fl_h2_conn {
     struct lws *wsi;
     struct fl_server *srv;
+    fl_h2_io_t io; /* how frames reach the client */
     nghttp2_session *ng;
     h2_stream_t *streams;
     int n_streams;
     fl_buf_t out; /* frames nghttp2 made, from LWS_PRE on */
-    int dead;     /* close at the next chance */
 };
 
 static struct fl_server *server_of(struct lws *wsi)
@@ -602,10 +609,15 @@ static int cb_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 
 /* ---- the connection ---- */
 
-static void conn_free(fl_h2_conn_t *c)
+void fl_h2_conn_free(fl_h2_conn_t *c)
 {
     if (!c)
         return;
+    if (c->wsi) {
+        fl_server_metrics(c->srv)->open_connections--;
+        c->srv->open_connections--;
+        c->wsi = NULL;
+    }
     nghttp2_session_del(c->ng); /* first: it holds pointers to the streams */
     while (c->streams) {
         h2_stream_t *st = c->streams;
@@ -616,15 +628,15 @@ static void conn_free(fl_h2_conn_t *c)
     free(c);
 }
 
-static fl_h2_conn_t *conn_new(struct lws *wsi)
+fl_h2_conn_t *fl_h2_conn_new(struct lws *wsi, fl_h2_io_t io)
 {
     fl_h2_conn_t *c = calloc(1, sizeof *c);
     nghttp2_session_callbacks *cbs = NULL;
     nghttp2_option *opt = NULL;
     if (!c)
         return NULL;
-    c->wsi = wsi;
     c->srv = server_of(wsi);
+    c->io = io;
     fl_buf_init(&c->out, 0);
     if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
         goto fail;
@@ -648,19 +660,34 @@ static fl_h2_conn_t *conn_new(struct lws *wsi)
     if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
         nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, FL_H2_CONN_WINDOW) !=
             0) {
-        conn_free(c);
+        fl_h2_conn_free(c);
         return NULL;
     }
+    /* counted from here to fl_h2_conn_free */
+    c->wsi = wsi;
+    fl_server_metrics(c->srv)->open_connections++;
+    c->srv->open_connections++;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)c->srv->cfg->idle_timeout_s);
+    lws_callback_on_writable(wsi); /* our SETTINGS */
     return c;
 fail:
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);
-    conn_free(c);
+    fl_h2_conn_free(c);
     return NULL;
 }
 
-/* Frames out: one lws_write per writeable callback. Returns -1 to close. */
-static int conn_writeable(fl_h2_conn_t *c)
+int fl_h2_conn_recv(fl_h2_conn_t *c, const uint8_t *p, size_t n)
+{
+    fl_server_metrics(c->srv)->bytes_received += n;
+    if (nghttp2_session_mem_recv(c->ng, p, n) < 0)
+        return -1;
+    kick(c);
+    return 0;
+}
+
+/* Frames out: one send per writeable callback. Returns -1 to close. */
+int fl_h2_conn_writeable(fl_h2_conn_t *c)
 {
     if (c->out.n == 0) {
         /* room for LWS_PRE, then what nghttp2 has, up to 64 KiB at a time */
@@ -684,7 +711,7 @@ static int conn_writeable(fl_h2_conn_t *c)
         }
     }
     size_t n = c->out.n - LWS_PRE;
-    if (lws_write(c->wsi, c->out.p + LWS_PRE, n, LWS_WRITE_RAW) != (int)n)
+    if (c->io.send(c->io.io, c->out.p + LWS_PRE, n) != (long)n)
         return -1;
     fl_server_metrics(c->srv)->bytes_sent += n;
     fl_buf_reset(&c->out);
@@ -696,6 +723,13 @@ done:
     if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng))
         return -1; /* GOAWAY sent and every stream done */
     return 0;
+}
+
+/* h2c's transport: the raw socket lws reads (lws keeps what the socket
+ * does not take, so it is all or nothing). */
+static long raw_send(void *io, uint8_t *p, size_t n)
+{
+    return lws_write(io, p, n, LWS_WRITE_RAW) == (int)n ? (long)n : -1;
 }
 
 /* The first bytes of a connection lws's HTTP/1.1 parser did not take:
@@ -711,7 +745,6 @@ int fl_h2_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
                    size_t len)
 {
     fl_h2_pss_t *ps = user;
-    struct fl_server *s = server_of(wsi);
     if (!ps)
         return 0;
 
@@ -734,21 +767,14 @@ int fl_h2_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
                 return fl_refuse_callback(wsi, LWS_CALLBACK_RAW_ADOPT, NULL, NULL, 0);
             }
             fl_listen_head_end(wsi, 1);
-            ps->c = conn_new(wsi);
+            ps->c = fl_h2_conn_new(wsi, (fl_h2_io_t){.send = raw_send, .io = wsi});
             if (!ps->c)
                 return -1;
             ps->kind = 1;
-            fl_server_metrics(s)->open_connections++;
-            s->open_connections++;
-            lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)s->cfg->idle_timeout_s);
         }
         if (ps->kind == 2)
             return 0; /* refused: not read any further */
-        fl_server_metrics(s)->bytes_received += len;
-        if (nghttp2_session_mem_recv(ps->c->ng, in, len) < 0)
-            return -1;
-        kick(ps->c);
-        return 0;
+        return fl_h2_conn_recv(ps->c, in, len);
 
     case LWS_CALLBACK_RAW_WRITEABLE:
         if (ps->kind == 3) {
@@ -758,7 +784,7 @@ int fl_h2_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
         if (ps->kind == 2)
             return fl_refuse_callback(wsi, reason, NULL, in, len);
         if (ps->kind == 1)
-            return conn_writeable(ps->c);
+            return fl_h2_conn_writeable(ps->c);
         return 0;
 
     case LWS_CALLBACK_RAW_CLOSE:
@@ -767,10 +793,7 @@ int fl_h2_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
             if (ps_st)
                 pipe_closed(ps_st);
         } else if (ps->kind == 1) {
-            fl_server_metrics(s)->open_connections--;
-            s->open_connections--;
-            ps->c->wsi = NULL;
-            conn_free(ps->c);
+            fl_h2_conn_free(ps->c);
             ps->c = NULL;
             ps->kind = 0;
         }

@@ -1,8 +1,10 @@
 /*
- * server/core/h2.h — HTTP/2 on every plain listener, beside HTTP/1.1:
- * prior-knowledge h2c (what the AWS SDK for JavaScript v3 speaks to an
- * http:// endpoint), carried by nghttp2. See h2.c and docs/ARCHITECTURE.md
- * ("HTTP/2").
+ * server/core/h2.h — HTTP/2 beside HTTP/1.1, carried by nghttp2:
+ * prior-knowledge h2c on every plain listener (what the AWS SDK for
+ * JavaScript v3 speaks to an http:// endpoint), and ALPN "h2" on TLS
+ * listeners (its https://), where h2tls.c carries the TLS and hands the
+ * bytes to the same connection code (fl_h2_conn_*). See h2.c and
+ * docs/ARCHITECTURE.md ("HTTP/2").
  */
 #ifndef FL_SERVER_CORE_H2_H
 #define FL_SERVER_CORE_H2_H
@@ -38,10 +40,36 @@
 int fl_h2_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len);
 
+/* One HTTP/2 connection (nghttp2's server session and its streams). */
+typedef struct fl_h2_conn fl_h2_conn_t;
+
+/* How a connection's frames reach the client: the transport under it
+ * (the raw socket for h2c; h2tls.c's TLS). send() gets bytes with LWS_PRE
+ * bytes free before p, at most one call per writeable callback of the
+ * connection's wsi, and takes them all (n; lws keeps what the socket does
+ * not take yet) or returns -1 to close. */
+typedef struct {
+    long (*send)(void *io, uint8_t *p, size_t n);
+    void *io;
+} fl_h2_io_t;
+
+/* A new HTTP/2 connection on wsi (its writeable callback is the
+ * connection's, and its idle timeout is set here), counted in the open
+ * connections. It sends its SETTINGS at the first writeable. NULL when out
+ * of memory. */
+fl_h2_conn_t *fl_h2_conn_new(struct lws *wsi, fl_h2_io_t io);
+/* Bytes from the client (plain: decrypted already). 0, or -1 to close. */
+int fl_h2_conn_recv(fl_h2_conn_t *c, const uint8_t *p, size_t n);
+/* wsi is writeable: send what nghttp2 has. 0, or -1 to close. */
+int fl_h2_conn_writeable(fl_h2_conn_t *c);
+/* The connection closed: free it and its streams (their socket pairs
+ * close), uncount it. NULL is fine. */
+void fl_h2_conn_free(fl_h2_conn_t *c);
+
 /* Its per-session data. */
 typedef struct {
     int kind; /* 0 undecided, 1 an HTTP/2 connection, 2 refused, 3 a socket pair */
-    struct fl_h2_conn *c;
+    fl_h2_conn_t *c;
 } fl_h2_pss_t;
 
 /* An HTTP/1.1 response head ("HTTP/1.1 200 OK\r\nName: value\r\n...\r\n\r\n",

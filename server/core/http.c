@@ -498,7 +498,7 @@ void fl_http_base_url(fl_http_req_t *r, char *buf, size_t cap)
     const char *close = strrchr(host, ']');
     int has_port = strchr(close ? close : host, ':') != NULL;
     int port = fl_server_vhost_port(r->srv, lws_get_vhost(r->wsi));
-    const char *scheme = lws_is_ssl(r->wsi) ? "https" : "http";
+    const char *scheme = fl_listen_secure(r->wsi) ? "https" : "http";
     if (has_port || port <= 0)
         snprintf(buf, cap, "%s://%s", scheme, host);
     else

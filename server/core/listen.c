@@ -16,10 +16,14 @@
  *   HTTP/2 when it opens with the h2c preface and otherwise passes it to
  *   fl_refuse_callback, which answers a plain 400 and closes, instead of
  *   lws's HTML 403.
- * - TLS listeners take plain bytes too (lws looks at the first byte), so
+ * - TLS listeners: h2tls.c looks at each connection's first bytes before
+ *   lws does and keeps the TLS clients that offer ALPN h2; the rest reach
+ *   lws, which takes plain bytes too (it looks at the first byte), so
  *   that plain HTTP sent to a TLS port is answered 400 with a reason
  *   (http.c asks fl_listen_plain_on_tls) rather than reset; nothing else
- *   is served in plain text there.
+ *   is served in plain text there. The streams of an HTTP/2 connection
+ *   over TLS reach http.c over AF_UNIX socket pairs (h2.c), which
+ *   fl_listen_secure counts as TLS.
  * - Heads lws's parser refuses (past its FL_LIMIT_HEADER_BUFFER buffer, or
  *   a malformed request line such as a URL holding %00) never reach a
  *   callback: lws 4.1.6 shuts the socket (SHUT_WR) before it says
@@ -258,10 +262,26 @@ int fl_listen_lws_line(int level, const char *line)
     return 1; /* lws's info lines are ours only to read */
 }
 
+int fl_listen_secure(struct lws *wsi)
+{
+    struct fl_server *s = lws_context_user(lws_get_context(wsi));
+    if (lws_is_ssl(wsi))
+        return 1;
+    if (!s->cfg->tls_cert)
+        return 0;
+    /* a stream of an HTTP/2 connection reaches the HTTP/1.1 code over an
+     * AF_UNIX socket pair (h2.c); on a TLS server its connection is TLS
+     * (h2tls.c), since h2c is refused there: no listener accepts AF_UNIX */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = lws_get_socket_fd(wsi);
+    return fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX;
+}
+
 int fl_listen_plain_on_tls(struct lws *wsi)
 {
     struct fl_server *s = lws_context_user(lws_get_context(wsi));
-    return s->cfg->tls_cert && !lws_is_ssl(wsi);
+    return s->cfg->tls_cert && !fl_listen_secure(wsi);
 }
 
 int fl_refuse_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

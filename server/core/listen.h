@@ -42,6 +42,9 @@ void fl_listen_lws_log(int level, void (*emit)(int level, const char *line));
  * lines, read for heads lws refuses). */
 int fl_listen_lws_line(int level, const char *line);
 
+/* A request that came over TLS: lws's, or a stream of an HTTP/2 over TLS
+ * connection (h2tls.c, through h2.c's socket pair): 1 if so. */
+int fl_listen_secure(struct lws *wsi);
 /* A request that came in plain on a TLS listener (lws lets it through to
  * answer it): 1 if so. */
 int fl_listen_plain_on_tls(struct lws *wsi);

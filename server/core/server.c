@@ -8,7 +8,9 @@
  * its own libuv loop and thread, each listening on every --listen address
  * with LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE (SO_REUSEPORT): the kernel
  * spreads new connections over the loops' listen sockets, and a connection
- * stays on the loop that accepted it. Loop 0 runs on fl_server_run's
+ * stays on the loop that accepted it. TLS listeners accept on framelogd's
+ * own listen sockets with one loop too, so that h2tls.c sees every
+ * ClientHello before lws's TLS (HTTP/2 by ALPN h2). Loop 0 runs on fl_server_run's
  * thread and also takes signals and storage completions; a completion for
  * an append made on another loop is posted to that loop's inbox (a
  * lock-free stack, woken by uv_async), which is how anything crosses loops.
@@ -31,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,6 +52,7 @@
 #include "common/diag.h"
 #include "common/error.h"
 #include "server/core/h2.h"
+#include "server/core/h2tls.h"
 #include "server/core/listen.h"
 #include "server/core/master_key.h"
 #include "server/core/server_internal.h"
@@ -67,7 +71,9 @@ static int failf(char *err, size_t errlen, int code, const char *fmt, ...)
 }
 
 /* SIGHUP: each loop reloads the certificate into its own context, on its
- * own thread (lws's SSL_CTXs are its context's). */
+ * own thread (lws's SSL_CTXs are its context's), and, once they loaded
+ * there, makes its HTTP/2 SSL_CTX anew from the same files (h2tls.c;
+ * connections open keep the one they were made from). */
 typedef struct {
     fl_post_t post;
     struct fl_server *s;
@@ -77,8 +83,14 @@ static void tls_reload_run(fl_post_t *p)
 {
     tls_reload_msg_t *m = (tls_reload_msg_t *)p;
     fl_loop_t *l = fl_server_this_loop(m->s);
-    if (l->ctx)
-        fl_tls_reload(l->ctx, m->s->cfg->tls_cert, m->s->cfg->tls_key);
+    if (l->ctx && fl_tls_reload(l->ctx, m->s->cfg->tls_cert, m->s->cfg->tls_key) == 0 &&
+        l->tls_h2) {
+        SSL_CTX *h2 = fl_tls_h2_ctx_new(m->s->cfg->tls_cert, m->s->cfg->tls_key);
+        if (h2) {
+            SSL_CTX_free(l->tls_h2);
+            l->tls_h2 = h2;
+        }
+    }
     free(m);
 }
 
@@ -195,6 +207,8 @@ static int build_protocols(struct fl_server *s, char *err, size_t errlen)
         {"fl-h2", fl_h2_callback,
          sizeof(fl_h2_pss_t) > sizeof(fl_http_req_t) ? sizeof(fl_h2_pss_t) : sizeof(fl_http_req_t),
          0, 0, NULL, 0},
+        /* TLS listeners' new connections, watched by h2tls.c */
+        {"fl-tls", fl_h2tls_callback, 0, 0, 0, NULL, 0},
     };
     int n = 0;
     s->protocols[n++] = http;
@@ -210,6 +224,7 @@ static int build_protocols(struct fl_server *s, char *err, size_t errlen)
     s->protocols[n++] = raw[1];
     s->protocols[n++] = raw[2];
     s->protocols[n++] = raw[3];
+    s->protocols[n++] = raw[4];
     memset(&s->protocols[n], 0, sizeof s->protocols[n]);
     return 0;
 }
@@ -513,9 +528,10 @@ static int probe_bind(const fl_listen_addr_t *l)
     return rc;
 }
 
-/* A loop's connections (several loops): accept what its own listen socket
- * got (the kernel spread them: SO_REUSEPORT) and give each to its lws
- * context, on this loop. */
+/* A loop's connections (several loops, or TLS): accept what its own
+ * listen socket got (with several loops the kernel spread them:
+ * SO_REUSEPORT) and give each to its lws context, on this loop: TLS
+ * listeners' through h2tls.c, which looks at the ClientHello first. */
 static void on_accept(uv_poll_t *h, int status, int events)
 {
     struct fl_listener *li = h->data;
@@ -536,6 +552,12 @@ static void on_accept(uv_poll_t *h, int status, int events)
             continue;
         }
         l->metrics.connections_total++;
+        int one = 1; /* as lws's own listener does */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (l->s->cfg->tls_cert) {
+            fl_h2tls_accept(l, l->vhosts[li->i], fd);
+            continue;
+        }
         lws_sock_file_fd_type d;
         d.sockfd = fd;
         if (!lws_adopt_descriptor_vhost(l->vhosts[li->i],
@@ -545,8 +567,9 @@ static void on_accept(uv_poll_t *h, int status, int events)
     }
 }
 
-/* A listen socket of loop l for address i, SO_REUSEPORT, polled by l. */
-static int loop_listen(fl_loop_t *l, int i, int port, char *err, size_t errlen)
+/* A listen socket of loop l for address i (SO_REUSEPORT when the loops
+ * share it), polled by l. */
+static int loop_listen(fl_loop_t *l, int i, int port, int share, char *err, size_t errlen)
 {
     const fl_listen_addr_t *a = &l->s->cfg->listen[i];
     struct fl_listener *li = &l->listeners[i];
@@ -558,7 +581,7 @@ static int loop_listen(fl_loop_t *l, int i, int port, char *err, size_t errlen)
     int fd = rc ? -1 : socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        (share && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
         (ss.ss_family == AF_INET6 &&
          setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
         bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, SOMAXCONN) != 0) {
@@ -714,6 +737,9 @@ static int loop_new(struct fl_server *s, fl_loop_t *lp, int share, char *err, si
     if (!lp->ctx)
         return failf(err, errlen, FL_ENOMEM, "cannot create the event loop (libwebsockets)");
 
+    /* TLS listeners accept on their own socket too, one loop or several:
+     * h2tls.c looks at each ClientHello before lws's TLS may */
+    int own_accept = share || cfg->tls_cert != NULL;
     for (int i = 0; i < cfg->n_listen; i++) {
         const fl_listen_addr_t *l = &cfg->listen[i];
         char a[300], name[32];
@@ -724,8 +750,9 @@ static int loop_new(struct fl_server *s, fl_loop_t *lp, int share, char *err, si
         vi.vhost_name = name;
         /* several loops: lws listens nowhere; each loop accepts from its
          * own SO_REUSEPORT socket (lws 4.1.6 sets no SO_REUSEPORT itself,
-         * whatever LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE says: measured) */
-        vi.port = share ? CONTEXT_PORT_NO_LISTEN_SERVER : l->port;
+         * whatever LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE says: measured);
+         * TLS: lws listens nowhere either (own_accept) */
+        vi.port = own_accept ? CONTEXT_PORT_NO_LISTEN_SERVER : l->port;
         vi.iface = bind_host(l->host);
         vi.protocols = s->protocols;
         vi.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
@@ -733,7 +760,8 @@ static int loop_new(struct fl_server *s, fl_loop_t *lp, int share, char *err, si
             vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         if (!strchr(l->host, ':'))
             vi.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-        /* PutMedia uploads need HTTP/1.1 (libwebsockets-notes.md) */
+        /* PutMedia uploads need HTTP/1.1 (libwebsockets-notes.md): lws
+         * never negotiates h2; h2tls.c serves the clients that offer it */
         vi.alpn = "http/1.1";
         vi.keepalive_timeout = 30;
         vi.timeout_secs = 60;
@@ -747,8 +775,9 @@ static int loop_new(struct fl_server *s, fl_loop_t *lp, int share, char *err, si
             return failf(err, errlen, FL_EINVAL, "cannot listen on %s%s", a,
                          cfg->tls_cert ? " (check the TLS certificate and key)" : "");
         lp->vhosts[i] = vh;
-        if (share) {
-            if ((rc = loop_listen(lp, i, lp->index == 0 ? l->port : s->ports[i], err, errlen)) != 0)
+        if (own_accept) {
+            if ((rc = loop_listen(lp, i, lp->index == 0 ? l->port : s->ports[i], share, err,
+                                  errlen)) != 0)
                 return rc;
         } else if (lp->index == 0) {
             s->ports[i] = lws_get_vhost_listen_port(vh);
@@ -756,6 +785,10 @@ static int loop_new(struct fl_server *s, fl_loop_t *lp, int share, char *err, si
         }
     }
 
+    if (cfg->tls_cert && !(lp->tls_h2 = fl_tls_h2_ctx_new(cfg->tls_cert, cfg->tls_key)))
+        return failf(err, errlen, FL_EINVAL,
+                     "cannot load --tls-cert %s and --tls-key %s (for HTTP/2)", cfg->tls_cert,
+                     cfg->tls_key);
     if ((rc = fl_workers_new(2, 1024, wake_loop, lp, &lp->workers)) != 0)
         return failf(err, errlen, rc, "cannot start worker threads: %s", fl_strerror(rc));
     return 0;
@@ -1039,6 +1072,8 @@ static void loop_free(fl_loop_t *l)
         lws_context_destroy(l->ctx);
         l->ctx = NULL;
     }
+    SSL_CTX_free(l->tls_h2); /* after its connections */
+    l->tls_h2 = NULL;
     tl_loop = saved;
 }
 

@@ -47,14 +47,17 @@ typedef struct fl_loop {
     uint64_t lag_due_ns;
     _Atomic uint64_t cpu_ns;     /* the loop thread's CPU time, sampled at each tick */
     _Atomic uint64_t late_ticks; /* ticks late by more than FL_LOOP_LATE_MS */
-    /* with several loops: each loop's own listen sockets (SO_REUSEPORT),
-     * accepted from here and adopted into its context */
+    /* with several loops, or TLS: each loop's own listen sockets
+     * (SO_REUSEPORT with several), accepted from here and given to its
+     * context (TLS: through h2tls.c) */
     struct fl_listener {
         uv_poll_t poll;
         struct fl_loop *l;
         int i, fd, on;
     } listeners[FL_CONFIG_MAX_LISTEN];
-    pthread_t thread; /* loops 1..n-1; loop 0 runs on fl_server_run's thread */
+    struct ssl_ctx_st *tls_h2; /* TLS listeners: the SSL_CTX h2tls.c serves
+                                  HTTP/2 with (tls.c), swapped on SIGHUP */
+    pthread_t thread;          /* loops 1..n-1; loop 0 runs on fl_server_run's thread */
     int thread_on;
 } fl_loop_t;
 
@@ -83,7 +86,7 @@ struct fl_server {
     int n_inited; /* modules whose init() succeeded (fini for those) */
     /* the protocols every vhost serves: http, the modules' WebSocket
      * subprotocols, then the core's raw descriptors; NULL-ended */
-    struct lws_protocols protocols[FL_MAX_WS_PROTOS + 6];
+    struct lws_protocols protocols[FL_MAX_WS_PROTOS + 7];
     fl_limits_t *limits;            /* limits.h: caps per address, memory budget, counters */
     fl_datarec_observers_t datarec; /* datarec.h: set at start, read-only after */
     fl_cors_t cors;                 /* cors.h: --cors-origins, read-only after start */

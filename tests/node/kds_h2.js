@@ -8,11 +8,14 @@
 // and checks that every record comes back once, in order per shard, byte
 // for byte; then an unknown stream must be a typed
 // ResourceNotFoundException, and RegisterStreamConsumer must answer a
-// consumer ARN of the stream. Retries are off (maxAttempts 1): any error
+// consumer ARN of the stream. Against https://, it also says which protocol
+// ALPN chose for Node's HTTP/2 client (what the SDK's default handler
+// opens: http2.connect), as "alpn" (NODE_EXTRA_CA_CERTS: the CA). Retries are off (maxAttempts 1): any error
 // fails. Prints one JSON line of counts and exits 0, or names the first
 // mismatch and exits 1.
 'use strict';
 const crypto = require('crypto');
+const http2 = require('http2');
 const {
   KinesisClient, CreateStreamCommand, DescribeStreamSummaryCommand, PutRecordsCommand,
   PutRecordCommand, ListShardsCommand, GetShardIteratorCommand, GetRecordsCommand,
@@ -32,7 +35,19 @@ function fail(msg) {
   process.exit(1);
 }
 
+// The ALPN protocol a fresh HTTP/2 session to endpoint negotiates (https
+// only; the SDK's handler would go on regardless with some servers).
+function alpnOf(endpoint) {
+  if (!endpoint.startsWith('https:')) return Promise.resolve('n/a');
+  return new Promise((resolve, reject) => {
+    const s = http2.connect(endpoint);
+    s.on('error', reject);
+    s.on('connect', () => { const a = s.alpnProtocol; s.close(); resolve(a === undefined ? 'none' : String(a)); });
+  });
+}
+
 async function main() {
+  const alpn = await alpnOf(endpoint);
   const kds = new KinesisClient({
     endpoint, region: 'us-east-1', maxAttempts: 1, credentials,
   });
@@ -128,7 +143,7 @@ async function main() {
     }
     bad.destroy();
   }
-  console.log(JSON.stringify({ handler: handlerName, put: TOTAL, read, shards: shards.length, typed_error: typed, consumer, refused }));
+  console.log(JSON.stringify({ handler: handlerName, alpn, put: TOTAL, read, shards: shards.length, typed_error: typed, consumer, refused }));
 }
 
 main().catch((e) => fail(`${e.name}: ${e.message}`));
