@@ -119,19 +119,26 @@ static void records_metrics(void *state, fl_buf_t *o)
     fl_metrics_render_counter(o, "framelog_records_out_bytes_total", "Data bytes of those records.",
                               rs->bytes_out);
     fl_buf_append_str(o, "# HELP framelog_records_throttled_total Records (put) and GetRecords "
-                         "calls (get) refused by a shard's rate.\n"
+                         "calls (get) refused by a shard's rate, SubscribeToShard reads held "
+                         "back by a subscription's (subscribe).\n"
                          "# TYPE framelog_records_throttled_total counter\n");
     fl_buf_printf(o, "framelog_records_throttled_total{op=\"put\"} %" PRIu64 "\n",
                   rs->throttled_put);
     fl_buf_printf(o, "framelog_records_throttled_total{op=\"get\"} %" PRIu64 "\n",
                   rs->throttled_get);
+    fl_buf_printf(o, "framelog_records_throttled_total{op=\"subscribe\"} %" PRIu64 "\n",
+                  rs->sub_throttled);
     fl_metrics_render_counter(o, "framelog_records_subscriptions_total",
                               "SubscribeToShard subscriptions started.", rs->subs_started);
     fl_metrics_render_counter(o, "framelog_records_subscriptions_refused_total",
-                              "SubscribeToShard calls refused: the consumer's subscription to the "
-                              "shard runs or began less than 5 s ago (ResourceInUseException in "
-                              "the stream).",
+                              "SubscribeToShard calls refused: the consumer's last subscription to "
+                              "the shard began less than 5 s ago (ResourceInUseException in the "
+                              "stream).",
                               rs->subs_refused);
+    fl_metrics_render_counter(o, "framelog_records_subscriptions_ended_total",
+                              "Subscriptions ended by an exception event: the consumer "
+                              "deregistered, the stream deleted, or a later call took over.",
+                              rs->subs_ended);
     fl_metrics_render_gauge(o, "framelog_records_subscriptions",
                             "Event streams open now (SubscribeToShard).", (int64_t)rs->subs_active);
     fl_metrics_render_counter(o, "framelog_records_subscribe_events_total",
