@@ -306,8 +306,7 @@ START_TEST(subscription_rate_boto3)
     char *m = metrics(&s);
     ck_assert_msg(fl_test_metric(m, "framelog_records_throttled_total{op=\"subscribe\"}") >= 1,
                   "%s", m);
-    ck_assert_msg(fl_test_metric(m, "framelog_records_subscribe_bytes_total") >= 12582912, "%s",
-                  m);
+    ck_assert_msg(fl_test_metric(m, "framelog_records_subscribe_bytes_total") >= 12582912, "%s", m);
     free(m);
     fl_test_server_stop_clean(&s);
     fl_test_rmtree(dir);

@@ -232,12 +232,13 @@ static void cons_after(fl_rec_job_t *base)
     cons_job_t *j = (cons_job_t *)base;
     if (!j->gone)
         return;
-    fl_rec_sub_end_t e = {.log_id = base->st.info.id, .epoch = j->gone_epoch,
-                          .type = "ResourceNotFoundException"};
+    fl_rec_sub_end_t e = {
+        .log_id = base->st.info.id, .epoch = j->gone_epoch, .type = "ResourceNotFoundException"};
     snprintf(e.consumer, sizeof e.consumer, "%s", j->consumer);
-    snprintf(e.msg, sizeof e.msg, "Consumer %s under stream %s under account %s not found "
-             "(deregistered).", j->consumer, base->st.name,
-             fl_server_config(base->rs->srv)->account_id);
+    snprintf(e.msg, sizeof e.msg,
+             "Consumer %s under stream %s under account %s not found "
+             "(deregistered).",
+             j->consumer, base->st.name, fl_server_config(base->rs->srv)->account_id);
     fl_rec_sub_end(base->rs, &e);
 }
 

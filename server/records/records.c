@@ -6,6 +6,7 @@
 #include "server/records/records.h"
 
 #include <inttypes.h>
+#include <mbedtls/md5.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -267,6 +268,12 @@ void fl_rec_u128_dec(const uint8_t v[16], char buf[40])
     for (int i = 0; i < n; i++)
         buf[i] = tmp[n - 1 - i];
     buf[n] = 0;
+}
+
+void fl_rec_partition_hash(fl_slice_t key, uint8_t out[16])
+{
+    if (mbedtls_md5_ret(key.n ? key.p : (const uint8_t *)"", key.n, out) != 0)
+        memset(out, 0, 16);
 }
 
 int fl_rec_u128_parse(const char *s, uint8_t out[16])

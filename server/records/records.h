@@ -281,6 +281,10 @@ void fl_rec_consumer_arn(const fl_records_t *rs, const char *stream, const fl_re
  * server's region and account: 0 with its parts, or -1. */
 int fl_rec_parse_consumer_arn(const fl_records_t *rs, const char *arn, char *stream, size_t scap,
                               char *consumer, size_t ccap, int64_t *epoch);
+/* A partition key's 128-bit hash key: MD5 of its bytes, big-endian (as
+ * Kinesis and storage map keys to shards; without libcrypto's per-call
+ * algorithm lookup). */
+void fl_rec_partition_hash(fl_slice_t key, uint8_t out[16]);
 /* Records durable in the stream with this log id: wake its subscribers
  * (any loop). */
 void fl_rec_sub_wake(fl_records_t *rs, uint64_t log_id);
