@@ -4,7 +4,7 @@
  * Kinesis emulator, from npm) driven by the same client in the same run,
  * and beside the raw disk (write+fdatasync, pread) measured in the run.
  *
- *   bench_records [-s SECONDS] [-d DIR] [-c MIB] [-k CASES]
+ *   bench_records [-s SECONDS] [-d DIR] [-c MIB] [-k CASES] [-b CONNS]
  *
  * CASES: a comma-separated list of the PutRecords cases' numbers (0-7, in
  * the order printed) to run, e.g. -k 6,7 for the 1 KiB batches (default:
@@ -17,12 +17,17 @@
  * fsync). The client is this process: C threads, each with one keep-alive
  * HTTP/1.1 connection and a request body built once (random partition
  * keys, so the records spread over the shards), sending the next call as
- * soon as the answer is in (16 connections for single records, 4 for
- * batches). It reads every answer and counts records that failed.
- * Printed per case: records/s, data MB/s and call latency p50/p99 for
- * each server, the ratio of framelogd's records/s to kinesalite's (target
- * >= 50), and for batches framelogd's MB/s against raw write+fdatasync of
- * one batch's bytes per fdatasync (target >= 0.7 for 1 KiB).
+ * soon as the answer is in (16 connections for single records, CONNS,
+ * default 4, for batches: more do not raise framelogd's throughput, see
+ * docs/records.md "Benchmark"). It reads every answer and counts records
+ * that failed. Printed per case: records/s, data MB/s and call latency
+ * p50/p99 for each server, each server's CPU time per record ("us/rec",
+ * user + system from /proc) and this client's ("cl us", the same for both
+ * servers: the client is not what limits), the ratio of framelogd's
+ * records/s to kinesalite's (target >= 50), and for batches framelogd's
+ * MB/s against raw write+fdatasync of one batch's bytes per fdatasync
+ * (target >= 0.7 for 1 KiB). CPU per record is the figure that holds on a
+ * loaded machine; throughput and the ratios move with the load.
  *
  * Catch-up: MIB (default 256) of 1 KiB records into one shard, then read
  * back with GetRecords (Limit 10000) from TRIM_HORIZON to the end, against
@@ -52,13 +57,34 @@
 #include "common/base64.h"
 #include "common/bytes.h"
 
-#define MAX_CONNS 16
+#define MAX_CONNS 64
+
+static int batch_conns = 4; /* -b */
 
 static int64_t mono(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* CPU time (user + system) of a process so far, in seconds (clock ticks
+ * of /proc/PID/stat), or -1. */
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* after the command's name */
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- a keep-alive HTTP/1.1 client ---- */
@@ -290,15 +316,18 @@ static char *make_body(const char *stream, int records, size_t size, size_t *n_o
 
 typedef struct {
     double rps, mbps, p50, p99;
+    double cpu_us;    /* the server's CPU time per record, microseconds */
+    double client_us; /* this process's (the client's), the same way */
     uint64_t failed;
 } case_result_t;
 
-static case_result_t put_case(int port, const char *stream, int shards, int records, size_t size,
-                              double secs)
+static case_result_t put_case(pid_t server, int port, const char *stream, int shards, int records,
+                              size_t size, double secs)
 {
     case_result_t res = {0};
     create_stream(port, stream, shards);
-    int conns = records == 1 ? MAX_CONNS : 4;
+    double cpu0 = proc_cpu_s(server), self0 = proc_cpu_s(getpid());
+    int conns = records == 1 ? 16 : batch_conns;
     worker_t w[MAX_CONNS];
     pthread_t th[MAX_CONNS];
     memset(w, 0, sizeof w);
@@ -326,6 +355,9 @@ static case_result_t put_case(int port, const char *stream, int shards, int reco
         free(w[i].body);
     }
     double el = (double)(mono() - start) / 1e9;
+    double cpu1 = proc_cpu_s(server), self1 = proc_cpu_s(getpid());
+    res.client_us = ok && self0 >= 0 && self1 >= 0 ? (self1 - self0) * 1e6 / (double)ok : 0;
+    res.cpu_us = ok && cpu0 >= 0 && cpu1 >= 0 ? (cpu1 - cpu0) * 1e6 / (double)ok : 0;
     qsort(lat, n_lat, sizeof *lat, fl_bench_cmp_i64);
     res.rps = (double)ok / el;
     res.mbps = (double)ok * (double)size / el / 1e6;
@@ -483,7 +515,7 @@ int main(int argc, char **argv)
     size_t mib = 256;
     const char *only = NULL;
     int opt;
-    while ((opt = getopt(argc, argv, "s:d:c:k:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:d:c:k:b:")) != -1) {
         if (opt == 's')
             secs = atof(optarg);
         else if (opt == 'd')
@@ -492,6 +524,8 @@ int main(int argc, char **argv)
             mib = (size_t)atol(optarg);
         else if (opt == 'k')
             only = optarg;
+        else if (opt == 'b' && atoi(optarg) >= 1 && atoi(optarg) <= MAX_CONNS)
+            batch_conns = atoi(optarg);
         else {
             fprintf(stderr, "usage: bench_records [-s SECONDS] [-d DIR] [-c MIB] [-k CASES]\n");
             return 2;
@@ -513,8 +547,9 @@ int main(int argc, char **argv)
     printf("bench_records: %.0f s per case; framelogd durable (fdatasync before the answer), "
            "kinesalite %s\n",
            secs, kpid ? "in memory (no fsync)" : "NOT INSTALLED (scripts/deps.sh --bench)");
-    printf("%-24s %12s %9s %8s %8s | %12s %8s %8s | %9s %9s\n", "case", "fl rec/s", "fl MB/s",
-           "p50 ms", "p99 ms", "kl rec/s", "p50 ms", "p99 ms", "fl/kl", "fl/raw");
+    printf("%-24s %12s %9s %8s %8s %7s %7s | %12s %8s %8s %7s %7s | %9s %9s\n", "case", "fl rec/s",
+           "fl MB/s", "p50 ms", "p99 ms", "us/rec", "cl us", "kl rec/s", "p50 ms", "p99 ms",
+           "us/rec", "cl us", "fl/kl", "fl/raw");
     static const struct {
         size_t size;
         int records, shards;
@@ -529,15 +564,17 @@ int main(int argc, char **argv)
         snprintf(label, sizeof label, "%zu B x %d, %d shard%s", cases[i].size, cases[i].records,
                  cases[i].shards, cases[i].shards > 1 ? "s" : "");
         case_result_t f =
-            put_case(fport, name, cases[i].shards, cases[i].records, cases[i].size, secs);
+            put_case(fpid, fport, name, cases[i].shards, cases[i].records, cases[i].size, secs);
         case_result_t k = {0};
         if (kpid)
-            k = put_case(kport, name, cases[i].shards, cases[i].records, cases[i].size, secs);
+            k = put_case(kpid, kport, name, cases[i].shards, cases[i].records, cases[i].size, secs);
         /* raw: one batch's bytes per write+fdatasync, in the same run */
         fl_bench_result_t raw =
             fl_bench_raw_per_record(dir, cases[i].size * (size_t)cases[i].records, secs / 2);
-        printf("%-24s %12.0f %9.2f %8.2f %8.2f | %12.0f %8.2f %8.2f | %8.1fx %9.2f%s\n", label,
-               f.rps, f.mbps, f.p50, f.p99, k.rps, k.p50, k.p99, k.rps > 0 ? f.rps / k.rps : 0,
+        printf("%-24s %12.0f %9.2f %8.2f %8.2f %7.2f %7.2f | %12.0f %8.2f %8.2f %7.1f %7.2f | "
+               "%8.1fx %9.2f%s\n",
+               label, f.rps, f.mbps, f.p50, f.p99, f.cpu_us, f.client_us, k.rps, k.p50, k.p99,
+               k.cpu_us, k.client_us, k.rps > 0 ? f.rps / k.rps : 0,
                raw.mbps > 0 ? f.mbps / raw.mbps : 0, f.failed || k.failed ? " (failures!)" : "");
         if (f.failed || k.failed)
             printf("  failed records: framelogd %" PRIu64 ", kinesalite %" PRIu64 "\n", f.failed,

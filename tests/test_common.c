@@ -196,6 +196,60 @@ START_TEST(base64_round_trips_and_refuses_junk)
 }
 END_TEST
 
+/* The 16-at-a-time coders (SSSE3) and the plain loops agree: every length
+ * encodes as a plain loop writes it and round-trips, and any byte outside the alphabet, at any
+ * place of a long text (in a whole block, the last block, the last group), is refused. */
+START_TEST(base64_blocks_match_the_table_loop)
+{
+    uint8_t data[300];
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < sizeof data; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        data[i] = (uint8_t)x;
+    }
+    fl_buf_t e, d;
+    fl_buf_init(&e, 0);
+    fl_buf_init(&d, 0);
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t n = 0; n <= sizeof data; n++) {
+        fl_buf_reset(&e);
+        fl_buf_reset(&d);
+        fl_base64_encode(&e, fl_slice(data, n));
+        /* as a plain loop writes it, 6 bits at a time */
+        char want[404];
+        size_t w = 0;
+        for (size_t i = 0; i < n; i += 3) {
+            uint32_t v = (uint32_t)data[i] << 16 | (i + 1 < n ? (uint32_t)data[i + 1] << 8 : 0) |
+                         (i + 2 < n ? data[i + 2] : 0);
+            want[w++] = alphabet[v >> 18];
+            want[w++] = alphabet[(v >> 12) & 63];
+            want[w++] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+            want[w++] = i + 2 < n ? alphabet[v & 63] : '=';
+        }
+        ck_assert_msg(fl_slice_eq(fl_buf_slice(&e), fl_slice(want, w)), "encoding %zu bytes", n);
+        ck_assert_int_eq(fl_base64_decode(&d, fl_buf_slice(&e)), 0);
+        ck_assert_msg(fl_slice_eq(fl_buf_slice(&d), fl_slice(data, n)), "length %zu", n);
+    }
+    /* e holds 400 characters of the whole array */
+    uint8_t *t = malloc(e.n);
+    for (size_t at = 0; at < e.n; at += at < 40 || at > e.n - 40 ? 1 : 7) {
+        for (int c = 0; c < 256; c++) {
+            if (c && memchr(alphabet, c, 64))
+                continue;
+            memcpy(t, e.p, e.n);
+            t[at] = (uint8_t)c;
+            fl_buf_reset(&d);
+            ck_assert_msg(fl_base64_decode(&d, fl_slice(t, e.n)) == FL_EMALFORMED, "byte %d at %zu",
+                          c, at);
+        }
+    }
+    free(t);
+    fl_buf_free(&e);
+    fl_buf_free(&d);
+}
+END_TEST
+
 /* Long texts (PutRecords' 1 MiB records) decode in one pass, also into a
  * capped buffer: exactly at the cap fits, one byte over says FL_ELIMIT,
  * and junk anywhere is still FL_EMALFORMED. */
@@ -448,6 +502,7 @@ int main(void)
     tcase_add_test(tc, log_levels_parse);
     tcase_add_test(tc, clock_can_be_driven);
     tcase_add_test(tc, base64_round_trips_and_refuses_junk);
+    tcase_add_test(tc, base64_blocks_match_the_table_loop);
     tcase_add_test(tc, base64_long_texts_and_caps);
     tcase_add_test(tc, base64url_round_trips_unpadded_and_refuses_junk);
     suite_add_tcase(s, tc);

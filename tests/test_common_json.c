@@ -3,6 +3,7 @@
  * value type, escapes and UTF-8, limits, malformed input with offsets, and
  * the string writer round-tripping through the parser.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,6 +219,45 @@ START_TEST(writer_round_trips_every_byte)
 }
 END_TEST
 
+/* A string's special bytes are found at any place, in a run scanned 16
+ * at a time or not: an escape and a UTF-8 character decode, a raw control
+ * byte is refused, a quote ends the string. */
+START_TEST(finds_special_bytes_at_every_place)
+{
+    for (size_t at = 0; at < 40; at++) {
+        char text[64], want[64];
+        memset(want, 'a', 44);
+        want[44] = 0;
+        /* "aaa…\naaa…" decodes to a newline at `at` */
+        snprintf(text, sizeof text, "\"%.*s\\n%.*s\"", (int)at, want, (int)(43 - at), want);
+        fl_json_doc_t *d = NULL;
+        ck_assert_int_eq(fl_json_parse(fl_slice_str(text), NULL, &d, NULL), 0);
+        const fl_json_t *v = fl_json_root(d);
+        ck_assert_int_eq(v->len, 44);
+        ck_assert_int_eq(v->str[at], '\n');
+        ck_assert_int_eq(strspn(v->str, "a"), at);
+        fl_json_free(d);
+        /* a two-byte UTF-8 character */
+        snprintf(text, sizeof text, "\"%.*s\xc3\xa9%.*s\"", (int)at, want, (int)(43 - at), want);
+        ck_assert_int_eq(fl_json_parse(fl_slice_str(text), NULL, &d, NULL), 0);
+        v = fl_json_root(d);
+        ck_assert_int_eq(v->len, 45);
+        ck_assert(memcmp(v->str + at, "\xc3\xa9", 2) == 0);
+        fl_json_free(d);
+        /* a raw control byte, and a bare 0x80 */
+        snprintf(text, sizeof text, "\"%.*s\x01%.*s\"", (int)at, want, (int)(43 - at), want);
+        ck_assert_int_eq(fl_json_parse(fl_slice_str(text), NULL, &d, NULL), FL_EMALFORMED);
+        snprintf(text, sizeof text, "\"%.*s\x80%.*s\"", (int)at, want, (int)(43 - at), want);
+        ck_assert_int_eq(fl_json_parse(fl_slice_str(text), NULL, &d, NULL), FL_EMALFORMED);
+        /* the string ends at its quote */
+        snprintf(text, sizeof text, "[\"%.*s\",\"%.*s\"]", (int)at, want, (int)(43 - at), want);
+        ck_assert_int_eq(fl_json_parse(fl_slice_str(text), NULL, &d, NULL), 0);
+        ck_assert_int_eq(fl_json_root(d)->child->len, at);
+        fl_json_free(d);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("common_json");
@@ -225,6 +265,7 @@ int main(void)
     tcase_add_test(tc, parses_a_create_stream_body);
     tcase_add_test(tc, keeps_numbers_exact);
     tcase_add_test(tc, decodes_escapes_and_utf8);
+    tcase_add_test(tc, finds_special_bytes_at_every_place);
     tcase_add_loop_test(tc, malformed_gives_error_and_offset, 0,
                         (int)(sizeof bads / sizeof bads[0]));
     tcase_add_test(tc, limits_hold);

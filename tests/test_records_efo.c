@@ -9,7 +9,14 @@
  *   (tests/node/kds_efo.js): backlog and live records, every one once, in
  *   order, ContinuationSequenceNumber right, every starting position, the
  *   second subscription refused in the stream; then its counts in /metrics;
- * - SubscribeToShard over HTTP/1.1 through boto3 (tests/records_efo.py).
+ * - SubscribeToShard over HTTP/1.1 through boto3 (tests/records_efo.py);
+ * - how event streams end (tests/records_efo_ends.py, boto3): a later call
+ *   takes over (the old one gets ResourceInUseException), and
+ *   DeregisterStreamConsumer or DeleteStream with EnforceConsumerDeletion
+ *   end them with ResourceNotFoundException, each counted in /metrics;
+ * - a subscription's own rate, 2 MiB/s of data (tests/records_efo_rate.py,
+ *   boto3): 12 MiB put with the rates off, read back after a restart with
+ *   the rates on, never ahead of the rate; the held reads in /metrics.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -252,6 +259,60 @@ START_TEST(subscribe_through_boto3_http11)
 }
 END_TEST
 
+static void run_py(const char *script, char *const argv_tail[], const char *want)
+{
+    char *args[8] = {"/usr/bin/python3", (char *)script};
+    int n = 2;
+    for (; argv_tail[n - 2] && n < 7; n++)
+        args[n] = argv_tail[n - 2];
+    args[n] = NULL;
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(args, 400000, &out, &err);
+    ck_assert_msg(rc == 0, "%s (%d): %s %s", script, rc, out, err);
+    ck_assert_msg(out && strstr(out, want), "%s: %s", script, out);
+    fprintf(stderr, "%s: %s", script, out);
+    free(out);
+    free(err);
+}
+
+START_TEST(subscriptions_end_boto3)
+{
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    char *tail[] = {s.url, "efo-ends", NULL};
+    run_py(FL_SOURCE_DIR "/tests/records_efo_ends.py", tail,
+           "{\"taken_over\": \"ResourceInUseException\", \"refused\": "
+           "\"ResourceInUseException\", \"deregistered\": \"ResourceNotFoundException\", "
+           "\"deleted\": [\"ResourceNotFoundException\", \"ResourceNotFoundException\"]}");
+    char *m = metrics(&s);
+    /* taken over, deregistered, two by the delete */
+    ck_assert_msg(fl_test_metric(m, "framelog_records_subscriptions_ended_total") >= 4, "%s", m);
+    free(m);
+    fl_test_server_stop_clean(&s);
+}
+END_TEST
+
+START_TEST(subscription_rate_boto3)
+{
+    char *dir = fl_test_mkdtemp("efo-rate");
+    fl_test_server_t s;
+    fl_test_server_start(&s, dir, no_throttle);
+    char *put[] = {s.url, "efo-rate", "put", NULL};
+    run_py(FL_SOURCE_DIR "/tests/records_efo_rate.py", put, "\"put\": 12582912");
+    fl_test_server_stop_clean(&s);
+    fl_test_server_start(&s, dir, NULL); /* the rates on, as by default */
+    char *read[] = {s.url, "efo-rate", "read", NULL};
+    run_py(FL_SOURCE_DIR "/tests/records_efo_rate.py", read, "\"received\": 12582912");
+    char *m = metrics(&s);
+    ck_assert_msg(fl_test_metric(m, "framelog_records_throttled_total{op=\"subscribe\"}") >= 1,
+                  "%s", m);
+    ck_assert_msg(fl_test_metric(m, "framelog_records_subscribe_bytes_total") >= 12582912, "%s", m);
+    free(m);
+    fl_test_server_stop_clean(&s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("records_efo");
@@ -266,6 +327,14 @@ int main(void)
     tc = tcase_create("boto3_http11");
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, subscribe_through_boto3_http11);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("ends");
+    tcase_set_timeout(tc, 900);
+    tcase_add_test(tc, subscriptions_end_boto3);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("rate");
+    tcase_set_timeout(tc, 900);
+    tcase_add_test(tc, subscription_rate_boto3);
     suite_add_tcase(s, tc);
     return fl_test_main(s);
 }

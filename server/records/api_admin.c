@@ -146,6 +146,7 @@ static void create_after(fl_rec_job_t *base)
 typedef struct {
     fl_rec_job_t base; /* first */
     int enforce;       /* EnforceConsumerDeletion */
+    int deleted;       /* the worker deleted it */
 } delete_job_t;
 
 static void delete_work(fl_rec_job_t *j)
@@ -164,12 +165,20 @@ static void delete_work(fl_rec_job_t *j)
     char ln[FL_LOG_MAX_NAME + 1];
     fl_rec_log_name(j->name, ln, sizeof ln);
     j->rc = fl_log_delete(j->store, ln);
+    ((delete_job_t *)j)->deleted = j->rc == 0;
 }
 
 static void delete_after(fl_rec_job_t *j)
 {
-    if (!j->rc)
-        fl_rec_counters_drop(j->rs, j->name);
+    if (!((delete_job_t *)j)->deleted)
+        return; /* refused, failed, or never ran */
+    fl_rec_counters_drop(j->rs, j->name);
+    /* its consumers went with it: their subscriptions end now, with
+     * ResourceNotFoundException in their event streams */
+    fl_rec_sub_end_t e = {.log_id = j->st.info.id, .type = "ResourceNotFoundException"};
+    snprintf(e.msg, sizeof e.msg, "Stream %s under account %s not found (deleted).", j->name,
+             fl_server_config(j->rs->srv)->account_id);
+    fl_rec_sub_end(j->rs, &e);
 }
 
 static void retention_work(fl_rec_job_t *base)

@@ -34,6 +34,8 @@ typedef struct {
     int64_t epoch; /* from a ConsumerARN, or -1 */
     size_t start;  /* List: the first to list */
     size_t max;
+    int gone; /* Deregister: done, the consumer created at gone_epoch */
+    int64_t gone_epoch;
 } cons_job_t;
 
 static void slot_key(int slot, char *buf, size_t cap)
@@ -198,7 +200,10 @@ static void cons_work(fl_rec_job_t *base)
             goto out;
         }
         slot_key(found->slot, key, sizeof key);
-        base->rc = fl_log_attr_set(base->st.log, key, "");
+        if ((base->rc = fl_log_attr_set(base->st.log, key, "")) == 0) {
+            j->gone = 1;
+            j->gone_epoch = found->created_s;
+        }
         break;
     case OP_LIST: {
         fl_buf_append_str(&base->out, "{\"Consumers\":[");
@@ -218,6 +223,23 @@ static void cons_work(fl_rec_job_t *base)
 out:
     if (locked)
         pthread_mutex_unlock(&rs->consumers_mu);
+}
+
+/* On the loop: a deregistered consumer's subscriptions end, as AWS ends
+ * them, with ResourceNotFoundException in their event streams. */
+static void cons_after(fl_rec_job_t *base)
+{
+    cons_job_t *j = (cons_job_t *)base;
+    if (!j->gone)
+        return;
+    fl_rec_sub_end_t e = {
+        .log_id = base->st.info.id, .epoch = j->gone_epoch, .type = "ResourceNotFoundException"};
+    snprintf(e.consumer, sizeof e.consumer, "%s", j->consumer);
+    snprintf(e.msg, sizeof e.msg,
+             "Consumer %s under stream %s under account %s not found "
+             "(deregistered).",
+             j->consumer, base->st.name, fl_server_config(base->rs->srv)->account_id);
+    fl_rec_sub_end(base->rs, &e);
 }
 
 /* Strings only, when present. */
@@ -326,6 +348,8 @@ have_stream:
     j->base = keep;
     j->op = op;
     j->base.st = st;
+    if (op == OP_DEREGISTER)
+        j->base.after = cons_after;
     snprintf(j->base.name, sizeof j->base.name, "%s", st.name);
     fl_rec_job_submit(r, &j->base);
 }

@@ -5,8 +5,14 @@
  * A put is acknowledged only once storage says the record is durable (the
  * group commit's fdatasync), like a video fragment: the request waits,
  * parked (fl_http_await), for the append's completion, which storage sends
- * to the loop. A shard iterator is a sealed token (core/token.h) that holds
- * the whole position, so the server keeps nothing per iterator:
+ * to the loop. A put's records are parsed on the loop in one pass: their
+ * data decoded into one buffer for the call (no allocation per record),
+ * each partition key's MD5 (fl_rec_partition_hash) looked up in the
+ * stream's open shards loaded once for the call (no store lock per
+ * record); storage copies each record as it queues it.
+ *
+ * A shard iterator is a sealed token (core/token.h) that holds the whole
+ * position, so the server keeps nothing per iterator:
  *
  *   0  1  from (0: at sequence number, 1: at server time)
  *   1  4  shard id, big-endian
@@ -191,86 +197,135 @@ static void put_completed(fl_completion_t *c, int status, uint64_t seq)
         fl_http_await_done(&j->a);
 }
 
-/* The open shard whose hash-key range holds the 128-bit key. */
-static int shard_for_hash(fl_log_t *log, const uint8_t key[16], uint32_t *out)
+/* The open shards of a stream, ordered by hash key, loaded once for one
+ * call's records: a record's shard is a binary search, without the store's
+ * lock per record. A reshard between the load and an append closes the
+ * shard under it: the append answers FL_ECLOSED and the map is loaded
+ * again. */
+typedef struct {
+    fl_log_shard_info_t *sh; /* the open ones, by hash_start */
+    size_t n;
+} shard_map_t;
+
+static int cmp_hash_start(const void *a, const void *b)
 {
-    fl_log_shard_info_t *sh = NULL;
+    return memcmp(((const fl_log_shard_info_t *)a)->hash_start,
+                  ((const fl_log_shard_info_t *)b)->hash_start, 16);
+}
+
+static int map_load(fl_log_t *log, shard_map_t *m)
+{
+    free(m->sh);
+    m->sh = NULL;
+    m->n = 0;
     size_t n = 0;
-    int rc = fl_log_shards(log, &sh, &n);
+    int rc = fl_log_shards(log, &m->sh, &n);
     if (rc)
         return rc;
-    rc = FL_ENOTFOUND;
     for (size_t i = 0; i < n; i++)
-        if (sh[i].open && memcmp(key, sh[i].hash_start, 16) >= 0 &&
-            memcmp(key, sh[i].hash_end, 16) <= 0) {
-            *out = sh[i].id;
-            rc = 0;
-            break;
-        }
-    free(sh);
-    return rc;
+        if (m->sh[i].open)
+            m->sh[m->n++] = m->sh[i];
+    qsort(m->sh, m->n, sizeof *m->sh, cmp_hash_start);
+    return 0;
+}
+
+/* The open shard whose hash-key range holds the 128-bit key. */
+static int map_find(const shard_map_t *m, const uint8_t key[16], uint32_t *out)
+{
+    size_t lo = 0, hi = m->n; /* the last with hash_start <= key is below hi */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (memcmp(m->sh[mid].hash_start, key, 16) <= 0)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    if (m->n && memcmp(m->sh[lo].hash_start, key, 16) <= 0 &&
+        memcmp(key, m->sh[lo].hash_end, 16) <= 0) {
+        *out = m->sh[lo].id;
+        return 0;
+    }
+    return FL_ENOTFOUND;
 }
 
 typedef struct {
-    fl_buf_t data;
+    size_t off, len; /* its data in the call's data buffer */
     const char *key;
+    size_t key_len;
     uint32_t shard;
-    int has_hk;     /* ExplicitHashKey given */
-    uint8_t hk[16]; /* and its value */
+    uint8_t hk[16]; /* the 128-bit hash key: ExplicitHashKey, or MD5 of the
+                       partition key (as storage and Kinesis map keys) */
 } parsed_t;
 
-/* The open shard for a parsed record: its ExplicitHashKey's, or its
- * partition key's. */
-static int shard_of(fl_log_t *log, parsed_t *p)
+/* The open shard for a parsed record. */
+static int shard_of(const shard_map_t *m, parsed_t *p)
 {
-    return p->has_hk ? shard_for_hash(log, p->hk, &p->shard)
-                     : fl_log_shard_for_key(log, fl_slice_str(p->key), &p->shard);
+    return map_find(m, p->hk, &p->shard);
 }
 
-/* One record's members (Data, PartitionKey, ExplicitHashKey). Responds
- * and returns -1 on bad input. */
-static int parse_record(fl_http_req_t *r, const fl_json_t *obj, fl_log_t *log, parsed_t *p,
-                        size_t idx, int many)
+/* "Records[idx]." for PutRecords' messages (made on an error only), or "". */
+static const char *where_of(char buf[48], int many, size_t idx)
 {
-    char where[48] = "";
-    if (many)
-        snprintf(where, sizeof where, "Records[%zu].", idx);
+    if (!many)
+        return "";
+    snprintf(buf, 48, "Records[%zu].", idx);
+    return buf;
+}
+
+/* One record's members (Data, PartitionKey, ExplicitHashKey); its data
+ * decoded at the end of data. Responds and returns -1 on bad input. */
+static int parse_record(fl_http_req_t *r, const fl_json_t *obj, const shard_map_t *m,
+                        fl_buf_t *data, parsed_t *p, size_t idx, int many)
+{
+    char where[48];
     const fl_json_t *d = fl_json_get(obj, "Data");
     const fl_json_t *k = fl_json_get(obj, "PartitionKey");
     const fl_json_t *h = fl_json_get(obj, "ExplicitHashKey");
     if (!d || d->type != FL_JSON_STRING) {
-        fl_http_respond_error(r, 400, "ValidationException", "%sData is required (base64)", where);
+        fl_http_respond_error(r, 400, "ValidationException", "%sData is required (base64)",
+                              where_of(where, many, idx));
         return -1;
     }
     if (!k || k->type != FL_JSON_STRING || k->len < 1 || k->len > FL_LOG_MAX_KEY ||
         memchr(k->str, 0, k->len)) {
         fl_http_respond_error(r, 400, "ValidationException",
-                              "%sPartitionKey must be 1 to 256 characters", where);
+                              "%sPartitionKey must be 1 to 256 characters",
+                              where_of(where, many, idx));
         return -1;
     }
-    fl_buf_init(&p->data, FL_RECORDS_MAX_RECORD);
-    if (fl_base64_decode(&p->data, fl_slice(d->str, d->len)) != 0) {
-        int too_big = p->data.err == FL_ELIMIT;
-        fl_buf_free(&p->data);
-        fl_http_respond_error(r, 400, "ValidationException",
-                              too_big ? "%sData is larger than 1 MiB" : "%sData is not base64",
-                              where);
+    /* 4 characters are 3 bytes, less the padding: over 1 MiB is refused
+     * before it is decoded */
+    size_t pad = d->len >= 2 && d->str[d->len - 1] == '=' ? 1u + (d->str[d->len - 2] == '=') : 0;
+    if (d->len % 4 == 0 && d->len / 4 * 3 - pad > FL_RECORDS_MAX_RECORD) {
+        fl_http_respond_error(r, 400, "ValidationException", "%sData is larger than 1 MiB",
+                              where_of(where, many, idx));
         return -1;
     }
+    size_t at = data->n;
+    if (fl_base64_decode(data, fl_slice(d->str, d->len)) != 0) {
+        int oom = data->err == FL_ENOMEM;
+        fl_http_respond_error(
+            r, oom ? 500 : 400, oom ? "InternalFailureException" : "ValidationException",
+            oom ? "%sout of memory" : "%sData is not base64", where_of(where, many, idx));
+        return -1;
+    }
+    p->off = at;
+    p->len = data->n - at;
     p->key = k->str;
+    p->key_len = k->len;
     if (h) {
         if (h->type != FL_JSON_STRING || memchr(h->str, 0, h->len) ||
             fl_rec_u128_parse(h->str, p->hk) != 0) {
-            fl_buf_free(&p->data);
             fl_http_respond_error(r, 400, "InvalidArgumentException",
-                                  "%sExplicitHashKey must be a decimal from 0 to 2^128-1", where);
+                                  "%sExplicitHashKey must be a decimal from 0 to 2^128-1",
+                                  where_of(where, many, idx));
             return -1;
         }
-        p->has_hk = 1;
+    } else {
+        fl_rec_partition_hash(fl_slice(k->str, k->len), p->hk);
     }
-    int rc = shard_of(log, p);
+    int rc = shard_of(m, p);
     if (rc) {
-        fl_buf_free(&p->data);
         fl_http_respond_error(r, 500, "InternalFailureException", "no open shard for the key: %s",
                               fl_strerror(rc));
         return -1;
@@ -298,9 +353,22 @@ static void put(fl_http_req_t *r, int many)
         return;
     parsed_t *p = calloc(n, sizeof *p);
     put_job_t *j = calloc(1, sizeof *j + n * sizeof j->one[0]);
-    size_t parsed = 0, total = 0;
-    if (!p || !j) {
+    size_t parsed = 0;
+    shard_map_t map = {NULL, 0};
+    /* every record's data in one buffer (records keep offsets): the
+     * body's base64 decodes to at most 3/4 of its size, one allocation */
+    fl_buf_t data;
+    fl_buf_init(&data, 0);
+    int rc;
+    if (!p || !j || fl_buf_reserve(&data, r->body.n / 4 * 3 + 3)) {
         fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
+        goto out;
+    }
+    if ((rc = map_load(st.log, &map)) != 0) {
+        fl_http_respond_error(r, rc == FL_ENOTFOUND ? 400 : 500,
+                              rc == FL_ENOTFOUND ? "ResourceNotFoundException"
+                                                 : "InternalFailureException",
+                              "stream %s: %s", st.name, fl_strerror(rc));
         goto out;
     }
     /* PutRecord's members are the body's own; PutRecords' are in Records */
@@ -311,14 +379,13 @@ static void put(fl_http_req_t *r, int many)
                                   parsed);
             goto out;
         }
-        if (parse_record(r, e, st.log, &p[parsed], parsed, many) != 0)
+        if (parse_record(r, e, &map, &data, &p[parsed], parsed, many) != 0)
             goto out;
-        total += p[parsed].data.n;
         parsed++;
     }
-    if (total > FL_RECORDS_MAX_PUT_SIZE) {
+    if (data.n > FL_RECORDS_MAX_PUT_SIZE) {
         fl_http_respond_error(r, 400, "InvalidArgumentException",
-                              "Records hold %zu bytes of data, more than 5 MiB", total);
+                              "Records hold %zu bytes of data, more than 5 MiB", data.n);
         goto out;
     }
     j->st = st;
@@ -331,7 +398,9 @@ static void put(fl_http_req_t *r, int many)
         fl_completion_init(&o->base, put_completed);
         o->job = j;
         o->shard = p[i].shard;
-        o->data_len = p[i].data.n;
+        o->data_len = p[i].len;
+        fl_slice_t key = fl_slice(p[i].key, p[i].key_len),
+                   rec = fl_slice(data.p + p[i].off, p[i].len);
         /* no producer time in the API: the arrival is the record's time on
          * the timeline it shares with video fragments; observers (hooks)
          * hear of it (fl_datarec_append) */
@@ -339,13 +408,13 @@ static void put(fl_http_req_t *r, int many)
             o->status = THROTTLED; /* over the shard's rate: this record alone */
             continue;
         }
-        o->status = fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, fl_slice_str(p[i].key),
-                                      fl_buf_slice(&p[i].data), now_ns, &o->base, &o->seq);
+        o->status = fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, key, rec, now_ns,
+                                      &o->base, &o->seq);
         /* a reshard on a worker closed the shard since it was looked up:
          * the key's shard is one of the children now, and the record is
          * metered there (the closed parent gets its share back) */
         for (int again = 0; o->status == FL_ECLOSED && again < RESHARD_RETRIES; again++) {
-            if (shard_of(st.log, &p[i]) != 0)
+            if (map_load(st.log, &map) != 0 || shard_of(&map, &p[i]) != 0)
                 break;
             if (fl_rec_throttle_move(st.rs, st.info.id, o->shard, p[i].shard, o->data_len) != 0) {
                 o->shard = p[i].shard;
@@ -353,9 +422,8 @@ static void put(fl_http_req_t *r, int many)
                 break;
             }
             o->shard = p[i].shard;
-            o->status =
-                fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, fl_slice_str(p[i].key),
-                                  fl_buf_slice(&p[i].data), now_ns, &o->base, &o->seq);
+            o->status = fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, key, rec, now_ns,
+                                          &o->base, &o->seq);
         }
         if (!o->status)
             j->pending++;
@@ -370,8 +438,8 @@ static void put(fl_http_req_t *r, int many)
     }
     j = NULL;
 out:
-    for (size_t i = 0; i < parsed; i++)
-        fl_buf_free(&p[i].data);
+    fl_buf_free(&data);
+    free(map.sh);
     free(p);
     free(j);
     fl_rec_put(&st);

@@ -6,6 +6,7 @@
 #include "server/records/records.h"
 
 #include <inttypes.h>
+#include <mbedtls/md5.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -119,19 +120,26 @@ static void records_metrics(void *state, fl_buf_t *o)
     fl_metrics_render_counter(o, "framelog_records_out_bytes_total", "Data bytes of those records.",
                               rs->bytes_out);
     fl_buf_append_str(o, "# HELP framelog_records_throttled_total Records (put) and GetRecords "
-                         "calls (get) refused by a shard's rate.\n"
+                         "calls (get) refused by a shard's rate, SubscribeToShard reads held "
+                         "back by a subscription's (subscribe).\n"
                          "# TYPE framelog_records_throttled_total counter\n");
     fl_buf_printf(o, "framelog_records_throttled_total{op=\"put\"} %" PRIu64 "\n",
                   rs->throttled_put);
     fl_buf_printf(o, "framelog_records_throttled_total{op=\"get\"} %" PRIu64 "\n",
                   rs->throttled_get);
+    fl_buf_printf(o, "framelog_records_throttled_total{op=\"subscribe\"} %" PRIu64 "\n",
+                  rs->sub_throttled);
     fl_metrics_render_counter(o, "framelog_records_subscriptions_total",
                               "SubscribeToShard subscriptions started.", rs->subs_started);
     fl_metrics_render_counter(o, "framelog_records_subscriptions_refused_total",
-                              "SubscribeToShard calls refused: the consumer's subscription to the "
-                              "shard runs or began less than 5 s ago (ResourceInUseException in "
-                              "the stream).",
+                              "SubscribeToShard calls refused: the consumer's last subscription to "
+                              "the shard began less than 5 s ago (ResourceInUseException in the "
+                              "stream).",
                               rs->subs_refused);
+    fl_metrics_render_counter(o, "framelog_records_subscriptions_ended_total",
+                              "Subscriptions ended by an exception event: the consumer "
+                              "deregistered, the stream deleted, or a later call took over.",
+                              rs->subs_ended);
     fl_metrics_render_gauge(o, "framelog_records_subscriptions",
                             "Event streams open now (SubscribeToShard).", (int64_t)rs->subs_active);
     fl_metrics_render_counter(o, "framelog_records_subscribe_events_total",
@@ -260,6 +268,12 @@ void fl_rec_u128_dec(const uint8_t v[16], char buf[40])
     for (int i = 0; i < n; i++)
         buf[i] = tmp[n - 1 - i];
     buf[n] = 0;
+}
+
+void fl_rec_partition_hash(fl_slice_t key, uint8_t out[16])
+{
+    if (mbedtls_md5_ret(key.n ? key.p : (const uint8_t *)"", key.n, out) != 0)
+        memset(out, 0, 16);
 }
 
 int fl_rec_u128_parse(const char *s, uint8_t out[16])

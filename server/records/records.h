@@ -67,8 +67,11 @@
 #define FL_RECORDS_TAG_KEY_MAX   128
 #define FL_RECORDS_TAG_VALUE_MAX 256
 /* Enhanced fan-out (AWS's figures): consumers per stream; a subscription
- * lasts 5 minutes; the same consumer and shard again within 5 s is
- * ResourceInUseException. An idle subscription gets an empty event every
+ * lasts 5 minutes; the same consumer and shard again within 5 s of the
+ * last start is ResourceInUseException, later it takes the running one over
+ * (which ends with ResourceInUseException). A subscription sends at most
+ * FL_RECORDS_SUB_OUT_BYTES_S of data a second (unless --records-throttle
+ * 0). An idle subscription gets an empty event every
  * FL_RECORDS_SUB_HEARTBEAT_MS; one event holds at most
  * FL_RECORDS_SUB_EVENT_BYTES of data; a subscriber's unsent events are
  * held up to FL_RECORDS_SUB_BACKLOG bytes (no read past it). */
@@ -80,6 +83,7 @@
 #define FL_RECORDS_SUB_EVENT_BYTES   (1u << 20)
 #define FL_RECORDS_SUB_EVENT_RECORDS 10000
 #define FL_RECORDS_SUB_BACKLOG       (4u << 20)
+#define FL_RECORDS_SUB_OUT_BYTES_S   (2 << 20)
 
 /* A data stream in use (a request or a job holds it): DeleteStream waits
  * for none. */
@@ -127,6 +131,7 @@ typedef struct fl_records {
     int n_loops;
     struct fl_rec_sub_start *recent;
     _Atomic uint64_t subs_started, subs_refused, sub_events, sub_records, sub_bytes;
+    _Atomic uint64_t subs_ended, sub_throttled, sub_ids;
     _Atomic int64_t subs_active;
 } fl_records_t;
 
@@ -276,9 +281,26 @@ void fl_rec_consumer_arn(const fl_records_t *rs, const char *stream, const fl_re
  * server's region and account: 0 with its parts, or -1. */
 int fl_rec_parse_consumer_arn(const fl_records_t *rs, const char *arn, char *stream, size_t scap,
                               char *consumer, size_t ccap, int64_t *epoch);
+/* A partition key's 128-bit hash key: MD5 of its bytes, big-endian (as
+ * Kinesis and storage map keys to shards; without libcrypto's per-call
+ * algorithm lookup). */
+void fl_rec_partition_hash(fl_slice_t key, uint8_t out[16]);
 /* Records durable in the stream with this log id: wake its subscribers
  * (any loop). */
 void fl_rec_sub_wake(fl_records_t *rs, uint64_t log_id);
+/* Subscriptions to end with an exception event (any loop): the one with
+ * sub_id on loop, or when sub_id is 0, those of the stream with log_id and,
+ * when consumer is not empty, of that consumer (name and epoch). */
+typedef struct {
+    uint64_t sub_id;
+    int loop;
+    uint64_t log_id;
+    char consumer[FL_RECORDS_CONSUMER_NAME_MAX + 1];
+    int64_t epoch;
+    const char *type; /* a static string: the exception's type */
+    char msg[FL_RECORDS_NAME_MAX + FL_RECORDS_CONSUMER_NAME_MAX + 160];
+} fl_rec_sub_end_t;
+void fl_rec_sub_end(fl_records_t *rs, const fl_rec_sub_end_t *e);
 /* Module life of the subscriptions: init and fini. */
 int fl_rec_sub_init(fl_records_t *rs);
 void fl_rec_sub_fini(fl_records_t *rs);

@@ -13,15 +13,18 @@
  * Life of a subscription (its own struct, on the loop of its connection):
  *   start   the handler checks the call; a worker finds the consumer and
  *           the shard (catalog), resolves LATEST and opens the subscription's
- *           own log handle; back on the loop the again rule is checked (a
- *           subscription of the consumer to the shard that runs, or began
- *           less than 5 s ago: ResourceInUseException in the stream) and the
- *           request becomes a streaming response (fl_http_stream_begin).
+ *           own log handle; back on the loop the again rule is checked (the
+ *           consumer's last subscription to the shard began less than 5 s
+ *           ago: ResourceInUseException in the stream; one that runs and
+ *           began earlier is taken over: it ends with that exception) and
+ *           the request becomes a streaming response (fl_http_stream_begin).
  *   read    a worker reads from the position (at most 10,000 records or
  *           1 MiB of data) and frames one event; back on the loop it is
  *           queued for the client and the position moves. A read that found
  *           records reads again at once (catch-up); one that found none
- *           waits for a wake-up.
+ *           waits for a wake-up. A read waits while the subscription's
+ *           out rate is in debt (rate_wait_us; the timer is set for when
+ *           it is paid).
  *   wake    PutRecord(s)' completion, once the records are durable (the
  *           moment GetRecords can see them), calls fl_rec_sub_wake on its
  *           loop: each loop with subscriptions gets a message
@@ -29,6 +32,11 @@
  *           subscription also reads every FL_RECORDS_SUB_HEARTBEAT_MS and
  *           sends that event even when empty, as AWS does (so records
  *           appended by others than PutRecord(s), hooks, arrive too).
+ *   ended   by time, the shard's end, or an exception event queued last:
+ *           its own read's error, or fl_rec_sub_end from any loop (the
+ *           consumer deregistered, the stream deleted, taken over: a
+ *           message to the subscription's loop, which matches it by id or
+ *           by stream and consumer). A read in flight then sends nothing.
  *   end     the connection closes; its struct goes; a read in flight finds
  *           the sink empty and frees itself (the sink holds the log handle).
  *
@@ -36,9 +44,9 @@
  * only; n_subs[loop] is how many are in subs[loop] (read by other loops to
  * skip posting); at most one read per subscription is in flight; unsent
  * events are at most FL_RECORDS_SUB_BACKLOG bytes before a read is held
- * back. The subscription does not hold the stream in use: DeleteStream
- * goes ahead, and the next read answers ResourceNotFoundException in the
- * stream.
+ * back; nothing follows an exception event. recent (under sub_mu) names
+ * subscriptions by id, never by pointer. The subscription does not hold
+ * the stream in use: DeleteStream goes ahead and ends it.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -81,22 +89,53 @@ struct fl_rec_sub {
     fl_buf_t out; /* framed events not yet sent */
     size_t out_off;
     int reading, woken, want_read, ended, closing;
-    struct fl_rec_sub_start *started; /* its entry in recent, or NULL */
+    uint64_t id; /* unique in the process: the again rule's entry names it */
+    char consumer[FL_RECORDS_CONSUMER_NAME_MAX + 1];
+    int64_t epoch;  /* the consumer's creation (its ARN's last part) */
+    int64_t tokens; /* the out rate: 1e-9 bytes, negative in debt */
+    int64_t tokens_ns;
     int64_t start_ms, last_event_ms;
 };
 
-/* A start within the last FL_RECORDS_SUB_AGAIN_MS (the again rule). */
+/* The last start of a consumer's subscription to a shard (the again rule):
+ * kept while that subscription runs, or for FL_RECORDS_SUB_AGAIN_MS. */
 struct fl_rec_sub_start {
     struct fl_rec_sub_start *next;
     char arn[FL_RECORDS_NAME_MAX + FL_RECORDS_CONSUMER_NAME_MAX + 300];
     uint32_t shard;
     int64_t at_ms;
-    int active; /* its subscription still runs */
+    uint64_t sub_id; /* the subscription it started while it runs, else 0 */
+    int loop;        /* that subscription's loop */
 };
+
+#define NANO 1000000000LL
 
 static int64_t mono_ms(void)
 {
     return fl_time_mono_ns() / 1000000;
+}
+
+/* The out rate, FL_RECORDS_SUB_OUT_BYTES_S a subscription (so a consumer
+ * and shard: one runs at a time), its own beside the shard's GetRecords
+ * rate, as AWS meters enhanced fan-out: 0 when a read may go, else the
+ * microseconds until its debt is paid. A read takes at most
+ * FL_RECORDS_SUB_EVENT_BYTES and may leave the bucket in debt; the bucket
+ * holds at most one second. Off with --records-throttle 0. */
+static int64_t rate_wait_us(sub_t *s)
+{
+    if (!s->rs->throttle)
+        return 0;
+    int64_t now = fl_time_mono_ns();
+    int64_t dt = now - s->tokens_ns;
+    if (dt > 0) {
+        __int128 t = (__int128)s->tokens + (__int128)FL_RECORDS_SUB_OUT_BYTES_S * dt;
+        __int128 full = (__int128)FL_RECORDS_SUB_OUT_BYTES_S * NANO;
+        s->tokens = (int64_t)(t > full ? full : t);
+        s->tokens_ns = now;
+    }
+    if (s->tokens >= 0)
+        return 0;
+    return -s->tokens / FL_RECORDS_SUB_OUT_BYTES_S / 1000 + 1;
 }
 
 /* ---- framing ---- */
@@ -254,6 +293,13 @@ static void schedule_read(sub_t *s, int force)
         s->want_read = 1; /* once the client took some */
         return;
     }
+    int64_t wait = rate_wait_us(s);
+    if (wait) {
+        s->want_read = 1; /* the timer reads once the debt is paid */
+        s->rs->sub_throttled++;
+        lws_set_timer_usecs(s->r->wsi, wait);
+        return;
+    }
     read_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         s->want_read = 1;
@@ -286,7 +332,12 @@ static void read_done(fl_job_t *job)
     if (s) {
         fl_records_t *rs = s->rs;
         s->reading = 0;
-        if (j->rc) {
+        if (s->rs->throttle)
+            s->tokens -= (int64_t)j->bytes * NANO;
+        if (s->ended) {
+            /* ended meanwhile (5 minutes, deregistered, taken over): its
+             * last message is out; this read's records are not sent */
+        } else if (j->rc) {
             char msg[FL_RECORDS_NAME_MAX + 200];
             int gone = j->rc == FL_ENOTFOUND;
             snprintf(msg, sizeof msg,
@@ -379,6 +430,66 @@ void fl_rec_sub_wake(fl_records_t *rs, uint64_t log_id)
     }
 }
 
+/* ---- ends: deregistered, deleted, taken over ---- */
+
+typedef struct {
+    fl_post_t post; /* first */
+    fl_records_t *rs;
+    fl_rec_sub_end_t e;
+} end_msg_t;
+
+static int end_matches(const sub_t *s, const fl_rec_sub_end_t *e)
+{
+    if (e->sub_id)
+        return s->id == e->sub_id;
+    if (s->log_id != e->log_id)
+        return 0;
+    return !e->consumer[0] || (strcmp(s->consumer, e->consumer) == 0 && s->epoch == e->epoch);
+}
+
+static void end_local(fl_records_t *rs, int loop, const fl_rec_sub_end_t *e)
+{
+    for (sub_t *s = rs->subs[loop]; s; s = s->next) {
+        if (s->ended || !end_matches(s, e))
+            continue;
+        /* the exception is the stream's last message: after what is
+         * queued, before what a read in flight finds (read_done drops it) */
+        frame_exception(&s->out, e->type, e->msg, s->cbor);
+        s->ended = 1;
+        rs->subs_ended++;
+        lws_callback_on_writable(s->r->wsi);
+    }
+}
+
+static void end_posted(fl_post_t *p)
+{
+    end_msg_t *m = (end_msg_t *)p;
+    end_local(m->rs, fl_server_loop(), &m->e);
+    free(m);
+}
+
+void fl_rec_sub_end(fl_records_t *rs, const fl_rec_sub_end_t *e)
+{
+    int here = fl_server_loop();
+    for (int l = 0; l < rs->n_loops; l++) {
+        if (rs->n_subs[l] == 0 || (e->sub_id && l != e->loop))
+            continue;
+        if (l == here) {
+            end_local(rs, l, e);
+            continue;
+        }
+        end_msg_t *m = calloc(1, sizeof *m);
+        if (!m) {
+            fl_error("records: out of memory ending subscriptions (they end by themselves)");
+            continue;
+        }
+        m->post.fn = end_posted;
+        m->rs = rs;
+        m->e = *e;
+        fl_server_post(rs->srv, l, &m->post);
+    }
+}
+
 /* ---- the streaming response ---- */
 
 static int sub_writeable(fl_http_req_t *r)
@@ -439,14 +550,14 @@ static int sub_timer(fl_http_req_t *r)
 {
     sub_t *s = r->stream;
     int64_t now = mono_ms();
+    lws_set_timer_usecs(r->wsi, 1000 * 1000); /* before a read held by the rate sets less */
     if (!s->ended && now - s->start_ms >= FL_RECORDS_SUB_MS) {
         s->ended = 1; /* as AWS: the subscription ends after 5 minutes */
         lws_callback_on_writable(r->wsi);
     } else if (!s->ended && !s->reading &&
                (s->want_read || now - s->last_event_ms >= FL_RECORDS_SUB_HEARTBEAT_MS)) {
-        schedule_read(s, 1);
+        schedule_read(s, now - s->last_event_ms >= FL_RECORDS_SUB_HEARTBEAT_MS);
     }
-    lws_set_timer_usecs(r->wsi, 1000 * 1000);
     return 0;
 }
 
@@ -463,11 +574,11 @@ static void sub_closed(fl_http_req_t *r)
             break;
         }
     rs->subs_active--;
-    if (s->started) {
-        pthread_mutex_lock(&rs->sub_mu);
-        s->started->active = 0; /* the entry goes 5 s after its start */
-        pthread_mutex_unlock(&rs->sub_mu);
-    }
+    pthread_mutex_lock(&rs->sub_mu);
+    for (struct fl_rec_sub_start *e = rs->recent; e; e = e->next)
+        if (e->sub_id == s->id)
+            e->sub_id = 0; /* the entry goes 5 s after its start */
+    pthread_mutex_unlock(&rs->sub_mu);
     s->sink->sub = NULL;
     sink_release(s->sink);
     fl_buf_free(&s->out);
@@ -548,37 +659,45 @@ static void start_work(fl_http_async_t *a)
     }
 }
 
-/* The again rule: 0 with the start noted in *out (NULL when out of
- * memory), or -1 when the consumer has a subscription to the shard running
- * or begun within the last FL_RECORDS_SUB_AGAIN_MS. */
-static int note_start(fl_records_t *rs, const char *arn, uint32_t shard,
-                      struct fl_rec_sub_start **out)
+/* The again rule, as AWS: -1 when the consumer's last subscription to the
+ * shard began less than FL_RECORDS_SUB_AGAIN_MS ago; else 0 with the start
+ * of s noted, and the subscription it takes over (still running, begun
+ * earlier) in *old (id 0 when none). */
+static int note_start(fl_records_t *rs, const char *arn, const sub_t *s, fl_rec_sub_end_t *old)
 {
     int64_t now = mono_ms();
     int rc = 0;
+    struct fl_rec_sub_start *found = NULL;
+    old->sub_id = 0;
     pthread_mutex_lock(&rs->sub_mu);
     for (struct fl_rec_sub_start **p = &rs->recent; *p;) {
         struct fl_rec_sub_start *e = *p;
-        if (!e->active && now - e->at_ms >= FL_RECORDS_SUB_AGAIN_MS) {
+        if (e->shard == s->shard && strcmp(e->arn, arn) == 0) {
+            found = e;
+            if (now - e->at_ms < FL_RECORDS_SUB_AGAIN_MS)
+                rc = -1;
+        } else if (!e->sub_id && now - e->at_ms >= FL_RECORDS_SUB_AGAIN_MS) {
             *p = e->next;
             free(e);
             continue;
         }
-        if (e->shard == shard && strcmp(e->arn, arn) == 0)
-            rc = -1;
         p = &e->next;
     }
     if (!rc) {
-        struct fl_rec_sub_start *e = calloc(1, sizeof *e);
-        if (e) {
-            snprintf(e->arn, sizeof e->arn, "%s", arn);
-            e->shard = shard;
-            e->at_ms = now;
-            e->active = 1;
-            e->next = rs->recent;
-            rs->recent = e;
+        if (found) {
+            old->sub_id = found->sub_id;
+            old->loop = found->loop;
+        } else if ((found = calloc(1, sizeof *found)) != NULL) {
+            snprintf(found->arn, sizeof found->arn, "%s", arn);
+            found->shard = s->shard;
+            found->next = rs->recent;
+            rs->recent = found;
+        } /* else out of memory: not noted */
+        if (found) {
+            found->at_ms = now;
+            found->sub_id = s->id;
+            found->loop = s->loop;
         }
-        *out = e;
     }
     pthread_mutex_unlock(&rs->sub_mu);
     return rc;
@@ -627,6 +746,11 @@ static void start_done(fl_http_async_t *a, fl_http_req_t *r)
     s->from_ts = j->from_ts;
     s->pos = j->pos;
     s->cbor = j->cbor;
+    s->id = ++rs->sub_ids;
+    snprintf(s->consumer, sizeof s->consumer, "%s", j->consumer);
+    s->epoch = j->epoch;
+    s->tokens = (int64_t)FL_RECORDS_SUB_OUT_BYTES_S * NANO;
+    s->tokens_ns = fl_time_mono_ns();
     s->start_ms = s->last_event_ms = mono_ms();
     fl_buf_init(&s->out, 0);
     s->next = rs->subs[s->loop];
@@ -635,7 +759,8 @@ static void start_done(fl_http_async_t *a, fl_http_req_t *r)
     rs->subs_active++;
     /* the initial response, then events, or the exception of the again rule */
     frame_json(&s->out, "initial-response", 0, fl_slice_str("{}"), s->cbor);
-    if (note_start(rs, j->arn, j->shard, &s->started) != 0) {
+    fl_rec_sub_end_t old;
+    if (note_start(rs, j->arn, s, &old) != 0) {
         char id[32], msg[sizeof j->arn + 160];
         fl_rec_shard_id(j->shard, id, sizeof id);
         snprintf(msg, sizeof msg,
@@ -647,6 +772,16 @@ static void start_done(fl_http_async_t *a, fl_http_req_t *r)
         rs->subs_refused++;
     } else {
         rs->subs_started++;
+        if (old.sub_id) {
+            /* as AWS: a call 5 s or more after the last one takes over */
+            char id[32];
+            fl_rec_shard_id(j->shard, id, sizeof id);
+            snprintf(old.msg, sizeof old.msg,
+                     "Another subscription of consumer %s to shard %s took this one over.",
+                     s->consumer, id);
+            old.type = "ResourceInUseException";
+            fl_rec_sub_end(rs, &old);
+        }
         schedule_read(s, 0);
     }
     fl_http_stream_begin(r, &sub_ops, s);
