@@ -215,6 +215,9 @@ void fl_rec_tags_free(fl_rec_tags_t *t);
  * the error itself with err_type and msg, and fills out. On the loop,
  * after() (may be NULL) runs, then the answer: the error, out as a JSON
  * 1.1 body, or {} when out is empty; st, when held, is given back last.
+ * after() also runs when work() never did (the pool refused the job): it
+ * frees what the job holds, and acts on what work() did only if its own
+ * job says work() did it.
  * A bigger struct starts with one and passes its size. */
 typedef struct fl_rec_job fl_rec_job_t;
 struct fl_rec_job {
