@@ -2,9 +2,12 @@
  * bench/bench_playback.c — HLS playback against the real framelogd on
  * loopback, each figure beside a reference measured in the same run.
  *
- *   bench_playback [-n VIEWERS] [-p PLAYERS] [-s SECONDS] [-d DIR]
+ *   bench_playback [-n VIEWERS] [-p PLAYERS] [-s SECONDS] [-d DIR] [-o 4]
+ *                  [-f FRAMELOGD]
  *
- * Starts framelogd (the build's) with a fresh data dir under DIR (default
+ * -o 4 runs part 4 only (after the stream and its session are up); -f
+ * runs another framelogd binary (an older build, to compare two builds
+ * with the same bench). Starts framelogd (the build's) with a fresh data dir under DIR (default
  * /var/tmp), creates a stream and pushes it in real time, frame by frame:
  * GStreamer's videotestsrc (live) -> x264enc (zerolatency, ultrafast, 2
  * Mbit/s, 640x360, 30 fps, a key frame every 2 s: 2 s fragments) ->
@@ -1034,6 +1037,8 @@ int main(int argc, char **argv)
     int viewers = 50, players = 500;
     double secs = 10;
     const char *base = "/var/tmp";
+    const char *framelogd = FL_FRAMELOGD;
+    int only = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "-n"))
             viewers = atoi(argv[i + 1]);
@@ -1043,6 +1048,10 @@ int main(int argc, char **argv)
             base = argv[i + 1];
         else if (!strcmp(argv[i], "-p"))
             players = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-o"))
+            only = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-f"))
+            framelogd = argv[i + 1];
     }
     signal(SIGPIPE, SIG_IGN);
     char dir[600];
@@ -1053,7 +1062,7 @@ int main(int argc, char **argv)
     }
     char data[700];
     snprintf(data, sizeof data, "%s/data", dir);
-    pid_t srv = fl_bench_start_framelogd(FL_FRAMELOGD, data, NULL, &g_port);
+    pid_t srv = fl_bench_start_framelogd(framelogd, data, NULL, &g_port);
     if (once("POST", "/createStream", "{\"StreamName\":\"b0\",\"DataRetentionInHours\":1}", NULL,
              NULL) != 200) {
         fprintf(stderr, "bench_playback: createStream failed\n");
@@ -1109,18 +1118,23 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    volatile int stop = 0;
+    follower_t fp = {0}, fl = {0}, gp = {0}, gl = {0};
+    follower_t *fs[] = {&fp, &fl, &gp, &gl};
+    unit_t *segs = malloc(64 * sizeof *segs);
+    if (only == 4)
+        goto part4;
+
     /* 1. live edge delay */
     printf("\n1. live edge delay (a frame reaching framelogd -> its segment/part at the client; "
            "%.0f s)\n",
            secs * 2);
-    volatile int stop = 0;
-    follower_t fp = {.media = media, .ll = 0, .stop = &stop, .cap = 100000};
-    follower_t fl = {.media = media, .ll = 1, .stop = &stop, .cap = 100000};
+    fp = (follower_t){.media = media, .ll = 0, .stop = &stop, .cap = 100000};
+    fl = (follower_t){.media = media, .ll = 1, .stop = &stop, .cap = 100000};
     /* and, at the same time, glass to glass: by producer time, following
      * the playlist as hls.js does */
-    follower_t gp = {.media = pmedia, .ll = 0, .hlsjs = 1, .stop = &stop, .cap = 100000};
-    follower_t gl = {.media = pmedia, .ll = 1, .stop = &stop, .cap = 100000};
-    follower_t *fs[] = {&fp, &fl, &gp, &gl};
+    gp = (follower_t){.media = pmedia, .ll = 0, .hlsjs = 1, .stop = &stop, .cap = 100000};
+    gl = (follower_t){.media = pmedia, .ll = 1, .stop = &stop, .cap = 100000};
     pthread_t tf[4];
     for (int i = 0; i < 4; i++) {
         fs[i]->delays = malloc(fs[i]->cap * sizeof *fs[i]->delays);
@@ -1168,7 +1182,6 @@ int main(int argc, char **argv)
 
     /* 2. serving */
     char *pl = NULL;
-    unit_t *segs = malloc(64 * sizeof *segs);
     once("GET", media, NULL, &pl, NULL);
     size_t nu = units_of(pl, segs, 64), ns = 0;
     for (size_t i = 0; i < nu; i++)
@@ -1274,6 +1287,7 @@ int main(int argc, char **argv)
     }
 
     /* 4. players: framelogd against nginx serving the same segments */
+part4:
     if (players > 0) {
         printf("\n4. %d viewers of the live stream that play it (load the playlist, start at "
                "its live edge, reload as hls.js does, fetch each new segment once), %.0f s "

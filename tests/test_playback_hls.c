@@ -7,11 +7,20 @@
  * were pushed, the right codec and size, for fMP4 and MPEG-TS; a range
  * that holds one fragment; tampered, expired and other-incarnation
  * tokens; a restart that keeps sessions; CORS; and LIVE advancing while a
- * producer streams in real time.
+ * producer streams in real time. And the send path of cached segments
+ * (core's shared bodies, written straight on plain sockets): many
+ * keep-alive clients at once, pipelined GET and HEAD, clients that read
+ * slowly through a small receive window, clients that go mid-body, all
+ * byte-for-byte the same as the same segments over TLS (through lws).
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -611,6 +620,289 @@ START_TEST(live_replay_is_paced_and_ends)
 }
 END_TEST
 
+
+/* ---- the send path of cached segments ---- */
+
+/* One keep-alive HTTP/1.1 connection, read as a player would (or slowly,
+ * through a small receive window). */
+typedef struct {
+    int fd;
+    char *buf; /* bytes read past the last response */
+    size_t n, cap;
+    int slow; /* read 1 kB at a time, pausing */
+} rconn_t;
+
+static void rconn_open(rconn_t *c, int port, int rcvbuf, int slow)
+{
+    memset(c, 0, sizeof *c);
+    c->slow = slow;
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(c->fd, 0);
+    if (rcvbuf) /* before connect: the window the server sees */
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    struct timeval tv = {.tv_sec = 60};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(c->fd, (struct sockaddr *)&a, sizeof a), 0);
+}
+
+static void rconn_close(rconn_t *c)
+{
+    close(c->fd);
+    free(c->buf);
+}
+
+static void rconn_send(rconn_t *c, const char *req)
+{
+    size_t n = strlen(req), off = 0;
+    while (off < n) {
+        ssize_t w = send(c->fd, req + off, n - off, MSG_NOSIGNAL);
+        ck_assert_msg(w > 0, "send: %s", strerror(errno));
+        off += (size_t)w;
+    }
+}
+
+/* More bytes into c->buf: 0, or -1 at the end of the connection. */
+static int rconn_fill(rconn_t *c)
+{
+    if (c->cap - c->n < 65536) {
+        c->cap = c->cap * 2 + 65536;
+        c->buf = realloc(c->buf, c->cap);
+    }
+    size_t want = c->slow ? 1024 : c->cap - c->n;
+    if (c->slow)
+        usleep(2000);
+    ssize_t r = recv(c->fd, c->buf + c->n, want, 0);
+    if (r <= 0)
+        return -1;
+    c->n += (size_t)r;
+    return 0;
+}
+
+/* One response: its status; its body (malloc'd, none for HEAD) and the
+ * Content-Length it declared. */
+static int rconn_response(rconn_t *c, int head, char **body, long *clen)
+{
+    char *end;
+    while (!c->buf || !(end = memmem(c->buf, c->n, "\r\n\r\n", 4)))
+        ck_assert_msg(rconn_fill(c) == 0, "the connection ended in a head");
+    size_t hn = (size_t)(end + 4 - c->buf);
+    char *h = strndup(c->buf, hn);
+    int status = atoi(h + 9);
+    const char *cl = strcasestr(h, "\r\ncontent-length:");
+    ck_assert_msg(cl != NULL, "%s", h);
+    *clen = atol(cl + 17);
+    free(h);
+    size_t bn = head ? 0 : (size_t)*clen;
+    while (c->n < hn + bn)
+        ck_assert_msg(rconn_fill(c) == 0, "the connection ended in a body (%zu of %zu)",
+                      c->n - hn, bn);
+    *body = malloc(bn + 1);
+    memcpy(*body, c->buf + hn, bn);
+    memmove(c->buf, c->buf + hn + bn, c->n - hn - bn);
+    c->n -= hn + bn;
+    return status;
+}
+
+#define SEND_SEGS 4 /* the init segment and the three fragments */
+
+typedef struct {
+    int port;
+    char *path[SEND_SEGS];
+    char *ref[SEND_SEGS];
+    long ref_n[SEND_SEGS];
+    int slow, rounds;
+    int failures;
+} send_job_t;
+
+static char *req_line(const char *method, const char *path)
+{
+    char *r = malloc(strlen(path) + 64);
+    sprintf(r, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+    return r;
+}
+
+/* A client: rounds of GET init, HEAD fragment 1, GET fragments 1 to 3,
+ * pipelined in one write, on one keep-alive connection. */
+static void *send_client(void *arg)
+{
+    send_job_t *j = arg;
+    rconn_t c;
+    rconn_open(&c, j->port, j->slow ? 4096 : 0, j->slow);
+    for (int round = 0; round < j->rounds; round++) {
+        char all[20000] = "";
+        char *r = req_line("GET", j->path[0]);
+        strcat(all, r);
+        free(r);
+        r = req_line("HEAD", j->path[1]);
+        strcat(all, r);
+        free(r);
+        for (int i = 1; i < SEND_SEGS; i++) {
+            r = req_line("GET", j->path[i]);
+            strcat(all, r);
+            free(r);
+        }
+        rconn_send(&c, all);
+        int want[] = {0, 1, 1, 2, 3}, head[] = {0, 1, 0, 0, 0};
+        for (int k = 0; k < 5; k++) {
+            char *body;
+            long clen;
+            int st = rconn_response(&c, head[k], &body, &clen);
+            int i = want[k];
+            if (st != 200 || clen != j->ref_n[i] ||
+                (!head[k] && memcmp(body, j->ref[i], (size_t)clen) != 0))
+                j->failures++;
+            free(body);
+        }
+    }
+    rconn_close(&c);
+    return NULL;
+}
+
+/* The bytes of a URL by curl (-k: the TLS server's own certificate). */
+static char *curl_bytes(const char *url, long *n)
+{
+    char *dir = fl_test_mkdtemp("seg");
+    char out[4200];
+    snprintf(out, sizeof out, "%s/body", dir);
+    char *argv[] = {"curl", "-sSk", "--fail", "--max-time", "60", "-o", out, (char *)url, NULL};
+    char *err = NULL;
+    ck_assert_msg(fl_test_run(argv, 90000, NULL, &err) == 0, "curl %s: %s", url, err);
+    free(err);
+    size_t len = 0;
+    char *b = fl_test_read_file(out, &len);
+    ck_assert_ptr_nonnull(b);
+    *n = (long)len;
+    fl_test_rmtree(dir);
+    return b;
+}
+
+START_TEST(cached_segments_go_out_whole_to_every_client)
+{
+    fl_test_server_t s;
+    pushed_stream(&s, "send");
+    char sel[256];
+    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
+    char *a[] = {"--stream-name",         "send", "--playback-mode", "ON_DEMAND",
+                 "--hls-fragment-selector", sel,  NULL};
+    char *url = session_url_ok(&s, a);
+    char *media = sibling(url, "getHLSMediaPlaylist.m3u8");
+    char *pl = NULL;
+    ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
+    send_job_t ref = {.port = s.port};
+    const char *l = strstr(pl, "#EXT-X-MAP:URI=\"");
+    ck_assert_ptr_nonnull(l);
+    l += strlen("#EXT-X-MAP:URI=\"");
+    ref.path[0] = malloc(4200);
+    snprintf(ref.path[0], 4200, "/hls/v1/%.*s", (int)strcspn(l, "\""), l);
+    l = pl;
+    for (int i = 1; i < SEND_SEGS; i++) {
+        l = strstr(l, "\ngetMP4MediaFragment.mp4?");
+        ck_assert_ptr_nonnull(l);
+        l++;
+        ref.path[i] = malloc(4200);
+        snprintf(ref.path[i], 4200, "/hls/v1/%.*s", (int)strcspn(l, "\n"), l);
+    }
+    free(pl);
+
+    /* the reference: each segment as the first plain fetch has it (it is
+     * made then, and kept) */
+    for (int i = 0; i < SEND_SEGS; i++) {
+        rconn_t c;
+        rconn_open(&c, s.port, 0, 0);
+        char *r = req_line("GET", ref.path[i]);
+        rconn_send(&c, r);
+        free(r);
+        ck_assert_int_eq(rconn_response(&c, 0, &ref.ref[i], &ref.ref_n[i]), 200);
+        ck_assert_int_gt(ref.ref_n[i], 1000);
+        rconn_close(&c);
+    }
+
+    /* 16 clients at once, half of them slow readers with a 4 kB window
+     * (the socket is full again and again mid-body) */
+    enum { CLIENTS = 16 };
+    send_job_t jobs[CLIENTS];
+    pthread_t t[CLIENTS];
+    for (int k = 0; k < CLIENTS; k++) {
+        jobs[k] = ref;
+        jobs[k].slow = k % 2;
+        jobs[k].rounds = k % 2 ? 1 : 3;
+        pthread_create(&t[k], NULL, send_client, &jobs[k]);
+    }
+    /* meanwhile, clients that go mid-body: after a few kB, with a reset */
+    for (int k = 0; k < 12; k++) {
+        rconn_t c;
+        rconn_open(&c, s.port, 4096, 0);
+        char all[20000] = "";
+        for (int i = 0; i < SEND_SEGS; i++) {
+            char *r = req_line("GET", ref.path[i]);
+            strcat(all, r);
+            free(r);
+        }
+        rconn_send(&c, all);
+        while (c.n < (size_t)(2000 + k * 3000) && rconn_fill(&c) == 0)
+            ;
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        rconn_close(&c);
+    }
+    for (int k = 0; k < CLIENTS; k++) {
+        pthread_join(t[k], NULL);
+        ck_assert_msg(jobs[k].failures == 0, "client %d (%s): %d responses differ", k,
+                      jobs[k].slow ? "slow" : "fast", jobs[k].failures);
+    }
+    /* the server goes on: the same bytes again, and its health */
+    send_job_t again = ref;
+    again.rounds = 1;
+    send_client(&again);
+    ck_assert_int_eq(again.failures, 0);
+    char hz[128];
+    snprintf(hz, sizeof hz, "%s/healthz", s.url);
+    ck_assert_int_eq(http_get(hz, "GET", NULL, NULL), 200);
+    char *data_dir = strdup(s.data_dir);
+    int own = s.own_data_dir;
+    s.own_data_dir = 0; /* kept for the TLS server below */
+    fl_test_server_stop_clean(&s);
+
+    /* over TLS (through lws, copied) the same bytes: the same data dir, so
+     * that the session goes on */
+    char *pki = fl_test_mkdtemp("pki");
+    char cert[4300], key[4300];
+    snprintf(cert, sizeof cert, "%s/c.pem", pki);
+    snprintf(key, sizeof key, "%s/k.pem", pki);
+    char *gen[] = {"openssl", "req",   "-x509", "-newkey", "ec",   "-pkeyopt",
+                   "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                   "-days",   "1",     "-subj", "/CN=127.0.0.1", "-addext",
+                   "subjectAltName=IP:127.0.0.1", NULL};
+    char *err = NULL;
+    ck_assert_msg(fl_test_run(gen, 60000, NULL, &err) == 0, "openssl: %s", err);
+    free(err);
+    char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    fl_test_server_start(&s, data_dir, extra);
+    s.own_data_dir = own;
+    for (int round = 0; round < 2; round++) /* made, then from the cache */
+        for (int i = 0; i < SEND_SEGS; i++) {
+            char u[4400];
+            snprintf(u, sizeof u, "https://127.0.0.1:%d%s", s.port, ref.path[i]);
+            long n = 0;
+            char *b = curl_bytes(u, &n);
+            ck_assert_int_eq(n, ref.ref_n[i]);
+            ck_assert_msg(memcmp(b, ref.ref[i], (size_t)n) == 0, "segment %d differs over TLS", i);
+            free(b);
+        }
+    fl_test_server_stop_clean(&s);
+    fl_test_rmtree(pki);
+    free(data_dir);
+    for (int i = 0; i < SEND_SEGS; i++) {
+        free(ref.path[i]);
+        free(ref.ref[i]);
+    }
+    free(media);
+    free(url);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("playback_hls");
@@ -628,6 +920,9 @@ static Suite *suite(void)
     suite_add_tcase(s, t);
     t = tcase_create("replay");
     tcase_add_test(t, live_replay_is_paced_and_ends);
+    suite_add_tcase(s, t);
+    t = tcase_create("send");
+    tcase_add_test(t, cached_segments_go_out_whole_to_every_client);
     suite_add_tcase(s, t);
     t = tcase_create("live");
     tcase_add_test(t, live_advances_while_a_producer_streams);

@@ -7,7 +7,12 @@
  * same struct, so every transaction starts with req_reset(). Responses are
  * written only from LWS_CALLBACK_HTTP_WRITEABLE, one lws_write() per
  * callback: the headers first, then the body in pieces of at most
- * FL_HTTP_WRITE_CHUNK bytes.
+ * FL_HTTP_WRITE_CHUNK bytes. A shared body (fl_http_respond_shared) on a
+ * plain-text connection goes out otherwise: head and body with sendmsg()
+ * on the socket, from the owner's bytes, as much as the socket takes per
+ * writeable call; lws then never holds any of it (its send buffer is
+ * empty when such a response starts, and nothing is written through lws
+ * until it ends), so the bytes on the wire stay in order.
  */
 #include "server/core/http.h"
 
@@ -18,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "common/clock.h"
 #include "common/diag.h"
@@ -58,8 +65,19 @@ static fl_http_method_t method_of(struct lws *wsi)
     return FL_HTTP_OTHER;
 }
 
+/* Give a shared body back to its owner. */
+static void release_shared(fl_http_req_t *r)
+{
+    void (*release)(void *) = r->shared_release;
+    r->shared_release = NULL;
+    r->shared = fl_slice(NULL, 0);
+    if (release)
+        release(r->shared_ctx);
+}
+
 static void req_reset(fl_http_req_t *r)
 {
+    release_shared(r);
     fl_buf_free(&r->body);
     fl_buf_free(&r->resp);
     fl_json_free(r->json);
@@ -152,6 +170,29 @@ void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_
     lws_callback_on_writable(r->wsi);
 }
 
+void fl_http_respond_shared(fl_http_req_t *r, int status, const char *content_type,
+                            fl_slice_t body, void (*release)(void *ctx), void *ctx)
+{
+    if (r->state == FL_REQ_WRITING || r->state == FL_REQ_DONE) {
+        fl_error("http: %s %s responded twice (bug)", fl_http_method_name(r->method), r->path);
+        if (release)
+            release(ctx);
+        return;
+    }
+    fl_buf_reset(&r->resp);
+    r->has_shared = 1;
+    r->shared = body;
+    r->shared_release = release;
+    r->shared_ctx = ctx;
+    r->direct = 0;
+    r->status = status;
+    r->content_type = content_type;
+    r->resp_off = 0;
+    r->headers_sent = 0;
+    r->state = FL_REQ_WRITING;
+    lws_callback_on_writable(r->wsi);
+}
+
 void fl_http_error_body(fl_buf_t *b, const char *error_type, const char *msg)
 {
     fl_buf_append_str(b, "{\"__type\":");
@@ -182,14 +223,13 @@ void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type,
     fl_buf_free(&b);
 }
 
-/* Write the response headers (one lws_write). content_length < 0: none.
- * Returns 0 or -1. */
-static int write_headers(fl_http_req_t *r, int status, const char *content_type,
-                         long long content_length)
+/* The response head but its last CRLF, from *p on. content_length < 0:
+ * none. Returns 0 or -1 (it does not fit). */
+static int head_build(fl_http_req_t *r, int status, const char *content_type,
+                      long long content_length, uint8_t **pp, uint8_t *end)
 {
     struct lws *wsi = r->wsi;
-    uint8_t buf[LWS_PRE + 4096];
-    uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    uint8_t *p = *pp;
     lws_filepos_t len =
         content_length < 0 ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)content_length;
     if (lws_add_http_common_headers(wsi, (unsigned)status, content_type, len, &p, end))
@@ -212,7 +252,20 @@ static int write_headers(fl_http_req_t *r, int status, const char *content_type,
             return -1;
     if (fl_cors_write_headers(r, &p, end))
         return -1;
-    if (lws_finalize_write_http_header(wsi, start, &p, end))
+    *pp = p;
+    return 0;
+}
+
+/* Write the response headers (one lws_write). content_length < 0: none.
+ * Returns 0 or -1. */
+static int write_headers(fl_http_req_t *r, int status, const char *content_type,
+                         long long content_length)
+{
+    uint8_t buf[LWS_PRE + 4096];
+    uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    if (head_build(r, status, content_type, content_length, &p, end))
+        return -1;
+    if (lws_finalize_write_http_header(r->wsi, start, &p, end))
         return -1;
     fl_server_metrics(r->srv)->bytes_sent += (uint64_t)(p - start);
     r->status = status;
@@ -277,14 +330,110 @@ int fl_http_header(fl_http_req_t *r, const char *custom_name, char *buf, size_t 
     return n;
 }
 
-/* The headers or the next piece of the body; one lws_write per call.
- * Returns 0 to go on, -1 to close the connection. */
+/* A shared body on a plain-text connection: the head into r->resp, to go
+ * out with the body. Returns 0 or -1. */
+static int direct_begin(fl_http_req_t *r)
+{
+    uint8_t buf[4096];
+    uint8_t *p = buf, *end = buf + sizeof buf - 1;
+    if (head_build(r, r->status, r->content_type, (long long)r->shared.n, &p, end) ||
+        lws_finalize_http_header(r->wsi, &p, end))
+        return -1;
+    fl_buf_reset(&r->resp);
+    fl_buf_append(&r->resp, buf, (size_t)(p - buf));
+    if (r->resp.err)
+        return -1;
+    r->resp_off = 0;
+    r->direct = 1;
+    r->headers_sent = 1;
+    return 0;
+}
+
+/* Head and shared body straight on the socket, from where it stopped:
+ * 1 when all is out, 0 when the socket is full (a writeable call comes
+ * when it has room), -1 to close. */
+static int direct_send(fl_http_req_t *r)
+{
+    int fd = lws_get_socket_fd(r->wsi);
+    size_t head_n = r->resp.n;
+    size_t body_n = r->method == FL_HTTP_HEAD ? 0 : r->shared.n;
+    while (r->resp_off < head_n + body_n) {
+        struct iovec iov[2];
+        int n = 0;
+        if (r->resp_off < head_n)
+            iov[n++] = (struct iovec){r->resp.p + r->resp_off, head_n - r->resp_off};
+        size_t boff = r->resp_off > head_n ? r->resp_off - head_n : 0;
+        if (boff < body_n)
+            iov[n++] = (struct iovec){(void *)(r->shared.p + boff), body_n - boff};
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        size_t want = head_n + body_n - r->resp_off;
+        ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            lws_callback_on_writable(r->wsi);
+            return 0;
+        }
+        if (w <= 0)
+            return -1; /* the client has gone */
+        r->resp_off += (size_t)w;
+        fl_server_metrics(r->srv)->bytes_sent += (uint64_t)w;
+        if ((size_t)w < want) { /* the socket is full: on when it has room */
+            lws_callback_on_writable(r->wsi);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The next piece of a response with a shared body. Returns 0 when all is
+ * out or when there is more to write (a writeable call is asked for), -1
+ * to close. */
+static int write_shared(fl_http_req_t *r)
+{
+    struct lws *wsi = r->wsi;
+    if (!r->headers_sent && !lws_is_ssl(wsi) && !lws_partial_buffered(wsi) && direct_begin(r))
+        return -1;
+    if (r->direct) {
+        int rc = direct_send(r);
+        return rc < 0 ? -1 : rc;
+    }
+    /* through lws (TLS, or a connection with bytes buffered in lws) */
+    if (!r->headers_sent) {
+        if (write_headers(r, r->status, r->content_type, (long long)r->shared.n))
+            return -1;
+        if (r->method != FL_HTTP_HEAD && r->shared.n > 0) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        return 1;
+    }
+    size_t left = r->shared.n - r->resp_off;
+    size_t n = left > FL_HTTP_WRITE_CHUNK ? FL_HTTP_WRITE_CHUNK : left;
+    int final = n == left;
+    if (write_body(r, r->shared.p + r->resp_off, n, final))
+        return -1;
+    r->resp_off += n;
+    if (!final) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    return 1;
+}
+
+/* The headers or the next piece of the body; one lws_write per call (a
+ * shared body: write_shared). Returns 0 to go on, -1 to close the
+ * connection. */
 static int write_some(fl_http_req_t *r)
 {
     struct fl_server *s = r->srv;
     struct lws *wsi = r->wsi;
 
-    if (!r->headers_sent) {
+    if (r->has_shared) {
+        int rc = write_shared(r);
+        if (rc <= 0)
+            return rc;
+    } else if (!r->headers_sent) {
         if (write_headers(r, r->status, r->content_type, (long long)r->resp.n))
             return -1;
         if (r->method != FL_HTTP_HEAD && r->resp.n > 0) {
@@ -307,7 +456,7 @@ static int write_some(fl_http_req_t *r)
     /* the whole response is out */
     fl_metrics_count_request(fl_server_metrics(s), r->route_name, r->status);
     fl_debug("http %s %s %d %zu bytes %.2f ms id=%s", fl_http_method_name(r->method), r->path,
-             r->status, r->resp.n, (double)(fl_time_mono_ns() - r->start_mono_ns) / 1e6,
+             r->status, r->has_shared ? r->shared.n : r->resp.n, (double)(fl_time_mono_ns() - r->start_mono_ns) / 1e6,
              r->request_id);
     int close = r->body_too_large; /* the rest of that body was never read */
     r->state = FL_REQ_DONE;
@@ -844,6 +993,7 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
                 s->open_connections--;
                 r->counted_connection = 0;
             }
+            release_shared(r);
             fl_buf_free(&r->body);
             fl_buf_free(&r->resp);
             fl_json_free(r->json);

@@ -169,9 +169,16 @@ struct fl_http_req {
     /* response */
     int status;
     const char *content_type;
-    fl_buf_t resp;
+    fl_buf_t resp; /* the body; for a shared body sent directly, the head */
     size_t resp_off;
     int headers_sent;
+    /* a shared body (fl_http_respond_shared): its owner's bytes, given
+     * back with release(release_ctx) once sent or the connection gone */
+    fl_slice_t shared;
+    void (*shared_release)(void *ctx);
+    void *shared_ctx;
+    int has_shared;
+    int direct; /* head and shared body go out on the socket itself */
     struct {
         char name[48];
         char value[160];
@@ -261,6 +268,15 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 
 /* Queue a response; it is written from WRITEABLE. Call once per request. */
 void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_slice_t body);
+/* The same for a body that is not copied: immutable bytes its owner keeps
+ * until release(ctx) is called (once: when the response is out, the
+ * connection has gone, or at once when the response cannot be queued).
+ * On a plain-text connection the head and body go out with sendmsg()
+ * straight from body.p, as much as the socket takes per writeable call
+ * (lws's send buffer is bypassed: nothing is queued in it then); over TLS
+ * they go through lws in FL_HTTP_WRITE_CHUNK pieces, copied. */
+void fl_http_respond_shared(fl_http_req_t *r, int status, const char *content_type,
+                            fl_slice_t body, void (*release)(void *ctx), void *ctx);
 /* A JSON error in the AWS rest-json shape: status, x-amzn-ErrorType, and
  * {"message": "..."}. */
 void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type, const char *fmt,

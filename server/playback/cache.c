@@ -25,6 +25,13 @@
  * entries go. Entries being made are never evicted (they hold no bytes
  * yet).
  *
+ * A ready entry's bytes are a blob with a count of holders: the cache and
+ * each response sending them (fl_pb_respond_bytes, which core sends without
+ * a copy). An evicted or forgotten entry gives up the cache's hold; its
+ * blob goes when the last response sending it is done, so evicted bytes
+ * may outlive their entry by one response each (bounded by the
+ * connections, and not counted in bytes).
+ *
  * Invariants: bytes = sum of the ready entries' lengths; every entry is in
  * its hash bucket and in the LRU list exactly once; waiters hang only on
  * entries being made.
@@ -38,13 +45,38 @@
 
 #define BUCKETS 1024
 
+struct fl_pb_blob {
+    unsigned holders; /* the cache (while the entry is in it) and responses */
+    fl_buf_t bytes;
+};
+
+static void blob_drop(void *ctx)
+{
+    fl_pb_blob_t *b = ctx;
+    if (b && --b->holders == 0) {
+        fl_buf_free(&b->bytes);
+        free(b);
+    }
+}
+
+void fl_pb_respond_bytes(fl_http_req_t *r, int status, const char *content_type, fl_slice_t body,
+                         fl_pb_blob_t *blob)
+{
+    if (!blob) {
+        fl_http_respond(r, status, content_type, body);
+        return;
+    }
+    blob->holders++;
+    fl_http_respond_shared(r, status, content_type, body, blob_drop, blob);
+}
+
 typedef struct centry {
     struct centry *hnext;       /* hash chain */
     struct centry *prev, *next; /* LRU: head is the most recent */
     fl_pb_ckey_t key;
     int ready;
-    int forgotten; /* dropped while being made: not kept */
-    fl_buf_t bytes;
+    int forgotten;      /* dropped while being made: not kept */
+    fl_pb_blob_t *blob; /* ready: the bytes */
     fl_pb_wait_t *waiters;
 } centry_t;
 
@@ -111,9 +143,9 @@ static void remove_entry(fl_pb_cache_t *c, centry_t *e)
         *pp = e->hnext;
     unlink_lru(c, e);
     if (e->ready)
-        c->bytes -= e->bytes.n;
+        c->bytes -= e->blob->bytes.n;
     c->n--;
-    fl_buf_free(&e->bytes);
+    blob_drop(e->blob);
     free(e);
 }
 
@@ -152,10 +184,12 @@ fl_pb_take_t fl_pb_cache_take(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_pb_wai
                               fl_slice_t *hit)
 {
     centry_t *e = find(c, k);
+    w->blob = NULL;
     if (e && e->ready) {
         unlink_lru(c, e);
         push_lru(c, e);
-        *hit = fl_buf_slice(&e->bytes);
+        *hit = fl_buf_slice(&e->blob->bytes);
+        w->blob = e->blob;
         if (k->part == FL_PB_LIST)
             c->list_hits++;
         else
@@ -176,7 +210,6 @@ fl_pb_take_t fl_pb_cache_take(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_pb_wai
     if (!e)
         return FL_PB_UNCACHED; /* made without the cache */
     e->key = *k;
-    fl_buf_init(&e->bytes, 0);
     size_t b = hash(k);
     e->hnext = c->bucket[b];
     c->bucket[b] = e;
@@ -196,33 +229,42 @@ int fl_pb_cache_peek(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_slice_t *hit)
         return 0;
     unlink_lru(c, e);
     push_lru(c, e);
-    *hit = fl_buf_slice(&e->bytes);
+    *hit = fl_buf_slice(&e->blob->bytes);
     return 1;
 }
 
 fl_slice_t fl_pb_cache_put(fl_pb_cache_t *c, const fl_pb_ckey_t *k, const fl_api_error_t *err,
-                           fl_buf_t *bytes)
+                           fl_buf_t *bytes, fl_pb_blob_t **blob)
 {
+    if (blob)
+        *blob = NULL;
     centry_t *e = find(c, k);
     if (!e || e->ready)
         return fl_buf_slice(bytes);
     fl_pb_wait_t *w = e->waiters;
     e->waiters = NULL;
     int keep = !err->status && !e->forgotten && bytes->n <= FL_PB_CACHE_BYTES / 4;
+    fl_pb_blob_t *b = keep ? calloc(1, sizeof *b) : NULL;
+    keep = b != NULL;
     if (keep) {
         /* the entry takes the bytes */
-        e->bytes = *bytes;
+        b->holders = 1;
+        b->bytes = *bytes;
         fl_buf_init(bytes, 0);
+        e->blob = b;
         e->ready = 1;
-        c->bytes += e->bytes.n;
+        c->bytes += b->bytes.n;
         unlink_lru(c, e);
         push_lru(c, e);
+        if (blob)
+            *blob = b;
     }
-    fl_slice_t got = keep ? fl_buf_slice(&e->bytes) : fl_buf_slice(bytes);
+    fl_slice_t got = keep ? fl_buf_slice(&b->bytes) : fl_buf_slice(bytes);
     while (w) {
         fl_pb_wait_t *next = w->next;
         w->err = err;
         w->bytes = got;
+        w->blob = b;
         fl_http_await_done(w->a); /* answers (or frees, if its client went) */
         w = next;
     }

@@ -395,7 +395,7 @@ static void respond_segment(fl_http_req_t *r, hls_job_t *j, fl_slice_t body)
 {
     j->pb->segments++;
     j->pb->segment_bytes += body.n;
-    fl_http_respond(r, 200, j->op == OP_TS ? "video/mp2t" : "video/mp4", body);
+    fl_pb_respond_bytes(r, 200, j->op == OP_TS ? "video/mp2t" : "video/mp4", body, j->w.blob);
 }
 
 /* A LIVE list read by this job's worker: kept in the cache (those who
@@ -408,7 +408,7 @@ static void list_put(hls_job_t *j)
         fl_buf_append(&b, (const uint8_t *)j->v, j->n * sizeof *j->v);
     if (!j->err.status && b.err)
         fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
-    fl_pb_cache_put(fl_pb_cache_of(j->pb), &j->key, &j->err, &b);
+    fl_pb_cache_put(fl_pb_cache_of(j->pb), &j->key, &j->err, &b, NULL);
     fl_buf_free(&b);
     j->lead = 0;
     if (!j->err.status) {
@@ -432,7 +432,7 @@ static void hls_done(fl_http_async_t *a, fl_http_req_t *r)
         list_put(j);
     fl_slice_t body = fl_buf_slice(&j->out);
     if (j->lead) /* everyone who joined is answered now too */
-        body = fl_pb_cache_put(fl_pb_cache_of(pb), &j->key, &j->err, &j->out);
+        body = fl_pb_cache_put(fl_pb_cache_of(pb), &j->key, &j->err, &j->out, &j->w.blob);
     if (r) {
         if (j->err.status) {
             fl_http_respond_api_error(r, &j->err);
@@ -457,7 +457,7 @@ static void submit(fl_http_req_t *r, hls_job_t *j)
         if (j->lead) {
             fl_api_error(&j->err, 503, "ServiceUnavailableException",
                          "the server is busy; retry later");
-            fl_pb_cache_put(fl_pb_cache_of(j->pb), &j->key, &j->err, &j->out);
+            fl_pb_cache_put(fl_pb_cache_of(j->pb), &j->key, &j->err, &j->out, NULL);
         }
         job_free(j);
     }
@@ -518,7 +518,7 @@ static void part_go(fl_http_req_t *r, hls_job_t *j)
         if (j->lead) {
             fl_api_error(&j->err, 503, "ClientLimitExceededException",
                          "too many requests are waiting; retry later");
-            fl_pb_cache_put(fl_pb_cache_of(j->pb), &j->key, &j->err, &j->out);
+            fl_pb_cache_put(fl_pb_cache_of(j->pb), &j->key, &j->err, &j->out, NULL);
         }
         job_free(j);
         return;
@@ -667,7 +667,7 @@ static void hls_resume(fl_http_async_t *a, fl_http_req_t *r)
         if (j->lead) { /* those who joined it ask again */
             fl_api_error(&j->err, 503, "ServiceUnavailableException",
                          "the part is not available yet; retry");
-            fl_pb_cache_put(fl_pb_cache_of(pb), &j->key, &j->err, &j->out);
+            fl_pb_cache_put(fl_pb_cache_of(pb), &j->key, &j->err, &j->out, NULL);
         }
         job_free(j);
         return;

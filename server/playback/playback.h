@@ -39,6 +39,9 @@
 #include "storage/log.h"
 
 typedef struct fl_pb_cache fl_pb_cache_t;
+/* A cached segment's bytes, held by the cache and the responses sending
+ * them (cache.c). */
+typedef struct fl_pb_blob fl_pb_blob_t;
 typedef struct fl_pb_follow fl_pb_follow_t;
 
 #define FL_PB_EDGE_SLOTS 1024
@@ -340,6 +343,7 @@ typedef struct fl_pb_wait {
     /* the outcome, set before a->done runs */
     const fl_api_error_t *err; /* status 0: ready */
     fl_slice_t bytes;          /* cache: the segment */
+    fl_pb_blob_t *blob;        /* cache: its owner (fl_pb_respond_bytes), or NULL */
 } fl_pb_wait_t;
 
 /* ---- the segment cache (cache.c; loop thread) ---- */
@@ -381,16 +385,24 @@ typedef enum {
 
 int fl_pb_cache_new(fl_pb_cache_t **out);
 void fl_pb_cache_free(fl_pb_cache_t *c);
+/* (FL_PB_HIT: w->blob is the bytes' owner, for fl_pb_respond_bytes.) */
 fl_pb_take_t fl_pb_cache_take(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_pb_wait_t *w,
                               fl_slice_t *hit);
 /* The ready entry of k, if there is one (1 and *hit, valid until the next
  * take), without leading or joining: 0 otherwise. */
 int fl_pb_cache_peek(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_slice_t *hit);
 /* The leader's outcome: kept when it succeeded (bytes are moved into the
- * cache), handed to the requests that joined (they are answered now).
- * Returns the bytes to answer with (valid until the next take). */
+ * cache), handed to the requests that joined (they are answered now, each
+ * w with the bytes and their owner). Returns the bytes to answer with
+ * (valid until the next take), and *blob (if blob) their owner when kept,
+ * else NULL. */
 fl_slice_t fl_pb_cache_put(fl_pb_cache_t *c, const fl_pb_ckey_t *k, const fl_api_error_t *err,
-                           fl_buf_t *bytes);
+                           fl_buf_t *bytes, fl_pb_blob_t **blob);
+/* Answer with bytes from the cache: with their owner (blob), sent without
+ * a copy and held until sent (fl_http_respond_shared); blob NULL: copied
+ * (fl_http_respond). */
+void fl_pb_respond_bytes(fl_http_req_t *r, int status, const char *content_type, fl_slice_t body,
+                         fl_pb_blob_t *blob);
 void fl_pb_cache_forget(fl_pb_cache_t *c, uint64_t log_id, uint64_t seq);
 void fl_pb_cache_stats(const fl_pb_cache_t *c, fl_pb_cache_stats_t *st);
 
