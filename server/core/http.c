@@ -36,6 +36,20 @@
 #include "server/core/server_internal.h"
 #include "server/core/tls.h"
 
+/* The connection whose LWS_CALLBACK_HTTP runs now on this thread: a
+ * response queued meanwhile is written when the handler returns, in the
+ * same callback, rather than from a writeable call asked for (which costs
+ * the poll changes of asking and of its end). */
+static _Thread_local struct lws *t_in_http;
+
+/* Ask for a writeable call, unless the response is written at the end of
+ * this LWS_CALLBACK_HTTP. */
+static void want_write(fl_http_req_t *r)
+{
+    if (r->wsi != t_in_http)
+        lws_callback_on_writable(r->wsi);
+}
+
 static struct fl_server *server_of(struct lws *wsi)
 {
     return lws_context_user(lws_get_context(wsi));
@@ -78,6 +92,7 @@ static void release_shared(fl_http_req_t *r)
 static void req_reset(fl_http_req_t *r)
 {
     release_shared(r);
+    fl_buf_free(&r->head);
     fl_buf_free(&r->body);
     fl_buf_free(&r->resp);
     fl_json_free(r->json);
@@ -167,7 +182,7 @@ void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_
     r->resp_off = 0;
     r->headers_sent = 0;
     r->state = FL_REQ_WRITING;
-    lws_callback_on_writable(r->wsi);
+    want_write(r);
 }
 
 void fl_http_respond_shared(fl_http_req_t *r, int status, const char *content_type,
@@ -190,7 +205,7 @@ void fl_http_respond_shared(fl_http_req_t *r, int status, const char *content_ty
     r->resp_off = 0;
     r->headers_sent = 0;
     r->state = FL_REQ_WRITING;
-    lws_callback_on_writable(r->wsi);
+    want_write(r);
 }
 
 void fl_http_error_body(fl_buf_t *b, const char *error_type, const char *msg)
@@ -330,18 +345,25 @@ int fl_http_header(fl_http_req_t *r, const char *custom_name, char *buf, size_t 
     return n;
 }
 
-/* A shared body on a plain-text connection: the head into r->resp, to go
- * out with the body. Returns 0 or -1. */
+/* The body of the response (shared, or r->resp). */
+static fl_slice_t body_of(const fl_http_req_t *r)
+{
+    return r->has_shared ? r->shared : fl_buf_slice(&r->resp);
+}
+
+/* A response on a plain-text connection with nothing in lws's send
+ * buffer: the head into r->head, to go out with the body. Returns 0 or
+ * -1. */
 static int direct_begin(fl_http_req_t *r)
 {
     uint8_t buf[4096];
     uint8_t *p = buf, *end = buf + sizeof buf - 1;
-    if (head_build(r, r->status, r->content_type, (long long)r->shared.n, &p, end) ||
+    if (head_build(r, r->status, r->content_type, (long long)body_of(r).n, &p, end) ||
         lws_finalize_http_header(r->wsi, &p, end))
         return -1;
-    fl_buf_reset(&r->resp);
-    fl_buf_append(&r->resp, buf, (size_t)(p - buf));
-    if (r->resp.err)
+    fl_buf_reset(&r->head);
+    fl_buf_append(&r->head, buf, (size_t)(p - buf));
+    if (r->head.err)
         return -1;
     r->resp_off = 0;
     r->direct = 1;
@@ -349,22 +371,23 @@ static int direct_begin(fl_http_req_t *r)
     return 0;
 }
 
-/* Head and shared body straight on the socket, from where it stopped:
- * 1 when all is out, 0 when the socket is full (a writeable call comes
- * when it has room), -1 to close. */
+/* Head and body straight on the socket, from where it stopped: 1 when
+ * all is out, 0 when the socket is full (a writeable call comes when it
+ * has room), -1 to close. */
 static int direct_send(fl_http_req_t *r)
 {
     int fd = lws_get_socket_fd(r->wsi);
-    size_t head_n = r->resp.n;
-    size_t body_n = r->method == FL_HTTP_HEAD ? 0 : r->shared.n;
+    fl_slice_t body = body_of(r);
+    size_t head_n = r->head.n;
+    size_t body_n = r->method == FL_HTTP_HEAD ? 0 : body.n;
     while (r->resp_off < head_n + body_n) {
         struct iovec iov[2];
         int n = 0;
         if (r->resp_off < head_n)
-            iov[n++] = (struct iovec){r->resp.p + r->resp_off, head_n - r->resp_off};
+            iov[n++] = (struct iovec){r->head.p + r->resp_off, head_n - r->resp_off};
         size_t boff = r->resp_off > head_n ? r->resp_off - head_n : 0;
         if (boff < body_n)
-            iov[n++] = (struct iovec){(void *)(r->shared.p + boff), body_n - boff};
+            iov[n++] = (struct iovec){(void *)(body.p + boff), body_n - boff};
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
         size_t want = head_n + body_n - r->resp_off;
         ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -386,19 +409,13 @@ static int direct_send(fl_http_req_t *r)
     return 1;
 }
 
-/* The next piece of a response with a shared body. Returns 0 when all is
- * out or when there is more to write (a writeable call is asked for), -1
- * to close. */
+/* The next piece of a response with a shared body through lws (TLS, or
+ * a connection with bytes buffered in lws). Returns 1 when all is out, 0
+ * when there is more to write (a writeable call is asked for), -1 to
+ * close. */
 static int write_shared(fl_http_req_t *r)
 {
     struct lws *wsi = r->wsi;
-    if (!r->headers_sent && !lws_is_ssl(wsi) && !lws_partial_buffered(wsi) && direct_begin(r))
-        return -1;
-    if (r->direct) {
-        int rc = direct_send(r);
-        return rc < 0 ? -1 : rc;
-    }
-    /* through lws (TLS, or a connection with bytes buffered in lws) */
     if (!r->headers_sent) {
         if (write_headers(r, r->status, r->content_type, (long long)r->shared.n))
             return -1;
@@ -421,15 +438,22 @@ static int write_shared(fl_http_req_t *r)
     return 1;
 }
 
-/* The headers or the next piece of the body; one lws_write per call (a
- * shared body: write_shared). Returns 0 to go on, -1 to close the
- * connection. */
+/* The headers or the next piece of the body: on a plain-text connection
+ * with nothing buffered in lws, head and body straight on the socket
+ * (direct_send); else one lws_write per call (a shared body:
+ * write_shared). Returns 0 to go on, -1 to close the connection. */
 static int write_some(fl_http_req_t *r)
 {
     struct fl_server *s = r->srv;
     struct lws *wsi = r->wsi;
 
-    if (r->has_shared) {
+    if (!r->headers_sent && !lws_is_ssl(wsi) && !lws_partial_buffered(wsi) && direct_begin(r))
+        return -1;
+    if (r->direct) {
+        int rc = direct_send(r);
+        if (rc <= 0)
+            return rc;
+    } else if (r->has_shared) {
         int rc = write_shared(r);
         if (rc <= 0)
             return rc;
@@ -456,7 +480,7 @@ static int write_some(fl_http_req_t *r)
     /* the whole response is out */
     fl_metrics_count_request(fl_server_metrics(s), r->route_name, r->status);
     fl_debug("http %s %s %d %zu bytes %.2f ms id=%s", fl_http_method_name(r->method), r->path,
-             r->status, r->has_shared ? r->shared.n : r->resp.n, (double)(fl_time_mono_ns() - r->start_mono_ns) / 1e6,
+             r->status, body_of(r).n, (double)(fl_time_mono_ns() - r->start_mono_ns) / 1e6,
              r->request_id);
     int close = r->body_too_large; /* the rest of that body was never read */
     r->state = FL_REQ_DONE;
@@ -994,6 +1018,7 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
                 r->counted_connection = 0;
             }
             release_shared(r);
+            fl_buf_free(&r->head);
             fl_buf_free(&r->body);
             fl_buf_free(&r->resp);
             fl_json_free(r->json);
@@ -1001,10 +1026,16 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         }
         break;
 
-    case LWS_CALLBACK_HTTP:
+    case LWS_CALLBACK_HTTP: {
         r->wsi = wsi;
         r->srv = s;
-        return on_http(r, wsi, in);
+        t_in_http = wsi;
+        int rc = on_http(r, wsi, in);
+        t_in_http = NULL;
+        if (rc == 0 && r->state == FL_REQ_WRITING)
+            return write_some(r); /* answered at once (see want_write) */
+        return rc;
+    }
 
     case LWS_CALLBACK_HTTP_BODY:
         if (r->state == FL_REQ_STREAM) {

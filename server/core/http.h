@@ -8,7 +8,7 @@
  *   BODY     -> body bytes collect in req->body, capped (413 past the cap)
  *   HANDLER  -> route->handler(req) runs once the body is complete; it calls
  *               fl_http_respond*() before returning
- *   WRITING  -> headers then body go out from WRITEABLE, in pieces
+ *   WRITING  -> headers then body go out (see fl_http_respond)
  *   DONE     -> lws_http_transaction_completed(); the state is reset
  * Handlers run on the loop thread and must not block.
  */
@@ -169,7 +169,8 @@ struct fl_http_req {
     /* response */
     int status;
     const char *content_type;
-    fl_buf_t resp; /* the body; for a shared body sent directly, the head */
+    fl_buf_t resp; /* the body (but a shared one) */
+    fl_buf_t head; /* the head, when it goes out with the body (direct) */
     size_t resp_off;
     int headers_sent;
     /* a shared body (fl_http_respond_shared): its owner's bytes, given
@@ -178,7 +179,7 @@ struct fl_http_req {
     void (*shared_release)(void *ctx);
     void *shared_ctx;
     int has_shared;
-    int direct; /* head and shared body go out on the socket itself */
+    int direct; /* head and body go out on the socket itself */
     struct {
         char name[48];
         char value[160];
@@ -266,15 +267,21 @@ int fl_http_wsi_query(struct lws *wsi, fl_buf_t *out);
 int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                      size_t len);
 
-/* Queue a response; it is written from WRITEABLE. Call once per request. */
+/* Queue a response. Call once per request. It is written from WRITEABLE,
+ * or, when the handler answers within lws's HTTP callback (a cache hit), at
+ * the end of that callback. On a plain-text connection with nothing
+ * buffered in lws, head and body go out together straight on the socket
+ * (sendmsg), as much as it takes per call, and a writeable call is asked
+ * for only when it is full; otherwise (TLS) through lws, one lws_write of
+ * at most FL_HTTP_WRITE_CHUNK per writeable call. */
 void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_slice_t body);
 /* The same for a body that is not copied: immutable bytes its owner keeps
  * until release(ctx) is called (once: when the response is out, the
  * connection has gone, or at once when the response cannot be queued).
  * On a plain-text connection the head and body go out with sendmsg()
  * straight from body.p, as much as the socket takes per writeable call
- * (lws's send buffer is bypassed: nothing is queued in it then); over TLS
- * they go through lws in FL_HTTP_WRITE_CHUNK pieces, copied. */
+ * (see fl_http_respond); over TLS they go through lws in
+ * FL_HTTP_WRITE_CHUNK pieces, copied. */
 void fl_http_respond_shared(fl_http_req_t *r, int status, const char *content_type,
                             fl_slice_t body, void (*release)(void *ctx), void *ctx);
 /* A JSON error in the AWS rest-json shape: status, x-amzn-ErrorType, and
