@@ -620,7 +620,6 @@ START_TEST(live_replay_is_paced_and_ends)
 }
 END_TEST
 
-
 /* ---- the send path of cached segments ---- */
 
 /* One keep-alive HTTP/1.1 connection, read as a player would (or slowly,
@@ -696,8 +695,8 @@ static int rconn_response(rconn_t *c, int head, char **body, long *clen)
     free(h);
     size_t bn = head ? 0 : (size_t)*clen;
     while (c->n < hn + bn)
-        ck_assert_msg(rconn_fill(c) == 0, "the connection ended in a body (%zu of %zu)",
-                      c->n - hn, bn);
+        ck_assert_msg(rconn_fill(c) == 0, "the connection ended in a body (%zu of %zu)", c->n - hn,
+                      bn);
     *body = malloc(bn + 1);
     memcpy(*body, c->buf + hn, bn);
     memmove(c->buf, c->buf + hn + bn, c->n - hn - bn);
@@ -783,11 +782,16 @@ START_TEST(cached_segments_go_out_whole_to_every_client)
     fl_test_server_t s;
     pushed_stream(&s, "send");
     char sel[256];
-    selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
-    char *a[] = {"--stream-name",         "send", "--playback-mode", "ON_DEMAND",
-                 "--hls-fragment-selector", sel,  NULL};
-    char *url = session_url_ok(&s, a);
-    char *media = sibling(url, "getHLSMediaPlaylist.m3u8");
+    ts_selector(sel, sizeof sel, "PRODUCER_TIMESTAMP", g_start - 1, g_start + 100);
+    char *a[] = {"--stream-name",
+                 "send",
+                 "--playback-mode",
+                 "ON_DEMAND",
+                 "--hls-fragment-selector",
+                 sel,
+                 NULL};
+    char *url = hls_url_ok(&s, a);
+    char *media = url_sibling(url, "getHLSMediaPlaylist.m3u8", "");
     char *pl = NULL;
     ck_assert_int_eq(http_get(media, "GET", &pl, NULL), 200);
     send_job_t ref = {.port = s.port};
@@ -871,10 +875,25 @@ START_TEST(cached_segments_go_out_whole_to_every_client)
     char cert[4300], key[4300];
     snprintf(cert, sizeof cert, "%s/c.pem", pki);
     snprintf(key, sizeof key, "%s/k.pem", pki);
-    char *gen[] = {"openssl", "req",   "-x509", "-newkey", "ec",   "-pkeyopt",
-                   "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
-                   "-days",   "1",     "-subj", "/CN=127.0.0.1", "-addext",
-                   "subjectAltName=IP:127.0.0.1", NULL};
+    char *gen[] = {"openssl",
+                   "req",
+                   "-x509",
+                   "-newkey",
+                   "ec",
+                   "-pkeyopt",
+                   "ec_paramgen_curve:P-256",
+                   "-nodes",
+                   "-keyout",
+                   key,
+                   "-out",
+                   cert,
+                   "-days",
+                   "1",
+                   "-subj",
+                   "/CN=127.0.0.1",
+                   "-addext",
+                   "subjectAltName=IP:127.0.0.1",
+                   NULL};
     char *err = NULL;
     ck_assert_msg(fl_test_run(gen, 60000, NULL, &err) == 0, "openssl: %s", err);
     free(err);

@@ -185,8 +185,8 @@ void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_
     want_write(r);
 }
 
-void fl_http_respond_shared(fl_http_req_t *r, int status, const char *content_type,
-                            fl_slice_t body, void (*release)(void *ctx), void *ctx)
+void fl_http_respond_shared(fl_http_req_t *r, int status, const char *content_type, fl_slice_t body,
+                            void (*release)(void *ctx), void *ctx)
 {
     if (r->state == FL_REQ_WRITING || r->state == FL_REQ_DONE) {
         fl_error("http: %s %s responded twice (bug)", fl_http_method_name(r->method), r->path);

@@ -282,8 +282,8 @@ void fl_http_respond(fl_http_req_t *r, int status, const char *content_type, fl_
  * straight from body.p, as much as the socket takes per writeable call
  * (see fl_http_respond); over TLS they go through lws in
  * FL_HTTP_WRITE_CHUNK pieces, copied. */
-void fl_http_respond_shared(fl_http_req_t *r, int status, const char *content_type,
-                            fl_slice_t body, void (*release)(void *ctx), void *ctx);
+void fl_http_respond_shared(fl_http_req_t *r, int status, const char *content_type, fl_slice_t body,
+                            void (*release)(void *ctx), void *ctx);
 /* A JSON error in the AWS rest-json shape: status, x-amzn-ErrorType, and
  * {"message": "..."}. */
 void fl_http_respond_error(fl_http_req_t *r, int status, const char *error_type, const char *fmt,
