@@ -5,14 +5,18 @@
  * libwebsockets gives each connection one fl_http_req_t (its per-session
  * data, zeroed at accept). Keep-alive runs several transactions through the
  * same struct, so every transaction starts with req_reset(). Responses are
- * written only from LWS_CALLBACK_HTTP_WRITEABLE, one lws_write() per
+ * written from LWS_CALLBACK_HTTP_WRITEABLE, or at the end of the
+ * LWS_CALLBACK_HTTP in which the handler answered (a cache hit): no
+ * writeable call is asked for then. On a plain-text connection with
+ * nothing in lws's send buffer, head and body go out together with
+ * sendmsg() straight on the socket, as much as it takes per call, and a
+ * writeable call is asked for only when it is full; lws then holds none of
+ * the response (nothing is written through lws until it ends), so the
+ * bytes on the wire stay in order. Otherwise (TLS) one lws_write() per
  * callback: the headers first, then the body in pieces of at most
- * FL_HTTP_WRITE_CHUNK bytes. A shared body (fl_http_respond_shared) on a
- * plain-text connection goes out otherwise: head and body with sendmsg()
- * on the socket, from the owner's bytes, as much as the socket takes per
- * writeable call; lws then never holds any of it (its send buffer is
- * empty when such a response starts, and nothing is written through lws
- * until it ends), so the bytes on the wire stay in order.
+ * FL_HTTP_WRITE_CHUNK bytes. A shared body (fl_http_respond_shared) is
+ * sent from its owner's bytes, never copied on the direct path, and given
+ * back once the response is out or the connection has gone.
  */
 #include "server/core/http.h"
 
