@@ -62,14 +62,108 @@
 
 #define FL_BATCH_MAX_BYTES (64u << 20)
 
+/* ---- queued records' memory ----
+ *
+ * A queued record lives from its append to its completion, then its memory
+ * goes back to a free stack of its size class instead of to malloc: with
+ * records freed a batch at a time, malloc gave the top of its heap back to
+ * the kernel and faulted it in again for the next appends (a page fault per
+ * 4 KiB, more CPU than sealing the records). Classes have four sizes per
+ * doubling (a record uses at least 4/5 of its block), from 256 B to 8 MiB;
+ * bigger records are malloc'd. At most FL_REC_KEEP bytes are kept free, and
+ * only while appends come: the writer gives them back when a retention
+ * tick finds that nothing was appended since the last one, and at close. */
+#define FL_REC_MIN_LOG2 8 /* class 0: 256 B */
+#define FL_REC_KEEP     (128u << 20)
+
+/* Size class of sz bytes and its block size; -1 if bigger than any. */
+static int rec_class(size_t sz, size_t *cap)
+{
+    if (sz <= ((size_t)1 << FL_REC_MIN_LOG2)) {
+        *cap = (size_t)1 << FL_REC_MIN_LOG2;
+        return 0;
+    }
+    int k = 63 - __builtin_clzll((unsigned long long)(sz - 1)); /* 2^k < sz <= 2^(k+1) */
+    size_t step = (size_t)1 << (k - 2);
+    size_t j = (sz - ((size_t)1 << k) + step - 1) / step; /* 1..4 */
+    int cls = 1 + (k - FL_REC_MIN_LOG2) * 4 + (int)j - 1;
+    if (cls >= FL_REC_CLASSES)
+        return -1;
+    *cap = ((size_t)1 << k) + j * step;
+    return cls;
+}
+
+static size_t rec_class_cap(int cls)
+{
+    if (cls == 0)
+        return (size_t)1 << FL_REC_MIN_LOG2;
+    int k = FL_REC_MIN_LOG2 + (cls - 1) / 4;
+    size_t j = (size_t)((cls - 1) % 4) + 1;
+    return ((size_t)1 << k) + j * ((size_t)1 << (k - 2));
+}
+
+static fl_pending_t *rec_alloc(fl_store_t *s, size_t sz)
+{
+    size_t cap;
+    int cls = rec_class(sz, &cap);
+    fl_pending_t *p = NULL;
+    if (cls >= 0) {
+        pthread_mutex_lock(&s->rmu);
+        p = s->rfree[cls];
+        if (p) {
+            s->rfree[cls] = p->next;
+            s->rfree_bytes -= cap;
+        }
+        pthread_mutex_unlock(&s->rmu);
+    }
+    if (!p)
+        p = malloc(cls >= 0 ? cap : sz);
+    if (p)
+        p->cls = (int8_t)cls;
+    return p;
+}
+
+static void rec_free(fl_store_t *s, fl_pending_t *p)
+{
+    if (p->cls >= 0) {
+        size_t cap = rec_class_cap(p->cls);
+        pthread_mutex_lock(&s->rmu);
+        int keep = s->rfree_bytes + cap <= FL_REC_KEEP;
+        if (keep) {
+            p->next = s->rfree[p->cls];
+            s->rfree[p->cls] = p;
+            s->rfree_bytes += cap;
+        }
+        pthread_mutex_unlock(&s->rmu);
+        if (keep)
+            return;
+    }
+    free(p);
+}
+
+void fl_writer_drop_records(fl_store_t *s)
+{
+    pthread_mutex_lock(&s->rmu);
+    for (int c = 0; c < FL_REC_CLASSES; c++)
+        while (s->rfree[c]) {
+            fl_pending_t *p = s->rfree[c];
+            s->rfree[c] = p->next;
+            free(p);
+        }
+    s->rfree_bytes = 0;
+    pthread_mutex_unlock(&s->rmu);
+}
+
 /* ---- appends ---- */
 
 /* A queued record is done with: its payload goes back to its owner. */
-static void pending_free(fl_pending_t *p)
+static void pending_free(fl_store_t *s, fl_pending_t *p)
 {
-    if (p && p->release)
+    if (!p)
+        return;
+    if (p->release)
         p->release(p->release_arg);
-    free(p);
+    rec_free(s, p);
 }
 
 /* fl_log_append (release NULL: the payload is copied into the queued
@@ -85,7 +179,7 @@ static int append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec,
         return FL_EINVAL;
     fl_store_t *s = log->store;
     size_t sz = sizeof(fl_pending_t) + rec->key.n + rec->payload.n;
-    fl_pending_t *p = malloc(release ? sizeof(fl_pending_t) + rec->key.n : sz);
+    fl_pending_t *p = rec_alloc(s, release ? sizeof(fl_pending_t) + rec->key.n : sz);
     if (!p)
         return FL_ENOMEM;
     p->next = NULL;
@@ -138,6 +232,8 @@ static int append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec,
             s->q_head = p;
         s->q_tail = p;
         s->q_bytes += sz;
+        s->q_take_bytes += (uint64_t)p->klen + p->plen + 1;
+        s->q_n++;
         s->n_submitted++;
         s->stats.appends++;
         s->stats.appended_bytes += rec->payload.n;
@@ -148,7 +244,7 @@ static int append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec,
     }
     pthread_mutex_unlock(&s->mu);
     if (rc < 0)
-        free(p); /* refused: the payload is still the caller's */
+        rec_free(s, p); /* refused: the payload is still the caller's */
     return rc;
 }
 
@@ -352,6 +448,42 @@ static int cmp_pending(const void *a, const void *b)
     if (x->shard != y->shard)
         return x->shard < y->shard ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The batch's n records (the list at head) into v, by log, shard and
+ * sequence; *bytes: what they count in q_bytes. Within a shard the queue
+ * holds them in sequence order (assigned and queued under one lock), so
+ * when they all belong to one log (and it has few enough shards), a
+ * counting sort by shard orders them in two passes; else qsort. */
+static void batch_order(fl_pending_t *head, fl_pending_t **v, size_t n, uint64_t *bytes)
+{
+    fl_log_t *log = head->log;
+    uint32_t maxsh = 0;
+    uint64_t by = 0;
+    int one_log = 1;
+    size_t i = 0;
+    for (fl_pending_t *p = head; p; p = p->next) {
+        v[i++] = p;
+        by += sizeof *p + p->klen + p->plen;
+        one_log &= p->log == log;
+        if (p->shard > maxsh)
+            maxsh = p->shard;
+    }
+    *bytes = by;
+    size_t *at = NULL;
+    if (one_log && n > 1 && maxsh < 4 * n + 64)
+        at = calloc((size_t)maxsh + 2, sizeof *at);
+    if (!at) {
+        qsort(v, n, sizeof *v, cmp_pending);
+        return;
+    }
+    for (fl_pending_t *p = head; p; p = p->next)
+        at[p->shard + 1]++;
+    for (uint32_t k = 1; k <= maxsh + 1; k++)
+        at[k] += at[k - 1];
+    for (fl_pending_t *p = head; p; p = p->next)
+        v[at[p->shard]++] = p;
+    free(at);
 }
 
 int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log)
@@ -738,13 +870,26 @@ static int cmp_ref_off(const void *a, const void *b)
 static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, int by_offset,
                         fl_chunk_ref_t **out, size_t *n_out);
 
-/* Seal the active segment: its index gets its summary (appended after the
+/* A rolled segment whose index is still to be sealed: what the writer
+ * knew of its active index when it rolled. */
+typedef struct seal_job {
+    struct seal_job *next;
+    fl_log_t *log;
+    uint64_t segno, seg_size, idx_count;
+    int idx_fd, idx_stale;
+} seal_job_t;
+
+/* Seal a rolled segment: its index gets its summary (appended after the
  * entries and fsync'd, or the whole index rewritten if it missed entries);
  * in memory, each shard's chunks of it become one span, and the entries go
- * to the segment cache (followers are about to read them). */
-static void seal_segment(fl_store_t *s, fl_log_t *log)
+ * to the segment cache (followers are about to read them). Runs on the
+ * sealer thread, off the commit path: meanwhile the segment's chunks stay
+ * in the shards' chunk lists (reads find them there, by sequence, beside
+ * the next segment's), and the writer appends to the next segment. */
+static void seal_job_run(fl_store_t *s, const seal_job_t *j)
 {
-    uint64_t segno = log->segs[log->nsegs - 1].segno;
+    fl_log_t *log = j->log;
+    uint64_t segno = j->segno;
     fl_chunk_ref_t *refs = NULL;
     fl_span_t *sp = NULL;
     size_t n = 0, nsp = 0;
@@ -755,9 +900,9 @@ static void seal_segment(fl_store_t *s, fl_log_t *log)
         rc = fl_index_summarize(refs, n, segno, &sp, &nsp);
     if (rc == 0) {
         qsort(refs, n, sizeof *refs, cmp_ref_off);
-        int wrc = log->idx_stale || log->idx_count != n
-                      ? fl_index_rewrite(log, segno, refs, n, log->seg_end)
-                      : fl_index_seal(log, log->idx_fd, segno, refs, n, sp, nsp, log->seg_end);
+        int wrc = j->idx_stale || j->idx_count != n || j->idx_fd < 0
+                      ? fl_index_rewrite(log, segno, refs, n, j->seg_size)
+                      : fl_index_seal(log, j->idx_fd, segno, refs, n, sp, nsp, j->seg_size);
         if (wrc < 0)
             fl_warn("log %s: index of segment %llu not sealed (%s); the next open rebuilds it",
                     log->name, (unsigned long long)segno, fl_strerror(wrc));
@@ -782,7 +927,113 @@ static void seal_segment(fl_store_t *s, fl_log_t *log)
     }
     free(sp);
     free(refs);
+    if (j->idx_fd >= 0)
+        s->io.close(s->io.ctx, j->idx_fd);
+}
+
+/* The sealer thread: runs seal jobs in roll order. The writer waits for it
+ * to be idle (sealer_wait) before control calls, retention and stopping,
+ * so that a job's log and segment stay as they were. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    seal_job_t *head, *tail;
+    int busy; /* a job is running */
+    int quit, started;
+    pthread_t th;
+    fl_store_t *s;
+} sealer_t;
+
+static void *sealer_main(void *arg)
+{
+    sealer_t *z = arg;
+    pthread_mutex_lock(&z->mu);
+    for (;;) {
+        while (!z->head && !z->quit)
+            pthread_cond_wait(&z->cv, &z->mu);
+        seal_job_t *j = z->head;
+        if (!j)
+            break;
+        z->head = j->next;
+        if (!z->head)
+            z->tail = NULL;
+        z->busy = 1;
+        pthread_mutex_unlock(&z->mu);
+        seal_job_run(z->s, j);
+        free(j);
+        pthread_mutex_lock(&z->s->mu); /* the writer runs retention next */
+        z->s->sealed = 1;
+        pthread_cond_signal(&z->s->wake);
+        pthread_mutex_unlock(&z->s->mu);
+        pthread_mutex_lock(&z->mu);
+        z->busy = 0;
+        pthread_cond_broadcast(&z->cv);
+    }
+    pthread_mutex_unlock(&z->mu);
+    return NULL;
+}
+
+static void sealer_start(sealer_t *z, fl_store_t *s)
+{
+    memset(z, 0, sizeof *z);
+    z->s = s;
+    pthread_mutex_init(&z->mu, NULL);
+    pthread_cond_init(&z->cv, NULL);
+    z->started = pthread_create(&z->th, NULL, sealer_main, z) == 0;
+}
+
+/* Wait until every handed job has run. */
+static void sealer_wait(sealer_t *z)
+{
+    pthread_mutex_lock(&z->mu);
+    while (z->head || z->busy)
+        pthread_cond_wait(&z->cv, &z->mu);
+    pthread_mutex_unlock(&z->mu);
+}
+
+static void sealer_stop(sealer_t *z)
+{
+    if (z->started) {
+        pthread_mutex_lock(&z->mu);
+        z->quit = 1;
+        pthread_cond_broadcast(&z->cv);
+        pthread_mutex_unlock(&z->mu);
+        pthread_join(z->th, NULL); /* runs what is queued first */
+    }
+    pthread_mutex_destroy(&z->mu);
+    pthread_cond_destroy(&z->cv);
+}
+
+/* Roll the log's active segment (its last batch is finished: every chunk
+ * of it is durable and published): close its descriptors but the index's,
+ * which goes to the sealer with the rest of the job; the next append
+ * creates the next segment. Without the sealer thread (or memory for the
+ * job), the seal runs here. */
+static void roll_segment(fl_store_t *s, sealer_t *z, fl_log_t *log)
+{
+    seal_job_t local, *j = z->started ? calloc(1, sizeof *j) : NULL;
+    seal_job_t *job = j ? j : &local;
+    memset(job, 0, sizeof *job);
+    job->log = log;
+    job->segno = log->segs[log->nsegs - 1].segno;
+    job->seg_size = log->seg_end;
+    job->idx_count = log->idx_count;
+    job->idx_stale = log->idx_stale;
+    job->idx_fd = log->idx_fd;
+    log->idx_fd = -1;
     fl_segment_close_active(log);
+    if (!j) {
+        seal_job_run(s, job);
+        return;
+    }
+    pthread_mutex_lock(&z->mu);
+    if (z->tail)
+        z->tail->next = j;
+    else
+        z->head = j;
+    z->tail = j;
+    pthread_cond_signal(&z->cv);
+    pthread_mutex_unlock(&z->mu);
 }
 
 /* The chunk refs of segment segno, malloc'd: by offset (by_offset), or as
@@ -858,7 +1109,7 @@ static void batch_free(batch_t *b)
         wbuf_put(b->s, b->works[k].buf);
     }
     for (size_t i = 0; i < b->n; i++)
-        pending_free(b->v[i]);
+        pending_free(b->s, b->v[i]);
     free(b->v);
     free(b->st);
     free(b->works);
@@ -884,7 +1135,7 @@ static void fail_all(fl_store_t *s, fl_pending_t *head)
         s->stats.failed++;
         pthread_cond_broadcast(&s->done_cond);
         pthread_mutex_unlock(&s->mu);
-        pending_free(p);
+        pending_free(s, p);
     }
 }
 
@@ -987,12 +1238,9 @@ static int drain(fl_store_t *s, syncer_t *y, batch_t **prev)
 /* Sort, seal and write a batch; its fdatasyncs are started by the caller.
  * A log whose segment is full rolls first (after the batch in flight, if
  * any, is finished: its fdatasync may still use the segment). */
-static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head, syncer_t *y,
-                            batch_t **prev, int *rolled)
+static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head, size_t n,
+                            syncer_t *y, sealer_t *z, batch_t **prev)
 {
-    size_t n = 0;
-    for (fl_pending_t *p = head; p; p = p->next)
-        n++;
     batch_t *b = calloc(1, sizeof *b);
     if (b) {
         b->s = s;
@@ -1011,12 +1259,7 @@ static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head
         return NULL;
     }
     fl_pending_t **v = b->v;
-    size_t i = 0;
-    for (fl_pending_t *p = head; p; p = p->next)
-        v[i++] = p;
-    qsort(v, n, sizeof *v, cmp_pending);
-    for (i = 0; i < n; i++)
-        b->bytes += sizeof *v[i] + v[i]->klen + v[i]->plen;
+    batch_order(head, v, n, &b->bytes);
 
     for (size_t a = 0; a < n;) {
         size_t e = a;
@@ -1032,9 +1275,8 @@ static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head
         pthread_mutex_unlock(&s->mu);
         w->rc = deleting ? FL_ECLOSED : broken ? FL_EIO : 0;
         if (w->rc == 0 && log->seg_fd >= 0 && log->seg_end >= s->seg_max) {
-            *rolled |= drain(s, y, prev);
-            seal_segment(s, log);
-            *rolled = 1;
+            drain(s, y, prev);
+            roll_segment(s, z, log);
         }
         if (w->rc == 0 && log->broken) /* the drain found a failure */
             w->rc = FL_EIO;
@@ -1155,9 +1397,12 @@ static void *writer_main(void *arg)
     sync_pool_init(&pool);
     syncer_t sy;
     syncer_start(&sy, &pool);
+    sealer_t sl;
+    sealer_start(&sl, s);
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!prev && !s->q_head && !s->ctl_head && !s->stop && fl_time_mono_ns() < next_ret) {
+        while (!prev && !s->q_head && !s->ctl_head && !s->stop && !s->sealed &&
+               fl_time_mono_ns() < next_ret) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             int64_t wait = next_ret - fl_time_mono_ns();
@@ -1172,9 +1417,17 @@ static void *writer_main(void *arg)
          * one record): the rest waits for the next round. */
         fl_pending_t *q = s->q_head, *last = NULL;
         uint64_t took = 0;
-        for (fl_pending_t *p = q; p && (took == 0 || took < FL_BATCH_MAX_BYTES); p = p->next) {
-            took += (uint64_t)p->klen + p->plen + 1;
-            last = p;
+        size_t nq = 0;
+        if (s->q_take_bytes <= FL_BATCH_MAX_BYTES) { /* all of it, without a walk */
+            last = s->q_tail;
+            took = s->q_take_bytes;
+            nq = s->q_n;
+        } else { /* (the walk reads every record, cold, holding mu) */
+            for (fl_pending_t *p = q; p && (took == 0 || took < FL_BATCH_MAX_BYTES); p = p->next) {
+                took += (uint64_t)p->klen + p->plen + 1;
+                last = p;
+                nq++;
+            }
         }
         if (last) {
             s->q_head = last->next;
@@ -1182,15 +1435,20 @@ static void *writer_main(void *arg)
                 s->q_tail = NULL;
             last->next = NULL;
         }
+        s->q_take_bytes -= took;
+        s->q_n -= nq;
         fl_ctl_t *ctl = s->ctl_head;
         s->ctl_head = NULL;
         int stop = s->stop;
+        /* a rolled segment was sealed: retention may have work (a size
+         * limit, a segment past its age) */
+        int want_ret = s->sealed;
+        s->sealed = 0;
         pthread_mutex_unlock(&s->mu);
 
         /* Write this batch while the previous one syncs, then finish the
          * previous one and start this one's fdatasyncs. */
-        int want_ret = 0;
-        batch_t *cur = q ? batch_write(s, c, q, &sy, &prev, &want_ret) : NULL;
+        batch_t *cur = q ? batch_write(s, c, q, nq, &sy, &sl, &prev) : NULL;
         want_ret |= drain(s, &sy, &prev);
         if (cur) {
             /* Nothing queued behind it: nothing to overlap its fdatasyncs
@@ -1208,8 +1466,12 @@ static void *writer_main(void *arg)
                 want_ret |= drain(s, &sy, &prev);
         }
         int ret_due = fl_time_mono_ns() >= next_ret;
-        if (ctl || want_ret || ret_due)
-            drain(s, &sy, &prev); /* control calls and retention see no batch in flight */
+        if (ctl || want_ret || ret_due) {
+            /* control calls and retention see no batch in flight and no
+             * segment being sealed */
+            drain(s, &sy, &prev);
+            sealer_wait(&sl);
+        }
         if (ctl && s->seal_log) {
             /* a control call may delete a log: no copy of its key schedule
              * stays behind in the cipher context */
@@ -1230,11 +1492,22 @@ static void *writer_main(void *arg)
             fl_retention_run(s);
             next_ret = fl_time_mono_ns() + (int64_t)s->ret_interval_ms * 1000000;
         }
+        if (ret_due) { /* nothing appended since the last tick: memory back */
+            pthread_mutex_lock(&s->mu);
+            uint64_t appends = s->stats.appends;
+            pthread_mutex_unlock(&s->mu);
+            if (appends == s->appends_at_tick) {
+                fl_writer_drop_records(s);
+                wbuf_drop_all(s);
+            }
+            s->appends_at_tick = appends;
+        }
         pthread_mutex_lock(&s->mu);
         if (stop && !s->q_head && !s->ctl_head && !prev)
             break;
     }
     pthread_mutex_unlock(&s->mu);
+    sealer_stop(&sl); /* runs the seals still queued */
     /* Leave every active index complete for the next open. */
     for (fl_log_t *log = s->logs; log; log = log->next) {
         if (log->seg_fd < 0 || !log->idx_stale)
