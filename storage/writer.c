@@ -4,8 +4,9 @@
  *
  * fl_log_append() copies a record (fl_log_append_nocopy() only points at
  * its payload, released once written or failed), assigns its sequence
- * number under store->mu and queues it. The writer thread owns every segment file
- * descriptor and loops:
+ * number under store->mu and queues it. The writer thread owns every active
+ * segment's file descriptors (a rolled segment's index descriptor goes to
+ * the sealer thread with its seal) and loops:
  *
  *   1. take the whole queue (every log and shard with pending records), up
  *      to FL_BATCH_MAX_BYTES;
@@ -13,7 +14,9 @@
  *      sequence numbers, up to chunk_max_bytes), one after the other into
  *      one buffer per log (reused from batch to batch), at the offsets they
  *      will have at the end of the log's active segment (a log whose
- *      segment passed segment_max_bytes rolls first);
+ *      segment passed segment_max_bytes rolls first, once the batch in
+ *      flight is finished: the rolled segment's index is sealed by the
+ *      sealer thread, off the commit path, see seal_job_run);
  *   3. the sync stage: for every log, one write of its buffer (its aligned
  *      middle O_DIRECT when big, see segment_write) and one fdatasync;
  *      the logs concurrently (a pool of helper threads), so the batch pays
@@ -28,7 +31,13 @@
  *      entries (after the fdatasync, so an index entry never points at
  *      unsynced data), wake watches, queue the completions and signal the
  *      eventfd;
- *   5. run control calls (delete) and retention with no batch in flight.
+ *   5. run control calls (delete) and retention with no batch in flight
+ *      and no seal running (retention also after each seal).
+ *
+ * The batch is taken from the queue in one step when it fits
+ * FL_BATCH_MAX_BYTES (q_take_bytes, q_n), so the writer never walks cold
+ * records while holding mu; the records' memory comes from and goes back to
+ * per-size free stacks (rec_alloc).
  *
  * A failed write or fdatasync cuts the log's segment back to where the
  * batch began, so later chunks never follow garbage; those records complete
