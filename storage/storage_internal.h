@@ -325,13 +325,15 @@ struct fl_store {
     pthread_cond_t wake;      /* writer: work arrived */
     pthread_cond_t done_cond; /* batch or ctl finished */
     fl_log_t *logs;
-    fl_log_t *dead; /* deleted logs with handles still open (logmem.c) */
-    fl_pending_t *q_head, *q_tail;
-    uint64_t q_bytes;
-    uint64_t q_take_bytes, q_n; /* the queue itself (not taken yet): its
-                                   key and payload bytes + 1 per record, its
-                                   records; the writer takes it whole when
-                                   it fits a batch, without walking it */
+    fl_log_t *dead;    /* deleted logs with handles still open (logmem.c) */
+    fl_pending_t **qv; /* the queue: appended records not taken yet, in order */
+    size_t q_n, qcap;
+    uint64_t q_bytes;        /* queued or in flight (the memory limit) */
+    uint64_t q_take_bytes;   /* the queue's key and payload bytes + 1 per record:
+                                the writer takes it whole when it fits a batch
+                                (and swaps in qv_spare), without reading it */
+    fl_pending_t **qv_spare; /* writer: an empty queue array to swap in */
+    size_t qv_spare_cap;
     uint64_t n_submitted, n_done;
     fl_ctl_t *ctl_head;
     uint64_t total_bytes;   /* segment files */

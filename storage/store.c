@@ -184,6 +184,7 @@ void fl_store_close(fl_store_t *s)
     }
     fl_segcache_free(s);
     fl_writer_drop_records(s);
+    free(s->qv); /* empty: the writer stopped after the queue */
     fl_catalog_close(s->cat);
     if (s->mkeys)
         fl_keys_wipe(s->mkeys, s->nmkeys * sizeof *s->mkeys);

@@ -34,10 +34,11 @@
  *   5. run control calls (delete) and retention with no batch in flight
  *      and no seal running (retention also after each seal).
  *
- * The batch is taken from the queue in one step when it fits
- * FL_BATCH_MAX_BYTES (q_take_bytes, q_n), so the writer never walks cold
- * records while holding mu; the records' memory comes from and goes back to
- * per-size free stacks (rec_alloc).
+ * The queue is an array of records; the writer takes it in one step (a
+ * spare array takes its place) when it fits FL_BATCH_MAX_BYTES
+ * (q_take_bytes), so it never reads cold records while holding mu, nor
+ * chases a list's pointers one cache miss at a time; the records' memory comes from and goes back
+ * to per-size free stacks (rec_alloc).
  *
  * A failed write or fdatasync cuts the log's segment back to where the
  * batch began, so later chunks never follow garbage; those records complete
@@ -228,6 +229,16 @@ static int append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec,
         rc = FL_EAGAIN;
     else if ((sh->next_seq & FL_SEQ_COUNTER_MAX) == FL_SEQ_COUNTER_MAX)
         rc = FL_ELIMIT;
+    if (rc == 0 && s->q_n == s->qcap) { /* (amortised: the array is reused) */
+        size_t nc = s->qcap ? 2 * s->qcap : 1024;
+        fl_pending_t **nv = realloc(s->qv, nc * sizeof *nv);
+        if (nv) {
+            s->qv = nv;
+            s->qcap = nc;
+        } else {
+            rc = FL_ENOMEM;
+        }
+    }
     if (rc == 0) {
         p->seq = sh->next_seq++;
         p->sts = now < sh->last_sts ? sh->last_sts : now;
@@ -235,14 +246,9 @@ static int append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec,
         if (rec->producer_ts_ns > sh->max_pts)
             sh->max_pts = rec->producer_ts_ns;
         sh->pending++;
-        if (s->q_tail)
-            s->q_tail->next = p;
-        else
-            s->q_head = p;
-        s->q_tail = p;
+        s->qv[s->q_n++] = p;
         s->q_bytes += sz;
         s->q_take_bytes += (uint64_t)p->klen + p->plen + 1;
-        s->q_n++;
         s->n_submitted++;
         s->stats.appends++;
         s->stats.appended_bytes += rec->payload.n;
@@ -459,20 +465,19 @@ static int cmp_pending(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* The batch's n records (the list at head) into v, by log, shard and
+/* The batch's n records (q, in queue order) into v, by log, shard and
  * sequence; *bytes: what they count in q_bytes. Within a shard the queue
  * holds them in sequence order (assigned and queued under one lock), so
  * when they all belong to one log (and it has few enough shards), a
  * counting sort by shard orders them in two passes; else qsort. */
-static void batch_order(fl_pending_t *head, fl_pending_t **v, size_t n, uint64_t *bytes)
+static void batch_order(fl_pending_t *const *q, fl_pending_t **v, size_t n, uint64_t *bytes)
 {
-    fl_log_t *log = head->log;
+    fl_log_t *log = q[0]->log;
     uint32_t maxsh = 0;
     uint64_t by = 0;
     int one_log = 1;
-    size_t i = 0;
-    for (fl_pending_t *p = head; p; p = p->next) {
-        v[i++] = p;
+    for (size_t i = 0; i < n; i++) {
+        const fl_pending_t *p = q[i];
         by += sizeof *p + p->klen + p->plen;
         one_log &= p->log == log;
         if (p->shard > maxsh)
@@ -483,15 +488,16 @@ static void batch_order(fl_pending_t *head, fl_pending_t **v, size_t n, uint64_t
     if (one_log && n > 1 && maxsh < 4 * n + 64)
         at = calloc((size_t)maxsh + 2, sizeof *at);
     if (!at) {
+        memcpy(v, q, n * sizeof *v);
         qsort(v, n, sizeof *v, cmp_pending);
         return;
     }
-    for (fl_pending_t *p = head; p; p = p->next)
-        at[p->shard + 1]++;
+    for (size_t i = 0; i < n; i++)
+        at[q[i]->shard + 1]++;
     for (uint32_t k = 1; k <= maxsh + 1; k++)
         at[k] += at[k - 1];
-    for (fl_pending_t *p = head; p; p = p->next)
-        v[at[p->shard]++] = p;
+    for (size_t i = 0; i < n; i++)
+        v[at[q[i]->shard]++] = q[i];
     free(at);
 }
 
@@ -1127,13 +1133,12 @@ static void batch_free(batch_t *b)
 }
 
 /* Cannot even hold the batch: fail its records one by one. */
-static void fail_all(fl_store_t *s, fl_pending_t *head)
+static void fail_all(fl_store_t *s, fl_pending_t *const *q, size_t n)
 {
     fl_error("writer: out of memory for a batch");
     int err = FL_ENOMEM;
-    while (head) {
-        fl_pending_t *p = head;
-        head = p->next;
+    for (size_t i = 0; i < n; i++) {
+        fl_pending_t *p = q[i];
         completions_push(s, &p, &err, 1);
         pthread_mutex_lock(&s->mu);
         fl_shard_t *sh = fl_log_shard(p->log, p->shard);
@@ -1247,7 +1252,7 @@ static int drain(fl_store_t *s, syncer_t *y, batch_t **prev)
 /* Sort, seal and write a batch; its fdatasyncs are started by the caller.
  * A log whose segment is full rolls first (after the batch in flight, if
  * any, is finished: its fdatasync may still use the segment). */
-static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head, size_t n,
+static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *const *q, size_t n,
                             syncer_t *y, sealer_t *z, batch_t **prev)
 {
     batch_t *b = calloc(1, sizeof *b);
@@ -1264,11 +1269,11 @@ static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head
             b->n = 0;
             batch_free(b);
         }
-        fail_all(s, head);
+        fail_all(s, q, n);
         return NULL;
     }
     fl_pending_t **v = b->v;
-    batch_order(head, v, n, &b->bytes);
+    batch_order(q, v, n, &b->bytes);
 
     for (size_t a = 0; a < n;) {
         size_t e = a;
@@ -1410,7 +1415,7 @@ static void *writer_main(void *arg)
     sealer_start(&sl, s);
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!prev && !s->q_head && !s->ctl_head && !s->stop && !s->sealed &&
+        while (!prev && !s->q_n && !s->ctl_head && !s->stop && !s->sealed &&
                fl_time_mono_ns() < next_ret) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -1424,28 +1429,41 @@ static void *writer_main(void *arg)
         }
         /* A batch is the whole queue, up to FL_BATCH_MAX_BYTES (at least
          * one record): the rest waits for the next round. */
-        fl_pending_t *q = s->q_head, *last = NULL;
+        fl_pending_t **q = NULL;
+        size_t nq = 0, qcap = 0;
         uint64_t took = 0;
-        size_t nq = 0;
-        if (s->q_take_bytes <= FL_BATCH_MAX_BYTES) { /* all of it, without a walk */
-            last = s->q_tail;
-            took = s->q_take_bytes;
+        if (s->q_n && s->q_take_bytes <= FL_BATCH_MAX_BYTES) {
+            /* all of it, without reading it: the spare array takes its place */
+            q = s->qv;
+            qcap = s->qcap;
             nq = s->q_n;
-        } else { /* (the walk reads every record, cold, holding mu) */
-            for (fl_pending_t *p = q; p && (took == 0 || took < FL_BATCH_MAX_BYTES); p = p->next) {
-                took += (uint64_t)p->klen + p->plen + 1;
-                last = p;
+            took = s->q_take_bytes;
+            s->qv = s->qv_spare;
+            s->qcap = s->qv_spare_cap;
+            s->qv_spare = NULL;
+            s->qv_spare_cap = 0;
+            s->q_n = 0;
+        } else if (s->q_n) { /* a prefix: reads the records, cold, holding mu */
+            while (nq < s->q_n && (took == 0 || took < FL_BATCH_MAX_BYTES)) {
+                took += (uint64_t)s->qv[nq]->klen + s->qv[nq]->plen + 1;
                 nq++;
             }
-        }
-        if (last) {
-            s->q_head = last->next;
-            if (!s->q_head)
-                s->q_tail = NULL;
-            last->next = NULL;
+            q = malloc(nq * sizeof *q);
+            if (q) {
+                qcap = nq;
+                memcpy(q, s->qv, nq * sizeof *q);
+                memmove(s->qv, s->qv + nq, (s->q_n - nq) * sizeof *q);
+                s->q_n -= nq;
+            } else { /* the whole queue, over the batch limit */
+                q = s->qv;
+                qcap = s->qcap;
+                nq = s->q_n;
+                took = s->q_take_bytes;
+                s->qv = NULL;
+                s->qcap = s->q_n = 0;
+            }
         }
         s->q_take_bytes -= took;
-        s->q_n -= nq;
         fl_ctl_t *ctl = s->ctl_head;
         s->ctl_head = NULL;
         int stop = s->stop;
@@ -1458,13 +1476,19 @@ static void *writer_main(void *arg)
         /* Write this batch while the previous one syncs, then finish the
          * previous one and start this one's fdatasyncs. */
         batch_t *cur = q ? batch_write(s, c, q, nq, &sy, &sl, &prev) : NULL;
+        if (q && !s->qv_spare) { /* the array, emptied, is the next spare */
+            s->qv_spare = q;
+            s->qv_spare_cap = qcap;
+        } else {
+            free(q);
+        }
         want_ret |= drain(s, &sy, &prev);
         if (cur) {
             /* Nothing queued behind it: nothing to overlap its fdatasyncs
              * with, so run them here rather than pay a hand-over and a
              * wake-up on the latency path. */
             pthread_mutex_lock(&s->mu);
-            int more = s->q_head != NULL;
+            int more = s->q_n != 0;
             pthread_mutex_unlock(&s->mu);
             if (!more)
                 sync_all(&pool, s, cur->dirty, cur->ndirty);
@@ -1512,7 +1536,7 @@ static void *writer_main(void *arg)
             s->appends_at_tick = appends;
         }
         pthread_mutex_lock(&s->mu);
-        if (stop && !s->q_head && !s->ctl_head && !prev)
+        if (stop && !s->q_n && !s->ctl_head && !prev)
             break;
     }
     pthread_mutex_unlock(&s->mu);
@@ -1533,6 +1557,9 @@ static void *writer_main(void *arg)
     EVP_CIPHER_CTX_free(c); /* wipes the key schedule */
     s->seal_log = 0;
     wbuf_drop_all(s);
+    free(s->qv_spare);
+    s->qv_spare = NULL;
+    s->qv_spare_cap = 0;
     return NULL;
 }
 
