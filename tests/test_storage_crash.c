@@ -19,6 +19,7 @@
  * completed in the segments after it, kills the child there, and checks
  * the same: every completed record reads back, in order, after reopen.
  */
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,13 +70,18 @@ static fl_store_opts_t opts(const char *dir)
     return o;
 }
 
-/* kill9_while_sealing: the I/O table's ftruncate of an index file (only
- * the seal of a rolled segment cuts an index) reports itself on the pipe
- * (a done_t with shard UINT32_MAX), then blocks until the kill. */
+/* kill9_while_sealing: once armed (the child saw a completion: its open
+ * and its writer's start are behind it), the I/O table's ftruncate of an
+ * index file (only the seal of a rolled segment cuts an index) reports
+ * itself on the pipe (a done_t with shard UINT32_MAX), then blocks until
+ * the kill. */
 static int seal_pipe = -1;
+static int seal_armed; /* atomic */
 
 static int blocking_ftruncate(void *ctx, int fd, off_t len)
 {
+    if (!__atomic_load_n(&seal_armed, __ATOMIC_RELAXED))
+        return fl_store_io_default()->ftruncate(ctx, fd, len);
     char link[64], path[512];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, path, sizeof path - 1);
@@ -123,6 +129,8 @@ static void child(const char *dir, int wfd, uint64_t id_base, int block_seal)
         fl_store_wait_completions(s, 1000);
         size_t n = 0;
         fl_store_poll_completions(s, c, 64, &n);
+        if (n)
+            __atomic_store_n(&seal_armed, 1, __ATOMIC_RELAXED);
         for (size_t i = 0; i < n; i++) {
             inflight--;
             if (c[i].status != 0)
@@ -330,6 +338,15 @@ START_TEST(kill9_while_sealing)
         while (bytes_after < (2u << 20)) {
             if (n == cap)
                 done = realloc(done, (cap *= 2) * sizeof *done);
+            /* commits must go on while the seal is held: a generous bound
+             * on the next report, not a duration measured */
+            struct pollfd pf = {pfd[0], POLLIN, 0};
+            if (poll(&pf, 1, 120000) == 0) {
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                ck_abort_msg("no completion for 120 s %s",
+                             sealing ? "while a seal was held" : "before any seal");
+            }
             ssize_t r = read(pfd[0], &done[n], sizeof *done);
             ck_assert_msg(r == sizeof *done, "child stopped reporting (%zd)", r);
             if (done[n].shard == UINT32_MAX) {
