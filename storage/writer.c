@@ -71,6 +71,11 @@
 #include "storage_internal.h"
 
 #define FL_BATCH_MAX_BYTES (64u << 20)
+/* A batch this big (records or bytes) sealed while another was in flight
+ * is part of a stream: its fdatasyncs go to the helper thread even when
+ * nothing is queued yet (see writer_main). */
+#define FL_STREAM_RECORDS 64
+#define FL_STREAM_BYTES   (4u << 20)
 
 /* ---- queued records' memory ----
  *
@@ -1515,6 +1520,7 @@ static void *writer_main(void *arg)
 
         /* Write this batch while the previous one syncs, then finish the
          * previous one and start this one's fdatasyncs. */
+        int had_prev = prev != NULL;
         batch_t *cur = q ? batch_write(s, c, q, nq, &sy, &sl, &prev) : NULL;
         if (q && !s->qv_spare) { /* the array, emptied, is the next spare */
             s->qv_spare = q;
@@ -1526,10 +1532,16 @@ static void *writer_main(void *arg)
         if (cur) {
             /* Nothing queued behind it: nothing to overlap its fdatasyncs
              * with, so run them here rather than pay a hand-over and a
-             * wake-up on the latency path. */
+             * wake-up on the latency path. Unless the batch is a big one
+             * that followed another in flight: a stream whose appender was
+             * just handed the previous batch's completions and is about
+             * to refill the queue (its records would wait for this whole
+             * write and fdatasync before being sealed). */
             pthread_mutex_lock(&s->mu);
             int more = s->q_n != 0;
             pthread_mutex_unlock(&s->mu);
+            if (had_prev && (cur->n >= FL_STREAM_RECORDS || cur->bytes >= FL_STREAM_BYTES))
+                more = 1;
             if (!more)
                 sync_all(&pool, s, cur->dirty, cur->ndirty);
             else
