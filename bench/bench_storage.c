@@ -43,11 +43,12 @@
  *   bench_storage DIR SECONDS lat SIZE SHARDS
  *                                      one latency case (2 in flight) with
  *                                      raw fdatasync p99 before and after;
- *   bench_storage DIR SECONDS bw SIZE SHARDS [noraw]
+ *   bench_storage DIR SECONDS bw SIZE SHARDS [noraw] [N]
  *                                      one bandwidth case with raw streaming
  *                                      before and after (noraw: the log
- *                                      alone, for profiling). Repeat them:
- *                                      a shared disk drifts.
+ *                                      alone, for profiling; N: N records in
+ *                                      flight instead of 64 MiB or 4,096).
+ *                                      Repeat them: a shared disk drifts.
  */
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -234,7 +235,7 @@ static fl_bench_result_t log_case(const char *dir, size_t size, uint32_t shards,
     uint8_t *buf = malloc(size);
     memset(buf, 0x33, size);
     size_t max_inflight = window ? window : (64u << 20) / size;
-    if (max_inflight > 4096)
+    if (!window && max_inflight > 4096)
         max_inflight = 4096;
     if (max_inflight < 2)
         max_inflight = 2;
@@ -321,9 +322,16 @@ int main(int argc, char **argv)
     if (argc > 5 && strcmp(argv[3], "bw") == 0) { /* bw SIZE SHARDS: one bandwidth case */
         size_t size = (size_t)atol(argv[4]);
         uint32_t shards = (uint32_t)atol(argv[5]);
-        int noraw = argc > 6; /* bw SIZE SHARDS noraw: the log alone (profiling) */
+        int noraw = 0;     /* bw SIZE SHARDS noraw: the log alone (profiling) */
+        size_t window = 0; /* bw SIZE SHARDS [noraw] N: N records in flight */
+        for (int i = 6; i < argc; i++) {
+            if (strcmp(argv[i], "noraw") == 0)
+                noraw = 1;
+            else
+                window = (size_t)atol(argv[i]);
+        }
         double before = noraw ? 1 : fl_bench_raw_stream(dir, secs / 2);
-        fl_bench_result_t r = log_case(dir, size, shards, secs, 0);
+        fl_bench_result_t r = log_case(dir, size, shards, secs, window);
         double after = noraw ? 1 : fl_bench_raw_stream(dir, secs / 2);
         printf("%zu B %u shards saturated: %.1f MB/s %.0f rec/s | raw stream %.0f/%.0f MB/s "
                "ratio %.2f\n",

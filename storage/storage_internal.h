@@ -265,6 +265,7 @@ typedef struct fl_pending {
     uint32_t flags;
     uint16_t klen;
     uint32_t plen;
+    int8_t cls; /* its memory's size class (writer.c, rec_alloc), -1: malloc'd */
     void *data;
     const uint8_t *payload;  /* in bytes[] after the key, or the caller's (nocopy) */
     void (*release)(void *); /* nocopy: called once the payload is no longer read */
@@ -303,6 +304,7 @@ int fl_keys_master_load(fl_store_t *s, const char *id, const char *path);
 int fl_keys_master_set(fl_store_t *s, const char *id, const uint8_t k[32]);
 
 #define FL_WBUF_CLASSES 13 /* 64 KiB .. 256 MiB */
+#define FL_REC_CLASSES  61 /* queued records' memory: 256 B .. 8 MiB, 4 per doubling */
 
 struct fl_store {
     char *dir;
@@ -323,14 +325,21 @@ struct fl_store {
     pthread_cond_t wake;      /* writer: work arrived */
     pthread_cond_t done_cond; /* batch or ctl finished */
     fl_log_t *logs;
-    fl_log_t *dead; /* deleted logs with handles still open (logmem.c) */
-    fl_pending_t *q_head, *q_tail;
-    uint64_t q_bytes;
+    fl_log_t *dead;    /* deleted logs with handles still open (logmem.c) */
+    fl_pending_t **qv; /* the queue: appended records not taken yet, in order */
+    size_t q_n, qcap;
+    uint64_t q_bytes;        /* queued or in flight (the memory limit) */
+    uint64_t q_take_bytes;   /* the queue's key and payload bytes + 1 per record:
+                                the writer takes it whole when it fits a batch
+                                (and swaps in qv_spare), without reading it */
+    fl_pending_t **qv_spare; /* writer: an empty queue array to swap in */
+    size_t qv_spare_cap;
     uint64_t n_submitted, n_done;
     fl_ctl_t *ctl_head;
     uint64_t total_bytes;   /* segment files */
     fl_store_stats_t stats; /* counters (segment_bytes, pending_bytes filled on read) */
     int stop;
+    int sealed; /* the writer's sealer thread sealed a rolled segment */
     int writer_started;
     fl_segcache_ent_t *segcache; /* under mu: sealed segments' entries, LRU */
     size_t nsegcache, segcache_max;
@@ -342,6 +351,14 @@ struct fl_store {
     uint64_t wfree_bytes;
     int buffered_writes; /* opts.buffered_writes */
     pthread_t writer;
+
+    /* Queued records' memory kept for reuse (writer.c, rec_alloc): freeing
+     * a batch's records and faulting fresh pages in for the next cost more
+     * than sealing small records. Under rmu alone. */
+    pthread_mutex_t rmu;
+    struct fl_pending *rfree[FL_REC_CLASSES];
+    uint64_t rfree_bytes;
+    uint64_t appends_at_tick; /* writer: stats.appends at the last retention tick */
 
     pthread_mutex_t cmu;
     fl_log_completion_t *comp;
@@ -537,6 +554,9 @@ void fl_writer_stop(fl_store_t *s);
 /* Run fn on the writer thread between batches and wait for it. */
 int fl_writer_call(fl_store_t *s, int (*fn)(fl_store_t *s, void *arg), void *arg);
 void fl_writer_notify_shard(fl_shard_t *sh);
+/* Free the queued records' memory kept for reuse (store close, after the
+ * writer stopped). */
+void fl_writer_drop_records(fl_store_t *s);
 /* Create the log's active segment if it has none (files fsync'd, with
  * their directory). The writer thread's, or anyone's for a log nobody else
  * sees yet. */

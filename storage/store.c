@@ -99,6 +99,7 @@ int fl_store_open(const fl_store_opts_t *o, fl_store_t **out)
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->cat_mu, NULL);
     pthread_mutex_init(&s->cmu, NULL);
+    pthread_mutex_init(&s->rmu, NULL);
     pthread_cond_init(&s->wake, NULL);
     pthread_cond_init(&s->done_cond, NULL);
     int rc = FL_ENOMEM;
@@ -182,6 +183,8 @@ void fl_store_close(fl_store_t *s)
         fl_log_free_mem(log);
     }
     fl_segcache_free(s);
+    fl_writer_drop_records(s);
+    free(s->qv); /* empty: the writer stopped after the queue */
     fl_catalog_close(s->cat);
     if (s->mkeys)
         fl_keys_wipe(s->mkeys, s->nmkeys * sizeof *s->mkeys);
@@ -194,6 +197,7 @@ void fl_store_close(fl_store_t *s)
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->cat_mu);
     pthread_mutex_destroy(&s->cmu);
+    pthread_mutex_destroy(&s->rmu);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->done_cond);
     free(s->dir);

@@ -4,8 +4,9 @@
  *
  * fl_log_append() copies a record (fl_log_append_nocopy() only points at
  * its payload, released once written or failed), assigns its sequence
- * number under store->mu and queues it. The writer thread owns every segment file
- * descriptor and loops:
+ * number under store->mu and queues it. The writer thread owns every active
+ * segment's file descriptors (a rolled segment's index descriptor goes to
+ * the sealer thread with its seal) and loops:
  *
  *   1. take the whole queue (every log and shard with pending records), up
  *      to FL_BATCH_MAX_BYTES;
@@ -13,7 +14,9 @@
  *      sequence numbers, up to chunk_max_bytes), one after the other into
  *      one buffer per log (reused from batch to batch), at the offsets they
  *      will have at the end of the log's active segment (a log whose
- *      segment passed segment_max_bytes rolls first);
+ *      segment passed segment_max_bytes rolls first, once the batch in
+ *      flight is finished: the rolled segment's index is sealed by the
+ *      sealer thread, off the commit path, see seal_job_run);
  *   3. the sync stage: for every log, one write of its buffer (its aligned
  *      middle O_DIRECT when big, see segment_write) and one fdatasync;
  *      the logs concurrently (a pool of helper threads), so the batch pays
@@ -28,7 +31,14 @@
  *      entries (after the fdatasync, so an index entry never points at
  *      unsynced data), wake watches, queue the completions and signal the
  *      eventfd;
- *   5. run control calls (delete) and retention with no batch in flight.
+ *   5. run control calls (delete) and retention with no batch in flight
+ *      and no seal running (retention also after each seal).
+ *
+ * The queue is an array of records; the writer takes it in one step (a
+ * spare array takes its place) when it fits FL_BATCH_MAX_BYTES
+ * (q_take_bytes), so it never reads cold records while holding mu, nor
+ * chases a list's pointers one cache miss at a time; the records' memory comes from and goes back
+ * to per-size free stacks (rec_alloc).
  *
  * A failed write or fdatasync cuts the log's segment back to where the
  * batch began, so later chunks never follow garbage; those records complete
@@ -61,15 +71,146 @@
 #include "storage_internal.h"
 
 #define FL_BATCH_MAX_BYTES (64u << 20)
+/* A batch this big (records or bytes) sealed while another was in flight
+ * is part of a stream: its fdatasyncs go to the helper thread even when
+ * nothing is queued yet (see writer_main). */
+#define FL_STREAM_RECORDS 64
+#define FL_STREAM_BYTES   (4u << 20)
+
+/* ---- queued records' memory ----
+ *
+ * A queued record lives from its append to its completion, then its memory
+ * goes back to a free stack of its size class instead of to malloc: with
+ * records freed a batch at a time, malloc gave the top of its heap back to
+ * the kernel and faulted it in again for the next appends (a page fault per
+ * 4 KiB, more CPU than sealing the records). Classes have four sizes per
+ * doubling (a record uses at least 4/5 of its block), from 256 B to 8 MiB;
+ * bigger records are malloc'd. At most FL_REC_KEEP bytes are kept free, and
+ * only while appends come: the writer gives them back when a retention
+ * tick finds that nothing was appended since the last one, and at close. */
+#define FL_REC_MIN_LOG2 8 /* class 0: 256 B */
+#define FL_REC_KEEP     (128u << 20)
+
+/* Size class of sz bytes and its block size; -1 if bigger than any. */
+static int rec_class(size_t sz, size_t *cap)
+{
+    if (sz <= ((size_t)1 << FL_REC_MIN_LOG2)) {
+        *cap = (size_t)1 << FL_REC_MIN_LOG2;
+        return 0;
+    }
+    int k = 63 - __builtin_clzll((unsigned long long)(sz - 1)); /* 2^k < sz <= 2^(k+1) */
+    size_t step = (size_t)1 << (k - 2);
+    size_t j = (sz - ((size_t)1 << k) + step - 1) / step; /* 1..4 */
+    int cls = 1 + (k - FL_REC_MIN_LOG2) * 4 + (int)j - 1;
+    if (cls >= FL_REC_CLASSES)
+        return -1;
+    *cap = ((size_t)1 << k) + j * step;
+    return cls;
+}
+
+static size_t rec_class_cap(int cls)
+{
+    if (cls == 0)
+        return (size_t)1 << FL_REC_MIN_LOG2;
+    int k = FL_REC_MIN_LOG2 + (cls - 1) / 4;
+    size_t j = (size_t)((cls - 1) % 4) + 1;
+    return ((size_t)1 << k) + j * ((size_t)1 << (k - 2));
+}
+
+static fl_pending_t *rec_alloc(fl_store_t *s, size_t sz)
+{
+    size_t cap;
+    int cls = rec_class(sz, &cap);
+    fl_pending_t *p = NULL;
+    if (cls >= 0) {
+        pthread_mutex_lock(&s->rmu);
+        p = s->rfree[cls];
+        if (p) {
+            s->rfree[cls] = p->next;
+            s->rfree_bytes -= cap;
+            if (p->next) /* the next append's block: its header is cold */
+                __builtin_prefetch(p->next, 1);
+        }
+        pthread_mutex_unlock(&s->rmu);
+    }
+    if (!p)
+        p = malloc(cls >= 0 ? cap : sz);
+    if (p)
+        p->cls = (int8_t)cls;
+    return p;
+}
+
+static void rec_free(fl_store_t *s, fl_pending_t *p)
+{
+    if (p->cls >= 0) {
+        size_t cap = rec_class_cap(p->cls);
+        pthread_mutex_lock(&s->rmu);
+        int keep = s->rfree_bytes + cap <= FL_REC_KEEP;
+        if (keep) {
+            p->next = s->rfree[p->cls];
+            s->rfree[p->cls] = p;
+            s->rfree_bytes += cap;
+        }
+        pthread_mutex_unlock(&s->rmu);
+        if (keep)
+            return;
+    }
+    free(p);
+}
+
+void fl_writer_drop_records(fl_store_t *s)
+{
+    pthread_mutex_lock(&s->rmu);
+    for (int c = 0; c < FL_REC_CLASSES; c++)
+        while (s->rfree[c]) {
+            fl_pending_t *p = s->rfree[c];
+            s->rfree[c] = p->next;
+            free(p);
+        }
+    s->rfree_bytes = 0;
+    pthread_mutex_unlock(&s->rmu);
+}
+
+/* A batch's records back at once: one lock for all of them (a lock per
+ * record moved the lock's cache line between the writer's core and the
+ * appender's thousands of times per batch). */
+static void pending_free_all(fl_store_t *s, fl_pending_t **v, size_t n)
+{
+    fl_pending_t *drop = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->release)
+            v[i]->release(v[i]->release_arg);
+    pthread_mutex_lock(&s->rmu);
+    for (size_t i = 0; i < n; i++) {
+        fl_pending_t *p = v[i];
+        size_t cap = p->cls >= 0 ? rec_class_cap(p->cls) : 0;
+        if (p->cls >= 0 && s->rfree_bytes + cap <= FL_REC_KEEP) {
+            p->next = s->rfree[p->cls];
+            s->rfree[p->cls] = p;
+            s->rfree_bytes += cap;
+        } else {
+            p->next = drop;
+            drop = p;
+        }
+    }
+    pthread_mutex_unlock(&s->rmu);
+    while (drop) {
+        fl_pending_t *p = drop;
+        drop = p->next;
+        free(p);
+    }
+}
 
 /* ---- appends ---- */
 
 /* A queued record is done with: its payload goes back to its owner. */
-static void pending_free(fl_pending_t *p)
+static void pending_free(fl_store_t *s, fl_pending_t *p)
 {
-    if (p && p->release)
+    if (!p)
+        return;
+    if (p->release)
         p->release(p->release_arg);
-    free(p);
+    rec_free(s, p);
 }
 
 /* fl_log_append (release NULL: the payload is copied into the queued
@@ -85,7 +226,7 @@ static int append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec,
         return FL_EINVAL;
     fl_store_t *s = log->store;
     size_t sz = sizeof(fl_pending_t) + rec->key.n + rec->payload.n;
-    fl_pending_t *p = malloc(release ? sizeof(fl_pending_t) + rec->key.n : sz);
+    fl_pending_t *p = rec_alloc(s, release ? sizeof(fl_pending_t) + rec->key.n : sz);
     if (!p)
         return FL_ENOMEM;
     p->next = NULL;
@@ -125,6 +266,16 @@ static int append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec,
         rc = FL_EAGAIN;
     else if ((sh->next_seq & FL_SEQ_COUNTER_MAX) == FL_SEQ_COUNTER_MAX)
         rc = FL_ELIMIT;
+    if (rc == 0 && s->q_n == s->qcap) { /* (amortised: the array is reused) */
+        size_t nc = s->qcap ? 2 * s->qcap : 1024;
+        fl_pending_t **nv = realloc(s->qv, nc * sizeof *nv);
+        if (nv) {
+            s->qv = nv;
+            s->qcap = nc;
+        } else {
+            rc = FL_ENOMEM;
+        }
+    }
     if (rc == 0) {
         p->seq = sh->next_seq++;
         p->sts = now < sh->last_sts ? sh->last_sts : now;
@@ -132,12 +283,9 @@ static int append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec,
         if (rec->producer_ts_ns > sh->max_pts)
             sh->max_pts = rec->producer_ts_ns;
         sh->pending++;
-        if (s->q_tail)
-            s->q_tail->next = p;
-        else
-            s->q_head = p;
-        s->q_tail = p;
+        s->qv[s->q_n++] = p;
         s->q_bytes += sz;
+        s->q_take_bytes += (uint64_t)p->klen + p->plen + 1;
         s->n_submitted++;
         s->stats.appends++;
         s->stats.appended_bytes += rec->payload.n;
@@ -148,7 +296,7 @@ static int append(fl_log_t *log, uint32_t shard, const fl_log_record_t *rec,
     }
     pthread_mutex_unlock(&s->mu);
     if (rc < 0)
-        free(p); /* refused: the payload is still the caller's */
+        rec_free(s, p); /* refused: the payload is still the caller's */
     return rc;
 }
 
@@ -352,6 +500,42 @@ static int cmp_pending(const void *a, const void *b)
     if (x->shard != y->shard)
         return x->shard < y->shard ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The batch's n records (q, in queue order) into v, by log, shard and
+ * sequence; *bytes: what they count in q_bytes. Within a shard the queue
+ * holds them in sequence order (assigned and queued under one lock), so
+ * when they all belong to one log (and it has few enough shards), a
+ * counting sort by shard orders them in two passes; else qsort. */
+static void batch_order(fl_pending_t *const *q, fl_pending_t **v, size_t n, uint64_t *bytes)
+{
+    fl_log_t *log = q[0]->log;
+    uint32_t maxsh = 0;
+    uint64_t by = 0;
+    int one_log = 1;
+    for (size_t i = 0; i < n; i++) {
+        const fl_pending_t *p = q[i];
+        by += sizeof *p + p->klen + p->plen;
+        one_log &= p->log == log;
+        if (p->shard > maxsh)
+            maxsh = p->shard;
+    }
+    *bytes = by;
+    size_t *at = NULL;
+    if (one_log && n > 1 && maxsh < 4 * n + 64)
+        at = calloc((size_t)maxsh + 2, sizeof *at);
+    if (!at) {
+        memcpy(v, q, n * sizeof *v);
+        qsort(v, n, sizeof *v, cmp_pending);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        at[q[i]->shard + 1]++;
+    for (uint32_t k = 1; k <= maxsh + 1; k++)
+        at[k] += at[k - 1];
+    for (size_t i = 0; i < n; i++)
+        v[at[q[i]->shard]++] = q[i];
+    free(at);
 }
 
 int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log)
@@ -738,13 +922,26 @@ static int cmp_ref_off(const void *a, const void *b)
 static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, int by_offset,
                         fl_chunk_ref_t **out, size_t *n_out);
 
-/* Seal the active segment: its index gets its summary (appended after the
+/* A rolled segment whose index is still to be sealed: what the writer
+ * knew of its active index when it rolled. */
+typedef struct seal_job {
+    struct seal_job *next;
+    fl_log_t *log;
+    uint64_t segno, seg_size, idx_count;
+    int idx_fd, idx_stale;
+} seal_job_t;
+
+/* Seal a rolled segment: its index gets its summary (appended after the
  * entries and fsync'd, or the whole index rewritten if it missed entries);
  * in memory, each shard's chunks of it become one span, and the entries go
- * to the segment cache (followers are about to read them). */
-static void seal_segment(fl_store_t *s, fl_log_t *log)
+ * to the segment cache (followers are about to read them). Runs on the
+ * sealer thread, off the commit path: meanwhile the segment's chunks stay
+ * in the shards' chunk lists (reads find them there, by sequence, beside
+ * the next segment's), and the writer appends to the next segment. */
+static void seal_job_run(fl_store_t *s, const seal_job_t *j)
 {
-    uint64_t segno = log->segs[log->nsegs - 1].segno;
+    fl_log_t *log = j->log;
+    uint64_t segno = j->segno;
     fl_chunk_ref_t *refs = NULL;
     fl_span_t *sp = NULL;
     size_t n = 0, nsp = 0;
@@ -755,9 +952,9 @@ static void seal_segment(fl_store_t *s, fl_log_t *log)
         rc = fl_index_summarize(refs, n, segno, &sp, &nsp);
     if (rc == 0) {
         qsort(refs, n, sizeof *refs, cmp_ref_off);
-        int wrc = log->idx_stale || log->idx_count != n
-                      ? fl_index_rewrite(log, segno, refs, n, log->seg_end)
-                      : fl_index_seal(log, log->idx_fd, segno, refs, n, sp, nsp, log->seg_end);
+        int wrc = j->idx_stale || j->idx_count != n || j->idx_fd < 0
+                      ? fl_index_rewrite(log, segno, refs, n, j->seg_size)
+                      : fl_index_seal(log, j->idx_fd, segno, refs, n, sp, nsp, j->seg_size);
         if (wrc < 0)
             fl_warn("log %s: index of segment %llu not sealed (%s); the next open rebuilds it",
                     log->name, (unsigned long long)segno, fl_strerror(wrc));
@@ -782,7 +979,122 @@ static void seal_segment(fl_store_t *s, fl_log_t *log)
     }
     free(sp);
     free(refs);
+    if (j->idx_fd >= 0)
+        s->io.close(s->io.ctx, j->idx_fd);
+}
+
+/* The sealer thread: runs seal jobs in roll order. The writer waits for it
+ * to be idle (sealer_wait) before control calls, retention and stopping,
+ * so that a job's log and segment stay as they were. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    seal_job_t *head, *tail;
+    int busy; /* a job is running */
+    int quit, started;
+    pthread_t th;
+    fl_store_t *s;
+} sealer_t;
+
+static void *sealer_main(void *arg)
+{
+    sealer_t *z = arg;
+    pthread_mutex_lock(&z->mu);
+    for (;;) {
+        while (!z->head && !z->quit)
+            pthread_cond_wait(&z->cv, &z->mu);
+        seal_job_t *j = z->head;
+        if (!j)
+            break;
+        z->head = j->next;
+        if (!z->head)
+            z->tail = NULL;
+        z->busy = 1;
+        pthread_mutex_unlock(&z->mu);
+        seal_job_run(z->s, j);
+        free(j);
+        pthread_mutex_lock(&z->s->mu); /* the writer runs retention next */
+        z->s->sealed = 1;
+        pthread_cond_signal(&z->s->wake);
+        pthread_mutex_unlock(&z->s->mu);
+        pthread_mutex_lock(&z->mu);
+        z->busy = 0;
+        pthread_cond_broadcast(&z->cv);
+    }
+    pthread_mutex_unlock(&z->mu);
+    return NULL;
+}
+
+static void sealer_start(sealer_t *z, fl_store_t *s)
+{
+    memset(z, 0, sizeof *z);
+    z->s = s;
+    pthread_mutex_init(&z->mu, NULL);
+    pthread_cond_init(&z->cv, NULL);
+    z->started = pthread_create(&z->th, NULL, sealer_main, z) == 0;
+}
+
+/* 1 while a job is queued or running. */
+static int sealer_busy(sealer_t *z)
+{
+    pthread_mutex_lock(&z->mu);
+    int r = z->head || z->busy;
+    pthread_mutex_unlock(&z->mu);
+    return r;
+}
+
+/* Wait until every handed job has run. */
+static void sealer_wait(sealer_t *z)
+{
+    pthread_mutex_lock(&z->mu);
+    while (z->head || z->busy)
+        pthread_cond_wait(&z->cv, &z->mu);
+    pthread_mutex_unlock(&z->mu);
+}
+
+static void sealer_stop(sealer_t *z)
+{
+    if (z->started) {
+        pthread_mutex_lock(&z->mu);
+        z->quit = 1;
+        pthread_cond_broadcast(&z->cv);
+        pthread_mutex_unlock(&z->mu);
+        pthread_join(z->th, NULL); /* runs what is queued first */
+    }
+    pthread_mutex_destroy(&z->mu);
+    pthread_cond_destroy(&z->cv);
+}
+
+/* Roll the log's active segment (its last batch is finished: every chunk
+ * of it is durable and published): close its descriptors but the index's,
+ * which goes to the sealer with the rest of the job; the next append
+ * creates the next segment. Without the sealer thread (or memory for the
+ * job), the seal runs here. */
+static void roll_segment(fl_store_t *s, sealer_t *z, fl_log_t *log)
+{
+    seal_job_t local, *j = z->started ? calloc(1, sizeof *j) : NULL;
+    seal_job_t *job = j ? j : &local;
+    memset(job, 0, sizeof *job);
+    job->log = log;
+    job->segno = log->segs[log->nsegs - 1].segno;
+    job->seg_size = log->seg_end;
+    job->idx_count = log->idx_count;
+    job->idx_stale = log->idx_stale;
+    job->idx_fd = log->idx_fd;
+    log->idx_fd = -1;
     fl_segment_close_active(log);
+    if (!j) {
+        seal_job_run(s, job);
+        return;
+    }
+    pthread_mutex_lock(&z->mu);
+    if (z->tail)
+        z->tail->next = j;
+    else
+        z->head = j;
+    z->tail = j;
+    pthread_cond_signal(&z->cv);
+    pthread_mutex_unlock(&z->mu);
 }
 
 /* The chunk refs of segment segno, malloc'd: by offset (by_offset), or as
@@ -857,8 +1169,7 @@ static void batch_free(batch_t *b)
         free(b->works[k].refs);
         wbuf_put(b->s, b->works[k].buf);
     }
-    for (size_t i = 0; i < b->n; i++)
-        pending_free(b->v[i]);
+    pending_free_all(b->s, b->v, b->n);
     free(b->v);
     free(b->st);
     free(b->works);
@@ -867,13 +1178,12 @@ static void batch_free(batch_t *b)
 }
 
 /* Cannot even hold the batch: fail its records one by one. */
-static void fail_all(fl_store_t *s, fl_pending_t *head)
+static void fail_all(fl_store_t *s, fl_pending_t *const *q, size_t n)
 {
     fl_error("writer: out of memory for a batch");
     int err = FL_ENOMEM;
-    while (head) {
-        fl_pending_t *p = head;
-        head = p->next;
+    for (size_t i = 0; i < n; i++) {
+        fl_pending_t *p = q[i];
         completions_push(s, &p, &err, 1);
         pthread_mutex_lock(&s->mu);
         fl_shard_t *sh = fl_log_shard(p->log, p->shard);
@@ -884,7 +1194,7 @@ static void fail_all(fl_store_t *s, fl_pending_t *head)
         s->stats.failed++;
         pthread_cond_broadcast(&s->done_cond);
         pthread_mutex_unlock(&s->mu);
-        pending_free(p);
+        pending_free(s, p);
     }
 }
 
@@ -987,12 +1297,9 @@ static int drain(fl_store_t *s, syncer_t *y, batch_t **prev)
 /* Sort, seal and write a batch; its fdatasyncs are started by the caller.
  * A log whose segment is full rolls first (after the batch in flight, if
  * any, is finished: its fdatasync may still use the segment). */
-static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head, syncer_t *y,
-                            batch_t **prev, int *rolled)
+static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *const *q, size_t n,
+                            syncer_t *y, sealer_t *z, batch_t **prev)
 {
-    size_t n = 0;
-    for (fl_pending_t *p = head; p; p = p->next)
-        n++;
     batch_t *b = calloc(1, sizeof *b);
     if (b) {
         b->s = s;
@@ -1007,16 +1314,11 @@ static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head
             b->n = 0;
             batch_free(b);
         }
-        fail_all(s, head);
+        fail_all(s, q, n);
         return NULL;
     }
     fl_pending_t **v = b->v;
-    size_t i = 0;
-    for (fl_pending_t *p = head; p; p = p->next)
-        v[i++] = p;
-    qsort(v, n, sizeof *v, cmp_pending);
-    for (i = 0; i < n; i++)
-        b->bytes += sizeof *v[i] + v[i]->klen + v[i]->plen;
+    batch_order(q, v, n, &b->bytes);
 
     for (size_t a = 0; a < n;) {
         size_t e = a;
@@ -1032,9 +1334,8 @@ static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *head
         pthread_mutex_unlock(&s->mu);
         w->rc = deleting ? FL_ECLOSED : broken ? FL_EIO : 0;
         if (w->rc == 0 && log->seg_fd >= 0 && log->seg_end >= s->seg_max) {
-            *rolled |= drain(s, y, prev);
-            seal_segment(s, log);
-            *rolled = 1;
+            drain(s, y, prev);
+            roll_segment(s, z, log);
         }
         if (w->rc == 0 && log->broken) /* the drain found a failure */
             w->rc = FL_EIO;
@@ -1155,9 +1456,12 @@ static void *writer_main(void *arg)
     sync_pool_init(&pool);
     syncer_t sy;
     syncer_start(&sy, &pool);
+    sealer_t sl;
+    sealer_start(&sl, s);
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!prev && !s->q_head && !s->ctl_head && !s->stop && fl_time_mono_ns() < next_ret) {
+        while (!prev && !s->q_n && !s->ctl_head && !s->stop && !s->sealed &&
+               fl_time_mono_ns() < next_ret) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             int64_t wait = next_ret - fl_time_mono_ns();
@@ -1170,35 +1474,74 @@ static void *writer_main(void *arg)
         }
         /* A batch is the whole queue, up to FL_BATCH_MAX_BYTES (at least
          * one record): the rest waits for the next round. */
-        fl_pending_t *q = s->q_head, *last = NULL;
+        fl_pending_t **q = NULL;
+        size_t nq = 0, qcap = 0;
         uint64_t took = 0;
-        for (fl_pending_t *p = q; p && (took == 0 || took < FL_BATCH_MAX_BYTES); p = p->next) {
-            took += (uint64_t)p->klen + p->plen + 1;
-            last = p;
+        if (s->q_n && s->q_take_bytes <= FL_BATCH_MAX_BYTES) {
+            /* all of it, without reading it: the spare array takes its place */
+            q = s->qv;
+            qcap = s->qcap;
+            nq = s->q_n;
+            took = s->q_take_bytes;
+            s->qv = s->qv_spare;
+            s->qcap = s->qv_spare_cap;
+            s->qv_spare = NULL;
+            s->qv_spare_cap = 0;
+            s->q_n = 0;
+        } else if (s->q_n) { /* a prefix: reads the records, cold, holding mu */
+            while (nq < s->q_n && (took == 0 || took < FL_BATCH_MAX_BYTES)) {
+                took += (uint64_t)s->qv[nq]->klen + s->qv[nq]->plen + 1;
+                nq++;
+            }
+            q = malloc(nq * sizeof *q);
+            if (q) {
+                qcap = nq;
+                memcpy(q, s->qv, nq * sizeof *q);
+                memmove(s->qv, s->qv + nq, (s->q_n - nq) * sizeof *q);
+                s->q_n -= nq;
+            } else { /* the whole queue, over the batch limit */
+                q = s->qv;
+                qcap = s->qcap;
+                nq = s->q_n;
+                took = s->q_take_bytes;
+                s->qv = NULL;
+                s->qcap = s->q_n = 0;
+            }
         }
-        if (last) {
-            s->q_head = last->next;
-            if (!s->q_head)
-                s->q_tail = NULL;
-            last->next = NULL;
-        }
+        s->q_take_bytes -= took;
         fl_ctl_t *ctl = s->ctl_head;
         s->ctl_head = NULL;
         int stop = s->stop;
+        /* a rolled segment was sealed: retention may have work (a size
+         * limit, a segment past its age) */
+        int want_ret = s->sealed;
+        s->sealed = 0;
         pthread_mutex_unlock(&s->mu);
 
         /* Write this batch while the previous one syncs, then finish the
          * previous one and start this one's fdatasyncs. */
-        int want_ret = 0;
-        batch_t *cur = q ? batch_write(s, c, q, &sy, &prev, &want_ret) : NULL;
+        int had_prev = prev != NULL;
+        batch_t *cur = q ? batch_write(s, c, q, nq, &sy, &sl, &prev) : NULL;
+        if (q && !s->qv_spare) { /* the array, emptied, is the next spare */
+            s->qv_spare = q;
+            s->qv_spare_cap = qcap;
+        } else {
+            free(q);
+        }
         want_ret |= drain(s, &sy, &prev);
         if (cur) {
             /* Nothing queued behind it: nothing to overlap its fdatasyncs
              * with, so run them here rather than pay a hand-over and a
-             * wake-up on the latency path. */
+             * wake-up on the latency path. Unless the batch is a big one
+             * that followed another in flight: a stream whose appender was
+             * just handed the previous batch's completions and is about
+             * to refill the queue (its records would wait for this whole
+             * write and fdatasync before being sealed). */
             pthread_mutex_lock(&s->mu);
-            int more = s->q_head != NULL;
+            int more = s->q_n != 0;
             pthread_mutex_unlock(&s->mu);
+            if (had_prev && (cur->n >= FL_STREAM_RECORDS || cur->bytes >= FL_STREAM_BYTES))
+                more = 1;
             if (!more)
                 sync_all(&pool, s, cur->dirty, cur->ndirty);
             else
@@ -1208,8 +1551,18 @@ static void *writer_main(void *arg)
                 want_ret |= drain(s, &sy, &prev);
         }
         int ret_due = fl_time_mono_ns() >= next_ret;
-        if (ctl || want_ret || ret_due)
-            drain(s, &sy, &prev); /* control calls and retention see no batch in flight */
+        if ((want_ret || ret_due) && sealer_busy(&sl)) {
+            /* retention never waits for a seal: the seal's end asks for
+             * it again (s->sealed) */
+            want_ret = ret_due = 0;
+            next_ret = fl_time_mono_ns() + (int64_t)s->ret_interval_ms * 1000000;
+        }
+        if (ctl || want_ret || ret_due) {
+            /* control calls and retention see no batch in flight and no
+             * segment being sealed */
+            drain(s, &sy, &prev);
+            sealer_wait(&sl);
+        }
         if (ctl && s->seal_log) {
             /* a control call may delete a log: no copy of its key schedule
              * stays behind in the cipher context */
@@ -1230,11 +1583,22 @@ static void *writer_main(void *arg)
             fl_retention_run(s);
             next_ret = fl_time_mono_ns() + (int64_t)s->ret_interval_ms * 1000000;
         }
+        if (ret_due) { /* nothing appended since the last tick: memory back */
+            pthread_mutex_lock(&s->mu);
+            uint64_t appends = s->stats.appends;
+            pthread_mutex_unlock(&s->mu);
+            if (appends == s->appends_at_tick) {
+                fl_writer_drop_records(s);
+                wbuf_drop_all(s);
+            }
+            s->appends_at_tick = appends;
+        }
         pthread_mutex_lock(&s->mu);
-        if (stop && !s->q_head && !s->ctl_head && !prev)
+        if (stop && !s->q_n && !s->ctl_head && !prev)
             break;
     }
     pthread_mutex_unlock(&s->mu);
+    sealer_stop(&sl); /* runs the seals still queued */
     /* Leave every active index complete for the next open. */
     for (fl_log_t *log = s->logs; log; log = log->next) {
         if (log->seg_fd < 0 || !log->idx_stale)
@@ -1251,6 +1615,9 @@ static void *writer_main(void *arg)
     EVP_CIPHER_CTX_free(c); /* wipes the key schedule */
     s->seal_log = 0;
     wbuf_drop_all(s);
+    free(s->qv_spare);
+    s->qv_spare = NULL;
+    s->qv_spare_cap = 0;
     return NULL;
 }
 

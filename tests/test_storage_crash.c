@@ -12,7 +12,14 @@
  *   - new sequence numbers are above everything seen before.
  * 200 rounds by default; FL_CRASH_ROUNDS=N runs N (thousands for soak);
  * FL_CRASH_VERBOSE=1 logs what each recovery did.
+ *
+ * A rolled segment's index is sealed by a helper thread while the writer
+ * goes on in the next segment. kill9_while_sealing holds that seal (the
+ * index's cut to its footer blocks in the I/O table) until records were
+ * completed in the segments after it, kills the child there, and checks
+ * the same: every completed record reads back, in order, after reopen.
  */
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,9 +70,41 @@ static fl_store_opts_t opts(const char *dir)
     return o;
 }
 
-static void child(const char *dir, int wfd, uint64_t id_base)
+/* kill9_while_sealing: once armed (the child saw a completion: its open
+ * and its writer's start are behind it), the I/O table's ftruncate of an
+ * index file (only the seal of a rolled segment cuts an index) reports
+ * itself on the pipe (a done_t with shard UINT32_MAX), then blocks until
+ * the kill. */
+static int seal_pipe = -1;
+static int seal_armed; /* atomic */
+
+static int blocking_ftruncate(void *ctx, int fd, off_t len)
+{
+    if (!__atomic_load_n(&seal_armed, __ATOMIC_RELAXED))
+        return fl_store_io_default()->ftruncate(ctx, fd, len);
+    char link[64], path[512];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    path[n > 0 ? n : 0] = 0;
+    if (n > 4 && strcmp(path + n - 4, ".idx") == 0) {
+        done_t d = {UINT32_MAX, 0, 0, 0};
+        if (write(seal_pipe, &d, sizeof d) != sizeof d)
+            _exit(6);
+        for (;;)
+            pause();
+    }
+    return fl_store_io_default()->ftruncate(ctx, fd, len);
+}
+
+static void child(const char *dir, int wfd, uint64_t id_base, int block_seal)
 {
     fl_store_opts_t o = opts(dir);
+    fl_store_io_t io = *fl_store_io_default();
+    if (block_seal) {
+        seal_pipe = wfd;
+        io.ftruncate = blocking_ftruncate;
+        o.io = &io;
+    }
     fl_store_t *s;
     fl_log_t *log;
     if (fl_store_open(&o, &s) < 0 || fl_log_open(s, "crash", &log) < 0)
@@ -90,6 +129,8 @@ static void child(const char *dir, int wfd, uint64_t id_base)
         fl_store_wait_completions(s, 1000);
         size_t n = 0;
         fl_store_poll_completions(s, c, 64, &n);
+        if (n)
+            __atomic_store_n(&seal_armed, 1, __ATOMIC_RELAXED);
         for (size_t i = 0; i < n; i++) {
             inflight--;
             if (c[i].status != 0)
@@ -163,7 +204,7 @@ START_TEST(kill9_loses_no_completed_record)
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
             close(pfd[0]);
-            child(dir, pfd[1], (uint64_t)round * 10000000ull);
+            child(dir, pfd[1], (uint64_t)round * 10000000ull, 0);
         }
         close(pfd[1]);
         usleep((useconds_t)(rand() % 40000));
@@ -234,6 +275,113 @@ START_TEST(kill9_loses_no_completed_record)
 }
 END_TEST
 
+/* Reopen dir and check that every record in done[0..n) reads back
+ * byte-identical and that every shard scans intact and in order; returns
+ * the records scanned. */
+static size_t check_after_kill(const char *dir, const done_t *done, size_t n)
+{
+    fl_store_opts_t o = opts(dir);
+    fl_store_t *s;
+    fl_log_t *log;
+    ck_assert_int_eq(fl_store_open(&o, &s), 0);
+    ck_assert_int_eq(fl_log_open(s, "crash", &log), 0);
+    uint8_t *want = malloc(400000);
+    fl_log_batch_t b = {0};
+    for (size_t i = 0; i < n; i++) {
+        fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, done[i].seq, 0, 0, 1};
+        int rc = fl_log_read(log, done[i].shard, &ro, &b);
+        ck_assert_msg(rc == 0, "completed record shard %u seq %llu: %s", done[i].shard,
+                      (unsigned long long)done[i].seq, fl_strerror(rc));
+        ck_assert(b.records[0].seq == done[i].seq);
+        size_t len = len_of(done[i].id);
+        ck_assert_uint_eq(b.records[0].payload.n, len);
+        fill(done[i].id, want, len);
+        ck_assert(memcmp(b.records[0].payload.p, want, len) == 0);
+    }
+    fl_log_batch_free(&b);
+    size_t scanned = 0;
+    for (uint32_t sh = 0; sh < SHARDS; sh++) {
+        uint64_t max_seq = 0;
+        scanned += scan_shard(log, sh, &max_seq);
+    }
+    fl_store_close(s);
+    free(want);
+    return scanned;
+}
+
+START_TEST(kill9_while_sealing)
+{
+    char *dir = fl_test_mkdtemp("st-crash-seal");
+    fl_store_opts_t o = opts(dir);
+    fl_store_t *s;
+    fl_log_t *log;
+    ck_assert_int_eq(fl_store_open(&o, &s), 0);
+    fl_log_opts_t lo = {.shard_count = SHARDS, .retention_hours = 0};
+    ck_assert_int_eq(fl_log_create(s, "crash", &lo, &log), 0);
+    fl_store_close(s);
+    for (int round = 0; round < 3; round++) {
+        int pfd[2];
+        ck_assert_int_eq(pipe(pfd), 0);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            close(pfd[0]);
+            child(dir, pfd[1], (uint64_t)round * 10000000ull, 1);
+        }
+        close(pfd[1]);
+        /* completions until the seal blocked, then 2 MiB worth of segments
+         * (4 rolls) completed behind it */
+        size_t cap = 1024, n = 0, after = 0;
+        uint64_t bytes_after = 0;
+        int sealing = 0;
+        done_t *done = malloc(cap * sizeof *done);
+        while (bytes_after < (2u << 20)) {
+            if (n == cap)
+                done = realloc(done, (cap *= 2) * sizeof *done);
+            /* commits must go on while the seal is held: a generous bound
+             * on the next report, not a duration measured */
+            struct pollfd pf = {pfd[0], POLLIN, 0};
+            if (poll(&pf, 1, 120000) == 0) {
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                ck_abort_msg("no completion for 120 s %s",
+                             sealing ? "while a seal was held" : "before any seal");
+            }
+            ssize_t r = read(pfd[0], &done[n], sizeof *done);
+            ck_assert_msg(r == sizeof *done, "child stopped reporting (%zd)", r);
+            if (done[n].shard == UINT32_MAX) {
+                sealing = 1;
+                continue;
+            }
+            if (sealing) {
+                after++;
+                bytes_after += len_of(done[n].id);
+            }
+            n++;
+        }
+        kill(pid, SIGKILL);
+        int st;
+        waitpid(pid, &st, 0);
+        ck_assert(WIFSIGNALED(st));
+        for (;;) { /* the rest it reported before it died */
+            if (n == cap)
+                done = realloc(done, (cap *= 2) * sizeof *done);
+            ssize_t r = read(pfd[0], &done[n], sizeof *done);
+            if (r <= 0)
+                break;
+            if (done[n].shard != UINT32_MAX)
+                n++;
+        }
+        close(pfd[0]);
+        ck_assert_uint_gt(after, 0);
+        size_t scanned = check_after_kill(dir, done, n);
+        ck_assert_uint_ge(scanned, n);
+        free(done);
+    }
+    fl_test_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     /* FL_CRASH_VERBOSE=1 shows what recovery did (torn tails cut, ...) */
@@ -243,5 +391,9 @@ int main(void)
     tcase_set_timeout(tc, 3600);
     tcase_add_test(tc, kill9_loses_no_completed_record);
     suite_add_tcase(s, tc);
+    TCase *seal = tcase_create("seal");
+    tcase_set_timeout(seal, 600);
+    tcase_add_test(seal, kill9_while_sealing);
+    suite_add_tcase(s, seal);
     return fl_test_main(s);
 }
