@@ -424,26 +424,26 @@ static int direct_send(fl_http_req_t *r)
     return 1;
 }
 
-/* The next piece of a response with a shared body through lws (TLS, or
- * a connection with bytes buffered in lws). Returns 1 when all is out, 0
- * when there is more to write (a writeable call is asked for), -1 to
- * close. */
-static int write_shared(fl_http_req_t *r)
+/* The head, or the next piece of body, through lws (TLS, a socket pair
+ * of an HTTP/2 stream, or a connection with bytes buffered in lws): one
+ * lws_write per writeable call. Returns 1 when all is out, 0 when there
+ * is more to write (a writeable call is asked for), -1 to close. */
+static int write_through_lws(fl_http_req_t *r, fl_slice_t body)
 {
     struct lws *wsi = r->wsi;
     if (!r->headers_sent) {
-        if (write_headers(r, r->status, r->content_type, (long long)r->shared.n))
+        if (write_headers(r, r->status, r->content_type, (long long)body.n))
             return -1;
-        if (r->method != FL_HTTP_HEAD && r->shared.n > 0) {
+        if (r->method != FL_HTTP_HEAD && body.n > 0) {
             lws_callback_on_writable(wsi);
             return 0;
         }
         return 1;
     }
-    size_t left = r->shared.n - r->resp_off;
+    size_t left = body.n - r->resp_off;
     size_t n = left > FL_HTTP_WRITE_CHUNK ? FL_HTTP_WRITE_CHUNK : left;
     int final = n == left;
-    if (write_body(r, r->shared.p + r->resp_off, n, final))
+    if (write_body(r, body.p + r->resp_off, n, final))
         return -1;
     r->resp_off += n;
     if (!final) {
@@ -455,8 +455,9 @@ static int write_shared(fl_http_req_t *r)
 
 /* The headers or the next piece of the body: on a plain-text connection
  * with nothing buffered in lws, head and body straight on the socket
- * (direct_send); else one lws_write per call (a shared body:
- * write_shared). Returns 0 to go on, -1 to close the connection. */
+ * (direct_send); else one lws_write per call (write_through_lws, the
+ * shared body or our own). Returns 0 to go on, -1 to close the
+ * connection. */
 static int write_some(fl_http_req_t *r)
 {
     struct fl_server *s = r->srv;
@@ -465,33 +466,9 @@ static int write_some(fl_http_req_t *r)
     if (!r->headers_sent && !lws_is_ssl(wsi) && !lws_partial_buffered(wsi) && !unix_pair(wsi) &&
         direct_begin(r))
         return -1;
-    if (r->direct) {
-        int rc = direct_send(r);
-        if (rc <= 0)
-            return rc;
-    } else if (r->has_shared) {
-        int rc = write_shared(r);
-        if (rc <= 0)
-            return rc;
-    } else if (!r->headers_sent) {
-        if (write_headers(r, r->status, r->content_type, (long long)r->resp.n))
-            return -1;
-        if (r->method != FL_HTTP_HEAD && r->resp.n > 0) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-    } else {
-        size_t left = r->resp.n - r->resp_off;
-        size_t n = left > FL_HTTP_WRITE_CHUNK ? FL_HTTP_WRITE_CHUNK : left;
-        int final = n == left;
-        if (write_body(r, r->resp.p + r->resp_off, n, final))
-            return -1;
-        r->resp_off += n;
-        if (!final) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-    }
+    int rc = r->direct ? direct_send(r) : write_through_lws(r, body_of(r));
+    if (rc <= 0)
+        return rc;
 
     /* the whole response is out */
     fl_metrics_count_request(fl_server_metrics(s), r->route_name, r->status);
