@@ -21,21 +21,13 @@ import sys
 import threading
 import time
 
-import boto3
-import botocore.config
+import kds_client
 from botocore.exceptions import EventStreamError
 
 URL, STREAM = sys.argv[1], sys.argv[2]
 BOUND = 90  # seconds to wait for an end; a subscription lasts 300
 
-kds = boto3.client(
-    "kinesis",
-    endpoint_url=URL,
-    region_name="us-east-1",
-    aws_access_key_id="AKIDEXAMPLE",
-    aws_secret_access_key="secret",
-    config=botocore.config.Config(retries={"max_attempts": 0}, read_timeout=120),
-)
+kds = kds_client.client(URL)
 kds.create_stream(StreamName=STREAM, ShardCount=1)
 arn = kds.describe_stream_summary(StreamName=STREAM)["StreamDescriptionSummary"]["StreamARN"]
 SHARD = "shardId-000000000000"

@@ -20,22 +20,14 @@ import json
 import sys
 import time
 
-import boto3
-import botocore.config
+import kds_client
 
 URL, STREAM, PHASE = sys.argv[1], sys.argv[2], sys.argv[3]
 MIB = 1 << 20
 RECORD, PER_CALL, CALLS = MIB // 2, 8, 3  # 12 MiB in records of 512 KiB
 RATE, BUCKET, EVENT = 2 * MIB, 2 * MIB, MIB
 
-kds = boto3.client(
-    "kinesis",
-    endpoint_url=URL,
-    region_name="us-east-1",
-    aws_access_key_id="AKIDEXAMPLE",
-    aws_secret_access_key="secret",
-    config=botocore.config.Config(retries={"max_attempts": 0}, read_timeout=120),
-)
+kds = kds_client.client(URL)
 
 
 def data(i):
