@@ -89,10 +89,14 @@ double fl_test_metric(const char *text, const char *series);
  * (malloc'd) when not NULL. */
 int fl_test_aws(const fl_test_server_t *s, char *const args[], char **out, char **err);
 
-/* fl_test_aws with another CLI: bin is "aws" (the first on PATH: v1 here)
- * or "/usr/bin/aws" (Debian's v2). */
+/* fl_test_aws with another CLI: bin is "aws" (the first on PATH: v1 here,
+ * see fl_test_aws_cli) or "/usr/bin/aws" (Debian's v2). */
 int fl_test_aws_bin(const char *bin, const fl_test_server_t *s, char *const args[], char **out,
                     char **err);
+
+/* The program that `aws` on PATH runs: the first `aws` on PATH, or, when
+ * that is a pyenv shim, the CLI the shim would run (resolved once). */
+const char *fl_test_aws_cli(void);
 
 /* fl_test_aws with the arguments as a NULL-terminated list; fails the
  * current test on a timeout. */

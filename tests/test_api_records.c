@@ -21,7 +21,7 @@ static int is_v2(void)
 {
     static int v = -1;
     if (v < 0) {
-        char *args[] = {"aws", "--version", NULL};
+        char *args[] = {(char *)fl_test_aws_cli(), "--version", NULL};
         char *out = NULL, *err = NULL;
         fl_test_run(args, 60000, &out, &err);
         v = (out && strstr(out, "aws-cli/2")) || (err && strstr(err, "aws-cli/2"));

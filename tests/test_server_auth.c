@@ -176,7 +176,7 @@ static int aws_argv(const char *bin, const fl_test_server_t *s, const creds_t *c
     argv[n++] = "AWS_PAGER=";
     argv[n++] = "AWS_MAX_ATTEMPTS=1";
     argv[n++] = "AWS_RETRY_MODE=standard";
-    argv[n++] = (char *)bin;
+    argv[n++] = strcmp(bin, "aws") == 0 ? (char *)fl_test_aws_cli() : (char *)bin;
     for (int i = 0; args[i] && n < 56; i++)
         argv[n++] = args[i];
     argv[n++] = "--endpoint-url";
