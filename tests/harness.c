@@ -240,6 +240,35 @@ int fl_test_run(char *const argv[], int timeout_ms, char **out, char **err)
     return -1;
 }
 
+void fl_test_tls_cert(const char *dir, char *cert, char *key, size_t cap)
+{
+    snprintf(cert, cap, "%s/cert.pem", dir);
+    snprintf(key, cap, "%s/key.pem", dir);
+    char *gen[] = {"openssl",
+                   "req",
+                   "-x509",
+                   "-newkey",
+                   "ec",
+                   "-pkeyopt",
+                   "ec_paramgen_curve:P-256",
+                   "-nodes",
+                   "-keyout",
+                   key,
+                   "-out",
+                   cert,
+                   "-days",
+                   "2",
+                   "-subj",
+                   "/CN=127.0.0.1",
+                   "-addext",
+                   "subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost",
+                   NULL};
+    char *err = NULL;
+    int rc = fl_test_run(gen, 60000, NULL, &err);
+    ck_assert_msg(rc == 0, "openssl req (%d): %s", rc, err ? err : "");
+    free(err);
+}
+
 int fl_test_server_start(fl_test_server_t *s, const char *data_dir, char *const extra_args[])
 {
     memset(s, 0, sizeof *s);

@@ -16,6 +16,11 @@
 
 /* A fresh folder under $TMPDIR (or /tmp); the path is malloc'd. */
 char *fl_test_mkdtemp(const char *tag);
+/* A self-signed EC P-256 certificate for 127.0.0.1 and localhost (SANs
+ * IP:127.0.0.1, DNS:127.0.0.1, DNS:localhost) made by the openssl CLI:
+ * dir/cert.pem and its key dir/key.pem, whose paths go to cert and key
+ * (cap bytes each). Fails the current test when openssl does. */
+void fl_test_tls_cert(const char *dir, char *cert, char *key, size_t cap);
 /* rm -rf path (best effort) and free it. */
 void fl_test_rmtree(char *path);
 

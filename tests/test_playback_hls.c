@@ -873,30 +873,7 @@ START_TEST(cached_segments_go_out_whole_to_every_client)
      * that the session goes on */
     char *pki = fl_test_mkdtemp("pki");
     char cert[4300], key[4300];
-    snprintf(cert, sizeof cert, "%s/c.pem", pki);
-    snprintf(key, sizeof key, "%s/k.pem", pki);
-    char *gen[] = {"openssl",
-                   "req",
-                   "-x509",
-                   "-newkey",
-                   "ec",
-                   "-pkeyopt",
-                   "ec_paramgen_curve:P-256",
-                   "-nodes",
-                   "-keyout",
-                   key,
-                   "-out",
-                   cert,
-                   "-days",
-                   "1",
-                   "-subj",
-                   "/CN=127.0.0.1",
-                   "-addext",
-                   "subjectAltName=IP:127.0.0.1",
-                   NULL};
-    char *err = NULL;
-    ck_assert_msg(fl_test_run(gen, 60000, NULL, &err) == 0, "openssl: %s", err);
-    free(err);
+    fl_test_tls_cert(pki, cert, key, sizeof cert);
     char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
     fl_test_server_start(&s, data_dir, extra);
     s.own_data_dir = own;

@@ -58,27 +58,6 @@ START_TEST(js_sdk_v3_over_h2)
 }
 END_TEST
 
-/* A self-signed certificate for 127.0.0.1 (and its key) in dir, which
- * curl (--cacert) and node (NODE_EXTRA_CA_CERTS) then trust. */
-static void make_cert(const char *dir, char *cert, char *key, size_t cap)
-{
-    snprintf(cert, cap, "%s/cert.pem", dir);
-    snprintf(key, cap, "%s/key.pem", dir);
-    char *gen[] = {"openssl",  "req",
-                   "-x509",    "-newkey",
-                   "rsa:2048", "-nodes",
-                   "-keyout",  key,
-                   "-out",     cert,
-                   "-days",    "1",
-                   "-subj",    "/CN=127.0.0.1",
-                   "-addext",  "subjectAltName=IP:127.0.0.1",
-                   NULL};
-    char *err = NULL;
-    int rc = fl_test_run(gen, 60000, NULL, &err);
-    ck_assert_msg(rc == 0, "openssl req: %s", err);
-    free(err);
-}
-
 /* kds_h2.js signed with a real access key, which the server verifies
  * (the SDK signs HTTP/2's :authority pseudo-header), over h2c (tls 0) or
  * over https:// with ALPN "h2" (tls 1). */
@@ -106,7 +85,7 @@ static void js_sdk_signed(int tls)
     free(out);
     free(err);
     char cert[4200], key[4200], ca_env[4300], url[96];
-    make_cert(dir, cert, key, sizeof cert);
+    fl_test_tls_cert(dir, cert, key, sizeof cert);
     snprintf(ca_env, sizeof ca_env, "NODE_EXTRA_CA_CERTS=%s", cert);
     char *tls_args[] = {"--records-throttle", "0", "--tls-cert", cert, "--tls-key", key, NULL};
     fl_test_server_t s;
@@ -305,7 +284,7 @@ START_TEST(curl_tls_h2_put_records_5mib)
     ck_assert_msg(fl_test_have("curl"), "curl is missing");
     char *dir = fl_test_mkdtemp("h2tlsbody");
     char cert[4200], key[4200];
-    make_cert(dir, cert, key, sizeof cert);
+    fl_test_tls_cert(dir, cert, key, sizeof cert);
     char *extra[] = {"--records-throttle", "0", "--tls-cert", cert, "--tls-key", key, NULL};
     fl_test_server_t s;
     fl_test_server_start(&s, NULL, extra);
@@ -447,7 +426,7 @@ START_TEST(tls_serves_h2_and_http1_on_one_port)
 {
     char *dir = fl_test_mkdtemp("h2tls");
     char cert[4200], key[4200];
-    make_cert(dir, cert, key, sizeof cert);
+    fl_test_tls_cert(dir, cert, key, sizeof cert);
     char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
     fl_test_server_t s;
     fl_test_server_start(&s, NULL, extra);

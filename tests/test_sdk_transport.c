@@ -594,21 +594,7 @@ START_TEST(tls_needs_the_servers_certificate)
         return;
     char *dir = fl_test_mkdtemp("sdktls");
     char cert[4200], key[4200];
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    char *gen[] = {"openssl",  "req",
-                   "-x509",    "-newkey",
-                   "rsa:2048", "-nodes",
-                   "-keyout",  key,
-                   "-out",     cert,
-                   "-days",    "2",
-                   "-subj",    "/CN=127.0.0.1",
-                   "-addext",  "subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost",
-                   NULL};
-    char *oerr = NULL;
-    int rc = fl_test_run(gen, 60000, NULL, &oerr);
-    ck_assert_msg(rc == 0, "openssl: %s", oerr);
-    free(oerr);
+    fl_test_tls_cert(dir, cert, key, sizeof cert);
     char *args[] = {"--tls-cert", cert, "--tls-key", key, NULL};
     fl_test_server_t s;
     fl_test_server_start(&s, NULL, args);
@@ -617,7 +603,7 @@ START_TEST(tls_needs_the_servers_certificate)
     create(&s, "https", cert, "tlscam");
     flp_transport_conn_t *c = NULL;
     char err[256];
-    rc = ws_open(&s, "wss", cert, "tlscam", &c, err, sizeof err);
+    int rc = ws_open(&s, "wss", cert, "tlscam", &c, err, sizeof err);
     ck_assert_msg(rc == 0, "ws_open: %s: %s", fl_strerror(rc), err);
     size_t len;
     uint8_t *mkv = make_mkv(&len);

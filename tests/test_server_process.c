@@ -338,12 +338,7 @@ START_TEST(tls_listener_serves_https)
     }
     char *dir = fl_test_mkdtemp("tls");
     char cert[4200], key[4200];
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    char *gen[] = {"openssl", "req",     "-x509", "-newkey",       "rsa:2048",
-                   "-nodes",  "-keyout", key,     "-out",          cert,
-                   "-days",   "1",       "-subj", "/CN=127.0.0.1", NULL};
-    ck_assert_int_eq(fl_test_run(gen, 60000, NULL, NULL), 0);
+    fl_test_tls_cert(dir, cert, key, sizeof cert);
     fl_test_server_t s;
     char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
     fl_test_server_start(&s, NULL, extra);
