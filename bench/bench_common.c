@@ -113,6 +113,43 @@ double fl_bench_raw_stream_direct(const char *dir, double secs)
     return raw_stream(dir, secs, 1);
 }
 
+void fl_bench_tls_cert(const char *dir, char *cert, char *key, size_t cap)
+{
+    snprintf(cert, cap, "%s/cert.pem", dir);
+    snprintf(key, cap, "%s/key.pem", dir);
+    char cmd[8400];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '%s' "
+             "-out '%s' -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+             "2>/dev/null",
+             key, cert);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "bench: the openssl CLI could not make a certificate in %s\n", dir);
+        exit(1);
+    }
+}
+
+double fl_bench_proc_cpu_s(pid_t pid, pid_t *ppid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* after the command's name */
+    int pp = 0;
+    unsigned long long ut = 0, st = 0;
+    if (!p ||
+        sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &pp, &ut, &st) != 3)
+        return -1;
+    if (ppid)
+        *ppid = pp;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 pid_t fl_bench_start_framelogd(const char *framelogd, const char *dir, const char *const extra[],
                                int *port)
 {

@@ -33,6 +33,16 @@ double fl_bench_raw_stream_direct(const char *dir, double secs);
  * (NULL-terminated, may be NULL); $FL_BENCH_WRAP (e.g. "valgrind
  * --tool=callgrind") runs it under a profiler. *port gets the port from
  * its "listening on" line. Exits the benchmark when it does not start. */
+/* A self-signed EC P-256 certificate for 127.0.0.1 (the openssl CLI):
+ * dir/cert.pem and dir/key.pem, whose paths go to cert and key (cap bytes
+ * each). Exits the benchmark when openssl fails. */
+void fl_bench_tls_cert(const char *dir, char *cert, char *key, size_t cap);
+
+/* CPU time (user + system) a process has used so far, in seconds, from
+ * /proc/PID/stat; -1 when it cannot be read. *ppid (when not NULL) gets
+ * its parent's pid. */
+double fl_bench_proc_cpu_s(pid_t pid, pid_t *ppid);
+
 pid_t fl_bench_start_framelogd(const char *framelogd, const char *dir, const char *const extra[],
                                int *port);
 

@@ -28,23 +28,6 @@
 #include "common/base64.h"
 #include "common/bytes.h"
 
-static long long cpu_ticks(pid_t pid)
-{
-    char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')');
-    unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (long long)(ut + st);
-}
-
 static void run(const char *cmd)
 {
     int rc = system(cmd);
@@ -71,7 +54,7 @@ static load_t h2load(const char *url, const char *body, const char *cacert, int 
              h1 ? "--h1" : "", n, c, h1 ? 1 : m, body, url);
     load_t r;
     memset(&r, 0, sizeof r);
-    long long c0 = cpu_ticks(server);
+    double c0 = fl_bench_proc_cpu_s(server, NULL);
     FILE *p = popen(cmd, "r");
     if (!p) {
         perror("popen");
@@ -94,7 +77,7 @@ static load_t h2load(const char *url, const char *body, const char *cacert, int 
         }
     }
     pclose(p);
-    r.cpu_s = (double)(cpu_ticks(server) - c0) / (double)sysconf(_SC_CLK_TCK);
+    r.cpu_s = fl_bench_proc_cpu_s(server, NULL) - c0;
     return r;
 }
 
@@ -130,13 +113,7 @@ int main(int argc, char **argv)
         return 1;
     }
     char cmd[4096], cert[256], key[256], plain_dir[256], tls_dir[256], body[256];
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 "
-             "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null",
-             key, cert);
-    run(cmd);
+    fl_bench_tls_cert(dir, cert, key, sizeof cert);
 
     /* the body: one PutRecords of recs records */
     fl_buf_t b;

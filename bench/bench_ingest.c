@@ -958,23 +958,6 @@ static void machine_ticks(unsigned long long *all, unsigned long long *steal)
     *steal = v[7];
 }
 
-static double cpu_seconds(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (p)
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 #define PER_CLIENT 250
 
 static double self_cpu_seconds(void)
@@ -1209,7 +1192,7 @@ static double run(int n, double secs, const char *base, double raw_mbps, double 
     while (mono() < warm)
         usleep(1000);
     atomic_store(&rd.measuring, 1);
-    double cpu0 = cpu_seconds(pid);
+    double cpu0 = fl_bench_proc_cpu_s(pid, NULL);
     double lc0[MAX_LOOPS], lc1[MAX_LOOPS];
     int64_t t_lc0 = mono();
     loop_cpu(port, lc0);
@@ -1220,7 +1203,7 @@ static double run(int n, double secs, const char *base, double raw_mbps, double 
     while (mono() < end)
         usleep(1000);
     double el = (double)(mono() - t_measure) / 1e9;
-    double cpu = (cpu_seconds(pid) - cpu0) / el * 100;
+    double cpu = (fl_bench_proc_cpu_s(pid, NULL) - cpu0) / el * 100;
     int64_t t_lc1 = mono();
     loop_cpu(port, lc1);
     double el_lc = (double)((t_lc1 + mono()) / 2 - t_lc0) / 1e9;
@@ -1316,17 +1299,7 @@ static double run(int n, double secs, const char *base, double raw_mbps, double 
  * (verification off: the bench measures the cost of TLS, not trust). */
 static void tls_prepare(const char *dir, char *cert, char *key, size_t cap)
 {
-    snprintf(cert, cap, "%s/tls-cert.pem", dir);
-    snprintf(key, cap, "%s/tls-key.pem", dir);
-    char cmd[2400];
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '%s' "
-             "-out '%s' -days 1 -subj /CN=127.0.0.1 2>/dev/null",
-             key, cert);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "bench_ingest: -t needs the openssl CLI\n");
-        exit(1);
-    }
+    fl_bench_tls_cert(dir, cert, key, cap);
     g_tls = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(g_tls, SSL_VERIFY_NONE, NULL);
     /* a message left half-sent is retried from p->out, which may move */
