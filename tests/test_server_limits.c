@@ -363,6 +363,42 @@ START_TEST(large_heads_and_garbage_are_answered)
     ck_assert(limit_hits(&s, "bad_request") == 3);
     ck_assert(limit_hits(&s, "header_unfinished") == 0);
     ck_assert(healthz_answers(&s, 0));
+
+    /* the same over HTTP/2 (h2c): a head past the HTTP/1.1 limit but
+     * within h2's 16 KiB (the stream's HTTP/1.1 side answers), one past
+     * h2's bound (h2.c answers), and a path past 4 KiB: each 431 with the
+     * error body, once (a reset stream made curl try again, 5 times) */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", s.port);
+    char cookie[10 * 1024 + 16];
+    memcpy(cookie, "Cookie: ", 8);
+    memset(cookie + 8, 'a', 10 * 1024);
+    cookie[8 + 10 * 1024] = 0;
+    char *h2_mid[] = {"curl", "-sS", "-i", "--http2-prior-knowledge", "--max-time", "60", "-H",
+                      cookie, url,   NULL};
+    ck_assert_int_eq(fl_test_run(h2_mid, 65000, &out, NULL), 0);
+    ck_assert_msg(strncmp(out, "HTTP/2 431", 10) == 0, "%.300s", out);
+    ck_assert_ptr_nonnull(strstr(out, "the limit is 8192"));
+    free(out);
+    char *h2_big[] = {"curl", "-sS", "-i", "--http2-prior-knowledge", "--max-time", "60", "-H",
+                      big,    url,   NULL};
+    ck_assert_int_eq(fl_test_run(h2_big, 65000, &out, NULL), 0);
+    ck_assert_msg(strncmp(out, "HTTP/2 431", 10) == 0, "%.300s", out);
+    ck_assert_ptr_nonnull(strcasestr(out, "x-amzn-errortype: RequestHeaderFieldsTooLarge"));
+    ck_assert_ptr_nonnull(strstr(out, "\"__type\":\"RequestHeaderFieldsTooLarge\""));
+    ck_assert_ptr_nonnull(strstr(out, "the limit is 8192"));
+    free(out);
+    char long_url[6000];
+    int ln = snprintf(long_url, sizeof long_url, "http://127.0.0.1:%d/", s.port);
+    memset(long_url + ln, 'p', 5000);
+    long_url[ln + 5000] = 0;
+    char *h2_path[] = {"curl",       "-sS", "-i",     "--http2-prior-knowledge",
+                       "--max-time", "60",  long_url, NULL};
+    ck_assert_int_eq(fl_test_run(h2_path, 65000, &out, NULL), 0);
+    ck_assert_msg(strncmp(out, "HTTP/2 431", 10) == 0, "%.300s", out);
+    ck_assert_ptr_nonnull(strstr(out, "path is too long"));
+    free(out);
+    ck_assert_msg(limit_hits(&s, "header_too_large") == 5, "%f",
+                  limit_hits(&s, "header_too_large"));
     char *log = fl_test_proc_stderr(&s.proc);
     ck_assert_msg(strstr(log, "ERROR") == NULL, "%s", log);
     free(log);

@@ -45,7 +45,10 @@
  *   are held. Response bytes wait in st->down; past FL_H2_DOWN_PAUSE the
  *   socket pair is no longer read until the client takes them.
  * - Request header fields: at most FL_H2_MAX_HEAD bytes as forwarded, path
- *   FL_H2_MAX_PATH (RST_STREAM past either); response heads the same bound
+ *   FL_H2_MAX_PATH; past either the stream is answered 431
+ *   RequestHeaderFieldsTooLarge here, like HTTP/1.1's heads past
+ *   FL_LIMIT_HEADER_BYTES (a head between the two is answered so by the
+ *   HTTP/1.1 side), and its body is dropped; response heads the same bound
  *   and FL_H2_MAX_FIELDS fields (parsed by fl_h2_head_parse, fuzzed:
  *   tests/fuzz/fuzz_h2_head.c).
  * - A stream whose client resets it, or whose connection goes, closes its
@@ -88,13 +91,15 @@ typedef struct h2_stream {
     char path[FL_H2_MAX_PATH + 1];
     char authority[256];
     char host[256];
-    char clen[24];     /* the client's content-length, "" when none */
-    fl_buf_t fields;   /* "name: value\r\n"... as forwarded */
-    int bad;           /* a field over a limit: reset once the head is in */
-    int chunked;       /* the body goes chunk-encoded (no content-length) */
-    fl_buf_t up;       /* bytes for the socket pair */
-    size_t unconsumed; /* DATA bytes received and not yet given back */
-    int up_end;        /* the request is complete */
+    char clen[24];        /* the client's content-length, "" when none */
+    fl_buf_t fields;      /* "name: value\r\n"... as forwarded */
+    int bad;              /* a field over a limit: 431 once the head is in */
+    const char *bad_what; /* which: "head", "path", ... */
+    size_t head_n;        /* the head's bytes as HTTP/1.1 would carry them */
+    int chunked;          /* the body goes chunk-encoded (no content-length) */
+    fl_buf_t up;          /* bytes for the socket pair */
+    size_t unconsumed;    /* DATA bytes received and not yet given back */
+    int up_end;           /* the request is complete */
     /* the response */
     fl_buf_t rhead; /* its head, until complete */
     int head_done;
@@ -344,16 +349,22 @@ static void pipe_rx(h2_stream_t *st, const uint8_t *p, size_t n)
 {
     fl_h2_conn_t *c = st->c;
     if (!st->head_done) {
-        fl_buf_append(&st->rhead, p, n);
+        /* up to the head's bound here; what follows (body) goes on below */
+        size_t take = FL_H2_MAX_HEAD - st->rhead.n;
+        take = n < take ? n : take;
+        fl_buf_append(&st->rhead, p, take);
+        p += take;
+        n -= take;
         long end = fl_h2_head_end(fl_buf_slice(&st->rhead));
         if (end == 0 && !st->rhead.err)
-            return;
+            return; /* all taken, the head not complete yet */
         if (end < 0 || st->rhead.err || submit_head(c, st, (size_t)end) != 0) {
             fl_warn("h2: stream %d: the HTTP/1.1 side answered an unreadable head", st->id);
             reset(c, st, NGHTTP2_INTERNAL_ERROR);
             return;
         }
-    } else if (down_body(st, p, n) != 0) {
+    }
+    if (n && down_body(st, p, n) != 0) {
         fl_warn("h2: stream %d: the HTTP/1.1 side answered an unreadable body", st->id);
         reset(c, st, NGHTTP2_INTERNAL_ERROR);
         return;
@@ -408,12 +419,56 @@ static int pipe_writeable(h2_stream_t *st)
     return 0;
 }
 
+/* A field of the request's head past its bound: answered here, 431 with
+ * the error body HTTP/1.1's refusal has (http.c), without a socket pair;
+ * DATA that still comes is dropped (cb_data). */
+static void refuse_head(fl_h2_conn_t *c, h2_stream_t *st)
+{
+    char msg[160], len[24];
+    if (strcmp(st->bad_what, "head") == 0) {
+        fl_limits_hit(
+            c->srv->limits, FL_LIMIT_HEADER_TOO_LARGE,
+            "answered 431 to an HTTP/2 request head of %zu bytes or more (the limit is %d)",
+            st->head_n, FL_LIMIT_HEADER_BYTES);
+        snprintf(msg, sizeof msg, "the request head is %zu bytes or more; the limit is %d",
+                 st->head_n, FL_LIMIT_HEADER_BYTES);
+    } else {
+        fl_limits_hit(c->srv->limits, FL_LIMIT_HEADER_TOO_LARGE,
+                      "answered 431 to an HTTP/2 request whose %s is too long", st->bad_what);
+        snprintf(msg, sizeof msg, "the request's %s is too long (the limit for a path is %d bytes)",
+                 st->bad_what, FL_H2_MAX_PATH);
+    }
+    fl_buf_reset(&st->down);
+    fl_http_error_body(&st->down, "RequestHeaderFieldsTooLarge", msg);
+    snprintf(len, sizeof len, "%zu", st->down.n);
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":status", (uint8_t *)"431", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/json", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"x-amzn-errortype", (uint8_t *)"RequestHeaderFieldsTooLarge", 16, 27,
+         NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-length", (uint8_t *)len, 14, strlen(len), NGHTTP2_NV_FLAG_NONE},
+    };
+    st->head_done = 1;
+    st->down_eof = 1;
+    fl_buf_free(&st->fields);
+    nghttp2_data_provider prov = {.source.ptr = st, .read_callback = down_read};
+    if (st->down.err || nghttp2_submit_response(c->ng, st->id, nv, 4, &prov) != 0) {
+        reset(c, st, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    kick(c);
+}
+
 /* The request's head is complete: open its socket pair and send the
  * HTTP/1.1 head. */
 static int stream_start(fl_h2_conn_t *c, h2_stream_t *st, int end_stream)
 {
-    if (st->bad || !st->method[0] || !st->path[0] || st->path[0] != '/') {
-        reset(c, st, st->bad ? NGHTTP2_REFUSED_STREAM : NGHTTP2_PROTOCOL_ERROR);
+    if (st->bad) {
+        refuse_head(c, st);
+        return 0;
+    }
+    if (!st->method[0] || !st->path[0] || st->path[0] != '/') {
+        reset(c, st, NGHTTP2_PROTOCOL_ERROR);
         return 0;
     }
     const char *host = st->authority[0] ? st->authority : st->host;
@@ -503,10 +558,12 @@ static int cb_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     return 0;
 }
 
-static void copy_field(char *dst, size_t cap, const uint8_t *v, size_t n, int *bad)
+static void copy_field(h2_stream_t *st, const char *what, char *dst, size_t cap, const uint8_t *v,
+                       size_t n)
 {
     if (n >= cap) {
-        *bad = 1;
+        st->bad = 1;
+        st->bad_what = what;
         return;
     }
     memcpy(dst, v, n);
@@ -526,24 +583,27 @@ static int cb_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     if (!st)
         return 0;
     fl_slice_t n = fl_slice(name, namelen);
+    st->head_n += namelen + valuelen + 4; /* "name: value\r\n" */
     if (fl_slice_eq_str(n, ":method"))
-        copy_field(st->method, sizeof st->method, value, valuelen, &st->bad);
+        copy_field(st, "method", st->method, sizeof st->method, value, valuelen);
     else if (fl_slice_eq_str(n, ":path"))
-        copy_field(st->path, sizeof st->path, value, valuelen, &st->bad);
+        copy_field(st, "path", st->path, sizeof st->path, value, valuelen);
     else if (fl_slice_eq_str(n, ":authority"))
-        copy_field(st->authority, sizeof st->authority, value, valuelen, &st->bad);
+        copy_field(st, ":authority", st->authority, sizeof st->authority, value, valuelen);
     else if (fl_slice_eq_str(n, "host"))
-        copy_field(st->host, sizeof st->host, value, valuelen, &st->bad);
+        copy_field(st, "host", st->host, sizeof st->host, value, valuelen);
     else if (fl_slice_eq_str(n, "content-length"))
-        copy_field(st->clen, sizeof st->clen, value, valuelen, &st->bad);
+        copy_field(st, "content-length", st->clen, sizeof st->clen, value, valuelen);
     else if (namelen && name[0] != ':' && !is_hop_field(n)) {
         /* nghttp2 has checked the field's characters (RFC 9113 8.2.1) */
         fl_buf_append(&st->fields, name, namelen);
         fl_buf_append(&st->fields, ": ", 2);
         fl_buf_append(&st->fields, value, valuelen);
         fl_buf_append(&st->fields, "\r\n", 2);
-        if (st->fields.err)
+        if (st->fields.err && !st->bad) {
             st->bad = 1;
+            st->bad_what = "head";
+        }
     }
     return 0;
 }
