@@ -12,7 +12,8 @@
  * (the torn tail). So open time and memory grow with logs, shards and
  * segments, not with chunks or bytes. A sealed segment whose summary is
  * missing or damaged is recovered like the last one, once (its index is
- * rewritten with a summary).
+ * rewritten with a summary). A last segment of its header only (a spare
+ * made ahead of a roll, writer.c) is removed first (drop_spares).
  *
  * Invariant on return: every shard's next sequence number starts at the
  * new epoch and is above every stored one (else FL_ECORRUPT: a catalog

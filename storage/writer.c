@@ -16,7 +16,8 @@
  *      will have at the end of the log's active segment (a log whose
  *      segment passed segment_max_bytes rolls first, once the batch in
  *      flight is finished: the rolled segment's index is sealed by the
- *      sealer thread, off the commit path, see seal_job_run);
+ *      sealer thread, off the commit path, see seal_job_run; the next
+ *      segment was made ahead by the sealer too, see spare_ask);
  *   3. the sync stage: for every log, one write of its buffer (its aligned
  *      middle O_DIRECT when big, see segment_write) and one fdatasync;
  *      the logs concurrently (a pool of helper threads), so the batch pays
