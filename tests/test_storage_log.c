@@ -1908,6 +1908,86 @@ START_TEST(failed_sync_also_fails_the_batch_written_behind_it)
 }
 END_TEST
 
+/* Batches queue up behind the one in the sync stage (two in flight): when
+ * the first one's fdatasync fails, every batch sealed behind it before the
+ * cut fails too, written or not, and a batch sealed after the cut may
+ * succeed; whatever completed with 0 reads back, nothing else does, also
+ * after reopen. */
+START_TEST(failed_sync_fails_the_batches_queued_behind_it)
+{
+    char *dir = fl_test_mkdtemp("st-pipe2");
+    fault_io_t f = {0};
+    fl_store_io_t io = fault_table(&f);
+    /* (segments big enough that no spare segment is made: its fdatasyncs
+     * would take the failure meant for A1) */
+    fl_store_opts_t o = {.io = &io, .segment_max_bytes = UINT64_C(1) << 30};
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    uint64_t warm = append_ok(log, 0, "warm", 0);
+    fl_store_sync(s);
+    fl_log_completion_t c[8];
+    drain(s, c, 1);
+    /* X's write waits at the gate while A1 and A2 (each as big as a batch
+     * may be: a batch each) and B queue; A1's fdatasync then fails */
+    pthread_mutex_lock(&f.mu);
+    f.wgate_closed = 1;
+    f.fail_fdatasync = EIO;
+    f.fail_fdatasync_n = 1;
+    f.pass_fdatasync_n = 1; /* X's */
+    pthread_mutex_unlock(&f.mu);
+    uint64_t x = append_ok(log, 0, "X", 0);
+    pthread_mutex_lock(&f.mu);
+    while (!f.wwaiting)
+        pthread_cond_wait(&f.cond, &f.mu);
+    pthread_mutex_unlock(&f.mu);
+    size_t big = FL_LOG_MAX_PAYLOAD;
+    uint8_t *a = pattern(big, 3);
+    fl_log_record_t ra = rec_of(a, big, 0);
+    uint64_t seq_a1, seq_a2;
+    ck_assert_int_eq(fl_log_append(log, 0, &ra, NULL, &seq_a1), 0);
+    ck_assert_int_eq(fl_log_append(log, 0, &ra, NULL, &seq_a2), 0);
+    free(a);
+    uint64_t seq_b = append_ok(log, 0, "B", 0);
+    pthread_mutex_lock(&f.mu);
+    f.wgate_closed = 0;
+    pthread_cond_broadcast(&f.cond);
+    pthread_mutex_unlock(&f.mu);
+    fl_store_sync(s);
+    drain(s, c, 4);
+    ck_assert(c[0].seq == x);
+    ck_assert_int_eq(c[0].status, 0);
+    ck_assert(c[1].seq == seq_a1);
+    ck_assert_int_eq(c[1].status, FL_EIO);
+    ck_assert(c[2].seq == seq_a2);
+    ck_assert_int_eq(c[2].status, FL_EIO); /* sealed behind A1 before its cut */
+    ck_assert(c[3].seq == seq_b);
+    int b_ok = c[3].status == 0; /* sealed before or after A1's cut */
+    ck_assert(b_ok || c[3].status == FL_EIO);
+    uint64_t after = append_ok(log, 0, "C", 0);
+    fl_store_sync(s);
+    drain(s, c, 1);
+    ck_assert_int_eq(c[0].status, 0);
+    for (int pass = 0; pass < 2; pass++) {
+        fl_log_batch_t b = {0};
+        fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
+        ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
+        ck_assert_uint_eq(b.count, 3u + (unsigned)b_ok);
+        ck_assert(b.records[0].seq == warm && b.records[1].seq == x);
+        if (b_ok)
+            ck_assert(b.records[2].seq == seq_b && fl_slice_eq_str(b.records[2].payload, "B"));
+        ck_assert(b.records[2 + b_ok].seq == after);
+        ck_assert(fl_slice_eq_str(b.records[2 + b_ok].payload, "C"));
+        fl_log_batch_free(&b);
+        fl_store_close(s);
+        s = open_store(dir, &o);
+        ck_assert_int_eq(fl_log_open(s, "v", &log), 0);
+    }
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
 static int count_files_with(const char *dir, const void *needle, size_t n)
 {
     char cmd[700];
@@ -1971,9 +2051,11 @@ int main(void)
     tcase_add_test(tc, retention_by_bytes_removes_oldest_first);
     suite_add_tcase(s, tc);
     tc = tcase_create("faults");
+    tcase_set_timeout(tc, 120); /* batches of 64 MiB records, on a busy machine */
     tcase_add_test(tc, write_error_fails_batch_then_recovers);
     tcase_add_test(tc, failed_cut_refuses_appends_until_reopen);
     tcase_add_test(tc, failed_sync_also_fails_the_batch_written_behind_it);
+    tcase_add_test(tc, failed_sync_fails_the_batches_queued_behind_it);
     tcase_add_test(tc, queue_limit_says_again);
     tcase_add_test(tc, append_nocopy_reads_in_place_and_releases_once);
     suite_add_tcase(s, tc);
