@@ -254,9 +254,6 @@ struct fl_log {
     uint64_t cut_gen; /* bumped when a failed write or fdatasync cuts the segment */
     int cut_rc;       /* ... and the error it failed with */
     int broken;       /* an fdatasync failed and could not be undone */
-    int sync_failed;  /* atomic: the sync stage saw a write or fdatasync of it
-                         fail; it writes nothing more of the log until the
-                         writer cut the segment back (writer.c, cut_back) */
     /* The next segment made ahead of its roll, by the sealer thread, once
      * the active one is half full (writer.c, spare_*): a roll then costs
      * no fsync on the writer. Under the sealer's lock: spare is

@@ -24,14 +24,10 @@
  *      about one device flush whatever the number of logs and shards:
  *      group commit. When more records are queued, the stage runs on a
  *      long-lived helper thread while the writer seals the next batch (a
- *      two-stage pipeline: the CPU's sealing overlaps the disk's writing);
- *      batches handed over queue up behind the one in the stage (at most
- *      FL_PIPE_DEPTH in flight), so the helper goes from one fdatasync
- *      straight to the next batch's write; the writer finishes them in
- *      order. A batch's stage writes nothing of a log once an earlier
- *      stage of that log failed, until the writer cut the segment back
- *      (sync_failed, cut_gen). When nothing is queued or in flight, the
- *      writer runs the stage itself (no hand-over on the latency path);
+ *      two-stage pipeline: the CPU's sealing overlaps the disk's writing;
+ *      at most one batch is sealed behind the one in its stage); when
+ *      nothing is queued, the writer runs the stage itself (no hand-over
+ *      on the latency path);
  *   4. when it returns: publish the chunks to readers, append their index
  *      entries (after the fdatasync, so an index entry never points at
  *      unsynced data), wake watches, queue the completions and signal the
@@ -808,10 +804,8 @@ static void cut_back(fl_store_t *s, log_work_t *w)
         pthread_mutex_unlock(&s->mu);
     }
     log->seg_end = w->start_off;
-    /* the later batches' chunks after start_off are gone */
-    __atomic_add_fetch(&log->cut_gen, 1, __ATOMIC_SEQ_CST);
+    log->cut_gen++; /* the next batch's chunks after start_off are gone */
     log->cut_rc = w->rc;
-    __atomic_store_n(&log->sync_failed, 0, __ATOMIC_SEQ_CST);
     w->nrefs = 0;
 }
 
@@ -826,26 +820,16 @@ static void *sync_job(void *arg)
     sync_job_t *j = arg;
     for (size_t i = 0; i < j->n; i++) {
         log_work_t *w = j->works[i];
-        /* Sealed behind a batch whose write or fdatasync failed: nothing
-         * of it is written (its offsets follow bytes that are cut), and
-         * batch_finish fails it. The failure is seen here first
-         * (sync_failed, set below, until the writer cut the segment) or
-         * else by the writer's cut (cut_gen, bumped before sync_failed is
-         * cleared: read in the other order here). */
-        fl_log_t *log = w->log;
-        if (__atomic_load_n(&log->sync_failed, __ATOMIC_SEQ_CST) ||
-            w->gen != __atomic_load_n(&log->cut_gen, __ATOMIC_SEQ_CST)) {
-            w->rc = FL_EIO; /* (batch_finish reports the cut's error) */
+        /* sealed behind a batch that failed and was cut: batch_finish
+         * fails it (cut_gen is only changed there, before this stage) */
+        if (w->gen != w->log->cut_gen)
             continue;
-        }
         w->rc = work_write(j->s, w);
         if (w->rc == 0) {
-            w->rc = j->s->io.fdatasync(j->s->io.ctx, log->seg_fd);
+            w->rc = j->s->io.fdatasync(j->s->io.ctx, w->log->seg_fd);
             if (w->rc < 0)
-                fl_error("log %s: fdatasync failed: %s", log->name, fl_strerror(w->rc));
+                fl_error("log %s: fdatasync failed: %s", w->log->name, fl_strerror(w->rc));
         }
-        if (w->rc < 0)
-            __atomic_store_n(&log->sync_failed, 1, __ATOMIC_SEQ_CST);
     }
     return NULL;
 }
@@ -1287,7 +1271,7 @@ static void write_index_entries(fl_store_t *s, log_work_t *w)
 }
 
 /* A batch between its write and its completions. */
-typedef struct batch {
+typedef struct {
     size_t n;
     fl_pending_t **v;
     int *st;
@@ -1296,9 +1280,7 @@ typedef struct batch {
     log_work_t **dirty;
     size_t ndirty;
     uint64_t bytes;
-    int th_started;                     /* handed to the helper thread */
-    int synced;                         /* under the helper's mu: its sync stage returned */
-    struct batch *fly_next, *todo_next; /* the writer's and the helper's lists */
+    int th_started; /* handed to the helper thread */
     fl_store_t *s;
 } batch_t;
 
@@ -1339,30 +1321,18 @@ static void fail_all(fl_store_t *s, fl_pending_t *const *q, size_t n)
     }
 }
 
-/* The helper thread that runs batches' sync stages (writes and
- * fdatasyncs) while the writer seals the next ones. It lives as long as the
- * writer thread: starting a thread per batch cost a clone and a first
- * scheduling (up to several ms on a loaded machine) on every batch's
- * latency path. Batches are handed over in order and queue up, at most
- * FL_PIPE_DEPTH of them: the helper goes from one batch's fdatasync
- * straight to the next one's write, without waiting for the writer to
- * finish the first (publish, completions) and hand it the second (two
- * wake-ups on a busy machine, the disk idle meanwhile). The writer finishes
- * them in the same order. */
-#define FL_PIPE_DEPTH 2
-
+/* The helper thread that runs a batch's fdatasyncs while the writer seals
+ * and writes the next one. It lives as long as the writer thread: starting
+ * a thread per batch cost a clone and a first scheduling (up to several ms
+ * on a loaded machine) on every batch's latency path. */
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    batch_t *todo_head, *todo_tail; /* handed over, sync stage not started */
+    batch_t *job; /* handed over, fdatasyncs not yet returned */
     int quit;
     pthread_t th;
     int started;
     sync_pool_t *pool;
-    fl_store_t *s;
-    /* the writer's: handed over and not finished yet, in order */
-    batch_t *fly_head, *fly_tail;
-    size_t nfly;
 } syncer_t;
 
 static void *syncer_main(void *arg)
@@ -1370,34 +1340,25 @@ static void *syncer_main(void *arg)
     syncer_t *y = arg;
     pthread_mutex_lock(&y->mu);
     for (;;) {
-        while (!y->todo_head && !y->quit)
+        while (!y->job && !y->quit)
             pthread_cond_wait(&y->cv, &y->mu);
-        batch_t *b = y->todo_head;
-        if (!b)
+        if (!y->job)
             break;
-        y->todo_head = b->todo_next;
-        if (!y->todo_head)
-            y->todo_tail = NULL;
+        batch_t *b = y->job;
         pthread_mutex_unlock(&y->mu);
         sync_all(y->pool, b->s, b->dirty, b->ndirty);
         pthread_mutex_lock(&y->mu);
-        b->synced = 1;
+        y->job = NULL;
         pthread_cond_broadcast(&y->cv);
-        pthread_mutex_unlock(&y->mu);
-        pthread_mutex_lock(&y->s->mu); /* a writer with nothing queued waits on wake */
-        pthread_cond_signal(&y->s->wake);
-        pthread_mutex_unlock(&y->s->mu);
-        pthread_mutex_lock(&y->mu);
     }
     pthread_mutex_unlock(&y->mu);
     return NULL;
 }
 
-static void syncer_start(syncer_t *y, sync_pool_t *pool, fl_store_t *s)
+static void syncer_start(syncer_t *y, sync_pool_t *pool)
 {
     memset(y, 0, sizeof *y);
     y->pool = pool;
-    y->s = s;
     pthread_mutex_init(&y->mu, NULL);
     pthread_cond_init(&y->cv, NULL);
     y->started = pthread_create(&y->th, NULL, syncer_main, y) == 0;
@@ -1416,92 +1377,51 @@ static void syncer_stop(syncer_t *y)
     pthread_cond_destroy(&y->cv);
 }
 
-static int batch_finish(fl_store_t *s, batch_t *b);
-
-/* Hand the batch's sync stage to the helper thread, behind those handed
- * before, so that the writer can seal the next batch meanwhile
- * (pipelining); without the helper, run it here. The caller keeps at most
- * FL_PIPE_DEPTH in flight. */
-static void pipe_hand(syncer_t *y, batch_t *b)
+/* Start the batch's fdatasyncs on the helper thread, so that the writer can
+ * seal and write the next batch meanwhile (pipelining); without the helper,
+ * run them here. At most one batch is handed over at a time. */
+static void batch_sync_start(syncer_t *y, batch_t *b)
 {
-    if (!y->started)
+    if (!y->started) {
         sync_all(y->pool, b->s, b->dirty, b->ndirty);
-    b->th_started = y->started;
-    b->synced = !y->started;
-    if (y->fly_tail)
-        y->fly_tail->fly_next = b;
-    else
-        y->fly_head = b;
-    y->fly_tail = b;
-    y->nfly++;
-    if (!y->started)
         return;
+    }
     pthread_mutex_lock(&y->mu);
-    if (y->todo_tail)
-        y->todo_tail->todo_next = b;
-    else
-        y->todo_head = b;
-    y->todo_tail = b;
+    y->job = b;
+    b->th_started = 1;
     pthread_cond_signal(&y->cv);
     pthread_mutex_unlock(&y->mu);
 }
 
-/* 1 if the oldest batch in flight finished its sync stage. */
-static int pipe_head_synced(syncer_t *y)
+static void batch_sync_wait(syncer_t *y, batch_t *b)
 {
-    if (!y->fly_head)
+    if (b->th_started) {
+        pthread_mutex_lock(&y->mu);
+        while (y->job == b)
+            pthread_cond_wait(&y->cv, &y->mu);
+        pthread_mutex_unlock(&y->mu);
+    }
+    b->th_started = 0;
+}
+
+static int batch_finish(fl_store_t *s, batch_t *b);
+
+/* Finish the batch in flight, if any. Returns 1 if retention may have work. */
+static int drain(fl_store_t *s, syncer_t *y, batch_t **prev)
+{
+    if (!*prev)
         return 0;
-    pthread_mutex_lock(&y->mu);
-    int r = y->fly_head->synced;
-    pthread_mutex_unlock(&y->mu);
+    batch_sync_wait(y, *prev);
+    int r = batch_finish(s, *prev);
+    *prev = NULL;
     return r;
 }
 
-/* Finish the oldest batch in flight once its sync stage returned (wait:
- * block for it, else only if it did). Returns 1 if retention may have
- * work, -1 if there was none to finish. */
-static int pipe_finish_one(fl_store_t *s, syncer_t *y, int wait)
-{
-    batch_t *b = y->fly_head;
-    if (!b)
-        return -1;
-    pthread_mutex_lock(&y->mu);
-    while (wait && !b->synced)
-        pthread_cond_wait(&y->cv, &y->mu);
-    int synced = b->synced;
-    pthread_mutex_unlock(&y->mu);
-    if (!synced)
-        return -1;
-    y->fly_head = b->fly_next;
-    if (!y->fly_head)
-        y->fly_tail = NULL;
-    y->nfly--;
-    return batch_finish(s, b);
-}
-
-/* Finish the batches in flight whose sync stage returned, in order. */
-static int pipe_finish_ready(fl_store_t *s, syncer_t *y)
-{
-    int r = 0, k;
-    while ((k = pipe_finish_one(s, y, 0)) >= 0)
-        r |= k;
-    return r;
-}
-
-/* Finish every batch in flight. Returns 1 if retention may have work. */
-static int pipe_drain(fl_store_t *s, syncer_t *y)
-{
-    int r = 0, k;
-    while ((k = pipe_finish_one(s, y, 1)) >= 0)
-        r |= k;
-    return r;
-}
-
-/* Sort and seal a batch; its sync stage is started by the caller. A log
- * whose segment is full rolls first (after the batches in flight are
- * finished: their writes and fdatasyncs may still use the segment). */
+/* Sort, seal and write a batch; its fdatasyncs are started by the caller.
+ * A log whose segment is full rolls first (after the batch in flight, if
+ * any, is finished: its fdatasync may still use the segment). */
 static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *const *q, size_t n,
-                            syncer_t *y, sealer_t *z)
+                            syncer_t *y, sealer_t *z, batch_t **prev)
 {
     batch_t *b = calloc(1, sizeof *b);
     if (b) {
@@ -1537,7 +1457,7 @@ static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *cons
         pthread_mutex_unlock(&s->mu);
         w->rc = deleting ? FL_ECLOSED : broken ? FL_EIO : 0;
         if (w->rc == 0 && log->seg_fd >= 0 && log->seg_end >= s->seg_max) {
-            pipe_drain(s, y);
+            drain(s, y, prev);
             roll_segment(s, z, log);
             w->rc = spare_take(s, z, log);
         }
@@ -1587,9 +1507,8 @@ static int batch_finish(fl_store_t *s, batch_t *b)
 {
     for (size_t k = 0; k < b->ndirty; k++) {
         log_work_t *w = b->dirty[k];
-        if (w->gen != w->log->cut_gen) {
-            /* an earlier batch's failure cut the segment below our chunks
-             * (whether or not this one's stage got to it) */
+        if (w->rc == 0 && w->gen != w->log->cut_gen) {
+            /* an earlier batch's failure cut the segment below our chunks */
             w->rc = w->log->cut_rc < 0 ? w->log->cut_rc : FL_EIO;
             w->nrefs = 0;
         } else if (w->rc < 0) {
@@ -1657,16 +1576,17 @@ static void *writer_main(void *arg)
     fl_store_t *s = arg;
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     int64_t next_ret = fl_time_mono_ns();
+    batch_t *prev = NULL; /* written, fdatasync in flight */
     sync_pool_t pool;
     sync_pool_init(&pool);
-    syncer_t sy; /* its fly list: the batches in flight */
-    syncer_start(&sy, &pool, s);
+    syncer_t sy;
+    syncer_start(&sy, &pool);
     sealer_t sl;
     sealer_start(&sl, s);
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->q_n && !s->ctl_head && !s->stop && !s->sealed && fl_time_mono_ns() < next_ret &&
-               !pipe_head_synced(&sy)) {
+        while (!prev && !s->q_n && !s->ctl_head && !s->stop && !s->sealed &&
+               fl_time_mono_ns() < next_ret) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             int64_t wait = next_ret - fl_time_mono_ns();
@@ -1723,40 +1643,37 @@ static void *writer_main(void *arg)
         s->sealed = 0;
         pthread_mutex_unlock(&s->mu);
 
-        /* Seal this batch while the ones in flight sync, then finish
-         * those done and hand this one's sync stage over. */
-        int had_prev = sy.nfly != 0;
-        batch_t *cur = q ? batch_write(s, c, q, nq, &sy, &sl) : NULL;
+        /* Write this batch while the previous one syncs, then finish the
+         * previous one and start this one's fdatasyncs. */
+        int had_prev = prev != NULL;
+        batch_t *cur = q ? batch_write(s, c, q, nq, &sy, &sl, &prev) : NULL;
         if (q && !s->qv_spare) { /* the array, emptied, is the next spare */
             s->qv_spare = q;
             s->qv_spare_cap = qcap;
         } else {
             free(q);
         }
-        want_ret |= pipe_finish_ready(s, &sy);
+        want_ret |= drain(s, &sy, &prev);
         if (cur) {
-            /* Nothing queued behind it and nothing in flight: nothing to
-             * overlap its sync stage with, so run it here rather than pay
-             * a hand-over and a wake-up on the latency path. Unless the
-             * batch is a big one that followed another in flight: a stream
-             * whose appender was just handed the previous batch's
-             * completions and is about to refill the queue (its records
-             * would wait for this whole write and fdatasync before being
-             * sealed). */
+            /* Nothing queued behind it: nothing to overlap its fdatasyncs
+             * with, so run them here rather than pay a hand-over and a
+             * wake-up on the latency path. Unless the batch is a big one
+             * that followed another in flight: a stream whose appender was
+             * just handed the previous batch's completions and is about
+             * to refill the queue (its records would wait for this whole
+             * write and fdatasync before being sealed). */
             pthread_mutex_lock(&s->mu);
             int more = s->q_n != 0;
             pthread_mutex_unlock(&s->mu);
             if (had_prev && (cur->n >= FL_STREAM_RECORDS || cur->bytes >= FL_STREAM_BYTES))
                 more = 1;
-            if (!more && !sy.nfly) {
+            if (!more)
                 sync_all(&pool, s, cur->dirty, cur->ndirty);
-                want_ret |= batch_finish(s, cur);
-            } else {
-                while (sy.nfly >= FL_PIPE_DEPTH)
-                    if (pipe_finish_one(s, &sy, 1) > 0)
-                        want_ret = 1;
-                pipe_hand(&sy, cur);
-            }
+            else
+                batch_sync_start(&sy, cur);
+            prev = cur;
+            if (!more)
+                want_ret |= drain(s, &sy, &prev);
         }
         int ret_due = fl_time_mono_ns() >= next_ret;
         if ((want_ret || ret_due) && sealer_busy(&sl)) {
@@ -1768,7 +1685,7 @@ static void *writer_main(void *arg)
         if (ctl || want_ret || ret_due) {
             /* control calls and retention see no batch in flight and no
              * segment being sealed */
-            pipe_drain(s, &sy);
+            drain(s, &sy, &prev);
             sealer_wait(&sl);
         }
         if (ctl && s->seal_log) {
@@ -1802,7 +1719,7 @@ static void *writer_main(void *arg)
             s->appends_at_tick = appends;
         }
         pthread_mutex_lock(&s->mu);
-        if (stop && !s->q_n && !s->ctl_head && !sy.nfly)
+        if (stop && !s->q_n && !s->ctl_head && !prev)
             break;
     }
     pthread_mutex_unlock(&s->mu);

@@ -1908,11 +1908,10 @@ START_TEST(failed_sync_also_fails_the_batch_written_behind_it)
 }
 END_TEST
 
-/* Batches queue up behind the one in the sync stage (two in flight): when
- * the first one's fdatasync fails, every batch sealed behind it before the
- * cut fails too, written or not, and a batch sealed after the cut may
- * succeed; whatever completed with 0 reads back, nothing else does, also
- * after reopen. */
+/* Three batches behind one another: when the first one's fdatasync fails,
+ * every batch sealed behind it before the segment was cut back fails too,
+ * and a batch sealed after the cut may succeed; whatever completed with 0
+ * reads back, nothing else does, also after reopen. */
 START_TEST(failed_sync_fails_the_batches_queued_behind_it)
 {
     char *dir = fl_test_mkdtemp("st-pipe2");
