@@ -28,10 +28,10 @@
  *      at most one batch is sealed behind the one in its stage); when
  *      nothing is queued, the writer runs the stage itself (no hand-over
  *      on the latency path);
- *   4. when it returns: publish the chunks to readers, append their index
- *      entries (after the fdatasync, so an index entry never points at
- *      unsynced data), wake watches, queue the completions and signal the
- *      eventfd;
+ *   4. when it returns: publish the chunks to readers, wake watches,
+ *      queue the completions and signal the eventfd, then append their
+ *      index entries (after the fdatasync, so an index entry never points
+ *      at unsynced data);
  *   5. run control calls (delete) and retention with no batch in flight
  *      and no seal running (retention also after each seal).
  *
@@ -1550,10 +1550,13 @@ static int batch_finish(fl_store_t *s, batch_t *b)
         }
     }
     pthread_mutex_unlock(&s->mu);
+    /* the completions first: the records are durable, and their index
+     * entries (not needed to find them again) must not delay a producer
+     * waiting for room in its window */
+    completions_push(s, v, st, n);
     for (size_t k = 0; k < b->nworks; k++)
         if (b->works[k].rc == 0)
             write_index_entries(s, &b->works[k]);
-    completions_push(s, v, st, n);
     pthread_mutex_lock(&s->mu);
     s->q_bytes -= b->bytes;
     s->n_done += n;
