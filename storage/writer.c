@@ -1136,6 +1136,17 @@ static void sealer_stop(sealer_t *z)
     pthread_cond_destroy(&z->cv);
 }
 
+/* Queue a job for the sealer (z->mu held). */
+static void sealer_push(sealer_t *z, seal_job_t *j)
+{
+    if (z->tail)
+        z->tail->next = j;
+    else
+        z->head = j;
+    z->tail = j;
+    pthread_cond_signal(&z->cv);
+}
+
 /* Roll the log's active segment (its last batch is finished: every chunk
  * of it is durable and published): close its descriptors but the index's,
  * which goes to the sealer with the rest of the job; the next append
@@ -1159,12 +1170,7 @@ static void roll_segment(fl_store_t *s, sealer_t *z, fl_log_t *log)
         return;
     }
     pthread_mutex_lock(&z->mu);
-    if (z->tail)
-        z->tail->next = j;
-    else
-        z->head = j;
-    z->tail = j;
-    pthread_cond_signal(&z->cv);
+    sealer_push(z, j);
     pthread_mutex_unlock(&z->mu);
 }
 
@@ -1186,12 +1192,7 @@ static void spare_ask(fl_store_t *s, sealer_t *z, fl_log_t *log)
             j->idx_fd = -1;
             log->spare = FL_SPARE_ASKED;
             log->spare_segno = j->segno;
-            if (z->tail)
-                z->tail->next = j;
-            else
-                z->head = j;
-            z->tail = j;
-            pthread_cond_signal(&z->cv);
+            sealer_push(z, j);
         }
     }
     pthread_mutex_unlock(&z->mu);

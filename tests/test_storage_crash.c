@@ -319,9 +319,10 @@ static size_t check_after_kill(const char *dir, const done_t *done, size_t n)
     return scanned;
 }
 
-START_TEST(kill9_while_sealing)
+/* A fresh data dir holding the log "crash". */
+static char *fresh_store(const char *tag)
 {
-    char *dir = fl_test_mkdtemp("st-crash-seal");
+    char *dir = fl_test_mkdtemp(tag);
     fl_store_opts_t o = opts(dir);
     fl_store_t *s;
     fl_log_t *log;
@@ -329,16 +330,51 @@ START_TEST(kill9_while_sealing)
     fl_log_opts_t lo = {.shard_count = SHARDS, .retention_hours = 0};
     ck_assert_int_eq(fl_log_create(s, "crash", &lo, &log), 0);
     fl_store_close(s);
+    return dir;
+}
+
+/* Fork the appending child; *rfd: the read end of its report pipe. */
+static pid_t spawn_child(const char *dir, uint64_t id_base, int block_seal, int *rfd)
+{
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        child(dir, pfd[1], id_base, block_seal);
+    }
+    close(pfd[1]);
+    *rfd = pfd[0];
+    return pid;
+}
+
+/* SIGKILL the child, then read the completions it reported before it died
+ * (seal markers left out) and close the pipe. */
+static void kill_and_collect(pid_t pid, int rfd, done_t **done, size_t *n, size_t *cap)
+{
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert(WIFSIGNALED(st));
+    for (;;) {
+        if (*n == *cap)
+            *done = realloc(*done, (*cap *= 2) * sizeof **done);
+        ssize_t r = read(rfd, &(*done)[*n], sizeof **done);
+        if (r <= 0)
+            break;
+        if ((*done)[*n].shard != UINT32_MAX)
+            (*n)++;
+    }
+    close(rfd);
+}
+
+START_TEST(kill9_while_sealing)
+{
+    char *dir = fresh_store("st-crash-seal");
     for (int round = 0; round < 3; round++) {
-        int pfd[2];
-        ck_assert_int_eq(pipe(pfd), 0);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-            close(pfd[0]);
-            child(dir, pfd[1], (uint64_t)round * 10000000ull, 1);
-        }
-        close(pfd[1]);
+        int rfd;
+        pid_t pid = spawn_child(dir, (uint64_t)round * 10000000ull, 1, &rfd);
         /* completions until the seal blocked, then 2 MiB worth of segments
          * (4 rolls) completed behind it */
         size_t cap = 1024, n = 0, after = 0;
@@ -350,14 +386,14 @@ START_TEST(kill9_while_sealing)
                 done = realloc(done, (cap *= 2) * sizeof *done);
             /* commits must go on while the seal is held: a generous bound
              * on the next report, not a duration measured */
-            struct pollfd pf = {pfd[0], POLLIN, 0};
+            struct pollfd pf = {rfd, POLLIN, 0};
             if (poll(&pf, 1, 120000) == 0) {
                 kill(pid, SIGKILL);
                 waitpid(pid, NULL, 0);
                 ck_abort_msg("no completion for 120 s %s",
                              sealing ? "while a seal was held" : "before any seal");
             }
-            ssize_t r = read(pfd[0], &done[n], sizeof *done);
+            ssize_t r = read(rfd, &done[n], sizeof *done);
             ck_assert_msg(r == sizeof *done, "child stopped reporting (%zd)", r);
             if (done[n].shard == UINT32_MAX) {
                 sealing = 1;
@@ -369,20 +405,7 @@ START_TEST(kill9_while_sealing)
             }
             n++;
         }
-        kill(pid, SIGKILL);
-        int st;
-        waitpid(pid, &st, 0);
-        ck_assert(WIFSIGNALED(st));
-        for (;;) { /* the rest it reported before it died */
-            if (n == cap)
-                done = realloc(done, (cap *= 2) * sizeof *done);
-            ssize_t r = read(pfd[0], &done[n], sizeof *done);
-            if (r <= 0)
-                break;
-            if (done[n].shard != UINT32_MAX)
-                n++;
-        }
-        close(pfd[0]);
+        kill_and_collect(pid, rfd, &done, &n, &cap);
         ck_assert_uint_gt(after, 0);
         size_t scanned = check_after_kill(dir, done, n);
         ck_assert_uint_ge(scanned, n);
@@ -446,28 +469,14 @@ static int spare_seen(const segs_t *g)
 
 START_TEST(kill9_with_spare_segment)
 {
-    char *dir = fl_test_mkdtemp("st-crash-spare");
-    fl_store_opts_t o = opts(dir);
-    fl_store_t *s;
-    fl_log_t *log;
-    ck_assert_int_eq(fl_store_open(&o, &s), 0);
-    fl_log_opts_t lo = {.shard_count = SHARDS, .retention_hours = 0};
-    ck_assert_int_eq(fl_log_create(s, "crash", &lo, &log), 0);
-    fl_store_close(s);
+    char *dir = fresh_store("st-crash-spare");
     segs_t g;
     list_segs(dir, &g);
     ck_assert_int_eq(g.nsegs, 1); /* a closed store leaves no spare */
     int killed_with_spare = 0;
     for (int round = 0; round < 40 && killed_with_spare < 4; round++) {
-        int pfd[2];
-        ck_assert_int_eq(pipe(pfd), 0);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-            close(pfd[0]);
-            child(dir, pfd[1], (uint64_t)round * 10000000ull, 0);
-        }
-        close(pfd[1]);
+        int rfd;
+        pid_t pid = spawn_child(dir, (uint64_t)round * 10000000ull, 0, &rfd);
         /* completions until a spare is on disk (a roll or two later at
          * most: the child rolls a 512 KiB segment every few batches) */
         size_t cap = 1024, n = 0;
@@ -475,29 +484,17 @@ START_TEST(kill9_with_spare_segment)
         for (int reads = 0; reads < 100000; reads++) {
             if (n == cap)
                 done = realloc(done, (cap *= 2) * sizeof *done);
-            struct pollfd pf = {pfd[0], POLLIN, 0};
+            struct pollfd pf = {rfd, POLLIN, 0};
             if (poll(&pf, 1, 120000) == 0)
                 break;
-            ssize_t r = read(pfd[0], &done[n], sizeof *done);
+            ssize_t r = read(rfd, &done[n], sizeof *done);
             ck_assert_msg(r == sizeof *done, "child stopped reporting (%zd)", r);
             n++;
             list_segs(dir, &g);
             if (spare_seen(&g))
                 break;
         }
-        kill(pid, SIGKILL);
-        int st;
-        waitpid(pid, &st, 0);
-        ck_assert(WIFSIGNALED(st));
-        for (;;) { /* the rest it reported before it died */
-            if (n == cap)
-                done = realloc(done, (cap *= 2) * sizeof *done);
-            ssize_t r = read(pfd[0], &done[n], sizeof *done);
-            if (r <= 0)
-                break;
-            n++;
-        }
-        close(pfd[0]);
+        kill_and_collect(pid, rfd, &done, &n, &cap);
         list_segs(dir, &g); /* after the kill: what open will find */
         int spare = spare_seen(&g);
         uint64_t spare_no = g.top;

@@ -1840,85 +1840,21 @@ START_TEST(delete_destroys_key_before_files_go)
 }
 END_TEST
 
-START_TEST(failed_sync_also_fails_the_batch_written_behind_it)
+/* X's write waits at the gate (the writer writes and syncs it itself:
+ * nothing was queued behind it) until nbig records as big as a batch may
+ * be (a batch each) and B are queued; then the first big one's fdatasync
+ * fails. Every batch sealed behind it before the segment was cut back fails
+ * too; B, sealed right behind the last big one, fails when that one was
+ * sealed before the cut (nbig = 1: always) and may succeed otherwise.
+ * Whatever completed with 0 reads back, nothing else does, also after
+ * reopen. */
+static void failed_sync_behind(int nbig)
 {
     char *dir = fl_test_mkdtemp("st-pipe");
     fault_io_t f = {0};
     fl_store_io_t io = fault_table(&f);
-    fl_store_opts_t o = {.io = &io};
-    fl_store_t *s = open_store(dir, &o);
-    fl_log_t *log;
-    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
-    uint64_t warm = append_ok(log, 0, "warm", 0);
-    fl_store_sync(s);
-    fl_log_completion_t c[4];
-    drain(s, c, 1);
-    /* X's write waits at the gate (the writer writes and syncs it itself:
-     * nothing was queued behind it) until A, a record as big as a batch
-     * may be, and B are queued. Then A is a batch of its own, handed to the
-     * sync stage because B waits, and B is sealed behind it while A is
-     * written and its fdatasync fails. */
-    pthread_mutex_lock(&f.mu);
-    f.wgate_closed = 1;
-    f.fail_fdatasync = EIO;
-    f.fail_fdatasync_n = 1;
-    f.pass_fdatasync_n = 1; /* X's */
-    pthread_mutex_unlock(&f.mu);
-    uint64_t x = append_ok(log, 0, "X", 0);
-    pthread_mutex_lock(&f.mu);
-    while (!f.wwaiting)
-        pthread_cond_wait(&f.cond, &f.mu);
-    pthread_mutex_unlock(&f.mu);
-    size_t big = FL_LOG_MAX_PAYLOAD;
-    uint8_t *a = pattern(big, 3);
-    fl_log_record_t ra = rec_of(a, big, 0);
-    uint64_t seq_a;
-    ck_assert_int_eq(fl_log_append(log, 0, &ra, NULL, &seq_a), 0);
-    free(a);
-    append_ok(log, 0, "B", 0);
-    pthread_mutex_lock(&f.mu);
-    f.wgate_closed = 0;
-    pthread_cond_broadcast(&f.cond);
-    pthread_mutex_unlock(&f.mu);
-    fl_store_sync(s);
-    drain(s, c, 3);
-    ck_assert(c[0].seq == x);
-    ck_assert_int_eq(c[0].status, 0);
-    ck_assert(c[1].seq == seq_a);
-    ck_assert_int_eq(c[1].status, FL_EIO);
-    ck_assert_int_eq(c[2].status, FL_EIO); /* cut away with A: never "durable" */
-    uint64_t after = append_ok(log, 0, "C", 0);
-    fl_store_sync(s);
-    drain(s, c, 1);
-    ck_assert_int_eq(c[0].status, 0);
-    for (int pass = 0; pass < 2; pass++) {
-        fl_log_batch_t b = {0};
-        fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
-        ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
-        ck_assert_uint_eq(b.count, 3);
-        ck_assert(b.records[0].seq == warm && b.records[1].seq == x && b.records[2].seq == after);
-        ck_assert(fl_slice_eq_str(b.records[2].payload, "C"));
-        fl_log_batch_free(&b);
-        fl_store_close(s);
-        s = open_store(dir, &o);
-        ck_assert_int_eq(fl_log_open(s, "v", &log), 0);
-    }
-    fl_store_close(s);
-    fl_test_rmtree(dir);
-}
-END_TEST
-
-/* Three batches behind one another: when the first one's fdatasync fails,
- * every batch sealed behind it before the segment was cut back fails too,
- * and a batch sealed after the cut may succeed; whatever completed with 0
- * reads back, nothing else does, also after reopen. */
-START_TEST(failed_sync_fails_the_batches_queued_behind_it)
-{
-    char *dir = fl_test_mkdtemp("st-pipe2");
-    fault_io_t f = {0};
-    fl_store_io_t io = fault_table(&f);
     /* (segments big enough that no spare segment is made: its fdatasyncs
-     * would take the failure meant for A1) */
+     * would take the failure meant for the first big record) */
     fl_store_opts_t o = {.io = &io, .segment_max_bytes = UINT64_C(1) << 30};
     fl_store_t *s = open_store(dir, &o);
     fl_log_t *log;
@@ -1927,8 +1863,6 @@ START_TEST(failed_sync_fails_the_batches_queued_behind_it)
     fl_store_sync(s);
     fl_log_completion_t c[8];
     drain(s, c, 1);
-    /* X's write waits at the gate while A1 and A2 (each as big as a batch
-     * may be: a batch each) and B queue; A1's fdatasync then fails */
     pthread_mutex_lock(&f.mu);
     f.wgate_closed = 1;
     f.fail_fdatasync = EIO;
@@ -1943,9 +1877,9 @@ START_TEST(failed_sync_fails_the_batches_queued_behind_it)
     size_t big = FL_LOG_MAX_PAYLOAD;
     uint8_t *a = pattern(big, 3);
     fl_log_record_t ra = rec_of(a, big, 0);
-    uint64_t seq_a1, seq_a2;
-    ck_assert_int_eq(fl_log_append(log, 0, &ra, NULL, &seq_a1), 0);
-    ck_assert_int_eq(fl_log_append(log, 0, &ra, NULL, &seq_a2), 0);
+    uint64_t seq_big[2];
+    for (int i = 0; i < nbig; i++)
+        ck_assert_int_eq(fl_log_append(log, 0, &ra, NULL, &seq_big[i]), 0);
     free(a);
     uint64_t seq_b = append_ok(log, 0, "B", 0);
     pthread_mutex_lock(&f.mu);
@@ -1953,16 +1887,18 @@ START_TEST(failed_sync_fails_the_batches_queued_behind_it)
     pthread_cond_broadcast(&f.cond);
     pthread_mutex_unlock(&f.mu);
     fl_store_sync(s);
-    drain(s, c, 4);
+    drain(s, c, 2 + (size_t)nbig);
     ck_assert(c[0].seq == x);
     ck_assert_int_eq(c[0].status, 0);
-    ck_assert(c[1].seq == seq_a1);
-    ck_assert_int_eq(c[1].status, FL_EIO);
-    ck_assert(c[2].seq == seq_a2);
-    ck_assert_int_eq(c[2].status, FL_EIO); /* sealed behind A1 before its cut */
-    ck_assert(c[3].seq == seq_b);
-    int b_ok = c[3].status == 0; /* sealed before or after A1's cut */
-    ck_assert(b_ok || c[3].status == FL_EIO);
+    for (int i = 0; i < nbig; i++) { /* sealed before the first one's cut */
+        ck_assert(c[1 + i].seq == seq_big[i]);
+        ck_assert_int_eq(c[1 + i].status, FL_EIO);
+    }
+    ck_assert(c[1 + nbig].seq == seq_b);
+    int b_ok = c[1 + nbig].status == 0;
+    ck_assert(b_ok || c[1 + nbig].status == FL_EIO);
+    if (nbig == 1)
+        ck_assert(!b_ok); /* cut away with the big one: never "durable" */
     uint64_t after = append_ok(log, 0, "C", 0);
     fl_store_sync(s);
     drain(s, c, 1);
@@ -1984,6 +1920,17 @@ START_TEST(failed_sync_fails_the_batches_queued_behind_it)
     }
     fl_store_close(s);
     fl_test_rmtree(dir);
+}
+
+START_TEST(failed_sync_also_fails_the_batch_written_behind_it)
+{
+    failed_sync_behind(1);
+}
+END_TEST
+
+START_TEST(failed_sync_fails_the_batches_queued_behind_it)
+{
+    failed_sync_behind(2);
 }
 END_TEST
 
