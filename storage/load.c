@@ -12,7 +12,8 @@
  * (the torn tail). So open time and memory grow with logs, shards and
  * segments, not with chunks or bytes. A sealed segment whose summary is
  * missing or damaged is recovered like the last one, once (its index is
- * rewritten with a summary).
+ * rewritten with a summary). A last segment of its header only (a spare
+ * made ahead of a roll, writer.c) is removed first (drop_spares).
  *
  * Invariant on return: every shard's next sequence number starts at the
  * new epoch and is above every stored one (else FL_ECORRUPT: a catalog
@@ -103,6 +104,41 @@ static int open_sealed(fl_store_t *s, fl_log_t *log, uint64_t segno)
     return rc;
 }
 
+/* A segment of its header only (or less: its header never reached the
+ * disk) after another is a spare that a crash left behind (writer.c makes
+ * the next segment ahead of its roll), or an active segment nothing was
+ * written to: removed (its index too, then the folder fsync'd), so that the
+ * segment before it is recovered as the active one, torn tail and all. */
+static int drop_spares(fl_store_t *s, fl_log_t *log, const uint64_t *segs, size_t *nsegs)
+{
+    int removed = 0;
+    while (*nsegs > 1) {
+        char path[FL_PATH_MAX];
+        uint64_t segno = segs[*nsegs - 1], size = 0;
+        fl_segment_path(log, segno, path, sizeof path);
+        int fd = s->io.open(s->io.ctx, path, O_RDONLY, 0);
+        if (fd < 0)
+            return fd;
+        int rc = s->io.fsize(s->io.ctx, fd, &size);
+        s->io.close(s->io.ctx, fd);
+        if (rc < 0)
+            return rc;
+        if (size > FL_SEG_HDR)
+            break;
+        fl_info("log %s: segment %llu holds no chunk (a spare or a new segment left by a crash); "
+                "removed",
+                log->name, (unsigned long long)segno);
+        if ((rc = s->io.unlink(s->io.ctx, path)) < 0 && rc != -ENOENT)
+            return rc;
+        fl_index_path(log, segno, path, sizeof path);
+        if ((rc = s->io.unlink(s->io.ctx, path)) < 0 && rc != -ENOENT)
+            return rc;
+        (*nsegs)--;
+        removed = 1;
+    }
+    return removed ? fl_io_fsync_dir(&s->io, log->dir) : 0;
+}
+
 static int log_recover(fl_store_t *s, fl_log_t *log)
 {
     uint64_t *segs = NULL;
@@ -110,8 +146,12 @@ static int log_recover(fl_store_t *s, fl_log_t *log)
     int rc = fl_io_mkdir(&s->io, log->dir);
     if (rc == 0)
         rc = fl_segment_list(log, &segs, &nsegs);
-    if (rc < 0)
+    if (rc == 0)
+        rc = drop_spares(s, log, segs, &nsegs);
+    if (rc < 0) {
+        free(segs);
         return rc;
+    }
     size_t last_n = 0;
     for (size_t i = 0; i + 1 < nsegs && rc == 0; i++) {
         rc = open_sealed(s, log, segs[i]);

@@ -36,6 +36,7 @@ fl_log_t *fl_log_new(fl_store_t *s, uint64_t id, const char *name)
     log->name = strdup(name);
     log->dir = strdup(dir);
     log->seg_fd = log->idx_fd = log->dio_fd = -1;
+    log->spare_fd = log->spare_idx_fd = -1;
     if (!log->name || !log->dir) {
         fl_log_free_mem(log);
         return NULL;

@@ -239,6 +239,7 @@ static int delete_on_writer(fl_store_t *s, void *arg)
     fl_segcache_drop(s, log->id, UINT64_MAX);
     pthread_mutex_unlock(&s->mu);
     fl_segment_close_active(log);
+    fl_segment_drop_spare(log);       /* (the sealer is idle) */
     pthread_mutex_lock(&log->idx_mu); /* no read is loading an index now */
     int rc = fl_log_remove_files(s, log->id);
     pthread_mutex_unlock(&log->idx_mu);

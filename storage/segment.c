@@ -128,6 +128,22 @@ void fl_segment_close_active(fl_log_t *log)
     }
 }
 
+void fl_segment_drop_spare(fl_log_t *log)
+{
+    const fl_store_io_t *io = &log->store->io;
+    if (log->spare != FL_SPARE_READY)
+        return;
+    io->close(io->ctx, log->spare_fd);
+    io->close(io->ctx, log->spare_idx_fd);
+    log->spare_fd = log->spare_idx_fd = -1;
+    log->spare = FL_SPARE_NONE;
+    char path[FL_PATH_MAX];
+    fl_segment_path(log, log->spare_segno, path, sizeof path);
+    io->unlink(io->ctx, path);
+    fl_index_path(log, log->spare_segno, path, sizeof path);
+    io->unlink(io->ctx, path);
+}
+
 /* Create path (truncating any leftover), write its n-byte header and
  * fdatasync it: 0 and *fd, or the error with *fd left open for the
  * caller's cleanup (-1 if the open failed). */

@@ -254,7 +254,20 @@ struct fl_log {
     uint64_t cut_gen; /* bumped when a failed write or fdatasync cuts the segment */
     int cut_rc;       /* ... and the error it failed with */
     int broken;       /* an fdatasync failed and could not be undone */
+    /* The next segment made ahead of its roll, by the sealer thread, once
+     * the active one is half full (writer.c, spare_*): a roll then costs
+     * no fsync on the writer. Under the sealer's lock: spare is
+     * FL_SPARE_NONE, _ASKED (job queued), _MAKING, _READY (spare_fd and
+     * spare_idx_fd open, its file and directory entry durable) or _FAILED;
+     * spare_segno is the number asked for (the active one + 1). On disk a
+     * spare is a segment of its header only, after the active one; open
+     * removes it (load.c), close unlinks it (fl_segment_drop_spare). */
+    int spare;
+    uint64_t spare_segno;
+    int spare_fd, spare_idx_fd;
 };
+
+enum { FL_SPARE_NONE, FL_SPARE_ASKED, FL_SPARE_MAKING, FL_SPARE_READY, FL_SPARE_FAILED };
 
 typedef struct fl_pending {
     struct fl_pending *next;
@@ -492,6 +505,10 @@ int fl_segment_open_sealed(fl_log_t *log, uint64_t segno, fl_span_t **spans, siz
                            uint64_t *size_out);
 /* Create segment segno and its index, durable (files and directory). */
 int fl_segment_create(fl_log_t *log, uint64_t segno, int *seg_fd, int *idx_fd);
+/* Close a ready spare's descriptors and unlink its files (no directory
+ * fsync: a spare that comes back after a crash is removed by open). Only
+ * with the writer and the sealer stopped or idle. */
+void fl_segment_drop_spare(fl_log_t *log);
 /* The first of n items sorted by segment number (a log's segs, a shard's
  * spans: any struct whose first member is its uint64_t segno, stride bytes
  * apart) whose segno is >= segno; n if none. */

@@ -16,7 +16,8 @@
  *      will have at the end of the log's active segment (a log whose
  *      segment passed segment_max_bytes rolls first, once the batch in
  *      flight is finished: the rolled segment's index is sealed by the
- *      sealer thread, off the commit path, see seal_job_run);
+ *      sealer thread, off the commit path, see seal_job_run; the next
+ *      segment was made ahead by the sealer too, see spare_ask);
  *   3. the sync stage: for every log, one write of its buffer (its aligned
  *      middle O_DIRECT when big, see segment_write) and one fdatasync;
  *      the logs concurrently (a pool of helper threads), so the batch pays
@@ -27,10 +28,10 @@
  *      at most one batch is sealed behind the one in its stage); when
  *      nothing is queued, the writer runs the stage itself (no hand-over
  *      on the latency path);
- *   4. when it returns: publish the chunks to readers, append their index
- *      entries (after the fdatasync, so an index entry never points at
- *      unsynced data), wake watches, queue the completions and signal the
- *      eventfd;
+ *   4. when it returns: publish the chunks to readers, wake watches,
+ *      queue the completions and signal the eventfd, then append their
+ *      index entries (after the fdatasync, so an index entry never points
+ *      at unsynced data);
  *   5. run control calls (delete) and retention with no batch in flight
  *      and no seal running (retention also after each seal).
  *
@@ -65,6 +66,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/diag.h"
@@ -538,17 +540,11 @@ static void batch_order(fl_pending_t *const *q, fl_pending_t **v, size_t n, uint
     free(at);
 }
 
-int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log)
+/* Make segno (already created: sfd, ifd) the log's active segment. */
+static int install_segment(fl_store_t *s, fl_log_t *log, uint64_t segno, int sfd, int ifd)
 {
-    if (log->seg_fd >= 0)
-        return 0;
-    uint64_t segno = log->nsegs ? log->segs[log->nsegs - 1].segno + 1 : 1;
-    int sfd, ifd;
-    int rc = fl_segment_create(log, segno, &sfd, &ifd);
-    if (rc < 0)
-        return rc;
     pthread_mutex_lock(&s->mu);
-    rc = fl_log_push_seg(log, segno, FL_SEG_HDR, INT64_MIN);
+    int rc = fl_log_push_seg(log, segno, FL_SEG_HDR, INT64_MIN);
     if (rc == 0)
         s->total_bytes += FL_SEG_HDR;
     pthread_mutex_unlock(&s->mu);
@@ -565,6 +561,23 @@ int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log)
     return 0;
 }
 
+static uint64_t next_segno(const fl_log_t *log)
+{
+    return log->nsegs ? log->segs[log->nsegs - 1].segno + 1 : 1;
+}
+
+int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log)
+{
+    if (log->seg_fd >= 0)
+        return 0;
+    uint64_t segno = next_segno(log);
+    int sfd, ifd;
+    int rc = fl_segment_create(log, segno, &sfd, &ifd);
+    if (rc < 0)
+        return rc;
+    return install_segment(s, log, segno, sfd, ifd);
+}
+
 /* The writer's sealed-chunk buffers: 4 KiB aligned (for O_DIRECT), reused
  * from batch to batch so that sealing never writes into fresh pages. Only
  * the writer thread takes and returns them (batch_finish runs on it).
@@ -574,7 +587,11 @@ int fl_writer_ensure_segment(fl_store_t *s, fl_log_t *log)
  * enough for the two batches of the pipeline even when each is a little
  * over FL_BATCH_MAX_BYTES (headers and tags) and so gets the next class up
  * (with 2 x FL_BATCH_MAX_BYTES, a log taking full batches of big records
- * had one of its two buffers freed and a fresh one faulted in per batch). */
+ * had one of its two buffers freed and a fresh one faulted in per batch).
+ * A batch takes a free buffer of a bigger class when its own has none, and
+ * buffers of 2 MiB and more are backed by huge pages (MADV_HUGEPAGE): a
+ * stream's batches vary in size, and faulting in fresh 4 KiB pages for
+ * each new size cost the writer more than sealing in the first seconds. */
 typedef struct wbuf {
     struct wbuf *next;
     int cls; /* log2 of cap, or -1: bigger than any class, not kept */
@@ -583,7 +600,25 @@ typedef struct wbuf {
 } wbuf_t;
 
 #define FL_WBUF_MIN_LOG2 16
+#define FL_HUGE_PAGE     (2u << 20)
 #define FL_WBUF_KEEP     (4 * (uint64_t)FL_BATCH_MAX_BYTES) /* free bytes kept */
+
+/* A free buffer of class cls or, failing that, of the next classes up
+ * (batches vary in size: a buffer already faulted in serves a smaller
+ * batch better than fresh pages do), at most four classes up. */
+static wbuf_t *wbuf_take(fl_store_t *s, int cls)
+{
+    for (int c = cls; c < FL_WBUF_MIN_LOG2 + FL_WBUF_CLASSES && c <= cls + 4; c++) {
+        wbuf_t **top = &s->wfree[c - FL_WBUF_MIN_LOG2];
+        if (*top) {
+            wbuf_t *w = *top;
+            *top = w->next;
+            s->wfree_bytes -= w->cap;
+            return w;
+        }
+    }
+    return NULL;
+}
 
 static wbuf_t *wbuf_get(fl_store_t *s, size_t need)
 {
@@ -592,19 +627,21 @@ static wbuf_t *wbuf_get(fl_store_t *s, size_t need)
         cls++;
     if (cls == FL_WBUF_MIN_LOG2 + FL_WBUF_CLASSES)
         cls = -1;
-    wbuf_t **top = cls < 0 ? NULL : &s->wfree[cls - FL_WBUF_MIN_LOG2];
-    if (top && *top) {
-        wbuf_t *w = *top;
-        *top = w->next;
-        s->wfree_bytes -= w->cap;
+    wbuf_t *w = cls < 0 ? NULL : wbuf_take(s, cls);
+    if (w)
         return w;
-    }
     size_t cap = cls < 0 ? need : (size_t)1 << cls;
+    /* the header takes a whole alignment unit, so that p is aligned; a big
+     * buffer is aligned to a huge page and asks for huge pages: faulting
+     * it in costs one fault per 2 MiB instead of 512 (the first batches
+     * of a stream fault in tens of MiB) */
+    size_t align = cap >= FL_HUGE_PAGE ? FL_HUGE_PAGE : FL_DIO_ALIGN;
     void *mem = NULL;
-    /* the header takes a whole alignment unit, so that p is aligned */
-    if (posix_memalign(&mem, FL_DIO_ALIGN, FL_DIO_ALIGN + cap) != 0)
+    if (posix_memalign(&mem, align, FL_DIO_ALIGN + cap) != 0)
         return NULL;
-    wbuf_t *w = (wbuf_t *)((uint8_t *)mem + FL_DIO_ALIGN - sizeof(wbuf_t));
+    if (align == FL_HUGE_PAGE)
+        (void)madvise(mem, (FL_DIO_ALIGN + cap) & ~(size_t)(FL_HUGE_PAGE - 1), MADV_HUGEPAGE);
+    w = (wbuf_t *)((uint8_t *)mem + FL_DIO_ALIGN - sizeof(wbuf_t));
     w->cap = cap;
     w->cls = cls;
     w->next = NULL;
@@ -926,6 +963,7 @@ static int collect_refs(fl_store_t *s, fl_log_t *log, uint64_t segno, int by_off
  * knew of its active index when it rolled. */
 typedef struct seal_job {
     struct seal_job *next;
+    int spare; /* not a seal: make the log's spare segment spare_segno */
     fl_log_t *log;
     uint64_t segno, seg_size, idx_count;
     int idx_fd, idx_stale;
@@ -996,6 +1034,34 @@ typedef struct {
     fl_store_t *s;
 } sealer_t;
 
+/* Make the log's spare segment (the sealer's job, off the commit path):
+ * created, its header written and fdatasync'd, the folder fsync'd, as the
+ * writer would at a roll. Unless the writer gave up on it meanwhile (it
+ * rolled first: the number is the active segment's now, see spare_take). */
+static void spare_job_run(sealer_t *z, const seal_job_t *j)
+{
+    fl_log_t *log = j->log;
+    pthread_mutex_lock(&z->mu);
+    int go = log->spare == FL_SPARE_ASKED && log->spare_segno == j->segno;
+    if (go)
+        log->spare = FL_SPARE_MAKING;
+    pthread_mutex_unlock(&z->mu);
+    if (!go)
+        return;
+    int sfd = -1, ifd = -1;
+    int rc = fl_segment_create(log, j->segno, &sfd, &ifd);
+    pthread_mutex_lock(&z->mu);
+    if (rc == 0) {
+        log->spare_fd = sfd;
+        log->spare_idx_fd = ifd;
+        log->spare = FL_SPARE_READY;
+    } else {
+        log->spare = FL_SPARE_FAILED; /* (logged) the roll makes it */
+    }
+    pthread_cond_broadcast(&z->cv);
+    pthread_mutex_unlock(&z->mu);
+}
+
 static void *sealer_main(void *arg)
 {
     sealer_t *z = arg;
@@ -1010,13 +1076,18 @@ static void *sealer_main(void *arg)
         if (!z->head)
             z->tail = NULL;
         z->busy = 1;
+        int spare = j->spare;
         pthread_mutex_unlock(&z->mu);
-        seal_job_run(z->s, j);
+        if (spare) {
+            spare_job_run(z, j);
+        } else {
+            seal_job_run(z->s, j);
+            pthread_mutex_lock(&z->s->mu); /* the writer runs retention next */
+            z->s->sealed = 1;
+            pthread_cond_signal(&z->s->wake);
+            pthread_mutex_unlock(&z->s->mu);
+        }
         free(j);
-        pthread_mutex_lock(&z->s->mu); /* the writer runs retention next */
-        z->s->sealed = 1;
-        pthread_cond_signal(&z->s->wake);
-        pthread_mutex_unlock(&z->s->mu);
         pthread_mutex_lock(&z->mu);
         z->busy = 0;
         pthread_cond_broadcast(&z->cv);
@@ -1065,6 +1136,17 @@ static void sealer_stop(sealer_t *z)
     pthread_cond_destroy(&z->cv);
 }
 
+/* Queue a job for the sealer (z->mu held). */
+static void sealer_push(sealer_t *z, seal_job_t *j)
+{
+    if (z->tail)
+        z->tail->next = j;
+    else
+        z->head = j;
+    z->tail = j;
+    pthread_cond_signal(&z->cv);
+}
+
 /* Roll the log's active segment (its last batch is finished: every chunk
  * of it is durable and published): close its descriptors but the index's,
  * which goes to the sealer with the rest of the job; the next append
@@ -1088,13 +1170,55 @@ static void roll_segment(fl_store_t *s, sealer_t *z, fl_log_t *log)
         return;
     }
     pthread_mutex_lock(&z->mu);
-    if (z->tail)
-        z->tail->next = j;
-    else
-        z->head = j;
-    z->tail = j;
-    pthread_cond_signal(&z->cv);
+    sealer_push(z, j);
     pthread_mutex_unlock(&z->mu);
+}
+
+/* Ask the sealer for the log's next segment once the active one is half
+ * full (a log that never fills a segment never gets a spare), so that its
+ * roll finds it made: the create, header and fsyncs of a new segment and
+ * its folder then happen off the commit path. */
+static void spare_ask(fl_store_t *s, sealer_t *z, fl_log_t *log)
+{
+    if (!z->started || log->seg_fd < 0 || log->seg_end < s->seg_max / 2)
+        return;
+    pthread_mutex_lock(&z->mu);
+    if (log->spare == FL_SPARE_NONE) {
+        seal_job_t *j = calloc(1, sizeof *j);
+        if (j) {
+            j->spare = 1;
+            j->log = log;
+            j->segno = next_segno(log);
+            j->idx_fd = -1;
+            log->spare = FL_SPARE_ASKED;
+            log->spare_segno = j->segno;
+            sealer_push(z, j);
+        }
+    }
+    pthread_mutex_unlock(&z->mu);
+}
+
+/* At a roll (the active segment closed): the spare becomes the active
+ * segment. One still queued (behind a seal: the writer never waits for a
+ * seal) is given up, and the roll makes the segment as before; one being
+ * made is waited for (a create and three fsyncs, not a seal). */
+static int spare_take(fl_store_t *s, sealer_t *z, fl_log_t *log)
+{
+    uint64_t segno = next_segno(log);
+    int sfd = -1, ifd = -1;
+    pthread_mutex_lock(&z->mu);
+    while (log->spare == FL_SPARE_MAKING)
+        pthread_cond_wait(&z->cv, &z->mu);
+    if (log->spare == FL_SPARE_READY && log->spare_segno == segno) {
+        sfd = log->spare_fd;
+        ifd = log->spare_idx_fd;
+        log->spare_fd = log->spare_idx_fd = -1;
+    } else {
+        fl_segment_drop_spare(log); /* (a ready one of another number: none) */
+    }
+    log->spare = FL_SPARE_NONE;
+    pthread_mutex_unlock(&z->mu);
+    return sfd < 0 ? 0 : install_segment(s, log, segno, sfd, ifd);
 }
 
 /* The chunk refs of segment segno, malloc'd: by offset (by_offset), or as
@@ -1336,6 +1460,7 @@ static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *cons
         if (w->rc == 0 && log->seg_fd >= 0 && log->seg_end >= s->seg_max) {
             drain(s, y, prev);
             roll_segment(s, z, log);
+            w->rc = spare_take(s, z, log);
         }
         if (w->rc == 0 && log->broken) /* the drain found a failure */
             w->rc = FL_EIO;
@@ -1369,6 +1494,7 @@ static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *cons
                 w->nrefs = 0;
             } else {
                 b->dirty[b->ndirty++] = w;
+                spare_ask(s, z, log);
             }
         }
         a = e;
@@ -1425,10 +1551,13 @@ static int batch_finish(fl_store_t *s, batch_t *b)
         }
     }
     pthread_mutex_unlock(&s->mu);
+    /* the completions first: the records are durable, and their index
+     * entries (not needed to find them again) must not delay a producer
+     * waiting for room in its window */
+    completions_push(s, v, st, n);
     for (size_t k = 0; k < b->nworks; k++)
         if (b->works[k].rc == 0)
             write_index_entries(s, &b->works[k]);
-    completions_push(s, v, st, n);
     pthread_mutex_lock(&s->mu);
     s->q_bytes -= b->bytes;
     s->n_done += n;
@@ -1599,6 +1728,8 @@ static void *writer_main(void *arg)
     }
     pthread_mutex_unlock(&s->mu);
     sealer_stop(&sl); /* runs the seals still queued */
+    for (fl_log_t *log = s->logs; log; log = log->next)
+        fl_segment_drop_spare(log); /* no file but the active one stays */
     /* Leave every active index complete for the next open. */
     for (fl_log_t *log = s->logs; log; log = log->next) {
         if (log->seg_fd < 0 || !log->idx_stale)

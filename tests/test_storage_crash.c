@@ -18,12 +18,22 @@
  * index's cut to its footer blocks in the I/O table) until records were
  * completed in the segments after it, kills the child there, and checks
  * the same: every completed record reads back, in order, after reopen.
+ *
+ * The next segment is made ahead of its roll (a spare: a segment file of
+ * its header only, after the active one). kill9_with_spare_segment kills
+ * the child while a spare is on disk (sometimes with the spare's header
+ * then cut short, as a power cut during its creation leaves it) and checks
+ * that every completed record reads back, that open removed the spare (the
+ * active segment is the one before it again) and that later rounds append
+ * and roll on.
  */
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -309,9 +319,10 @@ static size_t check_after_kill(const char *dir, const done_t *done, size_t n)
     return scanned;
 }
 
-START_TEST(kill9_while_sealing)
+/* A fresh data dir holding the log "crash". */
+static char *fresh_store(const char *tag)
 {
-    char *dir = fl_test_mkdtemp("st-crash-seal");
+    char *dir = fl_test_mkdtemp(tag);
     fl_store_opts_t o = opts(dir);
     fl_store_t *s;
     fl_log_t *log;
@@ -319,16 +330,51 @@ START_TEST(kill9_while_sealing)
     fl_log_opts_t lo = {.shard_count = SHARDS, .retention_hours = 0};
     ck_assert_int_eq(fl_log_create(s, "crash", &lo, &log), 0);
     fl_store_close(s);
+    return dir;
+}
+
+/* Fork the appending child; *rfd: the read end of its report pipe. */
+static pid_t spawn_child(const char *dir, uint64_t id_base, int block_seal, int *rfd)
+{
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        child(dir, pfd[1], id_base, block_seal);
+    }
+    close(pfd[1]);
+    *rfd = pfd[0];
+    return pid;
+}
+
+/* SIGKILL the child, then read the completions it reported before it died
+ * (seal markers left out) and close the pipe. */
+static void kill_and_collect(pid_t pid, int rfd, done_t **done, size_t *n, size_t *cap)
+{
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert(WIFSIGNALED(st));
+    for (;;) {
+        if (*n == *cap)
+            *done = realloc(*done, (*cap *= 2) * sizeof **done);
+        ssize_t r = read(rfd, &(*done)[*n], sizeof **done);
+        if (r <= 0)
+            break;
+        if ((*done)[*n].shard != UINT32_MAX)
+            (*n)++;
+    }
+    close(rfd);
+}
+
+START_TEST(kill9_while_sealing)
+{
+    char *dir = fresh_store("st-crash-seal");
     for (int round = 0; round < 3; round++) {
-        int pfd[2];
-        ck_assert_int_eq(pipe(pfd), 0);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-            close(pfd[0]);
-            child(dir, pfd[1], (uint64_t)round * 10000000ull, 1);
-        }
-        close(pfd[1]);
+        int rfd;
+        pid_t pid = spawn_child(dir, (uint64_t)round * 10000000ull, 1, &rfd);
         /* completions until the seal blocked, then 2 MiB worth of segments
          * (4 rolls) completed behind it */
         size_t cap = 1024, n = 0, after = 0;
@@ -340,14 +386,14 @@ START_TEST(kill9_while_sealing)
                 done = realloc(done, (cap *= 2) * sizeof *done);
             /* commits must go on while the seal is held: a generous bound
              * on the next report, not a duration measured */
-            struct pollfd pf = {pfd[0], POLLIN, 0};
+            struct pollfd pf = {rfd, POLLIN, 0};
             if (poll(&pf, 1, 120000) == 0) {
                 kill(pid, SIGKILL);
                 waitpid(pid, NULL, 0);
                 ck_abort_msg("no completion for 120 s %s",
                              sealing ? "while a seal was held" : "before any seal");
             }
-            ssize_t r = read(pfd[0], &done[n], sizeof *done);
+            ssize_t r = read(rfd, &done[n], sizeof *done);
             ck_assert_msg(r == sizeof *done, "child stopped reporting (%zd)", r);
             if (done[n].shard == UINT32_MAX) {
                 sealing = 1;
@@ -359,25 +405,118 @@ START_TEST(kill9_while_sealing)
             }
             n++;
         }
-        kill(pid, SIGKILL);
-        int st;
-        waitpid(pid, &st, 0);
-        ck_assert(WIFSIGNALED(st));
-        for (;;) { /* the rest it reported before it died */
-            if (n == cap)
-                done = realloc(done, (cap *= 2) * sizeof *done);
-            ssize_t r = read(pfd[0], &done[n], sizeof *done);
-            if (r <= 0)
-                break;
-            if (done[n].shard != UINT32_MAX)
-                n++;
-        }
-        close(pfd[0]);
+        kill_and_collect(pid, rfd, &done, &n, &cap);
         ck_assert_uint_gt(after, 0);
         size_t scanned = check_after_kill(dir, done, n);
         ck_assert_uint_ge(scanned, n);
         free(done);
     }
+    fl_test_rmtree(dir);
+}
+END_TEST
+
+/* The log's folder (the store holds one log) and its highest segment
+ * number and that segment's size, and whether the segment before it holds
+ * chunks: spare_seen says a spare is on disk. */
+typedef struct {
+    char logdir[1024];
+    uint64_t top, top_size;
+    int nsegs, before_has_chunks;
+} segs_t;
+
+static void list_segs(const char *dir, segs_t *g)
+{
+    memset(g, 0, sizeof *g);
+    char logs[600];
+    snprintf(logs, sizeof logs, "%s/logs", dir);
+    DIR *d = opendir(logs);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            snprintf(g->logdir, sizeof g->logdir, "%s/%s", logs, e->d_name);
+    closedir(d);
+    ck_assert(g->logdir[0]);
+    d = opendir(g->logdir);
+    ck_assert_ptr_nonnull(d);
+    uint64_t prev = 0;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n != 24 || strcmp(e->d_name + 20, ".seg") != 0)
+            continue;
+        uint64_t segno = strtoull(e->d_name, NULL, 10);
+        g->nsegs++;
+        if (segno > g->top) {
+            prev = g->top;
+            g->top = segno;
+        } else if (segno > prev) {
+            prev = segno;
+        }
+    }
+    closedir(d);
+    char path[1100];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%020llu.seg", g->logdir, (unsigned long long)g->top);
+    g->top_size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    snprintf(path, sizeof path, "%s/%020llu.seg", g->logdir, (unsigned long long)prev);
+    g->before_has_chunks = prev && stat(path, &st) == 0 && st.st_size > 32;
+}
+
+static int spare_seen(const segs_t *g)
+{
+    return g->nsegs > 1 && g->top_size <= 32 && g->before_has_chunks;
+}
+
+START_TEST(kill9_with_spare_segment)
+{
+    char *dir = fresh_store("st-crash-spare");
+    segs_t g;
+    list_segs(dir, &g);
+    ck_assert_int_eq(g.nsegs, 1); /* a closed store leaves no spare */
+    int killed_with_spare = 0;
+    for (int round = 0; round < 40 && killed_with_spare < 4; round++) {
+        int rfd;
+        pid_t pid = spawn_child(dir, (uint64_t)round * 10000000ull, 0, &rfd);
+        /* completions until a spare is on disk (a roll or two later at
+         * most: the child rolls a 512 KiB segment every few batches) */
+        size_t cap = 1024, n = 0;
+        done_t *done = malloc(cap * sizeof *done);
+        for (int reads = 0; reads < 100000; reads++) {
+            if (n == cap)
+                done = realloc(done, (cap *= 2) * sizeof *done);
+            struct pollfd pf = {rfd, POLLIN, 0};
+            if (poll(&pf, 1, 120000) == 0)
+                break;
+            ssize_t r = read(rfd, &done[n], sizeof *done);
+            ck_assert_msg(r == sizeof *done, "child stopped reporting (%zd)", r);
+            n++;
+            list_segs(dir, &g);
+            if (spare_seen(&g))
+                break;
+        }
+        kill_and_collect(pid, rfd, &done, &n, &cap);
+        list_segs(dir, &g); /* after the kill: what open will find */
+        int spare = spare_seen(&g);
+        uint64_t spare_no = g.top;
+        char spare_path[1100];
+        snprintf(spare_path, sizeof spare_path, "%s/%020llu.seg", g.logdir,
+                 (unsigned long long)spare_no);
+        if (spare) {
+            killed_with_spare++;
+            if (killed_with_spare % 2 == 0) /* as if its header never reached the disk */
+                ck_assert_int_eq(truncate(spare_path, 10), 0);
+        }
+        size_t scanned = check_after_kill(dir, done, n);
+        ck_assert_uint_ge(scanned, n);
+        list_segs(dir, &g);
+        if (spare) { /* gone, and the segment before it is the active one */
+            ck_assert_msg(access(spare_path, F_OK) != 0, "spare %s still there", spare_path);
+            ck_assert_uint_eq(g.top, spare_no - 1);
+        }
+        ck_assert(g.nsegs == 1 || g.top_size > 32); /* no spare after a close */
+        free(done);
+    }
+    ck_assert_int_ge(killed_with_spare, 1);
     fl_test_rmtree(dir);
 }
 END_TEST
@@ -395,5 +534,9 @@ int main(void)
     tcase_set_timeout(seal, 600);
     tcase_add_test(seal, kill9_while_sealing);
     suite_add_tcase(s, seal);
+    TCase *spare = tcase_create("spare");
+    tcase_set_timeout(spare, 600);
+    tcase_add_test(spare, kill9_with_spare_segment);
+    suite_add_tcase(s, spare);
     return fl_test_main(s);
 }

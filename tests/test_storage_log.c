@@ -1840,24 +1840,29 @@ START_TEST(delete_destroys_key_before_files_go)
 }
 END_TEST
 
-START_TEST(failed_sync_also_fails_the_batch_written_behind_it)
+/* X's write waits at the gate (the writer writes and syncs it itself:
+ * nothing was queued behind it) until nbig records as big as a batch may
+ * be (a batch each) and B are queued; then the first big one's fdatasync
+ * fails. Every batch sealed behind it before the segment was cut back fails
+ * too; B, sealed right behind the last big one, fails when that one was
+ * sealed before the cut (nbig = 1: always) and may succeed otherwise.
+ * Whatever completed with 0 reads back, nothing else does, also after
+ * reopen. */
+static void failed_sync_behind(int nbig)
 {
     char *dir = fl_test_mkdtemp("st-pipe");
     fault_io_t f = {0};
     fl_store_io_t io = fault_table(&f);
-    fl_store_opts_t o = {.io = &io};
+    /* (segments big enough that no spare segment is made: its fdatasyncs
+     * would take the failure meant for the first big record) */
+    fl_store_opts_t o = {.io = &io, .segment_max_bytes = UINT64_C(1) << 30};
     fl_store_t *s = open_store(dir, &o);
     fl_log_t *log;
     ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
     uint64_t warm = append_ok(log, 0, "warm", 0);
     fl_store_sync(s);
-    fl_log_completion_t c[4];
+    fl_log_completion_t c[8];
     drain(s, c, 1);
-    /* X's write waits at the gate (the writer writes and syncs it itself:
-     * nothing was queued behind it) until A, a record as big as a batch
-     * may be, and B are queued. Then A is a batch of its own, handed to the
-     * sync stage because B waits, and B is sealed behind it while A is
-     * written and its fdatasync fails. */
     pthread_mutex_lock(&f.mu);
     f.wgate_closed = 1;
     f.fail_fdatasync = EIO;
@@ -1872,21 +1877,28 @@ START_TEST(failed_sync_also_fails_the_batch_written_behind_it)
     size_t big = FL_LOG_MAX_PAYLOAD;
     uint8_t *a = pattern(big, 3);
     fl_log_record_t ra = rec_of(a, big, 0);
-    uint64_t seq_a;
-    ck_assert_int_eq(fl_log_append(log, 0, &ra, NULL, &seq_a), 0);
+    uint64_t seq_big[2];
+    for (int i = 0; i < nbig; i++)
+        ck_assert_int_eq(fl_log_append(log, 0, &ra, NULL, &seq_big[i]), 0);
     free(a);
-    append_ok(log, 0, "B", 0);
+    uint64_t seq_b = append_ok(log, 0, "B", 0);
     pthread_mutex_lock(&f.mu);
     f.wgate_closed = 0;
     pthread_cond_broadcast(&f.cond);
     pthread_mutex_unlock(&f.mu);
     fl_store_sync(s);
-    drain(s, c, 3);
+    drain(s, c, 2 + (size_t)nbig);
     ck_assert(c[0].seq == x);
     ck_assert_int_eq(c[0].status, 0);
-    ck_assert(c[1].seq == seq_a);
-    ck_assert_int_eq(c[1].status, FL_EIO);
-    ck_assert_int_eq(c[2].status, FL_EIO); /* cut away with A: never "durable" */
+    for (int i = 0; i < nbig; i++) { /* sealed before the first one's cut */
+        ck_assert(c[1 + i].seq == seq_big[i]);
+        ck_assert_int_eq(c[1 + i].status, FL_EIO);
+    }
+    ck_assert(c[1 + nbig].seq == seq_b);
+    int b_ok = c[1 + nbig].status == 0;
+    ck_assert(b_ok || c[1 + nbig].status == FL_EIO);
+    if (nbig == 1)
+        ck_assert(!b_ok); /* cut away with the big one: never "durable" */
     uint64_t after = append_ok(log, 0, "C", 0);
     fl_store_sync(s);
     drain(s, c, 1);
@@ -1895,9 +1907,12 @@ START_TEST(failed_sync_also_fails_the_batch_written_behind_it)
         fl_log_batch_t b = {0};
         fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, 0, 0, 0, 0};
         ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), 0);
-        ck_assert_uint_eq(b.count, 3);
-        ck_assert(b.records[0].seq == warm && b.records[1].seq == x && b.records[2].seq == after);
-        ck_assert(fl_slice_eq_str(b.records[2].payload, "C"));
+        ck_assert_uint_eq(b.count, 3u + (unsigned)b_ok);
+        ck_assert(b.records[0].seq == warm && b.records[1].seq == x);
+        if (b_ok)
+            ck_assert(b.records[2].seq == seq_b && fl_slice_eq_str(b.records[2].payload, "B"));
+        ck_assert(b.records[2 + b_ok].seq == after);
+        ck_assert(fl_slice_eq_str(b.records[2 + b_ok].payload, "C"));
         fl_log_batch_free(&b);
         fl_store_close(s);
         s = open_store(dir, &o);
@@ -1905,6 +1920,17 @@ START_TEST(failed_sync_also_fails_the_batch_written_behind_it)
     }
     fl_store_close(s);
     fl_test_rmtree(dir);
+}
+
+START_TEST(failed_sync_also_fails_the_batch_written_behind_it)
+{
+    failed_sync_behind(1);
+}
+END_TEST
+
+START_TEST(failed_sync_fails_the_batches_queued_behind_it)
+{
+    failed_sync_behind(2);
 }
 END_TEST
 
@@ -1971,9 +1997,11 @@ int main(void)
     tcase_add_test(tc, retention_by_bytes_removes_oldest_first);
     suite_add_tcase(s, tc);
     tc = tcase_create("faults");
+    tcase_set_timeout(tc, 120); /* batches of 64 MiB records, on a busy machine */
     tcase_add_test(tc, write_error_fails_batch_then_recovers);
     tcase_add_test(tc, failed_cut_refuses_appends_until_reopen);
     tcase_add_test(tc, failed_sync_also_fails_the_batch_written_behind_it);
+    tcase_add_test(tc, failed_sync_fails_the_batches_queued_behind_it);
     tcase_add_test(tc, queue_limit_says_again);
     tcase_add_test(tc, append_nocopy_reads_in_place_and_releases_once);
     suite_add_tcase(s, tc);
