@@ -348,6 +348,58 @@ START_TEST(a_burst_of_short_fragments_gets_every_ack)
 }
 END_TEST
 
+/* PutMedia over HTTP/2 (nghttp, h2c) with Expect: 100-continue, as a
+ * producer carrying its HTTP/1.1 habits may send it: the interim 100 is
+ * not passed on and every fragment is acked (the stream used to be reset
+ * on the 100). */
+START_TEST(putmedia_over_h2_with_expect)
+{
+    ck_assert_msg(fl_test_have("nghttp"), "nghttp is missing (nghttp2-client, scripts/deps.sh)");
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    create(&s, "cam2");
+    uint64_t t0 = (uint64_t)time(NULL) * 1000;
+    fl_buf_t b;
+    fl_buf_init(&b, 0);
+    mkv_header(&b);
+    for (int i = 0; i < 3; i++)
+        mkv_cluster(&b, t0 + 2000 * (uint64_t)i, 1);
+    char *dir = fl_test_mkdtemp("h2put");
+    char file[4200], url[128];
+    snprintf(file, sizeof file, "%s/in.mkv", dir);
+    ck_assert_int_eq(fl_test_write_file(file, b.p, b.n), 0);
+    snprintf(url, sizeof url, "%s/putMedia", s.url);
+    char *args[] = {"nghttp",
+                    "-d",
+                    file,
+                    "-H",
+                    "expect: 100-continue",
+                    "-H",
+                    "x-amzn-stream-name: cam2",
+                    "-H",
+                    "x-amzn-fragment-timecode-type: ABSOLUTE",
+                    "-H",
+                    "x-amzn-fragment-acknowledgment-required: 1",
+                    "-H",
+                    "content-type: application/octet-stream",
+                    url,
+                    NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(args, 120000, &out, &err);
+    ck_assert_msg(rc == 0, "nghttp (%d): %s %s", rc, out, err);
+    int persisted = 0;
+    for (const char *p = out; (p = strstr(p, "\"EventType\":\"PERSISTED\"")) != NULL; p++)
+        persisted++;
+    ck_assert_msg(persisted == 3, "%d PERSISTED of 3: %s %s", persisted, out, err);
+    ck_assert_ptr_null(strstr(out, "\"ERROR\""));
+    free(out);
+    free(err);
+    fl_buf_free(&b);
+    fl_test_rmtree(dir);
+    fl_test_server_free(&s);
+}
+END_TEST
+
 /* ---- ERROR acks ---- */
 
 START_TEST(an_error_names_its_fragment_and_is_the_last_ack)
@@ -604,6 +656,7 @@ static Suite *suite(void)
     t = tcase_create("acks");
     tcase_add_test(t, acks_arrive_one_per_chunk);
     tcase_add_test(t, a_burst_of_short_fragments_gets_every_ack);
+    tcase_add_test(t, putmedia_over_h2_with_expect);
     tcase_add_test(t, an_error_names_its_fragment_and_is_the_last_ack);
     tcase_add_test(t, a_resumed_body_is_refused_about_no_fragment);
     suite_add_tcase(s, t);

@@ -299,11 +299,11 @@ END_TEST
 /* Many streams at once on few connections (h2load, nghttp2's load tool):
  * 96 PutRecords of 150 kB each, 16 streams in flight on each of 2
  * connections, every one answered 200, and every record stored. */
-START_TEST(h2load_multiplexed_uploads)
+static void h2load_uploads(char *const extra[], const char *conns)
 {
     ck_assert_msg(fl_test_have("h2load"), "h2load is missing (nghttp2-client, scripts/deps.sh)");
     fl_test_server_t s;
-    fl_test_server_start(&s, NULL, no_throttle);
+    fl_test_server_start(&s, NULL, extra);
     char *dir = fl_test_mkdtemp("h2load");
     char path[4096];
     write_body(dir, "create.json", "{\"StreamName\":\"many\",\"ShardCount\":2}", path, sizeof path);
@@ -329,7 +329,7 @@ START_TEST(h2load_multiplexed_uploads)
                     "-n",
                     "96",
                     "-c",
-                    "2",
+                    (char *)conns,
                     "-m",
                     "16",
                     "-d",
@@ -378,6 +378,16 @@ START_TEST(h2load_multiplexed_uploads)
     ck_assert_int_eq(total, N);
     fl_test_rmtree(dir);
     fl_test_server_stop_clean(&s);
+}
+
+START_TEST(h2load_multiplexed_uploads)
+{
+    h2load_uploads(no_throttle, "2");
+    /* on two loops at once (each stream's bytes went through one buffer
+     * that both loop threads wrote: another stream's bytes reached the
+     * HTTP/1.1 side, as failed requests) */
+    char *const two_loops[] = {"--records-throttle", "0", "--loops", "2", NULL};
+    h2load_uploads(two_loops, "4");
 }
 END_TEST
 
@@ -462,6 +472,130 @@ START_TEST(tls_serves_h2_and_http1_on_one_port)
 }
 END_TEST
 
+/* ---- raw HTTP/2 frames, for what no client tool does on purpose ---- */
+
+/* A connection to the server's plain port with the h2c preface and an
+ * empty SETTINGS sent (60 s receive timeout). */
+static int h2_raw_open(const fl_test_server_t *s)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 60};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    static const char pri[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                              "\x00\x00\x00\x04\x00\x00\x00\x00\x00"; /* SETTINGS */
+    ck_assert_int_eq(send(fd, pri, sizeof pri - 1, MSG_NOSIGNAL), (ssize_t)sizeof pri - 1);
+    return fd;
+}
+
+/* An HPACK literal (not indexed, name from the static table: 1
+ * :authority, 4 :path) with a string of n bytes, no Huffman. */
+static void hpack_literal(fl_buf_t *b, uint8_t name_index, const char *v, size_t n)
+{
+    fl_buf_u8(b, name_index); /* 0000xxxx: literal without indexing */
+    if (n < 127) {
+        fl_buf_u8(b, (uint8_t)n);
+    } else {
+        fl_buf_u8(b, 127);
+        size_t rest = n - 127;
+        for (; rest >= 128; rest >>= 7)
+            fl_buf_u8(b, (uint8_t)(0x80 | (rest & 0x7f)));
+        fl_buf_u8(b, (uint8_t)rest);
+    }
+    fl_buf_append(b, v, n);
+}
+
+/* HEADERS on stream 1 for GET path, END_HEADERS but not END_STREAM: the
+ * client keeps its side open. */
+static void h2_raw_get_open(int fd, const char *path)
+{
+    fl_buf_t blk, f;
+    fl_buf_init(&blk, 0);
+    fl_buf_u8(&blk, 0x82); /* :method GET */
+    fl_buf_u8(&blk, 0x86); /* :scheme http */
+    hpack_literal(&blk, 4, path, strlen(path));
+    hpack_literal(&blk, 1, "127.0.0.1", 9);
+    fl_buf_init(&f, 0);
+    uint8_t hd[9] = {
+        (uint8_t)(blk.n >> 16), (uint8_t)(blk.n >> 8), (uint8_t)blk.n, 0x1, 0x4, 0, 0, 0, 1};
+    fl_buf_append(&f, hd, 9);
+    fl_buf_append(&f, blk.p, blk.n);
+    ck_assert_int_eq(send(fd, f.p, f.n, MSG_NOSIGNAL), (ssize_t)f.n);
+    fl_buf_free(&blk);
+    fl_buf_free(&f);
+}
+
+/* Read frames until stream 1 is reset (its error code into *code) or the
+ * connection ends (-1). *ended gets whether an END_STREAM on stream 1
+ * came first. */
+static int h2_raw_until_reset(int fd, uint32_t *code, int *ended)
+{
+    *ended = 0;
+    for (int frames = 0; frames < 1000; frames++) {
+        uint8_t hd[9];
+        size_t got = 0;
+        while (got < 9) {
+            ssize_t n = recv(fd, hd + got, 9 - got, 0);
+            if (n <= 0)
+                return -1;
+            got += (size_t)n;
+        }
+        size_t len = ((size_t)hd[0] << 16) | ((size_t)hd[1] << 8) | hd[2];
+        uint32_t sid = ((uint32_t)(hd[5] & 0x7f) << 24) | ((uint32_t)hd[6] << 16) |
+                       ((uint32_t)hd[7] << 8) | hd[8];
+        uint8_t *pl = malloc(len + 1);
+        for (got = 0; got < len;) {
+            ssize_t n = recv(fd, pl + got, len - got, 0);
+            if (n <= 0) {
+                free(pl);
+                return -1;
+            }
+            got += (size_t)n;
+        }
+        if (sid == 1 && (hd[3] == 0x0 || hd[3] == 0x1) && (hd[4] & 0x1))
+            *ended = 1;
+        if (sid == 1 && hd[3] == 0x3 && len == 4) {
+            *code =
+                ((uint32_t)pl[0] << 24) | ((uint32_t)pl[1] << 16) | ((uint32_t)pl[2] << 8) | pl[3];
+            free(pl);
+            return 0;
+        }
+        free(pl);
+    }
+    return -1;
+}
+
+/* A stream whose answer is complete while the client has not ended its
+ * side (RFC 9113 8.1) is closed by RST_STREAM NO_ERROR after the answer:
+ * it used to stay open, and with it the connection (past --idle-timeout
+ * and counted against --max-connections) — for an answered request and
+ * for a head refused with 431 alike. */
+START_TEST(an_answered_stream_is_closed_though_the_client_left_it_open)
+{
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, NULL);
+    char longpath[5001];
+    longpath[0] = '/';
+    memset(longpath + 1, 'p', sizeof longpath - 2);
+    longpath[sizeof longpath - 1] = 0;
+    const char *paths[] = {"/healthz", longpath};
+    for (int i = 0; i < 2; i++) {
+        int fd = h2_raw_open(&s);
+        h2_raw_get_open(fd, paths[i]);
+        uint32_t code = 99;
+        int ended = 0;
+        ck_assert_msg(h2_raw_until_reset(fd, &code, &ended) == 0, "%s: stream 1 was never reset",
+                      i ? "a 5000-byte path" : "/healthz");
+        ck_assert_msg(ended, "the answer did not end before the reset");
+        ck_assert_int_eq(code, 0); /* NO_ERROR */
+        close(fd);
+    }
+    fl_test_server_stop_clean(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("records_h2");
@@ -470,6 +604,7 @@ int main(void)
     tcase_add_test(tc, http1_still_served_beside_h2);
     tcase_add_test(tc, curl_h2_put_records_5mib);
     tcase_add_test(tc, h2load_multiplexed_uploads);
+    tcase_add_test(tc, an_answered_stream_is_closed_though_the_client_left_it_open);
     tcase_add_test(tc, js_sdk_v3_over_h2);
     tcase_add_test(tc, js_sdk_v3_signed_over_h2);
     suite_add_tcase(su, tc);

@@ -938,6 +938,38 @@ START_TEST(tls_clienthello_split_trickled_or_stalled)
 }
 END_TEST
 
+/* A client that sends part of its ClientHello and then shuts its side
+ * down can never finish it: closed at once, not woken on and off until
+ * --header-timeout (10 minutes here; it was polled 50 times a second
+ * until then). */
+START_TEST(tls_half_hello_then_fin_is_closed)
+{
+    pki_t p;
+    make_pki(&p);
+    fl_test_server_t s;
+    char *extra[] = {"--tls-cert", p.cert, "--tls-key", p.key, "--header-timeout", "600", NULL};
+    fl_test_server_start(&s, NULL, extra);
+    size_t hn = 0;
+    char *hello =
+        fl_test_read_file(FL_SOURCE_DIR "/tests/fuzz/corpus/fuzz_clienthello/curl_http2", &hn);
+    ck_assert_msg(hello && hn > 300, "the captured ClientHello is missing");
+    int fd = dial_from(s.port, 0);
+    ck_assert_int_ge(fd, 0);
+    send_all(fd, hello, hn / 2);
+    ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+    /* progress, not time: the close comes well before the 600 s timeout */
+    int i = 0;
+    while (!closed_by_server(fd) && i++ < 600)
+        usleep(100000);
+    ck_assert_msg(closed_by_server(fd), "half a ClientHello and a FIN: still open after 60 s");
+    close(fd);
+    ck_assert(metric_tls(&s, p.ca, "framelog_connections_in_head") <= 1);
+    free(hello);
+    fl_test_server_free(&s);
+    fl_test_rmtree(p.dir);
+}
+END_TEST
+
 static int run_framelogd(char *const args[], char **err)
 {
     char *argv[16];
@@ -1562,6 +1594,7 @@ int main(void)
     tcase_add_test(tc, tls_policy);
     tcase_add_test(tc, sighup_reloads_the_certificate);
     tcase_add_test(tc, tls_clienthello_split_trickled_or_stalled);
+    tcase_add_test(tc, tls_half_hello_then_fin_is_closed);
     tcase_add_test(tc, non_loopback_needs_tls_and_keys);
     suite_add_tcase(s, tc);
     tc = tcase_create("media");

@@ -42,8 +42,13 @@
  *   them; the client's flow-control window is given back
  *   (nghttp2_session_consume) only once they have gone, so at most
  *   FL_H2_STREAM_WINDOW per stream and FL_H2_CONN_WINDOW per connection
- *   are held. Response bytes wait in st->down; past FL_H2_DOWN_PAUSE the
- *   socket pair is no longer read until the client takes them.
+ *   are held (with a body's chunk framing, at most FL_H2_MAX_FRAMING more
+ *   per stream: a client of tiny DATA frames is reset past it). An answer
+ *   that ends before the client's side does (a refused head, an answer
+ *   before the whole body) is followed by RST_STREAM NO_ERROR, so no
+ *   finished stream holds its connection open; an interim answer (100
+ *   Continue) from the HTTP/1.1 side is not passed on. Response bytes wait in st->down; past
+ * FL_H2_DOWN_PAUSE the socket pair is no longer read until the client takes them.
  * - Request header fields: at most FL_H2_MAX_HEAD bytes as forwarded, path
  *   FL_H2_MAX_PATH; past either the stream is answered 431
  *   RequestHeaderFieldsTooLarge here, like HTTP/1.1's heads past
@@ -95,6 +100,7 @@ typedef struct h2_stream {
     fl_buf_t fields;      /* "name: value\r\n"... as forwarded */
     int bad;              /* a field over a limit: 431 once the head is in */
     const char *bad_what; /* which: "head", "path", ... */
+    size_t bad_limit;     /* and its bound, in bytes */
     size_t head_n;        /* the head's bytes as HTTP/1.1 would carry them */
     int chunked;          /* the body goes chunk-encoded (no content-length) */
     fl_buf_t up;          /* bytes for the socket pair */
@@ -348,7 +354,7 @@ static int submit_head(fl_h2_conn_t *c, h2_stream_t *st, size_t len)
 static void pipe_rx(h2_stream_t *st, const uint8_t *p, size_t n)
 {
     fl_h2_conn_t *c = st->c;
-    if (!st->head_done) {
+    while (!st->head_done) {
         /* up to the head's bound here; what follows (body) goes on below */
         size_t take = FL_H2_MAX_HEAD - st->rhead.n;
         take = n < take ? n : take;
@@ -358,6 +364,13 @@ static void pipe_rx(h2_stream_t *st, const uint8_t *p, size_t n)
         long end = fl_h2_head_end(fl_buf_slice(&st->rhead));
         if (end == 0 && !st->rhead.err)
             return; /* all taken, the head not complete yet */
+        if (end > 0 && st->rhead.n > 9 && memcmp(st->rhead.p, "HTTP/1.", 7) == 0 &&
+            st->rhead.p[9] == '1') {
+            /* an interim answer (100 Continue to an Expect): HTTP/2 has no
+             * use for it here; the final head follows */
+            fl_buf_consume(&st->rhead, (size_t)end);
+            continue;
+        }
         if (end < 0 || st->rhead.err || submit_head(c, st, (size_t)end) != 0) {
             fl_warn("h2: stream %d: the HTTP/1.1 side answered an unreadable head", st->id);
             reset(c, st, NGHTTP2_INTERNAL_ERROR);
@@ -400,7 +413,7 @@ static void pipe_closed(h2_stream_t *st)
 /* The socket pair can take request bytes: one write. */
 static int pipe_writeable(h2_stream_t *st)
 {
-    static uint8_t buf[LWS_PRE + 65536];
+    static __thread uint8_t buf[LWS_PRE + 65536]; /* one per loop thread */
     size_t n = st->up.n < 65536 ? st->up.n : 65536;
     if (n) {
         memcpy(buf + LWS_PRE, st->up.p, n);
@@ -435,8 +448,8 @@ static void refuse_head(fl_h2_conn_t *c, h2_stream_t *st)
     } else {
         fl_limits_hit(c->srv->limits, FL_LIMIT_HEADER_TOO_LARGE,
                       "answered 431 to an HTTP/2 request whose %s is too long", st->bad_what);
-        snprintf(msg, sizeof msg, "the request's %s is too long (the limit for a path is %d bytes)",
-                 st->bad_what, FL_H2_MAX_PATH);
+        snprintf(msg, sizeof msg, "the request's %s is too long (the limit is %zu bytes)",
+                 st->bad_what, st->bad_limit);
     }
     fl_buf_reset(&st->down);
     fl_http_error_body(&st->down, "RequestHeaderFieldsTooLarge", msg);
@@ -564,6 +577,7 @@ static void copy_field(h2_stream_t *st, const char *what, char *dst, size_t cap,
     if (n >= cap) {
         st->bad = 1;
         st->bad_what = what;
+        st->bad_limit = cap - 1;
         return;
     }
     memcpy(dst, v, n);
@@ -628,6 +642,13 @@ static int cb_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t
         reset(c, st, NGHTTP2_INTERNAL_ERROR);
         return 0;
     }
+    /* chunk framing is outside the client's window: tiny DATA frames
+     * against a slow reader would hold up to 6 times it */
+    if (st->up.n > st->unconsumed + FL_H2_MAX_HEAD + FL_H2_MAX_PATH + FL_H2_MAX_FRAMING) {
+        fl_warn("h2: stream %d: DATA frames too small for their framing; reset", st->id);
+        reset(c, st, NGHTTP2_ENHANCE_YOUR_CALM);
+        return 0;
+    }
     lws_callback_on_writable(st->pipe);
     return 0;
 }
@@ -648,6 +669,23 @@ static int cb_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user
             fl_buf_append_str(&st->up, "0\r\n\r\n");
             lws_callback_on_writable(st->pipe);
         }
+    }
+    return 0;
+}
+
+/* A frame went out. The one that ends an answer while the client has not
+ * ended its side (a refused head, an answer before the whole body):
+ * RST_STREAM NO_ERROR (RFC 9113 8.1), so that the stream closes and a
+ * client that sends nothing more does not hold it, and so the connection,
+ * open. */
+static int cb_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *user)
+{
+    fl_h2_conn_t *c = user;
+    if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+        nghttp2_session_get_stream_remote_close(ng, f->hd.stream_id) == 0) {
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+        kick(c);
     }
     return 0;
 }
@@ -706,6 +744,7 @@ fl_h2_conn_t *fl_h2_conn_new(struct lws *wsi, fl_h2_io_t io)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, cb_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, cb_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cb_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, cb_frame_send);
     /* windows are given back once the bytes went on (see the top) */
     nghttp2_option_set_no_auto_window_update(opt, 1);
     if (nghttp2_session_server_new2(&c->ng, cbs, c, opt) != 0)

@@ -29,6 +29,9 @@
  * response head read back: the same bound as lws's header buffer. */
 #define FL_H2_MAX_HEAD 16384
 #define FL_H2_MAX_PATH 4096
+/* Chunk framing (of a body without content-length) held for a stream's
+ * socket pair beyond its DATA bytes: past it, the stream is reset. */
+#define FL_H2_MAX_FRAMING 65536
 /* Header fields in one response. */
 #define FL_H2_MAX_FIELDS 48
 

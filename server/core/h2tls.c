@@ -78,6 +78,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -241,7 +242,8 @@ static int start_tls(tconn_t *c)
     ad.type = LWS_ADOPT_SOCKET; /* raw: lws's TLS never sees it */
     ad.fd.sockfd = c->fd;
     ad.vh_prot_name = "fl-tls";
-    ad.opaque = c;
+    ad.opaque = NULL; /* c is the new wsi's once adopted: a failed adoption
+                       * may still close it, and c must not be freed twice */
     int fd = c->fd;
     c->fd = -1; /* lws's from here, closed by lws if it fails */
     c->wsi = lws_adopt_descriptor_vhost_via_info(&ad);
@@ -250,6 +252,7 @@ static int start_tls(tconn_t *c)
         c->wsi = watch; /* the watch's close frees c */
         return -1;
     }
+    lws_set_opaque_user_data(c->wsi, c);
     lws_set_opaque_user_data(watch, NULL);
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, head_secs_left(c));
     return -1;
@@ -264,7 +267,12 @@ static int hello_rx(tconn_t *c)
     if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         return -1;
     if (got < 0 || (size_t)got <= c->got) {
-        /* woken with nothing new: pause, never spin */
+        /* woken with nothing new: a client that has shut its side down
+         * can never finish its hello (and would wake us until the header
+         * timeout); else pause, never spin */
+        struct pollfd pf = {.fd = c->fd, .events = POLLRDHUP};
+        if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+            return -1;
         lws_rx_flow_control(c->wsi, 0);
         lws_sul_schedule(lws_get_context(c->wsi), 0, &c->sul, resume_watch,
                          FL_H2TLS_RETRY_MS * LWS_US_PER_MS);
