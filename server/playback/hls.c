@@ -729,7 +729,7 @@ static void seed_keep(hls_job_t *j)
     t->seeds[at].list = fl_pb_list_max(&j->s);
     t->seeds[at].selector = (uint8_t)j->s.selector;
     if (t->seeds[at].v.err)
-        fl_buf_reset(&t->seeds[at].v); /* (err stays: the slot is not used again) */
+        fl_buf_reset(&t->seeds[at].v); /* (out of memory: empty, not used) */
 }
 
 static void respond_text(fl_http_req_t *r, hls_job_t *j, fl_pb_blob_t *b)

@@ -220,65 +220,12 @@ unsigned fl_pb_list_max(const fl_pb_session_t *s)
     return s->max_fragments ? s->max_fragments : 5;
 }
 
-int fl_pb_select_after(fl_log_t *log, const fl_pb_session_t *s, const fl_pb_entry_t *prev,
-                       size_t n_prev, fl_pb_entry_t **v, size_t *n)
-{
-    ring_t ring = {.max = fl_pb_list_max(s)};
-    *v = NULL;
-    *n = 0;
-    if (s->mode != FL_PB_LIVE || n_prev == 0)
-        return FL_EINVAL;
-    uint64_t seq = 0;
-    int rc = newest_from(log, ring.max + 4, &seq);
-    if (rc)
-        return rc;
-    ring.v = malloc(ring.max * sizeof *ring.v);
-    if (!ring.v)
-        return FL_ENOMEM;
-    fl_log_read_opts_t o;
-    memset(&o, 0, sizeof o);
-    o.max_records = 16;
-    o.max_bytes = 32u << 20;
-    o.from = FL_LOG_AT_SEQ;
-    o.seq = seq;
-    /* the earlier list, when it reaches into what a whole read would
-     * read: then only what follows it is read */
-    uint64_t last = prev[n_prev - 1].seq;
-    if (last + 1 >= seq) {
-        for (size_t i = 0; i < n_prev; i++)
-            ring_put(&ring, &prev[i]);
-        o.seq = last + 1;
-    }
-    fl_log_batch_t b;
-    memset(&b, 0, sizeof b);
-    while (rc == 0) {
-        rc = read_at(log, &o, &b);
-        if (rc == FL_EAGAIN || rc == FL_EEOF || rc == FL_ENOTFOUND) {
-            rc = 0;
-            break;
-        }
-        if (rc)
-            break;
-        for (size_t i = 0; i < b.count; i++) {
-            fl_pb_entry_t e;
-            entry_of(s, &b.records[i], &e);
-            ring_put(&ring, &e);
-        }
-        o.from = FL_LOG_AT_SEQ;
-        o.seq = b.next_seq;
-    }
-    fl_log_batch_free(&b);
-    if (rc) {
-        free(ring.v);
-        return rc;
-    }
-    *n = ring_flatten(&ring);
-    *v = ring.v;
-    return 0;
-}
-
-int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_entry_t **v,
-                 size_t *n, int *ended)
+/* fl_pb_select, and for LIVE from an earlier list prev (n_prev entries,
+ * or none) when it reaches into the newest fragments: only those after it
+ * are read. */
+static int select_from(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms,
+                       const fl_pb_entry_t *prev, size_t n_prev, fl_pb_entry_t **v, size_t *n,
+                       int *ended)
 {
     ring_t ring = {.max = fl_pb_list_max(s)};
     *v = NULL;
@@ -302,6 +249,11 @@ int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_
         if (rc == FL_ENOTFOUND) { /* no shard: nothing to list */
             *v = ring.v;
             return 0;
+        }
+        if (rc == 0 && n_prev && prev[n_prev - 1].seq + 1 >= seq) {
+            for (size_t i = 0; i < n_prev; i++)
+                ring_put(&ring, &prev[i]);
+            o.seq = prev[n_prev - 1].seq + 1;
         }
     } else {
         o.from = from_of(s);
@@ -359,4 +311,21 @@ int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_
     *n = ring_flatten(&ring);
     *v = ring.v;
     return 0;
+}
+
+int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_entry_t **v,
+                 size_t *n, int *ended)
+{
+    return select_from(log, s, now_ms, NULL, 0, v, n, ended);
+}
+
+int fl_pb_select_after(fl_log_t *log, const fl_pb_session_t *s, const fl_pb_entry_t *prev,
+                       size_t n_prev, fl_pb_entry_t **v, size_t *n)
+{
+    int ended = 0;
+    *v = NULL;
+    *n = 0;
+    if (s->mode != FL_PB_LIVE || n_prev == 0)
+        return FL_EINVAL;
+    return select_from(log, s, 0, prev, n_prev, v, n, &ended);
 }
