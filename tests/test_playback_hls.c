@@ -412,8 +412,47 @@ START_TEST(tokens_are_checked_and_survive_a_restart)
 }
 END_TEST
 
+static double metric(const fl_test_server_t *s, const char *name)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/metrics", s->url);
+    char *text = NULL;
+    ck_assert_int_eq(http_get(url, "GET", &text, NULL), 200);
+    double v = fl_test_metric(text, name);
+    free(text);
+    return v;
+}
+
+/* A media playlist's segments: each names this session's token only, and
+ * their fragment numbers grow one by one (a LIVE window is the newest
+ * durable fragments, in order). Returns how many. */
+static int check_live_list(const char *pl, const char *token, const char *other)
+{
+    ck_assert_msg(strstr(pl, token) != NULL, "%s", pl);
+    ck_assert_msg(strstr(pl, other) == NULL, "another session's token in %s", pl);
+    int n = 0;
+    unsigned long long prev = 0;
+    for (const char *p = strstr(pl, "#EXTINF:"); p; p = strstr(p + 1, "#EXTINF:")) {
+        const char *f = strstr(p, "FragmentNumber=");
+        ck_assert_ptr_nonnull(f);
+        /* its sequence number: the low 64 bits */
+        unsigned __int128 v = 0;
+        for (f += strlen("FragmentNumber="); *f >= '0' && *f <= '9'; f++)
+            v = v * 10 + (unsigned)(*f - '0');
+        unsigned long long low = (unsigned long long)(v & 0xffffffffffffffffULL);
+        ck_assert_msg(n == 0 || low == prev + 1, "not one by one: %s", pl);
+        prev = low;
+        n++;
+    }
+    return n;
+}
+
 /* LIVE while a producer streams in real time: the playlist's window moves
- * on, new fragments appear, and it never ends. */
+ * on, new fragments appear, and it never ends. Two sessions of the stream
+ * at once (fMP4 with LL-HLS, MPEG-TS without) each get their own
+ * playlists, though the server reuses a playlist's text for the next
+ * request of the same session, reads each new list on from the last and
+ * checks a token it has seen without its HMAC (the metrics say so). */
 START_TEST(live_advances_while_a_producer_streams)
 {
     make_media();
@@ -448,6 +487,21 @@ START_TEST(live_advances_while_a_producer_streams)
     }
     ck_assert_msg(url != NULL, "no LIVE session within 15 s");
     char *media = url_sibling(url, "getHLSMediaPlaylist.m3u8", "");
+    char *a2[] = {"--stream-name",
+                  "live",
+                  "--playback-mode",
+                  "LIVE",
+                  "--container-format",
+                  "MPEG_TS",
+                  "--max-media-playlist-fragment-results",
+                  "3",
+                  NULL};
+    char *url2 = hls_url_ok(&s, a2);
+    char *media2 = url_sibling(url2, "getHLSMediaPlaylist.m3u8", "");
+    char tok1[1200], tok2[1200];
+    snprintf(tok1, sizeof tok1, "%s", strstr(url, "SessionToken=") + strlen("SessionToken="));
+    snprintf(tok2, sizeof tok2, "%s", strstr(url2, "SessionToken=") + strlen("SessionToken="));
+    ck_assert_str_ne(tok1, tok2);
     char first_seq[64] = "", last_seq[64] = "";
     /* the window moves while the producer streams (progress, not a clock:
      * polled until it moved 3 times or the producer's 12 s are over) */
@@ -467,9 +521,22 @@ START_TEST(live_advances_while_a_producer_streams)
         if (last_seq[0] && strcmp(seq, last_seq) != 0)
             changes++;
         snprintf(last_seq, sizeof last_seq, "%s", seq);
+        check_live_list(pl, tok1, tok2);
         free(pl);
+        /* the other session, twice in a row (the second may reuse the
+         * first's text), then the first's again */
+        for (int k = 0; k < 3; k++) {
+            pl = NULL;
+            ck_assert_int_eq(http_get(k < 2 ? media2 : media, "GET", &pl, NULL), 200);
+            ck_assert_int_le(
+                k < 2 ? check_live_list(pl, tok2, tok1) : check_live_list(pl, tok1, tok2), 3);
+            free(pl);
+        }
         usleep(500000);
     }
+    ck_assert_int_gt(metric(&s, "framelog_hls_playlist_texts_reused_total"), 0);
+    ck_assert_int_gt(metric(&s, "framelog_hls_live_lists_read_on_total"), 0);
+    ck_assert_int_gt(metric(&s, "framelog_hls_token_cache_hits_total"), 0);
     ck_assert_msg(changes >= 3,
                   "the LIVE window moved %d times while its producer streamed (from %s to %s)",
                   changes, first_seq, last_seq);
@@ -489,6 +556,8 @@ START_TEST(live_advances_while_a_producer_streams)
     free(err);
     free(media);
     free(url);
+    free(media2);
+    free(url2);
     fl_test_wait(&prod, 30000);
     fl_test_proc_free(&prod);
     fl_test_server_free(&s);

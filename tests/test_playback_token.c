@@ -3,7 +3,8 @@
  * in-process: the byte format as docs/playback.md writes it (built here
  * independently and signed with libcrypto), round trips, every altered bit
  * refused, expiry, another version (the key is the server's token key's
- * subkey: tests/test_server_token.c).
+ * subkey: tests/test_server_token.c); the cache of checked tokens answers
+ * as the decoder does.
  */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -179,6 +180,85 @@ START_TEST(expiry_and_bounds)
 }
 END_TEST
 
+/* The cache of checked tokens answers as fl_pb_token_decode does: a
+ * token seen before is answered from it (expiry checked at every use),
+ * any other text is decoded (an altered token refused with the genuine
+ * one cached), and many sessions evict each other without mixing up. */
+START_TEST(the_token_cache_answers_as_decode_does)
+{
+    fl_pb_token_cache_t *c = fl_pb_token_cache_new(key);
+    ck_assert_ptr_nonnull(c);
+    fl_pb_session_t s = sample(), d;
+    char t[FL_PB_TOKEN_CAP];
+    ck_assert_int_eq(fl_pb_token_encode(key, &s, t, sizeof t), 0);
+    ck_assert_int_eq(fl_pb_token_check(c, key, fl_slice_str(t), s.issued_ms, &d), 0);
+    same_session(&s, &d);
+    ck_assert_uint_eq(fl_pb_token_cache_hits(c), 0);
+    memset(&d, 0, sizeof d);
+    ck_assert_int_eq(fl_pb_token_check(c, key, fl_slice_str(t), s.expires_ms, &d), 0);
+    same_session(&s, &d);
+    ck_assert_uint_eq(fl_pb_token_cache_hits(c), 1);
+    /* expired: from the cache too */
+    ck_assert_int_eq(fl_pb_token_check(c, key, fl_slice_str(t), s.expires_ms + 1, &d), FL_EEXPIRED);
+    ck_assert_uint_eq(fl_pb_token_cache_hits(c), 2);
+
+    /* every altered bit refused while the genuine token is cached */
+    uint8_t raw[600];
+    size_t n = build_raw(raw, 1);
+    char text[1000];
+    b64u(raw, n, text);
+    ck_assert_int_eq(fl_pb_token_check(c, key, fl_slice_str(text), 0, &d), 0);
+    for (size_t i = 0; i < n; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            raw[i] ^= (uint8_t)(1u << bit);
+            b64u(raw, n, text);
+            ck_assert_int_eq(fl_pb_token_check(c, key, fl_slice_str(text), 0, &d), FL_EMALFORMED);
+            raw[i] ^= (uint8_t)(1u << bit);
+        }
+    b64u(raw, n, text);
+    size_t tl = strlen(text);
+    ck_assert_int_eq(fl_pb_token_check(c, key, fl_slice(text, tl - 1), 0, &d), FL_EMALFORMED);
+    ck_assert_int_eq(fl_pb_token_check(c, key, fl_slice_str(""), 0, &d), FL_EMALFORMED);
+    /* another key: the cache (made for key) is not asked */
+    uint8_t other[FL_PB_KEY_BYTES];
+    memcpy(other, key, sizeof other);
+    other[31] ^= 1;
+    ck_assert_int_eq(fl_pb_token_check(c, other, fl_slice_str(text), 0, &d), FL_EMALFORMED);
+    /* an expired token is decoded (and refused) every time, never kept */
+    fl_pb_session_t old = sample();
+    snprintf(old.name, sizeof old.name, "another");
+    char ot[FL_PB_TOKEN_CAP];
+    ck_assert_int_eq(fl_pb_token_encode(key, &old, ot, sizeof ot), 0);
+    uint64_t hits = fl_pb_token_cache_hits(c);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(fl_pb_token_check(c, key, fl_slice_str(ot), old.expires_ms + 1, &d),
+                         FL_EEXPIRED);
+    ck_assert_uint_eq(fl_pb_token_cache_hits(c), hits);
+
+    /* many sessions: each answered as its own */
+    enum { MANY = 256 }; /* (4 x FL_PB_TOKEN_CACHE_SLOTS) */
+    static char many[MANY][FL_PB_TOKEN_CAP];
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < MANY; i++) {
+            fl_pb_session_t si = sample();
+            snprintf(si.name, sizeof si.name, "stream-%d", i);
+            si.max_fragments = (unsigned)(1 + i);
+            if (round == 0)
+                ck_assert_int_eq(fl_pb_token_encode(key, &si, many[i], sizeof many[i]), 0);
+            ck_assert_int_eq(fl_pb_token_check(c, key, fl_slice_str(many[i]), si.issued_ms, &d), 0);
+            same_session(&si, &d);
+        }
+    hits = fl_pb_token_cache_hits(c);
+    ck_assert_int_eq(fl_pb_token_check(c, key, fl_slice_str(many[MANY - 1]), 0, &d), 0);
+    ck_assert_str_eq(d.name, "stream-255");
+    ck_assert_uint_eq(fl_pb_token_cache_hits(c), hits + 1);
+    fl_pb_token_cache_free(c);
+    /* no cache: decode */
+    ck_assert_int_eq(fl_pb_token_check(NULL, key, fl_slice_str(t), s.issued_ms, &d), 0);
+    same_session(&s, &d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("playback_token");
@@ -186,6 +266,7 @@ static Suite *suite(void)
     tcase_add_test(t, the_documented_bytes_are_the_token);
     tcase_add_test(t, every_altered_bit_is_refused);
     tcase_add_test(t, expiry_and_bounds);
+    tcase_add_test(t, the_token_cache_answers_as_decode_does);
     suite_add_tcase(s, t);
     return s;
 }

@@ -428,6 +428,76 @@ START_TEST(idle_keepalive_is_closed)
 }
 END_TEST
 
+/* One HTTP/1.1 response with a Content-Length from fd: its status, or -1
+ * when the connection ends first. */
+static int read_response(int fd)
+{
+    char buf[8192];
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+        if (r <= 0)
+            return -1;
+        n += (size_t)r;
+        buf[n] = 0;
+        const char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = strcasestr(buf, "content-length:");
+        if (end && cl && n >= (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10))
+            return atoi(buf + 9);
+        ck_assert_uint_lt(n, sizeof buf - 1);
+    }
+}
+
+/* A kept-alive connection's idle time starts again at each request (the
+ * server's idle list, http.c): one that asks every 100 ms stays open for
+ * several --idle-timeouts, while those left idle are closed and those
+ * their clients closed are forgotten. */
+START_TEST(idle_timeout_restarts_at_each_request)
+{
+    fl_test_server_t s;
+    char *extra[] = {"--idle-timeout", "3", NULL};
+    fl_test_server_start(&s, NULL, extra);
+    enum { N = 12 };
+    int fd[N];
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < N; i++) {
+        fd[i] = dial_from(s.port, 0);
+        ck_assert_int_ge(fd[i], 0);
+        send_all(fd[i], req, sizeof req - 1);
+        ck_assert_int_eq(read_response(fd[i]), 200);
+    }
+    for (int i = 0; i < N / 3; i++) /* their clients go while idle */
+        close(fd[i]);
+    int used = 0;
+    long long end = fl_test_now_ms() + 10000;
+    while (fl_test_now_ms() < end) {
+        send_all(fd[N - 1], req, sizeof req - 1);
+        ck_assert_msg(read_response(fd[N - 1]) == 200, "request %d on a used connection", used);
+        used++;
+        usleep(100000);
+    }
+    ck_assert_int_gt(used, 10);
+    /* the idle ones go (they were idle all along) */
+    long long deadline = fl_test_now_ms() + 60000;
+    for (int i = N / 3; i < N - 1; i++) {
+        while (!closed_by_server(fd[i]) && fl_test_now_ms() < deadline)
+            usleep(100000);
+        ck_assert_msg(closed_by_server(fd[i]), "idle connection %d not closed", i);
+        close(fd[i]);
+    }
+    /* and the used one once idle */
+    while (!closed_by_server(fd[N - 1]) && fl_test_now_ms() < deadline)
+        usleep(100000);
+    ck_assert(closed_by_server(fd[N - 1]));
+    close(fd[N - 1]);
+    ck_assert(healthz_answers(&s, 0));
+    char *log = fl_test_proc_stderr(&s.proc);
+    ck_assert_msg(strstr(log, "ERROR") == NULL, "%s", log);
+    free(log);
+    fl_test_server_free(&s);
+}
+END_TEST
+
 /* ---- TLS ---- */
 
 typedef struct {
@@ -1589,6 +1659,7 @@ int main(void)
     tcase_add_test(tc, connections_per_address_are_capped);
     tcase_add_test(tc, large_heads_and_garbage_are_answered);
     tcase_add_test(tc, idle_keepalive_is_closed);
+    tcase_add_test(tc, idle_timeout_restarts_at_each_request);
     suite_add_tcase(s, tc);
     tc = tcase_create("tls");
     tcase_add_test(tc, tls_policy);

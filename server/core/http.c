@@ -93,8 +93,76 @@ static void release_shared(fl_http_req_t *r)
         release(r->shared_ctx);
 }
 
+/* ---- kept-alive connections between requests ----
+ *
+ * lws keeps one timer list per loop, sorted by deadline, and
+ * lws_http_transaction_completed() puts the keep-alive timeout of a
+ * connection that has answered into it: an insertion that walks the list
+ * from its head past the timer of every idle connection (all due sooner).
+ * With 500 players idle between requests that walk was a tenth of the
+ * server's CPU. So an answered connection takes its timer out of lws's
+ * list at once (the walk then passes only connections in a request) and
+ * waits on its loop's idle list instead: a FIFO, every idle connection
+ * having the same timeout, appended to at the end of a response, left at
+ * the next request or when the connection goes, and swept from its head
+ * by the loop's tick (every FL_TICK_MS), which has lws close the ones idle
+ * for --idle-timeout. Invariant: r is on its loop's list iff r->idle_on. */
+
+/* r leaves its loop's idle list (if on it). */
+static void idle_end(fl_http_req_t *r)
+{
+    if (!r || !r->idle_on)
+        return;
+    fl_loop_t *l = fl_server_this_loop(r->srv);
+    if (r->idle_prev)
+        r->idle_prev->idle_next = r->idle_next;
+    else
+        l->idle_head = r->idle_next;
+    if (r->idle_next)
+        r->idle_next->idle_prev = r->idle_prev;
+    else
+        l->idle_tail = r->idle_prev;
+    r->idle_prev = r->idle_next = NULL;
+    r->idle_on = 0;
+}
+
+/* wsi has answered and waits for its next request (its per-session data
+ * is the next transaction's, made by lws at the end of the last): onto
+ * the idle list, out of lws's timer list. */
+static void idle_begin(struct lws *wsi)
+{
+    fl_http_req_t *r = lws_wsi_user(wsi);
+    if (!r || r->wsi != wsi || !r->srv || r->idle_on || r->state != FL_REQ_IDLE)
+        return;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    fl_loop_t *l = fl_server_this_loop(r->srv);
+    r->idle_since_ns = fl_time_mono_ns();
+    r->idle_prev = l->idle_tail;
+    r->idle_next = NULL;
+    if (l->idle_tail)
+        l->idle_tail->idle_next = r;
+    else
+        l->idle_head = r;
+    l->idle_tail = r;
+    r->idle_on = 1;
+}
+
+void fl_http_idle_sweep(fl_loop_t *l)
+{
+    int64_t now = fl_time_mono_ns();
+    int64_t idle_ns = (int64_t)l->s->cfg->idle_timeout_s * 1000000000;
+    while (l->idle_head && now - l->idle_head->idle_since_ns >= idle_ns) {
+        fl_http_req_t *r = l->idle_head;
+        idle_end(r);
+        /* closed by lws at its next service (not from here: this is no
+         * callback of the connection's) */
+        lws_set_timeout(r->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_ASYNC);
+    }
+}
+
 static void req_reset(fl_http_req_t *r)
 {
+    idle_end(r);
     release_shared(r);
     fl_buf_free(&r->head);
     fl_buf_free(&r->body);
@@ -483,7 +551,14 @@ static int write_some(fl_http_req_t *r)
      * rebinds the protocol between transactions): reset first, touch r never
      * after */
     req_reset(r);
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    /* (a response partly in lws's send buffer completes later, in lws: it
+     * keeps lws's own keep-alive timer) */
+    int flushed = !lws_partial_buffered(wsi);
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    if (flushed)
+        idle_begin(wsi);
+    return 0;
 }
 
 int fl_http_principal(struct lws *wsi, fl_principal_t *who, fl_sigv4_canon_auth_t *auth,
@@ -997,11 +1072,13 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return 0;
 
     case LWS_CALLBACK_CLOSED_HTTP:
+        idle_end(r);
         detach_async(r);
         close_stream(r);
         break;
 
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        idle_end(r); /* (its per-session data is freed next) */
         detach_async(r);
         close_stream(r);
         if (r) {
@@ -1020,6 +1097,7 @@ int fl_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         break;
 
     case LWS_CALLBACK_HTTP: {
+        idle_end(r);
         r->wsi = wsi;
         r->srv = s;
         t_in_http = wsi;

@@ -180,6 +180,11 @@ struct fl_http_req {
     void *shared_ctx;
     int has_shared;
     int direct; /* head and body go out on the socket itself */
+    /* between two requests of a kept-alive connection: on its loop's idle
+     * list (http.c), oldest first, since idle_since_ns (monotonic) */
+    fl_http_req_t *idle_prev, *idle_next;
+    int64_t idle_since_ns;
+    int idle_on;
     struct {
         char name[48];
         char value[160];

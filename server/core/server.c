@@ -422,6 +422,7 @@ static void tick(uv_timer_t *t)
     /* libuv re-armed the timer from the loop's time, taken when this
      * iteration began (and other timers may have run before this one) */
     l->lag_due_ns = ((uint64_t)uv_now(&l->uv_loop) + FL_TICK_MS) * 1000000;
+    fl_http_idle_sweep(l);
     for (int i = 0; i < s->n_modules; i++) {
         if (l->index == 0 && s->modules[i]->tick)
             s->modules[i]->tick(s->states[i]);

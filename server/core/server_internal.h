@@ -59,6 +59,9 @@ typedef struct fl_loop {
                                   HTTP/2 with (tls.c), swapped on SIGHUP */
     pthread_t thread;          /* loops 1..n-1; loop 0 runs on fl_server_run's thread */
     int thread_on;
+    /* kept-alive HTTP connections between two requests, oldest first
+     * (http.c): closed past --idle-timeout by the tick */
+    fl_http_req_t *idle_head, *idle_tail;
 } fl_loop_t;
 
 /* A tick this late counts in framelog_loop_late_ticks_total. */
@@ -98,6 +101,10 @@ fl_loop_t *fl_server_this_loop(struct fl_server *s);
 void fl_server_metrics_sum(struct fl_server *s, fl_metrics_t *out);
 /* The port of the listener vhost vh serves (any loop's), or -1. */
 int fl_server_vhost_port(struct fl_server *s, struct lws_vhost *vh);
+/* Close this loop's kept-alive connections idle for --idle-timeout
+ * (http.c; from the loop's tick). */
+void fl_http_idle_sweep(fl_loop_t *l);
+
 /* Run what other threads posted to this loop, and its workers' done()s. */
 void fl_server_loop_drain(fl_loop_t *l);
 

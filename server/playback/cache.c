@@ -59,6 +59,27 @@ static void blob_drop(void *ctx)
     }
 }
 
+fl_pb_blob_t *fl_pb_blob_new(fl_buf_t *bytes)
+{
+    fl_pb_blob_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->holders = 1;
+    b->bytes = *bytes;
+    fl_buf_init(bytes, 0);
+    return b;
+}
+
+fl_slice_t fl_pb_blob_bytes(const fl_pb_blob_t *b)
+{
+    return fl_buf_slice(&b->bytes);
+}
+
+void fl_pb_blob_drop(fl_pb_blob_t *b)
+{
+    blob_drop(b);
+}
+
 void fl_pb_respond_bytes(fl_http_req_t *r, int status, const char *content_type, fl_slice_t body,
                          fl_pb_blob_t *blob)
 {

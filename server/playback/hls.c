@@ -89,6 +89,8 @@ typedef struct {
     fl_pb_entry_t *v;
     size_t n;
     int ended;
+    fl_pb_entry_t *seed; /* LIVE: the stream's last list, to read on from */
+    size_t n_seed;
     /* parked */
     fl_pb_wait_t w;
     int stage; /* STAGE_*: what to do when it resumes */
@@ -304,7 +306,10 @@ static void media_text(hls_job_t *j)
 static void media_work(hls_job_t *j)
 {
     if (!j->have_list) {
-        int rc = fl_pb_select(j->ref.log, &j->s, j->now_ms, &j->v, &j->n, &j->ended);
+        int rc = j->n_seed ? fl_pb_select_after(j->ref.log, &j->s, j->seed, j->n_seed, &j->v, &j->n)
+                           : fl_pb_select(j->ref.log, &j->s, j->now_ms, &j->v, &j->n, &j->ended);
+        if (j->n_seed && rc == 0 && j->n && j->v[0].seq <= j->seed[j->n_seed - 1].seq)
+            j->pb->lists_read_on++; /* (the last list's entries stand in it) */
         if (rc) {
             fl_api_error(&j->err, 500, "InternalFailure", "reading stream %s: %s", j->ref.name,
                          fl_strerror(rc));
@@ -388,6 +393,7 @@ static void job_free(hls_job_t *j)
     fl_pb_partsrc_free(&j->src);
     free(j->snap);
     free(j->v);
+    free(j->seed);
     free(j);
 }
 
@@ -397,6 +403,8 @@ static void respond_segment(fl_http_req_t *r, hls_job_t *j, fl_slice_t body)
     j->pb->segment_bytes += body.n;
     fl_pb_respond_bytes(r, 200, j->op == OP_TS ? "video/mp2t" : "video/mp4", body, j->w.blob);
 }
+
+static void seed_keep(hls_job_t *j);
 
 /* A LIVE list read by this job's worker: kept in the cache (those who
  * joined write their playlists from it now), then this job's text. */
@@ -411,6 +419,8 @@ static void list_put(hls_job_t *j)
     fl_pb_cache_put(fl_pb_cache_of(j->pb), &j->key, &j->err, &b, NULL);
     fl_buf_free(&b);
     j->lead = 0;
+    if (!j->err.status)
+        seed_keep(j);
     if (!j->err.status) {
         if (j->ll && j->follow && !j->snap &&
             fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0)
@@ -578,16 +588,179 @@ static void respond_playlist(fl_http_req_t *r, hls_job_t *j)
     fl_http_respond(r, 200, j->ctype, fl_buf_slice(&j->out));
 }
 
-/* Write the playlist of a list the job has, on the loop, and answer. */
+/* ---- what the loop keeps of LIVE playlists ----
+ *
+ * A session's players ask for the same playlist (the same token), and
+ * when their reloads are held for the next segment (fl_pb_follow_hold)
+ * they are all answered at the same moment. So the loop keeps the text of
+ * the last LIVE playlist it wrote, with all it was written from: the
+ * token (which is the session), the stream's log id, the list and, with
+ * LL-HLS, the follower and its generation (its parts); a request with the
+ * same is answered with the same bytes, shared (fl_pb_respond_bytes),
+ * rather than written again.
+ *
+ * And the last lists it made (FL_PB_SEEDS of them, by stream, window and
+ * selector): a stream's next list is read from where its last ended
+ * (fl_pb_select_after), not from its newest fragments again. */
+#define FL_PB_SEEDS 8
+
+struct fl_pb_hls_loop {
+    /* the last text */
+    char token[FL_PB_TOKEN_CAP];
+    uint64_t log_id;
+    int ll;
+    const fl_pb_follow_t *follow;
+    uint64_t gen;
+    fl_buf_t list;      /* the list's entries */
+    fl_pb_blob_t *blob; /* the text (held), or NULL */
+    /* the last lists (n 0: empty), replaced in turn */
+    struct {
+        uint64_t log_id;
+        uint32_t list;
+        uint8_t selector;
+        fl_buf_t v; /* fl_pb_entry_t, oldest first */
+    } seeds[FL_PB_SEEDS];
+    unsigned next_seed;
+};
+
+/* The calling loop's, made if need be (NULL: out of memory). */
+static struct fl_pb_hls_loop *hls_loop(fl_playback_t *pb)
+{
+    struct fl_pb_hls_loop **hp = &pb->hls[fl_server_loop()];
+    if (!*hp) {
+        *hp = calloc(1, sizeof **hp);
+        if (*hp) {
+            fl_buf_init(&(*hp)->list, 0);
+            for (int i = 0; i < FL_PB_SEEDS; i++)
+                fl_buf_init(&(*hp)->seeds[i].v, 0);
+        }
+    }
+    return *hp;
+}
+
+void fl_pb_hls_loops_free(fl_playback_t *pb)
+{
+    for (int i = 0; i < FL_CONFIG_MAX_LOOPS; i++) {
+        struct fl_pb_hls_loop *t = pb->hls[i];
+        if (!t)
+            continue;
+        fl_pb_blob_drop(t->blob);
+        fl_buf_free(&t->list);
+        for (int k = 0; k < FL_PB_SEEDS; k++)
+            fl_buf_free(&t->seeds[k].v);
+        free(t);
+        pb->hls[i] = NULL;
+    }
+}
+
+static uint64_t follow_gen(const hls_job_t *j)
+{
+    return j->ll && j->follow ? fl_pb_follow_gen(j->follow) : 0;
+}
+
+/* Is t's text the text of j's playlist? */
+static int text_same(const struct fl_pb_hls_loop *t, const hls_job_t *j)
+{
+    return t && t->blob && t->log_id == j->ref.info.id && t->ll == j->ll &&
+           (!j->ll || (t->follow == j->follow && t->gen == follow_gen(j))) &&
+           t->list.n == j->n * sizeof *j->v &&
+           (j->n == 0 || memcmp(t->list.p, j->v, t->list.n) == 0) && !j->ended &&
+           strcmp(t->token, j->token) == 0;
+}
+
+/* Keep j's text (taken from j->out) as the loop's last: its blob, or NULL
+ * (out of memory: j->out as it was). */
+static fl_pb_blob_t *text_keep(struct fl_pb_hls_loop *t, hls_job_t *j)
+{
+    if (!t)
+        return NULL;
+    fl_pb_blob_drop(t->blob);
+    t->blob = NULL;
+    fl_buf_reset(&t->list);
+    fl_buf_append(&t->list, (const uint8_t *)j->v, j->n * sizeof *j->v);
+    if (t->list.err)
+        return NULL;
+    t->blob = fl_pb_blob_new(&j->out);
+    if (!t->blob)
+        return NULL;
+    snprintf(t->token, sizeof t->token, "%s", j->token);
+    t->log_id = j->ref.info.id;
+    t->ll = j->ll;
+    t->follow = j->follow;
+    t->gen = follow_gen(j);
+    return t->blob;
+}
+
+/* The loop's last list of j's stream, window and selector, copied into
+ * j->seed for its worker (none: nothing). */
+static void seed_take(hls_job_t *j)
+{
+    struct fl_pb_hls_loop *t = hls_loop(j->pb);
+    for (int i = 0; t && i < FL_PB_SEEDS; i++) {
+        if (t->seeds[i].v.n < sizeof *j->v || t->seeds[i].log_id != j->ref.info.id ||
+            t->seeds[i].list != fl_pb_list_max(&j->s) ||
+            t->seeds[i].selector != (uint8_t)j->s.selector)
+            continue;
+        j->seed = malloc(t->seeds[i].v.n);
+        if (j->seed) {
+            memcpy(j->seed, t->seeds[i].v.p, t->seeds[i].v.n);
+            j->n_seed = t->seeds[i].v.n / sizeof *j->v;
+        }
+        return;
+    }
+}
+
+/* Keep the list j's worker made as its stream's last. */
+static void seed_keep(hls_job_t *j)
+{
+    struct fl_pb_hls_loop *t = hls_loop(j->pb);
+    if (!t || j->n == 0)
+        return;
+    int at = -1;
+    for (int i = 0; i < FL_PB_SEEDS && at < 0; i++)
+        if (t->seeds[i].log_id == j->ref.info.id && t->seeds[i].list == fl_pb_list_max(&j->s) &&
+            t->seeds[i].selector == (uint8_t)j->s.selector)
+            at = i;
+    if (at < 0)
+        at = (int)(t->next_seed++ % FL_PB_SEEDS);
+    fl_buf_reset(&t->seeds[at].v);
+    fl_buf_append(&t->seeds[at].v, (const uint8_t *)j->v, j->n * sizeof *j->v);
+    t->seeds[at].log_id = j->ref.info.id;
+    t->seeds[at].list = fl_pb_list_max(&j->s);
+    t->seeds[at].selector = (uint8_t)j->s.selector;
+    if (t->seeds[at].v.err)
+        fl_buf_reset(&t->seeds[at].v); /* (out of memory: empty, not used) */
+}
+
+static void respond_text(fl_http_req_t *r, hls_job_t *j, fl_pb_blob_t *b)
+{
+    j->pb->playlists++;
+    fl_http_add_header(r, "Cache-Control", "no-cache");
+    fl_pb_respond_bytes(r, 200, m3u8_type, fl_pb_blob_bytes(b), b);
+}
+
+/* Write the playlist of a LIVE list the job has, on the loop (or take the
+ * loop's last, when it is this one's), and answer. */
 static void playlist_text(fl_http_req_t *r, hls_job_t *j)
 {
+    struct fl_pb_hls_loop *t = hls_loop(j->pb);
+    if (!j->err.status && text_same(t, j)) {
+        j->pb->texts_reused++;
+        respond_text(r, j, t->blob);
+        job_free(j);
+        return;
+    }
     if (j->ll && j->follow && fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0)
         fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
-    else
+    else if (!j->err.status)
         media_text(j);
     if (!j->err.status && j->out.err)
         fl_api_error(&j->err, 500, "InternalFailure", "out of memory");
-    respond_playlist(r, j);
+    fl_pb_blob_t *b = j->err.status ? NULL : text_keep(t, j);
+    if (b)
+        respond_text(r, j, b);
+    else
+        respond_playlist(r, j);
     job_free(j);
 }
 
@@ -612,6 +785,8 @@ static void playlist_go(fl_http_req_t *r, hls_job_t *j)
             return;
         }
         j->lead = t == FL_PB_LEAD; /* else out of memory: made without the cache */
+        if (j->lead)
+            seed_take(j);
         if (!j->lead && j->ll && j->follow &&
             fl_pb_follow_snapshot(j->follow, &j->s, &j->snap, &j->n_snap) != 0) {
             fl_http_respond_error(r, 500, "InternalFailure", "out of memory");

@@ -46,6 +46,7 @@
  * bytes = sum of the fragments' bytes; every waiter counts in
  * pb->n_waiting.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +94,12 @@ struct fl_pb_follow {
     fl_pb_wait_t *waiters;
     int64_t used_ms;
     int64_t max_frag_ms;
+    uint64_t gen; /* fl_pb_follow_gen: new at every pump and rejoin */
 };
+
+/* Followers' generations, unique across followers (one freed and another
+ * made at its address never repeat a number). */
+static _Atomic uint64_t gens;
 
 static uint64_t fnv1a(fl_slice_t s)
 {
@@ -382,7 +388,13 @@ static void pump(fl_pb_follow_t *f)
     if (f->tail)
         recut(f->tail);
     trim(f);
+    f->gen = atomic_fetch_add(&gens, 1) + 1;
     check_waiters(f);
+}
+
+uint64_t fl_pb_follow_gen(const fl_pb_follow_t *f)
+{
+    return f->gen;
 }
 
 static void follow_wake(void *data)
@@ -581,6 +593,7 @@ void fl_pb_follow_tick(fl_playback_t *pb, int loop)
             }
             f->tail = NULL;
             f->bytes = 0;
+            f->gen = atomic_fetch_add(&gens, 1) + 1;
             if (join(f) == 0)
                 pump(f);
         }

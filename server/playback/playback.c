@@ -138,6 +138,9 @@ static void pb_fini(void *state)
     fl_pb_follow_free_all(pb);
     for (int i = 0; i < pb->n_loops; i++)
         fl_pb_cache_free(pb->caches[i]);
+    for (int i = 0; i < FL_CONFIG_MAX_LOOPS; i++)
+        fl_pb_token_cache_free(pb->tokens[i]);
+    fl_pb_hls_loops_free(pb);
     memset(pb->key, 0, sizeof pb->key);
     free(pb);
 }
@@ -233,6 +236,21 @@ static void pb_metrics(void *state, fl_buf_t *out)
                               pb->held_reloads);
     fl_metrics_render_counter(out, "framelog_hls_parts_from_tail_total",
                               "LL-HLS parts made from the live tail.", pb->parts_from_tail);
+    uint64_t token_hits = 0;
+    for (int i = 0; i < FL_CONFIG_MAX_LOOPS; i++)
+        token_hits += fl_pb_token_cache_hits(pb->tokens[i]);
+    fl_metrics_render_counter(out, "framelog_hls_token_cache_hits_total",
+                              "HLS and DASH requests whose session token was checked before "
+                              "(no HMAC; expiry checked).",
+                              token_hits);
+    fl_metrics_render_counter(out, "framelog_hls_playlist_texts_reused_total",
+                              "LIVE playlists answered with the same text as the request before "
+                              "them (same session, list and parts).",
+                              pb->texts_reused);
+    fl_metrics_render_counter(out, "framelog_hls_live_lists_read_on_total",
+                              "LIVE fragment lists read on from the stream's last list (only "
+                              "the fragments after it read).",
+                              pb->lists_read_on);
 }
 
 const fl_module_t fl_playback_module = {

@@ -74,9 +74,13 @@ typedef struct fl_playback {
     _Atomic uint64_t image_errors;   /* and with NO_MEDIA or MEDIA_ERROR */
     _Atomic uint64_t remuxes;        /* segments and parts remuxed (cache misses made) */
     int n_loops;
-    fl_pb_cache_t *caches[FL_CONFIG_MAX_LOOPS];   /* remuxed segments (cache.c), by loop */
-    fl_pb_follow_t *follows[FL_CONFIG_MAX_LOOPS]; /* streams whose live tail LL-HLS follows
-                                                     (llhls.c), by loop */
+    fl_pb_cache_t *caches[FL_CONFIG_MAX_LOOPS];       /* remuxed segments (cache.c), by loop */
+    fl_pb_follow_t *follows[FL_CONFIG_MAX_LOOPS];     /* streams whose live tail LL-HLS follows
+                                                         (llhls.c), by loop */
+    fl_pb_token_cache_t *tokens[FL_CONFIG_MAX_LOOPS]; /* checked session tokens (token.h),
+                                                         by loop, made at first use */
+    struct fl_pb_hls_loop *hls[FL_CONFIG_MAX_LOOPS];  /* what hls.c keeps of LIVE playlists,
+                                                         by loop, made at first use */
     _Atomic size_t n_follows;
     _Atomic size_t n_waiting; /* requests parked now (blocked reloads, parts, cache joins) */
     _Atomic uint64_t blocked_reloads; /* playlist requests that waited (_HLS_msn) */
@@ -84,6 +88,8 @@ typedef struct fl_playback {
     _Atomic uint64_t waits_timed_out; /* blocked requests answered 503 at their deadline */
     _Atomic uint64_t held_reloads;    /* plain LIVE reloads held for the next segment */
     _Atomic uint64_t parts_from_tail; /* parts made from the live tail (not yet durable) */
+    _Atomic uint64_t texts_reused;    /* LIVE playlists answered with the loop's last text */
+    _Atomic uint64_t lists_read_on;   /* LIVE lists read on from the stream's last (hls.c) */
     /* LIVE lists (FL_PB_LIST): a stream's edge generation, bumped by every
      * PERSISTED event of its live tail (an observer, on the tail's loop),
      * in the slot of its log id (streams that share a slot only make
@@ -101,7 +107,8 @@ void fl_pb_hls_init(fl_http_req_t *r);
 void fl_pb_hls_mp4_fragment(fl_http_req_t *r);
 void fl_pb_hls_ts_fragment(fl_http_req_t *r);
 void fl_pb_hls_other(fl_http_req_t *r);
-void fl_pb_get_clip(fl_http_req_t *r); /* clip.c */
+void fl_pb_hls_loops_free(fl_playback_t *pb); /* (hls.c: pb->hls) */
+void fl_pb_get_clip(fl_http_req_t *r);        /* clip.c */
 /* The session of a request on a session's path (session.c): its
  * SessionToken checked (authentic, not expired; a DASH session's when
  * dash) into s and token (cap bytes), and its stream reached with the
@@ -239,6 +246,14 @@ unsigned fl_pb_list_max(const fl_pb_session_t *s);
  * 0, or an FL_E* code from storage. */
 int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_entry_t **v,
                  size_t *n, int *ended);
+/* A LIVE session's list as fl_pb_select gives it, from an earlier one of
+ * the same stream, window and selector (prev, n_prev >= 1, oldest first):
+ * only the fragments after prev's newest are read, when prev reaches into
+ * the newest ones (else all are, as fl_pb_select does). Stored fragments
+ * never change, so prev's entries stand. 0, FL_EINVAL (not LIVE, no prev),
+ * or an FL_E* code from storage. */
+int fl_pb_select_after(fl_log_t *log, const fl_pb_session_t *s, const fl_pb_entry_t *prev,
+                       size_t n_prev, fl_pb_entry_t **v, size_t *n);
 /* The fragment a session describes itself by (master playlist, the init
  * segment without FragmentNumber, the session URL's checks): the first of
  * its range, or for LIVE the newest (0 when none is newer than
@@ -398,6 +413,12 @@ int fl_pb_cache_peek(fl_pb_cache_t *c, const fl_pb_ckey_t *k, fl_slice_t *hit);
  * else NULL. */
 fl_slice_t fl_pb_cache_put(fl_pb_cache_t *c, const fl_pb_ckey_t *k, const fl_api_error_t *err,
                            fl_buf_t *bytes, fl_pb_blob_t **blob);
+/* A blob of bytes (taken from *bytes, which is left empty) with one
+ * holder, the caller, or NULL (out of memory; *bytes untouched); its
+ * bytes; and giving up a hold (the last frees it). */
+fl_pb_blob_t *fl_pb_blob_new(fl_buf_t *bytes);
+fl_slice_t fl_pb_blob_bytes(const fl_pb_blob_t *b);
+void fl_pb_blob_drop(fl_pb_blob_t *b);
 /* Answer with bytes from the cache: with their owner (blob), sent without
  * a copy and held until sent (fl_http_respond_shared); blob NULL: copied
  * (fl_http_respond). */
@@ -438,6 +459,10 @@ fl_pb_follow_t *fl_pb_follow(fl_playback_t *pb, const fl_stream_ref_t *ref);
 /* A snapshot of the follower's fragments for session s (malloc'd). */
 int fl_pb_follow_snapshot(fl_pb_follow_t *f, const fl_pb_session_t *s, fl_pb_llfrag_t **v,
                           size_t *n);
+/* A number that changes whenever what a snapshot gives may have (each
+ * batch of the tail's events taken, a rejoin): two snapshots under the
+ * same number are the same. */
+uint64_t fl_pb_follow_gen(const fl_pb_follow_t *f);
 /* Is (msn, part) in a playlist now? 1 yes, 0 not yet, -1 too far ahead (400). */
 int fl_pb_follow_ready(fl_pb_follow_t *f, uint64_t msn, int part);
 /* A LIVE reload without _HLS_msn (a player without LL-HLS): should it

@@ -220,8 +220,12 @@ unsigned fl_pb_list_max(const fl_pb_session_t *s)
     return s->max_fragments ? s->max_fragments : 5;
 }
 
-int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_entry_t **v,
-                 size_t *n, int *ended)
+/* fl_pb_select, and for LIVE from an earlier list prev (n_prev entries,
+ * or none) when it reaches into the newest fragments: only those after it
+ * are read. */
+static int select_from(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms,
+                       const fl_pb_entry_t *prev, size_t n_prev, fl_pb_entry_t **v, size_t *n,
+                       int *ended)
 {
     ring_t ring = {.max = fl_pb_list_max(s)};
     *v = NULL;
@@ -245,6 +249,11 @@ int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_
         if (rc == FL_ENOTFOUND) { /* no shard: nothing to list */
             *v = ring.v;
             return 0;
+        }
+        if (rc == 0 && n_prev && prev[n_prev - 1].seq + 1 >= seq) {
+            for (size_t i = 0; i < n_prev; i++)
+                ring_put(&ring, &prev[i]);
+            o.seq = prev[n_prev - 1].seq + 1;
         }
     } else {
         o.from = from_of(s);
@@ -302,4 +311,21 @@ int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_
     *n = ring_flatten(&ring);
     *v = ring.v;
     return 0;
+}
+
+int fl_pb_select(fl_log_t *log, const fl_pb_session_t *s, int64_t now_ms, fl_pb_entry_t **v,
+                 size_t *n, int *ended)
+{
+    return select_from(log, s, now_ms, NULL, 0, v, n, ended);
+}
+
+int fl_pb_select_after(fl_log_t *log, const fl_pb_session_t *s, const fl_pb_entry_t *prev,
+                       size_t n_prev, fl_pb_entry_t **v, size_t *n)
+{
+    int ended = 0;
+    *v = NULL;
+    *n = 0;
+    if (s->mode != FL_PB_LIVE || n_prev == 0)
+        return FL_EINVAL;
+    return select_from(log, s, 0, prev, n_prev, v, n, &ended);
 }

@@ -118,7 +118,10 @@ int fl_pb_session_open(fl_http_req_t *r, const char *action, int64_t now_ms, int
 {
     fl_playback_t *pb = r->mod;
     int qa = fl_pb_query_arg(r->wsi, "SessionToken", token, cap);
-    int rc = qa == 0 ? fl_pb_token_decode(pb->key, fl_slice_str(token), now_ms, s) : FL_EINVAL;
+    fl_pb_token_cache_t **tc = &pb->tokens[fl_server_loop()];
+    if (!*tc)
+        *tc = fl_pb_token_cache_new(pb->key); /* (NULL: each token decoded) */
+    int rc = qa == 0 ? fl_pb_token_check(*tc, pb->key, fl_slice_str(token), now_ms, s) : FL_EINVAL;
     if (rc == 0 && dash && !s->dash)
         rc = FL_EINVAL; /* an HLS session's token on a DASH path */
     if (rc) {

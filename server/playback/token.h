@@ -97,4 +97,26 @@ int fl_pb_token_encode(const uint8_t key[FL_PB_KEY_BYTES], const fl_pb_session_t
 int fl_pb_token_decode(const uint8_t key[FL_PB_KEY_BYTES], fl_slice_t text, int64_t now_ms,
                        fl_pb_session_t *out);
 
+/* Tokens already checked, so that the players of a session, who send the
+ * same token with every request, cost one HMAC per token instead of one
+ * per request. Keyed by the token's whole text: a hit is a text equal,
+ * byte for byte, to one whose tag was verified under the cache's key, and
+ * gives the session decoded then; its expiry is checked at every use, as
+ * on a miss. Only tokens that decoded are kept (a forged, altered or
+ * expired one is refused by fl_pb_token_decode every time). Bounded:
+ * FL_PB_TOKEN_CACHE_SLOTS entries, direct-mapped by a hash of the text (a
+ * collision only evicts). Not thread-safe: one per event loop. */
+#define FL_PB_TOKEN_CACHE_SLOTS 64
+typedef struct fl_pb_token_cache fl_pb_token_cache_t;
+
+/* A cache of tokens under key (copied), or NULL (out of memory). */
+fl_pb_token_cache_t *fl_pb_token_cache_new(const uint8_t key[FL_PB_KEY_BYTES]);
+void fl_pb_token_cache_free(fl_pb_token_cache_t *c);
+/* Checks answered from the cache so far (any thread). */
+uint64_t fl_pb_token_cache_hits(const fl_pb_token_cache_t *c);
+/* fl_pb_token_decode, answered from the cache when text was decoded
+ * before: the same results. c NULL, or made for another key: no cache. */
+int fl_pb_token_check(fl_pb_token_cache_t *c, const uint8_t key[FL_PB_KEY_BYTES], fl_slice_t text,
+                      int64_t now_ms, fl_pb_session_t *out);
+
 #endif
