@@ -12,8 +12,9 @@
  * sendmsg() straight on the socket, as much as it takes per call, and a
  * writeable call is asked for only when it is full; lws then holds none of
  * the response (nothing is written through lws until it ends), so the
- * bytes on the wire stay in order. Otherwise (TLS, h2.c's socket pairs)
- * one lws_write() per callback: the headers first, then the body in
+ * bytes on the wire stay in order (h2.c's socket pairs too: it reads the
+ * head apart from the body that follows it). Otherwise (TLS) one
+ * lws_write() per callback: the headers first, then the body in
  * pieces of at most FL_HTTP_WRITE_CHUNK bytes. A shared body (fl_http_respond_shared) is
  * sent from its owner's bytes, never copied on the direct path, and given
  * back once the response is out or the connection has gone.
@@ -417,17 +418,6 @@ int fl_http_header(fl_http_req_t *r, const char *custom_name, char *buf, size_t 
     return n;
 }
 
-/* A connection on a socket pair: one of h2.c's streams, which reads an
- * answer's head apart from its body (at most FL_H2_MAX_HEAD bytes up to
- * the head's end), so it is answered through lws, head and body apart. */
-static int unix_pair(struct lws *wsi)
-{
-    struct sockaddr_storage sa;
-    socklen_t sl = sizeof sa;
-    return getsockname(lws_get_socket_fd(wsi), (struct sockaddr *)&sa, &sl) == 0 &&
-           sa.ss_family == AF_UNIX;
-}
-
 /* The body of the response (shared, or r->resp). */
 static fl_slice_t body_of(const fl_http_req_t *r)
 {
@@ -531,8 +521,7 @@ static int write_some(fl_http_req_t *r)
     struct fl_server *s = r->srv;
     struct lws *wsi = r->wsi;
 
-    if (!r->headers_sent && !lws_is_ssl(wsi) && !lws_partial_buffered(wsi) && !unix_pair(wsi) &&
-        direct_begin(r))
+    if (!r->headers_sent && !lws_is_ssl(wsi) && !lws_partial_buffered(wsi) && direct_begin(r))
         return -1;
     int rc = r->direct ? direct_send(r) : write_through_lws(r, body_of(r));
     if (rc <= 0)

@@ -29,7 +29,10 @@
  * libuv's uv_poll_start(), found with dlsym(RTLD_NEXT). It reads the
  * watcher fields of libuv's public headers (uv/unix.h: io_watcher's
  * pevents/events/fd, the loop's backend_fd and watchers); a libuv whose
- * epoll backend does not keep them so needs this file looked at again.
+ * epoll backend does not keep them so needs this file looked at again. So
+ * the two cases are taken only when the libuv running is the major.minor
+ * this file was compiled against (uv_version()); with any other, every
+ * call goes to libuv's own.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -53,12 +56,24 @@ static uv_poll_start_fn libuv_poll_start(void)
     return f;
 }
 
+/* The libuv running is the major.minor of the headers compiled against. */
+static int same_libuv(void)
+{
+    static atomic_int same = -1;
+    int v = atomic_load(&same);
+    if (v < 0) {
+        v = (uv_version() >> 8) == ((unsigned)UV_VERSION_MAJOR << 8 | UV_VERSION_MINOR);
+        atomic_store(&same, v);
+    }
+    return v;
+}
+
 int uv_poll_start(uv_poll_t *h, int pevents, uv_poll_cb cb)
 {
     uv__io_t *w = &h->io_watcher;
     uv_loop_t *loop = h->loop;
     unsigned want = (pevents & UV_READABLE ? POLLIN : 0) | (pevents & UV_WRITABLE ? POLLOUT : 0);
-    if (pevents != 0 && (pevents & ~(UV_READABLE | UV_WRITABLE)) == 0 &&
+    if (same_libuv() && pevents != 0 && (pevents & ~(UV_READABLE | UV_WRITABLE)) == 0 &&
         uv_is_active((uv_handle_t *)h) && !uv_is_closing((uv_handle_t *)h) && h->poll_cb == cb &&
         w->fd >= 0 && (unsigned)w->fd < loop->nwatchers && loop->watchers[w->fd] == w &&
         w->events != 0 && w->events == w->pevents &&
