@@ -303,12 +303,38 @@ void fl_rec_put_time(fl_buf_t *b, int64_t ns)
     fl_awstime_buf_epoch(b, ns, 3);
 }
 
+static void free_taken(void *ctx)
+{
+    fl_buf_t *b = ctx;
+    fl_buf_free(b);
+    free(b);
+}
+
+void fl_rec_respond_take(fl_http_req_t *r, const char *content_type, fl_buf_t *body)
+{
+    fl_buf_t *own = body->err ? NULL : malloc(sizeof *own);
+    if (!own) { /* (out of memory: as a copy, or the error) */
+        if (body->err)
+            fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
+        else
+            fl_http_respond(r, 200, content_type, fl_buf_slice(body));
+        return;
+    }
+    /* the answer holds the bytes (a 10 MiB GetRecords is not copied again)
+     * until it is sent */
+    *own = *body;
+    fl_buf_init(body, 0);
+    fl_http_respond_shared(r, 200, content_type, fl_buf_slice(own), free_taken, own);
+}
+
 void fl_rec_respond(fl_http_req_t *r, fl_buf_t *body)
 {
     if (body->err)
         fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
-    else
+    else if (r->cbor) /* transcoded by the HTTP core */
         fl_http_respond(r, 200, "application/x-amz-json-1.1", fl_buf_slice(body));
+    else
+        fl_rec_respond_take(r, "application/x-amz-json-1.1", body);
 }
 
 /* ---- data streams in use ---- */
