@@ -7,9 +7,9 @@
  * parked (fl_http_await), for the append's completion, which storage sends
  * to the loop. A put's records are parsed on the loop in one pass: their
  * data decoded into one buffer for the call (no allocation per record),
- * each partition key's MD5 (fl_rec_partition_hash) looked up in the
- * stream's open shards loaded once for the call (no store lock per
- * record). Storage does not copy the data (fl_datarec_append_nocopy): the
+ * then the partition keys' MD5s, 8 at a time (fl_rec_partition_hash_many),
+ * looked up in the stream's open shards loaded once for the call (no
+ * store lock per record). Storage does not copy the data (fl_datarec_append_nocopy): the
  * call's buffer is shared by its records, counted (put_data_t), and freed
  * by the last release, on storage's writer thread once every record is
  * written, or by the call when nothing was appended.
@@ -286,8 +286,9 @@ typedef struct {
     const char *key;
     size_t key_len;
     uint32_t shard;
-    uint8_t hk[16]; /* the 128-bit hash key: ExplicitHashKey, or MD5 of the
-                       partition key (as storage and Kinesis map keys) */
+    int explicit_key; /* hk is ExplicitHashKey's (else the key's MD5) */
+    uint8_t hk[16];   /* the 128-bit hash key: ExplicitHashKey, or MD5 of the
+                         partition key (as storage and Kinesis map keys) */
 } parsed_t;
 
 /* The open shard for a parsed record. */
@@ -307,8 +308,8 @@ static const char *where_of(char buf[48], int many, size_t idx)
 
 /* One record's members (Data, PartitionKey, ExplicitHashKey); its data
  * decoded at the end of data. Responds and returns -1 on bad input. */
-static int parse_record(fl_http_req_t *r, const fl_json_t *obj, const shard_map_t *m,
-                        fl_buf_t *data, parsed_t *p, size_t idx, int many)
+static int parse_record(fl_http_req_t *r, const fl_json_t *obj, fl_buf_t *data, parsed_t *p,
+                        size_t idx, int many)
 {
     char where[48];
     const fl_json_t *d = fl_json_get(obj, "Data");
@@ -354,14 +355,38 @@ static int parse_record(fl_http_req_t *r, const fl_json_t *obj, const shard_map_
                                   where_of(where, many, idx));
             return -1;
         }
-    } else {
-        fl_rec_partition_hash(fl_slice(k->str, k->len), p->hk);
+        p->explicit_key = 1;
     }
-    int rc = shard_of(m, p);
-    if (rc) {
-        fl_http_respond_error(r, 500, "InternalFailureException", "no open shard for the key: %s",
-                              fl_strerror(rc));
-        return -1;
+    return 0;
+}
+
+/* Every parsed record's hash key (the partition keys' MD5s, 8 at a time,
+ * fl_rec_partition_hash_many) and open shard. Responds and returns -1
+ * when a key has no open shard. */
+static int place_records(fl_http_req_t *r, const shard_map_t *m, parsed_t *p, size_t n)
+{
+    fl_slice_t keys[64];
+    uint8_t hk[64][16];
+    size_t at[64], k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!p[i].explicit_key) {
+            keys[k] = fl_slice(p[i].key, p[i].key_len);
+            at[k++] = i;
+        }
+        if (k == 64 || (i + 1 == n && k)) {
+            fl_rec_partition_hash_many(keys, k, hk);
+            for (size_t j = 0; j < k; j++)
+                memcpy(p[at[j]].hk, hk[j], 16);
+            k = 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = shard_of(m, &p[i]);
+        if (rc) {
+            fl_http_respond_error(r, 500, "InternalFailureException",
+                                  "no open shard for the key: %s", fl_strerror(rc));
+            return -1;
+        }
     }
     return 0;
 }
@@ -413,10 +438,12 @@ static void put(fl_http_req_t *r, int many)
                                   parsed);
             goto out;
         }
-        if (parse_record(r, e, &map, &data, &p[parsed], parsed, many) != 0)
+        if (parse_record(r, e, &data, &p[parsed], parsed, many) != 0)
             goto out;
         parsed++;
     }
+    if (place_records(r, &map, p, n) != 0)
+        goto out;
     if (data.n > FL_RECORDS_MAX_PUT_SIZE) {
         fl_http_respond_error(r, 400, "InvalidArgumentException",
                               "Records hold %zu bytes of data, more than 5 MiB", data.n);

@@ -292,6 +292,11 @@ int fl_rec_parse_consumer_arn(const fl_records_t *rs, const char *arn, char *str
  * Kinesis and storage map keys to shards; without libcrypto's per-call
  * algorithm lookup). */
 void fl_rec_partition_hash(fl_slice_t key, uint8_t out[16]);
+/* The same for n keys at once (PutRecords' 500): keys of at most
+ * FL_REC_HASH_ONE_BLOCK bytes (one MD5 block) go 8 at a time through AVX2
+ * where the CPU has it, the others one by one; out[i] is keys[i]'s. */
+#define FL_REC_HASH_ONE_BLOCK 55
+void fl_rec_partition_hash_many(const fl_slice_t *keys, size_t n, uint8_t (*out)[16]);
 /* Records durable in the stream with this log id: wake its subscribers
  * (any loop). */
 void fl_rec_sub_wake(fl_records_t *rs, uint64_t log_id);
