@@ -5,6 +5,10 @@
  * and beside the raw disk (write+fdatasync, pread) measured in the run.
  *
  *   bench_records [-s SECONDS] [-d DIR] [-c MIB] [-k CASES] [-b CONNS]
+ *                 [-l LOOPS] [-K]
+ *
+ * LOOPS: framelogd's --loops (default 1: its default); -K leaves
+ * kinesalite out (for profiling framelogd alone).
  *
  * CASES: a comma-separated list of the PutRecords cases' numbers (0-7, in
  * the order printed) to run, e.g. -k 6,7 for the 1 KiB batches (default:
@@ -26,8 +30,11 @@
  * servers: the client is not what limits), the ratio of framelogd's
  * records/s to kinesalite's (target >= 50), and for batches framelogd's
  * MB/s against raw write+fdatasync of one batch's bytes per fdatasync
- * (target >= 0.7 for 1 KiB). CPU per record is the figure that holds on a
- * loaded machine; throughput and the ratios move with the load.
+ * (target >= 0.7 for 1 KiB; "raw MB/s" is that reference: the mean of one
+ * measure just before framelogd's case and one just after, SECONDS/2
+ * each, so that the disk's drift through a run hits both sides alike).
+ * CPU per record is the figure that holds on a loaded machine; throughput
+ * and the ratios move with the load.
  *
  * Catch-up: MIB (default 256) of 1 KiB records into one shard, then read
  * back with GetRecords (Limit 10000) from TRIM_HORIZON to the end, against
@@ -59,7 +66,8 @@
 
 #define MAX_CONNS 64
 
-static int batch_conns = 4; /* -b */
+static int batch_conns = 4;     /* -b */
+static const char *loops = "1"; /* -l */
 
 static int64_t mono(void)
 {
@@ -514,8 +522,8 @@ int main(int argc, char **argv)
     const char *base = "/var/tmp";
     size_t mib = 256;
     const char *only = NULL;
-    int opt;
-    while ((opt = getopt(argc, argv, "s:d:c:k:b:")) != -1) {
+    int opt, no_kinesalite = 0;
+    while ((opt = getopt(argc, argv, "s:d:c:k:b:l:K")) != -1) {
         if (opt == 's')
             secs = atof(optarg);
         else if (opt == 'd')
@@ -526,8 +534,13 @@ int main(int argc, char **argv)
             only = optarg;
         else if (opt == 'b' && atoi(optarg) >= 1 && atoi(optarg) <= MAX_CONNS)
             batch_conns = atoi(optarg);
+        else if (opt == 'l' && atoi(optarg) >= 0)
+            loops = optarg;
+        else if (opt == 'K')
+            no_kinesalite = 1;
         else {
-            fprintf(stderr, "usage: bench_records [-s SECONDS] [-d DIR] [-c MIB] [-k CASES]\n");
+            fprintf(stderr, "usage: bench_records [-s SECONDS] [-d DIR] [-c MIB] [-k CASES] "
+                            "[-b CONNS] [-l LOOPS] [-K]\n");
             return 2;
         }
     }
@@ -540,16 +553,19 @@ int main(int argc, char **argv)
     }
     char data[600];
     snprintf(data, sizeof data, "%s/data", dir);
-    const char *extra[] = {"--records-throttle", "0", NULL};
+    const char *extra[] = {"--records-throttle", "0", "--loops", loops, NULL};
     int fport = 0, kport = 0;
     pid_t fpid = fl_bench_start_framelogd(FL_FRAMELOGD, data, extra, &fport);
-    pid_t kpid = start_kinesalite(&kport);
+    pid_t kpid = no_kinesalite ? 0 : start_kinesalite(&kport);
     printf("bench_records: %.0f s per case; framelogd durable (fdatasync before the answer), "
-           "kinesalite %s\n",
-           secs, kpid ? "in memory (no fsync)" : "NOT INSTALLED (scripts/deps.sh --bench)");
-    printf("%-24s %12s %9s %8s %8s %7s %7s | %12s %8s %8s %7s %7s | %9s %9s\n", "case", "fl rec/s",
-           "fl MB/s", "p50 ms", "p99 ms", "us/rec", "cl us", "kl rec/s", "p50 ms", "p99 ms",
-           "us/rec", "cl us", "fl/kl", "fl/raw");
+           "--loops %s, %d connections for batches; kinesalite %s\n",
+           secs, loops, batch_conns,
+           kpid            ? "in memory (no fsync)"
+           : no_kinesalite ? "left out (-K)"
+                           : "NOT INSTALLED (scripts/deps.sh --bench)");
+    printf("%-24s %12s %9s %8s %8s %7s %7s | %12s %8s %8s %7s %7s | %9s %9s %9s\n", "case",
+           "fl rec/s", "fl MB/s", "p50 ms", "p99 ms", "us/rec", "cl us", "kl rec/s", "p50 ms",
+           "p99 ms", "us/rec", "cl us", "fl/kl", "raw MB/s", "fl/raw");
     static const struct {
         size_t size;
         int records, shards;
@@ -563,19 +579,22 @@ int main(int argc, char **argv)
                  cases[i].shards);
         snprintf(label, sizeof label, "%zu B x %d, %d shard%s", cases[i].size, cases[i].records,
                  cases[i].shards, cases[i].shards > 1 ? "s" : "");
+        /* raw: one batch's bytes per write+fdatasync, in the same run, just
+         * before and just after framelogd's case (the mean of the two) */
+        size_t raw_size = cases[i].size * (size_t)cases[i].records;
+        fl_bench_result_t raw0 = fl_bench_raw_per_record(dir, raw_size, secs / 2);
         case_result_t f =
             put_case(fpid, fport, name, cases[i].shards, cases[i].records, cases[i].size, secs);
+        fl_bench_result_t raw1 = fl_bench_raw_per_record(dir, raw_size, secs / 2);
+        double raw_mbps = (raw0.mbps + raw1.mbps) / 2;
         case_result_t k = {0};
         if (kpid)
             k = put_case(kpid, kport, name, cases[i].shards, cases[i].records, cases[i].size, secs);
-        /* raw: one batch's bytes per write+fdatasync, in the same run */
-        fl_bench_result_t raw =
-            fl_bench_raw_per_record(dir, cases[i].size * (size_t)cases[i].records, secs / 2);
         printf("%-24s %12.0f %9.2f %8.2f %8.2f %7.2f %7.2f | %12.0f %8.2f %8.2f %7.1f %7.2f | "
-               "%8.1fx %9.2f%s\n",
+               "%8.1fx %9.1f %9.2f%s\n",
                label, f.rps, f.mbps, f.p50, f.p99, f.cpu_us, f.client_us, k.rps, k.p50, k.p99,
-               k.cpu_us, k.client_us, k.rps > 0 ? f.rps / k.rps : 0,
-               raw.mbps > 0 ? f.mbps / raw.mbps : 0, f.failed || k.failed ? " (failures!)" : "");
+               k.cpu_us, k.client_us, k.rps > 0 ? f.rps / k.rps : 0, raw_mbps,
+               raw_mbps > 0 ? f.mbps / raw_mbps : 0, f.failed || k.failed ? " (failures!)" : "");
         if (f.failed || k.failed)
             printf("  failed records: framelogd %" PRIu64 ", kinesalite %" PRIu64 "\n", f.failed,
                    k.failed);

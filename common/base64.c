@@ -8,9 +8,11 @@
  * character outside the alphabet and leaves that block and the rest to the
  * table-driven loop, so errors and padding are found where they always
  * were. Encoding (GetRecords writes up to 10 MiB an answer) goes 12 bytes
- * to 16 characters at a time the same way, in the standard alphabet. Both
- * ways give the same text and bytes: tests/test_common.c compares them
- * with plain loops, and so does tests/fuzz/fuzz_base64.c.
+ * to 16 characters at a time the same way, in the standard alphabet. Where
+ * the CPU has AVX2 both go twice as wide first (the same steps in each
+ * 128-bit lane: 32 characters to 24 bytes, 24 bytes to 32 characters) and
+ * the SSSE3 code takes what is left. All ways give the same text and bytes: tests/test_common.c
+ * compares them with plain loops, and so does tests/fuzz/fuzz_base64.c.
  */
 #include "common/base64.h"
 
@@ -78,6 +80,82 @@ __attribute__((target("ssse3"))) static size_t encode_ssse3(const uint8_t *src, 
     return i;
 }
 
+/* decode_ssse3 32 characters at a time: each lane decodes 16 to 12
+ * bytes, and the two 12s are packed together (room: 32 bytes, 24 kept). */
+__attribute__((target("avx2"))) static size_t decode_avx2(const uint8_t *src, size_t n,
+                                                          uint8_t *dst, size_t room)
+{
+    const __m256i lut_lo =
+        _mm256_setr_epi8(0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x13, 0x1A,
+                         0x1B, 0x1B, 0x1B, 0x1A, 0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+                         0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B, 0x1B, 0x1A);
+    const __m256i lut_hi =
+        _mm256_setr_epi8(0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10, 0x10, 0x10,
+                         0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08,
+                         0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10);
+    const __m256i lut_roll =
+        _mm256_setr_epi8(0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 19, 4,
+                         -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i mask_2f = _mm256_set1_epi8(0x2f);
+    const __m256i pack = _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1, 2,
+                                          1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+    const __m256i join = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7); /* the 12s side by side */
+    size_t i = 0;
+    for (; i + 32 <= n && room >= 32; i += 32, dst += 24, room -= 24) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(src + i));
+        __m256i hi_nib = _mm256_and_si256(_mm256_srli_epi32(v, 4), mask_2f);
+        __m256i lo_nib = _mm256_and_si256(v, mask_2f);
+        __m256i hi = _mm256_shuffle_epi8(lut_hi, hi_nib);
+        __m256i lo = _mm256_shuffle_epi8(lut_lo, lo_nib);
+        if (!_mm256_testz_si256(lo, hi))
+            break; /* a character outside the alphabet: the narrower code's */
+        __m256i roll =
+            _mm256_shuffle_epi8(lut_roll, _mm256_add_epi8(_mm256_cmpeq_epi8(v, mask_2f), hi_nib));
+        v = _mm256_add_epi8(v, roll);
+        v = _mm256_maddubs_epi16(v, _mm256_set1_epi32(0x01400140));
+        v = _mm256_madd_epi16(v, _mm256_set1_epi32(0x00011000));
+        v = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(v, pack), join);
+        _mm256_storeu_si256((__m256i *)dst, v);
+    }
+    return i;
+}
+
+/* encode_ssse3 24 bytes at a time: 12 into each lane (two loads of 16,
+ * so only while 28 are there). */
+__attribute__((target("avx2"))) static size_t encode_avx2(const uint8_t *src, size_t n,
+                                                          uint8_t *dst)
+{
+    const __m256i spread = _mm256_set_epi8(10, 11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1, 10,
+                                           11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1);
+    const __m256i lut =
+        _mm256_setr_epi8(65, 71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16, 0, 0, 65, 71, -4,
+                         -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16, 0, 0);
+    size_t i = 0;
+    for (; i + 28 <= n; i += 24, dst += 32) {
+        __m256i v = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(src + i))),
+            _mm_loadu_si128((const __m128i *)(src + i + 12)), 1);
+        v = _mm256_shuffle_epi8(v, spread);
+        __m256i t0 = _mm256_mulhi_epu16(_mm256_and_si256(v, _mm256_set1_epi32(0x0FC0FC00)),
+                                        _mm256_set1_epi32(0x04000040));
+        __m256i t1 = _mm256_mullo_epi16(_mm256_and_si256(v, _mm256_set1_epi32(0x003F03F0)),
+                                        _mm256_set1_epi32(0x01000010));
+        v = _mm256_or_si256(t0, t1);
+        __m256i idx = _mm256_subs_epu8(v, _mm256_set1_epi8(51));
+        idx = _mm256_sub_epi8(idx, _mm256_cmpgt_epi8(v, _mm256_set1_epi8(25)));
+        _mm256_storeu_si256((__m256i *)dst, _mm256_add_epi8(v, _mm256_shuffle_epi8(lut, idx)));
+    }
+    return i;
+}
+
+static int have_avx2(void)
+{
+    static int known = -1; /* a race only computes it twice */
+    if (known < 0)
+        known = __builtin_cpu_supports("avx2") ? 1 : 0;
+    return known;
+}
+
 static int have_ssse3(void)
 {
     static int known = -1; /* a race only computes it twice */
@@ -102,9 +180,14 @@ static void encode(fl_buf_t *b, fl_slice_t s, const char a[64], int pad)
     uint8_t *o = b->p + b->n;
     size_t i = 0;
 #ifdef FL_B64_SSSE3
-    if (a == fl_b64 && s.n >= 16 && have_ssse3()) {
-        i = encode_ssse3(s.p, s.n, o);
+    if (a == fl_b64 && s.n >= 28 && have_avx2()) {
+        i = encode_avx2(s.p, s.n, o);
         o += i / 3 * 4;
+    }
+    if (a == fl_b64 && s.n - i >= 16 && have_ssse3()) {
+        size_t k = encode_ssse3(s.p + i, s.n - i, o);
+        o += k / 3 * 4;
+        i += k;
     }
 #endif
     for (; i + 3 <= s.n; i += 3) {
@@ -222,10 +305,15 @@ int fl_base64_decode(fl_buf_t *b, fl_slice_t s)
         uint8_t *o = b->p + b->n;
         size_t i = 0;
 #ifdef FL_B64_SSSE3
-        if (full >= 4 && have_ssse3()) {
-            size_t done = decode_ssse3(s.p, full * 4, o, b->cap - b->n);
+        if (full >= 8 && have_avx2()) {
+            size_t done = decode_avx2(s.p, full * 4, o, b->cap - b->n);
             o += done / 4 * 3;
             i = done / 4;
+        }
+        if (full - i >= 4 && have_ssse3()) {
+            size_t done = decode_ssse3(s.p + 4 * i, (full - i) * 4, o, b->cap - (size_t)(o - b->p));
+            o += done / 4 * 3;
+            i += done / 4;
         }
 #endif
         for (; i < full; i++) {

@@ -40,16 +40,17 @@ void fl_datarec_unobserve(struct fl_server *s, fl_datarec_observer_fn fn, void *
     o->n = k;
 }
 
-int fl_datarec_append(const struct fl_server *s, fl_log_t *log, const char *stream, uint32_t shard,
-                      fl_slice_t key, fl_slice_t data, int64_t producer_ns,
-                      struct fl_completion *done, uint64_t *seq_out)
+static int append(const struct fl_server *s, fl_log_t *log, const char *stream, uint32_t shard,
+                  fl_slice_t key, fl_slice_t data, int64_t producer_ns, void (*release)(void *),
+                  void *arg, struct fl_completion *done, uint64_t *seq_out)
 {
     fl_log_record_t rec;
     memset(&rec, 0, sizeof rec);
     rec.producer_ts_ns = producer_ns;
     rec.key = key;
     rec.payload = data;
-    int rc = fl_log_append(log, shard, &rec, done, seq_out);
+    int rc = release ? fl_log_append_nocopy(log, shard, &rec, release, arg, done, seq_out)
+                     : fl_log_append(log, shard, &rec, done, seq_out);
     if (rc)
         return rc;
     fl_datarec_t r = {.stream = stream,
@@ -61,4 +62,21 @@ int fl_datarec_append(const struct fl_server *s, fl_log_t *log, const char *stre
     for (int i = 0; i < s->datarec.n; i++)
         s->datarec.fn[i](s->datarec.data[i], &r);
     return 0;
+}
+
+int fl_datarec_append(const struct fl_server *s, fl_log_t *log, const char *stream, uint32_t shard,
+                      fl_slice_t key, fl_slice_t data, int64_t producer_ns,
+                      struct fl_completion *done, uint64_t *seq_out)
+{
+    return append(s, log, stream, shard, key, data, producer_ns, NULL, NULL, done, seq_out);
+}
+
+int fl_datarec_append_nocopy(const struct fl_server *s, fl_log_t *log, const char *stream,
+                             uint32_t shard, fl_slice_t key, fl_slice_t data, int64_t producer_ns,
+                             void (*release)(void *arg), void *arg, struct fl_completion *done,
+                             uint64_t *seq_out)
+{
+    if (!release)
+        return FL_EINVAL;
+    return append(s, log, stream, shard, key, data, producer_ns, release, arg, done, seq_out);
 }

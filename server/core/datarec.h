@@ -68,4 +68,13 @@ int fl_datarec_append(const struct fl_server *s, fl_log_t *log, const char *stre
                       fl_slice_t key, fl_slice_t data, int64_t producer_ns,
                       struct fl_completion *done, uint64_t *seq_out);
 
+/* The same without storage copying the data (fl_log_append_nocopy): the
+ * bytes stay the caller's, valid and unchanged until release(arg), which
+ * storage calls once for a 0 return, from its writer thread; on an error
+ * return release is not called. */
+int fl_datarec_append_nocopy(const struct fl_server *s, fl_log_t *log, const char *stream,
+                             uint32_t shard, fl_slice_t key, fl_slice_t data, int64_t producer_ns,
+                             void (*release)(void *arg), void *arg, struct fl_completion *done,
+                             uint64_t *seq_out);
+
 #endif

@@ -7,9 +7,12 @@
  * parked (fl_http_await), for the append's completion, which storage sends
  * to the loop. A put's records are parsed on the loop in one pass: their
  * data decoded into one buffer for the call (no allocation per record),
- * each partition key's MD5 (fl_rec_partition_hash) looked up in the
- * stream's open shards loaded once for the call (no store lock per
- * record); storage copies each record as it queues it.
+ * then the partition keys' MD5s, 8 at a time (fl_rec_partition_hash_many),
+ * looked up in the stream's open shards loaded once for the call (no
+ * store lock per record). Storage does not copy the data (fl_datarec_append_nocopy): the
+ * call's buffer is shared by its records, counted (put_data_t), and freed
+ * by the last release, on storage's writer thread once every record is
+ * written, or by the call when nothing was appended.
  *
  * A shard iterator is a sealed token (core/token.h) that holds the whole
  * position, so the server keeps nothing per iterator:
@@ -24,6 +27,7 @@
  * Reads run on the worker pool (they pread and decrypt).
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,13 +252,43 @@ static int map_find(const shard_map_t *m, const uint8_t key[16], uint32_t *out)
     return FL_ENOTFOUND;
 }
 
+/* A call's decoded data, shared by its records in storage's queue: one
+ * reference for the call while it appends, one for each record appended
+ * (released by storage's writer thread, or at once when the append fails). */
+typedef struct {
+    _Atomic size_t refs;
+    uint8_t *p;
+} put_data_t;
+
+static void put_data_release(void *arg)
+{
+    put_data_t *d = arg;
+    if (atomic_fetch_sub(&d->refs, 1) == 1) {
+        free(d->p);
+        free(d);
+    }
+}
+
+/* Append one record whose data is in d. */
+static int append_shared(const fl_rec_stream_t *st, put_one_t *o, fl_slice_t key, fl_slice_t rec,
+                         int64_t now_ns, put_data_t *d)
+{
+    atomic_fetch_add(&d->refs, 1);
+    int rc = fl_datarec_append_nocopy(st->rs->srv, st->log, st->name, o->shard, key, rec, now_ns,
+                                      put_data_release, d, &o->base, &o->seq);
+    if (rc)
+        put_data_release(d); /* storage did not take it */
+    return rc;
+}
+
 typedef struct {
     size_t off, len; /* its data in the call's data buffer */
     const char *key;
     size_t key_len;
     uint32_t shard;
-    uint8_t hk[16]; /* the 128-bit hash key: ExplicitHashKey, or MD5 of the
-                       partition key (as storage and Kinesis map keys) */
+    int explicit_key; /* hk is ExplicitHashKey's (else the key's MD5) */
+    uint8_t hk[16];   /* the 128-bit hash key: ExplicitHashKey, or MD5 of the
+                         partition key (as storage and Kinesis map keys) */
 } parsed_t;
 
 /* The open shard for a parsed record. */
@@ -274,8 +308,8 @@ static const char *where_of(char buf[48], int many, size_t idx)
 
 /* One record's members (Data, PartitionKey, ExplicitHashKey); its data
  * decoded at the end of data. Responds and returns -1 on bad input. */
-static int parse_record(fl_http_req_t *r, const fl_json_t *obj, const shard_map_t *m,
-                        fl_buf_t *data, parsed_t *p, size_t idx, int many)
+static int parse_record(fl_http_req_t *r, const fl_json_t *obj, fl_buf_t *data, parsed_t *p,
+                        size_t idx, int many)
 {
     char where[48];
     const fl_json_t *d = fl_json_get(obj, "Data");
@@ -321,14 +355,38 @@ static int parse_record(fl_http_req_t *r, const fl_json_t *obj, const shard_map_
                                   where_of(where, many, idx));
             return -1;
         }
-    } else {
-        fl_rec_partition_hash(fl_slice(k->str, k->len), p->hk);
+        p->explicit_key = 1;
     }
-    int rc = shard_of(m, p);
-    if (rc) {
-        fl_http_respond_error(r, 500, "InternalFailureException", "no open shard for the key: %s",
-                              fl_strerror(rc));
-        return -1;
+    return 0;
+}
+
+/* Every parsed record's hash key (the partition keys' MD5s, 8 at a time,
+ * fl_rec_partition_hash_many) and open shard. Responds and returns -1
+ * when a key has no open shard. */
+static int place_records(fl_http_req_t *r, const shard_map_t *m, parsed_t *p, size_t n)
+{
+    fl_slice_t keys[64];
+    uint8_t hk[64][16];
+    size_t at[64], k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!p[i].explicit_key) {
+            keys[k] = fl_slice(p[i].key, p[i].key_len);
+            at[k++] = i;
+        }
+        if (k == 64 || (i + 1 == n && k)) {
+            fl_rec_partition_hash_many(keys, k, hk);
+            for (size_t j = 0; j < k; j++)
+                memcpy(p[at[j]].hk, hk[j], 16);
+            k = 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = shard_of(m, &p[i]);
+        if (rc) {
+            fl_http_respond_error(r, 500, "InternalFailureException",
+                                  "no open shard for the key: %s", fl_strerror(rc));
+            return -1;
+        }
     }
     return 0;
 }
@@ -359,6 +417,7 @@ static void put(fl_http_req_t *r, int many)
      * body's base64 decodes to at most 3/4 of its size, one allocation */
     fl_buf_t data;
     fl_buf_init(&data, 0);
+    put_data_t *shared = NULL;
     int rc;
     if (!p || !j || fl_buf_reserve(&data, r->body.n / 4 * 3 + 3)) {
         fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
@@ -379,15 +438,25 @@ static void put(fl_http_req_t *r, int many)
                                   parsed);
             goto out;
         }
-        if (parse_record(r, e, &map, &data, &p[parsed], parsed, many) != 0)
+        if (parse_record(r, e, &data, &p[parsed], parsed, many) != 0)
             goto out;
         parsed++;
     }
+    if (place_records(r, &map, p, n) != 0)
+        goto out;
     if (data.n > FL_RECORDS_MAX_PUT_SIZE) {
         fl_http_respond_error(r, 400, "InvalidArgumentException",
                               "Records hold %zu bytes of data, more than 5 MiB", data.n);
         goto out;
     }
+    /* the buffer goes to storage with the records (no copy there) */
+    if (!(shared = malloc(sizeof *shared))) {
+        fl_http_respond_error(r, 500, "InternalFailureException", "out of memory");
+        goto out;
+    }
+    atomic_init(&shared->refs, 1);
+    shared->p = data.p;
+    fl_buf_init(&data, 0);
     j->st = st;
     j->many = many;
     j->n = n;
@@ -400,7 +469,7 @@ static void put(fl_http_req_t *r, int many)
         o->shard = p[i].shard;
         o->data_len = p[i].len;
         fl_slice_t key = fl_slice(p[i].key, p[i].key_len),
-                   rec = fl_slice(data.p + p[i].off, p[i].len);
+                   rec = fl_slice(shared->p + p[i].off, p[i].len);
         /* no producer time in the API: the arrival is the record's time on
          * the timeline it shares with video fragments; observers (hooks)
          * hear of it (fl_datarec_append) */
@@ -408,8 +477,7 @@ static void put(fl_http_req_t *r, int many)
             o->status = THROTTLED; /* over the shard's rate: this record alone */
             continue;
         }
-        o->status = fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, key, rec, now_ns,
-                                      &o->base, &o->seq);
+        o->status = append_shared(&st, o, key, rec, now_ns, shared);
         /* a reshard on a worker closed the shard since it was looked up:
          * the key's shard is one of the children now, and the record is
          * metered there (the closed parent gets its share back) */
@@ -422,8 +490,7 @@ static void put(fl_http_req_t *r, int many)
                 break;
             }
             o->shard = p[i].shard;
-            o->status = fl_datarec_append(st.rs->srv, st.log, st.name, o->shard, key, rec, now_ns,
-                                          &o->base, &o->seq);
+            o->status = append_shared(&st, o, key, rec, now_ns, shared);
         }
         if (!o->status)
             j->pending++;
@@ -438,6 +505,8 @@ static void put(fl_http_req_t *r, int many)
     }
     j = NULL;
 out:
+    if (shared)
+        put_data_release(shared); /* the call's reference */
     fl_buf_free(&data);
     free(map.sh);
     free(p);
@@ -804,7 +873,7 @@ static void get_done(fl_http_async_t *a, fl_http_req_t *r)
             fl_http_respond_error(r, 500, "InternalFailureException", "reading %s: %s", j->st.name,
                                   fl_strerror(j->rc));
         } else if (j->body_cbor) {
-            fl_http_respond(r, 200, "application/x-amz-cbor-1.1", fl_buf_slice(&j->body));
+            fl_rec_respond_take(r, "application/x-amz-cbor-1.1", &j->body);
         } else {
             fl_rec_respond(r, &j->body);
         }

@@ -258,8 +258,12 @@ int fl_rec_u128_parse(const char *s, uint8_t out[16]);
 /* Epoch seconds with milliseconds, as AWS's JSON sends timestamps. */
 void fl_rec_put_time(fl_buf_t *b, int64_t ns);
 
-/* Answer with a JSON 1.1 body (the request's route has FL_ROUTE_JSON11). */
+/* Answer with a JSON 1.1 body (the request's route has FL_ROUTE_JSON11).
+ * The answer takes body's bytes without copying them (body is left empty)
+ * unless it goes out in CBOR. */
 void fl_rec_respond(fl_http_req_t *r, fl_buf_t *body);
+/* Answer 200 with body taken as it is (no copy; body is left empty). */
+void fl_rec_respond_take(fl_http_req_t *r, const char *content_type, fl_buf_t *body);
 
 /* One record as GetRecords and SubscribeToShard list it (JSON object). */
 void fl_rec_record_json(fl_buf_t *b, const fl_log_record_t *rec);
@@ -288,6 +292,11 @@ int fl_rec_parse_consumer_arn(const fl_records_t *rs, const char *arn, char *str
  * Kinesis and storage map keys to shards; without libcrypto's per-call
  * algorithm lookup). */
 void fl_rec_partition_hash(fl_slice_t key, uint8_t out[16]);
+/* The same for n keys at once (PutRecords' 500): keys of at most
+ * FL_REC_HASH_ONE_BLOCK bytes (one MD5 block) go 8 at a time through AVX2
+ * where the CPU has it, the others one by one; out[i] is keys[i]'s. */
+#define FL_REC_HASH_ONE_BLOCK 55
+void fl_rec_partition_hash_many(const fl_slice_t *keys, size_t n, uint8_t (*out)[16]);
 /* Records durable in the stream with this log id: wake its subscribers
  * (any loop). */
 void fl_rec_sub_wake(fl_records_t *rs, uint64_t log_id);
