@@ -10,9 +10,20 @@
  * each other to authenticate, and a reload on one loop never frees keys
  * another is reading. Before each
  * decision the module asks the catalog for its access-key change counter
- * (fl_akeys_version: one PRAGMA when nothing changed) and reloads the table
- * when it moved, so `framelogd keys revoke` or `keys policy` from another
- * process holds from the next request on, without a restart.
+ * (fl_akeys_version: one SELECT under SQLite's locks) and reloads the
+ * table when it moved, so `framelogd keys revoke` or `keys policy` from
+ * another process holds from the next request on, without a restart.
+ *
+ * The SELECT is asked only when the data folder may have changed: each
+ * table has an inotify instance on the data folder (catalog.db and its WAL
+ * are in it; the logs are in a folder below, whose writes it does not
+ * see). A commit's write to the WAL queues an event before the commit
+ * returns, so one read() of the instance per request (EAGAIN when nothing
+ * changed) says whether to ask. An event may come before its commit is
+ * visible (the WAL's frames are written before SQLite's index of them), so
+ * after any event every request asks for FL_AUTH_RECHECK_NS more. Without
+ * inotify (its limits reached), every request asks, as before; loop 0's
+ * tick asks always.
  *
  * Open or locked: the server is locked as soon as the catalog holds any
  * access key, revoked ones included (revoking the last key never opens
@@ -39,6 +50,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/diag.h"
@@ -63,11 +76,17 @@ typedef struct {
     uint8_t skey[32];
 } akey_ent_t;
 
+/* After an event of the data folder, how long every request asks the
+ * catalog (see the top). */
+#define FL_AUTH_RECHECK_NS (10 * 1000000000LL)
+
 /* One loop's copy of the keys. */
 typedef struct {
     pthread_mutex_t mu; /* guards everything below */
     int index;          /* its loop (0 logs the reloads) */
     fl_akeys_t *db;     /* its own catalog connection */
+    int ino;            /* inotify on the data folder, -1: none */
+    int64_t ask_until;  /* monotonic ns: ask the catalog until then */
     int64_t version;    /* of the table below; -1: never loaded */
     akey_ent_t *keys;
     size_t n;
@@ -106,11 +125,36 @@ static void keys_free(akey_ent_t *k, size_t n)
     free(k);
 }
 
-/* Reload the table when the catalog's counter moved (its lock held). On
- * failure the old table stays (and the failure is logged). */
-static void refresh(akey_table_t *a)
+/* Whether the catalog may have changed since the table was loaded: an
+ * event of the data folder now, or one in the last FL_AUTH_RECHECK_NS. */
+static int may_have_changed(akey_table_t *a)
+{
+    if (a->ino < 0 || a->version < 0)
+        return 1;
+    union {
+        struct inotify_event e;
+        char b[4096];
+    } u;
+    int any = 0;
+    ssize_t n;
+    while ((n = read(a->ino, u.b, sizeof u.b)) > 0)
+        any = 1;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        any = 1;
+    int64_t now = fl_time_mono_ns();
+    if (any)
+        a->ask_until = now + FL_AUTH_RECHECK_NS;
+    return now < a->ask_until;
+}
+
+/* Reload the table when the catalog's counter moved (its lock held); ask
+ * only when it may have (force: always). On failure the old table stays
+ * (and the failure is logged). */
+static void refresh_if(akey_table_t *a, int force)
 {
     int64_t v;
+    if (!force && !may_have_changed(a))
+        return;
     if (fl_akeys_version(a->db, &v) != 0 || v == a->version)
         return;
     fl_akey_t *rows = NULL;
@@ -149,6 +193,11 @@ static void refresh(akey_table_t *a)
     a->version = v;
 }
 
+static void refresh(akey_table_t *a)
+{
+    refresh_if(a, 0);
+}
+
 static akey_ent_t *find(const akey_table_t *a, const char *id)
 {
     for (size_t i = 0; i < a->n; i++)
@@ -172,6 +221,18 @@ static int auth_init(struct fl_server *s, void **state, char *err, size_t errlen
         t->index = i;
         t->version = -1;
         a->n_tables = i + 1;
+        t->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (t->ino >= 0 &&
+            inotify_add_watch(t->ino, fl_server_config(s)->data_dir,
+                              IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM |
+                                  IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+            close(t->ino);
+            t->ino = -1;
+        }
+        if (t->ino < 0)
+            fl_warn("access keys: no inotify on the data folder (%s): every request asks the "
+                    "catalog whether keys changed",
+                    fl_strerror(-errno));
         int rc = fl_akeys_open_store(fl_server_store(s), &t->db);
         if (rc) {
             snprintf(err, errlen, "access keys: %s", fl_strerror(rc));
@@ -197,6 +258,8 @@ static void auth_fini(void *state)
     for (int i = 0; i < a->n_tables; i++) {
         keys_free(a->t[i].keys, a->t[i].n);
         fl_akeys_close(a->t[i].db);
+        if (a->t[i].ino >= 0)
+            close(a->t[i].ino);
         pthread_mutex_destroy(&a->t[i].mu);
     }
     free(a);
@@ -210,7 +273,7 @@ static void auth_tick(void *state)
     auth_t *a = state;
     akey_table_t *t = &a->t[0];
     pthread_mutex_lock(&t->mu);
-    refresh(t);
+    refresh_if(t, 1);
     pthread_mutex_unlock(&t->mu);
 }
 
