@@ -662,44 +662,18 @@ static void *play(void *arg)
  * alive (nginx's workers). */
 static double cpu_s(pid_t pid)
 {
-    long tck = sysconf(_SC_CLK_TCK);
-    double s = 0;
-    char path[64], line[1024];
-    /* the process itself */
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (fgets(line, sizeof line, f)) {
-            const char *p = strrchr(line, ')');
-            unsigned long ut = 0, st = 0;
-            if (p &&
-                sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
-                s += (double)(ut + st) / (double)tck;
-        }
-        fclose(f);
-    }
-    /* its children (nginx's workers) */
+    double self = fl_bench_proc_cpu_s(pid, NULL);
+    double s = self > 0 ? self : 0;
     DIR *d = opendir("/proc");
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
         int cpid = atoi(e->d_name);
+        pid_t ppid = 0;
         if (cpid <= 0 || cpid == pid)
             continue;
-        snprintf(path, sizeof path, "/proc/%d/stat", cpid);
-        f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fgets(line, sizeof line, f)) {
-            const char *p = strrchr(line, ')');
-            int ppid = 0;
-            unsigned long ut = 0, st = 0;
-            if (p &&
-                sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ppid, &ut,
-                       &st) == 3 &&
-                ppid == pid)
-                s += (double)(ut + st) / (double)tck;
-        }
-        fclose(f);
+        double c = fl_bench_proc_cpu_s(cpid, &ppid);
+        if (c > 0 && ppid == pid)
+            s += c;
     }
     if (d)
         closedir(d);

@@ -76,25 +76,6 @@ static int64_t mono(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* CPU time (user + system) of a process so far, in seconds (clock ticks
- * of /proc/PID/stat), or -1. */
-static double proc_cpu_s(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')'); /* after the command's name */
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* ---- a keep-alive HTTP/1.1 client ---- */
 
 typedef struct {
@@ -334,7 +315,7 @@ static case_result_t put_case(pid_t server, int port, const char *stream, int sh
 {
     case_result_t res = {0};
     create_stream(port, stream, shards);
-    double cpu0 = proc_cpu_s(server), self0 = proc_cpu_s(getpid());
+    double cpu0 = fl_bench_proc_cpu_s(server, NULL), self0 = fl_bench_proc_cpu_s(getpid(), NULL);
     int conns = records == 1 ? 16 : batch_conns;
     worker_t w[MAX_CONNS];
     pthread_t th[MAX_CONNS];
@@ -363,7 +344,7 @@ static case_result_t put_case(pid_t server, int port, const char *stream, int sh
         free(w[i].body);
     }
     double el = (double)(mono() - start) / 1e9;
-    double cpu1 = proc_cpu_s(server), self1 = proc_cpu_s(getpid());
+    double cpu1 = fl_bench_proc_cpu_s(server, NULL), self1 = fl_bench_proc_cpu_s(getpid(), NULL);
     res.client_us = ok && self0 >= 0 && self1 >= 0 ? (self1 - self0) * 1e6 / (double)ok : 0;
     res.cpu_us = ok && cpu0 >= 0 && cpu1 >= 0 ? (cpu1 - cpu0) * 1e6 / (double)ok : 0;
     qsort(lat, n_lat, sizeof *lat, fl_bench_cmp_i64);
