@@ -63,18 +63,12 @@
 #include "bench_common.h"
 #include "common/base64.h"
 #include "common/bytes.h"
+#include "common/clock.h"
 
 #define MAX_CONNS 64
 
 static int batch_conns = 4;     /* -b */
 static const char *loops = "1"; /* -l */
-
-static int64_t mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* ---- a keep-alive HTTP/1.1 client ---- */
 
@@ -231,11 +225,11 @@ static void *worker_main(void *arg)
     conn_t c;
     if (conn_open(&c, w->port) != 0)
         return NULL;
-    while (mono() < w->until) {
+    while (fl_time_mono_ns() < w->until) {
         int st = 0;
         const char *rb;
         size_t rl;
-        int64_t t0 = mono();
+        int64_t t0 = fl_time_mono_ns();
         if (call(&c, w->target, w->body, w->body_n, &st, &rb, &rl) != 0) {
             w->failed += (uint64_t)w->records;
             conn_close(&c);
@@ -243,7 +237,7 @@ static void *worker_main(void *arg)
                 break;
             continue;
         }
-        int64_t dt = mono() - t0;
+        int64_t dt = fl_time_mono_ns() - t0;
         if (w->n_lat == w->cap_lat) {
             w->cap_lat = w->cap_lat ? 2 * w->cap_lat : 4096;
             w->lat = realloc(w->lat, w->cap_lat * sizeof *w->lat);
@@ -320,8 +314,8 @@ static case_result_t put_case(pid_t server, int port, const char *stream, int sh
     worker_t w[MAX_CONNS];
     pthread_t th[MAX_CONNS];
     memset(w, 0, sizeof w);
-    int64_t until = mono() + (int64_t)(secs * 1e9);
-    int64_t start = mono();
+    int64_t until = fl_time_mono_ns() + (int64_t)(secs * 1e9);
+    int64_t start = fl_time_mono_ns();
     for (int i = 0; i < conns; i++) {
         w[i].port = port;
         w[i].target = records == 1 ? "PutRecord" : "PutRecords";
@@ -343,7 +337,7 @@ static case_result_t put_case(pid_t server, int port, const char *stream, int sh
         free(w[i].lat);
         free(w[i].body);
     }
-    double el = (double)(mono() - start) / 1e9;
+    double el = (double)(fl_time_mono_ns() - start) / 1e9;
     double cpu1 = fl_bench_proc_cpu_s(server, NULL), self1 = fl_bench_proc_cpu_s(getpid(), NULL);
     res.client_us = ok && self0 >= 0 && self1 >= 0 ? (self1 - self0) * 1e6 / (double)ok : 0;
     res.cpu_us = ok && cpu0 >= 0 && cpu1 >= 0 ? (cpu1 - cpu0) * 1e6 / (double)ok : 0;
@@ -433,7 +427,7 @@ static double catchup(int port, size_t mib)
     const char *s = memmem(rb, rl, "\"ShardIterator\":\"", 17);
     snprintf(it, sizeof it, "%.*s", (int)strcspn(s + 17, "\""), s + 17);
     uint64_t bytes = 0, records = 0;
-    int64_t t0 = mono();
+    int64_t t0 = fl_time_mono_ns();
     for (;;) {
         char req[1200];
         int n = snprintf(req, sizeof req, "{\"ShardIterator\":\"%s\",\"Limit\":10000}", it);
@@ -451,7 +445,7 @@ static double catchup(int port, size_t mib)
             break;
         snprintf(it, sizeof it, "%.*s", (int)strcspn(nx + 21, "\""), nx + 21);
     }
-    double el = (double)(mono() - t0) / 1e9;
+    double el = (double)(fl_time_mono_ns() - t0) / 1e9;
     conn_close(&c);
     printf("  catch-up: %" PRIu64 " records read in %.2f s\n", records, el);
     return (double)bytes / el / 1e6;
@@ -469,11 +463,11 @@ static double raw_pread(const char *dir, size_t mib)
         if (write(fd, buf, 1 << 20) != 1 << 20)
             exit(1);
     fdatasync(fd);
-    int64_t t0 = mono();
+    int64_t t0 = fl_time_mono_ns();
     for (size_t i = 0; i < mib; i++)
         if (pread(fd, buf, 1 << 20, (off_t)i << 20) != 1 << 20)
             exit(1);
-    double el = (double)(mono() - t0) / 1e9;
+    double el = (double)(fl_time_mono_ns() - t0) / 1e9;
     close(fd);
     unlink(path);
     free(buf);
