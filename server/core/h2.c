@@ -43,12 +43,13 @@
  *   (nghttp2_session_consume) only once they have gone, so at most
  *   FL_H2_STREAM_WINDOW per stream and FL_H2_CONN_WINDOW per connection
  *   are held (with a body's chunk framing, at most FL_H2_MAX_FRAMING more
- *   per stream: a client of tiny DATA frames is reset past it). An answer
- *   that ends before the client's side does (a refused head, an answer
- *   before the whole body) is followed by RST_STREAM NO_ERROR, so no
- *   finished stream holds its connection open; an interim answer (100
- *   Continue) from the HTTP/1.1 side is not passed on. Response bytes wait in st->down; past
- * FL_H2_DOWN_PAUSE the socket pair is no longer read until the client takes them.
+ *   per stream: a client of tiny DATA frames is reset past it). Response
+ *   bytes wait in st->down; past FL_H2_DOWN_PAUSE the socket pair is no
+ *   longer read until the client takes them.
+ * - An answer that ends before the client's side does (a refused head, an
+ *   answer before the whole body) is followed by RST_STREAM NO_ERROR, so
+ *   no finished stream holds its connection open; an interim answer (100
+ *   Continue) from the HTTP/1.1 side is not passed on.
  * - Request header fields: at most FL_H2_MAX_HEAD bytes as forwarded, path
  *   FL_H2_MAX_PATH; past either the stream is answered 431
  *   RequestHeaderFieldsTooLarge here, like HTTP/1.1's heads past
