@@ -253,7 +253,12 @@ struct fl_log {
     uint64_t nonce_ctr;
     uint64_t cut_gen; /* bumped when a failed write or fdatasync cuts the segment */
     int cut_rc;       /* ... and the error it failed with */
-    int broken;       /* an fdatasync failed and could not be undone */
+    /* cut_gen + 1 of a batch whose write or fdatasync failed, set by the
+     * sync stage itself: a batch queued behind it on the helper thread
+     * (sealed at the same cut_gen) is not written, even before the writer
+     * has cut the segment back (0: none) */
+    uint64_t sync_failed_gen;
+    int broken; /* an fdatasync failed and could not be undone */
     /* The next segment made ahead of its roll, by the sealer thread, once
      * the active one is half full (writer.c, spare_*): a roll then costs
      * no fsync on the writer. Under the sealer's lock: spare is

@@ -25,7 +25,9 @@
  *      group commit. When more records are queued, the stage runs on a
  *      long-lived helper thread while the writer seals the next batch (a
  *      two-stage pipeline: the CPU's sealing overlaps the disk's writing;
- *      at most one batch is sealed behind the one in its stage); when
+ *      at most one batch is sealed behind the one in its stage, and it is
+ *      queued on the helper at once, so its stage starts the moment the
+ *      first one's ends, while the writer still finishes that one); when
  *      nothing is queued, the writer runs the stage itself (no hand-over
  *      on the latency path);
  *   4. when it returns: publish the chunks to readers, wake watches,
@@ -804,7 +806,9 @@ static void cut_back(fl_store_t *s, log_work_t *w)
         pthread_mutex_unlock(&s->mu);
     }
     log->seg_end = w->start_off;
-    log->cut_gen++; /* the next batch's chunks after start_off are gone */
+    /* the next batch's chunks after start_off are gone (its sync stage may
+     * be reading cut_gen on the helper thread) */
+    __atomic_add_fetch(&log->cut_gen, 1, __ATOMIC_RELEASE);
     log->cut_rc = w->rc;
     w->nrefs = 0;
 }
@@ -820,9 +824,12 @@ static void *sync_job(void *arg)
     sync_job_t *j = arg;
     for (size_t i = 0; i < j->n; i++) {
         log_work_t *w = j->works[i];
-        /* sealed behind a batch that failed and was cut: batch_finish
-         * fails it (cut_gen is only changed there, before this stage) */
-        if (w->gen != w->log->cut_gen)
+        /* sealed behind a batch that failed: batch_finish fails it. The
+         * failed batch's own stage marks it (sync_failed_gen, set on this
+         * stage's threads, which run one batch after the other); the
+         * writer bumps cut_gen when it cuts, maybe while this runs. */
+        if (w->gen != __atomic_load_n(&w->log->cut_gen, __ATOMIC_ACQUIRE) ||
+            w->log->sync_failed_gen == w->gen + 1)
             continue;
         w->rc = work_write(j->s, w);
         if (w->rc == 0) {
@@ -830,6 +837,8 @@ static void *sync_job(void *arg)
             if (w->rc < 0)
                 fl_error("log %s: fdatasync failed: %s", w->log->name, fl_strerror(w->rc));
         }
+        if (w->rc < 0)
+            w->log->sync_failed_gen = w->gen + 1;
     }
     return NULL;
 }
@@ -1329,7 +1338,8 @@ static void fail_all(fl_store_t *s, fl_pending_t *const *q, size_t n)
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    batch_t *job; /* handed over, fdatasyncs not yet returned */
+    batch_t *job;  /* handed over, fdatasyncs not yet returned */
+    batch_t *next; /* handed over behind job: its stage starts as job's ends */
     int quit;
     pthread_t th;
     int started;
@@ -1349,7 +1359,8 @@ static void *syncer_main(void *arg)
         pthread_mutex_unlock(&y->mu);
         sync_all(y->pool, b->s, b->dirty, b->ndirty);
         pthread_mutex_lock(&y->mu);
-        y->job = NULL;
+        y->job = y->next;
+        y->next = NULL;
         pthread_cond_broadcast(&y->cv);
     }
     pthread_mutex_unlock(&y->mu);
@@ -1378,9 +1389,12 @@ static void syncer_stop(syncer_t *y)
     pthread_cond_destroy(&y->cv);
 }
 
-/* Start the batch's fdatasyncs on the helper thread, so that the writer can
- * seal and write the next batch meanwhile (pipelining); without the helper,
- * run them here. At most one batch is handed over at a time. */
+/* Start the batch's write and fdatasyncs on the helper thread, so that the
+ * writer can seal the next batch meanwhile (pipelining); without the
+ * helper, run them here. At most two batches are handed over: the one in
+ * its stage and one queued behind it, whose stage the helper starts the
+ * moment the first one's ends, while the writer finishes the first (the
+ * disk does not wait for the writer's publishing and completions). */
 static void batch_sync_start(syncer_t *y, batch_t *b)
 {
     if (!y->started) {
@@ -1388,7 +1402,10 @@ static void batch_sync_start(syncer_t *y, batch_t *b)
         return;
     }
     pthread_mutex_lock(&y->mu);
-    y->job = b;
+    if (y->job)
+        y->next = b;
+    else
+        y->job = b;
     b->th_started = 1;
     pthread_cond_signal(&y->cv);
     pthread_mutex_unlock(&y->mu);
@@ -1398,7 +1415,7 @@ static void batch_sync_wait(syncer_t *y, batch_t *b)
 {
     if (b->th_started) {
         pthread_mutex_lock(&y->mu);
-        while (y->job == b)
+        while (y->job == b || y->next == b)
             pthread_cond_wait(&y->cv, &y->mu);
         pthread_mutex_unlock(&y->mu);
     }
@@ -1657,8 +1674,18 @@ static void *writer_main(void *arg)
         } else {
             free(q);
         }
+        /* A batch sealed while the previous one is in its stage on the
+         * helper thread queues behind it there: the disk goes on with it
+         * while this thread finishes the previous one. */
+        int queued = 0;
+        if (cur && prev && prev->th_started) {
+            batch_sync_start(&sy, cur);
+            queued = 1;
+        }
         want_ret |= drain(s, &sy, &prev);
-        if (cur) {
+        if (queued) {
+            prev = cur;
+        } else if (cur) {
             /* Nothing queued behind it: nothing to overlap its fdatasyncs
              * with, so run them here rather than pay a hand-over and a
              * wake-up on the latency path. Unless the batch is a big one
