@@ -222,17 +222,19 @@ static int auth_init(struct fl_server *s, void **state, char *err, size_t errlen
         t->version = -1;
         a->n_tables = i + 1;
         t->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        int ino_err = t->ino < 0 ? -errno : 0;
         if (t->ino >= 0 &&
             inotify_add_watch(t->ino, fl_server_config(s)->data_dir,
                               IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM |
                                   IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+            ino_err = -errno; /* (before close, which may change errno) */
             close(t->ino);
             t->ino = -1;
         }
         if (t->ino < 0)
             fl_warn("access keys: no inotify on the data folder (%s): every request asks the "
                     "catalog whether keys changed",
-                    fl_strerror(-errno));
+                    fl_strerror(ino_err));
         int rc = fl_akeys_open_store(fl_server_store(s), &t->db);
         if (rc) {
             snprintf(err, errlen, "access keys: %s", fl_strerror(rc));
