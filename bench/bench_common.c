@@ -28,6 +28,16 @@ double fl_bench_pct(int64_t *v, size_t n, double p)
     return (double)v[i] / 1e6; /* ms */
 }
 
+void fl_bench_settle(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return;
+    if (syncfs(fd) != 0)
+        perror("bench: syncfs");
+    close(fd);
+}
+
 fl_bench_result_t fl_bench_raw_per_record(const char *dir, size_t size, double secs)
 {
     char path[600];
@@ -57,6 +67,7 @@ fl_bench_result_t fl_bench_raw_per_record(const char *dir, size_t size, double s
                            fl_bench_pct(lat, n, .999)};
     close(fd);
     unlink(path);
+    fl_bench_settle(dir);
     free(buf);
     free(lat);
     return r;
@@ -99,6 +110,7 @@ static double raw_stream(const char *dir, double secs, int direct)
     double el = (double)(fl_time_mono_ns() - t0) / 1e9;
     close(fd);
     unlink(path);
+    fl_bench_settle(dir);
     free(buf);
     return (double)bytes / el / 1e6;
 }

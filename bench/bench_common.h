@@ -18,6 +18,13 @@ typedef struct {
 int fl_bench_cmp_i64(const void *a, const void *b);
 /* The p-quantile (0..1) of sorted nanosecond values, in ms. */
 double fl_bench_pct(int64_t *v, size_t n, double p);
+/* Commit the file system of dir (syncfs): what an earlier phase left to
+ * do, such as the discards of the files it deleted on a file system
+ * mounted with `discard` (this machine's root is), is done before the next
+ * phase is timed instead of slowing its first fdatasyncs. The raw
+ * references call it after deleting their file; a benchmark calls it after
+ * deleting what it measured. */
+void fl_bench_settle(const char *dir);
 /* One pwrite of size then one fdatasync, repeated for secs in dir: MB/s,
  * writes/s and fdatasync latency percentiles. */
 fl_bench_result_t fl_bench_raw_per_record(const char *dir, size_t size, double secs);

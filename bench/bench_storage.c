@@ -197,6 +197,7 @@ static double open_case(const char *dir, uint64_t bytes, uint64_t *read_out, uin
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", data);
     if (system(cmd) != 0)
         fprintf(stderr, "bench: could not remove %s\n", data);
+    fl_bench_settle(dir);
     return t[4];
 }
 
@@ -282,6 +283,7 @@ static fl_bench_result_t log_case(const char *dir, size_t size, uint32_t shards,
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", data);
     if (system(cmd) != 0)
         fprintf(stderr, "bench: could not remove %s\n", data);
+    fl_bench_settle(dir);
     qsort(lat, nlat, sizeof *lat, fl_bench_cmp_i64);
     fl_bench_result_t r = {(double)done * (double)size / el / 1e6, (double)done / el,
                            fl_bench_pct(lat, nlat, .5), fl_bench_pct(lat, nlat, .99),
