@@ -76,7 +76,9 @@ int fl_fragment_number_parse(const char *s, uint64_t *log_id, uint64_t *seq);
 
 /* The TrackEntries of a Tracks element (a record's, or the live tail's
  * session Tracks), handed to each(data, tracks, n) at once, valid during
- * the call. 0, FL_EMALFORMED, FL_ENOMEM or each's own code. */
+ * the call. 0, FL_EMALFORMED (no Tracks element), the Matroska parser's
+ * error (FL_EMALFORMED, FL_ELIMIT past its limits, FL_ENOMEM) or each's
+ * own code. */
 int fl_fragment_tracks(fl_slice_t tracks,
                        int (*each)(void *data, const fl_mkv_track_t *t, size_t n), void *data);
 
