@@ -48,6 +48,11 @@
  *                                      before and after (noraw: the log
  *                                      alone, for profiling; N: N records in
  *                                      flight instead of 64 MiB or 4,096).
+ *   bench_storage DIR SECONDS logs SIZE LOGS [noraw] [N]
+ *                                      the same over LOGS logs of one shard
+ *                                      each, appended to in turn (a server
+ *                                      with LOGS cameras: each batch writes
+ *                                      and fdatasyncs that many files).
  *                                      Repeat them: a shared disk drifts.
  */
 #include <fcntl.h>
@@ -216,19 +221,22 @@ static void open_time(const char *dir)
 
 /* window: records in flight at most (the throughput phase fills 64 MiB;
  * the latency phase keeps a few in flight, as a live camera would). */
-static fl_bench_result_t log_case(const char *dir, size_t size, uint32_t shards, double secs,
-                                  size_t window)
+static fl_bench_result_t logs_case(const char *dir, size_t size, uint32_t shards, uint32_t nlogs,
+                                   double secs, size_t window)
 {
     char data[600];
-    snprintf(data, sizeof data, "%s/store-%zu-%u", dir, size, shards);
+    snprintf(data, sizeof data, "%s/store-%zu-%u-%u", dir, size, shards, nlogs);
     fl_store_opts_t o = {0};
     o.dir = data;
     fl_store_t *s;
-    fl_log_t *log;
-    int rc = fl_store_open(&o, &s);
+    fl_log_t **logs = calloc(nlogs, sizeof *logs);
+    int rc = logs ? fl_store_open(&o, &s) : FL_ENOMEM;
     fl_log_opts_t lo = {.shard_count = shards};
-    if (rc == 0)
-        rc = fl_log_create(s, "bench", &lo, &log);
+    for (uint32_t k = 0; k < nlogs && rc == 0; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "bench%u", k);
+        rc = fl_log_create(s, name, &lo, &logs[k]);
+    }
     if (rc < 0) {
         fprintf(stderr, "bench: %s\n", fl_strerror(rc));
         exit(1);
@@ -252,7 +260,8 @@ static fl_bench_result_t log_case(const char *dir, size_t size, uint32_t shards,
             r.payload = fl_slice(buf, size);
             uint64_t seq;
             int64_t now = fl_time_mono_ns();
-            rc = fl_log_append(log, (uint32_t)(i % shards), &r, (void *)(intptr_t)now, &seq);
+            rc = fl_log_append(logs[i % nlogs], (uint32_t)(i / nlogs % shards), &r,
+                               (void *)(intptr_t)now, &seq);
             if (rc == FL_EAGAIN)
                 break;
             if (rc < 0) {
@@ -279,6 +288,7 @@ static fl_bench_result_t log_case(const char *dir, size_t size, uint32_t shards,
     }
     double el = (double)(fl_time_mono_ns() - t0) / 1e9;
     fl_store_close(s);
+    free(logs);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", data);
     if (system(cmd) != 0)
@@ -291,6 +301,13 @@ static fl_bench_result_t log_case(const char *dir, size_t size, uint32_t shards,
     free(lat);
     free(buf);
     return r;
+}
+
+/* One log of `shards` shards. */
+static fl_bench_result_t log_case(const char *dir, size_t size, uint32_t shards, double secs,
+                                  size_t window)
+{
+    return logs_case(dir, size, shards, 1, secs, window);
 }
 
 int main(int argc, char **argv)
@@ -338,6 +355,26 @@ int main(int argc, char **argv)
         printf("%zu B %u shards saturated: %.1f MB/s %.0f rec/s | raw stream %.0f/%.0f MB/s "
                "ratio %.2f\n",
                size, shards, r.mbps, r.rps, before, after, r.mbps / ((before + after) / 2));
+        return 0;
+    }
+    if (argc > 5 && strcmp(argv[3], "logs") == 0) { /* logs SIZE LOGS [noraw] [N] */
+        size_t size = (size_t)atol(argv[4]);
+        uint32_t nlogs = (uint32_t)atol(argv[5]);
+        int noraw = 0;
+        size_t window = 0;
+        for (int i = 6; i < argc; i++) {
+            if (strcmp(argv[i], "noraw") == 0)
+                noraw = 1;
+            else
+                window = (size_t)atol(argv[i]);
+        }
+        double before = noraw ? 1 : fl_bench_raw_stream(dir, secs / 2);
+        fl_bench_result_t r = logs_case(dir, size, 1, nlogs, secs, window);
+        double after = noraw ? 1 : fl_bench_raw_stream(dir, secs / 2);
+        printf("%zu B into %u logs saturated: %.1f MB/s %.0f rec/s (p50 %.1f p99 %.1f ms) | raw "
+               "stream %.0f/%.0f MB/s ratio %.2f\n",
+               size, nlogs, r.mbps, r.rps, r.p50, r.p99, before, after,
+               r.mbps / ((before + after) / 2));
         return 0;
     }
     printf("bench_storage: dir %s, %.1f s per case\n\n", dir, secs);
