@@ -12,10 +12,36 @@
 #include "common/base64.h"
 #include "common/bytes.h"
 #include "common/clock.h"
+#include "common/dec128.h"
 #include "common/diag.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "harness.h"
+
+START_TEST(dec128_round_trips_and_refuses_junk)
+{
+    char buf[FL_DEC128_CAP];
+    unsigned __int128 max = ~(unsigned __int128)0, v;
+    ck_assert_uint_eq(fl_dec128_put(0, buf), 1);
+    ck_assert_str_eq(buf, "0");
+    ck_assert_uint_eq(fl_dec128_put(max, buf), 39);
+    ck_assert_str_eq(buf, "340282366920938463463374607431768211455");
+    ck_assert_int_eq(fl_dec128_parse(buf, &v), 0);
+    ck_assert(v == max);
+    ck_assert_int_eq(fl_dec128_parse("340282366920938463463374607431768211456", &v), -1);
+    ck_assert_int_eq(fl_dec128_parse("", &v), -1);
+    ck_assert_int_eq(fl_dec128_parse("12a", &v), -1);
+    ck_assert_int_eq(fl_dec128_parse("-1", &v), -1);
+    ck_assert_int_eq(fl_dec128_parse(" 1", &v), -1);
+    ck_assert_int_eq(fl_dec128_parse("0000000000000000000000000000000000000001", &v), -1);
+    ck_assert_int_eq(fl_dec128_parse("007", &v), 0); /* leading zeros: the caller's rule */
+    ck_assert(v == 7);
+    unsigned __int128 x = ((unsigned __int128)0x0123456789abcdefULL << 64) | 0xfedcba9876543210ULL;
+    fl_dec128_put(x, buf);
+    ck_assert_int_eq(fl_dec128_parse(buf, &v), 0);
+    ck_assert(v == x);
+}
+END_TEST
 
 START_TEST(reader_reads_in_order)
 {
@@ -505,6 +531,7 @@ int main(void)
     tcase_add_test(tc, base64_blocks_match_the_table_loop);
     tcase_add_test(tc, base64_long_texts_and_caps);
     tcase_add_test(tc, base64url_round_trips_unpadded_and_refuses_junk);
+    tcase_add_test(tc, dec128_round_trips_and_refuses_junk);
     suite_add_tcase(s, tc);
     tc = tcase_create("fileio");
     tcase_add_test(tc, fileio_positional_round_trip_and_end_of_file);

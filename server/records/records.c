@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/awstime.h"
+#include "common/dec128.h"
 #include "common/error.h"
 #include "common/json.h"
 #include "server/core/datarec.h"
@@ -259,15 +260,7 @@ void fl_rec_u128_dec(const uint8_t v[16], char buf[40])
     unsigned __int128 x = 0;
     for (int i = 0; i < 16; i++)
         x = (x << 8) | v[i];
-    char tmp[40];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + (int)(x % 10));
-        x /= 10;
-    } while (x);
-    for (int i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    buf[n] = 0;
+    fl_dec128_put(x, buf);
 }
 
 void fl_rec_partition_hash(fl_slice_t key, uint8_t out[16])
@@ -391,19 +384,9 @@ void fl_rec_partition_hash_many(const fl_slice_t *keys, size_t n, uint8_t (*out)
 
 int fl_rec_u128_parse(const char *s, uint8_t out[16])
 {
-    const unsigned __int128 max = ~(unsigned __int128)0;
-    unsigned __int128 x = 0;
-    size_t n = strlen(s);
-    if (n < 1 || n > 39 || (n > 1 && s[0] == '0'))
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (x > (max - d) / 10)
-            return -1;
-        x = x * 10 + d;
-    }
+    unsigned __int128 x;
+    if ((s[0] == '0' && s[1]) || fl_dec128_parse(s, &x) != 0)
+        return -1; /* (AWS's pattern for hash keys: 0|([1-9]\d{0,38})) */
     for (int i = 15; i >= 0; i--) {
         out[i] = (uint8_t)(x & 0xff);
         x >>= 8;

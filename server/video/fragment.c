@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "common/dec128.h"
 #include "common/error.h"
 #include "media/mkv_parser.h"
 #include "media/mkv_writer.h"
@@ -128,38 +129,21 @@ int fl_fragment_length_ms(const fl_fragment_t *f, uint32_t *ms)
 
 void fl_fragment_number(uint64_t log_id, uint64_t seq, char *buf, size_t cap)
 {
-    unsigned __int128 v = (unsigned __int128)log_id << 64 | seq;
-    char tmp[FL_FRAGMENT_NUMBER_CAP];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + (int)(v % 10));
-        v /= 10;
-    } while (v);
+    char tmp[FL_DEC128_CAP];
+    size_t n = fl_dec128_put((unsigned __int128)log_id << 64 | seq, tmp);
     if (n + 1 > cap) {
         if (cap)
             buf[0] = 0;
         return;
     }
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    buf[n] = 0;
+    memcpy(buf, tmp, n + 1);
 }
 
 int fl_fragment_number_parse(const char *s, uint64_t *log_id, uint64_t *seq)
 {
-    unsigned __int128 v = 0;
-    const unsigned __int128 max = ~(unsigned __int128)0;
-    size_t n = strlen(s);
-    if (n == 0 || n > 39)
+    unsigned __int128 v;
+    if (fl_dec128_parse(s, &v) != 0)
         return FL_EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return FL_EINVAL;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (max - d) / 10)
-            return FL_EINVAL;
-        v = v * 10 + d;
-    }
     *log_id = (uint64_t)(v >> 64);
     *seq = (uint64_t)v;
     return 0;
