@@ -1751,6 +1751,78 @@ START_TEST(delete_with_queued_appends_closes_them)
 }
 END_TEST
 
+/* A delete whose call the writer takes with only a prefix of the queue
+ * (more than a batch's FL_BATCH_MAX_BYTES queued): the doomed log's record
+ * behind the prefix is still queued when the delete runs. Its appender has
+ * let go of its handle, so the delete frees the log; the queued record must
+ * still complete (FL_ECLOSED), not reach a freed log (ASan). */
+START_TEST(delete_behind_a_partly_taken_queue)
+{
+    char *dir = fl_test_mkdtemp("st-delbig");
+    fault_io_t f = {0};
+    fl_store_io_t io = fault_table(&f);
+    fl_store_opts_t o = {.io = &io};
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *other, *doomed;
+    ck_assert_int_eq(fl_log_create(s, "other", NULL, &other), 0);
+    ck_assert_int_eq(fl_log_create(s, "doomed", NULL, &doomed), 0);
+    append_ok(other, 0, "warm", 0);
+    fl_store_sync(s);
+    fl_log_completion_t c[8];
+    drain(s, c, 1);
+    pthread_mutex_lock(&f.mu);
+    f.wgate_closed = 1; /* the writer waits in the write of "first" */
+    pthread_mutex_unlock(&f.mu);
+    uint64_t first = append_ok(other, 0, "first", 0);
+    pthread_mutex_lock(&f.mu);
+    while (!f.wwaiting)
+        pthread_cond_wait(&f.cond, &f.mu);
+    pthread_mutex_unlock(&f.mu);
+    size_t big = 40u << 20; /* two of them fill the next batch */
+    uint8_t *a = pattern(big, 5);
+    fl_log_record_t ra = rec_of(a, big, 0);
+    uint64_t seq_big[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(fl_log_append(other, 0, &ra, NULL, &seq_big[i]), 0);
+    free(a);
+    uint64_t seq_doomed = append_ok(doomed, 0, "doomed", 0);
+    fl_log_close(doomed); /* its appender is done with it */
+    deleter_t d = {s, 1};
+    pthread_t th;
+    pthread_create(&th, NULL, delete_thread, &d);
+    for (;;) { /* the delete is queued for the writer */
+        pthread_mutex_lock(&s->mu);
+        int queued = s->ctl_head != NULL;
+        pthread_mutex_unlock(&s->mu);
+        if (queued)
+            break;
+        usleep(1000);
+    }
+    pthread_mutex_lock(&f.mu);
+    f.wgate_closed = 0;
+    pthread_cond_broadcast(&f.cond);
+    pthread_mutex_unlock(&f.mu);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(d.rc, 0);
+    fl_store_sync(s);
+    drain(s, c, 4);
+    int seen = 0;
+    for (int i = 0; i < 4; i++) {
+        if (c[i].log == other) {
+            ck_assert(c[i].seq == first || c[i].seq == seq_big[0] || c[i].seq == seq_big[1]);
+            ck_assert_int_eq(c[i].status, 0);
+            seen++;
+        } else {
+            ck_assert(c[i].seq == seq_doomed);
+            ck_assert_int_eq(c[i].status, FL_ECLOSED);
+        }
+    }
+    ck_assert_int_eq(seen, 3);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
 START_TEST(open_reads_indexes_not_data)
 {
     char *dir = fl_test_mkdtemp("st-opencost");
@@ -1970,6 +2042,7 @@ int main(void)
     tcase_add_test(tc, partition_key_picks_shard_by_md5);
     tcase_add_test(tc, delete_destroys_key_then_files);
     tcase_add_test(tc, delete_with_queued_appends_closes_them);
+    tcase_add_test(tc, delete_behind_a_partly_taken_queue);
     tcase_add_test(tc, delete_destroys_key_before_files_go);
     tcase_add_test(tc, handles_are_counted_and_closed);
     tcase_add_test(tc, delete_with_open_handles_is_safe);
