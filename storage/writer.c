@@ -1615,6 +1615,7 @@ static void *writer_main(void *arg)
     sealer_t sl;
     sealer_start(&sl, s);
     pthread_mutex_lock(&s->mu);
+    uint64_t taken = s->n_submitted - s->q_n; /* records taken from the queue */
     for (;;) {
         while (!prev && !s->q_n && !s->ctl_head && !s->stop && !s->sealed &&
                fl_time_mono_ns() < next_ret) {
@@ -1665,8 +1666,17 @@ static void *writer_main(void *arg)
             }
         }
         s->q_take_bytes -= took;
-        fl_ctl_t *ctl = s->ctl_head;
-        s->ctl_head = NULL;
+        taken += nq;
+        /* control calls whose records (appended before them) are all
+         * taken: a delete must not free a log that a record still queued
+         * behind a batch-sized prefix points at */
+        fl_ctl_t *ctl = NULL, **ctl_end = &ctl;
+        while (s->ctl_head && s->ctl_head->after <= taken) {
+            *ctl_end = s->ctl_head;
+            s->ctl_head = s->ctl_head->next;
+            ctl_end = &(*ctl_end)->next;
+        }
+        *ctl_end = NULL;
         int stop = s->stop;
         /* a rolled segment was sealed: retention may have work (a size
          * limit, a segment past its age) */
@@ -1817,12 +1827,13 @@ void fl_writer_stop(fl_store_t *s)
 
 int fl_writer_call(fl_store_t *s, int (*fn)(fl_store_t *s, void *arg), void *arg)
 {
-    fl_ctl_t ctl = {NULL, fn, arg, 0, 0};
+    fl_ctl_t ctl = {NULL, fn, arg, 0, 0, 0};
     pthread_mutex_lock(&s->mu);
     if (!s->writer_started || s->stop) {
         pthread_mutex_unlock(&s->mu);
         return FL_ESTATE;
     }
+    ctl.after = s->n_submitted;
     fl_ctl_t **pp = &s->ctl_head;
     while (*pp)
         pp = &(*pp)->next;
