@@ -2042,7 +2042,6 @@ int main(void)
     tcase_add_test(tc, partition_key_picks_shard_by_md5);
     tcase_add_test(tc, delete_destroys_key_then_files);
     tcase_add_test(tc, delete_with_queued_appends_closes_them);
-    tcase_add_test(tc, delete_behind_a_partly_taken_queue);
     tcase_add_test(tc, delete_destroys_key_before_files_go);
     tcase_add_test(tc, handles_are_counted_and_closed);
     tcase_add_test(tc, delete_with_open_handles_is_safe);
@@ -2073,6 +2072,7 @@ int main(void)
     tcase_set_timeout(tc, 120); /* batches of 64 MiB records, on a busy machine */
     tcase_add_test(tc, write_error_fails_batch_then_recovers);
     tcase_add_test(tc, failed_cut_refuses_appends_until_reopen);
+    tcase_add_test(tc, delete_behind_a_partly_taken_queue);
     tcase_add_test(tc, failed_sync_also_fails_the_batch_written_behind_it);
     tcase_add_test(tc, failed_sync_fails_the_batches_queued_behind_it);
     tcase_add_test(tc, queue_limit_says_again);
