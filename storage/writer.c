@@ -35,7 +35,9 @@
  *      index entries (after the fdatasync, so an index entry never points
  *      at unsynced data);
  *   5. run control calls (delete) and retention with no batch in flight
- *      and no seal running (retention also after each seal).
+ *      and no seal running (retention also after each seal); a control
+ *      call only once every record appended before it was taken (the
+ *      queue may be taken a batch-sized prefix at a time) and finished.
  *
  * The queue is an array of records; the writer takes it in one step (a
  * spare array takes its place) when it fits FL_BATCH_MAX_BYTES
