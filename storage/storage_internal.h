@@ -296,6 +296,10 @@ typedef struct fl_ctl {
     int (*fn)(fl_store_t *s, void *arg);
     void *arg;
     int done, rc;
+    /* n_submitted when it was queued: it runs once the writer has taken
+     * (and finished) every record appended before it, also when the queue
+     * is taken a batch-sized prefix at a time */
+    uint64_t after;
 } fl_ctl_t;
 
 typedef struct {

@@ -35,7 +35,9 @@
  *      index entries (after the fdatasync, so an index entry never points
  *      at unsynced data);
  *   5. run control calls (delete) and retention with no batch in flight
- *      and no seal running (retention also after each seal).
+ *      and no seal running (retention also after each seal); a control
+ *      call only once every record appended before it was taken (the
+ *      queue may be taken a batch-sized prefix at a time) and finished.
  *
  * The queue is an array of records; the writer takes it in one step (a
  * spare array takes its place) when it fits FL_BATCH_MAX_BYTES
@@ -1615,6 +1617,7 @@ static void *writer_main(void *arg)
     sealer_t sl;
     sealer_start(&sl, s);
     pthread_mutex_lock(&s->mu);
+    uint64_t taken = s->n_submitted - s->q_n; /* records taken from the queue */
     for (;;) {
         while (!prev && !s->q_n && !s->ctl_head && !s->stop && !s->sealed &&
                fl_time_mono_ns() < next_ret) {
@@ -1665,8 +1668,17 @@ static void *writer_main(void *arg)
             }
         }
         s->q_take_bytes -= took;
-        fl_ctl_t *ctl = s->ctl_head;
-        s->ctl_head = NULL;
+        taken += nq;
+        /* control calls whose records (appended before them) are all
+         * taken: a delete must not free a log that a record still queued
+         * behind a batch-sized prefix points at */
+        fl_ctl_t *ctl = NULL, **ctl_end = &ctl;
+        while (s->ctl_head && s->ctl_head->after <= taken) {
+            *ctl_end = s->ctl_head;
+            s->ctl_head = s->ctl_head->next;
+            ctl_end = &(*ctl_end)->next;
+        }
+        *ctl_end = NULL;
         int stop = s->stop;
         /* a rolled segment was sealed: retention may have work (a size
          * limit, a segment past its age) */
@@ -1817,12 +1829,13 @@ void fl_writer_stop(fl_store_t *s)
 
 int fl_writer_call(fl_store_t *s, int (*fn)(fl_store_t *s, void *arg), void *arg)
 {
-    fl_ctl_t ctl = {NULL, fn, arg, 0, 0};
+    fl_ctl_t ctl = {NULL, fn, arg, 0, 0, 0};
     pthread_mutex_lock(&s->mu);
     if (!s->writer_started || s->stop) {
         pthread_mutex_unlock(&s->mu);
         return FL_ESTATE;
     }
+    ctl.after = s->n_submitted;
     fl_ctl_t **pp = &s->ctl_head;
     while (*pp)
         pp = &(*pp)->next;
