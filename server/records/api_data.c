@@ -62,7 +62,8 @@ static int64_t wall_ms(void)
  * and a number in decimal. */
 #define LIT(b, s) fl_buf_append((b), (s), sizeof(s) - 1)
 
-static void put_u64(fl_buf_t *b, uint64_t v)
+/* v in decimal at p (room for 20): the digits written. */
+static size_t dec_u64(char *p, uint64_t v)
 {
     char t[20];
     size_t i = sizeof t;
@@ -70,7 +71,14 @@ static void put_u64(fl_buf_t *b, uint64_t v)
         t[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    fl_buf_append(b, t + i, sizeof t - i);
+    memcpy(p, t + i, sizeof t - i);
+    return sizeof t - i;
+}
+
+static void put_u64(fl_buf_t *b, uint64_t v)
+{
+    char t[20];
+    fl_buf_append(b, t, dec_u64(t, v));
 }
 
 /* ---- puts ---- */
@@ -708,19 +716,6 @@ typedef struct {
     int body_cbor;
 } get_job_t;
 
-/* v in decimal at p: the digits written. */
-static size_t dec_u64(char *p, uint64_t v)
-{
-    char t[20];
-    size_t i = sizeof t;
-    do {
-        t[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    memcpy(p, t + i, sizeof t - i);
-    return sizeof t - i;
-}
-
 /* A partition key that goes into JSON as it is (no escape needed, as
  * fl_json_write_string decides). */
 static int plain_key(fl_slice_t k)
@@ -732,10 +727,8 @@ static int plain_key(fl_slice_t k)
 }
 
 /* One record as GetRecords and SubscribeToShard list it. The common case
- * (a time after 1970, a key that needs no escape) is written in place
- * after one reservation, the time as fl_awstime_epoch(ns, 3) writes it
- * (seconds, '.', milliseconds truncated): GetRecords makes 10,000 of
- * these an answer. */
+ * (a key that needs no escape) is written in place after one reservation:
+ * GetRecords makes 10,000 of these an answer. */
 void fl_rec_record_json(fl_buf_t *b, const fl_log_record_t *rec)
 {
     static const char seq_lit[] = "{\"SequenceNumber\":\"";
@@ -743,7 +736,7 @@ void fl_rec_record_json(fl_buf_t *b, const fl_log_record_t *rec)
     static const char data_lit[] = ",\"Data\":\"";
     static const char key_lit[] = "\",\"PartitionKey\":\"";
     static const char end_lit[] = "\",\"EncryptionType\":\"KMS\"}";
-    if (rec->server_ts_ns < 0 || !plain_key(rec->key)) {
+    if (!plain_key(rec->key)) {
         LIT(b, "{\"SequenceNumber\":\"");
         put_u64(b, rec->seq);
         LIT(b, "\",\"ApproximateArrivalTimestamp\":");
@@ -756,8 +749,9 @@ void fl_rec_record_json(fl_buf_t *b, const fl_log_record_t *rec)
         return;
     }
     size_t b64 = (rec->payload.n + 2) / 3 * 4;
-    if (fl_buf_reserve(b, sizeof seq_lit + 20 + sizeof ts_lit + 24 + sizeof data_lit + b64 +
-                              sizeof key_lit + rec->key.n + sizeof end_lit) != 0)
+    if (fl_buf_reserve(b, sizeof seq_lit + 20 + sizeof ts_lit + FL_AWSTIME_EPOCH_MAX +
+                              sizeof data_lit + b64 + sizeof key_lit + rec->key.n +
+                              sizeof end_lit) != 0)
         return;
     char *p = (char *)b->p + b->n;
     memcpy(p, seq_lit, sizeof seq_lit - 1);
@@ -765,13 +759,8 @@ void fl_rec_record_json(fl_buf_t *b, const fl_log_record_t *rec)
     p += dec_u64(p, rec->seq);
     memcpy(p, ts_lit, sizeof ts_lit - 1);
     p += sizeof ts_lit - 1;
-    uint64_t ns = (uint64_t)rec->server_ts_ns, ms = ns % 1000000000u / 1000000u;
-    p += dec_u64(p, ns / 1000000000u);
-    p[0] = '.';
-    p[1] = (char)('0' + ms / 100);
-    p[2] = (char)('0' + ms / 10 % 10);
-    p[3] = (char)('0' + ms % 10);
-    p += 4;
+    int tn = fl_awstime_epoch(rec->server_ts_ns, 3, p, FL_AWSTIME_EPOCH_MAX);
+    p += tn > 0 ? tn : 0; /* (its NUL is written over) */
     memcpy(p, data_lit, sizeof data_lit - 1);
     p += sizeof data_lit - 1;
     b->n = (size_t)((uint8_t *)p - b->p);
