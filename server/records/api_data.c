@@ -62,15 +62,29 @@ static int64_t wall_ms(void)
  * and a number in decimal. */
 #define LIT(b, s) fl_buf_append((b), (s), sizeof(s) - 1)
 
-/* v in decimal at p (room for 20): the digits written. */
+/* v in decimal at p (room for 20): the digits written. Two digits a step
+ * (sequence numbers have 19 or 20: the store's epoch is in their high
+ * bits). */
 static size_t dec_u64(char *p, uint64_t v)
 {
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
     char t[20];
     size_t i = sizeof t;
-    do {
-        t[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        t[--i] = pairs[d + 1];
+        t[--i] = pairs[d];
+    }
+    if (v >= 10) {
+        t[--i] = pairs[v * 2 + 1];
+        t[--i] = pairs[v * 2];
+    } else {
+        t[--i] = (char)('0' + v);
+    }
     memcpy(p, t + i, sizeof t - i);
     return sizeof t - i;
 }
@@ -885,7 +899,8 @@ static int read_records(fl_log_t *log, uint32_t shard, fl_log_read_opts_t *o, ge
  * (DeleteStream goes ahead; the incarnation is checked). At most
  * FL_REC_AHEAD_SLOTS are kept, of about 14 MB each at most; a new one
  * replaces one of the same shard, else a free slot, else the oldest
- * finished. Each ends used or dropped (framelog_records_read_ahead_total).
+ * finished; the module's tick drops those past their time. Each ends used
+ * or dropped (framelog_records_read_ahead_total).
  *
  * Life: refs (under ahead_mu) count the slot, the job (dropped by its
  * done() on the loop) and a request waiting for it. */
@@ -1089,6 +1104,20 @@ static int ahead_take(fl_records_t *rs, get_job_t *j, get_each_t *e, fl_log_each
     ahead_unref(a);
     pthread_mutex_unlock(&rs->ahead_mu);
     return took;
+}
+
+void fl_rec_ahead_tick(fl_records_t *rs)
+{
+    /* a read ahead no call took (the reader stopped, or went on with
+     * another Limit) holds its answer's memory until replaced: not past
+     * the time it may be used in */
+    int64_t now = fl_time_mono_ns();
+    pthread_mutex_lock(&rs->ahead_mu);
+    for (int k = 0; k < FL_REC_AHEAD_SLOTS; k++)
+        if (rs->ahead[k] && rs->ahead[k]->state == AHEAD_DONE &&
+            now - rs->ahead[k]->done_ns >= AHEAD_TTL_NS)
+            ahead_unslot(rs, rs->ahead[k]);
+    pthread_mutex_unlock(&rs->ahead_mu);
 }
 
 void fl_rec_ahead_fini(fl_records_t *rs)

@@ -203,6 +203,7 @@ static void records_metrics(void *state, fl_buf_t *o)
 static void records_tick(void *state)
 {
     fl_rec_throttle_tick(state);
+    fl_rec_ahead_tick(state);
 }
 
 const fl_module_t fl_records_module = {

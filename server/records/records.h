@@ -165,7 +165,9 @@ int fl_rec_get(fl_http_req_t *r, fl_rec_stream_t *st);
 /* The same for a stream named directly (iterators). */
 int fl_rec_get_named(fl_http_req_t *r, const char *name, fl_rec_stream_t *st);
 void fl_rec_put(fl_rec_stream_t *st);
-/* Free the reads ahead left at the end (api_data.c). */
+/* Drop the reads ahead past their time (the module's tick); free those
+ * left at the end (api_data.c). */
+void fl_rec_ahead_tick(fl_records_t *rs);
 void fl_rec_ahead_fini(fl_records_t *rs);
 /* The access check for a call that names a data stream not held (name;
  * CreateStream) or none (NULL: ListStreams, resource "*"). Responds with
