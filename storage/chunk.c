@@ -164,6 +164,47 @@ int fl_chunk_seal(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id, uin
     return rc;
 }
 
+/* key NULL: c already holds the log's key (an earlier open_begin with it
+ * that ended, well or not): only the nonce changes, without the cipher
+ * fetch and the key schedule, as fl_chunk_seal_begin. */
+int fl_chunk_open_begin(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id,
+                        const uint8_t *hdr)
+{
+    uint8_t aad[FL_CHUNK_HDR + 8];
+    int len;
+    chunk_aad(hdr, log_id, aad);
+    if (EVP_DecryptInit_ex(c, key ? EVP_aes_256_gcm() : NULL, NULL, key, hdr + 60) != 1 ||
+        EVP_DecryptUpdate(c, NULL, &len, aad, (int)sizeof aad) != 1)
+        return FL_ECRYPTO;
+    return 0;
+}
+
+int fl_chunk_open_update(EVP_CIPHER_CTX *c, const uint8_t *in, uint8_t *out, size_t n)
+{
+    int len;
+    while (n > 0) { /* EVP takes int lengths */
+        int part = n > (1u << 30) ? (1 << 30) : (int)n;
+        if (EVP_DecryptUpdate(c, out, &len, in, part) != 1 || len != part)
+            return FL_ECRYPTO;
+        in += part;
+        out += part;
+        n -= (size_t)part;
+    }
+    return 0;
+}
+
+int fl_chunk_open_end(EVP_CIPHER_CTX *c, const uint8_t tag[FL_CHUNK_TAG])
+{
+    uint8_t t[FL_CHUNK_TAG], rest[16];
+    int len;
+    memcpy(t, tag, sizeof t);
+    if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, FL_CHUNK_TAG, t) != 1)
+        return FL_ECRYPTO;
+    if (EVP_DecryptFinal_ex(c, rest, &len) != 1)
+        return FL_ECORRUPT; /* tag mismatch: altered or torn */
+    return 0;
+}
+
 int fl_chunk_open(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id, uint8_t *chunk,
                   size_t n, fl_chunk_hdr_t *h)
 {
@@ -172,20 +213,13 @@ int fl_chunk_open(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id, uin
         return rc;
     if ((uint64_t)FL_CHUNK_HDR + h->body_len + FL_CHUNK_TAG != n)
         return FL_ECORRUPT;
-    uint8_t aad[FL_CHUNK_HDR + 8];
-    uint8_t tag[FL_CHUNK_TAG];
-    int len;
-    chunk_aad(chunk, log_id, aad);
     uint8_t *body = chunk + FL_CHUNK_HDR;
-    memcpy(tag, body + h->body_len, FL_CHUNK_TAG);
-    if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, chunk + 60) != 1 ||
-        EVP_DecryptUpdate(c, NULL, &len, aad, (int)sizeof aad) != 1 ||
-        EVP_DecryptUpdate(c, body, &len, body, (int)h->body_len) != 1 ||
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, FL_CHUNK_TAG, tag) != 1)
-        return FL_ECRYPTO;
-    if (EVP_DecryptFinal_ex(c, body + len, &len) != 1)
-        return FL_ECORRUPT; /* tag mismatch: altered or torn */
-    return 0;
+    rc = fl_chunk_open_begin(c, key, log_id, chunk);
+    if (rc == 0)
+        rc = fl_chunk_open_update(c, body, body, h->body_len);
+    if (rc == 0)
+        rc = fl_chunk_open_end(c, body + h->body_len);
+    return rc;
 }
 
 size_t fl_chunk_record_size(size_t key_len, size_t payload_len)

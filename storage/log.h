@@ -397,6 +397,28 @@ typedef struct {
 int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *opts, fl_log_batch_t *out);
 void fl_log_batch_free(fl_log_batch_t *b);
 
+/* The records of a read handed over a chunk at a time (fl_log_read_each):
+ * recs[0..n) are the next records, in order, n >= 1, from one chunk that
+ * passed its check; their bytes are valid only until the call returns (the
+ * read reuses its buffers). A negative return stops the read and is its
+ * answer. */
+typedef int (*fl_log_each_fn)(void *arg, const fl_log_record_t *recs, size_t n);
+
+typedef struct {
+    size_t count;      /* records handed over */
+    size_t bytes;      /* their payload bytes */
+    uint64_t next_seq; /* as fl_log_batch_t's */
+} fl_log_each_t;
+
+/* fl_log_read without a batch: the same records, answers and next_seq,
+ * handed to fn chunk by chunk, so a reader that turns them into something
+ * else at once (GetRecords' JSON) keeps no copy of a whole read and each
+ * chunk goes through buffers reused for the read. On a negative answer,
+ * records handed over before it must be dropped, as fl_log_read frees its
+ * batch (res->count and res->bytes are 0 then). */
+int fl_log_read_each(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *opts,
+                     fl_log_each_fn fn, void *arg, fl_log_each_t *res);
+
 /* ---- following the tail ---- */
 
 int fl_log_watch_new(fl_log_t *log, uint32_t shard, fl_log_watch_t **out);

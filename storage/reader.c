@@ -10,11 +10,16 @@
  * the lock. A sealed segment whose entries are not cached stops the copy:
  * the read loads them without the lock (segcache.c: one index file read,
  * or a rebuild if it is damaged) and takes the lock again to go on from
- * that segment. Then it preads each chunk from its segment, checks header
- * and GCM tag, decrypts and parses it. A chunk that fails its check
- * is logged with file and offset and never returned as data: records before
- * it come back first, and the next read answers FL_ECORRUPT with next_seq
- * past the damaged chunk.
+ * that segment. Then it preads each chunk from its segment through a
+ * staging buffer of at most 256 KiB (reused for the read, so the copy out
+ * of the page cache lands in the core's cache), decrypting each piece out
+ * of it into the chunk's plaintext buffer, checks header and GCM tag at
+ * the end and parses the records. fl_log_read keeps each chunk's plaintext
+ * in the batch; fl_log_read_each hands a chunk's records to its caller and
+ * reuses one plaintext buffer. A chunk that fails its check is logged with
+ * file and offset and never returned as data (no record of it is handed
+ * over before its tag is checked): records before it come back first, and
+ * the next read answers FL_ECORRUPT with next_seq past the damaged chunk.
  *
  * Only durable chunks are in the list, so a reader never sees a record
  * that a crash could take back. Retention may unlink a segment between the
@@ -244,22 +249,18 @@ static int rec_matches(const fl_log_read_opts_t *o, const fl_log_record_t *r)
     }
 }
 
-int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, fl_log_batch_t *out)
+/* Gather the chunks of a read (the rounds above, loading sealed segments'
+ * entries without mu between them). 0 with g->refs; or a negative answer
+ * (FL_EEXPIRED, FL_EEOF, FL_EAGAIN, FL_ENOTFOUND, a load's error) with
+ * *next_seq. *shp: the shard (valid while the log is open). */
+static int read_gather(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, size_t max_bytes,
+                       gather_t *g, fl_shard_t **shp, uint64_t *next_seq)
 {
-    if (!log || !o || !out || o->from > FL_LOG_AT_PRODUCER_TS)
-        return FL_EINVAL;
-    fl_log_batch_free(out);
     fl_store_t *s = log->store;
-    size_t max_bytes = o->max_bytes ? o->max_bytes : (8u << 20);
-    size_t max_records = o->max_records ? o->max_records : 10000;
-    gather_t *g = calloc(1, sizeof *g);
-    if (!g)
-        return FL_ENOMEM;
     int rc = 0;
-    fl_shard_t *sh;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        sh = fl_log_shard(log, shard);
+        fl_shard_t *sh = *shp = fl_log_shard(log, shard);
         uint64_t first_seq;
         int64_t first_sts, first_pts;
         int have_first = sh && fl_shard_first(sh, &first_seq, &first_sts, &first_pts) == 0;
@@ -267,21 +268,21 @@ int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, fl_l
             rc = FL_ENOTFOUND;
         } else if (g->nrefs == 0 && o->from == FL_LOG_AT_SEQ && o->seq < sh->trim_seq) {
             rc = FL_EEXPIRED;
-            out->next_seq = sh->trim_seq;
+            *next_seq = sh->trim_seq;
         } else if (g->nrefs == 0 && o->from != FL_LOG_AT_SEQ && sh->trim_seq &&
                    (!have_first ||
                     o->ts_ns < (o->from == FL_LOG_AT_SERVER_TS ? first_sts : first_pts))) {
             /* before the oldest record kept (server or producer time), and
              * older ones were removed: the answer may have been among them */
             rc = FL_EEXPIRED;
-            out->next_seq = sh->trim_seq;
+            *next_seq = sh->trim_seq;
         } else {
             gather(s, log, sh, o, max_bytes, g);
             if (!g->need_load && g->nrefs == 0) {
                 rc = !sh->open && sh->pending == 0 ? FL_EEOF : FL_EAGAIN;
-                out->next_seq = sh->durable_next;
-                if (o->from == FL_LOG_AT_SEQ && o->seq > out->next_seq)
-                    out->next_seq = o->seq;
+                *next_seq = sh->durable_next;
+                if (o->from == FL_LOG_AT_SEQ && o->seq > *next_seq)
+                    *next_seq = o->seq;
             }
         }
         pthread_mutex_unlock(&s->mu);
@@ -301,27 +302,142 @@ int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, fl_l
             rc = 0;
             break;
         }
-        out->next_seq = g->need_end; /* past the segment that cannot be read */
+        *next_seq = g->need_end; /* past the segment that cannot be read */
         break;
     }
     free(g->own);
-    if (rc < 0) {
-        free(g);
-        return rc;
-    }
-    fl_chunk_ref_t *refs = g->refs;
-    size_t nrefs = g->nrefs;
+    g->own = NULL;
+    return rc;
+}
 
-    const fl_store_io_t *io = &s->io;
+/* Where a read's records go: into a batch (fl_log_read: each chunk's
+ * plaintext is kept by the batch, a fresh buffer for the next), or to a
+ * function, a chunk at a time (fl_log_read_each: one buffer reused). */
+typedef struct {
+    fl_log_batch_t *batch;
+    size_t batch_cap;
+    fl_log_each_fn fn;
+    void *arg;
+    fl_log_record_t *v; /* fl_log_read_each: one chunk's records */
+    size_t v_cap;
+    size_t count, bytes; /* records taken so far (delivered or not) */
+    uint64_t next_seq;
+} sink_t;
+
+/* Chunks are read through a buffer of this size (or the chunk's, when
+ * smaller) and decrypted out of it into the plaintext buffer: the copy
+ * from the page cache lands in a buffer that stays in the core's cache,
+ * where a chunk of megabytes read whole was written to memory and read
+ * back by the decryption. */
+enum { STAGE = 256u << 10 };
+
+/* Tell the kernel that this read's chunks in the segment just opened
+ * (refs[j..] while in that segment) are read next, when they are more
+ * than the first piece: a catch-up of data no longer in the page cache
+ * (big writes bypass it) then reads them from the disk in the background
+ * while the first ones are decrypted, where the kernel's own read-ahead
+ * (per descriptor, and 128 KiB here) made each piece wait for the disk. A
+ * hint on the descriptor, not an I/O of the table's (nothing a test
+ * injects faults into); its failure changes nothing. */
+static void hint_willneed(int fd, const fl_chunk_ref_t *refs, size_t j, size_t n)
+{
+    uint64_t from = refs[j].off, to = refs[j].off + refs[j].len;
+    for (size_t i = j + 1; i < n && refs[i].segno == refs[j].segno; i++)
+        if (refs[i].off + refs[i].len > to)
+            to = refs[i].off + refs[i].len;
+    if (to - from > STAGE)
+        (void)posix_fadvise(fd, (off_t)from, (off_t)(to - from), POSIX_FADV_WILLNEED);
+}
+
+/* Read chunk r through stage into plain (its body: h.body_len bytes),
+ * checked and decrypted. *keyed: c holds the log's key. */
+static int read_chunk(fl_log_t *log, EVP_CIPHER_CTX *c, int *keyed, int fd, const fl_chunk_ref_t *r,
+                      uint8_t *stage, uint8_t *plain, fl_chunk_hdr_t *h)
+{
+    const fl_store_io_t *io = &log->store->io;
+    if (r->len < FL_CHUNK_HDR + FL_CHUNK_TAG)
+        return FL_ECORRUPT;
+    uint8_t tag[FL_CHUNK_TAG];
+    uint64_t body_end = 0; /* offset of the tag in the chunk */
+    int rc = 0;
+    for (uint64_t at = 0; at < r->len && rc == 0;) {
+        size_t n = r->len - at < STAGE ? (size_t)(r->len - at) : STAGE;
+        rc = fl_io_read_all(io, fd, stage, n, r->off + at);
+        if (rc < 0)
+            return rc;
+        size_t from = 0;
+        if (at == 0) {
+            rc = fl_chunk_hdr_decode(stage, n, h);
+            if (rc < 0)
+                return rc;
+            body_end = (uint64_t)FL_CHUNK_HDR + h->body_len;
+            if (body_end + FL_CHUNK_TAG != r->len || h->shard != r->shard ||
+                h->first_seq != r->first_seq || h->count != r->count)
+                return FL_ECORRUPT;
+            if ((rc = fl_chunk_open_begin(c, *keyed ? NULL : log->key, log->id, stage)) < 0)
+                return rc;
+            *keyed = 1;
+            from = FL_CHUNK_HDR;
+        }
+        /* this piece: body bytes [at + from, min(at + n, body_end)), then
+         * tag bytes */
+        uint64_t b1 = at + n < body_end ? at + n : body_end;
+        if (at + from < b1)
+            rc = fl_chunk_open_update(c, stage + from, plain + (at + from - FL_CHUNK_HDR),
+                                      (size_t)(b1 - at - from));
+        for (uint64_t t = b1 > at + from ? b1 : at + from; t < at + n; t++)
+            tag[t - body_end] = stage[t - at];
+        at += n;
+    }
+    if (rc == 0)
+        rc = fl_chunk_open_end(c, tag);
+    return rc;
+}
+
+/* Take one record of the chunk being read: into the batch, or into the
+ * chunk's list (handed over once the chunk is done). */
+static int sink_take(sink_t *k, size_t in_chunk, const fl_log_record_t *rec)
+{
+    if (k->batch)
+        return batch_push(k->batch, &k->batch_cap, rec);
+    if (in_chunk == k->v_cap) {
+        size_t nc = k->v_cap ? k->v_cap * 2 : 256;
+        fl_log_record_t *v = realloc(k->v, nc * sizeof *v);
+        if (!v)
+            return FL_ENOMEM;
+        k->v = v;
+        k->v_cap = nc;
+    }
+    k->v[in_chunk] = *rec;
+    return 0;
+}
+
+/* Read the gathered chunks into the sink, in order, until the limits.
+ * The answer as fl_log_read's; k->next_seq set as out->next_seq. */
+static int read_refs(fl_log_t *log, const fl_log_read_opts_t *o, const fl_chunk_ref_t *refs,
+                     size_t nrefs, size_t max_bytes, size_t max_records, sink_t *k)
+{
+    const fl_store_io_t *io = &log->store->io;
+    size_t stage_n = 0, plain_cap = 0, plain_n = 0;
+    for (size_t j = 0; j < nrefs; j++) {
+        if (refs[j].len > stage_n)
+            stage_n = refs[j].len;
+        if (refs[j].len > plain_cap)
+            plain_cap = refs[j].len;
+    }
+    if (stage_n > STAGE)
+        stage_n = STAGE;
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (!c) {
-        free(g);
+    uint8_t *stage = malloc(stage_n ? stage_n : 1);
+    uint8_t *plain = NULL; /* the body of the chunk being read */
+    if (!c || !stage) {
+        EVP_CIPHER_CTX_free(c);
+        free(stage);
         return FL_ENOMEM;
     }
-    int fd = -1;
+    int fd = -1, keyed = 0;
     uint64_t fd_segno = 0;
-    size_t cap = 0;
-    int started = 0, done = 0;
+    int rc = 0, started = 0, done = 0;
     char path[FL_PATH_MAX];
     for (size_t j = 0; j < nrefs && !done && rc == 0; j++) {
         const fl_chunk_ref_t *r = &refs[j];
@@ -332,26 +448,30 @@ int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, fl_l
             fd = io->open(io->ctx, path, O_RDONLY, 0);
             fd_segno = r->segno;
             if (fd < 0) {
-                if (out->count)
+                if (k->count)
                     break;
                 rc = fd == -ENOENT ? FL_EEXPIRED : fd;
-                out->next_seq = r->first_seq + r->count;
+                k->next_seq = r->first_seq + r->count;
+                break;
+            }
+            hint_willneed(fd, refs, j, nrefs);
+        }
+        /* a batch keeps each chunk's buffer: one of the chunk's size each
+         * time; else one of the largest, reused */
+        if (plain && plain_n < r->len) {
+            free(plain);
+            plain = NULL;
+        }
+        if (!plain) {
+            plain_n = k->batch ? r->len : plain_cap;
+            if (!(plain = malloc(plain_n))) {
+                rc = FL_ENOMEM;
                 break;
             }
         }
-        uint8_t *buf = malloc(r->len);
-        if (!buf) {
-            rc = FL_ENOMEM;
-            break;
-        }
         fl_chunk_hdr_t h;
-        int crc = fl_io_read_all(io, fd, buf, r->len, r->off);
-        if (crc == 0)
-            crc = fl_chunk_open(c, log->key, log->id, buf, r->len, &h);
-        if (crc == 0 && (h.shard != r->shard || h.first_seq != r->first_seq || h.count != r->count))
-            crc = FL_ECORRUPT;
+        int crc = read_chunk(log, c, &keyed, fd, r, stage, plain, &h);
         if (crc < 0) {
-            free(buf);
             if (crc == FL_ETRUNCATED || crc == FL_ECRYPTO || crc == FL_EVERSION)
                 crc = FL_ECORRUPT;
             fl_error("segment %s: chunk at offset %llu (%u bytes, shard %u, seq %llu..%llu) "
@@ -361,64 +481,111 @@ int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, fl_l
                      (unsigned long long)(r->first_seq + r->count - 1),
                      crc == FL_ECORRUPT ? "failed its integrity check" : "cannot be read",
                      fl_strerror(crc));
-            if (out->count) { /* return what came before; the next read reports it */
-                out->next_seq = r->first_seq;
+            if (k->count) { /* return what came before; the next read reports it */
+                k->next_seq = r->first_seq;
                 break;
             }
             rc = crc;
-            out->next_seq = r->first_seq + r->count;
+            k->next_seq = r->first_seq + r->count;
             break;
         }
         fl_reader_t rd;
-        fl_reader_init(&rd, fl_slice(buf + FL_CHUNK_HDR, h.body_len));
-        int kept = 0;
-        for (uint32_t k = 0; k < h.count; k++) {
+        fl_reader_init(&rd, fl_slice(plain, h.body_len));
+        size_t in_chunk = 0;
+        for (uint32_t i = 0; i < h.count; i++) {
             fl_log_record_t rec;
             if (fl_chunk_record_next(&rd, &rec) < 0) {
                 /* authentic but malformed: a writer bug, not disk damage */
                 fl_error("segment %s: chunk at offset %llu: malformed record %u", path,
-                         (unsigned long long)r->off, k);
-                rc = out->count ? 0 : FL_ECORRUPT;
-                out->next_seq = rc ? r->first_seq + r->count : r->first_seq + k;
+                         (unsigned long long)r->off, i);
+                rc = k->count ? 0 : FL_ECORRUPT;
+                k->next_seq = rc ? r->first_seq + r->count : r->first_seq + i;
                 done = 1;
                 break;
             }
-            rec.seq = r->first_seq + k;
+            rec.seq = r->first_seq + i;
             if (!started && !rec_matches(o, &rec))
                 continue;
             started = 1;
-            if (out->count &&
-                (out->count >= max_records || out->bytes + rec.payload.n > max_bytes)) {
+            if (k->count && (k->count >= max_records || k->bytes + rec.payload.n > max_bytes)) {
                 done = 1;
                 break;
             }
-            if ((rc = batch_push(out, &cap, &rec)) < 0)
+            if ((rc = sink_take(k, in_chunk, &rec)) < 0)
                 break;
-            kept = 1;
-            out->next_seq = rec.seq + 1;
+            in_chunk++;
+            k->count++;
+            k->bytes += rec.payload.n;
+            k->next_seq = rec.seq + 1;
         }
-        if (kept && rc == 0)
-            rc = batch_keep(out, buf);
-        else
-            free(buf);
+        if (rc == 0 && in_chunk) {
+            if (k->batch) { /* the batch keeps the plaintext its records point into */
+                if ((rc = batch_keep(k->batch, plain)) == 0)
+                    plain = NULL;
+            } else {
+                rc = k->fn(k->arg, k->v, in_chunk);
+            }
+        }
     }
     if (fd >= 0)
         io->close(io->ctx, fd);
     EVP_CIPHER_CTX_free(c);
+    free(stage);
+    free(plain);
+    return rc;
+}
+
+/* A read: gather, read, and the answer when nothing was found. */
+static int read_into(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, sink_t *k)
+{
+    if (!log || !o || o->from > FL_LOG_AT_PRODUCER_TS)
+        return FL_EINVAL;
+    fl_store_t *s = log->store;
+    size_t max_bytes = o->max_bytes ? o->max_bytes : (8u << 20);
+    size_t max_records = o->max_records ? o->max_records : 10000;
+    gather_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return FL_ENOMEM;
+    fl_shard_t *sh = NULL;
+    int rc = read_gather(log, shard, o, max_bytes, g, &sh, &k->next_seq);
+    if (rc == 0)
+        rc = read_refs(log, o, g->refs, g->nrefs, max_bytes, max_records, k);
     free(g);
-    if (rc < 0) {
-        uint64_t next = out->next_seq;
-        fl_log_batch_free(out);
-        out->next_seq = next;
-        return rc;
-    }
-    if (out->count == 0) {
+    if (rc == 0 && k->count == 0) {
         pthread_mutex_lock(&s->mu);
-        if (out->next_seq < sh->durable_next && o->from == FL_LOG_AT_SEQ)
-            out->next_seq = o->seq;
+        if (k->next_seq < sh->durable_next && o->from == FL_LOG_AT_SEQ)
+            k->next_seq = o->seq;
         rc = !sh->open && sh->pending == 0 ? FL_EEOF : FL_EAGAIN;
         pthread_mutex_unlock(&s->mu);
     }
+    return rc;
+}
+
+int fl_log_read(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, fl_log_batch_t *out)
+{
+    if (!log || !o || !out || o->from > FL_LOG_AT_PRODUCER_TS)
+        return FL_EINVAL;
+    fl_log_batch_free(out);
+    sink_t k = {.batch = out};
+    int rc = read_into(log, shard, o, &k);
+    if (rc < 0)
+        fl_log_batch_free(out);
+    out->next_seq = k.next_seq;
+    return rc;
+}
+
+int fl_log_read_each(fl_log_t *log, uint32_t shard, const fl_log_read_opts_t *o, fl_log_each_fn fn,
+                     void *arg, fl_log_each_t *res)
+{
+    if (!fn || !res)
+        return FL_EINVAL;
+    memset(res, 0, sizeof *res);
+    sink_t k = {.fn = fn, .arg = arg};
+    int rc = read_into(log, shard, o, &k);
+    free(k.v);
+    res->count = rc < 0 ? 0 : k.count;
+    res->bytes = rc < 0 ? 0 : k.bytes;
+    res->next_seq = k.next_seq;
     return rc;
 }
 

@@ -140,6 +140,16 @@ int fl_chunk_seal_end(EVP_CIPHER_CTX *c, uint8_t tag[FL_CHUNK_TAG]);
  * in place. FL_ECORRUPT if anything was altered or torn. */
 int fl_chunk_open(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id, uint8_t *chunk,
                   size_t n, fl_chunk_hdr_t *h);
+/* The same in pieces (a read streams a chunk through a small buffer):
+ * begin with the header (decoded and checked by the caller: body_len
+ * against the chunk's length), decrypt the body's pieces in order (in may
+ * equal out), end with the tag: FL_ECORRUPT if anything was altered or
+ * torn, and then nothing decrypted may be used. key NULL: c already holds
+ * the log's key from an earlier begin on c. */
+int fl_chunk_open_begin(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id,
+                        const uint8_t *hdr);
+int fl_chunk_open_update(EVP_CIPHER_CTX *c, const uint8_t *in, uint8_t *out, size_t n);
+int fl_chunk_open_end(EVP_CIPHER_CTX *c, const uint8_t tag[FL_CHUNK_TAG]);
 size_t fl_chunk_record_size(size_t key_len, size_t payload_len);
 /* A record's header and key only (the payload follows, put by the caller). */
 size_t fl_chunk_record_put_head(uint8_t *p, int64_t sts, int64_t pts, uint32_t flags,

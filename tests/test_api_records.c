@@ -3,7 +3,9 @@
  * AWS CLI (`aws kinesis ... --endpoint-url`) against the real framelogd:
  * streams and shards, records in and out byte for byte, iterator types,
  * durability across kill -9 (one record through the CLI; several boto3
- * writers, tests/records_kill9.py), and the errors in JSON 1.1's shape.
+ * writers, tests/records_kill9.py), the errors in JSON 1.1's shape, and
+ * GetRecords' read-ahead answering as a read made at the call would
+ * (tests/records_read_ahead.py, boto3).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -352,6 +354,37 @@ START_TEST(errors_are_json_1_1_and_clear)
 }
 END_TEST
 
+/* GetRecords' read-ahead (--records-throttle 0): catch-ups, other limits,
+ * earlier iterators and a delete right after a call all answer as without
+ * it (tests/records_read_ahead.py), and the reads ahead were used. */
+START_TEST(read_ahead_answers_as_a_read_now)
+{
+    char *no_throttle[] = {"--records-throttle", "0", NULL};
+    fl_test_server_t s;
+    fl_test_server_start(&s, NULL, no_throttle);
+    char *args[] = {"/usr/bin/python3", FL_SOURCE_DIR "/tests/records_read_ahead.py", s.url,
+                    "ahead", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = fl_test_run(args, 300000, &out, &err);
+    ck_assert_msg(rc == 0, "records_read_ahead.py (%d): %s %s", rc, out, err);
+    ck_assert_msg(out && strstr(out, "\"records\": 2500") && strstr(out, "\"again\": 2500") &&
+                      strstr(out, "\"new_incarnation\": 10"),
+                  "records_read_ahead.py: %s", out);
+    free(out);
+    free(err);
+    char url[128];
+    snprintf(url, sizeof url, "%s/metrics", s.url);
+    char *curl[] = {"curl", "-sS", url, NULL};
+    char *m = NULL;
+    ck_assert_int_eq(fl_test_run(curl, 60000, &m, NULL), 0);
+    /* the first catch-up alone: 9 calls after its first */
+    ck_assert_msg(fl_test_metric(m, "framelog_records_read_ahead_total{result=\"used\"}") >= 9,
+                  "%s", m);
+    free(m);
+    fl_test_server_stop_clean(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("api_records");
@@ -360,6 +393,7 @@ int main(void)
     tcase_add_test(tc, an_acked_record_survives_kill_9);
     tcase_add_test(tc, acked_records_of_several_writers_survive_kill_9);
     tcase_add_test(tc, errors_are_json_1_1_and_clear);
+    tcase_add_test(tc, read_ahead_answers_as_a_read_now);
     suite_add_tcase(su, tc);
     return fl_test_main(su);
 }

@@ -659,6 +659,114 @@ START_TEST(read_limits_bytes_and_records)
 }
 END_TEST
 
+static uint8_t *pattern(size_t n, unsigned salt);
+
+/* fl_log_read_each's records, copied out as they come. */
+typedef struct {
+    fl_log_record_t v[64];
+    size_t n, calls, fail_at; /* fail_at: the call that fails (0: none) */
+} each_t;
+
+static int each_collect(void *arg, const fl_log_record_t *recs, size_t n)
+{
+    each_t *e = arg;
+    ck_assert_uint_ge(n, 1);
+    if (++e->calls == e->fail_at)
+        return FL_EIO;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_uint_lt(e->n, 64);
+        e->v[e->n] = recs[i];
+        uint8_t *c = malloc(recs[i].payload.n + 1);
+        memcpy(c, recs[i].payload.p, recs[i].payload.n);
+        e->v[e->n++].payload.p = c;
+    }
+    return 0;
+}
+
+static void each_free(each_t *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free((void *)e->v[i].payload.p);
+    memset(e, 0, sizeof *e);
+}
+
+/* Chunks of every size around the 256 KiB pieces a read goes through (the
+ * tag split by a piece's end, or just at it), read whole and a chunk at a
+ * time: the same records, next_seq and answers. */
+START_TEST(read_each_matches_read)
+{
+    char *dir = fl_test_mkdtemp("st-each");
+    fl_store_opts_t o = {.chunk_max_bytes = 1u << 20};
+    fl_store_t *s = open_store(dir, &o);
+    fl_log_t *log;
+    ck_assert_int_eq(fl_log_create(s, "v", NULL, &log), 0);
+    /* a chunk of one record of payload p with an empty key is p + 122
+     * bytes: 262022 ends at a piece's end, 262030 splits the tag, 262038
+     * has the tag as the next piece */
+    const size_t sizes[] = {100,    262022, 5,   262030,         262038, 524174,
+                            700000, 17,     900, (2u << 20) + 3, 1};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    uint8_t *want[N];
+    uint64_t seq[N];
+    for (int i = 0; i < N; i++) {
+        want[i] = pattern(sizes[i], (unsigned)i * 5 + 3);
+        fl_log_record_t r = rec_of(want[i], sizes[i], i);
+        ck_assert_int_eq(fl_log_append(log, 0, &r, NULL, &seq[i]), 0);
+        if (i != 0 && i != 7) /* 0+1 and 7+8 share a chunk */
+            ck_assert_int_eq(fl_store_sync(s), 0);
+    }
+    ck_assert_int_eq(fl_store_sync(s), 0);
+    const size_t limits[][2] = {{0, 0}, {1, 0}, {0, 1}, {300000, 0}, {0, 3}, {1u << 20, 2}};
+    for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++) {
+        for (int from = 0; from < N; from++) {
+            fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, seq[from], 0, limits[l][0], limits[l][1]};
+            fl_log_batch_t b = {0};
+            each_t e = {0};
+            fl_log_each_t res;
+            int rb = fl_log_read(log, 0, &ro, &b);
+            int re = fl_log_read_each(log, 0, &ro, each_collect, &e, &res);
+            ck_assert_int_eq(rb, 0);
+            ck_assert_int_eq(re, 0);
+            ck_assert_uint_eq(res.count, b.count);
+            ck_assert_uint_eq(e.n, b.count);
+            ck_assert_uint_eq(res.bytes, b.bytes);
+            ck_assert(res.next_seq == b.next_seq);
+            for (size_t i = 0; i < b.count; i++) {
+                int k = from + (int)i;
+                ck_assert(e.v[i].seq == b.records[i].seq && e.v[i].seq == seq[k]);
+                ck_assert(e.v[i].server_ts_ns == b.records[i].server_ts_ns);
+                ck_assert_uint_eq(e.v[i].payload.n, sizes[k]);
+                ck_assert_mem_eq(e.v[i].payload.p, want[k], sizes[k]);
+                ck_assert_mem_eq(b.records[i].payload.p, want[k], sizes[k]);
+            }
+            fl_log_batch_free(&b);
+            each_free(&e);
+        }
+    }
+    /* past the end: the same answer and next_seq */
+    fl_log_read_opts_t ro = {FL_LOG_AT_SEQ, seq[N - 1] + 1, 0, 0, 0};
+    fl_log_batch_t b = {0};
+    each_t e = {0};
+    fl_log_each_t res;
+    ck_assert_int_eq(fl_log_read(log, 0, &ro, &b), FL_EAGAIN);
+    ck_assert_int_eq(fl_log_read_each(log, 0, &ro, each_collect, &e, &res), FL_EAGAIN);
+    ck_assert(res.next_seq == b.next_seq && res.count == 0 && e.n == 0);
+    /* the function's error ends the read and is its answer */
+    ro.seq = seq[0];
+    e.fail_at = 2;
+    ck_assert_int_eq(fl_log_read_each(log, 0, &ro, each_collect, &e, &res), FL_EIO);
+    ck_assert_uint_eq(e.calls, 2);
+    ck_assert_uint_eq(res.count, 0);
+    each_free(&e);
+    ck_assert_int_eq(fl_log_read_each(log, 0, &ro, NULL, &e, &res), FL_EINVAL);
+    fl_log_batch_free(&b);
+    for (int i = 0; i < N; i++)
+        free(want[i]);
+    fl_store_close(s);
+    fl_test_rmtree(dir);
+}
+END_TEST
+
 START_TEST(read_by_server_and_producer_time)
 {
     char *dir = fl_test_mkdtemp("st-time");
@@ -2211,6 +2319,7 @@ int main(void)
     tcase_add_test(tc, flags_key_and_server_time_round_trip);
     tcase_add_test(tc, large_record_round_trips);
     tcase_add_test(tc, read_limits_bytes_and_records);
+    tcase_add_test(tc, read_each_matches_read);
     tcase_add_test(tc, read_by_server_and_producer_time);
     tcase_add_test(tc, sequence_numbers_grow_across_reopen);
     tcase_add_test(tc, max_producer_time_is_kept_across_reopen);

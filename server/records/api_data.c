@@ -24,7 +24,10 @@
  *   21 1  name length n
  *   22 n  StreamName
  *
- * Reads run on the worker pool (they pread and decrypt).
+ * Reads run on the worker pool (they pread and decrypt). GetRecords turns
+ * each chunk's records into its JSON as storage hands them over
+ * (fl_log_read_each), and reads ahead for a catch-up reader while its
+ * answer goes out ("GetRecords' read-ahead" below).
  */
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -40,6 +43,7 @@
 #include "common/json.h"
 #include "server/core/datarec.h"
 #include "server/core/token.h"
+#include "server/core/workers.h"
 #include "server/records/records.h"
 
 #define FROM_SEQ 0
@@ -58,15 +62,37 @@ static int64_t wall_ms(void)
  * and a number in decimal. */
 #define LIT(b, s) fl_buf_append((b), (s), sizeof(s) - 1)
 
+/* v in decimal at p (room for 20): the digits written. Two digits a step
+ * (sequence numbers have 19 or 20: the store's epoch is in their high
+ * bits). */
+static size_t dec_u64(char *p, uint64_t v)
+{
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
+    char t[20];
+    size_t i = sizeof t;
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        t[--i] = pairs[d + 1];
+        t[--i] = pairs[d];
+    }
+    if (v >= 10) {
+        t[--i] = pairs[v * 2 + 1];
+        t[--i] = pairs[v * 2];
+    } else {
+        t[--i] = (char)('0' + v);
+    }
+    memcpy(p, t + i, sizeof t - i);
+    return sizeof t - i;
+}
+
 static void put_u64(fl_buf_t *b, uint64_t v)
 {
     char t[20];
-    size_t i = sizeof t;
-    do {
-        t[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    fl_buf_append(b, t + i, sizeof t - i);
+    fl_buf_append(b, t, dec_u64(t, v));
 }
 
 /* ---- puts ---- */
@@ -688,8 +714,10 @@ typedef struct {
     size_t limit;
     /* results (worker) */
     int rc;
-    int closed_end; /* a closed shard read to its end */
-    int again_ts;   /* an AT_TIMESTAMP read found nothing yet: same iterator */
+    int closed_end;      /* a closed shard read to its end */
+    int again_ts;        /* an AT_TIMESTAMP read found nothing yet: same iterator */
+    int more;            /* records after those read (a catch-up: read ahead) */
+    uint64_t shard_next; /* the shard's next sequence number after the read */
     uint64_t next_seq;
     size_t count, bytes;
     int64_t behind_ms;
@@ -702,17 +730,64 @@ typedef struct {
     int body_cbor;
 } get_job_t;
 
+/* A partition key that goes into JSON as it is (no escape needed, as
+ * fl_json_write_string decides). */
+static int plain_key(fl_slice_t k)
+{
+    for (size_t i = 0; i < k.n; i++)
+        if (k.p[i] < 0x20 || k.p[i] == '"' || k.p[i] == '\\')
+            return 0;
+    return 1;
+}
+
+/* One record as GetRecords and SubscribeToShard list it. The common case
+ * (a key that needs no escape) is written in place after one reservation:
+ * GetRecords makes 10,000 of these an answer. */
 void fl_rec_record_json(fl_buf_t *b, const fl_log_record_t *rec)
 {
-    LIT(b, "{\"SequenceNumber\":\"");
-    put_u64(b, rec->seq);
-    LIT(b, "\",\"ApproximateArrivalTimestamp\":");
-    fl_rec_put_time(b, rec->server_ts_ns);
-    LIT(b, ",\"Data\":\"");
-    fl_base64_encode(b, rec->payload);
-    LIT(b, "\",\"PartitionKey\":");
-    fl_json_write_string(b, rec->key);
-    LIT(b, ",\"EncryptionType\":\"KMS\"}");
+    static const char seq_lit[] = "{\"SequenceNumber\":\"";
+    static const char ts_lit[] = "\",\"ApproximateArrivalTimestamp\":";
+    static const char data_lit[] = ",\"Data\":\"";
+    static const char key_lit[] = "\",\"PartitionKey\":\"";
+    static const char end_lit[] = "\",\"EncryptionType\":\"KMS\"}";
+    if (!plain_key(rec->key)) {
+        LIT(b, "{\"SequenceNumber\":\"");
+        put_u64(b, rec->seq);
+        LIT(b, "\",\"ApproximateArrivalTimestamp\":");
+        fl_rec_put_time(b, rec->server_ts_ns);
+        LIT(b, ",\"Data\":\"");
+        fl_base64_encode(b, rec->payload);
+        LIT(b, "\",\"PartitionKey\":");
+        fl_json_write_string(b, rec->key);
+        LIT(b, ",\"EncryptionType\":\"KMS\"}");
+        return;
+    }
+    size_t b64 = (rec->payload.n + 2) / 3 * 4;
+    if (fl_buf_reserve(b, sizeof seq_lit + 20 + sizeof ts_lit + FL_AWSTIME_EPOCH_MAX +
+                              sizeof data_lit + b64 + sizeof key_lit + rec->key.n +
+                              sizeof end_lit) != 0)
+        return;
+    char *p = (char *)b->p + b->n;
+    memcpy(p, seq_lit, sizeof seq_lit - 1);
+    p += sizeof seq_lit - 1;
+    p += dec_u64(p, rec->seq);
+    memcpy(p, ts_lit, sizeof ts_lit - 1);
+    p += sizeof ts_lit - 1;
+    int tn = fl_awstime_epoch(rec->server_ts_ns, 3, p, FL_AWSTIME_EPOCH_MAX);
+    p += tn > 0 ? tn : 0; /* (its NUL is written over) */
+    memcpy(p, data_lit, sizeof data_lit - 1);
+    p += sizeof data_lit - 1;
+    b->n = (size_t)((uint8_t *)p - b->p);
+    fl_base64_encode(b, rec->payload); /* in the room reserved */
+    p = (char *)b->p + b->n;
+    memcpy(p, key_lit, sizeof key_lit - 1);
+    p += sizeof key_lit - 1;
+    if (rec->key.n)
+        memcpy(p, rec->key.p, rec->key.n);
+    p += rec->key.n;
+    memcpy(p, end_lit, sizeof end_lit - 1);
+    p += sizeof end_lit - 1;
+    b->n = (size_t)((uint8_t *)p - b->p);
 }
 
 void fl_rec_children_json(fl_buf_t *b, const fl_log_shard_info_t *sh, size_t n, uint32_t shard)
@@ -739,6 +814,324 @@ void fl_rec_children_json(fl_buf_t *b, const fl_log_shard_info_t *sh, size_t n, 
     }
 }
 
+/* A read's records, a chunk at a time, into an answer's Records. */
+typedef struct {
+    fl_buf_t *b;
+    size_t count;
+    int64_t last_ts;
+    size_t want; /* records the read may return: its Limit, or fewer when
+                    the shard holds fewer after its start */
+} get_each_t;
+
+static int get_each(void *arg, const fl_log_record_t *recs, size_t n)
+{
+    get_each_t *e = arg;
+    fl_buf_t *b = e->b;
+    /* the chunk's members' room at once */
+    size_t need = 0, payload = 0;
+    for (size_t i = 0; i < n; i++) {
+        need += recs[i].payload.n / 3 * 4 + 4 + 6 * recs[i].key.n + 160;
+        payload += recs[i].payload.n;
+    }
+    if (e->count == 0 && e->want > n) {
+        /* the first chunk: room for the whole answer if the records to
+         * come are like its own, within Limit and the 10 MiB, so that
+         * 13 MB of JSON grows no copies (that was a tenth of a catch-up's
+         * CPU) */
+        size_t by_bytes = FL_RECORDS_GET_BYTES / (payload / n + 1) + 1;
+        size_t more = (e->want < by_bytes ? e->want : by_bytes);
+        if (more > n)
+            need += need / n * (more - n);
+    }
+    if (fl_buf_reserve(b, need) != 0)
+        return b->err;
+    for (size_t i = 0; i < n; i++) {
+        if (e->count++)
+            fl_buf_u8(b, ',');
+        fl_rec_record_json(b, &recs[i]);
+    }
+    e->last_ts = recs[n - 1].server_ts_ns;
+    return b->err;
+}
+
+/* Read records at o into e->b's Records members, turned into JSON as each
+ * chunk is read (fl_log_read_each: no batch of 10 MiB kept, the chunks'
+ * buffers reused). Past the trim horizon or a damaged chunk, again from
+ * what comes next. On an error e->b is as it was. */
+static int read_records(fl_log_t *log, uint32_t shard, fl_log_read_opts_t *o, get_each_t *e,
+                        fl_log_each_t *res)
+{
+    size_t start = e->b->n;
+    int rc = fl_log_read_each(log, shard, o, get_each, e, res);
+    if (rc == FL_EEXPIRED || rc == FL_ECORRUPT) {
+        /* retention removed it (or a chunk is damaged): go on from what is
+         * kept, as Kinesis does past the trim horizon */
+        e->b->n = start;
+        e->count = 0;
+        e->last_ts = 0;
+        o->from = FL_LOG_AT_SEQ;
+        o->seq = res->next_seq;
+        rc = fl_log_read_each(log, shard, o, get_each, e, res);
+    }
+    if (rc < 0 && rc != FL_EAGAIN && rc != FL_EEOF) {
+        e->b->n = start; /* what was handed over before the error is no answer */
+        e->count = 0;
+    }
+    return rc;
+}
+
+/* ---- GetRecords' read-ahead ----
+ *
+ * A catch-up reader asks next for the records right after those it got.
+ * When a GetRecords returned records and more are there, and the shards'
+ * rates are off (--records-throttle 0: with them on, the next call of a
+ * catch-up is refused for seconds anyway), the loop queues the next read
+ * on a worker as soon as the answer is handed over: its decryption and
+ * JSON then overlap the sending and the client's reading of this answer,
+ * where the two took turns. The next GetRecords at that position with the
+ * same Limit takes it (waits while it runs; reads itself when it has not
+ * begun, so a request never waits for a job queued behind it), then does
+ * the rest as every read does, as of now: MillisBehindLatest, the shard's
+ * end and ChildShards, the next iterator, CBOR. So the answer is the one a
+ * read made up to AHEAD_TTL_NS earlier would give: records durable since
+ * then come in the next call, and data retention removed meanwhile may be
+ * in it. A read ahead opens its log by name and does not hold the stream
+ * (DeleteStream goes ahead; the incarnation is checked). At most
+ * FL_REC_AHEAD_SLOTS are kept, of about 14 MB each at most; a new one
+ * replaces one of the same shard, else a free slot, else the oldest
+ * finished; the module's tick drops those past their time. Each ends used
+ * or dropped (framelog_records_read_ahead_total).
+ *
+ * Life: refs (under ahead_mu) count the slot, the job (dropped by its
+ * done() on the loop) and a request waiting for it. */
+
+#define AHEAD_TTL_NS 1000000000LL
+
+enum { AHEAD_QUEUED, AHEAD_RUNNING, AHEAD_DONE, AHEAD_CANCELLED };
+
+typedef struct fl_rec_ahead {
+    fl_job_t job;
+    fl_records_t *rs;
+    int refs, state;
+    /* what it reads: the next call's position */
+    uint64_t log_id;
+    int64_t created_ns;
+    uint32_t shard;
+    uint64_t seq, shard_next; /* (the shard's next number then) */
+    size_t limit;
+    char log_name[FL_LOG_MAX_NAME + 1];
+    /* what it got (state AHEAD_DONE) */
+    int rc;
+    fl_buf_t recs; /* "{\"Records\":[" and the members, as get_work's */
+    size_t count, bytes;
+    uint64_t next_seq;
+    int64_t last_ts, done_ns;
+} fl_rec_ahead_t;
+
+/* Under ahead_mu. */
+static void ahead_unref(fl_rec_ahead_t *a)
+{
+    if (--a->refs == 0) {
+        fl_buf_free(&a->recs);
+        free(a);
+    }
+}
+
+/* Under ahead_mu: take a out of its slot (the slot's reference). */
+static void ahead_unslot(fl_records_t *rs, fl_rec_ahead_t *a)
+{
+    for (int k = 0; k < FL_REC_AHEAD_SLOTS; k++)
+        if (rs->ahead[k] == a) {
+            rs->ahead[k] = NULL;
+            if (a->state != AHEAD_DONE || a->count)
+                rs->ahead_dropped++; /* (one used was counted and emptied) */
+            ahead_unref(a);
+            return;
+        }
+}
+
+static void ahead_work(fl_job_t *job)
+{
+    fl_rec_ahead_t *a = job->data;
+    fl_records_t *rs = a->rs;
+    pthread_mutex_lock(&rs->ahead_mu);
+    int go = a->state == AHEAD_QUEUED;
+    if (go)
+        a->state = AHEAD_RUNNING;
+    pthread_mutex_unlock(&rs->ahead_mu);
+    if (!go)
+        return;
+    fl_log_t *log = NULL;
+    fl_log_info_t info;
+    get_each_t e = {&a->recs, 0, 0, 0};
+    fl_log_each_t res;
+    memset(&res, 0, sizeof res);
+    int rc = fl_log_open(fl_server_store(rs->srv), a->log_name, &log);
+    if (!rc)
+        rc = fl_log_info(log, &info);
+    if (!rc && (info.id != a->log_id || info.created_ns != a->created_ns))
+        rc = FL_ENOTFOUND; /* another incarnation of the name */
+    if (!rc) {
+        fl_log_read_opts_t o = {.from = FL_LOG_AT_SEQ,
+                                .seq = a->seq,
+                                .max_bytes = FL_RECORDS_GET_BYTES,
+                                .max_records = a->limit};
+        e.want = a->shard_next - a->seq < a->limit ? (size_t)(a->shard_next - a->seq) : a->limit;
+        LIT(&a->recs, "{\"Records\":[");
+        rc = read_records(log, a->shard, &o, &e, &res);
+    }
+    fl_log_close(log);
+    pthread_mutex_lock(&rs->ahead_mu);
+    a->rc = rc ? rc : a->recs.err;
+    a->count = e.count;
+    a->bytes = res.bytes;
+    a->next_seq = res.next_seq;
+    a->last_ts = e.last_ts;
+    a->done_ns = fl_time_mono_ns();
+    a->state = AHEAD_DONE;
+    pthread_cond_broadcast(&rs->ahead_cv);
+    pthread_mutex_unlock(&rs->ahead_mu);
+}
+
+static void ahead_done(fl_job_t *job)
+{
+    fl_rec_ahead_t *a = job->data;
+    fl_records_t *rs = a->rs;
+    pthread_mutex_lock(&rs->ahead_mu);
+    ahead_unref(a);
+    pthread_mutex_unlock(&rs->ahead_mu);
+}
+
+/* On the loop, once j's answer is handed over: read the next records
+ * ahead when j was a catch-up's read (see above). */
+static void ahead_start(fl_records_t *rs, const get_job_t *j)
+{
+    if (rs->throttle || j->rc || j->closed_end || j->again_ts || !j->count || !j->more)
+        return;
+    fl_rec_ahead_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return;
+    a->rs = rs;
+    a->refs = 2; /* the slot's and the job's */
+    a->state = AHEAD_QUEUED;
+    a->log_id = j->st.info.id;
+    a->created_ns = j->st.info.created_ns;
+    a->shard = j->it.shard;
+    a->seq = j->next_seq;
+    a->shard_next = j->shard_next;
+    a->limit = j->limit;
+    fl_rec_log_name(j->st.name, a->log_name, sizeof a->log_name);
+    fl_buf_init(&a->recs, 0);
+    a->job.work = ahead_work;
+    a->job.done = ahead_done;
+    a->job.data = a;
+    pthread_mutex_lock(&rs->ahead_mu);
+    int k = -1;
+    for (int i = 0; i < FL_REC_AHEAD_SLOTS && k < 0; i++) /* the shard's */
+        if (rs->ahead[i] && rs->ahead[i]->log_id == a->log_id && rs->ahead[i]->shard == a->shard)
+            k = i;
+    for (int i = 0; i < FL_REC_AHEAD_SLOTS && k < 0; i++) /* a free one */
+        if (!rs->ahead[i])
+            k = i;
+    if (k < 0) /* the oldest finished (every slot is taken) */
+        for (int i = 0; i < FL_REC_AHEAD_SLOTS; i++)
+            if (rs->ahead[i]->state == AHEAD_DONE &&
+                (k < 0 || rs->ahead[i]->done_ns < rs->ahead[k]->done_ns))
+                k = i;
+    if (k < 0) { /* every slot is at work for other shards */
+        pthread_mutex_unlock(&rs->ahead_mu);
+        fl_buf_free(&a->recs);
+        free(a);
+        return;
+    }
+    fl_rec_ahead_t *old = rs->ahead[k];
+    if (old) {
+        if (old->state == AHEAD_QUEUED)
+            old->state = AHEAD_CANCELLED; /* its job ends at once */
+        ahead_unslot(rs, old);
+    }
+    rs->ahead[k] = a;
+    pthread_mutex_unlock(&rs->ahead_mu);
+    if (fl_workers_submit(fl_server_workers(rs->srv), &a->job) != 0) {
+        pthread_mutex_lock(&rs->ahead_mu);
+        a->state = AHEAD_CANCELLED;
+        ahead_unslot(rs, a);
+        ahead_unref(a); /* the job's: it never runs */
+        pthread_mutex_unlock(&rs->ahead_mu);
+    }
+}
+
+/* On the worker, before j reads: the read ahead at j's position, when
+ * there is one and it is usable: 1 with j->recs, *e and *res as
+ * read_records leaves them; else 0, and j reads itself. */
+static int ahead_take(fl_records_t *rs, get_job_t *j, get_each_t *e, fl_log_each_t *res)
+{
+    if (j->it.from != FROM_SEQ)
+        return 0;
+    pthread_mutex_lock(&rs->ahead_mu);
+    fl_rec_ahead_t *a = NULL;
+    for (int k = 0; k < FL_REC_AHEAD_SLOTS && !a; k++) {
+        fl_rec_ahead_t *c = rs->ahead[k];
+        if (c && c->log_id == j->st.info.id && c->created_ns == j->st.info.created_ns &&
+            c->shard == j->it.shard && c->seq == j->it.pos && c->limit == j->limit)
+            a = c;
+    }
+    if (!a) {
+        pthread_mutex_unlock(&rs->ahead_mu);
+        return 0;
+    }
+    if (a->state == AHEAD_QUEUED)
+        a->state = AHEAD_CANCELLED; /* not begun: reading here is as quick */
+    a->refs++;
+    while (a->state == AHEAD_RUNNING)
+        pthread_cond_wait(&rs->ahead_cv, &rs->ahead_mu);
+    int took = a->state == AHEAD_DONE && a->rc == 0 && a->count &&
+               fl_time_mono_ns() - a->done_ns < AHEAD_TTL_NS;
+    if (took) {
+        fl_buf_free(&j->recs);
+        j->recs = a->recs;
+        fl_buf_init(&a->recs, 0);
+        e->b = &j->recs;
+        e->count = a->count;
+        e->last_ts = a->last_ts;
+        res->count = a->count;
+        res->bytes = a->bytes;
+        res->next_seq = a->next_seq;
+        a->count = 0; /* used */
+        rs->ahead_used++;
+    }
+    ahead_unslot(rs, a);
+    ahead_unref(a);
+    pthread_mutex_unlock(&rs->ahead_mu);
+    return took;
+}
+
+void fl_rec_ahead_tick(fl_records_t *rs)
+{
+    /* a read ahead no call took (the reader stopped, or went on with
+     * another Limit) holds its answer's memory until replaced: not past
+     * the time it may be used in */
+    int64_t now = fl_time_mono_ns();
+    pthread_mutex_lock(&rs->ahead_mu);
+    for (int k = 0; k < FL_REC_AHEAD_SLOTS; k++)
+        if (rs->ahead[k] && rs->ahead[k]->state == AHEAD_DONE &&
+            now - rs->ahead[k]->done_ns >= AHEAD_TTL_NS)
+            ahead_unslot(rs, rs->ahead[k]);
+    pthread_mutex_unlock(&rs->ahead_mu);
+}
+
+void fl_rec_ahead_fini(fl_records_t *rs)
+{
+    /* the workers are gone: every job's done() ran, the slots' are left */
+    pthread_mutex_lock(&rs->ahead_mu);
+    for (int k = 0; k < FL_REC_AHEAD_SLOTS; k++)
+        if (rs->ahead[k])
+            ahead_unslot(rs, rs->ahead[k]);
+    pthread_mutex_unlock(&rs->ahead_mu);
+}
+
+/* The records at the iterator (read ahead, or read now), then what the
+ * answer says of the shard as of now. */
 static void read_work(get_job_t *j)
 {
     fl_log_read_opts_t o = {.from = j->it.from == FROM_TS ? FL_LOG_AT_SERVER_TS : FL_LOG_AT_SEQ,
@@ -746,17 +1139,21 @@ static void read_work(get_job_t *j)
                             .ts_ns = (int64_t)j->it.pos,
                             .max_bytes = FL_RECORDS_GET_BYTES,
                             .max_records = j->limit};
-    fl_log_batch_t b;
-    memset(&b, 0, sizeof b);
-    int rc = fl_log_read(j->st.log, j->it.shard, &o, &b);
-    if (rc == FL_EEXPIRED || rc == FL_ECORRUPT) {
-        /* retention removed it (or a chunk is damaged): go on from what is
-         * kept, as Kinesis does past the trim horizon */
-        o.from = FL_LOG_AT_SEQ;
-        o.seq = b.next_seq;
-        rc = fl_log_read(j->st.log, j->it.shard, &o, &b);
+    get_each_t e = {&j->recs, 0, 0, j->limit};
+    fl_log_each_t res;
+    memset(&res, 0, sizeof res);
+    int rc = 0;
+    if (!ahead_take(j->st.rs, j, &e, &res)) {
+        fl_log_shard_info_t *sh = NULL;
+        size_t n = 0;
+        if (j->it.from == FROM_SEQ && fl_log_shards(j->st.log, &sh, &n) == 0)
+            for (size_t i = 0; i < n; i++)
+                if (sh[i].id == j->it.shard && sh[i].next_seq - j->it.pos < e.want)
+                    e.want = sh[i].next_seq > j->it.pos ? (size_t)(sh[i].next_seq - j->it.pos) : 0;
+        free(sh);
+        rc = read_records(j->st.log, j->it.shard, &o, &e, &res);
     }
-    j->next_seq = b.next_seq;
+    j->next_seq = res.next_seq;
     if (rc == FL_EAGAIN) {
         rc = 0;
         /* nothing durable at or after the time yet: the next iterator asks
@@ -768,22 +1165,9 @@ static void read_work(get_job_t *j)
         j->closed_end = 1;
     }
     j->rc = rc;
-    int64_t last_ts = 0;
-    if (!rc && b.count) { /* the members' room at once: 10 MiB of records grow no copies */
-        size_t need = b.bytes / 3 * 4 + 4 * b.count;
-        for (size_t i = 0; i < b.count; i++)
-            need += 160 + b.records[i].key.n;
-        fl_buf_reserve(&j->recs, need);
-    }
-    for (size_t i = 0; !rc && i < b.count; i++) {
-        const fl_log_record_t *rec = &b.records[i];
-        if (i)
-            LIT(&j->recs, ",");
-        fl_rec_record_json(&j->recs, rec);
-        j->bytes += rec->payload.n;
-        last_ts = rec->server_ts_ns;
-    }
-    j->count = rc ? 0 : b.count;
+    j->count = rc ? 0 : e.count;
+    j->bytes = rc ? 0 : res.bytes;
+    int64_t last_ts = rc ? 0 : e.last_ts;
     /* how far behind the shard's newest record the reader is */
     fl_log_shard_info_t *sh = NULL;
     size_t n = 0;
@@ -791,7 +1175,9 @@ static void read_work(get_job_t *j)
         for (size_t i = 0; i < n; i++) {
             if (sh[i].id != j->it.shard)
                 continue;
-            if (j->next_seq < sh[i].next_seq && last_ts)
+            j->more = j->next_seq < sh[i].next_seq;
+            j->shard_next = sh[i].next_seq;
+            if (j->more && last_ts)
                 j->behind_ms = (fl_time_real_ns() - last_ts) / 1000000;
             /* the last records of a closed shard: its end is here too, as
              * Kinesis answers ChildShards with them */
@@ -802,7 +1188,6 @@ static void read_work(get_job_t *j)
             fl_rec_children_json(&j->children, sh, n, j->it.shard);
     }
     free(sh);
-    fl_log_batch_free(&b);
 }
 
 /* The answer, on the worker: the records read, MillisBehindLatest and the
@@ -877,6 +1262,7 @@ static void get_done(fl_http_async_t *a, fl_http_req_t *r)
         } else {
             fl_rec_respond(r, &j->body);
         }
+        ahead_start(rs, j);
     }
     fl_buf_free(&j->recs);
     fl_buf_free(&j->children);

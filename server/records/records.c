@@ -78,11 +78,15 @@ static int records_init(struct fl_server *s, void **state, char *err, size_t err
     rs->srv = s;
     pthread_mutex_init(&rs->in_use_mu, NULL);
     pthread_mutex_init(&rs->throttle_mu, NULL);
+    pthread_mutex_init(&rs->ahead_mu, NULL);
+    pthread_cond_init(&rs->ahead_cv, NULL);
     rs->throttle = fl_server_config(s)->records_throttle != 0;
     if (fl_rec_sub_init(rs) != 0) {
         fl_rec_sub_fini(rs);
         pthread_mutex_destroy(&rs->in_use_mu);
         pthread_mutex_destroy(&rs->throttle_mu);
+        pthread_mutex_destroy(&rs->ahead_mu);
+        pthread_cond_destroy(&rs->ahead_cv);
         free(rs);
         snprintf(err, errlen, "records: out of memory");
         return FL_ENOMEM;
@@ -103,8 +107,11 @@ static void records_fini(void *state)
     }
     fl_rec_throttle_free(rs);
     fl_rec_sub_fini(rs);
+    fl_rec_ahead_fini(rs);
     pthread_mutex_destroy(&rs->in_use_mu);
     pthread_mutex_destroy(&rs->throttle_mu);
+    pthread_mutex_destroy(&rs->ahead_mu);
+    pthread_cond_destroy(&rs->ahead_cv);
     free(rs);
 }
 
@@ -130,6 +137,14 @@ static void records_metrics(void *state, fl_buf_t *o)
                   rs->throttled_get);
     fl_buf_printf(o, "framelog_records_throttled_total{op=\"subscribe\"} %" PRIu64 "\n",
                   rs->sub_throttled);
+    fl_buf_append_str(o, "# HELP framelog_records_read_ahead_total GetRecords' reads ahead of a "
+                         "catch-up reader (--records-throttle 0): used by the next call, or "
+                         "dropped (not asked for, replaced, or older than 1 s).\n"
+                         "# TYPE framelog_records_read_ahead_total counter\n");
+    fl_buf_printf(o, "framelog_records_read_ahead_total{result=\"used\"} %" PRIu64 "\n",
+                  rs->ahead_used);
+    fl_buf_printf(o, "framelog_records_read_ahead_total{result=\"dropped\"} %" PRIu64 "\n",
+                  rs->ahead_dropped);
     fl_metrics_render_counter(o, "framelog_records_subscriptions_total",
                               "SubscribeToShard subscriptions started.", rs->subs_started);
     fl_metrics_render_counter(o, "framelog_records_subscriptions_refused_total",
@@ -189,6 +204,7 @@ static void records_metrics(void *state, fl_buf_t *o)
 static void records_tick(void *state)
 {
     fl_rec_throttle_tick(state);
+    fl_rec_ahead_tick(state);
 }
 
 const fl_module_t fl_records_module = {

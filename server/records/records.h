@@ -106,6 +106,11 @@ typedef struct fl_rec_counters {
     _Atomic int64_t iterator_age_ms; /* MillisBehindLatest of the last GetRecords */
 } fl_rec_counters_t;
 
+/* GetRecords' read-ahead: the next read of a catch-up reader, made while
+ * its last answer goes out (api_data.c). */
+struct fl_rec_ahead;
+#define FL_REC_AHEAD_SLOTS 4
+
 typedef struct fl_records {
     struct fl_server *srv;
     pthread_mutex_t in_use_mu; /* the loops share in_use */
@@ -133,6 +138,12 @@ typedef struct fl_records {
     _Atomic uint64_t subs_started, subs_refused, sub_events, sub_records, sub_bytes;
     _Atomic uint64_t subs_ended, sub_throttled, sub_ids;
     _Atomic int64_t subs_active;
+    /* GetRecords' reads ahead (workers and loops): under ahead_mu, which
+     * ahead_cv goes with (a read ahead finished) */
+    pthread_mutex_t ahead_mu;
+    pthread_cond_t ahead_cv;
+    struct fl_rec_ahead *ahead[FL_REC_AHEAD_SLOTS];
+    _Atomic uint64_t ahead_used, ahead_dropped;
 } fl_records_t;
 
 extern const fl_module_t fl_records_module;
@@ -154,6 +165,10 @@ int fl_rec_get(fl_http_req_t *r, fl_rec_stream_t *st);
 /* The same for a stream named directly (iterators). */
 int fl_rec_get_named(fl_http_req_t *r, const char *name, fl_rec_stream_t *st);
 void fl_rec_put(fl_rec_stream_t *st);
+/* Drop the reads ahead past their time (the module's tick); free those
+ * left at the end (api_data.c). */
+void fl_rec_ahead_tick(fl_records_t *rs);
+void fl_rec_ahead_fini(fl_records_t *rs);
 /* The access check for a call that names a data stream not held (name;
  * CreateStream) or none (NULL: ListStreams, resource "*"). Responds with
  * AccessDeniedException and returns -1 when denied. */
