@@ -8,8 +8,9 @@
 #   scripts/deps.sh          build and run dependencies
 #   scripts/deps.sh --test   also the tools the test suite drives (and the
 #                            browser tests' npm packages, tests/browser/)
-#   scripts/deps.sh --bench  also the peer tools benchmarks compare against
-#                            (nginx; kinesalite, bench/node/)
+#   scripts/deps.sh --bench  what --test installs, and the peer tools
+#                            benchmarks compare against (nginx; kinesalite,
+#                            bench/node/)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -57,13 +58,13 @@ node_deps() {
 # npm packages of the browser tests (playwright-core drives Debian's
 # chromium, hls.js plays): pinned in tests/browser/package-lock.json.
 browser_deps() {
-	if [ "${1:-}" = "--bench" ]; then # the benchmarks' peers, pinned in bench/node/
-		[ -d bench/node/node_modules/kinesalite ] && return 0
+	if [ "${1:-}" = "--bench" ] && [ ! -d bench/node/node_modules/kinesalite ]; then
+		# the benchmarks' peers, pinned in bench/node/ (then the tests' too:
+		# --bench is --test and more)
 		command -v npm >/dev/null 2>&1 || ${SUDO:-} apt-get install -y -qq --no-install-recommends npm >/dev/null
 		(cd bench/node && npm ci --silent --no-audit --no-fund >/dev/null)
-		return 0
 	fi
-	[ "${1:-}" = "--test" ] || return 0
+	[ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ] || return 0
 	node_deps
 	[ -d tests/browser/node_modules/hls.js ] && [ -d tests/browser/node_modules/playwright-core ] && return 0
 	echo "deps: installing the browser tests' npm packages" >&2
