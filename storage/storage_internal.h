@@ -260,6 +260,9 @@ struct fl_log {
     uint64_t seg_end;   /* bytes of the active segment */
     uint64_t idx_count; /* entries in the active index file */
     int idx_stale;      /* the index file misses entries: rewrite at seal */
+    int refs_missing;   /* a durable chunk of the active segment is not in the
+                           shards' lists (out of memory): its index is never
+                           sealed nor rewritten from them; open rebuilds it */
     uint64_t nonce_ctr;
     uint64_t cut_gen; /* bumped when a failed write or fdatasync cuts the segment */
     int cut_rc;       /* ... and the error it failed with */

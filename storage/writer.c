@@ -562,6 +562,7 @@ static int install_segment(fl_store_t *s, fl_log_t *log, uint64_t segno, int sfd
     log->seg_end = FL_SEG_HDR;
     log->idx_count = 0;
     log->idx_stale = 0;
+    log->refs_missing = 0;
     return 0;
 }
 
@@ -987,7 +988,7 @@ typedef struct seal_job {
     int spare; /* not a seal: make the log's spare segment spare_segno */
     fl_log_t *log;
     uint64_t segno, seg_size, idx_count;
-    int idx_fd, idx_stale;
+    int idx_fd, idx_stale, refs_missing;
 } seal_job_t;
 
 /* Seal a rolled segment: its index gets its summary (appended after the
@@ -1011,7 +1012,11 @@ static void seal_job_run(fl_store_t *s, const seal_job_t *j)
         rc = fl_index_summarize(refs, n, segno, &sp, &nsp);
     if (rc == 0) {
         qsort(refs, n, sizeof *refs, cmp_ref_off);
-        int wrc = j->idx_stale || j->idx_count != n || j->idx_fd < 0
+        /* the shards' lists miss a durable chunk: a summary made from them
+         * would hide it from every later open (which trusts a sealed
+         * index); left unsealed, the index is rebuilt from the segment */
+        int wrc = j->refs_missing ? FL_ENOMEM
+                  : j->idx_stale || j->idx_count != n || j->idx_fd < 0
                       ? fl_index_rewrite(log, segno, refs, n, j->seg_size)
                       : fl_index_seal(log, j->idx_fd, segno, refs, n, sp, nsp, j->seg_size);
         if (wrc < 0)
@@ -1183,6 +1188,7 @@ static void roll_segment(fl_store_t *s, sealer_t *z, fl_log_t *log)
     job->seg_size = log->seg_end;
     job->idx_count = log->idx_count;
     job->idx_stale = log->idx_stale;
+    job->refs_missing = log->refs_missing;
     job->idx_fd = log->idx_fd;
     log->idx_fd = -1;
     fl_segment_close_active(log);
@@ -1556,8 +1562,10 @@ static int batch_finish(fl_store_t *s, batch_t *b)
         fl_log_t *log = w->log;
         for (size_t r = 0; r < w->nrefs; r++) {
             fl_shard_t *sh = fl_log_shard(log, w->refs[r].shard);
-            if (fl_shard_add_chunk(sh, &w->refs[r]) < 0)
+            if (fl_shard_add_chunk(sh, &w->refs[r]) < 0) {
                 fl_error("log %s: out of memory indexing a chunk; reopen to see it", log->name);
+                log->refs_missing = 1;
+            }
             fl_seg_info_t *g = &log->segs[log->nsegs - 1];
             if (w->refs[r].sts_max > g->sts_max)
                 g->sts_max = w->refs[r].sts_max;
@@ -1781,8 +1789,8 @@ static void *writer_main(void *arg)
         fl_segment_drop_spare(log); /* no file but the active one stays */
     /* Leave every active index complete for the next open. */
     for (fl_log_t *log = s->logs; log; log = log->next) {
-        if (log->seg_fd < 0 || !log->idx_stale)
-            continue;
+        if (log->seg_fd < 0 || !log->idx_stale || log->refs_missing)
+            continue; /* (missing refs: open scans the active segment's tail) */
         fl_chunk_ref_t *refs = NULL;
         size_t n = 0;
         uint64_t segno = log->segs[log->nsegs - 1].segno;
