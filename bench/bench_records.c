@@ -5,7 +5,7 @@
  * and beside the raw disk (write+fdatasync, pread) measured in the run.
  *
  *   bench_records [-s SECONDS] [-d DIR] [-c MIB] [-k CASES] [-b CONNS]
- *                 [-l LOOPS] [-r READS] [-K]
+ *                 [-S CONNS] [-l LOOPS] [-r READS] [-K]
  *
  * LOOPS: framelogd's --loops (default 1: its default); -K leaves
  * kinesalite out (for profiling framelogd alone).
@@ -22,8 +22,9 @@
  * fsync). The client is this process: C threads, each with one keep-alive
  * HTTP/1.1 connection and a request body built once (random partition
  * keys, so the records spread over the shards), sending the next call as
- * soon as the answer is in (16 connections for single records, CONNS,
- * default 4, for batches: more do not raise framelogd's throughput, see
+ * soon as the answer is in (-S CONNS, default 16, for single records: each
+ * waits for its fdatasync, so more connections in flight share one; -b
+ * CONNS, default 4, for batches: more do not raise framelogd's throughput, see
  * docs/records.md "Benchmark"). It reads every answer and counts records
  * that failed. Printed per case: records/s, data MB/s and call latency
  * p50/p99 for each server, each server's CPU time per record ("us/rec",
@@ -71,9 +72,10 @@
 #include "common/bytes.h"
 #include "common/clock.h"
 
-#define MAX_CONNS 64
+#define MAX_CONNS 256
 
 static int batch_conns = 4;     /* -b */
+static int single_conns = 16;   /* -S */
 static const char *loops = "1"; /* -l */
 
 /* ---- a keep-alive HTTP/1.1 client ---- */
@@ -316,7 +318,7 @@ static case_result_t put_case(pid_t server, int port, const char *stream, int sh
     case_result_t res = {0};
     create_stream(port, stream, shards);
     double cpu0 = fl_bench_proc_cpu_s(server, NULL), self0 = fl_bench_proc_cpu_s(getpid(), NULL);
-    int conns = records == 1 ? 16 : batch_conns;
+    int conns = records == 1 ? single_conns : batch_conns;
     worker_t w[MAX_CONNS];
     pthread_t th[MAX_CONNS];
     memset(w, 0, sizeof w);
@@ -550,7 +552,7 @@ int main(int argc, char **argv)
     size_t mib = 256;
     const char *only = NULL;
     int opt, no_kinesalite = 0, reads = 1;
-    while ((opt = getopt(argc, argv, "s:d:c:k:b:l:r:K")) != -1) {
+    while ((opt = getopt(argc, argv, "s:d:c:k:b:S:l:r:K")) != -1) {
         if (opt == 's')
             secs = atof(optarg);
         else if (opt == 'd')
@@ -561,6 +563,8 @@ int main(int argc, char **argv)
             only = optarg;
         else if (opt == 'b' && atoi(optarg) >= 1 && atoi(optarg) <= MAX_CONNS)
             batch_conns = atoi(optarg);
+        else if (opt == 'S' && atoi(optarg) >= 1 && atoi(optarg) <= MAX_CONNS)
+            single_conns = atoi(optarg);
         else if (opt == 'l' && atoi(optarg) >= 0)
             loops = optarg;
         else if (opt == 'K')
@@ -569,7 +573,7 @@ int main(int argc, char **argv)
             reads = atoi(optarg);
         else {
             fprintf(stderr, "usage: bench_records [-s SECONDS] [-d DIR] [-c MIB] [-k CASES] "
-                            "[-b CONNS] [-l LOOPS] [-r READS] [-K]\n");
+                            "[-b CONNS] [-S CONNS] [-l LOOPS] [-r READS] [-K]\n");
             return 2;
         }
     }
@@ -587,8 +591,8 @@ int main(int argc, char **argv)
     pid_t fpid = fl_bench_start_framelogd(FL_FRAMELOGD, data, extra, &fport);
     pid_t kpid = no_kinesalite ? 0 : start_kinesalite(&kport);
     printf("bench_records: %.0f s per case; framelogd durable (fdatasync before the answer), "
-           "--loops %s, %d connections for batches; kinesalite %s\n",
-           secs, loops, batch_conns,
+           "--loops %s, %d connections for single records, %d for batches; kinesalite %s\n",
+           secs, loops, single_conns, batch_conns,
            kpid            ? "in memory (no fsync)"
            : no_kinesalite ? "left out (-K)"
                            : "NOT INSTALLED (scripts/deps.sh --bench)");
