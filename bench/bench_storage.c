@@ -313,6 +313,25 @@ static fl_bench_result_t log_case(const char *dir, size_t size, uint32_t shards,
     return logs_case(dir, size, shards, 1, secs, window);
 }
 
+/* A bandwidth case between two measures of the raw streaming ceiling (the
+ * disk is shared and drifts: the ratio uses their mean); noraw: the case
+ * alone, for profiling (both measures then read 1). */
+typedef struct {
+    fl_bench_result_t r;
+    double before, after, ratio;
+} bw_case_t;
+
+static bw_case_t bw_case(const char *dir, size_t size, uint32_t shards, uint32_t nlogs, double secs,
+                         size_t window, int noraw)
+{
+    bw_case_t c;
+    c.before = noraw ? 1 : fl_bench_raw_stream(dir, secs / 2);
+    c.r = logs_case(dir, size, shards, nlogs, secs, window);
+    c.after = noraw ? 1 : fl_bench_raw_stream(dir, secs / 2);
+    c.ratio = c.r.mbps / ((c.before + c.after) / 2);
+    return c;
+}
+
 int main(int argc, char **argv)
 {
     fl_diag_set_level(FL_DIAG_WARN);
@@ -341,43 +360,23 @@ int main(int argc, char **argv)
                size, shards, l.p50, l.p99, l.p999, rb.p99, ra.p99, target, l.p99 / target);
         return 0;
     }
-    if (argc > 5 && strcmp(argv[3], "bw") == 0) { /* bw SIZE SHARDS: one bandwidth case */
+    int bw = argc > 5 && strcmp(argv[3], "bw") == 0, logs = argc > 5 && !strcmp(argv[3], "logs");
+    if (bw || logs) { /* bw SIZE SHARDS | logs SIZE LOGS, then [noraw] [N] */
         size_t size = (size_t)atol(argv[4]);
-        uint32_t shards = (uint32_t)atol(argv[5]);
-        int noraw = 0;     /* bw SIZE SHARDS noraw: the log alone (profiling) */
-        size_t window = 0; /* bw SIZE SHARDS [noraw] N: N records in flight */
+        uint32_t n = (uint32_t)atol(argv[5]);
+        int noraw = 0;     /* noraw: the log alone (profiling) */
+        size_t window = 0; /* N: N records in flight */
         for (int i = 6; i < argc; i++) {
             if (strcmp(argv[i], "noraw") == 0)
                 noraw = 1;
             else
                 window = (size_t)atol(argv[i]);
         }
-        double before = noraw ? 1 : fl_bench_raw_stream(dir, secs / 2);
-        fl_bench_result_t r = log_case(dir, size, shards, secs, window);
-        double after = noraw ? 1 : fl_bench_raw_stream(dir, secs / 2);
-        printf("%zu B %u shards saturated: %.1f MB/s %.0f rec/s | raw stream %.0f/%.0f MB/s "
-               "ratio %.2f\n",
-               size, shards, r.mbps, r.rps, before, after, r.mbps / ((before + after) / 2));
-        return 0;
-    }
-    if (argc > 5 && strcmp(argv[3], "logs") == 0) { /* logs SIZE LOGS [noraw] [N] */
-        size_t size = (size_t)atol(argv[4]);
-        uint32_t nlogs = (uint32_t)atol(argv[5]);
-        int noraw = 0;
-        size_t window = 0;
-        for (int i = 6; i < argc; i++) {
-            if (strcmp(argv[i], "noraw") == 0)
-                noraw = 1;
-            else
-                window = (size_t)atol(argv[i]);
-        }
-        double before = noraw ? 1 : fl_bench_raw_stream(dir, secs / 2);
-        fl_bench_result_t r = logs_case(dir, size, 1, nlogs, secs, window);
-        double after = noraw ? 1 : fl_bench_raw_stream(dir, secs / 2);
-        printf("%zu B into %u logs saturated: %.1f MB/s %.0f rec/s (p50 %.1f p99 %.1f ms) | raw "
+        bw_case_t c = bw_case(dir, size, bw ? n : 1, bw ? 1 : n, secs, window, noraw);
+        printf("%zu B %s %u %s saturated: %.1f MB/s %.0f rec/s (p50 %.1f p99 %.1f ms) | raw "
                "stream %.0f/%.0f MB/s ratio %.2f\n",
-               size, nlogs, r.mbps, r.rps, r.p50, r.p99, before, after,
-               r.mbps / ((before + after) / 2));
+               size, bw ? "into 1 log of" : "into", n, bw ? "shards" : "logs", c.r.mbps, c.r.rps,
+               c.r.p50, c.r.p99, c.before, c.after, c.ratio);
         return 0;
     }
     printf("bench_storage: dir %s, %.1f s per case\n\n", dir, secs);
@@ -400,12 +399,7 @@ int main(int argc, char **argv)
                "p50 %.2f ms p99 %.2f ms p999 %.2f ms\n",
                size == 1024 ? "1 KiB" : "1 MiB", raw.mbps, raw.rps, raw.p50, raw.p99, raw.p999);
         for (int k = 0; k < 3; k++) {
-            /* the disk is shared: the ceiling is measured right before and
-             * after each case, and the ratio uses their mean */
-            double before = fl_bench_raw_stream(dir, secs / 2);
-            fl_bench_result_t r = log_case(dir, size, shard_counts[k], secs, 0);
-            double after = fl_bench_raw_stream(dir, secs / 2);
-            double ceiling = (before + after) / 2;
+            bw_case_t c = bw_case(dir, size, shard_counts[k], 1, secs, 0, 0);
             /* the same for latency: raw fdatasync p99 right before and
              * after the latency case; the target uses their mean */
             fl_bench_result_t rb = fl_bench_raw_per_record(dir, size, secs / 2);
@@ -415,22 +409,21 @@ int main(int argc, char **argv)
             double p99_target = 2 * raw_p99 + 1.0;
             printf("  log %4u shards: %7.1f MB/s %8.0f rec/s (saturated: p50 %.1f p99 %.1f ms) "
                    "| raw stream around it %.0f/%.0f MB/s, ratio %.2f (target >= 0.80)\n",
-                   shard_counts[k], r.mbps, r.rps, r.p50, r.p99, before, after, r.mbps / ceiling);
-            if ((64u << 20) / size > 4096) {
-                /* small records: 4,096 in flight is 4 MiB, the reference
-                 * keeps 64 MiB in flight; the same case with as much */
-                size_t same = (64u << 20) / size;
-                double b2 = fl_bench_raw_stream(dir, secs / 2);
-                fl_bench_result_t w = log_case(dir, size, shard_counts[k], secs, same);
-                double a2 = fl_bench_raw_stream(dir, secs / 2);
-                printf("         %zu in flight (64 MiB, as the reference): %7.1f MB/s | raw stream "
-                       "around it %.0f/%.0f MB/s, ratio %.2f\n",
-                       same, w.mbps, b2, a2, w.mbps / ((b2 + a2) / 2));
-            }
+                   shard_counts[k], c.r.mbps, c.r.rps, c.r.p50, c.r.p99, c.before, c.after,
+                   c.ratio);
             printf("                   2 in flight: p50 %.2f p99 %.2f p999 %.2f ms | raw p99 "
                    "around it %.2f/%.2f ms | p99 vs 2*raw p99+1ms = %.2f ms: ratio %.2f%s\n",
                    l.p50, l.p99, l.p999, rb.p99, ra.p99, p99_target, l.p99 / p99_target,
                    shard_counts[k] == 64 ? (l.p99 <= p99_target ? " (met)" : " (MISSED)") : "");
+            if ((64u << 20) / size > 4096) {
+                /* small records: 4,096 in flight is 4 MiB, the reference
+                 * keeps 64 MiB in flight; the same case with as much */
+                size_t same = (64u << 20) / size;
+                bw_case_t w = bw_case(dir, size, shard_counts[k], 1, secs, same, 0);
+                printf("                   %zu in flight (64 MiB, as the reference): %.1f MB/s | "
+                       "raw stream around it %.0f/%.0f MB/s, ratio %.2f\n",
+                       same, w.r.mbps, w.before, w.after, w.ratio);
+            }
         }
         printf("\n");
     }
