@@ -40,6 +40,7 @@
 #include "common/clock.h"
 #include "common/diag.h"
 #include "common/error.h"
+#include "server/core/metrics.h"
 
 static const char *const limit_names[FL_LIMIT_COUNT] = {
     [FL_LIMIT_MAX_CONNECTIONS] = "max_connections",
@@ -264,12 +265,13 @@ int fl_limits_accept(fl_limits_t *l, int fd, int64_t open)
 
 void fl_limits_render(const fl_limits_t *l, fl_buf_t *out)
 {
-    fl_buf_append_str(out, "# HELP framelog_limit_hits_total Requests, connections and "
-                           "fragments a limit refused, slowed or closed (docs/security.md)\n"
-                           "# TYPE framelog_limit_hits_total counter\n");
+    uint64_t hits[FL_LIMIT_COUNT];
     for (int i = 0; i < FL_LIMIT_COUNT; i++)
-        fl_buf_printf(out, "framelog_limit_hits_total{limit=\"%s\"} %" PRIu64 "\n", limit_names[i],
-                      fl_limits_hits(l, (fl_limit_t)i));
+        hits[i] = fl_limits_hits(l, (fl_limit_t)i);
+    fl_metrics_render_counters(out, "framelog_limit_hits_total",
+                               "Requests, connections and fragments a limit refused, slowed or "
+                               "closed (docs/security.md)",
+                               "limit", limit_names, hits, FL_LIMIT_COUNT);
     fl_buf_printf(out,
                   "# HELP framelog_fragment_memory_bytes Bytes of unfinished PutMedia fragments "
                   "held (--max-fragment-memory)\n"

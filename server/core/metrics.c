@@ -110,6 +110,14 @@ void fl_metrics_render_counter(fl_buf_t *o, const char *name, const char *help, 
                   (unsigned long long)v);
 }
 
+void fl_metrics_render_counters(fl_buf_t *o, const char *name, const char *help, const char *label,
+                                const char *const *values, const uint64_t *v, size_t n)
+{
+    fl_buf_printf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (size_t i = 0; i < n; i++)
+        fl_buf_printf(o, "%s{%s=\"%s\"} %llu\n", name, label, values[i], (unsigned long long)v[i]);
+}
+
 void fl_metrics_render_gauge(fl_buf_t *o, const char *name, const char *help, int64_t v)
 {
     fl_buf_printf(o, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name,

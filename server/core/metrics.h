@@ -56,6 +56,10 @@ void fl_metrics_hist_add(fl_metric_ms_hist_t *sum, const fl_metric_ms_hist_t *h)
 void fl_metrics_render_ms_hist(fl_buf_t *out, const char *name, const char *help,
                                const fl_metric_ms_hist_t *h);
 void fl_metrics_render_counter(fl_buf_t *out, const char *name, const char *help, uint64_t v);
+/* A counter with one label: the series name{label="values[i]"} v[i]. */
+void fl_metrics_render_counters(fl_buf_t *out, const char *name, const char *help,
+                                const char *label, const char *const *values, const uint64_t *v,
+                                size_t n);
 void fl_metrics_render_gauge(fl_buf_t *out, const char *name, const char *help, int64_t v);
 
 #endif

@@ -127,24 +127,20 @@ static void records_metrics(void *state, fl_buf_t *o)
                               rs->records_out);
     fl_metrics_render_counter(o, "framelog_records_out_bytes_total", "Data bytes of those records.",
                               rs->bytes_out);
-    fl_buf_append_str(o, "# HELP framelog_records_throttled_total Records (put) and GetRecords "
-                         "calls (get) refused by a shard's rate, SubscribeToShard reads held "
-                         "back by a subscription's (subscribe).\n"
-                         "# TYPE framelog_records_throttled_total counter\n");
-    fl_buf_printf(o, "framelog_records_throttled_total{op=\"put\"} %" PRIu64 "\n",
-                  rs->throttled_put);
-    fl_buf_printf(o, "framelog_records_throttled_total{op=\"get\"} %" PRIu64 "\n",
-                  rs->throttled_get);
-    fl_buf_printf(o, "framelog_records_throttled_total{op=\"subscribe\"} %" PRIu64 "\n",
-                  rs->sub_throttled);
-    fl_buf_append_str(o, "# HELP framelog_records_read_ahead_total GetRecords' reads ahead of a "
-                         "catch-up reader (--records-throttle 0): used by the next call, or "
-                         "dropped (not asked for, replaced, or older than 1 s).\n"
-                         "# TYPE framelog_records_read_ahead_total counter\n");
-    fl_buf_printf(o, "framelog_records_read_ahead_total{result=\"used\"} %" PRIu64 "\n",
-                  rs->ahead_used);
-    fl_buf_printf(o, "framelog_records_read_ahead_total{result=\"dropped\"} %" PRIu64 "\n",
-                  rs->ahead_dropped);
+    static const char *const throttled[] = {"put", "get", "subscribe"};
+    const uint64_t nthrottled[] = {rs->throttled_put, rs->throttled_get, rs->sub_throttled};
+    fl_metrics_render_counters(o, "framelog_records_throttled_total",
+                               "Records (put) and GetRecords calls (get) refused by a shard's "
+                               "rate, SubscribeToShard reads held back by a subscription's "
+                               "(subscribe).",
+                               "op", throttled, nthrottled, 3);
+    static const char *const ahead[] = {"used", "dropped"};
+    const uint64_t nahead[] = {rs->ahead_used, rs->ahead_dropped};
+    fl_metrics_render_counters(o, "framelog_records_read_ahead_total",
+                               "GetRecords' reads ahead of a catch-up reader "
+                               "(--records-throttle 0): used by the next call, or dropped (not "
+                               "asked for, replaced, or older than 1 s).",
+                               "result", ahead, nahead, 2);
     fl_metrics_render_counter(o, "framelog_records_subscriptions_total",
                               "SubscribeToShard subscriptions started.", rs->subs_started);
     fl_metrics_render_counter(o, "framelog_records_subscriptions_refused_total",
