@@ -113,33 +113,46 @@ static void chunk_aad(const uint8_t *hdr, uint64_t log_id, uint8_t aad[FL_CHUNK_
     fl_store_le64(aad + FL_CHUNK_HDR, log_id);
 }
 
-/* key NULL: c already holds the log's key (an earlier seal_begin with it),
- * only the nonce changes. That skips the cipher fetch and the AES key
- * schedule, which cost more than sealing a small chunk. */
-int fl_chunk_seal_begin(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id,
-                        const uint8_t *hdr)
+/* Sealing and opening share these (enc: 1 seals, 0 opens). key NULL: c
+ * already holds the log's key (an earlier begin with it, in the same
+ * direction, that ended, well or not): only the nonce changes. That skips
+ * the cipher fetch and the AES key schedule, which cost more than sealing
+ * a small chunk. */
+static int crypt_begin(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id,
+                       const uint8_t *hdr, int enc)
 {
     uint8_t aad[FL_CHUNK_HDR + 8];
     int len;
     chunk_aad(hdr, log_id, aad);
-    if (EVP_EncryptInit_ex(c, key ? EVP_aes_256_gcm() : NULL, NULL, key, hdr + 60) != 1 ||
-        EVP_EncryptUpdate(c, NULL, &len, aad, (int)sizeof aad) != 1)
+    if (EVP_CipherInit_ex(c, key ? EVP_aes_256_gcm() : NULL, NULL, key, hdr + 60, enc) != 1 ||
+        EVP_CipherUpdate(c, NULL, &len, aad, (int)sizeof aad) != 1)
         return FL_ECRYPTO;
     return 0;
 }
 
-int fl_chunk_seal_update(EVP_CIPHER_CTX *c, const uint8_t *in, uint8_t *out, size_t n)
+static int crypt_update(EVP_CIPHER_CTX *c, const uint8_t *in, uint8_t *out, size_t n)
 {
     int len;
     while (n > 0) { /* EVP takes int lengths */
         int part = n > (1u << 30) ? (1 << 30) : (int)n;
-        if (EVP_EncryptUpdate(c, out, &len, in, part) != 1 || len != part)
+        if (EVP_CipherUpdate(c, out, &len, in, part) != 1 || len != part)
             return FL_ECRYPTO;
         in += part;
         out += part;
         n -= (size_t)part;
     }
     return 0;
+}
+
+int fl_chunk_seal_begin(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id,
+                        const uint8_t *hdr)
+{
+    return crypt_begin(c, key, log_id, hdr, 1);
+}
+
+int fl_chunk_seal_update(EVP_CIPHER_CTX *c, const uint8_t *in, uint8_t *out, size_t n)
+{
+    return crypt_update(c, in, out, n);
 }
 
 int fl_chunk_seal_end(EVP_CIPHER_CTX *c, uint8_t tag[FL_CHUNK_TAG])
@@ -164,33 +177,15 @@ int fl_chunk_seal(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id, uin
     return rc;
 }
 
-/* key NULL: c already holds the log's key (an earlier open_begin with it
- * that ended, well or not): only the nonce changes, without the cipher
- * fetch and the key schedule, as fl_chunk_seal_begin. */
 int fl_chunk_open_begin(EVP_CIPHER_CTX *c, const uint8_t key[32], uint64_t log_id,
                         const uint8_t *hdr)
 {
-    uint8_t aad[FL_CHUNK_HDR + 8];
-    int len;
-    chunk_aad(hdr, log_id, aad);
-    if (EVP_DecryptInit_ex(c, key ? EVP_aes_256_gcm() : NULL, NULL, key, hdr + 60) != 1 ||
-        EVP_DecryptUpdate(c, NULL, &len, aad, (int)sizeof aad) != 1)
-        return FL_ECRYPTO;
-    return 0;
+    return crypt_begin(c, key, log_id, hdr, 0);
 }
 
 int fl_chunk_open_update(EVP_CIPHER_CTX *c, const uint8_t *in, uint8_t *out, size_t n)
 {
-    int len;
-    while (n > 0) { /* EVP takes int lengths */
-        int part = n > (1u << 30) ? (1 << 30) : (int)n;
-        if (EVP_DecryptUpdate(c, out, &len, in, part) != 1 || len != part)
-            return FL_ECRYPTO;
-        in += part;
-        out += part;
-        n -= (size_t)part;
-    }
-    return 0;
+    return crypt_update(c, in, out, n);
 }
 
 int fl_chunk_open_end(EVP_CIPHER_CTX *c, const uint8_t tag[FL_CHUNK_TAG])
